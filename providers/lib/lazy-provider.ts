@@ -1,0 +1,25 @@
+/**
+ * Dynamic providers are serialized into every resource's state (`__provider`).
+ * To keep that tiny, the serialized object holds only a module path and loads
+ * the real implementation when the provider process first calls it. The path
+ * is relative to the project root, found from where @pulumi/pulumi resolves,
+ * so state carries no absolute paths and no code beyond these few lines.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export function lazyProvider(modulePath: string): pulumi.dynamic.ResourceProvider {
+  const load = (): pulumi.dynamic.ResourceProvider => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const p = require("path");
+    const root = p.resolve(require.resolve("@pulumi/pulumi"), "..", "..", "..", "..");
+    return require(p.join(root, modulePath)).provider;
+  };
+  return {
+    check: (olds, news) => load().check!(olds, news),
+    diff: (id, olds, news) => load().diff!(id, olds, news),
+    create: (inputs) => load().create(inputs),
+    read: (id, props) => load().read!(id, props),
+    update: (id, olds, news) => load().update!(id, olds, news),
+    delete: (id, props) => load().delete!(id, props),
+  };
+}

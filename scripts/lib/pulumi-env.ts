@@ -1,0 +1,95 @@
+/**
+ * The one place that says how this project runs the Pulumi engine locally:
+ * the toolchain on PATH, a file backend and work dirs in the ignored
+ * `.pulumi-dev/` folder, no update checks, no plugin downloads, and a
+ * passphrase secrets provider with a dev-only passphrase.
+ * Tests, the demo, the benchmarks and the fleet commands all start here.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { LocalWorkspace, LocalWorkspaceOptions, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+
+/** The project root: the nearest folder above this file holding Pulumi.yaml (works from src and dist). */
+export const projectRoot = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no Pulumi.yaml above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+})();
+
+/** Everything local lives under here; it is in .gitignore. */
+export const devDir = path.join(projectRoot, ".pulumi-dev");
+
+/** Only for local backends of dev runs, tests and the demo; real tenants use their own secrets provider. */
+export const DEV_PASSPHRASE = "penguinmails-dev-only-passphrase";
+
+let cachedBin: string | undefined;
+
+/** Directory holding pulumi, the language host and the plugins; builds them on first use. */
+export function toolchainBin(): string {
+  if (cachedBin) return cachedBin;
+  const out = execFileSync("bash", [path.join(projectRoot, "scripts", "toolchain.sh"), "--print-bin"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  cachedBin = out.trim().split("\n").pop()!;
+  return cachedBin;
+}
+
+export interface EngineEnvOptions {
+  /** Backend folder name under .pulumi-dev/ (one per test suite keeps suites independent). */
+  backend?: string;
+  /** Extra variables for the engine and the providers it starts. */
+  extra?: Record<string, string>;
+}
+
+/** Environment variables for a `pulumi` process run against the local backend. */
+export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
+  const bin = toolchainBin();
+  const backendDir = path.join(devDir, "backends", opts.backend ?? "default");
+  fs.mkdirSync(backendDir, { recursive: true });
+  const pulumiHome = path.join(devDir, "pulumi-home");
+  fs.mkdirSync(pulumiHome, { recursive: true });
+  return {
+    PATH: `${bin}:${process.env.PATH ?? ""}`,
+    PULUMI_HOME: pulumiHome,
+    PULUMI_BACKEND_URL: `file://${backendDir}`,
+    PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
+    PULUMI_SKIP_CONFIRMATIONS: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    NO_COLOR: "1",
+    ...opts.extra,
+  };
+}
+
+export async function pulumiCommand(): Promise<PulumiCommand> {
+  return PulumiCommand.get({ root: path.dirname(toolchainBin()), skipVersionCheck: true });
+}
+
+/**
+ * Options for a LocalWorkspace on `workDir`. The engine inherits the env vars;
+ * the Automation API's own process reads PATH from process.env, so set it too.
+ */
+export async function workspaceOptions(workDir: string, opts: EngineEnvOptions = {}): Promise<LocalWorkspaceOptions> {
+  const envVars = engineEnv(opts);
+  return { workDir, envVars, pulumiCommand: await pulumiCommand() };
+}
+
+/** Create (or select) a stack of the program in `workDir` on the local backend. */
+export async function localStack(stackName: string, workDir: string, opts: EngineEnvOptions = {}): Promise<Stack> {
+  return LocalWorkspace.createOrSelectStack({ stackName, workDir }, await workspaceOptions(workDir, opts));
+}
+
+/** A scratch program folder inside the project, so Node resolves the project's node_modules from it. */
+export function workDirFor(name: string): string {
+  const dir = path.join(devDir, "work", name);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}

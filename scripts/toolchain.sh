@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Makes sure the Pulumi engine and the plugins this project needs are present,
+# at the versions package-lock.json implies, in a cache outside the repo:
+#   pulumi (CLI), pulumi-language-nodejs, pulumi-resource-pulumi-nodejs (the
+#   dynamic-provider shim), pulumi-resource-random.
+# Order: (a) already in the cache or on PATH at the right version; (b) the
+# official release downloads, where reachable; (c) built from Go modules.
+# A warm run only compares a stamp file and exits.
+#
+# usage: scripts/toolchain.sh [--quiet] [--print-bin] [--help]
+set -euo pipefail
+
+QUIET=0; PRINT_BIN=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) QUIET=1 ;;
+    --print-bin) PRINT_BIN=1; QUIET=1 ;;
+    -h|--help)
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      echo
+      echo "Environment: PENGUINMAILS_CACHE (default ~/.cache/penguinmails-infra)"
+      exit 0 ;;
+    *) echo "toolchain: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+GLUE="$ROOT/scripts/toolchain"
+CACHE="${PENGUINMAILS_CACHE:-$HOME/.cache/penguinmails-infra}"
+START=$(date +%s)
+say() { [ "$QUIET" = 1 ] || echo "toolchain: $*" >&2; }
+step() { echo "toolchain [$(( $(date +%s) - START ))s] $*" >&2; }
+
+lockver() { # version of an npm package in package-lock.json
+  node -e 'const l=require(process.argv[1]);const p=l.packages["node_modules/"+process.argv[2]];if(!p){console.error("toolchain: "+process.argv[2]+" is not in package-lock.json: run npm ci");process.exit(1)}console.log(p.version)' "$ROOT/package-lock.json" "$1"
+}
+PULUMI_V=$(lockver @pulumi/pulumi)
+RANDOM_V=$(lockver @pulumi/random)
+# The glue sources are part of the cache key: editing them rebuilds.
+GLUE_SUM=$(cd "$GLUE" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name '*.sh' \) ! -name 'schema.json' | LC_ALL=C sort | xargs cat "$0" | sha256sum | cut -c1-12)
+KEY="pulumi-$PULUMI_V.random-$RANDOM_V.glue-$GLUE_SUM"
+BIN="$CACHE/toolchain/$KEY/bin"
+STAMP="$BIN/.complete"
+
+if [ -f "$STAMP" ]; then
+  [ "$PRINT_BIN" = 1 ] && echo "$BIN"
+  say "up to date ($KEY)"
+  exit 0
+fi
+
+mkdir -p "$BIN"
+step "toolchain $KEY is not in $CACHE yet: preparing it (a cold build takes a while; progress follows)"
+
+export GOFLAGS=-mod=mod CGO_ENABLED=0
+# The checksum database is not reachable here; module contents still come only from the module proxy.
+export GONOSUMDB="${GONOSUMDB:-*}" GONOSUMCHECK=1 GOSUMDB=off
+GOBUILD=(go build -trimpath -ldflags)
+
+have_version() { # have_version <binary> <version>: does an installed binary report this version?
+  local b; b=$(command -v "$1" 2>/dev/null) || return 1
+  "$b" version 2>/dev/null | grep -q "$2" || return 1
+  echo "$b"
+}
+
+# --- pulumi CLI ---------------------------------------------------------------
+if found=$(have_version pulumi "v$PULUMI_V") && [ -x "$(dirname "$found")/pulumi-language-nodejs" ]; then
+  step "pulumi v$PULUMI_V found at $found"
+  ln -sf "$found" "$BIN/pulumi"
+  ln -sf "$(dirname "$found")/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
+else
+  step "building pulumi v$PULUMI_V from its Go module (release downloads are not reachable here)"
+  W="$CACHE/build/cli-$PULUMI_V"; mkdir -p "$W"
+  cat > "$W/go.mod" <<MOD
+module penguinmails.local/toolchain/cli
+
+go 1.25.11
+
+require (
+	github.com/pulumi/pulumi/pkg/v3 v$PULUMI_V
+	github.com/pulumi/pulumi/sdk/v3 v$PULUMI_V
+)
+
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+MOD
+  printf 'package tools\n\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' > "$W/tools.go"
+  (cd "$W" && go mod tidy >/dev/null 2>"$W/tidy.log" || { cat "$W/tidy.log" >&2; exit 1; })
+  (cd "$W" && "${GOBUILD[@]}" "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_V" \
+      -tags osusergo,grpcnotrace -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  step "pulumi built"
+  step "building pulumi-language-nodejs"
+  W="$CACHE/build/language-nodejs"; rm -rf "$W"; mkdir -p "$W"; cp "$GLUE/language-nodejs/"* "$W/"
+  (cd "$W" && go mod tidy >/dev/null 2>&1 && "${GOBUILD[@]}" "-s -w -X main.Version=$PULUMI_V" -o "$BIN/pulumi-language-nodejs" .)
+  step "pulumi-language-nodejs built"
+fi
+
+# --- the dynamic-provider shim (a script Pulumi ships beside the CLI) ---------
+cat > "$BIN/pulumi-resource-pulumi-nodejs" <<'SH'
+#!/bin/sh
+# Runs @pulumi/pulumi's dynamic-provider host, resolved from the program directory.
+SCRIPT=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))") || exit 1
+exec node "$SCRIPT" "$@"
+SH
+chmod +x "$BIN/pulumi-resource-pulumi-nodejs"
+
+# --- random provider ------------------------------------------------------------
+if [ -x "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" ]; then
+  step "random $RANDOM_V found in the cache"
+else
+  step "building pulumi-resource-random $RANDOM_V (terraform-provider-random through the Pulumi Terraform bridge)"
+  W="$CACHE/build/random"; rm -rf "$W"; mkdir -p "$W"; cp -r "$GLUE/random/." "$W/"
+  (cd "$W" && go mod tidy >/dev/null 2>"$W/tidy.log" || { cat "$W/tidy.log" >&2; exit 1; })
+  LDF="-s -w -X penguinmails.local/toolchain/random/bridge.Version=$RANDOM_V"
+  (cd "$W" && "${GOBUILD[@]}" "$LDF" -o "$W/pulumi-tfgen-random" ./cmd/pulumi-tfgen-random)
+  step "tfgen built; generating the package schema"
+  (cd "$W" && ./pulumi-tfgen-random schema --out "$W/schema-out" >"$W/tfgen.log" 2>&1 || { tail -20 "$W/tfgen.log" >&2; exit 1; })
+  cp "$W/schema-out/schema.json" "$W/cmd/pulumi-resource-random/schema.json"
+  mkdir -p "$CACHE/plugins/random-$RANDOM_V"
+  (cd "$W" && "${GOBUILD[@]}" "$LDF" -o "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" ./cmd/pulumi-resource-random)
+  step "pulumi-resource-random built"
+fi
+ln -sf "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" "$BIN/pulumi-resource-random"
+
+"$BIN/pulumi" version >/dev/null
+touch "$STAMP"
+step "toolchain ready in $BIN"
+[ "$PRINT_BIN" = 1 ] && echo "$BIN"
+exit 0

@@ -1,0 +1,340 @@
+// pulumi-language-nodejs is the Node.js language host the Pulumi engine
+// starts to run a program or a policy pack.
+//
+// Pulumi's own host lives in a Go module that the module proxy does not serve,
+// so the toolchain builds this one from the SDK packages it does serve. It
+// speaks the same LanguageRuntime protocol and launches the same entry points
+// of @pulumi/pulumi (cmd/run, cmd/run-policy-pack, cmd/run-plugin) with the
+// same arguments and environment, resolved from the program's node_modules.
+// What it leaves out: codegen (GenerateProject/Program/Package, Pack, Link),
+// `pulumi install` (dependencies come from `npm ci`), and debugger attach.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	sdk "github.com/pulumi/pulumi/sdk/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+)
+
+// Version is set with -ldflags to the CLI version it ships with.
+var Version = "3.248.0"
+
+// The Node.js runtime exits with this code after it has already shown the
+// user an actionable message; the engine should not add another.
+const exitAfterActionableMessage = 32
+
+func main() {
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.String("tracing", "", "accepted for compatibility; tracing is not forwarded")
+	flag.String("runtime", "nodejs", "accepted for compatibility; only nodejs is supported")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(Version)
+		return
+	}
+	host := &languageHost{}
+	if args := flag.Args(); len(args) > 0 {
+		host.engineAddress = args[0]
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cancel := make(chan bool)
+	go func() { <-ctx.Done(); close(cancel) }()
+	if host.engineAddress != "" {
+		if err := rpcutil.Healthcheck(ctx, host.engineAddress, 5*time.Minute, stop); err != nil {
+			fail(fmt.Errorf("could not start the engine health check: %w", err))
+		}
+	}
+	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: cancel,
+		Init: func(srv *grpc.Server) error {
+			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
+			return nil
+		},
+	})
+	if err != nil {
+		fail(fmt.Errorf("could not start the language host: %w", err))
+	}
+	// The engine reads the port from the first line of stdout.
+	fmt.Printf("%d\n", handle.Port)
+	if err := <-handle.Done; err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "pulumi-language-nodejs: %v\n", err)
+	os.Exit(1)
+}
+
+type languageHost struct {
+	pulumirpc.UnimplementedLanguageRuntimeServer
+	engineAddress string
+}
+
+func (h *languageHost) Handshake(ctx context.Context, req *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
+	h.engineAddress = req.EngineAddress
+	return &pulumirpc.LanguageHandshakeResponse{}, nil
+}
+
+func (h *languageHost) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: Version}, nil
+}
+
+// GetRequiredPackages reports none: providers are started on first use from
+// the plugin cache or PATH, and automatic downloads are off in this project.
+func (h *languageHost) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	return &pulumirpc.GetRequiredPackagesResponse{}, nil
+}
+
+func (h *languageHost) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+}
+
+func (h *languageHost) GetProgramDependencies(context.Context, *pulumirpc.GetProgramDependenciesRequest) (*pulumirpc.GetProgramDependenciesResponse, error) {
+	return &pulumirpc.GetProgramDependenciesResponse{}, nil
+}
+
+func (h *languageHost) About(ctx context.Context, _ *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.CommandContext(ctx, node, "--version").Output()
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.AboutResponse{Executable: node, Version: strings.TrimPrefix(strings.TrimSpace(string(out)), "v")}, nil
+}
+
+// InstallDependencies is a no-op: this project installs with `npm ci`.
+func (h *languageHost) InstallDependencies(*pulumirpc.InstallDependenciesRequest, grpc.ServerStreamingServer[pulumirpc.InstallDependenciesResponse]) error {
+	return nil
+}
+
+type options struct {
+	typescript bool
+	tsconfig   string
+	nodeargs   []string
+}
+
+func parseOptions(info *pulumirpc.ProgramInfo) options {
+	o := options{typescript: true}
+	if info == nil || info.Options == nil {
+		return o
+	}
+	m := info.Options.AsMap()
+	if v, ok := m["typescript"].(bool); ok {
+		o.typescript = v
+	}
+	if v, ok := m["tsconfig"].(string); ok {
+		o.tsconfig = v
+	}
+	if v, ok := m["nodeargs"].(string); ok {
+		o.nodeargs = strings.Fields(v)
+	}
+	return o
+}
+
+func (o options) env() []string {
+	var env []string
+	if o.typescript {
+		env = append(env, "PULUMI_NODEJS_TYPESCRIPT=true")
+	}
+	if o.tsconfig != "" {
+		env = append(env, "PULUMI_NODEJS_TSCONFIG_PATH="+o.tsconfig)
+	}
+	return env
+}
+
+// resolve finds an entry point of @pulumi/pulumi the way Node would from dir.
+func resolve(ctx context.Context, node, dir, module string) (string, error) {
+	script := fmt.Sprintf("try{console.log(require.resolve(%q))}catch(e){console.error(e.code==='MODULE_NOT_FOUND'?"+
+		"'@pulumi/pulumi is not installed for '+process.cwd()+': run npm ci in the project':e.message);process.exit(1)}", module)
+	cmd := exec.CommandContext(ctx, node, "-e", script)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", errors.New(strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return &pulumirpc.RunResponse{Error: "could not find node on the PATH: " + err.Error()}, nil
+	}
+	info := req.GetInfo()
+	runPath, err := resolve(ctx, node, info.GetProgramDirectory(), "@pulumi/pulumi/cmd/run")
+	if err != nil {
+		return &pulumirpc.RunResponse{Error: err.Error()}, nil
+	}
+	opts := parseOptions(info)
+
+	args := append([]string{}, opts.nodeargs...)
+	args = append(args, runPath)
+	flagArg := func(k, v string) {
+		if v != "" {
+			args = append(args, "--"+k, v)
+		}
+	}
+	flagArg("monitor", req.GetMonitorAddress())
+	flagArg("engine", h.engineAddress)
+	flagArg("organization", req.GetOrganization())
+	flagArg("project", req.GetProject())
+	flagArg("root-directory", info.GetRootDirectory())
+	flagArg("stack", req.GetStack())
+	flagArg("pwd", info.GetProgramDirectory())
+	if req.GetDryRun() {
+		args = append(args, "--dry-run")
+	}
+	flagArg("parallel", strconv.Itoa(int(req.GetParallel())))
+	args = append(args, info.GetEntryPoint())
+	args = append(args, req.GetArgs()...)
+
+	// The SDK reads config keys in the "<namespace>:config:<name>" form.
+	cfg := map[string]string{}
+	for k, v := range req.GetConfig() {
+		key, err := config.ParseKey(k)
+		if err != nil {
+			return &pulumirpc.RunResponse{Error: err.Error()}, nil
+		}
+		cfg[key.Namespace()+":config:"+key.Name()] = v
+	}
+	cfgJSON, _ := json.Marshal(cfg)
+	secretKeys := req.GetConfigSecretKeys()
+	if secretKeys == nil {
+		secretKeys = []string{}
+	}
+	secretJSON, _ := json.Marshal(secretKeys)
+
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = info.GetProgramDirectory()
+	cmd.Env = append(os.Environ(), "PULUMI_CONFIG="+string(cfgJSON), "PULUMI_CONFIG_SECRET_KEYS="+string(secretJSON))
+	cmd.Env = append(cmd.Env, opts.env()...)
+	// Node may switch its stdio to non-blocking; hand it pipes, not our fds.
+	cmd.Stdout = struct{ io.Writer }{os.Stdout}
+	cmd.Stderr = struct{ io.Writer }{os.Stderr}
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
+
+	if err := cmd.Run(); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			if exitErr.ExitCode() == exitAfterActionableMessage {
+				return &pulumirpc.RunResponse{Bail: true}, nil
+			}
+			return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited with non-zero exit code: %d", exitErr.ExitCode())}, nil
+		}
+		return &pulumirpc.RunResponse{Error: "could not run node: " + err.Error()}, nil
+	}
+	return &pulumirpc.RunResponse{}, nil
+}
+
+// RunPlugin starts a plugin written in Node.js. Policy packs (kind analyzer)
+// go through the SDK's policy proxy, which hands the stack's configuration to
+// the pack before it starts, as Pulumi's own host does.
+func (h *languageHost) RunPlugin(req *pulumirpc.RunPluginRequest, server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]) error {
+	ctx := server.Context()
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return err
+	}
+	dir := req.GetInfo().GetProgramDirectory()
+	isPolicy := req.GetKind() == string(apitype.AnalyzerPlugin)
+	module := "@pulumi/pulumi/cmd/run-plugin"
+	if isPolicy {
+		module = "@pulumi/pulumi/cmd/run-policy-pack"
+	}
+	runPath, err := resolve(ctx, node, dir, module)
+	if err != nil {
+		return err
+	}
+	opts := parseOptions(req.GetInfo())
+	env := append(append([]string{}, req.GetEnv()...), opts.env()...)
+	args := append([]string{runPath}, opts.nodeargs...)
+	if isPolicy {
+		args = append(append(args, req.GetArgs()...), dir)
+	} else {
+		args = append(append(args, dir), req.GetArgs()...)
+	}
+
+	var proxy *sdk.PolicyProxy
+	if isPolicy {
+		proxy, stdout, err = sdk.NewPolicyProxy(ctx, stdout)
+		if err != nil {
+			return fmt.Errorf("could not start the policy pack proxy: %w", err)
+		}
+		stackCfg, err := proxy.AwaitConfiguration(ctx)
+		if err != nil {
+			return fmt.Errorf("could not get the stack configuration: %w", err)
+		}
+		if stackCfg != nil {
+			add := func(k, v string) {
+				if v != "" {
+					env = append(env, k+"="+v)
+				}
+			}
+			add("PULUMI_NODEJS_ORGANIZATION", stackCfg.Organization)
+			add("PULUMI_NODEJS_PROJECT", stackCfg.Project)
+			add("PULUMI_NODEJS_STACK", stackCfg.Stack)
+			add("PULUMI_NODEJS_DRY_RUN", strconv.FormatBool(stackCfg.DryRun))
+			if stackCfg.Config != nil {
+				b, _ := json.Marshal(stackCfg.Config)
+				add("PULUMI_CONFIG", string(b))
+			}
+		}
+	}
+
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = req.GetPwd()
+	if isPolicy {
+		cmd.Dir = dir
+	}
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("could not start node for plugin %s: %w", filepath.Base(dir), err)
+	}
+	if proxy != nil {
+		return proxy.Attach(ctx, cmd)
+	}
+	if err := cmd.Wait(); err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			return fmt.Errorf("plugin exited with non-zero exit code: %d", exitErr.ExitCode())
+		}
+		return err
+	}
+	return closer.Close()
+}
