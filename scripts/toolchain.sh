@@ -37,7 +37,7 @@ lockver() { # version of an npm package in package-lock.json
 PULUMI_V=$(lockver @pulumi/pulumi)
 RANDOM_V=$(lockver @pulumi/random)
 # The glue sources are part of the cache key: editing them rebuilds.
-GLUE_SUM=$(cd "$GLUE" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name '*.sh' \) ! -name 'schema.json' | LC_ALL=C sort | xargs cat "$0" | sha256sum | cut -c1-12)
+GLUE_SUM=$(cd "$GLUE" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name '*.sh' \) ! -name 'schema.json' | LC_ALL=C sort | xargs cat "$ROOT/scripts/toolchain.sh" | sha256sum | cut -c1-12)
 KEY="pulumi-$PULUMI_V.random-$RANDOM_V.glue-$GLUE_SUM"
 BIN="$CACHE/toolchain/$KEY/bin"
 STAMP="$BIN/.complete"

@@ -23,6 +23,8 @@ func Provider() tfbridge.ProviderInfo {
 		Description: "A Pulumi package to safely use randomness in Pulumi programs.",
 		License:     "Apache-2.0",
 		Version:     Version,
+		// No alias history to carry: this build starts from the current token map.
+		MetadataInfo: tfbridge.NewProviderMetadata([]byte("{}")),
 		Resources: map[string]*tfbridge.ResourceInfo{
 			"random_string": {
 				// State written by schema version 0 is compatible with version 1.

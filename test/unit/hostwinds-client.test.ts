@@ -1,0 +1,168 @@
+/** The client against the Hostwinds stand-in over real HTTP on loopback. */
+import { HostwindsClient, OutcomeUnknownError } from "../../providers/hostwinds/client";
+import { HostwindsError } from "../../providers/hostwinds/errors";
+import { HostwindsSim } from "../../scripts/sim/hostwinds";
+
+const KEY = "sim-key-alpha";
+const OTHER = "sim-key-bravo";
+
+describe("HostwindsClient against the stand-in", () => {
+  let sim: HostwindsSim;
+  const lines: string[] = [];
+  const client = (key = KEY, extra = {}) =>
+    new HostwindsClient({ apiKey: key, apiUrl: sim.url, requestsPerSecond: 0, backoffBaseMs: 20, backoffCapMs: 200, log: (l) => lines.push(l), ...extra });
+
+  beforeAll(async () => {
+    sim = await new HostwindsSim({ buildMs: 150, ipDelayMs: 100 }).start();
+  });
+  afterAll(() => sim.stop());
+  beforeEach(() => {
+    sim.faults = {};
+  });
+
+  async function buyActive(c: HostwindsClient, name: string) {
+    await c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name });
+    return c.waitFor(`server ${name} to become ACTIVE`, async () => {
+      const i = (await c.listInstances()).find((x) => x.srvrname === name);
+      return i?.status === "ACTIVE" ? i : undefined;
+    }, { initialDelayMs: 50 });
+  }
+
+  test("catalog: locations and prices", async () => {
+    const c = client();
+    expect((await c.locations()).map((l) => l.id)).toEqual([1, 2, 3]);
+    const plans = await c.priceList();
+    expect(plans.find((p) => p.id === 101)?.monthly).toBe(4.99);
+  });
+
+  test("buy a server: no id in the answer, BUILD without an IP, then ACTIVE with one", async () => {
+    const c = client();
+    await c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "t-build" });
+    const early = (await c.listInstances()).find((i) => i.srvrname === "t-build")!;
+    expect(early.status).toBe("BUILD");
+    expect(early.main_ip).toBeUndefined();
+    const active = await buyActiveWait(c, "t-build");
+    expect(active.main_ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await c.getInstance(active.serviceid)).toMatchObject({ serviceid: active.serviceid, status: "ACTIVE" });
+
+    async function buyActiveWait(cl: HostwindsClient, name: string) {
+      return cl.waitFor(`server ${name}`, async () => {
+        const i = (await cl.listInstances()).find((x) => x.srvrname === name);
+        return i?.status === "ACTIVE" ? i : undefined;
+      }, { initialDelayMs: 50 });
+    }
+  });
+
+  test("secondary IPs: bought IP appears later, rDNS set, main IP cannot be deleted, delete is idempotent", async () => {
+    const c = client();
+    const srv = await buyActive(c, "t-ips");
+    await c.buySecondaryIp(srv.serviceid);
+    const ips = await c.waitFor("the new IP", async () => {
+      const list = await c.listIps(srv.serviceid);
+      return list.length === 2 ? list : undefined;
+    }, { initialDelayMs: 30 });
+    const extra = ips.find((i) => i.ip !== srv.main_ip)!;
+    await c.setRdns(srv.serviceid, extra.ip, "mail1.example.com");
+    expect((await c.listIps(srv.serviceid)).find((i) => i.ip === extra.ip)?.rdns).toBe("mail1.example.com");
+    await expect(c.deleteIp(srv.serviceid, srv.main_ip!)).rejects.toThrow(/main IP cannot be removed/);
+    expect(await c.deleteIp(srv.serviceid, extra.ip)).toBe(true);
+    expect(await c.deleteIp(srv.serviceid, extra.ip)).toBe(false);
+    const ledger = sim.ledger(KEY).filter((e) => e.serviceId === srv.serviceid);
+    expect(ledger.map((e) => `${e.kind}:${e.event}`)).toEqual(["server:bought", "ip:bought", "ip:released"]);
+  });
+
+  test("rename, terminate, and terminate again is 'already gone'", async () => {
+    const c = client();
+    const srv = await buyActive(c, "t-term");
+    await c.renameInstance(srv.serviceid, "t-term-renamed");
+    expect((await c.getInstance(srv.serviceid))?.srvrname).toBe("t-term-renamed");
+    expect(await c.terminate(srv.serviceid)).toBe(true);
+    expect(await c.terminate(srv.serviceid)).toBe(false);
+    expect(await c.getInstance(srv.serviceid)).toBeUndefined();
+  });
+
+  test("SSH keys", async () => {
+    const c = client();
+    await c.addSshKey("ops-laptop");
+    expect(await c.sshKeys()).toContain("ops-laptop");
+    await c.deleteSshKey("ops-laptop");
+    expect(await c.sshKeys()).not.toContain("ops-laptop");
+  });
+
+  test("one account cannot see or touch another's servers", async () => {
+    const mine = await buyActive(client(), "t-mine");
+    const other = client(OTHER);
+    expect((await other.listInstances()).map((i) => i.serviceid)).not.toContain(mine.serviceid);
+    expect(await other.getInstance(mine.serviceid)).toBeUndefined();
+    expect(await other.terminate(mine.serviceid)).toBe(false);
+    expect(await client().getInstance(mine.serviceid)).toBeDefined();
+  });
+
+  test("unknown key: Not Authorized!, not retried, key absent from the message", async () => {
+    const c = client("not-a-real-key-123456");
+    const err = await c.listInstances().catch((e) => e);
+    expect(err).toBeInstanceOf(HostwindsError);
+    expect(err.message).toBe("Hostwinds get_instances: Not Authorized!");
+    expect(err.retryable).toBe(false);
+    expect(err.message).not.toContain("not-a-real-key");
+  });
+
+  test("unknown action: Invalid Action.", async () => {
+    await expect(client().send("no_such_action", "read", {})).rejects.toThrow("Hostwinds no_such_action: Invalid Action.");
+  });
+
+  test("a 429 storm ends in success without a doubled purchase", async () => {
+    const c = client();
+    const before = sim.ledger(KEY).length;
+    sim.faults = { http429: 3, rateLimitBody: 2 };
+    await c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "t-storm" });
+    const bought = sim.ledger(KEY).slice(before).filter((e) => e.event === "bought");
+    expect(bought).toHaveLength(1);
+    expect(sim.faults.http429).toBe(0);
+  }, 30_000);
+
+  test("5xx on reads is retried", async () => {
+    sim.faults = { http5xx: 2 };
+    expect((await client().locations()).length).toBe(3);
+  });
+
+  test("a purchase whose answer is lost is not re-sent: outcome unknown, ledger has exactly one", async () => {
+    const c = client();
+    const srv = await buyActive(c, "t-drop");
+    const before = sim.ledger(KEY).length;
+    sim.faults = { dropAfterPurchase: 1 };
+    const err = await c.buySecondaryIp(srv.serviceid).catch((e) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect(sim.ledger(KEY).slice(before).filter((e) => e.kind === "ip" && e.event === "bought")).toHaveLength(1);
+  });
+
+  test("retries give up within the bound with a clear, retryable error", async () => {
+    sim.faults = { http5xx: 50 };
+    const err = await client(KEY, { maxAttempts: 3 }).locations().catch((e) => e);
+    expect(err).toBeInstanceOf(HostwindsError);
+    expect(err.message).toMatch(/server error \(HTTP 503\).*gave up after 3 attempts/);
+    expect(err.retryable).toBe(true);
+  });
+
+  test("a deadline reached while polling names what it waited for", async () => {
+    const err = await client().waitFor("server ghost to become ACTIVE", async () => undefined, { timeoutMs: 120, initialDelayMs: 40 }).catch((e) => e);
+    expect(err.message).toMatch(/gave up waiting for server ghost to become ACTIVE/);
+  });
+
+  test("the shared rate limit spaces requests", async () => {
+    const c = client(KEY, { requestsPerSecond: 20 });
+    const t0 = Date.now();
+    await Promise.all([c.locations(), c.locations(), c.locations(), c.locations(), c.locations()]);
+    // 5 requests at 20/s need at least 4 intervals of 50 ms; a floor, not a timing assertion on speed.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+
+  test("no log line and no error contains the API key, a root password or a config key", async () => {
+    const c = client();
+    const srv = await buyActive(c, "t-secret");
+    const full = (await c.getInstance(srv.serviceid))!;
+    expect(full.password).toBeTruthy();
+    const all = lines.join("\n");
+    for (const secret of [KEY, OTHER, full.password!, full.configkey!]) expect(all).not.toContain(secret);
+  });
+});
