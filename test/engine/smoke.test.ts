@@ -1,0 +1,44 @@
+/**
+ * Smoke test of the toolchain through the real engine: a program with one
+ * dynamic resource and one random.RandomPassword, on the local file backend.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { localStack, projectRoot, workDirFor } from "../../scripts/lib/pulumi-env";
+
+function writeProgram(dir: string): void {
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: smoke\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
+  const compiled = path.relative(dir, path.join(projectRoot, "dist", "test", "fixtures", "smoke"));
+  fs.writeFileSync(path.join(dir, "index.js"), `module.exports = require(${JSON.stringify(compiled)});\n`);
+}
+
+describe("engine smoke test", () => {
+  test("up gives the outputs, preview shows no changes, destroy empties the stack", async () => {
+    const dir = workDirFor("smoke");
+    writeProgram(dir);
+    const stack = await localStack(`smoke-${process.pid}`, dir, { backend: "smoke" });
+    try {
+      await stack.setConfig("who", { value: "penguin" });
+      const up = await stack.up();
+      expect(up.summary.result).toBe("succeeded");
+      expect(up.outputs.message.value).toBe("hello, penguin");
+      expect(up.outputs.passwordLength.value).toBe(24);
+      expect(up.outputs.password.secret).toBe(true);
+
+      const state = await stack.exportStack();
+      const types = state.deployment.resources.map((r: { type: string }) => r.type);
+      expect(types).toEqual(expect.arrayContaining(["pulumi-nodejs:dynamic/smoke:Greeting", "random:index/randomPassword:RandomPassword"]));
+      // The generated password is stored encrypted, never in plain text.
+      expect(JSON.stringify(state)).not.toContain(up.outputs.password.value);
+
+      const preview = await stack.preview({ expectNoChanges: true });
+      expect(preview.changeSummary).toEqual({ same: 3 });
+
+      await stack.destroy();
+      const after = await stack.exportStack();
+      expect(after.deployment.resources ?? []).toHaveLength(0);
+    } finally {
+      await stack.workspace.removeStack(stack.name, { force: true });
+    }
+  });
+});
