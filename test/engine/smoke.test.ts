@@ -28,8 +28,11 @@ describe("engine smoke test", () => {
       const state = await stack.exportStack();
       const types = state.deployment.resources.map((r: { type: string }) => r.type);
       expect(types).toEqual(expect.arrayContaining(["pulumi-nodejs:dynamic/smoke:Greeting", "random:index/randomPassword:RandomPassword"]));
-      // The generated password is stored encrypted, never in plain text.
-      expect(JSON.stringify(state)).not.toContain(up.outputs.password.value);
+      // On disk the generated password is ciphertext (exportStack itself shows plaintext).
+      const stateFile = path.join(projectRoot, ".pulumi-dev", "backends", "smoke", ".pulumi", "stacks", "smoke", `${stack.name}.json`);
+      const onDisk = fs.readFileSync(stateFile, "utf8");
+      expect(onDisk).toContain("random:index/randomPassword:RandomPassword");
+      expect(onDisk).not.toContain(up.outputs.password.value);
 
       const preview = await stack.preview({ expectNoChanges: true });
       expect(preview.changeSummary).toEqual({ same: 3 });
