@@ -67,8 +67,13 @@ if found=$(have_version pulumi "v$PULUMI_V") && [ -x "$(dirname "$found")/pulumi
   step "pulumi v$PULUMI_V found at $found"
   ln -sf "$found" "$BIN/pulumi"
   ln -sf "$(dirname "$found")/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
+elif RELEASE_URL="https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_V-linux-x64.tar.gz" \
+     && curl -fsSI --max-time 5 "$RELEASE_URL" >/dev/null 2>&1; then
+  step "downloading the official pulumi v$PULUMI_V release"
+  curl -fsSL --max-time 600 "$RELEASE_URL" | tar -xz -C "$BIN" --strip-components=1
+  step "pulumi v$PULUMI_V downloaded"
 else
-  step "building pulumi v$PULUMI_V from its Go module (release downloads are not reachable here)"
+  step "building pulumi v$PULUMI_V from its Go module (the official release download is not reachable)"
   W="$CACHE/build/cli-$PULUMI_V"; mkdir -p "$W"
   cat > "$W/go.mod" <<MOD
 module penguinmails.local/toolchain/cli
@@ -105,6 +110,12 @@ chmod +x "$BIN/pulumi-resource-pulumi-nodejs"
 # --- random provider ------------------------------------------------------------
 if [ -x "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" ]; then
   step "random $RANDOM_V found in the cache"
+elif [ -n "${RELEASE_URL:-}" ] && [ -x "$BIN/pulumi-language-nodejs" ] && [ ! -L "$BIN/pulumi" ] && [ -f "$BIN/pulumi-watch" ] \
+     && PULUMI_HOME="$CACHE/pulumi-home" timeout 600 "$BIN/pulumi" plugin install resource random "$RANDOM_V" >/dev/null 2>&1; then
+  # The CLI came from the official release (pulumi-watch ships only there), so plugin downloads work too.
+  mkdir -p "$CACHE/plugins/random-$RANDOM_V"
+  cp "$CACHE/pulumi-home/plugins/resource-random-v$RANDOM_V/pulumi-resource-random" "$CACHE/plugins/random-$RANDOM_V/"
+  step "random $RANDOM_V downloaded"
 else
   step "building pulumi-resource-random $RANDOM_V (terraform-provider-random through the Pulumi Terraform bridge)"
   W="$CACHE/build/random"; rm -rf "$W"; mkdir -p "$W"; cp -r "$GLUE/random/." "$W/"
