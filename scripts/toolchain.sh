@@ -36,8 +36,10 @@ lockver() { # version of an npm package in package-lock.json
 }
 PULUMI_V=$(lockver @pulumi/pulumi)
 RANDOM_V=$(lockver @pulumi/random)
-# The glue sources are part of the cache key: editing them rebuilds.
-GLUE_SUM=$(cd "$GLUE" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name '*.sh' \) ! -name 'schema.json' | LC_ALL=C sort | xargs cat "$ROOT/scripts/toolchain.sh" | sha256sum | cut -c1-12)
+# The glue sources are part of the cache keys: editing them rebuilds what they build.
+gluesum() { (cd "$1" && find . -type f \( -name '*.go' -o -name 'go.mod' \) | LC_ALL=C sort | xargs cat "${@:2}" | sha256sum | cut -c1-12); }
+GLUE_SUM=$(gluesum "$GLUE" "$ROOT/scripts/toolchain.sh")
+RANDOM_DIR="$CACHE/plugins/random-$RANDOM_V-$(gluesum "$GLUE/random")"
 KEY="pulumi-$PULUMI_V.random-$RANDOM_V.glue-$GLUE_SUM"
 BIN="$CACHE/toolchain/$KEY/bin"
 STAMP="$BIN/.complete"
@@ -53,7 +55,7 @@ step "toolchain $KEY is not in $CACHE yet: preparing it (a cold build takes a wh
 
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 # The checksum database is not reachable here; module contents still come only from the module proxy.
-export GONOSUMDB="${GONOSUMDB:-*}" GONOSUMCHECK=1 GOSUMDB=off
+export GOSUMDB=off
 GOBUILD=(go build -trimpath -ldflags)
 
 have_version() { # have_version <binary> <version>: does an installed binary report this version?
@@ -63,14 +65,16 @@ have_version() { # have_version <binary> <version>: does an installed binary rep
 }
 
 # --- pulumi CLI ---------------------------------------------------------------
+RELEASE_URL="https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_V-linux-x64.tar.gz"
+OFFICIAL=0  # 1 once the official release is in $BIN: its CLI can then download plugins too
 if found=$(have_version pulumi "v$PULUMI_V") && [ -x "$(dirname "$found")/pulumi-language-nodejs" ]; then
   step "pulumi v$PULUMI_V found at $found"
   ln -sf "$found" "$BIN/pulumi"
   ln -sf "$(dirname "$found")/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
-elif RELEASE_URL="https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_V-linux-x64.tar.gz" \
-     && curl -fsSI --max-time 5 "$RELEASE_URL" >/dev/null 2>&1; then
+elif curl -fsSI --max-time 5 "$RELEASE_URL" >/dev/null 2>&1; then
   step "downloading the official pulumi v$PULUMI_V release"
   curl -fsSL --max-time 600 "$RELEASE_URL" | tar -xz -C "$BIN" --strip-components=1
+  OFFICIAL=1
   step "pulumi v$PULUMI_V downloaded"
 else
   step "building pulumi v$PULUMI_V from its Go module (the official release download is not reachable)"
@@ -108,13 +112,12 @@ SH
 chmod +x "$BIN/pulumi-resource-pulumi-nodejs"
 
 # --- random provider ------------------------------------------------------------
-if [ -x "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" ]; then
+if [ -x "$RANDOM_DIR/pulumi-resource-random" ]; then
   step "random $RANDOM_V found in the cache"
-elif [ -n "${RELEASE_URL:-}" ] && [ -x "$BIN/pulumi-language-nodejs" ] && [ ! -L "$BIN/pulumi" ] && [ -f "$BIN/pulumi-watch" ] \
+elif [ "$OFFICIAL" = 1 ] \
      && PULUMI_HOME="$CACHE/pulumi-home" timeout 600 "$BIN/pulumi" plugin install resource random "$RANDOM_V" >/dev/null 2>&1; then
-  # The CLI came from the official release (pulumi-watch ships only there), so plugin downloads work too.
-  mkdir -p "$CACHE/plugins/random-$RANDOM_V"
-  cp "$CACHE/pulumi-home/plugins/resource-random-v$RANDOM_V/pulumi-resource-random" "$CACHE/plugins/random-$RANDOM_V/"
+  mkdir -p "$RANDOM_DIR"
+  cp "$CACHE/pulumi-home/plugins/resource-random-v$RANDOM_V/pulumi-resource-random" "$RANDOM_DIR/"
   step "random $RANDOM_V downloaded"
 else
   step "building pulumi-resource-random $RANDOM_V (terraform-provider-random through the Pulumi Terraform bridge)"
@@ -125,11 +128,11 @@ else
   step "tfgen built; generating the package schema"
   (cd "$W" && ./pulumi-tfgen-random schema --out "$W/schema-out" >"$W/tfgen.log" 2>&1 || { tail -20 "$W/tfgen.log" >&2; exit 1; })
   cp "$W/schema-out/schema.json" "$W/cmd/pulumi-resource-random/schema.json"
-  mkdir -p "$CACHE/plugins/random-$RANDOM_V"
-  (cd "$W" && "${GOBUILD[@]}" "$LDF" -o "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" ./cmd/pulumi-resource-random)
+  mkdir -p "$RANDOM_DIR"
+  (cd "$W" && "${GOBUILD[@]}" "$LDF" -o "$RANDOM_DIR/pulumi-resource-random" ./cmd/pulumi-resource-random)
   step "pulumi-resource-random built"
 fi
-ln -sf "$CACHE/plugins/random-$RANDOM_V/pulumi-resource-random" "$BIN/pulumi-resource-random"
+ln -sf "$RANDOM_DIR/pulumi-resource-random" "$BIN/pulumi-resource-random"
 
 "$BIN/pulumi" version >/dev/null
 touch "$STAMP"
