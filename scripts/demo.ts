@@ -23,7 +23,7 @@ async function main() {
     say("Buying one server (Hostwinds answers without an id; we find it by its name)");
     await hw.buyInstance({ template: "debian-12", planId: 102, locationId: 2, billingCycle: "monthly", name: "demo-acme-mx1" });
     const srv = await hw.waitFor("demo-acme-mx1 to become ACTIVE", async () => {
-      const i = (await hw.listInstances()).find((x) => x.srvrname === "demo-acme-mx1");
+      const i = await hw.findInstanceByName("demo-acme-mx1");
       return i?.status === "ACTIVE" ? i : undefined;
     }, { initialDelayMs: 300, onProgress: (l) => console.log(`   ${l}`) });
     console.log(`   server ${srv.serviceid} is ACTIVE with main IP ${srv.main_ip}`);

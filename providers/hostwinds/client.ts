@@ -28,7 +28,7 @@ import {
   instanceListSchema,
   instanceSchema,
   isTransientMessage,
-  locationSchema,
+  locationListSchema,
   parseBody,
   priceListSchema,
   sshKeySchema,
@@ -141,6 +141,11 @@ export class HostwindsClient {
     return this.read("get_instances", {}, instanceListSchema.nullable().transform((v) => v ?? []));
   }
 
+  /** The server with this name (`srvrname`), if any: how a server bought without an id is found. */
+  async findInstanceByName(name: string): Promise<Instance | undefined> {
+    return (await this.listInstances()).find((i) => i.srvrname === name);
+  }
+
   /** The instance, or undefined when Hostwinds does not know this id (for this key). */
   async getInstance(serviceId: number): Promise<Instance | undefined> {
     try {
@@ -198,7 +203,7 @@ export class HostwindsClient {
   // ---- catalog ----------------------------------------------------------------
 
   async locations(): Promise<Location[]> {
-    return this.read("get_locations", {}, z.union([z.array(locationSchema), z.record(locationSchema)]).transform((v) => (Array.isArray(v) ? v : Object.values(v))));
+    return this.read("get_locations", {}, locationListSchema);
   }
 
   async priceList(): Promise<Plan[]> {
@@ -275,7 +280,7 @@ export class HostwindsClient {
       await limiter.take();
       this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
       const t0 = Date.now();
-      let failure: { detail: string; retryable: boolean; maySucceededOnServer: boolean; waitMs?: number };
+      let failure: { detail: string; retryable: boolean; mayHaveSucceeded: boolean; waitMs?: number };
       try {
         const res = await request(this.apiUrl, {
           method: "POST",
@@ -287,11 +292,11 @@ export class HostwindsClient {
         });
         const text = await res.body.text();
         if (res.statusCode === 429) {
-          failure = { detail: "rate limited (HTTP 429)", retryable: true, maySucceededOnServer: false, waitMs: retryAfterMs(res.headers["retry-after"]) };
+          failure = { detail: "rate limited (HTTP 429)", retryable: true, mayHaveSucceeded: false, waitMs: retryAfterMs(res.headers["retry-after"]) };
         } else if (res.statusCode >= 500) {
-          failure = { detail: `server error (HTTP ${res.statusCode})`, retryable: true, maySucceededOnServer: true, waitMs: retryAfterMs(res.headers["retry-after"]) };
+          failure = { detail: `server error (HTTP ${res.statusCode})`, retryable: true, mayHaveSucceeded: true, waitMs: retryAfterMs(res.headers["retry-after"]) };
         } else if (res.statusCode >= 400) {
-          failure = { detail: `HTTP ${res.statusCode}`, retryable: false, maySucceededOnServer: false };
+          failure = { detail: `HTTP ${res.statusCode}`, retryable: false, mayHaveSucceeded: false };
         } else {
           const parsed = parseBody(text);
           if (parsed.kind !== "error") {
@@ -301,18 +306,18 @@ export class HostwindsClient {
           const message = redact(parsed.message, [this.key]);
           const transient = isTransientMessage(message);
           // A transient error body is an answer: Hostwinds turned the request away unprocessed.
-          failure = { detail: message, retryable: transient, maySucceededOnServer: false };
+          failure = { detail: message, retryable: transient, mayHaveSucceeded: false };
         }
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         const code = err.code ?? err.name;
         // Refused before connecting: nothing reached Hostwinds. Anything else (reset, timeout) may have.
         const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN";
-        failure = { detail: `network error (${code})`, retryable: true, maySucceededOnServer: !notSent };
+        failure = { detail: `network error (${code})`, retryable: true, mayHaveSucceeded: !notSent };
       }
       this.log(`hostwinds ${action} failed ${Date.now() - t0}ms: ${failure.detail}`);
 
-      if (effect === "purchase" && failure.maySucceededOnServer) {
+      if (effect === "purchase" && failure.mayHaveSucceeded) {
         throw new OutcomeUnknownError(action, failure.detail);
       }
       const elapsed = Date.now() - started;

@@ -100,8 +100,13 @@ export const instanceIpsSchema = z.object({
 });
 export type InstanceIp = { ip: string; rdns?: string };
 
+/** Hostwinds returns some lists as arrays and some as objects keyed by id; accept both. */
+const listOf = <T extends z.ZodTypeAny>(item: T) =>
+  z.union([z.array(item), z.record(item)]).transform((v): z.output<T>[] => (Array.isArray(v) ? v : Object.values(v)));
+
 export const locationSchema = z.object({ id: num, name: z.string() }).passthrough();
 export type Location = z.infer<typeof locationSchema>;
+export const locationListSchema = listOf(locationSchema);
 
 const price = z.union([z.number(), z.string()]).nullish().transform((v) => (v === null || v === undefined || v === "" ? undefined : Number(v)));
 export const planSchema = z
@@ -119,7 +124,7 @@ export const planSchema = z
   .passthrough();
 export type Plan = z.infer<typeof planSchema>;
 /** get_price_list → {"success": {<key>: plan, …}} (an object of plans; an array is accepted too). */
-export const priceListSchema = z.union([z.record(planSchema), z.array(planSchema)]).transform((v) => (Array.isArray(v) ? v : Object.values(v)));
+export const priceListSchema = listOf(planSchema);
 
 export const sshKeySchema = z.object({ name: z.string() }).passthrough();
 

@@ -73,10 +73,7 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
   return PulumiCommand.get({ root: path.dirname(toolchainBin()), skipVersionCheck: true });
 }
 
-/**
- * Options for a LocalWorkspace on `workDir`. The engine inherits the env vars;
- * the Automation API's own process reads PATH from process.env, so set it too.
- */
+/** Options for a LocalWorkspace on `workDir`: the engine runs with engineEnv() and the toolchain's CLI. */
 export async function workspaceOptions(workDir: string, opts: EngineEnvOptions = {}): Promise<LocalWorkspaceOptions> {
   const envVars = engineEnv(opts);
   return { workDir, envVars, pulumiCommand: await pulumiCommand() };

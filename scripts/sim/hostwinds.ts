@@ -69,9 +69,8 @@ export interface HostwindsSimOptions {
   /** How long a bought IP takes to show up. */
   ipDelayMs?: number;
   stateFile?: string;
-  /** Where new servers' main IPs say SSH answers (e.g. the SSH stand-in), as "ip" – default 127.0.0.1-based pool. */
+  /** First two octets of the IPs handed out (default 198.51, a documentation range). */
   ipPrefix?: string;
-  log?: (line: string) => void;
 }
 
 const emptyState = (keys: string[]): State => ({
@@ -98,14 +97,17 @@ export class HostwindsSim {
     }
   }
 
-  get url(): string {
+  private get origin(): string {
     const a = this.server?.address() as AddressInfo;
-    return `http://${this.o.host ?? "127.0.0.1"}:${a.port}/cloud/api.php`;
+    return `http://${this.o.host ?? "127.0.0.1"}:${a.port}`;
+  }
+
+  get url(): string {
+    return `${this.origin}/cloud/api.php`;
   }
 
   get controlUrl(): string {
-    const a = this.server?.address() as AddressInfo;
-    return `http://${this.o.host ?? "127.0.0.1"}:${a.port}/_sim`;
+    return `${this.origin}/_sim`;
   }
 
   async start(): Promise<this> {
@@ -127,7 +129,7 @@ export class HostwindsSim {
   /** What the account holds now, as the panel would show it. */
   inventory(apiKey: string): Array<{ serviceId: number; name: string; status: string; ips: string[] }> {
     return (this.account(apiKey)?.instances ?? []).map((i) => ({
-      serviceId: i.serviceid, name: i.srvrname, status: this.settle(i).status, ips: i.ips.filter((ip) => ip.readyAt <= Date.now()).map((ip) => ip.ip),
+      serviceId: i.serviceid, name: i.srvrname, status: this.settle(i).status, ips: this.visibleIps(i).map((ip) => ip.ip),
     }));
   }
 
@@ -174,6 +176,12 @@ export class HostwindsSim {
     return i;
   }
 
+  /** IPs that have finished being assigned; a bought IP is invisible until then. */
+  private visibleIps(i: SimInstance): SimIp[] {
+    this.settle(i);
+    return i.ips.filter((x) => x.readyAt <= Date.now());
+  }
+
   private view(i: SimInstance) {
     this.settle(i);
     const main = i.ips.find((x) => x.main);
@@ -189,8 +197,9 @@ export class HostwindsSim {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString("utf8");
-    const path = (req.url ?? "/").split("?")[0];
-    if (path.startsWith("/_sim")) return this.control(path, req.method ?? "GET", raw, res);
+    const url = new URL(req.url ?? "/", "http://sim");
+    const path = url.pathname;
+    if (path.startsWith("/_sim")) return this.control(url, req.method ?? "GET", raw, res);
 
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -287,8 +296,7 @@ export class HostwindsSim {
       case "get_instance_ips": {
         const i = instance();
         if (!i) return err("Get Instance IPs", "A valid serviceid is required.", "5529903");
-        this.settle(i);
-        return { body: { success: { "IP Addresses": i.ips.filter((x) => x.readyAt <= Date.now()).map((x) => ({ ip: x.ip, rdns: x.rdns ?? null, main: x.main ? 1 : 0 })) } } };
+        return { body: { success: { "IP Addresses": this.visibleIps(i).map((x) => ({ ip: x.ip, rdns: x.rdns ?? null, main: x.main ? 1 : 0 })) } } };
       }
       case SECONDARY_IP_PURCHASE_ACTION: {
         const i = instance();
@@ -343,13 +351,12 @@ export class HostwindsSim {
   }
 
   /** /_sim/faults (POST JSON sets, GET reads), /_sim/ledger?key=…, /_sim/inventory?key=…, /_sim/requests. */
-  private control(path: string, method: string, raw: string, res: http.ServerResponse): void {
+  private control(url: URL, method: string, raw: string, res: http.ServerResponse): void {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    const url = new URL(path + (raw && method === "GET" ? "" : ""), "http://x");
-    const key = new URLSearchParams((res.req.url ?? "").split("?")[1] ?? "").get("key") ?? "";
+    const key = url.searchParams.get("key") ?? "";
     switch (url.pathname) {
       case "/_sim/faults":
         if (method === "POST") this.faults = JSON.parse(raw || "{}") as Faults;

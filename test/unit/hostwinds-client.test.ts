@@ -20,12 +20,18 @@ describe("HostwindsClient against the stand-in", () => {
     sim.faults = {};
   });
 
-  async function buyActive(c: HostwindsClient, name: string) {
-    await c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name });
-    return c.waitFor(`server ${name} to become ACTIVE`, async () => {
-      const i = (await c.listInstances()).find((x) => x.srvrname === name);
+  const buy = (c: HostwindsClient, name: string) =>
+    c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name });
+
+  const waitActive = (c: HostwindsClient, name: string) =>
+    c.waitFor(`server ${name} to become ACTIVE`, async () => {
+      const i = await c.findInstanceByName(name);
       return i?.status === "ACTIVE" ? i : undefined;
     }, { initialDelayMs: 50 });
+
+  async function buyActive(c: HostwindsClient, name: string) {
+    await buy(c, name);
+    return waitActive(c, name);
   }
 
   test("catalog: locations and prices", async () => {
@@ -37,20 +43,13 @@ describe("HostwindsClient against the stand-in", () => {
 
   test("buy a server: no id in the answer, BUILD without an IP, then ACTIVE with one", async () => {
     const c = client();
-    await c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "t-build" });
-    const early = (await c.listInstances()).find((i) => i.srvrname === "t-build")!;
+    await buy(c, "t-build");
+    const early = (await c.findInstanceByName("t-build"))!;
     expect(early.status).toBe("BUILD");
     expect(early.main_ip).toBeUndefined();
-    const active = await buyActiveWait(c, "t-build");
+    const active = await waitActive(c, "t-build");
     expect(active.main_ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(await c.getInstance(active.serviceid)).toMatchObject({ serviceid: active.serviceid, status: "ACTIVE" });
-
-    async function buyActiveWait(cl: HostwindsClient, name: string) {
-      return cl.waitFor(`server ${name}`, async () => {
-        const i = (await cl.listInstances()).find((x) => x.srvrname === name);
-        return i?.status === "ACTIVE" ? i : undefined;
-      }, { initialDelayMs: 50 });
-    }
   });
 
   test("secondary IPs: bought IP appears later, rDNS set, main IP cannot be deleted, delete is idempotent", async () => {
@@ -115,7 +114,7 @@ describe("HostwindsClient against the stand-in", () => {
     const c = client();
     const before = sim.ledger(KEY).length;
     sim.faults = { http429: 3, rateLimitBody: 2 };
-    await c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "t-storm" });
+    await buy(c, "t-storm");
     const bought = sim.ledger(KEY).slice(before).filter((e) => e.event === "bought");
     expect(bought).toHaveLength(1);
     expect(sim.faults.http429).toBe(0);
