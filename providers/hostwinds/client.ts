@@ -43,7 +43,11 @@ export interface ClientOptions {
   requestsPerSecond?: number;
   /** Per-request timeout (default 30 s). */
   requestTimeoutMs?: number;
-  /** Attempts per request, the first included (default 6). */
+  /**
+   * Attempts per request, the first included (default 6). Answers that say
+   * "rate limited" (429 or Hostwinds' rate-limit body) do not count: the
+   * request was turned away unprocessed, so only maxRetryMs bounds them.
+   */
   maxAttempts?: number;
   /** Give up retrying after this long in total (default 120 s). */
   maxRetryMs?: number;
@@ -276,11 +280,12 @@ export class HostwindsClient {
     const body = encodeForm({ action, API: this.key, ...params });
     const started = Date.now();
     const limiter = limiterFor(this.apiUrl, this.opts.requestsPerSecond);
+    let counted = 0;
     for (let attempt = 0; ; attempt++) {
       await limiter.take();
       this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
       const t0 = Date.now();
-      let failure: { detail: string; retryable: boolean; mayHaveSucceeded: boolean; waitMs?: number };
+      let failure: { detail: string; retryable: boolean; mayHaveSucceeded: boolean; waitMs?: number; rateLimited?: boolean };
       try {
         const res = await request(this.apiUrl, {
           method: "POST",
@@ -292,7 +297,7 @@ export class HostwindsClient {
         });
         const text = await res.body.text();
         if (res.statusCode === 429) {
-          failure = { detail: "rate limited (HTTP 429)", retryable: true, mayHaveSucceeded: false, waitMs: retryAfterMs(res.headers["retry-after"]) };
+          failure = { detail: "rate limited (HTTP 429)", retryable: true, mayHaveSucceeded: false, waitMs: retryAfterMs(res.headers["retry-after"]), rateLimited: true };
         } else if (res.statusCode >= 500) {
           failure = { detail: `server error (HTTP ${res.statusCode})`, retryable: true, mayHaveSucceeded: true, waitMs: retryAfterMs(res.headers["retry-after"]) };
         } else if (res.statusCode >= 400) {
@@ -306,7 +311,7 @@ export class HostwindsClient {
           const message = redact(parsed.message, [this.key]);
           const transient = isTransientMessage(message);
           // A transient error body is an answer: Hostwinds turned the request away unprocessed.
-          failure = { detail: message, retryable: transient, mayHaveSucceeded: false };
+          failure = { detail: message, retryable: transient, mayHaveSucceeded: false, rateLimited: transient && /too many|rate limit/i.test(message) };
         }
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
@@ -322,7 +327,8 @@ export class HostwindsClient {
       }
       const elapsed = Date.now() - started;
       const wait = Math.max(failure.waitMs ?? 0, backoffMs(attempt, this.opts.backoffBaseMs, this.opts.backoffCapMs));
-      if (!failure.retryable || attempt + 1 >= this.opts.maxAttempts || elapsed + wait > this.opts.maxRetryMs) {
+      if (!failure.rateLimited) counted++;
+      if (!failure.retryable || counted >= this.opts.maxAttempts || elapsed + wait > this.opts.maxRetryMs) {
         const tries = attempt + 1;
         throw new HostwindsError(action, failure.detail, failure.retryable,
           failure.retryable ? `gave up after ${tries} attempt${tries > 1 ? "s" : ""} in ${Math.round((elapsed) / 1000)} s; run the command again later` : undefined);

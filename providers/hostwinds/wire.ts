@@ -141,3 +141,13 @@ export const SECONDARY_IP_PURCHASE = {
 
 /** [assumed] The action listing the account's SSH keys (add/delete are documented; the list is not). */
 export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
+
+/**
+ * [assumed] The reverse DNS a fresh IP carries before anyone sets it: none, or
+ * a Hostwinds default name. A secondary IP that is not the main IP and still
+ * has such a name is owned by nobody; the provider claims IPs by setting rDNS.
+ */
+export function isDefaultRdns(rdns: string | undefined, ip: string): boolean {
+  if (!rdns) return true;
+  return /(^|\.)hostwindsdns\.com\.?$/i.test(rdns) || /(^|\.)hostwinds\.(com|net)\.?$/i.test(rdns) || rdns.includes(ip.replace(/\./g, "-"));
+}

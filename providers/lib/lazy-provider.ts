@@ -4,6 +4,8 @@
  * the real implementation when the provider process first calls it. The path
  * is relative to the project root, found from where @pulumi/pulumi resolves,
  * so state carries no absolute paths and no code beyond these few lines.
+ * `configure` is forwarded, so the implementation reads credentials from the
+ * stack's config instead of from anything captured here.
  */
 import * as pulumi from "@pulumi/pulumi";
 
@@ -15,6 +17,10 @@ export function lazyProvider(modulePath: string): pulumi.dynamic.ResourceProvide
     return require(p.join(root, modulePath)).provider;
   };
   return {
+    configure: async (req) => {
+      const impl = load();
+      if (impl.configure) await impl.configure(req);
+    },
     check: (olds, news) => load().check!(olds, news),
     diff: (id, olds, news) => load().diff!(id, olds, news),
     create: (inputs) => load().create(inputs),

@@ -39,7 +39,7 @@ interface SimIp { ip: string; rdns?: string; main: boolean; readyAt: number }
 interface SimInstance {
   serviceid: number; srvrname: string; hostname: string; status: string; location_id: number; product_id: number;
   billingcycle: string; template_uuid: string; ssh_keys: string[]; password: string; configkey: string;
-  activeAt: number; ips: SimIp[]; createdAt: string;
+  activeAt: number; ips: SimIp[]; createdAt: string; failBuild?: boolean;
 }
 interface Account { instances: SimInstance[]; sshKeys: string[]; ledger: LedgerEntry[] }
 interface State { accounts: Record<string, Account>; nextServiceId: number; nextIp: number; seq: number }
@@ -57,6 +57,8 @@ export interface Faults {
   dropAfterPurchase?: number;
   /** Refuse purchases on a server within this many ms of the last one (Hostwinds' cooldown). */
   purchaseCooldownMs?: number;
+  /** The next N servers bought end in status ERROR instead of ACTIVE (still billed, as a real failed build is). */
+  failBuilds?: number;
 }
 
 export interface HostwindsSimOptions {
@@ -86,6 +88,8 @@ export class HostwindsSim {
   faults: Faults = {};
   /** Requests received by action, for tests and benchmarks. */
   readonly requests = new Map<string, number>();
+  /** Called after each API request is handled (tests use it to act at an exact moment, e.g. kill a process). */
+  onRequest?: (action: string) => void;
   private lastPurchase = new Map<number, number>();
 
   constructor(private readonly o: HostwindsSimOptions = {}) {
@@ -168,7 +172,10 @@ export class HostwindsSim {
 
   /** Moves a server from BUILD to ACTIVE (with its main IP) once its time has come. */
   private settle(i: SimInstance): SimInstance {
-    if (i.status === "BUILD" && Date.now() >= i.activeAt) {
+    if (i.status === "BUILD" && Date.now() >= i.activeAt && i.failBuild) {
+      i.status = "ERROR";
+      this.persist();
+    } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
       i.status = "ACTIVE";
       i.ips.unshift({ ip: this.newIp(), main: true, readyAt: Date.now() });
       this.persist();
@@ -230,9 +237,10 @@ export class HostwindsSim {
     if (out.purchase && this.faults.dropAfterPurchase && this.faults.dropAfterPurchase > 0) {
       this.faults.dropAfterPurchase--;
       req.socket.destroy(); // committed, but the answer is lost
-      return;
+    } else {
+      send(200, out.body);
     }
-    send(200, out.body);
+    this.onRequest?.(action);
   }
 
   private dispatch(acct: Account, action: string, f: URLSearchParams): { body: unknown; purchase?: boolean } {
@@ -269,11 +277,13 @@ export class HostwindsSim {
         if (missing) return err("Add Instance", `SSH key ${missing} was not found.`);
         const id = this.state.nextServiceId++;
         const name = f.get("srvrname") ?? `server-${id}`;
+        const failBuild = (this.faults.failBuilds ?? 0) > 0;
+        if (failBuild) this.faults.failBuilds!--;
         acct.instances.push({
           serviceid: id, srvrname: name, hostname: `hwsrv-${id}.hostwindsdns.com`, status: "BUILD",
           location_id: Number(f.get("location_id")), product_id: plan.id, billingcycle: cycle, template_uuid: f.get("template")!,
           ssh_keys: keys, password: `pw-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`,
-          configkey: `ck-${Math.random().toString(36).slice(2)}`, activeAt: Date.now() + (this.o.buildMs ?? 2000), ips: [], createdAt: new Date().toISOString(),
+          configkey: `ck-${Math.random().toString(36).slice(2)}`, activeAt: Date.now() + (this.o.buildMs ?? 2000), ips: [], createdAt: new Date().toISOString(), failBuild,
         });
         this.record(acct, { kind: "server", event: "bought", serviceId: id, name, monthlyUsd: plan.monthly });
         return { body: [{ result: "success", action: "Invoice Paid", message: "Invoice Paid" }, { result: "success", action: "Add Instance", message: "Server is being Created!" }], purchase: true };

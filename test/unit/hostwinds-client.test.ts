@@ -120,6 +120,14 @@ describe("HostwindsClient against the stand-in", () => {
     expect(sim.faults.http429).toBe(0);
   }, 30_000);
 
+  test("rate-limit answers are bounded by time, not by the attempt count", async () => {
+    sim.faults = { rateLimitBody: 5 };
+    expect((await client(KEY, { maxAttempts: 2 }).locations()).length).toBe(3);
+    sim.faults = { rateLimitBody: 50 };
+    const err = await client(KEY, { maxAttempts: 2, maxRetryMs: 300 }).locations().catch((e) => e);
+    expect(err.message).toMatch(/Too many requests.*gave up after \d+ attempts/);
+  });
+
   test("5xx on reads is retried", async () => {
     sim.faults = { http5xx: 2 };
     expect((await client().locations()).length).toBe(3);

@@ -1,0 +1,89 @@
+/**
+ * Hostwinds servers and secondary IPs as Pulumi resources.
+ *
+ * ```ts
+ * import * as hostwinds from "../providers/hostwinds";
+ * const mx1 = new hostwinds.Instance("mx1", { tenant: "acme", name: "mx1", location: 2, plan: 102, template: "debian-12" });
+ * new hostwinds.SecondaryIp("mx1-ip1", { tenant: "acme", serviceId: mx1.serviceId, rdns: "mail1.acme.example" });
+ * ```
+ *
+ * Credentials and knobs are provider settings (`hostwinds:apiKey` as secret
+ * stack config, or HOSTWINDS_API_KEY; see settings.ts), never inputs. Only the
+ * module path of the implementation is serialized into state.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { lazyProvider } from "../lib/lazy-provider";
+import type { BillingCycle } from "./pricing";
+
+export { SETTINGS as providerSettings } from "./settings";
+export type { BillingCycle } from "./pricing";
+
+export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
+export const SECONDARY_IP_TYPE = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
+
+export interface InstanceArgs {
+  /** The tenant the server belongs to; part of its name in Hostwinds (`pm-<tenant>-<name>`). */
+  tenant: pulumi.Input<string>;
+  /** The server's logical name within the tenant, e.g. `mx1`. Changing it renames the server. */
+  name: pulumi.Input<string>;
+  /** Hostwinds location id (get_locations). Changing it replaces the server. */
+  location: pulumi.Input<number>;
+  /** Hostwinds plan id (`rid` in the price list). Changing it replaces the server. */
+  plan: pulumi.Input<number>;
+  /** Image: a template UUID or name. Changing it replaces the server. */
+  template: pulumi.Input<string>;
+  /** Default monthly. Changing it replaces the server. */
+  billingCycle?: pulumi.Input<BillingCycle>;
+  /** Names of SSH keys in the Hostwinds account, installed when the server is built. Changing them replaces the server. */
+  sshKeys?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Take over this existing server instead of buying one (dynamic resources cannot be `pulumi import`ed). */
+  adoptServiceId?: pulumi.Input<number>;
+}
+
+/** A Hostwinds cloud server, bought on create and terminated on delete. */
+export class Instance extends pulumi.dynamic.Resource {
+  declare readonly tenant: pulumi.Output<string>;
+  declare readonly serviceId: pulumi.Output<number>;
+  declare readonly serverName: pulumi.Output<string>;
+  declare readonly hostname: pulumi.Output<string>;
+  declare readonly mainIp: pulumi.Output<string>;
+  declare readonly status: pulumi.Output<string>;
+  declare readonly image: pulumi.Output<string>;
+  declare readonly monthlyPriceUsd: pulumi.Output<number>;
+  /** Secret. */
+  declare readonly rootPassword: pulumi.Output<string>;
+  /** Secret. */
+  declare readonly configKey: pulumi.Output<string>;
+
+  constructor(name: string, args: InstanceArgs, opts: pulumi.CustomResourceOptions = {}) {
+    const outputs = { serviceId: undefined, serverName: undefined, hostname: undefined, mainIp: undefined, status: undefined, image: undefined, monthlyPriceUsd: undefined, rootPassword: undefined, configKey: undefined };
+    super(lazyProvider("dist/providers/hostwinds/instance"), name, { ...outputs, ...args }, {
+      ...opts,
+      additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "rootPassword", "configKey"],
+    }, "hostwinds", "Instance");
+  }
+}
+
+export interface SecondaryIpArgs {
+  /** The tenant; IPs are bought on and released from this tenant's servers only. */
+  tenant: pulumi.Input<string>;
+  /** The server (Instance.serviceId). Changing it replaces the IP. */
+  serviceId: pulumi.Input<number>;
+  /** Reverse DNS of the IP, a host name that resolves back to it. Unique per server. Updated in place. */
+  rdns: pulumi.Input<string>;
+  /** Take over this IP, already on the server, instead of buying one. */
+  adoptIp?: pulumi.Input<string>;
+}
+
+/** One additional IPv4 address on a server, bought on create and released on delete. */
+export class SecondaryIp extends pulumi.dynamic.Resource {
+  declare readonly tenant: pulumi.Output<string>;
+  declare readonly serviceId: pulumi.Output<number>;
+  declare readonly ip: pulumi.Output<string>;
+  declare readonly rdns: pulumi.Output<string>;
+  declare readonly monthlyPriceUsd: pulumi.Output<number>;
+
+  constructor(name: string, args: SecondaryIpArgs, opts: pulumi.CustomResourceOptions = {}) {
+    super(lazyProvider("dist/providers/hostwinds/secondary-ip"), name, { ip: undefined, monthlyPriceUsd: undefined, ...args }, opts, "hostwinds", "SecondaryIp");
+  }
+}

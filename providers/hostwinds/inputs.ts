@@ -1,0 +1,74 @@
+/**
+ * What a user writes for a Hostwinds server or secondary IP, as zod schemas,
+ * and how inputs become `check` failures that name the field and the reason.
+ * Values still unknown during a preview (an id not yet known) pass through.
+ */
+import { z } from "zod";
+import { BILLING_CYCLES } from "./pricing";
+
+/** The value the engine sends for an input that is not known yet (preview). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+export const isUnknown = (v: unknown): boolean => v === UNKNOWN;
+
+const slug = (what: string) =>
+  z.string({ required_error: "is required", invalid_type_error: `must be a string (${what})` })
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, `must be 1-32 lowercase letters, digits or dashes, not starting or ending with a dash (${what})`);
+const id = (what: string) =>
+  z.number({ required_error: "is required", invalid_type_error: `must be a number (${what})` }).int(`must be a whole number (${what})`).positive(`must be positive (${what})`);
+export const hostname = z.string({ required_error: "is required" })
+  .max(253, "must be at most 253 characters")
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, "must be a fully qualified host name such as mail1.example.com");
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, "must be an IPv4 address such as 198.51.100.7");
+
+export const instanceInputsSchema = z.object({
+  tenant: slug("the tenant id, e.g. acme"),
+  name: slug("the server's logical name in the tenant, e.g. mx1"),
+  location: id("a Hostwinds location id; see get_locations"),
+  plan: id("a Hostwinds plan id (rid) from the price list"),
+  template: z.string({ required_error: "is required" }).min(1, "must name an image (template UUID or name)"),
+  billingCycle: z.enum(BILLING_CYCLES, { errorMap: () => ({ message: `must be one of ${BILLING_CYCLES.join(", ")}` }) }).default("monthly"),
+  sshKeys: z.array(z.string().min(1, "SSH key names must not be empty")).default([]),
+  adoptServiceId: id("the id of an existing server to take over instead of buying one").optional(),
+});
+export type InstanceInputs = z.infer<typeof instanceInputsSchema>;
+
+export const secondaryIpInputsSchema = z.object({
+  tenant: slug("the tenant id, e.g. acme"),
+  serviceId: id("the id of the server the IP belongs to"),
+  rdns: hostname,
+  adoptIp: ipv4.optional(),
+});
+export type SecondaryIpInputs = z.infer<typeof secondaryIpInputsSchema>;
+
+/** The server's name in Hostwinds: derived, so a server bought without an id can be found again. */
+export const serverName = (tenant: string, name: string): string => `pm-${tenant}-${name}`;
+/** Whether a server's name says it belongs to this tenant (every server this project manages is named so). */
+export const belongsToTenant = (srvrname: string, tenant: string): boolean => srvrname.startsWith(`pm-${tenant}-`);
+
+export interface CheckFailure { property: string; reason: string }
+
+/**
+ * Validates `news` against the schema. Unknown values are left as they are
+ * (checked again when known); failures name the field and say what to do.
+ */
+export function checkInputs<S extends z.AnyZodObject>(schema: S, resource: string, news: Record<string, unknown>):
+  { inputs?: Record<string, unknown>; failures?: CheckFailure[] } {
+  const known: Record<string, unknown> = {};
+  const unknown: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(news)) {
+    if (k === "__provider") continue;
+    (isUnknown(v) ? unknown : known)[k] = v;
+  }
+  const partial = Object.keys(unknown).length ? schema.partial(Object.fromEntries(Object.keys(unknown).map((k) => [k, true]))) : schema;
+  const extra = Object.keys(known).filter((k) => !(k in schema.shape));
+  const parsed = partial.safeParse(known);
+  const failures: CheckFailure[] = extra.map((k) => ({ property: k, reason: `${resource}: ${k} is not a known input (known: ${Object.keys(schema.shape).join(", ")})` }));
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const property = issue.path.join(".") || "(inputs)";
+      failures.push({ property, reason: `${resource}: ${property} ${issue.message}` });
+    }
+  }
+  if (failures.length) return { failures };
+  return { inputs: { ...(parsed.data as Record<string, unknown>), ...unknown } };
+}

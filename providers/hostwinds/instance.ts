@@ -1,0 +1,249 @@
+/**
+ * The implementation behind `hostwinds.Instance` (loaded lazily by the
+ * provider process; see providers/lib/lazy-provider.ts).
+ *
+ * Create is find-or-buy: a server's name is derived from tenant and logical
+ * name, because Hostwinds answers a purchase with no id. A server of that name
+ * already in the account (an earlier run stopped between buying and saving
+ * state) is taken over, never bought twice. A server that was bought but did
+ * not come up is reported as created-but-failed so state keeps its id.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { compact, createdButFailed, withoutProvider } from "../lib/dynamic";
+import { OutcomeUnknownError } from "./client";
+import { HostwindsError } from "./errors";
+import { InstanceInputs, checkInputs, instanceInputsSchema, isUnknown, serverName } from "./inputs";
+import { BillingCycle, monthlyPriceUsd } from "./pricing";
+import { Session, configureSession, progress, session } from "./session";
+import type { Instance as ApiInstance } from "./wire";
+
+export interface InstanceOutputs extends InstanceInputs {
+  serviceId: number;
+  serverName: string;
+  hostname: string;
+  mainIp: string;
+  status: string;
+  /** The image Hostwinds reports (a UUID even when `template` named it). */
+  image: string;
+  monthlyPriceUsd: number;
+  rootPassword: string;
+  configKey: string;
+}
+
+/** Inputs that Hostwinds cannot change on a running server: changing one means a new server. */
+const REPLACE_ON_CHANGE = ["tenant", "location", "plan", "template", "billingCycle", "sshKeys"] as const;
+
+/** How long to look for a server whose purchase answer was lost. */
+const SETTLE_LOST_PURCHASE_MS = 120_000;
+
+const label = (i: Partial<InstanceInputs>) =>
+  i.tenant && i.name && !isUnknown(i.tenant) && !isUnknown(i.name) ? `hostwinds.Instance ${serverName(i.tenant, i.name)}` : "hostwinds.Instance";
+
+/** Servers named in this process: two resources with the same tenant and name would share one server. */
+const namesInUse = new Set<string>();
+
+function outputs(api: ApiInstance, inputs: InstanceInputs, price: number): InstanceOutputs {
+  return compact({
+    ...inputs,
+    serviceId: api.serviceid,
+    serverName: api.srvrname,
+    hostname: api.hostname ?? "",
+    mainIp: api.main_ip ?? "",
+    status: api.status,
+    image: api.template_uuid ?? inputs.template,
+    monthlyPriceUsd: price,
+    rootPassword: api.password ?? "",
+    configKey: api.configkey ?? "",
+  });
+}
+
+/** The plan's monthly price; a clear error before anything is bought when plan or cycle is not sold. */
+async function priceOf(s: Session, inputs: InstanceInputs): Promise<number> {
+  const plans = await s.priceList();
+  const plan = plans.find((p) => p.id === inputs.plan);
+  if (!plan) {
+    throw new Error(`${label(inputs)}: plan ${inputs.plan} is not in Hostwinds' price list (plans: ${plans.map((p) => `${p.id} ${p.name}`).join(", ")}). Nothing was bought.`);
+  }
+  const price = monthlyPriceUsd(plan, inputs.billingCycle as BillingCycle);
+  if (price === undefined) {
+    throw new Error(`${label(inputs)}: plan ${plan.id} (${plan.name}) has no ${inputs.billingCycle} price; choose another billingCycle. Nothing was bought.`);
+  }
+  return price;
+}
+
+/** Differences between a server in the account and the inputs, as "field: account has X, inputs say Y". */
+function mismatches(api: ApiInstance, inputs: InstanceInputs): string[] {
+  const out: string[] = [];
+  if (api.location_id !== undefined && api.location_id !== inputs.location) out.push(`location: the server is in ${api.location_id}, inputs say ${inputs.location}`);
+  if (api.product_id !== undefined && api.product_id !== inputs.plan) out.push(`plan: the server is on ${api.product_id}, inputs say ${inputs.plan}`);
+  if (api.billingcycle && api.billingcycle !== inputs.billingCycle) out.push(`billingCycle: the server is billed ${api.billingcycle}, inputs say ${inputs.billingCycle}`);
+  return out;
+}
+
+async function waitActive(s: Session, id: number, name: string): Promise<ApiInstance> {
+  return s.client.waitFor(`server ${name} (${id}) to become ACTIVE`, async () => {
+    const i = await s.instance(id, true);
+    if (!i) throw new Error(`server ${name} (${id}) disappeared from the account while it was being built`);
+    if (/error|fail/i.test(i.status)) throw new Error(`server ${name} (${id}) failed to build: Hostwinds reports status ${i.status}`);
+    return i.status === "ACTIVE" && i.main_ip ? i : undefined;
+  }, { timeoutMs: s.settings.buildTimeoutMs, initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress });
+}
+
+/** Finds the server this resource should manage, buying one only when there is none. */
+async function findOrBuy(s: Session, inputs: InstanceInputs): Promise<ApiInstance> {
+  const name = serverName(inputs.tenant, inputs.name);
+  if (inputs.adoptServiceId !== undefined) {
+    const found = await s.instance(inputs.adoptServiceId, true);
+    if (!found) {
+      throw new Error(`${label(inputs)}: adoptServiceId ${inputs.adoptServiceId} is not a server in this Hostwinds account; check the id in the panel. Nothing was bought.`);
+    }
+    const wrong = mismatches(found, inputs);
+    if (wrong.length) throw new Error(`${label(inputs)}: cannot adopt server ${found.serviceid} as described: ${wrong.join("; ")}. Make the inputs match the server. Nothing was bought.`);
+    if (found.srvrname !== name) {
+      await s.client.renameInstance(found.serviceid, name);
+      s.changed(found.serviceid);
+      progress(`${label(inputs)}: adopted server ${found.serviceid} ("${found.srvrname}") and renamed it ${name}`);
+      return { ...found, srvrname: name };
+    }
+    progress(`${label(inputs)}: adopted server ${found.serviceid}`);
+    return found;
+  }
+
+  const same = (await s.client.listInstances()).filter((i) => i.srvrname === name);
+  if (same.length > 1) {
+    throw new Error(`${label(inputs)}: ${same.length} servers in the account are named ${name} (ids ${same.map((i) => i.serviceid).join(", ")}); set adoptServiceId to the one to manage and terminate or rename the others. Nothing was bought.`);
+  }
+  if (same.length === 1) {
+    const found = same[0];
+    const wrong = mismatches(found, inputs);
+    if (wrong.length) {
+      throw new Error(`${label(inputs)}: server ${found.serviceid} named ${name} is already in the account but is not in this stack's state, and it differs: ${wrong.join("; ")}. ` +
+        `To manage it, make the inputs match and set adoptServiceId: ${found.serviceid}; otherwise terminate it in the Hostwinds panel. Nothing was bought.`);
+    }
+    progress(`${label(inputs)}: server ${found.serviceid} is already in the account but not in state (an earlier run stopped before saving it); taking it over instead of buying again`);
+    return found;
+  }
+
+  await priceOf(s, inputs);
+  let lost: OutcomeUnknownError | undefined;
+  try {
+    await s.client.buyInstance({
+      template: inputs.template, planId: inputs.plan, locationId: inputs.location,
+      billingCycle: inputs.billingCycle, sshKeys: inputs.sshKeys, name,
+    });
+  } catch (e) {
+    if (!(e instanceof OutcomeUnknownError)) throw e;
+    lost = e;
+    progress(`${label(inputs)}: the answer to the purchase was lost; looking for the server by its name instead of buying again`);
+  }
+  try {
+    return await s.client.waitFor(`server ${name} to appear in the account`, async () => (await s.client.listInstances()).find((i) => i.srvrname === name),
+      { timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.buildTimeoutMs, initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress });
+  } catch (e) {
+    if (lost) {
+      throw new Error(`${label(inputs)}: the purchase's answer was lost (${lost.detail}) and no server named ${name} appeared within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
+        "It was not bought again. Run `pulumi up` again later: if the purchase went through, the server is found by its name and taken over.");
+    }
+    throw e;
+  }
+}
+
+export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = {
+  async configure(req) {
+    configureSession((key) => req.config.get(key));
+  },
+
+  async check(_olds, news) {
+    return checkInputs(instanceInputsSchema, label(news), withoutProvider(news as unknown as Record<string, unknown>)) as never;
+  },
+
+  async diff(id, olds, news) {
+    const replaces: string[] = [];
+    for (const k of REPLACE_ON_CHANGE) {
+      if (JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null)) replaces.push(k);
+    }
+    if (news.adoptServiceId !== undefined && String(news.adoptServiceId) !== id) replaces.push("adoptServiceId");
+    const wanted = isUnknown(news.tenant) || isUnknown(news.name) ? undefined : serverName(news.tenant, news.name);
+    const rename = wanted !== olds.serverName || olds.name !== news.name;
+    // A server that has not come up (created-but-failed) is updated, which waits for it again.
+    const notUp = olds.status !== "ACTIVE";
+    // Replacing deletes first: the new server needs the derived name the old one holds.
+    return { changes: replaces.length > 0 || rename || notUp, replaces, deleteBeforeReplace: replaces.length > 0 };
+  },
+
+  async create(inputs) {
+    const s = session();
+    const name = serverName(inputs.tenant, inputs.name);
+    if (namesInUse.has(name)) throw new Error(`${label(inputs)}: another Instance in this stack already has tenant ${inputs.tenant} and name ${inputs.name}; give each server its own name. Nothing was bought.`);
+    namesInUse.add(name);
+    const price = await priceOf(s, inputs);
+    const found = await findOrBuy(s, inputs);
+    try {
+      const active = found.status === "ACTIVE" && found.main_ip ? found : await waitActive(s, found.serviceid, name);
+      return { id: String(active.serviceid), outs: outputs(active, inputs, price) };
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      throw createdButFailed(String(found.serviceid), outputs(found, inputs, price) as never,
+        `${label(inputs)}: server ${found.serviceid} was bought but is not up: ${reason}. It stays in state; run \`pulumi up\` again to wait for it, or \`pulumi destroy\` to release it.`);
+    }
+  },
+
+  async read(id, stored) {
+    const props = stored as InstanceOutputs;
+    const s = session();
+    const api = await s.instance(Number(id));
+    if (!api) return { id: "" } as never;
+    const current: InstanceInputs = {
+      ...props,
+      location: api.location_id ?? props.location,
+      plan: api.product_id ?? props.plan,
+      billingCycle: (api.billingcycle ?? props.billingCycle) as InstanceInputs["billingCycle"],
+      sshKeys: api.ssh_keys.length || !props.sshKeys?.length ? api.ssh_keys : props.sshKeys,
+    };
+    // Look the price up again only when what it depends on changed (a refresh stays at one call per server).
+    const price = current.plan === props.plan && current.billingCycle === props.billingCycle ? props.monthlyPriceUsd : await priceOf(s, current).catch(() => props.monthlyPriceUsd);
+    const outs = outputs(api, current, price);
+    const inputs: InstanceInputs = compact({
+      tenant: props.tenant, name: props.name, location: current.location, plan: current.plan, template: props.template,
+      billingCycle: current.billingCycle, sshKeys: current.sshKeys, adoptServiceId: props.adoptServiceId,
+    });
+    return { id, props: outs, inputs: inputs as never };
+  },
+
+  async update(id, olds, news) {
+    const s = session();
+    const sid = Number(id);
+    const name = serverName(news.tenant, news.name);
+    let api = await s.instance(sid, true);
+    if (!api) throw new Error(`${label(news)}: server ${sid} is no longer in the account; run \`pulumi refresh\` to drop it from state, then \`pulumi up\` to buy a new one.`);
+    if (api.srvrname !== name) {
+      await s.client.renameInstance(sid, name);
+      s.changed(sid);
+      progress(`${label(news)}: renamed server ${sid} from ${api.srvrname}`);
+      api = { ...api, srvrname: name };
+    }
+    const price = await priceOf(s, news);
+    if (api.status !== "ACTIVE" || !api.main_ip) {
+      try {
+        api = await waitActive(s, sid, name);
+      } catch (e) {
+        throw createdButFailed(id, outputs(api, news, price) as never, `${label(news)}: server ${sid} is still not up: ${e instanceof Error ? e.message : e}`);
+      }
+    }
+    return { outs: outputs(api, news, price) };
+  },
+
+  async delete(id, props) {
+    const s = session();
+    const sid = Number(id);
+    namesInUse.delete(serverName(props.tenant, props.name));
+    try {
+      const released = await s.client.terminate(sid);
+      s.changed(sid);
+      if (!released) progress(`${label(props)}: server ${sid} was already gone`);
+    } catch (e) {
+      if (e instanceof HostwindsError) throw new Error(`${label(props)}: could not release server ${sid}: ${e.message}`);
+      throw e;
+    }
+  },
+};

@@ -1,0 +1,101 @@
+/**
+ * What the provider process shares between resources: one client built from
+ * the provider settings, a lock per server so IP purchases on a server happen
+ * one at a time, and short-lived shared reads so that refreshing a server
+ * with N IPs costs one IP listing, not N.
+ */
+import { HostwindsClient } from "./client";
+import { readSettings, Settings } from "./settings";
+import type { Instance, InstanceIp, Plan } from "./wire";
+
+/** Reads younger than this are shared (a refresh reads every IP of a server at once). */
+const SHARED_READ_MS = 5_000;
+
+interface Shared<T> { at: number; value: Promise<T> }
+
+export class Session {
+  readonly client: HostwindsClient;
+  private readonly locks = new Map<number, Promise<unknown>>();
+  private readonly ipLists = new Map<number, Shared<InstanceIp[]>>();
+  private readonly instances = new Map<number, Shared<Instance | undefined>>();
+  private prices?: Promise<Plan[]>;
+
+  constructor(readonly settings: Settings) {
+    this.client = new HostwindsClient({
+      apiKey: settings.apiKey,
+      apiUrl: settings.apiUrl,
+      requestsPerSecond: settings.requestsPerSecond,
+      requestTimeoutMs: settings.requestTimeoutMs,
+    });
+  }
+
+  /** Runs `work` after every earlier piece of work on the same server has finished. */
+  async oneAtATime<T>(serviceId: number, work: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(serviceId) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(work);
+    this.locks.set(serviceId, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.locks.get(serviceId) === mine) this.locks.delete(serviceId);
+    }
+  }
+
+  /** The server's IPs; `fresh` skips the shared read (while waiting for a change to show). */
+  ips(serviceId: number, fresh = false): Promise<InstanceIp[]> {
+    return this.shared(this.ipLists, serviceId, fresh, () => this.client.listIps(serviceId));
+  }
+
+  instance(serviceId: number, fresh = false): Promise<Instance | undefined> {
+    return this.shared(this.instances, serviceId, fresh, () => this.client.getInstance(serviceId));
+  }
+
+  /** Drops shared reads of a server after changing it. */
+  changed(serviceId: number): void {
+    this.ipLists.delete(serviceId);
+    this.instances.delete(serviceId);
+  }
+
+  /** The price list, read once per provider process. */
+  priceList(): Promise<Plan[]> {
+    this.prices ??= this.client.priceList().catch((e) => {
+      this.prices = undefined;
+      throw e;
+    });
+    return this.prices;
+  }
+
+  private shared<T>(cache: Map<number, Shared<T>>, serviceId: number, fresh: boolean, load: () => Promise<T>): Promise<T> {
+    const hit = cache.get(serviceId);
+    if (!fresh && hit && Date.now() - hit.at < SHARED_READ_MS) return hit.value;
+    const value = load();
+    const entry = { at: Date.now(), value };
+    cache.set(serviceId, entry);
+    value.catch(() => cache.get(serviceId) === entry && cache.delete(serviceId));
+    return value;
+  }
+}
+
+let current: Session | undefined;
+let config: (key: string) => unknown = () => undefined;
+
+/**
+ * Called from the dynamic provider's `configure` with the stack's config.
+ * It must not throw: the engine caches a provider before configuring it, so a
+ * throw here would leave it unconfigured. Bad settings surface in `session()`.
+ */
+export function configureSession(lookup: (key: string) => unknown): void {
+  config = lookup;
+}
+
+/** The process's session; every resource type shares it while the settings stay the same. */
+export function session(): Session {
+  const settings = readSettings(config);
+  if (!current || JSON.stringify(current.settings) !== JSON.stringify(settings)) current = new Session(settings);
+  return current;
+}
+
+/** Progress for long waits; a dynamic provider's console output reaches the Pulumi CLI. */
+export function progress(line: string): void {
+  console.log(line);
+}
