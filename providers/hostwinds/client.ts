@@ -69,6 +69,8 @@ export interface BuyInstanceArgs {
 
 export interface WaitOptions {
   timeoutMs?: number;
+  /** Look for the first time only after this long (when roughly how long it takes is known). */
+  firstCheckAfterMs?: number;
   initialDelayMs?: number;
   maxDelayMs?: number;
   onProgress?: (line: string) => void;
@@ -79,15 +81,40 @@ type Effect = "read" | "change" | "purchase";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A token bucket; one per API URL per process so concurrent clients share the budget. */
+/**
+ * A rate limit, one per API URL per process so concurrent clients share it.
+ * Requests wait in a queue; purchases go first, because IP purchases on a
+ * server are serialized and every later purchase waits for each one.
+ */
 class RateLimiter {
-  private next = 0;
+  private last = -Infinity;
+  private readonly queue: Array<{ urgent: boolean; go: () => void }> = [];
+  private timer?: NodeJS.Timeout;
   constructor(private readonly intervalMs: number) {}
-  async take(): Promise<void> {
-    const now = Date.now();
-    const at = Math.max(now, this.next);
-    this.next = at + this.intervalMs;
-    if (at > now) await sleep(at - now);
+
+  take(urgent = false): Promise<void> {
+    if (this.intervalMs <= 0) return Promise.resolve();
+    return new Promise((go) => {
+      this.queue.push({ urgent, go });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.timer || this.queue.length === 0) return;
+    const wait = this.last + this.intervalMs - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, wait);
+      return;
+    }
+    const i = this.queue.findIndex((w) => w.urgent);
+    const [next] = this.queue.splice(i >= 0 ? i : 0, 1);
+    this.last = Date.now();
+    next.go();
+    this.pump();
   }
 }
 const limiters = new Map<string, RateLimiter>();
@@ -237,6 +264,7 @@ export class HostwindsClient {
     const timeoutMs = o.timeoutMs ?? 15 * 60_000;
     const start = Date.now();
     let delay = o.initialDelayMs ?? 1000;
+    if (o.firstCheckAfterMs && o.firstCheckAfterMs < timeoutMs) await sleep(o.firstCheckAfterMs);
     for (let round = 1; ; round++) {
       const v = await probe();
       if (v !== undefined) return v;
@@ -282,7 +310,7 @@ export class HostwindsClient {
     const limiter = limiterFor(this.apiUrl, this.opts.requestsPerSecond);
     let counted = 0;
     for (let attempt = 0; ; attempt++) {
-      await limiter.take();
+      await limiter.take(effect === "purchase");
       this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
       const t0 = Date.now();
       let failure: { detail: string; retryable: boolean; mayHaveSucceeded: boolean; waitMs?: number; rateLimited?: boolean };

@@ -37,8 +37,8 @@ function outputs(inputs: SecondaryIpInputs, ip: string, rdns: string, s: Session
 }
 
 /** The tenant's server, or a clear error: IPs are only bought on or released from the tenant's own servers. */
-async function tenantServer(s: Session, inputs: Pick<SecondaryIpInputs, "tenant" | "serviceId" | "rdns">, doing: string) {
-  const server = await s.instance(inputs.serviceId, true);
+async function tenantServer(s: Session, inputs: Pick<SecondaryIpInputs, "tenant" | "serviceId" | "rdns">, doing: string, fresh: boolean) {
+  const server = await (fresh ? s.instance(inputs.serviceId, true) : s.server(inputs.serviceId));
   if (!server) return undefined;
   if (!belongsToTenant(server.srvrname, inputs.tenant)) {
     throw new Error(`${label(inputs)}: server ${inputs.serviceId} ("${server.srvrname}") is not one of tenant ${inputs.tenant}'s servers; refusing to ${doing}.`);
@@ -57,11 +57,20 @@ async function buyOne(s: Session, inputs: SecondaryIpInputs, before: InstanceIp[
     lost = e;
     progress(`${label(inputs)}: the answer to the IP purchase was lost; watching server ${inputs.serviceId}'s IP list instead of buying again`);
   }
-  s.changed(inputs.serviceId);
+  s.ipsChanged(inputs.serviceId);
+  const started = Date.now();
   try {
-    return await s.client.waitFor(`a new IP on server ${inputs.serviceId}`, async () =>
+    // Purchases on a server are serialized, so time spent looking too early is time every later
+    // purchase waits; under the rate limit, early looks also delay the calls of other resources.
+    const ip = await s.client.waitFor(`a new IP on server ${inputs.serviceId}`, async () =>
       (await s.ips(inputs.serviceId, true)).find((i) => !known.has(i.ip) && i.ip !== mainIp && !claimed.has(i.ip)),
-    { timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.ipTimeoutMs, initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress });
+    {
+      timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.ipTimeoutMs,
+      firstCheckAfterMs: s.lastIpDelayMs !== undefined ? Math.max(0, s.lastIpDelayMs - s.settings.pollIntervalMs) : undefined,
+      initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress,
+    });
+    s.lastIpDelayMs = Date.now() - started;
+    return ip;
   } catch (e) {
     if (lost) {
       throw new Error(`${label(inputs)}: the IP purchase's answer was lost (${lost.detail}) and no new IP appeared on server ${inputs.serviceId} within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
@@ -73,10 +82,12 @@ async function buyOne(s: Session, inputs: SecondaryIpInputs, before: InstanceIp[
 
 /** The IP this resource should own: adopted, left over from an interrupted run, or bought now. */
 async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<InstanceIp> {
-  const server = await tenantServer(s, inputs, "buy an IP for it");
+  // Shared reads (at most a few seconds old) are enough here: IPs claimed in this process are
+  // excluded by `claimed`, and a purchase invalidates them. They save two calls per IP.
+  const server = await tenantServer(s, inputs, "buy an IP for it", false);
   if (!server) throw new Error(`${label(inputs)}: server ${inputs.serviceId} is not in this Hostwinds account. Nothing was bought.`);
   const mainIp = server.main_ip ?? undefined;
-  const ips = await s.ips(inputs.serviceId, true);
+  const ips = await s.ips(inputs.serviceId);
 
   if (inputs.adoptIp !== undefined) {
     const found = ips.find((i) => i.ip === inputs.adoptIp);
@@ -120,20 +131,22 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
 
   async create(inputs) {
     const s = session();
-    return s.oneAtATime(inputs.serviceId, async () => {
-      const ip = await findOrBuy(s, inputs);
-      claimed.add(ip.ip);
-      s.changed(inputs.serviceId);
-      if (ip.rdns !== inputs.rdns) {
-        try {
-          await s.client.setRdns(inputs.serviceId, ip.ip, inputs.rdns);
-        } catch (e) {
-          throw createdButFailed(ip.ip, outputs(inputs, ip.ip, ip.rdns ?? "", s) as never,
-            `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`);
-        }
-      }
-      return { id: ip.ip, outs: outputs(inputs, ip.ip, inputs.rdns, s) };
+    // Only finding or buying waits for the server's lock; the IP is claimed in this process at
+    // once and by its rDNS just after, while the next purchase on the server is already under way.
+    const ip = await s.oneAtATime(inputs.serviceId, async () => {
+      const found = await findOrBuy(s, inputs);
+      claimed.add(found.ip);
+      return found;
     });
+    if (ip.rdns !== inputs.rdns) {
+      try {
+        await s.client.setRdns(inputs.serviceId, ip.ip, inputs.rdns);
+      } catch (e) {
+        throw createdButFailed(ip.ip, outputs(inputs, ip.ip, ip.rdns ?? "", s) as never,
+          `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`);
+      }
+    }
+    return { id: ip.ip, outs: outputs(inputs, ip.ip, inputs.rdns, s) };
   },
 
   async read(id, stored) {
@@ -158,7 +171,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     if (olds.rdns !== news.rdns) {
       await s.oneAtATime(news.serviceId, async () => {
         await s.client.setRdns(news.serviceId, id, news.rdns);
-        s.changed(news.serviceId);
+        s.ipsChanged(news.serviceId);
       });
     }
     return { outs: outputs(news, id, news.rdns, s) };
@@ -167,7 +180,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
   async delete(id, props) {
     const s = session();
     await s.oneAtATime(props.serviceId, async () => {
-      const server = await tenantServer(s, props, `release ${id} from it`);
+      const server = await tenantServer(s, props, `release ${id} from it`, true);
       if (!server) {
         progress(`${label(props)}: server ${props.serviceId} is gone, and ${id} with it`);
         return;
@@ -182,7 +195,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
         await s.client.deleteIp(props.serviceId, id);
       }
       claimed.delete(id);
-      s.changed(props.serviceId);
+      s.ipsChanged(props.serviceId);
     });
   },
 };

@@ -18,7 +18,10 @@ export class Session {
   private readonly locks = new Map<number, Promise<unknown>>();
   private readonly ipLists = new Map<number, Shared<InstanceIp[]>>();
   private readonly instances = new Map<number, Shared<Instance | undefined>>();
+  private readonly servers = new Map<number, Promise<Instance | undefined>>();
   private prices?: Promise<Plan[]>;
+  /** How long the last bought IP took to appear: the first look for the next waits about that long. */
+  lastIpDelayMs?: number;
 
   constructor(readonly settings: Settings) {
     this.client = new HostwindsClient({
@@ -26,6 +29,8 @@ export class Session {
       apiUrl: settings.apiUrl,
       requestsPerSecond: settings.requestsPerSecond,
       requestTimeoutMs: settings.requestTimeoutMs,
+      // HOSTWINDS_LOG=1 prints one line per request (action, outcome, time; never bodies or keys).
+      log: process.env.HOSTWINDS_LOG === "1" ? (line) => progress(`${new Date().toISOString().slice(11, 23)} ${line}`) : undefined,
     });
   }
 
@@ -50,10 +55,30 @@ export class Session {
     return this.shared(this.instances, serviceId, fresh, () => this.client.getInstance(serviceId));
   }
 
+  /**
+   * The server as first seen in this process: enough for its name and main IP,
+   * which do not change while one command runs; saves a read per IP bought.
+   */
+  server(serviceId: number): Promise<Instance | undefined> {
+    let known = this.servers.get(serviceId);
+    if (!known) {
+      known = this.client.getInstance(serviceId);
+      this.servers.set(serviceId, known);
+      known.catch(() => this.servers.delete(serviceId));
+    }
+    return known;
+  }
+
+  /** Drops the shared IP list of a server after buying, releasing or changing an IP. */
+  ipsChanged(serviceId: number): void {
+    this.ipLists.delete(serviceId);
+  }
+
   /** Drops shared reads of a server after changing it. */
   changed(serviceId: number): void {
     this.ipLists.delete(serviceId);
     this.instances.delete(serviceId);
+    this.servers.delete(serviceId);
   }
 
   /** The price list, read once per provider process. */

@@ -90,3 +90,16 @@ export function workDirFor(name: string): string {
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
+
+/**
+ * A program folder whose index.js loads a compiled program from dist/ (e.g.
+ * "test/fixtures/hostwinds"), so tests and benchmarks run TypeScript programs
+ * through the engine without compiling at run time.
+ */
+export function programDir(name: string, compiledProgram: string, project = name): string {
+  const dir = workDirFor(name);
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${project}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`);
+  const compiled = path.relative(dir, path.join(projectRoot, "dist", compiledProgram));
+  fs.writeFileSync(path.join(dir, "index.js"), `module.exports = require(${JSON.stringify(compiled)});\n`);
+  return dir;
+}

@@ -92,7 +92,7 @@ export class HostwindsSim {
   onRequest?: (action: string) => void;
   private lastPurchase = new Map<number, number>();
 
-  constructor(private readonly o: HostwindsSimOptions = {}) {
+  constructor(private o: HostwindsSimOptions = {}) {
     const keys = o.apiKeys ?? ["sim-key-alpha", "sim-key-bravo"];
     this.state = emptyState(keys);
     if (o.stateFile && fs.existsSync(o.stateFile)) {
@@ -124,6 +124,11 @@ export class HostwindsSim {
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** Changes provisioning times from now on (benchmarks vary them between runs). */
+  setTiming(t: Pick<HostwindsSimOptions, "buildMs" | "ipDelayMs">): void {
+    this.o = { ...this.o, ...t };
   }
 
   ledger(apiKey: string): LedgerEntry[] {

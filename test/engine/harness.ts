@@ -1,16 +1,6 @@
-/** Shared pieces of the engine tests: a program folder for a compiled fixture, and process helpers. */
+/** Shared pieces of the engine tests: reading state folders and finding processes. */
 import * as fs from "fs";
 import * as path from "path";
-import { projectRoot, workDirFor } from "../../scripts/lib/pulumi-env";
-
-/** A program folder whose index.js loads the compiled fixture `test/fixtures/<fixture>`. */
-export function programDir(name: string, fixture: string, project = name): string {
-  const dir = workDirFor(name);
-  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${project}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`);
-  const compiled = path.relative(dir, path.join(projectRoot, "dist", "test", "fixtures", fixture));
-  fs.writeFileSync(path.join(dir, "index.js"), `module.exports = require(${JSON.stringify(compiled)});\n`);
-  return dir;
-}
 
 /** Every file under a folder, read as text (state files, backups, history). */
 export function readAll(dir: string): string {

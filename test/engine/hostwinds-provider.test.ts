@@ -5,10 +5,10 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack } from "../../scripts/lib/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/lib/pulumi-env";
 import { HostwindsSim, LedgerEntry } from "../../scripts/sim/hostwinds";
 import { HostwindsClient } from "../../providers/hostwinds/client";
-import { descendantsMatching, programDir, readAll } from "./harness";
+import { descendantsMatching, readAll } from "./harness";
 
 const KEY = "sim-key-alpha-0123456789";
 const OTHER_KEY = "sim-key-bravo-0123456789";
@@ -19,7 +19,7 @@ jest.setTimeout(15 * 60_000);
 describe("hostwinds provider through the engine", () => {
   let sim: HostwindsSim;
   const logs: string[] = [];
-  const dir = programDir("hostwinds-provider", "hostwinds", "hostwinds-provider");
+  const dir = programDir("hostwinds-provider", "test/fixtures/hostwinds");
   const stacks: Stack[] = [];
 
   beforeAll(async () => {
@@ -115,8 +115,13 @@ describe("hostwinds provider through the engine", () => {
   test("faults (429 storms, 5xx, slow answers, a purchase answer lost) buy nothing twice", async () => {
     const stack = await tenantStack("faulty", { ipCount: "3" });
     sim.faults = { http429: 4, rateLimitBody: 2, http5xx: 2, slowMs: 40, dropAfterPurchase: 2 };
+    const seen = logs.length;
     const up = await stack.up(out);
     sim.faults = {};
+    // The first two purchases (the server, then an IP) lost their answers; both were settled by reading.
+    const printed = logs.slice(seen).join("");
+    expect(printed).toContain("the answer to the purchase was lost; looking for the server by its name");
+    expect(printed).toContain("the answer to the IP purchase was lost");
     const id = up.outputs.serviceId.value as number;
     const l = ledgerOf(id);
     expect(bought(l, "server")).toHaveLength(1);

@@ -4,18 +4,11 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { localStack, projectRoot, workDirFor } from "../../scripts/lib/pulumi-env";
-
-function writeProgram(dir: string): void {
-  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: smoke\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
-  const compiled = path.relative(dir, path.join(projectRoot, "dist", "test", "fixtures", "smoke"));
-  fs.writeFileSync(path.join(dir, "index.js"), `module.exports = require(${JSON.stringify(compiled)});\n`);
-}
+import { localStack, programDir, projectRoot } from "../../scripts/lib/pulumi-env";
 
 describe("engine smoke test", () => {
   test("up gives the outputs, preview shows no changes, destroy empties the stack", async () => {
-    const dir = workDirFor("smoke");
-    writeProgram(dir);
+    const dir = programDir("smoke", "test/fixtures/smoke");
     const stack = await localStack(`smoke-${process.pid}`, dir, { backend: "smoke" });
     try {
       await stack.setConfig("who", { value: "penguin" });
