@@ -11,6 +11,7 @@
 import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
+import defaultPrices from "../../providers/hostwinds/price-list.json";
 
 /**
  * [assumed] The secondary-IP purchase action (no public source names it); the
@@ -21,18 +22,13 @@ export const SECONDARY_IP_PURCHASE_ACTION = "add_ip";
 export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
 
 export interface SimPlan { id: number; name: string; monthly: number; quarterly: number; annually: number; hourly: number; ram: number; cpu: number; disk: number }
-export const PLANS: SimPlan[] = [
-  { id: 101, name: "Unmanaged Linux 1GB", ram: 1, cpu: 1, disk: 30, monthly: 4.99, quarterly: 14.47, annually: 53.89, hourly: 0.0082 },
-  { id: 102, name: "Unmanaged Linux 2GB", ram: 2, cpu: 1, disk: 50, monthly: 9.99, quarterly: 28.97, annually: 107.89, hourly: 0.0164 },
-  { id: 103, name: "Unmanaged Linux 4GB", ram: 4, cpu: 2, disk: 75, monthly: 18.99, quarterly: 55.07, annually: 205.09, hourly: 0.0312 },
-  { id: 104, name: "Unmanaged Linux 8GB", ram: 8, cpu: 4, disk: 150, monthly: 37.99, quarterly: 110.17, annually: 410.29, hourly: 0.0624 },
-];
+export const PLANS: SimPlan[] = defaultPrices.plans;
 export const LOCATIONS = [
   { id: 1, name: "Seattle, WA" },
   { id: 2, name: "Dallas, TX" },
   { id: 3, name: "Amsterdam, NL" },
 ];
-export const IP_MONTHLY_PRICE = 4.99;
+export const IP_MONTHLY_PRICE = defaultPrices.ipMonthlyPriceUsd;
 
 export interface LedgerEntry { seq: number; at: string; kind: "server" | "ip"; event: "bought" | "released"; serviceId: number; ip?: string; name?: string; monthlyUsd: number }
 interface SimIp { ip: string; rdns?: string; main: boolean; readyAt: number }

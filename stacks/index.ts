@@ -1,0 +1,87 @@
+/**
+ * The tenant program: one stack per tenant. It reads the tenant from stack
+ * config, checks it (all problems at once, nothing created on any), records
+ * the tenant's plan for policies, and builds one MailServer per server.
+ * Outputs are what a user and the pipeline read: servers, sending IPs, the
+ * monthly cost broken down, and a warm-up plan per sending IP.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { MailServer } from "../components/mail-server";
+import { warmupSchedule } from "../components/warmup";
+import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
+import { TenantPlan } from "../providers/tenant";
+import { TenantConfigError, parseTenant } from "./tenant";
+
+const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken"];
+
+/** Whether the stack's config holds this key encrypted (the language host lists secret keys for the program). */
+function isSecretConfig(key: string): boolean {
+  try {
+    return (JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS || "[]") as string[]).includes(key);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops the run after printing each line as an error. It waits for the lines to reach the engine
+ * and exits with Node's "already told the user" code, rather than throwing: after an uncaught
+ * error the SDK's open gRPC channels keep the process alive for about 30 s (measured here).
+ */
+async function stopRun(lines: string[]): Promise<never> {
+  await Promise.all(lines.map((l) => pulumi.log.error(l)));
+  process.exit(32);
+}
+
+export = async () => {
+  const stack = pulumi.getStack();
+  const config = new pulumi.Config();
+  let tenant;
+  try {
+    tenant = parseTenant(stack, config.getObject("tenant"));
+  } catch (e) {
+    if (!(e instanceof TenantConfigError)) throw e;
+    return stopRun([...e.lines.map((l) => `stack ${stack}: ${l}`),
+      `stack ${stack}: ${e.lines.length} problem${e.lines.length > 1 ? "s" : ""} in the tenant config (above); nothing was created`]);
+  }
+  for (const key of SECRET_KEYS) {
+    if (pulumi.runtime.getConfig(key) !== undefined && !isSecretConfig(key)) {
+      return stopRun([`stack ${stack}: ${key} is in plain text in the stack's config; run \`pulumi config set --secret ${key} <value> --stack ${stack}\`. Nothing was created.`]);
+    }
+  }
+
+  // What the config asks for, priced with the checked-in price list, so the policy pack can refuse
+  // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
+  const book = defaultPriceBook();
+  const ipPriceSetting = pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd");
+  const declared = monthlyCost(tenant.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: s.sendingIps })),
+    { ...book, ipMonthlyPriceUsd: ipPriceSetting ? Number(ipPriceSetting) : book.ipMonthlyPriceUsd });
+  const plan = new TenantPlan("tenant", {
+    tenant: tenant.id, tier: tenant.tier, monthlyBudgetUsd: tenant.monthlyBudgetUsd,
+    servers: tenant.servers.length, sendingIps: tenant.servers.reduce((n, s) => n + s.sendingIps, 0), projectedMonthlyUsd: declared.totalUsd,
+  });
+  const mailDomain = tenant.domains[0].name;
+  const servers = tenant.servers.map((s) => ({
+    config: s,
+    server: new MailServer(s.name, {
+      tenant: tenant.id, name: s.name, location: s.location, plan: s.plan, billingCycle: s.billingCycle, image: s.image,
+      sshKeys: s.sshKeys, sendingIps: s.sendingIps, mailDomain, adoptServiceId: s.adoptServiceId, adoptIps: s.adoptIps,
+    }, { dependsOn: [plan] }),
+  }));
+
+  const ipPrice = servers.flatMap((s) => s.server.ips.map((ip) => ip.monthlyPriceUsd));
+  const cost = pulumi.all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)]).apply(([serverPrices, ipPrices]) =>
+    monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: s.config.sendingIps, serverMonthlyUsd: serverPrices[i] })),
+      { plans: [], ipMonthlyPriceUsd: ipPrices[0] ?? 0 }));
+
+  const schedule = warmupSchedule(tenant.warmup);
+  return {
+    tenant: tenant.id,
+    tier: tenant.tier,
+    monthlyBudgetUsd: tenant.monthlyBudgetUsd,
+    servers: servers.map(({ server }) => ({ name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps })),
+    sendingIps: pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat().map((s) => s.ip)),
+    monthlyCostUsd: cost,
+    warmup: pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat().map((s) => ({ ip: s.ip, hostname: s.hostname, schedule }))),
+  };
+};

@@ -1,0 +1,87 @@
+/**
+ * The tenant schema: one tenant per stack, read from the stack's config key
+ * `penguinmails-infra:tenant` and checked with zod. Every problem is reported
+ * at once, one line each, naming the stack, the key path, what was expected
+ * and what was found; nothing is created when any problem is found.
+ */
+import { z } from "zod";
+import { TIERS } from "../policies/tiers";
+import { BILLING_CYCLES } from "../providers/hostwinds/pricing";
+import { WARMUP_CURVES } from "../components/warmup";
+
+const slug = z.string({ invalid_type_error: "expected a text id" }).regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "expected 1-32 lowercase letters, digits or dashes");
+const domain = z.string({ invalid_type_error: "expected a domain name" })
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "expected a lowercase domain name such as acme-mail.com");
+const positiveInt = (what: string) => z.number({ invalid_type_error: `expected ${what}` }).int(`expected ${what}`).positive(`expected ${what}`);
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, "expected an IPv4 address");
+
+export const MAX_IPS_PER_SERVER = 32;
+
+export const serverSchema = z.object({
+  name: slug,
+  location: positiveInt("a Hostwinds location id (a whole number)"),
+  plan: positiveInt("a Hostwinds plan id (a whole number)"),
+  billingCycle: z.enum(BILLING_CYCLES, { errorMap: () => ({ message: `expected one of ${BILLING_CYCLES.join(", ")}` }) }).default("monthly"),
+  image: z.string().min(1).default("debian-12"),
+  sendingIps: z.number({ invalid_type_error: "expected a whole number of sending IPs" }).int("expected a whole number of sending IPs")
+    .min(0, "expected 0 or more sending IPs").max(MAX_IPS_PER_SERVER, `expected at most ${MAX_IPS_PER_SERVER} sending IPs per server`),
+  sshKeys: z.array(z.string().min(1)).default([]),
+  adoptServiceId: positiveInt("the id of an existing server (a whole number)").optional(),
+  adoptIps: z.array(ipv4).optional(),
+}).strict();
+
+export const domainSchema = z.object({
+  name: domain,
+  dmarcPolicy: z.enum(["none", "quarantine", "reject"], { errorMap: () => ({ message: "expected none, quarantine or reject" }) }).default("none"),
+  dkimSelector: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "expected a DKIM selector such as pm1").default("pm1"),
+}).strict();
+
+export const tenantSchema = z.object({
+  id: slug,
+  tier: z.enum(TIERS, { errorMap: () => ({ message: `expected one of ${TIERS.join(", ")}` }) }),
+  monthlyBudgetUsd: z.number({ invalid_type_error: "expected a number of US dollars" }).nonnegative("expected 0 or more US dollars"),
+  zone: domain,
+  domains: z.array(domainSchema).min(1, "expected at least one sending domain"),
+  servers: z.array(serverSchema).min(1, "expected at least one server"),
+  warmup: z.union([z.enum(Object.keys(WARMUP_CURVES) as [keyof typeof WARMUP_CURVES]), z.array(positiveInt("a daily volume")).min(1)],
+    { errorMap: () => ({ message: `expected ${Object.keys(WARMUP_CURVES).join(", ")} or a list of daily volumes` }) }).default("standard"),
+}).strict().superRefine((t, ctx) => {
+  const seen = new Set<string>();
+  t.servers.forEach((s, i) => {
+    if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });
+    seen.add(s.name);
+    if (s.adoptIps && s.adoptIps.length > s.sendingIps) ctx.addIssue({ code: "custom", path: ["servers", i, "adoptIps"], message: `expected at most sendingIps (${s.sendingIps}) addresses` });
+  });
+  t.domains.forEach((d, i) => {
+    if (d.name !== t.zone && !d.name.endsWith(`.${t.zone}`)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected a domain inside the zone ${t.zone}` });
+  });
+});
+export type Tenant = z.infer<typeof tenantSchema>;
+export type TenantServer = Tenant["servers"][number];
+
+export class TenantConfigError extends Error {
+  override readonly name = "TenantConfigError";
+  constructor(readonly tenantStack: string, readonly lines: string[]) {
+    super(`stack ${tenantStack}: the tenant config has ${lines.length} problem${lines.length > 1 ? "s" : ""}; nothing was created:\n${lines.map((l) => `  ${l}`).join("\n")}`);
+  }
+}
+
+const shown = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
+const at = (root: unknown, path: Array<string | number>) => path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), root);
+
+/** Validates the raw config value; throws TenantConfigError listing every problem. */
+export function parseTenant(stack: string, raw: unknown, configKey = "penguinmails-infra:tenant"): Tenant {
+  if (raw === undefined) {
+    throw new TenantConfigError(stack, [`${configKey}: expected the tenant object (see stacks/Pulumi.acme.yaml), found nothing`]);
+  }
+  const r = tenantSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.flatMap((i) => {
+    if (i.code === "unrecognized_keys") {
+      return i.keys.map((k) => `${[configKey.split(":")[1], ...i.path, k].join(".")}: unknown key; expected one of the documented keys (README, "Tenant config")`);
+    }
+    const path = [configKey.split(":")[1], ...i.path.map((p) => (typeof p === "number" ? `[${p}]` : p))].join(".").replace(/\.\[/g, "[");
+    return [`${path}: ${i.message}, found ${shown(at(raw, i.path))}`];
+  });
+  throw new TenantConfigError(stack, lines);
+}
