@@ -45,17 +45,35 @@ export const tenantSchema = z.object({
   servers: z.array(serverSchema).min(1, "expected at least one server"),
   warmup: z.union([z.enum(Object.keys(WARMUP_CURVES) as [keyof typeof WARMUP_CURVES]), z.array(positiveInt("a daily volume")).min(1)],
     { errorMap: () => ({ message: `expected ${Object.keys(WARMUP_CURVES).join(", ")} or a list of daily volumes` }) }).default("standard"),
-}).strict().superRefine((t, ctx) => {
-  const seen = new Set<string>();
-  t.servers.forEach((s, i) => {
-    if (seen.has(s.name)) ctx.addIssue({ code: "custom", path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });
-    seen.add(s.name);
-    if (s.adoptIps && s.adoptIps.length > s.sendingIps) ctx.addIssue({ code: "custom", path: ["servers", i, "adoptIps"], message: `expected at most sendingIps (${s.sendingIps}) addresses` });
-  });
-  t.domains.forEach((d, i) => {
-    if (d.name !== t.zone && !d.name.endsWith(`.${t.zone}`)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected a domain inside the zone ${t.zone}` });
-  });
-});
+}).strict();
+
+interface Problem { path: Array<string | number>; message: string }
+
+/**
+ * Checks across fields, run on the raw config whether or not the schema
+ * passed, so that every problem is reported in one go.
+ */
+function crossChecks(raw: unknown): Problem[] {
+  const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown };
+  const out: Problem[] = [];
+  if (Array.isArray(t?.servers)) {
+    const seen = new Set<unknown>();
+    t.servers.forEach((s: { name?: unknown; adoptIps?: unknown; sendingIps?: unknown }, i) => {
+      if (typeof s?.name === "string" && seen.has(s.name)) out.push({ path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });
+      seen.add(s?.name);
+      if (Array.isArray(s?.adoptIps) && typeof s.sendingIps === "number" && s.adoptIps.length > s.sendingIps) {
+        out.push({ path: ["servers", i, "adoptIps"], message: `expected at most sendingIps (${s.sendingIps}) addresses` });
+      }
+    });
+  }
+  if (Array.isArray(t?.domains) && typeof t.zone === "string") {
+    const zone = t.zone;
+    t.domains.forEach((d: { name?: unknown }, i) => {
+      if (typeof d?.name === "string" && d.name !== zone && !d.name.endsWith(`.${zone}`)) out.push({ path: ["domains", i, "name"], message: `expected a domain inside the zone ${zone}` });
+    });
+  }
+  return out;
+}
 export type Tenant = z.infer<typeof tenantSchema>;
 export type TenantServer = Tenant["servers"][number];
 
@@ -75,13 +93,16 @@ export function parseTenant(stack: string, raw: unknown, configKey = "penguinmai
     throw new TenantConfigError(stack, [`${configKey}: expected the tenant object (see stacks/Pulumi.acme.yaml), found nothing`]);
   }
   const r = tenantSchema.safeParse(raw);
-  if (r.success) return r.data;
-  const lines = r.error.issues.flatMap((i) => {
-    if (i.code === "unrecognized_keys") {
-      return i.keys.map((k) => `${[configKey.split(":")[1], ...i.path, k].join(".")}: unknown key; expected one of the documented keys (README, "Tenant config")`);
-    }
-    const path = [configKey.split(":")[1], ...i.path.map((p) => (typeof p === "number" ? `[${p}]` : p))].join(".").replace(/\.\[/g, "[");
-    return [`${path}: ${i.message}, found ${shown(at(raw, i.path))}`];
-  });
+  const cross = crossChecks(raw);
+  if (r.success && cross.length === 0) return r.data;
+  const keyPath = (p: Array<string | number>) => [configKey.split(":")[1], ...p.map((x) => (typeof x === "number" ? `[${x}]` : x))].join(".").replace(/\.\[/g, "[");
+  const line = (p: Array<string | number>, message: string) => `${keyPath(p)}: ${message === "Required" ? "a value is required" : message}, found ${shown(at(raw, p))}`;
+  const issues = r.success ? [] : r.error.issues;
+  const lines = [
+    ...issues.flatMap((i) => i.code === "unrecognized_keys"
+      ? i.keys.map((k) => `${keyPath([...i.path, k])}: unknown key; expected one of the documented keys (README, "Tenant config")`)
+      : [line(i.path, i.message)]),
+    ...cross.map((c) => line(c.path, c.message)),
+  ];
   throw new TenantConfigError(stack, lines);
 }

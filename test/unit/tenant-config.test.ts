@@ -1,0 +1,60 @@
+/** The tenant schema: the example tenants are valid, and mistakes come back as one precise line each. */
+import * as fs from "fs";
+import * as path from "path";
+import { load } from "js-yaml";
+import { TenantConfigError, parseTenant } from "../../stacks/tenant";
+import { monthlyCost, defaultPriceBook } from "../../providers/hostwinds/pricing";
+import { warmupSchedule } from "../../components/warmup";
+
+const stacksDir = path.join(__dirname, "..", "..", "stacks");
+const examples = fs.readdirSync(stacksDir).filter((f) => /^Pulumi\..+\.yaml$/.test(f));
+
+function problems(raw: unknown): string[] {
+  try {
+    parseTenant("t", raw);
+    return [];
+  } catch (e) {
+    if (e instanceof TenantConfigError) return e.lines;
+    throw e;
+  }
+}
+
+const valid = { id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: "acme-mail.com", domains: [{ name: "acme-mail.com" }], servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }] };
+
+describe("tenant config", () => {
+  test.each(examples)("the example %s is a valid tenant of its own tier and budget", (file) => {
+    const doc = load(fs.readFileSync(path.join(stacksDir, file), "utf8")) as { config: Record<string, unknown> };
+    const t = parseTenant(file, doc.config["penguinmails-infra:tenant"]);
+    expect(file).toBe(`Pulumi.${t.id}.yaml`);
+    const cost = monthlyCost(t.servers.map((s) => ({ ...s })), defaultPriceBook());
+    expect(cost.totalUsd).toBeLessThanOrEqual(t.monthlyBudgetUsd);
+  });
+
+  test("there are at least three examples of different tiers", () => {
+    const tiers = examples.map((f) => (load(fs.readFileSync(path.join(stacksDir, f), "utf8")) as { config: Record<string, { tier: string }> }).config["penguinmails-infra:tenant"].tier);
+    expect(new Set(tiers).size).toBeGreaterThanOrEqual(3);
+  });
+
+  test("defaults: monthly billing, debian-12, DMARC none, selector pm1, the standard warm-up", () => {
+    const t = parseTenant("t", valid);
+    expect(t.servers[0]).toMatchObject({ billingCycle: "monthly", image: "debian-12", sshKeys: [] });
+    expect(t.domains[0]).toEqual({ name: "acme-mail.com", dmarcPolicy: "none", dkimSelector: "pm1" });
+    expect(t.warmup).toBe("standard");
+  });
+
+  test("each mistake is one line naming the key path, what was expected and what was found", () => {
+    expect(problems({ ...valid, servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 40 }, { name: "mx1", location: "dallas", plan: 101, sendingIps: 1 }] })).toEqual([
+      "tenant.servers[0].sendingIps: expected at most 32 sending IPs per server, found 40",
+      "tenant.servers[1].location: expected a Hostwinds location id (a whole number), found \"dallas\"",
+      "tenant.servers[1].name: expected a name not used by another server (\"mx1\" is used twice), found \"mx1\"",
+    ]);
+    expect(problems({ ...valid, domains: [{ name: "other.com" }] })).toEqual(["tenant.domains[0].name: expected a domain inside the zone acme-mail.com, found \"other.com\""]);
+    expect(problems({ ...valid, warmup: "fast" })).toEqual(["tenant.warmup: expected standard, conservative, aggressive or a list of daily volumes, found \"fast\""]);
+    expect(problems(undefined)[0]).toMatch(/expected the tenant object/);
+  });
+
+  test("warm-up schedules number the days from 1", () => {
+    expect(warmupSchedule([10, 20]).map((d) => d.day)).toEqual([1, 2]);
+    expect(warmupSchedule("aggressive").at(-1)).toEqual({ day: 10, maxMessages: 20000 });
+  });
+});
