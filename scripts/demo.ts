@@ -1,52 +1,134 @@
 /**
- * `npm run demo`. The full demo (a tenant stack with servers, IPs, DNS and
- * MailU, a preview with its cost delta, the policy pack blocking an
- * over-budget change, a release) needs the provider and components that are
- * not built yet. Until then it shows what is: the Hostwinds client buying and
- * releasing against the local stand-in, with the stand-in's ledger.
+ * `npm run demo`: one tenant's mail servers managed as a Pulumi stack, end to
+ * end on this machine: the Hostwinds stand-in on loopback, the real Pulumi
+ * engine on a local backend, the tenant program (stacks/) and the policy
+ * pack (policies/). Each step says what it does and what it bought or released.
  */
-import { HostwindsClient } from "../providers/hostwinds/client";
-import { HostwindsSim } from "./sim/hostwinds";
+import * as path from "path";
+import { Stack } from "@pulumi/pulumi/automation";
+import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot, toolchainBin } from "./lib/pulumi-env";
+import { HostwindsSim, LedgerEntry } from "./sim/hostwinds";
+import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 
-if (process.argv.includes("--help") || process.argv.includes("-h")) {
-  console.log("usage: npm run demo\n\nStarts the Hostwinds stand-in on loopback, buys a server and two sending IPs with the client,\nsets their reverse DNS, releases everything, and prints the account's ledger. Nothing leaves this machine.");
-  process.exit(0);
+const HELP = `usage: npm run demo [-- --keep]
+
+Starts the Hostwinds stand-in on loopback and runs a sample tenant stack
+("demo-acme", growth tier, $35/month budget) on a local backend:
+  1. pulumi up: 1 server and 2 sending IPs, with their outputs and monthly cost
+  2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up applies it
+  3. add a second server: the policy pack refuses it (over budget) before anything is bought
+  4. lower to 1 sending IP: the preview shows the release; up applies it
+  5. pulumi destroy, and the stand-in's ledger of everything bought and released
+Nothing leaves this machine.
+
+  --keep   skip step 5: leave the stack and keep the stand-in running, and print
+           the commands to explore it with pulumi by hand (Ctrl-C to stop)`;
+
+const KEY = "demo-key-0123456789";
+const POLICIES = path.join(projectRoot, "policies");
+const t0 = Date.now();
+const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
+const detail = (s: string) => console.log(`        ${s}`);
+
+interface Server { name: string; location: number; plan: number; sendingIps: number }
+const tenant = (servers: Server[]) => ({
+  id: "acme", tier: "growth", monthlyBudgetUsd: 35, zone: "acme-mail.com",
+  domains: [{ name: "acme-mail.com", dmarcPolicy: "none", dkimSelector: "pm1" }], servers, warmup: "standard",
+});
+const mx1 = (sendingIps: number): Server => ({ name: "mx1", location: 2, plan: 102, sendingIps });
+const costOf = (servers: Server[]) => monthlyCost(servers.map((s) => ({ ...s, billingCycle: "monthly" as const })), defaultPriceBook()).totalUsd;
+const usd = (n: number) => `$${n.toFixed(2)}`;
+
+/** The lines of an engine run that name a resource step: what will be bought, changed or released. */
+function steps(stdout: string): string[] {
+  return stdout.split("\n").filter((l) => /^\s*[+\-~]\s+pulumi-nodejs:dynamic\//.test(l) || /^\s*[+\-~]\s+penguinmails:/.test(l))
+    .map((l) => l.trim().replace(/pulumi-nodejs:dynamic\/hostwinds:/, "hostwinds:").replace(/pulumi-nodejs:dynamic\/penguinmails:/, ""));
 }
 
+async function change(stack: Stack, servers: Server[], sim: HostwindsSim, before: number): Promise<void> {
+  await stack.setConfig("tenant", { value: JSON.stringify(tenant(servers)) });
+  const preview = await stack.preview({ policyPacks: [POLICIES] });
+  for (const l of steps(preview.stdout)) detail(l);
+  const after = costOf(servers);
+  detail(`monthly cost ${usd(before)} → ${usd(after)} (${after >= before ? "+" : "−"}${usd(Math.abs(after - before))})`);
+  const mark = sim.ledger(KEY).length;
+  say("Applying it (pulumi up)");
+  await stack.up({ policyPacks: [POLICIES] });
+  for (const e of sim.ledger(KEY).slice(mark)) detail(ledgerLine(e));
+}
+
+const ledgerLine = (e: LedgerEntry) => `${e.event.padEnd(8)} ${e.kind.padEnd(6)} ${(e.ip ?? e.name ?? "").padEnd(16)} ${usd(e.monthlyUsd)}/month`;
+
 async function main() {
-  const say = (s: string) => console.log(`\n== ${s}`);
-  const sim = await new HostwindsSim({ buildMs: 1500, ipDelayMs: 800 }).start();
-  const key = "sim-key-alpha";
-  const hw = new HostwindsClient({ apiKey: key, apiUrl: sim.url, requestsPerSecond: 10 });
+  if (process.argv.includes("--help") || process.argv.includes("-h")) return console.log(HELP);
+  const keep = process.argv.includes("--keep");
+
+  say("Starting the Hostwinds stand-in on loopback and the Pulumi toolchain");
+  const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 3000, ipDelayMs: 1500 }).start();
+  detail(`Hostwinds API stand-in: ${sim.url}`);
+  detail(`pulumi: ${path.join(toolchainBin(), "pulumi")}`);
+  const dir = programDir("demo", "stacks", "penguinmails-infra");
+  const stack = await localStack("demo-acme", dir, { backend: "demo" });
+  let cleanUp = !keep;
   try {
-    say(`Hostwinds stand-in listening at ${sim.url}`);
-    say("Buying one server (Hostwinds answers without an id; we find it by its name)");
-    await hw.buyInstance({ template: "debian-12", planId: 102, locationId: 2, billingCycle: "monthly", name: "demo-acme-mx1" });
-    const srv = await hw.waitFor("demo-acme-mx1 to become ACTIVE", async () => {
-      const i = await hw.findInstanceByName("demo-acme-mx1");
-      return i?.status === "ACTIVE" ? i : undefined;
-    }, { initialDelayMs: 300, onProgress: (l) => console.log(`   ${l}`) });
-    console.log(`   server ${srv.serviceid} is ACTIVE with main IP ${srv.main_ip}`);
+    await stack.setAllConfig({
+      "hostwinds:apiUrl": { value: sim.url },
+      "hostwinds:apiKey": { value: KEY, secret: true },
+      "hostwinds:pollIntervalMs": { value: "500" },
+      "hostwinds:requestsPerSecond": { value: "10" },
+      tenant: { value: JSON.stringify(tenant([mx1(2)])) },
+    });
 
-    say("Buying two sending IPs, one at a time, each found by comparing the IP list before and after");
-    for (let n = 1; n <= 2; n++) {
-      const before = new Set((await hw.listIps(srv.serviceid)).map((i) => i.ip));
-      await hw.buySecondaryIp(srv.serviceid);
-      const ip = await hw.waitFor(`sending IP ${n}`, async () => (await hw.listIps(srv.serviceid)).find((i) => !before.has(i.ip)), { initialDelayMs: 200 });
-      await hw.setRdns(srv.serviceid, ip.ip, `mx1-${n}.acme-mail.example`);
-      console.log(`   ${ip.ip} → rDNS mx1-${n}.acme-mail.example`);
+    say("1. pulumi up for tenant acme (growth tier, budget $35/month): 1 server, 2 sending IPs");
+    await stack.up({ policyPacks: [POLICIES], onOutput: (o) => { for (const l of o.split("\n")) if (/waiting for .*check 1\)|taking over/.test(l)) detail(l.trim()); } });
+    const outs = await stack.outputs();
+    for (const s of outs.servers.value as Array<{ name: string; serviceId: number; mainIp: string; sendingIps: Array<{ ip: string; hostname: string }> }>) {
+      detail(`server ${s.name} (Hostwinds id ${s.serviceId}), main IP ${s.mainIp}`);
+      for (const ip of s.sendingIps) detail(`  sending IP ${ip.ip}  rDNS ${ip.hostname}`);
     }
+    const cost = outs.monthlyCostUsd.value as { totalUsd: number; servers: Array<{ name: string; serverUsd: number; ipsUsd: number }> };
+    for (const s of cost.servers) detail(`cost: ${s.name} ${usd(s.serverUsd)} + IPs ${usd(s.ipsUsd)} = ${usd(cost.totalUsd)}/month`);
+    const warm = (outs.warmup.value as Array<{ ip: string; schedule: Array<{ day: number; maxMessages: number }> }>)[0];
+    detail(`warm-up of ${warm.ip}: ${warm.schedule.slice(0, 6).map((d) => `day ${d.day} ${d.maxMessages}`).join(", ")}, … day ${warm.schedule.length} ${warm.schedule.at(-1)!.maxMessages}`);
 
-    say("Releasing everything");
-    for (const ip of await hw.listIps(srv.serviceid)) if (ip.ip !== srv.main_ip) await hw.deleteIp(srv.serviceid, ip.ip);
-    await hw.terminate(srv.serviceid);
+    say("2. Raising mx1 to 4 sending IPs: the preview says what will be bought and what it costs");
+    await change(stack, [mx1(4)], sim, cost.totalUsd);
 
-    say("The account's ledger");
-    for (const e of sim.ledger(key)) console.log(`   ${e.event.padEnd(8)} ${e.kind.padEnd(6)} ${String(e.serviceId).padEnd(6)} ${(e.ip ?? e.name ?? "").padEnd(16)} $${e.monthlyUsd.toFixed(2)}/month`);
-    say("Coming next: the same through a tenant stack (`pulumi up` buys, the diff releases), with DNS, MailU and the policy pack.");
+    say("3. Adding a second server mx2 with 2 IPs: over the $35 budget, so the policy pack must refuse it");
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant([mx1(4), { name: "mx2", location: 3, plan: 102, sendingIps: 2 }])) });
+    const bought = sim.ledger(KEY).length;
+    const refused = await stack.up({ policyPacks: [POLICIES] }).then(() => undefined, (e: Error) => e);
+    if (!refused) throw new Error("the policy pack let an over-budget change through");
+    for (const l of new Set(refused.message.split("\n").filter((x) => /mandatory|over the budget|allows/.test(x)).map((x) => x.trim()))) detail(l);
+    detail(`purchases made by the refused run: ${sim.ledger(KEY).length - bought}`);
+
+    say("4. Lowering mx1 to 1 sending IP: the preview shows the release");
+    await change(stack, [mx1(1)], sim, costOf([mx1(4)]));
+
+    if (keep) {
+      cleanUp = false;
+      say("Left for you to explore. In another shell:");
+      detail(`export PATH="${toolchainBin()}:$PATH" PULUMI_HOME="${path.join(devDir, "pulumi-home")}"`);
+      detail(`export PULUMI_BACKEND_URL="file://${path.join(devDir, "backends", "demo")}" PULUMI_CONFIG_PASSPHRASE=${DEV_PASSPHRASE}`);
+      detail(`export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`);
+      detail(`cd ${dir} && pulumi stack select demo-acme`);
+      detail(`pulumi stack output --show-secrets; pulumi refresh; pulumi preview --policy-pack ${POLICIES}; pulumi destroy`);
+      detail(`The stand-in keeps running here (ledger: curl '${sim.controlUrl}/ledger?key=${KEY}'); Ctrl-C stops it.`);
+      await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+    } else {
+      say("5. pulumi destroy: everything of the tenant is released");
+      const mark = sim.ledger(KEY).length;
+      await stack.destroy();
+      for (const e of sim.ledger(KEY).slice(mark)) detail(ledgerLine(e));
+      say("The account's ledger, from the first purchase to the last release");
+      for (const e of sim.ledger(KEY)) detail(ledgerLine(e));
+      detail(`still held: ${sim.inventory(KEY).length} servers`);
+    }
   } finally {
+    if (cleanUp) await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     await sim.stop();
   }
+  say("Done. DNS on Cloudflare and the MailU install join these steps as they are built (README, Status).");
 }
 
 main().catch((e) => {
