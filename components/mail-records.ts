@@ -1,0 +1,116 @@
+/**
+ * The DNS records of one sending domain, as pure functions: what MailDomain
+ * publishes, and what tests check for exact content. Formats follow MailU's
+ * generated records and RFCs 7208 (SPF), 6376 (DKIM), 7489 (DMARC), 6186
+ * (SRV for mail clients), 8461 (MTA-STS) and 8460 (TLS-RPT); see
+ * ../shared/reference/mailu-and-dns.md §3. Mail host A records are never
+ * proxied: Cloudflare proxies only HTTP(S).
+ */
+import { createHash } from "crypto";
+
+export type RecordType = "A" | "MX" | "TXT" | "CNAME" | "SRV";
+export interface SrvData { priority: number; weight: number; port: number; target: string }
+export interface MailRecord {
+  type: RecordType;
+  name: string;
+  /** For SRV, Cloudflare takes `data` and derives the content. */
+  content: string;
+  ttl: number;
+  priority?: number;
+  data?: SrvData;
+  proxied: false;
+}
+
+export type DmarcPolicy = "none" | "quarantine" | "reject";
+
+export interface MailHost { hostname: string; ip: string }
+export interface MailDomainSpec {
+  /** The sending domain, e.g. acme-mail.com. */
+  domain: string;
+  /** The host MX points at and mail clients use (a server's host name). */
+  mailHost: string;
+  /** Every host name that must resolve: servers' main IPs and each sending IP's own name. */
+  hosts: MailHost[];
+  /** IPs that send mail for the domain: all of them must be in SPF. */
+  sendingIps: string[];
+  dkim: { selector: string; publicKeyBase64: string };
+  dmarcPolicy: DmarcPolicy;
+  /** Local part receiving DMARC and TLS reports (default "dmarc-reports" / "tls-reports"). */
+  reportsTo?: { dmarc?: string; tls?: string };
+  ttl?: number;
+}
+
+export class MailRecordError extends Error {
+  override readonly name = "MailRecordError";
+}
+
+const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+export const SPF_LOOKUP_LIMIT = 10;
+
+/** DNS-querying SPF terms (RFC 7208 §4.6.4): include, a, mx, ptr, exists and the redirect modifier. */
+export function countSpfLookups(spf: string): number {
+  return spf.split(/\s+/).slice(1).filter((t) => /^[+\-~?]?(include:|a($|[:/])|mx($|[:/])|ptr($|:)|exists:)|^redirect=/i.test(t)).length;
+}
+
+/** SPF that authorizes the domain's MX host and every sending IP by address (no lookups per IP). */
+export function spfRecord(domain: string, sendingIps: string[], ttl = 300): MailRecord {
+  const bad = sendingIps.filter((ip) => !IPV4_RE.test(ip));
+  if (bad.length) throw new MailRecordError(`SPF for ${domain}: not IPv4 addresses: ${bad.join(", ")}`);
+  const content = ["v=spf1", "mx", ...[...new Set(sendingIps)].map((ip) => `ip4:${ip}`), "-all"].join(" ");
+  const lookups = countSpfLookups(content);
+  if (lookups > SPF_LOOKUP_LIMIT) throw new MailRecordError(`SPF for ${domain} needs ${lookups} DNS lookups; receivers stop at ${SPF_LOOKUP_LIMIT}`);
+  return { type: "TXT", name: domain, content, ttl, proxied: false };
+}
+
+/** DKIM public key record. One unquoted string: Cloudflare splits TXT values over 255 bytes itself. */
+export function dkimRecord(domain: string, selector: string, publicKeyBase64: string, ttl = 300): MailRecord {
+  if (!/^[A-Za-z0-9+/]+=*$/.test(publicKeyBase64)) throw new MailRecordError(`DKIM for ${domain}: the public key must be base64 (DER SubjectPublicKeyInfo)`);
+  return { type: "TXT", name: `${selector}._domainkey.${domain}`, content: `v=DKIM1; k=rsa; p=${publicKeyBase64}`, ttl, proxied: false };
+}
+
+export function dmarcRecord(domain: string, policy: DmarcPolicy, rua: string, ttl = 300): MailRecord {
+  if (!["none", "quarantine", "reject"].includes(policy)) throw new MailRecordError(`DMARC for ${domain}: policy must be none, quarantine or reject, not "${policy}"`);
+  return { type: "TXT", name: `_dmarc.${domain}`, content: `v=DMARC1; p=${policy}; rua=mailto:${rua}; fo=1`, ttl, proxied: false };
+}
+
+/** The MTA-STS policy id changes whenever the MX hosts do, so senders fetch the new policy. */
+export const mtaStsId = (mxHosts: string[]) => createHash("sha256").update([...mxHosts].sort().join(",")).digest("hex").slice(0, 20);
+
+/** Every record of a sending domain, in a stable order. */
+export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
+  const { domain, mailHost } = spec;
+  const ttl = spec.ttl ?? 300;
+  const problems: string[] = [];
+  if (!DOMAIN_RE.test(domain)) problems.push(`domain "${domain}" is not a lowercase domain name`);
+  if (!DOMAIN_RE.test(mailHost)) problems.push(`mail host "${mailHost}" is not a lowercase host name`);
+  for (const h of spec.hosts) {
+    if (!DOMAIN_RE.test(h.hostname)) problems.push(`host "${h.hostname}" is not a lowercase host name`);
+    if (!IPV4_RE.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
+  }
+  if (!spec.hosts.some((h) => h.hostname === mailHost)) problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);
+  if (problems.length) throw new MailRecordError(`records for ${domain}: ${problems.join("; ")}`);
+
+  const srv = (service: string, priority: number, port: number): MailRecord => ({
+    type: "SRV", name: `${service}._tcp.${domain}`, content: `${priority} 1 ${port} ${mailHost}`, ttl, proxied: false,
+    data: { priority, weight: 1, port, target: mailHost },
+  });
+  const dmarcTo = `${spec.reportsTo?.dmarc ?? "dmarc-reports"}@${domain}`;
+  const tlsTo = `${spec.reportsTo?.tls ?? "tls-reports"}@${domain}`;
+  return [
+    ...spec.hosts.map((h): MailRecord => ({ type: "A", name: h.hostname, content: h.ip, ttl, proxied: false })),
+    { type: "MX", name: domain, content: mailHost, priority: 10, ttl, proxied: false },
+    spfRecord(domain, spec.sendingIps, ttl),
+    dkimRecord(domain, spec.dkim.selector, spec.dkim.publicKeyBase64, ttl),
+    dmarcRecord(domain, spec.dmarcPolicy, dmarcTo, ttl),
+    { type: "CNAME", name: `autoconfig.${domain}`, content: mailHost, ttl, proxied: false },
+    { type: "CNAME", name: `autodiscover.${domain}`, content: mailHost, ttl, proxied: false },
+    srv("_submissions", 10, 465),
+    srv("_submission", 20, 587),
+    srv("_imaps", 10, 993),
+    srv("_autodiscover", 10, 443),
+    { type: "CNAME", name: `mta-sts.${domain}`, content: mailHost, ttl, proxied: false },
+    { type: "TXT", name: `_mta-sts.${domain}`, content: `v=STSv1; id=${mtaStsId([mailHost])}`, ttl, proxied: false },
+    { type: "TXT", name: `_smtp._tls.${domain}`, content: `v=TLSRPTv1; rua=mailto:${tlsTo}`, ttl, proxied: false },
+  ];
+}
