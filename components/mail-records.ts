@@ -29,7 +29,7 @@ export interface MailDomainSpec {
   domain: string;
   /** The host MX points at and mail clients use (a server's host name). */
   mailHost: string;
-  /** Every host name that must resolve: servers' main IPs and each sending IP's own name. */
+  /** Every host name that must resolve: servers' main IPs and each sending IP's own name (empty for a domain whose hosts live in another). */
   hosts: MailHost[];
   /** IPs that send mail for the domain: all of them must be in SPF. */
   sendingIps: string[];
@@ -88,7 +88,7 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
     if (!DOMAIN_RE.test(h.hostname)) problems.push(`host "${h.hostname}" is not a lowercase host name`);
     if (!IPV4_RE.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
   }
-  if (!spec.hosts.some((h) => h.hostname === mailHost)) problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);
+  if (spec.hosts.length > 0 && !spec.hosts.some((h) => h.hostname === mailHost)) problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);
   if (problems.length) throw new MailRecordError(`records for ${domain}: ${problems.join("; ")}`);
 
   const srv = (service: string, priority: number, port: number): MailRecord => ({

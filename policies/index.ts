@@ -4,12 +4,13 @@
  * Mandatory: the tenant's declared config within tier and budget (checked on
  * its TenantPlan, before anything is bought), and the same on the actual
  * resources: sending IPs within the tier, IPs per server, monthly cost within
- * budget, resources belong to the stack's tenant. Advisory: hourly billing.
+ * budget, resources belong to the stack's tenant. Advisory: sending domains
+ * without SPF, DKIM or DMARC; hourly billing.
  */
 import { PolicyPack, PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import {
   PolicyConfig, SECONDARY_IP, StackResource, Violation, declaredPlanWithinLimits, hourlyBillingOnLongLivedServer, ipsPerServerWithinLimit,
-  monthlyCostWithinBudget, resourcesBelongToTenant, sendingIpsWithinTier,
+  monthlyCostWithinBudget, resourcesBelongToTenant, sendingDomainsAuthenticated, sendingIpsWithinTier,
 } from "./rules";
 
 const configSchema = {
@@ -53,6 +54,14 @@ export const pack = new PolicyPack("penguinmails", {
     stackPolicy("ips-per-server-within-limit", "No server carries more sending IPs than its tier allows.", ipsPerServerWithinLimit),
     stackPolicy("monthly-cost-within-budget", "A tenant's projected monthly cost stays within its budget.", monthlyCostWithinBudget),
     stackPolicy("resources-belong-to-tenant", "Every Hostwinds resource carries the stack's tenant; a tenant cannot manage another's.", (rs) => resourcesBelongToTenant(rs)),
+    {
+      name: "sending-domains-authenticated",
+      description: "Every sending domain publishes SPF, DKIM and DMARC.",
+      enforcementLevel: "advisory",
+      validateStack: (args, report) => {
+        for (const v of sendingDomainsAuthenticated(args.resources.map(toStackResource))) report(v.message, v.urn);
+      },
+    },
     {
       name: "no-hourly-billing-on-mail-servers",
       description: "Mail servers live for months: hourly billing costs more than monthly.",

@@ -10,6 +10,7 @@ import { DEFAULT_TIER_LIMITS, Tier, TierLimits } from "./tiers";
 export const INSTANCE = "pulumi-nodejs:dynamic/hostwinds:Instance";
 export const SECONDARY_IP = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
 export const TENANT_PLAN = "pulumi-nodejs:dynamic/penguinmails:TenantPlan";
+export const DNS_RECORD = "pulumi-nodejs:dynamic/cloudflare:DnsRecord";
 
 export interface StackResource {
   type: string;
@@ -130,4 +131,22 @@ export function resourcesBelongToTenant(resources: StackResource[]): Violation[]
 export function hourlyBillingOnLongLivedServer(r: StackResource): Violation[] {
   if (r.type !== INSTANCE || r.props.billingCycle !== "hourly") return [];
   return [{ urn: r.urn, message: `server ${r.name} of tenant ${String(r.props.tenant)} is billed hourly; a mail server lives for months, so monthly billing is cheaper` }];
+}
+
+/**
+ * Advisory: every sending domain (a name with an MX record) also has SPF, a
+ * DKIM key and DMARC. Judged by record types and names, which are known in a
+ * preview; contents may not be yet.
+ */
+export function sendingDomainsAuthenticated(resources: StackResource[]): Violation[] {
+  const records = resources.filter((r) => r.type === DNS_RECORD).map((r) => ({ type: String(r.props.type), name: String(r.props.name).toLowerCase() }));
+  const has = (type: string, test: (name: string) => boolean) => records.some((r) => r.type === type && test(r.name));
+  return [...new Set(records.filter((r) => r.type === "MX").map((r) => r.name))].flatMap((d) => {
+    const missing = [
+      has("TXT", (n) => n === d) ? undefined : "SPF (TXT at the domain)",
+      has("TXT", (n) => n.endsWith(`._domainkey.${d}`)) ? undefined : `DKIM (TXT at <selector>._domainkey.${d})`,
+      has("TXT", (n) => n === `_dmarc.${d}`) ? undefined : `DMARC (TXT at _dmarc.${d})`,
+    ].filter(Boolean);
+    return missing.length ? [{ message: `sending domain ${d} has no ${missing.join(", no ")}; receivers will treat its mail as unauthenticated` }] : [];
+  });
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: one tenant's mail servers managed as a Pulumi stack, end to
- * end on this machine: the Hostwinds stand-in on loopback, the real Pulumi
+ * end on this machine: the Hostwinds and Cloudflare stand-ins on loopback, the real Pulumi
  * engine on a local backend, the tenant program (stacks/) and the policy
  * pack (policies/). Each step says what it does and what it bought or released.
  */
@@ -8,13 +8,15 @@ import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot, toolchainBin } from "./lib/pulumi-env";
 import { HostwindsSim, LedgerEntry } from "./sim/hostwinds";
+import { CloudflareSim } from "./sim/cloudflare";
 import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 
 const HELP = `usage: npm run demo [-- --keep]
 
-Starts the Hostwinds stand-in on loopback and runs a sample tenant stack
-("demo-acme", growth tier, $35/month budget) on a local backend:
-  1. pulumi up: 1 server and 2 sending IPs, with their outputs and monthly cost
+Starts the Hostwinds and Cloudflare stand-ins on loopback and runs a sample
+tenant stack ("demo-acme", growth tier, $35/month budget) on a local backend:
+  1. pulumi up: 1 server, 2 sending IPs with rDNS, the domain's DNS records (A, MX, SPF,
+     DKIM, DMARC, autoconfig, MTA-STS, TLS-RPT), outputs and monthly cost
   2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up applies it
   3. add a second server: the policy pack refuses it (over budget) before anything is bought
   4. lower to 1 sending IP: the preview shows the release; up applies it
@@ -25,6 +27,7 @@ Nothing leaves this machine.
            the commands to explore it with pulumi by hand (Ctrl-C to stop)`;
 
 const KEY = "demo-key-0123456789";
+const CF_TOKEN = "demo-cf-token-0123456789";
 const POLICIES = path.join(projectRoot, "policies");
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -42,7 +45,7 @@ const usd = (n: number) => `$${n.toFixed(2)}`;
 /** The lines of an engine run that name a resource step: what will be bought, changed or released. */
 function steps(stdout: string): string[] {
   return stdout.split("\n").filter((l) => /^\s*[+\-~]\s+pulumi-nodejs:dynamic\//.test(l) || /^\s*[+\-~]\s+penguinmails:/.test(l))
-    .map((l) => l.trim().replace(/pulumi-nodejs:dynamic\/hostwinds:/, "hostwinds:").replace(/pulumi-nodejs:dynamic\/penguinmails:/, ""));
+    .map((l) => l.trim().replace(/pulumi-nodejs:dynamic\/(penguinmails:)?/, ""));
 }
 
 async function change(stack: Stack, servers: Server[], sim: HostwindsSim, before: number): Promise<void> {
@@ -63,9 +66,12 @@ async function main() {
   if (process.argv.includes("--help") || process.argv.includes("-h")) return console.log(HELP);
   const keep = process.argv.includes("--keep");
 
-  say("Starting the Hostwinds stand-in on loopback and the Pulumi toolchain");
+  say("Starting the Hostwinds and Cloudflare stand-ins on loopback and the Pulumi toolchain");
   const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 3000, ipDelayMs: 1500 }).start();
+  const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["acme-mail.com"] } }).start();
+  cf.addZone("acme-mail.com");
   detail(`Hostwinds API stand-in: ${sim.url}`);
+  detail(`Cloudflare API stand-in: ${cf.url} (zone acme-mail.com)`);
   detail(`pulumi: ${path.join(toolchainBin(), "pulumi")}`);
   const dir = programDir("demo", "stacks", "penguinmails-infra");
   const stack = await localStack("demo-acme", dir, { backend: "demo" });
@@ -76,6 +82,8 @@ async function main() {
       "hostwinds:apiKey": { value: KEY, secret: true },
       "hostwinds:pollIntervalMs": { value: "500" },
       "hostwinds:requestsPerSecond": { value: "10" },
+      "cloudflare:apiToken": { value: CF_TOKEN, secret: true },
+      "cloudflare:baseUrl": { value: cf.url },
       tenant: { value: JSON.stringify(tenant([mx1(2)])) },
     });
 
@@ -88,6 +96,9 @@ async function main() {
     }
     const cost = outs.monthlyCostUsd.value as { totalUsd: number; servers: Array<{ name: string; serverUsd: number; ipsUsd: number }> };
     for (const s of cost.servers) detail(`cost: ${s.name} ${usd(s.serverUsd)} + IPs ${usd(s.ipsUsd)} = ${usd(cost.totalUsd)}/month`);
+    const records = outs.dnsRecords.value as Array<{ type: string; name: string; content: string }>;
+    detail(`DNS in zone acme-mail.com: ${records.length} records, e.g.`);
+    for (const r of records.filter((x) => x.type === "MX" || (x.type === "TXT" && !x.name.includes("_domainkey")) || x.type === "A").slice(0, 8)) detail(`  ${r.type.padEnd(5)} ${r.name.padEnd(32)} ${r.content.length > 70 ? r.content.slice(0, 67) + "..." : r.content}`);
     const warm = (outs.warmup.value as Array<{ ip: string; schedule: Array<{ day: number; maxMessages: number }> }>)[0];
     detail(`warm-up of ${warm.ip}: ${warm.schedule.slice(0, 6).map((d) => `day ${d.day} ${d.maxMessages}`).join(", ")}, … day ${warm.schedule.length} ${warm.schedule.at(-1)!.maxMessages}`);
 
@@ -122,13 +133,14 @@ async function main() {
       for (const e of sim.ledger(KEY).slice(mark)) detail(ledgerLine(e));
       say("The account's ledger, from the first purchase to the last release");
       for (const e of sim.ledger(KEY)) detail(ledgerLine(e));
-      detail(`still held: ${sim.inventory(KEY).length} servers`);
+      detail(`still held: ${sim.inventory(KEY).length} servers; DNS records left in the zone: ${cf.records("acme-mail.com").length}`);
     }
   } finally {
     if (cleanUp) await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     await sim.stop();
+    await cf.stop();
   }
-  say("Done. DNS on Cloudflare and the MailU install join these steps as they are built (README, Status).");
+  say("Done. The MailU install over SSH joins these steps when it is built (README, Status).");
 }
 
 main().catch((e) => {

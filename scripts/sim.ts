@@ -3,17 +3,22 @@
  * Runs until interrupted.
  */
 import { HostwindsSim } from "./sim/hostwinds";
+import { CloudflareSim } from "./sim/cloudflare";
 
 const HELP = `usage: npm run sim -- [options]
 
-Starts a local stand-in of the Hostwinds Cloud API on loopback and prints its URL.
+Starts local stand-ins of the Hostwinds Cloud API and of Cloudflare's DNS API on
+loopback and prints their URLs.
 
 options:
   --port N            listen on port N (default: a free port)
   --build-ms N        how long a new server stays BUILD before it is ACTIVE (default 2000)
   --ip-delay-ms N     how long a bought IP takes to appear (default 1000)
   --keys a,b          API keys, one account each (default sim-key-alpha,sim-key-bravo)
-  --state FILE        keep the accounts in FILE so they survive restarts
+  --state FILE        keep the Hostwinds accounts in FILE so they survive restarts
+  --cf-port N         Cloudflare stand-in port (default: a free port)
+  --cf-token T        Cloudflare API token it accepts (default sim-cf-token-0123456789)
+  --zones a.com,b.io  Cloudflare zones to create (default the example tenants' zones)
   -h, --help          this text
 
 Faults on demand: POST JSON to <control>/faults, e.g.
@@ -51,8 +56,14 @@ async function main() {
   console.log(`hostwinds stand-in: ${sim.url}`);
   console.log(`control:            ${sim.controlUrl}`);
   console.log("use it with: HOSTWINDS_API_URL=" + sim.url + " HOSTWINDS_API_KEY=sim-key-alpha");
+  const token = o["cf-token"] ?? "sim-cf-token-0123456789";
+  const cf = await new CloudflareSim({ port: num("cf-port"), tokens: { [token]: ["*"] } }).start();
+  for (const z of (o.zones ?? "acme-mail.com,globex.io,initech-outreach.com").split(",")) cf.addZone(z);
+  console.log(`cloudflare stand-in: ${cf.url}`);
+  console.log(`use it with: CLOUDFLARE_BASE_URL=${cf.url} CLOUDFLARE_API_TOKEN=${token}`);
   const stop = async () => {
     await sim.stop();
+    await cf.stop();
     process.exit(0);
   };
   process.on("SIGINT", stop);

@@ -6,7 +6,8 @@
  * monthly cost broken down, and a warm-up plan per sending IP.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { MailServer } from "../components/mail-server";
+import { MailDomain } from "../components/mail-domain";
+import { MailServer, sendingHostname } from "../components/mail-server";
 import { warmupSchedule } from "../components/warmup";
 import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 import { TenantPlan } from "../providers/tenant";
@@ -69,6 +70,18 @@ export = async () => {
     }, { dependsOn: [plan] }),
   }));
 
+  // DNS: A records for every host name live under the first domain; every domain gets MX (to the
+  // first server), SPF covering every sending IP, DKIM, DMARC, client autoconfig, MTA-STS and TLS-RPT.
+  const hosts = servers.flatMap(({ config: c, server }) => [
+    { hostname: server.hostname, ip: server.mainIp },
+    ...server.ips.map((ip, i) => ({ hostname: sendingHostname(c.name, i + 1, mailDomain), ip: ip.ip })),
+  ]);
+  const allSendingIps = servers.flatMap(({ server }) => server.ips.map((ip) => ip.ip));
+  const domains = tenant.domains.map((d, i) => new MailDomain(d.name, {
+    zone: tenant.zone, domain: d.name, mailHost: servers[0].server.hostname, hosts: i === 0 ? hosts : [],
+    sendingIps: allSendingIps, dkimSelector: d.dkimSelector, dmarcPolicy: d.dmarcPolicy,
+  }));
+
   const ipPrice = servers.flatMap((s) => s.server.ips.map((ip) => ip.monthlyPriceUsd));
   const cost = pulumi.all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)]).apply(([serverPrices, ipPrices]) =>
     monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: s.config.sendingIps, serverMonthlyUsd: serverPrices[i] })),
@@ -82,6 +95,7 @@ export = async () => {
     servers: servers.map(({ server }) => ({ name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps })),
     sendingIps: pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat().map((s) => s.ip)),
     monthlyCostUsd: cost,
+    dnsRecords: pulumi.all(domains.map((d) => d.records)).apply((l) => l.flat().map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) }))),
     warmup: pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat().map((s) => ({ ip: s.ip, hostname: s.hostname, schedule }))),
   };
 };

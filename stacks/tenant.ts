@@ -69,7 +69,8 @@ function crossChecks(raw: unknown): Problem[] {
   if (Array.isArray(t?.domains) && typeof t.zone === "string") {
     const zone = t.zone;
     t.domains.forEach((d: { name?: unknown }, i) => {
-      if (typeof d?.name === "string" && d.name !== zone && !d.name.endsWith(`.${zone}`)) out.push({ path: ["domains", i, "name"], message: `expected a domain inside the zone ${zone}` });
+      // Only well-formed names: a malformed one already has its own line.
+      if (domain.safeParse(d?.name).success && d.name !== zone && !String(d.name).endsWith(`.${zone}`)) out.push({ path: ["domains", i, "name"], message: `expected a domain inside the zone ${zone}` });
     });
   }
   return out;

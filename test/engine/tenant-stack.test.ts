@@ -6,16 +6,20 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, programDir, projectRoot } from "../../scripts/lib/pulumi-env";
+import { devDir, localStack, programDir, projectRoot } from "../../scripts/lib/pulumi-env";
+import { readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/sim/hostwinds";
+import { CloudflareSim } from "../../scripts/sim/cloudflare";
 
 const KEY = "sim-key-tenant-0123456789";
+const CF_TOKEN = "sim-cf-token-tenant-0123456789";
 const POLICIES = path.join(projectRoot, "policies");
 
 jest.setTimeout(10 * 60_000);
 
 describe("tenant stacks with the policy pack", () => {
   let sim: HostwindsSim;
+  let cf: CloudflareSim;
   const dir = programDir("tenant-stack", "stacks", "penguinmails-infra");
   const stacks: Stack[] = [];
   const apiCalls = () => [...sim.requests.values()].reduce((a, b) => a + b, 0);
@@ -23,10 +27,13 @@ describe("tenant stacks with the policy pack", () => {
 
   beforeAll(async () => {
     sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 200 }).start();
+    cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["acme-mail.com", "plainkey-mail.com"] } }).start();
+    cf.addZone("acme-mail.com");
   });
   afterAll(async () => {
     for (const s of stacks) await s.workspace.removeStack(s.name, { force: true }).catch(() => undefined);
     await sim.stop();
+    await cf.stop();
   });
 
   const tenant = (over: Record<string, unknown> = {}) => ({
@@ -45,6 +52,8 @@ describe("tenant stacks with the policy pack", () => {
       "hostwinds:apiKey": { value: KEY, secret: true },
       "hostwinds:requestsPerSecond": { value: "0" },
       "hostwinds:pollIntervalMs": { value: "100" },
+      "cloudflare:apiToken": { value: CF_TOKEN, secret: true },
+      "cloudflare:baseUrl": { value: cf.url },
       tenant: { value: JSON.stringify(t) },
     });
     return stack;
@@ -93,6 +102,22 @@ describe("tenant stacks with the policy pack", () => {
     expect(warmup.map((w) => w.hostname)).toEqual(["mx1-ip1.acme-mail.com", "mx1-ip2.acme-mail.com"]);
     expect(warmup[0].schedule[0]).toEqual({ day: 1, maxMessages: 20 });
 
+    // DNS: every record the stack reports is in the zone, A records resolve each host, SPF covers each IP.
+    const published = cf.records("acme-mail.com");
+    const reported = up.outputs.dnsRecords.value as Array<{ type: string; name: string; content: string }>;
+    expect(published).toHaveLength(reported.length);
+    expect(reported.length).toBe(3 + 13); // A for the server and its 2 sending IPs; MX, SPF, DKIM, DMARC, 2 CNAME, 4 SRV, MTA-STS (2), TLS-RPT
+    for (const r of reported) expect(published.some((p) => p.type === r.type && p.name === r.name && (r.type === "SRV" || p.content === r.content))).toBe(true);
+    const servers = up.outputs.servers.value as Array<{ name: string; mainIp: string }>;
+    const a = (name: string) => published.find((p) => p.type === "A" && p.name === name)?.content;
+    expect(a("mx1.acme-mail.com")).toBe(servers[0].mainIp);
+    for (const w of warmup) expect(a(w.hostname)).toBe(w.ip);
+    const spf = published.find((p) => p.type === "TXT" && p.name === "acme-mail.com")!.content;
+    for (const ip of ips) expect(spf).toContain(`ip4:${ip}`);
+    expect(published.every((p) => !p.proxied)).toBe(true);
+    const dkim = published.find((p) => p.name === "pm1._domainkey.acme-mail.com")!.content;
+    expect(dkim).toMatch(/^v=DKIM1; k=rsa; p=[A-Za-z0-9+/]{300,}=*$/);
+
     await stack.setConfig("tenant", { value: JSON.stringify(tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 3 }] })) });
     const before = purchases();
     const over = await stack.preview({ policyPacks: [POLICIES] }).then(() => undefined, (e: Error) => e);
@@ -110,8 +135,13 @@ describe("tenant stacks with the policy pack", () => {
 
     await stack.setConfig("tenant", { value: JSON.stringify(tenant()) });
     const ok = await stack.preview({ policyPacks: [POLICIES], expectNoChanges: true });
-    expect(ok.changeSummary).toEqual({ same: 6 });
+    expect(Object.keys(ok.changeSummary)).toEqual(["same"]);
+    // The DKIM private key and the tokens are in state only as ciphertext (exportStack would decrypt; read the files).
+    const onDisk = readAll(path.join(devDir, "backends", "tenant-stack"));
+    expect(onDisk).toContain("pulumi-nodejs:dynamic/penguinmails:DkimKey");
+    for (const secret of ["BEGIN PRIVATE KEY", CF_TOKEN, KEY]) expect(onDisk.includes(secret) ? secret : "absent").toBe("absent");
     await stack.destroy();
     expect(sim.inventory(KEY)).toEqual([]);
+    expect(cf.records("acme-mail.com")).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 /** Each policy of the pack, on stacks of resources as the engine hands them over. */
 import {
-  INSTANCE, SECONDARY_IP, StackResource, TENANT_PLAN, declaredPlanWithinLimits, hourlyBillingOnLongLivedServer,
+  DNS_RECORD, INSTANCE, SECONDARY_IP, sendingDomainsAuthenticated, StackResource, TENANT_PLAN, declaredPlanWithinLimits, hourlyBillingOnLongLivedServer,
   ipsPerServerWithinLimit, monthlyCostWithinBudget, projectedMonthlyUsd, resourcesBelongToTenant, sendingIpsWithinTier,
 } from "../../policies/rules";
 
@@ -56,5 +56,13 @@ describe("policies", () => {
   test("advisory: hourly billing on a mail server", () => {
     expect(hourlyBillingOnLongLivedServer(server("mx1"))).toEqual([]);
     expect(hourlyBillingOnLongLivedServer(server("mx1", { billingCycle: "hourly" }))[0].message).toMatch(/server mx1 of tenant acme is billed hourly/);
+  });
+
+  test("advisory: a sending domain without SPF, DKIM or DMARC", () => {
+    const rec = (type: string, name: string): StackResource => ({ type: DNS_RECORD, urn: `urn:x::${type}-${name}`, name: `${type}-${name}`, props: { type, name } });
+    const full = [rec("MX", "acme-mail.com"), rec("TXT", "acme-mail.com"), rec("TXT", "pm1._domainkey.acme-mail.com"), rec("TXT", "_dmarc.acme-mail.com")];
+    expect(sendingDomainsAuthenticated(full)).toEqual([]);
+    expect(sendingDomainsAuthenticated([rec("MX", "acme-mail.com"), rec("TXT", "acme-mail.com")])[0].message)
+      .toBe("sending domain acme-mail.com has no DKIM (TXT at <selector>._domainkey.acme-mail.com), no DMARC (TXT at _dmarc.acme-mail.com); receivers will treat its mail as unauthenticated");
   });
 });
