@@ -78,12 +78,8 @@ async function main() {
   let cleanUp = !keep;
   try {
     await stack.setAllConfig({
-      "hostwinds:apiUrl": { value: sim.url },
-      "hostwinds:apiKey": { value: KEY, secret: true },
-      "hostwinds:pollIntervalMs": { value: "500" },
-      "hostwinds:requestsPerSecond": { value: "10" },
-      "cloudflare:apiToken": { value: CF_TOKEN, secret: true },
-      "cloudflare:baseUrl": { value: cf.url },
+      ...sim.stackConfig(KEY, { pollIntervalMs: 500, requestsPerSecond: 10 }),
+      ...cf.stackConfig(CF_TOKEN),
       tenant: { value: JSON.stringify(tenant([mx1(2)])) },
     });
 

@@ -39,9 +39,8 @@ export async function providerBench(o: ProviderBenchOptions): Promise<ProviderBe
     const s = await localStack(`${tenant}-${process.pid}`, dir, { backend: "bench" });
     stacks.push(s);
     await s.setAllConfig({
-      "hostwinds:apiUrl": { value: sim.url },
-      "hostwinds:apiKey": { value: KEY, secret: true },
-      "hostwinds:pollIntervalMs": { value: "250" },
+      // The production rate limit (2/s), so the up-time ratio includes what it costs.
+      ...sim.stackConfig(KEY, { pollIntervalMs: 250, requestsPerSecond: 2 }),
       tenant: { value: tenant },
       ipCount: { value: String(ipCount) },
     });

@@ -51,6 +51,11 @@ export class CloudflareSim {
     return [...this.zones.values()].find((z) => z.name === zoneName)?.records ?? [];
   }
 
+  /** Stack config that points DNS records at this stand-in (token as a secret). */
+  stackConfig(token: string): Record<string, { value: string; secret?: boolean }> {
+    return { "cloudflare:apiToken": { value: token, secret: true }, "cloudflare:baseUrl": { value: this.url } };
+  }
+
   /** Deletes a record as if someone did it in the dashboard. */
   deleteByHand(zoneName: string, name: string, type: string): void {
     const z = [...this.zones.values()].find((x) => x.name === zoneName);

@@ -122,6 +122,19 @@ export class HostwindsSim {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
+  /**
+   * Stack config that points the Hostwinds provider at this stand-in (key as a
+   * secret). Waits are polled fast and the client's rate limit is off by default.
+   */
+  stackConfig(apiKey: string, tuning: { pollIntervalMs?: number; requestsPerSecond?: number } = {}): Record<string, { value: string; secret?: boolean }> {
+    return {
+      "hostwinds:apiUrl": { value: this.url },
+      "hostwinds:apiKey": { value: apiKey, secret: true },
+      "hostwinds:pollIntervalMs": { value: String(tuning.pollIntervalMs ?? 100) },
+      "hostwinds:requestsPerSecond": { value: String(tuning.requestsPerSecond ?? 0) },
+    };
+  }
+
   /** Changes provisioning times from now on (benchmarks vary them between runs). */
   setTiming(t: Pick<HostwindsSimOptions, "buildMs" | "ipDelayMs">): void {
     this.o = { ...this.o, ...t };

@@ -38,10 +38,7 @@ describe("hostwinds provider through the engine", () => {
     const stack = await localStack(`${tenant}-${process.pid}`, dir, { backend: BACKEND });
     stacks.push(stack);
     await stack.setAllConfig({
-      "hostwinds:apiUrl": { value: sim.url },
-      "hostwinds:apiKey": { value: key, secret: true },
-      "hostwinds:requestsPerSecond": { value: "0" },
-      "hostwinds:pollIntervalMs": { value: "100" },
+      ...sim.stackConfig(key),
       tenant: { value: tenant },
       ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, { value: v }])),
     });

@@ -48,12 +48,8 @@ describe("tenant stacks with the policy pack", () => {
     const stack = await localStack(`${name}-${process.pid}`, dir, { backend: "tenant-stack" });
     stacks.push(stack);
     await stack.setAllConfig({
-      "hostwinds:apiUrl": { value: sim.url },
-      "hostwinds:apiKey": { value: KEY, secret: true },
-      "hostwinds:requestsPerSecond": { value: "0" },
-      "hostwinds:pollIntervalMs": { value: "100" },
-      "cloudflare:apiToken": { value: CF_TOKEN, secret: true },
-      "cloudflare:baseUrl": { value: cf.url },
+      ...sim.stackConfig(KEY),
+      ...cf.stackConfig(CF_TOKEN),
       tenant: { value: JSON.stringify(t) },
     });
     return stack;
