@@ -114,6 +114,12 @@ describe("tenant stacks with the policy pack", () => {
     const dkim = published.find((p) => p.name === "pm1._domainkey.acme-mail.com")!.content;
     expect(dkim).toMatch(/^v=DKIM1; k=rsa; p=[A-Za-z0-9+/]{300,}=*$/);
 
+    // A record deleted in the dashboard shows in refresh, and the next up puts it back.
+    cf.deleteByHand("acme-mail.com", "_dmarc.acme-mail.com", "TXT");
+    expect((await stack.refresh()).summary.resourceChanges).toMatchObject({ delete: 1 });
+    await stack.up({ policyPacks: [POLICIES] });
+    expect(cf.records("acme-mail.com").find((p) => p.name === "_dmarc.acme-mail.com")?.content).toBe("v=DMARC1; p=none; rua=mailto:dmarc-reports@acme-mail.com; fo=1");
+
     await stack.setConfig("tenant", { value: JSON.stringify(tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 3 }] })) });
     const before = purchases();
     const over = await stack.preview({ policyPacks: [POLICIES] }).then(() => undefined, (e: Error) => e);

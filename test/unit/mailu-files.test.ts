@@ -8,7 +8,38 @@ const config = (over: Partial<MailuConfig> = {}): MailuConfig => ({
   secretKey: "S3cretKeyS3cretKey", apiToken: "ApiTokenApiTokenApiToken", ...over,
 });
 
+/**
+ * MailU's documented mailu.env keys (2024.06: docs/configuration.rst and core/admin/mailu/configuration.py,
+ * summarized in ../shared/reference/mailu-and-dns.md §1; LOG_DRIVER and COMPOSE_PROJECT_NAME from the setup
+ * flavor's mailu.env). A key we write that is not here is a typo until shown otherwise.
+ */
+const MAILU_ENV_KEYS = new Set([
+  "SECRET_KEY", "SUBNET", "SUBNET6", "DOMAIN", "HOSTNAMES", "POSTMASTER", "TLS_FLAVOR", "AUTH_RATELIMIT_IP", "AUTH_RATELIMIT_USER",
+  "AUTH_RATELIMIT_EXEMPTION", "DISABLE_STATISTICS", "ADMIN", "WEBMAIL", "API", "API_TOKEN", "WEB_API", "WEBDAV", "ANTIVIRUS", "SCAN_MACROS",
+  "MESSAGE_SIZE_LIMIT", "MESSAGE_RATELIMIT", "MESSAGE_RATELIMIT_EXEMPTION", "RELAYNETS", "RELAYHOST", "RELAYUSER", "RELAYPASSWORD",
+  "OUTBOUND_TLS_LEVEL", "DMARC_RUA", "DMARC_RUF", "PORTS", "INITIAL_ADMIN_ACCOUNT", "INITIAL_ADMIN_DOMAIN", "INITIAL_ADMIN_PW",
+  "INITIAL_ADMIN_MODE", "DKIM_SELECTOR", "DKIM_PATH", "WELCOME", "WELCOME_SUBJECT", "WELCOME_BODY", "TZ", "LOG_LEVEL", "REAL_IP_HEADER",
+  "REAL_IP_FROM", "COMPRESSION", "COMPRESSION_LEVEL", "LOG_DRIVER", "COMPOSE_PROJECT_NAME",
+]);
+/** The Compose keys the file may use (compose-spec: top level, services, networks). */
+const COMPOSE_KEYS = {
+  top: new Set(["services", "networks", "volumes"]),
+  service: new Set(["image", "restart", "env_file", "logging", "ports", "volumes", "networks", "depends_on", "dns"]),
+  network: new Set(["driver", "driver_opts", "ipam"]),
+};
+
 describe("MailU files", () => {
+  test("every mailu.env key is one MailU documents, and every compose key one Compose knows", () => {
+    for (const c of [config(), config({ sendingIps: ["198.51.100.11", "198.51.100.12"] })]) {
+      const keys = mailuEnv(c).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("=")[0]);
+      expect(keys.filter((k) => !MAILU_ENV_KEYS.has(k))).toEqual([]);
+      const doc = load(composeFile(c)) as Record<string, Record<string, Record<string, unknown>>>;
+      expect(Object.keys(doc).filter((k) => !COMPOSE_KEYS.top.has(k))).toEqual([]);
+      for (const svc of Object.values(doc.services)) expect(Object.keys(svc).filter((k) => !COMPOSE_KEYS.service.has(k))).toEqual([]);
+      for (const net of Object.values(doc.networks)) expect(Object.keys(net).filter((k) => !COMPOSE_KEYS.network.has(k))).toEqual([]);
+    }
+  });
+
   test("mailu.env: the domain, host names, DKIM path, a sender's rate limit and the API", () => {
     const env = Object.fromEntries(mailuEnv(config()).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(/=(.*)/s).slice(0, 2)));
     expect(env).toMatchObject({
