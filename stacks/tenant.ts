@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { TIERS } from "../policies/tiers";
-import { BILLING_CYCLES } from "../providers/hostwinds/pricing";
+import { BILLING_CYCLES, BillingCycle, defaultPriceBook, monthlyPriceUsd } from "../providers/hostwinds/pricing";
 import { WARMUP_CURVES } from "../components/warmup";
 
 const slug = z.string({ invalid_type_error: "expected a text id" }).regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "expected 1-32 lowercase letters, digits or dashes");
@@ -58,7 +58,16 @@ function crossChecks(raw: unknown): Problem[] {
   const out: Problem[] = [];
   if (Array.isArray(t?.servers)) {
     const seen = new Set<unknown>();
-    t.servers.forEach((s: { name?: unknown; adoptIps?: unknown; sendingIps?: unknown }, i) => {
+    // Plans are priced from the checked-in price list (budgets are judged before anything is bought),
+    // so a plan must be in it, with a price for the billing cycle.
+    const plans = defaultPriceBook().plans;
+    t.servers.forEach((s: { name?: unknown; adoptIps?: unknown; sendingIps?: unknown; plan?: unknown; billingCycle?: unknown }, i) => {
+      if (typeof s?.plan === "number" && Number.isInteger(s.plan) && s.plan > 0) {
+        const plan = plans.find((p) => p.id === s.plan);
+        const cycle = (BILLING_CYCLES as readonly unknown[]).includes(s.billingCycle ?? "monthly") ? (s.billingCycle ?? "monthly") as BillingCycle : undefined;
+        if (!plan) out.push({ path: ["servers", i, "plan"], message: `expected a plan in the price list (${plans.map((p) => p.id).join(", ")}; providers/hostwinds/price-list.json)` });
+        else if (cycle && monthlyPriceUsd(plan, cycle) === undefined) out.push({ path: ["servers", i, "billingCycle"], message: `expected a billing cycle plan ${plan.id} has a price for` });
+      }
       if (typeof s?.name === "string" && seen.has(s.name)) out.push({ path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });
       seen.add(s?.name);
       if (Array.isArray(s?.adoptIps) && typeof s.sendingIps === "number" && s.adoptIps.length > s.sendingIps) {

@@ -49,6 +49,10 @@ describe("tenant config", () => {
       "tenant.servers[1].name: expected a name not used by another server (\"mx1\" is used twice), found \"mx1\"",
     ]);
     expect(problems({ ...valid, domains: [{ name: "other.com" }] })).toEqual(["tenant.domains[0].name: expected a domain inside the zone acme-mail.com, found \"other.com\""]);
+    expect(problems({ ...valid, servers: [{ name: "mx1", location: 1, plan: 999, sendingIps: 1 }, { name: "mx2", location: 1, plan: 101, billingCycle: "biennially", sendingIps: 1 }] })).toEqual([
+      "tenant.servers[0].plan: expected a plan in the price list (101, 102, 103, 104; providers/hostwinds/price-list.json), found 999",
+      "tenant.servers[1].billingCycle: expected a billing cycle plan 101 has a price for, found \"biennially\"",
+    ]);
     expect(problems({ ...valid, warmup: "fast" })).toEqual(["tenant.warmup: expected standard, conservative, aggressive or a list of daily volumes, found \"fast\""]);
     expect(problems(undefined)[0]).toMatch(/expected the tenant object/);
   });
