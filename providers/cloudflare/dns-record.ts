@@ -7,8 +7,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { compact, withoutProvider } from "../lib/dynamic";
-import { checkInputs } from "../hostwinds/inputs";
+import { checkInputs, compact } from "../lib/dynamic";
 import { CloudflareClient, CloudflareError, CloudflareRecord, RecordBody, cloudflareSettings } from "./client";
 
 export const dnsRecordInputsSchema = z.object({
@@ -42,11 +41,11 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
     client = undefined;
   },
   async check(_olds, news) {
-    const r = checkInputs(dnsRecordInputsSchema, label(news), withoutProvider(news as unknown as Record<string, unknown>));
+    const r = checkInputs(dnsRecordInputsSchema, label(news), news);
     if (r.inputs && r.inputs.proxied === true && r.inputs.type !== "CNAME") {
-      return { failures: [{ property: "proxied", reason: `${label(news)}: mail records are never proxied (Cloudflare proxies only HTTP)` }] } as never;
+      return { failures: [{ property: "proxied", reason: `${label(news)}: mail records are never proxied (Cloudflare proxies only HTTP)` }] };
     }
-    return r as never;
+    return r;
   },
   async diff(_id, olds, news) {
     const replaces = (["zone", "type"] as const).filter((k) => olds[k] !== news[k]);

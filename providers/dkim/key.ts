@@ -6,8 +6,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { generateKeyPairSync } from "crypto";
 import { z } from "zod";
-import { withoutProvider } from "../lib/dynamic";
-import { checkInputs } from "../hostwinds/inputs";
+import { checkInputs } from "../lib/dynamic";
 
 const schema = z.object({
   domain: z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "must be a lowercase domain name"),
@@ -19,7 +18,7 @@ interface Outputs extends Inputs { publicKeyBase64: string; privateKeyPem: strin
 
 export const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
   async check(_olds, news) {
-    return checkInputs(schema, `DkimKey ${news.selector}._domainkey.${news.domain}`, withoutProvider(news as unknown as Record<string, unknown>)) as never;
+    return checkInputs(schema, `DkimKey ${news.selector}._domainkey.${news.domain}`, news);
   },
   async diff(_id, olds, news) {
     const replaces = (["domain", "selector", "bits"] as const).filter((k) => olds[k] !== news[k]);

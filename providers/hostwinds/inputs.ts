@@ -1,14 +1,10 @@
 /**
- * What a user writes for a Hostwinds server or secondary IP, as zod schemas,
- * and how inputs become `check` failures that name the field and the reason.
- * Values still unknown during a preview (an id not yet known) pass through.
+ * What a user writes for a Hostwinds server or secondary IP, as zod schemas
+ * (checked by `checkInputs` in providers/lib/dynamic.ts), and the derived
+ * server names.
  */
 import { z } from "zod";
 import { BILLING_CYCLES } from "./pricing";
-
-/** The value the engine sends for an input that is not known yet (preview). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-export const isUnknown = (v: unknown): boolean => v === UNKNOWN;
 
 const slug = (what: string) =>
   z.string({ required_error: "is required", invalid_type_error: `must be a string (${what})` })
@@ -44,31 +40,3 @@ export type SecondaryIpInputs = z.infer<typeof secondaryIpInputsSchema>;
 export const serverName = (tenant: string, name: string): string => `pm-${tenant}-${name}`;
 /** Whether a server's name says it belongs to this tenant (every server this project manages is named so). */
 export const belongsToTenant = (srvrname: string, tenant: string): boolean => srvrname.startsWith(`pm-${tenant}-`);
-
-export interface CheckFailure { property: string; reason: string }
-
-/**
- * Validates `news` against the schema. Unknown values are left as they are
- * (checked again when known); failures name the field and say what to do.
- */
-export function checkInputs<S extends z.AnyZodObject>(schema: S, resource: string, news: Record<string, unknown>):
-  { inputs?: Record<string, unknown>; failures?: CheckFailure[] } {
-  const known: Record<string, unknown> = {};
-  const unknown: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(news)) {
-    if (k === "__provider") continue;
-    (isUnknown(v) ? unknown : known)[k] = v;
-  }
-  const partial = Object.keys(unknown).length ? schema.partial(Object.fromEntries(Object.keys(unknown).map((k) => [k, true]))) : schema;
-  const extra = Object.keys(known).filter((k) => !(k in schema.shape));
-  const parsed = partial.safeParse(known);
-  const failures: CheckFailure[] = extra.map((k) => ({ property: k, reason: `${resource}: ${k} is not a known input (known: ${Object.keys(schema.shape).join(", ")})` }));
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const property = issue.path.join(".") || "(inputs)";
-      failures.push({ property, reason: `${resource}: ${property} ${issue.message}` });
-    }
-  }
-  if (failures.length) return { failures };
-  return { inputs: { ...(parsed.data as Record<string, unknown>), ...unknown } };
-}

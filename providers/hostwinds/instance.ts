@@ -9,10 +9,10 @@
  * not come up is reported as created-but-failed so state keeps its id.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { compact, createdButFailed, withoutProvider } from "../lib/dynamic";
+import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
 import { OutcomeUnknownError } from "./client";
 import { HostwindsError } from "./errors";
-import { InstanceInputs, checkInputs, instanceInputsSchema, isUnknown, serverName } from "./inputs";
+import { InstanceInputs, instanceInputsSchema, serverName } from "./inputs";
 import { BillingCycle, monthlyPriceUsd } from "./pricing";
 import { Session, configureSession, progress, session } from "./session";
 import type { Instance as ApiInstance } from "./wire";
@@ -154,7 +154,7 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
   },
 
   async check(_olds, news) {
-    return checkInputs(instanceInputsSchema, label(news), withoutProvider(news as unknown as Record<string, unknown>)) as never;
+    return checkInputs(instanceInputsSchema, label(news), news);
   },
 
   async diff(id, olds, news) {

@@ -11,10 +11,10 @@
  * that is not the tenant's.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { compact, createdButFailed, withoutProvider } from "../lib/dynamic";
+import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
 import { OutcomeUnknownError } from "./client";
 import { HostwindsError } from "./errors";
-import { SecondaryIpInputs, belongsToTenant, checkInputs, isUnknown, secondaryIpInputsSchema } from "./inputs";
+import { SecondaryIpInputs, belongsToTenant, secondaryIpInputsSchema } from "./inputs";
 import { Session, configureSession, progress, session } from "./session";
 import { INVALID_SERVICE_ID, InstanceIp, isDefaultRdns } from "./wire";
 
@@ -117,7 +117,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
   },
 
   async check(_olds, news) {
-    return checkInputs(secondaryIpInputsSchema, label(news), withoutProvider(news as unknown as Record<string, unknown>)) as never;
+    return checkInputs(secondaryIpInputsSchema, label(news), news);
   },
 
   async diff(id, olds, news) {

@@ -6,8 +6,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { TIERS } from "../../policies/tiers";
-import { withoutProvider } from "../lib/dynamic";
-import { checkInputs } from "../hostwinds/inputs";
+import { checkInputs } from "../lib/dynamic";
 
 export const tenantPlanSchema = z.object({
   tenant: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "must be 1-32 lowercase letters, digits or dashes"),
@@ -22,7 +21,7 @@ export type TenantPlanInputs = z.infer<typeof tenantPlanSchema>;
 
 export const provider: pulumi.dynamic.ResourceProvider<TenantPlanInputs, TenantPlanInputs> = {
   async check(_olds, news) {
-    return checkInputs(tenantPlanSchema, `TenantPlan ${news.tenant ?? ""}`.trim(), withoutProvider(news as unknown as Record<string, unknown>)) as never;
+    return checkInputs(tenantPlanSchema, `TenantPlan ${news.tenant ?? ""}`.trim(), news);
   },
   async diff(_id, olds, news) {
     const changes = (Object.keys(tenantPlanSchema.shape) as Array<keyof TenantPlanInputs>).some((k) => olds[k] !== news[k]);

@@ -1,5 +1,6 @@
 /** Pure parts of the Hostwinds provider: input checks, diffs, settings, prices, rDNS claims. */
-import { UNKNOWN, checkInputs, instanceInputsSchema, secondaryIpInputsSchema, serverName } from "../../providers/hostwinds/inputs";
+import { UNKNOWN, checkInputs } from "../../providers/lib/dynamic";
+import { instanceInputsSchema, secondaryIpInputsSchema, serverName } from "../../providers/hostwinds/inputs";
 import { provider as instance } from "../../providers/hostwinds/instance";
 import { provider as secondaryIp } from "../../providers/hostwinds/secondary-ip";
 import { monthlyPriceUsd } from "../../providers/hostwinds/pricing";
