@@ -7,6 +7,7 @@
  * proxied: Cloudflare proxies only HTTP(S).
  */
 import { createHash } from "crypto";
+import { HOSTNAME, IPV4 } from "../providers/lib/names";
 
 export type RecordType = "A" | "MX" | "TXT" | "CNAME" | "SRV";
 export interface SrvData { priority: number; weight: number; port: number; target: string }
@@ -44,8 +45,6 @@ export class MailRecordError extends Error {
   override readonly name = "MailRecordError";
 }
 
-const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 export const SPF_LOOKUP_LIMIT = 10;
 
 /** DNS-querying SPF terms (RFC 7208 §4.6.4): include, a, mx, ptr, exists and the redirect modifier. */
@@ -55,7 +54,7 @@ export function countSpfLookups(spf: string): number {
 
 /** SPF that authorizes the domain's MX host and every sending IP by address (no lookups per IP). */
 export function spfRecord(domain: string, sendingIps: string[], ttl = 300): MailRecord {
-  const bad = sendingIps.filter((ip) => !IPV4_RE.test(ip));
+  const bad = sendingIps.filter((ip) => !IPV4.test(ip));
   if (bad.length) throw new MailRecordError(`SPF for ${domain}: not IPv4 addresses: ${bad.join(", ")}`);
   const content = ["v=spf1", "mx", ...[...new Set(sendingIps)].map((ip) => `ip4:${ip}`), "-all"].join(" ");
   const lookups = countSpfLookups(content);
@@ -82,11 +81,11 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
   const { domain, mailHost } = spec;
   const ttl = spec.ttl ?? 300;
   const problems: string[] = [];
-  if (!DOMAIN_RE.test(domain)) problems.push(`domain "${domain}" is not a lowercase domain name`);
-  if (!DOMAIN_RE.test(mailHost)) problems.push(`mail host "${mailHost}" is not a lowercase host name`);
+  if (!HOSTNAME.test(domain)) problems.push(`domain "${domain}" is not a lowercase domain name`);
+  if (!HOSTNAME.test(mailHost)) problems.push(`mail host "${mailHost}" is not a lowercase host name`);
   for (const h of spec.hosts) {
-    if (!DOMAIN_RE.test(h.hostname)) problems.push(`host "${h.hostname}" is not a lowercase host name`);
-    if (!IPV4_RE.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
+    if (!HOSTNAME.test(h.hostname)) problems.push(`host "${h.hostname}" is not a lowercase host name`);
+    if (!IPV4.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
   }
   if (spec.hosts.length > 0 && !spec.hosts.some((h) => h.hostname === mailHost)) problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);
   if (problems.length) throw new MailRecordError(`records for ${domain}: ${problems.join("; ")}`);

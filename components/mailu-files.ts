@@ -12,6 +12,7 @@
  * from the stack's subnet over them, round robin.
  */
 import { createHash } from "crypto";
+import { DKIM_SELECTOR, HOSTNAME, IPV4 } from "../providers/lib/names";
 
 /** The MailU release every server runs; bump it deliberately, with a reviewed diff. */
 export const MAILU_VERSION = "2024.06.57";
@@ -37,17 +38,15 @@ export class MailuConfigError extends Error {
   override readonly name = "MailuConfigError";
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-const HOST = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
 /** Refuses values that could break out of an env line or a YAML scalar. */
 export function checkMailuConfig(c: MailuConfig): void {
   const problems: string[] = [];
-  if (!HOST.test(c.domain)) problems.push(`domain "${c.domain}" is not a lowercase domain name`);
+  if (!HOSTNAME.test(c.domain)) problems.push(`domain "${c.domain}" is not a lowercase domain name`);
   if (c.hostnames.length === 0) problems.push("at least one host name is needed");
-  for (const h of c.hostnames) if (!HOST.test(h)) problems.push(`host name "${h}" is not a lowercase host name`);
+  for (const h of c.hostnames) if (!HOSTNAME.test(h)) problems.push(`host name "${h}" is not a lowercase host name`);
   for (const ip of [c.mainIp, ...c.sendingIps]) if (!IPV4.test(ip)) problems.push(`"${ip}" is not an IPv4 address`);
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(c.dkimSelector)) problems.push(`DKIM selector "${c.dkimSelector}" is not valid`);
+  if (!DKIM_SELECTOR.test(c.dkimSelector)) problems.push(`DKIM selector "${c.dkimSelector}" is not valid`);
   if (!Number.isInteger(c.messagesPerDay) || c.messagesPerDay < 1) problems.push("messagesPerDay must be a whole number above 0");
   for (const [k, v] of [["secretKey", c.secretKey], ["apiToken", c.apiToken]] as const) {
     if (!/^[A-Za-z0-9_-]{16,128}$/.test(v)) problems.push(`${k} must be 16-128 letters, digits, - or _ (it is generated; do not set it by hand)`);

@@ -8,12 +8,13 @@ import { z } from "zod";
 import { TIERS } from "../policies/tiers";
 import { BILLING_CYCLES, BillingCycle, defaultPriceBook, monthlyPriceUsd } from "../providers/hostwinds/pricing";
 import { WARMUP_CURVES } from "../components/warmup";
+import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "../providers/lib/names";
 
-const slug = z.string({ invalid_type_error: "expected a text id" }).regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "expected 1-32 lowercase letters, digits or dashes");
+const slug = z.string({ invalid_type_error: "expected a text id" }).regex(SLUG, "expected 1-32 lowercase letters, digits or dashes");
 const domain = z.string({ invalid_type_error: "expected a domain name" })
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, "expected a lowercase domain name such as acme-mail.com");
+  .regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com");
 const positiveInt = (what: string) => z.number({ invalid_type_error: `expected ${what}` }).int(`expected ${what}`).positive(`expected ${what}`);
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, "expected an IPv4 address");
+const ipv4 = z.string().regex(IPV4, "expected an IPv4 address");
 
 export const MAX_IPS_PER_SERVER = 32;
 
@@ -33,7 +34,7 @@ export const serverSchema = z.object({
 export const domainSchema = z.object({
   name: domain,
   dmarcPolicy: z.enum(["none", "quarantine", "reject"], { errorMap: () => ({ message: "expected none, quarantine or reject" }) }).default("none"),
-  dkimSelector: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "expected a DKIM selector such as pm1").default("pm1"),
+  dkimSelector: z.string().regex(DKIM_SELECTOR, "expected a DKIM selector such as pm1").default("pm1"),
 }).strict();
 
 export const tenantSchema = z.object({

@@ -7,9 +7,10 @@ import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { TIERS } from "../../policies/tiers";
 import { checkInputs } from "../lib/dynamic";
+import { SLUG } from "../lib/names";
 
 export const tenantPlanSchema = z.object({
-  tenant: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "must be 1-32 lowercase letters, digits or dashes"),
+  tenant: z.string().regex(SLUG, "must be 1-32 lowercase letters, digits or dashes"),
   tier: z.enum(TIERS, { errorMap: () => ({ message: `must be one of ${TIERS.join(", ")}` }) }),
   monthlyBudgetUsd: z.number({ invalid_type_error: "must be a number of US dollars" }).nonnegative("must not be negative"),
   /** What the tenant's config asks for, so a policy can refuse it before anything is bought. */
