@@ -89,7 +89,7 @@ async function waitActive(s: Session, id: number, name: string): Promise<ApiInst
   }, { timeoutMs: s.settings.buildTimeoutMs, initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress });
 }
 
-/** Finds the server this resource should manage, buying one only when there is none. */
+/** Finds the server this resource should manage, buying one only when there is none. The caller has priced the plan. */
 async function findOrBuy(s: Session, inputs: InstanceInputs): Promise<ApiInstance> {
   const name = serverName(inputs.tenant, inputs.name);
   if (inputs.adoptServiceId !== undefined) {
@@ -124,7 +124,6 @@ async function findOrBuy(s: Session, inputs: InstanceInputs): Promise<ApiInstanc
     return found;
   }
 
-  await priceOf(s, inputs);
   let lost: OutcomeUnknownError | undefined;
   try {
     await s.client.buyInstance({

@@ -18,7 +18,6 @@ export class Session {
   private readonly locks = new Map<number, Promise<unknown>>();
   private readonly ipLists = new Map<number, Shared<InstanceIp[]>>();
   private readonly instances = new Map<number, Shared<Instance | undefined>>();
-  private readonly servers = new Map<number, Promise<Instance | undefined>>();
   private prices?: Promise<Plan[]>;
   /** How long the last bought IP took to appear: the first look for the next waits about that long. */
   lastIpDelayMs?: number;
@@ -56,17 +55,12 @@ export class Session {
   }
 
   /**
-   * The server as first seen in this process: enough for its name and main IP,
-   * which do not change while one command runs; saves a read per IP bought.
+   * The server as last read in this process, however long ago: enough for its
+   * name and main IP, which do not change while one command runs; saves a read
+   * per IP bought.
    */
   server(serviceId: number): Promise<Instance | undefined> {
-    let known = this.servers.get(serviceId);
-    if (!known) {
-      known = this.client.getInstance(serviceId);
-      this.servers.set(serviceId, known);
-      known.catch(() => this.servers.delete(serviceId));
-    }
-    return known;
+    return this.shared(this.instances, serviceId, false, () => this.client.getInstance(serviceId), Infinity);
   }
 
   /** Drops the shared IP list of a server after buying, releasing or changing an IP. */
@@ -78,7 +72,6 @@ export class Session {
   changed(serviceId: number): void {
     this.ipLists.delete(serviceId);
     this.instances.delete(serviceId);
-    this.servers.delete(serviceId);
   }
 
   /** The price list, read once per provider process. */
@@ -90,9 +83,9 @@ export class Session {
     return this.prices;
   }
 
-  private shared<T>(cache: Map<number, Shared<T>>, serviceId: number, fresh: boolean, load: () => Promise<T>): Promise<T> {
+  private shared<T>(cache: Map<number, Shared<T>>, serviceId: number, fresh: boolean, load: () => Promise<T>, maxAgeMs = SHARED_READ_MS): Promise<T> {
     const hit = cache.get(serviceId);
-    if (!fresh && hit && Date.now() - hit.at < SHARED_READ_MS) return hit.value;
+    if (!fresh && hit && Date.now() - hit.at < maxAgeMs) return hit.value;
     const value = load();
     const entry = { at: Date.now(), value };
     cache.set(serviceId, entry);
