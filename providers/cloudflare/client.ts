@@ -7,6 +7,7 @@
  */
 import { Agent, request } from "undici";
 import { z } from "zod";
+import { backoffMs, retryAfterMs } from "../lib/retry";
 
 export const DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4";
 
@@ -103,8 +104,7 @@ export class CloudflareClient {
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         status = res.statusCode;
-        const ra = res.headers["retry-after"];
-        retryAfter = ra ? Number(Array.isArray(ra) ? ra[0] : ra) * 1000 : undefined;
+        retryAfter = retryAfterMs(res.headers["retry-after"]);
         const text = await res.body.text();
         try {
           parsed = JSON.parse(text);
@@ -115,7 +115,7 @@ export class CloudflareClient {
         const code = (e as NodeJS.ErrnoException).code ?? "network";
         if (!repeatable && code !== "ECONNREFUSED") throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code})` }], true);
         if (attempt >= attempts) throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code}) after ${attempt} attempts` }]);
-        await sleep(Math.random() * Math.min(10_000, 250 * 2 ** attempt));
+        await sleep(backoffMs(attempt, 250, 10_000));
         continue;
       }
       if (status < 400 && parsed.success !== false) {
@@ -128,7 +128,7 @@ export class CloudflareClient {
       const retry = status === 429 || (status >= 500 && repeatable);
       if (status >= 500 && !repeatable) throw new CloudflareError(op, status, errors, true);
       if (!retry || attempt >= attempts) throw new CloudflareError(op, status, errors);
-      await sleep(Math.max(retryAfter ?? 0, Math.random() * Math.min(10_000, 250 * 2 ** attempt)));
+      await sleep(Math.max(retryAfter ?? 0, backoffMs(attempt, 250, 10_000)));
     }
   }
 }

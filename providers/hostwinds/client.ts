@@ -11,6 +11,7 @@
  * settles it by reading (see `outcomeUnknown`).
  */
 import { Agent, request } from "undici";
+import { backoffMs, retryAfterMs } from "../lib/retry";
 import { HostwindsError, redact } from "./errors";
 import {
   DEFAULT_API_URL,
@@ -126,20 +127,6 @@ function limiterFor(url: string, perSecond: number): RateLimiter {
 }
 
 const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
-
-/** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
-export function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  if (/^\d+(\.\d+)?$/.test(v.trim())) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-/** Full-jitter exponential backoff: uniform in [0, min(cap, base·2^attempt)]. */
-export function backoffMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
-  return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt));
-}
 
 export class HostwindsClient {
   readonly apiUrl: string;

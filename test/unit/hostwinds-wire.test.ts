@@ -1,5 +1,5 @@
 import { encodeForm, parseBody } from "../../providers/hostwinds/wire";
-import { backoffMs, retryAfterMs } from "../../providers/hostwinds/client";
+import { backoffMs, retryAfterMs } from "../../providers/lib/retry";
 import { redact } from "../../providers/hostwinds/errors";
 
 describe("Hostwinds wire format", () => {
