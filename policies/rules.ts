@@ -7,10 +7,11 @@
 import { BillingCycle, PriceBook, defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 import { DEFAULT_TIER_LIMITS, Tier, TierLimits } from "./tiers";
 
-export const INSTANCE = "pulumi-nodejs:dynamic/hostwinds:Instance";
-export const SECONDARY_IP = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
-export const TENANT_PLAN = "pulumi-nodejs:dynamic/penguinmails:TenantPlan";
-export const DNS_RECORD = "pulumi-nodejs:dynamic/cloudflare:DnsRecord";
+// The resources' type tokens, as their own modules declare them.
+import { INSTANCE_TYPE as INSTANCE, SECONDARY_IP_TYPE as SECONDARY_IP } from "../providers/hostwinds";
+import { TENANT_PLAN_TYPE as TENANT_PLAN } from "../providers/tenant";
+import { DNS_RECORD_TYPE as DNS_RECORD } from "../providers/cloudflare";
+export { DNS_RECORD, INSTANCE, SECONDARY_IP, TENANT_PLAN };
 
 export interface StackResource {
   type: string;
@@ -99,10 +100,11 @@ export function projectedMonthlyUsd(resources: StackResource[], cfg: PolicyConfi
   const servers = resources.filter((r) => r.type === INSTANCE);
   const ipsOn = (urn: string) => resources.filter((r) => r.type === SECONDARY_IP && r.serverUrn === urn).length;
   const strayIps = resources.filter((r) => r.type === SECONDARY_IP && !servers.some((s) => s.urn === r.serverUrn)).length;
+  const book = priceBook(cfg);
   const cost = monthlyCost(servers.map((s) => ({
     name: s.name, plan: Number(s.props.plan), billingCycle: (s.props.billingCycle ?? "monthly") as BillingCycle, sendingIps: ipsOn(s.urn),
-  })), priceBook(cfg));
-  return Math.round((cost.totalUsd + strayIps * priceBook(cfg).ipMonthlyPriceUsd) * 100) / 100;
+  })), book);
+  return Math.round((cost.totalUsd + strayIps * book.ipMonthlyPriceUsd) * 100) / 100;
 }
 
 /** Mandatory: projected monthly cost within the tenant's budget. */

@@ -88,14 +88,15 @@ export = async () => {
       { plans: [], ipMonthlyPriceUsd: ipPrices[0] ?? 0 }));
 
   const schedule = warmupSchedule(tenant.warmup);
+  const sending = pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat());
   return {
     tenant: tenant.id,
     tier: tenant.tier,
     monthlyBudgetUsd: tenant.monthlyBudgetUsd,
     servers: servers.map(({ server }) => ({ name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps })),
-    sendingIps: pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat().map((s) => s.ip)),
+    sendingIps: sending.apply((l) => l.map((s) => s.ip)),
     monthlyCostUsd: cost,
     dnsRecords: pulumi.all(domains.map((d) => d.records)).apply((l) => l.flat().map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) }))),
-    warmup: pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat().map((s) => ({ ip: s.ip, hostname: s.hostname, schedule }))),
+    warmup: sending.apply((l) => l.map((s) => ({ ip: s.ip, hostname: s.hostname, schedule }))),
   };
 };

@@ -15,7 +15,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "../lib/lazy-provider";
 import type { BillingCycle } from "./pricing";
 
-export { SETTINGS as providerSettings } from "./settings";
 export type { BillingCycle } from "./pricing";
 
 export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
