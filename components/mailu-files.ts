@@ -54,6 +54,12 @@ export function checkMailuConfig(c: MailuConfig): void {
   if (problems.length) throw new MailuConfigError(`MailU config for ${c.domain}: ${problems.join("; ")}`);
 }
 
+/** The network files need only the addresses (and carry no secrets). */
+function checkSendingIps(c: Pick<MailuConfig, "sendingIps">): void {
+  const bad = c.sendingIps.filter((ip) => !IPV4.test(ip));
+  if (bad.length) throw new MailuConfigError(`sending IPs: ${bad.map((ip) => `"${ip}" is not an IPv4 address`).join("; ")}`);
+}
+
 export function mailuEnv(c: MailuConfig): string {
   checkMailuConfig(c);
   const lines: Array<[string, string]> = [
@@ -121,8 +127,8 @@ export function postfixOverride(c: MailuConfig): string {
 }
 
 /** Netplan: the sending IPs as extra addresses on the NIC, next to the main IP. */
-export function netplanFile(c: MailuConfig, nic = "eth0"): string {
-  checkMailuConfig(c);
+export function netplanFile(c: Pick<MailuConfig, "sendingIps">, nic = "eth0"): string {
+  checkSendingIps(c);
   return [
     "# Written by penguinmails-infra (MailuInstall): the server's sending IPs.",
     "network:",
@@ -136,13 +142,24 @@ export function netplanFile(c: MailuConfig, nic = "eth0"): string {
 }
 
 /**
- * With several sending IPs: SNAT new SMTP connections from the MailU subnet
- * round robin over them (iptables `statistic --mode nth`). Idempotent: the
- * chain is flushed and rebuilt. Empty with one IP (Docker does it then).
+ * The outbound script. With several sending IPs: SNAT new SMTP connections
+ * from the MailU subnet round robin over them (iptables `statistic --mode
+ * nth`). With one, Docker does it (host_ipv4) and the script removes rules a
+ * larger set left behind. Idempotent: the chain is flushed and rebuilt.
  */
-export function snatRules(c: MailuConfig): string {
-  checkMailuConfig(c);
-  if (c.sendingIps.length <= 1) return "";
+export function snatRules(c: Pick<MailuConfig, "sendingIps">): string {
+  checkSendingIps(c);
+  const jump = `POSTROUTING -s ${MAILU_SUBNET} -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING`;
+  if (c.sendingIps.length <= 1) {
+    return [
+      "set -eu",
+      "# One sending IP: Docker's host_ipv4 picks it; no rules of ours.",
+      `iptables -t nat -D ${jump} 2>/dev/null || true`,
+      "iptables -t nat -F PM_SENDING 2>/dev/null || true",
+      "iptables -t nat -X PM_SENDING 2>/dev/null || true",
+      "",
+    ].join("\n");
+  }
   const n = c.sendingIps.length;
   const rules = c.sendingIps.map((ip, i) => i < n - 1
     ? `iptables -t nat -A PM_SENDING -m statistic --mode nth --every ${n - i} --packet 0 -j SNAT --to-source ${ip}`
@@ -151,7 +168,7 @@ export function snatRules(c: MailuConfig): string {
     "set -eu",
     "iptables -t nat -N PM_SENDING 2>/dev/null || iptables -t nat -F PM_SENDING",
     ...rules,
-    `iptables -t nat -C POSTROUTING -s ${MAILU_SUBNET} -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING 2>/dev/null || iptables -t nat -I POSTROUTING -s ${MAILU_SUBNET} -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING`,
+    `iptables -t nat -C ${jump} 2>/dev/null || iptables -t nat -I ${jump}`,
     "",
   ].join("\n");
 }

@@ -10,6 +10,7 @@
  */
 import * as fs from "fs";
 import * as http from "http";
+import type { ServerHosts } from "./ssh-host";
 import { AddressInfo } from "net";
 import defaultPrices from "../../providers/hostwinds/price-list.json";
 
@@ -69,6 +70,11 @@ export interface HostwindsSimOptions {
   stateFile?: string;
   /** First two octets of the IPs handed out (default 198.51, a documentation range). */
   ipPrefix?: string;
+  /**
+   * Hosts behind the servers (scripts/sim/ssh-host.ts): a server that finishes building gets one and
+   * its address as main IP, so SSH to the main IP reaches a real shell; terminating it removes the host.
+   */
+  hosts?: ServerHosts;
 }
 
 const emptyState = (keys: string[]): State => ({
@@ -191,7 +197,7 @@ export class HostwindsSim {
       this.persist();
     } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
       i.status = "ACTIVE";
-      i.ips.unshift({ ip: this.newIp(), main: true, readyAt: Date.now() });
+      i.ips.unshift({ ip: this.o.hosts?.addHost(i.serviceid, i.password) ?? this.newIp(), main: true, readyAt: Date.now() });
       this.persist();
     }
     return i;
@@ -306,6 +312,8 @@ export class HostwindsSim {
         const i = instance();
         if (!i) return err("Terminate", "A valid serviceid is required.", "5529903");
         acct.instances = acct.instances.filter((x) => x !== i);
+        const main = i.ips.find((x) => x.main);
+        if (main) this.o.hosts?.removeHost(main.ip);
         for (const ip of i.ips.filter((x) => !x.main)) this.record(acct, { kind: "ip", event: "released", serviceId: i.serviceid, ip: ip.ip, monthlyUsd: IP_MONTHLY_PRICE });
         this.record(acct, { kind: "server", event: "released", serviceId: i.serviceid, name: i.srvrname, monthlyUsd: PLANS.find((p) => p.id === i.product_id)!.monthly });
         return ok("Terminate", "Instance deleted");

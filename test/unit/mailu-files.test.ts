@@ -1,5 +1,6 @@
 /** The files MailuInstall writes, checked for exact content and parsed as YAML. */
 import { load } from "js-yaml";
+import { COMPOSE_KEYS, MAILU_ENV_KEYS } from "../../scripts/sim/host-spec";
 import { MAILU_VERSION, MailuConfig, MailuConfigError, composeFile, mailuEnv, netplanFile, postfixOverride, snatRules } from "../../components/mailu-files";
 
 const config = (over: Partial<MailuConfig> = {}): MailuConfig => ({
@@ -7,26 +8,6 @@ const config = (over: Partial<MailuConfig> = {}): MailuConfig => ({
   sendingIps: ["198.51.100.11"], dkimSelector: "pm1", tlsFlavor: "cert", messagesPerDay: 5000,
   secretKey: "S3cretKeyS3cretKey", apiToken: "ApiTokenApiTokenApiToken", ...over,
 });
-
-/**
- * MailU's documented mailu.env keys (2024.06: docs/configuration.rst and core/admin/mailu/configuration.py,
- * summarized in ../shared/reference/mailu-and-dns.md §1; LOG_DRIVER and COMPOSE_PROJECT_NAME from the setup
- * flavor's mailu.env). A key we write that is not here is a typo until shown otherwise.
- */
-const MAILU_ENV_KEYS = new Set([
-  "SECRET_KEY", "SUBNET", "SUBNET6", "DOMAIN", "HOSTNAMES", "POSTMASTER", "TLS_FLAVOR", "AUTH_RATELIMIT_IP", "AUTH_RATELIMIT_USER",
-  "AUTH_RATELIMIT_EXEMPTION", "DISABLE_STATISTICS", "ADMIN", "WEBMAIL", "API", "API_TOKEN", "WEB_API", "WEBDAV", "ANTIVIRUS", "SCAN_MACROS",
-  "MESSAGE_SIZE_LIMIT", "MESSAGE_RATELIMIT", "MESSAGE_RATELIMIT_EXEMPTION", "RELAYNETS", "RELAYHOST", "RELAYUSER", "RELAYPASSWORD",
-  "OUTBOUND_TLS_LEVEL", "DMARC_RUA", "DMARC_RUF", "PORTS", "INITIAL_ADMIN_ACCOUNT", "INITIAL_ADMIN_DOMAIN", "INITIAL_ADMIN_PW",
-  "INITIAL_ADMIN_MODE", "DKIM_SELECTOR", "DKIM_PATH", "WELCOME", "WELCOME_SUBJECT", "WELCOME_BODY", "TZ", "LOG_LEVEL", "REAL_IP_HEADER",
-  "REAL_IP_FROM", "COMPRESSION", "COMPRESSION_LEVEL", "LOG_DRIVER", "COMPOSE_PROJECT_NAME",
-]);
-/** The Compose keys the file may use (compose-spec: top level, services, networks). */
-const COMPOSE_KEYS = {
-  top: new Set(["services", "networks", "volumes"]),
-  service: new Set(["image", "restart", "env_file", "logging", "ports", "volumes", "networks", "depends_on", "dns"]),
-  network: new Set(["driver", "driver_opts", "ipam"]),
-};
 
 describe("MailU files", () => {
   test("every mailu.env key is one MailU documents, and every compose key one Compose knows", () => {
@@ -57,7 +38,11 @@ describe("MailU files", () => {
     expect(MAILU_VERSION).toMatch(/^2024\.06\.\d+$/);
     expect(doc.services.front.ports).toEqual(["25", "80", "443", "465", "587", "993", "4190"].map((p) => `198.51.100.10:${p}:${p}`));
     expect(doc.networks.default.driver_opts).toEqual({ "com.docker.network.host_ipv4": "198.51.100.11" });
-    expect(snatRules(config())).toBe("");
+    expect(snatRules(config()).split("\n").filter((l) => l.startsWith("iptables"))).toEqual([
+      "iptables -t nat -D POSTROUTING -s 192.168.203.0/24 -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING 2>/dev/null || true",
+      "iptables -t nat -F PM_SENDING 2>/dev/null || true",
+      "iptables -t nat -X PM_SENDING 2>/dev/null || true",
+    ]);
   });
 
   test("several sending IPs: no host_ipv4, netplan carries them all, SNAT spreads new SMTP connections round robin", () => {

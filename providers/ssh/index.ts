@@ -1,0 +1,51 @@
+/**
+ * `ssh.Command`: a script run on a server over SSH, the role
+ * command.remote.Command plays (whose plugin cannot be built here; see the
+ * README). The connection and the values to mask are secret in state, stdin when given as a secret;
+ * output has those values replaced by `[secret]`.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { lazyProvider } from "../lib/lazy-provider";
+
+export const COMMAND_TYPE = "pulumi-nodejs:dynamic/ssh:Command";
+
+export interface Connection {
+  host: pulumi.Input<string>;
+  /** Default 22. */
+  port?: pulumi.Input<number>;
+  /** Default root. */
+  user?: pulumi.Input<string>;
+  password?: pulumi.Input<string>;
+  privateKey?: pulumi.Input<string>;
+}
+
+export interface CommandArgs {
+  /** What the command is, for messages, e.g. "MailU files on mx1 (acme)". */
+  description: pulumi.Input<string>;
+  connection: pulumi.Input<Connection>;
+  /** Run on create, and on update when there is no `update`. */
+  create: pulumi.Input<string>;
+  update?: pulumi.Input<string>;
+  delete?: pulumi.Input<string>;
+  /** Written to the script's standard input: the way to hand it secrets. */
+  stdin?: pulumi.Input<string>;
+  /** Any change here runs the command again. */
+  triggers?: pulumi.Input<unknown[]>;
+  /** Values masked as `[secret]` in output and errors. */
+  redact?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Default 1200. */
+  timeoutSeconds?: pulumi.Input<number>;
+}
+
+export class Command extends pulumi.dynamic.Resource {
+  declare readonly stdout: pulumi.Output<string>;
+  declare readonly stderr: pulumi.Output<string>;
+  constructor(name: string, args: CommandArgs, opts: pulumi.CustomResourceOptions = {}) {
+    super(lazyProvider("dist/providers/ssh/command"), name, { stdout: undefined, stderr: undefined, ...args }, {
+      ...opts,
+      // stdin stays secret in state when it was given as a secret (the engine carries an input's secrecy to the
+      // output of the same name); plain stdin, such as a list of addresses, stays readable in a preview.
+      additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "connection", "redact"],
+    }, "ssh", "Command");
+  }
+}
