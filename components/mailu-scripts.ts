@@ -41,12 +41,23 @@ done
 was_changed() { local p; for p in "\${changed[@]}"; do case "$p" in $1) return 0 ;; esac; done; return 1; }
 echo "files written: \${#changed[@]}\${changed[*]:+ (\${changed[*]})}"`;
 
-/** MailU's files, then the stack: compose recreates what changed; smtp restarts for a new postfix override. */
+/**
+ * MailU's files, then the stack: compose recreates what changed; smtp restarts for a new postfix
+ * override. Compose refuses to change an existing network ("needs to be recreated"), and the
+ * network changes when outbound routing switches between Docker's host_ipv4 (one sending IP) and
+ * SNAT rules (several): then the stack goes down and up once.
+ */
 export function mailuConfigScript(): string {
-  return `${WRITE_FILES}
+  const networks = `sed -n '/^networks:/,$p' ${MAILU_DIR}/docker-compose.yml 2>/dev/null || true`;
+  return `old_networks="$(${networks})"
+${WRITE_FILES}
 cd ${MAILU_DIR}
 mkdir -p certs data dkim mail mailqueue filter redis overrides/nginx overrides/dovecot overrides/postfix overrides/rspamd
 smtp_was_running="$(docker compose -p mailu ps -q smtp 2>/dev/null || true)"
+if [ -n "$smtp_was_running" ] && [ "$old_networks" != "$(${networks})" ]; then
+  echo "mailu: the network changed; taking the stack down to recreate it"
+  docker compose -p mailu down
+fi
 docker compose -p mailu up -d --remove-orphans
 if [ -n "$smtp_was_running" ] && was_changed '${MAILU_DIR}/overrides/postfix/*'; then
   docker compose -p mailu restart smtp

@@ -8,12 +8,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { MailDomain } from "../components/mail-domain";
 import { MailServer, sendingHostname } from "../components/mail-server";
+import { MAILU_VERSION } from "../components/mailu-files";
+import { MailuInstall } from "../components/mailu-install";
 import { warmupSchedule } from "../components/warmup";
 import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 import { TenantPlan } from "../providers/tenant";
 import { TenantConfigError, parseTenant } from "./tenant";
 
-const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken"];
+const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey"];
 
 /** Whether the stack's config holds this key encrypted (the language host lists secret keys for the program). */
 function isSecretConfig(key: string): boolean {
@@ -82,6 +84,15 @@ export = async () => {
     sendingIps: allSendingIps, dkimSelector: d.dkimSelector, dmarcPolicy: d.dmarcPolicy,
   }));
 
+  // MailU on every server, over SSH to its main IP, once the domains' records exist (Let's Encrypt needs the A records).
+  const installs = config.getBoolean("installMailu") === false ? [] : servers.map(({ config: c, server }, i) => new MailuInstall(`${c.name}-mailu`, {
+    tenant: tenant.id, server: c.name, hostname: server.hostname, mainIp: server.mainIp,
+    extraHostnames: i === 0 ? tenant.domains.flatMap((d) => [`autoconfig.${d.name}`, `mta-sts.${d.name}`]) : [],
+    sendingIps: server.ips.map((ip) => ip.ip),
+    domains: tenant.domains.map((d, j) => ({ name: d.name, dkimSelector: d.dkimSelector, dkimPrivateKeyPem: domains[j].dkim.privateKeyPem })),
+    ssh: { port: config.getNumber("sshPort"), password: server.instance.rootPassword, privateKey: config.getSecret("sshPrivateKey") },
+  }, { parent: server, dependsOn: domains }));
+
   const ipPrice = servers.flatMap((s) => s.server.ips.map((ip) => ip.monthlyPriceUsd));
   const cost = pulumi.all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)]).apply(([serverPrices, ipPrices]) =>
     monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: s.config.sendingIps, serverMonthlyUsd: serverPrices[i] })),
@@ -93,7 +104,10 @@ export = async () => {
     tenant: tenant.id,
     tier: tenant.tier,
     monthlyBudgetUsd: tenant.monthlyBudgetUsd,
-    servers: servers.map(({ server }) => ({ name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps })),
+    servers: servers.map(({ server }, i) => ({
+      name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps,
+      ...(installs[i] ? { mailu: { version: MAILU_VERSION, postmaster: installs[i].postmaster, postmasterPassword: installs[i].postmasterPassword } } : {}),
+    })),
     sendingIps: sending.apply((l) => l.map((s) => s.ip)),
     monthlyCostUsd: cost,
     dnsRecords: pulumi.all(domains.map((d) => d.records)).apply((l) => l.flat().map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) }))),

@@ -40,13 +40,17 @@ const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : `${s}\n`)
 
 interface ComposeState {
   services: Record<string, { hash: string; image: string; running: boolean; restarts: number }>;
+  /** Config hash per network that exists; compose will not change one in place. */
+  networks: Record<string, string>;
   domains: string[];
   users: Record<string, { passwordSha: string; admin: boolean }>;
 }
-const emptyCompose = (): ComposeState => ({ services: {}, domains: [], users: {} });
+const emptyCompose = (): ComposeState => ({ services: {}, networks: {}, domains: [], users: {} });
 
-/** Parses and checks ./docker-compose.yml and its env files; returns each service's config hash. */
-function loadProject(cwd: string): Record<string, { hash: string; image: string }> {
+interface Project { services: Record<string, { hash: string; image: string }>; networks: Record<string, string> }
+
+/** Parses and checks ./docker-compose.yml and its env files; returns each service's and network's config hash. */
+function loadProject(cwd: string): Project {
   const file = path.join(cwd, "docker-compose.yml");
   if (!fs.existsSync(file)) throw new ToolError(`no configuration file provided: not found (looked for ${file})`, 14);
   let doc: Record<string, unknown>;
@@ -79,11 +83,13 @@ function loadProject(cwd: string): Record<string, { hash: string; image: string 
     }
     result[name] = { hash: sha(JSON.stringify(svc) + env), image };
   }
+  const networks: Record<string, string> = { default: sha("{}") };
   for (const [name, net] of Object.entries((doc.networks ?? {}) as Record<string, Record<string, unknown>>)) {
     for (const k of Object.keys(net ?? {})) if (!COMPOSE_KEYS.network.has(k)) problems.push(`networks.${name} additional properties '${k}' not allowed`);
+    networks[name] = sha(JSON.stringify(net ?? {}));
   }
   if (problems.length) throw new ToolError(`validating ${file}:\n${problems.map((p) => `  ${p}`).join("\n")}`, 15);
-  return result;
+  return { services: result, networks };
 }
 
 function flaskMailu(state: ComposeState, args: string[]): string[] {
@@ -130,7 +136,16 @@ function docker(args: string[], cwd: string): string[] {
   switch (sub) {
     case "up": {
       if (!rest.includes("-d") && !rest.includes("--detach")) throw new ToolError("the stand-in runs only 'up -d'", 1);
-      const wanted = loadProject(cwd);
+      const project_ = loadProject(cwd);
+      const wanted = project_.services;
+      state.networks ??= {};
+      for (const [name, hash] of Object.entries(project_.networks)) {
+        if (state.networks[name] && state.networks[name] !== hash) {
+          throw new ToolError(`network ${project}_${name} was found but has incorrect configuration: it needs to be recreated - options have changed (run 'docker compose -p ${project} down' first)`, 1);
+        }
+        if (!state.networks[name]) err(` Network ${project}_${name}  Created`);
+        state.networks[name] = hash;
+      }
       for (const [name, svc] of Object.entries(wanted)) {
         const was = state.services[name];
         const word = !was ? "Started" : was.hash !== svc.hash ? "Recreated" : was.running ? "Running" : "Started";
@@ -165,7 +180,11 @@ function docker(args: string[], cwd: string): string[] {
       break;
     }
     case "down":
-      for (const s of Object.values(state.services)) s.running = false;
+      for (const [name, s] of Object.entries(state.services)) {
+        if (s.running) err(` Container ${project}-${name}-1  Removed`);
+        s.running = false;
+      }
+      state.networks = {};
       break;
     default:
       throw new ToolError(`the stand-in's compose does not know '${sub ?? ""}'`, 1);

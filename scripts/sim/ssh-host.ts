@@ -18,6 +18,7 @@ import * as path from "path";
 import { timingSafeEqual } from "crypto";
 import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from "ssh2";
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
+import { projectRoot } from "../lib/pulumi-env";
 
 export interface SshHostSimOptions {
   /** Where host sandboxes live (one folder per address). */
@@ -143,7 +144,8 @@ export class SshHostSim implements ServerHosts {
   private installTools(upper: string): void {
     const sbin = path.join(upper, "usr/local/sbin");
     fs.mkdirSync(sbin, { recursive: true });
-    const impl = path.join(__dirname, "host-tools.js");
+    // The compiled tools, also when this file runs from source (tests).
+    const impl = path.join(projectRoot, "dist", "scripts", "sim", "host-tools.js");
     for (const t of TOOLS) fs.writeFileSync(path.join(sbin, t), `#!/bin/sh\nexec ${process.execPath} ${impl} ${t} "$@"\n`, { mode: 0o755 });
   }
 

@@ -50,6 +50,8 @@ describe("tenant stacks with the policy pack", () => {
     await stack.setAllConfig({
       ...sim.stackConfig(KEY),
       ...cf.stackConfig(CF_TOKEN),
+      // The MailU install is test/engine/mail-server.test.ts's subject; here: config, policies, DNS.
+      installMailu: { value: "false" },
       tenant: { value: JSON.stringify(t) },
     });
     return stack;

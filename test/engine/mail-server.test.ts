@@ -1,0 +1,166 @@
+/**
+ * The whole mail server through the real engine: the tenant program buys a
+ * server and its sending IPs (Hostwinds stand-in), publishes the domain's
+ * records (Cloudflare stand-in) and installs MailU over real SSH on the host
+ * behind the server's main IP (SSH-host stand-in: real bash in a sandbox,
+ * stand-in docker/netplan/iptables that check what they are given).
+ */
+import * as path from "path";
+import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { devDir, localStack, programDir } from "../../scripts/lib/pulumi-env";
+import { readAll } from "./harness";
+import { HostwindsSim } from "../../scripts/sim/hostwinds";
+import { CloudflareSim } from "../../scripts/sim/cloudflare";
+import { SshHostSim } from "../../scripts/sim/ssh-host";
+import { COMMAND_TYPE } from "../../providers/ssh";
+import { DNS_RECORD_TYPE } from "../../providers/cloudflare";
+
+const KEY = "sim-key-mailserver-0123456789";
+const CF_TOKEN = "sim-cf-token-mailserver-0123456789";
+const ZONE = "acme-mail.com";
+const unavailable = SshHostSim.unavailableReason();
+if (unavailable) console.warn(`mail-server engine tests skipped: ${unavailable}`);
+const maybe = unavailable ? describe.skip : describe;
+
+jest.setTimeout(10 * 60_000);
+
+/** A secret in exportStack()'s deployment: decrypted, still wrapped in its signature object. */
+const plain = (v: unknown): string => {
+  const o = v as { plaintext?: string };
+  return typeof v === "object" && v !== null && typeof o.plaintext === "string" ? (JSON.parse(o.plaintext) as string) : (v as string);
+};
+
+interface ComposeState { services: Record<string, { running: boolean; restarts: number }>; domains: string[]; users: Record<string, unknown> }
+interface Tables { nat: Record<string, string[]> }
+
+maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
+  let sim: HostwindsSim;
+  let cf: CloudflareSim;
+  let hosts: SshHostSim;
+  let stack: Stack;
+  const dir = programDir("mail-server", "stacks", "penguinmails-infra");
+  const backend = "mail-server";
+  const tenant = (sendingIps: number) => ({
+    id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: ZONE, domains: [{ name: ZONE }],
+    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps }], warmup: "conservative",
+  });
+
+  /** Runs `up`, returning its result and the engine's events (to see what ran, in which order). */
+  async function up(): Promise<{ events: EngineEvent[]; stdout: string; outputs: Record<string, { value: unknown }>; changes: Record<string, number> }> {
+    const events: EngineEvent[] = [];
+    const r = await stack.up({ onEvent: (e) => events.push(e) });
+    return { events, stdout: r.stdout, outputs: r.outputs, changes: r.summary.resourceChanges ?? {} };
+  }
+  const updatedCommands = (events: EngineEvent[]) => events
+    .filter((e) => e.resOutputsEvent && e.resOutputsEvent.metadata.type === COMMAND_TYPE && e.resOutputsEvent.metadata.op === "update")
+    .map((e) => e.resOutputsEvent!.metadata.urn.split("::").pop());
+
+  beforeAll(async () => {
+    hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `mail-server-${process.pid}`) });
+    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 300, ipDelayMs: 200, hosts }).start();
+    cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: [ZONE] } }).start();
+    cf.addZone(ZONE);
+    stack = await localStack(`acme-${process.pid}`, dir, { backend });
+    await stack.setAllConfig({ ...sim.stackConfig(KEY), ...cf.stackConfig(CF_TOKEN), tenant: { value: JSON.stringify(tenant(2)) } });
+  });
+  afterAll(async () => {
+    await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+    await hosts?.stop();
+    await sim?.stop();
+    await cf?.stop();
+  });
+
+  let ip = "";
+
+  test("up buys the server and 2 IPs, publishes the records, then installs MailU once they exist; secrets stay secret", async () => {
+    const r = await up();
+    const server = (r.outputs.servers.value as Array<{ mainIp: string; mailu: { version: string; postmaster: string; postmasterPassword: string } }>)[0];
+    ip = server.mainIp;
+    expect(hosts.addresses()).toEqual([ip]);
+    expect(server.mailu).toMatchObject({ version: "2024.06.57", postmaster: `admin@${ZONE}` });
+    const sendingIps = r.outputs.sendingIps.value as string[];
+
+    // What is on the server: the files, the containers, the domain and postmaster, the IPs and outbound rules.
+    const env = hosts.file(ip, "/mailu/mailu.env")!;
+    expect(env).toContain("HOSTNAMES=mx1.acme-mail.com,autoconfig.acme-mail.com,mta-sts.acme-mail.com\n");
+    expect(env).toContain("TLS_FLAVOR=letsencrypt\n");
+    const state = await stack.exportStack();
+    const outputsOf = (type: string) => state.deployment.resources.filter((x: { type: string }) => x.type === type).map((x: { outputs: Record<string, unknown> }) => x.outputs);
+    const dkimPem = plain(outputsOf("pulumi-nodejs:dynamic/penguinmails:DkimKey")[0].privateKeyPem);
+    expect(hosts.file(ip, `/mailu/dkim/${ZONE}.pm1.key`)).toBe(dkimPem);
+    const compose = hosts.state<ComposeState>(ip, "compose-mailu")!;
+    expect(Object.entries(compose.services).filter(([, s]) => s.running).map(([n]) => n).sort()).toEqual(["admin", "antispam", "front", "imap", "redis", "resolver", "smtp"]);
+    expect(compose.domains).toEqual([ZONE]);
+    expect(Object.keys(compose.users)).toEqual([`admin@${ZONE}`]);
+    expect(hosts.state<{ applied: Record<string, string[]> }>(ip, "netplan")!.applied).toEqual({ eth0: sendingIps.map((x) => `${x}/32`) });
+    const nat = hosts.state<Tables>(ip, "iptables")!.nat;
+    expect(nat.PM_SENDING.map((rule) => rule.split("--to-source ")[1])).toEqual(sendingIps);
+    expect(nat.POSTROUTING).toEqual(["-s 192.168.203.0/24 -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING"]);
+
+    // MailU (TLS_FLAVOR=letsencrypt) starts only after every A record exists.
+    const seq = r.events.map((e) => e.resOutputsEvent && e.resOutputsEvent.metadata.op === "create" ? e.resOutputsEvent.metadata : e.resourcePreEvent?.metadata.op === "create" ? { ...e.resourcePreEvent.metadata, pre: true } : undefined)
+      .filter((m): m is NonNullable<typeof m> => !!m);
+    const mailuStarts = seq.findIndex((m) => "pre" in m && m.urn.endsWith("::mx1-mailu-mailu"));
+    const aRecordsDone = seq.map((m, i) => (!("pre" in m) && m.type === DNS_RECORD_TYPE && /::a-/.test(m.urn) ? i : -1)).filter((i) => i >= 0);
+    expect(aRecordsDone).toHaveLength(3);
+    expect(mailuStarts).toBeGreaterThan(Math.max(...aRecordsDone));
+
+    // Secrets: generated ones reach the server, never the output, the tools' log or the state files in plain text.
+    const secretKey = /^SECRET_KEY=(.+)$/m.exec(env)![1];
+    const apiToken = /^API_TOKEN=(.+)$/m.exec(env)![1];
+    const rootPassword = plain(outputsOf("pulumi-nodejs:dynamic/hostwinds:Instance")[0].rootPassword);
+    const secrets = { secretKey, apiToken, postmasterPassword: server.mailu.postmasterPassword, rootPassword, dkim: dkimPem.split("\n")[1] };
+    expect(secretKey).toMatch(/^[A-Za-z0-9]{32}$/);
+    const onDisk = readAll(path.join(devDir, "backends", backend));
+    const calls = JSON.stringify(hosts.calls(ip));
+    for (const [name, value] of Object.entries(secrets)) {
+      expect([name, r.stdout.includes(value), onDisk.includes(value), calls.includes(value)]).toEqual([name, false, false, false]);
+    }
+  });
+
+  test("a second up changes nothing and runs nothing on the server", async () => {
+    const execs = hosts.execs.length;
+    const r = await up();
+    expect(Object.keys(r.changes)).toEqual(["same"]);
+    expect(hosts.execs.length).toBe(execs);
+  });
+
+  test("a third IP: bought, its A record and SPF entry published, and only the network step reruns", async () => {
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3)) });
+    const execs = hosts.execs.length;
+    const composeBefore = hosts.state<ComposeState>(ip, "compose-mailu")!;
+    const r = await up();
+    const sendingIps = r.outputs.sendingIps.value as string[];
+    expect(sendingIps).toHaveLength(3);
+    expect(updatedCommands(r.events)).toEqual(["mx1-mailu-network"]);
+    expect(hosts.execs.slice(execs).map((e) => e.command.includes("netplan apply"))).toEqual([true]);
+    expect(hosts.state<{ applied: Record<string, string[]> }>(ip, "netplan")!.applied.eth0).toEqual(sendingIps.map((x) => `${x}/32`));
+    expect(hosts.state<Tables>(ip, "iptables")!.nat.PM_SENDING.map((rule) => rule.split("--to-source ")[1])).toEqual(sendingIps);
+    expect(hosts.state<ComposeState>(ip, "compose-mailu")).toEqual(composeBefore); // no container touched
+    const published = cf.records(ZONE);
+    expect(published.find((p) => p.type === "A" && p.name === `mx1-ip3.${ZONE}`)?.content).toBe(sendingIps[2]);
+    const spf = published.find((p) => p.type === "TXT" && p.name === ZONE)!.content;
+    for (const x of sendingIps) expect(spf).toContain(`ip4:${x}`);
+  });
+
+  test("back to one IP: Docker's host_ipv4 takes over (the stack goes down once to recreate its network), the SNAT rules go", async () => {
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(1)) });
+    const calls = hosts.calls(ip, "docker").length;
+    const r = await up();
+    const [only] = r.outputs.sendingIps.value as string[];
+    expect(updatedCommands(r.events).sort()).toEqual(["mx1-mailu-mailu", "mx1-mailu-network"]);
+    expect(hosts.file(ip, "/mailu/docker-compose.yml")).toContain(`com.docker.network.host_ipv4: "${only}"`);
+    const nat = hosts.state<Tables>(ip, "iptables")!.nat;
+    expect([nat.PM_SENDING, nat.POSTROUTING]).toEqual([undefined, []]);
+    expect(hosts.calls(ip, "docker").slice(calls).map((c) => c.args.slice(3).join(" ")).filter((a) => !a.startsWith("ps"))).toEqual(["down", "up -d --remove-orphans"]);
+    expect(Object.values(hosts.state<ComposeState>(ip, "compose-mailu")!.services).every((s) => s.running)).toBe(true);
+    expect(sim.ledger(KEY).filter((e) => e.kind === "ip" && e.event === "released")).toHaveLength(2);
+  });
+
+  test("destroy removes every record, releases the server and its IP, and the host with it", async () => {
+    await stack.destroy();
+    expect(cf.records(ZONE)).toEqual([]);
+    expect(sim.inventory(KEY)).toEqual([]);
+    expect(hosts.addresses()).toEqual([]);
+  });
+});
