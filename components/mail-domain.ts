@@ -23,8 +23,13 @@ export interface MailDomainArgs {
   dmarcPolicy: DmarcPolicy;
 }
 
-/** A placeholder address, only to lay out the record set before the real IPs are known. */
-const LAYOUT_IP = "192.0.2.1";
+/** Stand-in values, to lay out the record set before the real values are known. */
+interface RecordInputs { hostIps: string[]; sendingIps: string[]; publicKeyBase64: string }
+const layoutInputs = (hosts: number, sendingIps: number, variant: number): RecordInputs => ({
+  hostIps: Array.from({ length: hosts }, (_, k) => `192.0.${2 + variant}.${k + 1}`),
+  sendingIps: Array.from({ length: sendingIps }, (_, i) => `198.51.${100 + variant}.${i + 1}`),
+  publicKeyBase64: variant ? "AQ==" : "AA==",
+});
 
 export class MailDomain extends pulumi.ComponentResource {
   readonly dkim: DkimKey;
@@ -33,19 +38,33 @@ export class MailDomain extends pulumi.ComponentResource {
 
   constructor(name: string, args: MailDomainArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailDomain", name, {}, opts);
-    // Laying the records out now also checks the domain, host names and DMARC policy before anything is made.
-    const layout = mailDomainRecords({
-      domain: args.domain, mailHost: args.mailHost, hosts: args.hosts.map((h) => ({ hostname: h.hostname, ip: LAYOUT_IP })),
-      sendingIps: args.sendingIps.map(() => LAYOUT_IP), dkim: { selector: args.dkimSelector, publicKeyBase64: "AA==" }, dmarcPolicy: args.dmarcPolicy,
+    const build = (i: RecordInputs) => mailDomainRecords({
+      domain: args.domain, mailHost: args.mailHost, hosts: args.hosts.map((h, k) => ({ hostname: h.hostname, ip: i.hostIps[k] })),
+      sendingIps: i.sendingIps, dkim: { selector: args.dkimSelector, publicKeyBase64: i.publicKeyBase64 }, dmarcPolicy: args.dmarcPolicy,
     });
+    // Laying the records out now also checks the domain, host names and DMARC policy before anything is made.
+    const base = layoutInputs(args.hosts.length, args.sendingIps.length, 0);
+    const other = layoutInputs(args.hosts.length, args.sendingIps.length, 1);
+    const layout = build(base);
     this.dkim = new DkimKey(`${name}-dkim`, { domain: args.domain, selector: args.dkimSelector }, { parent: this });
     this.records = pulumi.all([pulumi.all(args.hosts.map((h) => h.ip)), pulumi.all(args.sendingIps), this.dkim.publicKeyBase64])
-      .apply(([hostIps, ips, pub]) => mailDomainRecords({
-        domain: args.domain, mailHost: args.mailHost, hosts: args.hosts.map((h, i) => ({ hostname: h.hostname, ip: hostIps[i] })),
-        sendingIps: ips, dkim: { selector: args.dkimSelector, publicKeyBase64: pub }, dmarcPolicy: args.dmarcPolicy,
-      }));
+      .apply(([hostIps, sendingIps, publicKeyBase64]) => build({ hostIps, sendingIps, publicKeyBase64 }));
+
+    // Each record's content waits only on what it reads (found by changing one input at a time in the
+    // layout), so a preview that adds an IP shows SPF and the new A record changing, not every record.
+    const readsHost = args.hosts.map((_, k) => build({ ...base, hostIps: base.hostIps.map((ip, j) => (j === k ? other.hostIps[k] : ip)) }));
+    const readsSending = build({ ...base, sendingIps: other.sendingIps });
+    const readsKey = build({ ...base, publicKeyBase64: other.publicKeyBase64 });
+    const content = (i: number): pulumi.Output<string> => {
+      const differs = (variant: MailRecord[]) => variant[i].content !== layout[i].content;
+      return pulumi.all([
+        pulumi.all(args.hosts.map((h, k) => (differs(readsHost[k]) ? pulumi.output(h.ip) : pulumi.output(base.hostIps[k])))),
+        differs(readsSending) ? pulumi.all(args.sendingIps) : pulumi.output(base.sendingIps),
+        differs(readsKey) ? this.dkim.publicKeyBase64 : pulumi.output(base.publicKeyBase64),
+      ]).apply(([hostIps, sendingIps, publicKeyBase64]) => build({ hostIps, sendingIps, publicKeyBase64 })[i].content);
+    };
     this.dnsRecords = layout.map((r, i) => new DnsRecord(`${r.type.toLowerCase()}-${r.name}`, {
-      zone: args.zone, type: r.type, name: r.name, content: this.records.apply((rs) => rs[i].content), ttl: r.ttl, proxied: false,
+      zone: args.zone, type: r.type, name: r.name, content: content(i), ttl: r.ttl, proxied: false,
       priority: r.priority, data: r.data as unknown as Record<string, number | string> | undefined,
     }, { parent: this }));
     this.registerOutputs({ records: this.records });

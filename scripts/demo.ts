@@ -6,18 +6,21 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot, toolchainBin } from "./lib/pulumi-env";
+import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot } from "./lib/pulumi-env";
 import { HostwindsSim, LedgerEntry } from "./sim/hostwinds";
 import { CloudflareSim } from "./sim/cloudflare";
+import { SshHostSim } from "./sim/ssh-host";
 import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 
 const HELP = `usage: npm run demo [-- --keep]
 
-Starts the Hostwinds and Cloudflare stand-ins on loopback and runs a sample
-tenant stack ("demo-acme", growth tier, $35/month budget) on a local backend:
+Starts the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and runs a
+sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local backend:
   1. pulumi up: 1 server, 2 sending IPs with rDNS, the domain's DNS records (A, MX, SPF,
-     DKIM, DMARC, autoconfig, MTA-STS, TLS-RPT), outputs and monthly cost
-  2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up applies it
+     DKIM, DMARC, autoconfig, MTA-STS, TLS-RPT), MailU installed over SSH on the
+     server, outputs and monthly cost
+  2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up
+     applies it, and only the server's network step (netplan, outbound rules) reruns
   3. add a second server: the policy pack refuses it (over budget) before anything is bought
   4. lower to 1 sending IP: the preview shows the release; up applies it
   5. pulumi destroy, and the stand-in's ledger of everything bought and released
@@ -56,8 +59,10 @@ async function change(stack: Stack, servers: Server[], sim: HostwindsSim, before
   detail(`monthly cost ${usd(before)} → ${usd(after)} (${after >= before ? "+" : "−"}${usd(Math.abs(after - before))})`);
   const mark = sim.ledger(KEY).length;
   say("Applying it (pulumi up)");
-  await stack.up({ policyPacks: [POLICIES] });
+  const up = await stack.up({ policyPacks: [POLICIES] });
   for (const e of sim.ledger(KEY).slice(mark)) detail(ledgerLine(e));
+  const reran = steps(up.stdout).filter((l) => l.startsWith("~") && l.includes("ssh:Command") && l.includes("updated"));
+  for (const l of reran) detail(`on the server: ${l}`);
 }
 
 const ledgerLine = (e: LedgerEntry) => `${e.event.padEnd(8)} ${e.kind.padEnd(6)} ${(e.ip ?? e.name ?? "").padEnd(16)} ${usd(e.monthlyUsd)}/month`;
@@ -66,13 +71,16 @@ async function main() {
   if (process.argv.includes("--help") || process.argv.includes("-h")) return console.log(HELP);
   const keep = process.argv.includes("--keep");
 
-  say("Starting the Hostwinds and Cloudflare stand-ins on loopback and the Pulumi toolchain");
-  const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 3000, ipDelayMs: 1500 }).start();
+  say("Starting the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and the Pulumi toolchain");
+  // Without root the servers get no SSH host; the stack then skips the MailU install and says so.
+  const noHosts = SshHostSim.unavailableReason();
+  const hosts = noHosts ? undefined : new SshHostSim({ dir: path.join(devDir, "ssh-hosts", "demo") });
+  const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 3000, ipDelayMs: 1500, hosts }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["acme-mail.com"] } }).start();
   cf.addZone("acme-mail.com");
   detail(`Hostwinds API stand-in: ${sim.url}`);
   detail(`Cloudflare API stand-in: ${cf.url} (zone acme-mail.com)`);
-  detail(`pulumi: ${path.join(toolchainBin(), "pulumi")}`);
+  detail(hosts ? "SSH hosts: each new server's main IP is an sshd on 127.77.x.y:22 with a sandboxed shell" : `SSH hosts: none (${noHosts}); the MailU install is skipped`);
   const dir = programDir("demo", "stacks", "penguinmails-infra");
   const stack = await localStack("demo-acme", dir, { backend: "demo" });
   let cleanUp = !keep;
@@ -80,15 +88,20 @@ async function main() {
     await stack.setAllConfig({
       ...sim.stackConfig(KEY, { pollIntervalMs: 500, requestsPerSecond: 10 }),
       ...cf.stackConfig(CF_TOKEN),
+      ...(hosts ? {} : { installMailu: { value: "false" } }),
       tenant: { value: JSON.stringify(tenant([mx1(2)])) },
     });
 
     say("1. pulumi up for tenant acme (growth tier, budget $35/month): 1 server, 2 sending IPs");
     await stack.up({ policyPacks: [POLICIES], onOutput: (o) => { for (const l of o.split("\n")) if (/waiting for .*check 1\)|taking over/.test(l)) detail(l.trim()); } });
     const outs = await stack.outputs();
-    for (const s of outs.servers.value as Array<{ name: string; serviceId: number; mainIp: string; sendingIps: Array<{ ip: string; hostname: string }> }>) {
+    for (const s of outs.servers.value as Array<{ name: string; serviceId: number; mainIp: string; sendingIps: Array<{ ip: string; hostname: string }>; mailu?: { version: string; postmaster: string } }>) {
       detail(`server ${s.name} (Hostwinds id ${s.serviceId}), main IP ${s.mainIp}`);
       for (const ip of s.sendingIps) detail(`  sending IP ${ip.ip}  rDNS ${ip.hostname}`);
+      if (s.mailu && hosts) {
+        detail(`  MailU ${s.mailu.version} installed over SSH; postmaster ${s.mailu.postmaster} (password: pulumi stack output --show-secrets)`);
+        for (const c of hosts.calls(s.mainIp).filter((x) => x.tool !== "docker" || !x.args.includes("ps"))) detail(`    on the server: ${c.tool} ${c.args.join(" ")}`);
+      }
     }
     const cost = outs.monthlyCostUsd.value as { totalUsd: number; servers: Array<{ name: string; serverUsd: number; ipsUsd: number }> };
     for (const s of cost.servers) detail(`cost: ${s.name} ${usd(s.serverUsd)} + IPs ${usd(s.ipsUsd)} = ${usd(cost.totalUsd)}/month`);
@@ -115,7 +128,7 @@ async function main() {
     if (keep) {
       cleanUp = false;
       say("Left for you to explore. In another shell:");
-      detail(`export PATH="${toolchainBin()}:$PATH" PULUMI_HOME="${path.join(devDir, "pulumi-home")}"`);
+      detail(`export PATH="${path.join(devDir, "bin")}:$PATH" PULUMI_HOME="${path.join(devDir, "pulumi-home")}"`);
       detail(`export PULUMI_BACKEND_URL="file://${path.join(devDir, "backends", "demo")}" PULUMI_CONFIG_PASSPHRASE=${DEV_PASSPHRASE}`);
       detail(`export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`);
       detail(`cd ${dir} && pulumi stack select demo-acme`);
@@ -135,8 +148,9 @@ async function main() {
     if (cleanUp) await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     await sim.stop();
     await cf.stop();
+    await hosts?.stop();
   }
-  say("Done. The MailU install over SSH joins these steps when it is built (README, Status).");
+  say("Done.");
 }
 
 main().catch((e) => {

@@ -47,15 +47,46 @@ export interface EngineEnvOptions {
   extra?: Record<string, string>;
 }
 
+/** Resource plugins the toolchain builds, by npm package: they go to the plugin cache, not PATH. */
+const RESOURCE_PLUGINS: Record<string, string> = { random: "@pulumi/random" };
+
+/**
+ * The engine's PATH entry and plugin cache. Pulumi warns on every run about a resource plugin it
+ * finds on PATH ("using pulumi-resource-random from $PATH"), so PATH gets only the CLI and the
+ * language host, and resource plugins are linked into PULUMI_HOME's plugin cache as
+ * `pulumi plugin install` would place them.
+ */
+function engineDirs(): { binDir: string; pulumiHome: string } {
+  const bin = toolchainBin();
+  const binDir = path.join(devDir, "bin");
+  const pulumiHome = path.join(devDir, "pulumi-home");
+  const link = (target: string, at: string) => {
+    fs.mkdirSync(path.dirname(at), { recursive: true });
+    if (fs.existsSync(at) && fs.realpathSync(at) === fs.realpathSync(target)) return;
+    fs.rmSync(at, { force: true });
+    fs.symlinkSync(target, at);
+  };
+  for (const f of fs.readdirSync(bin)) {
+    const plugin = /^pulumi-resource-(.+)$/.exec(f)?.[1];
+    const pkg = plugin ? RESOURCE_PLUGINS[plugin] : undefined;
+    if (!pkg) {
+      link(path.join(bin, f), path.join(binDir, f));
+      continue;
+    }
+    const lock = JSON.parse(fs.readFileSync(path.join(projectRoot, "package-lock.json"), "utf8")) as { packages: Record<string, { version: string }> };
+    const version = lock.packages[`node_modules/${pkg}`].version;
+    link(path.join(bin, f), path.join(pulumiHome, "plugins", `resource-${plugin}-v${version}`, f));
+  }
+  return { binDir, pulumiHome };
+}
+
 /** Environment variables for a `pulumi` process run against the local backend. */
 export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
-  const bin = toolchainBin();
+  const { binDir, pulumiHome } = engineDirs();
   const backendDir = path.join(devDir, "backends", opts.backend ?? "default");
   fs.mkdirSync(backendDir, { recursive: true });
-  const pulumiHome = path.join(devDir, "pulumi-home");
-  fs.mkdirSync(pulumiHome, { recursive: true });
   return {
-    PATH: `${bin}:${process.env.PATH ?? ""}`,
+    PATH: `${binDir}:${process.env.PATH ?? ""}`,
     PULUMI_HOME: pulumiHome,
     PULUMI_BACKEND_URL: `file://${backendDir}`,
     PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE,
@@ -70,7 +101,7 @@ export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
 }
 
 export async function pulumiCommand(): Promise<PulumiCommand> {
-  return PulumiCommand.get({ root: path.dirname(toolchainBin()), skipVersionCheck: true });
+  return PulumiCommand.get({ root: path.dirname(engineDirs().binDir), skipVersionCheck: true });
 }
 
 /** Options for a LocalWorkspace on `workDir`: the engine runs with engineEnv() and the toolchain's CLI. */

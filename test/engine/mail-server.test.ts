@@ -127,6 +127,13 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
 
   test("a third IP: bought, its A record and SPF entry published, and only the network step reruns", async () => {
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(3)) });
+    // The preview names exactly what changes: not every record, not MailU's files.
+    const planned: string[] = [];
+    await stack.preview({ onEvent: (e) => {
+      const m = e.resourcePreEvent?.metadata;
+      if (m && m.op !== "same" && (m.type === DNS_RECORD_TYPE || m.type === COMMAND_TYPE || m.type === "pulumi-nodejs:dynamic/hostwinds:SecondaryIp")) planned.push(`${m.op} ${m.urn.split("::").pop()}`);
+    } });
+    expect(planned.sort()).toEqual(["create a-mx1-ip3.acme-mail.com", "create mx1-ip3", "update mx1-mailu-network", "update txt-acme-mail.com"]);
     const execs = hosts.execs.length;
     const composeBefore = hosts.state<ComposeState>(ip, "compose-mailu")!;
     const r = await up();
