@@ -4,11 +4,16 @@
  */
 import { HostwindsSim } from "./sim/hostwinds";
 import { CloudflareSim } from "./sim/cloudflare";
+import * as path from "path";
+import { SshHostSim } from "./sim/ssh-host";
+import { devDir } from "./lib/pulumi-env";
 
 const HELP = `usage: npm run sim -- [options]
 
-Starts local stand-ins of the Hostwinds Cloud API and of Cloudflare's DNS API on
-loopback and prints their URLs.
+Starts local stand-ins of the Hostwinds Cloud API, Cloudflare's DNS API and the
+servers' SSH hosts on loopback and prints their URLs. Each server that finishes
+building gets an SSH host at its main IP (127.77.x.y:22, root with the password
+the API reports), whose files land in .pulumi-dev/ssh-hosts/sim/<ip>/upper.
 
 options:
   --port N            listen on port N (default: a free port)
@@ -19,6 +24,7 @@ options:
   --cf-port N         Cloudflare stand-in port (default: a free port)
   --cf-token T        Cloudflare API token it accepts (default sim-cf-token-0123456789)
   --zones a.com,b.io  Cloudflare zones to create (default the example tenants' zones)
+  --no-ssh-hosts      servers get documentation-range IPs and no SSH host (needed without root)
   -h, --help          this text
 
 Faults on demand: POST JSON to <control>/faults, e.g.
@@ -34,6 +40,10 @@ function parse(argv: string[]) {
       console.log(HELP);
       process.exit(0);
     }
+    if (a === "--no-ssh-hosts") {
+      o["no-ssh-hosts"] = "1";
+      continue;
+    }
     if (!a.startsWith("--") || i + 1 >= argv.length) {
       console.error(`sim: unknown or incomplete option '${a}' (see --help)`);
       process.exit(2);
@@ -46,7 +56,10 @@ function parse(argv: string[]) {
 async function main() {
   const o = parse(process.argv.slice(2));
   const num = (k: string) => (o[k] === undefined ? undefined : Number(o[k]));
+  const unavailable = o["no-ssh-hosts"] ? "--no-ssh-hosts" : SshHostSim.unavailableReason();
+  const hosts = unavailable ? undefined : new SshHostSim({ dir: path.join(devDir, "ssh-hosts", "sim") });
   const sim = await new HostwindsSim({
+    hosts,
     port: num("port"),
     buildMs: num("build-ms"),
     ipDelayMs: num("ip-delay-ms"),
@@ -61,9 +74,11 @@ async function main() {
   for (const z of (o.zones ?? "acme-mail.com,globex.io,initech-outreach.com").split(",")) cf.addZone(z);
   console.log(`cloudflare stand-in: ${cf.url}`);
   console.log(`use it with: CLOUDFLARE_BASE_URL=${cf.url} CLOUDFLARE_API_TOKEN=${token}`);
+  console.log(hosts ? "ssh hosts:          one per server at its main IP (127.77.x.y:22)" : `ssh hosts:          none (${unavailable}); set penguinmails-infra:installMailu false`);
   const stop = async () => {
     await sim.stop();
     await cf.stop();
+    await hosts?.stop();
     process.exit(0);
   };
   process.on("SIGINT", stop);
