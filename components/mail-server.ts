@@ -21,9 +21,11 @@ export interface MailServerArgs {
   mailDomain: string;
   adoptServiceId?: number;
   adoptIps?: string[];
+  /** Sending IPs to replace: each is swapped for a new IP, bought before it is released. */
+  retireIps?: string[];
 }
 
-export interface SendingIp { ip: string; hostname: string; monthlyPriceUsd: number }
+export interface SendingIp { ip: string; hostname: string; monthlyPriceUsd: number; since: string }
 
 /** The host name of sending IP n (1-based) of a server: what its rDNS says and its A record resolves. */
 export const sendingHostname = (server: string, n: number, mailDomain: string) => `${server}-ip${n}.${mailDomain}`;
@@ -47,12 +49,13 @@ export class MailServer extends pulumi.ComponentResource {
     this.ips = Array.from({ length: args.sendingIps }, (_, i) =>
       new hostwinds.SecondaryIp(`${args.name}-ip${i + 1}`, {
         tenant: args.tenant, serviceId: this.instance.serviceId, rdns: sendingHostname(args.name, i + 1, args.mailDomain), adoptIp: args.adoptIps?.[i],
+        retire: args.retireIps ?? [],
       }, { parent: this }));
     this.serviceId = this.instance.serviceId;
     this.mainIp = this.instance.mainIp;
     this.serverMonthlyUsd = this.instance.monthlyPriceUsd;
-    this.sendingIps = pulumi.all(this.ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd])))
-      .apply((list) => list.map(([ip, hostname, monthlyPriceUsd]) => ({ ip, hostname, monthlyPriceUsd })));
+    this.sendingIps = pulumi.all(this.ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
+      .apply((list) => list.map(([ip, hostname, monthlyPriceUsd, since]) => ({ ip, hostname, monthlyPriceUsd, since })));
     this.registerOutputs({ hostname: this.hostname, serviceId: this.serviceId, mainIp: this.mainIp, sendingIps: this.sendingIps });
   }
 }

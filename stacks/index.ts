@@ -68,7 +68,7 @@ export = async () => {
     config: s,
     server: new MailServer(s.name, {
       tenant: tenant.id, name: s.name, location: s.location, plan: s.plan, billingCycle: s.billingCycle, image: s.image,
-      sshKeys: s.sshKeys, sendingIps: s.sendingIps, mailDomain, adoptServiceId: s.adoptServiceId, adoptIps: s.adoptIps,
+      sshKeys: s.sshKeys, sendingIps: s.sendingIps, mailDomain, adoptServiceId: s.adoptServiceId, adoptIps: s.adoptIps, retireIps: s.retireIps,
     }, { dependsOn: [plan] }),
   }));
 
@@ -111,6 +111,7 @@ export = async () => {
     sendingIps: sending.apply((l) => l.map((s) => s.ip)),
     monthlyCostUsd: cost,
     dnsRecords: pulumi.all(domains.map((d) => d.records)).apply((l) => l.flat().map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) }))),
-    warmup: sending.apply((l) => l.map((s) => ({ ip: s.ip, hostname: s.hostname, schedule }))),
+    // Day 1 is the day the IP was got, so a replacement IP starts its warm-up over.
+    warmup: sending.apply((l) => l.map((s) => ({ ip: s.ip, hostname: s.hostname, since: s.since, schedule }))),
   };
 };

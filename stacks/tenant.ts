@@ -29,6 +29,8 @@ export const serverSchema = z.object({
   sshKeys: z.array(z.string().min(1)).default([]),
   adoptServiceId: positiveInt("the id of an existing server (a whole number)").optional(),
   adoptIps: z.array(ipv4).optional(),
+  /** Sending IPs to replace (bad reputation): each gets a new IP first, then is released. */
+  retireIps: z.array(ipv4).default([]),
 }).strict();
 
 export const domainSchema = z.object({

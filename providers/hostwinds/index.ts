@@ -72,6 +72,11 @@ export interface SecondaryIpArgs {
   rdns: pulumi.Input<string>;
   /** Take over this IP, already on the server, instead of buying one. */
   adoptIp?: pulumi.Input<string>;
+  /**
+   * IPs to retire. If this resource's IP is among them it is replaced: a new IP is bought first,
+   * everything that reads this resource's IP moves to it, and the old one is released last.
+   */
+  retire?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 /** One additional IPv4 address on a server, bought on create and released on delete. */
@@ -81,8 +86,10 @@ export class SecondaryIp extends pulumi.dynamic.Resource {
   declare readonly ip: pulumi.Output<string>;
   declare readonly rdns: pulumi.Output<string>;
   declare readonly monthlyPriceUsd: pulumi.Output<number>;
+  /** When this resource got its IP (ISO time): day 1 of the IP's warm-up. */
+  declare readonly since: pulumi.Output<string>;
 
   constructor(name: string, args: SecondaryIpArgs, opts: pulumi.CustomResourceOptions = {}) {
-    super(lazyProvider("dist/providers/hostwinds/secondary-ip"), name, { ip: undefined, monthlyPriceUsd: undefined, ...args }, opts, "hostwinds", "SecondaryIp");
+    super(lazyProvider("dist/providers/hostwinds/secondary-ip"), name, { ip: undefined, monthlyPriceUsd: undefined, since: undefined, ...args }, opts, "hostwinds", "SecondaryIp");
   }
 }

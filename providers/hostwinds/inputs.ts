@@ -34,6 +34,8 @@ export const secondaryIpInputsSchema = z.object({
   serviceId: id("the id of the server the IP belongs to"),
   rdns: hostname,
   adoptIp: ipv4.optional(),
+  /** IPs being retired: this slot neither keeps nor takes one of them (replaced, new one first). */
+  retire: z.array(ipv4).default([]),
 });
 export type SecondaryIpInputs = z.infer<typeof secondaryIpInputsSchema>;
 

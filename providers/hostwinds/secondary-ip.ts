@@ -21,6 +21,8 @@ import { INVALID_SERVICE_ID, InstanceIp, isDefaultRdns } from "./wire";
 export interface SecondaryIpOutputs extends SecondaryIpInputs {
   ip: string;
   monthlyPriceUsd: number;
+  /** When this resource got the IP (bought or taken over): day 1 of its warm-up. */
+  since: string;
 }
 
 /** How long to look for an IP whose purchase answer was lost. */
@@ -32,8 +34,8 @@ const label = (i: Partial<SecondaryIpInputs>) =>
 /** IPs claimed in this process, so two resources never take the same unclaimed IP. */
 const claimed = new Set<string>();
 
-function outputs(inputs: SecondaryIpInputs, ip: string, rdns: string, s: Session): SecondaryIpOutputs {
-  return compact({ ...inputs, rdns, ip, monthlyPriceUsd: s.settings.ipMonthlyPriceUsd });
+function outputs(inputs: SecondaryIpInputs, ip: string, rdns: string, s: Session, since: string): SecondaryIpOutputs {
+  return compact({ ...inputs, rdns, ip, monthlyPriceUsd: s.settings.ipMonthlyPriceUsd, since });
 }
 
 /** The tenant's server, or a clear error: IPs are only bought on or released from the tenant's own servers. */
@@ -97,7 +99,8 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Instanc
     progress(`${label(inputs)}: adopted ${found.ip} on server ${inputs.serviceId}`);
     return found;
   }
-  const secondary = ips.filter((i) => i.ip !== mainIp && !claimed.has(i.ip));
+  // An IP being retired still carries this slot's rDNS until it is released: never take it back.
+  const secondary = ips.filter((i) => i.ip !== mainIp && !claimed.has(i.ip) && !inputs.retire.includes(i.ip));
   const mine = secondary.find((i) => i.rdns === inputs.rdns);
   if (mine) {
     progress(`${label(inputs)}: ${mine.ip} already carries this rDNS but is not in state (an earlier run stopped before saving it); taking it over instead of buying again`);
@@ -125,8 +128,12 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     if (isUnknown(news.serviceId) || olds.serviceId !== news.serviceId) replaces.push("serviceId");
     if (olds.tenant !== news.tenant) replaces.push("tenant");
     if (news.adoptIp !== undefined && news.adoptIp !== id) replaces.push("adoptIp");
+    // Retiring this slot's IP replaces it the engine's default way: the new IP is bought and DNS,
+    // SPF and outbound routing move to it before the old one is released, at the end of the run.
+    if (Array.isArray(news.retire) && news.retire.includes(id)) replaces.push("retire");
+    // A retire list that does not name this IP is no change to it (and no noise in the preview).
     const rdns = olds.rdns !== news.rdns;
-    return { changes: replaces.length > 0 || rdns, replaces };
+    return { changes: replaces.length > 0 || rdns, replaces, deleteBeforeReplace: false };
   },
 
   async create(inputs) {
@@ -138,15 +145,16 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
       claimed.add(found.ip);
       return found;
     });
+    const since = new Date().toISOString();
     if (ip.rdns !== inputs.rdns) {
       try {
         await s.client.setRdns(inputs.serviceId, ip.ip, inputs.rdns);
       } catch (e) {
-        throw createdButFailed(ip.ip, outputs(inputs, ip.ip, ip.rdns ?? "", s) as never,
+        throw createdButFailed(ip.ip, outputs(inputs, ip.ip, ip.rdns ?? "", s, since) as never,
           `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`);
       }
     }
-    return { id: ip.ip, outs: outputs(inputs, ip.ip, inputs.rdns, s) };
+    return { id: ip.ip, outs: outputs(inputs, ip.ip, inputs.rdns, s, since) };
   },
 
   async read(id, stored) {
@@ -162,8 +170,8 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     const found = ips.find((i) => i.ip === id);
     if (!found) return { id: "" } as never;
     const rdns = found.rdns ?? "";
-    const inputs = compact({ tenant: props.tenant, serviceId: props.serviceId, rdns, adoptIp: props.adoptIp });
-    return { id, props: outputs(inputs, id, rdns, s), inputs: inputs as never };
+    const inputs = compact({ tenant: props.tenant, serviceId: props.serviceId, rdns, adoptIp: props.adoptIp, retire: props.retire ?? [] });
+    return { id, props: outputs(inputs, id, rdns, s, props.since ?? new Date().toISOString()), inputs: inputs as never };
   },
 
   async update(id, olds, news) {
@@ -174,7 +182,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
         s.ipsChanged(news.serviceId);
       });
     }
-    return { outs: outputs(news, id, news.rdns, s) };
+    return { outs: outputs(news, id, news.rdns, s, olds.since ?? new Date().toISOString()) };
   },
 
   async delete(id, props) {

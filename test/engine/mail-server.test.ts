@@ -40,10 +40,12 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
   let stack: Stack;
   const dir = programDir("mail-server", "stacks", "penguinmails-infra");
   const backend = "mail-server";
-  const tenant = (sendingIps: number) => ({
+  const tenant = (sendingIps: number, retireIps: string[] = []) => ({
     id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: ZONE, domains: [{ name: ZONE }],
-    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps }], warmup: "conservative",
+    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps, retireIps }], warmup: "conservative",
   });
+  const spfOf = () => cf.records(ZONE).find((p) => p.type === "TXT" && p.name === ZONE)!.content;
+  const snatTargets = () => (hosts.state<Tables>(ip, "iptables")!.nat.PM_SENDING ?? []).map((rule) => rule.split("--to-source ")[1]);
 
   /** Runs `up`, returning its result and the engine's events (to see what ran, in which order). */
   async function up(): Promise<{ events: EngineEvent[]; stdout: string; outputs: Record<string, { value: unknown }>; changes: Record<string, number> }> {
@@ -150,9 +152,53 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     for (const x of sendingIps) expect(spf).toContain(`ip4:${x}`);
   });
 
+  test("retiring a sending IP: its replacement is bought and takes over DNS, SPF, rDNS, routing and warm-up before the old one is released", async () => {
+    const before = (await stack.outputs()).sendingIps.value as string[];
+    const old = before[0];
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, [old])) });
+    const planned: string[] = [];
+    await stack.preview({ onEvent: (e) => {
+      const m = e.resourcePreEvent?.metadata;
+      if (m && m.type === "pulumi-nodejs:dynamic/hostwinds:SecondaryIp" && m.op !== "same") planned.push(`${m.op} ${m.urn.split("::").pop()}`);
+    } });
+    // One reviewed diff: that slot's IP is replaced, new one first, old one released last; no other IP changes.
+    const slotName = planned[0]?.split(" ")[1];
+    expect(planned).toEqual([`create-replacement ${slotName}`, `replace ${slotName}`, `delete-replaced ${slotName}`]);
+
+    // At every call the stack makes to Hostwinds, SPF must list 3 sending IPs that exist.
+    const problems: string[] = [];
+    let atRelease: { spf: string; snat: string[] } | undefined;
+    sim.onRequest = (action) => {
+      const live = new Set(sim.inventory(KEY).flatMap((srv) => srv.ips));
+      const spf = spfOf();
+      const listedAndLive = [...spf.matchAll(/ip4:(\S+)/g)].map((m) => m[1]).filter((x) => live.has(x));
+      if (listedAndLive.length < 3) problems.push(`${action}: SPF lists ${listedAndLive.length} live sending IPs (${spf})`);
+      if (action === "delete_ip") atRelease = { spf, snat: snatTargets() };
+    };
+    const r = await up().finally(() => { sim.onRequest = undefined; });
+    expect(problems).toEqual([]);
+    const after = r.outputs.sendingIps.value as string[];
+    const fresh = after.find((x) => !before.includes(x))!;
+    expect([after.length, after.includes(old), fresh]).toEqual([3, false, expect.any(String)]);
+    // When the old IP was released, SPF and the outbound rules had already moved to the new one.
+    expect(atRelease!.spf).toContain(`ip4:${fresh}`);
+    expect(atRelease!.spf).not.toContain(`ip4:${old}`);
+    expect(atRelease!.snat.sort()).toEqual([...after].sort());
+    const ipEvents = sim.ledger(KEY).filter((e) => e.kind === "ip").slice(-2).map((e) => `${e.event} ${e.ip}`);
+    expect(ipEvents).toEqual([`bought ${fresh}`, `released ${old}`]);
+    // The new IP carries the slot's host name both ways, and its warm-up starts over.
+    const warmup = r.outputs.warmup.value as Array<{ ip: string; hostname: string; since: string }>;
+    const slot = warmup.find((w) => w.ip === fresh)!;
+    expect(cf.records(ZONE).find((p) => p.type === "A" && p.name === slot.hostname)?.content).toBe(fresh);
+    expect(sim.inventory(KEY)[0].ips).not.toContain(old);
+    for (const w of warmup.filter((x) => x.ip !== fresh)) expect(Date.parse(slot.since)).toBeGreaterThan(Date.parse(w.since));
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3)) });
+  });
+
   test("back to one IP: Docker's host_ipv4 takes over (the stack goes down once to recreate its network), the SNAT rules go", async () => {
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(1)) });
     const calls = hosts.calls(ip, "docker").length;
+    const released = sim.ledger(KEY).length;
     const r = await up();
     const [only] = r.outputs.sendingIps.value as string[];
     expect(updatedCommands(r.events).sort()).toEqual(["mx1-mailu-mailu", "mx1-mailu-network"]);
@@ -161,7 +207,7 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect([nat.PM_SENDING, nat.POSTROUTING]).toEqual([undefined, []]);
     expect(hosts.calls(ip, "docker").slice(calls).map((c) => c.args.slice(3).join(" ")).filter((a) => !a.startsWith("ps"))).toEqual(["down", "up -d --remove-orphans"]);
     expect(Object.values(hosts.state<ComposeState>(ip, "compose-mailu")!.services).every((s) => s.running)).toBe(true);
-    expect(sim.ledger(KEY).filter((e) => e.kind === "ip" && e.event === "released")).toHaveLength(2);
+    expect(sim.ledger(KEY).slice(released).filter((e) => e.kind === "ip" && e.event === "released")).toHaveLength(2);
   });
 
   test("destroy removes every record, releases the server and its IP, and the host with it", async () => {
