@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as hostwinds from "../providers/hostwinds";
+import { stopRun } from "./stop-run";
 
 export interface MailServerArgs {
   tenant: string;
@@ -23,20 +24,43 @@ export interface MailServerArgs {
   adoptIps?: string[];
   /** Sending IPs to replace: each is swapped for a new IP, bought before it is released. */
   retireIps?: string[];
+  /** Standby IPs: bought, with rDNS, A record and SPF entry, ready to send but out of the rotation. */
+  standbyIps?: number;
+  /** Sending IPs taken out of the rotation at once (an emergency); a standby IP takes each one's place. */
+  pausedIps?: string[];
 }
 
 export interface SendingIp { ip: string; hostname: string; monthlyPriceUsd: number; since: string }
 
 /** The host name of sending IP n (1-based) of a server: what its rDNS says and its A record resolves. */
 export const sendingHostname = (server: string, n: number, mailDomain: string) => `${server}-ip${n}.${mailDomain}`;
+/** The host name of standby IP n (1-based). */
+export const standbyHostname = (server: string, n: number, mailDomain: string) => `${server}-standby${n}.${mailDomain}`;
+
+/**
+ * The IPs mail leaves from: the sending IPs not paused, then as many standby IPs as were paused.
+ * A paused address that is not one of the server's sending IPs is a mistake in the config: it is
+ * reported (and pauses nothing).
+ */
+export function outboundRotation(server: string, sending: string[], standby: string[], paused: string[]): { rotation: string[]; problem?: string } {
+  const unknown = paused.filter((ip) => !sending.includes(ip));
+  const active = sending.filter((ip) => !paused.includes(ip));
+  const rotation = [...active, ...standby.slice(0, sending.length - active.length)];
+  if (!unknown.length) return { rotation };
+  return { rotation, problem: `server ${server}: pausedIps ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not among its sending IPs (${sending.join(", ") || "none"}); fix pausedIps in the tenant config` };
+}
 
 export class MailServer extends pulumi.ComponentResource {
   readonly instance: hostwinds.Instance;
   readonly ips: hostwinds.SecondaryIp[];
+  readonly standby: hostwinds.SecondaryIp[];
+  /** The IPs mail leaves from, one entry per place in the rotation (its length is known up front). */
+  readonly outboundIps: pulumi.Output<string>[];
   readonly hostname: string;
   readonly serviceId: pulumi.Output<number>;
   readonly mainIp: pulumi.Output<string>;
   readonly sendingIps: pulumi.Output<SendingIp[]>;
+  readonly standbyIps: pulumi.Output<SendingIp[]>;
   readonly serverMonthlyUsd: pulumi.Output<number>;
 
   constructor(name: string, args: MailServerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -51,11 +75,30 @@ export class MailServer extends pulumi.ComponentResource {
         tenant: args.tenant, serviceId: this.instance.serviceId, rdns: sendingHostname(args.name, i + 1, args.mailDomain), adoptIp: args.adoptIps?.[i],
         retire: args.retireIps ?? [],
       }, { parent: this }));
+    this.standby = Array.from({ length: args.standbyIps ?? 0 }, (_, i) =>
+      new hostwinds.SecondaryIp(`${args.name}-standby${i + 1}`, {
+        tenant: args.tenant, serviceId: this.instance.serviceId, rdns: standbyHostname(args.name, i + 1, args.mailDomain), retire: args.retireIps ?? [],
+      }, { parent: this }));
+    const paused = args.pausedIps ?? [];
+    const places = args.sendingIps - Math.max(0, paused.length - this.standby.length);
+    if (paused.length === 0) {
+      this.outboundIps = this.ips.map((ip) => ip.ip);
+    } else {
+      const rotation = pulumi.all([pulumi.all(this.ips.map((ip) => ip.ip)), pulumi.all(this.standby.map((ip) => ip.ip))])
+        .apply(async ([sending, standby]) => {
+          const r = outboundRotation(args.name, sending, standby, paused);
+          if (r.problem) await stopRun([r.problem, "the run stopped there: fix the config and run it again"], this);
+          return r.rotation;
+        });
+      this.outboundIps = Array.from({ length: places }, (_, k) => rotation.apply((r) => r[k]));
+    }
     this.serviceId = this.instance.serviceId;
     this.mainIp = this.instance.mainIp;
     this.serverMonthlyUsd = this.instance.monthlyPriceUsd;
-    this.sendingIps = pulumi.all(this.ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
+    const describe = (ips: hostwinds.SecondaryIp[]) => pulumi.all(ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
       .apply((list) => list.map(([ip, hostname, monthlyPriceUsd, since]) => ({ ip, hostname, monthlyPriceUsd, since })));
+    this.sendingIps = describe(this.ips);
+    this.standbyIps = describe(this.standby);
     this.registerOutputs({ hostname: this.hostname, serviceId: this.serviceId, mainIp: this.mainIp, sendingIps: this.sendingIps });
   }
 }

@@ -35,7 +35,10 @@ export interface MailuInstallArgs {
   /** Other names MailU serves (TLS certificate), e.g. mta-sts.<domain>. */
   extraHostnames?: string[];
   mainIp: pulumi.Input<string>;
-  sendingIps: pulumi.Input<string>[];
+  /** Every IP of the server besides its main IP: sending, standby and paused (all on the NIC). */
+  nicIps: pulumi.Input<string>[];
+  /** The IPs mail leaves from, round robin (one entry per place: the count is known up front). */
+  outboundIps: pulumi.Input<string>[];
   /** The first is MailU's primary domain. */
   domains: MailuDomain[];
   /** How to log in: the server's root password and/or a private key (secrets). */
@@ -71,7 +74,7 @@ export class MailuInstall extends pulumi.ComponentResource {
     });
     // MailU's files read the sending IPs only for Docker's host_ipv4 (one IP); with several, the
     // addresses are the network step's alone, so a new IP does not touch (or restart) MailU.
-    const composeIps = args.sendingIps.length === 1 ? args.sendingIps : args.sendingIps.map(() => "0.0.0.0");
+    const composeIps = args.outboundIps.length === 1 ? args.outboundIps : args.outboundIps.map(() => "0.0.0.0");
     const config = pulumi.all([args.mainIp, pulumi.all(composeIps), secretKey.result, apiToken.result]).apply(([mainIp, sendingIps, sk, token]): MailuConfig => ({
       domain: args.domains[0].name, hostnames: [args.hostname, ...(args.extraHostnames ?? [])], mainIp, sendingIps,
       dkimSelector: args.domains[0].dkimSelector, tlsFlavor: "letsencrypt", messagesPerDay: args.messagesPerDay ?? 5000, secretKey: sk, apiToken: token,
@@ -91,9 +94,9 @@ export class MailuInstall extends pulumi.ComponentResource {
       ...defaults, description: `MailU files and containers on ${where}`, create: mailuConfigScript(), stdin: pulumi.secret(mailuFiles),
     }, { parent: this, dependsOn: opts?.dependsOn });
 
-    const networkFiles = pulumi.all(args.sendingIps).apply((sendingIps) => fileBundle([
-      { path: NETPLAN_FILE, content: netplanFile({ sendingIps }), mode: "0600" },
-      { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps }), mode: "0700" },
+    const networkFiles = pulumi.all([pulumi.all(args.nicIps), pulumi.all(args.outboundIps)]).apply(([nicIps, outboundIps]) => fileBundle([
+      { path: NETPLAN_FILE, content: netplanFile({ sendingIps: nicIps }), mode: "0600" },
+      { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps: outboundIps }), mode: "0700" },
       { path: OUTBOUND_UNIT, content: outboundUnit(), mode: "0644" },
     ]));
     this.network = new Command(`${name}-network`, {

@@ -7,9 +7,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MailDomain } from "../components/mail-domain";
-import { MailServer, sendingHostname } from "../components/mail-server";
+import { MailServer, sendingHostname, standbyHostname } from "../components/mail-server";
 import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
+import { stopRun } from "../components/stop-run";
 import { warmupSchedule } from "../components/warmup";
 import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 import { TenantPlan } from "../providers/tenant";
@@ -24,16 +25,6 @@ function isSecretConfig(key: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Stops the run after printing each line as an error. It waits for the lines to reach the engine
- * and exits with Node's "already told the user" code, rather than throwing: after an uncaught
- * error the SDK's open gRPC channels keep the process alive for about 30 s (measured here).
- */
-async function stopRun(lines: string[]): Promise<never> {
-  await Promise.all(lines.map((l) => pulumi.log.error(l)));
-  process.exit(32);
 }
 
 export = async () => {
@@ -57,11 +48,13 @@ export = async () => {
   // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
   const book = defaultPriceBook();
   const ipPriceSetting = pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd");
-  const declared = monthlyCost(tenant.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: s.sendingIps })),
+  // Standby IPs are bought and billed like sending IPs, and count toward the tier's IP limit.
+  const ipsOf = (s: { sendingIps: number; standbyIps: number }) => s.sendingIps + s.standbyIps;
+  const declared = monthlyCost(tenant.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: ipsOf(s) })),
     { ...book, ipMonthlyPriceUsd: ipPriceSetting ? Number(ipPriceSetting) : book.ipMonthlyPriceUsd });
   const plan = new TenantPlan("tenant", {
     tenant: tenant.id, tier: tenant.tier, monthlyBudgetUsd: tenant.monthlyBudgetUsd,
-    servers: tenant.servers.length, sendingIps: tenant.servers.reduce((n, s) => n + s.sendingIps, 0), projectedMonthlyUsd: declared.totalUsd,
+    servers: tenant.servers.length, sendingIps: tenant.servers.reduce((n, s) => n + ipsOf(s), 0), projectedMonthlyUsd: declared.totalUsd,
   });
   const mailDomain = tenant.domains[0].name;
   const servers = tenant.servers.map((s) => ({
@@ -69,6 +62,7 @@ export = async () => {
     server: new MailServer(s.name, {
       tenant: tenant.id, name: s.name, location: s.location, plan: s.plan, billingCycle: s.billingCycle, image: s.image,
       sshKeys: s.sshKeys, sendingIps: s.sendingIps, mailDomain, adoptServiceId: s.adoptServiceId, adoptIps: s.adoptIps, retireIps: s.retireIps,
+      standbyIps: s.standbyIps, pausedIps: s.pausedIps,
     }, { dependsOn: [plan] }),
   }));
 
@@ -77,8 +71,10 @@ export = async () => {
   const hosts = servers.flatMap(({ config: c, server }) => [
     { hostname: server.hostname, ip: server.mainIp },
     ...server.ips.map((ip, i) => ({ hostname: sendingHostname(c.name, i + 1, mailDomain), ip: ip.ip })),
+    ...server.standby.map((ip, i) => ({ hostname: standbyHostname(c.name, i + 1, mailDomain), ip: ip.ip })),
   ]);
-  const allSendingIps = servers.flatMap(({ server }) => server.ips.map((ip) => ip.ip));
+  // Standby IPs are in SPF already, so switching to one needs no DNS change.
+  const allSendingIps = servers.flatMap(({ server }) => [...server.ips, ...server.standby].map((ip) => ip.ip));
   const domains = tenant.domains.map((d, i) => new MailDomain(d.name, {
     zone: tenant.zone, domain: d.name, mailHost: servers[0].server.hostname, hosts: i === 0 ? hosts : [],
     sendingIps: allSendingIps, dkimSelector: d.dkimSelector, dmarcPolicy: d.dmarcPolicy,
@@ -88,30 +84,35 @@ export = async () => {
   const installs = config.getBoolean("installMailu") === false ? [] : servers.map(({ config: c, server }, i) => new MailuInstall(`${c.name}-mailu`, {
     tenant: tenant.id, server: c.name, hostname: server.hostname, mainIp: server.mainIp,
     extraHostnames: i === 0 ? tenant.domains.flatMap((d) => [`autoconfig.${d.name}`, `mta-sts.${d.name}`]) : [],
-    sendingIps: server.ips.map((ip) => ip.ip),
+    nicIps: [...server.ips, ...server.standby].map((ip) => ip.ip),
+    outboundIps: server.outboundIps,
     domains: tenant.domains.map((d, j) => ({ name: d.name, dkimSelector: d.dkimSelector, dkimPrivateKeyPem: domains[j].dkim.privateKeyPem })),
     ssh: { port: config.getNumber("sshPort"), password: server.instance.rootPassword, privateKey: config.getSecret("sshPrivateKey") },
   }, { parent: server, dependsOn: domains }));
 
-  const ipPrice = servers.flatMap((s) => s.server.ips.map((ip) => ip.monthlyPriceUsd));
+  const ipPrice = servers.flatMap((s) => [...s.server.ips, ...s.server.standby].map((ip) => ip.monthlyPriceUsd));
   const cost = pulumi.all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)]).apply(([serverPrices, ipPrices]) =>
-    monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: s.config.sendingIps, serverMonthlyUsd: serverPrices[i] })),
+    monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: ipsOf(s.config), serverMonthlyUsd: serverPrices[i] })),
       { plans: [], ipMonthlyPriceUsd: ipPrices[0] ?? 0 }));
 
   const schedule = warmupSchedule(tenant.warmup);
   const sending = pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat());
+  const standby = pulumi.all(servers.map(({ server }) => server.standbyIps)).apply((l) => l.flat());
   return {
     tenant: tenant.id,
     tier: tenant.tier,
     monthlyBudgetUsd: tenant.monthlyBudgetUsd,
     servers: servers.map(({ server }, i) => ({
       name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps,
+      standbyIps: server.standbyIps, outboundIps: pulumi.all(server.outboundIps),
       ...(installs[i] ? { mailu: { version: MAILU_VERSION, postmaster: installs[i].postmaster, postmasterPassword: installs[i].postmasterPassword } } : {}),
     })),
     sendingIps: sending.apply((l) => l.map((s) => s.ip)),
     monthlyCostUsd: cost,
     dnsRecords: pulumi.all(domains.map((d) => d.records)).apply((l) => l.flat().map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) }))),
     // Day 1 is the day the IP was got, so a replacement IP starts its warm-up over.
-    warmup: sending.apply((l) => l.map((s) => ({ ip: s.ip, hostname: s.hostname, since: s.since, schedule }))),
+    // Standby IPs warm too: they are in the plan from the day they were got.
+    warmup: pulumi.all([sending, standby]).apply(([l, sb]) => [...l.map((s) => ({ ...s, role: "sending" })), ...sb.map((s) => ({ ...s, role: "standby" }))]
+      .map((s) => ({ ip: s.ip, hostname: s.hostname, role: s.role, since: s.since, schedule }))),
   };
 };

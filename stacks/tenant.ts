@@ -31,6 +31,11 @@ export const serverSchema = z.object({
   adoptIps: z.array(ipv4).optional(),
   /** Sending IPs to replace (bad reputation): each gets a new IP first, then is released. */
   retireIps: z.array(ipv4).default([]),
+  /** IPs bought and published (rDNS, A, SPF) but kept out of the sending rotation, for emergencies. */
+  standbyIps: z.number({ invalid_type_error: "expected a whole number of standby IPs" }).int("expected a whole number of standby IPs")
+    .min(0, "expected 0 or more standby IPs").max(4, "expected at most 4 standby IPs per server").default(0),
+  /** Sending IPs to stop sending from now; a standby IP takes each one's place. */
+  pausedIps: z.array(ipv4).default([]),
 }).strict();
 
 export const domainSchema = z.object({
@@ -73,6 +78,10 @@ function crossChecks(raw: unknown): Problem[] {
       }
       if (typeof s?.name === "string" && seen.has(s.name)) out.push({ path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });
       seen.add(s?.name);
+      const standby = (s as { standbyIps?: unknown }).standbyIps;
+      if (typeof s?.sendingIps === "number" && typeof standby === "number" && s.sendingIps + standby > MAX_IPS_PER_SERVER) {
+        out.push({ path: ["servers", i, "standbyIps"], message: `expected sendingIps + standbyIps to be at most ${MAX_IPS_PER_SERVER} per server` });
+      }
       if (Array.isArray(s?.adoptIps) && typeof s.sendingIps === "number" && s.adoptIps.length > s.sendingIps) {
         out.push({ path: ["servers", i, "adoptIps"], message: `expected at most sendingIps (${s.sendingIps}) addresses` });
       }

@@ -40,9 +40,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
   let stack: Stack;
   const dir = programDir("mail-server", "stacks", "penguinmails-infra");
   const backend = "mail-server";
-  const tenant = (sendingIps: number, retireIps: string[] = []) => ({
-    id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: ZONE, domains: [{ name: ZONE }],
-    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps, retireIps }], warmup: "conservative",
+  const tenant = (sendingIps: number, more: { retireIps?: string[]; standbyIps?: number; pausedIps?: string[] } = {}) => ({
+    id: "acme", tier: "starter", monthlyBudgetUsd: 35, zone: ZONE, domains: [{ name: ZONE }],
+    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps, ...more }], warmup: "conservative",
   });
   const spfOf = () => cf.records(ZONE).find((p) => p.type === "TXT" && p.name === ZONE)!.content;
   const snatTargets = () => (hosts.state<Tables>(ip, "iptables")!.nat.PM_SENDING ?? []).map((rule) => rule.split("--to-source ")[1]);
@@ -155,7 +155,7 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
   test("retiring a sending IP: its replacement is bought and takes over DNS, SPF, rDNS, routing and warm-up before the old one is released", async () => {
     const before = (await stack.outputs()).sendingIps.value as string[];
     const old = before[0];
-    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, [old])) });
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { retireIps: [old] })) });
     const planned: string[] = [];
     await stack.preview({ onEvent: (e) => {
       const m = e.resourcePreEvent?.metadata;
@@ -195,6 +195,40 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(3)) });
   });
 
+  test("a standby IP is bought and published but does not send; pausing a bad IP puts the standby in its place, buying nothing", async () => {
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { standbyIps: 1 })) });
+    let r = await up();
+    const sending = r.outputs.sendingIps.value as string[];
+    const server = (r.outputs.servers.value as Array<{ standbyIps: Array<{ ip: string; hostname: string }>; outboundIps: string[] }>)[0];
+    const standby = server.standbyIps[0].ip;
+    expect(server.standbyIps.map((x) => x.hostname)).toEqual([`mx1-standby1.${ZONE}`]);
+    expect(cf.records(ZONE).find((p) => p.type === "A" && p.name === `mx1-standby1.${ZONE}`)?.content).toBe(standby);
+    expect(spfOf()).toContain(`ip4:${standby}`); // switching to it later needs no DNS change
+    expect(hosts.state<{ applied: Record<string, string[]> }>(ip, "netplan")!.applied.eth0).toContain(`${standby}/32`);
+    expect(snatTargets().sort()).toEqual([...sending].sort());
+    expect(server.outboundIps).toEqual(sending);
+    expect((r.outputs.warmup.value as Array<{ ip: string; role: string }>).find((w) => w.ip === standby)?.role).toBe("standby");
+
+    // The emergency switch: one line in the config; only the server's outbound rules change.
+    const bad = sending[0];
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { standbyIps: 1, pausedIps: [bad] })) });
+    const planned: string[] = [];
+    await stack.preview({ onEvent: (e) => {
+      const m = e.resourcePreEvent?.metadata;
+      // The default provider takes the stack's config as inputs, so it "updates" on any config change.
+      if (m && m.op !== "same" && m.type !== "pulumi:pulumi:Stack" && !m.type.startsWith("pulumi:providers:")) planned.push(`${m.op} ${m.urn.split("::").pop()}`);
+    } });
+    expect(planned).toEqual(["update mx1-mailu-network"]);
+    const ledger = sim.ledger(KEY).length;
+    r = await up();
+    expect(snatTargets()).toEqual([...sending.slice(1), standby]);
+    expect(sim.ledger(KEY).length).toBe(ledger);
+
+    // A paused address that is not the server's is refused with the reason, before anything changes.
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { standbyIps: 1, pausedIps: ["203.0.113.9"] })) });
+    await expect(stack.preview()).rejects.toThrow(/server mx1: pausedIps 203\.0\.113\.9 is not among its sending IPs/);
+  });
+
   test("back to one IP: Docker's host_ipv4 takes over (the stack goes down once to recreate its network), the SNAT rules go", async () => {
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(1)) });
     const calls = hosts.calls(ip, "docker").length;
@@ -207,7 +241,7 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect([nat.PM_SENDING, nat.POSTROUTING]).toEqual([undefined, []]);
     expect(hosts.calls(ip, "docker").slice(calls).map((c) => c.args.slice(3).join(" ")).filter((a) => !a.startsWith("ps"))).toEqual(["down", "up -d --remove-orphans"]);
     expect(Object.values(hosts.state<ComposeState>(ip, "compose-mailu")!.services).every((s) => s.running)).toBe(true);
-    expect(sim.ledger(KEY).slice(released).filter((e) => e.kind === "ip" && e.event === "released")).toHaveLength(2);
+    expect(sim.ledger(KEY).slice(released).filter((e) => e.kind === "ip" && e.event === "released")).toHaveLength(3); // 2 sending IPs and the standby
   });
 
   test("destroy removes every record, releases the server and its IP, and the host with it", async () => {
