@@ -133,7 +133,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     if (Array.isArray(news.retire) && news.retire.includes(id)) replaces.push("retire");
     // A retire list that does not name this IP is no change to it (and no noise in the preview).
     const rdns = olds.rdns !== news.rdns;
-    return { changes: replaces.length > 0 || rdns, replaces, deleteBeforeReplace: false };
+    return { changes: replaces.length > 0 || rdns, replaces };
   },
 
   async create(inputs) {

@@ -64,6 +64,14 @@ describe("diffs", () => {
     expect(await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "b.acme.example" } as never)).toEqual({ changes: true, replaces: [] });
     expect((await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: UNKNOWN, rdns: "a.acme.example" } as never)).replaces).toEqual(["serviceId"]);
   });
+
+  test("retiring an IP replaces only the resource holding it (new first: no deleteBeforeReplace)", async () => {
+    const old = { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", ip: "198.51.0.11", retire: [] } as never;
+    const mine = await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", retire: ["198.51.0.11"] } as never);
+    expect(mine).toEqual({ changes: true, replaces: ["retire"] });
+    const other = await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", retire: ["198.51.0.99"] } as never);
+    expect(other).toEqual({ changes: false, replaces: [] });
+  });
 });
 
 describe("settings", () => {
