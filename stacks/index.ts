@@ -12,9 +12,9 @@ import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
 import { stopRun } from "../components/stop-run";
 import { warmupSchedule } from "../components/warmup";
-import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
+import { monthlyCost } from "../providers/hostwinds/pricing";
 import { TenantPlan } from "../providers/tenant";
-import { TenantConfigError, parseTenant } from "./tenant";
+import { TenantConfigError, billedIps, declaredMonthlyCost, parseTenant } from "./tenant";
 
 const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey"];
 
@@ -46,15 +46,10 @@ export = async () => {
 
   // What the config asks for, priced with the checked-in price list, so the policy pack can refuse
   // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
-  const book = defaultPriceBook();
-  const ipPriceSetting = pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd");
-  // Standby IPs are bought and billed like sending IPs, and count toward the tier's IP limit.
-  const ipsOf = (s: { sendingIps: number; standbyIps: number }) => s.sendingIps + s.standbyIps;
-  const declared = monthlyCost(tenant.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: ipsOf(s) })),
-    { ...book, ipMonthlyPriceUsd: ipPriceSetting ? Number(ipPriceSetting) : book.ipMonthlyPriceUsd });
+  const declared = declaredMonthlyCost(tenant, pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd") ?? process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD);
   const plan = new TenantPlan("tenant", {
     tenant: tenant.id, tier: tenant.tier, monthlyBudgetUsd: tenant.monthlyBudgetUsd,
-    servers: tenant.servers.length, sendingIps: tenant.servers.reduce((n, s) => n + ipsOf(s), 0), projectedMonthlyUsd: declared.totalUsd,
+    servers: tenant.servers.length, sendingIps: tenant.servers.reduce((n, s) => n + billedIps(s), 0), projectedMonthlyUsd: declared.totalUsd,
   });
   const mailDomain = tenant.domains[0].name;
   const servers = tenant.servers.map((s) => ({
@@ -92,7 +87,7 @@ export = async () => {
 
   const ipPrice = servers.flatMap((s) => [...s.server.ips, ...s.server.standby].map((ip) => ip.monthlyPriceUsd));
   const cost = pulumi.all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)]).apply(([serverPrices, ipPrices]) =>
-    monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: ipsOf(s.config), serverMonthlyUsd: serverPrices[i] })),
+    monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: billedIps(s.config), serverMonthlyUsd: serverPrices[i] })),
       { plans: [], ipMonthlyPriceUsd: ipPrices[0] ?? 0 }));
 
   const schedule = warmupSchedule(tenant.warmup);

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { TIERS } from "../policies/tiers";
-import { BILLING_CYCLES, BillingCycle, defaultPriceBook, monthlyPriceUsd } from "../providers/hostwinds/pricing";
+import { BILLING_CYCLES, BillingCycle, MonthlyCost, defaultPriceBook, monthlyCost, monthlyPriceUsd } from "../providers/hostwinds/pricing";
 import { WARMUP_CURVES } from "../components/warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "../providers/lib/names";
 
@@ -98,6 +98,19 @@ function crossChecks(raw: unknown): Problem[] {
 }
 export type Tenant = z.infer<typeof tenantSchema>;
 export type TenantServer = Tenant["servers"][number];
+
+/** IPs a server pays for: sending and standby (both count toward the tier's IP limit too). */
+export const billedIps = (s: Pick<TenantServer, "sendingIps" | "standbyIps">): number => s.sendingIps + s.standbyIps;
+
+/**
+ * What the tenant's config costs a month, priced with the checked-in price list (budgets are
+ * judged before anything is bought); `ipMonthlyPriceUsd` is the `hostwinds:ipMonthlyPriceUsd` setting.
+ */
+export function declaredMonthlyCost(t: Tenant, ipMonthlyPriceUsd?: string | number): MonthlyCost {
+  const book = defaultPriceBook();
+  return monthlyCost(t.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: billedIps(s) })),
+    { ...book, ipMonthlyPriceUsd: ipMonthlyPriceUsd !== undefined && ipMonthlyPriceUsd !== "" ? Number(ipMonthlyPriceUsd) : book.ipMonthlyPriceUsd });
+}
 
 export class TenantConfigError extends Error {
   override readonly name = "TenantConfigError";

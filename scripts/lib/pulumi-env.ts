@@ -45,6 +45,11 @@ export interface EngineEnvOptions {
   backend?: string;
   /** Extra variables for the engine and the providers it starts. */
   extra?: Record<string, string>;
+  /**
+   * PULUMI_HOME (default .pulumi-dev/pulumi-home). Stack selection rewrites a workspace file in it,
+   * so work running in parallel gives each worker its own (the fleet commands do).
+   */
+  home?: string;
 }
 
 /** Resource plugins the toolchain builds, by npm package: they go to the plugin cache, not PATH. */
@@ -56,10 +61,10 @@ const RESOURCE_PLUGINS: Record<string, string> = { random: "@pulumi/random" };
  * language host, and resource plugins are linked into PULUMI_HOME's plugin cache as
  * `pulumi plugin install` would place them.
  */
-function engineDirs(): { binDir: string; pulumiHome: string } {
+function engineDirs(home?: string): { binDir: string; pulumiHome: string } {
   const bin = toolchainBin();
   const binDir = path.join(devDir, "bin");
-  const pulumiHome = path.join(devDir, "pulumi-home");
+  const pulumiHome = home ?? path.join(devDir, "pulumi-home");
   const link = (target: string, at: string) => {
     fs.mkdirSync(path.dirname(at), { recursive: true });
     if (fs.existsSync(at) && fs.realpathSync(at) === fs.realpathSync(target)) return;
@@ -82,7 +87,7 @@ function engineDirs(): { binDir: string; pulumiHome: string } {
 
 /** Environment variables for a `pulumi` process run against the local backend. */
 export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
-  const { binDir, pulumiHome } = engineDirs();
+  const { binDir, pulumiHome } = engineDirs(opts.home);
   const backendDir = path.join(devDir, "backends", opts.backend ?? "default");
   fs.mkdirSync(backendDir, { recursive: true });
   return {
