@@ -22,7 +22,8 @@ commands:
                        differ from their state and how (kept for 'list')
   orphans              Hostwinds servers (named pm-*) and IPs that no stack owns, with their
                        monthly cost; a dry run unless --release --yes
-  matrix               the changed tenants as JSON shards for a CI job matrix
+  matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
+  report FILE…         one Markdown report from the --json output of several preview shards
 
 options:
   --changed-since REF  only tenants a change since REF touches (a tenant's config file → that
@@ -31,6 +32,9 @@ options:
   --concurrency N      stacks at once (default 4)
   --shard K/N          only every N-th selected tenant starting at K (1-based), for job matrices
   --shards N           with 'matrix': how many shards (default: 1 per 25 tenants, at most 20)
+  --per-tenant         with 'matrix': one entry per tenant (for a concurrency group per tenant),
+                       falling back to shards past GitHub's 256 jobs per matrix
+  --check              with 'report': exit 1 when a tenant failed or was blocked
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --json               machine-readable output on stdout
@@ -43,10 +47,10 @@ drifted); 1 when any failed, was blocked by policy or drifted; 2 for bad usage.
 Credentials and backend come from the environment: HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
 PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset).`;
 
-interface Args { command?: string; flags: Record<string, string | true> }
+interface Args { command?: string; files: string[]; flags: Record<string, string | true> }
 
 function parse(argv: string[]): Args {
-  const a: Args = { flags: {} };
+  const a: Args = { files: [], flags: {} };
   const valued = new Set(["changed-since", "tenants", "concurrency", "report", "root", "shard", "shards"]);
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
@@ -56,9 +60,10 @@ function parse(argv: string[]): Args {
       if (valued.has(k)) {
         if (i + 1 >= argv.length) usage(`--${k} needs a value`);
         a.flags[k] = argv[++i];
-      } else if (["json", "release", "yes", "no-policy"].includes(k)) a.flags[k] = true;
+      } else if (["json", "release", "yes", "no-policy", "per-tenant", "check"].includes(k)) a.flags[k] = true;
       else usage(`unknown option --${k}`);
     } else if (!a.command) a.command = x;
+    else if (a.command === "report") a.files.push(x);
     else usage(`unexpected argument '${x}'`);
   }
   return a;
@@ -77,10 +82,22 @@ export function shardOf<T>(items: T[], k: number, n: number): T[] {
 }
 
 async function main(): Promise<number> {
-  const { command, flags } = parse(process.argv.slice(2));
+  const { command, files, flags } = parse(process.argv.slice(2));
   if (flags.help || !command) {
     console.log(HELP);
     return command || flags.help ? 0 : 2;
+  }
+  if (command === "report") {
+    if (!files.length) usage("report needs the --json files of the preview shards");
+    const results = files.flatMap((f) => {
+      try {
+        return (JSON.parse(fs.readFileSync(f, "utf8")) as { tenants: TenantChange[] }).tenants;
+      } catch (e) {
+        throw new Error(`${f}: not the --json output of fleet preview (${(e as Error).message})`);
+      }
+    });
+    console.log(renderReport(results));
+    return flags.check && results.some((r) => r.status !== "ok") ? 1 : 0;
   }
   const project = fleetProject(path.resolve(String(flags.root ?? projectRoot)));
   const concurrency = flags.concurrency ? Number(flags.concurrency) : undefined;
@@ -106,7 +123,8 @@ async function main(): Promise<number> {
 
   switch (command) {
     case "matrix": {
-      const n = flags.shards ? Number(flags.shards) : Math.min(20, Math.max(1, Math.ceil(tenants.length / 25)));
+      const perTenant = flags["per-tenant"] === true && tenants.length <= 256;
+      const n = perTenant ? tenants.length : flags.shards ? Number(flags.shards) : Math.min(20, Math.max(1, Math.ceil(tenants.length / 25)));
       const shards = tenants.length ? Array.from({ length: n }, (_, k) => ({ shard: `${k + 1}/${n}`, tenants: shardOf(tenants, k + 1, n).join(",") })).filter((s) => s.tenants) : [];
       console.log(JSON.stringify({ include: shards }));
       return 0;
