@@ -10,6 +10,17 @@ import { DriftResult, FleetOptions, TenantSummary, fleetDrift, fleetList, fleetO
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
 import { fleetProject } from "./fleet/tenants";
+import { stackManifests } from "./fleet/k8s";
+import { execFileSync } from "child_process";
+
+/** The repository's top folder (the operator checks out the whole repository). */
+function execGitTop(dir: string): string {
+  try {
+    return fs.realpathSync(execFileSync("git", ["rev-parse", "--show-toplevel"], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+  } catch {
+    return dir;
+  }
+}
 
 const HELP = `usage: npm run fleet -- <command> [options]
 
@@ -24,6 +35,7 @@ commands:
                        monthly cost; a dry run unless --release --yes
   matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
   report FILE…         one Markdown report from the --json output of several preview shards
+  k8s-manifests        Pulumi Kubernetes Operator Stack resources, one per tenant (YAML on stdout)
 
 options:
   --changed-since REF  only tenants a change since REF touches (a tenant's config file → that
@@ -35,6 +47,12 @@ options:
   --per-tenant         with 'matrix': one entry per tenant (for a concurrency group per tenant),
                        falling back to shards past GitHub's 256 jobs per matrix
   --check              with 'report': exit 1 when a tenant failed or was blocked
+  --repo URL           k8s-manifests: the git repository the operator fetches (required)
+  --branch B           k8s-manifests: the branch it follows (default main)
+  --namespace NS       k8s-manifests: namespace of the Stack resources
+  --backend URL        k8s-manifests: the state backend (default PULUMI_BACKEND_URL)
+  --credentials NAME   k8s-manifests: Secret with HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
+                       PULUMI_CONFIG_PASSPHRASE (default penguinmails-credentials)
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --json               machine-readable output on stdout
@@ -51,7 +69,7 @@ interface Args { command?: string; files: string[]; flags: Record<string, string
 
 function parse(argv: string[]): Args {
   const a: Args = { files: [], flags: {} };
-  const valued = new Set(["changed-since", "tenants", "concurrency", "report", "root", "shard", "shards"]);
+  const valued = new Set(["changed-since", "tenants", "concurrency", "report", "root", "shard", "shards", "repo", "branch", "namespace", "backend", "credentials"]);
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === "-h" || x === "--help") a.flags.help = true;
@@ -127,6 +145,15 @@ async function main(): Promise<number> {
       const n = perTenant ? tenants.length : flags.shards ? Number(flags.shards) : Math.min(20, Math.max(1, Math.ceil(tenants.length / 25)));
       const shards = tenants.length ? Array.from({ length: n }, (_, k) => ({ shard: `${k + 1}/${n}`, tenants: shardOf(tenants, k + 1, n).join(",") })).filter((s) => s.tenants) : [];
       console.log(JSON.stringify({ include: shards }));
+      return 0;
+    }
+    case "k8s-manifests": {
+      if (typeof flags.repo !== "string") usage("k8s-manifests needs --repo <git URL of this project>");
+      const str = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string) : undefined);
+      console.log(stackManifests(tenants, {
+        repo: flags.repo, branch: str("branch"), namespace: str("namespace"), backend: str("backend") ?? process.env.PULUMI_BACKEND_URL,
+        credentialsSecret: str("credentials"), repoDir: path.relative(execGitTop(project.root), project.root) || undefined,
+      }));
       return 0;
     }
     case "preview":
