@@ -4,17 +4,22 @@
  *   standin   the Hostwinds stand-in under load with faults on
  *   provider  the Hostwinds provider through the engine: __provider size,
  *             calls per refresh, up time against the purchase floor
+ *   fleet     fleet preview of N tenant stacks against plain previews in a row
  */
+import * as os from "os";
+import { fleetBench, printFleetBench } from "./bench/fleet-preview";
 import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
 
-const HELP = `usage: npm run bench -- [--only standin|provider] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
              --requests N (4000)  --clients N (64)
   provider   the Hostwinds provider through the Pulumi engine
              --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
+  fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
+             --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -42,6 +47,11 @@ async function main() {
       progress: (l) => process.stderr.write(`  … ${l}\n`),
     });
     printProviderBench(r);
+  }
+  if (!only || only === "fleet") {
+    const r = await fleetBench(arg("fleet-sizes", "10,50").split(",").map(Number), Number(arg("concurrency", String(os.cpus().length))), (l) => process.stderr.write(`  … ${l}\n`));
+    printFleetBench(r);
+    if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;
   }
 }
 

@@ -3,7 +3,11 @@
  * servers and IPs to buy, release or replace, DNS records to change, the MailU
  * steps that rerun, policy violations, and the monthly cost before and after.
  */
-import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import * as fs from "fs";
+import * as path from "path";
+import { load } from "js-yaml";
+import { EngineEvent } from "@pulumi/pulumi/automation";
+import { FleetProject } from "./tenants";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../providers/hostwinds";
 import { DNS_RECORD_TYPE } from "../../providers/cloudflare";
 import { COMMAND_TYPE } from "../../providers/ssh";
@@ -39,6 +43,11 @@ export class ChangeCollector {
 
   readonly onEvent = (e: EngineEvent): void => {
     const m = e.resourcePreEvent?.metadata;
+    // The stack's outputs before this run come with its step: no extra call to read state.
+    if (m?.type === "pulumi:pulumi:Stack") {
+      const before = (m.old?.outputs?.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd;
+      if (typeof before === "number") this.change.costBeforeUsd = before;
+    }
     if (m) {
       const op: Op | undefined = m.op === "create" ? "create" : m.op === "update" ? "update" : m.op === "delete" ? "delete" : m.op === "replace" ? "replace" : undefined;
       if (op) {
@@ -67,15 +76,17 @@ export function conciseError(err: unknown): string {
   return (unique.length ? unique.slice(0, 6) : [text.split("\n")[0]]).join("; ").slice(0, 600);
 }
 
-/** The tenant's monthly cost now (the stack's output) and after the change (priced from its config). */
-export async function costs(stack: Stack, change: TenantChange): Promise<void> {
-  const outs = await stack.outputs().catch(() => ({} as Record<string, { value: unknown }>));
-  change.costBeforeUsd = (outs.monthlyCostUsd?.value as { totalUsd?: number } | undefined)?.totalUsd ?? 0;
-  const config = await stack.getAllConfig();
+/**
+ * The tenant's monthly cost after the change, priced from its stack config file the way the
+ * program prices it (read from the file: a CLI call per tenant is a good part of a preview's cost).
+ */
+export function costAfter(p: FleetProject, change: TenantChange): void {
   try {
-    const raw = config["penguinmails-infra:tenant"]?.value;
-    const t = parseTenant(change.tenant, raw === undefined ? undefined : JSON.parse(raw));
-    change.costAfterUsd = declaredMonthlyCost(t, config["hostwinds:ipMonthlyPriceUsd"]?.value ?? process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD).totalUsd;
+    const doc = load(fs.readFileSync(path.join(p.root, p.stacksDir, `Pulumi.${change.tenant}.yaml`), "utf8")) as { config?: Record<string, unknown> };
+    const config = doc?.config ?? {};
+    const t = parseTenant(change.tenant, config["penguinmails-infra:tenant"]);
+    const ipPrice = config["hostwinds:ipMonthlyPriceUsd"];
+    change.costAfterUsd = declaredMonthlyCost(t, typeof ipPrice === "string" || typeof ipPrice === "number" ? ipPrice : process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD).totalUsd;
   } catch {
     change.costAfterUsd = undefined; // the preview reports the config's problems
   }

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../lib/pulumi-env";
-import { ChangeCollector, TenantChange, conciseError, costs } from "./changes";
+import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
 import { Orphan, findOrphans, hostwindsFromEnv, ownedBy, releaseOrphans } from "./orphans";
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { FleetEngineOptions, openTenantStack } from "./stacks";
@@ -54,7 +54,7 @@ async function perTenant<T>(o: FleetOptions, tenants: string[], job: (stack: Sta
 export async function fleetPreview(o: FleetOptions, tenants: string[]): Promise<TenantChange[]> {
   const results = await perTenant(o, tenants, async (stack, tenant) => {
     const c = new ChangeCollector(tenant);
-    await costs(stack, c.change);
+    costAfter(o.project, c.change);
     try {
       await stack.preview({ policyPacks: o.policyPacks, onEvent: c.onEvent });
     } catch (e) {
@@ -69,7 +69,7 @@ export async function fleetPreview(o: FleetOptions, tenants: string[]): Promise<
 export async function fleetUp(o: FleetOptions, tenants: string[]): Promise<TenantChange[]> {
   const results = await perTenant(o, tenants, async (stack, tenant) => {
     const c = new ChangeCollector(tenant);
-    await costs(stack, c.change);
+    costAfter(o.project, c.change);
     try {
       await stack.up({ policyPacks: o.policyPacks, onEvent: c.onEvent });
     } catch (e) {
