@@ -47,6 +47,11 @@ export class CloudflareSim {
     return id;
   }
 
+  /** Every record of every zone (the DNS stand-in serves them). */
+  allRecords(): SimDnsRecord[] {
+    return [...this.zones.values()].flatMap((z) => z.records);
+  }
+
   records(zoneName: string): SimDnsRecord[] {
     return [...this.zones.values()].find((z) => z.name === zoneName)?.records ?? [];
   }

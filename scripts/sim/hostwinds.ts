@@ -166,6 +166,12 @@ export class HostwindsSim {
     this.record(acct, { kind: "ip", event: "released", serviceId: inst.serviceid, ip, monthlyUsd: IP_MONTHLY_PRICE });
   }
 
+  /** The reverse DNS name of an IP in any account, as a PTR answer would give it (the DNS stand-in's source). */
+  ptr(ip: string): string | undefined {
+    for (const acct of Object.values(this.state.accounts)) for (const i of acct.instances) for (const x of this.visibleIps(i)) if (x.ip === ip) return x.rdns ?? undefined;
+    return undefined;
+  }
+
   setRdnsByHand(apiKey: string, ip: string, rdns: string): void {
     for (const i of this.account(apiKey)!.instances) for (const x of i.ips) if (x.ip === ip) x.rdns = rdns;
     this.persist();
