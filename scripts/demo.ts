@@ -10,6 +10,9 @@ import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot } from "./l
 import { HostwindsSim, LedgerEntry } from "./sim/hostwinds";
 import { CloudflareSim } from "./sim/cloudflare";
 import { SshHostSim } from "./sim/ssh-host";
+import { DnsSim } from "./sim/dns";
+import { SmtpSim, testCertificates } from "./sim/smtp";
+import { StackOutputs, verifyStack } from "./verify/index";
 import { defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
 
 const HELP = `usage: npm run demo [-- --keep]
@@ -18,7 +21,8 @@ Starts the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and runs a
 sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local backend:
   1. pulumi up: 1 server, 2 sending IPs with rDNS, the domain's DNS records (A, MX, SPF,
      DKIM, DMARC, autoconfig, MTA-STS, TLS-RPT), MailU installed over SSH on the
-     server, outputs and monthly cost
+     server, outputs and monthly cost; then npm run verify's checks against a DNS stand-in
+     serving what was published and an SMTP stand-in for the server
   2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up
      applies it, and only the server's network step (netplan, outbound rules) reruns
   3. add a second server: the policy pack refuses it (over budget) before anything is bought
@@ -110,6 +114,24 @@ async function main() {
     for (const r of records.filter((x) => x.type === "MX" || (x.type === "TXT" && !x.name.includes("_domainkey")) || x.type === "A").slice(0, 8)) detail(`  ${r.type.padEnd(5)} ${r.name.padEnd(32)} ${r.content.length > 70 ? r.content.slice(0, 67) + "..." : r.content}`);
     const warm = (outs.warmup.value as Array<{ ip: string; schedule: Array<{ day: number; maxMessages: number }> }>)[0];
     detail(`warm-up of ${warm.ip}: ${warm.schedule.slice(0, 6).map((d) => `day ${d.day} ${d.maxMessages}`).join(", ")}, … day ${warm.schedule.length} ${warm.schedule.at(-1)!.maxMessages}`);
+
+    say("   Verifying deliverability (npm run verify): DNS as published, FCrDNS, blocklists, SMTP/TLS");
+    const dnsServer = await new DnsSim({ records: () => cf.allRecords(), ptr: (ip) => sim.ptr(ip), blocklists: { "zen.spamhaus.org": {} } }).start();
+    const mxName = (outs.servers.value as Array<{ name: string }>)[0].name;
+    const certs = testCertificates(path.join(devDir, "demo-certs"), mxName);
+    const smtp = await new SmtpSim({ hostname: mxName, certificate: certs.good }).start();
+    try {
+      const results = await verifyStack(Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs, {
+        resolvers: [dnsServer.address], authoritative: [dnsServer.address], smtpHost: "127.0.0.1", smtp: { ports: smtp.ports, ca: certs.ca },
+      });
+      const count = (st: string) => results.filter((r) => r.status === st).length;
+      detail(`${results.length} checks: ${count("pass")} pass, ${count("fail")} fail, ${count("warn")} warn, ${count("unknown")} unknown`);
+      for (const r of results.filter((x) => x.check !== "dns record" || x.status !== "pass")) detail(`  ${r.check.padEnd(12)} ${r.subject.padEnd(36)} ${r.status.toUpperCase().padEnd(5)} ${r.detail}`);
+      if (count("fail")) throw new Error("verify found failures in the demo tenant");
+    } finally {
+      await dnsServer.stop();
+      await smtp.stop();
+    }
 
     say("2. Raising mx1 to 4 sending IPs: the preview says what will be bought and what it costs");
     await change(stack, [mx1(4)], sim, cost.totalUsd);
