@@ -6,7 +6,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { projectRoot } from "./lib/pulumi-env";
 import { TenantChange } from "./fleet/changes";
-import { DriftResult, FleetOptions, TenantSummary, fleetDrift, fleetList, fleetOrphans, fleetPreview, fleetUp, selectTenants } from "./fleet/commands";
+import { DriftResult, FleetOptions, TenantSummary, fleetDrift, fleetList, fleetOrphans, fleetPreview, fleetUp, fleetVerify, selectTenants } from "./fleet/commands";
+import { renderTable } from "./verify/result";
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
 import { fleetProject } from "./fleet/tenants";
@@ -33,6 +34,8 @@ commands:
                        differ from their state and how (kept for 'list')
   orphans              Hostwinds servers (named pm-*) and IPs that no stack owns, with their
                        monthly cost; a dry run unless --release --yes
+  verify               npm run verify's deliverability checks for every deployed tenant
+                       (--resolvers a,b, --blocklists a,b, --no-smtp as in verify)
   matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
   report FILE…         one Markdown report from the --json output of several preview shards
   k8s-manifests        Pulumi Kubernetes Operator Stack resources, one per tenant (YAML on stdout)
@@ -69,7 +72,7 @@ interface Args { command?: string; files: string[]; flags: Record<string, string
 
 function parse(argv: string[]): Args {
   const a: Args = { files: [], flags: {} };
-  const valued = new Set(["changed-since", "tenants", "concurrency", "report", "root", "shard", "shards", "repo", "branch", "namespace", "backend", "credentials"]);
+  const valued = new Set(["changed-since", "tenants", "concurrency", "report", "root", "shard", "shards", "repo", "branch", "namespace", "backend", "credentials", "resolvers", "blocklists"]);
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === "-h" || x === "--help") a.flags.help = true;
@@ -78,7 +81,7 @@ function parse(argv: string[]): Args {
       if (valued.has(k)) {
         if (i + 1 >= argv.length) usage(`--${k} needs a value`);
         a.flags[k] = argv[++i];
-      } else if (["json", "release", "yes", "no-policy", "per-tenant", "check"].includes(k)) a.flags[k] = true;
+      } else if (["json", "release", "yes", "no-policy", "per-tenant", "check", "no-smtp"].includes(k)) a.flags[k] = true;
       else usage(`unknown option --${k}`);
     } else if (!a.command) a.command = x;
     else if (a.command === "report") a.files.push(x);
@@ -167,6 +170,13 @@ async function main(): Promise<number> {
       for (const r of bad) process.stderr.write(`fleet ${command}: ${r.tenant} ${r.status}: ${r.error}\n`);
       process.stderr.write(`fleet ${command}: ${results.length - bad.length} of ${results.length} succeeded${bad.length ? `; ${bad.map((r) => `${r.tenant} (${r.status})`).join(", ")} did not` : ""}\n`);
       return bad.length ? 1 : 0;
+    }
+    case "verify": {
+      const list = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string).split(",").filter(Boolean) : undefined);
+      const results = await fleetVerify(o, tenants, { resolvers: list("resolvers"), blocklists: list("blocklists"), smtp: flags["no-smtp"] ? false : {} });
+      if (json) console.log(JSON.stringify({ tenants: results }, null, 1));
+      else for (const t of results) console.log(t.error ? `${t.tenant}: could not verify: ${t.error}` : `${t.tenant}:\n${renderTable(t.results).split("\n").map((l) => `  ${l}`).join("\n")}`);
+      return results.some((t) => t.error || t.results.some((r) => r.status === "fail")) ? 1 : 0;
     }
     case "drift": {
       const results: DriftResult[] = await fleetDrift(o, tenants);

@@ -13,6 +13,8 @@ import { Orphan, findOrphans, hostwindsFromEnv, ownedBy, releaseOrphans } from "
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { FleetEngineOptions, openTenantStack } from "./stacks";
 import { FleetProject, changedTenants, tenantStacks } from "./tenants";
+import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
+import { CheckResult } from "../verify/result";
 
 export interface FleetOptions extends FleetEngineOptions {
   project: FleetProject;
@@ -146,6 +148,18 @@ export async function fleetList(o: FleetOptions, tenants: string[]): Promise<Ten
     } satisfies TenantSummary;
   });
   return results.map((r) => r.value ?? { tenant: r.name, servers: 0, sendingIps: 0, monthlyCostUsd: 0, drift: "unknown", error: r.error });
+}
+
+export interface TenantVerification { tenant: string; results: CheckResult[]; error?: string }
+
+/** `npm run verify`'s checks for every deployed tenant. */
+export async function fleetVerify(o: FleetOptions, tenants: string[], v: VerifyOptions): Promise<TenantVerification[]> {
+  const results = await perTenant(o, tenants, async (stack, tenant) => {
+    const outs = Object.fromEntries(Object.entries(await stack.outputs()).map(([k, x]) => [k, x.value])) as unknown as StackOutputs;
+    if (!outs.dnsRecords || !outs.servers) throw new Error(`tenant ${tenant} has no outputs yet (not deployed)`);
+    return { tenant, results: await verifyStack(outs, v) };
+  });
+  return results.map((r) => r.value ?? { tenant: r.name, results: [], error: r.error });
 }
 
 export interface OrphansResult { orphans: Orphan[]; monthlyUsd: number; released: boolean }
