@@ -52,13 +52,13 @@ async function perTenant<T>(o: FleetOptions, tenants: string[], job: (stack: Sta
   return runPool(tenants, o.concurrency ?? defaultConcurrency(), async (tenant, slot) => job(await openTenantStack(o.project, tenant, slot, o, create), tenant), o.onProgress);
 }
 
-/** Previews each tenant with the policy pack; never throws for a tenant's failure. */
-export async function fleetPreview(o: FleetOptions, tenants: string[]): Promise<TenantChange[]> {
+/** Previews or applies each tenant with the policy pack; a tenant's failure is its own, never thrown. */
+async function changeEach(o: FleetOptions, tenants: string[], op: "preview" | "up"): Promise<TenantChange[]> {
   const results = await perTenant(o, tenants, async (stack, tenant) => {
     const c = new ChangeCollector(tenant);
     costAfter(o.project, c.change);
     try {
-      await stack.preview({ policyPacks: o.policyPacks, onEvent: c.onEvent });
+      await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent });
     } catch (e) {
       c.failed(e);
     }
@@ -67,20 +67,8 @@ export async function fleetPreview(o: FleetOptions, tenants: string[]): Promise<
   return results.map((r) => r.value ?? failedChange(r.name, r.error));
 }
 
-/** Applies each tenant; a failure is that tenant's alone. */
-export async function fleetUp(o: FleetOptions, tenants: string[]): Promise<TenantChange[]> {
-  const results = await perTenant(o, tenants, async (stack, tenant) => {
-    const c = new ChangeCollector(tenant);
-    costAfter(o.project, c.change);
-    try {
-      await stack.up({ policyPacks: o.policyPacks, onEvent: c.onEvent });
-    } catch (e) {
-      c.failed(e);
-    }
-    return c.change;
-  }, true);
-  return results.map((r) => r.value ?? failedChange(r.name, r.error));
-}
+export const fleetPreview = (o: FleetOptions, tenants: string[]) => changeEach(o, tenants, "preview");
+export const fleetUp = (o: FleetOptions, tenants: string[]) => changeEach(o, tenants, "up");
 
 function failedChange(tenant: string, error?: string): TenantChange {
   const c = new ChangeCollector(tenant);
