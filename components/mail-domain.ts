@@ -24,7 +24,11 @@ export interface MailDomainArgs {
 }
 
 /** Stand-in values, to lay out the record set before the real values are known. */
-interface RecordInputs { hostIps: string[]; sendingIps: string[]; publicKeyBase64: string }
+interface RecordInputs {
+  hostIps: string[];
+  sendingIps: string[];
+  publicKeyBase64: string;
+}
 const layoutInputs = (hosts: number, sendingIps: number, variant: number): RecordInputs => ({
   hostIps: Array.from({ length: hosts }, (_, k) => `192.0.${2 + variant}.${k + 1}`),
   sendingIps: Array.from({ length: sendingIps }, (_, i) => `198.51.${100 + variant}.${i + 1}`),
@@ -38,16 +42,22 @@ export class MailDomain extends pulumi.ComponentResource {
 
   constructor(name: string, args: MailDomainArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailDomain", name, {}, opts);
-    const build = (i: RecordInputs) => mailDomainRecords({
-      domain: args.domain, mailHost: args.mailHost, hosts: args.hosts.map((h, k) => ({ hostname: h.hostname, ip: i.hostIps[k] })),
-      sendingIps: i.sendingIps, dkim: { selector: args.dkimSelector, publicKeyBase64: i.publicKeyBase64 }, dmarcPolicy: args.dmarcPolicy,
-    });
+    const build = (i: RecordInputs) =>
+      mailDomainRecords({
+        domain: args.domain,
+        mailHost: args.mailHost,
+        hosts: args.hosts.map((h, k) => ({ hostname: h.hostname, ip: i.hostIps[k] })),
+        sendingIps: i.sendingIps,
+        dkim: { selector: args.dkimSelector, publicKeyBase64: i.publicKeyBase64 },
+        dmarcPolicy: args.dmarcPolicy,
+      });
     // Laying the records out now also checks the domain, host names and DMARC policy before anything is made.
     const base = layoutInputs(args.hosts.length, args.sendingIps.length, 0);
     const other = layoutInputs(args.hosts.length, args.sendingIps.length, 1);
     const layout = build(base);
     this.dkim = new DkimKey(`${name}-dkim`, { domain: args.domain, selector: args.dkimSelector }, { parent: this });
-    this.records = pulumi.all([pulumi.all(args.hosts.map((h) => h.ip)), pulumi.all(args.sendingIps), this.dkim.publicKeyBase64])
+    this.records = pulumi
+      .all([pulumi.all(args.hosts.map((h) => h.ip)), pulumi.all(args.sendingIps), this.dkim.publicKeyBase64])
       .apply(([hostIps, sendingIps, publicKeyBase64]) => build({ hostIps, sendingIps, publicKeyBase64 }));
 
     // Each record's content waits only on what it reads (found by changing one input at a time in the
@@ -57,16 +67,31 @@ export class MailDomain extends pulumi.ComponentResource {
     const readsKey = build({ ...base, publicKeyBase64: other.publicKeyBase64 });
     const content = (i: number): pulumi.Output<string> => {
       const differs = (variant: MailRecord[]) => variant[i].content !== layout[i].content;
-      return pulumi.all([
-        pulumi.all(args.hosts.map((h, k) => (differs(readsHost[k]) ? pulumi.output(h.ip) : pulumi.output(base.hostIps[k])))),
-        differs(readsSending) ? pulumi.all(args.sendingIps) : pulumi.output(base.sendingIps),
-        differs(readsKey) ? this.dkim.publicKeyBase64 : pulumi.output(base.publicKeyBase64),
-      ]).apply(([hostIps, sendingIps, publicKeyBase64]) => build({ hostIps, sendingIps, publicKeyBase64 })[i].content);
+      return pulumi
+        .all([
+          pulumi.all(args.hosts.map((h, k) => (differs(readsHost[k]) ? pulumi.output(h.ip) : pulumi.output(base.hostIps[k])))),
+          differs(readsSending) ? pulumi.all(args.sendingIps) : pulumi.output(base.sendingIps),
+          differs(readsKey) ? this.dkim.publicKeyBase64 : pulumi.output(base.publicKeyBase64),
+        ])
+        .apply(([hostIps, sendingIps, publicKeyBase64]) => build({ hostIps, sendingIps, publicKeyBase64 })[i].content);
     };
-    this.dnsRecords = layout.map((r, i) => new DnsRecord(`${r.type.toLowerCase()}-${r.name}`, {
-      zone: args.zone, type: r.type, name: r.name, content: content(i), ttl: r.ttl, proxied: false,
-      priority: r.priority, data: r.data as unknown as Record<string, number | string> | undefined,
-    }, { parent: this }));
+    this.dnsRecords = layout.map(
+      (r, i) =>
+        new DnsRecord(
+          `${r.type.toLowerCase()}-${r.name}`,
+          {
+            zone: args.zone,
+            type: r.type,
+            name: r.name,
+            content: content(i),
+            ttl: r.ttl,
+            proxied: false,
+            priority: r.priority,
+            data: r.data as unknown as Record<string, number | string> | undefined,
+          },
+          { parent: this },
+        ),
+    );
     this.registerOutputs({ records: this.records });
   }
 }

@@ -7,10 +7,15 @@
  * proxied: Cloudflare proxies only HTTP(S).
  */
 import { createHash } from "crypto";
-import { HOSTNAME, IPV4 } from "../providers/lib/names";
+import { HOSTNAME, IPV4 } from "../providers/model/names";
 
 export type RecordType = "A" | "MX" | "TXT" | "CNAME" | "SRV";
-export interface SrvData { priority: number; weight: number; port: number; target: string }
+export interface SrvData {
+  priority: number;
+  weight: number;
+  port: number;
+  target: string;
+}
 export interface MailRecord {
   type: RecordType;
   name: string;
@@ -24,7 +29,10 @@ export interface MailRecord {
 
 export type DmarcPolicy = "none" | "quarantine" | "reject";
 
-export interface MailHost { hostname: string; ip: string }
+export interface MailHost {
+  hostname: string;
+  ip: string;
+}
 export interface MailDomainSpec {
   /** The sending domain, e.g. acme-mail.com. */
   domain: string;
@@ -49,7 +57,10 @@ export const SPF_LOOKUP_LIMIT = 10;
 
 /** DNS-querying SPF terms (RFC 7208 §4.6.4): include, a, mx, ptr, exists and the redirect modifier. */
 export function countSpfLookups(spf: string): number {
-  return spf.split(/\s+/).slice(1).filter((t) => /^[+\-~?]?(include:|a($|[:/])|mx($|[:/])|ptr($|:)|exists:)|^redirect=/i.test(t)).length;
+  return spf
+    .split(/\s+/)
+    .slice(1)
+    .filter((t) => /^[+\-~?]?(include:|a($|[:/])|mx($|[:/])|ptr($|:)|exists:)|^redirect=/i.test(t)).length;
 }
 
 /** SPF that authorizes the domain's MX host and every sending IP by address (no lookups per IP). */
@@ -58,23 +69,30 @@ export function spfRecord(domain: string, sendingIps: string[], ttl = 300): Mail
   if (bad.length) throw new MailRecordError(`SPF for ${domain}: not IPv4 addresses: ${bad.join(", ")}`);
   const content = ["v=spf1", "mx", ...[...new Set(sendingIps)].map((ip) => `ip4:${ip}`), "-all"].join(" ");
   const lookups = countSpfLookups(content);
-  if (lookups > SPF_LOOKUP_LIMIT) throw new MailRecordError(`SPF for ${domain} needs ${lookups} DNS lookups; receivers stop at ${SPF_LOOKUP_LIMIT}`);
+  if (lookups > SPF_LOOKUP_LIMIT)
+    throw new MailRecordError(`SPF for ${domain} needs ${lookups} DNS lookups; receivers stop at ${SPF_LOOKUP_LIMIT}`);
   return { type: "TXT", name: domain, content, ttl, proxied: false };
 }
 
 /** DKIM public key record. One unquoted string: Cloudflare splits TXT values over 255 bytes itself. */
 export function dkimRecord(domain: string, selector: string, publicKeyBase64: string, ttl = 300): MailRecord {
-  if (!/^[A-Za-z0-9+/]+=*$/.test(publicKeyBase64)) throw new MailRecordError(`DKIM for ${domain}: the public key must be base64 (DER SubjectPublicKeyInfo)`);
+  if (!/^[A-Za-z0-9+/]+=*$/.test(publicKeyBase64))
+    throw new MailRecordError(`DKIM for ${domain}: the public key must be base64 (DER SubjectPublicKeyInfo)`);
   return { type: "TXT", name: `${selector}._domainkey.${domain}`, content: `v=DKIM1; k=rsa; p=${publicKeyBase64}`, ttl, proxied: false };
 }
 
 export function dmarcRecord(domain: string, policy: DmarcPolicy, rua: string, ttl = 300): MailRecord {
-  if (!["none", "quarantine", "reject"].includes(policy)) throw new MailRecordError(`DMARC for ${domain}: policy must be none, quarantine or reject, not "${policy}"`);
+  if (!["none", "quarantine", "reject"].includes(policy))
+    throw new MailRecordError(`DMARC for ${domain}: policy must be none, quarantine or reject, not "${policy}"`);
   return { type: "TXT", name: `_dmarc.${domain}`, content: `v=DMARC1; p=${policy}; rua=mailto:${rua}; fo=1`, ttl, proxied: false };
 }
 
 /** The MTA-STS policy id changes whenever the MX hosts do, so senders fetch the new policy. */
-export const mtaStsId = (mxHosts: string[]) => createHash("sha256").update([...mxHosts].sort().join(",")).digest("hex").slice(0, 20);
+export const mtaStsId = (mxHosts: string[]) =>
+  createHash("sha256")
+    .update([...mxHosts].sort().join(","))
+    .digest("hex")
+    .slice(0, 20);
 
 /** Every record of a sending domain, in a stable order. */
 export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
@@ -87,11 +105,16 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
     if (!HOSTNAME.test(h.hostname)) problems.push(`host "${h.hostname}" is not a lowercase host name`);
     if (!IPV4.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
   }
-  if (spec.hosts.length > 0 && !spec.hosts.some((h) => h.hostname === mailHost)) problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);
+  if (spec.hosts.length > 0 && !spec.hosts.some((h) => h.hostname === mailHost))
+    problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);
   if (problems.length) throw new MailRecordError(`records for ${domain}: ${problems.join("; ")}`);
 
   const srv = (service: string, priority: number, port: number): MailRecord => ({
-    type: "SRV", name: `${service}._tcp.${domain}`, content: `${priority} 1 ${port} ${mailHost}`, ttl, proxied: false,
+    type: "SRV",
+    name: `${service}._tcp.${domain}`,
+    content: `${priority} 1 ${port} ${mailHost}`,
+    ttl,
+    proxied: false,
     data: { priority, weight: 1, port, target: mailHost },
   });
   const dmarcTo = `${spec.reportsTo?.dmarc ?? "dmarc-reports"}@${domain}`;

@@ -30,7 +30,12 @@ export interface MailServerArgs {
   pausedIps?: string[];
 }
 
-export interface SendingIp { ip: string; hostname: string; monthlyPriceUsd: number; since: string }
+export interface SendingIp {
+  ip: string;
+  hostname: string;
+  monthlyPriceUsd: number;
+  since: string;
+}
 
 /** The host name of sending IP n (1-based) of a server: what its rDNS says and its A record resolves. */
 export const sendingHostname = (server: string, n: number, mailDomain: string) => `${server}-ip${n}.${mailDomain}`;
@@ -42,12 +47,20 @@ export const standbyHostname = (server: string, n: number, mailDomain: string) =
  * A paused address that is not one of the server's sending IPs is a mistake in the config: it is
  * reported (and pauses nothing).
  */
-export function outboundRotation(server: string, sending: string[], standby: string[], paused: string[]): { rotation: string[]; problem?: string } {
+export function outboundRotation(
+  server: string,
+  sending: string[],
+  standby: string[],
+  paused: string[],
+): { rotation: string[]; problem?: string } {
   const unknown = paused.filter((ip) => !sending.includes(ip));
   const active = sending.filter((ip) => !paused.includes(ip));
   const rotation = [...active, ...standby.slice(0, sending.length - active.length)];
   if (!unknown.length) return { rotation };
-  return { rotation, problem: `server ${server}: pausedIps ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not among its sending IPs (${sending.join(", ") || "none"}); fix pausedIps in the tenant config` };
+  return {
+    rotation,
+    problem: `server ${server}: pausedIps ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not among its sending IPs (${sending.join(", ") || "none"}); fix pausedIps in the tenant config`,
+  };
 }
 
 export class MailServer extends pulumi.ComponentResource {
@@ -66,25 +79,56 @@ export class MailServer extends pulumi.ComponentResource {
   constructor(name: string, args: MailServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailServer", name, {}, opts);
     this.hostname = `${args.name}.${args.mailDomain}`;
-    this.instance = new hostwinds.Instance(args.name, {
-      tenant: args.tenant, name: args.name, location: args.location, plan: args.plan, template: args.image,
-      billingCycle: args.billingCycle, sshKeys: args.sshKeys ?? [], adoptServiceId: args.adoptServiceId,
-    }, { parent: this, dependsOn: opts?.dependsOn }); // children do not inherit a component's dependsOn
-    this.ips = Array.from({ length: args.sendingIps }, (_, i) =>
-      new hostwinds.SecondaryIp(`${args.name}-ip${i + 1}`, {
-        tenant: args.tenant, serviceId: this.instance.serviceId, rdns: sendingHostname(args.name, i + 1, args.mailDomain), adoptIp: args.adoptIps?.[i],
-        retire: args.retireIps ?? [],
-      }, { parent: this }));
-    this.standby = Array.from({ length: args.standbyIps ?? 0 }, (_, i) =>
-      new hostwinds.SecondaryIp(`${args.name}-standby${i + 1}`, {
-        tenant: args.tenant, serviceId: this.instance.serviceId, rdns: standbyHostname(args.name, i + 1, args.mailDomain), retire: args.retireIps ?? [],
-      }, { parent: this }));
+    this.instance = new hostwinds.Instance(
+      args.name,
+      {
+        tenant: args.tenant,
+        name: args.name,
+        location: args.location,
+        plan: args.plan,
+        template: args.image,
+        billingCycle: args.billingCycle,
+        sshKeys: args.sshKeys ?? [],
+        adoptServiceId: args.adoptServiceId,
+      },
+      { parent: this, dependsOn: opts?.dependsOn },
+    ); // children do not inherit a component's dependsOn
+    this.ips = Array.from(
+      { length: args.sendingIps },
+      (_, i) =>
+        new hostwinds.SecondaryIp(
+          `${args.name}-ip${i + 1}`,
+          {
+            tenant: args.tenant,
+            serviceId: this.instance.serviceId,
+            rdns: sendingHostname(args.name, i + 1, args.mailDomain),
+            adoptIp: args.adoptIps?.[i],
+            retire: args.retireIps ?? [],
+          },
+          { parent: this },
+        ),
+    );
+    this.standby = Array.from(
+      { length: args.standbyIps ?? 0 },
+      (_, i) =>
+        new hostwinds.SecondaryIp(
+          `${args.name}-standby${i + 1}`,
+          {
+            tenant: args.tenant,
+            serviceId: this.instance.serviceId,
+            rdns: standbyHostname(args.name, i + 1, args.mailDomain),
+            retire: args.retireIps ?? [],
+          },
+          { parent: this },
+        ),
+    );
     const paused = args.pausedIps ?? [];
     const places = args.sendingIps - Math.max(0, paused.length - this.standby.length);
     if (paused.length === 0) {
       this.outboundIps = this.ips.map((ip) => ip.ip);
     } else {
-      const rotation = pulumi.all([pulumi.all(this.ips.map((ip) => ip.ip)), pulumi.all(this.standby.map((ip) => ip.ip))])
+      const rotation = pulumi
+        .all([pulumi.all(this.ips.map((ip) => ip.ip)), pulumi.all(this.standby.map((ip) => ip.ip))])
         .apply(async ([sending, standby]) => {
           const r = outboundRotation(args.name, sending, standby, paused);
           if (r.problem) await stopRun([r.problem, "the run stopped there: fix the config and run it again"], this);
@@ -95,8 +139,10 @@ export class MailServer extends pulumi.ComponentResource {
     this.serviceId = this.instance.serviceId;
     this.mainIp = this.instance.mainIp;
     this.serverMonthlyUsd = this.instance.monthlyPriceUsd;
-    const describe = (ips: hostwinds.SecondaryIp[]) => pulumi.all(ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
-      .apply((list) => list.map(([ip, hostname, monthlyPriceUsd, since]) => ({ ip, hostname, monthlyPriceUsd, since })));
+    const describe = (ips: hostwinds.SecondaryIp[]) =>
+      pulumi
+        .all(ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
+        .apply((list) => list.map(([ip, hostname, monthlyPriceUsd, since]) => ({ ip, hostname, monthlyPriceUsd, since })));
     this.sendingIps = describe(this.ips);
     this.standbyIps = describe(this.standby);
     this.registerOutputs({ hostname: this.hostname, serviceId: this.serviceId, mainIp: this.mainIp, sendingIps: this.sendingIps });

@@ -11,8 +11,7 @@
  * the stack to it; with several, host rules spread new SMTP connections
  * from the stack's subnet over them, round robin.
  */
-import { createHash } from "crypto";
-import { DKIM_SELECTOR, HOSTNAME, IPV4 } from "../providers/lib/names";
+import { DKIM_SELECTOR, HOSTNAME, IPV4 } from "../providers/model/names";
 
 /** The MailU release every server runs; bump it deliberately, with a reviewed diff. */
 export const MAILU_VERSION = "2024.06.57";
@@ -38,7 +37,6 @@ export class MailuConfigError extends Error {
   override readonly name = "MailuConfigError";
 }
 
-
 /** Refuses values that could break out of an env line or a YAML scalar. */
 export function checkMailuConfig(c: MailuConfig): void {
   const problems: string[] = [];
@@ -48,8 +46,12 @@ export function checkMailuConfig(c: MailuConfig): void {
   for (const ip of [c.mainIp, ...c.sendingIps]) if (!IPV4.test(ip)) problems.push(`"${ip}" is not an IPv4 address`);
   if (!DKIM_SELECTOR.test(c.dkimSelector)) problems.push(`DKIM selector "${c.dkimSelector}" is not valid`);
   if (!Number.isInteger(c.messagesPerDay) || c.messagesPerDay < 1) problems.push("messagesPerDay must be a whole number above 0");
-  for (const [k, v] of [["secretKey", c.secretKey], ["apiToken", c.apiToken]] as const) {
-    if (!/^[A-Za-z0-9_-]{16,128}$/.test(v)) problems.push(`${k} must be 16-128 letters, digits, - or _ (it is generated; do not set it by hand)`);
+  for (const [k, v] of [
+    ["secretKey", c.secretKey],
+    ["apiToken", c.apiToken],
+  ] as const) {
+    if (!/^[A-Za-z0-9_-]{16,128}$/.test(v))
+      problems.push(`${k} must be 16-128 letters, digits, - or _ (it is generated; do not set it by hand)`);
   }
   if (problems.length) throw new MailuConfigError(`MailU config for ${c.domain}: ${problems.join("; ")}`);
 }
@@ -102,12 +104,28 @@ export function composeFile(c: MailuConfig): string {
     "# Written by penguinmails-infra (MailuInstall); changes here are overwritten.",
     "services:",
     "  redis:\n    image: redis:7-alpine\n    restart: always\n    volumes:\n      - /mailu/redis:/data",
-    service("front", "nginx", `    ports:\n${ports}\n    volumes:\n      - /mailu/certs:/certs\n      - /mailu/overrides/nginx:/overrides:ro\n`),
+    service(
+      "front",
+      "nginx",
+      `    ports:\n${ports}\n    volumes:\n      - /mailu/certs:/certs\n      - /mailu/overrides/nginx:/overrides:ro\n`,
+    ),
     service("resolver", "unbound", `    networks:\n      default:\n        ipv4_address: 192.168.203.254\n`),
-    service("admin", "admin", `    volumes:\n      - /mailu/data:/data\n      - /mailu/dkim:/dkim\n    depends_on:\n      - redis\n      - resolver\n    dns:\n      - 192.168.203.254\n`),
+    service(
+      "admin",
+      "admin",
+      `    volumes:\n      - /mailu/data:/data\n      - /mailu/dkim:/dkim\n    depends_on:\n      - redis\n      - resolver\n    dns:\n      - 192.168.203.254\n`,
+    ),
     service("imap", "dovecot", `    volumes:\n      - /mailu/mail:/mail\n      - /mailu/overrides/dovecot:/overrides:ro\n`),
-    service("smtp", "postfix", `    volumes:\n      - /mailu/mailqueue:/queue\n      - /mailu/overrides/postfix:/overrides:ro\n    dns:\n      - 192.168.203.254\n`),
-    service("antispam", "rspamd", `    volumes:\n      - /mailu/filter:/var/lib/rspamd\n      - /mailu/overrides/rspamd:/overrides:ro\n    dns:\n      - 192.168.203.254\n`),
+    service(
+      "smtp",
+      "postfix",
+      `    volumes:\n      - /mailu/mailqueue:/queue\n      - /mailu/overrides/postfix:/overrides:ro\n    dns:\n      - 192.168.203.254\n`,
+    ),
+    service(
+      "antispam",
+      "rspamd",
+      `    volumes:\n      - /mailu/filter:/var/lib/rspamd\n      - /mailu/overrides/rspamd:/overrides:ro\n    dns:\n      - 192.168.203.254\n`,
+    ),
     "networks:",
     "  default:",
     "    driver: bridge",
@@ -161,9 +179,11 @@ export function snatRules(c: Pick<MailuConfig, "sendingIps">): string {
     ].join("\n");
   }
   const n = c.sendingIps.length;
-  const rules = c.sendingIps.map((ip, i) => i < n - 1
-    ? `iptables -t nat -A PM_SENDING -m statistic --mode nth --every ${n - i} --packet 0 -j SNAT --to-source ${ip}`
-    : `iptables -t nat -A PM_SENDING -j SNAT --to-source ${ip}`);
+  const rules = c.sendingIps.map((ip, i) =>
+    i < n - 1
+      ? `iptables -t nat -A PM_SENDING -m statistic --mode nth --every ${n - i} --packet 0 -j SNAT --to-source ${ip}`
+      : `iptables -t nat -A PM_SENDING -j SNAT --to-source ${ip}`,
+  );
   return [
     "set -eu",
     "iptables -t nat -N PM_SENDING 2>/dev/null || iptables -t nat -F PM_SENDING",
@@ -174,4 +194,3 @@ export function snatRules(c: Pick<MailuConfig, "sendingIps">): string {
 }
 
 /** A short hash of a file's content: the install compares it to restart only what reads a changed file. */
-export const contentHash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);

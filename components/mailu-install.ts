@@ -15,8 +15,17 @@ import * as random from "@pulumi/random";
 import { Command, Connection } from "../providers/ssh";
 import { MailuConfig, composeFile, mailuEnv, netplanFile, postfixOverride, snatRules } from "./mailu-files";
 import {
-  MAILU_DIR, NETPLAN_FILE, OUTBOUND_SCRIPT, OUTBOUND_UNIT, RemoteFile,
-  accountsInput, accountsScript, fileBundle, mailuConfigScript, networkScript, outboundUnit,
+  MAILU_DIR,
+  NETPLAN_FILE,
+  OUTBOUND_SCRIPT,
+  OUTBOUND_UNIT,
+  RemoteFile,
+  accountsInput,
+  accountsScript,
+  fileBundle,
+  mailuConfigScript,
+  networkScript,
+  outboundUnit,
 } from "./mailu-scripts";
 
 export interface MailuDomain {
@@ -70,45 +79,93 @@ export class MailuInstall extends pulumi.ComponentResource {
     this.postmasterPassword = password.result;
 
     const connection: pulumi.Output<Connection> = pulumi.output({
-      host: args.mainIp, port: args.ssh.port ?? 22, user: args.ssh.user ?? "root", password: args.ssh.password, privateKey: args.ssh.privateKey,
+      host: args.mainIp,
+      port: args.ssh.port ?? 22,
+      user: args.ssh.user ?? "root",
+      password: args.ssh.password,
+      privateKey: args.ssh.privateKey,
     });
     // MailU's files read the sending IPs only for Docker's host_ipv4 (one IP); with several, the
     // addresses are the network step's alone, so a new IP does not touch (or restart) MailU.
     const composeIps = args.outboundIps.length === 1 ? args.outboundIps : args.outboundIps.map(() => "0.0.0.0");
-    const config = pulumi.all([args.mainIp, pulumi.all(composeIps), secretKey.result, apiToken.result]).apply(([mainIp, sendingIps, sk, token]): MailuConfig => ({
-      domain: args.domains[0].name, hostnames: [args.hostname, ...(args.extraHostnames ?? [])], mainIp, sendingIps,
-      dkimSelector: args.domains[0].dkimSelector, tlsFlavor: "letsencrypt", messagesPerDay: args.messagesPerDay ?? 5000, secretKey: sk, apiToken: token,
-    }));
+    const config = pulumi
+      .all([args.mainIp, pulumi.all(composeIps), secretKey.result, apiToken.result])
+      .apply(([mainIp, sendingIps, sk, token]): MailuConfig => ({
+        domain: args.domains[0].name,
+        hostnames: [args.hostname, ...(args.extraHostnames ?? [])],
+        mainIp,
+        sendingIps,
+        dkimSelector: args.domains[0].dkimSelector,
+        tlsFlavor: "letsencrypt",
+        messagesPerDay: args.messagesPerDay ?? 5000,
+        secretKey: sk,
+        apiToken: token,
+      }));
     const where = `${args.server} (${args.tenant})`;
     const redact = [secretKey.result, apiToken.result, password.result];
     const defaults = { connection, redact };
 
     const dkim = pulumi.all(args.domains.map((d) => d.dkimPrivateKeyPem));
-    const mailuFiles = pulumi.all([config, dkim]).apply(([c, keys]) => fileBundle([
-      { path: `${MAILU_DIR}/mailu.env`, content: mailuEnv(c), mode: "0600" },
-      { path: `${MAILU_DIR}/docker-compose.yml`, content: composeFile(c), mode: "0644" },
-      { path: `${MAILU_DIR}/overrides/postfix/postfix.cf`, content: postfixOverride(c), mode: "0644" },
-      ...args.domains.map((d, i): RemoteFile => ({ path: `${MAILU_DIR}/dkim/${d.name}.${d.dkimSelector}.key`, content: keys[i], mode: "0600" })),
-    ]));
-    this.mailu = new Command(`${name}-mailu`, {
-      ...defaults, description: `MailU files and containers on ${where}`, create: mailuConfigScript(), stdin: pulumi.secret(mailuFiles),
-    }, { parent: this, dependsOn: opts?.dependsOn });
+    const mailuFiles = pulumi.all([config, dkim]).apply(([c, keys]) =>
+      fileBundle([
+        { path: `${MAILU_DIR}/mailu.env`, content: mailuEnv(c), mode: "0600" },
+        { path: `${MAILU_DIR}/docker-compose.yml`, content: composeFile(c), mode: "0644" },
+        { path: `${MAILU_DIR}/overrides/postfix/postfix.cf`, content: postfixOverride(c), mode: "0644" },
+        ...args.domains.map((d, i): RemoteFile => ({
+          path: `${MAILU_DIR}/dkim/${d.name}.${d.dkimSelector}.key`,
+          content: keys[i],
+          mode: "0600",
+        })),
+      ]),
+    );
+    this.mailu = new Command(
+      `${name}-mailu`,
+      {
+        ...defaults,
+        description: `MailU files and containers on ${where}`,
+        create: mailuConfigScript(),
+        stdin: pulumi.secret(mailuFiles),
+      },
+      { parent: this, dependsOn: opts?.dependsOn },
+    );
 
-    const networkFiles = pulumi.all([pulumi.all(args.nicIps), pulumi.all(args.outboundIps)]).apply(([nicIps, outboundIps]) => fileBundle([
-      { path: NETPLAN_FILE, content: netplanFile({ sendingIps: nicIps }), mode: "0600" },
-      { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps: outboundIps }), mode: "0700" },
-      { path: OUTBOUND_UNIT, content: outboundUnit(), mode: "0644" },
-    ]));
-    this.network = new Command(`${name}-network`, {
-      ...defaults, description: `sending IPs and outbound routing on ${where}`, create: networkScript(),
-      // Only addresses, so it stays plain and a preview shows the change.
-      stdin: networkFiles,
-    }, { parent: this, dependsOn: opts?.dependsOn });
+    const networkFiles = pulumi.all([pulumi.all(args.nicIps), pulumi.all(args.outboundIps)]).apply(([nicIps, outboundIps]) =>
+      fileBundle([
+        { path: NETPLAN_FILE, content: netplanFile({ sendingIps: nicIps }), mode: "0600" },
+        { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps: outboundIps }), mode: "0700" },
+        { path: OUTBOUND_UNIT, content: outboundUnit(), mode: "0644" },
+      ]),
+    );
+    this.network = new Command(
+      `${name}-network`,
+      {
+        ...defaults,
+        description: `sending IPs and outbound routing on ${where}`,
+        create: networkScript(),
+        // Only addresses, so it stays plain and a preview shows the change.
+        stdin: networkFiles,
+      },
+      { parent: this, dependsOn: opts?.dependsOn },
+    );
 
-    this.accounts = new Command(`${name}-accounts`, {
-      ...defaults, description: `MailU domains and postmaster on ${where}`, create: accountsScript(),
-      stdin: pulumi.secret(password.result.apply((pw) => accountsInput(args.domains.map((d) => d.name), POSTMASTER, pw))),
-    }, { parent: this, dependsOn: [this.mailu] });
+    this.accounts = new Command(
+      `${name}-accounts`,
+      {
+        ...defaults,
+        description: `MailU domains and postmaster on ${where}`,
+        create: accountsScript(),
+        stdin: pulumi.secret(
+          password.result.apply((pw) =>
+            accountsInput(
+              args.domains.map((d) => d.name),
+              POSTMASTER,
+              pw,
+            ),
+          ),
+        ),
+      },
+      { parent: this, dependsOn: [this.mailu] },
+    );
 
     this.registerOutputs({ postmaster: this.postmaster });
   }

@@ -10,7 +10,11 @@
  */
 import { MAILU_SUBNET } from "./mailu-files";
 
-export interface RemoteFile { path: string; content: string; mode: "0600" | "0644" | "0700" }
+export interface RemoteFile {
+  path: string;
+  content: string;
+  mode: "0600" | "0644" | "0700";
+}
 
 /** Where MailU lives on a server (MailU's setup layout). */
 export const MAILU_DIR = "/mailu";
@@ -22,7 +26,8 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
 /** The stdin of a files script. */
 export function fileBundle(files: RemoteFile[]): string {
-  for (const f of files) if (!SAFE_PATH.test(f.path) || f.path.includes("..")) throw new Error(`refusing to write to "${f.path}": not a plain absolute path`);
+  for (const f of files)
+    if (!SAFE_PATH.test(f.path) || f.path.includes("..")) throw new Error(`refusing to write to "${f.path}": not a plain absolute path`);
   return files.map((f) => `${f.path} ${f.mode} ${Buffer.from(f.content, "utf8").toString("base64")}`).join("\n") + "\n";
 }
 

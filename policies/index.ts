@@ -9,13 +9,22 @@
  */
 import { PolicyPack, PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import {
-  PolicyConfig, SECONDARY_IP, StackResource, Violation, declaredPlanWithinLimits, hourlyBillingOnLongLivedServer, ipsPerServerWithinLimit,
-  monthlyCostWithinBudget, resourcesBelongToTenant, sendingDomainsAuthenticated, sendingIpsWithinTier,
+  PolicyConfig,
+  SECONDARY_IP,
+  StackResource,
+  Violation,
+  declaredPlanWithinLimits,
+  hourlyBillingOnLongLivedServer,
+  ipsPerServerWithinLimit,
+  monthlyCostWithinBudget,
+  resourcesBelongToTenant,
+  sendingDomainsAuthenticated,
+  sendingIpsWithinTier,
 } from "./rules";
 
 const configSchema = {
   properties: {
-    tiers: { type: "object" as const, description: "Per-tier overrides: {\"growth\": {\"maxSendingIps\": 10, \"maxIpsPerServer\": 5}}" },
+    tiers: { type: "object" as const, description: 'Per-tier overrides: {"growth": {"maxSendingIps": 10, "maxIpsPerServer": 5}}' },
     ipMonthlyPriceUsd: { type: "number" as const, description: "Price of one sending IP per month" },
   },
 };
@@ -25,7 +34,11 @@ function toStackResource(r: PolicyResource): StackResource {
   return { type: r.type, urn: r.urn, name: r.name, props: r.props, serverUrn: serverDep?.urn ?? r.parent?.urn };
 }
 
-function stackPolicy(name: string, description: string, rule: (rs: StackResource[], cfg: PolicyConfig) => Violation[]): StackValidationPolicy {
+function stackPolicy(
+  name: string,
+  description: string,
+  rule: (rs: StackResource[], cfg: PolicyConfig) => Violation[],
+): StackValidationPolicy {
   return {
     name,
     description,
@@ -42,7 +55,8 @@ export const pack = new PolicyPack("penguinmails", {
   policies: [
     {
       name: "tenant-config-within-limits",
-      description: "What a tenant's config asks for (sending IPs, monthly cost) fits its tier and budget; checked before anything is bought.",
+      description:
+        "What a tenant's config asks for (sending IPs, monthly cost) fits its tier and budget; checked before anything is bought.",
       enforcementLevel: "mandatory",
       configSchema,
       validateResource: (args, report) => {
@@ -53,7 +67,11 @@ export const pack = new PolicyPack("penguinmails", {
     stackPolicy("sending-ips-within-tier", "A tenant's sending IPs stay within its plan tier's limit.", sendingIpsWithinTier),
     stackPolicy("ips-per-server-within-limit", "No server carries more sending IPs than its tier allows.", ipsPerServerWithinLimit),
     stackPolicy("monthly-cost-within-budget", "A tenant's projected monthly cost stays within its budget.", monthlyCostWithinBudget),
-    stackPolicy("resources-belong-to-tenant", "Every Hostwinds resource carries the stack's tenant; a tenant cannot manage another's.", (rs) => resourcesBelongToTenant(rs)),
+    stackPolicy(
+      "resources-belong-to-tenant",
+      "Every Hostwinds resource carries the stack's tenant; a tenant cannot manage another's.",
+      (rs) => resourcesBelongToTenant(rs),
+    ),
     {
       name: "sending-domains-authenticated",
       description: "Every sending domain publishes SPF, DKIM and DMARC.",
@@ -67,7 +85,8 @@ export const pack = new PolicyPack("penguinmails", {
       description: "Mail servers live for months: hourly billing costs more than monthly.",
       enforcementLevel: "advisory",
       validateResource: (args, report) => {
-        for (const v of hourlyBillingOnLongLivedServer({ type: args.type, urn: args.urn, name: args.name, props: args.props })) report(v.message);
+        for (const v of hourlyBillingOnLongLivedServer({ type: args.type, urn: args.urn, name: args.name, props: args.props }))
+          report(v.message);
       },
     },
   ],

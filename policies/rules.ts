@@ -4,8 +4,8 @@
  * (types, tenants, plans, billing cycles, dependencies), never outputs that
  * are still unknown, and price with the one cost model.
  */
-import { BillingCycle, PriceBook, defaultPriceBook, monthlyCost } from "../providers/hostwinds/pricing";
-import { DEFAULT_TIER_LIMITS, Tier, TierLimits } from "./tiers";
+import { BillingCycle, PriceBook, defaultPriceBook, monthlyCost } from "../providers/model/pricing";
+import { DEFAULT_TIER_LIMITS, Tier, TierLimits } from "../providers/model/tiers";
 
 // The resources' type tokens, as their own modules declare them.
 import { INSTANCE_TYPE as INSTANCE, SECONDARY_IP_TYPE as SECONDARY_IP } from "../providers/hostwinds";
@@ -29,9 +29,19 @@ export interface PolicyConfig {
   ipMonthlyPriceUsd?: number;
 }
 
-export interface Violation { message: string; urn?: string }
+export interface Violation {
+  message: string;
+  urn?: string;
+}
 
-interface TenantPlan { tenant: string; tier: Tier; monthlyBudgetUsd: number; servers?: number; sendingIps?: number; projectedMonthlyUsd?: number }
+interface TenantPlan {
+  tenant: string;
+  tier: Tier;
+  monthlyBudgetUsd: number;
+  servers?: number;
+  sendingIps?: number;
+  projectedMonthlyUsd?: number;
+}
 
 export function limitsFor(tier: Tier, cfg: PolicyConfig = {}): TierLimits {
   return { ...DEFAULT_TIER_LIMITS[tier], ...(cfg.tiers?.[tier] ?? {}) };
@@ -57,7 +67,11 @@ export function sendingIpsWithinTier(resources: StackResource[], cfg: PolicyConf
   const ips = resources.filter((r) => r.type === SECONDARY_IP).length;
   const { maxSendingIps } = limitsFor(plan.tier, cfg);
   if (ips <= maxSendingIps) return [];
-  return [{ message: `${who(plan)}: ${ips} sending IPs, the ${plan.tier} tier allows ${maxSendingIps}; remove ${ips - maxSendingIps} or move the tenant to a larger tier` }];
+  return [
+    {
+      message: `${who(plan)}: ${ips} sending IPs, the ${plan.tier} tier allows ${maxSendingIps}; remove ${ips - maxSendingIps} or move the tenant to a larger tier`,
+    },
+  ];
 }
 
 /**
@@ -71,10 +85,16 @@ export function declaredPlanWithinLimits(r: StackResource, cfg: PolicyConfig = {
   const out: Violation[] = [];
   const { maxSendingIps } = limitsFor(plan.tier, cfg);
   if (plan.sendingIps !== undefined && plan.sendingIps > maxSendingIps) {
-    out.push({ urn: r.urn, message: `${who(plan)}: the config asks for ${plan.sendingIps} sending IPs, the ${plan.tier} tier allows ${maxSendingIps}; remove ${plan.sendingIps - maxSendingIps} or move the tenant to a larger tier` });
+    out.push({
+      urn: r.urn,
+      message: `${who(plan)}: the config asks for ${plan.sendingIps} sending IPs, the ${plan.tier} tier allows ${maxSendingIps}; remove ${plan.sendingIps - maxSendingIps} or move the tenant to a larger tier`,
+    });
   }
   if (plan.projectedMonthlyUsd !== undefined && plan.projectedMonthlyUsd > plan.monthlyBudgetUsd) {
-    out.push({ urn: r.urn, message: `${who(plan)}: the config costs $${plan.projectedMonthlyUsd.toFixed(2)}/month, over the budget of $${plan.monthlyBudgetUsd.toFixed(2)}/month by $${(plan.projectedMonthlyUsd - plan.monthlyBudgetUsd).toFixed(2)}; remove servers or IPs, or raise monthlyBudgetUsd` });
+    out.push({
+      urn: r.urn,
+      message: `${who(plan)}: the config costs $${plan.projectedMonthlyUsd.toFixed(2)}/month, over the budget of $${plan.monthlyBudgetUsd.toFixed(2)}/month by $${(plan.projectedMonthlyUsd - plan.monthlyBudgetUsd).toFixed(2)}; remove servers or IPs, or raise monthlyBudgetUsd`,
+    });
   }
   return out;
 }
@@ -89,10 +109,12 @@ export function ipsPerServerWithinLimit(resources: StackResource[], cfg: PolicyC
     const key = r.serverUrn ?? "(unknown server)";
     byServer.set(key, (byServer.get(key) ?? 0) + 1);
   }
-  return [...byServer].filter(([, n]) => n > maxIpsPerServer).map(([urn, n]) => ({
-    urn,
-    message: `${who(plan)}: server ${urn.split("::").pop()} has ${n} sending IPs, the ${plan.tier} tier allows ${maxIpsPerServer} per server; spread them over more servers`,
-  }));
+  return [...byServer]
+    .filter(([, n]) => n > maxIpsPerServer)
+    .map(([urn, n]) => ({
+      urn,
+      message: `${who(plan)}: server ${urn.split("::").pop()} has ${n} sending IPs, the ${plan.tier} tier allows ${maxIpsPerServer} per server; spread them over more servers`,
+    }));
 }
 
 /** The projected monthly cost of the stack's Hostwinds resources, with the cost model. */
@@ -101,9 +123,15 @@ export function projectedMonthlyUsd(resources: StackResource[], cfg: PolicyConfi
   const ipsOn = (urn: string) => resources.filter((r) => r.type === SECONDARY_IP && r.serverUrn === urn).length;
   const strayIps = resources.filter((r) => r.type === SECONDARY_IP && !servers.some((s) => s.urn === r.serverUrn)).length;
   const book = priceBook(cfg);
-  const cost = monthlyCost(servers.map((s) => ({
-    name: s.name, plan: Number(s.props.plan), billingCycle: (s.props.billingCycle ?? "monthly") as BillingCycle, sendingIps: ipsOn(s.urn),
-  })), book);
+  const cost = monthlyCost(
+    servers.map((s) => ({
+      name: s.name,
+      plan: Number(s.props.plan),
+      billingCycle: (s.props.billingCycle ?? "monthly") as BillingCycle,
+      sendingIps: ipsOn(s.urn),
+    })),
+    book,
+  );
   return Math.round((cost.totalUsd + strayIps * book.ipMonthlyPriceUsd) * 100) / 100;
 }
 
@@ -113,26 +141,45 @@ export function monthlyCostWithinBudget(resources: StackResource[], cfg: PolicyC
   if (!plan) return [];
   const cost = projectedMonthlyUsd(resources, cfg);
   if (cost <= plan.monthlyBudgetUsd) return [];
-  return [{ message: `${who(plan)}: projected cost $${cost.toFixed(2)}/month is over the budget of $${plan.monthlyBudgetUsd.toFixed(2)}/month by $${(cost - plan.monthlyBudgetUsd).toFixed(2)}; remove servers or IPs, or raise monthlyBudgetUsd` }];
+  return [
+    {
+      message: `${who(plan)}: projected cost $${cost.toFixed(2)}/month is over the budget of $${plan.monthlyBudgetUsd.toFixed(2)}/month by $${(cost - plan.monthlyBudgetUsd).toFixed(2)}; remove servers or IPs, or raise monthlyBudgetUsd`,
+    },
+  ];
 }
 
 /** Mandatory: the stack says which tenant it is, and every Hostwinds resource belongs to that tenant. */
 export function resourcesBelongToTenant(resources: StackResource[]): Violation[] {
   const hw = hostwindsResources(resources);
   const plans = resources.filter((r) => r.type === TENANT_PLAN);
-  if (plans.length > 1) return [{ message: `the stack declares ${plans.length} tenants (TenantPlan resources); a stack is exactly one tenant` }];
+  if (plans.length > 1)
+    return [{ message: `the stack declares ${plans.length} tenants (TenantPlan resources); a stack is exactly one tenant` }];
   const plan = tenantPlan(resources);
-  if (!plan) return hw.length ? [{ message: `the stack has ${hw.length} Hostwinds resources but no TenantPlan saying which tenant it is; build it with the tenant program (stacks/)` }] : [];
-  return hw.filter((r) => r.props.tenant !== plan.tenant).map((r) => ({
-    urn: r.urn,
-    message: `${r.type.split(":").pop()} ${r.name} belongs to tenant ${String(r.props.tenant)}, but this stack is tenant ${plan.tenant}; a tenant cannot manage another's resources`,
-  }));
+  if (!plan)
+    return hw.length
+      ? [
+          {
+            message: `the stack has ${hw.length} Hostwinds resources but no TenantPlan saying which tenant it is; build it with the tenant program (stacks/)`,
+          },
+        ]
+      : [];
+  return hw
+    .filter((r) => r.props.tenant !== plan.tenant)
+    .map((r) => ({
+      urn: r.urn,
+      message: `${r.type.split(":").pop()} ${r.name} belongs to tenant ${String(r.props.tenant)}, but this stack is tenant ${plan.tenant}; a tenant cannot manage another's resources`,
+    }));
 }
 
 /** Advisory: hourly billing costs more than monthly for a server that lives for months. */
 export function hourlyBillingOnLongLivedServer(r: StackResource): Violation[] {
   if (r.type !== INSTANCE || r.props.billingCycle !== "hourly") return [];
-  return [{ urn: r.urn, message: `server ${r.name} of tenant ${String(r.props.tenant)} is billed hourly; a mail server lives for months, so monthly billing is cheaper` }];
+  return [
+    {
+      urn: r.urn,
+      message: `server ${r.name} of tenant ${String(r.props.tenant)} is billed hourly; a mail server lives for months, so monthly billing is cheaper`,
+    },
+  ];
 }
 
 /**
@@ -141,7 +188,9 @@ export function hourlyBillingOnLongLivedServer(r: StackResource): Violation[] {
  * preview; contents may not be yet.
  */
 export function sendingDomainsAuthenticated(resources: StackResource[]): Violation[] {
-  const records = resources.filter((r) => r.type === DNS_RECORD).map((r) => ({ type: String(r.props.type), name: String(r.props.name).toLowerCase() }));
+  const records = resources
+    .filter((r) => r.type === DNS_RECORD)
+    .map((r) => ({ type: String(r.props.type), name: String(r.props.name).toLowerCase() }));
   const has = (type: string, test: (name: string) => boolean) => records.some((r) => r.type === type && test(r.name));
   return [...new Set(records.filter((r) => r.type === "MX").map((r) => r.name))].flatMap((d) => {
     const missing = [
@@ -149,6 +198,8 @@ export function sendingDomainsAuthenticated(resources: StackResource[]): Violati
       has("TXT", (n) => n.endsWith(`._domainkey.${d}`)) ? undefined : `DKIM (TXT at <selector>._domainkey.${d})`,
       has("TXT", (n) => n === `_dmarc.${d}`) ? undefined : `DMARC (TXT at _dmarc.${d})`,
     ].filter(Boolean);
-    return missing.length ? [{ message: `sending domain ${d} has no ${missing.join(", no ")}; receivers will treat its mail as unauthenticated` }] : [];
+    return missing.length
+      ? [{ message: `sending domain ${d} has no ${missing.join(", no ")}; receivers will treat its mail as unauthenticated` }]
+      : [];
   });
 }

@@ -11,10 +11,10 @@ import { MailServer, sendingHostname, standbyHostname } from "../components/mail
 import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
 import { stopRun } from "../components/stop-run";
-import { warmupSchedule } from "../components/warmup";
-import { monthlyCost } from "../providers/hostwinds/pricing";
+import { warmupSchedule } from "../providers/model/warmup";
+import { monthlyCost } from "../providers/model/pricing";
 import { TenantPlan } from "../providers/tenant";
-import { TenantConfigError, billedIps, declaredMonthlyCost, parseTenant } from "./tenant";
+import { TenantConfigError, billedIps, declaredMonthlyCost, parseTenant } from "../providers/model/tenant";
 
 const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey"];
 
@@ -35,30 +35,56 @@ export = async () => {
     tenant = parseTenant(stack, config.getObject("tenant"));
   } catch (e) {
     if (!(e instanceof TenantConfigError)) throw e;
-    return stopRun([...e.lines.map((l) => `stack ${stack}: ${l}`),
-      `stack ${stack}: ${e.lines.length} problem${e.lines.length > 1 ? "s" : ""} in the tenant config (above); nothing was created`]);
+    return stopRun([
+      ...e.lines.map((l) => `stack ${stack}: ${l}`),
+      `stack ${stack}: ${e.lines.length} problem${e.lines.length > 1 ? "s" : ""} in the tenant config (above); nothing was created`,
+    ]);
   }
   for (const key of SECRET_KEYS) {
     if (pulumi.runtime.getConfig(key) !== undefined && !isSecretConfig(key)) {
-      return stopRun([`stack ${stack}: ${key} is in plain text in the stack's config; run \`pulumi config set --secret ${key} <value> --stack ${stack}\`. Nothing was created.`]);
+      return stopRun([
+        `stack ${stack}: ${key} is in plain text in the stack's config; run \`pulumi config set --secret ${key} <value> --stack ${stack}\`. Nothing was created.`,
+      ]);
     }
   }
 
   // What the config asks for, priced with the checked-in price list, so the policy pack can refuse
   // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
-  const declared = declaredMonthlyCost(tenant, pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd") ?? process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD);
+  const declared = declaredMonthlyCost(
+    tenant,
+    pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd") ?? process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD,
+  );
   const plan = new TenantPlan("tenant", {
-    tenant: tenant.id, tier: tenant.tier, monthlyBudgetUsd: tenant.monthlyBudgetUsd,
-    servers: tenant.servers.length, sendingIps: tenant.servers.reduce((n, s) => n + billedIps(s), 0), projectedMonthlyUsd: declared.totalUsd,
+    tenant: tenant.id,
+    tier: tenant.tier,
+    monthlyBudgetUsd: tenant.monthlyBudgetUsd,
+    servers: tenant.servers.length,
+    sendingIps: tenant.servers.reduce((n, s) => n + billedIps(s), 0),
+    projectedMonthlyUsd: declared.totalUsd,
   });
   const mailDomain = tenant.domains[0].name;
   const servers = tenant.servers.map((s) => ({
     config: s,
-    server: new MailServer(s.name, {
-      tenant: tenant.id, name: s.name, location: s.location, plan: s.plan, billingCycle: s.billingCycle, image: s.image,
-      sshKeys: s.sshKeys, sendingIps: s.sendingIps, mailDomain, adoptServiceId: s.adoptServiceId, adoptIps: s.adoptIps, retireIps: s.retireIps,
-      standbyIps: s.standbyIps, pausedIps: s.pausedIps,
-    }, { dependsOn: [plan] }),
+    server: new MailServer(
+      s.name,
+      {
+        tenant: tenant.id,
+        name: s.name,
+        location: s.location,
+        plan: s.plan,
+        billingCycle: s.billingCycle,
+        image: s.image,
+        sshKeys: s.sshKeys,
+        sendingIps: s.sendingIps,
+        mailDomain,
+        adoptServiceId: s.adoptServiceId,
+        adoptIps: s.adoptIps,
+        retireIps: s.retireIps,
+        standbyIps: s.standbyIps,
+        pausedIps: s.pausedIps,
+      },
+      { dependsOn: [plan] },
+    ),
   }));
 
   // DNS: A records for every host name live under the first domain; every domain gets MX (to the
@@ -70,25 +96,65 @@ export = async () => {
   ]);
   // Standby IPs are in SPF already, so switching to one needs no DNS change.
   const allSendingIps = servers.flatMap(({ server }) => [...server.ips, ...server.standby].map((ip) => ip.ip));
-  const domains = tenant.domains.map((d, i) => new MailDomain(d.name, {
-    zone: tenant.zone, domain: d.name, mailHost: servers[0].server.hostname, hosts: i === 0 ? hosts : [],
-    sendingIps: allSendingIps, dkimSelector: d.dkimSelector, dmarcPolicy: d.dmarcPolicy,
-  }));
+  const domains = tenant.domains.map(
+    (d, i) =>
+      new MailDomain(d.name, {
+        zone: tenant.zone,
+        domain: d.name,
+        mailHost: servers[0].server.hostname,
+        hosts: i === 0 ? hosts : [],
+        sendingIps: allSendingIps,
+        dkimSelector: d.dkimSelector,
+        dmarcPolicy: d.dmarcPolicy,
+      }),
+  );
 
   // MailU on every server, over SSH to its main IP, once the domains' records exist (Let's Encrypt needs the A records).
-  const installs = config.getBoolean("installMailu") === false ? [] : servers.map(({ config: c, server }, i) => new MailuInstall(`${c.name}-mailu`, {
-    tenant: tenant.id, server: c.name, hostname: server.hostname, mainIp: server.mainIp,
-    extraHostnames: i === 0 ? tenant.domains.flatMap((d) => [`autoconfig.${d.name}`, `mta-sts.${d.name}`]) : [],
-    nicIps: [...server.ips, ...server.standby].map((ip) => ip.ip),
-    outboundIps: server.outboundIps,
-    domains: tenant.domains.map((d, j) => ({ name: d.name, dkimSelector: d.dkimSelector, dkimPrivateKeyPem: domains[j].dkim.privateKeyPem })),
-    ssh: { port: config.getNumber("sshPort"), password: server.instance.rootPassword, privateKey: config.getSecret("sshPrivateKey") },
-  }, { parent: server, dependsOn: domains }));
+  const installs =
+    config.getBoolean("installMailu") === false
+      ? []
+      : servers.map(
+          ({ config: c, server }, i) =>
+            new MailuInstall(
+              `${c.name}-mailu`,
+              {
+                tenant: tenant.id,
+                server: c.name,
+                hostname: server.hostname,
+                mainIp: server.mainIp,
+                extraHostnames: i === 0 ? tenant.domains.flatMap((d) => [`autoconfig.${d.name}`, `mta-sts.${d.name}`]) : [],
+                nicIps: [...server.ips, ...server.standby].map((ip) => ip.ip),
+                outboundIps: server.outboundIps,
+                domains: tenant.domains.map((d, j) => ({
+                  name: d.name,
+                  dkimSelector: d.dkimSelector,
+                  dkimPrivateKeyPem: domains[j].dkim.privateKeyPem,
+                })),
+                ssh: {
+                  port: config.getNumber("sshPort"),
+                  password: server.instance.rootPassword,
+                  privateKey: config.getSecret("sshPrivateKey"),
+                },
+              },
+              { parent: server, dependsOn: domains },
+            ),
+        );
 
   const ipPrice = servers.flatMap((s) => [...s.server.ips, ...s.server.standby].map((ip) => ip.monthlyPriceUsd));
-  const cost = pulumi.all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)]).apply(([serverPrices, ipPrices]) =>
-    monthlyCost(servers.map((s, i) => ({ name: s.config.name, plan: s.config.plan, billingCycle: s.config.billingCycle, sendingIps: billedIps(s.config), serverMonthlyUsd: serverPrices[i] })),
-      { plans: [], ipMonthlyPriceUsd: ipPrices[0] ?? 0 }));
+  const cost = pulumi
+    .all([pulumi.all(servers.map((s) => s.server.serverMonthlyUsd)), pulumi.all(ipPrice)])
+    .apply(([serverPrices, ipPrices]) =>
+      monthlyCost(
+        servers.map((s, i) => ({
+          name: s.config.name,
+          plan: s.config.plan,
+          billingCycle: s.config.billingCycle,
+          sendingIps: billedIps(s.config),
+          serverMonthlyUsd: serverPrices[i],
+        })),
+        { plans: [], ipMonthlyPriceUsd: ipPrices[0] ?? 0 },
+      ),
+    );
 
   const schedule = warmupSchedule(tenant.warmup);
   const sending = pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat());
@@ -98,16 +164,35 @@ export = async () => {
     tier: tenant.tier,
     monthlyBudgetUsd: tenant.monthlyBudgetUsd,
     servers: servers.map(({ server }, i) => ({
-      name: server.hostname, serviceId: server.serviceId, mainIp: server.mainIp, sendingIps: server.sendingIps,
-      standbyIps: server.standbyIps, outboundIps: pulumi.all(server.outboundIps),
-      ...(installs[i] ? { mailu: { version: MAILU_VERSION, postmaster: installs[i].postmaster, postmasterPassword: installs[i].postmasterPassword } } : {}),
+      name: server.hostname,
+      serviceId: server.serviceId,
+      mainIp: server.mainIp,
+      sendingIps: server.sendingIps,
+      standbyIps: server.standbyIps,
+      outboundIps: pulumi.all(server.outboundIps),
+      ...(installs[i]
+        ? { mailu: { version: MAILU_VERSION, postmaster: installs[i].postmaster, postmasterPassword: installs[i].postmasterPassword } }
+        : {}),
     })),
     sendingIps: sending.apply((l) => l.map((s) => s.ip)),
     monthlyCostUsd: cost,
-    dnsRecords: pulumi.all(domains.map((d) => d.records)).apply((l) => l.flat().map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) }))),
+    dnsRecords: pulumi
+      .all(domains.map((d) => d.records))
+      .apply((l) =>
+        l
+          .flat()
+          .map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) })),
+      ),
     // Day 1 is the day the IP was got, so a replacement IP starts its warm-up over.
     // Standby IPs warm too: they are in the plan from the day they were got.
-    warmup: pulumi.all([sending, standby]).apply(([l, sb]) => [...l.map((s) => ({ ...s, role: "sending" })), ...sb.map((s) => ({ ...s, role: "standby" }))]
-      .map((s) => ({ ip: s.ip, hostname: s.hostname, role: s.role, since: s.since, schedule }))),
+    warmup: pulumi.all([sending, standby]).apply(([l, sb]) =>
+      [...l.map((s) => ({ ...s, role: "sending" })), ...sb.map((s) => ({ ...s, role: "standby" }))].map((s) => ({
+        ip: s.ip,
+        hostname: s.hostname,
+        role: s.role,
+        since: s.since,
+        schedule,
+      })),
+    ),
   };
 };

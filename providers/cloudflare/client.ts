@@ -13,7 +13,12 @@ export const DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4";
 
 export class CloudflareError extends Error {
   override readonly name = "CloudflareError";
-  constructor(readonly operation: string, readonly status: number, readonly errors: Array<{ code: number; message: string }>, readonly mayHaveHappened = false) {
+  constructor(
+    readonly operation: string,
+    readonly status: number,
+    readonly errors: Array<{ code: number; message: string }>,
+    readonly mayHaveHappened = false,
+  ) {
     super(`Cloudflare ${operation}: ${errors.map((e) => `${e.message} (${e.code})`).join("; ") || `HTTP ${status}`}`);
   }
   get notFound(): boolean {
@@ -21,15 +26,29 @@ export class CloudflareError extends Error {
   }
 }
 
-export const recordSchema = z.object({
-  id: z.string(), type: z.string(), name: z.string(), content: z.string(), ttl: z.number(), proxied: z.boolean().optional(),
-  priority: z.number().nullish(), data: z.record(z.unknown()).nullish(),
-}).passthrough();
+export const recordSchema = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    name: z.string(),
+    content: z.string(),
+    ttl: z.number(),
+    proxied: z.boolean().optional(),
+    priority: z.number().nullish(),
+    data: z.record(z.unknown()).nullish(),
+  })
+  .passthrough();
 export type CloudflareRecord = z.infer<typeof recordSchema>;
 
 export interface RecordBody {
-  type: string; name: string; content: string; ttl: number; proxied: boolean;
-  priority?: number; data?: Record<string, unknown>; comment?: string;
+  type: string;
+  name: string;
+  content: string;
+  ttl: number;
+  proxied: boolean;
+  priority?: number;
+  data?: Record<string, unknown>;
+  comment?: string;
 }
 
 const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
@@ -38,19 +57,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class CloudflareClient {
   private readonly zoneIds = new Map<string, Promise<string>>();
   constructor(private readonly o: { apiToken: string; baseUrl?: string; maxAttempts?: number }) {
-    if (!o.apiToken) throw new Error("Cloudflare: no API token. Set `pulumi config set --secret cloudflare:apiToken <token>` or CLOUDFLARE_API_TOKEN");
+    if (!o.apiToken)
+      throw new Error("Cloudflare: no API token. Set `pulumi config set --secret cloudflare:apiToken <token>` or CLOUDFLARE_API_TOKEN");
   }
 
   /** The zone's id by its name (cached for the process). */
   zoneId(name: string): Promise<string> {
     let id = this.zoneIds.get(name);
     if (!id) {
-      id = this.call("find zone " + name, "GET", `/zones?name=${encodeURIComponent(name)}`, z.array(z.object({ id: z.string(), name: z.string() }).passthrough()))
-        .then((zones) => {
-          const zone = zones.find((x) => x.name === name);
-          if (!zone) throw new CloudflareError(`find zone ${name}`, 404, [{ code: 1001, message: `no zone named ${name} for this token; add the zone in Cloudflare or give the token access to it` }]);
-          return zone.id;
-        });
+      id = this.call(
+        "find zone " + name,
+        "GET",
+        `/zones?name=${encodeURIComponent(name)}`,
+        z.array(z.object({ id: z.string(), name: z.string() }).passthrough()),
+      ).then((zones) => {
+        const zone = zones.find((x) => x.name === name);
+        if (!zone)
+          throw new CloudflareError(`find zone ${name}`, 404, [
+            { code: 1001, message: `no zone named ${name} for this token; add the zone in Cloudflare or give the token access to it` },
+          ]);
+        return zone.id;
+      });
       id.catch(() => this.zoneIds.delete(name));
       this.zoneIds.set(name, id);
     }
@@ -94,12 +121,15 @@ export class CloudflareClient {
     const repeatable = method !== "POST";
     const attempts = this.o.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
-      let status = 0;
-      let parsed: { success?: boolean; errors?: Array<{ code: number; message: string }>; result?: unknown } = {};
+      let status: number;
+      let parsed: { success?: boolean; errors?: Array<{ code: number; message: string }>; result?: unknown };
       let retryAfter: number | undefined;
       try {
         const res = await request(`${this.o.baseUrl ?? DEFAULT_BASE_URL}${path}`, {
-          method: method as "GET", dispatcher: agent, headersTimeout: 30_000, bodyTimeout: 30_000,
+          method: method as "GET",
+          dispatcher: agent,
+          headersTimeout: 30_000,
+          bodyTimeout: 30_000,
           headers: { authorization: `Bearer ${this.o.apiToken}`, "content-type": "application/json" },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
@@ -113,14 +143,17 @@ export class CloudflareClient {
         }
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? "network";
-        if (!repeatable && code !== "ECONNREFUSED") throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code})` }], true);
-        if (attempt >= attempts) throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code}) after ${attempt} attempts` }]);
+        if (!repeatable && code !== "ECONNREFUSED")
+          throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code})` }], true);
+        if (attempt >= attempts)
+          throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code}) after ${attempt} attempts` }]);
         await sleep(backoffMs(attempt, 250, 10_000));
         continue;
       }
       if (status < 400 && parsed.success !== false) {
         const r = schema.safeParse(parsed.result);
-        if (!r.success) throw new CloudflareError(op, status, [{ code: 0, message: `unexpected response shape at ${r.error.issues[0].path.join(".")}` }]);
+        if (!r.success)
+          throw new CloudflareError(op, status, [{ code: 0, message: `unexpected response shape at ${r.error.issues[0].path.join(".")}` }]);
         return r.data;
       }
       const errors = parsed.errors ?? [];
@@ -134,7 +167,10 @@ export class CloudflareClient {
 }
 
 /** Credentials and endpoint: stack config `cloudflare:apiToken` / `cloudflare:baseUrl`, or the environment. */
-export function cloudflareSettings(config: (key: string) => unknown, env: NodeJS.ProcessEnv = process.env): { apiToken: string; baseUrl: string } {
+export function cloudflareSettings(
+  config: (key: string) => unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): { apiToken: string; baseUrl: string } {
   const apiToken = String(config("cloudflare:apiToken") ?? env.CLOUDFLARE_API_TOKEN ?? "");
   const baseUrl = String(config("cloudflare:baseUrl") ?? env.CLOUDFLARE_BASE_URL ?? DEFAULT_BASE_URL);
   return { apiToken, baseUrl };

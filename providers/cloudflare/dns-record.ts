@@ -21,18 +21,40 @@ export const dnsRecordInputsSchema = z.object({
   data: z.record(z.unknown()).optional(),
 });
 export type DnsRecordInputs = z.infer<typeof dnsRecordInputsSchema>;
-export interface DnsRecordOutputs extends DnsRecordInputs { recordId: string; zoneId: string }
+export interface DnsRecordOutputs extends DnsRecordInputs {
+  recordId: string;
+  zoneId: string;
+}
 
 let config: (key: string) => unknown = () => undefined;
 let client: CloudflareClient | undefined;
 const cf = () => (client ??= new CloudflareClient(cloudflareSettings(config)));
 
 const label = (i: Partial<DnsRecordInputs>) => `cloudflare.DnsRecord ${i.type ?? ""} ${i.name ?? ""}`.trim();
-const body = (i: DnsRecordInputs): RecordBody => compact({ type: i.type, name: i.name, content: i.content, ttl: i.ttl, proxied: i.proxied, priority: i.priority, data: i.data, comment: "managed by penguinmails-infra" }) as RecordBody;
-const same = (r: CloudflareRecord, i: DnsRecordInputs) => r.type === i.type && r.name === i.name.toLowerCase() && (i.type === "SRV" || r.content === i.content);
+const body = (i: DnsRecordInputs): RecordBody =>
+  compact({
+    type: i.type,
+    name: i.name,
+    content: i.content,
+    ttl: i.ttl,
+    proxied: i.proxied,
+    priority: i.priority,
+    data: i.data,
+    comment: "managed by penguinmails-infra",
+  }) as RecordBody;
+const same = (r: CloudflareRecord, i: DnsRecordInputs) =>
+  r.type === i.type && r.name === i.name.toLowerCase() && (i.type === "SRV" || r.content === i.content);
 
 function outputs(i: DnsRecordInputs, r: CloudflareRecord, zoneId: string): DnsRecordOutputs {
-  return compact({ ...i, name: r.name, content: i.type === "SRV" ? i.content : r.content, ttl: r.ttl, priority: r.priority ?? undefined, recordId: r.id, zoneId });
+  return compact({
+    ...i,
+    name: r.name,
+    content: i.type === "SRV" ? i.content : r.content,
+    ttl: r.ttl,
+    priority: r.priority ?? undefined,
+    recordId: r.id,
+    zoneId,
+  });
 }
 
 export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecordOutputs> = {
@@ -43,13 +65,18 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
   async check(_olds, news) {
     const r = checkInputs(dnsRecordInputsSchema, label(news), news);
     if (r.inputs && r.inputs.proxied === true && r.inputs.type !== "CNAME") {
-      return { failures: [{ property: "proxied", reason: `${label(news)}: mail records are never proxied (Cloudflare proxies only HTTP)` }] };
+      return {
+        failures: [{ property: "proxied", reason: `${label(news)}: mail records are never proxied (Cloudflare proxies only HTTP)` }],
+      };
     }
     return r;
   },
   async diff(_id, olds, news) {
     const replaces = (["zone", "type"] as const).filter((k) => olds[k] !== news[k]);
-    const changes = replaces.length > 0 || (["name", "content", "ttl", "proxied", "priority"] as const).some((k) => olds[k] !== news[k]) || JSON.stringify(olds.data ?? null) !== JSON.stringify(news.data ?? null);
+    const changes =
+      replaces.length > 0 ||
+      (["name", "content", "ttl", "proxied", "priority"] as const).some((k) => olds[k] !== news[k]) ||
+      JSON.stringify(olds.data ?? null) !== JSON.stringify(news.data ?? null);
     return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
   },
   async create(inputs) {
@@ -72,8 +99,14 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
     const r = await cf().get(props.zoneId, id);
     if (!r) return { id: "" } as never;
     const inputs: DnsRecordInputs = compact({
-      zone: props.zone, type: r.type as DnsRecordInputs["type"], name: r.name, content: props.type === "SRV" ? props.content : r.content,
-      ttl: r.ttl, proxied: r.proxied ?? false, priority: r.priority ?? undefined, data: props.data,
+      zone: props.zone,
+      type: r.type as DnsRecordInputs["type"],
+      name: r.name,
+      content: props.type === "SRV" ? props.content : r.content,
+      ttl: r.ttl,
+      proxied: r.proxied ?? false,
+      priority: r.priority ?? undefined,
+      data: props.data,
     });
     return { id, props: outputs(inputs, r, props.zoneId), inputs: inputs as never };
   },

@@ -28,6 +28,13 @@ export class DnsRecord extends pulumi.dynamic.Resource {
   declare readonly content: pulumi.Output<string>;
   declare readonly recordId: pulumi.Output<string>;
   constructor(name: string, args: DnsRecordArgs, opts?: pulumi.CustomResourceOptions) {
-    super(lazyProvider("dist/providers/cloudflare/dns-record"), name, { recordId: undefined, zoneId: undefined, ...args }, opts, "cloudflare", "DnsRecord");
+    super(
+      lazyProvider("dist/providers/cloudflare/dns-record"),
+      name,
+      { recordId: undefined, zoneId: undefined, ...args },
+      opts,
+      "cloudflare",
+      "DnsRecord",
+    );
   }
 }

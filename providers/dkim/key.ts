@@ -7,15 +7,20 @@ import type * as pulumi from "@pulumi/pulumi";
 import { generateKeyPairSync } from "crypto";
 import { z } from "zod";
 import { checkInputs } from "../lib/dynamic";
-import { DKIM_SELECTOR, HOSTNAME } from "../lib/names";
+import { DKIM_SELECTOR, HOSTNAME } from "../model/names";
 
 const schema = z.object({
   domain: z.string().regex(HOSTNAME, "must be a lowercase domain name"),
   selector: z.string().regex(DKIM_SELECTOR, "must be a DKIM selector such as pm1"),
-  bits: z.union([z.literal(1024), z.literal(2048), z.literal(4096)], { errorMap: () => ({ message: "must be 1024, 2048 or 4096" }) }).default(2048),
+  bits: z
+    .union([z.literal(1024), z.literal(2048), z.literal(4096)], { errorMap: () => ({ message: "must be 1024, 2048 or 4096" }) })
+    .default(2048),
 });
 type Inputs = z.infer<typeof schema>;
-interface Outputs extends Inputs { publicKeyBase64: string; privateKeyPem: string }
+interface Outputs extends Inputs {
+  publicKeyBase64: string;
+  privateKeyPem: string;
+}
 
 export const provider: pulumi.dynamic.ResourceProvider<Inputs, Outputs> = {
   async check(_olds, news) {

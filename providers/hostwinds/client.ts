@@ -138,7 +138,12 @@ export class HostwindsClient {
 
   constructor(options: ClientOptions) {
     if (!options.apiKey) {
-      throw new HostwindsError("configure", "no API key", false, "Set the secret config hostwinds:apiKey (pulumi config set --secret hostwinds:apiKey …) or HOSTWINDS_API_KEY");
+      throw new HostwindsError(
+        "configure",
+        "no API key",
+        false,
+        "Set the secret config hostwinds:apiKey (pulumi config set --secret hostwinds:apiKey …) or HOSTWINDS_API_KEY",
+      );
     }
     this.key = options.apiKey;
     this.apiUrl = options.apiUrl ?? DEFAULT_API_URL;
@@ -156,12 +161,11 @@ export class HostwindsClient {
   // ---- instances ----------------------------------------------------------
 
   async listInstances(): Promise<Instance[]> {
-    return this.read("get_instances", {}, instanceListSchema.nullable().transform((v) => v ?? []));
-  }
-
-  /** The server with this name (`srvrname`), if any: how a server bought without an id is found. */
-  async findInstanceByName(name: string): Promise<Instance | undefined> {
-    return (await this.listInstances()).find((i) => i.srvrname === name);
+    return this.read(
+      "get_instances",
+      {},
+      instanceListSchema.nullable().transform((v) => v ?? []),
+    );
   }
 
   /** The instance, or undefined when Hostwinds does not know this id (for this key). */
@@ -233,14 +237,6 @@ export class HostwindsClient {
     return keys.map((k) => k.name);
   }
 
-  async addSshKey(name: string): Promise<void> {
-    await this.send("add_ssh_key", "change", { name });
-  }
-
-  async deleteSshKey(name: string): Promise<void> {
-    await this.send("delete_ssh_key", "change", { name });
-  }
-
   // ---- polling -----------------------------------------------------------------
 
   /**
@@ -257,8 +253,12 @@ export class HostwindsClient {
       if (v !== undefined) return v;
       const elapsed = Date.now() - start;
       if (elapsed + delay > timeoutMs) {
-        throw new HostwindsError("wait", `gave up waiting for ${what} after ${Math.round(elapsed / 1000)} s`, true,
-          "Hostwinds may still finish it: run `pulumi refresh` later, then `pulumi up` again");
+        throw new HostwindsError(
+          "wait",
+          `gave up waiting for ${what} after ${Math.round(elapsed / 1000)} s`,
+          true,
+          "Hostwinds may still finish it: run `pulumi refresh` later, then `pulumi up` again",
+        );
       }
       o.onProgress?.(`waiting for ${what} (${Math.round(elapsed / 1000)} s, check ${round})`);
       await sleep(delay);
@@ -274,8 +274,12 @@ export class HostwindsClient {
     const parsed = schema.safeParse(r.data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new HostwindsError(action, `unexpected response shape at ${issue.path.join(".") || "(root)"}: ${issue.message}`, false,
-        "The API may have changed; please report it");
+      throw new HostwindsError(
+        action,
+        `unexpected response shape at ${issue.path.join(".") || "(root)"}: ${issue.message}`,
+        false,
+        "The API may have changed; please report it",
+      );
     }
     return parsed.data;
   }
@@ -312,9 +316,20 @@ export class HostwindsClient {
         });
         const text = await res.body.text();
         if (res.statusCode === 429) {
-          failure = { detail: "rate limited (HTTP 429)", retryable: true, mayHaveSucceeded: false, waitMs: retryAfterMs(res.headers["retry-after"]), rateLimited: true };
+          failure = {
+            detail: "rate limited (HTTP 429)",
+            retryable: true,
+            mayHaveSucceeded: false,
+            waitMs: retryAfterMs(res.headers["retry-after"]),
+            rateLimited: true,
+          };
         } else if (res.statusCode >= 500) {
-          failure = { detail: `server error (HTTP ${res.statusCode})`, retryable: true, mayHaveSucceeded: true, waitMs: retryAfterMs(res.headers["retry-after"]) };
+          failure = {
+            detail: `server error (HTTP ${res.statusCode})`,
+            retryable: true,
+            mayHaveSucceeded: true,
+            waitMs: retryAfterMs(res.headers["retry-after"]),
+          };
         } else if (res.statusCode >= 400) {
           failure = { detail: `HTTP ${res.statusCode}`, retryable: false, mayHaveSucceeded: false };
         } else {
@@ -326,7 +341,12 @@ export class HostwindsClient {
           const message = redact(parsed.message, [this.key]);
           const transient = isTransientMessage(message);
           // A transient error body is an answer: Hostwinds turned the request away unprocessed.
-          failure = { detail: message, retryable: transient, mayHaveSucceeded: false, rateLimited: transient && /too many|rate limit/i.test(message) };
+          failure = {
+            detail: message,
+            retryable: transient,
+            mayHaveSucceeded: false,
+            rateLimited: transient && /too many|rate limit/i.test(message),
+          };
         }
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
@@ -345,8 +365,14 @@ export class HostwindsClient {
       if (!failure.rateLimited) counted++;
       if (!failure.retryable || counted >= this.opts.maxAttempts || elapsed + wait > this.opts.maxRetryMs) {
         const tries = attempt + 1;
-        throw new HostwindsError(action, failure.detail, failure.retryable,
-          failure.retryable ? `gave up after ${tries} attempt${tries > 1 ? "s" : ""} in ${Math.round((elapsed) / 1000)} s; run the command again later` : undefined);
+        throw new HostwindsError(
+          action,
+          failure.detail,
+          failure.retryable,
+          failure.retryable
+            ? `gave up after ${tries} attempt${tries > 1 ? "s" : ""} in ${Math.round(elapsed / 1000)} s; run the command again later`
+            : undefined,
+        );
       }
       await sleep(wait);
     }

@@ -13,9 +13,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "../lib/lazy-provider";
-import type { BillingCycle } from "./pricing";
+import type { BillingCycle } from "../model/pricing";
 
-export type { BillingCycle } from "./pricing";
+export type { BillingCycle } from "../model/pricing";
 
 export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
 export const SECONDARY_IP_TYPE = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
@@ -55,11 +55,28 @@ export class Instance extends pulumi.dynamic.Resource {
   declare readonly configKey: pulumi.Output<string>;
 
   constructor(name: string, args: InstanceArgs, opts: pulumi.CustomResourceOptions = {}) {
-    const outputs = { serviceId: undefined, serverName: undefined, hostname: undefined, mainIp: undefined, status: undefined, image: undefined, monthlyPriceUsd: undefined, rootPassword: undefined, configKey: undefined };
-    super(lazyProvider("dist/providers/hostwinds/instance"), name, { ...outputs, ...args }, {
-      ...opts,
-      additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "rootPassword", "configKey"],
-    }, "hostwinds", "Instance");
+    const outputs = {
+      serviceId: undefined,
+      serverName: undefined,
+      hostname: undefined,
+      mainIp: undefined,
+      status: undefined,
+      image: undefined,
+      monthlyPriceUsd: undefined,
+      rootPassword: undefined,
+      configKey: undefined,
+    };
+    super(
+      lazyProvider("dist/providers/hostwinds/instance"),
+      name,
+      { ...outputs, ...args },
+      {
+        ...opts,
+        additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "rootPassword", "configKey"],
+      },
+      "hostwinds",
+      "Instance",
+    );
   }
 }
 
@@ -90,6 +107,13 @@ export class SecondaryIp extends pulumi.dynamic.Resource {
   declare readonly since: pulumi.Output<string>;
 
   constructor(name: string, args: SecondaryIpArgs, opts: pulumi.CustomResourceOptions = {}) {
-    super(lazyProvider("dist/providers/hostwinds/secondary-ip"), name, { ip: undefined, monthlyPriceUsd: undefined, since: undefined, ...args }, opts, "hostwinds", "SecondaryIp");
+    super(
+      lazyProvider("dist/providers/hostwinds/secondary-ip"),
+      name,
+      { ip: undefined, monthlyPriceUsd: undefined, since: undefined, ...args },
+      opts,
+      "hostwinds",
+      "SecondaryIp",
+    );
   }
 }

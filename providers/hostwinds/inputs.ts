@@ -4,15 +4,20 @@
  * server names.
  */
 import { z } from "zod";
-import { BILLING_CYCLES } from "./pricing";
-import { HOSTNAME_ANY_CASE, IPV4, SLUG } from "../lib/names";
+import { BILLING_CYCLES } from "../model/pricing";
+import { HOSTNAME_ANY_CASE, IPV4, SLUG } from "../model/names";
 
 const slug = (what: string) =>
-  z.string({ required_error: "is required", invalid_type_error: `must be a string (${what})` })
+  z
+    .string({ required_error: "is required", invalid_type_error: `must be a string (${what})` })
     .regex(SLUG, `must be 1-32 lowercase letters, digits or dashes, not starting or ending with a dash (${what})`);
 const id = (what: string) =>
-  z.number({ required_error: "is required", invalid_type_error: `must be a number (${what})` }).int(`must be a whole number (${what})`).positive(`must be positive (${what})`);
-export const hostname = z.string({ required_error: "is required" })
+  z
+    .number({ required_error: "is required", invalid_type_error: `must be a number (${what})` })
+    .int(`must be a whole number (${what})`)
+    .positive(`must be positive (${what})`);
+export const hostname = z
+  .string({ required_error: "is required" })
   .max(253, "must be at most 253 characters")
   .regex(HOSTNAME_ANY_CASE, "must be a fully qualified host name such as mail1.example.com");
 const ipv4 = z.string().regex(IPV4, "must be an IPv4 address such as 198.51.100.7");

@@ -13,7 +13,7 @@ import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynami
 import { OutcomeUnknownError } from "./client";
 import { HostwindsError } from "./errors";
 import { InstanceInputs, instanceInputsSchema, serverName } from "./inputs";
-import { BillingCycle, monthlyPriceUsd } from "./pricing";
+import { BillingCycle, monthlyPriceUsd } from "../model/pricing";
 import { Session, configureSession, progress, session } from "./session";
 import type { Instance as ApiInstance } from "./wire";
 
@@ -37,7 +37,9 @@ const REPLACE_ON_CHANGE = ["tenant", "location", "plan", "template", "billingCyc
 const SETTLE_LOST_PURCHASE_MS = 120_000;
 
 const label = (i: Partial<InstanceInputs>) =>
-  i.tenant && i.name && !isUnknown(i.tenant) && !isUnknown(i.name) ? `hostwinds.Instance ${serverName(i.tenant, i.name)}` : "hostwinds.Instance";
+  i.tenant && i.name && !isUnknown(i.tenant) && !isUnknown(i.name)
+    ? `hostwinds.Instance ${serverName(i.tenant, i.name)}`
+    : "hostwinds.Instance";
 
 /** Servers named in this process: two resources with the same tenant and name would share one server. */
 const namesInUse = new Set<string>();
@@ -62,11 +64,15 @@ async function priceOf(s: Session, inputs: InstanceInputs): Promise<number> {
   const plans = await s.priceList();
   const plan = plans.find((p) => p.id === inputs.plan);
   if (!plan) {
-    throw new Error(`${label(inputs)}: plan ${inputs.plan} is not in Hostwinds' price list (plans: ${plans.map((p) => `${p.id} ${p.name}`).join(", ")}). Nothing was bought.`);
+    throw new Error(
+      `${label(inputs)}: plan ${inputs.plan} is not in Hostwinds' price list (plans: ${plans.map((p) => `${p.id} ${p.name}`).join(", ")}). Nothing was bought.`,
+    );
   }
   const price = monthlyPriceUsd(plan, inputs.billingCycle as BillingCycle);
   if (price === undefined) {
-    throw new Error(`${label(inputs)}: plan ${plan.id} (${plan.name}) has no ${inputs.billingCycle} price; choose another billingCycle. Nothing was bought.`);
+    throw new Error(
+      `${label(inputs)}: plan ${plan.id} (${plan.name}) has no ${inputs.billingCycle} price; choose another billingCycle. Nothing was bought.`,
+    );
   }
   return price;
 }
@@ -74,19 +80,31 @@ async function priceOf(s: Session, inputs: InstanceInputs): Promise<number> {
 /** Differences between a server in the account and the inputs, as "field: account has X, inputs say Y". */
 function mismatches(api: ApiInstance, inputs: InstanceInputs): string[] {
   const out: string[] = [];
-  if (api.location_id !== undefined && api.location_id !== inputs.location) out.push(`location: the server is in ${api.location_id}, inputs say ${inputs.location}`);
-  if (api.product_id !== undefined && api.product_id !== inputs.plan) out.push(`plan: the server is on ${api.product_id}, inputs say ${inputs.plan}`);
-  if (api.billingcycle && api.billingcycle !== inputs.billingCycle) out.push(`billingCycle: the server is billed ${api.billingcycle}, inputs say ${inputs.billingCycle}`);
+  if (api.location_id !== undefined && api.location_id !== inputs.location)
+    out.push(`location: the server is in ${api.location_id}, inputs say ${inputs.location}`);
+  if (api.product_id !== undefined && api.product_id !== inputs.plan)
+    out.push(`plan: the server is on ${api.product_id}, inputs say ${inputs.plan}`);
+  if (api.billingcycle && api.billingcycle !== inputs.billingCycle)
+    out.push(`billingCycle: the server is billed ${api.billingcycle}, inputs say ${inputs.billingCycle}`);
   return out;
 }
 
 async function waitActive(s: Session, id: number, name: string): Promise<ApiInstance> {
-  return s.client.waitFor(`server ${name} (${id}) to become ACTIVE`, async () => {
-    const i = await s.instance(id, true);
-    if (!i) throw new Error(`server ${name} (${id}) disappeared from the account while it was being built`);
-    if (/error|fail/i.test(i.status)) throw new Error(`server ${name} (${id}) failed to build: Hostwinds reports status ${i.status}`);
-    return i.status === "ACTIVE" && i.main_ip ? i : undefined;
-  }, { timeoutMs: s.settings.buildTimeoutMs, initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress });
+  return s.client.waitFor(
+    `server ${name} (${id}) to become ACTIVE`,
+    async () => {
+      const i = await s.instance(id, true);
+      if (!i) throw new Error(`server ${name} (${id}) disappeared from the account while it was being built`);
+      if (/error|fail/i.test(i.status)) throw new Error(`server ${name} (${id}) failed to build: Hostwinds reports status ${i.status}`);
+      return i.status === "ACTIVE" && i.main_ip ? i : undefined;
+    },
+    {
+      timeoutMs: s.settings.buildTimeoutMs,
+      initialDelayMs: s.settings.pollIntervalMs,
+      maxDelayMs: s.settings.pollIntervalMs,
+      onProgress: progress,
+    },
+  );
 }
 
 /** Finds the server this resource should manage, buying one only when there is none. The caller has priced the plan. */
@@ -95,10 +113,15 @@ async function findOrBuy(s: Session, inputs: InstanceInputs): Promise<ApiInstanc
   if (inputs.adoptServiceId !== undefined) {
     const found = await s.instance(inputs.adoptServiceId, true);
     if (!found) {
-      throw new Error(`${label(inputs)}: adoptServiceId ${inputs.adoptServiceId} is not a server in this Hostwinds account; check the id in the panel. Nothing was bought.`);
+      throw new Error(
+        `${label(inputs)}: adoptServiceId ${inputs.adoptServiceId} is not a server in this Hostwinds account; check the id in the panel. Nothing was bought.`,
+      );
     }
     const wrong = mismatches(found, inputs);
-    if (wrong.length) throw new Error(`${label(inputs)}: cannot adopt server ${found.serviceid} as described: ${wrong.join("; ")}. Make the inputs match the server. Nothing was bought.`);
+    if (wrong.length)
+      throw new Error(
+        `${label(inputs)}: cannot adopt server ${found.serviceid} as described: ${wrong.join("; ")}. Make the inputs match the server. Nothing was bought.`,
+      );
     if (found.srvrname !== name) {
       await s.client.renameInstance(found.serviceid, name);
       s.changed(found.serviceid);
@@ -111,24 +134,34 @@ async function findOrBuy(s: Session, inputs: InstanceInputs): Promise<ApiInstanc
 
   const same = (await s.client.listInstances()).filter((i) => i.srvrname === name);
   if (same.length > 1) {
-    throw new Error(`${label(inputs)}: ${same.length} servers in the account are named ${name} (ids ${same.map((i) => i.serviceid).join(", ")}); set adoptServiceId to the one to manage and terminate or rename the others. Nothing was bought.`);
+    throw new Error(
+      `${label(inputs)}: ${same.length} servers in the account are named ${name} (ids ${same.map((i) => i.serviceid).join(", ")}); set adoptServiceId to the one to manage and terminate or rename the others. Nothing was bought.`,
+    );
   }
   if (same.length === 1) {
     const found = same[0];
     const wrong = mismatches(found, inputs);
     if (wrong.length) {
-      throw new Error(`${label(inputs)}: server ${found.serviceid} named ${name} is already in the account but is not in this stack's state, and it differs: ${wrong.join("; ")}. ` +
-        `To manage it, make the inputs match and set adoptServiceId: ${found.serviceid}; otherwise terminate it in the Hostwinds panel. Nothing was bought.`);
+      throw new Error(
+        `${label(inputs)}: server ${found.serviceid} named ${name} is already in the account but is not in this stack's state, and it differs: ${wrong.join("; ")}. ` +
+          `To manage it, make the inputs match and set adoptServiceId: ${found.serviceid}; otherwise terminate it in the Hostwinds panel. Nothing was bought.`,
+      );
     }
-    progress(`${label(inputs)}: server ${found.serviceid} is already in the account but not in state (an earlier run stopped before saving it); taking it over instead of buying again`);
+    progress(
+      `${label(inputs)}: server ${found.serviceid} is already in the account but not in state (an earlier run stopped before saving it); taking it over instead of buying again`,
+    );
     return found;
   }
 
   let lost: OutcomeUnknownError | undefined;
   try {
     await s.client.buyInstance({
-      template: inputs.template, planId: inputs.plan, locationId: inputs.location,
-      billingCycle: inputs.billingCycle, sshKeys: inputs.sshKeys, name,
+      template: inputs.template,
+      planId: inputs.plan,
+      locationId: inputs.location,
+      billingCycle: inputs.billingCycle,
+      sshKeys: inputs.sshKeys,
+      name,
     });
   } catch (e) {
     if (!(e instanceof OutcomeUnknownError)) throw e;
@@ -136,12 +169,22 @@ async function findOrBuy(s: Session, inputs: InstanceInputs): Promise<ApiInstanc
     progress(`${label(inputs)}: the answer to the purchase was lost; looking for the server by its name instead of buying again`);
   }
   try {
-    return await s.client.waitFor(`server ${name} to appear in the account`, async () => (await s.client.listInstances()).find((i) => i.srvrname === name),
-      { timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.buildTimeoutMs, initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress });
+    return await s.client.waitFor(
+      `server ${name} to appear in the account`,
+      async () => (await s.client.listInstances()).find((i) => i.srvrname === name),
+      {
+        timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.buildTimeoutMs,
+        initialDelayMs: s.settings.pollIntervalMs,
+        maxDelayMs: s.settings.pollIntervalMs,
+        onProgress: progress,
+      },
+    );
   } catch (e) {
     if (lost) {
-      throw new Error(`${label(inputs)}: the purchase's answer was lost (${lost.detail}) and no server named ${name} appeared within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
-        "It was not bought again. Run `pulumi up` again later: if the purchase went through, the server is found by its name and taken over.");
+      throw new Error(
+        `${label(inputs)}: the purchase's answer was lost (${lost.detail}) and no server named ${name} appeared within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
+          "It was not bought again. Run `pulumi up` again later: if the purchase went through, the server is found by its name and taken over.",
+      );
     }
     throw e;
   }
@@ -173,7 +216,10 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
   async create(inputs) {
     const s = session();
     const name = serverName(inputs.tenant, inputs.name);
-    if (namesInUse.has(name)) throw new Error(`${label(inputs)}: another Instance in this stack already has tenant ${inputs.tenant} and name ${inputs.name}; give each server its own name. Nothing was bought.`);
+    if (namesInUse.has(name))
+      throw new Error(
+        `${label(inputs)}: another Instance in this stack already has tenant ${inputs.tenant} and name ${inputs.name}; give each server its own name. Nothing was bought.`,
+      );
     namesInUse.add(name);
     const price = await priceOf(s, inputs);
     const found = await findOrBuy(s, inputs);
@@ -182,8 +228,11 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       return { id: String(active.serviceid), outs: outputs(active, inputs, price) };
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
-      throw createdButFailed(String(found.serviceid), outputs(found, inputs, price) as never,
-        `${label(inputs)}: server ${found.serviceid} was bought but is not up: ${reason}. It stays in state; run \`pulumi up\` again to wait for it, or \`pulumi destroy\` to release it.`);
+      throw createdButFailed(
+        String(found.serviceid),
+        outputs(found, inputs, price) as never,
+        `${label(inputs)}: server ${found.serviceid} was bought but is not up: ${reason}. It stays in state; run \`pulumi up\` again to wait for it, or \`pulumi destroy\` to release it.`,
+      );
     }
   },
 
@@ -200,11 +249,20 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       sshKeys: api.ssh_keys.length || !props.sshKeys?.length ? api.ssh_keys : props.sshKeys,
     };
     // Look the price up again only when what it depends on changed (a refresh stays at one call per server).
-    const price = current.plan === props.plan && current.billingCycle === props.billingCycle ? props.monthlyPriceUsd : await priceOf(s, current).catch(() => props.monthlyPriceUsd);
+    const price =
+      current.plan === props.plan && current.billingCycle === props.billingCycle
+        ? props.monthlyPriceUsd
+        : await priceOf(s, current).catch(() => props.monthlyPriceUsd);
     const outs = outputs(api, current, price);
     const inputs: InstanceInputs = compact({
-      tenant: props.tenant, name: props.name, location: current.location, plan: current.plan, template: props.template,
-      billingCycle: current.billingCycle, sshKeys: current.sshKeys, adoptServiceId: props.adoptServiceId,
+      tenant: props.tenant,
+      name: props.name,
+      location: current.location,
+      plan: current.plan,
+      template: props.template,
+      billingCycle: current.billingCycle,
+      sshKeys: current.sshKeys,
+      adoptServiceId: props.adoptServiceId,
     });
     return { id, props: outs, inputs: inputs as never };
   },
@@ -214,7 +272,10 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     const sid = Number(id);
     const name = serverName(news.tenant, news.name);
     let api = await s.instance(sid, true);
-    if (!api) throw new Error(`${label(news)}: server ${sid} is no longer in the account; run \`pulumi refresh\` to drop it from state, then \`pulumi up\` to buy a new one.`);
+    if (!api)
+      throw new Error(
+        `${label(news)}: server ${sid} is no longer in the account; run \`pulumi refresh\` to drop it from state, then \`pulumi up\` to buy a new one.`,
+      );
     if (api.srvrname !== name) {
       await s.client.renameInstance(sid, name);
       s.changed(sid);
@@ -226,7 +287,11 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       try {
         api = await waitActive(s, sid, name);
       } catch (e) {
-        throw createdButFailed(id, outputs(api, news, price) as never, `${label(news)}: server ${sid} is still not up: ${e instanceof Error ? e.message : e}`);
+        throw createdButFailed(
+          id,
+          outputs(api, news, price) as never,
+          `${label(news)}: server ${sid} is still not up: ${e instanceof Error ? e.message : e}`,
+        );
       }
     }
     return { outs: outputs(api, news, price) };

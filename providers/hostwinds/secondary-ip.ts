@@ -43,7 +43,9 @@ async function tenantServer(s: Session, inputs: Pick<SecondaryIpInputs, "tenant"
   const server = await (fresh ? s.instance(inputs.serviceId, true) : s.server(inputs.serviceId));
   if (!server) return undefined;
   if (!belongsToTenant(server.srvrname, inputs.tenant)) {
-    throw new Error(`${label(inputs)}: server ${inputs.serviceId} ("${server.srvrname}") is not one of tenant ${inputs.tenant}'s servers; refusing to ${doing}.`);
+    throw new Error(
+      `${label(inputs)}: server ${inputs.serviceId} ("${server.srvrname}") is not one of tenant ${inputs.tenant}'s servers; refusing to ${doing}.`,
+    );
   }
   return server;
 }
@@ -57,26 +59,34 @@ async function buyOne(s: Session, inputs: SecondaryIpInputs, before: InstanceIp[
   } catch (e) {
     if (!(e instanceof OutcomeUnknownError)) throw e;
     lost = e;
-    progress(`${label(inputs)}: the answer to the IP purchase was lost; watching server ${inputs.serviceId}'s IP list instead of buying again`);
+    progress(
+      `${label(inputs)}: the answer to the IP purchase was lost; watching server ${inputs.serviceId}'s IP list instead of buying again`,
+    );
   }
   s.ipsChanged(inputs.serviceId);
   const started = Date.now();
   try {
     // Purchases on a server are serialized, so time spent looking too early is time every later
     // purchase waits; under the rate limit, early looks also delay the calls of other resources.
-    const ip = await s.client.waitFor(`a new IP on server ${inputs.serviceId}`, async () =>
-      (await s.ips(inputs.serviceId, true)).find((i) => !known.has(i.ip) && i.ip !== mainIp && !claimed.has(i.ip)),
-    {
-      timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.ipTimeoutMs,
-      firstCheckAfterMs: s.lastIpDelayMs !== undefined ? Math.max(0, s.lastIpDelayMs - s.settings.pollIntervalMs) : undefined,
-      initialDelayMs: s.settings.pollIntervalMs, maxDelayMs: s.settings.pollIntervalMs, onProgress: progress,
-    });
+    const ip = await s.client.waitFor(
+      `a new IP on server ${inputs.serviceId}`,
+      async () => (await s.ips(inputs.serviceId, true)).find((i) => !known.has(i.ip) && i.ip !== mainIp && !claimed.has(i.ip)),
+      {
+        timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.ipTimeoutMs,
+        firstCheckAfterMs: s.lastIpDelayMs !== undefined ? Math.max(0, s.lastIpDelayMs - s.settings.pollIntervalMs) : undefined,
+        initialDelayMs: s.settings.pollIntervalMs,
+        maxDelayMs: s.settings.pollIntervalMs,
+        onProgress: progress,
+      },
+    );
     s.lastIpDelayMs = Date.now() - started;
     return ip;
   } catch (e) {
     if (lost) {
-      throw new Error(`${label(inputs)}: the IP purchase's answer was lost (${lost.detail}) and no new IP appeared on server ${inputs.serviceId} within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
-        "It was not bought again. Run `pulumi up` again later: an IP that arrives meanwhile has no rDNS yet and is taken over instead of buying another.");
+      throw new Error(
+        `${label(inputs)}: the IP purchase's answer was lost (${lost.detail}) and no new IP appeared on server ${inputs.serviceId} within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
+          "It was not bought again. Run `pulumi up` again later: an IP that arrives meanwhile has no rDNS yet and is taken over instead of buying another.",
+      );
     }
     throw e;
   }
@@ -93,9 +103,16 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Instanc
 
   if (inputs.adoptIp !== undefined) {
     const found = ips.find((i) => i.ip === inputs.adoptIp);
-    if (!found) throw new Error(`${label(inputs)}: adoptIp ${inputs.adoptIp} is not on server ${inputs.serviceId} (it has ${ips.map((i) => i.ip).join(", ") || "no IPs"}). Nothing was bought.`);
-    if (found.ip === mainIp) throw new Error(`${label(inputs)}: adoptIp ${found.ip} is server ${inputs.serviceId}'s main IP; only secondary IPs can be managed as SecondaryIp. Nothing was bought.`);
-    if (claimed.has(found.ip)) throw new Error(`${label(inputs)}: adoptIp ${found.ip} is already managed by another SecondaryIp in this stack.`);
+    if (!found)
+      throw new Error(
+        `${label(inputs)}: adoptIp ${inputs.adoptIp} is not on server ${inputs.serviceId} (it has ${ips.map((i) => i.ip).join(", ") || "no IPs"}). Nothing was bought.`,
+      );
+    if (found.ip === mainIp)
+      throw new Error(
+        `${label(inputs)}: adoptIp ${found.ip} is server ${inputs.serviceId}'s main IP; only secondary IPs can be managed as SecondaryIp. Nothing was bought.`,
+      );
+    if (claimed.has(found.ip))
+      throw new Error(`${label(inputs)}: adoptIp ${found.ip} is already managed by another SecondaryIp in this stack.`);
     progress(`${label(inputs)}: adopted ${found.ip} on server ${inputs.serviceId}`);
     return found;
   }
@@ -103,12 +120,16 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Instanc
   const secondary = ips.filter((i) => i.ip !== mainIp && !claimed.has(i.ip) && !inputs.retire.includes(i.ip));
   const mine = secondary.find((i) => i.rdns === inputs.rdns);
   if (mine) {
-    progress(`${label(inputs)}: ${mine.ip} already carries this rDNS but is not in state (an earlier run stopped before saving it); taking it over instead of buying again`);
+    progress(
+      `${label(inputs)}: ${mine.ip} already carries this rDNS but is not in state (an earlier run stopped before saving it); taking it over instead of buying again`,
+    );
     return mine;
   }
   const unowned = secondary.find((i) => isDefaultRdns(i.rdns, i.ip));
   if (unowned) {
-    progress(`${label(inputs)}: ${unowned.ip} on server ${inputs.serviceId} has no rDNS and no owner (bought by a run that stopped before saving it?); taking it over instead of buying again`);
+    progress(
+      `${label(inputs)}: ${unowned.ip} on server ${inputs.serviceId} has no rDNS and no owner (bought by a run that stopped before saving it?); taking it over instead of buying again`,
+    );
     return unowned;
   }
   return buyOne(s, inputs, ips, mainIp);
@@ -150,8 +171,11 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
       try {
         await s.client.setRdns(inputs.serviceId, ip.ip, inputs.rdns);
       } catch (e) {
-        throw createdButFailed(ip.ip, outputs(inputs, ip.ip, ip.rdns ?? "", s, since) as never,
-          `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`);
+        throw createdButFailed(
+          ip.ip,
+          outputs(inputs, ip.ip, ip.rdns ?? "", s, since) as never,
+          `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`,
+        );
       }
     }
     return { id: ip.ip, outs: outputs(inputs, ip.ip, inputs.rdns, s, since) };
@@ -194,7 +218,9 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
         return;
       }
       if (server.main_ip === id) {
-        throw new Error(`${label(props)}: ${id} is server ${props.serviceId}'s main IP; refusing to release it. Run \`pulumi refresh\` if state is out of date.`);
+        throw new Error(
+          `${label(props)}: ${id} is server ${props.serviceId}'s main IP; refusing to release it. Run \`pulumi refresh\` if state is out of date.`,
+        );
       }
       const ips = await s.ips(props.serviceId, true);
       if (!ips.some((i) => i.ip === id)) {

@@ -11,7 +11,10 @@ import type { Instance, InstanceIp, Plan } from "./wire";
 /** Reads younger than this are shared (a refresh reads every IP of a server at once). */
 const SHARED_READ_MS = 5_000;
 
-interface Shared<T> { at: number; value: Promise<T> }
+interface Shared<T> {
+  at: number;
+  value: Promise<T>;
+}
 
 export class Session {
   readonly client: HostwindsClient;
@@ -83,7 +86,13 @@ export class Session {
     return this.prices;
   }
 
-  private shared<T>(cache: Map<number, Shared<T>>, serviceId: number, fresh: boolean, load: () => Promise<T>, maxAgeMs = SHARED_READ_MS): Promise<T> {
+  private shared<T>(
+    cache: Map<number, Shared<T>>,
+    serviceId: number,
+    fresh: boolean,
+    load: () => Promise<T>,
+    maxAgeMs = SHARED_READ_MS,
+  ): Promise<T> {
     const hit = cache.get(serviceId);
     if (!fresh && hit && Date.now() - hit.at < maxAgeMs) return hit.value;
     const value = load();

@@ -16,11 +16,15 @@ export const SETTINGS = {
   pollIntervalMs: { env: "HOSTWINDS_POLL_INTERVAL_MS", doc: "How often to look while waiting for a server or an IP (default 2000)." },
   buildTimeoutMs: { env: "HOSTWINDS_BUILD_TIMEOUT_MS", doc: "How long a new server may take to become ACTIVE (default 1800000, 30 min)." },
   ipTimeoutMs: { env: "HOSTWINDS_IP_TIMEOUT_MS", doc: "How long a bought IP may take to appear (default 900000, 15 min)." },
-  ipMonthlyPriceUsd: { env: "HOSTWINDS_IP_MONTHLY_PRICE_USD", doc: "Price of one secondary IP per month; Hostwinds publishes none (default 4.99)." },
+  ipMonthlyPriceUsd: {
+    env: "HOSTWINDS_IP_MONTHLY_PRICE_USD",
+    doc: "Price of one secondary IP per month; Hostwinds publishes none (default 4.99).",
+  },
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 
-const count = (min: number) => z.coerce.number({ invalid_type_error: "must be a number" }).finite("must be a number").min(min, `must be at least ${min}`);
+const count = (min: number) =>
+  z.coerce.number({ invalid_type_error: "must be a number" }).finite("must be a number").min(min, `must be at least ${min}`);
 export const settingsSchema = z.object({
   apiKey: z.string({ required_error: "is not set" }).min(8, "looks too short to be a Hostwinds API key"),
   apiUrl: z.string().url("must be a URL such as https://clients.hostwinds.com/cloud/api.php").default(DEFAULT_API_URL),

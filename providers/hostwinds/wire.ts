@@ -33,9 +33,7 @@ export type ResultItem = z.infer<typeof resultItem>;
 
 /** A parsed response: data for reads, result items for changes, or an error message. */
 export type Parsed =
-  | { kind: "data"; data: unknown }
-  | { kind: "results"; items: ResultItem[] }
-  | { kind: "error"; message: string; code?: string };
+  { kind: "data"; data: unknown } | { kind: "results"; items: ResultItem[] } | { kind: "error"; message: string; code?: string };
 
 export function parseBody(text: string): Parsed {
   let json: unknown;
@@ -66,18 +64,22 @@ export function isTransientMessage(message: string): boolean {
   return /too many requests|rate limit|try again|temporarily|timed? ?out|maintenance/i.test(message);
 }
 
-export const NOT_AUTHORIZED = "Not Authorized!";
 export const INVALID_SERVICE_ID = "A valid serviceid is required.";
-export const INVALID_ACTION = "Invalid Action.";
 
 const num = z.union([z.number(), z.string().regex(/^\d+$/)]).transform(Number);
-const optionalText = z.string().nullish().transform((v) => v ?? undefined);
+const optionalText = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? undefined);
 
 /** The fields of an instance the provider uses; others pass through unread. */
 export const instanceSchema = z
   .object({
     serviceid: num,
-    srvrname: z.string().nullish().transform((v) => v ?? ""),
+    srvrname: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? ""),
     hostname: optionalText,
     status: z.string(),
     main_ip: optionalText,
@@ -85,7 +87,10 @@ export const instanceSchema = z
     product_id: num.optional(),
     billingcycle: optionalText,
     template_uuid: optionalText,
-    ssh_keys: z.array(z.string()).nullish().transform((v) => v ?? []),
+    ssh_keys: z
+      .array(z.string())
+      .nullish()
+      .transform((v) => v ?? []),
     password: optionalText,
     configkey: optionalText,
   })
@@ -108,7 +113,10 @@ export const locationSchema = z.object({ id: num, name: z.string() }).passthroug
 export type Location = z.infer<typeof locationSchema>;
 export const locationListSchema = listOf(locationSchema);
 
-const price = z.union([z.number(), z.string()]).nullish().transform((v) => (v === null || v === undefined || v === "" ? undefined : Number(v)));
+const price = z
+  .union([z.number(), z.string()])
+  .nullish()
+  .transform((v) => (v === null || v === undefined || v === "" ? undefined : Number(v)));
 export const planSchema = z
   .object({
     id: num,
@@ -132,7 +140,7 @@ export const sshKeySchema = z.object({ name: z.string() }).passthrough();
  * [assumed] No public source names the action that buys a secondary IP. This is
  * the one place the client states it: name, parameters, and that the new IP
  * shows up in get_instance_ips after a while. The stand-in states the same in
- * scripts/sim/hostwinds.ts. Change both if Hostwinds' docs say otherwise.
+ * scripts/dev/standins/hostwinds.ts. Change both if Hostwinds' docs say otherwise.
  */
 export const SECONDARY_IP_PURCHASE = {
   action: "add_ip",

@@ -22,7 +22,10 @@ export function checkInputs<S extends z.AnyZodObject>(schema: S, resource: strin
   const partial = Object.keys(unknown).length ? schema.partial(Object.fromEntries(Object.keys(unknown).map((k) => [k, true]))) : schema;
   const extra = Object.keys(known).filter((k) => !(k in schema.shape));
   const parsed = partial.safeParse(known);
-  const failures: pulumi.dynamic.CheckFailure[] = extra.map((k) => ({ property: k, reason: `${resource}: ${k} is not a known input (known: ${Object.keys(schema.shape).join(", ")})` }));
+  const failures: pulumi.dynamic.CheckFailure[] = extra.map((k) => ({
+    property: k,
+    reason: `${resource}: ${k} is not a known input (known: ${Object.keys(schema.shape).join(", ")})`,
+  }));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const property = issue.path.join(".") || "(inputs)";

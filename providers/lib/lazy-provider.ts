@@ -11,7 +11,6 @@ import * as pulumi from "@pulumi/pulumi";
 
 export function lazyProvider(modulePath: string): pulumi.dynamic.ResourceProvider {
   const load = (): pulumi.dynamic.ResourceProvider => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const p = require("path");
     const root = p.resolve(require.resolve("@pulumi/pulumi"), "..", "..", "..", "..");
     return require(p.join(root, modulePath)).provider;

@@ -27,14 +27,22 @@ export interface RunOptions {
   dialTimeoutMs?: number;
 }
 
-export interface RunResult { code: number; stdout: string; stderr: string }
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Kept per stream: the tail is what explains a failure. */
 const MAX_OUTPUT = 64 * 1024;
 
 export class SshError extends Error {
   override readonly name = "SshError";
-  constructor(message: string, readonly kind: "unreachable" | "auth" | "timeout" | "exit", readonly result?: RunResult) {
+  constructor(
+    message: string,
+    readonly kind: "unreachable" | "auth" | "timeout" | "exit",
+    readonly result?: RunResult,
+  ) {
     super(message);
   }
 }
@@ -46,24 +54,35 @@ export function mask(text: string, secrets: readonly string[] = []): string {
   return out;
 }
 
-const RETRYABLE = /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL|Timed out while waiting for handshake|Connection lost before handshake/;
+const RETRYABLE =
+  /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL|Timed out while waiting for handshake|Connection lost before handshake/;
 
 function connectOnce(conn: SshConnection, dialTimeoutMs: number): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = new Client();
     const cfg: ConnectConfig = {
-      host: conn.host, port: conn.port, username: conn.user, readyTimeout: dialTimeoutMs,
-      password: conn.password, privateKey: conn.privateKey,
+      host: conn.host,
+      port: conn.port,
+      username: conn.user,
+      readyTimeout: dialTimeoutMs,
+      password: conn.password,
+      privateKey: conn.privateKey,
       // Host keys are not pinned (as with command.remote.Command); the server was bought seconds ago.
       hostVerifier: () => true,
     };
     client.once("ready", () => resolve(client));
-    client.once("error", (e) => { client.end(); reject(e); });
+    client.once("error", (e) => {
+      client.end();
+      reject(e);
+    });
     client.connect(cfg);
   });
 }
 
-export async function connect(conn: SshConnection, o: Pick<RunOptions, "dialAttempts" | "dialTimeoutMs" | "secrets"> = {}): Promise<Client> {
+export async function connect(
+  conn: SshConnection,
+  o: Pick<RunOptions, "dialAttempts" | "dialTimeoutMs" | "secrets"> = {},
+): Promise<Client> {
   const attempts = o.dialAttempts ?? 10;
   const where = `${conn.user}@${conn.host}:${conn.port}`;
   for (let attempt = 0; ; attempt++) {
@@ -72,7 +91,10 @@ export async function connect(conn: SshConnection, o: Pick<RunOptions, "dialAtte
     } catch (e) {
       const msg = mask((e as Error).message, o.secrets);
       if (/authentication methods failed|All configured authentication/i.test(msg)) {
-        throw new SshError(`ssh ${where}: login refused (${conn.privateKey ? "private key" : "password"}); check the server's root password or penguinmails-infra:sshPrivateKey`, "auth");
+        throw new SshError(
+          `ssh ${where}: login refused (${conn.privateKey ? "private key" : "password"}); check the server's root password or penguinmails-infra:sshPrivateKey`,
+          "auth",
+        );
       }
       if (!RETRYABLE.test(msg) || attempt + 1 >= attempts) {
         throw new SshError(`ssh ${where}: could not connect after ${attempt + 1} attempt${attempt ? "s" : ""}: ${msg}`, "unreachable");
@@ -98,13 +120,22 @@ export async function run(conn: SshConnection, command: string, o: RunOptions = 
         let stdout = "";
         let stderr = "";
         let code: number | undefined;
-        const timer = setTimeout(() => {
-          ch.close();
-          reject(new SshError(`ssh ${where}: the command did not finish within ${Math.round((o.timeoutMs ?? 0) / 1000)} s`, "timeout"));
-        }, o.timeoutMs ?? 20 * 60_000);
-        ch.on("data", (d: Buffer) => { stdout = append(stdout, d); });
-        ch.stderr.on("data", (d: Buffer) => { stderr = append(stderr, d); });
-        ch.on("exit", (c: number | null) => { code = c ?? 255; });
+        const timer = setTimeout(
+          () => {
+            ch.close();
+            reject(new SshError(`ssh ${where}: the command did not finish within ${Math.round((o.timeoutMs ?? 0) / 1000)} s`, "timeout"));
+          },
+          o.timeoutMs ?? 20 * 60_000,
+        );
+        ch.on("data", (d: Buffer) => {
+          stdout = append(stdout, d);
+        });
+        ch.stderr.on("data", (d: Buffer) => {
+          stderr = append(stderr, d);
+        });
+        ch.on("exit", (c: number | null) => {
+          code = c ?? 255;
+        });
         ch.on("close", () => {
           clearTimeout(timer);
           resolve({ code: code ?? 255, stdout: mask(stdout, o.secrets), stderr: mask(stderr, o.secrets) });

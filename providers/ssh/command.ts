@@ -11,13 +11,15 @@ import { z } from "zod";
 import { checkInputs, compact } from "../lib/dynamic";
 import { SshError, mask, run } from "./client";
 
-export const connectionSchema = z.object({
-  host: z.string().min(1, "must be the server's address"),
-  port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().min(1).default("root"),
-  password: z.string().optional(),
-  privateKey: z.string().optional(),
-}).refine((c) => c.password || c.privateKey, { message: "needs a password or a privateKey" });
+export const connectionSchema = z
+  .object({
+    host: z.string().min(1, "must be the server's address"),
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().min(1).default("root"),
+    password: z.string().optional(),
+    privateKey: z.string().optional(),
+  })
+  .refine((c) => c.password || c.privateKey, { message: "needs a password or a privateKey" });
 
 export const commandInputsSchema = z.object({
   /** What the command is, for messages: e.g. "MailU files on mx1 (acme)". */
@@ -33,14 +35,25 @@ export const commandInputsSchema = z.object({
   timeoutSeconds: z.number().int().min(1).default(1200),
 });
 export type CommandInputs = z.infer<typeof commandInputsSchema>;
-export interface CommandOutputs extends CommandInputs { stdout: string; stderr: string }
+export interface CommandOutputs extends CommandInputs {
+  stdout: string;
+  stderr: string;
+}
 
 /** What, when changed, runs the command again. */
 const RERUN = ["create", "update", "stdin"] as const;
 
-const secretsOf = (i: CommandInputs) => [...i.redact, ...(i.connection.password ? [i.connection.password] : []), ...(i.connection.privateKey ? [i.connection.privateKey] : [])];
+const secretsOf = (i: CommandInputs) => [
+  ...i.redact,
+  ...(i.connection.password ? [i.connection.password] : []),
+  ...(i.connection.privateKey ? [i.connection.privateKey] : []),
+];
 
-async function execute(i: CommandInputs, script: string, step: "create" | "update" | "delete"): Promise<{ stdout: string; stderr: string }> {
+async function execute(
+  i: CommandInputs,
+  script: string,
+  step: "create" | "update" | "delete",
+): Promise<{ stdout: string; stderr: string }> {
   const secrets = secretsOf(i);
   const where = `${i.connection.user}@${i.connection.host}`;
   const r = await run(i.connection, script, { stdin: i.stdin, secrets, timeoutMs: i.timeoutSeconds * 1000 }).catch((e: unknown) => {
@@ -60,9 +73,12 @@ export const provider: pulumi.dynamic.ResourceProvider<CommandInputs, CommandOut
   async diff(_id, olds, news) {
     const replaces = olds.connection.host !== news.connection.host ? ["connection"] : [];
     const rerun = RERUN.some((k) => olds[k] !== news[k]) || JSON.stringify(olds.triggers ?? []) !== JSON.stringify(news.triggers ?? []);
-    const stored = JSON.stringify({ ...olds.connection, host: "" }) !== JSON.stringify({ ...news.connection, host: "" })
-      || olds.delete !== news.delete || olds.description !== news.description || olds.timeoutSeconds !== news.timeoutSeconds
-      || JSON.stringify(olds.redact ?? []) !== JSON.stringify(news.redact ?? []);
+    const stored =
+      JSON.stringify({ ...olds.connection, host: "" }) !== JSON.stringify({ ...news.connection, host: "" }) ||
+      olds.delete !== news.delete ||
+      olds.description !== news.description ||
+      olds.timeoutSeconds !== news.timeoutSeconds ||
+      JSON.stringify(olds.redact ?? []) !== JSON.stringify(news.redact ?? []);
     return { changes: replaces.length > 0 || rerun || stored, replaces, deleteBeforeReplace: false };
   },
   async create(inputs) {

@@ -41,11 +41,18 @@ export class Command extends pulumi.dynamic.Resource {
   declare readonly stdout: pulumi.Output<string>;
   declare readonly stderr: pulumi.Output<string>;
   constructor(name: string, args: CommandArgs, opts: pulumi.CustomResourceOptions = {}) {
-    super(lazyProvider("dist/providers/ssh/command"), name, { stdout: undefined, stderr: undefined, ...args }, {
-      ...opts,
-      // stdin stays secret in state when it was given as a secret (the engine carries an input's secrecy to the
-      // output of the same name); plain stdin, such as a list of addresses, stays readable in a preview.
-      additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "connection", "redact"],
-    }, "ssh", "Command");
+    super(
+      lazyProvider("dist/providers/ssh/command"),
+      name,
+      { stdout: undefined, stderr: undefined, ...args },
+      {
+        ...opts,
+        // stdin stays secret in state when it was given as a secret (the engine carries an input's secrecy to the
+        // output of the same name); plain stdin, such as a list of addresses, stays readable in a preview.
+        additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "connection", "redact"],
+      },
+      "ssh",
+      "Command",
+    );
   }
 }

@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "../lib/lazy-provider";
-import type { Tier } from "../../policies/tiers";
+import type { Tier } from "../model/tiers";
 
 export const TENANT_PLAN_TYPE = "pulumi-nodejs:dynamic/penguinmails:TenantPlan";
 

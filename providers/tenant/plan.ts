@@ -5,9 +5,9 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { TIERS } from "../../policies/tiers";
+import { TIERS } from "../model/tiers";
 import { checkInputs } from "../lib/dynamic";
-import { SLUG } from "../lib/names";
+import { SLUG } from "../model/names";
 
 export const tenantPlanSchema = z.object({
   tenant: z.string().regex(SLUG, "must be 1-32 lowercase letters, digits or dashes"),

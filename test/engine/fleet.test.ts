@@ -9,14 +9,14 @@ import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { dump } from "js-yaml";
-import { devDir, projectRoot, workDirFor } from "../../scripts/lib/pulumi-env";
-import { HostwindsSim } from "../../scripts/sim/hostwinds";
-import { CloudflareSim } from "../../scripts/sim/cloudflare";
+import { devDir, projectRoot, workDirFor } from "../../scripts/cli/engine/pulumi-env";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { HostwindsClient } from "../../providers/hostwinds/client";
-import { FleetOptions, fleetDrift, fleetOrphans, fleetPreview } from "../../scripts/fleet/commands";
-import { openTenantStack } from "../../scripts/fleet/stacks";
-import { changedTenants, fleetProject } from "../../scripts/fleet/tenants";
-import { renderReport } from "../../scripts/fleet/report";
+import { FleetOptions, fleetDrift, fleetOrphans, fleetPreview } from "../../scripts/cli/fleet/commands";
+import { openTenantStack } from "../../scripts/cli/fleet/stacks";
+import { changedTenants, fleetProject } from "../../scripts/cli/fleet/tenants";
+import { renderReport } from "../../scripts/cli/fleet/report";
 
 const KEY = "sim-key-fleet-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-0123456789";
@@ -24,8 +24,14 @@ const BACKEND = `fleet-${process.pid}`;
 jest.setTimeout(15 * 60_000);
 
 const tenant = (id: string, over: Record<string, unknown> = {}) => ({
-  id, tier: "starter", monthlyBudgetUsd: 25, zone: `${id}-mail.com`, domains: [{ name: `${id}-mail.com` }],
-  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }], warmup: "standard", ...over,
+  id,
+  tier: "starter",
+  monthlyBudgetUsd: 25,
+  zone: `${id}-mail.com`,
+  domains: [{ name: `${id}-mail.com` }],
+  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
+  warmup: "standard",
+  ...over,
 });
 
 describe("fleet commands", () => {
@@ -37,24 +43,43 @@ describe("fleet commands", () => {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.writeFileSync(path.join(dir, file), content);
   };
-  const stackFile = (t: Record<string, unknown>) => dump({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } });
-  const commit = (msg: string) => { git("add", "-A"); git("commit", "-qm", msg); return git("rev-parse", "HEAD"); };
-  const opts = (): FleetOptions => ({ project: fleetProject(dir), concurrency: 2, localBackend: BACKEND, policyPacks: [path.join(projectRoot, "policies")] });
+  const stackFile = (t: Record<string, unknown>) =>
+    dump({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } });
+  const commit = (msg: string) => {
+    git("add", "-A");
+    git("commit", "-qm", msg);
+    return git("rev-parse", "HEAD");
+  };
+  const opts = (): FleetOptions => ({
+    project: fleetProject(dir),
+    concurrency: 2,
+    localBackend: BACKEND,
+    policyPacks: [path.join(projectRoot, "policies")],
+  });
   const env = () => ({
-    HOSTWINDS_API_URL: sim.url, HOSTWINDS_API_KEY: KEY, HOSTWINDS_POLL_INTERVAL_MS: "100", HOSTWINDS_REQUESTS_PER_SECOND: "0",
-    CLOUDFLARE_BASE_URL: cf.url, CLOUDFLARE_API_TOKEN: CF_TOKEN,
+    HOSTWINDS_API_URL: sim.url,
+    HOSTWINDS_API_KEY: KEY,
+    HOSTWINDS_POLL_INTERVAL_MS: "100",
+    HOSTWINDS_REQUESTS_PER_SECOND: "0",
+    CLOUDFLARE_BASE_URL: cf.url,
+    CLOUDFLARE_API_TOKEN: CF_TOKEN,
   });
   /** The CLI as a user runs it; asynchronously, since the stand-ins answer from this process. */
-  const fleetCli = (...args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [path.join(projectRoot, "dist/scripts/fleet.js"), ...args, "--root", dir], {
-      env: { ...process.env, ...env(), PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", BACKEND)}` },
+  const fleetCli = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [path.join(projectRoot, "dist/scripts/cli/fleet.js"), ...args, "--root", dir], {
+        env: { ...process.env, ...env(), PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", BACKEND)}` },
+      });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (d: Buffer) => {
+        stdout += d;
+      });
+      p.stderr.on("data", (d: Buffer) => {
+        stderr += d;
+      });
+      p.on("close", (status) => resolve({ status, stdout, stderr }));
     });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d: Buffer) => { stdout += d; });
-    p.stderr.on("data", (d: Buffer) => { stderr += d; });
-    p.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
   let base = "";
 
   beforeAll(async () => {
@@ -63,7 +88,10 @@ describe("fleet commands", () => {
     for (const t of ["alpha", "bravo", "charlie", "delta"]) cf.addZone(`${t}-mail.com`);
     Object.assign(process.env, env());
     fs.rmSync(dir, { recursive: true, force: true });
-    write("Pulumi.yaml", "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n");
+    write(
+      "Pulumi.yaml",
+      "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
+    );
     write("index.js", `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`);
     write("components/mail-server.ts", "// stands for the shared program code\n");
     write("README.md", "# tenants\n");
@@ -77,7 +105,11 @@ describe("fleet commands", () => {
   afterAll(async () => {
     for (const t of ["alpha", "bravo", "charlie", "delta"]) {
       const s = await openTenantStack(fleetProject(dir), t, 0, { localBackend: BACKEND }, false).catch(() => undefined);
-      if (s) await s.destroy().then(() => s.workspace.removeStack(t)).catch(() => undefined);
+      if (s)
+        await s
+          .destroy()
+          .then(() => s.workspace.removeStack(t))
+          .catch(() => undefined);
     }
     await sim.stop();
     await cf.stop();
@@ -91,7 +123,10 @@ describe("fleet commands", () => {
     write("README.md", "# tenants\n\nmore docs\n");
     commit("docs only");
     expect(changedTenants(p, bravoChanged).tenants).toEqual([]);
-    write("stacks/Pulumi.charlie.yaml", stackFile(tenant("charlie", { servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1, ipcount: 3 }] })));
+    write(
+      "stacks/Pulumi.charlie.yaml",
+      stackFile(tenant("charlie", { servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1, ipcount: 3 }] })),
+    );
     write("stacks/Pulumi.delta.yaml", stackFile(tenant("delta", { monthlyBudgetUsd: 5 })));
     const added = commit("charlie and delta");
     expect(changedTenants(p, bravoChanged).tenants).toEqual(["charlie", "delta"]);
@@ -135,7 +170,12 @@ describe("fleet commands", () => {
     const out = JSON.parse(r.stdout) as { tenants: Array<{ tenant: string; status: string }> };
     expect(out.tenants.map((t) => `${t.tenant} ${t.status}`)).toEqual(["alpha ok", "bravo ok", "charlie failed"]);
     const bought = sim.ledger(KEY).filter((e) => e.event === "bought");
-    expect(bought.filter((e) => e.kind === "server").map((e) => e.name).sort()).toEqual(["pm-alpha-mx1", "pm-bravo-mx1"]);
+    expect(
+      bought
+        .filter((e) => e.kind === "server")
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(["pm-alpha-mx1", "pm-bravo-mx1"]);
     expect(bought.filter((e) => e.kind === "ip")).toHaveLength(4);
   });
 
@@ -156,10 +196,16 @@ describe("fleet commands", () => {
     const bravo = sim.inventory(KEY).find((s) => s.name === "pm-bravo-mx1")!;
     await client.buySecondaryIp(bravo.serviceId);
     await new Promise((r) => setTimeout(r, 500)); // the stand-in's build and IP delays
-    const strayIp = sim.inventory(KEY).find((s) => s.name === "pm-bravo-mx1")!.ips.find((ip) => !bravo.ips.includes(ip))!;
+    const strayIp = sim
+      .inventory(KEY)
+      .find((s) => s.name === "pm-bravo-mx1")!
+      .ips.find((ip) => !bravo.ips.includes(ip))!;
 
     const dry = await fleetOrphans(opts(), false);
-    expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([`ip pm-bravo-mx1 ${strayIp} 4.99`, "server pm-alpha-forgotten  4.99"]);
+    expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([
+      `ip pm-bravo-mx1 ${strayIp} 4.99`,
+      "server pm-alpha-forgotten  4.99",
+    ]);
     expect(dry.monthlyUsd).toBe(9.98);
     const released = () => sim.ledger(KEY).filter((e) => e.event === "released").length;
     const before = released();
@@ -171,6 +217,11 @@ describe("fleet commands", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("2 orphans, $9.98/month, released");
     expect(released()).toBe(before + 2);
-    expect(sim.inventory(KEY).map((s) => s.name).sort()).toEqual(["pm-alpha-mx1", "pm-bravo-mx1"]);
+    expect(
+      sim
+        .inventory(KEY)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(["pm-alpha-mx1", "pm-bravo-mx1"]);
   });
 });

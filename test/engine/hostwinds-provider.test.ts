@@ -5,8 +5,8 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir } from "../../scripts/lib/pulumi-env";
-import { HostwindsSim, LedgerEntry } from "../../scripts/sim/hostwinds";
+import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { descendantsMatching, readAll } from "./harness";
 
@@ -84,7 +84,11 @@ describe("hostwinds provider through the engine", () => {
     const up2 = await stack.up(out);
     const l = ledgerOf(id);
     expect(bought(l, "ip")).toHaveLength(5);
-    expect(released(l, "ip").map((e) => e.ip).sort()).toEqual((up5.outputs.ips.value as string[]).slice(2).sort());
+    expect(
+      released(l, "ip")
+        .map((e) => e.ip)
+        .sort(),
+    ).toEqual((up5.outputs.ips.value as string[]).slice(2).sort());
     expect(accountIps(id).sort()).toEqual([up2.outputs.mainIp.value, ...(up2.outputs.ips.value as string[])].sort());
     expect(bought(l, "server")).toHaveLength(1);
   });
@@ -140,7 +144,10 @@ describe("hostwinds provider through the engine", () => {
     await expect(stack.up(out)).rejects.toThrow();
     sim.onRequest = undefined;
     expect(killed.length).toBeGreaterThan(0);
-    const serverIds = sim.inventory(KEY).filter((i) => i.name === "pm-crashy-mx1").map((i) => i.serviceId);
+    const serverIds = sim
+      .inventory(KEY)
+      .filter((i) => i.name === "pm-crashy-mx1")
+      .map((i) => i.serviceId);
     expect(serverIds).toHaveLength(1);
     const id = serverIds[0];
     expect(bought(ledgerOf(id), "ip")).toHaveLength(2);
@@ -159,7 +166,9 @@ describe("hostwinds provider through the engine", () => {
     const stack = await tenantStack("broken");
     sim.faults = { failBuilds: 1 };
     await expect(stack.up(out)).rejects.toThrow(/was bought but is not up/);
-    const inState = (await stack.exportStack()).deployment.resources.find((r: { type: string }) => r.type === "pulumi-nodejs:dynamic/hostwinds:Instance");
+    const inState = (await stack.exportStack()).deployment.resources.find(
+      (r: { type: string }) => r.type === "pulumi-nodejs:dynamic/hostwinds:Instance",
+    );
     const id = Number(inState.id);
     expect(sim.inventory(KEY).find((i) => i.serviceId === id)?.status).toBe("ERROR");
     await stack.destroy(out);
@@ -169,12 +178,18 @@ describe("hostwinds provider through the engine", () => {
   test("adoption: an existing server and IP come under management without buying anything", async () => {
     const hand = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
     await hand.buyInstance({ template: "debian-12", planId: 102, locationId: 2, billingCycle: "monthly", name: "legacy-box-7" });
-    const server = await hand.waitFor("legacy box", async () => {
-      const i = await hand.findInstanceByName("legacy-box-7");
-      return i?.status === "ACTIVE" ? i : undefined;
-    }, { initialDelayMs: 100 });
+    const server = await hand.waitFor(
+      "legacy box",
+      async () => {
+        const i = (await hand.listInstances()).find((x) => x.srvrname === "legacy-box-7");
+        return i?.status === "ACTIVE" ? i : undefined;
+      },
+      { initialDelayMs: 100 },
+    );
     await hand.buySecondaryIp(server.serviceid);
-    const ip = await hand.waitFor("legacy IP", async () => (await hand.listIps(server.serviceid)).find((i) => i.ip !== server.main_ip), { initialDelayMs: 100 });
+    const ip = await hand.waitFor("legacy IP", async () => (await hand.listIps(server.serviceid)).find((i) => i.ip !== server.main_ip), {
+      initialDelayMs: 100,
+    });
     const purchasesBefore = sim.ledger(KEY).length;
 
     const stack = await tenantStack("legacy", { ipCount: "1", location: "2", plan: "102", adoptServiceId: String(server.serviceid) });
@@ -192,7 +207,7 @@ describe("hostwinds provider through the engine", () => {
     const hand = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
     await hand.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-orphan-mx1" });
     await hand.buyInstance({ template: "debian-12", planId: 101, locationId: 3, billingCycle: "monthly", name: "pm-clash-mx1" });
-    const clashId = (await hand.findInstanceByName("pm-clash-mx1"))!.serviceid;
+    const clashId = (await hand.listInstances()).find((i) => i.srvrname === "pm-clash-mx1")!.serviceid;
     const count = () => bought(sim.ledger(KEY), "server").length;
     const servers = count();
 
@@ -202,7 +217,10 @@ describe("hostwinds provider through the engine", () => {
     expect(count()).toBe(servers);
 
     const clash = await tenantStack("clash");
-    const err = await clash.up(out).then(() => undefined, (e: Error) => e);
+    const err = await clash.up(out).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(String(err?.message)).toContain(`server ${clashId} named pm-clash-mx1 is already in the account`);
     expect(String(err?.message)).toContain(`adoptServiceId: ${clashId}`);
     expect(count()).toBe(servers);
@@ -212,7 +230,10 @@ describe("hostwinds provider through the engine", () => {
     const stack = await tenantStack("Bad_Tenant", { ipCount: "1" });
     await stack.setConfig("instanceOverrides", { value: JSON.stringify({ plan: "big", billingCycle: "weekly", sshKeys: [""] }) });
     const calls = [...sim.requests.values()].reduce((a, b) => a + b, 0);
-    const err = await stack.preview(out).then(() => undefined, (e: Error) => e);
+    const err = await stack.preview(out).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     const text = String(err?.message);
     expect(text).toMatch(/tenant must be 1-32 lowercase letters/);
     expect(text).toMatch(/plan must be a number/);
@@ -224,7 +245,10 @@ describe("hostwinds provider through the engine", () => {
   test("without an API key the run stops with what to set, and buys nothing", async () => {
     const stack = await tenantStack("nokey");
     await stack.removeConfig("hostwinds:apiKey");
-    const err = await stack.up(out).then(() => undefined, (e: Error) => e);
+    const err = await stack.up(out).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(String(err?.message)).toContain("pulumi config set --secret hostwinds:apiKey");
     expect(sim.inventory(KEY).some((i) => i.name.startsWith("pm-nokey-"))).toBe(false);
   });

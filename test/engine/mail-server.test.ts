@@ -7,11 +7,11 @@
  */
 import * as path from "path";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir } from "../../scripts/lib/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
 import { readAll } from "./harness";
-import { HostwindsSim } from "../../scripts/sim/hostwinds";
-import { CloudflareSim } from "../../scripts/sim/cloudflare";
-import { SshHostSim } from "../../scripts/sim/ssh-host";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { COMMAND_TYPE } from "../../providers/ssh";
 import { DNS_RECORD_TYPE } from "../../providers/cloudflare";
 
@@ -30,8 +30,14 @@ const plain = (v: unknown): string => {
   return typeof v === "object" && v !== null && typeof o.plaintext === "string" ? (JSON.parse(o.plaintext) as string) : (v as string);
 };
 
-interface ComposeState { services: Record<string, { running: boolean; restarts: number }>; domains: string[]; users: Record<string, unknown> }
-interface Tables { nat: Record<string, string[]> }
+interface ComposeState {
+  services: Record<string, { running: boolean; restarts: number }>;
+  domains: string[];
+  users: Record<string, unknown>;
+}
+interface Tables {
+  nat: Record<string, string[]>;
+}
 
 maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
   let sim: HostwindsSim;
@@ -41,21 +47,32 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
   const dir = programDir("mail-server", "stacks", "penguinmails-infra");
   const backend = "mail-server";
   const tenant = (sendingIps: number, more: { retireIps?: string[]; standbyIps?: number; pausedIps?: string[] } = {}) => ({
-    id: "acme", tier: "starter", monthlyBudgetUsd: 35, zone: ZONE, domains: [{ name: ZONE }],
-    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps, ...more }], warmup: "conservative",
+    id: "acme",
+    tier: "starter",
+    monthlyBudgetUsd: 35,
+    zone: ZONE,
+    domains: [{ name: ZONE }],
+    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps, ...more }],
+    warmup: "conservative",
   });
   const spfOf = () => cf.records(ZONE).find((p) => p.type === "TXT" && p.name === ZONE)!.content;
   const snatTargets = () => (hosts.state<Tables>(ip, "iptables")!.nat.PM_SENDING ?? []).map((rule) => rule.split("--to-source ")[1]);
 
   /** Runs `up`, returning its result and the engine's events (to see what ran, in which order). */
-  async function up(): Promise<{ events: EngineEvent[]; stdout: string; outputs: Record<string, { value: unknown }>; changes: Record<string, number> }> {
+  async function up(): Promise<{
+    events: EngineEvent[];
+    stdout: string;
+    outputs: Record<string, { value: unknown }>;
+    changes: Record<string, number>;
+  }> {
     const events: EngineEvent[] = [];
     const r = await stack.up({ onEvent: (e) => events.push(e) });
     return { events, stdout: r.stdout, outputs: r.outputs, changes: r.summary.resourceChanges ?? {} };
   }
-  const updatedCommands = (events: EngineEvent[]) => events
-    .filter((e) => e.resOutputsEvent && e.resOutputsEvent.metadata.type === COMMAND_TYPE && e.resOutputsEvent.metadata.op === "update")
-    .map((e) => e.resOutputsEvent!.metadata.urn.split("::").pop());
+  const updatedCommands = (events: EngineEvent[]) =>
+    events
+      .filter((e) => e.resOutputsEvent && e.resOutputsEvent.metadata.type === COMMAND_TYPE && e.resOutputsEvent.metadata.op === "update")
+      .map((e) => e.resOutputsEvent!.metadata.urn.split("::").pop());
 
   beforeAll(async () => {
     hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `mail-server-${process.pid}`) });
@@ -76,7 +93,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
 
   test("up buys the server and 2 IPs, publishes the records, then installs MailU once they exist; secrets stay secret", async () => {
     const r = await up();
-    const server = (r.outputs.servers.value as Array<{ mainIp: string; mailu: { version: string; postmaster: string; postmasterPassword: string } }>)[0];
+    const server = (
+      r.outputs.servers.value as Array<{ mainIp: string; mailu: { version: string; postmaster: string; postmasterPassword: string } }>
+    )[0];
     ip = server.mainIp;
     expect(hosts.addresses()).toEqual([ip]);
     expect(server.mailu).toMatchObject({ version: "2024.06.57", postmaster: `admin@${ZONE}` });
@@ -87,11 +106,19 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect(env).toContain("HOSTNAMES=mx1.acme-mail.com,autoconfig.acme-mail.com,mta-sts.acme-mail.com\n");
     expect(env).toContain("TLS_FLAVOR=letsencrypt\n");
     const state = await stack.exportStack();
-    const outputsOf = (type: string) => state.deployment.resources.filter((x: { type: string }) => x.type === type).map((x: { outputs: Record<string, unknown> }) => x.outputs);
+    const outputsOf = (type: string) =>
+      state.deployment.resources
+        .filter((x: { type: string }) => x.type === type)
+        .map((x: { outputs: Record<string, unknown> }) => x.outputs);
     const dkimPem = plain(outputsOf("pulumi-nodejs:dynamic/penguinmails:DkimKey")[0].privateKeyPem);
     expect(hosts.file(ip, `/mailu/dkim/${ZONE}.pm1.key`)).toBe(dkimPem);
     const compose = hosts.state<ComposeState>(ip, "compose-mailu")!;
-    expect(Object.entries(compose.services).filter(([, s]) => s.running).map(([n]) => n).sort()).toEqual(["admin", "antispam", "front", "imap", "redis", "resolver", "smtp"]);
+    expect(
+      Object.entries(compose.services)
+        .filter(([, s]) => s.running)
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual(["admin", "antispam", "front", "imap", "redis", "resolver", "smtp"]);
     expect(compose.domains).toEqual([ZONE]);
     expect(Object.keys(compose.users)).toEqual([`admin@${ZONE}`]);
     expect(hosts.state<{ applied: Record<string, string[]> }>(ip, "netplan")!.applied).toEqual({ eth0: sendingIps.map((x) => `${x}/32`) });
@@ -100,10 +127,19 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect(nat.POSTROUTING).toEqual(["-s 192.168.203.0/24 -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING"]);
 
     // MailU (TLS_FLAVOR=letsencrypt) starts only after every A record exists.
-    const seq = r.events.map((e) => e.resOutputsEvent && e.resOutputsEvent.metadata.op === "create" ? e.resOutputsEvent.metadata : e.resourcePreEvent?.metadata.op === "create" ? { ...e.resourcePreEvent.metadata, pre: true } : undefined)
+    const seq = r.events
+      .map((e) =>
+        e.resOutputsEvent && e.resOutputsEvent.metadata.op === "create"
+          ? e.resOutputsEvent.metadata
+          : e.resourcePreEvent?.metadata.op === "create"
+            ? { ...e.resourcePreEvent.metadata, pre: true }
+            : undefined,
+      )
       .filter((m): m is NonNullable<typeof m> => !!m);
     const mailuStarts = seq.findIndex((m) => "pre" in m && m.urn.endsWith("::mx1-mailu-mailu"));
-    const aRecordsDone = seq.map((m, i) => (!("pre" in m) && m.type === DNS_RECORD_TYPE && /::a-/.test(m.urn) ? i : -1)).filter((i) => i >= 0);
+    const aRecordsDone = seq
+      .map((m, i) => (!("pre" in m) && m.type === DNS_RECORD_TYPE && /::a-/.test(m.urn) ? i : -1))
+      .filter((i) => i >= 0);
     expect(aRecordsDone).toHaveLength(3);
     expect(mailuStarts).toBeGreaterThan(Math.max(...aRecordsDone));
 
@@ -111,7 +147,13 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     const secretKey = /^SECRET_KEY=(.+)$/m.exec(env)![1];
     const apiToken = /^API_TOKEN=(.+)$/m.exec(env)![1];
     const rootPassword = plain(outputsOf("pulumi-nodejs:dynamic/hostwinds:Instance")[0].rootPassword);
-    const secrets = { secretKey, apiToken, postmasterPassword: server.mailu.postmasterPassword, rootPassword, dkim: dkimPem.split("\n")[1] };
+    const secrets = {
+      secretKey,
+      apiToken,
+      postmasterPassword: server.mailu.postmasterPassword,
+      rootPassword,
+      dkim: dkimPem.split("\n")[1],
+    };
     expect(secretKey).toMatch(/^[A-Za-z0-9]{32}$/);
     const onDisk = readAll(path.join(devDir, "backends", backend));
     const calls = JSON.stringify(hosts.calls(ip));
@@ -131,11 +173,23 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(3)) });
     // The preview names exactly what changes: not every record, not MailU's files.
     const planned: string[] = [];
-    await stack.preview({ onEvent: (e) => {
-      const m = e.resourcePreEvent?.metadata;
-      if (m && m.op !== "same" && (m.type === DNS_RECORD_TYPE || m.type === COMMAND_TYPE || m.type === "pulumi-nodejs:dynamic/hostwinds:SecondaryIp")) planned.push(`${m.op} ${m.urn.split("::").pop()}`);
-    } });
-    expect(planned.sort()).toEqual(["create a-mx1-ip3.acme-mail.com", "create mx1-ip3", "update mx1-mailu-network", "update txt-acme-mail.com"]);
+    await stack.preview({
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (
+          m &&
+          m.op !== "same" &&
+          (m.type === DNS_RECORD_TYPE || m.type === COMMAND_TYPE || m.type === "pulumi-nodejs:dynamic/hostwinds:SecondaryIp")
+        )
+          planned.push(`${m.op} ${m.urn.split("::").pop()}`);
+      },
+    });
+    expect(planned.sort()).toEqual([
+      "create a-mx1-ip3.acme-mail.com",
+      "create mx1-ip3",
+      "update mx1-mailu-network",
+      "update txt-acme-mail.com",
+    ]);
     const execs = hosts.execs.length;
     const composeBefore = hosts.state<ComposeState>(ip, "compose-mailu")!;
     const r = await up();
@@ -157,10 +211,13 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     const old = before[0];
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { retireIps: [old] })) });
     const planned: string[] = [];
-    await stack.preview({ onEvent: (e) => {
-      const m = e.resourcePreEvent?.metadata;
-      if (m && m.type === "pulumi-nodejs:dynamic/hostwinds:SecondaryIp" && m.op !== "same") planned.push(`${m.op} ${m.urn.split("::").pop()}`);
-    } });
+    await stack.preview({
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (m && m.type === "pulumi-nodejs:dynamic/hostwinds:SecondaryIp" && m.op !== "same")
+          planned.push(`${m.op} ${m.urn.split("::").pop()}`);
+      },
+    });
     // One reviewed diff: that slot's IP is replaced, new one first, old one released last; no other IP changes.
     const slotName = planned[0]?.split(" ")[1];
     expect(planned).toEqual([`create-replacement ${slotName}`, `replace ${slotName}`, `delete-replaced ${slotName}`]);
@@ -175,7 +232,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
       if (listedAndLive.length < 3) problems.push(`${action}: SPF lists ${listedAndLive.length} live sending IPs (${spf})`);
       if (action === "delete_ip") atRelease = { spf, snat: snatTargets() };
     };
-    const r = await up().finally(() => { sim.onRequest = undefined; });
+    const r = await up().finally(() => {
+      sim.onRequest = undefined;
+    });
     expect(problems).toEqual([]);
     const after = r.outputs.sendingIps.value as string[];
     const fresh = after.find((x) => !before.includes(x))!;
@@ -184,7 +243,11 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect(atRelease!.spf).toContain(`ip4:${fresh}`);
     expect(atRelease!.spf).not.toContain(`ip4:${old}`);
     expect(atRelease!.snat.sort()).toEqual([...after].sort());
-    const ipEvents = sim.ledger(KEY).filter((e) => e.kind === "ip").slice(-2).map((e) => `${e.event} ${e.ip}`);
+    const ipEvents = sim
+      .ledger(KEY)
+      .filter((e) => e.kind === "ip")
+      .slice(-2)
+      .map((e) => `${e.event} ${e.ip}`);
     expect(ipEvents).toEqual([`bought ${fresh}`, `released ${old}`]);
     // The new IP carries the slot's host name both ways, and its warm-up starts over.
     const warmup = r.outputs.warmup.value as Array<{ ip: string; hostname: string; since: string }>;
@@ -197,7 +260,7 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
 
   test("a standby IP is bought and published but does not send; pausing a bad IP puts the standby in its place, buying nothing", async () => {
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { standbyIps: 1 })) });
-    let r = await up();
+    const r = await up();
     const sending = r.outputs.sendingIps.value as string[];
     const server = (r.outputs.servers.value as Array<{ standbyIps: Array<{ ip: string; hostname: string }>; outboundIps: string[] }>)[0];
     const standby = server.standbyIps[0].ip;
@@ -213,14 +276,17 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     const bad = sending[0];
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(3, { standbyIps: 1, pausedIps: [bad] })) });
     const planned: string[] = [];
-    await stack.preview({ onEvent: (e) => {
-      const m = e.resourcePreEvent?.metadata;
-      // The default provider takes the stack's config as inputs, so it "updates" on any config change.
-      if (m && m.op !== "same" && m.type !== "pulumi:pulumi:Stack" && !m.type.startsWith("pulumi:providers:")) planned.push(`${m.op} ${m.urn.split("::").pop()}`);
-    } });
+    await stack.preview({
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        // The default provider takes the stack's config as inputs, so it "updates" on any config change.
+        if (m && m.op !== "same" && m.type !== "pulumi:pulumi:Stack" && !m.type.startsWith("pulumi:providers:"))
+          planned.push(`${m.op} ${m.urn.split("::").pop()}`);
+      },
+    });
     expect(planned).toEqual(["update mx1-mailu-network"]);
     const ledger = sim.ledger(KEY).length;
-    r = await up();
+    await up();
     expect(snatTargets()).toEqual([...sending.slice(1), standby]);
     expect(sim.ledger(KEY).length).toBe(ledger);
 
@@ -239,9 +305,20 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect(hosts.file(ip, "/mailu/docker-compose.yml")).toContain(`com.docker.network.host_ipv4: "${only}"`);
     const nat = hosts.state<Tables>(ip, "iptables")!.nat;
     expect([nat.PM_SENDING, nat.POSTROUTING]).toEqual([undefined, []]);
-    expect(hosts.calls(ip, "docker").slice(calls).map((c) => c.args.slice(3).join(" ")).filter((a) => !a.startsWith("ps"))).toEqual(["down", "up -d --remove-orphans"]);
+    expect(
+      hosts
+        .calls(ip, "docker")
+        .slice(calls)
+        .map((c) => c.args.slice(3).join(" "))
+        .filter((a) => !a.startsWith("ps")),
+    ).toEqual(["down", "up -d --remove-orphans"]);
     expect(Object.values(hosts.state<ComposeState>(ip, "compose-mailu")!.services).every((s) => s.running)).toBe(true);
-    expect(sim.ledger(KEY).slice(released).filter((e) => e.kind === "ip" && e.event === "released")).toHaveLength(3); // 2 sending IPs and the standby
+    expect(
+      sim
+        .ledger(KEY)
+        .slice(released)
+        .filter((e) => e.kind === "ip" && e.event === "released"),
+    ).toHaveLength(3); // 2 sending IPs and the standby
   });
 
   test("destroy removes every record, releases the server and its IP, and the host with it", async () => {

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { localStack, programDir, projectRoot } from "../../scripts/lib/pulumi-env";
+import { localStack, programDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
 
 describe("engine smoke test", () => {
   test("up gives the outputs, preview shows no changes, destroy empties the stack", async () => {
@@ -17,6 +17,8 @@ describe("engine smoke test", () => {
       expect(up.outputs.message.value).toBe("hello, penguin");
       expect(up.outputs.passwordLength.value).toBe(24);
       expect(up.outputs.password.secret).toBe(true);
+      // The program runs on Node 22 or newer (the toolchain's Node where the machine's is older).
+      expect(Number(/^v(\d+)\./.exec(up.outputs.nodeVersion.value)?.[1])).toBeGreaterThanOrEqual(22);
 
       const state = await stack.exportStack();
       const types = state.deployment.resources.map((r: { type: string }) => r.type);

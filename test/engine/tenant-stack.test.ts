@@ -6,10 +6,10 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir, projectRoot } from "../../scripts/lib/pulumi-env";
+import { devDir, localStack, programDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
 import { readAll } from "./harness";
-import { HostwindsSim } from "../../scripts/sim/hostwinds";
-import { CloudflareSim } from "../../scripts/sim/cloudflare";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 
 const KEY = "sim-key-tenant-0123456789";
 const CF_TOKEN = "sim-cf-token-tenant-0123456789";
@@ -37,7 +37,10 @@ describe("tenant stacks with the policy pack", () => {
   });
 
   const tenant = (over: Record<string, unknown> = {}) => ({
-    id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: "acme-mail.com",
+    id: "acme",
+    tier: "starter",
+    monthlyBudgetUsd: 25,
+    zone: "acme-mail.com",
     domains: [{ name: "acme-mail.com" }],
     servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
     warmup: "conservative",
@@ -58,16 +61,25 @@ describe("tenant stacks with the policy pack", () => {
   }
 
   test("a config with five mistakes gives five precise lines and makes no API call", async () => {
-    const stack = await tenantStack("mistakes", tenant({
-      tier: "gold",
-      monthlyBudgetUsd: "lots",
-      domains: [{ name: "Acme Mail.com", dmarcPolicy: "rejekt" }],
-      servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, ipcount: 3 }],
-    }));
+    const stack = await tenantStack(
+      "mistakes",
+      tenant({
+        tier: "gold",
+        monthlyBudgetUsd: "lots",
+        domains: [{ name: "Acme Mail.com", dmarcPolicy: "rejekt" }],
+        servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, ipcount: 3 }],
+      }),
+    );
     const calls = apiCalls();
-    const err = await stack.preview().then(() => undefined, (e: Error) => e);
+    const err = await stack.preview().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     const text = String(err?.message);
-    const lines = text.split("\n").filter((l) => l.includes(`stack ${stack.name}: tenant.`)).map((l) => l.replace(/^.*?stack /, "stack "));
+    const lines = text
+      .split("\n")
+      .filter((l) => l.includes(`stack ${stack.name}: tenant.`))
+      .map((l) => l.replace(/^.*?stack /, "stack "));
     expect([...new Set(lines)]).toEqual([
       `stack ${stack.name}: tenant.tier: expected one of starter, growth, scale, found "gold"`,
       `stack ${stack.name}: tenant.monthlyBudgetUsd: expected a number of US dollars, found "lots"`,
@@ -83,7 +95,9 @@ describe("tenant stacks with the policy pack", () => {
     const stack = await tenantStack("plainkey", tenant({ id: "plainkey" }));
     await stack.setConfig("hostwinds:apiKey", { value: KEY, secret: false });
     const calls = apiCalls();
-    await expect(stack.preview()).rejects.toThrow(/hostwinds:apiKey is in plain text in the stack's config; run `pulumi config set --secret hostwinds:apiKey/);
+    await expect(stack.preview()).rejects.toThrow(
+      /hostwinds:apiKey is in plain text in the stack's config; run `pulumi config set --secret hostwinds:apiKey/,
+    );
     expect(apiCalls()).toBe(calls);
   });
 
@@ -96,7 +110,11 @@ describe("tenant stacks with the policy pack", () => {
     expect(cost).toEqual({ totalUsd: 14.97, servers: [{ name: "mx1", serverUsd: 4.99, ipsUsd: 9.98, totalUsd: 14.97 }] });
     const ips = up.outputs.sendingIps.value as string[];
     expect(ips).toHaveLength(2);
-    const warmup = up.outputs.warmup.value as Array<{ ip: string; hostname: string; schedule: Array<{ day: number; maxMessages: number }> }>;
+    const warmup = up.outputs.warmup.value as Array<{
+      ip: string;
+      hostname: string;
+      schedule: Array<{ day: number; maxMessages: number }>;
+    }>;
     expect(warmup.map((w) => w.hostname)).toEqual(["mx1-ip1.acme-mail.com", "mx1-ip2.acme-mail.com"]);
     expect(warmup[0].schedule[0]).toEqual({ day: 1, maxMessages: 20 });
 
@@ -105,7 +123,8 @@ describe("tenant stacks with the policy pack", () => {
     const reported = up.outputs.dnsRecords.value as Array<{ type: string; name: string; content: string }>;
     expect(published).toHaveLength(reported.length);
     expect(reported.length).toBe(3 + 13); // A for the server and its 2 sending IPs; MX, SPF, DKIM, DMARC, 2 CNAME, 4 SRV, MTA-STS (2), TLS-RPT
-    for (const r of reported) expect(published.some((p) => p.type === r.type && p.name === r.name && (r.type === "SRV" || p.content === r.content))).toBe(true);
+    for (const r of reported)
+      expect(published.some((p) => p.type === r.type && p.name === r.name && (r.type === "SRV" || p.content === r.content))).toBe(true);
     const servers = up.outputs.servers.value as Array<{ name: string; mainIp: string }>;
     const a = (name: string) => published.find((p) => p.type === "A" && p.name === name)?.content;
     expect(a("mx1.acme-mail.com")).toBe(servers[0].mainIp);
@@ -120,21 +139,35 @@ describe("tenant stacks with the policy pack", () => {
     cf.deleteByHand("acme-mail.com", "_dmarc.acme-mail.com", "TXT");
     expect((await stack.refresh()).summary.resourceChanges).toMatchObject({ delete: 1 });
     await stack.up({ policyPacks: [POLICIES] });
-    expect(cf.records("acme-mail.com").find((p) => p.name === "_dmarc.acme-mail.com")?.content).toBe("v=DMARC1; p=none; rua=mailto:dmarc-reports@acme-mail.com; fo=1");
+    expect(cf.records("acme-mail.com").find((p) => p.name === "_dmarc.acme-mail.com")?.content).toBe(
+      "v=DMARC1; p=none; rua=mailto:dmarc-reports@acme-mail.com; fo=1",
+    );
 
-    await stack.setConfig("tenant", { value: JSON.stringify(tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 3 }] })) });
+    await stack.setConfig("tenant", {
+      value: JSON.stringify(tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 3 }] })),
+    });
     const before = purchases();
-    const over = await stack.preview({ policyPacks: [POLICIES] }).then(() => undefined, (e: Error) => e);
+    const over = await stack.preview({ policyPacks: [POLICIES] }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(String(over?.message)).toMatch(/mandatory.*sending-ips-within-tier|sending-ips-within-tier[\s\S]*mandatory/);
-    expect(String(over?.message)).toContain("tenant acme (starter): 3 sending IPs, the starter tier allows 2; remove 1 or move the tenant to a larger tier");
+    expect(String(over?.message)).toContain(
+      "tenant acme (starter): 3 sending IPs, the starter tier allows 2; remove 1 or move the tenant to a larger tier",
+    );
     expect(String(over?.message)).toContain("tenant acme (starter): the config asks for 3 sending IPs, the starter tier allows 2");
     // An up without a preview (the Automation API skips it) is stopped by the check on the plan, before any purchase.
     await expect(stack.up({ policyPacks: [POLICIES] })).rejects.toThrow(/tenant-config-within-limits/);
     expect(purchases()).toBe(before);
 
     await stack.setConfig("tenant", { value: JSON.stringify(tenant({ monthlyBudgetUsd: 10 })) });
-    const broke = await stack.preview({ policyPacks: [POLICIES] }).then(() => undefined, (e: Error) => e);
-    expect(String(broke?.message)).toContain("tenant acme (starter): projected cost $14.97/month is over the budget of $10.00/month by $4.97");
+    const broke = await stack.preview({ policyPacks: [POLICIES] }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(String(broke?.message)).toContain(
+      "tenant acme (starter): projected cost $14.97/month is over the budget of $10.00/month by $4.97",
+    );
     expect(purchases()).toBe(before);
 
     await stack.setConfig("tenant", { value: JSON.stringify(tenant()) });

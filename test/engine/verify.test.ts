@@ -11,13 +11,13 @@ import { promises as dnsp } from "dns";
 import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir, projectRoot } from "../../scripts/lib/pulumi-env";
-import { HostwindsSim } from "../../scripts/sim/hostwinds";
-import { CloudflareSim } from "../../scripts/sim/cloudflare";
-import { DnsSim } from "../../scripts/sim/dns";
-import { SmtpSim, TestCertificates, testCertificates } from "../../scripts/sim/smtp";
-import { StackOutputs, VerifyOptions, verifyStack } from "../../scripts/verify/index";
-import { CheckResult } from "../../scripts/verify/result";
+import { devDir, localStack, programDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { DnsSim } from "../../scripts/dev/standins/dns";
+import { SmtpSim, TestCertificates, testCertificates } from "../../scripts/dev/standins/smtp";
+import { StackOutputs, VerifyOptions, verifyStack } from "../../scripts/cli/verify/index";
+import { CheckResult } from "../../scripts/cli/verify/result";
 
 const KEY = "sim-key-verify-0123456789";
 const CF_TOKEN = "sim-cf-token-verify-0123456789";
@@ -26,10 +26,20 @@ const HOST = `mx1.${ZONE}`;
 jest.setTimeout(10 * 60_000);
 
 interface MailAuth {
-  authenticate(message: string, o: { ip: string; helo: string; sender: string; mta: string; resolver: (name: string, rr: string) => Promise<unknown> }): Promise<{ dkim: { results: Array<{ status: { result: string } }> }; spf: { status: { result: string } }; dmarc: { status: { result: string } } }>;
-  dkimSign(message: string, o: { signatureData: Array<{ signingDomain: string; selector: string; privateKey: string }> }): Promise<{ signatures: string; errors: unknown[] }>;
+  authenticate(
+    message: string,
+    o: { ip: string; helo: string; sender: string; mta: string; resolver: (name: string, rr: string) => Promise<unknown> },
+  ): Promise<{
+    dkim: { results: Array<{ status: { result: string } }> };
+    spf: { status: { result: string } };
+    dmarc: { status: { result: string } };
+  }>;
+  dkimSign(
+    message: string,
+    o: { signatureData: Array<{ signingDomain: string; selector: string; privateKey: string }> },
+  ): Promise<{ signatures: string; errors: unknown[] }>;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const mailauth = require("mailauth") as MailAuth;
 
 describe("verify: deliverability checks of a tenant stack", () => {
@@ -44,8 +54,11 @@ describe("verify: deliverability checks of a tenant stack", () => {
   const blocklist = { listed: [] as string[], unknown: [] as string[] };
 
   const options = (): VerifyOptions => ({
-    resolvers: [resolver.address], authoritative: [authoritative.address], blocklists: ["zen.spamhaus.org"],
-    smtpHost: "127.0.0.1", smtp: { ports: smtp.ports, ca: certs.ca, timeoutMs: 5000 },
+    resolvers: [resolver.address],
+    authoritative: [authoritative.address],
+    blocklists: ["zen.spamhaus.org"],
+    smtpHost: "127.0.0.1",
+    smtp: { ports: smtp.ports, ca: certs.ca, timeoutMs: 5000 },
   });
   const run = () => verifyStack(outputs, options());
   const fails = (r: CheckResult[]) => r.filter((x) => x.status === "fail").map((x) => `${x.check} | ${x.subject} | ${x.detail}`);
@@ -61,8 +74,19 @@ describe("verify: deliverability checks of a tenant stack", () => {
     smtp = await new SmtpSim({ hostname: HOST, certificate: certs.good }).start();
     stack = await localStack(`verify-${process.pid}`, programDir("verify", "stacks", "penguinmails-infra"), { backend: "verify" });
     await stack.setAllConfig({
-      ...sim.stackConfig(KEY), ...cf.stackConfig(CF_TOKEN), installMailu: { value: "false" },
-      tenant: { value: JSON.stringify({ id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: ZONE, domains: [{ name: ZONE }], servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }] }) },
+      ...sim.stackConfig(KEY),
+      ...cf.stackConfig(CF_TOKEN),
+      installMailu: { value: "false" },
+      tenant: {
+        value: JSON.stringify({
+          id: "acme",
+          tier: "starter",
+          monthlyBudgetUsd: 25,
+          zone: ZONE,
+          domains: [{ name: ZONE }],
+          servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
+        }),
+      },
     });
     const up = await stack.up();
     outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
@@ -79,14 +103,24 @@ describe("verify: deliverability checks of a tenant stack", () => {
     expect(r.filter((x) => x.check === "dns record")).toHaveLength(outputs.dnsRecords.length);
     expect(r.find((x) => x.check === "dmarc")).toMatchObject({ status: "warn", detail: expect.stringContaining("p=none") });
     expect(r.filter((x) => x.check === "reverse dns").map((x) => x.status)).toEqual(["pass", "pass"]);
-    expect(r.filter((x) => x.check === "smtp").map((x) => `${x.subject} ${x.status}`)).toEqual([`${HOST}:25 pass`, `${HOST}:465 pass`, `${HOST}:587 pass`]);
+    expect(r.filter((x) => x.check === "smtp").map((x) => `${x.subject} ${x.status}`)).toEqual([
+      `${HOST}:25 pass`,
+      `${HOST}:465 pass`,
+      `${HOST}:587 pass`,
+    ]);
     expect(r.find((x) => x.check === "dkim")?.detail).toBe("RSA 2048 bits, matches the stack's key");
   });
 
   test("a record deleted in the dashboard: its line and DMARC's fail", async () => {
     cf.deleteByHand(ZONE, `_dmarc.${ZONE}`, "TXT");
     const f = fails(await run());
-    expect(f).toContainEqual(expect.stringMatching(new RegExp(`^dns record \\| TXT _dmarc\\.${ZONE} \\| expected v=DMARC1; p=none; .*authoritative 127\\.0\\.0\\.1:\\d+ answers NXDOMAIN`)));
+    expect(f).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^dns record \\| TXT _dmarc\\.${ZONE} \\| expected v=DMARC1; p=none; .*authoritative 127\\.0\\.0\\.1:\\d+ answers NXDOMAIN`,
+        ),
+      ),
+    );
     expect(f).toContain(`dmarc | _dmarc.${ZONE} | no DMARC record at _dmarc`);
     await stack.up({ refresh: true }); // refresh sees it gone; up puts it back
     expect(fails(await run())).toEqual([]);
@@ -97,8 +131,18 @@ describe("verify: deliverability checks of a tenant stack", () => {
     resolver.faults = { missing: new Set([`A mx1-ip1.${ZONE}`]), stale: new Map([[`TXT ${ZONE}`, `v=spf1 mx ip4:${ip1} -all`]]) };
     try {
       const f = fails(await run());
-      expect(f).toContainEqual(expect.stringMatching(new RegExp(`^dns record \\| A mx1-ip1\\.${ZONE} \\| expected [\\d.]+; resolver 127\\.0\\.0\\.1:\\d+ answers no answer$`)));
-      expect(f).toContainEqual(expect.stringMatching(new RegExp(`^dns record \\| TXT ${ZONE} \\| .*resolver 127\\.0\\.0\\.1:\\d+ answers v=spf1 mx ip4:${ip1.replace(/\./g, "\\.")} -all$`)));
+      expect(f).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`^dns record \\| A mx1-ip1\\.${ZONE} \\| expected [\\d.]+; resolver 127\\.0\\.0\\.1:\\d+ answers no answer$`),
+        ),
+      );
+      expect(f).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^dns record \\| TXT ${ZONE} \\| .*resolver 127\\.0\\.0\\.1:\\d+ answers v=spf1 mx ip4:${ip1.replace(/\./g, "\\.")} -all$`,
+          ),
+        ),
+      );
       expect(f).toContain(`spf | ${ZONE} | does not cover sending IP ${ip2}`);
     } finally {
       resolver.faults = {};
@@ -124,7 +168,10 @@ describe("verify: deliverability checks of a tenant stack", () => {
     try {
       const r = await run();
       expect(fails(r)).toEqual([`blocklist | ${s2.ip} on zen.spamhaus.org | listed (127.0.0.2): retire or pause this IP`]);
-      expect(r.find((x) => x.subject === `${s1.ip} on zen.spamhaus.org`)).toMatchObject({ status: "unknown", detail: expect.stringContaining("could not tell (127.255.255.254") });
+      expect(r.find((x) => x.subject === `${s1.ip} on zen.spamhaus.org`)).toMatchObject({
+        status: "unknown",
+        detail: expect.stringContaining("could not tell (127.255.255.254"),
+      });
     } finally {
       blocklist.listed.length = 0;
       blocklist.unknown.length = 0;
@@ -132,19 +179,34 @@ describe("verify: deliverability checks of a tenant stack", () => {
   });
 
   test("SMTP: another name in the banner, no STARTTLS, a certificate for another name, an untrusted one, one about to expire", async () => {
-    const smtpLines = async () => (await run()).filter((x) => x.check === "smtp" && x.status !== "pass").map((x) => `${x.subject} ${x.status}: ${x.detail}`);
+    const smtpLines = async () =>
+      (await run()).filter((x) => x.check === "smtp" && x.status !== "pass").map((x) => `${x.subject} ${x.status}: ${x.detail}`);
     const cases: Array<[Partial<SmtpSim["faults"]>, RegExp]> = [
       [{ banner: "localhost.localdomain" }, new RegExp(`^${HOST}:25 fail: banner names "localhost.localdomain", not ${HOST}`)],
       [{ noStartTls: true }, new RegExp(`^${HOST}:25 fail: STARTTLS is not offered$`)],
-      [{ certificate: certs.wrongName }, new RegExp(`^${HOST}:25 fail: banner ${HOST}, STARTTLS; certificate does not name ${HOST} \\(DNS:other\\.${HOST}\\)`)],
-      [{ certificate: certs.selfSigned }, new RegExp(`^${HOST}:25 fail: banner ${HOST}, STARTTLS; certificate not trusted: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)`)],
-      [{ certificate: certs.shortLived }, new RegExp(`^${HOST}:25 warn: banner ${HOST}, STARTTLS; certificate for ${HOST}, expires in [12] days`)],
+      [
+        { certificate: certs.wrongName },
+        new RegExp(`^${HOST}:25 fail: banner ${HOST}, STARTTLS; certificate does not name ${HOST} \\(DNS:other\\.${HOST}\\)`),
+      ],
+      [
+        { certificate: certs.selfSigned },
+        new RegExp(
+          `^${HOST}:25 fail: banner ${HOST}, STARTTLS; certificate not trusted: (DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)`,
+        ),
+      ],
+      [
+        { certificate: certs.shortLived },
+        new RegExp(`^${HOST}:25 warn: banner ${HOST}, STARTTLS; certificate for ${HOST}, expires in [12] days`),
+      ],
     ];
     try {
       for (const [fault, line] of cases) {
         smtp.faults = fault;
         const lines = await smtpLines();
-        expect([JSON.stringify(Object.keys(fault)), lines.some((l) => line.test(l)) ? "found" : lines.join("\n")]).toEqual([JSON.stringify(Object.keys(fault)), "found"]);
+        expect([JSON.stringify(Object.keys(fault)), lines.some((l) => line.test(l)) ? "found" : lines.join("\n")]).toEqual([
+          JSON.stringify(Object.keys(fault)),
+          "found",
+        ]);
       }
     } finally {
       smtp.faults = {};
@@ -155,13 +217,31 @@ describe("verify: deliverability checks of a tenant stack", () => {
     const file = path.join(devDir, "verify-outputs.json");
     fs.writeFileSync(file, JSON.stringify(outputs));
     fs.writeFileSync(path.join(devDir, "verify-ca.pem"), certs.ca);
-    const cli = () => new Promise<{ code: number | null; out: string }>((resolve) => {
-      const p = spawn(process.execPath, [path.join(projectRoot, "dist/scripts/verify.js"), "--outputs", file, "--resolvers", resolver.address, "--authoritative", authoritative.address,
-        "--smtp-host", "127.0.0.1", "--smtp-ports", Object.entries(smtp.ports).map(([k, v]) => `${k}=${v}`).join(","), "--ca", path.join(devDir, "verify-ca.pem")]);
-      let out = "";
-      p.stdout.on("data", (d: Buffer) => { out += d; });
-      p.on("close", (code) => resolve({ code, out }));
-    });
+    const cli = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(process.execPath, [
+          path.join(projectRoot, "dist/scripts/cli/verify.js"),
+          "--outputs",
+          file,
+          "--resolvers",
+          resolver.address,
+          "--authoritative",
+          authoritative.address,
+          "--smtp-host",
+          "127.0.0.1",
+          "--smtp-ports",
+          Object.entries(smtp.ports)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(","),
+          "--ca",
+          path.join(devDir, "verify-ca.pem"),
+        ]);
+        let out = "";
+        p.stdout.on("data", (d: Buffer) => {
+          out += d;
+        });
+        p.on("close", (code) => resolve({ code, out }));
+      });
     const ok = await cli();
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/^check\s+subject\s+result\s+detail/);
@@ -175,7 +255,9 @@ describe("verify: deliverability checks of a tenant stack", () => {
 
   test("an independent judge: mailauth passes SPF, DKIM and DMARC for mail signed with the stack's key from a sending IP", async () => {
     const state = await stack.exportStack();
-    const dkim = (state.deployment.resources as Array<{ type: string; outputs: Record<string, unknown> }>).find((r) => r.type === "pulumi-nodejs:dynamic/penguinmails:DkimKey")!;
+    const dkim = (state.deployment.resources as Array<{ type: string; outputs: Record<string, unknown> }>).find(
+      (r) => r.type === "pulumi-nodejs:dynamic/penguinmails:DkimKey",
+    )!;
     const pem = JSON.parse((dkim.outputs.privateKeyPem as { plaintext: string }).plaintext) as string;
     const message = `From: Postmaster <admin@${ZONE}>\r\nTo: someone@example.net\r\nSubject: verify\r\nDate: ${new Date().toUTCString()}\r\nMessage-ID: <verify@${ZONE}>\r\n\r\nHello.\r\n`;
     const signed = await mailauth.dkimSign(message, { signatureData: [{ signingDomain: ZONE, selector: "pm1", privateKey: pem }] });
@@ -184,12 +266,21 @@ describe("verify: deliverability checks of a tenant stack", () => {
     r.setServers([resolver.address]);
     const sending = outputs.servers[0].sendingIps[1];
     const result = await mailauth.authenticate(signed.signatures + message, {
-      ip: sending.ip, helo: sending.hostname, sender: `admin@${ZONE}`, mta: "mx.example.net",
+      ip: sending.ip,
+      helo: sending.hostname,
+      sender: `admin@${ZONE}`,
+      mta: "mx.example.net",
       resolver: (name, rr) => r.resolve(name, rr as "A"),
     });
     expect([result.dkim.results[0]?.status.result, result.spf.status.result, result.dmarc.status.result]).toEqual(["pass", "pass", "pass"]);
     // And a sender outside SPF is refused by the same judge.
-    const stranger = await mailauth.authenticate(message, { ip: "203.0.113.99", helo: "evil.example", sender: `admin@${ZONE}`, mta: "mx.example.net", resolver: (name, rr) => r.resolve(name, rr as "A") });
+    const stranger = await mailauth.authenticate(message, {
+      ip: "203.0.113.99",
+      helo: "evil.example",
+      sender: `admin@${ZONE}`,
+      mta: "mx.example.net",
+      resolver: (name, rr) => r.resolve(name, rr as "A"),
+    });
     expect([stranger.spf.status.result, stranger.dmarc.status.result]).toEqual(["fail", "fail"]);
   });
 });

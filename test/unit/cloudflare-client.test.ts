@@ -1,6 +1,6 @@
 /** The Cloudflare DNS client against the Cloudflare stand-in over real HTTP on loopback. */
 import { CloudflareClient, CloudflareError } from "../../providers/cloudflare/client";
-import { CloudflareSim } from "../../scripts/sim/cloudflare";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 
 const TOKEN = "cf-unit-token-0123456789";
 
@@ -20,7 +20,9 @@ describe("Cloudflare client against the stand-in", () => {
     const r = await c.create(zone, { type: "A", name: "mx1.acme-mail.com", content: "198.51.100.10", ttl: 300, proxied: false });
     expect((await c.get(zone, r.id))?.content).toBe("198.51.100.10");
     expect((await c.list(zone, { type: "A", name: "mx1.acme-mail.com" })).map((x) => x.id)).toEqual([r.id]);
-    expect((await c.update(zone, r.id, { type: "A", name: "mx1.acme-mail.com", content: "198.51.100.11", ttl: 300, proxied: false })).content).toBe("198.51.100.11");
+    expect(
+      (await c.update(zone, r.id, { type: "A", name: "mx1.acme-mail.com", content: "198.51.100.11", ttl: 300, proxied: false })).content,
+    ).toBe("198.51.100.11");
     expect(await c.delete(zone, r.id)).toBe(true);
     expect(await c.get(zone, r.id)).toBeUndefined();
     expect(await c.delete(zone, r.id)).toBe(false);
@@ -29,14 +31,28 @@ describe("Cloudflare client against the stand-in", () => {
   test("malformed records get Cloudflare's errors with their codes", async () => {
     const c = client();
     const zone = await c.zoneId("acme-mail.com");
-    const err = (p: Promise<unknown>) => p.then(() => undefined, (e: CloudflareError) => e);
-    expect((await err(c.create(zone, { type: "A", name: "x.acme-mail.com", content: "not-an-ip", ttl: 300, proxied: false })))?.errors[0].code).toBe(9005);
-    expect((await err(c.create(zone, { type: "MX", name: "acme-mail.com", content: "mx1.acme-mail.com", ttl: 300, proxied: false })))?.message).toMatch(/Priority is required for MX records/);
-    expect((await err(c.create(zone, { type: "TXT", name: "other.example", content: "x", ttl: 300, proxied: false })))?.message).toMatch(/must be within the zone acme-mail.com/);
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: CloudflareError) => e,
+      );
+    expect(
+      (await err(c.create(zone, { type: "A", name: "x.acme-mail.com", content: "not-an-ip", ttl: 300, proxied: false })))?.errors[0].code,
+    ).toBe(9005);
+    expect(
+      (await err(c.create(zone, { type: "MX", name: "acme-mail.com", content: "mx1.acme-mail.com", ttl: 300, proxied: false })))?.message,
+    ).toMatch(/Priority is required for MX records/);
+    expect((await err(c.create(zone, { type: "TXT", name: "other.example", content: "x", ttl: 300, proxied: false })))?.message).toMatch(
+      /must be within the zone acme-mail.com/,
+    );
     await c.create(zone, { type: "TXT", name: "acme-mail.com", content: "v=spf1 -all", ttl: 300, proxied: false });
-    expect((await err(c.create(zone, { type: "TXT", name: "acme-mail.com", content: "v=spf1 -all", ttl: 300, proxied: false })))?.errors[0].code).toBe(81058);
+    expect(
+      (await err(c.create(zone, { type: "TXT", name: "acme-mail.com", content: "v=spf1 -all", ttl: 300, proxied: false })))?.errors[0].code,
+    ).toBe(81058);
     const long = "v=DKIM1; k=rsa; p=" + "A".repeat(400);
-    expect((await c.create(zone, { type: "TXT", name: "pm1._domainkey.acme-mail.com", content: long, ttl: 300, proxied: false })).content).toBe(long);
+    expect(
+      (await c.create(zone, { type: "TXT", name: "pm1._domainkey.acme-mail.com", content: long, ttl: 300, proxied: false })).content,
+    ).toBe(long);
   });
 
   test("a token sees only its zones; a bad token is an authentication error", async () => {

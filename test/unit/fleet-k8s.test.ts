@@ -1,6 +1,6 @@
 /** Pulumi Kubernetes Operator Stack manifests: one per tenant, fitting the CRD as we read it. */
 import { loadAll } from "js-yaml";
-import { checkStackManifest, stackManifest, stackManifests } from "../../scripts/fleet/k8s";
+import { checkStackManifest, stackManifest, stackManifests } from "../../scripts/cli/fleet/k8s";
 
 describe("Kubernetes operator manifests", () => {
   const o = { repo: "https://git.example.com/ops/penguinmails-infra.git", namespace: "pulumi", backend: "s3://state-bucket" };
@@ -10,7 +10,14 @@ describe("Kubernetes operator manifests", () => {
     expect(docs.map((d) => (d.metadata as { name: string }).name)).toEqual(["tenant-acme", "tenant-globex", "tenant-initech"]);
     for (const d of docs) expect(checkStackManifest(d)).toEqual([]);
     const spec = docs[0].spec as Record<string, unknown>;
-    expect(spec).toMatchObject({ stack: "acme", projectRepo: o.repo, branch: "main", backend: "s3://state-bucket", refresh: true, destroyOnFinalize: false });
+    expect(spec).toMatchObject({
+      stack: "acme",
+      projectRepo: o.repo,
+      branch: "main",
+      backend: "s3://state-bucket",
+      refresh: true,
+      destroyOnFinalize: false,
+    });
     expect(spec.envRefs).toEqual({
       HOSTWINDS_API_KEY: { type: "Secret", secret: { name: "penguinmails-credentials", key: "HOSTWINDS_API_KEY" } },
       CLOUDFLARE_API_TOKEN: { type: "Secret", secret: { name: "penguinmails-credentials", key: "CLOUDFLARE_API_TOKEN" } },

@@ -1,8 +1,8 @@
 /** The fleet's pure parts: which change touches which tenant, sharding, and the PR report. */
-import { ChangeCollector, TenantChange } from "../../scripts/fleet/changes";
-import { GITHUB_COMMENT_LIMIT, REPORT_MARKER, renderReport } from "../../scripts/fleet/report";
-import { effectOf } from "../../scripts/fleet/tenants";
-import { shardOf } from "../../scripts/fleet";
+import { ChangeCollector, TenantChange } from "../../scripts/cli/fleet/changes";
+import { GITHUB_COMMENT_LIMIT, REPORT_MARKER, renderReport } from "../../scripts/cli/fleet/report";
+import { effectOf } from "../../scripts/cli/fleet/tenants";
+import { shardOf } from "../../scripts/cli/fleet";
 
 const project = { root: "/repo", stacksDir: "stacks" };
 
@@ -12,12 +12,32 @@ function change(tenant: string, over: Partial<TenantChange> = {}): TenantChange 
 }
 
 describe("fleet", () => {
-  test("a tenant's config touches that tenant; program, components, providers, policies and dependencies touch all; the rest none", () => {
+  test("a tenant's config touches that tenant; docs, tests, pipelines and dev tools none; everything else (unknown folders too) all", () => {
     expect(effectOf(project, "stacks/Pulumi.acme.yaml")).toEqual({ tenant: "acme" });
-    for (const f of ["stacks/index.ts", "stacks/tenant.ts", "components/mail-domain.ts", "providers/hostwinds/client.ts", "policies/rules.ts", "package-lock.json", "Pulumi.yaml"]) {
+    for (const f of [
+      "stacks/index.ts",
+      "providers/model/tenant.ts",
+      "components/mail-domain.ts",
+      "providers/hostwinds/client.ts",
+      "policies/rules.ts",
+      "package-lock.json",
+      "Pulumi.yaml",
+      "tsconfig.json",
+      "scripts/toolchain.sh",
+      "scripts/cli/engine/pulumi-env.ts",
+      "lib/new-folder.ts",
+    ]) {
       expect([f, effectOf(project, f)]).toEqual([f, { everyTenant: true }]);
     }
-    for (const f of ["README.md", "test/unit/x.test.ts", ".github/workflows/fleet-preview.yml", "scripts/demo.ts", "stacks/notes/Pulumi.acme.yaml"]) {
+    for (const f of [
+      "README.md",
+      "test/unit/x.test.ts",
+      ".github/workflows/fleet-preview.yml",
+      "scripts/dev/demo.ts",
+      "scripts/dev/standins/hostwinds.ts",
+      "stacks/notes/Pulumi.acme.yaml",
+      "docs/runbook.md",
+    ]) {
       expect([f, effectOf(project, f)]).toEqual([f, undefined]);
     }
   });
@@ -31,9 +51,26 @@ describe("fleet", () => {
   });
 
   test("the report: marker, fleet total, one row per changed tenant with cost before → after, details collapsed", () => {
-    const acme = change("acme", { costBeforeUsd: 14.97, costAfterUsd: 24.95, ips: { create: ["mx1-ip3", "mx1-ip4"], update: [], delete: [], replace: [] }, dns: { create: ["a-mx1-ip3.acme-mail.com"], update: ["txt-acme-mail.com"], delete: [], replace: [] } });
+    const acme = change("acme", {
+      costBeforeUsd: 14.97,
+      costAfterUsd: 24.95,
+      ips: { create: ["mx1-ip3", "mx1-ip4"], update: [], delete: [], replace: [] },
+      dns: { create: ["a-mx1-ip3.acme-mail.com"], update: ["txt-acme-mail.com"], delete: [], replace: [] },
+    });
     const globex = change("globex", { costBeforeUsd: 30, costAfterUsd: 30 });
-    const initech = change("initech", { status: "blocked", costBeforeUsd: 10, costAfterUsd: 60, error: "over budget", policy: [{ policy: "monthly-cost-within-budget", level: "mandatory", message: "tenant initech (scale): projected cost $60.00/month is over the budget" }] });
+    const initech = change("initech", {
+      status: "blocked",
+      costBeforeUsd: 10,
+      costAfterUsd: 60,
+      error: "over budget",
+      policy: [
+        {
+          policy: "monthly-cost-within-budget",
+          level: "mandatory",
+          message: "tenant initech (scale): projected cost $60.00/month is over the budget",
+        },
+      ],
+    });
     const r = renderReport([acme, globex, initech]);
     expect(r.startsWith(REPORT_MARKER)).toBe(true);
     expect(r).toContain("**3** tenants previewed, **2** with changes, **1 blocked by policy**.");
@@ -48,11 +85,19 @@ describe("fleet", () => {
   });
 
   test("500 tenants: the summary stays, details and then rows are trimmed under GitHub's comment limit, saying how many", () => {
-    const many = Array.from({ length: 500 }, (_, i) => change(`tenant-${String(i).padStart(3, "0")}`, {
-      costBeforeUsd: 20, costAfterUsd: 25 + (i % 7),
-      ips: { create: Array.from({ length: 4 }, (_, k) => `mx${k}-ip9`), update: [], delete: ["mx1-ip1"], replace: [] },
-      dns: { create: Array.from({ length: 12 }, (_, k) => `a-mx${k}-ip9.tenant-${i}-mail.example.com`), update: ["txt-x"], delete: [], replace: [] },
-    }));
+    const many = Array.from({ length: 500 }, (_, i) =>
+      change(`tenant-${String(i).padStart(3, "0")}`, {
+        costBeforeUsd: 20,
+        costAfterUsd: 25 + (i % 7),
+        ips: { create: Array.from({ length: 4 }, (_, k) => `mx${k}-ip9`), update: [], delete: ["mx1-ip1"], replace: [] },
+        dns: {
+          create: Array.from({ length: 12 }, (_, k) => `a-mx${k}-ip9.tenant-${i}-mail.example.com`),
+          update: ["txt-x"],
+          delete: [],
+          replace: [],
+        },
+      }),
+    );
     const r = renderReport(many);
     expect(r.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
     expect(r).toContain("**500** tenants previewed, **500** with changes.");

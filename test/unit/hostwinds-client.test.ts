@@ -1,7 +1,7 @@
 /** The client against the Hostwinds stand-in over real HTTP on loopback. */
 import { HostwindsClient, OutcomeUnknownError } from "../../providers/hostwinds/client";
 import { HostwindsError } from "../../providers/hostwinds/errors";
-import { HostwindsSim } from "../../scripts/sim/hostwinds";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 
 const KEY = "sim-key-alpha";
 const OTHER = "sim-key-bravo";
@@ -10,7 +10,15 @@ describe("HostwindsClient against the stand-in", () => {
   let sim: HostwindsSim;
   const lines: string[] = [];
   const client = (key = KEY, extra = {}) =>
-    new HostwindsClient({ apiKey: key, apiUrl: sim.url, requestsPerSecond: 0, backoffBaseMs: 20, backoffCapMs: 200, log: (l) => lines.push(l), ...extra });
+    new HostwindsClient({
+      apiKey: key,
+      apiUrl: sim.url,
+      requestsPerSecond: 0,
+      backoffBaseMs: 20,
+      backoffCapMs: 200,
+      log: (l) => lines.push(l),
+      ...extra,
+    });
 
   beforeAll(async () => {
     sim = await new HostwindsSim({ buildMs: 150, ipDelayMs: 100 }).start();
@@ -24,10 +32,14 @@ describe("HostwindsClient against the stand-in", () => {
     c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name });
 
   const waitActive = (c: HostwindsClient, name: string) =>
-    c.waitFor(`server ${name} to become ACTIVE`, async () => {
-      const i = await c.findInstanceByName(name);
-      return i?.status === "ACTIVE" ? i : undefined;
-    }, { initialDelayMs: 50 });
+    c.waitFor(
+      `server ${name} to become ACTIVE`,
+      async () => {
+        const i = (await c.listInstances()).find((x) => x.srvrname === name);
+        return i?.status === "ACTIVE" ? i : undefined;
+      },
+      { initialDelayMs: 50 },
+    );
 
   async function buyActive(c: HostwindsClient, name: string) {
     await buy(c, name);
@@ -44,7 +56,7 @@ describe("HostwindsClient against the stand-in", () => {
   test("buy a server: no id in the answer, BUILD without an IP, then ACTIVE with one", async () => {
     const c = client();
     await buy(c, "t-build");
-    const early = (await c.findInstanceByName("t-build"))!;
+    const early = (await c.listInstances()).find((i) => i.srvrname === "t-build")!;
     expect(early.status).toBe("BUILD");
     expect(early.main_ip).toBeUndefined();
     const active = await waitActive(c, "t-build");
@@ -56,10 +68,14 @@ describe("HostwindsClient against the stand-in", () => {
     const c = client();
     const srv = await buyActive(c, "t-ips");
     await c.buySecondaryIp(srv.serviceid);
-    const ips = await c.waitFor("the new IP", async () => {
-      const list = await c.listIps(srv.serviceid);
-      return list.length === 2 ? list : undefined;
-    }, { initialDelayMs: 30 });
+    const ips = await c.waitFor(
+      "the new IP",
+      async () => {
+        const list = await c.listIps(srv.serviceid);
+        return list.length === 2 ? list : undefined;
+      },
+      { initialDelayMs: 30 },
+    );
     const extra = ips.find((i) => i.ip !== srv.main_ip)!;
     await c.setRdns(srv.serviceid, extra.ip, "mail1.example.com");
     expect((await c.listIps(srv.serviceid)).find((i) => i.ip === extra.ip)?.rdns).toBe("mail1.example.com");
@@ -78,14 +94,6 @@ describe("HostwindsClient against the stand-in", () => {
     expect(await c.terminate(srv.serviceid)).toBe(true);
     expect(await c.terminate(srv.serviceid)).toBe(false);
     expect(await c.getInstance(srv.serviceid)).toBeUndefined();
-  });
-
-  test("SSH keys", async () => {
-    const c = client();
-    await c.addSshKey("ops-laptop");
-    expect(await c.sshKeys()).toContain("ops-laptop");
-    await c.deleteSshKey("ops-laptop");
-    expect(await c.sshKeys()).not.toContain("ops-laptop");
   });
 
   test("one account cannot see or touch another's servers", async () => {
@@ -115,7 +123,10 @@ describe("HostwindsClient against the stand-in", () => {
     const before = sim.ledger(KEY).length;
     sim.faults = { http429: 3, rateLimitBody: 2 };
     await buy(c, "t-storm");
-    const bought = sim.ledger(KEY).slice(before).filter((e) => e.event === "bought");
+    const bought = sim
+      .ledger(KEY)
+      .slice(before)
+      .filter((e) => e.event === "bought");
     expect(bought).toHaveLength(1);
     expect(sim.faults.http429).toBe(0);
   }, 30_000);
@@ -124,7 +135,9 @@ describe("HostwindsClient against the stand-in", () => {
     sim.faults = { rateLimitBody: 5 };
     expect((await client(KEY, { maxAttempts: 2 }).locations()).length).toBe(3);
     sim.faults = { rateLimitBody: 50 };
-    const err = await client(KEY, { maxAttempts: 2, maxRetryMs: 300 }).locations().catch((e) => e);
+    const err = await client(KEY, { maxAttempts: 2, maxRetryMs: 300 })
+      .locations()
+      .catch((e) => e);
     expect(err.message).toMatch(/Too many requests.*gave up after \d+ attempts/);
   });
 
@@ -140,19 +153,28 @@ describe("HostwindsClient against the stand-in", () => {
     sim.faults = { dropAfterPurchase: 1 };
     const err = await c.buySecondaryIp(srv.serviceid).catch((e) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
-    expect(sim.ledger(KEY).slice(before).filter((e) => e.kind === "ip" && e.event === "bought")).toHaveLength(1);
+    expect(
+      sim
+        .ledger(KEY)
+        .slice(before)
+        .filter((e) => e.kind === "ip" && e.event === "bought"),
+    ).toHaveLength(1);
   });
 
   test("retries give up within the bound with a clear, retryable error", async () => {
     sim.faults = { http5xx: 50 };
-    const err = await client(KEY, { maxAttempts: 3 }).locations().catch((e) => e);
+    const err = await client(KEY, { maxAttempts: 3 })
+      .locations()
+      .catch((e) => e);
     expect(err).toBeInstanceOf(HostwindsError);
     expect(err.message).toMatch(/server error \(HTTP 503\).*gave up after 3 attempts/);
     expect(err.retryable).toBe(true);
   });
 
   test("a deadline reached while polling names what it waited for", async () => {
-    const err = await client().waitFor("server ghost to become ACTIVE", async () => undefined, { timeoutMs: 120, initialDelayMs: 40 }).catch((e) => e);
+    const err = await client()
+      .waitFor("server ghost to become ACTIVE", async () => undefined, { timeoutMs: 120, initialDelayMs: 40 })
+      .catch((e) => e);
     expect(err.message).toMatch(/gave up waiting for server ghost to become ACTIVE/);
   });
 

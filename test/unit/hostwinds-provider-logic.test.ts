@@ -3,7 +3,7 @@ import { UNKNOWN, checkInputs } from "../../providers/lib/dynamic";
 import { instanceInputsSchema, secondaryIpInputsSchema, serverName } from "../../providers/hostwinds/inputs";
 import { provider as instance } from "../../providers/hostwinds/instance";
 import { provider as secondaryIp } from "../../providers/hostwinds/secondary-ip";
-import { monthlyPriceUsd } from "../../providers/hostwinds/pricing";
+import { monthlyPriceUsd } from "../../providers/model/pricing";
 import { SettingsError, readSettings } from "../../providers/hostwinds/settings";
 import { isDefaultRdns, planSchema } from "../../providers/hostwinds/wire";
 
@@ -20,8 +20,14 @@ describe("input checks", () => {
   });
 
   test("every bad field gets its own failure naming the field and the reason", () => {
-    const r = checkInputs(instanceInputsSchema, "hostwinds.Instance pm-acme-mx1",
-      { ...good, tenant: "Acme Corp", location: 1.5, plan: "big", billingCycle: "weekly", colour: "blue" });
+    const r = checkInputs(instanceInputsSchema, "hostwinds.Instance pm-acme-mx1", {
+      ...good,
+      tenant: "Acme Corp",
+      location: 1.5,
+      plan: "big",
+      billingCycle: "weekly",
+      colour: "blue",
+    });
     const byField = Object.fromEntries((r.failures ?? []).map((f) => [f.property, f.reason]));
     expect(Object.keys(byField).sort()).toEqual(["billingCycle", "colour", "location", "plan", "tenant"]);
     expect(byField.tenant).toMatch(/^hostwinds.Instance pm-acme-mx1: tenant must be 1-32 lowercase letters/);
@@ -32,44 +38,98 @@ describe("input checks", () => {
   });
 
   test("values unknown during a preview pass through and are checked once known", () => {
-    const r = checkInputs(secondaryIpInputsSchema, "hostwinds.SecondaryIp", { tenant: "acme", serviceId: UNKNOWN, rdns: "mail1.acme.example" });
+    const r = checkInputs(secondaryIpInputsSchema, "hostwinds.SecondaryIp", {
+      tenant: "acme",
+      serviceId: UNKNOWN,
+      rdns: "mail1.acme.example",
+    });
     expect(r.failures).toBeUndefined();
     expect(r.inputs?.serviceId).toBe(UNKNOWN);
-    const bad = checkInputs(secondaryIpInputsSchema, "hostwinds.SecondaryIp", { tenant: "acme", serviceId: 5, rdns: "not a host", adoptIp: "300.1.1.1" });
+    const bad = checkInputs(secondaryIpInputsSchema, "hostwinds.SecondaryIp", {
+      tenant: "acme",
+      serviceId: 5,
+      rdns: "not a host",
+      adoptIp: "300.1.1.1",
+    });
     expect(bad.failures?.map((f) => f.property).sort()).toEqual(["adoptIp", "rdns"]);
   });
 });
 
 describe("diffs", () => {
   test("what Hostwinds cannot change in place replaces the server, deleting first; a rename is an update", async () => {
-    expect(await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [] } as never)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
-    expect(await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], name: "mx2" } as never)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
-    const moved = await instance.diff!("10001", stateOf(), { ...good, location: 3, plan: 103, billingCycle: "annually", sshKeys: ["ops"] } as never);
+    expect(await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [] } as never)).toEqual({
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    expect(await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], name: "mx2" } as never)).toEqual({
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    const moved = await instance.diff!("10001", stateOf(), {
+      ...good,
+      location: 3,
+      plan: 103,
+      billingCycle: "annually",
+      sshKeys: ["ops"],
+    } as never);
     expect(moved.replaces).toEqual(["location", "plan", "billingCycle", "sshKeys"]);
     expect(moved.deleteBeforeReplace).toBe(true);
   });
 
   test("a server renamed in the panel is renamed back; one that is not up is updated (waited for)", async () => {
-    expect((await instance.diff!("10001", stateOf({ serverName: "renamed-by-hand" }), { ...good, billingCycle: "monthly", sshKeys: [] } as never)).changes).toBe(true);
-    expect((await instance.diff!("10001", stateOf({ status: "BUILD" }), { ...good, billingCycle: "monthly", sshKeys: [] } as never)).changes).toBe(true);
+    expect(
+      (
+        await instance.diff!("10001", stateOf({ serverName: "renamed-by-hand" }), {
+          ...good,
+          billingCycle: "monthly",
+          sshKeys: [],
+        } as never)
+      ).changes,
+    ).toBe(true);
+    expect(
+      (await instance.diff!("10001", stateOf({ status: "BUILD" }), { ...good, billingCycle: "monthly", sshKeys: [] } as never)).changes,
+    ).toBe(true);
   });
 
   test("adopting another server than the one in state is a replacement", async () => {
-    expect((await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], adoptServiceId: 10001 } as never)).replaces).toEqual([]);
-    expect((await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], adoptServiceId: 10002 } as never)).replaces).toEqual(["adoptServiceId"]);
+    expect(
+      (await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], adoptServiceId: 10001 } as never))
+        .replaces,
+    ).toEqual([]);
+    expect(
+      (await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], adoptServiceId: 10002 } as never))
+        .replaces,
+    ).toEqual(["adoptServiceId"]);
   });
 
   test("an IP's rDNS is updated in place; another server (or one not known yet) replaces it", async () => {
     const old = { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", ip: "198.51.0.11" } as never;
-    expect(await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "b.acme.example" } as never)).toEqual({ changes: true, replaces: [] });
-    expect((await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: UNKNOWN, rdns: "a.acme.example" } as never)).replaces).toEqual(["serviceId"]);
+    expect(await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "b.acme.example" } as never)).toEqual({
+      changes: true,
+      replaces: [],
+    });
+    expect(
+      (await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: UNKNOWN, rdns: "a.acme.example" } as never)).replaces,
+    ).toEqual(["serviceId"]);
   });
 
   test("retiring an IP replaces only the resource holding it (new first: no deleteBeforeReplace)", async () => {
     const old = { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", ip: "198.51.0.11", retire: [] } as never;
-    const mine = await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", retire: ["198.51.0.11"] } as never);
+    const mine = await secondaryIp.diff!("198.51.0.11", old, {
+      tenant: "acme",
+      serviceId: 10001,
+      rdns: "a.acme.example",
+      retire: ["198.51.0.11"],
+    } as never);
     expect(mine).toEqual({ changes: true, replaces: ["retire"] });
-    const other = await secondaryIp.diff!("198.51.0.11", old, { tenant: "acme", serviceId: 10001, rdns: "a.acme.example", retire: ["198.51.0.99"] } as never);
+    const other = await secondaryIp.diff!("198.51.0.11", old, {
+      tenant: "acme",
+      serviceId: 10001,
+      rdns: "a.acme.example",
+      retire: ["198.51.0.99"],
+    } as never);
     expect(other).toEqual({ changes: false, replaces: [] });
   });
 });
@@ -78,7 +138,10 @@ describe("settings", () => {
   const cfg = (m: Record<string, string>) => (k: string) => m[k];
 
   test("config wins over the environment, defaults fill the rest", () => {
-    const s = readSettings(cfg({ "hostwinds:apiKey": "config-key-123", "hostwinds:requestsPerSecond": "5" }), { HOSTWINDS_API_KEY: "env-key-123456", HOSTWINDS_POLL_INTERVAL_MS: "300" });
+    const s = readSettings(cfg({ "hostwinds:apiKey": "config-key-123", "hostwinds:requestsPerSecond": "5" }), {
+      HOSTWINDS_API_KEY: "env-key-123456",
+      HOSTWINDS_POLL_INTERVAL_MS: "300",
+    });
     expect(s).toMatchObject({ apiKey: "config-key-123", requestsPerSecond: 5, pollIntervalMs: 300, ipMonthlyPriceUsd: 4.99 });
     expect(readSettings(cfg({}), { HOSTWINDS_API_KEY: "env-key-123456" }).apiKey).toBe("env-key-123456");
   });
@@ -93,10 +156,12 @@ describe("settings", () => {
     expect(err).toBeInstanceOf(SettingsError);
     const m = (err as Error).message;
     expect(m).toContain("config hostwinds:apiKey looks too short");
-    expect(m).not.toContain("short\"");
-    expect(m).toContain('config hostwinds:apiUrl must be a URL');
+    expect(m).not.toContain('short"');
+    expect(m).toContain("config hostwinds:apiUrl must be a URL");
     expect(m).toContain('config hostwinds:pollIntervalMs must be a number (got "soon")');
-    expect(() => readSettings(cfg({}), {})).toThrow(/hostwinds:apiKey \(or HOSTWINDS_API_KEY\) is not set; set it with `pulumi config set --secret hostwinds:apiKey/);
+    expect(() => readSettings(cfg({}), {})).toThrow(
+      /hostwinds:apiKey \(or HOSTWINDS_API_KEY\) is not set; set it with `pulumi config set --secret hostwinds:apiKey/,
+    );
   });
 });
 

@@ -18,12 +18,22 @@ describe("Hostwinds wire format", () => {
   });
 
   test("reads error arrays and bare error objects", () => {
-    expect(parseBody('[{"result":"error","message":"Invalid Action.","ERROR":"6734"}]')).toEqual({ kind: "error", message: "Invalid Action.", code: "6734" });
-    expect(parseBody('{"result":"error","action":"Authorization","message":"Not Authorized!"}')).toEqual({ kind: "error", message: "Not Authorized!", code: undefined });
+    expect(parseBody('[{"result":"error","message":"Invalid Action.","ERROR":"6734"}]')).toEqual({
+      kind: "error",
+      message: "Invalid Action.",
+      code: "6734",
+    });
+    expect(parseBody('{"result":"error","action":"Authorization","message":"Not Authorized!"}')).toEqual({
+      kind: "error",
+      message: "Not Authorized!",
+      code: undefined,
+    });
   });
 
   test("an error in a multi-item answer wins over the success items", () => {
-    const p = parseBody('[{"result":"success","action":"Invoice Paid"},{"result":"error","message":"Location Id is invalid.","ERROR":342432}]');
+    const p = parseBody(
+      '[{"result":"success","action":"Invoice Paid"},{"result":"error","message":"Location Id is invalid.","ERROR":342432}]',
+    );
     expect(p).toEqual({ kind: "error", message: "Location Id is invalid.", code: "342432" });
   });
 

@@ -8,7 +8,10 @@ const pub = publicKey.export({ type: "spki", format: "der" }).toString("base64")
 const spec = (sendingIps: string[]) => ({
   domain: "acme-mail.com",
   mailHost: "mx1.acme-mail.com",
-  hosts: [{ hostname: "mx1.acme-mail.com", ip: "198.51.100.10" }, ...sendingIps.map((ip, i) => ({ hostname: `mx1-ip${i + 1}.acme-mail.com`, ip }))],
+  hosts: [
+    { hostname: "mx1.acme-mail.com", ip: "198.51.100.10" },
+    ...sendingIps.map((ip, i) => ({ hostname: `mx1-ip${i + 1}.acme-mail.com`, ip })),
+  ],
   sendingIps,
   dkim: { selector: "pm1", publicKeyBase64: pub },
   dmarcPolicy: "none" as const,
@@ -16,7 +19,11 @@ const spec = (sendingIps: string[]) => ({
 
 describe("mail domain records", () => {
   test("one sending IP: the exact record set", () => {
-    const rs = mailDomainRecords(spec(["198.51.100.11"])).map((r) => `${r.type} ${r.name} ${r.priority ?? ""} ${r.type === "TXT" && r.name.includes("_domainkey") ? "(dkim)" : r.content}`.replace(/\s+/g, " ").trim());
+    const rs = mailDomainRecords(spec(["198.51.100.11"])).map((r) =>
+      `${r.type} ${r.name} ${r.priority ?? ""} ${r.type === "TXT" && r.name.includes("_domainkey") ? "(dkim)" : r.content}`
+        .replace(/\s+/g, " ")
+        .trim(),
+    );
     expect(rs).toEqual([
       "A mx1.acme-mail.com 198.51.100.10",
       "A mx1-ip1.acme-mail.com 198.51.100.11",
@@ -61,10 +68,18 @@ describe("mail domain records", () => {
 
   test("bad inputs are refused with the reason, before anything is made", () => {
     expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), domain: "Acme Mail.com" })).toThrow(MailRecordError);
-    expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), domain: "Acme Mail.com" })).toThrow(/domain "Acme Mail.com" is not a lowercase domain name/);
+    expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), domain: "Acme Mail.com" })).toThrow(
+      /domain "Acme Mail.com" is not a lowercase domain name/,
+    );
     expect(() => mailDomainRecords({ ...spec(["198.51.100.300"]) })).toThrow(/"198.51.100.300" is not an IPv4 address/);
-    expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), mailHost: "mx9.acme-mail.com" })).toThrow(/mail host mx9.acme-mail.com is not among the hosts/);
-    expect(() => dmarcRecord("a.example", "rejct" as never, "d@a.example")).toThrow(/policy must be none, quarantine or reject, not "rejct"/);
-    expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), dkim: { selector: "pm1", publicKeyBase64: "not base64!" } })).toThrow(/must be base64/);
+    expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), mailHost: "mx9.acme-mail.com" })).toThrow(
+      /mail host mx9.acme-mail.com is not among the hosts/,
+    );
+    expect(() => dmarcRecord("a.example", "rejct" as never, "d@a.example")).toThrow(
+      /policy must be none, quarantine or reject, not "rejct"/,
+    );
+    expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), dkim: { selector: "pm1", publicKeyBase64: "not base64!" } })).toThrow(
+      /must be base64/,
+    );
   });
 });

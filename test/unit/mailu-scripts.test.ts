@@ -10,7 +10,10 @@ describe("MailU install over SSH", () => {
       { path: "/etc/netplan/60-penguinmails.yaml", content: "network:\n  version: 2\n", mode: "0600" as const },
     ];
     const lines = fileBundle(files).trimEnd().split("\n");
-    expect(lines.map((l) => l.split(" ").slice(0, 2))).toEqual([["/mailu/mailu.env", "0600"], ["/etc/netplan/60-penguinmails.yaml", "0600"]]);
+    expect(lines.map((l) => l.split(" ").slice(0, 2))).toEqual([
+      ["/mailu/mailu.env", "0600"],
+      ["/etc/netplan/60-penguinmails.yaml", "0600"],
+    ]);
     expect(lines.map((l) => Buffer.from(l.split(" ")[2], "base64").toString("utf8"))).toEqual(files.map((f) => f.content));
   });
 
@@ -26,21 +29,35 @@ describe("MailU install over SSH", () => {
   });
 
   test("the accounts step's input: every domain, then the postmaster of the first", () => {
-    expect(accountsInput(["a-mail.com", "b-mail.com"], "admin", "Pw123456")).toBe("domain a-mail.com\ndomain b-mail.com\nadmin admin a-mail.com Pw123456\n");
+    expect(accountsInput(["a-mail.com", "b-mail.com"], "admin", "Pw123456")).toBe(
+      "domain a-mail.com\ndomain b-mail.com\nadmin admin a-mail.com Pw123456\n",
+    );
   });
 
   test("a step reruns for a new script, stdin or trigger; new credentials are only stored; a new host replaces it", async () => {
     const base: CommandInputs = {
-      description: "MailU files on mx1 (acme)", connection: { host: "198.51.100.10", port: 22, user: "root", password: "pw-one-1234" },
-      create: "echo hi", stdin: "a", triggers: [], redact: [], timeoutSeconds: 1200,
+      description: "MailU files on mx1 (acme)",
+      connection: { host: "198.51.100.10", port: 22, user: "root", password: "pw-one-1234" },
+      create: "echo hi",
+      stdin: "a",
+      triggers: [],
+      redact: [],
+      timeoutSeconds: 1200,
     };
     const diff = (news: Partial<CommandInputs>) => provider.diff!("id", { ...base, stdout: "", stderr: "" }, { ...base, ...news });
     expect(await diff({})).toMatchObject({ changes: false, replaces: [] });
     expect(await diff({ stdin: "b" })).toMatchObject({ changes: true, replaces: [] });
     expect(await diff({ triggers: [1] })).toMatchObject({ changes: true, replaces: [] });
     expect(await diff({ connection: { ...base.connection, password: "pw-two-1234" } })).toMatchObject({ changes: true, replaces: [] });
-    expect(await diff({ connection: { ...base.connection, host: "198.51.100.11" } })).toMatchObject({ changes: true, replaces: ["connection"] });
-    const stored = await provider.update!("id", { ...base, stdout: "old", stderr: "" }, { ...base, connection: { ...base.connection, password: "pw-two-1234" } });
+    expect(await diff({ connection: { ...base.connection, host: "198.51.100.11" } })).toMatchObject({
+      changes: true,
+      replaces: ["connection"],
+    });
+    const stored = await provider.update!(
+      "id",
+      { ...base, stdout: "old", stderr: "" },
+      { ...base, connection: { ...base.connection, password: "pw-two-1234" } },
+    );
     expect(stored.outs).toMatchObject({ stdout: "old" }); // nothing ran: no connection was attempted
   });
 });

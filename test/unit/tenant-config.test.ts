@@ -2,9 +2,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { load } from "js-yaml";
-import { TenantConfigError, parseTenant } from "../../stacks/tenant";
-import { monthlyCost, defaultPriceBook } from "../../providers/hostwinds/pricing";
-import { warmupSchedule } from "../../components/warmup";
+import { TenantConfigError, parseTenant } from "../../providers/model/tenant";
+import { monthlyCost, defaultPriceBook } from "../../providers/model/pricing";
+import { warmupSchedule } from "../../providers/model/warmup";
 
 const stacksDir = path.join(__dirname, "..", "..", "stacks");
 const examples = fs.readdirSync(stacksDir).filter((f) => /^Pulumi\..+\.yaml$/.test(f));
@@ -19,19 +19,34 @@ function problems(raw: unknown): string[] {
   }
 }
 
-const valid = { id: "acme", tier: "starter", monthlyBudgetUsd: 25, zone: "acme-mail.com", domains: [{ name: "acme-mail.com" }], servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }] };
+const valid = {
+  id: "acme",
+  tier: "starter",
+  monthlyBudgetUsd: 25,
+  zone: "acme-mail.com",
+  domains: [{ name: "acme-mail.com" }],
+  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
+};
 
 describe("tenant config", () => {
   test.each(examples)("the example %s is a valid tenant of its own tier and budget", (file) => {
     const doc = load(fs.readFileSync(path.join(stacksDir, file), "utf8")) as { config: Record<string, unknown> };
     const t = parseTenant(file, doc.config["penguinmails-infra:tenant"]);
     expect(file).toBe(`Pulumi.${t.id}.yaml`);
-    const cost = monthlyCost(t.servers.map((s) => ({ ...s })), defaultPriceBook());
+    const cost = monthlyCost(
+      t.servers.map((s) => ({ ...s })),
+      defaultPriceBook(),
+    );
     expect(cost.totalUsd).toBeLessThanOrEqual(t.monthlyBudgetUsd);
   });
 
   test("there are at least three examples of different tiers", () => {
-    const tiers = examples.map((f) => (load(fs.readFileSync(path.join(stacksDir, f), "utf8")) as { config: Record<string, { tier: string }> }).config["penguinmails-infra:tenant"].tier);
+    const tiers = examples.map(
+      (f) =>
+        (load(fs.readFileSync(path.join(stacksDir, f), "utf8")) as { config: Record<string, { tier: string }> }).config[
+          "penguinmails-infra:tenant"
+        ].tier,
+    );
     expect(new Set(tiers).size).toBeGreaterThanOrEqual(3);
   });
 
@@ -43,17 +58,37 @@ describe("tenant config", () => {
   });
 
   test("each mistake is one line naming the key path, what was expected and what was found", () => {
-    expect(problems({ ...valid, servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 40 }, { name: "mx1", location: "dallas", plan: 101, sendingIps: 1 }] })).toEqual([
+    expect(
+      problems({
+        ...valid,
+        servers: [
+          { name: "mx1", location: 1, plan: 101, sendingIps: 40 },
+          { name: "mx1", location: "dallas", plan: 101, sendingIps: 1 },
+        ],
+      }),
+    ).toEqual([
       "tenant.servers[0].sendingIps: expected at most 32 sending IPs per server, found 40",
-      "tenant.servers[1].location: expected a Hostwinds location id (a whole number), found \"dallas\"",
-      "tenant.servers[1].name: expected a name not used by another server (\"mx1\" is used twice), found \"mx1\"",
+      'tenant.servers[1].location: expected a Hostwinds location id (a whole number), found "dallas"',
+      'tenant.servers[1].name: expected a name not used by another server ("mx1" is used twice), found "mx1"',
     ]);
-    expect(problems({ ...valid, domains: [{ name: "other.com" }] })).toEqual(["tenant.domains[0].name: expected a domain inside the zone acme-mail.com, found \"other.com\""]);
-    expect(problems({ ...valid, servers: [{ name: "mx1", location: 1, plan: 999, sendingIps: 1 }, { name: "mx2", location: 1, plan: 101, billingCycle: "biennially", sendingIps: 1 }] })).toEqual([
+    expect(problems({ ...valid, domains: [{ name: "other.com" }] })).toEqual([
+      'tenant.domains[0].name: expected a domain inside the zone acme-mail.com, found "other.com"',
+    ]);
+    expect(
+      problems({
+        ...valid,
+        servers: [
+          { name: "mx1", location: 1, plan: 999, sendingIps: 1 },
+          { name: "mx2", location: 1, plan: 101, billingCycle: "biennially", sendingIps: 1 },
+        ],
+      }),
+    ).toEqual([
       "tenant.servers[0].plan: expected a plan in the price list (101, 102, 103, 104; providers/hostwinds/price-list.json), found 999",
-      "tenant.servers[1].billingCycle: expected a billing cycle plan 101 has a price for, found \"biennially\"",
+      'tenant.servers[1].billingCycle: expected a billing cycle plan 101 has a price for, found "biennially"',
     ]);
-    expect(problems({ ...valid, warmup: "fast" })).toEqual(["tenant.warmup: expected standard, conservative, aggressive or a list of daily volumes, found \"fast\""]);
+    expect(problems({ ...valid, warmup: "fast" })).toEqual([
+      'tenant.warmup: expected standard, conservative, aggressive or a list of daily volumes, found "fast"',
+    ]);
     expect(problems(undefined)[0]).toMatch(/expected the tenant object/);
   });
 

@@ -1,0 +1,198 @@
+/**
+ * The tenant schema: one tenant per stack, read from the stack's config key
+ * `penguinmails-infra:tenant` and checked with zod. Every problem is reported
+ * at once, one line each, naming the stack, the key path, what was expected
+ * and what was found; nothing is created when any problem is found.
+ */
+import { z } from "zod";
+import { TIERS } from "./tiers";
+import { BILLING_CYCLES, BillingCycle, MonthlyCost, defaultPriceBook, monthlyCost, monthlyPriceUsd } from "./pricing";
+import { WARMUP_CURVES } from "./warmup";
+import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
+
+const slug = z.string({ invalid_type_error: "expected a text id" }).regex(SLUG, "expected 1-32 lowercase letters, digits or dashes");
+const domain = z
+  .string({ invalid_type_error: "expected a domain name" })
+  .regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com");
+const positiveInt = (what: string) =>
+  z
+    .number({ invalid_type_error: `expected ${what}` })
+    .int(`expected ${what}`)
+    .positive(`expected ${what}`);
+const ipv4 = z.string().regex(IPV4, "expected an IPv4 address");
+
+export const MAX_IPS_PER_SERVER = 32;
+
+export const serverSchema = z
+  .object({
+    name: slug,
+    location: positiveInt("a Hostwinds location id (a whole number)"),
+    plan: positiveInt("a Hostwinds plan id (a whole number)"),
+    billingCycle: z
+      .enum(BILLING_CYCLES, { errorMap: () => ({ message: `expected one of ${BILLING_CYCLES.join(", ")}` }) })
+      .default("monthly"),
+    image: z.string().min(1).default("debian-12"),
+    sendingIps: z
+      .number({ invalid_type_error: "expected a whole number of sending IPs" })
+      .int("expected a whole number of sending IPs")
+      .min(0, "expected 0 or more sending IPs")
+      .max(MAX_IPS_PER_SERVER, `expected at most ${MAX_IPS_PER_SERVER} sending IPs per server`),
+    sshKeys: z.array(z.string().min(1)).default([]),
+    adoptServiceId: positiveInt("the id of an existing server (a whole number)").optional(),
+    adoptIps: z.array(ipv4).optional(),
+    /** Sending IPs to replace (bad reputation): each gets a new IP first, then is released. */
+    retireIps: z.array(ipv4).default([]),
+    /** IPs bought and published (rDNS, A, SPF) but kept out of the sending rotation, for emergencies. */
+    standbyIps: z
+      .number({ invalid_type_error: "expected a whole number of standby IPs" })
+      .int("expected a whole number of standby IPs")
+      .min(0, "expected 0 or more standby IPs")
+      .max(4, "expected at most 4 standby IPs per server")
+      .default(0),
+    /** Sending IPs to stop sending from now; a standby IP takes each one's place. */
+    pausedIps: z.array(ipv4).default([]),
+  })
+  .strict();
+
+export const domainSchema = z
+  .object({
+    name: domain,
+    dmarcPolicy: z
+      .enum(["none", "quarantine", "reject"], { errorMap: () => ({ message: "expected none, quarantine or reject" }) })
+      .default("none"),
+    dkimSelector: z.string().regex(DKIM_SELECTOR, "expected a DKIM selector such as pm1").default("pm1"),
+  })
+  .strict();
+
+export const tenantSchema = z
+  .object({
+    id: slug,
+    tier: z.enum(TIERS, { errorMap: () => ({ message: `expected one of ${TIERS.join(", ")}` }) }),
+    monthlyBudgetUsd: z.number({ invalid_type_error: "expected a number of US dollars" }).nonnegative("expected 0 or more US dollars"),
+    zone: domain,
+    domains: z.array(domainSchema).min(1, "expected at least one sending domain"),
+    servers: z.array(serverSchema).min(1, "expected at least one server"),
+    warmup: z
+      .union([z.enum(Object.keys(WARMUP_CURVES) as [keyof typeof WARMUP_CURVES]), z.array(positiveInt("a daily volume")).min(1)], {
+        errorMap: () => ({ message: `expected ${Object.keys(WARMUP_CURVES).join(", ")} or a list of daily volumes` }),
+      })
+      .default("standard"),
+  })
+  .strict();
+
+interface Problem {
+  path: Array<string | number>;
+  message: string;
+}
+
+/**
+ * Checks across fields, run on the raw config whether or not the schema
+ * passed, so that every problem is reported in one go.
+ */
+function crossChecks(raw: unknown): Problem[] {
+  const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown };
+  const out: Problem[] = [];
+  if (Array.isArray(t?.servers)) {
+    const seen = new Set<unknown>();
+    // Plans are priced from the checked-in price list (budgets are judged before anything is bought),
+    // so a plan must be in it, with a price for the billing cycle.
+    const plans = defaultPriceBook().plans;
+    t.servers.forEach((s: { name?: unknown; adoptIps?: unknown; sendingIps?: unknown; plan?: unknown; billingCycle?: unknown }, i) => {
+      if (typeof s?.plan === "number" && Number.isInteger(s.plan) && s.plan > 0) {
+        const plan = plans.find((p) => p.id === s.plan);
+        const cycle = (BILLING_CYCLES as readonly unknown[]).includes(s.billingCycle ?? "monthly")
+          ? ((s.billingCycle ?? "monthly") as BillingCycle)
+          : undefined;
+        if (!plan)
+          out.push({
+            path: ["servers", i, "plan"],
+            message: `expected a plan in the price list (${plans.map((p) => p.id).join(", ")}; providers/hostwinds/price-list.json)`,
+          });
+        else if (cycle && monthlyPriceUsd(plan, cycle) === undefined)
+          out.push({ path: ["servers", i, "billingCycle"], message: `expected a billing cycle plan ${plan.id} has a price for` });
+      }
+      if (typeof s?.name === "string" && seen.has(s.name))
+        out.push({ path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });
+      seen.add(s?.name);
+      const standby = (s as { standbyIps?: unknown }).standbyIps;
+      if (typeof s?.sendingIps === "number" && typeof standby === "number" && s.sendingIps + standby > MAX_IPS_PER_SERVER) {
+        out.push({
+          path: ["servers", i, "standbyIps"],
+          message: `expected sendingIps + standbyIps to be at most ${MAX_IPS_PER_SERVER} per server`,
+        });
+      }
+      if (Array.isArray(s?.adoptIps) && typeof s.sendingIps === "number" && s.adoptIps.length > s.sendingIps) {
+        out.push({ path: ["servers", i, "adoptIps"], message: `expected at most sendingIps (${s.sendingIps}) addresses` });
+      }
+    });
+  }
+  if (Array.isArray(t?.domains) && typeof t.zone === "string") {
+    const zone = t.zone;
+    t.domains.forEach((d: { name?: unknown }, i) => {
+      // Only well-formed names: a malformed one already has its own line.
+      if (domain.safeParse(d?.name).success && d.name !== zone && !String(d.name).endsWith(`.${zone}`))
+        out.push({ path: ["domains", i, "name"], message: `expected a domain inside the zone ${zone}` });
+    });
+  }
+  return out;
+}
+export type Tenant = z.infer<typeof tenantSchema>;
+export type TenantServer = Tenant["servers"][number];
+
+/** IPs a server pays for: sending and standby (both count toward the tier's IP limit too). */
+export const billedIps = (s: Pick<TenantServer, "sendingIps" | "standbyIps">): number => s.sendingIps + s.standbyIps;
+
+/**
+ * What the tenant's config costs a month, priced with the checked-in price list (budgets are
+ * judged before anything is bought); `ipMonthlyPriceUsd` is the `hostwinds:ipMonthlyPriceUsd` setting.
+ */
+export function declaredMonthlyCost(t: Tenant, ipMonthlyPriceUsd?: string | number): MonthlyCost {
+  const book = defaultPriceBook();
+  return monthlyCost(
+    t.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: billedIps(s) })),
+    {
+      ...book,
+      ipMonthlyPriceUsd: ipMonthlyPriceUsd !== undefined && ipMonthlyPriceUsd !== "" ? Number(ipMonthlyPriceUsd) : book.ipMonthlyPriceUsd,
+    },
+  );
+}
+
+export class TenantConfigError extends Error {
+  override readonly name = "TenantConfigError";
+  constructor(
+    readonly tenantStack: string,
+    readonly lines: string[],
+  ) {
+    super(
+      `stack ${tenantStack}: the tenant config has ${lines.length} problem${lines.length > 1 ? "s" : ""}; nothing was created:\n${lines.map((l) => `  ${l}`).join("\n")}`,
+    );
+  }
+}
+
+const shown = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
+const at = (root: unknown, path: Array<string | number>) =>
+  path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), root);
+
+/** Validates the raw config value; throws TenantConfigError listing every problem. */
+export function parseTenant(stack: string, raw: unknown, configKey = "penguinmails-infra:tenant"): Tenant {
+  if (raw === undefined) {
+    throw new TenantConfigError(stack, [`${configKey}: expected the tenant object (see stacks/Pulumi.acme.yaml), found nothing`]);
+  }
+  const r = tenantSchema.safeParse(raw);
+  const cross = crossChecks(raw);
+  if (r.success && cross.length === 0) return r.data;
+  const keyPath = (p: Array<string | number>) =>
+    [configKey.split(":")[1], ...p.map((x) => (typeof x === "number" ? `[${x}]` : x))].join(".").replace(/\.\[/g, "[");
+  const line = (p: Array<string | number>, message: string) =>
+    `${keyPath(p)}: ${message === "Required" ? "a value is required" : message}, found ${shown(at(raw, p))}`;
+  const issues = r.success ? [] : r.error.issues;
+  const lines = [
+    ...issues.flatMap((i) =>
+      i.code === "unrecognized_keys"
+        ? i.keys.map((k) => `${keyPath([...i.path, k])}: unknown key; expected one of the documented keys (README, "Tenant config")`)
+        : [line(i.path, i.message)],
+    ),
+    ...cross.map((c) => line(c.path, c.message)),
+  ];
+  throw new TenantConfigError(stack, lines);
+}

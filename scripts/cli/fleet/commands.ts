@@ -1,0 +1,208 @@
+/**
+ * The fleet commands as functions (the CLI in scripts/cli/fleet.ts parses
+ * arguments and prints): preview, up, drift, list, orphans. Every command
+ * works tenant by tenant through the pool; one tenant's failure is recorded
+ * and the others go on.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { Stack } from "@pulumi/pulumi/automation";
+import { devDir } from "../engine/pulumi-env";
+import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
+import { Orphan, findOrphans, hostwindsFromEnv, ownedBy, releaseOrphans } from "./orphans";
+import { JobResult, PoolProgress, runPool } from "./pool";
+import { FleetEngineOptions, openTenantStack } from "./stacks";
+import { FleetProject, changedTenants, tenantStacks } from "./tenants";
+import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
+import { CheckResult } from "../verify/result";
+
+export interface FleetOptions extends FleetEngineOptions {
+  project: FleetProject;
+  /** Only these tenants (default: every tenant, or the changed ones with changedSince). */
+  tenants?: string[];
+  changedSince?: string;
+  concurrency?: number;
+  /** Policy pack folders to run with preview and up. */
+  policyPacks?: string[];
+  onProgress?: (p: PoolProgress) => void;
+  log?: (line: string) => void;
+}
+
+export interface Selection {
+  tenants: string[];
+  because: Record<string, string>;
+  removed: string[];
+}
+
+/** The tenants a command works on, and why. */
+export function selectTenants(o: FleetOptions): Selection {
+  const all = tenantStacks(o.project);
+  if (o.tenants?.length) {
+    const unknown = o.tenants.filter((t) => !all.includes(t));
+    if (unknown.length)
+      throw new Error(
+        `no stack config for tenant${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} in ${path.join(o.project.root, o.project.stacksDir)} (known: ${all.join(", ") || "none"})`,
+      );
+  }
+  if (o.changedSince) {
+    const c = changedTenants(o.project, o.changedSince);
+    const tenants = o.tenants?.length ? c.tenants.filter((t) => o.tenants!.includes(t)) : c.tenants;
+    return { tenants, because: c.because, removed: c.removed };
+  }
+  const tenants = o.tenants?.length ? o.tenants : all;
+  return { tenants, because: Object.fromEntries(tenants.map((t) => [t, "selected"])), removed: [] };
+}
+
+const defaultConcurrency = () => 4;
+
+async function perTenant<T>(
+  o: FleetOptions,
+  tenants: string[],
+  job: (stack: Stack, tenant: string) => Promise<T>,
+  create = false,
+): Promise<JobResult<T>[]> {
+  return runPool(
+    tenants,
+    o.concurrency ?? defaultConcurrency(),
+    async (tenant, slot) => job(await openTenantStack(o.project, tenant, slot, o, create), tenant),
+    o.onProgress,
+  );
+}
+
+/** Previews or applies each tenant with the policy pack; a tenant's failure is its own, never thrown. */
+async function changeEach(o: FleetOptions, tenants: string[], op: "preview" | "up"): Promise<TenantChange[]> {
+  const results = await perTenant(
+    o,
+    tenants,
+    async (stack, tenant) => {
+      const c = new ChangeCollector(tenant);
+      costAfter(o.project, c.change);
+      try {
+        await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent });
+      } catch (e) {
+        c.failed(e);
+      }
+      return c.change;
+    },
+    true,
+  );
+  return results.map((r) => r.value ?? failedChange(r.name, r.error));
+}
+
+export const fleetPreview = (o: FleetOptions, tenants: string[]) => changeEach(o, tenants, "preview");
+export const fleetUp = (o: FleetOptions, tenants: string[]) => changeEach(o, tenants, "up");
+
+function failedChange(tenant: string, error?: string): TenantChange {
+  const c = new ChangeCollector(tenant);
+  c.failed(new Error(error ?? "unknown error"));
+  return c.change;
+}
+
+export interface DriftResult {
+  tenant: string;
+  drifted: boolean;
+  changes: string[];
+  error?: string;
+  checkedAt: string;
+}
+
+const DRIFT_FILE = () => path.join(devDir, "fleet", "drift.json");
+
+/**
+ * Refreshes each stack's view of Hostwinds and Cloudflare in a preview (nothing is written) and
+ * lists what `up` would then change: anything is drift (an IP released by hand, a record deleted
+ * in the dashboard). The result is kept for `fleet list`.
+ */
+export async function fleetDrift(o: FleetOptions, tenants: string[]): Promise<DriftResult[]> {
+  const results = await perTenant(o, tenants, async (stack) => {
+    const changes: string[] = [];
+    await stack.preview({
+      refresh: true,
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (m && m.op !== "same" && m.op !== "read" && m.op !== "refresh" && !m.type.startsWith("pulumi:")) {
+          changes.push(`${m.op} ${m.urn.split("::").pop()}${m.diffs?.length ? ` (${m.diffs.join(", ")})` : ""}`);
+        }
+      },
+    });
+    return changes;
+  });
+  const now = new Date().toISOString();
+  const out = results.map((r): DriftResult =>
+    r.ok
+      ? { tenant: r.name, drifted: r.value!.length > 0, changes: r.value!, checkedAt: now }
+      : { tenant: r.name, drifted: false, changes: [], error: conciseError(new Error(r.error)), checkedAt: now },
+  );
+  const file = DRIFT_FILE();
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const previous = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, DriftResult>) : {};
+  fs.writeFileSync(file, JSON.stringify({ ...previous, ...Object.fromEntries(out.map((d) => [d.tenant, d])) }, null, 1));
+  return out;
+}
+
+export interface TenantSummary {
+  tenant: string;
+  servers: number;
+  sendingIps: number;
+  monthlyCostUsd: number;
+  lastUpdate?: string;
+  drift: "clean" | "drifted" | "unknown" | "error";
+  error?: string;
+}
+
+export async function fleetList(o: FleetOptions, tenants: string[]): Promise<TenantSummary[]> {
+  const drift = fs.existsSync(DRIFT_FILE()) ? (JSON.parse(fs.readFileSync(DRIFT_FILE(), "utf8")) as Record<string, DriftResult>) : {};
+  const results = await perTenant(o, tenants, async (stack, tenant) => {
+    const outs = await stack.outputs();
+    const info = await stack.info().catch(() => undefined);
+    const d = drift[tenant];
+    return {
+      tenant,
+      servers: (outs.servers?.value as unknown[] | undefined)?.length ?? 0,
+      sendingIps: (outs.sendingIps?.value as unknown[] | undefined)?.length ?? 0,
+      monthlyCostUsd: (outs.monthlyCostUsd?.value as { totalUsd?: number } | undefined)?.totalUsd ?? 0,
+      lastUpdate: (info?.endTime ?? info?.startTime)?.toISOString(),
+      drift: d ? (d.error ? "error" : d.drifted ? "drifted" : "clean") : "unknown",
+    } satisfies TenantSummary;
+  });
+  return results.map((r) => r.value ?? { tenant: r.name, servers: 0, sendingIps: 0, monthlyCostUsd: 0, drift: "unknown", error: r.error });
+}
+
+export interface TenantVerification {
+  tenant: string;
+  results: CheckResult[];
+  error?: string;
+}
+
+/** `npm run verify`'s checks for every deployed tenant. */
+export async function fleetVerify(o: FleetOptions, tenants: string[], v: VerifyOptions): Promise<TenantVerification[]> {
+  const results = await perTenant(o, tenants, async (stack, tenant) => {
+    const outs = Object.fromEntries(Object.entries(await stack.outputs()).map(([k, x]) => [k, x.value])) as unknown as StackOutputs;
+    if (!outs.dnsRecords || !outs.servers) throw new Error(`tenant ${tenant} has no outputs yet (not deployed)`);
+    return { tenant, results: await verifyStack(outs, v) };
+  });
+  return results.map((r) => r.value ?? { tenant: r.name, results: [], error: r.error });
+}
+
+export interface OrphansResult {
+  orphans: Orphan[];
+  monthlyUsd: number;
+  released: boolean;
+}
+
+export async function fleetOrphans(o: FleetOptions, release: boolean): Promise<OrphansResult> {
+  const tenants = tenantStacks(o.project);
+  // Reading state needs one stack open at a time per slot; opening is the costly part.
+  const stacks = await perTenant(o, tenants, async (stack) => stack);
+  // A tenant never deployed owns nothing; any other failure to read state makes the answer unsafe.
+  const failed = stacks.filter((s) => !s.ok && !/has no stack yet/.test(s.error ?? ""));
+  if (failed.length)
+    throw new Error(
+      `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
+    );
+  const owned = await ownedBy(stacks.filter((s) => s.ok).map((s) => s.value!));
+  const { client, ipMonthlyPriceUsd } = hostwindsFromEnv();
+  const orphans = await findOrphans(client, owned, ipMonthlyPriceUsd);
+  if (release) await releaseOrphans(client, orphans, o.log ?? (() => undefined));
+  return { orphans, monthlyUsd: Math.round(orphans.reduce((s, x) => s + x.monthlyUsd, 0) * 100) / 100, released: release };
+}

@@ -1,0 +1,51 @@
+/**
+ * Opening a tenant's stack for fleet work. Each pool slot has its own Pulumi
+ * home: the Automation API's local workspace runs `pulumi stack select`,
+ * which rewrites a workspace file in PULUMI_HOME, so two stacks selected at
+ * once in one home race. The backend and secrets provider are the caller's
+ * (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE in the environment), or the
+ * local dev backend when none is set. Provider credentials come from the
+ * environment too (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …).
+ */
+import * as path from "path";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { devDir, workspaceOptions } from "../engine/pulumi-env";
+import { FleetProject } from "./tenants";
+
+export interface FleetEngineOptions {
+  /** Backend folder under .pulumi-dev/backends when PULUMI_BACKEND_URL is not set (default "default"). */
+  localBackend?: string;
+}
+
+/** The tenant's stack; `create` makes it when missing (preview and up of a new tenant), otherwise a missing stack is an error. */
+/** One workspace per slot, reused for each tenant the slot works on (creating one costs CLI calls). */
+const workspaces = new Map<string, Promise<LocalWorkspace>>();
+
+function slotWorkspace(p: FleetProject, slot: number, o: FleetEngineOptions): Promise<LocalWorkspace> {
+  const extra: Record<string, string> = {};
+  for (const k of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"])
+    if (process.env[k]) extra[k] = process.env[k]!;
+  const key = JSON.stringify([p.root, slot, o.localBackend ?? "", extra]);
+  let ws = workspaces.get(key);
+  if (!ws) {
+    ws = workspaceOptions(p.root, { backend: o.localBackend, extra, home: path.join(devDir, "fleet-homes", `slot-${slot}`) }).then((opts) =>
+      LocalWorkspace.create(opts),
+    );
+    workspaces.set(key, ws);
+  }
+  return ws;
+}
+
+export async function openTenantStack(
+  p: FleetProject,
+  tenant: string,
+  slot: number,
+  o: FleetEngineOptions = {},
+  create = true,
+): Promise<Stack> {
+  const ws = await slotWorkspace(p, slot, o);
+  if (create) return Stack.createOrSelect(tenant, ws);
+  return Stack.select(tenant, ws).catch((e: Error) => {
+    throw new Error(/no stack named|not found/i.test(e.message) ? `tenant ${tenant} has no stack yet (run fleet up)` : e.message);
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * `npm run verify -- --stack <tenant>`: checks that what a tenant stack
+ * published is live and that its servers answer mail properly. See HELP.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { projectRoot } from "./engine/pulumi-env";
+import { openTenantStack } from "./fleet/stacks";
+import { fleetProject } from "./fleet/tenants";
+import { StackOutputs, verifyStack } from "./verify/index";
+import { failed, renderTable } from "./verify/result";
+
+const HELP = `usage: npm run verify -- (--stack <tenant> | --outputs <file>) [options]
+
+Reads a tenant stack's outputs and checks, printing one line per check:
+  dns record    every record the stack made, served with the same content by the zone's
+                authoritative servers and by each resolver (propagation)
+  spf/dkim/dmarc  SPF covers every sending IP within 10 lookups; DKIM is the stack's key;
+                DMARC parses (p=none is a warning)
+  reverse dns   per sending IP: PTR = its host name, and the host name resolves back
+  blocklist     per sending IP and list: listed fails; 127.255.255.x answers are "unknown"
+  smtp          per server, ports 25/465/587: banner names the host, STARTTLS (25, 587),
+                certificate names the host and is trusted; days to expiry
+
+options:
+  --stack T             read outputs of tenant T's stack (backend from PULUMI_BACKEND_URL)
+  --outputs FILE        or from a file of 'pulumi stack output --json'
+  --resolvers a,b       resolvers to compare (ip or ip:port; default this machine's)
+  --authoritative a,b   the zone's servers (default: looked up by NS)
+  --blocklists a,b      DNS blocklist zones (default zen.spamhaus.org)
+  --smtp-host ADDR      reach every server's SMTP at ADDR instead of its main IP
+  --smtp-ports 25=2525,465=2465,587=2587   port mapping (tests)
+  --ca FILE             also trust this CA (PEM) for the SMTP certificates
+  --no-smtp             skip the SMTP checks
+  --json                the results as JSON
+  -h, --help            this text
+
+Exit status 1 when any check fails ("warn" and "unknown" do not fail), 2 for bad usage.`;
+
+function usage(msg: string): never {
+  console.error(`verify: ${msg} (see --help)`);
+  process.exit(2);
+}
+
+function parse(argv: string[]): Record<string, string | true> {
+  const flags: Record<string, string | true> = {};
+  const valued = ["stack", "outputs", "resolvers", "authoritative", "blocklists", "smtp-host", "smtp-ports", "ca", "root"];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "-h" || a === "--help") flags.help = true;
+    else if (a.startsWith("--") && valued.includes(a.slice(2))) {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      flags[a.slice(2)] = argv[++i];
+    } else if (a === "--json" || a === "--no-smtp") flags[a.slice(2)] = true;
+    else usage(`unknown option '${a}'`);
+  }
+  return flags;
+}
+
+async function outputsOf(flags: Record<string, string | true>): Promise<StackOutputs> {
+  if (typeof flags.outputs === "string") return JSON.parse(fs.readFileSync(flags.outputs, "utf8")) as StackOutputs;
+  const stack = await openTenantStack(fleetProject(path.resolve(String(flags.root ?? projectRoot))), String(flags.stack), 0, {}, false);
+  const outs = await stack.outputs();
+  return Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
+}
+
+async function main(): Promise<number> {
+  const flags = parse(process.argv.slice(2));
+  if (flags.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (typeof flags.stack !== "string" && typeof flags.outputs !== "string") usage("--stack <tenant> or --outputs <file> is needed");
+  const list = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string).split(",").filter(Boolean) : undefined);
+  const ports = list("smtp-ports") ? Object.fromEntries(list("smtp-ports")!.map((p) => p.split("=").map(Number))) : undefined;
+  const outputs = await outputsOf(flags);
+  if (!outputs.dnsRecords || !outputs.servers)
+    throw new Error("the outputs have no dnsRecords or servers: is this a tenant stack that has been deployed?");
+  const results = await verifyStack(outputs, {
+    resolvers: list("resolvers"),
+    authoritative: list("authoritative"),
+    blocklists: list("blocklists"),
+    smtpHost: typeof flags["smtp-host"] === "string" ? flags["smtp-host"] : undefined,
+    smtp: flags["no-smtp"] ? false : { ports, ca: typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined },
+  });
+  console.log(flags.json ? JSON.stringify({ tenant: outputs.tenant, results }, null, 1) : renderTable(results));
+  return failed(results) ? 1 : 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      console.error(`verify: ${e.message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,65 @@
+/**
+ * `npm run bench`: measurements side by side in one run, never pass/fail
+ * timings (these machines are shared and noisy). Sections:
+ *   standin   the Hostwinds stand-in under load with faults on
+ *   provider  the Hostwinds provider through the engine: __provider size,
+ *             calls per refresh, up time against the purchase floor
+ *   fleet     fleet preview of N tenant stacks against plain previews in a row
+ */
+import * as os from "os";
+import { fleetBench, printFleetBench } from "./bench/fleet-preview";
+import { loadTest, printLoadTest } from "./bench/standin-load";
+import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
+
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet] [options]
+
+Sections (all by default):
+  standin    load test of the Hostwinds stand-in with faults on
+             --requests N (4000)  --clients N (64)
+  provider   the Hostwinds provider through the Pulumi engine
+             --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
+  fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
+             --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
+
+Prints figures; exits non-zero only when a correctness check fails
+(purchases lost or doubled).`;
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+
+async function main() {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    console.log(HELP);
+    return;
+  }
+  const only = arg("only", "");
+  if (!only || only === "standin") {
+    const ok = printLoadTest(await loadTest(Number(arg("requests", "4000")), Number(arg("clients", "64"))));
+    if (!ok) process.exitCode = 1;
+  }
+  if (!only || only === "provider") {
+    const r = await providerBench({
+      ipCount: Number(arg("ips", "4")),
+      ipDelayMs: Number(arg("ip-delay-ms", "15000")),
+      refreshSizes: arg("refresh-sizes", "1,5,20").split(",").map(Number),
+      progress: (l) => process.stderr.write(`  … ${l}\n`),
+    });
+    printProviderBench(r);
+  }
+  if (!only || only === "fleet") {
+    const r = await fleetBench(
+      arg("fleet-sizes", "10,50").split(",").map(Number),
+      Number(arg("concurrency", String(os.cpus().length))),
+      (l) => process.stderr.write(`  … ${l}\n`),
+    );
+    printFleetBench(r);
+    if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+});

@@ -1,0 +1,163 @@
+/**
+ * Fleet preview of N small tenant stacks against the stand-ins, side by side
+ * in one run: plain `pulumi preview` one stack after another (what a loop in
+ * a pipeline does) versus `fleet preview` (the pool, one Pulumi home per
+ * slot), both with the policy pack; plus the fixed cost of one preview of an
+ * empty program on the same engine, to show how much of a tenant's preview
+ * is the engine's own overhead.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { dump } from "js-yaml";
+import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { HostwindsSim } from "../standins/hostwinds";
+import { CloudflareSim } from "../standins/cloudflare";
+import { fleetPreview } from "../../cli/fleet/commands";
+import { fleetProject } from "../../cli/fleet/tenants";
+
+const KEY = "bench-fleet-key-0123456789";
+const CF_TOKEN = "bench-fleet-cf-token-0123456789";
+
+export interface FleetBenchRow {
+  stacks: number;
+  sequentialS: number;
+  fleetS: number;
+  perStackSequentialS: number;
+  perStackFleetS: number;
+  speedup: number;
+  failed: number;
+}
+export interface FleetBenchResult {
+  concurrency: number;
+  emptyPreviewS: number;
+  rows: FleetBenchRow[];
+}
+
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => {
+      err += d;
+    });
+    p.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")}: exit ${code}: ${err.slice(-400)}`))));
+  });
+}
+
+const seconds = async (f: () => Promise<unknown>) => {
+  const t0 = process.hrtime.bigint();
+  await f();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+};
+
+export async function fleetBench(sizes: number[], concurrency: number, progress: (l: string) => void): Promise<FleetBenchResult> {
+  const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 100 }).start();
+  const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+  const providerEnv = {
+    HOSTWINDS_API_URL: sim.url,
+    HOSTWINDS_API_KEY: KEY,
+    HOSTWINDS_REQUESTS_PER_SECOND: "0",
+    HOSTWINDS_POLL_INTERVAL_MS: "100",
+    CLOUDFLARE_BASE_URL: cf.url,
+    CLOUDFLARE_API_TOKEN: CF_TOKEN,
+  };
+  Object.assign(process.env, providerEnv);
+  const policies = path.join(projectRoot, "policies");
+  try {
+    // The engine's fixed cost: one preview of a program that declares nothing.
+    const empty = workDirFor("bench-fleet-empty");
+    fs.writeFileSync(path.join(empty, "Pulumi.yaml"), "name: empty\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
+    fs.writeFileSync(path.join(empty, "index.js"), "module.exports = {};\n");
+    const emptyEnv = engineEnv({ backend: "bench-fleet" });
+    await run("pulumi", ["stack", "select", "--create", "empty"], empty, emptyEnv);
+    const emptyPreviewS = await seconds(() => run("pulumi", ["preview", "--stack", "empty", "--non-interactive"], empty, emptyEnv));
+
+    const rows: FleetBenchRow[] = [];
+    for (const n of sizes) {
+      const backend = `bench-fleet-${n}-${process.pid}`;
+      const dir = workDirFor(`bench-fleet-${n}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
+      fs.writeFileSync(
+        path.join(dir, "Pulumi.yaml"),
+        "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
+      );
+      fs.writeFileSync(
+        path.join(dir, "index.js"),
+        `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
+      );
+      const tenants = Array.from({ length: n }, (_, i) => `t${String(i).padStart(3, "0")}`);
+      for (const t of tenants) {
+        cf.addZone(`${t}-mail.com`);
+        fs.writeFileSync(
+          path.join(dir, "stacks", `Pulumi.${t}.yaml`),
+          dump({
+            config: {
+              "penguinmails-infra:installMailu": false,
+              "penguinmails-infra:tenant": {
+                id: t,
+                tier: "starter",
+                monthlyBudgetUsd: 25,
+                zone: `${t}-mail.com`,
+                domains: [{ name: `${t}-mail.com` }],
+                servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }],
+              },
+            },
+          }),
+        );
+      }
+      const env: Record<string, string> = { ...engineEnv({ backend }), ...providerEnv };
+      progress(`${n} stacks: creating them`);
+      for (const t of tenants) await run("pulumi", ["stack", "init", t, "--non-interactive"], dir, env);
+
+      progress(`${n} stacks: plain pulumi preview, one after another`);
+      const sequentialS = await seconds(async () => {
+        for (const t of tenants) await run("pulumi", ["preview", "--stack", t, "--non-interactive", "--policy-pack", policies], dir, env);
+      });
+      progress(`${n} stacks: fleet preview, ${concurrency} at a time`);
+      let failed = 0;
+      process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
+      const fleetS = await seconds(async () => {
+        const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, tenants);
+        failed = r.filter((c) => c.status !== "ok").length;
+      });
+      delete process.env.PULUMI_BACKEND_URL;
+      rows.push({
+        stacks: n,
+        sequentialS,
+        fleetS,
+        perStackSequentialS: sequentialS / n,
+        perStackFleetS: fleetS / n,
+        speedup: sequentialS / fleetS,
+        failed,
+      });
+      fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
+    }
+    return { concurrency, emptyPreviewS, rows };
+  } finally {
+    await sim.stop();
+    await cf.stop();
+  }
+}
+
+export function printFleetBench(r: FleetBenchResult): void {
+  console.log(`\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback)`);
+  console.log(`  empty program, one preview: ${r.emptyPreviewS.toFixed(1)} s (the engine's fixed cost per stack)`);
+  console.log("  stacks  sequential   per stack   fleet      per stack   speed-up   failed");
+  for (const x of r.rows) {
+    console.log(
+      `  ${String(x.stacks).padStart(6)}  ${x.sequentialS.toFixed(1).padStart(8)} s  ${x.perStackSequentialS.toFixed(2).padStart(7)} s  ${x.fleetS.toFixed(1).padStart(7)} s  ${x.perStackFleetS.toFixed(2).padStart(7)} s  ${x.speedup.toFixed(2).padStart(7)}×  ${String(x.failed).padStart(6)}`,
+    );
+  }
+  if (r.rows.length > 1) {
+    const [a, b] = [r.rows[0], r.rows[r.rows.length - 1]];
+    console.log(
+      `  growth ${a.stacks} → ${b.stacks} stacks: sequential ×${(b.sequentialS / a.sequentialS).toFixed(2)}, fleet ×${(b.fleetS / a.fleetS).toFixed(2)} (linear would be ×${(b.stacks / a.stacks).toFixed(2)})`,
+    );
+  }
+  const first = r.rows[0];
+  if (first)
+    console.log(`  a tenant's sequential preview is ${(first.perStackSequentialS / r.emptyPreviewS).toFixed(2)}× the empty program's`);
+}

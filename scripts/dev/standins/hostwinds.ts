@@ -1,0 +1,527 @@
+/**
+ * A local stand-in for the Hostwinds Cloud API: the specification of what this
+ * project assumes about Hostwinds (../shared/reference/hostwinds-api.md).
+ * It answers like the real API: form-encoded POSTs to /cloud/api.php, HTTP 200
+ * with error bodies, asynchronous provisioning (BUILD without an IP, then
+ * ACTIVE), add_instance returning no id, billing into a per-account ledger,
+ * SSH keys, rDNS per IP, and refusal to delete a main IP. Each API key is its
+ * own account. Faults on demand through /_sim/faults.
+ * State is kept in memory and, with `stateFile`, in a JSON file.
+ */
+import * as fs from "fs";
+import * as http from "http";
+import type { ServerHosts } from "./ssh-host";
+import { AddressInfo } from "net";
+import defaultPrices from "../../../providers/hostwinds/price-list.json";
+
+/**
+ * [assumed] The secondary-IP purchase action (no public source names it); the
+ * client states the same in providers/hostwinds/wire.ts.
+ */
+export const SECONDARY_IP_PURCHASE_ACTION = "add_ip";
+/** [assumed] The action listing SSH keys. */
+export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
+
+export interface SimPlan {
+  id: number;
+  name: string;
+  monthly: number;
+  quarterly: number;
+  annually: number;
+  hourly: number;
+  ram: number;
+  cpu: number;
+  disk: number;
+}
+export const PLANS: SimPlan[] = defaultPrices.plans;
+export const LOCATIONS = [
+  { id: 1, name: "Seattle, WA" },
+  { id: 2, name: "Dallas, TX" },
+  { id: 3, name: "Amsterdam, NL" },
+];
+export const IP_MONTHLY_PRICE = defaultPrices.ipMonthlyPriceUsd;
+
+export interface LedgerEntry {
+  seq: number;
+  at: string;
+  kind: "server" | "ip";
+  event: "bought" | "released";
+  serviceId: number;
+  ip?: string;
+  name?: string;
+  monthlyUsd: number;
+}
+interface SimIp {
+  ip: string;
+  rdns?: string;
+  main: boolean;
+  readyAt: number;
+}
+interface SimInstance {
+  serviceid: number;
+  srvrname: string;
+  hostname: string;
+  status: string;
+  location_id: number;
+  product_id: number;
+  billingcycle: string;
+  template_uuid: string;
+  ssh_keys: string[];
+  password: string;
+  configkey: string;
+  activeAt: number;
+  ips: SimIp[];
+  createdAt: string;
+  failBuild?: boolean;
+}
+interface Account {
+  instances: SimInstance[];
+  sshKeys: string[];
+  ledger: LedgerEntry[];
+}
+interface State {
+  accounts: Record<string, Account>;
+  nextServiceId: number;
+  nextIp: number;
+  seq: number;
+}
+
+export interface Faults {
+  /** Answer the next N requests with 429 (and Retry-After). */
+  http429?: number;
+  /** Answer the next N requests with HTTP 200 and Hostwinds' rate-limit error body. */
+  rateLimitBody?: number;
+  /** Answer the next N requests with 503. */
+  http5xx?: number;
+  /** Delay every answer by this many ms. */
+  slowMs?: number;
+  /** Commit the next N purchases, then drop the connection without an answer. */
+  dropAfterPurchase?: number;
+  /** Refuse purchases on a server within this many ms of the last one (Hostwinds' cooldown). */
+  purchaseCooldownMs?: number;
+  /** The next N servers bought end in status ERROR instead of ACTIVE (still billed, as a real failed build is). */
+  failBuilds?: number;
+}
+
+export interface HostwindsSimOptions {
+  port?: number;
+  host?: string;
+  /** API keys, each its own account. */
+  apiKeys?: string[];
+  /** How long a new server stays BUILD without an IP. */
+  buildMs?: number;
+  /** How long a bought IP takes to show up. */
+  ipDelayMs?: number;
+  stateFile?: string;
+  /** First two octets of the IPs handed out (default 198.51, a documentation range). */
+  ipPrefix?: string;
+  /**
+   * Hosts behind the servers (scripts/dev/standins/ssh-host.ts): a server that finishes building gets one and
+   * its address as main IP, so SSH to the main IP reaches a real shell; terminating it removes the host.
+   */
+  hosts?: ServerHosts;
+}
+
+const emptyState = (keys: string[]): State => ({
+  accounts: Object.fromEntries(keys.map((k) => [k, { instances: [], sshKeys: [], ledger: [] }])),
+  nextServiceId: 10001,
+  nextIp: 10,
+  seq: 0,
+});
+
+export class HostwindsSim {
+  private state: State;
+  private server?: http.Server;
+  faults: Faults = {};
+  /** Requests received by action, for tests and benchmarks. */
+  readonly requests = new Map<string, number>();
+  /** Called after each API request is handled (tests use it to act at an exact moment, e.g. kill a process). */
+  onRequest?: (action: string) => void;
+  private lastPurchase = new Map<number, number>();
+
+  constructor(private o: HostwindsSimOptions = {}) {
+    const keys = o.apiKeys ?? ["sim-key-alpha", "sim-key-bravo"];
+    this.state = emptyState(keys);
+    if (o.stateFile && fs.existsSync(o.stateFile)) {
+      this.state = JSON.parse(fs.readFileSync(o.stateFile, "utf8")) as State;
+      for (const k of keys) this.state.accounts[k] ??= { instances: [], sshKeys: [], ledger: [] };
+    }
+  }
+
+  private get origin(): string {
+    const a = this.server?.address() as AddressInfo;
+    return `http://${this.o.host ?? "127.0.0.1"}:${a.port}`;
+  }
+
+  get url(): string {
+    return `${this.origin}/cloud/api.php`;
+  }
+
+  get controlUrl(): string {
+    return `${this.origin}/_sim`;
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve) => this.server!.listen(this.o.port ?? 0, this.o.host ?? "127.0.0.1", resolve));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /**
+   * Stack config that points the Hostwinds provider at this stand-in (key as a
+   * secret). Waits are polled fast and the client's rate limit is off by default.
+   */
+  stackConfig(
+    apiKey: string,
+    tuning: { pollIntervalMs?: number; requestsPerSecond?: number } = {},
+  ): Record<string, { value: string; secret?: boolean }> {
+    return {
+      "hostwinds:apiUrl": { value: this.url },
+      "hostwinds:apiKey": { value: apiKey, secret: true },
+      "hostwinds:pollIntervalMs": { value: String(tuning.pollIntervalMs ?? 100) },
+      "hostwinds:requestsPerSecond": { value: String(tuning.requestsPerSecond ?? 0) },
+    };
+  }
+
+  /** Changes provisioning times from now on (benchmarks vary them between runs). */
+  setTiming(t: Pick<HostwindsSimOptions, "buildMs" | "ipDelayMs">): void {
+    this.o = { ...this.o, ...t };
+  }
+
+  ledger(apiKey: string): LedgerEntry[] {
+    return this.account(apiKey)?.ledger ?? [];
+  }
+
+  /** What the account holds now, as the panel would show it. */
+  inventory(apiKey: string): Array<{ serviceId: number; name: string; status: string; ips: string[] }> {
+    return (this.account(apiKey)?.instances ?? []).map((i) => ({
+      serviceId: i.serviceid,
+      name: i.srvrname,
+      status: this.settle(i).status,
+      ips: this.visibleIps(i).map((ip) => ip.ip),
+    }));
+  }
+
+  /** Releases an IP as if someone did it in the Hostwinds panel. */
+  releaseIpByHand(apiKey: string, ip: string): void {
+    const acct = this.account(apiKey)!;
+    const inst = acct.instances.find((i) => i.ips.some((x) => x.ip === ip && !x.main));
+    if (!inst) throw new Error(`no secondary IP ${ip}`);
+    inst.ips = inst.ips.filter((x) => x.ip !== ip);
+    this.record(acct, { kind: "ip", event: "released", serviceId: inst.serviceid, ip, monthlyUsd: IP_MONTHLY_PRICE });
+  }
+
+  /** The reverse DNS name of an IP in any account, as a PTR answer would give it (the DNS stand-in's source). */
+  ptr(ip: string): string | undefined {
+    for (const acct of Object.values(this.state.accounts))
+      for (const i of acct.instances) for (const x of this.visibleIps(i)) if (x.ip === ip) return x.rdns ?? undefined;
+    return undefined;
+  }
+
+  setRdnsByHand(apiKey: string, ip: string, rdns: string): void {
+    for (const i of this.account(apiKey)!.instances) for (const x of i.ips) if (x.ip === ip) x.rdns = rdns;
+    this.persist();
+  }
+
+  private account(key: string | undefined): Account | undefined {
+    return key ? this.state.accounts[key] : undefined;
+  }
+
+  private persist(): void {
+    if (this.o.stateFile) fs.writeFileSync(this.o.stateFile, JSON.stringify(this.state, null, 1));
+  }
+
+  private record(acct: Account, e: Omit<LedgerEntry, "seq" | "at">): void {
+    acct.ledger.push({ seq: ++this.state.seq, at: new Date().toISOString(), ...e });
+    this.persist();
+  }
+
+  private newIp(): string {
+    const n = this.state.nextIp++;
+    const prefix = this.o.ipPrefix ?? "198.51";
+    return `${prefix}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+  }
+
+  /** Moves a server from BUILD to ACTIVE (with its main IP) once its time has come. */
+  private settle(i: SimInstance): SimInstance {
+    if (i.status === "BUILD" && Date.now() >= i.activeAt && i.failBuild) {
+      i.status = "ERROR";
+      this.persist();
+    } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
+      i.status = "ACTIVE";
+      i.ips.unshift({ ip: this.o.hosts?.addHost(i.serviceid, i.password) ?? this.newIp(), main: true, readyAt: Date.now() });
+      this.persist();
+    }
+    return i;
+  }
+
+  /** IPs that have finished being assigned; a bought IP is invisible until then. */
+  private visibleIps(i: SimInstance): SimIp[] {
+    this.settle(i);
+    return i.ips.filter((x) => x.readyAt <= Date.now());
+  }
+
+  private view(i: SimInstance) {
+    this.settle(i);
+    const main = i.ips.find((x) => x.main);
+    return {
+      serviceid: i.serviceid,
+      srvrname: i.srvrname,
+      hostname: i.hostname,
+      name: i.srvrname,
+      status: i.status,
+      main_ip: main?.ip ?? null,
+      location_id: i.location_id,
+      product_id: i.product_id,
+      billingcycle: i.billingcycle,
+      template_uuid: i.template_uuid,
+      ssh_keys: i.ssh_keys,
+      password: i.password,
+      configkey: i.configkey,
+      hourly: i.billingcycle === "hourly" ? 1 : 0,
+      locked: 0,
+      created_at: i.createdAt,
+    };
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url ?? "/", "http://sim");
+    const path = url.pathname;
+    if (path.startsWith("/_sim")) return this.control(url, req.method ?? "GET", raw, res);
+
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (this.faults.slowMs) await new Promise((r) => setTimeout(r, this.faults.slowMs));
+    if (path !== "/cloud/api.php" || req.method !== "POST") return send(404, { error: "not found" });
+
+    const form = new URLSearchParams(raw);
+    const action = form.get("action") ?? "";
+    this.requests.set(action, (this.requests.get(action) ?? 0) + 1);
+    if (this.faults.http429 && this.faults.http429 > 0) {
+      this.faults.http429--;
+      return send(429, { result: "error", message: "Too Many Requests" }, { "retry-after": "1" });
+    }
+    if (this.faults.rateLimitBody && this.faults.rateLimitBody > 0) {
+      this.faults.rateLimitBody--;
+      return send(200, [{ result: "error", action: "Rate Limit", message: "Too many requests. Please try again later." }]);
+    }
+    if (this.faults.http5xx && this.faults.http5xx > 0) {
+      this.faults.http5xx--;
+      return send(503, { message: "Service Unavailable" });
+    }
+    const acct = this.account(form.get("API") ?? undefined);
+    if (!acct) return send(200, { result: "error", action: "Authorization", message: "Not Authorized!" });
+
+    const out = this.dispatch(acct, action, form);
+    if (out.purchase && this.faults.dropAfterPurchase && this.faults.dropAfterPurchase > 0) {
+      this.faults.dropAfterPurchase--;
+      req.socket.destroy(); // committed, but the answer is lost
+    } else {
+      send(200, out.body);
+    }
+    this.onRequest?.(action);
+  }
+
+  private dispatch(acct: Account, action: string, f: URLSearchParams): { body: unknown; purchase?: boolean } {
+    const err = (actionName: string, message: string, code = "1000") => ({
+      body: [{ result: "error", action: actionName, message, ERROR: code }],
+    });
+    const ok = (actionName: string, message: string) => ({ body: [{ result: "success", action: actionName, message }] });
+    const instance = () => {
+      const id = Number(f.get("serviceid"));
+      return acct.instances.find((i) => i.serviceid === id);
+    };
+    switch (action) {
+      case "get_instances":
+        return { body: { success: acct.instances.map((i) => this.view(i)) } };
+      case "get_instance_ids":
+        return { body: { success: acct.instances.map((i) => ({ id: i.serviceid, srvrname: i.srvrname, hostname: i.hostname })) } };
+      case "get_instance": {
+        const i = instance();
+        return i ? { body: { success: this.view(i) } } : err("Get Instance", "A valid serviceid is required.", "5529903");
+      }
+      case "check_serviceid":
+        return instance() ? { body: { success: true } } : err("Check Serviceid", "A valid serviceid is required.");
+      case "get_locations":
+        return { body: { success: LOCATIONS } };
+      case "get_price_list":
+        return {
+          body: {
+            success: Object.fromEntries(
+              PLANS.map((p) => [
+                String(p.id),
+                {
+                  ...p,
+                  rid: p.id,
+                  monthly: p.monthly.toFixed(2),
+                  quarterly: p.quarterly.toFixed(2),
+                  annually: p.annually.toFixed(2),
+                  hourly: p.hourly.toFixed(4),
+                },
+              ]),
+            ),
+          },
+        };
+      case "add_instance": {
+        const plan = PLANS.find((p) => p.id === Number(f.get("rid")));
+        if (!LOCATIONS.some((l) => l.id === Number(f.get("location_id")))) return err("Add Instance", "Location Id is invalid.", "342432");
+        if (!plan) return err("Add Instance", "A valid rid is required.");
+        if (!f.get("template")) return err("Add Instance", "A valid template is required.");
+        const cycle = f.get("billingcycle") ?? "monthly";
+        if (!["hourly", "monthly", "quarterly", "annually"].includes(cycle)) return err("Add Instance", "Invalid billing cycle.");
+        const keys = f.getAll("keys[]");
+        const missing = keys.find((k) => !acct.sshKeys.includes(k));
+        if (missing) return err("Add Instance", `SSH key ${missing} was not found.`);
+        const id = this.state.nextServiceId++;
+        const name = f.get("srvrname") ?? `server-${id}`;
+        const failBuild = (this.faults.failBuilds ?? 0) > 0;
+        if (failBuild) this.faults.failBuilds!--;
+        acct.instances.push({
+          serviceid: id,
+          srvrname: name,
+          hostname: `hwsrv-${id}.hostwindsdns.com`,
+          status: "BUILD",
+          location_id: Number(f.get("location_id")),
+          product_id: plan.id,
+          billingcycle: cycle,
+          template_uuid: f.get("template")!,
+          ssh_keys: keys,
+          password: `pw-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`,
+          configkey: `ck-${Math.random().toString(36).slice(2)}`,
+          activeAt: Date.now() + (this.o.buildMs ?? 2000),
+          ips: [],
+          createdAt: new Date().toISOString(),
+          failBuild,
+        });
+        this.record(acct, { kind: "server", event: "bought", serviceId: id, name, monthlyUsd: plan.monthly });
+        return {
+          body: [
+            { result: "success", action: "Invoice Paid", message: "Invoice Paid" },
+            { result: "success", action: "Add Instance", message: "Server is being Created!" },
+          ],
+          purchase: true,
+        };
+      }
+      case "terminate": {
+        const i = instance();
+        if (!i) return err("Terminate", "A valid serviceid is required.", "5529903");
+        acct.instances = acct.instances.filter((x) => x !== i);
+        const main = i.ips.find((x) => x.main);
+        if (main) this.o.hosts?.removeHost(main.ip);
+        for (const ip of i.ips.filter((x) => !x.main))
+          this.record(acct, { kind: "ip", event: "released", serviceId: i.serviceid, ip: ip.ip, monthlyUsd: IP_MONTHLY_PRICE });
+        this.record(acct, {
+          kind: "server",
+          event: "released",
+          serviceId: i.serviceid,
+          name: i.srvrname,
+          monthlyUsd: PLANS.find((p) => p.id === i.product_id)!.monthly,
+        });
+        return ok("Terminate", "Instance deleted");
+      }
+      case "edit_instance": {
+        const i = instance();
+        if (!i) return err("Edit Instance", "A valid serviceid is required.", "5529903");
+        i.srvrname = f.get("srvrname") ?? i.srvrname;
+        this.persist();
+        return ok("Edit Instance", "Instance server name has been updated");
+      }
+      case "get_instance_ips": {
+        const i = instance();
+        if (!i) return err("Get Instance IPs", "A valid serviceid is required.", "5529903");
+        return {
+          body: { success: { "IP Addresses": this.visibleIps(i).map((x) => ({ ip: x.ip, rdns: x.rdns ?? null, main: x.main ? 1 : 0 })) } },
+        };
+      }
+      case SECONDARY_IP_PURCHASE_ACTION: {
+        const i = instance();
+        if (!i) return err("Add IP", "A valid serviceid is required.", "5529903");
+        if (this.settle(i).status !== "ACTIVE") return err("Add IP", "The server must be active to add an IP.");
+        const cooldown = this.faults.purchaseCooldownMs ?? 0;
+        const last = this.lastPurchase.get(i.serviceid) ?? 0;
+        if (cooldown && Date.now() - last < cooldown) return err("Add IP", "Please wait before requesting another IP. Try again later.");
+        this.lastPurchase.set(i.serviceid, Date.now());
+        const ip = this.newIp();
+        i.ips.push({ ip, main: false, readyAt: Date.now() + (this.o.ipDelayMs ?? 1000) });
+        this.record(acct, { kind: "ip", event: "bought", serviceId: i.serviceid, ip, monthlyUsd: IP_MONTHLY_PRICE });
+        return {
+          body: [
+            { result: "success", action: "Invoice Paid", message: "Invoice Paid" },
+            { result: "success", action: "Add IP", message: "IP is being assigned" },
+          ],
+          purchase: true,
+        };
+      }
+      case "delete_ip": {
+        const i = instance();
+        if (!i) return err("Delete IP", "A valid serviceid is required.", "5529903");
+        const ip = i.ips.find((x) => x.ip === f.get("ip"));
+        if (!ip) return err("Delete IP", "IP not found on this service.");
+        if (ip.main) return err("Delete IP", "The main IP cannot be removed.");
+        i.ips = i.ips.filter((x) => x !== ip);
+        this.record(acct, { kind: "ip", event: "released", serviceId: i.serviceid, ip: ip.ip, monthlyUsd: IP_MONTHLY_PRICE });
+        return ok("Delete IP", "IP removed");
+      }
+      case "set_rdns": {
+        const i = instance();
+        if (!i) return err("Set rDNS", "A valid serviceid is required.", "5529903");
+        const ip = i.ips.find((x) => x.ip === f.get("ip"));
+        const rdns = f.get("rdns") ?? "";
+        if (!ip) return err("Set rDNS", "IP not found on this service.");
+        if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$/i.test(rdns))
+          return err("Set rDNS", "Invalid rDNS hostname.");
+        ip.rdns = rdns;
+        this.persist();
+        return ok("Set rDNS", "rDNS record updated.");
+      }
+      case "add_ssh_key": {
+        const name = f.get("name");
+        if (!name) return err("Add SSH Key", "A name is required.");
+        if (!acct.sshKeys.includes(name)) acct.sshKeys.push(name);
+        this.persist();
+        return ok("Add SSH Key", "SSH key added");
+      }
+      case "delete_ssh_key":
+        acct.sshKeys = acct.sshKeys.filter((k) => k !== f.get("name"));
+        this.persist();
+        return ok("Delete SSH Key", "SSH key deleted");
+      case LIST_SSH_KEYS_ACTION:
+        return { body: { success: acct.sshKeys.map((name) => ({ name })) } };
+      default:
+        return { body: [{ result: "error", message: "Invalid Action.", ERROR: "6734" }] };
+    }
+  }
+
+  /** /_sim/faults (POST JSON sets, GET reads), /_sim/ledger?key=…, /_sim/inventory?key=…, /_sim/requests. */
+  private control(url: URL, method: string, raw: string, res: http.ServerResponse): void {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    const key = url.searchParams.get("key") ?? "";
+    switch (url.pathname) {
+      case "/_sim/faults":
+        if (method === "POST") this.faults = JSON.parse(raw || "{}") as Faults;
+        return send(200, this.faults);
+      case "/_sim/ledger":
+        return send(200, this.ledger(key));
+      case "/_sim/inventory":
+        return send(200, this.inventory(key));
+      case "/_sim/requests":
+        return send(200, Object.fromEntries(this.requests));
+      default:
+        return send(404, { error: `unknown control path ${url.pathname}` });
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The GitHub workflows pass actionlint (built from its Go module by scripts/dev/actionlint.sh; with
+ * shellcheck when installed, as .ci/run does), actionlint does catch a broken workflow, and every
+ * fleet command the workflows run exists.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { load } from "js-yaml";
+
+const root = path.resolve(__dirname, "../..");
+const lint = (...args: string[]) =>
+  spawnSync("bash", [path.join(root, "scripts/dev/actionlint.sh"), ...args], { encoding: "utf8", timeout: 10 * 60_000 });
+const workflows = fs.readdirSync(path.join(root, ".github/workflows")).filter((f) => f.endsWith(".yml"));
+
+jest.setTimeout(10 * 60_000);
+
+describe("GitHub workflows", () => {
+  test("pass actionlint", () => {
+    expect(workflows.sort()).toEqual(["fleet-apply.yml", "fleet-nightly.yml", "fleet-preview.yml"]);
+    const r = lint();
+    // Findings are on stdout; stderr may carry a first-time build's progress, which is no finding.
+    expect([r.status, r.stdout]).toEqual([0, ""]);
+  });
+
+  test("actionlint does catch a broken workflow", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wf-"));
+    const bad = path.join(dir, "bad.yml");
+    fs.writeFileSync(bad, "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n");
+    const r = lint(bad);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain(`property "nope" is not defined`);
+  });
+
+  test("every fleet command a workflow runs is one the CLI has; the apply job has a concurrency group per tenant", () => {
+    const help = spawnSync(process.execPath, [path.join(root, "dist/scripts/cli/fleet.js"), "--help"], { encoding: "utf8" }).stdout;
+    const commands = [...help.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
+    for (const f of workflows) {
+      const text = fs.readFileSync(path.join(root, ".github/workflows", f), "utf8");
+      for (const m of text.matchAll(/fleet -- ([a-z]+)/g)) expect([f, commands.includes(m[1])]).toEqual([f, true]);
+    }
+    const apply = load(fs.readFileSync(path.join(root, ".github/workflows/fleet-apply.yml"), "utf8")) as {
+      jobs: { apply: { concurrency: { group: string; "cancel-in-progress": boolean } } };
+    };
+    expect(apply.jobs.apply.concurrency).toEqual({ group: "fleet-apply-${{ matrix.tenants }}", "cancel-in-progress": false });
+  });
+});
