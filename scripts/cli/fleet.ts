@@ -24,6 +24,7 @@ import { renderReport } from "./fleet/report";
 import { fleetProject } from "./fleet/tenants";
 import { stackManifests } from "./fleet/k8s";
 import { execFileSync } from "child_process";
+import { intOption, listOption, parseCommandLine, usageError } from "./lib/args";
 
 /** The repository's top folder (the operator checks out the whole repository). */
 function execGitTop(dir: string): string {
@@ -81,50 +82,37 @@ drifted); 1 when any failed, was blocked by policy or drifted; 2 for bad usage.
 Credentials and backend come from the environment: HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
 PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset).`;
 
-interface Args {
-  command?: string;
-  files: string[];
-  flags: Record<string, string | true>;
-}
-
-function parse(argv: string[]): Args {
-  const a: Args = { files: [], flags: {} };
-  const valued = new Set([
-    "changed-since",
-    "tenants",
-    "concurrency",
-    "report",
-    "root",
-    "shard",
-    "shards",
-    "repo",
-    "branch",
-    "namespace",
-    "backend",
-    "credentials",
-    "resolvers",
-    "blocklists",
-  ]);
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i];
-    if (x === "-h" || x === "--help") a.flags.help = true;
-    else if (x.startsWith("--")) {
-      const k = x.slice(2);
-      if (valued.has(k)) {
-        if (i + 1 >= argv.length) usage(`--${k} needs a value`);
-        a.flags[k] = argv[++i];
-      } else if (["json", "release", "yes", "no-policy", "per-tenant", "check", "no-smtp"].includes(k)) a.flags[k] = true;
-      else usage(`unknown option --${k}`);
-    } else if (!a.command) a.command = x;
-    else if (a.command === "report") a.files.push(x);
-    else usage(`unexpected argument '${x}'`);
-  }
-  return a;
-}
+const COMMAND = {
+  name: "fleet",
+  help: HELP,
+  positionals: true,
+  options: {
+    "changed-since": { type: "string" },
+    tenants: { type: "string" },
+    concurrency: { type: "string" },
+    report: { type: "string" },
+    root: { type: "string" },
+    shard: { type: "string" },
+    shards: { type: "string" },
+    repo: { type: "string" },
+    branch: { type: "string" },
+    namespace: { type: "string" },
+    backend: { type: "string" },
+    credentials: { type: "string" },
+    resolvers: { type: "string" },
+    blocklists: { type: "string" },
+    json: { type: "boolean" },
+    release: { type: "boolean" },
+    yes: { type: "boolean" },
+    "no-policy": { type: "boolean" },
+    "per-tenant": { type: "boolean" },
+    check: { type: "boolean" },
+    "no-smtp": { type: "boolean" },
+  },
+} as const;
 
 function usage(msg: string): never {
-  console.error(`fleet: ${msg} (see --help)`);
-  process.exit(2);
+  return usageError("fleet", msg);
 }
 
 const usd = (n: number) => `$${n.toFixed(2)}`;
@@ -135,11 +123,13 @@ export function shardOf<T>(items: T[], k: number, n: number): T[] {
 }
 
 async function main(): Promise<number> {
-  const { command, files, flags } = parse(process.argv.slice(2));
-  if (flags.help || !command) {
-    console.log(HELP);
-    return command || flags.help ? 0 : 2;
+  const { values: flags, positionals } = parseCommandLine(COMMAND);
+  const [command, ...files] = positionals;
+  if (!command) {
+    console.error(HELP);
+    return 2;
   }
+  if (command !== "report" && files.length) usage(`unexpected argument '${files[0]}'`);
   if (command === "report") {
     if (!files.length) usage("report needs the --json files of the preview shards");
     const results = files.flatMap((f) => {
@@ -153,15 +143,13 @@ async function main(): Promise<number> {
     return flags.check && results.some((r) => r.status !== "ok") ? 1 : 0;
   }
   const project = fleetProject(path.resolve(String(flags.root ?? projectRoot)));
-  const concurrency = flags.concurrency ? Number(flags.concurrency) : undefined;
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1))
-    usage("--concurrency must be a whole number above 0");
+  const concurrency = intOption("fleet", "concurrency", flags.concurrency);
   const json = flags.json === true;
   const o: FleetOptions = {
     project,
     concurrency,
-    tenants: typeof flags.tenants === "string" ? flags.tenants.split(",").filter(Boolean) : undefined,
-    changedSince: typeof flags["changed-since"] === "string" ? flags["changed-since"] : undefined,
+    tenants: listOption(flags.tenants),
+    changedSince: flags["changed-since"],
     policyPacks: flags["no-policy"] ? undefined : [path.join(projectRoot, "policies")],
     onProgress: (p) => process.stderr.write(`${progressLine(command, p)}\n`),
     log: (l) => process.stderr.write(`${l}\n`),
@@ -185,7 +173,7 @@ async function main(): Promise<number> {
       const n = perTenant
         ? tenants.length
         : flags.shards
-          ? Number(flags.shards)
+          ? intOption("fleet", "shards", flags.shards)!
           : Math.min(20, Math.max(1, Math.ceil(tenants.length / 25)));
       const shards = tenants.length
         ? Array.from({ length: n }, (_, k) => ({ shard: `${k + 1}/${n}`, tenants: shardOf(tenants, k + 1, n).join(",") })).filter(
@@ -197,14 +185,13 @@ async function main(): Promise<number> {
     }
     case "k8s-manifests": {
       if (typeof flags.repo !== "string") usage("k8s-manifests needs --repo <git URL of this project>");
-      const str = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string) : undefined);
       console.log(
         stackManifests(tenants, {
           repo: flags.repo,
-          branch: str("branch"),
-          namespace: str("namespace"),
-          backend: str("backend") ?? process.env.PULUMI_BACKEND_URL,
-          credentialsSecret: str("credentials"),
+          branch: flags.branch,
+          namespace: flags.namespace,
+          backend: flags.backend ?? process.env.PULUMI_BACKEND_URL,
+          credentialsSecret: flags.credentials,
           repoDir: path.relative(execGitTop(project.root), project.root) || undefined,
         }),
       );
@@ -228,10 +215,9 @@ async function main(): Promise<number> {
       return bad.length ? 1 : 0;
     }
     case "verify": {
-      const list = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string).split(",").filter(Boolean) : undefined);
       const results = await fleetVerify(o, tenants, {
-        resolvers: list("resolvers"),
-        blocklists: list("blocklists"),
+        resolvers: listOption(flags.resolvers),
+        blocklists: listOption(flags.blocklists),
         smtp: flags["no-smtp"] ? false : {},
       });
       if (json) console.log(JSON.stringify({ tenants: results }, null, 1));

@@ -9,6 +9,7 @@ import { openTenantStack } from "./fleet/stacks";
 import { fleetProject } from "./fleet/tenants";
 import { StackOutputs, verifyStack } from "./verify/index";
 import { failed, renderTable } from "./verify/result";
+import { Values, listOption, parseCommandLine, usageError } from "./lib/args";
 
 const HELP = `usage: npm run verify -- (--stack <tenant> | --outputs <file>) [options]
 
@@ -37,27 +38,26 @@ options:
 
 Exit status 1 when any check fails ("warn" and "unknown" do not fail), 2 for bad usage.`;
 
-function usage(msg: string): never {
-  console.error(`verify: ${msg} (see --help)`);
-  process.exit(2);
-}
+const COMMAND = {
+  name: "verify",
+  help: HELP,
+  options: {
+    stack: { type: "string" },
+    outputs: { type: "string" },
+    resolvers: { type: "string" },
+    authoritative: { type: "string" },
+    blocklists: { type: "string" },
+    "smtp-host": { type: "string" },
+    "smtp-ports": { type: "string" },
+    ca: { type: "string" },
+    root: { type: "string" },
+    json: { type: "boolean" },
+    "no-smtp": { type: "boolean" },
+  },
+} as const;
+type Flags = Values<typeof COMMAND.options>;
 
-function parse(argv: string[]): Record<string, string | true> {
-  const flags: Record<string, string | true> = {};
-  const valued = ["stack", "outputs", "resolvers", "authoritative", "blocklists", "smtp-host", "smtp-ports", "ca", "root"];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "-h" || a === "--help") flags.help = true;
-    else if (a.startsWith("--") && valued.includes(a.slice(2))) {
-      if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      flags[a.slice(2)] = argv[++i];
-    } else if (a === "--json" || a === "--no-smtp") flags[a.slice(2)] = true;
-    else usage(`unknown option '${a}'`);
-  }
-  return flags;
-}
-
-async function outputsOf(flags: Record<string, string | true>): Promise<StackOutputs> {
+async function outputsOf(flags: Flags): Promise<StackOutputs> {
   if (typeof flags.outputs === "string") return JSON.parse(fs.readFileSync(flags.outputs, "utf8")) as StackOutputs;
   const stack = await openTenantStack(fleetProject(path.resolve(String(flags.root ?? projectRoot))), String(flags.stack), 0, {}, false);
   const outs = await stack.outputs();
@@ -65,13 +65,9 @@ async function outputsOf(flags: Record<string, string | true>): Promise<StackOut
 }
 
 async function main(): Promise<number> {
-  const flags = parse(process.argv.slice(2));
-  if (flags.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (typeof flags.stack !== "string" && typeof flags.outputs !== "string") usage("--stack <tenant> or --outputs <file> is needed");
-  const list = (k: string) => (typeof flags[k] === "string" ? (flags[k] as string).split(",").filter(Boolean) : undefined);
+  const { values: flags } = parseCommandLine(COMMAND);
+  if (flags.stack === undefined && flags.outputs === undefined) usageError("verify", "--stack <tenant> or --outputs <file> is needed");
+  const list = (k: "resolvers" | "authoritative" | "blocklists" | "smtp-ports") => listOption(flags[k]);
   const ports = list("smtp-ports") ? Object.fromEntries(list("smtp-ports")!.map((p) => p.split("=").map(Number))) : undefined;
   const outputs = await outputsOf(flags);
   if (!outputs.dnsRecords || !outputs.servers)

@@ -10,6 +10,7 @@ import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
 import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
+import { parseCommandLine } from "../cli/lib/args";
 
 const HELP = `usage: npm run bench -- [--only standin|provider|fleet] [options]
 
@@ -24,16 +25,20 @@ Sections (all by default):
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
+const COMMAND = {
+  name: "bench",
+  help: HELP,
+  options: Object.fromEntries(
+    ["only", "requests", "clients", "ips", "ip-delay-ms", "refresh-sizes", "fleet-sizes", "concurrency"].map((k) => [
+      k,
+      { type: "string" },
+    ]),
+  ) as Record<string, { type: "string" }>,
+};
+const { values } = parseCommandLine(COMMAND);
+const arg = (name: string, dflt: string): string => values[name] ?? dflt;
 
 async function main() {
-  if (process.argv.includes("--help") || process.argv.includes("-h")) {
-    console.log(HELP);
-    return;
-  }
   const only = arg("only", "");
   if (!only || only === "standin") {
     const ok = printLoadTest(await loadTest(Number(arg("requests", "4000")), Number(arg("clients", "64"))));

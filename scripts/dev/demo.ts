@@ -7,6 +7,7 @@
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot } from "../cli/engine/pulumi-env";
+import { parseCommandLine } from "../cli/lib/args";
 import { HostwindsSim, LedgerEntry } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import { SshHostSim } from "./standins/ssh-host";
@@ -89,8 +90,7 @@ const ledgerLine = (e: LedgerEntry) =>
   `${e.event.padEnd(8)} ${e.kind.padEnd(6)} ${(e.ip ?? e.name ?? "").padEnd(16)} ${usd(e.monthlyUsd)}/month`;
 
 async function main() {
-  if (process.argv.includes("--help") || process.argv.includes("-h")) return console.log(HELP);
-  const keep = process.argv.includes("--keep");
+  const keep = parseCommandLine({ name: "demo", help: HELP, options: { keep: { type: "boolean" } } }).values.keep === true;
 
   say("Starting the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and the Pulumi toolchain");
   // Without root the servers get no SSH host; the stack then skips the MailU install and says so.

@@ -7,6 +7,7 @@ import { CloudflareSim } from "./standins/cloudflare";
 import * as path from "path";
 import { SshHostSim } from "./standins/ssh-host";
 import { devDir } from "../cli/engine/pulumi-env";
+import { intOption, parseCommandLine } from "../cli/lib/args";
 
 const HELP = `usage: npm run sim -- [options]
 
@@ -32,30 +33,25 @@ Faults on demand: POST JSON to <control>/faults, e.g.
   fields: http429, rateLimitBody, http5xx (counts), slowMs, dropAfterPurchase (count), purchaseCooldownMs
 Ledger of purchases and releases: GET <control>/ledger?key=<api key>`;
 
-function parse(argv: string[]) {
-  const o: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "-h" || a === "--help") {
-      console.log(HELP);
-      process.exit(0);
-    }
-    if (a === "--no-ssh-hosts") {
-      o["no-ssh-hosts"] = "1";
-      continue;
-    }
-    if (!a.startsWith("--") || i + 1 >= argv.length) {
-      console.error(`sim: unknown or incomplete option '${a}' (see --help)`);
-      process.exit(2);
-    }
-    o[a.slice(2)] = argv[++i];
-  }
-  return o;
-}
+const COMMAND = {
+  name: "sim",
+  help: HELP,
+  options: {
+    port: { type: "string" },
+    "build-ms": { type: "string" },
+    "ip-delay-ms": { type: "string" },
+    keys: { type: "string" },
+    state: { type: "string" },
+    "cf-port": { type: "string" },
+    "cf-token": { type: "string" },
+    zones: { type: "string" },
+    "no-ssh-hosts": { type: "boolean" },
+  },
+} as const;
 
 async function main() {
-  const o = parse(process.argv.slice(2));
-  const num = (k: string) => (o[k] === undefined ? undefined : Number(o[k]));
+  const { values: o } = parseCommandLine(COMMAND);
+  const num = (k: "port" | "build-ms" | "ip-delay-ms" | "cf-port") => intOption("sim", k, o[k], 0);
   const unavailable = o["no-ssh-hosts"] ? "--no-ssh-hosts" : SshHostSim.unavailableReason();
   const hosts = unavailable ? undefined : new SshHostSim({ dir: path.join(devDir, "ssh-hosts", "sim") });
   const sim = await new HostwindsSim({
