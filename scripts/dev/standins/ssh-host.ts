@@ -25,7 +25,7 @@ export interface SshHostSimOptions {
   dir: string;
   /** Default 22. */
   port?: number;
-  /** First two octets of the loopback addresses handed out (default 127.77). */
+  /** First two octets of the loopback addresses handed out (default $PENGUINMAILS_SSH_HOST_PREFIX, else 127.77; separate checkouts testing at once use separate prefixes). */
   addressPrefix?: string;
   /** OpenSSH public key lines accepted for root on every host. */
   authorizedKeys?: string[];
@@ -86,7 +86,7 @@ export class SshHostSim implements ServerHosts {
 
   addHost(serviceId: number, rootPassword: string): string {
     const n = this.next++;
-    const ip = `${this.o.addressPrefix ?? "127.77"}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+    const ip = `${this.o.addressPrefix ?? process.env.PENGUINMAILS_SSH_HOST_PREFIX ?? "127.77"}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
     const root = path.join(this.o.dir, ip);
     fs.rmSync(root, { recursive: true, force: true });
     for (const d of ["upper", "work", "merged"]) fs.mkdirSync(path.join(root, d), { recursive: true });
