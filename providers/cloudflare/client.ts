@@ -1,13 +1,15 @@
 /**
- * A small Cloudflare v4 client for DNS records: Bearer token, the
+ * A small Cloudflare v4 client for DNS records on the shared HTTP layer
+ * (providers/lib/http.ts): Bearer token, Cloudflare's reading of the
  * `{"success","errors","result"}` envelope, one error type carrying
- * Cloudflare's codes, retries on 429 (honouring Retry-After) and 5xx for
- * requests that are safe to repeat. A create whose answer was lost is settled
- * by the caller listing records, never by posting twice.
+ * Cloudflare's codes; 429 (honouring Retry-After) and 5xx are retried for
+ * requests that are safe to repeat. A create whose outcome is unknown ends in
+ * OutcomeUnknownError and is settled by the caller listing records, never by
+ * posting twice.
  */
-import { Agent, request } from "undici";
 import { z } from "zod";
-import { backoffMs, retryAfterMs } from "../lib/retry";
+import { Failure, HttpAnswer, RetryPolicy, Verdict, call, rateLimiter } from "../lib/http";
+import { scrub } from "../lib/secrets";
 
 export const DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4";
 
@@ -17,7 +19,6 @@ export class CloudflareError extends Error {
     readonly operation: string,
     readonly status: number,
     readonly errors: Array<{ code: number; message: string }>,
-    readonly mayHaveHappened = false,
   ) {
     super(`Cloudflare ${operation}: ${errors.map((e) => `${e.message} (${e.code})`).join("; ") || `HTTP ${status}`}`);
   }
@@ -51,12 +52,20 @@ export interface RecordBody {
   comment?: string;
 }
 
-const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export interface CloudflareClientOptions {
+  apiToken: string;
+  baseUrl?: string;
+  /** Attempts per request that is safe to repeat (default 5). */
+  maxAttempts?: number;
+  /** Client-side rate limit shared by all clients of the same URL in this process (default: none). */
+  requestsPerSecond?: number;
+}
+
+type Envelope = { success?: boolean; errors?: Array<{ code: number; message: string }>; result?: unknown };
 
 export class CloudflareClient {
   private readonly zoneIds = new Map<string, Promise<string>>();
-  constructor(private readonly o: { apiToken: string; baseUrl?: string; maxAttempts?: number }) {
+  constructor(private readonly o: CloudflareClientOptions) {
     if (!o.apiToken)
       throw new Error("Cloudflare: no API token. Set `pulumi config set --secret cloudflare:apiToken <token>` or CLOUDFLARE_API_TOKEN");
   }
@@ -117,52 +126,60 @@ export class CloudflareClient {
     }
   }
 
-  private async call<S extends z.ZodTypeAny>(op: string, method: string, path: string, schema: S, body?: unknown): Promise<z.output<S>> {
-    const repeatable = method !== "POST";
-    const attempts = this.o.maxAttempts ?? 5;
-    for (let attempt = 1; ; attempt++) {
-      let status: number;
-      let parsed: { success?: boolean; errors?: Array<{ code: number; message: string }>; result?: unknown };
-      let retryAfter: number | undefined;
-      try {
-        const res = await request(`${this.o.baseUrl ?? DEFAULT_BASE_URL}${path}`, {
-          method: method as "GET",
-          dispatcher: agent,
-          headersTimeout: 30_000,
-          bodyTimeout: 30_000,
-          headers: { authorization: `Bearer ${this.o.apiToken}`, "content-type": "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        status = res.statusCode;
-        retryAfter = retryAfterMs(res.headers["retry-after"]);
-        const text = await res.body.text();
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = { success: false, errors: [{ code: status, message: `not JSON (${text.length} bytes)` }] };
-        }
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? "network";
-        if (!repeatable && code !== "ECONNREFUSED")
-          throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code})` }], true);
-        if (attempt >= attempts)
-          throw new CloudflareError(op, 0, [{ code: 0, message: `network error (${code}) after ${attempt} attempts` }]);
-        await sleep(backoffMs(attempt, 250, 10_000));
-        continue;
-      }
-      if (status < 400 && parsed.success !== false) {
-        const r = schema.safeParse(parsed.result);
-        if (!r.success)
-          throw new CloudflareError(op, status, [{ code: 0, message: `unexpected response shape at ${r.error.issues[0].path.join(".")}` }]);
-        return r.data;
-      }
-      const errors = parsed.errors ?? [];
-      // 429 means not processed; a 5xx answer to a POST may have created the record.
-      const retry = status === 429 || (status >= 500 && repeatable);
-      if (status >= 500 && !repeatable) throw new CloudflareError(op, status, errors, true);
-      if (!retry || attempt >= attempts) throw new CloudflareError(op, status, errors);
-      await sleep(Math.max(retryAfter ?? 0, backoffMs(attempt, 250, 10_000)));
+  private async call<S extends z.ZodTypeAny>(
+    op: string,
+    method: "GET" | "POST" | "PUT" | "DELETE",
+    path: string,
+    schema: S,
+    body?: unknown,
+  ): Promise<z.output<S>> {
+    const baseUrl = this.o.baseUrl ?? DEFAULT_BASE_URL;
+    const retry: RetryPolicy = { maxAttempts: this.o.maxAttempts ?? 5, maxRetryMs: 120_000, backoffBaseMs: 250, backoffCapMs: 10_000 };
+    const { status, result } = await call({
+      api: "Cloudflare",
+      operation: op,
+      // A POST that may have been processed must not be sent again: the caller lists records to settle it.
+      repeatable: method !== "POST",
+      limiter: rateLimiter(baseUrl, this.o.requestsPerSecond ?? 0),
+      retry,
+      request: () => ({
+        method,
+        url: `${baseUrl}${path}`,
+        headers: { authorization: `Bearer ${this.o.apiToken}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        timeoutMs: 30_000,
+      }),
+      judge: (a) => this.judge(a),
+      fail: (f: Failure, tries: number) => {
+        const errors = (f.facts?.errors as Envelope["errors"]) ?? [
+          { code: 0, message: `${f.detail}${f.retryable ? ` after ${tries} attempts` : ""}` },
+        ];
+        return new CloudflareError(op, Number(f.facts?.status ?? 0), errors);
+      },
+    });
+    const r = schema.safeParse(result);
+    if (!r.success)
+      throw new CloudflareError(op, status, [{ code: 0, message: `unexpected response shape at ${r.error.issues[0].path.join(".")}` }]);
+    return r.data;
+  }
+
+  /** Cloudflare's reading of an answer: the envelope's `success` and `errors`, 429 and 5xx retryable. */
+  private judge(a: HttpAnswer): Verdict<{ status: number; result: unknown }> {
+    let env: Envelope;
+    try {
+      env = JSON.parse(a.text) as Envelope;
+    } catch {
+      env = { success: false, errors: [{ code: a.status, message: `not JSON (${a.text.length} bytes)` }] };
     }
+    if (a.status < 400 && env.success !== false) return { ok: true, value: { status: a.status, result: env.result } };
+    const errors = (env.errors ?? []).map((e) => ({ code: e.code, message: scrub(String(e.message), [this.o.apiToken]) }));
+    const detail = errors.map((e) => `${e.message} (${e.code})`).join("; ") || `HTTP ${a.status}`;
+    const facts = { status: a.status, errors };
+    // 429 means not processed; a 5xx may have been processed (a POST then has an unknown outcome).
+    if (a.status === 429)
+      return { ok: false, detail, retryable: true, mayHaveTakenEffect: false, rateLimited: true, waitMs: a.retryAfterMs, facts };
+    if (a.status >= 500) return { ok: false, detail, retryable: true, mayHaveTakenEffect: true, waitMs: a.retryAfterMs, facts };
+    return { ok: false, detail, retryable: false, mayHaveTakenEffect: false, facts };
   }
 }
 

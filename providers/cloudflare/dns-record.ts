@@ -8,7 +8,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkInputs, compact } from "../lib/dynamic";
-import { CloudflareClient, CloudflareError, CloudflareRecord, RecordBody, cloudflareSettings } from "./client";
+import { CloudflareClient, CloudflareRecord, RecordBody, cloudflareSettings } from "./client";
+import { OutcomeUnknownError } from "../lib/http";
 
 export const dnsRecordInputsSchema = z.object({
   zone: z.string().min(1, "must name the zone, e.g. acme-mail.com"),
@@ -87,7 +88,7 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
       const r = await cf().create(zoneId, body(inputs));
       return { id: r.id, outs: outputs(inputs, r, zoneId) };
     } catch (e) {
-      if (e instanceof CloudflareError && e.mayHaveHappened) {
+      if (e instanceof OutcomeUnknownError) {
         const made = (await cf().list(zoneId, { type: inputs.type, name: inputs.name.toLowerCase() })).find((r) => same(r, inputs));
         if (made) return { id: made.id, outs: outputs(inputs, made, zoneId) };
       }

@@ -1,18 +1,15 @@
 /**
- * A Hostwinds Cloud API client: typed actions, one error type, retries with
- * exponential backoff and full jitter (honouring Retry-After), a client-side
- * rate limit shared by every client in the process, request timeouts,
- * keep-alive connections, and polling for asynchronous work.
- *
- * Retries are written here rather than with undici's RetryAgent because
- * Hostwinds reports errors with HTTP 200 and an error body, which only this
- * layer can read. Purchases are never re-sent once the request may have
- * reached Hostwinds: the error says the outcome is unknown and the caller
- * settles it by reading (see `outcomeUnknown`).
+ * A Hostwinds Cloud API client: typed actions on the shared HTTP layer
+ * (providers/lib/http.ts: rate limit, retry, outcome unknown), Hostwinds' own
+ * reading of answers (errors come with HTTP 200 and an error body, which only
+ * this file can judge), one error type, and polling for asynchronous work.
+ * Purchases are never re-sent once the request may have reached Hostwinds:
+ * the call ends in OutcomeUnknownError and the caller settles it by reading.
  */
-import { Agent, request } from "undici";
-import { backoffMs, retryAfterMs } from "../lib/retry";
-import { HostwindsError, redact } from "./errors";
+import { Failure, HttpAnswer, OutcomeUnknownError, Verdict, call, rateLimiter } from "../lib/http";
+import { sleep } from "../lib/retry";
+import { scrub } from "../lib/secrets";
+import { HostwindsError } from "./errors";
 import {
   DEFAULT_API_URL,
   FormValue,
@@ -79,54 +76,6 @@ export interface WaitOptions {
 
 /** What a request may do on the server, which decides whether it may be re-sent. */
 type Effect = "read" | "change" | "purchase";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * A rate limit, one per API URL per process so concurrent clients share it.
- * Requests wait in a queue; purchases go first, because IP purchases on a
- * server are serialized and every later purchase waits for each one.
- */
-class RateLimiter {
-  private last = -Infinity;
-  private readonly queue: Array<{ urgent: boolean; go: () => void }> = [];
-  private timer?: NodeJS.Timeout;
-  constructor(private readonly intervalMs: number) {}
-
-  take(urgent = false): Promise<void> {
-    if (this.intervalMs <= 0) return Promise.resolve();
-    return new Promise((go) => {
-      this.queue.push({ urgent, go });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    if (this.timer || this.queue.length === 0) return;
-    const wait = this.last + this.intervalMs - Date.now();
-    if (wait > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump();
-      }, wait);
-      return;
-    }
-    const i = this.queue.findIndex((w) => w.urgent);
-    const [next] = this.queue.splice(i >= 0 ? i : 0, 1);
-    this.last = Date.now();
-    next.go();
-    this.pump();
-  }
-}
-const limiters = new Map<string, RateLimiter>();
-function limiterFor(url: string, perSecond: number): RateLimiter {
-  const key = `${url}#${perSecond}`;
-  let l = limiters.get(key);
-  if (!l) limiters.set(key, (l = new RateLimiter(perSecond > 0 ? 1000 / perSecond : 0)));
-  return l;
-}
-
-const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
 
 export class HostwindsClient {
   readonly apiUrl: string;
@@ -294,98 +243,67 @@ export class HostwindsClient {
     }
   }
 
-  /** Sends one action with retries; returns the parsed success body. */
+  /** Sends one action through the HTTP layer; returns the parsed success body. */
   async send(action: string, effect: Effect, params: Record<string, FormValue>): Promise<Exclude<Parsed, { kind: "error" }>> {
     const body = encodeForm({ action, API: this.key, ...params });
-    const started = Date.now();
-    const limiter = limiterFor(this.apiUrl, this.opts.requestsPerSecond);
-    let counted = 0;
-    for (let attempt = 0; ; attempt++) {
-      await limiter.take(effect === "purchase");
-      this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
-      const t0 = Date.now();
-      let failure: { detail: string; retryable: boolean; mayHaveSucceeded: boolean; waitMs?: number; rateLimited?: boolean };
-      try {
-        const res = await request(this.apiUrl, {
-          method: "POST",
-          body,
-          headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-          dispatcher: agent,
-          headersTimeout: this.opts.requestTimeoutMs,
-          bodyTimeout: this.opts.requestTimeoutMs,
-        });
-        const text = await res.body.text();
-        if (res.statusCode === 429) {
-          failure = {
-            detail: "rate limited (HTTP 429)",
-            retryable: true,
-            mayHaveSucceeded: false,
-            waitMs: retryAfterMs(res.headers["retry-after"]),
-            rateLimited: true,
-          };
-        } else if (res.statusCode >= 500) {
-          failure = {
-            detail: `server error (HTTP ${res.statusCode})`,
-            retryable: true,
-            mayHaveSucceeded: true,
-            waitMs: retryAfterMs(res.headers["retry-after"]),
-          };
-        } else if (res.statusCode >= 400) {
-          failure = { detail: `HTTP ${res.statusCode}`, retryable: false, mayHaveSucceeded: false };
-        } else {
-          const parsed = parseBody(text);
-          if (parsed.kind !== "error") {
-            this.log(`hostwinds ${action} ok ${Date.now() - t0}ms`);
-            return parsed;
-          }
-          const message = redact(parsed.message, [this.key]);
-          const transient = isTransientMessage(message);
-          // A transient error body is an answer: Hostwinds turned the request away unprocessed.
-          failure = {
-            detail: message,
-            retryable: transient,
-            mayHaveSucceeded: false,
-            rateLimited: transient && /too many|rate limit/i.test(message),
-          };
-        }
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        const code = err.code ?? err.name;
-        // Refused before connecting: nothing reached Hostwinds. Anything else (reset, timeout) may have.
-        const notSent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN";
-        failure = { detail: `network error (${code})`, retryable: true, mayHaveSucceeded: !notSent };
-      }
-      this.log(`hostwinds ${action} failed ${Date.now() - t0}ms: ${failure.detail}`);
-
-      if (effect === "purchase" && failure.mayHaveSucceeded) {
-        throw new OutcomeUnknownError(action, failure.detail);
-      }
-      const elapsed = Date.now() - started;
-      const wait = Math.max(failure.waitMs ?? 0, backoffMs(attempt, this.opts.backoffBaseMs, this.opts.backoffCapMs));
-      if (!failure.rateLimited) counted++;
-      if (!failure.retryable || counted >= this.opts.maxAttempts || elapsed + wait > this.opts.maxRetryMs) {
-        const tries = attempt + 1;
-        throw new HostwindsError(
+    return call({
+      api: "Hostwinds",
+      operation: action,
+      repeatable: effect !== "purchase",
+      urgent: effect === "purchase",
+      limiter: rateLimiter(this.apiUrl, this.opts.requestsPerSecond),
+      retry: this.opts,
+      request: () => ({
+        method: "POST",
+        url: this.apiUrl,
+        body,
+        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        timeoutMs: this.opts.requestTimeoutMs,
+      }),
+      judge: (a) => this.judge(a),
+      fail: (f: Failure, tries: number, elapsedMs: number) =>
+        new HostwindsError(
           action,
-          failure.detail,
-          failure.retryable,
-          failure.retryable
-            ? `gave up after ${tries} attempt${tries > 1 ? "s" : ""} in ${Math.round(elapsed / 1000)} s; run the command again later`
+          f.detail,
+          f.retryable,
+          f.retryable
+            ? `gave up after ${tries} attempt${tries > 1 ? "s" : ""} in ${Math.round(elapsedMs / 1000)} s; run the command again later`
             : undefined,
-        );
-      }
-      await sleep(wait);
-    }
+        ),
+      onAttempt: (outcome, ms) => {
+        this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
+        this.log(`hostwinds ${action} ${outcome} ${ms}ms`);
+      },
+    });
+  }
+
+  /** Hostwinds' reading of an answer: HTTP status first, then the body (errors come with 200). */
+  private judge(a: HttpAnswer): Verdict<Exclude<Parsed, { kind: "error" }>> {
+    if (a.status === 429)
+      return {
+        ok: false,
+        detail: "rate limited (HTTP 429)",
+        retryable: true,
+        mayHaveTakenEffect: false,
+        rateLimited: true,
+        waitMs: a.retryAfterMs,
+      };
+    if (a.status >= 500)
+      return { ok: false, detail: `server error (HTTP ${a.status})`, retryable: true, mayHaveTakenEffect: true, waitMs: a.retryAfterMs };
+    if (a.status >= 400) return { ok: false, detail: `HTTP ${a.status}`, retryable: false, mayHaveTakenEffect: false };
+    const parsed = parseBody(a.text);
+    if (parsed.kind !== "error") return { ok: true, value: parsed };
+    const message = scrub(parsed.message, [this.key]);
+    const transient = isTransientMessage(message);
+    // A transient error body is an answer: Hostwinds turned the request away unprocessed.
+    return {
+      ok: false,
+      detail: message,
+      retryable: transient,
+      mayHaveTakenEffect: false,
+      rateLimited: transient && /too many|rate limit/i.test(message),
+    };
   }
 }
 
-/**
- * A purchase whose answer was lost: it may or may not have happened. The
- * caller must read the account to decide, never send the purchase again.
- */
-export class OutcomeUnknownError extends HostwindsError {
-  readonly outcomeUnknown = true;
-  constructor(action: string, detail: string) {
-    super(action, `${detail}; the purchase may have gone through`, false, "Reading the account to settle it; it is never re-sent blindly");
-  }
-}
+export { OutcomeUnknownError };

@@ -18,12 +18,3 @@ export class HostwindsError extends Error {
     super(`Hostwinds ${action}: ${detail}${retryable ? " (temporary)" : ""}${hint ? `. ${hint}` : ""}`);
   }
 }
-
-/** Removes every occurrence of each secret from a text before it is shown or logged. */
-export function redact(text: string, secrets: Array<string | undefined>): string {
-  let out = text;
-  for (const s of secrets) {
-    if (s && s.length >= 4) out = out.split(s).join("[redacted]");
-  }
-  return out;
-}

@@ -13,3 +13,6 @@ export function retryAfterMs(value: string | string[] | undefined): number | und
 export function backoffMs(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
   return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt));
 }
+
+/** The one `sleep` of the clients and providers. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,8 @@
  * replaced by `[secret]`.
  */
 import { Client, ClientChannel, ConnectConfig } from "ssh2";
-import { backoffMs } from "../lib/retry";
+import { backoffMs, sleep } from "../lib/retry";
+import { scrub } from "../lib/secrets";
 
 export interface SshConnection {
   host: string;
@@ -47,13 +48,6 @@ export class SshError extends Error {
   }
 }
 
-/** Replaces every secret (of 4 characters or more) in `text` by `[secret]`. */
-export function mask(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const s of [...secrets].filter((s) => s && s.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(s).join("[secret]");
-  return out;
-}
-
 const RETRYABLE =
   /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL|Timed out while waiting for handshake|Connection lost before handshake/;
 
@@ -89,7 +83,7 @@ export async function connect(
     try {
       return await connectOnce(conn, o.dialTimeoutMs ?? 15_000);
     } catch (e) {
-      const msg = mask((e as Error).message, o.secrets);
+      const msg = scrub((e as Error).message, o.secrets);
       if (/authentication methods failed|All configured authentication/i.test(msg)) {
         throw new SshError(
           `ssh ${where}: login refused (${conn.privateKey ? "private key" : "password"}); check the server's root password or penguinmails-infra:sshPrivateKey`,
@@ -99,7 +93,7 @@ export async function connect(
       if (!RETRYABLE.test(msg) || attempt + 1 >= attempts) {
         throw new SshError(`ssh ${where}: could not connect after ${attempt + 1} attempt${attempt ? "s" : ""}: ${msg}`, "unreachable");
       }
-      await new Promise((r) => setTimeout(r, 500 + backoffMs(attempt, 1000, 10_000)));
+      await sleep(500 + backoffMs(attempt, 1000, 10_000));
     }
   }
 }
@@ -116,7 +110,7 @@ export async function run(conn: SshConnection, command: string, o: RunOptions = 
   try {
     return await new Promise<RunResult>((resolve, reject) => {
       client.exec(command, (err: Error | undefined, ch: ClientChannel) => {
-        if (err) return reject(new SshError(`ssh ${where}: ${mask(err.message, o.secrets)}`, "unreachable"));
+        if (err) return reject(new SshError(`ssh ${where}: ${scrub(err.message, o.secrets)}`, "unreachable"));
         let stdout = "";
         let stderr = "";
         let code: number | undefined;
@@ -138,7 +132,7 @@ export async function run(conn: SshConnection, command: string, o: RunOptions = 
         });
         ch.on("close", () => {
           clearTimeout(timer);
-          resolve({ code: code ?? 255, stdout: mask(stdout, o.secrets), stderr: mask(stderr, o.secrets) });
+          resolve({ code: code ?? 255, stdout: scrub(stdout, o.secrets), stderr: scrub(stderr, o.secrets) });
         });
         ch.end(o.stdin ?? "");
       });

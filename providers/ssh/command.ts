@@ -9,7 +9,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkInputs, compact } from "../lib/dynamic";
-import { SshError, mask, run } from "./client";
+import { SshError, run } from "./client";
+import { scrub } from "../lib/secrets";
 
 export const connectionSchema = z
   .object({
@@ -61,7 +62,7 @@ async function execute(
   });
   if (r.code !== 0) {
     const tail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-15).join("\n");
-    throw new Error(`${i.description}: the ${step} script on ${where} exited with ${r.code}:\n${mask(tail, secrets)}`);
+    throw new Error(`${i.description}: the ${step} script on ${where} exited with ${r.code}:\n${scrub(tail, secrets)}`);
   }
   return { stdout: r.stdout.trim(), stderr: r.stderr.trim() };
 }

@@ -1,6 +1,7 @@
 /** The Cloudflare DNS client against the Cloudflare stand-in over real HTTP on loopback. */
 import { CloudflareClient, CloudflareError } from "../../providers/cloudflare/client";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { OutcomeUnknownError } from "../../providers/lib/http";
 
 const TOKEN = "cf-unit-token-0123456789";
 
@@ -66,5 +67,17 @@ describe("Cloudflare client against the stand-in", () => {
     cf.faults = { http429: 1, http5xx: 2 };
     expect(Array.isArray(await c.list(zone, {}))).toBe(true);
     expect(cf.faults).toEqual({ http429: 0, http5xx: 0 });
+  });
+
+  test("a create answered with 5xx is not posted again: its outcome is unknown (the same error type as Hostwinds' purchases)", async () => {
+    const c = client();
+    const zone = await c.zoneId("acme-mail.com");
+    cf.faults = { http5xx: 1 };
+    const err = await c
+      .create(zone, { type: "A", name: "once.acme-mail.com", content: "198.51.100.12", ttl: 300, proxied: false })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect(err.message).toMatch(/^Cloudflare create A once.acme-mail.com: .*it may have gone through/);
+    expect(err.message).not.toContain(TOKEN);
   });
 });

@@ -1,6 +1,6 @@
 import { encodeForm, parseBody } from "../../providers/hostwinds/wire";
 import { backoffMs, retryAfterMs } from "../../providers/lib/retry";
-import { redact } from "../../providers/hostwinds/errors";
+import { scrub } from "../../providers/lib/secrets";
 
 describe("Hostwinds wire format", () => {
   test("encodes arrays PHP-style and skips undefined", () => {
@@ -56,7 +56,7 @@ describe("Hostwinds wire format", () => {
     expect(backoffMs(0, 100, 2000, () => 0)).toBe(0);
   });
 
-  test("redact removes every occurrence of a secret", () => {
-    expect(redact("key abcd1234 and abcd1234", ["abcd1234"])).toBe("key [redacted] and [redacted]");
+  test("the one scrubber removes every occurrence of a secret", () => {
+    expect(scrub("key abcd1234 and abcd1234", ["abcd1234"])).toBe("key [secret] and [secret]");
   });
 });

@@ -1,6 +1,6 @@
 /** What MailuInstall sends over SSH: the file bundle on stdin, masking, and when a step reruns. */
 import { accountsInput, fileBundle } from "../../components/mailu-scripts";
-import { mask } from "../../providers/ssh/client";
+import { scrub } from "../../providers/lib/secrets";
 import { CommandInputs, provider } from "../../providers/ssh/command";
 
 describe("MailU install over SSH", () => {
@@ -24,8 +24,8 @@ describe("MailU install over SSH", () => {
   });
 
   test("secrets are masked wherever they appear, longest first", () => {
-    expect(mask("pw=hunter2hunter2; key=hunter2hunter2x", ["hunter2hunter2", "hunter2hunter2x"])).toBe("pw=[secret]; key=[secret]");
-    expect(mask("short ab", ["ab"])).toBe("short ab"); // too short to mask without destroying the text
+    expect(scrub("pw=hunter2hunter2; key=hunter2hunter2x", ["hunter2hunter2", "hunter2hunter2x"])).toBe("pw=[secret]; key=[secret]");
+    expect(scrub("short ab", ["ab"])).toBe("short ab"); // too short to mask without destroying the text
   });
 
   test("the accounts step's input: every domain, then the postmaster of the first", () => {
