@@ -19,7 +19,6 @@ import { timingSafeEqual } from "crypto";
 import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from "ssh2";
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
 import { projectRoot } from "../../cli/engine/pulumi-env";
-
 export interface SshHostSimOptions {
   /** Where host sandboxes live (one folder per address). */
   dir: string;
@@ -156,7 +155,7 @@ export class SshHostSim implements ServerHosts {
     const sbin = path.join(upper, "usr/local/sbin");
     fs.mkdirSync(sbin, { recursive: true });
     // The compiled tools, also when this file runs from source (tests).
-    const impl = path.join(projectRoot, "dist", "scripts", "sim", "host-tools.js");
+    const impl = path.join(projectRoot, "dist", "scripts", "dev", "standins", "host-tools.js");
     for (const t of TOOLS) fs.writeFileSync(path.join(sbin, t), `#!/bin/sh\nexec ${process.execPath} ${impl} ${t} "$@"\n`, { mode: 0o755 });
   }
 
