@@ -2,6 +2,22 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** The house: each floor imports only from the floors below it (README, "Where things live"). */
+const below = (files, forbidden) => ({
+  files,
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: forbidden.map((f) => ({
+          group: [`**/${f}/**`, `**/${f}`],
+          message: `${files[0]} must not import from ${f}/ (see README: Where things live)`,
+        })),
+      },
+    ],
+  },
+});
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".pulumi-dev/", "scripts/toolchain/"] },
   js.configs.recommended,
@@ -23,4 +39,8 @@ export default tseslint.config(
       "preserve-caught-error": "off",
     },
   },
+  below(["providers/**/*.ts"], ["components", "stacks", "policies", "scripts", "test"]),
+  below(["components/**/*.ts"], ["stacks", "policies", "scripts", "test"]),
+  below(["stacks/**/*.ts", "policies/**/*.ts"], ["scripts", "test"]),
+  below(["scripts/cli/**/*.ts"], ["dev", "test"]),
 );
