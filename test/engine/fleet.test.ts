@@ -17,6 +17,8 @@ import { FleetOptions, fleetDrift, fleetOrphans, fleetPreview } from "../../scri
 import { openTenantStack } from "../../scripts/cli/fleet/stacks";
 import { changedTenants, fleetProject } from "../../scripts/cli/fleet/tenants";
 import { renderReport } from "../../scripts/cli/fleet/report";
+import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-fleet-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-0123456789";
@@ -192,7 +194,7 @@ describe("fleet commands", () => {
 
   test("orphans: a server and an IP no stack owns are listed with their cost, and released only with --release --yes", async () => {
     const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await client.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
+    await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
     const bravo = sim.inventory(KEY).find((s) => s.name === "pm-bravo-mx1")!;
     await client.buySecondaryIp(bravo.serviceId);
     await new Promise((r) => setTimeout(r, 500)); // the stand-in's build and IP delays

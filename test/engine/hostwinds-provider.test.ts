@@ -9,6 +9,8 @@ import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-
 import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { descendantsMatching, readAll } from "./harness";
+import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-alpha-0123456789";
 const OTHER_KEY = "sim-key-bravo-0123456789";
@@ -177,7 +179,7 @@ describe("hostwinds provider through the engine", () => {
 
   test("adoption: an existing server and IP come under management without buying anything", async () => {
     const hand = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await hand.buyInstance({ template: "debian-12", planId: 102, locationId: 2, billingCycle: "monthly", name: "legacy-box-7" });
+    await hand.buyInstance({ template: DEBIAN_12, planRid: 102, locationId: 2, billingCycle: "monthly", name: "legacy-box-7" });
     const server = await hand.waitFor(
       "legacy box",
       async () => {
@@ -205,8 +207,8 @@ describe("hostwinds provider through the engine", () => {
 
   test("a server of this stack's name already in the account is taken over if it matches, and named in a clear stop if not", async () => {
     const hand = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await hand.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-orphan-mx1" });
-    await hand.buyInstance({ template: "debian-12", planId: 101, locationId: 3, billingCycle: "monthly", name: "pm-clash-mx1" });
+    await hand.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-orphan-mx1" });
+    await hand.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 3, billingCycle: "monthly", name: "pm-clash-mx1" });
     const clashId = (await hand.listInstances()).find((i) => i.srvrname === "pm-clash-mx1")!.serviceid;
     const count = () => bought(sim.ledger(KEY), "server").length;
     const servers = count();
@@ -255,7 +257,7 @@ describe("hostwinds provider through the engine", () => {
 
   test("destroy releases everything of the stack and nothing of another stack or account", async () => {
     const other = new HostwindsClient({ apiKey: OTHER_KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await other.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-acme-mx1" });
+    await other.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-acme-mx1" });
     const globex = await tenantStack("globex", { ipCount: "2" });
     const g = await globex.up(out);
     const acme = await tenantStack("acme");
