@@ -47,7 +47,8 @@ export class MailDomain extends pulumi.ComponentResource {
         domain: args.domain,
         mailHost: args.mailHost,
         hosts: args.hosts.map((h, k) => ({ hostname: h.hostname, ip: i.hostIps[k] })),
-        sendingIps: i.sendingIps,
+        // A pending IP order has no address yet (""): SPF lists only addresses the stack holds.
+        sendingIps: i.sendingIps.filter((ip) => ip !== ""),
         dkim: { selector: args.dkimSelector, publicKeyBase64: i.publicKeyBase64 },
         dmarcPolicy: args.dmarcPolicy,
       });

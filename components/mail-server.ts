@@ -93,6 +93,11 @@ export class MailServer extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: opts?.dependsOn },
     ); // children do not inherit a component's dependsOn
+    // Every IP slot of this server, so a new slot learns what the others hold before taking an IP.
+    const siblings = [
+      ...Array.from({ length: args.sendingIps }, (_, i) => `${args.name}-ip${i + 1}`),
+      ...Array.from({ length: args.standbyIps ?? 0 }, (_, i) => `${args.name}-standby${i + 1}`),
+    ];
     this.ips = Array.from(
       { length: args.sendingIps },
       (_, i) =>
@@ -104,6 +109,7 @@ export class MailServer extends pulumi.ComponentResource {
             rdns: sendingHostname(args.name, i + 1, args.mailDomain),
             adoptIp: args.adoptIps?.[i],
             retire: args.retireIps ?? [],
+            siblings,
           },
           { parent: this },
         ),
@@ -118,6 +124,7 @@ export class MailServer extends pulumi.ComponentResource {
             serviceId: this.instance.serviceId,
             rdns: standbyHostname(args.name, i + 1, args.mailDomain),
             retire: args.retireIps ?? [],
+            siblings,
           },
           { parent: this },
         ),

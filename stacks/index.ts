@@ -95,6 +95,7 @@ export = async () => {
     ...server.standby.map((ip, i) => ({ hostname: standbyHostname(c.name, i + 1, mailDomain), ip: ip.ip })),
   ]);
   // Standby IPs are in SPF already, so switching to one needs no DNS change.
+  // SPF lists only addresses the stack holds: a pending IP order ("" until Hostwinds assigns it) is left out.
   const allSendingIps = servers.flatMap(({ server }) => [...server.ips, ...server.standby].map((ip) => ip.ip));
   const domains = tenant.domains.map(
     (d, i) =>

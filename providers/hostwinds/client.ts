@@ -12,16 +12,20 @@ import { scrub } from "../lib/secrets";
 import { HostwindsError } from "./errors";
 import {
   DEFAULT_API_URL,
+  DEFAULT_IP_PURCHASE_ACTION,
   FormValue,
   INVALID_SERVICE_ID,
+  Image,
   Instance,
   InstanceIp,
   LIST_SSH_KEYS_ACTION,
   Location,
+  PRICE_LIST_PARAMS,
   Parsed,
   Plan,
-  SECONDARY_IP_PURCHASE,
   encodeForm,
+  imageListSchema,
+  ipPurchaseParams,
   instanceIpsSchema,
   instanceListSchema,
   instanceSchema,
@@ -29,6 +33,7 @@ import {
   locationListSchema,
   parseBody,
   priceListSchema,
+  purchasedIpIn,
   sshKeySchema,
 } from "./wire";
 import { z } from "zod";
@@ -57,8 +62,10 @@ export interface ClientOptions {
 }
 
 export interface BuyInstanceArgs {
+  /** An image UUID (TF variables.tf: "Template UUID for VPS (from get_public_images, snapshots, etc.)"). */
   template: string;
-  planId: number;
+  /** The plan's rid in get_price_list (TF: "Resource ID from get_price_list"), not its id. */
+  planRid: number;
   locationId: number;
   billingCycle: string;
   sshKeys?: string[];
@@ -127,11 +134,20 @@ export class HostwindsClient {
     }
   }
 
-  /** Buys a server. Hostwinds answers with no id: find it afterwards by its name. */
+  /**
+   * Whether this key sees the account at all. A stale or revoked key answers "A valid serviceid is
+   * required." for every server (HWF README), which must never be read as "the server is gone":
+   * get_instances with a bad key answers Hostwinds' auth error or the same message, and either stops here.
+   */
+  async confirmAccess(): Promise<void> {
+    await this.listInstances();
+  }
+
+  /** Buys a server. Hostwinds answers with no id: find it afterwards by its name. `template` is an image UUID. */
   async buyInstance(a: BuyInstanceArgs): Promise<void> {
     await this.send("add_instance", "purchase", {
       template: a.template,
-      rid: a.planId,
+      rid: a.planRid,
       location_id: a.locationId,
       billingcycle: a.billingCycle,
       srvrname: a.name,
@@ -154,12 +170,16 @@ export class HostwindsClient {
   /** Every IP of the server, the main IP included. */
   async listIps(serviceId: number): Promise<InstanceIp[]> {
     const r = await this.read("get_instance_ips", { serviceid: serviceId }, instanceIpsSchema);
-    return r["IP Addresses"].map((i) => ({ ip: i.ip, rdns: i.rdns }));
+    return r.map((i) => ({ ip: i.ip, rdns: i.rdns }));
   }
 
-  /** Asks for one more IP on the server; it appears in listIps later. */
-  async buySecondaryIp(serviceId: number): Promise<void> {
-    await this.send(SECONDARY_IP_PURCHASE.action, "purchase", SECONDARY_IP_PURCHASE.params(serviceId));
+  /**
+   * Asks for one more IP on the server; it appears in listIps later (hours or days later when
+   * Hostwinds wants an IP justification). Returns the IP when the answer names it ([assumed], rare).
+   */
+  async buySecondaryIp(serviceId: number, action: string = DEFAULT_IP_PURCHASE_ACTION): Promise<string | undefined> {
+    const r = await this.send(action, "purchase", ipPurchaseParams(serviceId));
+    return r.kind === "results" ? purchasedIpIn(r.items) : undefined;
   }
 
   /** Releases a secondary IP; false when it was no longer on the server. */
@@ -177,8 +197,14 @@ export class HostwindsClient {
     return this.read("get_locations", {}, locationListSchema);
   }
 
+  /** Unmanaged plans (get_price_list defaults to managed=1 per PM upgrade-billing.md). */
   async priceList(): Promise<Plan[]> {
-    return this.read("get_price_list", {}, priceListSchema);
+    return this.read("get_price_list", { ...PRICE_LIST_PARAMS }, priceListSchema);
+  }
+
+  /** Public images with their UUIDs (TF names get_public_images as the source of template UUIDs). */
+  async images(): Promise<Image[]> {
+    return this.read("get_public_images", {}, imageListSchema);
   }
 
   async sshKeys(): Promise<string[]> {

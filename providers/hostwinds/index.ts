@@ -3,7 +3,7 @@
  *
  * ```ts
  * import * as hostwinds from "../providers/hostwinds";
- * const mx1 = new hostwinds.Instance("mx1", { tenant: "acme", name: "mx1", location: 2, plan: 102, template: "debian-12" });
+ * const mx1 = new hostwinds.Instance("mx1", { tenant: "acme", name: "mx1", location: 2, plan: 102, template: "debian-12" }); // plan: a rid
  * new hostwinds.SecondaryIp("mx1-ip1", { tenant: "acme", serviceId: mx1.serviceId, rdns: "mail1.acme.example" });
  * ```
  *
@@ -21,15 +21,17 @@ export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
 export const SECONDARY_IP_TYPE = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
 
 export interface InstanceArgs {
-  /** The tenant the server belongs to; part of its name in Hostwinds (`pm-<tenant>-<name>`). */
+  /** The tenant the server belongs to; part of its mark in Hostwinds (`pm-<tenant>.<name>@<stack>`). */
   tenant: pulumi.Input<string>;
+  /** The owning stack, part of the mark (default: this stack). */
+  stack?: pulumi.Input<string>;
   /** The server's logical name within the tenant, e.g. `mx1`. Changing it renames the server. */
   name: pulumi.Input<string>;
   /** Hostwinds location id (get_locations). Changing it replaces the server. */
   location: pulumi.Input<number>;
   /** Hostwinds plan id (`rid` in the price list). Changing it replaces the server. */
   plan: pulumi.Input<number>;
-  /** Image: a template UUID or name. Changing it replaces the server. */
+  /** Image: a public image's name (e.g. debian-12) or a template UUID. The UUID is the `image` output. Changing it replaces the server. */
   template: pulumi.Input<string>;
   /** Default monthly. Changing it replaces the server. */
   billingCycle?: pulumi.Input<BillingCycle>;
@@ -69,7 +71,7 @@ export class Instance extends pulumi.dynamic.Resource {
     super(
       lazyProvider("dist/providers/hostwinds/instance"),
       name,
-      { ...outputs, ...args },
+      { ...outputs, ...args, stack: args.stack ?? pulumi.getStack() },
       {
         ...opts,
         additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "rootPassword", "configKey"],
@@ -83,6 +85,13 @@ export class Instance extends pulumi.dynamic.Resource {
 export interface SecondaryIpArgs {
   /** The tenant; IPs are bought on and released from this tenant's servers only. */
   tenant: pulumi.Input<string>;
+  /** The owning stack (default: this stack); the server must carry its mark. */
+  stack?: pulumi.Input<string>;
+  /**
+   * The names of every SecondaryIp resource on the same server (this one included). A new slot
+   * learns which IPs the others hold before taking an unclaimed one; without it, it buys.
+   */
+  siblings?: pulumi.Input<pulumi.Input<string>[]>;
   /** The server (Instance.serviceId). Changing it replaces the IP. */
   serviceId: pulumi.Input<number>;
   /** Reverse DNS of the IP, a host name that resolves back to it. Unique per server. Updated in place. */
@@ -105,12 +114,25 @@ export class SecondaryIp extends pulumi.dynamic.Resource {
   declare readonly monthlyPriceUsd: pulumi.Output<number>;
   /** When this resource got its IP (ISO time): day 1 of the IP's warm-up. */
   declare readonly since: pulumi.Output<string>;
+  /** The order's lifecycle: purchasing (bought, Hostwinds has not assigned it yet) → assigned. `ip` is "" until assigned. */
+  declare readonly status: pulumi.Output<string>;
+  /** When the IP was ordered (ISO time). */
+  declare readonly orderedAt: pulumi.Output<string>;
 
   constructor(name: string, args: SecondaryIpArgs, opts: pulumi.CustomResourceOptions = {}) {
     super(
       lazyProvider("dist/providers/hostwinds/secondary-ip"),
       name,
-      { ip: undefined, monthlyPriceUsd: undefined, since: undefined, ...args },
+      {
+        ip: undefined,
+        monthlyPriceUsd: undefined,
+        since: undefined,
+        status: undefined,
+        orderedAt: undefined,
+        ...args,
+        stack: args.stack ?? pulumi.getStack(),
+        slot: name,
+      },
       opts,
       "hostwinds",
       "SecondaryIp",

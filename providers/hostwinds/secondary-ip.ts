@@ -2,104 +2,196 @@
  * The implementation behind `hostwinds.SecondaryIp` (loaded lazily by the
  * provider process; see providers/lib/lazy-provider.ts).
  *
- * Hostwinds names no new IP when one is bought, so purchases on one server
- * happen one at a time and the new IP is the one that was not in the list
- * before. An IP is claimed by setting its reverse DNS: a secondary IP still
- * carrying no rDNS (or Hostwinds' default) belongs to nobody, so after a run
- * that stopped between buying and saving state, the next run takes it over
- * instead of buying again. Releasing refuses a main IP and any IP on a server
- * that is not the tenant's.
+ * Which IP is whose, without trusting rDNS (no public source says get_instance_ips reports it):
+ * - the server is the stack's alone (its name is the exact mark of tenant, server and stack,
+ *   inputs.ts), so every secondary IP on it is the stack's;
+ * - which slot holds which IP is the stack's state; in a run this process learns it from the
+ *   engine's diff/read of every slot, and a new slot waits to hear from its siblings before it
+ *   takes an unclaimed IP, so no two slots ever hold one address;
+ * - an IP order is recorded in Hostwinds before it is sent (the order journal, orders.ts), so a
+ *   run killed between the purchase and the IP's arrival leaves a record the next run honours:
+ *   a new slot waits for that order instead of buying again;
+ * - an order Hostwinds has not fulfilled within the IP timeout stays in state as a pending order
+ *   (status `purchasing`, `ip` empty); the next `up` settles it without ordering again.
+ * rDNS, when the API reports it, only helps: an IP already carrying this slot's rDNS is its own.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
 import { OutcomeUnknownError } from "./client";
 import { HostwindsError } from "./errors";
-import { SecondaryIpInputs, belongsToTenant, secondaryIpInputsSchema } from "./inputs";
+import { SecondaryIpInputs, describeMark, markIs, parseServerName, secondaryIpInputsSchema } from "./inputs";
+import { dropStaleOrders, orphanOrders, recordOrder, settleOrder, splitName } from "./orders";
 import { Session, configureSession, progress, session } from "./session";
 import { INVALID_SERVICE_ID, InstanceIp, isDefaultRdns } from "./wire";
 
+export type IpStatus = "purchasing" | "assigned";
+
 export interface SecondaryIpOutputs extends SecondaryIpInputs {
+  /** The address; "" while the order is pending. */
   ip: string;
   monthlyPriceUsd: number;
-  /** When this resource got the IP (bought or taken over): day 1 of its warm-up. */
+  /** When this resource got the IP (bought or taken over): day 1 of its warm-up; "" while pending. */
   since: string;
+  status: IpStatus;
+  /** When the IP was ordered, for an IP this resource bought. */
+  orderedAt?: string;
 }
-
-/** How long to look for an IP whose purchase answer was lost. */
-const SETTLE_LOST_PURCHASE_MS = 120_000;
 
 const label = (i: Partial<SecondaryIpInputs>) =>
   i.rdns && !isUnknown(i.rdns) ? `hostwinds.SecondaryIp ${i.rdns}` : "hostwinds.SecondaryIp";
+const slotOf = (i: Partial<SecondaryIpInputs>): string => i.slot ?? i.rdns ?? "?";
 
-/** IPs claimed in this process, so two resources never take the same unclaimed IP. */
-const claimed = new Set<string>();
+/** What this process knows of each slot of each server: the IP it holds, or the order it waits for. */
+interface SlotView {
+  ip?: string;
+  orderedAt?: number;
+}
+const slots = new Map<number, Map<string, SlotView>>();
+const slotsOn = (serviceId: number) => {
+  let m = slots.get(serviceId);
+  if (!m) slots.set(serviceId, (m = new Map()));
+  return m;
+};
+function note(serviceId: number, slot: string, view: SlotView): void {
+  slotsOn(serviceId).set(slot, view);
+}
+/** The slot other than `slot` that holds `ip` on the server, if any. */
+function holderOf(serviceId: number, ip: string, slot: string): string | undefined {
+  for (const [k, v] of slotsOn(serviceId)) if (k !== slot && v.ip === ip) return k;
+  return undefined;
+}
+/** Orders that other slots in state wait for. */
+const waitedFor = (serviceId: number, slot: string): number[] =>
+  [...slotsOn(serviceId)].filter(([k, v]) => k !== slot && !v.ip && v.orderedAt).map(([, v]) => v.orderedAt!);
 
-function outputs(inputs: SecondaryIpInputs, ip: string, rdns: string, s: Session, since: string): SecondaryIpOutputs {
-  return compact({ ...inputs, rdns, ip, monthlyPriceUsd: s.settings.ipMonthlyPriceUsd, since });
+function outputs(
+  inputs: SecondaryIpInputs,
+  s: Session,
+  o: { ip: string; rdns: string; since: string; status: IpStatus; orderedAt?: number | string },
+): SecondaryIpOutputs {
+  const orderedAt = typeof o.orderedAt === "number" ? new Date(o.orderedAt).toISOString() : o.orderedAt;
+  return compact({
+    ...inputs,
+    rdns: o.rdns,
+    ip: o.ip,
+    monthlyPriceUsd: s.settings.ipMonthlyPriceUsd,
+    since: o.since,
+    status: o.status,
+    orderedAt,
+  });
 }
 
-/** The tenant's server, or a clear error: IPs are only bought on or released from the tenant's own servers. */
-async function tenantServer(s: Session, inputs: Pick<SecondaryIpInputs, "tenant" | "serviceId" | "rdns">, doing: string, fresh: boolean) {
-  const server = await (fresh ? s.instance(inputs.serviceId, true) : s.server(inputs.serviceId));
+/** The tenant's server, or a clear error: IPs are only bought on or released from this stack's own servers. */
+async function stackServer(s: Session, inputs: Pick<SecondaryIpInputs, "tenant" | "stack" | "serviceId" | "rdns">, doing: string) {
+  const server = await s.instance(inputs.serviceId, true);
   if (!server) return undefined;
-  if (!belongsToTenant(server.srvrname, inputs.tenant)) {
+  const mark = parseServerName(server.srvrname);
+  if (!markIs(mark, { tenant: inputs.tenant, stack: inputs.stack })) {
     throw new Error(
-      `${label(inputs)}: server ${inputs.serviceId} ("${server.srvrname}") is not one of tenant ${inputs.tenant}'s servers; refusing to ${doing}.`,
+      `${label(inputs)}: server ${inputs.serviceId} ("${splitName(server.srvrname).mark}") is ${mark ? `marked as ${describeMark(mark)}` : "not marked as any tenant's"}, ` +
+        `not as tenant ${inputs.tenant}${inputs.stack ? `, stack ${inputs.stack}` : ""}; refusing to ${doing}. Nothing was bought or released.`,
     );
   }
   return server;
 }
 
-/** Buys one IP and returns it: the IP in the list afterwards that was not there before. */
-async function buyOne(s: Session, inputs: SecondaryIpInputs, before: InstanceIp[], mainIp: string | undefined): Promise<InstanceIp> {
-  const known = new Set(before.map((i) => i.ip));
-  let lost: OutcomeUnknownError | undefined;
-  try {
-    await s.client.buySecondaryIp(inputs.serviceId);
-  } catch (e) {
-    if (!(e instanceof OutcomeUnknownError)) throw e;
-    lost = e;
-    progress(
-      `${label(inputs)}: the answer to the IP purchase was lost; watching server ${inputs.serviceId}'s IP list instead of buying again`,
-    );
+/** Waits (briefly) until every sibling slot has been heard of in this process, so their IPs are known. */
+async function hearSiblings(inputs: SecondaryIpInputs): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  const known = slotsOn(inputs.serviceId);
+  while (Date.now() < deadline && inputs.siblings.some((k) => !known.has(k) && k !== slotOf(inputs))) {
+    await new Promise((r) => setTimeout(r, 50));
   }
-  s.ipsChanged(inputs.serviceId);
+}
+
+/** IPs on the server that no other slot holds and that this slot may take. */
+function free(ips: InstanceIp[], inputs: SecondaryIpInputs, mainIp: string | undefined): InstanceIp[] {
+  return ips.filter(
+    (i) =>
+      i.ip !== mainIp &&
+      !holderOf(inputs.serviceId, i.ip, slotOf(inputs)) &&
+      !inputs.retire.includes(i.ip) &&
+      (i.rdns === inputs.rdns || isDefaultRdns(i.rdns, i.ip)),
+  );
+}
+
+type Found = { ip: InstanceIp; orderedAt?: number } | { pending: number };
+
+/** Polls for an IP answering the order at `orderedAt`; undefined when none came within `timeoutMs`. */
+async function awaitArrival(
+  s: Session,
+  inputs: SecondaryIpInputs,
+  mainIp: string | undefined,
+  o: { orderedAt: number; timeoutMs: number; before?: Set<string>; answerIp?: string },
+): Promise<InstanceIp | undefined> {
+  const reservedFor = () => waitedFor(inputs.serviceId, slotOf(inputs)).filter((t) => t < o.orderedAt).length;
   const started = Date.now();
   try {
-    // Purchases on a server are serialized, so time spent looking too early is time every later
-    // purchase waits; under the rate limit, early looks also delay the calls of other resources.
-    const ip = await s.client.waitFor(
+    return await s.client.waitFor(
       `a new IP on server ${inputs.serviceId}`,
-      async () => (await s.ips(inputs.serviceId, true)).find((i) => !known.has(i.ip) && i.ip !== mainIp && !claimed.has(i.ip)),
+      async () => {
+        const candidates = free(await s.ips(inputs.serviceId, true), inputs, mainIp).filter((i) => !o.before?.has(i.ip));
+        const named = o.answerIp ? candidates.find((i) => i.ip === o.answerIp) : undefined;
+        // Older orders of other slots come first; IPs are interchangeable until their rDNS is set.
+        return named ?? candidates[reservedFor()];
+      },
       {
-        timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.ipTimeoutMs,
+        timeoutMs: o.timeoutMs,
         firstCheckAfterMs: s.lastIpDelayMs !== undefined ? Math.max(0, s.lastIpDelayMs - s.settings.pollIntervalMs) : undefined,
         initialDelayMs: s.settings.pollIntervalMs,
         maxDelayMs: s.settings.pollIntervalMs,
         onProgress: progress,
       },
     );
-    s.lastIpDelayMs = Date.now() - started;
-    return ip;
   } catch (e) {
-    if (lost) {
-      throw new Error(
-        `${label(inputs)}: the IP purchase's answer was lost (${lost.detail}) and no new IP appeared on server ${inputs.serviceId} within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
-          "It was not bought again. Run `pulumi up` again later: an IP that arrives meanwhile has no rDNS yet and is taken over instead of buying another.",
-      );
-    }
+    if (e instanceof HostwindsError && e.action === "wait") return undefined;
     throw e;
+  } finally {
+    s.lastIpDelayMs = Date.now() - started;
   }
 }
 
-/** The IP this resource should own: adopted, left over from an interrupted run, or bought now. */
-async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<InstanceIp> {
-  // Shared reads (at most a few seconds old) are enough here: IPs claimed in this process are
-  // excluded by `claimed`, and a purchase invalidates them. They save two calls per IP.
-  const server = await tenantServer(s, inputs, "buy an IP for it", false);
+/** Claims an arrived IP for the order at `orderedAt` (in this process and in the journal). */
+async function claim(s: Session, inputs: SecondaryIpInputs, ip: InstanceIp, orderedAt: number | undefined): Promise<InstanceIp> {
+  note(inputs.serviceId, slotOf(inputs), { ip: ip.ip });
+  if (orderedAt !== undefined) await settleOrder(s, inputs.serviceId, orderedAt);
+  return ip;
+}
+
+/** Records the order, sends it, and waits for the IP (or returns it as pending). Never re-sends. */
+async function buy(s: Session, inputs: SecondaryIpInputs, ips: InstanceIp[], mainIp: string | undefined): Promise<Found> {
+  const before = new Set(ips.map((i) => i.ip));
+  const orderedAt = await recordOrder(s, inputs.serviceId);
+  note(inputs.serviceId, slotOf(inputs), { orderedAt });
+  let answerIp: string | undefined;
+  try {
+    answerIp = await s.client.buySecondaryIp(inputs.serviceId, s.settings.ipPurchaseAction);
+  } catch (e) {
+    if (!(e instanceof OutcomeUnknownError)) {
+      // Hostwinds answered "no": nothing was bought, so the journal entry goes.
+      await settleOrder(s, inputs.serviceId, orderedAt).catch(() => undefined);
+      note(inputs.serviceId, slotOf(inputs), {});
+      throw e;
+    }
+    progress(`${label(inputs)}: the answer to the IP purchase was lost; the order stays recorded and is watched for, never sent again`);
+  }
+  s.ipsChanged(inputs.serviceId);
+  const ip = await awaitArrival(s, inputs, mainIp, { orderedAt, timeoutMs: s.settings.ipTimeoutMs, before, answerIp });
+  if (ip) return { ip: await claim(s, inputs, ip, orderedAt), orderedAt };
+  progress(
+    `${label(inputs)}: Hostwinds has not assigned the IP ordered at ${new Date(orderedAt).toISOString()} within ${Math.round(s.settings.ipTimeoutMs / 1000)} s; ` +
+      "it stays in state as a pending order (status purchasing) and the next `pulumi up` picks it up without ordering again",
+  );
+  return { pending: orderedAt };
+}
+
+/** The IP this resource should own: adopted, left by an interrupted run, answering an open order, or bought now. */
+async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Found> {
+  const server = await stackServer(s, inputs, "buy an IP for it");
   if (!server) throw new Error(`${label(inputs)}: server ${inputs.serviceId} is not in this Hostwinds account. Nothing was bought.`);
   const mainIp = server.main_ip ?? undefined;
-  const ips = await s.ips(inputs.serviceId);
+  const ips = await s.ips(inputs.serviceId, true);
+  const slot = slotOf(inputs);
 
   if (inputs.adoptIp !== undefined) {
     const found = ips.find((i) => i.ip === inputs.adoptIp);
@@ -111,29 +203,67 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Instanc
       throw new Error(
         `${label(inputs)}: adoptIp ${found.ip} is server ${inputs.serviceId}'s main IP; only secondary IPs can be managed as SecondaryIp. Nothing was bought.`,
       );
-    if (claimed.has(found.ip))
-      throw new Error(`${label(inputs)}: adoptIp ${found.ip} is already managed by another SecondaryIp in this stack.`);
+    const holder = holderOf(inputs.serviceId, found.ip, slot);
+    if (holder) throw new Error(`${label(inputs)}: adoptIp ${found.ip} is already held by ${holder} in this stack. Nothing was bought.`);
     progress(`${label(inputs)}: adopted ${found.ip} on server ${inputs.serviceId}`);
-    return found;
+    return { ip: await claim(s, inputs, found, undefined) };
   }
-  // An IP being retired still carries this slot's rDNS until it is released: never take it back.
-  const secondary = ips.filter((i) => i.ip !== mainIp && !claimed.has(i.ip) && !inputs.retire.includes(i.ip));
-  const mine = secondary.find((i) => i.rdns === inputs.rdns);
+
+  const open = free(ips, inputs, mainIp);
+  const mine = open.find((i) => i.rdns === inputs.rdns);
   if (mine) {
     progress(
-      `${label(inputs)}: ${mine.ip} already carries this rDNS but is not in state (an earlier run stopped before saving it); taking it over instead of buying again`,
+      `${label(inputs)}: ${mine.ip} already carries this rDNS but is not in state (an earlier run stopped before saving it); taking it over`,
     );
-    return mine;
+    return { ip: await claim(s, inputs, mine, undefined) };
   }
-  const unowned = secondary.find((i) => isDefaultRdns(i.rdns, i.ip));
-  if (unowned) {
+  const journal = splitName(server.srvrname).orders;
+  const others = waitedFor(inputs.serviceId, slot);
+  // Unclaimed IPs beyond those the pending orders of other slots will take.
+  const spare = open.slice(others.length);
+  if (spare.length) {
+    const orphan = orphanOrders(journal, others)[0];
     progress(
-      `${label(inputs)}: ${unowned.ip} on server ${inputs.serviceId} has no rDNS and no owner (bought by a run that stopped before saving it?); taking it over instead of buying again`,
+      `${label(inputs)}: ${spare[0].ip} on server ${inputs.serviceId} is held by no slot (bought by a run that stopped before saving it?); taking it over instead of buying again`,
     );
-    return unowned;
+    return { ip: await claim(s, inputs, spare[0], orphan), orderedAt: orphan };
   }
-  return buyOne(s, inputs, ips, mainIp);
+  const live = orphanOrders(await dropStaleOrders(s, inputs.serviceId, journal, s.settings.ipTimeoutMs, others), others);
+  if (live.length) {
+    // An order sent by a run that died before saving its slot: wait for it, never order again.
+    const orderedAt = live[0];
+    note(inputs.serviceId, slot, { orderedAt });
+    progress(
+      `${label(inputs)}: an IP order recorded at ${new Date(orderedAt).toISOString()} on server ${inputs.serviceId} belongs to no slot in state (a run stopped after ordering); waiting for it instead of buying again`,
+    );
+    const left = Math.max(0, orderedAt + s.settings.ipTimeoutMs - Date.now());
+    const ip = await awaitArrival(s, inputs, mainIp, { orderedAt, timeoutMs: Math.max(left, s.settings.pollIntervalMs) });
+    if (ip) return { ip: await claim(s, inputs, ip, orderedAt), orderedAt };
+    // Nothing came within the IP timeout of the order: taken as never sent (see orders.ts).
+    await settleOrder(s, inputs.serviceId, orderedAt);
+    note(inputs.serviceId, slot, {});
+    progress(
+      `${label(inputs)}: the order recorded at ${new Date(orderedAt).toISOString()} got no IP within the IP timeout; taken as never sent`,
+    );
+  }
+  return buy(s, inputs, ips, mainIp);
 }
+
+async function setRdnsOrFail(s: Session, inputs: SecondaryIpInputs, id: string, ip: InstanceIp, since: string, orderedAt?: number) {
+  if (ip.rdns === inputs.rdns) return;
+  try {
+    await s.client.setRdns(inputs.serviceId, ip.ip, inputs.rdns);
+    s.ipsChanged(inputs.serviceId);
+  } catch (e) {
+    throw createdButFailed(
+      id,
+      outputs(inputs, s, { ip: ip.ip, rdns: ip.rdns ?? "", since, status: "assigned", orderedAt }) as never,
+      `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`,
+    );
+  }
+}
+
+const pendingId = (serviceId: number, orderedAt: number) => `order-${serviceId}-${orderedAt}`;
 
 export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, SecondaryIpOutputs> = {
   async configure(req) {
@@ -144,92 +274,183 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     return checkInputs(secondaryIpInputsSchema, label(news), news);
   },
 
-  async diff(id, olds, news) {
+  async diff(_id, olds, news) {
+    // The engine diffs every slot of the stack before (or while) new ones are created: this is how
+    // this process learns which IP each slot in state holds.
+    if (typeof olds.serviceId === "number")
+      note(olds.serviceId, slotOf(news.slot && !isUnknown(news.slot) ? news : olds), {
+        ip: olds.ip || undefined,
+        orderedAt: olds.orderedAt ? Date.parse(olds.orderedAt) : undefined,
+      });
     const replaces: string[] = [];
     if (isUnknown(news.serviceId) || olds.serviceId !== news.serviceId) replaces.push("serviceId");
     if (olds.tenant !== news.tenant) replaces.push("tenant");
-    if (news.adoptIp !== undefined && news.adoptIp !== id) replaces.push("adoptIp");
+    if (news.adoptIp !== undefined && news.adoptIp !== olds.ip) replaces.push("adoptIp");
     // Retiring this slot's IP replaces it the engine's default way: the new IP is bought and DNS,
     // SPF and outbound routing move to it before the old one is released, at the end of the run.
-    if (Array.isArray(news.retire) && news.retire.includes(id)) replaces.push("retire");
-    // A retire list that does not name this IP is no change to it (and no noise in the preview).
-    const rdns = olds.rdns !== news.rdns;
-    return { changes: replaces.length > 0 || rdns, replaces };
+    if (Array.isArray(news.retire) && olds.ip && news.retire.includes(olds.ip)) replaces.push("retire");
+    // A pending order is settled by an update.
+    const pending = olds.status === "purchasing";
+    return { changes: replaces.length > 0 || olds.rdns !== news.rdns || pending, replaces };
   },
 
   async create(inputs) {
     const s = session();
-    // Only finding or buying waits for the server's lock; the IP is claimed in this process at
-    // once and by its rDNS just after, while the next purchase on the server is already under way.
-    const ip = await s.oneAtATime(inputs.serviceId, async () => {
-      const found = await findOrBuy(s, inputs);
-      claimed.add(found.ip);
-      return found;
-    });
-    const since = new Date().toISOString();
-    if (ip.rdns !== inputs.rdns) {
-      try {
-        await s.client.setRdns(inputs.serviceId, ip.ip, inputs.rdns);
-      } catch (e) {
-        throw createdButFailed(
-          ip.ip,
-          outputs(inputs, ip.ip, ip.rdns ?? "", s, since) as never,
-          `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`,
-        );
-      }
+    note(inputs.serviceId, slotOf(inputs), slotsOn(inputs.serviceId).get(slotOf(inputs)) ?? {});
+    await hearSiblings(inputs);
+    // Only finding or buying waits for the server's lock; rDNS is set while the next purchase runs.
+    const found = await s.oneAtATime(inputs.serviceId, () => findOrBuy(s, inputs));
+    if ("pending" in found) {
+      return {
+        id: pendingId(inputs.serviceId, found.pending),
+        outs: outputs(inputs, s, { ip: "", rdns: inputs.rdns, since: "", status: "purchasing", orderedAt: found.pending }),
+      };
     }
-    return { id: ip.ip, outs: outputs(inputs, ip.ip, inputs.rdns, s, since) };
+    const since = new Date().toISOString();
+    await setRdnsOrFail(s, inputs, found.ip.ip, found.ip, since, found.orderedAt);
+    return {
+      id: found.ip.ip,
+      outs: outputs(inputs, s, { ip: found.ip.ip, rdns: inputs.rdns, since, status: "assigned", orderedAt: found.orderedAt }),
+    };
   },
 
   async read(id, stored) {
     const props = stored as SecondaryIpOutputs;
     const s = session();
+    const slot = slotOf(props);
     let ips: InstanceIp[];
     try {
       ips = await s.ips(props.serviceId);
     } catch (e) {
-      if (e instanceof HostwindsError && e.detail === INVALID_SERVICE_ID) return { id: "" } as never; // the server is gone, and its IPs with it
+      if (e instanceof HostwindsError && e.detail === INVALID_SERVICE_ID) {
+        await s.confirmAccess(`${label(props)}: refresh of ${props.ip || "a pending IP order"} on server ${props.serviceId}`);
+        return { id: "" } as never; // the server is gone, and its IPs with it
+      }
       throw e;
     }
-    const found = ips.find((i) => i.ip === id);
+    if (props.status === "purchasing") {
+      // Still an order: an up settles it (reads never change the account).
+      note(props.serviceId, slot, { orderedAt: props.orderedAt ? Date.parse(props.orderedAt) : undefined });
+      return { id, props, inputs: inputsOf(props) as never };
+    }
+    const ip = props.ip || id;
+    const found = ips.find((i) => i.ip === ip);
     if (!found) return { id: "" } as never;
-    const rdns = found.rdns ?? "";
-    const inputs = compact({ tenant: props.tenant, serviceId: props.serviceId, rdns, adoptIp: props.adoptIp, retire: props.retire ?? [] });
-    return { id, props: outputs(inputs, id, rdns, s, props.since ?? new Date().toISOString()), inputs: inputs as never };
+    const holder = holderOf(props.serviceId, ip, slot);
+    if (holder) {
+      // One IP, one slot: a second claim is drift to fix (this slot leaves state; `up` gives it its own IP).
+      progress(
+        `${label(props)}: ${ip} is also held by ${holder} in this stack; dropping this claim so that \`pulumi up\` gives ${slot} its own IP`,
+      );
+      return { id: "" } as never;
+    }
+    note(props.serviceId, slot, { ip });
+    // rDNS only when Hostwinds reports it (no source says it does): otherwise what this stack set stands.
+    const rdns = found.rdns ?? props.rdns;
+    const inputs = inputsOf({ ...props, rdns });
+    return {
+      id,
+      props: outputs(inputs, s, {
+        ip,
+        rdns,
+        since: props.since || new Date().toISOString(),
+        status: "assigned",
+        orderedAt: props.orderedAt,
+      }),
+      inputs: inputs as never,
+    };
   },
 
   async update(id, olds, news) {
     const s = session();
+    if (olds.status === "purchasing") {
+      const orderedAt = olds.orderedAt ? Date.parse(olds.orderedAt) : Date.now();
+      const ip = await s.oneAtATime(news.serviceId, async () => {
+        const server = await stackServer(s, news, "settle an IP order on it");
+        if (!server) throw new Error(`${label(news)}: server ${news.serviceId} is no longer in the account; run \`pulumi refresh\`.`);
+        note(news.serviceId, slotOf(news), { orderedAt });
+        const got = await awaitArrival(s, news, server.main_ip ?? undefined, { orderedAt, timeoutMs: s.settings.ipTimeoutMs });
+        return got ? claim(s, news, got, orderedAt) : undefined;
+      });
+      if (!ip) {
+        progress(`${label(news)}: the IP ordered at ${olds.orderedAt} is still not assigned; it stays a pending order`);
+        return { outs: outputs(news, s, { ip: "", rdns: news.rdns, since: "", status: "purchasing", orderedAt }) };
+      }
+      const since = new Date().toISOString();
+      await setRdnsOrFail(s, news, id, ip, since, orderedAt);
+      progress(`${label(news)}: the pending order got ${ip.ip}`);
+      return { outs: outputs(news, s, { ip: ip.ip, rdns: news.rdns, since, status: "assigned", orderedAt }) };
+    }
+    const ip = olds.ip || id;
     if (olds.rdns !== news.rdns) {
       await s.oneAtATime(news.serviceId, async () => {
-        await s.client.setRdns(news.serviceId, id, news.rdns);
+        await s.client.setRdns(news.serviceId, ip, news.rdns);
         s.ipsChanged(news.serviceId);
       });
     }
-    return { outs: outputs(news, id, news.rdns, s, olds.since ?? new Date().toISOString()) };
+    return {
+      outs: outputs(news, s, {
+        ip,
+        rdns: news.rdns,
+        since: olds.since ?? new Date().toISOString(),
+        status: "assigned",
+        orderedAt: olds.orderedAt,
+      }),
+    };
   },
 
   async delete(id, props) {
     const s = session();
+    const slot = slotOf(props);
     await s.oneAtATime(props.serviceId, async () => {
-      const server = await tenantServer(s, props, `release ${id} from it`, true);
+      const server = await stackServer(s, props, `release ${props.ip || "a pending IP order"} from it`);
       if (!server) {
-        progress(`${label(props)}: server ${props.serviceId} is gone, and ${id} with it`);
+        await s.confirmAccess(`${label(props)}: release of ${props.ip || "a pending IP order"} on server ${props.serviceId}`);
+        progress(`${label(props)}: server ${props.serviceId} is gone, and its IPs with it`);
         return;
       }
-      if (server.main_ip === id) {
+      let ip = props.ip || (props.status === "purchasing" ? "" : id);
+      if (props.status === "purchasing") {
+        // A pending order is released once it arrives (no public action cancels an order).
+        const orderedAt = props.orderedAt ? Date.parse(props.orderedAt) : Date.now();
+        note(props.serviceId, slot, { orderedAt });
+        const got = await awaitArrival(s, props, server.main_ip ?? undefined, { orderedAt, timeoutMs: s.settings.ipTimeoutMs });
+        if (!got)
+          throw new Error(
+            `${label(props)}: the IP ordered at ${props.orderedAt} on server ${props.serviceId} has not arrived, and no public action cancels an order; ` +
+              "it stays in state and is released when it arrives: run `pulumi destroy` (or `up`) again later.",
+          );
+        await claim(s, props, got, orderedAt);
+        ip = got.ip;
+      }
+      if (server.main_ip === ip) {
         throw new Error(
-          `${label(props)}: ${id} is server ${props.serviceId}'s main IP; refusing to release it. Run \`pulumi refresh\` if state is out of date.`,
+          `${label(props)}: ${ip} is server ${props.serviceId}'s main IP; refusing to release it. Run \`pulumi refresh\` if state is out of date.`,
         );
       }
-      const ips = await s.ips(props.serviceId, true);
-      if (!ips.some((i) => i.ip === id)) {
-        progress(`${label(props)}: ${id} was already released`);
+      const holder = holderOf(props.serviceId, ip, slot);
+      if (holder) {
+        progress(`${label(props)}: ${ip} is now held by ${holder}; not releasing it`);
       } else {
-        await s.client.deleteIp(props.serviceId, id);
+        const ips = await s.ips(props.serviceId, true);
+        if (!ips.some((i) => i.ip === ip)) progress(`${label(props)}: ${ip} was already released`);
+        else await s.client.deleteIp(props.serviceId, ip);
       }
-      claimed.delete(id);
+      slotsOn(props.serviceId).delete(slot);
       s.ipsChanged(props.serviceId);
     });
   },
 };
+
+function inputsOf(p: SecondaryIpOutputs): SecondaryIpInputs {
+  return compact({
+    tenant: p.tenant,
+    stack: p.stack,
+    slot: p.slot,
+    siblings: p.siblings ?? [],
+    serviceId: p.serviceId,
+    rdns: p.rdns,
+    adoptIp: p.adoptIp,
+    retire: p.retire ?? [],
+  });
+}

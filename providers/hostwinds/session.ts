@@ -6,7 +6,8 @@
  */
 import { HostwindsClient } from "./client";
 import { readSettings, Settings } from "./settings";
-import type { Instance, InstanceIp, Plan } from "./wire";
+import { HostwindsError } from "./errors";
+import type { Image, Instance, InstanceIp, Plan } from "./wire";
 
 /** Reads younger than this are shared (a refresh reads every IP of a server at once). */
 const SHARED_READ_MS = 5_000;
@@ -22,6 +23,8 @@ export class Session {
   private readonly ipLists = new Map<number, Shared<InstanceIp[]>>();
   private readonly instances = new Map<number, Shared<Instance | undefined>>();
   private prices?: Promise<Plan[]>;
+  private imageList?: Promise<Image[]>;
+  private accessConfirmedAt = -Infinity;
   /** How long the last bought IP took to appear: the first look for the next waits about that long. */
   lastIpDelayMs?: number;
 
@@ -84,6 +87,35 @@ export class Session {
       throw e;
     });
     return this.prices;
+  }
+
+  /** Public images, read once per provider process. */
+  images(): Promise<Image[]> {
+    this.imageList ??= this.client.images().catch((e) => {
+      this.imageList = undefined;
+      throw e;
+    });
+    return this.imageList;
+  }
+
+  /**
+   * Called before concluding that a server is gone: a stale or revoked key answers "A valid
+   * serviceid is required." for every server (HWF README), so "not found" means gone only when
+   * the same key can list the account. Throws a clear error otherwise; nothing is changed.
+   */
+  async confirmAccess(what: string): Promise<void> {
+    if (Date.now() - this.accessConfirmedAt < 60_000) return;
+    try {
+      await this.client.confirmAccess();
+      this.accessConfirmedAt = Date.now();
+    } catch (e) {
+      const detail = e instanceof HostwindsError ? e.detail : e instanceof Error ? e.message : String(e);
+      throw new Error(
+        `${what}: Hostwinds says it does not know the server, and the API key cannot list the account either (get_instances: ${detail}). ` +
+          "The key is probably revoked, expired or used from an address not on its allow-list; the server is not treated as gone and nothing was changed. " +
+          "Fix hostwinds:apiKey (or HOSTWINDS_API_KEY) and run again.",
+      );
+    }
   }
 
   private shared<T>(

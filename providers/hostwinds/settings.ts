@@ -5,7 +5,7 @@
  * the API key never reaches a resource's state.
  */
 import { z } from "zod";
-import { DEFAULT_API_URL } from "./wire";
+import { DEFAULT_API_URL, DEFAULT_IP_PURCHASE_ACTION } from "./wire";
 
 /** Config key (after `hostwinds:`) → environment variable, default, meaning. */
 export const SETTINGS = {
@@ -15,7 +15,14 @@ export const SETTINGS = {
   requestTimeoutMs: { env: "HOSTWINDS_REQUEST_TIMEOUT_MS", doc: "Timeout of one request (default 30000)." },
   pollIntervalMs: { env: "HOSTWINDS_POLL_INTERVAL_MS", doc: "How often to look while waiting for a server or an IP (default 2000)." },
   buildTimeoutMs: { env: "HOSTWINDS_BUILD_TIMEOUT_MS", doc: "How long a new server may take to become ACTIVE (default 1800000, 30 min)." },
-  ipTimeoutMs: { env: "HOSTWINDS_IP_TIMEOUT_MS", doc: "How long a bought IP may take to appear (default 900000, 15 min)." },
+  ipTimeoutMs: {
+    env: "HOSTWINDS_IP_TIMEOUT_MS",
+    doc: "How long a run waits for a bought IP (default 900000, 15 min); after that the order stays pending in state for the next run.",
+  },
+  ipPurchaseAction: {
+    env: "HOSTWINDS_IP_PURCHASE_ACTION",
+    doc: `The API action that buys a secondary IP (default ${DEFAULT_IP_PURCHASE_ACTION}; [assumed]: no public source names it).`,
+  },
   ipMonthlyPriceUsd: {
     env: "HOSTWINDS_IP_MONTHLY_PRICE_USD",
     doc: "Price of one secondary IP per month; Hostwinds publishes none (default 4.99).",
@@ -32,7 +39,11 @@ export const settingsSchema = z.object({
   requestTimeoutMs: count(100).default(30_000),
   pollIntervalMs: count(10).default(2_000),
   buildTimeoutMs: count(1_000).default(30 * 60_000),
-  ipTimeoutMs: count(1_000).default(15 * 60_000),
+  ipTimeoutMs: count(500).default(15 * 60_000),
+  ipPurchaseAction: z
+    .string()
+    .regex(/^[a-z_]{2,64}$/, "must be an API action name such as add_ip")
+    .default(DEFAULT_IP_PURCHASE_ACTION),
   ipMonthlyPriceUsd: count(0).default(4.99),
 });
 export type Settings = z.infer<typeof settingsSchema>;

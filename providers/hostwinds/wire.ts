@@ -99,10 +99,16 @@ export type Instance = z.infer<typeof instanceSchema>;
 
 export const instanceListSchema = z.array(instanceSchema);
 
-/** get_instance_ips → {"IP Addresses": [{"ip": …, …}]}; the main IP is in the list. */
-export const instanceIpsSchema = z.object({
-  "IP Addresses": z.array(z.object({ ip: z.string(), rdns: optionalText }).passthrough()),
-});
+/**
+ * get_instance_ips → {"IP Addresses": [{"ip": …}, …]}; the main IP is in the list (PHP2
+ * set_domains.php reads `success["IP Addresses"][i].ip`). PM networking.md shows a bare array
+ * instead; both are accepted. Any per-IP field but `ip` is [assumed] (see ASSUMPTIONS: rdns).
+ */
+const ipEntry = z.object({ ip: z.string(), rdns: optionalText }).passthrough();
+export const instanceIpsSchema = z
+  .union([z.object({ "IP Addresses": z.array(ipEntry) }).passthrough(), z.array(ipEntry)])
+  .transform((v) => (Array.isArray(v) ? v : v["IP Addresses"]));
+/** An IP on a server; `rdns` only when Hostwinds reports it (no public source says it does). */
 export type InstanceIp = { ip: string; rdns?: string };
 
 /** Hostwinds returns some lists as arrays and some as objects keyed by id; accept both. */
@@ -119,7 +125,10 @@ const price = z
   .transform((v) => (v === null || v === undefined || v === "" ? undefined : Number(v)));
 export const planSchema = z
   .object({
+    /** The plan's product id. Not what add_instance takes. (PM upgrade-billing.md lists `id` and `rid` apart.) */
     id: num,
+    /** The resource id add_instance and upgrade_instance take (TF variables.tf: "Resource ID from get_price_list"). */
+    rid: num,
     name: z.string(),
     monthly: price,
     quarterly: price,
@@ -131,31 +140,129 @@ export const planSchema = z
   })
   .passthrough();
 export type Plan = z.infer<typeof planSchema>;
-/** get_price_list → {"success": {<key>: plan, …}} (an object of plans; an array is accepted too). */
+/**
+ * get_price_list → {"success": {<key>: plan, …}} (PM upgrade-billing.md; an array is accepted too).
+ * PM: `managed` defaults to 1, so the client asks for unmanaged plans (managed=0) — our servers are
+ * unmanaged, and a managed plan's rid would buy a managed (dearer) server.
+ */
 export const priceListSchema = listOf(planSchema);
+export const PRICE_LIST_PARAMS = { managed: 0 } as const;
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * [assumed] get_public_images answers {"success": [image, …]} (or an object keyed by id) where an
+ * image has a UUID and a name. Only the action's name and that it is where add_instance's
+ * `template` UUIDs come from are public (TF add-instance/variables.tf); the shape is not.
+ */
+export const imageSchema = z
+  .object({
+    uuid: z.string().optional(),
+    id: z.union([z.string(), z.number()]).optional(),
+    name: z.string(),
+  })
+  .passthrough()
+  .transform((i, ctx) => {
+    const uuid = i.uuid ?? (typeof i.id === "string" && UUID.test(i.id) ? i.id : undefined);
+    if (!uuid) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `image ${i.name} has no uuid` });
+      return z.NEVER;
+    }
+    return { uuid, name: i.name };
+  });
+export type Image = { uuid: string; name: string };
+export const imageListSchema = listOf(imageSchema);
+
+/** The readable form of an image name that a tenant config uses: "Debian 12" → "debian-12". */
+export const imageSlug = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9.]+/g, "-")
+    .replace(/^-+|-+$/g, "");
 
 export const sshKeySchema = z.object({ name: z.string() }).passthrough();
 
 /**
- * [assumed] No public source names the action that buys a secondary IP. This is
- * the one place the client states it: name, parameters, and that the new IP
- * shows up in get_instance_ips after a while. The stand-in states the same in
- * scripts/dev/standins/hostwinds.ts. Change both if Hostwinds' docs say otherwise.
+ * [assumed] No public source names the action that buys a secondary IP (PM overview.md lists
+ * "secondary IP" as a gap; its networking.md says "Allocate new IP via Hostwinds portal/API").
+ * The name is a provider setting (`hostwinds:ipPurchaseAction`, default below) so it can follow
+ * Hostwinds' docs without a code change; the stand-in can be told another name.
  */
-export const SECONDARY_IP_PURCHASE = {
-  action: "add_ip",
-  params: (serviceId: number) => ({ serviceid: serviceId, qty: 1 }),
-} as const;
+export const DEFAULT_IP_PURCHASE_ACTION = "add_ip";
+export const ipPurchaseParams = (serviceId: number) => ({ serviceid: serviceId, qty: 1 });
 
-/** [assumed] The action listing the account's SSH keys (add/delete are documented; the list is not). */
+/**
+ * [assumed] A purchase answer may name what was bought (a field `ip`, `ips` or `serviceid` in a
+ * result item). No source shows one (PM's add_instance answer has none); the provider uses it when
+ * present and never needs it.
+ */
+export function purchasedIpIn(items: ResultItem[]): string | undefined {
+  for (const i of items) {
+    const v = (i as Record<string, unknown>).ip ?? (i as Record<string, unknown>).ips;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (typeof first === "string" && /^\d{1,3}(\.\d{1,3}){3}$/.test(first)) return first;
+  }
+  return undefined;
+}
+
+/** [assumed] The action listing the account's SSH keys (add/delete are in TF; the list is not). */
 export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
 
 /**
- * [assumed] The reverse DNS a fresh IP carries before anyone sets it: none, or
- * a Hostwinds default name. A secondary IP that is not the main IP and still
- * has such a name is owned by nobody; the provider claims IPs by setting rDNS.
+ * [assumed] The reverse DNS a fresh IP carries before anyone sets it: none, or a Hostwinds
+ * default name. Only used when get_instance_ips reports rDNS at all.
  */
 export function isDefaultRdns(rdns: string | undefined, ip: string): boolean {
   if (!rdns) return true;
   return /(^|\.)hostwindsdns\.com\.?$/i.test(rdns) || /(^|\.)hostwinds\.(com|net)\.?$/i.test(rdns) || rdns.includes(ip.replace(/\./g, "-"));
 }
+
+/**
+ * Every field and action this project uses that no public source settles, with what depends on
+ * it and what the provider does without it. The README's assumptions table is this list; the
+ * stand-in (scripts/dev/standins/hostwinds.ts) can remove or change each one (`wire` options) and
+ * the engine tests run the lifecycle both ways.
+ */
+export const ASSUMPTIONS = [
+  {
+    what: "secondary-IP purchase action `add_ip` (serviceid, qty)",
+    dependsOnIt: "buying sending IPs",
+    without: "setting hostwinds:ipPurchaseAction names the real action; stand-in switch ipPurchaseAction",
+  },
+  {
+    what: "`rdns` per entry of get_instance_ips",
+    dependsOnIt: "seeing an rDNS changed in the panel (drift)",
+    without:
+      "ownership comes from state and the order journal, never from rDNS; refresh keeps the rDNS it set (stand-in switch rdnsInIpList: false)",
+  },
+  {
+    what: "a purchase answer naming the IP bought",
+    dependsOnIt: "nothing (used when present)",
+    without: "the new IP is the one not on the server before the order (stand-in switch purchaseAnswerIp)",
+  },
+  {
+    what: "get_public_images answers a list of {uuid, name}",
+    dependsOnIt: "image names in tenant configs (debian-12 → UUID)",
+    without: "give the template UUID itself as `image`; it is sent unchanged",
+  },
+  {
+    what: "get_ssh_keys lists the account's SSH key names",
+    dependsOnIt: "the catalogue and the config check of sshKeys",
+    without: "Hostwinds refuses an unknown key at add_instance",
+  },
+  {
+    what: "get_locations answers a list of {id, name}",
+    dependsOnIt: "the catalogue and the config check of location",
+    without: 'Hostwinds refuses a bad location_id at add_instance ("Location Id is invalid.")',
+  },
+  {
+    what: "instance `product_id` is the price list's `id` of the server's plan",
+    dependsOnIt: "noticing a server on another plan than the config's (adoption, refresh)",
+    without: "a product_id that maps to no plan in the list is not compared",
+  },
+  {
+    what: "an IP order can be held for hours or days (IP justification, KB 55) and then appears in get_instance_ips",
+    dependsOnIt: "pending IP orders",
+    without: "stand-in option ipDelayMs (kept across restarts with --state)",
+  },
+] as const;

@@ -2,8 +2,8 @@
  * Prices normalized to a month, from Hostwinds' price list. Billing cycles
  * are Hostwinds' own names; an hourly server is counted at 730 hours a month.
  */
-import checkedInPrices from "../hostwinds/price-list.json";
-import { Plan, planSchema } from "../hostwinds/wire";
+import { checkedInCatalog } from "../hostwinds/catalog";
+import { Plan } from "../hostwinds/wire";
 
 export const BILLING_CYCLES = ["hourly", "monthly", "quarterly", "semiannually", "annually", "biennially", "triennially"] as const;
 export type BillingCycle = (typeof BILLING_CYCLES)[number];
@@ -56,9 +56,10 @@ export interface MonthlyCost {
 
 const cents = (n: number) => Math.round(n * 100) / 100;
 
-/** The checked-in price list, for offline use (previews, policies, the pipeline without a key). */
+/** The checked-in catalogue's prices, for offline use (previews, policies, the pipeline without a key). */
 export function defaultPriceBook(): PriceBook {
-  return { plans: checkedInPrices.plans.map((p) => planSchema.parse(p)), ipMonthlyPriceUsd: checkedInPrices.ipMonthlyPriceUsd };
+  const c = checkedInCatalog();
+  return { plans: c.plans, ipMonthlyPriceUsd: c.ipMonthlyPriceUsd };
 }
 
 export class UnknownPriceError extends Error {
@@ -69,10 +70,10 @@ export function monthlyCost(servers: ServerCostInput[], book: PriceBook): Monthl
   const out = servers.map((s): ServerCost => {
     let serverUsd = s.serverMonthlyUsd;
     if (serverUsd === undefined) {
-      const plan = book.plans.find((p) => p.id === s.plan);
+      const plan = book.plans.find((p) => p.rid === s.plan);
       if (!plan)
         throw new UnknownPriceError(
-          `server ${s.name}: plan ${s.plan} is not in the price list (plans: ${book.plans.map((p) => p.id).join(", ")})`,
+          `server ${s.name}: plan ${s.plan} is not in the price list (plan rids: ${book.plans.map((p) => p.rid).join(", ")})`,
         );
       serverUsd = monthlyPriceUsd(plan, s.billingCycle);
       if (serverUsd === undefined) throw new UnknownPriceError(`server ${s.name}: plan ${s.plan} has no ${s.billingCycle} price`);

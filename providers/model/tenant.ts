@@ -27,7 +27,7 @@ export const serverSchema = z
   .object({
     name: slug,
     location: positiveInt("a Hostwinds location id (a whole number)"),
-    plan: positiveInt("a Hostwinds plan id (a whole number)"),
+    plan: positiveInt("a Hostwinds plan rid (a whole number)"),
     billingCycle: z
       .enum(BILLING_CYCLES, { errorMap: () => ({ message: `expected one of ${BILLING_CYCLES.join(", ")}` }) })
       .default("monthly"),
@@ -99,17 +99,17 @@ function crossChecks(raw: unknown): Problem[] {
     const plans = defaultPriceBook().plans;
     t.servers.forEach((s: { name?: unknown; adoptIps?: unknown; sendingIps?: unknown; plan?: unknown; billingCycle?: unknown }, i) => {
       if (typeof s?.plan === "number" && Number.isInteger(s.plan) && s.plan > 0) {
-        const plan = plans.find((p) => p.id === s.plan);
+        const plan = plans.find((p) => p.rid === s.plan);
         const cycle = (BILLING_CYCLES as readonly unknown[]).includes(s.billingCycle ?? "monthly")
           ? ((s.billingCycle ?? "monthly") as BillingCycle)
           : undefined;
         if (!plan)
           out.push({
             path: ["servers", i, "plan"],
-            message: `expected a plan in the price list (${plans.map((p) => p.id).join(", ")}; providers/hostwinds/price-list.json)`,
+            message: `expected a plan rid in the catalogue (${plans.map((p) => p.rid).join(", ")}; providers/hostwinds/catalog.json, refreshed by \`npm run fleet -- catalog\`)`,
           });
         else if (cycle && monthlyPriceUsd(plan, cycle) === undefined)
-          out.push({ path: ["servers", i, "billingCycle"], message: `expected a billing cycle plan ${plan.id} has a price for` });
+          out.push({ path: ["servers", i, "billingCycle"], message: `expected a billing cycle plan ${plan.rid} has a price for` });
       }
       if (typeof s?.name === "string" && seen.has(s.name))
         out.push({ path: ["servers", i, "name"], message: `expected a name not used by another server ("${s.name}" is used twice)` });

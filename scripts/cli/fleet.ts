@@ -25,6 +25,8 @@ import { fleetProject } from "./fleet/tenants";
 import { stackManifests } from "./fleet/k8s";
 import { execFileSync } from "child_process";
 import { intOption, listOption, parseCommandLine, usageError } from "./lib/args";
+import { catalogChanges, fetchCatalog, writeCatalog } from "./fleet/catalog";
+import { checkedInCatalog } from "../../providers/hostwinds/catalog";
 
 /** The repository's top folder (the operator checks out the whole repository). */
 function execGitTop(dir: string): string {
@@ -53,6 +55,9 @@ commands:
   matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
   report FILE…         one Markdown report from the --json output of several preview shards
   k8s-manifests        Pulumi Kubernetes Operator Stack resources, one per tenant (YAML on stdout)
+  catalog              read what Hostwinds sells (locations, unmanaged plans by rid, public images
+                       with UUIDs) and write providers/hostwinds/catalog.json, which tenant configs
+                       are checked against and the stand-in sells from (--out FILE, --ip-price USD)
 
 options:
   --changed-since REF  only tenants a change since REF touches (a tenant's config file → that
@@ -74,6 +79,8 @@ options:
   --no-policy          preview/up without the policy pack (policies/)
   --json               machine-readable output on stdout
   --release --yes      orphans: release what is listed
+  --out FILE           catalog: where to write (default providers/hostwinds/catalog.json)
+  --ip-price USD       catalog: monthly price of one IP to record (Hostwinds publishes none)
   --root DIR           the project (default: this repository)
   -h, --help           this text
 
@@ -99,6 +106,8 @@ const COMMAND = {
     namespace: { type: "string" },
     backend: { type: "string" },
     credentials: { type: "string" },
+    out: { type: "string" },
+    "ip-price": { type: "string" },
     resolvers: { type: "string" },
     blocklists: { type: "string" },
     json: { type: "boolean" },
@@ -125,11 +134,29 @@ export function shardOf<T>(items: T[], k: number, n: number): T[] {
 async function main(): Promise<number> {
   const { values: flags, positionals } = parseCommandLine(COMMAND);
   const [command, ...files] = positionals;
+  const json = flags.json === true;
   if (!command) {
     console.error(HELP);
     return 2;
   }
   if (command !== "report" && files.length) usage(`unexpected argument '${files[0]}'`);
+  if (command === "catalog") {
+    const price = flags["ip-price"] === undefined ? undefined : Number(flags["ip-price"]);
+    if (price !== undefined && !(price >= 0)) usage("--ip-price must be a number of US dollars");
+    const out = path.resolve(String(flags.out ?? path.join(projectRoot, "providers/hostwinds/catalog.json")));
+    const c = await fetchCatalog({
+      apiKey: process.env.HOSTWINDS_API_KEY,
+      apiUrl: process.env.HOSTWINDS_API_URL,
+      ipMonthlyPriceUsd: price,
+      log: (l) => process.stderr.write(`${l}\n`),
+    });
+    const changes = catalogChanges(checkedInCatalog(), c);
+    writeCatalog(out, c);
+    if (json) console.log(JSON.stringify(c, null, 1));
+    else console.log(changes.length ? changes.join("\n") : "no change in locations, plans or images");
+    process.stderr.write(`catalog: wrote ${out}\n`);
+    return 0;
+  }
   if (command === "report") {
     if (!files.length) usage("report needs the --json files of the preview shards");
     const results = files.flatMap((f) => {
@@ -144,7 +171,6 @@ async function main(): Promise<number> {
   }
   const project = fleetProject(path.resolve(String(flags.root ?? projectRoot)));
   const concurrency = intOption("fleet", "concurrency", flags.concurrency);
-  const json = flags.json === true;
   const o: FleetOptions = {
     project,
     concurrency,

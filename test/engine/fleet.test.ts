@@ -17,6 +17,8 @@ import { FleetOptions, fleetDrift, fleetOrphans, fleetPreview } from "../../scri
 import { openTenantStack } from "../../scripts/cli/fleet/stacks";
 import { changedTenants, fleetProject } from "../../scripts/cli/fleet/tenants";
 import { renderReport } from "../../scripts/cli/fleet/report";
+import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-fleet-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-0123456789";
@@ -175,12 +177,12 @@ describe("fleet commands", () => {
         .filter((e) => e.kind === "server")
         .map((e) => e.name)
         .sort(),
-    ).toEqual(["pm-alpha-mx1", "pm-bravo-mx1"]);
+    ).toEqual(["pm-alpha.mx1@alpha", "pm-bravo.mx1@bravo"]);
     expect(bought.filter((e) => e.kind === "ip")).toHaveLength(4);
   });
 
   test("drift: an IP released in the Hostwinds panel shows on its tenant only", async () => {
-    const alpha = sim.inventory(KEY).find((s) => s.name === "pm-alpha-mx1")!;
+    const alpha = sim.inventory(KEY).find((s) => s.name === "pm-alpha.mx1@alpha")!;
     sim.releaseIpByHand(KEY, alpha.ips[1]);
     const drift = await fleetDrift(opts(), ["alpha", "bravo"]);
     expect(drift.map((d) => `${d.tenant} ${d.drifted}`)).toEqual(["alpha true", "bravo false"]);
@@ -192,18 +194,18 @@ describe("fleet commands", () => {
 
   test("orphans: a server and an IP no stack owns are listed with their cost, and released only with --release --yes", async () => {
     const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await client.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
-    const bravo = sim.inventory(KEY).find((s) => s.name === "pm-bravo-mx1")!;
+    await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
+    const bravo = sim.inventory(KEY).find((s) => s.name === "pm-bravo.mx1@bravo")!;
     await client.buySecondaryIp(bravo.serviceId);
     await new Promise((r) => setTimeout(r, 500)); // the stand-in's build and IP delays
     const strayIp = sim
       .inventory(KEY)
-      .find((s) => s.name === "pm-bravo-mx1")!
+      .find((s) => s.name === "pm-bravo.mx1@bravo")!
       .ips.find((ip) => !bravo.ips.includes(ip))!;
 
     const dry = await fleetOrphans(opts(), false);
     expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([
-      `ip pm-bravo-mx1 ${strayIp} 4.99`,
+      `ip pm-bravo.mx1@bravo ${strayIp} 4.99`,
       "server pm-alpha-forgotten  4.99",
     ]);
     expect(dry.monthlyUsd).toBe(9.98);
@@ -222,6 +224,6 @@ describe("fleet commands", () => {
         .inventory(KEY)
         .map((s) => s.name)
         .sort(),
-    ).toEqual(["pm-alpha-mx1", "pm-bravo-mx1"]);
+    ).toEqual(["pm-alpha.mx1@alpha", "pm-bravo.mx1@bravo"]);
   });
 });

@@ -9,6 +9,8 @@ import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-
 import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { descendantsMatching, readAll } from "./harness";
+import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-alpha-0123456789";
 const OTHER_KEY = "sim-key-bravo-0123456789";
@@ -58,7 +60,7 @@ describe("hostwinds provider through the engine", () => {
     const l = ledgerOf(id);
     expect(bought(l, "server")).toHaveLength(1);
     expect(bought(l, "ip")).toHaveLength(3);
-    expect(up.outputs.serverName.value).toBe("pm-acme-mx1");
+    expect(up.outputs.serverName.value).toBe(`pm-acme.mx1@acme-${process.pid}`);
     expect(up.outputs.status.value).toBe("ACTIVE");
     expect(up.outputs.rootPassword.secret).toBe(true);
     expect(up.outputs.serverMonthlyUsd.value).toBe(4.99);
@@ -146,7 +148,7 @@ describe("hostwinds provider through the engine", () => {
     expect(killed.length).toBeGreaterThan(0);
     const serverIds = sim
       .inventory(KEY)
-      .filter((i) => i.name === "pm-crashy-mx1")
+      .filter((i) => i.name.startsWith(`pm-crashy.mx1@crashy-${process.pid}`))
       .map((i) => i.serviceId);
     expect(serverIds).toHaveLength(1);
     const id = serverIds[0];
@@ -177,7 +179,7 @@ describe("hostwinds provider through the engine", () => {
 
   test("adoption: an existing server and IP come under management without buying anything", async () => {
     const hand = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await hand.buyInstance({ template: "debian-12", planId: 102, locationId: 2, billingCycle: "monthly", name: "legacy-box-7" });
+    await hand.buyInstance({ template: DEBIAN_12, planRid: 102, locationId: 2, billingCycle: "monthly", name: "legacy-box-7" });
     const server = await hand.waitFor(
       "legacy box",
       async () => {
@@ -197,7 +199,7 @@ describe("hostwinds provider through the engine", () => {
     const up = await stack.up(out);
     expect(sim.ledger(KEY).length).toBe(purchasesBefore);
     expect(up.outputs.serviceId.value).toBe(server.serviceid);
-    expect(up.outputs.serverName.value).toBe("pm-legacy-mx1");
+    expect(up.outputs.serverName.value).toBe(`pm-legacy.mx1@legacy-${process.pid}`);
     expect(up.outputs.ips.value).toEqual([ip.ip]);
     expect((await hand.listIps(server.serviceid)).find((i) => i.ip === ip.ip)?.rdns).toBe("ip1.mx1.legacy.example");
     await stack.preview({ refresh: true, expectNoChanges: true, ...out });
@@ -205,15 +207,27 @@ describe("hostwinds provider through the engine", () => {
 
   test("a server of this stack's name already in the account is taken over if it matches, and named in a clear stop if not", async () => {
     const hand = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await hand.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-orphan-mx1" });
-    await hand.buyInstance({ template: "debian-12", planId: 101, locationId: 3, billingCycle: "monthly", name: "pm-clash-mx1" });
-    const clashId = (await hand.listInstances()).find((i) => i.srvrname === "pm-clash-mx1")!.serviceid;
+    await hand.buyInstance({
+      template: DEBIAN_12,
+      planRid: 101,
+      locationId: 1,
+      billingCycle: "monthly",
+      name: `pm-orphan.mx1@orphan-${process.pid}`,
+    });
+    await hand.buyInstance({
+      template: DEBIAN_12,
+      planRid: 101,
+      locationId: 3,
+      billingCycle: "monthly",
+      name: `pm-clash.mx1@clash-${process.pid}`,
+    });
+    const clashId = (await hand.listInstances()).find((i) => i.srvrname === `pm-clash.mx1@clash-${process.pid}`)!.serviceid;
     const count = () => bought(sim.ledger(KEY), "server").length;
     const servers = count();
 
     const orphan = await tenantStack("orphan");
     const up = await orphan.up(out);
-    expect(up.outputs.serverName.value).toBe("pm-orphan-mx1");
+    expect(up.outputs.serverName.value).toBe(`pm-orphan.mx1@orphan-${process.pid}`);
     expect(count()).toBe(servers);
 
     const clash = await tenantStack("clash");
@@ -221,7 +235,7 @@ describe("hostwinds provider through the engine", () => {
       () => undefined,
       (e: Error) => e,
     );
-    expect(String(err?.message)).toContain(`server ${clashId} named pm-clash-mx1 is already in the account`);
+    expect(String(err?.message)).toContain(`server ${clashId} named pm-clash.mx1@clash-${process.pid} is already in the account`);
     expect(String(err?.message)).toContain(`adoptServiceId: ${clashId}`);
     expect(count()).toBe(servers);
   });
@@ -250,12 +264,12 @@ describe("hostwinds provider through the engine", () => {
       (e: Error) => e,
     );
     expect(String(err?.message)).toContain("pulumi config set --secret hostwinds:apiKey");
-    expect(sim.inventory(KEY).some((i) => i.name.startsWith("pm-nokey-"))).toBe(false);
+    expect(sim.inventory(KEY).some((i) => i.name.startsWith("pm-nokey."))).toBe(false);
   });
 
   test("destroy releases everything of the stack and nothing of another stack or account", async () => {
     const other = new HostwindsClient({ apiKey: OTHER_KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await other.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name: "pm-acme-mx1" });
+    await other.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-acme-mx1" });
     const globex = await tenantStack("globex", { ipCount: "2" });
     const g = await globex.up(out);
     const acme = await tenantStack("acme");

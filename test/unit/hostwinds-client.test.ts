@@ -2,6 +2,8 @@
 import { HostwindsClient, OutcomeUnknownError } from "../../providers/hostwinds/client";
 import { HostwindsError } from "../../providers/hostwinds/errors";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-alpha";
 const OTHER = "sim-key-bravo";
@@ -29,7 +31,7 @@ describe("HostwindsClient against the stand-in", () => {
   });
 
   const buy = (c: HostwindsClient, name: string) =>
-    c.buyInstance({ template: "debian-12", planId: 101, locationId: 1, billingCycle: "monthly", name });
+    c.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name });
 
   const waitActive = (c: HostwindsClient, name: string) =>
     c.waitFor(
@@ -46,11 +48,14 @@ describe("HostwindsClient against the stand-in", () => {
     return waitActive(c, name);
   }
 
-  test("catalog: locations and prices", async () => {
+  test("catalog: locations, unmanaged plans by rid (id and rid apart), images by UUID", async () => {
     const c = client();
     expect((await c.locations()).map((l) => l.id)).toEqual([1, 2, 3]);
     const plans = await c.priceList();
-    expect(plans.find((p) => p.id === 101)?.monthly).toBe(4.99);
+    // get_price_list defaults to managed plans; the client asks for unmanaged ones.
+    expect(plans.map((p) => p.name).every((n) => n.startsWith("Unmanaged"))).toBe(true);
+    expect(plans.find((p) => p.rid === 101)).toMatchObject({ id: 1, monthly: 4.99 });
+    expect((await c.images()).find((i) => i.uuid === DEBIAN_12)?.name).toBe("Debian 12");
   });
 
   test("buy a server: no id in the answer, BUILD without an IP, then ACTIVE with one", async () => {

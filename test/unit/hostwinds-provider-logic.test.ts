@@ -7,16 +7,16 @@ import { monthlyPriceUsd } from "../../providers/model/pricing";
 import { SettingsError, readSettings } from "../../providers/hostwinds/settings";
 import { isDefaultRdns, planSchema } from "../../providers/hostwinds/wire";
 
-const good = { tenant: "acme", name: "mx1", location: 2, plan: 102, template: "debian-12" };
+const good = { tenant: "acme", name: "mx1", stack: "acme", location: 2, plan: 102, template: "debian-12" };
 const stateOf = (over: Record<string, unknown> = {}) =>
-  ({ ...good, billingCycle: "monthly", sshKeys: [], serviceId: 10001, serverName: "pm-acme-mx1", status: "ACTIVE", ...over }) as never;
+  ({ ...good, billingCycle: "monthly", sshKeys: [], serviceId: 10001, serverName: "pm-acme.mx1@acme", status: "ACTIVE", ...over }) as never;
 
 describe("input checks", () => {
   test("defaults are filled in and the derived server name is stable", () => {
     const r = checkInputs(instanceInputsSchema, "hostwinds.Instance", good);
     expect(r.failures).toBeUndefined();
     expect(r.inputs).toEqual({ ...good, billingCycle: "monthly", sshKeys: [] });
-    expect(serverName("acme", "mx1")).toBe("pm-acme-mx1");
+    expect(serverName("acme", "mx1", "acme")).toBe("pm-acme.mx1@acme");
   });
 
   test("every bad field gets its own failure naming the field and the reason", () => {

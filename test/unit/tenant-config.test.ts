@@ -83,7 +83,7 @@ describe("tenant config", () => {
         ],
       }),
     ).toEqual([
-      "tenant.servers[0].plan: expected a plan in the price list (101, 102, 103, 104; providers/hostwinds/price-list.json), found 999",
+      "tenant.servers[0].plan: expected a plan rid in the catalogue (101, 102, 103, 104; providers/hostwinds/catalog.json, refreshed by `npm run fleet -- catalog`), found 999",
       'tenant.servers[1].billingCycle: expected a billing cycle plan 101 has a price for, found "biennially"',
     ]);
     expect(problems({ ...valid, warmup: "fast" })).toEqual([

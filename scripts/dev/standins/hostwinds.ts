@@ -12,11 +12,11 @@ import * as fs from "fs";
 import * as http from "http";
 import type { ServerHosts } from "./ssh-host";
 import { AddressInfo } from "net";
-import defaultPrices from "../../../providers/hostwinds/price-list.json";
+import catalog from "../../../providers/hostwinds/catalog.json";
 
 /**
  * [assumed] The secondary-IP purchase action (no public source names it); the
- * client states the same in providers/hostwinds/wire.ts.
+ * client states the same in providers/hostwinds/wire.ts (ASSUMPTIONS). `wire.ipPurchaseAction` renames it.
  */
 export const SECONDARY_IP_PURCHASE_ACTION = "add_ip";
 /** [assumed] The action listing SSH keys. */
@@ -24,6 +24,7 @@ export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
 
 export interface SimPlan {
   id: number;
+  rid: number;
   name: string;
   monthly: number;
   quarterly: number;
@@ -33,13 +34,35 @@ export interface SimPlan {
   cpu: number;
   disk: number;
 }
-export const PLANS: SimPlan[] = defaultPrices.plans;
-export const LOCATIONS = [
-  { id: 1, name: "Seattle, WA" },
-  { id: 2, name: "Dallas, TX" },
-  { id: 3, name: "Amsterdam, NL" },
-];
-export const IP_MONTHLY_PRICE = defaultPrices.ipMonthlyPriceUsd;
+/** The stand-in sells what the checked-in catalogue lists (unmanaged plans, locations, images). */
+export const PLANS: SimPlan[] = catalog.plans;
+/** get_price_list's default is managed=1 (PM upgrade-billing.md): managed plans are other, dearer rids. */
+export const MANAGED_PLANS: SimPlan[] = catalog.plans.map((p) => ({
+  ...p,
+  id: p.id + 1000,
+  rid: p.rid + 1000,
+  name: p.name.replace("Unmanaged", "Managed"),
+  monthly: p.monthly + 30,
+  quarterly: p.quarterly + 90,
+  annually: p.annually + 360,
+  hourly: p.hourly + 0.05,
+}));
+export const LOCATIONS = catalog.locations;
+export const IMAGES = catalog.images;
+export const IP_MONTHLY_PRICE = catalog.ipMonthlyPriceUsd;
+
+/**
+ * Switches for what no public source settles (providers/hostwinds/wire.ts ASSUMPTIONS): each
+ * removes an assumed field or changes an assumed shape, so the provider is tested without it.
+ */
+export interface WireAssumptions {
+  /** get_instance_ips entries carry `rdns` (default true; false: only `ip`, as PHP2 shows). */
+  rdnsInIpList?: boolean;
+  /** The IP purchase answer names the IP (default false, like add_instance's answer). */
+  purchaseAnswerIp?: boolean;
+  /** The name of the IP purchase action (default add_ip). */
+  ipPurchaseAction?: string;
+}
 
 export interface LedgerEntry {
   seq: number;
@@ -55,6 +78,7 @@ interface SimIp {
   ip: string;
   rdns?: string;
   main: boolean;
+  /** When the IP shows on the server: a bought IP is an order held until then (kept in --state). */
   readyAt: number;
 }
 interface SimInstance {
@@ -81,6 +105,8 @@ interface Account {
 }
 interface State {
   accounts: Record<string, Account>;
+  /** Keys revoked in the portal: they read the catalogue but no server (HWF README's stale key). */
+  revoked?: string[];
   nextServiceId: number;
   nextIp: number;
   seq: number;
@@ -110,8 +136,10 @@ export interface HostwindsSimOptions {
   apiKeys?: string[];
   /** How long a new server stays BUILD without an IP. */
   buildMs?: number;
-  /** How long a bought IP takes to show up. */
+  /** How long a bought IP takes to show up (an order Hostwinds holds; hours or days for real). */
   ipDelayMs?: number;
+  /** Assumed fields and shapes on or off (see WireAssumptions). */
+  wire?: WireAssumptions;
   stateFile?: string;
   /** First two octets of the IPs handed out (default 198.51, a documentation range). */
   ipPrefix?: string;
@@ -192,6 +220,29 @@ export class HostwindsSim {
   /** Changes provisioning times from now on (benchmarks vary them between runs). */
   setTiming(t: Pick<HostwindsSimOptions, "buildMs" | "ipDelayMs">): void {
     this.o = { ...this.o, ...t };
+  }
+
+  /** Turns assumed fields and shapes on or off from now on. */
+  setWire(w: WireAssumptions): void {
+    this.o = { ...this.o, wire: { ...this.o.wire, ...w } };
+  }
+
+  /** Revokes an API key as the portal would: it still reads the catalogue, but every server answers "A valid serviceid is required." */
+  revokeKey(apiKey: string, revoked = true): void {
+    const set = new Set(this.state.revoked ?? []);
+    if (revoked) set.add(apiKey);
+    else set.delete(apiKey);
+    this.state.revoked = [...set];
+    this.persist();
+  }
+
+  /** IP orders bought and not yet on their server, per account. */
+  heldOrders(apiKey: string): Array<{ serviceId: number; ip: string; readyAt: string }> {
+    return (this.account(apiKey)?.instances ?? []).flatMap((i) =>
+      i.ips
+        .filter((x) => x.readyAt > Date.now())
+        .map((x) => ({ serviceId: i.serviceid, ip: x.ip, readyAt: new Date(x.readyAt).toISOString() })),
+    );
   }
 
   ledger(apiKey: string): LedgerEntry[] {
@@ -323,7 +374,11 @@ export class HostwindsSim {
     const acct = this.account(form.get("API") ?? undefined);
     if (!acct) return send(200, { result: "error", action: "Authorization", message: "Not Authorized!" });
 
-    const out = this.dispatch(acct, action, form);
+    const revoked = (this.state.revoked ?? []).includes(form.get("API") ?? "");
+    const out =
+      revoked && !["get_locations", "get_price_list", "get_public_images"].includes(action)
+        ? { body: [{ result: "error", message: "A valid serviceid is required.", ERROR: "5529903" }], purchase: false }
+        : this.dispatch(acct, action, form);
     if (out.purchase && this.faults.dropAfterPurchase && this.faults.dropAfterPurchase > 0) {
       this.faults.dropAfterPurchase--;
       req.socket.destroy(); // committed, but the answer is lost
@@ -355,15 +410,19 @@ export class HostwindsSim {
         return instance() ? { body: { success: true } } : err("Check Serviceid", "A valid serviceid is required.");
       case "get_locations":
         return { body: { success: LOCATIONS } };
+      case "get_images":
+      case "get_public_images":
+        // [assumed] shape: no public source shows this answer (see wire.ts ASSUMPTIONS).
+        return { body: { success: IMAGES.map((i) => ({ uuid: i.uuid, name: i.name })) } };
       case "get_price_list":
+        // PM upgrade-billing.md: an object of plans with `id` and `rid` apart, prices as strings; managed defaults to 1.
         return {
           body: {
             success: Object.fromEntries(
-              PLANS.map((p) => [
+              (f.get("managed") === "0" ? PLANS : MANAGED_PLANS).map((p) => [
                 String(p.id),
                 {
                   ...p,
-                  rid: p.id,
                   monthly: p.monthly.toFixed(2),
                   quarterly: p.quarterly.toFixed(2),
                   annually: p.annually.toFixed(2),
@@ -374,10 +433,11 @@ export class HostwindsSim {
           },
         };
       case "add_instance": {
-        const plan = PLANS.find((p) => p.id === Number(f.get("rid")));
+        // TF add-instance/main.tf: template (an image UUID), rid (from get_price_list), location_id, qty, keys[], srvrname, billingcycle.
+        const plan = [...PLANS, ...MANAGED_PLANS].find((p) => p.rid === Number(f.get("rid")));
         if (!LOCATIONS.some((l) => l.id === Number(f.get("location_id")))) return err("Add Instance", "Location Id is invalid.", "342432");
         if (!plan) return err("Add Instance", "A valid rid is required.");
-        if (!f.get("template")) return err("Add Instance", "A valid template is required.");
+        if (!IMAGES.some((i) => i.uuid === f.get("template"))) return err("Add Instance", "A valid template is required.");
         const cycle = f.get("billingcycle") ?? "monthly";
         if (!["hourly", "monthly", "quarterly", "annually"].includes(cycle)) return err("Add Instance", "Invalid billing cycle.");
         const keys = f.getAll("keys[]");
@@ -426,7 +486,7 @@ export class HostwindsSim {
           event: "released",
           serviceId: i.serviceid,
           name: i.srvrname,
-          monthlyUsd: PLANS.find((p) => p.id === i.product_id)!.monthly,
+          monthlyUsd: [...PLANS, ...MANAGED_PLANS].find((p) => p.id === i.product_id)!.monthly,
         });
         return ok("Terminate", "Instance deleted");
       }
@@ -440,11 +500,19 @@ export class HostwindsSim {
       case "get_instance_ips": {
         const i = instance();
         if (!i) return err("Get Instance IPs", "A valid serviceid is required.", "5529903");
+        // PHP2: {"success":{"IP Addresses":[{"ip":…}]}}; rdns and main are [assumed] and can be switched off.
+        const withRdns = this.o.wire?.rdnsInIpList ?? true;
         return {
-          body: { success: { "IP Addresses": this.visibleIps(i).map((x) => ({ ip: x.ip, rdns: x.rdns ?? null, main: x.main ? 1 : 0 })) } },
+          body: {
+            success: {
+              "IP Addresses": this.visibleIps(i).map((x) =>
+                withRdns ? { ip: x.ip, rdns: x.rdns ?? null, main: x.main ? 1 : 0 } : { ip: x.ip },
+              ),
+            },
+          },
         };
       }
-      case SECONDARY_IP_PURCHASE_ACTION: {
+      case this.o.wire?.ipPurchaseAction ?? SECONDARY_IP_PURCHASE_ACTION: {
         const i = instance();
         if (!i) return err("Add IP", "A valid serviceid is required.", "5529903");
         if (this.settle(i).status !== "ACTIVE") return err("Add IP", "The server must be active to add an IP.");
@@ -458,7 +526,7 @@ export class HostwindsSim {
         return {
           body: [
             { result: "success", action: "Invoice Paid", message: "Invoice Paid" },
-            { result: "success", action: "Add IP", message: "IP is being assigned" },
+            { result: "success", action: "Add IP", message: "IP is being assigned", ...(this.o.wire?.purchaseAnswerIp ? { ip } : {}) },
           ],
           purchase: true,
         };

@@ -1,0 +1,177 @@
+/**
+ * The Hostwinds provider without what no public source settles (providers/hostwinds/wire.ts
+ * ASSUMPTIONS): the stand-in with rDNS gone from get_instance_ips, the purchase action renamed and
+ * the purchase answer naming the IP; IP orders Hostwinds holds for longer than a run waits
+ * (pending orders, across stand-in restarts); a revoked key; and the CLI killed at several points
+ * of an up. The stand-in's ledger is the judge: exactly one purchase per slot, every time.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Stack } from "@pulumi/pulumi/automation";
+import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
+import { descendantsMatching } from "./harness";
+
+const KEY = "sim-key-assume-0123456789";
+const BACKEND = "hostwinds-assumptions";
+
+jest.setTimeout(15 * 60_000);
+
+describe("hostwinds provider without the assumed fields", () => {
+  const dir = programDir("hostwinds-provider", "test/fixtures/hostwinds");
+  const stacks: Stack[] = [];
+  const logs: string[] = [];
+  const out = { onOutput: (s: string) => logs.push(s), onError: (s: string) => logs.push(s) };
+  const sims: HostwindsSim[] = [];
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "hw-assume-"));
+
+  afterAll(async () => {
+    for (const s of stacks) await s.workspace.removeStack(s.name, { force: true }).catch(() => undefined);
+    for (const s of sims) await s.stop();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  async function startSim(o: ConstructorParameters<typeof HostwindsSim>[0]): Promise<HostwindsSim> {
+    const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 300, ipDelayMs: 300, ...o }).start();
+    sims.push(sim);
+    return sim;
+  }
+  async function tenantStack(sim: HostwindsSim, tenant: string, config: Record<string, string>): Promise<Stack> {
+    const stack = await localStack(`${tenant}-${process.pid}`, dir, { backend: BACKEND });
+    stacks.push(stack);
+    await stack.setAllConfig({
+      ...sim.stackConfig(KEY),
+      tenant: { value: tenant },
+      ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, { value: v }])),
+    });
+    return stack;
+  }
+  const ipsBought = (l: LedgerEntry[]) => l.filter((e) => e.kind === "ip" && e.event === "bought");
+  const ipsReleased = (l: LedgerEntry[]) => l.filter((e) => e.kind === "ip" && e.event === "released");
+  const onServer = (sim: HostwindsSim, id: number) => sim.inventory(KEY).find((i) => i.serviceId === id)?.ips ?? [];
+  const ledgerOf = (sim: HostwindsSim, id: number) => sim.ledger(KEY).filter((e) => e.serviceId === id);
+
+  test("no rDNS in get_instance_ips, another purchase action, an IP in the answer: buy, refresh, drift, crash and rerun, release", async () => {
+    const sim = await startSim({ wire: { rdnsInIpList: false, purchaseAnswerIp: true, ipPurchaseAction: "order_ip" } });
+    const stack = await tenantStack(sim, "norndns", { ipCount: "3", "hostwinds:ipPurchaseAction": "order_ip" });
+    const up = await stack.up(out);
+    const id = up.outputs.serviceId.value as number;
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(3);
+    expect(new Set(up.outputs.ips.value as string[]).size).toBe(3);
+    // No rDNS to read is no drift: the stack keeps what it set.
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+
+    // Drift: an IP released in the panel is seen, and replaced once.
+    const before = up.outputs.ips.value as string[];
+    sim.releaseIpByHand(KEY, before[0]);
+    expect((await stack.refresh(out)).summary.resourceChanges).toMatchObject({ delete: 1 });
+    await stack.up(out);
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(4);
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+
+    // Crash: the provider killed right after the first of two new purchases; the rerun buys the other only.
+    await stack.setConfig("ipCount", { value: "5" });
+    let killed: number[] = [];
+    sim.onRequest = (action) => {
+      if (action === "order_ip" && !killed.length) {
+        killed = descendantsMatching(process.pid, "dynamic-provider");
+        for (const pid of killed) process.kill(pid, "SIGKILL");
+      }
+    };
+    await expect(stack.up(out)).rejects.toThrow();
+    sim.onRequest = undefined;
+    expect(killed.length).toBeGreaterThan(0);
+    const rerun = await stack.up(out);
+    const ips = rerun.outputs.ips.value as string[];
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(6);
+    expect(new Set(ips).size).toBe(5);
+    expect(onServer(sim, id).sort()).toEqual([rerun.outputs.mainIp.value, ...ips].sort());
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+
+    // Release: scale down, then destroy; every IP released once.
+    await stack.setConfig("ipCount", { value: "2" });
+    await stack.up(out);
+    expect(ipsReleased(ledgerOf(sim, id))).toHaveLength(1 + 3);
+    await stack.destroy(out);
+    const l = ledgerOf(sim, id);
+    expect(ipsReleased(l)).toHaveLength(6);
+    expect(l.filter((e) => e.kind === "server" && e.event === "released")).toHaveLength(1);
+  });
+
+  test("a pending IP order survives two ups and a stand-in restart, then is assigned; one purchase in the ledger", async () => {
+    const stateFile = path.join(stateDir, "hostwinds.json");
+    let sim = await startSim({ stateFile, ipDelayMs: 25_000 });
+    const stack = await tenantStack(sim, "pending", { ipCount: "1", "hostwinds:ipTimeoutMs": "1000" });
+    const first = await stack.up(out);
+    const id = first.outputs.serviceId.value as number;
+    expect(first.outputs.ipStatus.value).toEqual(["purchasing"]);
+    expect(first.outputs.ips.value).toEqual([""]);
+    const second = await stack.up(out);
+    expect(second.outputs.ipStatus.value).toEqual(["purchasing"]);
+    expect(ipsBought(sim.ledger(KEY))).toHaveLength(1);
+
+    // The stand-in restarts from its state file: the order is still held.
+    const held = sim.heldOrders(KEY);
+    expect(held).toHaveLength(1);
+    await sim.stop();
+    sim = await startSim({ stateFile, ipDelayMs: 25_000 });
+    await stack.setConfig("hostwinds:apiUrl", { value: sim.url });
+    expect(sim.heldOrders(KEY)).toEqual(held);
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(held[0].readyAt) - Date.now() + 200)));
+
+    const third = await stack.up(out);
+    expect(third.outputs.ipStatus.value).toEqual(["assigned"]);
+    expect(third.outputs.ips.value).toEqual([held[0].ip]);
+    expect(ipsBought(sim.ledger(KEY))).toHaveLength(1);
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+
+    // A revoked key is not a gone server: refresh stops, says why, and state is unchanged.
+    const state = JSON.stringify((await stack.exportStack()).deployment.resources);
+    sim.revokeKey(KEY);
+    const err = await stack.refresh(out).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    sim.revokeKey(KEY, false);
+    expect(String(err?.message)).toContain("the API key cannot list the account either");
+    expect(String(err?.message)).toContain("nothing was changed");
+    expect(JSON.stringify((await stack.exportStack()).deployment.resources)).toBe(state);
+    expect(sim.inventory(KEY).find((i) => i.serviceId === id)).toBeDefined();
+    await stack.destroy(out);
+  });
+
+  test.each([
+    ["the first IP purchase", "add_ip", 1],
+    ["the journal write before the second purchase", "edit_instance", 3],
+    ["a look for the first IP while it is held", "get_instance_ips", 2],
+  ])("the CLI killed at %s of an up with a slow IP: the rerun buys exactly one IP per slot", async (_what, action, nth) => {
+    const sim = await startSim({ ipDelayMs: 2_500 });
+    const tenant = `kill-${action.replace(/_/g, "")}`;
+    const stack = await tenantStack(sim, tenant, { ipCount: "2", "hostwinds:ipTimeoutMs": "8000" });
+    await stack.setConfig("ipCount", { value: "0" });
+    const server = await stack.up(out);
+    const id = server.outputs.serviceId.value as number;
+    await stack.setConfig("ipCount", { value: "2" });
+    let seen = 0;
+    let killed: number[] = [];
+    sim.onRequest = (a) => {
+      if (a === action && ++seen === nth && !killed.length) {
+        killed = descendantsMatching(process.pid, "pulumi");
+        for (const pid of killed) process.kill(pid, "SIGKILL");
+      }
+    };
+    await expect(stack.up(out)).rejects.toThrow();
+    sim.onRequest = undefined;
+    expect(killed.length).toBeGreaterThan(0);
+    // The documented recovery: drop the dead run's pending creates (reconciled by the next up).
+    await stack.refresh({ clearPendingCreates: true, ...out });
+    const up = await stack.up(out);
+    const ips = up.outputs.ips.value as string[];
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+    expect(ipsReleased(ledgerOf(sim, id))).toHaveLength(0);
+    expect(new Set(ips).size).toBe(2);
+    expect(onServer(sim, id).sort()).toEqual([up.outputs.mainIp.value, ...ips].sort());
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+  });
+});
