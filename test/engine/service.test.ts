@@ -20,7 +20,7 @@ import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
-import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, startServiceProcess } from "../../scripts/dev/service-harness";
+import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, standinEnv, startServiceProcess } from "../../scripts/dev/service-harness";
 import { verifySignature } from "../../scripts/cli/service/webhooks";
 
 const KEY = "sim-key-service-0123456789";
@@ -64,15 +64,7 @@ describe("the provisioning service", () => {
   const dir = path.join(devDir, "work", `service-${process.pid}`);
   const tokens: Record<string, string> = {};
 
-  const env = () => ({
-    HOSTWINDS_API_URL: sim.url,
-    HOSTWINDS_API_KEY: KEY,
-    HOSTWINDS_POLL_INTERVAL_MS: "100",
-    HOSTWINDS_REQUESTS_PER_SECOND: "0",
-    CLOUDFLARE_BASE_URL: cf.url,
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-    PENGUINMAILS_WEBHOOK_SECRET: SECRET,
-  });
+  const env = () => ({ ...standinEnv(sim, KEY, cf, CF_TOKEN), PENGUINMAILS_WEBHOOK_SECRET: SECRET });
   const serviceArgs = () => [
     "--database",
     pg.url,

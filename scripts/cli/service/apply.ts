@@ -36,6 +36,9 @@ export interface ApplyContext {
   log: (line: string) => void;
 }
 
+/** How long a request waits for another run's stack lock before the try counts as failed. */
+const LOCK_WAIT_MS = 20 * 60_000;
+
 /** Numbered slots: each owns a Pulumi home and a clone of the config repository. */
 export class SlotPool {
   private free: number[];
@@ -208,15 +211,25 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
   };
   const policyPacks = ctx.policyPacks;
   let failure: unknown;
-  for (let tries = 0; tries < 2; tries++) {
+  // Another run holds the stack (the merge pipeline, a person's `pulumi up`): wait for it, as long
+  // as LOCK_WAIT_MS, without using up the request's tries. A lock whose engine was killed is cleared.
+  const waitUntil = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
     failure = undefined;
     try {
       await stack.up({ policyPacks, onEvent });
     } catch (e) {
       failure = e;
-      if (/currently locked/i.test(String((e as Error).message)) && clearDeadLock(stack)) {
-        ctx.log(`request ${id} (${row.tenant}): cleared the stack lock of an engine that was killed; applying again`);
-        continue;
+      if (/currently locked/i.test(String((e as Error).message))) {
+        if (clearDeadLock(stack)) {
+          ctx.log(`request ${id} (${row.tenant}): cleared the stack lock of an engine that was killed; applying again`);
+          continue;
+        }
+        if (Date.now() < waitUntil) {
+          ctx.log(`request ${id} (${row.tenant}): the stack is being updated by another run; waiting`);
+          await new Promise((r) => setTimeout(r, 5000));
+          continue;
+        }
       }
     }
     break;

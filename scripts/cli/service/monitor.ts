@@ -10,7 +10,7 @@ import { Pool } from "pg";
 import { checkBlocklists } from "../verify/dns";
 import { SmtpOptions, checkSmtp } from "../verify/smtp";
 import { CheckResult } from "../verify/result";
-import { inTransaction } from "./postgres";
+import { Queryable, inTransaction } from "./postgres";
 import { queueWebhook, submitRequest } from "./lifecycle";
 
 export interface MonitorOptions {
@@ -49,6 +49,15 @@ export async function monitorOnce(pool: Pool, o: MonitorOptions): Promise<Monito
     lock.release();
   }
 }
+
+const keep = (c: Queryable, tenant: string, ip: string, r: CheckResult) =>
+  c.query("insert into monitor_results (tenant, ip, check_name, status, detail) values ($1, $2, $3, $4, $5)", [
+    tenant,
+    ip,
+    r.check,
+    r.status,
+    `${r.subject}: ${r.detail}`,
+  ]);
 
 async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
   const { rows: ips } = await pool.query<{
@@ -96,14 +105,7 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
           i.ip,
           JSON.stringify(check),
         ]);
-        for (const r of bl)
-          await c.query("insert into monitor_results (tenant, ip, check_name, status, detail) values ($1, $2, $3, $4, $5)", [
-            tenant,
-            i.ip,
-            r.check,
-            r.status,
-            `${r.subject}: ${r.detail}`,
-          ]);
+        for (const r of bl) await keep(c, tenant, i.ip, r);
         if (alert)
           await queueWebhook(c, "ip.alert", tenant, {
             event: "ip.alert",
@@ -144,14 +146,7 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
         }
       }
     }
-    for (const r of results.filter((x) => x.check !== "blocklist"))
-      await pool.query("insert into monitor_results (tenant, ip, check_name, status, detail) values ($1, $2, $3, $4, $5)", [
-        tenant,
-        r.ip,
-        r.check,
-        r.status,
-        `${r.subject}: ${r.detail}`,
-      ]);
+    for (const r of results.filter((x) => x.check !== "blocklist")) await keep(pool, tenant, r.ip, r);
   }
   return out;
 }
