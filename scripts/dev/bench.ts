@@ -5,14 +5,16 @@
  *   provider  the Hostwinds provider through the engine: __provider size,
  *             calls per refresh, up time against the purchase floor
  *   fleet     fleet preview of N tenant stacks against plain previews in a row
+ *   service   the provisioning service: request → assigned against the IP delay, requests/minute
  */
 import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
 import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
+import { printServiceBench, serviceBench } from "./bench/service";
 import { parseCommandLine } from "../cli/lib/args";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
@@ -21,6 +23,10 @@ Sections (all by default):
              --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
   fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
              --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
+  service    the provisioning service: request → assigned time against the stand-in's IP
+             delay (ratio; target ≤ 1.2), and requests/minute across many tenants
+             --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
+             --service-concurrency N (4)
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -29,10 +35,19 @@ const COMMAND = {
   name: "bench",
   help: HELP,
   options: Object.fromEntries(
-    ["only", "requests", "clients", "ips", "ip-delay-ms", "refresh-sizes", "fleet-sizes", "concurrency"].map((k) => [
-      k,
-      { type: "string" },
-    ]),
+    [
+      "only",
+      "requests",
+      "clients",
+      "ips",
+      "ip-delay-ms",
+      "refresh-sizes",
+      "fleet-sizes",
+      "concurrency",
+      "service-ip-delay-ms",
+      "service-tenants",
+      "service-concurrency",
+    ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
 const { values } = parseCommandLine(COMMAND);
@@ -61,6 +76,16 @@ async function main() {
     );
     printFleetBench(r);
     if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;
+  }
+  if (!only || only === "service") {
+    const r = await serviceBench({
+      ipDelayMs: Number(arg("service-ip-delay-ms", "20000")),
+      tenants: Number(arg("service-tenants", "10")),
+      concurrency: Number(arg("service-concurrency", "4")),
+      progress: (l) => process.stderr.write(`  … ${l}\n`),
+    });
+    printServiceBench(r);
+    if (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked) process.exitCode = 1;
   }
 }
 

@@ -15,8 +15,9 @@ import { DnsSim } from "./standins/dns";
 import { SmtpSim, testCertificates } from "./standins/smtp";
 import { StackOutputs, verifyStack } from "../cli/verify/index";
 import { defaultPriceBook, monthlyCost } from "../../providers/model/pricing";
+import { serviceDemo } from "./demo-service";
 
-const HELP = `usage: npm run demo [-- --keep]
+const HELP = `usage: npm run demo [-- --keep | --service]
 
 Starts the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and runs a
 sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local backend:
@@ -31,8 +32,12 @@ sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local back
   5. pulumi destroy, and the stand-in's ledger of everything bought and released
 Nothing leaves this machine.
 
-  --keep   skip step 5: leave the stack and keep the stand-in running, and print
-           the commands to explore it with pulumi by hand (Ctrl-C to stop)`;
+  --keep     skip step 5: leave the stack and keep the stand-in running, and print
+             the commands to explore it with pulumi by hand (Ctrl-C to stop)
+  --service  instead, the provisioning service's path: a private PostgreSQL and the service
+             (npm run service) on the stand-ins; the demo plays the platform: acquire 2 IPs
+             (each status as it happens), an over-budget request rejected, a pause to the
+             standby IP, a release; then the ledger, the git history and the tenant's IPs`;
 
 const KEY = "demo-key-0123456789";
 const CF_TOKEN = "demo-cf-token-0123456789";
@@ -90,7 +95,13 @@ const ledgerLine = (e: LedgerEntry) =>
   `${e.event.padEnd(8)} ${e.kind.padEnd(6)} ${(e.ip ?? e.name ?? "").padEnd(16)} ${usd(e.monthlyUsd)}/month`;
 
 async function main() {
-  const keep = parseCommandLine({ name: "demo", help: HELP, options: { keep: { type: "boolean" } } }).values.keep === true;
+  const flags = parseCommandLine({ name: "demo", help: HELP, options: { keep: { type: "boolean" }, service: { type: "boolean" } } }).values;
+  if (flags.service) {
+    await serviceDemo();
+    say("Done.");
+    return;
+  }
+  const keep = flags.keep === true;
 
   say("Starting the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and the Pulumi toolchain");
   // Without root the servers get no SSH host; the stack then skips the MailU install and says so.

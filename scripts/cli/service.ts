@@ -1,0 +1,132 @@
+/**
+ * `npm run service -- [serve|token|openapi|migrate] [options]`: the provisioning service. See HELP.
+ */
+import { getServers } from "dns";
+import { createToken } from "./service/api";
+import { startService } from "./service/index";
+import { OPENAPI } from "./service/openapi";
+import { migrate, openPool } from "./service/postgres";
+import { intOption, listOption, parseCommandLine, usageError } from "./lib/args";
+
+const HELP = `usage: npm run service -- [serve] [options]
+       npm run service -- token --caller NAME --tenants a,b|'*'
+       npm run service -- openapi | migrate
+
+serve (default): the provisioning service. Applies its migrations, then serves the HTTP API
+(GET /openapi.json), carries out requests from a job queue on the same Postgres (one tenant at
+a time per tenant, tenants side by side), delivers webhooks, and monitors every tenant's IPs.
+Each request becomes a commit to stacks/Pulumi.<tenant>.yaml in the config repository, pushed,
+then applied with the policy pack; its lifecycle is in Postgres (README: "The provisioning service").
+
+  --database URL         Postgres connection string (or DATABASE_URL)
+  --config-repo URL      the config repository to clone, commit to and push to (a URL or path)
+  --branch NAME          its branch (default main)
+  --clones DIR           where the service keeps its clones (default .pulumi-dev/service/clones)
+  --listen HOST:PORT     the API's address (default 127.0.0.1:8080; port 0 picks one)
+  --concurrency N        tenants applied at once (default 4)
+  --local-backend NAME   local backend folder when PULUMI_BACKEND_URL is not set (dev)
+  --webhook-url URL      where status changes and alerts are POSTed (secret: PENGUINMAILS_WEBHOOK_SECRET)
+  --monitor-every S      seconds between monitoring passes (default 300; 0 = off)
+  --resolver ADDR        resolver for the blocklist checks (ip or ip:port; default this machine's)
+  --blocklists a,b       DNS blocklist zones (default zen.spamhaus.org)
+  --smtp-host ADDR       reach every server's SMTP at ADDR (tests); --no-smtp skips SMTP checks
+  --smtp-ports 25=2525,… port mapping for the SMTP checks (tests)
+  --dead-after S         a service process silent this long has its jobs taken over (default 30)
+
+token: makes an API token for a caller and the tenants it may act for ('*' = all) and prints it
+(only its hash is stored). openapi: prints the API's OpenAPI document. migrate: applies migrations.
+Provider credentials come from the environment (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …) or the
+stacks' secret config, as for \`npm run fleet\`.`;
+
+const COMMAND = {
+  name: "service",
+  help: HELP,
+  positionals: true,
+  options: {
+    database: { type: "string" },
+    "config-repo": { type: "string" },
+    branch: { type: "string" },
+    clones: { type: "string" },
+    listen: { type: "string" },
+    concurrency: { type: "string" },
+    "local-backend": { type: "string" },
+    "webhook-url": { type: "string" },
+    "monitor-every": { type: "string" },
+    resolver: { type: "string" },
+    blocklists: { type: "string" },
+    "smtp-host": { type: "string" },
+    "smtp-ports": { type: "string" },
+    "no-smtp": { type: "boolean" },
+    "dead-after": { type: "string" },
+    caller: { type: "string" },
+    tenants: { type: "string" },
+  },
+} as const;
+
+async function main(): Promise<void> {
+  const { values: f, positionals } = parseCommandLine(COMMAND);
+  const sub = positionals[0] ?? "serve";
+  if (positionals.length > 1 || !["serve", "token", "openapi", "migrate"].includes(sub))
+    usageError("service", `unknown subcommand '${positionals.join(" ")}'; expected serve, token, openapi or migrate`);
+  if (sub === "openapi") {
+    console.log(JSON.stringify(OPENAPI, null, 2));
+    return;
+  }
+  const databaseUrl = f.database ?? process.env.DATABASE_URL;
+  if (!databaseUrl) usageError("service", "--database URL (or DATABASE_URL) is needed");
+  if (sub === "migrate" || sub === "token") {
+    const pool = openPool(databaseUrl, 2);
+    try {
+      const applied = await migrate(pool);
+      if (sub === "migrate") console.log(applied.length ? `applied: ${applied.join(", ")}` : "the schema is up to date");
+      else {
+        if (!f.caller || !f.tenants) usageError("service", "token needs --caller NAME and --tenants a,b (or '*')");
+        const tenants = f.tenants.trim() === "*" ? "*" : listOption(f.tenants)!;
+        console.log(await createToken(pool, f.caller, tenants));
+      }
+    } finally {
+      await pool.end();
+    }
+    return;
+  }
+  if (!f["config-repo"]) usageError("service", "--config-repo URL is needed (the repository holding stacks/Pulumi.<tenant>.yaml)");
+  const listen = /^(.*):(\d+)$/.exec(f.listen ?? "127.0.0.1:8080");
+  if (!listen) usageError("service", `--listen must be HOST:PORT (got '${f.listen}')`);
+  const ports = listOption(f["smtp-ports"]);
+  const service = await startService({
+    databaseUrl,
+    configRepo: { remote: f["config-repo"], branch: f.branch ?? "main", dir: f.clones },
+    listen: { host: listen[1], port: Number(listen[2]) },
+    concurrency: intOption("service", "concurrency", f.concurrency) ?? 4,
+    localBackend: f["local-backend"],
+    webhook: { url: f["webhook-url"], secret: process.env.PENGUINMAILS_WEBHOOK_SECRET },
+    monitorEverySeconds: intOption("service", "monitor-every", f["monitor-every"], 0) ?? 300,
+    monitor: {
+      resolver: f.resolver ?? getServers()[0] ?? "127.0.0.1",
+      blocklists: listOption(f.blocklists) ?? ["zen.spamhaus.org"],
+      smtp: f["no-smtp"]
+        ? false
+        : { ports: ports ? Object.fromEntries(ports.map((p) => p.split("=").map(Number))) : undefined, timeoutMs: 5000 },
+      smtpHost: f["smtp-host"],
+    },
+    deadAfterMs: (intOption("service", "dead-after", f["dead-after"]) ?? 30) * 1000,
+  });
+  if (f["webhook-url"] && !process.env.PENGUINMAILS_WEBHOOK_SECRET)
+    console.error("service: --webhook-url without PENGUINMAILS_WEBHOOK_SECRET: webhooks are not sent");
+  const stop = (sig: string) => {
+    console.log(`service: ${sig}, stopping (running requests finish; queued ones wait for the next start)`);
+    service.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+}
+
+if (require.main === module) {
+  main().catch((e: Error) => {
+    console.error(`service: ${e.message}`);
+    process.exit(1);
+  });
+}

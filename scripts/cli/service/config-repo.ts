@@ -1,0 +1,130 @@
+/**
+ * The service's clones of the config repository (the one holding Pulumi.yaml and
+ * `stacks/Pulumi.<tenant>.yaml`): git stays the source of truth for desired state, so every
+ * request becomes a commit there, pushed before anything is applied. One clone per worker slot,
+ * so tenants applied side by side never share a work tree. The program the engine runs is the
+ * service's own build: each clone links this installation's `node_modules` and `dist`.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { promisify } from "util";
+import { dump, load } from "js-yaml";
+import { projectRoot } from "../engine/pulumi-env";
+import { FleetProject, fleetProject } from "../fleet/tenants";
+
+const run = promisify(execFile);
+
+export const TENANT_KEY = "penguinmails-infra:tenant";
+
+export interface ConfigRepoOptions {
+  /** Where to clone from and push to (a URL or a path). */
+  remote: string;
+  branch: string;
+  /** Folder holding one clone per slot. */
+  dir: string;
+  author?: { name: string; email: string };
+}
+
+export class ConfigRepo {
+  constructor(readonly o: ConfigRepoOptions) {}
+
+  private async git(dir: string, ...args: string[]): Promise<string> {
+    try {
+      return (await run("git", args, { cwd: dir, maxBuffer: 16 << 20 })).stdout.trim();
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`git ${args[0]} in ${dir}: ${(err.stderr || err.message).trim().split("\n").slice(-3).join(" ")}`);
+    }
+  }
+
+  /** The slot's clone, made on first use and reset to the remote branch. */
+  async checkout(slot: number): Promise<FleetProject> {
+    const dir = path.join(this.o.dir, `slot-${slot}`);
+    if (!fs.existsSync(path.join(dir, ".git"))) {
+      fs.mkdirSync(this.o.dir, { recursive: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+      await run("git", ["clone", "-q", "--branch", this.o.branch, this.o.remote, dir]);
+      const a = this.o.author ?? { name: "penguinmails service", email: "service@penguinmails.invalid" };
+      await this.git(dir, "config", "user.name", a.name);
+      await this.git(dir, "config", "user.email", a.email);
+      for (const link of ["node_modules", "dist"]) {
+        const at = path.join(dir, link);
+        if (!fs.existsSync(at)) fs.symlinkSync(path.join(projectRoot, link), at);
+      }
+      fs.appendFileSync(path.join(dir, ".git", "info", "exclude"), "/node_modules\n/dist\n/.pulumi-dev/\n");
+    }
+    await this.sync(dir);
+    return fleetProject(dir);
+  }
+
+  private async sync(dir: string): Promise<void> {
+    await this.git(dir, "fetch", "-q", "origin", this.o.branch);
+    await this.git(dir, "reset", "-q", "--hard", `origin/${this.o.branch}`);
+    await this.git(dir, "clean", "-fdq");
+  }
+
+  private file(p: FleetProject, tenant: string) {
+    return path.join(p.root, p.stacksDir, `Pulumi.${tenant}.yaml`);
+  }
+
+  hasTenant(p: FleetProject, tenant: string): boolean {
+    return fs.existsSync(this.file(p, tenant));
+  }
+
+  /** The whole stack config file and its tenant object. */
+  readTenant(p: FleetProject, tenant: string): { doc: { config: Record<string, unknown> }; tenant: unknown } {
+    const doc = (load(fs.readFileSync(this.file(p, tenant), "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const config = doc.config ?? {};
+    return { doc: { ...doc, config }, tenant: config[TENANT_KEY] };
+  }
+
+  /** The commit on the remote branch with this trailer line (`Request: <id>`, `Reverts-request: <id>`), if any. */
+  async commitWith(p: FleetProject, trailer: string, requestId: string): Promise<string | undefined> {
+    const sha = await this.git(p.root, "log", `origin/${this.o.branch}`, "-n1", "--format=%H", `--grep=^${trailer}: ${requestId}$`);
+    return sha || undefined;
+  }
+
+  /**
+   * Commits `change` (the tenant object before → after) and pushes it. When the push is refused
+   * because the branch moved, the change is made again on the new tip and pushed again: what the
+   * request asks is judged against what is on the branch, never against a stale copy.
+   */
+  async commitTenant(
+    p: FleetProject,
+    tenant: string,
+    change: (tenantBefore: unknown) => unknown,
+    message: string,
+    attempts = 6,
+  ): Promise<string> {
+    for (let i = 1; ; i++) {
+      const { doc, tenant: before } = this.readTenant(p, tenant);
+      doc.config[TENANT_KEY] = change(before);
+      fs.writeFileSync(this.file(p, tenant), dump(doc, { lineWidth: 120, noRefs: true }));
+      await this.git(p.root, "commit", "-qam", message);
+      try {
+        await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
+        return this.git(p.root, "rev-parse", "HEAD");
+      } catch (e) {
+        if (i >= attempts) throw new Error(`could not push the change to ${tenant} after ${attempts} tries: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100 * i + Math.random() * 200));
+        await this.sync(p.root);
+      }
+    }
+  }
+
+  /** Reverts a pushed commit (a change the engine refused), naming the request. */
+  async revert(p: FleetProject, sha: string, message: string, attempts = 6): Promise<void> {
+    for (let i = 1; ; i++) {
+      await this.git(p.root, "revert", "--no-edit", sha);
+      await this.git(p.root, "commit", "-q", "--amend", "-m", message);
+      try {
+        await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
+        return;
+      } catch (e) {
+        if (i >= attempts) throw e;
+        await this.sync(p.root);
+      }
+    }
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The service's schema, as numbered migrations applied in order at start (each once, in a
+ * transaction, recorded in service_migrations). Never edit a released migration: add the next one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "requests, IPs, usage, tokens, webhooks, monitoring",
+    sql: `
+create table service_requests (
+  id uuid primary key default gen_random_uuid(),
+  tenant text not null,
+  requester text not null,
+  kind text not null check (kind in ('acquire_ips', 'add_server', 'release_ip', 'retire_ip', 'pause_ip', 'add_standby')),
+  params jsonb not null,
+  status text not null default 'requested'
+    check (status in ('requested', 'confirmed', 'purchasing', 'releasing', 'assigned', 'released', 'rejected', 'failed')),
+  -- the Hostwinds server the request is about: {server, location, plan, serviceId}
+  hostwinds jsonb,
+  domain text,
+  commit_sha text,
+  failure_reason text,
+  -- what the request ended with: IPs bought or released, warm-up, cost
+  result jsonb,
+  requested_at timestamptz not null default now(),
+  confirmed_at timestamptz,
+  purchasing_at timestamptz,
+  releasing_at timestamptz,
+  assigned_at timestamptz,
+  released_at timestamptz,
+  rejected_at timestamptz,
+  failed_at timestamptz,
+  updated_at timestamptz not null default now()
+);
+create index service_requests_tenant on service_requests (tenant, requested_at desc);
+
+-- Every status change, in order: the lifecycle as it happened, and the webhooks' source.
+create table request_events (
+  id bigserial primary key,
+  request_id uuid not null references service_requests (id),
+  status text not null,
+  at timestamptz not null default now(),
+  detail jsonb
+);
+create index request_events_request on request_events (request_id, id);
+
+-- IPs a request bought or released, as the engine reported each one.
+create table request_ips (
+  request_id uuid not null references service_requests (id),
+  ip text not null,
+  action text not null check (action in ('bought', 'released')),
+  resource text not null,
+  at timestamptz not null default now(),
+  primary key (request_id, ip, action)
+);
+
+-- A tenant's IPs as its stack's outputs last said, plus what monitoring found.
+create table tenant_ips (
+  tenant text not null,
+  ip text not null,
+  server text not null,
+  role text not null check (role in ('sending', 'standby', 'paused')),
+  -- 1-based place among the server's sending (or standby) IPs; lowering a count releases the last
+  slot integer not null,
+  ptr text not null,
+  since timestamptz,
+  status text not null check (status in ('assigned', 'released')),
+  monthly_usd numeric(10, 2) not null default 0,
+  -- the warm-up plan from the stack's outputs: [{day, maxMessages}]
+  warmup jsonb,
+  released_at timestamptz,
+  last_check jsonb,
+  last_check_at timestamptz,
+  updated_at timestamptz not null default now(),
+  primary key (tenant, ip)
+);
+
+-- A tenant's servers as its stack's outputs last said (monitoring reaches SMTP on the main IP).
+create table tenant_servers (
+  tenant text not null,
+  server text not null,
+  hostname text not null,
+  main_ip text not null,
+  primary key (tenant, server)
+);
+
+create table ip_usage (
+  tenant text not null,
+  ip text not null,
+  day date not null,
+  sent integer not null check (sent >= 0),
+  primary key (tenant, ip, day)
+);
+
+create table tenant_settings (
+  tenant text primary key,
+  auto_emergency_switch boolean not null default false
+);
+
+create table api_tokens (
+  token_sha256 text primary key,
+  caller text not null,
+  -- the tenants this token may read and change; '*' means every tenant
+  tenants text[] not null,
+  created_at timestamptz not null default now()
+);
+
+-- The outbox: written in the transaction of the change it reports, delivered by a queue job.
+create table webhook_deliveries (
+  id bigserial primary key,
+  kind text not null check (kind in ('request.status', 'ip.alert')),
+  tenant text not null,
+  body jsonb not null,
+  created_at timestamptz not null default now(),
+  attempts integer not null default 0,
+  delivered_at timestamptz,
+  last_error text
+);
+
+create table monitor_results (
+  id bigserial primary key,
+  tenant text not null,
+  ip text not null,
+  check_name text not null,
+  status text not null,
+  detail text not null,
+  at timestamptz not null default now()
+);
+create index monitor_results_ip on monitor_results (tenant, ip, check_name, id desc);
+
+-- Live service processes and the queue workers each runs: a worker whose process stopped
+-- heartbeating has its jobs unlocked for another (or the restarted) process.
+create table service_instances (
+  id text primary key,
+  started_at timestamptz not null default now(),
+  heartbeat_at timestamptz not null default now()
+);
+create table service_workers (
+  worker_id text primary key,
+  instance_id text not null references service_instances (id) on delete cascade
+);
+`,
+  },
+];

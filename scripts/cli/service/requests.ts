@@ -1,0 +1,172 @@
+/**
+ * What the platform can ask for, and what each request does to the tenant's config: the one
+ * change to `stacks/Pulumi.<tenant>.yaml` that a person would make by hand. A changed config is
+ * judged as a preview judges it: the tenant schema (providers/model/tenant.ts), then the policy
+ * pack's own rules for the tier and the budget (policies/rules.ts), with their messages. The
+ * engine runs the pack again on `up`, so nothing over a limit is bought even if this check missed.
+ */
+import { z } from "zod";
+import { IPV4, SLUG } from "../../../providers/model/names";
+import {
+  MAX_IPS_PER_SERVER,
+  Tenant,
+  TenantConfigError,
+  billedIps,
+  declaredMonthlyCost,
+  parseTenant,
+  serverSchema,
+} from "../../../providers/model/tenant";
+import { PolicyConfig, TENANT_PLAN, declaredPlanWithinLimits, limitsFor } from "../../../policies/rules";
+
+const serverName = z.string().regex(SLUG, "expected a server name (lowercase letters, digits, dashes)");
+const ip = z.string().regex(IPV4, "expected an IPv4 address");
+
+export const requestBodies = {
+  acquire_ips: z.object({ server: serverName, count: z.number().int().min(1).max(MAX_IPS_PER_SERVER) }).strict(),
+  add_server: serverSchema
+    .pick({ name: true, location: true, plan: true, billingCycle: true, sendingIps: true, standbyIps: true })
+    .strict(),
+  release_ip: z.object({ ip }).strict(),
+  retire_ip: z.object({ ip }).strict(),
+  pause_ip: z.object({ ip }).strict(),
+  add_standby: z.object({ server: serverName, count: z.number().int().min(1).max(4).default(1) }).strict(),
+};
+
+export type RequestKind = keyof typeof requestBodies;
+export const REQUEST_KINDS = Object.keys(requestBodies) as RequestKind[];
+
+export const TERMINAL = ["assigned", "released", "rejected", "failed"] as const;
+export const STATUSES = ["requested", "confirmed", "purchasing", "releasing", ...TERMINAL] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** The status a request ends in when its change is applied. */
+export const doneStatus = (kind: RequestKind): Status => (kind === "release_ip" ? "released" : "assigned");
+
+/** An IP as the tenant's stack outputs describe it. */
+export interface KnownIp {
+  ip: string;
+  server: string;
+  role: "sending" | "standby" | "paused";
+  /** 1-based slot among the server's sending (or standby) IPs. */
+  slot: number;
+}
+
+export class RequestRejected extends Error {
+  override readonly name = "RequestRejected";
+}
+
+function findServer(t: Tenant, name: string) {
+  const s = t.servers.find((x) => x.name === name);
+  if (!s) throw new RequestRejected(`tenant ${t.id} has no server ${name} (it has ${t.servers.map((x) => x.name).join(", ")})`);
+  return s;
+}
+
+function findIp(t: Tenant, ips: KnownIp[], address: string): KnownIp {
+  const k = ips.find((i) => i.ip === address);
+  if (!k) throw new RequestRejected(`tenant ${t.id} has no IP ${address} (its IPs: ${ips.map((i) => i.ip).join(", ") || "none yet"})`);
+  findServer(t, k.server);
+  return k;
+}
+
+/**
+ * The tenant config after the request, or RequestRejected saying why not. `ips` are the
+ * tenant's IPs now (from its stack's outputs); needed by the requests that name an IP.
+ */
+export function changeTenant(before: Tenant, kind: RequestKind, params: unknown, ips: KnownIp[]): Tenant {
+  const t = structuredClone(before);
+  switch (kind) {
+    case "acquire_ips": {
+      const p = requestBodies.acquire_ips.parse(params);
+      findServer(t, p.server).sendingIps += p.count;
+      break;
+    }
+    case "add_server": {
+      const p = requestBodies.add_server.parse(params);
+      if (t.servers.some((s) => s.name === p.name)) throw new RequestRejected(`tenant ${t.id} already has a server ${p.name}`);
+      t.servers.push({ ...p, image: "debian-12", sshKeys: [], retireIps: [], pausedIps: [] });
+      break;
+    }
+    case "add_standby": {
+      const p = requestBodies.add_standby.parse(params);
+      findServer(t, p.server).standbyIps += p.count;
+      break;
+    }
+    case "pause_ip": {
+      const p = requestBodies.pause_ip.parse(params);
+      const k = findIp(t, ips, p.ip);
+      const s = findServer(t, k.server);
+      if (k.role !== "sending")
+        throw new RequestRejected(
+          `IP ${p.ip} of tenant ${t.id} is ${k.role === "paused" ? "paused already" : "a standby IP"}; only a sending IP can be paused`,
+        );
+      if (s.pausedIps.length >= s.standbyIps)
+        throw new RequestRejected(
+          `server ${s.name} of tenant ${t.id} has no free standby IP to take ${p.ip}'s place; add a standby first (add_standby)`,
+        );
+      s.pausedIps.push(p.ip);
+      break;
+    }
+    case "retire_ip": {
+      const p = requestBodies.retire_ip.parse(params);
+      const k = findIp(t, ips, p.ip);
+      if (k.role === "standby") throw new RequestRejected(`IP ${p.ip} of tenant ${t.id} is a standby IP; only sending IPs are retired`);
+      const s = findServer(t, k.server);
+      if (!s.retireIps.includes(p.ip)) s.retireIps.push(p.ip);
+      break;
+    }
+    case "release_ip": {
+      const p = requestBodies.release_ip.parse(params);
+      const k = findIp(t, ips, p.ip);
+      const s = findServer(t, k.server);
+      // Slots are numbered: lowering the count releases the last one, so only the last can go.
+      const standby = k.role === "standby";
+      const count = standby ? s.standbyIps : s.sendingIps;
+      if (k.slot !== count) {
+        const last = ips.find((i) => i.server === k.server && (i.role === "standby") === standby && i.slot === count);
+        throw new RequestRejected(
+          `IP ${p.ip} is ${standby ? "standby" : "sending"} slot ${k.slot} of ${count} on server ${s.name}; only the last slot (${last?.ip ?? "?"}) can be released. ` +
+            `Release that one, or retire ${p.ip} (retire_ip) to replace it`,
+        );
+      }
+      if (standby) s.standbyIps -= 1;
+      else s.sendingIps -= 1;
+      s.pausedIps = s.pausedIps.filter((x) => x !== p.ip);
+      s.retireIps = s.retireIps.filter((x) => x !== p.ip);
+      break;
+    }
+  }
+  return t;
+}
+
+/**
+ * The checks a preview makes before anything is bought: the tenant schema and the pack's
+ * tier and budget rules, with the pack's messages. Throws RequestRejected naming every problem.
+ */
+export function judgeTenant(stack: string, raw: unknown, ipMonthlyPriceUsd?: string | number, cfg: PolicyConfig = {}): Tenant {
+  let t: Tenant;
+  try {
+    t = parseTenant(stack, raw);
+  } catch (e) {
+    if (e instanceof TenantConfigError) throw new RequestRejected(e.lines.join("; "));
+    throw e;
+  }
+  const plan = {
+    tenant: t.id,
+    tier: t.tier,
+    monthlyBudgetUsd: t.monthlyBudgetUsd,
+    servers: t.servers.length,
+    sendingIps: t.servers.reduce((n, s) => n + billedIps(s), 0),
+    projectedMonthlyUsd: declaredMonthlyCost(t, ipMonthlyPriceUsd).totalUsd,
+  };
+  const problems = declaredPlanWithinLimits({ type: TENANT_PLAN, urn: `tenant-plan::${t.id}`, name: "tenant", props: plan }, cfg).map(
+    (v) => v.message,
+  );
+  const { maxIpsPerServer } = limitsFor(t.tier, cfg);
+  for (const s of t.servers)
+    if (billedIps(s) > maxIpsPerServer)
+      problems.push(
+        `tenant ${t.id} (${t.tier}): server ${s.name} has ${billedIps(s)} sending IPs, the ${t.tier} tier allows ${maxIpsPerServer} per server; spread them over more servers`,
+      );
+  if (problems.length) throw new RequestRejected(problems.join("; "));
+  return t;
+}

@@ -1,0 +1,254 @@
+/**
+ * The provisioning service as tests, the demo and the benchmarks run it: a config repository
+ * (a bare git repo with the project's Pulumi.yaml and one stack file per tenant), and the service
+ * as its own process (`dist/scripts/cli/service.js`, in its own process group so a test can kill
+ * it and every engine it started at once, as a machine that dies would).
+ */
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { dump, load } from "js-yaml";
+import { devDir, projectRoot } from "../cli/engine/pulumi-env";
+import { HostwindsSim } from "./standins/hostwinds";
+import { CloudflareSim } from "./standins/cloudflare";
+import { PrivatePostgres, startPrivatePostgres } from "./postgres";
+import { descendants } from "./processes";
+
+export interface ConfigRepoFixture {
+  /** The bare repository the service clones and pushes to. */
+  remote: string;
+  /** A work tree of it for reading the history and pushing "human" changes. */
+  work: string;
+  git(...args: string[]): string;
+  /** Writes a tenant's stack file in the work tree, commits and pushes it. */
+  putTenant(tenant: Record<string, unknown> & { id: string }, message?: string): void;
+  readTenant(id: string): Record<string, unknown>;
+}
+
+export function makeConfigRepo(dir: string, tenants: Array<Record<string, unknown> & { id: string }>): ConfigRepoFixture {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const remote = path.join(dir, "config.git");
+  const work = path.join(dir, "work");
+  fs.mkdirSync(work, { recursive: true });
+  execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
+  git("init", "-q", "-b", "main");
+  git("config", "user.email", "platform-team@test.invalid");
+  git("config", "user.name", "platform team");
+  git("remote", "add", "origin", remote);
+  fs.copyFileSync(path.join(projectRoot, "Pulumi.yaml"), path.join(work, "Pulumi.yaml"));
+  fs.writeFileSync(path.join(work, ".gitignore"), "node_modules\ndist\n");
+  fs.mkdirSync(path.join(work, "stacks"));
+  const file = (id: string) => path.join(work, "stacks", `Pulumi.${id}.yaml`);
+  const write = (t: Record<string, unknown>) =>
+    fs.writeFileSync(file(String(t.id)), dump({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } }));
+  for (const t of tenants) write(t);
+  git("add", "-A");
+  git("commit", "-qm", "tenants");
+  git("push", "-q", "origin", "main");
+  return {
+    remote,
+    work,
+    git,
+    putTenant(t, message = `change ${t.id}`) {
+      git("pull", "-q", "--rebase", "origin", "main");
+      write(t);
+      git("commit", "-qam", message);
+      git("push", "-q", "origin", "main");
+    },
+    readTenant(id) {
+      git("pull", "-q", "--rebase", "origin", "main");
+      return (load(fs.readFileSync(file(id), "utf8")) as { config: Record<string, Record<string, unknown>> }).config[
+        "penguinmails-infra:tenant"
+      ];
+    },
+  };
+}
+
+export interface ServiceProcess {
+  url: string;
+  proc: ChildProcess;
+  /** Everything it printed so far. */
+  output(): string;
+  /**
+   * SIGKILL to the service and every process under it, as a machine that dies would: the engine's
+   * plugins run in process groups of their own, so the tree is walked rather than the group killed.
+   */
+  crash(): Promise<void>;
+  /** SIGTERM and wait for it to end. */
+  stop(): Promise<void>;
+}
+
+/** Runs `service.js` with these arguments and environment; resolves once it listens. */
+export function startServiceProcess(args: string[], env: Record<string, string>, onLine?: (line: string) => void): Promise<ServiceProcess> {
+  const proc = spawn(
+    process.execPath,
+    [path.join(projectRoot, "dist/scripts/cli/service.js"), "serve", "--listen", "127.0.0.1:0", ...args],
+    {
+      env: { ...process.env, ...env },
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  const exited = new Promise<void>((r) => proc.on("exit", () => r()));
+  return new Promise((resolve, reject) => {
+    const take = (d: Buffer) => {
+      const text = d.toString();
+      out += text;
+      for (const l of text.split("\n").filter(Boolean)) onLine?.(l);
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
+      if (m)
+        resolve({
+          url: m[1],
+          proc,
+          output: () => out,
+          async crash() {
+            const signal = (pids: number[], sig: NodeJS.Signals) => {
+              for (const pid of pids) {
+                try {
+                  process.kill(pid, sig);
+                } catch {
+                  // already gone
+                }
+              }
+            };
+            // Freeze the tree first so nothing in it starts a process while it is being killed.
+            const first = [proc.pid!, ...descendants(proc.pid!)];
+            signal(first, "SIGSTOP");
+            signal([...new Set([...first, ...descendants(proc.pid!)])], "SIGKILL");
+            await exited;
+          },
+          async stop() {
+            proc.kill("SIGTERM");
+            await exited;
+          },
+        });
+    };
+    proc.stdout!.on("data", take);
+    proc.stderr!.on("data", take);
+    proc.on("exit", (code) => reject(new Error(`the service exited (${code}) before listening:\n${out}`)));
+  });
+}
+
+/** The environment that points the service's engine runs at the stand-ins. */
+export const standinEnv = (sim: HostwindsSim, key: string, cf: CloudflareSim, cfToken: string): Record<string, string> => ({
+  HOSTWINDS_API_URL: sim.url,
+  HOSTWINDS_API_KEY: key,
+  HOSTWINDS_POLL_INTERVAL_MS: "100",
+  HOSTWINDS_REQUESTS_PER_SECOND: "0",
+  CLOUDFLARE_BASE_URL: cf.url,
+  CLOUDFLARE_API_TOKEN: cfToken,
+});
+
+export interface ServiceEnvironment {
+  pg: PrivatePostgres;
+  sim: HostwindsSim;
+  cf: CloudflareSim;
+  repo: ConfigRepoFixture;
+  service: ServiceProcess;
+  /** A token for every tenant. */
+  token: string;
+  hostwindsKey: string;
+  api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** Polls a request until it ends; `onStatus` sees each status once, as it happens. */
+  settle(id: string, onStatus?: (status: string, row: ServiceRequest) => void, timeoutMs?: number): Promise<ServiceRequest>;
+  stop(): Promise<void>;
+}
+
+export interface ServiceRequest {
+  id: string;
+  tenant: string;
+  kind: string;
+  status: string;
+  failureReason: string | null;
+  commit: string | null;
+  result: { bought: Array<{ ip: string; ptr?: string }>; released: string[]; nowSending?: string[]; monthlyCostUsd?: number } | null;
+  events?: Array<{ status: string; at: string }>;
+}
+
+/**
+ * Postgres, the Hostwinds and Cloudflare stand-ins, a config repository holding `tenants`, and the
+ * service on them (for the demo and the benchmarks; the engine test builds the same by hand).
+ */
+export async function startServiceEnvironment(o: {
+  name: string;
+  tenants: Array<Record<string, unknown> & { id: string; zone: string }>;
+  buildMs?: number;
+  ipDelayMs?: number;
+  concurrency?: number;
+}): Promise<ServiceEnvironment> {
+  const key = `${o.name}-hostwinds-key-0123456789`;
+  const cfToken = `${o.name}-cf-token-0123456789`;
+  const backend = `${o.name}-${process.pid}`;
+  const dir = path.join(devDir, "work", backend);
+  const pg = await startPrivatePostgres(o.name);
+  const sim = await new HostwindsSim({ apiKeys: [key], buildMs: o.buildMs ?? 200, ipDelayMs: o.ipDelayMs ?? 300 }).start();
+  const cf = await new CloudflareSim({ tokens: { [cfToken]: ["*"] } }).start();
+  for (const t of o.tenants) cf.addZone(t.zone);
+  const repo = makeConfigRepo(path.join(dir, "repo"), o.tenants);
+  const env = standinEnv(sim, key, cf, cfToken);
+  const token = execFileSync(
+    process.execPath,
+    [path.join(projectRoot, "dist/scripts/cli/service.js"), "token", "--database", pg.url, "--caller", "platform", "--tenants", "*"],
+    { encoding: "utf8" },
+  ).trim();
+  const service = await startServiceProcess(
+    [
+      "--database",
+      pg.url,
+      "--config-repo",
+      repo.remote,
+      "--clones",
+      path.join(dir, "clones"),
+      "--local-backend",
+      backend,
+      "--concurrency",
+      String(o.concurrency ?? 2),
+      "--monitor-every",
+      "0",
+    ],
+    env,
+  );
+  const api = async <T>(method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${service.url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  };
+  return {
+    pg,
+    sim,
+    cf,
+    repo,
+    service,
+    token,
+    hostwindsKey: key,
+    api,
+    async settle(id, onStatus, timeoutMs = 10 * 60_000) {
+      const seen = new Set<string>();
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const r = (await api<ServiceRequest>("GET", `/requests/${id}`)).body;
+        for (const e of r.events ?? [])
+          if (!seen.has(e.status)) {
+            seen.add(e.status);
+            onStatus?.(e.status, r);
+          }
+        if (["assigned", "released", "rejected", "failed"].includes(r.status)) return r;
+        if (Date.now() > until) throw new Error(`request ${id} still ${r.status} after ${timeoutMs / 1000} s`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    },
+    async stop() {
+      await service.stop().catch(() => undefined);
+      await pg.stop();
+      await sim.stop();
+      await cf.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,425 @@
+/**
+ * The provisioning service end to end: a private PostgreSQL cluster (Debian's server binaries),
+ * the service as its own process (HTTP API, job queue, git, the real engine with the policy pack),
+ * a bare git repository as the config repository, the Hostwinds and Cloudflare stand-ins, a DNS
+ * stand-in with a blocklist, and a webhook receiver checking signatures.
+ *   acquire 2 IPs → assigned with IPs, DNS and warm-up; over budget → rejected, nothing bought;
+ *   pause → the standby sends; release → released; ledger, state, git log and lifecycle agree.
+ *   Killed (the whole process group, SIGKILL) at several points and restarted: each request ends
+ *   in one terminal state, nothing is bought twice, no row is left mid-way.
+ *   A token for one tenant can neither read nor change another.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { AddressInfo } from "net";
+import { Pool } from "pg";
+import { devDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { DnsSim } from "../../scripts/dev/standins/dns";
+import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
+import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, standinEnv, startServiceProcess } from "../../scripts/dev/service-harness";
+import { verifySignature } from "../../scripts/cli/service/webhooks";
+
+const KEY = "sim-key-service-0123456789";
+const CF_TOKEN = "sim-cf-token-service-0123456789";
+const SECRET = "webhook-secret-for-tests";
+const BACKEND = `service-${process.pid}`;
+jest.setTimeout(12 * 60_000);
+
+const tenant = (id: string, over: Record<string, unknown> = {}) => ({
+  id,
+  tier: "growth",
+  monthlyBudgetUsd: 25,
+  zone: `${id}-mail.com`,
+  domains: [{ name: `${id}-mail.com` }],
+  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 0, standbyIps: 1 }],
+  warmup: "standard",
+  ...over,
+});
+
+interface Req {
+  id: string;
+  status: string;
+  failureReason: string | null;
+  result: { bought: Array<{ ip: string; ptr?: string }>; released: string[]; nowSending?: string[] } | null;
+  events?: Array<{ status: string }>;
+  commit: string | null;
+}
+
+describe("the provisioning service", () => {
+  let pg: PrivatePostgres;
+  let db: Pool;
+  let sim: HostwindsSim;
+  let cf: CloudflareSim;
+  let dnsSim: DnsSim;
+  let repo: ConfigRepoFixture;
+  let service: ServiceProcess;
+  const blocklist = { listed: [] as string[], unknown: [] as string[] };
+  const hooks: Array<{ body: Record<string, unknown>; valid: boolean }> = [];
+  let receiver: http.Server;
+  let hookUrl = "";
+  const dir = path.join(devDir, "work", `service-${process.pid}`);
+  const tokens: Record<string, string> = {};
+
+  const env = () => ({ ...standinEnv(sim, KEY, cf, CF_TOKEN), PENGUINMAILS_WEBHOOK_SECRET: SECRET });
+  const serviceArgs = () => [
+    "--database",
+    pg.url,
+    "--config-repo",
+    repo.remote,
+    "--clones",
+    path.join(dir, "clones"),
+    "--local-backend",
+    BACKEND,
+    "--concurrency",
+    "2",
+    "--webhook-url",
+    hookUrl,
+    "--monitor-every",
+    "0",
+    "--resolver",
+    dnsSim.address,
+    "--blocklists",
+    "bl.test.invalid",
+    "--no-smtp",
+    "--dead-after",
+    "2",
+  ];
+  const start = async () => {
+    service = await startServiceProcess(serviceArgs(), env());
+  };
+  const cli = (...args: string[]) =>
+    execFileSync(process.execPath, [path.join(projectRoot, "dist/scripts/cli/service.js"), ...args], {
+      encoding: "utf8",
+      env: { ...process.env, ...env() },
+    }).trim();
+
+  const api = async (token: string, method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${service.url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const submit = async (t: string, kind: string, params: Record<string, unknown>) => {
+    const r = await api(tokens.platform, "POST", `/tenants/${t}/requests`, { kind, params, requester: "test@platform" });
+    expect(r.status).toBe(202);
+    return r.body as unknown as Req;
+  };
+  const getReq = async (id: string) => (await api(tokens.platform, "GET", `/requests/${id}`)).body as unknown as Req;
+  const settled = async (id: string, timeoutMs = 5 * 60_000): Promise<Req> => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await getReq(id);
+      if (["assigned", "released", "rejected", "failed"].includes(r.status)) return r;
+      if (Date.now() > until) throw new Error(`request ${id} still ${r.status}\n${service.output().slice(-3000)}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  };
+  const waitUntil = async (what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 3 * 60_000) => {
+    const until = Date.now() + timeoutMs;
+    while (!(await ok())) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${service.output().slice(-3000)}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  const serverIds = (t: string) =>
+    sim
+      .inventory(KEY)
+      .filter((s) => s.name === `pm-${t}-mx1`)
+      .map((s) => s.serviceId);
+  const ledger = (t: string) => sim.ledger(KEY).filter((e) => serverIds(t).includes(e.serviceId));
+  const ipsBought = (t: string) => ledger(t).filter((e) => e.kind === "ip" && e.event === "bought");
+  const commitsFor = (id: string) =>
+    execFileSync("git", ["--git-dir", repo.remote, "log", "main", "--format=%H", `--grep=^Request: ${id}$`], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean);
+
+  beforeAll(async () => {
+    pg = await startPrivatePostgres("service-test");
+    db = new Pool({ connectionString: pg.url, max: 3 });
+    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 300 }).start();
+    cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+    for (const t of ["acme", "globex"]) cf.addZone(`${t}-mail.com`);
+    dnsSim = await new DnsSim({
+      records: () => cf.allRecords(),
+      ptr: (ip) => sim.ptr(ip),
+      blocklists: { "bl.test.invalid": blocklist },
+    }).start();
+    receiver = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d));
+      req.on("end", () => {
+        hooks.push({
+          body: JSON.parse(body) as Record<string, unknown>,
+          valid: verifySignature(SECRET, body, req.headers["x-penguinmails-signature"] as string),
+        });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    repo = makeConfigRepo(path.join(dir, "repo"), [tenant("acme"), tenant("globex")]);
+    tokens.platform = cli("token", "--database", pg.url, "--caller", "platform", "--tenants", "*");
+    tokens.acme = cli("token", "--database", pg.url, "--caller", "acme-dashboard", "--tenants", "acme");
+    tokens.globex = cli("token", "--database", pg.url, "--caller", "globex-dashboard", "--tenants", "globex");
+    await start();
+  });
+
+  afterAll(async () => {
+    await service?.stop().catch(() => undefined);
+    await db?.end();
+    await pg?.stop();
+    await sim?.stop();
+    await cf?.stop();
+    await dnsSim?.stop();
+    receiver?.close();
+    fs.rmSync(path.join(devDir, "backends", BACKEND), { recursive: true, force: true });
+  });
+
+  test("the served OpenAPI document is the checked-in one", async () => {
+    const served = await (await fetch(`${service.url}/openapi.json`)).json();
+    expect(served).toEqual(JSON.parse(fs.readFileSync(path.join(projectRoot, "scripts/cli/service/openapi.json"), "utf8")));
+  });
+
+  test("acquire 2 IPs → assigned, with the IPs, their DNS and warm-up; ledger, git, state and lifecycle agree", async () => {
+    const r = await submit("acme", "acquire_ips", { server: "mx1", count: 2 });
+    expect(r.status).toBe("requested");
+    const done = await settled(r.id);
+    expect(done.status).toBe("assigned");
+    expect(done.events!.map((e) => e.status)).toEqual(["requested", "confirmed", "purchasing", "assigned"]);
+    const bought = done.result!.bought.map((b) => b.ip);
+    // the server, the standby the config already had, and the 2 asked for
+    expect(
+      ledger("acme")
+        .filter((e) => e.event === "bought")
+        .map((e) => e.kind),
+    ).toEqual(["server", "ip", "ip", "ip"]);
+    expect(bought).toHaveLength(3);
+    expect(
+      ipsBought("acme")
+        .map((e) => e.ip)
+        .sort(),
+    ).toEqual([...bought].sort());
+    // DNS: an A record per IP, SPF lists each
+    const records = cf.records("acme-mail.com");
+    for (const ip of bought) expect(records.some((x) => x.type === "A" && x.content === ip)).toBe(true);
+    const spf = records.find((x) => x.type === "TXT" && x.name === "acme-mail.com")!.content;
+    for (const ip of bought) expect(spf).toContain(`ip4:${ip}`);
+    // git: one commit naming the request, changing acme's file to 2 sending IPs
+    expect(commitsFor(r.id)).toHaveLength(1);
+    expect(done.commit).toBe(commitsFor(r.id)[0]);
+    expect((repo.readTenant("acme").servers as Array<{ sendingIps: number }>)[0].sendingIps).toBe(2);
+    // the IPs as the platform sees them: PTR, role, warm-up day 1
+    const ips = (await api(tokens.acme, "GET", "/tenants/acme/ips")).body.ips as Array<{
+      ip: string;
+      role: string;
+      ptr: string;
+      warmup: { day: number; maxMessages: number };
+    }>;
+    expect(ips.map((i) => [i.role, i.ptr]).sort()).toEqual([
+      ["sending", "mx1-ip1.acme-mail.com"],
+      ["sending", "mx1-ip2.acme-mail.com"],
+      ["standby", "mx1-standby1.acme-mail.com"],
+    ]);
+    for (const i of ips) {
+      expect(sim.ptr(i.ip)).toBe(i.ptr);
+      expect(i.warmup.day).toBe(1);
+      expect(i.warmup.maxMessages).toBeGreaterThan(0);
+    }
+    // the lifecycle table: one row per status with its timestamp
+    const row = (await db.query("select * from service_requests where id = $1", [r.id])).rows[0];
+    expect(row.requested_at <= row.confirmed_at && row.confirmed_at <= row.purchasing_at && row.purchasing_at <= row.assigned_at).toBe(
+      true,
+    );
+    expect(row.domain).toBe("acme-mail.com");
+    expect(row.hostwinds).toMatchObject({ server: "mx1", plan: 101, location: 1 });
+    // webhooks: one per status change, signed
+    await waitUntil("4 webhooks", () => hooks.filter((h) => (h.body.request as Req | undefined)?.id === r.id).length === 4);
+    const mine = hooks.filter((h) => (h.body.request as Req | undefined)?.id === r.id);
+    expect(mine.every((h) => h.valid)).toBe(true);
+    expect(mine.map((h) => (h.body.request as Req).status)).toEqual(["requested", "confirmed", "purchasing", "assigned"]);
+  });
+
+  test("over budget → rejected with the policy's message; nothing bought, nothing committed", async () => {
+    const before = ledger("acme").length;
+    const r = await submit("acme", "acquire_ips", { server: "mx1", count: 2 });
+    const done = await settled(r.id);
+    expect(done.status).toBe("rejected");
+    expect(done.failureReason).toMatch(
+      /tenant acme \(growth\): the config costs \$29\.94\/month, over the budget of \$25\.00\/month by \$4\.94/,
+    );
+    expect(ledger("acme")).toHaveLength(before);
+    expect(commitsFor(r.id)).toHaveLength(0);
+  });
+
+  test("a token for one tenant can neither read nor change another", async () => {
+    const g = await submit("globex", "add_standby", { server: "mx1", count: 1 });
+    expect((await api(tokens.acme, "GET", "/tenants/globex/ips")).status).toBe(403);
+    expect((await api(tokens.acme, "GET", "/tenants/globex/requests")).status).toBe(403);
+    expect(
+      (await api(tokens.acme, "POST", "/tenants/globex/requests", { kind: "acquire_ips", params: { server: "mx1", count: 1 } })).status,
+    ).toBe(403);
+    expect((await api(tokens.acme, "GET", `/requests/${g.id}`)).status).toBe(404);
+    expect(
+      (await api(tokens.acme, "POST", "/usage", { records: [{ tenant: "globex", ip: "198.51.0.1", day: "2026-01-01", sent: 1 }] })).status,
+    ).toBe(403);
+    expect((await api(tokens.acme, "GET", "/unused?tenant=globex")).status).toBe(403);
+    expect((await api(tokens.globex, "GET", `/requests/${g.id}`)).status).toBe(200);
+    expect((await api("pmt_not-a-token", "GET", "/tenants/acme/ips")).status).toBe(401);
+    // only the one request for globex exists, and nothing else changed globex
+    const rows = (await db.query("select count(*)::int as n from service_requests where tenant = 'globex'")).rows[0];
+    expect(rows.n).toBe(1);
+    expect((await settled(g.id)).status).toBe("assigned");
+  });
+
+  test("pause → the standby sends in its place; release → released", async () => {
+    const ips = (await api(tokens.acme, "GET", "/tenants/acme/ips")).body.ips as Array<{ ip: string; role: string; ptr: string }>;
+    const ip1 = ips.find((i) => i.ptr.startsWith("mx1-ip1."))!.ip;
+    const ip2 = ips.find((i) => i.ptr.startsWith("mx1-ip2."))!.ip;
+    const standby = ips.find((i) => i.role === "standby")!.ip;
+    const bought = ipsBought("acme").length;
+
+    const pause = await settled((await submit("acme", "pause_ip", { ip: ip1 })).id);
+    expect(pause.status).toBe("assigned");
+    expect(pause.events!.map((e) => e.status)).toEqual(["requested", "confirmed", "assigned"]);
+    expect(pause.result!.nowSending!.sort()).toEqual([ip2, standby].sort());
+    const after = (await api(tokens.acme, "GET", "/tenants/acme/ips")).body.ips as Array<{ ip: string; role: string }>;
+    expect(after.find((i) => i.ip === ip1)!.role).toBe("paused");
+    expect(after.find((i) => i.ip === standby)!.role).toBe("sending");
+    expect(ipsBought("acme")).toHaveLength(bought);
+
+    // ip1 is slot 1 of 2: only the last slot can be released
+    const wrong = await settled((await submit("acme", "release_ip", { ip: ip1 })).id);
+    expect(wrong.status).toBe("rejected");
+    expect(wrong.failureReason).toMatch(/only the last slot \(.*\) can be released/);
+
+    const release = await settled((await submit("acme", "release_ip", { ip: ip2 })).id);
+    expect(release.status).toBe("released");
+    expect(release.events!.map((e) => e.status)).toEqual(["requested", "confirmed", "releasing", "released"]);
+    expect(release.result!.released).toEqual([ip2]);
+    expect(
+      ledger("acme")
+        .filter((e) => e.event === "released")
+        .map((e) => e.ip),
+    ).toEqual([ip2]);
+    const final = (await api(tokens.acme, "GET", "/tenants/acme/ips")).body.ips as Array<{ ip: string; status: string }>;
+    expect(final.find((i) => i.ip === ip2)!.status).toBe("released");
+    // the stand-in's inventory is what the service says is assigned
+    const onServer = sim.inventory(KEY).find((s) => s.name === "pm-acme-mx1")!.ips;
+    for (const i of final) expect(onServer.includes(i.ip)).toBe(i.status === "assigned");
+  });
+
+  test("usage: idle IPs listed with their cost and a suggested release; cost by tenant and month", async () => {
+    const { rows } = await db.query<{ ip: string; role: string }>(
+      "select ip, role from tenant_ips where tenant = 'acme' and status = 'assigned'",
+    );
+    // The IPs were got today; make them a month old, as the window needs.
+    await db.query("update tenant_ips set since = now() - interval '30 days' where tenant = 'acme'");
+    const days = Array.from({ length: 14 }, (_, i) => new Date(Date.now() - (i + 1) * 86_400_000).toISOString().slice(0, 10));
+    const sending = rows.find((r) => r.role === "sending")!.ip;
+    const records = days.flatMap((day) => rows.map((r) => ({ tenant: "acme", ip: r.ip, day, sent: r.ip === sending ? 400 : 0 })));
+    expect((await api(tokens.acme, "POST", "/usage", { records })).body).toEqual({ recorded: records.length });
+    const unused = (await api(tokens.acme, "GET", "/unused?tenant=acme&days=14")).body as {
+      ips: Array<{ ip: string; monthlyUsd: number; suggestion: unknown }>;
+      monthlySavingsUsd: number;
+    };
+    expect(unused.ips.map((i) => i.ip).sort()).toEqual(
+      rows
+        .filter((r) => r.ip !== sending)
+        .map((r) => r.ip)
+        .sort(),
+    );
+    expect(unused.ips.every((i) => i.monthlyUsd === 4.99)).toBe(true);
+    expect(unused.monthlySavingsUsd).toBeCloseTo(4.99 * unused.ips.length);
+    const cost = (await api(tokens.acme, "GET", "/reports/cost?tenant=acme&months=2")).body.rows as Array<{
+      tenant: string;
+      month: string;
+      ips: number;
+    }>;
+    expect(cost.length).toBeGreaterThan(0);
+    expect(cost.every((c) => c.tenant === "acme")).toBe(true);
+  });
+
+  test("killed at several points and restarted: one terminal state each, nothing bought twice, no row left mid-way", async () => {
+    sim.setTiming({ buildMs: 200, ipDelayMs: 2500 });
+    const boughtBefore = ipsBought("globex").length;
+    // 1: right after the request is recorded (its job may have started)
+    const a = await submit("globex", "acquire_ips", { server: "mx1", count: 1 });
+    await service.crash();
+    await start();
+    // 2: once it is confirmed (committed and pushed), before the engine bought anything
+    await waitUntil("confirmed", async () => (await getReq(a.id)).status !== "requested");
+    await service.crash();
+    await start();
+    // 3: mid-purchase: the stand-in took the order, the IP has not arrived yet
+    await waitUntil("a purchase", () => ipsBought("globex").length > boughtBefore);
+    await service.crash();
+    const b = await submit("globex", "acquire_ips", { server: "mx1", count: 1 }).catch(() => undefined);
+    expect(b).toBeUndefined(); // the service is down: nothing accepted
+    await start();
+    const done = await settled(a.id);
+    // what the restarted service said about the work it took over
+    console.log(
+      service
+        .output()
+        .split("\n")
+        .filter((l) => /unlocked|cleared|attempt|request/.test(l))
+        .join("\n"),
+    );
+    expect(done.status).toBe("assigned");
+    sim.setTiming({ buildMs: 200, ipDelayMs: 300 });
+    // one IP bought for the one asked, one commit, a consistent lifecycle
+    expect(ipsBought("globex").length - boughtBefore).toBe(1);
+    expect(commitsFor(a.id)).toHaveLength(1);
+    const events = done.events!.map((e) => e.status);
+    expect(events[0]).toBe("requested");
+    expect(events[events.length - 1]).toBe("assigned");
+    expect(events.filter((e) => ["assigned", "released", "rejected", "failed"].includes(e))).toHaveLength(1);
+    const stuck = (
+      await db.query("select id, status from service_requests where status not in ('assigned', 'released', 'rejected', 'failed')")
+    ).rows;
+    expect(stuck).toEqual([]);
+    const onServer = sim.inventory(KEY).find((s) => s.name === "pm-globex-mx1")!.ips;
+    const assigned = (await db.query<{ ip: string }>("select ip from tenant_ips where tenant = 'globex' and status = 'assigned'")).rows.map(
+      (r) => r.ip,
+    );
+    // every IP the service says is assigned is on the server, and only the main IP besides
+    for (const ip of assigned) expect(onServer).toContain(ip);
+    expect(assigned).toHaveLength(onServer.length - 1);
+  });
+
+  test("monitoring: a listed IP raises an alert; with the emergency switch on, it is paused and its standby sends", async () => {
+    await service.stop();
+    const args = serviceArgs();
+    args[args.indexOf("--monitor-every") + 1] = "1";
+    service = await startServiceProcess(args, env());
+    expect((await api(tokens.globex, "PUT", "/tenants/globex/settings", { autoEmergencySwitch: true })).status).toBe(200);
+    const ips = (await api(tokens.globex, "GET", "/tenants/globex/ips")).body.ips as Array<{
+      ip: string;
+      role: string;
+      lastCheck: unknown;
+    }>;
+    await waitUntil("a first check", async () =>
+      ((await api(tokens.globex, "GET", "/tenants/globex/ips")).body.ips as Array<{ lastCheck: unknown }>).every((i) => i.lastCheck),
+    );
+    const bad = ips.find((i) => i.role === "sending")!.ip;
+    blocklist.listed.push(bad);
+    await waitUntil("an alert", () => hooks.some((h) => h.body.event === "ip.alert" && h.body.ip === bad && h.body.to === "listed"));
+    await waitUntil("the switch request", () => hooks.some((h) => h.body.event === "ip.alert" && h.body.check === "emergency-switch"));
+    const requestId = hooks.find((h) => h.body.check === "emergency-switch")!.body.requestId as string;
+    const sw = await settled(requestId);
+    expect(sw.status).toBe("assigned");
+    const after = (await api(tokens.globex, "GET", "/tenants/globex/ips")).body.ips as Array<{
+      ip: string;
+      role: string;
+      lastCheck: { blocklist: string };
+    }>;
+    expect(after.find((i) => i.ip === bad)).toMatchObject({ role: "paused", lastCheck: { blocklist: "listed" } });
+    expect(after.filter((i) => i.role === "sending").length).toBeGreaterThan(0);
+  });
+});

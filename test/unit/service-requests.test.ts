@@ -1,0 +1,136 @@
+/**
+ * The service's requests as config changes (no engine, no Postgres): what each kind does to the
+ * tenant, what is refused and why (the policy pack's own messages), and the config repository's
+ * push that is refused because the branch moved, made again on the new tip.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { dump } from "js-yaml";
+import { parseTenant } from "../../providers/model/tenant";
+import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../scripts/cli/service/requests";
+import { ConfigRepo, TENANT_KEY } from "../../scripts/cli/service/config-repo";
+import { sign, verifySignature } from "../../scripts/cli/service/webhooks";
+
+const raw = {
+  id: "acme",
+  tier: "growth",
+  monthlyBudgetUsd: 25,
+  zone: "acme-mail.com",
+  domains: [{ name: "acme-mail.com" }],
+  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }],
+};
+const base = parseTenant("acme", raw);
+const ips: KnownIp[] = [
+  { ip: "198.51.0.10", server: "mx1", role: "sending", slot: 1 },
+  { ip: "198.51.0.11", server: "mx1", role: "sending", slot: 2 },
+  { ip: "198.51.0.12", server: "mx1", role: "standby", slot: 1 },
+];
+
+describe("service requests", () => {
+  test("each kind is the one change a person would make", () => {
+    expect(changeTenant(base, "acquire_ips", { server: "mx1", count: 1 }, ips).servers[0].sendingIps).toBe(3);
+    expect(changeTenant(base, "add_standby", { server: "mx1" }, ips).servers[0].standbyIps).toBe(2);
+    expect(changeTenant(base, "pause_ip", { ip: "198.51.0.10" }, ips).servers[0].pausedIps).toEqual(["198.51.0.10"]);
+    expect(changeTenant(base, "retire_ip", { ip: "198.51.0.10" }, ips).servers[0].retireIps).toEqual(["198.51.0.10"]);
+    expect(changeTenant(base, "release_ip", { ip: "198.51.0.11" }, ips).servers[0].sendingIps).toBe(1);
+    expect(changeTenant(base, "release_ip", { ip: "198.51.0.12" }, ips).servers[0].standbyIps).toBe(0);
+    expect(
+      changeTenant(base, "add_server", { name: "mx2", location: 1, plan: 101, sendingIps: 1 }, ips).servers.map((s) => s.name),
+    ).toEqual(["mx1", "mx2"]);
+    expect(base.servers[0].sendingIps).toBe(2); // the input is not changed
+  });
+
+  test("what cannot be done is refused with a reason naming the tenant and what to do", () => {
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(RequestRejected);
+        return (e as Error).message;
+      }
+      throw new Error("not refused");
+    };
+    expect(refused(() => changeTenant(base, "acquire_ips", { server: "mx9", count: 1 }, ips))).toBe(
+      "tenant acme has no server mx9 (it has mx1)",
+    );
+    expect(refused(() => changeTenant(base, "release_ip", { ip: "198.51.0.10" }, ips))).toMatch(
+      /slot 1 of 2 on server mx1; only the last slot \(198\.51\.0\.11\) can be released/,
+    );
+    expect(refused(() => changeTenant(base, "pause_ip", { ip: "198.51.0.12" }, ips))).toMatch(
+      /is a standby IP; only a sending IP can be paused/,
+    );
+    const paused = changeTenant(base, "pause_ip", { ip: "198.51.0.10" }, ips);
+    expect(refused(() => changeTenant(paused, "pause_ip", { ip: "198.51.0.11" }, ips))).toMatch(
+      /has no free standby IP .* add a standby first/,
+    );
+    expect(refused(() => changeTenant(base, "retire_ip", { ip: "203.0.113.1" }, ips))).toMatch(/tenant acme has no IP 203\.0\.113\.1/);
+    // the budget and the tier, in the policy pack's words
+    const tight = parseTenant("acme", { ...raw, monthlyBudgetUsd: 20 });
+    expect(refused(() => judgeTenant("acme", changeTenant(tight, "acquire_ips", { server: "mx1", count: 1 }, ips)))).toBe(
+      "tenant acme (growth): the config costs $24.95/month, over the budget of $20.00/month by $4.95; remove servers or IPs, or raise monthlyBudgetUsd",
+    );
+    const rich = parseTenant("acme", { ...raw, monthlyBudgetUsd: 500 });
+    expect(refused(() => judgeTenant("acme", changeTenant(rich, "acquire_ips", { server: "mx1", count: 2 }, ips)))).toBe(
+      "tenant acme (growth): server mx1 has 5 sending IPs, the growth tier allows 4 per server; spread them over more servers",
+    );
+  });
+
+  test("webhook signatures: valid for the body and secret, not for another body, secret or an old timestamp", () => {
+    const body = '{"event":"request.status"}';
+    const header = sign("s3cret", body);
+    expect(verifySignature("s3cret", body, header)).toBe(true);
+    expect(verifySignature("s3cret", `${body} `, header)).toBe(false);
+    expect(verifySignature("other", body, header)).toBe(false);
+    expect(verifySignature("s3cret", body, sign("s3cret", body, Math.floor(Date.now() / 1000) - 3600))).toBe(false);
+  });
+
+  test("a push refused because main moved is made again on the new tip", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-repo-"));
+    try {
+      const remote = path.join(dir, "config.git");
+      const work = path.join(dir, "work");
+      const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
+      execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+      fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
+      git(work, "init", "-q", "-b", "main");
+      git(work, "config", "user.email", "t@test.invalid");
+      git(work, "config", "user.name", "t");
+      fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
+      const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
+      fs.writeFileSync(file("acme"), dump({ config: { [TENANT_KEY]: raw } }));
+      fs.writeFileSync(file("globex"), dump({ config: { [TENANT_KEY]: { ...raw, id: "globex" } } }));
+      git(work, "add", "-A");
+      git(work, "commit", "-qm", "tenants");
+      git(work, "remote", "add", "origin", remote);
+      git(work, "push", "-q", "origin", "main");
+
+      const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
+      const p = await repo.checkout(0);
+      let calls = 0;
+      const sha = await repo.commitTenant(
+        p,
+        "acme",
+        (before) => {
+          calls++;
+          if (calls === 1) {
+            // a person merges a change to another tenant while the service works
+            fs.writeFileSync(file("globex"), dump({ config: { [TENANT_KEY]: { ...raw, id: "globex", monthlyBudgetUsd: 30 } } }));
+            git(work, "commit", "-qam", "globex: budget 30");
+            git(work, "push", "-q", "origin", "main");
+          }
+          return { ...(before as object), monthlyBudgetUsd: 40 };
+        },
+        "service: raise budget\n\nRequest: 00000000-0000-0000-0000-000000000001",
+      );
+      expect(calls).toBe(2);
+      const log = execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
+      expect(log).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
+      expect(execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim()).toBe(sha);
+      expect(await repo.commitWith(p, "Request", "00000000-0000-0000-0000-000000000001")).toBe(sha);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
