@@ -98,6 +98,41 @@ export class CloudflareClient {
     return this.call("list records", "GET", `/zones/${zoneId}/dns_records?${qs}`, z.array(recordSchema));
   }
 
+  /**
+   * Every zone the token may manage, page by page: the zone list answers at most 50 a page
+   * (per_page maximum in Cloudflare's List Zones reference), so a fleet of N zones costs N/50 calls.
+   */
+  async zones(onPage: () => void = () => undefined): Promise<Array<{ id: string; name: string }>> {
+    const zone = z.object({ id: z.string(), name: z.string() }).passthrough();
+    return this.allPages(50, (page, perPage) => {
+      onPage();
+      return this.call(`list zones (page ${page})`, "GET", `/zones?per_page=${perPage}&page=${page}`, z.array(zone));
+    });
+  }
+
+  /** Every record of a zone, page by page (per_page up to 5,000,000 in the List DNS Records reference; 5,000 here). */
+  listAll(zoneId: string, onPage: () => void = () => undefined): Promise<CloudflareRecord[]> {
+    return this.allPages(5000, (page, perPage) => {
+      onPage();
+      return this.call(
+        `list records (page ${page})`,
+        "GET",
+        `/zones/${zoneId}/dns_records?per_page=${perPage}&page=${page}`,
+        z.array(recordSchema),
+      );
+    });
+  }
+
+  /** Pages until one comes back short (page numbers start at 1). */
+  private async allPages<T>(perPage: number, get: (page: number, perPage: number) => Promise<T[]>): Promise<T[]> {
+    const out: T[] = [];
+    for (let page = 1; ; page++) {
+      const items = await get(page, perPage);
+      out.push(...items);
+      if (items.length < perPage) return out;
+    }
+  }
+
   async get(zoneId: string, id: string): Promise<CloudflareRecord | undefined> {
     try {
       return await this.call(`read record ${id}`, "GET", `/zones/${zoneId}/dns_records/${id}`, recordSchema);

@@ -7,18 +7,18 @@ import * as path from "path";
 import { projectRoot } from "./engine/pulumi-env";
 import { TenantChange } from "./fleet/changes";
 import {
-  DriftResult,
   FleetOptions,
   TenantSummary,
-  fleetDrift,
   fleetList,
   fleetOrphans,
   fleetPreview,
-  fleetUp,
+  fleetUpInWaves,
   fleetVerify,
   selectTenants,
 } from "./fleet/commands";
 import { renderTable } from "./verify/result";
+import { fleetDrift } from "./fleet/drift";
+import { WaveOutcome, parseWaves } from "./fleet/waves";
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
 import { fleetProject } from "./fleet/tenants";
@@ -46,8 +46,11 @@ commands:
   preview              preview tenant stacks with the policy pack; writes a Markdown report
                        (summary, cost before → after, details per tenant) for a PR comment
   up                   apply tenant stacks; one tenant's failure does not stop the others
-  drift                refresh-preview every stack; lists the stacks whose real resources
-                       differ from their state and how (kept for 'list')
+  drift                lists Hostwinds (servers, their IPs) and Cloudflare (zones, records) in
+                       bulk, compares them with the checkpoints, and refresh-previews only the
+                       stacks that differ; lists those whose real resources differ from their
+                       state and how (kept for 'list'); prints API calls and engine runs
+                       (--engine-only: refresh-preview every stack, the old way)
   orphans              Hostwinds servers (named pm-*) and IPs that no stack owns, with their
                        monthly cost; a dry run unless --release --yes
   verify               npm run verify's deliverability checks for every deployed tenant
@@ -75,6 +78,10 @@ options:
   --backend URL        k8s-manifests: the state backend (default PULUMI_BACKEND_URL)
   --credentials NAME   k8s-manifests: Secret with HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
                        PULUMI_CONFIG_PASSPHRASE (default penguinmails-credentials)
+  --waves P,P,…        up: roll out in waves, cumulative percentages of the selected tenants
+                       (default 1,10,100: 1% (at least one), then 10%, then all); the first
+                       tenant that fails or is blocked halts the rollout: no later tenant starts
+                       (--waves 100: everything at once, still halting at the first problem)
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --json               machine-readable output on stdout
@@ -117,6 +124,8 @@ const COMMAND = {
     "per-tenant": { type: "boolean" },
     check: { type: "boolean" },
     "no-smtp": { type: "boolean" },
+    "engine-only": { type: "boolean" },
+    waves: { type: "string" },
   },
 } as const;
 
@@ -171,6 +180,12 @@ async function main(): Promise<number> {
   }
   const project = fleetProject(path.resolve(String(flags.root ?? projectRoot)));
   const concurrency = intOption("fleet", "concurrency", flags.concurrency);
+  let waves: number[] = [];
+  try {
+    waves = parseWaves(flags.waves);
+  } catch (e) {
+    usage((e as Error).message);
+  }
   const o: FleetOptions = {
     project,
     concurrency,
@@ -225,14 +240,33 @@ async function main(): Promise<number> {
     }
     case "preview":
     case "up": {
-      const results: TenantChange[] = tenants.length ? await (command === "up" ? fleetUp(o, tenants) : fleetPreview(o, tenants)) : [];
+      let halted: WaveOutcome["halted"];
+      let results: TenantChange[] = [];
+      if (tenants.length && command === "up")
+        ({
+          results,
+          outcome: { halted },
+        } = await fleetUpInWaves(o, tenants, waves));
+      else if (tenants.length) results = await fleetPreview(o, tenants);
       const report = renderReport(results, {
         title: command === "up" ? "Fleet apply" : "Fleet preview",
-        footer: o.changedSince ? `Tenants changed since \`${o.changedSince}\`.` : undefined,
+        footer:
+          [
+            o.changedSince ? `Tenants changed since \`${o.changedSince}\`.` : "",
+            halted
+              ? `**Rollout halted in wave ${halted.wave}**: ${halted.tenant} ${halted.status === "blocked" ? "was blocked by policy" : "failed"}; ${halted.notRun.length} tenant${halted.notRun.length === 1 ? " was" : "s were"} not started: ${halted.notRun.join(", ")}.`
+              : "",
+          ]
+            .filter(Boolean)
+            .join("\n\n") || undefined,
       });
       if (typeof flags.report === "string") fs.writeFileSync(flags.report, report);
-      if (json) console.log(JSON.stringify({ tenants: results }, null, 1));
+      if (json) console.log(JSON.stringify(halted ? { tenants: results, halted } : { tenants: results }, null, 1));
       else if (typeof flags.report !== "string") console.log(report);
+      if (halted)
+        process.stderr.write(
+          `fleet up: rollout halted in wave ${halted.wave} at ${halted.tenant} (${halted.status}); not started: ${halted.notRun.join(", ") || "none"}\n`,
+        );
       const bad = results.filter((r) => r.status !== "ok");
       for (const r of bad) process.stderr.write(`fleet ${command}: ${r.tenant} ${r.status}: ${r.error}\n`);
       process.stderr.write(
@@ -260,8 +294,8 @@ async function main(): Promise<number> {
       return results.some((t) => t.error || t.results.some((r) => r.status === "fail")) ? 1 : 0;
     }
     case "drift": {
-      const results: DriftResult[] = await fleetDrift(o, tenants);
-      if (json) console.log(JSON.stringify({ tenants: results }, null, 1));
+      const { tenants: results, stats } = await fleetDrift(o, tenants, { engineOnly: flags["engine-only"] === true });
+      if (json) console.log(JSON.stringify({ tenants: results, stats }, null, 1));
       else
         for (const d of results)
           console.log(
@@ -271,6 +305,9 @@ async function main(): Promise<number> {
                 ? `${d.tenant}: DRIFTED\n${d.changes.map((c) => `  ${c}`).join("\n")}`
                 : `${d.tenant}: clean`,
           );
+      process.stderr.write(
+        `fleet drift: ${stats.tenants} tenants, ${stats.engineRuns} engine run${stats.engineRuns === 1 ? "" : "s"}, API calls: Hostwinds ${stats.apiCalls.hostwinds}, Cloudflare ${stats.apiCalls.cloudflare}; inventory ${stats.inventoryS.toFixed(1)} s, engine ${stats.engineS.toFixed(1)} s${stats.inventorySkipped ? ` (inventory skipped: ${stats.inventorySkipped})` : ""}\n`,
+      );
       return results.some((d) => d.drifted || d.error) ? 1 : 0;
     }
     case "list": {

@@ -13,7 +13,8 @@ import { devDir, projectRoot, workDirFor } from "../../scripts/cli/engine/pulumi
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { HostwindsClient } from "../../providers/hostwinds/client";
-import { FleetOptions, fleetDrift, fleetOrphans, fleetPreview } from "../../scripts/cli/fleet/commands";
+import { FleetOptions, fleetOrphans, fleetPreview } from "../../scripts/cli/fleet/commands";
+import { fleetDrift } from "../../scripts/cli/fleet/drift";
 import { openTenantStack } from "../../scripts/cli/fleet/stacks";
 import { changedTenants, fleetProject } from "../../scripts/cli/fleet/tenants";
 import { renderReport } from "../../scripts/cli/fleet/report";
@@ -181,15 +182,29 @@ describe("fleet commands", () => {
     expect(bought.filter((e) => e.kind === "ip")).toHaveLength(4);
   });
 
-  test("drift: an IP released in the Hostwinds panel shows on its tenant only", async () => {
+  test("drift: the inventory finds an IP released in the Hostwinds panel and a record deleted in the dashboard; the engine runs for those tenants only", async () => {
     const alpha = sim.inventory(KEY).find((s) => s.name === "pm-alpha.mx1@alpha")!;
     sim.releaseIpByHand(KEY, alpha.ips[1]);
-    const drift = await fleetDrift(opts(), ["alpha", "bravo"]);
+    const clean = await fleetDrift(opts(), ["bravo"]);
+    expect(clean.stats).toMatchObject({ engineRuns: 0, apiCalls: { hostwinds: 3, cloudflare: 5 } }); // get_instances + 2 × get_instance_ips; 1 zone page + 4 zones
+    const { tenants: drift, stats } = await fleetDrift(opts(), ["alpha", "bravo"]);
     expect(drift.map((d) => `${d.tenant} ${d.drifted}`)).toEqual(["alpha true", "bravo false"]);
     expect(drift[0].changes.some((c) => /^create mx1-ip\d$/.test(c))).toBe(true);
+    expect(drift[0].inventory).toEqual([expect.stringMatching(/^mx1-ip\d: IP .* is no longer on server \d+$/)]);
+    expect(stats.engineRuns).toBe(1);
+    cf.deleteByHand("bravo-mail.com", "_dmarc.bravo-mail.com", "TXT");
+    const cli = await fleetCli("drift", "--tenants", "alpha,bravo", "--json");
+    expect(cli.status).toBe(1);
+    const out = JSON.parse(cli.stdout) as {
+      tenants: Array<{ tenant: string; drifted: boolean; inventory?: string[] }>;
+      stats: { engineRuns: number };
+    };
+    expect(out.tenants.map((t) => `${t.tenant} ${t.drifted}`)).toEqual(["alpha true", "bravo true"]);
+    expect(out.tenants[1].inventory).toEqual([expect.stringContaining("(TXT _dmarc.bravo-mail.com): record")]);
+    expect(cli.stderr).toMatch(/fleet drift: 2 tenants, 2 engine runs, API calls: Hostwinds 3, Cloudflare 5/);
     const list = await fleetCli("list", "--tenants", "alpha,bravo");
     expect(list.stdout).toMatch(/alpha\s+1\s+2\s+\$14\.97\s+\S+\s+drifted/);
-    expect(list.stdout).toMatch(/bravo\s+1\s+2\s+\$19\.97\s+\S+\s+clean/);
+    expect(list.stdout).toMatch(/bravo\s+1\s+2\s+\$19\.97\s+\S+\s+drifted/);
   });
 
   test("orphans: a server and an IP no stack owns are listed with their cost, and released only with --release --yes", async () => {
@@ -225,5 +240,27 @@ describe("fleet commands", () => {
         .map((s) => s.name)
         .sort(),
     ).toEqual(["pm-alpha.mx1@alpha", "pm-bravo.mx1@bravo"]);
+  });
+
+  test("up of a bad program change goes out in waves and halts in the first: only the first tenant ran, the others were not started", async () => {
+    const good = fs.readFileSync(path.join(dir, "index.js"), "utf8");
+    write("index.js", `throw new Error("a bad program change");\n`);
+    commit("a bad program change");
+    const ledger = sim.ledger(KEY).length;
+    try {
+      const r = await fleetCli("up", "--changed-since", "HEAD~1", "--concurrency", "2", "--no-policy", "--json");
+      expect(r.status).toBe(1);
+      const out = JSON.parse(r.stdout) as {
+        tenants: Array<{ tenant: string; status: string }>;
+        halted: { wave: number; tenant: string; notRun: string[] };
+      };
+      expect(out.tenants.map((t) => `${t.tenant} ${t.status}`)).toEqual(["alpha failed"]);
+      expect(out.halted).toMatchObject({ wave: 1, tenant: "alpha", notRun: ["bravo", "charlie", "delta"] });
+      expect(r.stderr).toContain("fleet up: rollout halted in wave 1 at alpha (failed); not started: bravo, charlie, delta");
+      expect(sim.ledger(KEY)).toHaveLength(ledger); // nothing bought or released
+    } finally {
+      write("index.js", good);
+      commit("revert the bad change");
+    }
   });
 });

@@ -11,6 +11,7 @@ import { devDir } from "../engine/pulumi-env";
 import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
 import { Orphan, findOrphans, hostwindsFromEnv, ownedBy, releaseOrphans } from "./orphans";
 import { JobResult, PoolProgress, runPool } from "./pool";
+import { WaveOutcome, inWaves } from "./waves";
 import { FleetEngineOptions, openTenantStack } from "./stacks";
 import { FleetProject, changedTenants, tenantStacks } from "./tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
@@ -60,17 +61,24 @@ async function perTenant<T>(
   tenants: string[],
   job: (stack: Stack, tenant: string) => Promise<T>,
   create = false,
+  stopped?: () => boolean,
 ): Promise<JobResult<T>[]> {
   return runPool(
     tenants,
     o.concurrency ?? defaultConcurrency(),
     async (tenant, slot) => job(await openTenantStack(o.project, tenant, slot, o, create), tenant),
     o.onProgress,
+    stopped,
   );
 }
 
 /** Previews or applies each tenant with the policy pack; a tenant's failure is its own, never thrown. */
-async function changeEach(o: FleetOptions, tenants: string[], op: "preview" | "up"): Promise<TenantChange[]> {
+async function changeEach(
+  o: FleetOptions,
+  tenants: string[],
+  op: "preview" | "up",
+  halt?: { stopped: () => boolean; problem: (c: TenantChange) => void },
+): Promise<TenantChange[]> {
   const results = await perTenant(
     o,
     tenants,
@@ -82,14 +90,46 @@ async function changeEach(o: FleetOptions, tenants: string[], op: "preview" | "u
       } catch (e) {
         c.failed(e);
       }
+      if (c.change.status !== "ok") halt?.problem(c.change);
       return c.change;
     },
     true,
+    halt?.stopped,
   );
-  return results.map((r) => r.value ?? failedChange(r.name, r.error));
+  return results.map((r) => {
+    const c = r.value ?? failedChange(r.name, r.error);
+    if (c.status !== "ok") halt?.problem(c);
+    return c;
+  });
 }
 
 export const fleetPreview = (o: FleetOptions, tenants: string[]) => changeEach(o, tenants, "preview");
+
+/** Applies tenants in waves (waves.ts), halting at the first failed or blocked tenant. */
+export async function fleetUpInWaves(
+  o: FleetOptions,
+  tenants: string[],
+  percents: number[],
+): Promise<{ results: TenantChange[]; outcome: WaveOutcome }> {
+  let before = 0;
+  return inWaves(
+    tenants,
+    percents,
+    async (batch, stopped, problem) => {
+      // Progress counts the whole rollout, not the wave.
+      const wave: FleetOptions = {
+        ...o,
+        onProgress: o.onProgress && ((p) => o.onProgress!({ ...p, done: before + p.done, total: tenants.length })),
+      };
+      const got = await changeEach(wave, batch, "up", { stopped, problem });
+      before += got.length;
+      return got;
+    },
+    o.log,
+  );
+}
+
+/** Applies every tenant; one tenant's failure does not stop the others (no waves). */
 export const fleetUp = (o: FleetOptions, tenants: string[]) => changeEach(o, tenants, "up");
 
 function failedChange(tenant: string, error?: string): TenantChange {
@@ -104,16 +144,18 @@ export interface DriftResult {
   changes: string[];
   error?: string;
   checkedAt: string;
+  /** What the inventory found different, when it sent the tenant to the engine. */
+  inventory?: string[];
 }
 
 const DRIFT_FILE = () => path.join(devDir, "fleet", "drift.json");
 
 /**
- * Refreshes each stack's view of Hostwinds and Cloudflare in a preview (nothing is written) and
- * lists what `up` would then change: anything is drift (an IP released by hand, a record deleted
- * in the dashboard). The result is kept for `fleet list`.
+ * The engine's verdict on each tenant: a refresh in a preview (nothing is written) and what `up`
+ * would then change; anything is drift (an IP released by hand, a record deleted in the
+ * dashboard). `fleet drift` (drift.ts) runs it only for the tenants the inventory finds changed.
  */
-export async function fleetDrift(o: FleetOptions, tenants: string[]): Promise<DriftResult[]> {
+export async function refreshDrift(o: FleetOptions, tenants: string[]): Promise<DriftResult[]> {
   const results = await perTenant(o, tenants, async (stack) => {
     const changes: string[] = [];
     await stack.preview({
@@ -128,16 +170,19 @@ export async function fleetDrift(o: FleetOptions, tenants: string[]): Promise<Dr
     return changes;
   });
   const now = new Date().toISOString();
-  const out = results.map((r): DriftResult =>
+  return results.map((r): DriftResult =>
     r.ok
       ? { tenant: r.name, drifted: r.value!.length > 0, changes: r.value!, checkedAt: now }
       : { tenant: r.name, drifted: false, changes: [], error: conciseError(new Error(r.error)), checkedAt: now },
   );
+}
+
+/** Keeps drift results for `fleet list`. */
+export function keepDrift(out: DriftResult[]): void {
   const file = DRIFT_FILE();
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const previous = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, DriftResult>) : {};
   fs.writeFileSync(file, JSON.stringify({ ...previous, ...Object.fromEntries(out.map((d) => [d.tenant, d])) }, null, 1));
-  return out;
 }
 
 export interface TenantSummary {

@@ -24,6 +24,8 @@ export async function runPool<T>(
   concurrency: number,
   job: (name: string, slot: number) => Promise<T>,
   onProgress?: (p: PoolProgress) => void,
+  /** Checked before each job starts: once true, no further job starts (the result lists only those that ran). */
+  stopped: () => boolean = () => false,
 ): Promise<JobResult<T>[]> {
   const started = Date.now();
   const results: JobResult<T>[] = new Array(names.length);
@@ -31,7 +33,7 @@ export async function runPool<T>(
   let next = 0;
   let done = 0;
   const worker = async (slot: number) => {
-    while (next < names.length) {
+    while (next < names.length && !stopped()) {
       const i = next++;
       const name = names[i];
       running.add(name);
@@ -54,7 +56,7 @@ export async function runPool<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, names.length)) }, (_, k) => worker(k)));
-  return results;
+  return results.filter((r) => r !== undefined);
 }
 
 /** The progress line the fleet commands print. */

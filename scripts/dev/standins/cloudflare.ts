@@ -4,6 +4,17 @@
  * DNS records, in Cloudflare's `{"success","errors","messages","result"}`
  * envelope. Tokens are checked (Bearer) and scoped to zones; malformed records
  * get errors shaped like the real API's. Faults: 429 with Retry-After, 5xx.
+ *
+ * Lists are paginated (`page`, `per_page`, `result_info` with `total_pages`):
+ * zones at most 50 a page (default 20), records default 100 (maximum 5,000,000 in
+ * Cloudflare's OpenAPI schema `dns-records_per_page`); sources: Cloudflare API
+ * reference "List Zones" / "List DNS Records".
+ *
+ * The rate limit is Cloudflare's documented one (developers.cloudflare.com/fundamentals/api/reference/limits,
+ * "Rate limits"): 1,200 requests per five minutes per user/account token; past it "all API
+ * calls for the next five minutes will be blocked, receiving a HTTP 429 response", with
+ * `retry-after` (seconds until capacity). Counted per token here; the window and the block
+ * are options so tests can use small numbers.
  */
 import { randomBytes } from "crypto";
 import * as http from "http";
@@ -33,7 +44,16 @@ export interface CloudflareSimOptions {
   port?: number;
   /** API tokens and the zone names each may manage. */
   tokens?: Record<string, string[]>;
+  /** Requests per window per token (default 1200; 0 = no limit). */
+  rateLimit?: number;
+  /** The window (default 5 minutes). */
+  rateWindowMs?: number;
+  /** How long every call is refused once the limit is passed (default 5 minutes). */
+  blockMs?: number;
 }
+
+/** Cloudflare's documented client API limit (see the header). */
+export const CLOUDFLARE_RATE_LIMIT = { requests: 1200, windowMs: 5 * 60_000, blockMs: 5 * 60_000 };
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const HOST = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
@@ -45,10 +65,20 @@ export class CloudflareSim {
   faults: { http429?: number; http5xx?: number } = {};
   /** Requests received by "METHOD path-shape", for tests and benchmarks. */
   readonly requests = new Map<string, number>();
+  /** Requests refused by the rate limit (429), per token. */
+  readonly refused = new Map<string, number>();
+  private readonly recent = new Map<string, number[]>();
+  private readonly blockedUntil = new Map<string, number>();
+  private readonly limit: { requests: number; windowMs: number; blockMs: number };
 
   constructor(o: CloudflareSimOptions = {}) {
     this.tokens = o.tokens ?? { "sim-cf-token-0123456789": ["*"] };
     this.port = o.port ?? 0;
+    this.limit = {
+      requests: o.rateLimit ?? CLOUDFLARE_RATE_LIMIT.requests,
+      windowMs: o.rateWindowMs ?? CLOUDFLARE_RATE_LIMIT.windowMs,
+      blockMs: o.blockMs ?? CLOUDFLARE_RATE_LIMIT.blockMs,
+    };
   }
   private readonly port: number;
 
@@ -124,6 +154,15 @@ export class CloudflareSim {
     const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
     const scope = this.tokens[token];
     if (!scope) return fail(403, 10000, "Authentication error");
+    const wait = this.overLimit(token);
+    if (wait > 0) {
+      this.refused.set(token, (this.refused.get(token) ?? 0) + 1);
+      return send(
+        429,
+        { success: false, errors: [{ code: 971, message: "Please wait and consider throttling your request speed" }] },
+        { "retry-after": String(Math.ceil(wait / 1000)) },
+      );
+    }
     const may = (z: Zone) => scope.includes("*") || scope.includes(z.name);
 
     const parts = url.pathname
@@ -136,7 +175,7 @@ export class CloudflareSim {
       const list = [...this.zones.values()]
         .filter((z) => may(z) && (!name || z.name === name))
         .map((z) => ({ id: z.id, name: z.name, status: "active" }));
-      return send(200, { result: list, result_info: { page: 1, per_page: 50, count: list.length, total_count: list.length } });
+      return send(200, this.page(list, url, 20, 50));
     }
     const zone = this.zones.get(parts[1]);
     if (!zone || !may(zone))
@@ -161,7 +200,7 @@ export class CloudflareSim {
         const type = url.searchParams.get("type");
         const name = url.searchParams.get("name");
         const list = zone.records.filter((r) => (!type || r.type === type) && (!name || r.name === name));
-        return send(200, { result: list, result_info: { page: 1, per_page: 100, count: list.length, total_count: list.length } });
+        return send(200, this.page(list, url, 100, 5_000_000));
       }
       if (method === "POST") {
         const problem = this.validate(zone, body, undefined);
@@ -210,6 +249,55 @@ export class CloudflareSim {
       return send(200, { result: rec });
     }
     return fail(405, 10000, "Method not allowed");
+  }
+
+  /** One page of a list, as Cloudflare pages them (`page` from 1, `per_page` capped at the endpoint's maximum). */
+  private page<T>(list: T[], url: URL, dflt: number, max: number): Record<string, unknown> {
+    const perPage = Math.min(max, Math.max(1, Number(url.searchParams.get("per_page") ?? dflt) || dflt));
+    const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+    const result = list.slice((page - 1) * perPage, page * perPage);
+    return {
+      result,
+      result_info: {
+        page,
+        per_page: perPage,
+        count: result.length,
+        total_count: list.length,
+        total_pages: Math.ceil(list.length / perPage),
+      },
+    };
+  }
+
+  /** 0 when the token may call now; else ms until it may (a token past its limit is blocked for blockMs). */
+  private overLimit(token: string): number {
+    if (!this.limit.requests) return 0;
+    const now = Date.now();
+    const blocked = this.blockedUntil.get(token) ?? 0;
+    if (blocked > now) return blocked - now;
+    const recent = (this.recent.get(token) ?? []).filter((t) => t > now - this.limit.windowMs);
+    if (recent.length >= this.limit.requests) {
+      this.blockedUntil.set(token, now + this.limit.blockMs);
+      this.recent.set(token, []);
+      return this.limit.blockMs;
+    }
+    recent.push(now);
+    this.recent.set(token, recent);
+    return 0;
+  }
+
+  /** Puts records into a zone as if they had been made earlier (benchmarks seed a fleet with them). */
+  seedRecords(zoneName: string, records: Array<Omit<SimDnsRecord, "zone_id" | "zone_name" | "created_on" | "modified_on">>): string {
+    const id = this.addZone(zoneName);
+    const z = this.zones.get(id)!;
+    const now = new Date().toISOString();
+    for (const r of records) z.records.push({ ...r, zone_id: id, zone_name: zoneName, created_on: now, modified_on: now });
+    return id;
+  }
+
+  /** Adds a zone with a given id (benchmarks clone a fleet whose checkpoints name the zone ids). */
+  addZoneWithId(name: string, id: string): string {
+    if (!this.zones.has(id)) this.zones.set(id, { id, name, records: [] });
+    return id;
   }
 
   private contentOf(b: Record<string, unknown>): string {

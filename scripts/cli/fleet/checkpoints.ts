@@ -1,0 +1,147 @@
+/**
+ * The last-known world, read straight from the backend's checkpoints: no
+ * engine run, no CLI call per tenant. A DIY (file) backend keeps one
+ * checkpoint per stack: in project mode (`.pulumi/meta.yaml` says version 1)
+ * at `.pulumi/stacks/<project>/<stack>.json`, in the older layout at
+ * `.pulumi/stacks/<stack>.json`; `.json.gz` when PULUMI_DIY_BACKEND_GZIP is on.
+ * The file is `{"version":3,"checkpoint":{"stack","latest":{"manifest",
+ * "secrets_providers","resources":[{urn,id,type,outputs,…}],"pending_operations"}}}`
+ * (the checkpoint format `pulumi stack export` prints the `latest` part of, as
+ * `deployment`). Only plain outputs are read; secrets stay encrypted.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as zlib from "zlib";
+import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
+import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
+
+export interface KnownServer {
+  resource: string;
+  serviceId: number;
+  serverName: string;
+  status: string;
+  plan?: number;
+  location?: number;
+  billingCycle?: string;
+}
+export interface KnownIp {
+  resource: string;
+  serviceId: number;
+  ip: string;
+  rdns: string;
+}
+export interface KnownRecord {
+  resource: string;
+  zone: string;
+  zoneId: string;
+  recordId: string;
+  type: string;
+  name: string;
+  content: string;
+  ttl?: number;
+  proxied?: boolean;
+  priority?: number;
+}
+
+/** What one tenant's checkpoint says it owns; `unreadable` when the engine must look instead. */
+export interface LastKnown {
+  tenant: string;
+  servers: KnownServer[];
+  ips: KnownIp[];
+  records: KnownRecord[];
+  unreadable?: string;
+}
+
+export interface CheckpointResource {
+  urn: string;
+  id?: string;
+  type: string;
+  outputs?: Record<string, unknown>;
+}
+
+/** The folder holding the stacks' checkpoints of a file backend URL, or undefined for other backends. */
+export function fileBackendDir(backendUrl: string): string | undefined {
+  if (!backendUrl.startsWith("file://")) return undefined;
+  return backendUrl.slice("file://".length).replace(/^~(?=\/)/, process.env.HOME ?? "~");
+}
+
+/** The checkpoint file of a stack in a file backend (project mode or the older layout), or undefined when it has none. */
+export function checkpointFile(backendDir: string, project: string, stack: string): string | undefined {
+  const root = path.join(backendDir, ".pulumi", "stacks");
+  const projectMode = fs.existsSync(path.join(backendDir, ".pulumi", "meta.yaml"));
+  const base = projectMode ? path.join(root, project, stack) : path.join(root, stack);
+  for (const f of [`${base}.json`, `${base}.json.gz`]) if (fs.existsSync(f)) return f;
+  return undefined;
+}
+
+/** Parses a checkpoint file into its resources and pending operations. */
+export function readCheckpoint(file: string): { resources: CheckpointResource[]; pending: number } {
+  const raw = fs.readFileSync(file);
+  const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
+  const doc = JSON.parse(text) as {
+    version?: number;
+    checkpoint?: { latest?: { resources?: CheckpointResource[]; pending_operations?: unknown[] } };
+  };
+  if (doc.version !== 3) throw new Error(`checkpoint version ${doc.version} (expected 3)`);
+  const latest = doc.checkpoint?.latest;
+  return { resources: latest?.resources ?? [], pending: latest?.pending_operations?.length ?? 0 };
+}
+
+const isSecret = (v: unknown) => typeof v === "object" && v !== null && "4dabf18193072939515e22adb298388d" in v;
+const str = (v: unknown) => (typeof v === "string" ? v : isSecret(v) ? undefined : v === undefined ? undefined : String(v));
+const num = (v: unknown) => (typeof v === "number" ? v : undefined);
+const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
+
+/** What a checkpoint's resources own in Hostwinds and Cloudflare. */
+export function ownedResources(tenant: string, resources: CheckpointResource[]): LastKnown {
+  const out: LastKnown = { tenant, servers: [], ips: [], records: [] };
+  for (const r of resources) {
+    const o = r.outputs ?? {};
+    if (r.type === INSTANCE_TYPE && typeof o.serviceId === "number")
+      out.servers.push({
+        resource: nameOf(r.urn),
+        serviceId: o.serviceId,
+        serverName: str(o.serverName) ?? "",
+        status: str(o.status) ?? "",
+        plan: num(o.plan),
+        location: num(o.location),
+        billingCycle: str(o.billingCycle),
+      });
+    else if (r.type === SECONDARY_IP_TYPE && r.id && typeof o.serviceId === "number")
+      out.ips.push({ resource: nameOf(r.urn), serviceId: o.serviceId, ip: r.id, rdns: str(o.rdns) ?? "" });
+    else if (r.type === DNS_RECORD_TYPE && r.id && typeof o.zoneId === "string")
+      out.records.push({
+        resource: nameOf(r.urn),
+        zone: str(o.zone) ?? "",
+        zoneId: o.zoneId,
+        recordId: r.id,
+        type: str(o.type) ?? "",
+        name: str(o.name) ?? "",
+        content: str(o.content) ?? "",
+        ttl: num(o.ttl),
+        proxied: typeof o.proxied === "boolean" ? o.proxied : undefined,
+        priority: num(o.priority),
+      });
+  }
+  return out;
+}
+
+/**
+ * Every tenant's last-known world from a file backend. A tenant without a
+ * checkpoint, with pending operations (an interrupted run) or with a checkpoint
+ * that does not parse is `unreadable`: the engine looks at it instead.
+ */
+export function lastKnownWorld(backendDir: string, project: string, tenants: string[]): LastKnown[] {
+  return tenants.map((tenant) => {
+    try {
+      const file = checkpointFile(backendDir, project, tenant);
+      if (!file) return { tenant, servers: [], ips: [], records: [], unreadable: "no checkpoint (never deployed)" };
+      const { resources, pending } = readCheckpoint(file);
+      const known = ownedResources(tenant, resources);
+      if (pending) known.unreadable = `${pending} pending operation${pending > 1 ? "s" : ""} (an interrupted run)`;
+      return known;
+    } catch (e) {
+      return { tenant, servers: [], ips: [], records: [], unreadable: `checkpoint unreadable: ${(e as Error).message}` };
+    }
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * Inventory drift: the real world listed in bulk (each Hostwinds account's
+ * servers and their IPs, each Cloudflare token's zones and their records, page
+ * by page) compared with the last-known world in the checkpoints. Only the
+ * tenants that differ (or whose checkpoint cannot be read) go to the engine.
+ * The comparison follows what the providers' `read` looks at, so a tenant the
+ * inventory calls the same is one a refresh would find unchanged.
+ */
+import { CloudflareClient, CloudflareRecord } from "../../../providers/cloudflare/client";
+import { HostwindsClient } from "../../../providers/hostwinds/client";
+import { KnownRecord, LastKnown } from "./checkpoints";
+
+export interface RealServer {
+  serviceId: number;
+  name: string;
+  status: string;
+  plan?: number;
+  location?: number;
+  billingCycle?: string;
+  /** IP → rDNS ("" when none). */
+  ips: Map<string, string>;
+}
+
+/** The real world as listed: servers by service id, records by zone id then record id. */
+export interface RealWorld {
+  servers: Map<number, RealServer>;
+  zones: Map<string, Map<string, CloudflareRecord>>;
+  /** Zones (by name) the listing could not read: their tenants go to the engine. */
+  unreadableZones: Map<string, string>;
+  calls: { hostwinds: number; cloudflare: number };
+}
+
+export interface InventorySources {
+  /** One client per Hostwinds account (API key) the fleet uses. */
+  hostwinds: HostwindsClient[];
+  /** One client per Cloudflare token the fleet uses. */
+  cloudflare: CloudflareClient[];
+  /** How many accounts/tokens are listed at once (default 4). */
+  concurrency?: number;
+  /** Only servers named like ours are read further (their IPs); default `pm-`. */
+  serverPrefix?: string;
+  log?: (line: string) => void;
+}
+
+async function eachLimited<T>(items: T[], limit: number, f: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+      while (next < items.length) await f(items[next++]);
+    }),
+  );
+}
+
+/**
+ * Lists the real world: per Hostwinds account one `get_instances` and one
+ * `get_instance_ips` per server of ours (the only action that gives each IP's
+ * rDNS); per Cloudflare token its zones (50 a page) and each zone's records
+ * (one page for a tenant's zone).
+ */
+export async function realWorld(s: InventorySources): Promise<RealWorld> {
+  const world: RealWorld = { servers: new Map(), zones: new Map(), unreadableZones: new Map(), calls: { hostwinds: 0, cloudflare: 0 } };
+  const prefix = s.serverPrefix ?? "pm-";
+  const limit = s.concurrency ?? 4;
+  const hostwinds = async (client: HostwindsClient) => {
+    world.calls.hostwinds++;
+    const servers = (await client.listInstances()).filter((i) => i.srvrname.startsWith(prefix));
+    await eachLimited(servers, limit, async (i) => {
+      world.calls.hostwinds++;
+      const ips = await client.listIps(i.serviceid).catch(() => undefined);
+      world.servers.set(i.serviceid, {
+        serviceId: i.serviceid,
+        name: i.srvrname,
+        status: i.status,
+        plan: i.product_id,
+        location: i.location_id,
+        billingCycle: i.billingcycle,
+        ips: new Map((ips ?? []).map((x) => [x.ip, x.rdns ?? ""])),
+      });
+    });
+    s.log?.(`inventory: ${servers.length} servers in a Hostwinds account`);
+  };
+  const cloudflare = async (client: CloudflareClient) => {
+    const zones = await client.zones(() => world.calls.cloudflare++);
+    await eachLimited(zones, limit, async (zone) => {
+      try {
+        const records = await client.listAll(zone.id, () => world.calls.cloudflare++);
+        world.zones.set(zone.id, new Map(records.map((r) => [r.id, r])));
+      } catch (e) {
+        world.unreadableZones.set(zone.name, (e as Error).message);
+      }
+    });
+    s.log?.(`inventory: ${zones.length} zones for a Cloudflare token`);
+  };
+  await Promise.all([eachLimited(s.hostwinds, limit, hostwinds), eachLimited(s.cloudflare, limit, cloudflare)]);
+  return world;
+}
+
+const same = (a: unknown, b: unknown) => a === undefined || b === undefined || a === b;
+
+function recordDifference(k: KnownRecord, r: CloudflareRecord | undefined): string | undefined {
+  const what = `${k.resource} (${k.type} ${k.name})`;
+  if (!r) return `${what}: record ${k.recordId} is gone`;
+  if (r.type !== k.type || r.name !== k.name.toLowerCase()) return `${what}: now ${r.type} ${r.name}`;
+  if (k.type !== "SRV" && r.content !== k.content) return `${what}: content changed`;
+  if (!same(k.ttl, r.ttl) || !same(k.proxied, r.proxied ?? false) || !same(k.priority, r.priority ?? undefined))
+    return `${what}: ttl, proxy or priority changed`;
+  return undefined;
+}
+
+/**
+ * Where a tenant's last-known world and the real world differ, one line each
+ * (empty: nothing to refresh). An unreadable checkpoint or zone is a difference:
+ * only the engine can tell.
+ */
+export function differences(known: LastKnown, world: RealWorld): string[] {
+  if (known.unreadable) return [known.unreadable];
+  const out: string[] = [];
+  for (const k of known.servers) {
+    const r = world.servers.get(k.serviceId);
+    if (!r) out.push(`${k.resource}: server ${k.serviceId} is gone`);
+    else {
+      if (r.name !== k.serverName) out.push(`${k.resource}: server ${k.serviceId} renamed to ${r.name}`);
+      if (r.status !== k.status) out.push(`${k.resource}: server ${k.serviceId} is ${r.status}`);
+      if (!same(k.plan, r.plan) || !same(k.location, r.location) || !same(k.billingCycle, r.billingCycle))
+        out.push(`${k.resource}: server ${k.serviceId} plan, location or billing changed`);
+    }
+  }
+  for (const k of known.ips) {
+    const server = world.servers.get(k.serviceId);
+    if (!server) out.push(`${k.resource}: server ${k.serviceId} of IP ${k.ip} is gone`);
+    else if (!server.ips.has(k.ip)) out.push(`${k.resource}: IP ${k.ip} is no longer on server ${k.serviceId}`);
+    else if (server.ips.get(k.ip) !== k.rdns) out.push(`${k.resource}: rDNS of ${k.ip} changed`);
+  }
+  for (const k of known.records) {
+    const why = world.unreadableZones.get(k.zone);
+    if (why) {
+      out.push(`${k.resource}: zone ${k.zone} could not be listed (${why})`);
+      continue;
+    }
+    const zone = world.zones.get(k.zoneId);
+    const d = zone ? recordDifference(k, zone.get(k.recordId)) : `${k.resource}: zone ${k.zone} (${k.zoneId}) is not visible to any token`;
+    if (d) out.push(d);
+  }
+  return out;
+}
