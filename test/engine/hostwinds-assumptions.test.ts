@@ -147,6 +147,34 @@ describe("hostwinds provider without the assumed fields", () => {
     await stack.destroy(out);
   });
 
+  test("one IP, one slot: two slots claiming one address is drift; the fix buys nothing and scale-down releases only the unheld one", async () => {
+    const sim = await startSim({ wire: { rdnsInIpList: false } });
+    const stack = await tenantStack(sim, "oneslot", { ipCount: "2" });
+    const up = await stack.up(out);
+    const id = up.outputs.serviceId.value as number;
+    const [a, b] = up.outputs.ips.value as string[];
+    // State as an older run could leave it: slot 2 claims slot 1's address.
+    const exported = await stack.exportStack();
+    const slot2 = (exported.deployment.resources as Array<{ urn: string; id: string; outputs: { ip: string } }>).find((r) =>
+      r.urn.endsWith("::mx1-ip2"),
+    )!;
+    slot2.id = a;
+    slot2.outputs.ip = a;
+    await stack.importStack(exported);
+    await expect(stack.preview({ refresh: true, expectNoChanges: true, ...out })).rejects.toThrow();
+    expect((await stack.refresh(out)).summary.resourceChanges).toMatchObject({ delete: 1 });
+    const fixed = await stack.up(out);
+    expect((fixed.outputs.ips.value as string[]).slice().sort()).toEqual([a, b].sort());
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+    await stack.setConfig("ipCount", { value: "1" });
+    const down = await stack.up(out);
+    const kept = (down.outputs.ips.value as string[])[0];
+    expect(ipsReleased(ledgerOf(sim, id)).map((e) => e.ip)).toEqual([[a, b].find((x) => x !== kept)]);
+    expect(onServer(sim, id).sort()).toEqual([down.outputs.mainIp.value, kept].sort());
+    await stack.destroy(out);
+  });
+
   test.each([
     ["the first IP purchase", "add_ip", 1],
     ["the journal write before the second purchase", "edit_instance", 3],
