@@ -19,7 +19,11 @@ the API reports), whose files land in .pulumi-dev/ssh-hosts/sim/<ip>/upper.
 options:
   --port N            listen on port N (default: a free port)
   --build-ms N        how long a new server stays BUILD before it is ACTIVE (default 2000)
-  --ip-delay-ms N     how long a bought IP takes to appear (default 1000)
+  --ip-delay-ms N     how long a bought IP takes to appear: an order Hostwinds holds (default 1000;
+                      with --state the hold survives restarts)
+  --no-rdns           get_instance_ips without rdns (an assumed field, see providers/hostwinds/wire.ts)
+  --purchase-answer-ip  the IP purchase answer names the IP (an assumed field)
+  --ip-purchase-action NAME  the name of the IP purchase action (default add_ip, assumed)
   --keys a,b          API keys, one account each (default sim-key-alpha,sim-key-bravo)
   --state FILE        keep the Hostwinds accounts in FILE so they survive restarts
   --cf-port N         Cloudflare stand-in port (default: a free port)
@@ -46,6 +50,9 @@ const COMMAND = {
     "cf-token": { type: "string" },
     zones: { type: "string" },
     "no-ssh-hosts": { type: "boolean" },
+    "no-rdns": { type: "boolean" },
+    "purchase-answer-ip": { type: "boolean" },
+    "ip-purchase-action": { type: "string" },
   },
 } as const;
 
@@ -61,6 +68,11 @@ async function main() {
     ipDelayMs: num("ip-delay-ms"),
     apiKeys: o.keys?.split(","),
     stateFile: o.state,
+    wire: {
+      rdnsInIpList: !o["no-rdns"],
+      purchaseAnswerIp: o["purchase-answer-ip"] === true,
+      ipPurchaseAction: o["ip-purchase-action"],
+    },
   }).start();
   console.log(`hostwinds stand-in: ${sim.url}`);
   console.log(`control:            ${sim.controlUrl}`);

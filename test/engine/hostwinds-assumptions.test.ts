@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
 import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
 import { descendantsMatching } from "./harness";
 
@@ -127,7 +127,13 @@ describe("hostwinds provider without the assumed fields", () => {
     await stack.preview({ refresh: true, expectNoChanges: true, ...out });
 
     // A revoked key is not a gone server: refresh stops, says why, and state is unchanged.
-    const state = JSON.stringify((await stack.exportStack()).deployment.resources);
+    const hostwindsState = async () =>
+      JSON.stringify(
+        ((await stack.exportStack()).deployment.resources as Array<{ type: string; id: string; outputs: unknown }>)
+          .filter((r) => r.type.includes("hostwinds"))
+          .map((r) => [r.id, r.outputs]),
+      );
+    const state = await hostwindsState();
     sim.revokeKey(KEY);
     const err = await stack.refresh(out).then(
       () => undefined,
@@ -136,8 +142,36 @@ describe("hostwinds provider without the assumed fields", () => {
     sim.revokeKey(KEY, false);
     expect(String(err?.message)).toContain("the API key cannot list the account either");
     expect(String(err?.message)).toContain("nothing was changed");
-    expect(JSON.stringify((await stack.exportStack()).deployment.resources)).toBe(state);
+    expect(await hostwindsState()).toBe(state);
     expect(sim.inventory(KEY).find((i) => i.serviceId === id)).toBeDefined();
+    await stack.destroy(out);
+  });
+
+  test("one IP, one slot: two slots claiming one address is drift; the fix buys nothing and scale-down releases only the unheld one", async () => {
+    const sim = await startSim({ wire: { rdnsInIpList: false } });
+    const stack = await tenantStack(sim, "oneslot", { ipCount: "2" });
+    const up = await stack.up(out);
+    const id = up.outputs.serviceId.value as number;
+    const [a, b] = up.outputs.ips.value as string[];
+    // State as an older run could leave it: slot 2 claims slot 1's address.
+    const exported = await stack.exportStack();
+    const slot2 = (exported.deployment.resources as Array<{ urn: string; id: string; outputs: { ip: string } }>).find((r) =>
+      r.urn.endsWith("::mx1-ip2"),
+    )!;
+    slot2.id = a;
+    slot2.outputs.ip = a;
+    await stack.importStack(exported);
+    await expect(stack.preview({ refresh: true, expectNoChanges: true, ...out })).rejects.toThrow();
+    expect((await stack.refresh(out)).summary.resourceChanges).toMatchObject({ delete: 1 });
+    const fixed = await stack.up(out);
+    expect((fixed.outputs.ips.value as string[]).slice().sort()).toEqual([a, b].sort());
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+    await stack.setConfig("ipCount", { value: "1" });
+    const down = await stack.up(out);
+    const kept = (down.outputs.ips.value as string[])[0];
+    expect(ipsReleased(ledgerOf(sim, id)).map((e) => e.ip)).toEqual([[a, b].find((x) => x !== kept)]);
+    expect(onServer(sim, id).sort()).toEqual([down.outputs.mainIp.value, kept].sort());
     await stack.destroy(out);
   });
 
@@ -164,7 +198,15 @@ describe("hostwinds provider without the assumed fields", () => {
     await expect(stack.up(out)).rejects.toThrow();
     sim.onRequest = undefined;
     expect(killed.length).toBeGreaterThan(0);
-    // The documented recovery: drop the dead run's pending creates (reconciled by the next up).
+    // The recovery: a kill mid-write can leave the checkpoint's `.attrs` sidecar empty (the file backend
+    // writes it apart from the checkpoint, not atomically), which Pulumi then cannot load; an empty
+    // sidecar holds nothing and goes. Then the dead run's lock, then its pending creates (the order
+    // journal settles whatever they bought).
+    const stacksDir = path.join(devDir, "backends", BACKEND, ".pulumi", "stacks", "hostwinds-provider");
+    for (const f of fs.readdirSync(stacksDir))
+      if (f.startsWith(`${tenant}-${process.pid}.json`) && f.endsWith(".attrs") && fs.statSync(path.join(stacksDir, f)).size === 0)
+        fs.rmSync(path.join(stacksDir, f));
+    await stack.cancel();
     await stack.refresh({ clearPendingCreates: true, ...out });
     const up = await stack.up(out);
     const ips = up.outputs.ips.value as string[];

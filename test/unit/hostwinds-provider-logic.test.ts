@@ -166,7 +166,15 @@ describe("settings", () => {
 });
 
 describe("prices and rDNS claims", () => {
-  const plan = planSchema.parse({ id: 102, name: "2GB", monthly: "9.99", quarterly: "28.97", annually: "107.89", hourly: "0.0164" });
+  const plan = planSchema.parse({
+    id: 2,
+    rid: 102,
+    name: "2GB",
+    monthly: "9.99",
+    quarterly: "28.97",
+    annually: "107.89",
+    hourly: "0.0164",
+  });
 
   test("every billing cycle becomes a monthly price", () => {
     expect(monthlyPriceUsd(plan, "monthly")).toBe(9.99);

@@ -5,7 +5,7 @@
  * p50/p99 latency.
  */
 import { request } from "undici";
-import { HostwindsSim } from "../standins/hostwinds";
+import { HostwindsSim, IMAGES } from "../standins/hostwinds";
 import { encodeForm } from "../../../providers/hostwinds/wire";
 
 function percentile(sorted: number[], p: number): number {
@@ -20,7 +20,9 @@ export async function loadTest(total: number, clients: number) {
     request(sim.url, { method: "POST", body: encodeForm(fields), headers: { "content-type": "application/x-www-form-urlencoded" } });
   const servers: Record<string, number> = {};
   for (const k of keys) {
-    await (await post({ action: "add_instance", API: k, template: "debian-12", rid: 101, location_id: 1, srvrname: "bench" })).body.text();
+    await (
+      await post({ action: "add_instance", API: k, template: IMAGES[0].uuid, rid: 101, location_id: 1, srvrname: "bench" })
+    ).body.text();
     const list = JSON.parse(await (await post({ action: "get_instances", API: k })).body.text());
     servers[k] = list.success[0].serviceid;
   }
