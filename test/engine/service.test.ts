@@ -12,6 +12,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { Pool } from "pg";
@@ -144,7 +145,7 @@ describe("the provisioning service", () => {
     db = new Pool({ connectionString: pg.url, max: 3 });
     sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 300 }).start();
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
-    for (const t of ["acme", "globex"]) cf.addZone(`${t}-mail.com`);
+    for (const t of ["acme", "globex", "initech"]) cf.addZone(`${t}-mail.com`);
     dnsSim = await new DnsSim({
       records: () => cf.allRecords(),
       ptr: (ip) => sim.ptr(ip),
@@ -163,7 +164,7 @@ describe("the provisioning service", () => {
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-    repo = makeConfigRepo(path.join(dir, "repo"), [tenant("acme"), tenant("globex")]);
+    repo = makeConfigRepo(path.join(dir, "repo"), [tenant("acme"), tenant("globex"), tenant("initech")]);
     tokens.platform = cli("token", "--database", pg.url, "--caller", "platform", "--tenants", "*");
     tokens.acme = cli("token", "--database", pg.url, "--caller", "acme-dashboard", "--tenants", "acme");
     tokens.globex = cli("token", "--database", pg.url, "--caller", "globex-dashboard", "--tenants", "globex");
@@ -391,6 +392,24 @@ describe("the provisioning service", () => {
     // every IP the service says is assigned is on the server, and only the main IP besides
     for (const ip of assigned) expect(onServer).toContain(ip);
     expect(assigned).toHaveLength(onServer.length - 1);
+  });
+
+  test("another run holding the tenant's stack (the merge pipeline, a person's up): the request waits for it, then applies", async () => {
+    // A lock as a live `pulumi up` on this host writes it (this test's own pid is alive).
+    const locks = path.join(devDir, "backends", BACKEND, ".pulumi", "locks", "organization", "penguinmails-infra", "initech");
+    fs.mkdirSync(locks, { recursive: true });
+    const lock = path.join(locks, "00000000-human-up.json");
+    fs.writeFileSync(
+      lock,
+      JSON.stringify({ pid: process.pid, username: "someone", hostname: os.hostname(), timestamp: new Date().toISOString() }),
+    );
+    const r = await submit("initech", "add_standby", { server: "mx1", count: 1 });
+    await waitUntil("the wait", () => /stack is being updated by another run; waiting/.test(service.output()));
+    await new Promise((res) => setTimeout(res, 6000));
+    expect(["requested", "confirmed"]).toContain((await getReq(r.id)).status);
+    expect(ledger("initech")).toEqual([]);
+    fs.rmSync(lock);
+    expect((await settled(r.id)).status).toBe("assigned");
   });
 
   test("monitoring: a listed IP raises an alert; with the emergency switch on, it is paused and its standby sends", async () => {

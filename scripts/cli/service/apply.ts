@@ -20,6 +20,7 @@ import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { parseTenant } from "../../../providers/model/tenant";
 import { ChangeCollector, conciseError } from "../fleet/changes";
 import { FleetEngineOptions, openTenantStack } from "../fleet/stacks";
+import { devDir } from "../engine/pulumi-env";
 import { FleetProject } from "../fleet/tenants";
 import { ConfigRepo } from "./config-repo";
 import { RequestRow, advance, getRequest } from "./lifecycle";
@@ -82,16 +83,17 @@ async function knownIps(p: FleetProject, repo: ConfigRepo, stack: Stack, tenant:
 }
 
 /** Clears a stack lock left by an engine on this host that no longer runs; true when it did. */
-function clearDeadLock(stack: Stack): boolean {
-  const url = (stack.workspace as { envVars?: Record<string, string> }).envVars?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
-  if (!url?.startsWith("file://")) return false;
+function clearDeadLock(stackName: string, engine: FleetEngineOptions): boolean {
+  // The backend the fleet's workspaces use (scripts/cli/engine/pulumi-env.ts): the caller's, or the local dev one.
+  const url = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(devDir, "backends", engine.localBackend ?? "default")}`;
+  if (!url.startsWith("file://")) return false;
   const locks = path.join(url.slice("file://".length), ".pulumi", "locks");
   const files: string[] = [];
   const walk = (d: string) => {
     for (const e of fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }) : []) {
       const f = path.join(d, e.name);
       if (e.isDirectory()) walk(f);
-      else if (path.basename(d) === stack.name && f.endsWith(".json")) files.push(f);
+      else if (path.basename(d) === stackName && f.endsWith(".json")) files.push(f);
     }
   };
   walk(locks);
@@ -108,6 +110,30 @@ function clearDeadLock(stack: Stack): boolean {
   if (!infos.every((l) => l.hostname === os.hostname() && typeof l.pid === "number" && !alive(l.pid))) return false;
   for (const f of files) fs.rmSync(f, { force: true });
   return true;
+}
+
+/**
+ * Runs `f` (a stack command) and, when another run holds the stack's lock, waits for it as long as
+ * LOCK_WAIT_MS without using up the request's tries (the merge pipeline or a person's `pulumi up`
+ * on the same tenant never applies at the same time as the service); a lock whose engine was
+ * killed on this host is cleared at once.
+ */
+async function unlocked<T>(ctx: ApplyContext, row: RequestRow, f: () => Promise<T>): Promise<T> {
+  const until = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      return await f();
+    } catch (e) {
+      if (!/currently locked/i.test(String((e as Error).message))) throw e;
+      if (clearDeadLock(row.tenant, ctx.engine)) {
+        ctx.log(`request ${row.id} (${row.tenant}): cleared the stack lock of an engine that was killed; going on`);
+        continue;
+      }
+      if (Date.now() > until) throw e;
+      ctx.log(`request ${row.id} (${row.tenant}): the stack is being updated by another run; waiting`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
 }
 
 /** Runs one request as far as it goes; throws to have the queue try again later. */
@@ -136,7 +162,7 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
     });
     return;
   }
-  const stack = await openTenantStack(p, row.tenant, slot, ctx.engine, true);
+  const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
 
   if (row.status === "requested") {
     let sha = await repo.commitWith(p, "Request", id);
@@ -211,28 +237,10 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
   };
   const policyPacks = ctx.policyPacks;
   let failure: unknown;
-  // Another run holds the stack (the merge pipeline, a person's `pulumi up`): wait for it, as long
-  // as LOCK_WAIT_MS, without using up the request's tries. A lock whose engine was killed is cleared.
-  const waitUntil = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    failure = undefined;
-    try {
-      await stack.up({ policyPacks, onEvent });
-    } catch (e) {
-      failure = e;
-      if (/currently locked/i.test(String((e as Error).message))) {
-        if (clearDeadLock(stack)) {
-          ctx.log(`request ${id} (${row.tenant}): cleared the stack lock of an engine that was killed; applying again`);
-          continue;
-        }
-        if (Date.now() < waitUntil) {
-          ctx.log(`request ${id} (${row.tenant}): the stack is being updated by another run; waiting`);
-          await new Promise((r) => setTimeout(r, 5000));
-          continue;
-        }
-      }
-    }
-    break;
+  try {
+    await unlocked(ctx, row, () => stack.up({ policyPacks, onEvent }));
+  } catch (e) {
+    failure = e;
   }
   await writes;
   if (failure) {
