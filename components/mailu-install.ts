@@ -129,13 +129,17 @@ export class MailuInstall extends pulumi.ComponentResource {
       { parent: this, dependsOn: opts?.dependsOn },
     );
 
-    const networkFiles = pulumi.all([pulumi.all(args.nicIps), pulumi.all(args.outboundIps)]).apply(([nicIps, outboundIps]) =>
-      fileBundle([
-        { path: NETPLAN_FILE, content: netplanFile({ sendingIps: nicIps }), mode: "0600" },
-        { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps: outboundIps }), mode: "0700" },
-        { path: OUTBOUND_UNIT, content: outboundUnit(), mode: "0644" },
-      ]),
-    );
+    // A pending IP order has no address yet (""): it joins the NIC and the rotation once assigned.
+    const assigned = (ips: string[]) => ips.filter((ip) => ip !== "");
+    const networkFiles = pulumi
+      .all([pulumi.all(args.nicIps).apply(assigned), pulumi.all(args.outboundIps).apply(assigned)])
+      .apply(([nicIps, outboundIps]) =>
+        fileBundle([
+          { path: NETPLAN_FILE, content: netplanFile({ sendingIps: nicIps }), mode: "0600" },
+          { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps: outboundIps }), mode: "0700" },
+          { path: OUTBOUND_UNIT, content: outboundUnit(), mode: "0644" },
+        ]),
+      );
     this.network = new Command(
       `${name}-network`,
       {
