@@ -30,6 +30,9 @@ const SECRET = "webhook-secret-for-tests";
 const BACKEND = `service-${process.pid}`;
 jest.setTimeout(12 * 60_000);
 
+/** Server mx1 of tenant t as the provider names it in Hostwinds (`pm-<tenant>.<server>@<stack>`, providers/hostwinds/inputs.ts). */
+const isServer = (name: string, t: string) => name.startsWith(`pm-${t}.mx1@`);
+
 const tenant = (id: string, over: Record<string, unknown> = {}) => ({
   id,
   tier: "growth",
@@ -131,7 +134,7 @@ describe("the provisioning service", () => {
   const serverIds = (t: string) =>
     sim
       .inventory(KEY)
-      .filter((s) => s.name === `pm-${t}-mx1`)
+      .filter((s) => isServer(s.name, t))
       .map((s) => s.serviceId);
   const ledger = (t: string) => sim.ledger(KEY).filter((e) => serverIds(t).includes(e.serviceId));
   const ipsBought = (t: string) => ledger(t).filter((e) => e.kind === "ip" && e.event === "bought");
@@ -311,7 +314,7 @@ describe("the provisioning service", () => {
     const final = (await api(tokens.acme, "GET", "/tenants/acme/ips")).body.ips as Array<{ ip: string; status: string }>;
     expect(final.find((i) => i.ip === ip2)!.status).toBe("released");
     // the stand-in's inventory is what the service says is assigned
-    const onServer = sim.inventory(KEY).find((s) => s.name === "pm-acme-mx1")!.ips;
+    const onServer = sim.inventory(KEY).find((s) => isServer(s.name, "acme"))!.ips;
     for (const i of final) expect(onServer.includes(i.ip)).toBe(i.status === "assigned");
   });
 
@@ -385,7 +388,7 @@ describe("the provisioning service", () => {
       await db.query("select id, status from service_requests where status not in ('assigned', 'released', 'rejected', 'failed')")
     ).rows;
     expect(stuck).toEqual([]);
-    const onServer = sim.inventory(KEY).find((s) => s.name === "pm-globex-mx1")!.ips;
+    const onServer = sim.inventory(KEY).find((s) => isServer(s.name, "globex"))!.ips;
     const assigned = (await db.query<{ ip: string }>("select ip from tenant_ips where tenant = 'globex' and status = 'assigned'")).rows.map(
       (r) => r.ip,
     );
