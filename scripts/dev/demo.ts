@@ -33,7 +33,8 @@ sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local back
 Nothing leaves this machine.
 
   --keep     skip step 5: leave the stack and keep the stand-in running, and print
-             the commands to explore it with pulumi by hand (Ctrl-C to stop)
+             the commands to explore it with pulumi by hand (Ctrl-C stops it and
+             prints the ledger; no command shown carries the API key)
   --service  instead, the provisioning service's path: a private PostgreSQL and the service
              (npm run service) on the stand-ins; the demo plays the platform: acquire 2 IPs
              (each status as it happens), an over-budget request rejected, a pause to the
@@ -226,8 +227,10 @@ async function main() {
       detail(`export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`);
       detail(`cd ${dir} && pulumi stack select demo-acme`);
       detail(`pulumi stack output --show-secrets; pulumi refresh; pulumi preview --policy-pack ${POLICIES}; pulumi destroy`);
-      detail(`The stand-in keeps running here (ledger: curl '${sim.controlUrl}/ledger?key=${KEY}'); Ctrl-C stops it.`);
+      // The ledger is shown here on Ctrl-C rather than as a control URL: that URL would carry the API key.
+      detail("The stand-in keeps running here; Ctrl-C stops it and prints the account's ledger.");
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
+      for (const e of sim.ledger(KEY)) detail(ledgerLine(e));
     } else {
       say("5. pulumi destroy: everything of the tenant is released");
       const mark = sim.ledger(KEY).length;
