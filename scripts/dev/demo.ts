@@ -27,7 +27,8 @@ sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local back
      serving what was published and an SMTP stand-in for the server
   2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up
      applies it, and only the server's network step (netplan, outbound rules) reruns
-  3. add a second server: the policy pack refuses it (over budget) before anything is bought
+  3. add a second server: the program refuses it (over budget) before anything is bought
+     (the policy pack checks the same, as the second guard)
   4. lower to 1 sending IP: the preview shows the release; up applies it
   5. pulumi destroy, and the stand-in's ledger of everything bought and released
 Nothing leaves this machine.
@@ -199,18 +200,20 @@ async function main() {
     say("2. Raising mx1 to 4 sending IPs: the preview says what will be bought and what it costs");
     await change(stack, [mx1(4)], sim, cost.totalUsd);
 
-    say("3. Adding a second server mx2 with 2 IPs: over the $35 budget, so the policy pack must refuse it");
+    say(
+      "3. Adding a second server mx2 with 2 IPs: over the $35 budget, so the program must refuse it (the policy pack is the second guard)",
+    );
     await stack.setConfig("tenant", { value: JSON.stringify(tenant([mx1(4), { name: "mx2", location: 3, plan: 102, sendingIps: 2 }])) });
     const bought = sim.ledger(KEY).length;
     const refused = await stack.up({ policyPacks: [POLICIES] }).then(
       () => undefined,
       (e: Error) => e,
     );
-    if (!refused) throw new Error("the policy pack let an over-budget change through");
+    if (!refused) throw new Error("an over-budget change went through");
     for (const l of new Set(
       refused.message
         .split("\n")
-        .filter((x) => /mandatory|over the budget|allows/.test(x))
+        .filter((x) => /mandatory|over the budget|allows|refused by the program/.test(x))
         .map((x) => x.trim()),
     ))
       detail(l);

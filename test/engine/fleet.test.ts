@@ -154,7 +154,8 @@ describe("fleet commands", () => {
     expect(by.charlie.status).toBe("failed");
     expect(by.charlie.error).toContain("tenant.servers[0].ipcount: unknown key");
     expect(by.delta.status).toBe("blocked");
-    expect(by.delta.policy.some((p) => p.level === "mandatory" && /over the budget of \$5\.00/.test(p.message))).toBe(true);
+    // The program refuses it before any resource (the policy pack is the second guard): blocked, with the line.
+    expect(by.delta.error).toContain("tenant.monthlyBudgetUsd: expected at least $14.97, what the config costs a month");
     expect(sim.ledger(KEY)).toEqual([]); // a preview buys nothing
 
     const report = renderReport(results);
