@@ -22,10 +22,7 @@ export interface StackLock {
   file: string;
 }
 
-export type LockState =
-  | { kind: "free" }
-  | { kind: "held"; by: StackLock; alive: boolean | "unknown" }
-  | { kind: "unknown"; why: string };
+export type LockState = { kind: "free" } | { kind: "held"; by: StackLock; alive: boolean | "unknown" } | { kind: "unknown"; why: string };
 
 export interface BackendStack {
   /** As `stack ls --all` names it (`organization/<project>/<stack>` on a DIY backend). */
@@ -66,7 +63,8 @@ function lockFiles(backendUrl: string, stack: BackendStack, project: string): St
 }
 
 export function lockState(backendUrl: string | undefined, stack: BackendStack, project: string): LockState {
-  if (stack.updateInProgress === true) return { kind: "held", by: { pid: 0, username: "", hostname: "", timestamp: "", file: "" }, alive: true };
+  if (stack.updateInProgress === true)
+    return { kind: "held", by: { pid: 0, username: "", hostname: "", timestamp: "", file: "" }, alive: true };
   if (stack.updateInProgress === false) return { kind: "free" };
   if (!backendUrl?.startsWith("file://")) return { kind: "unknown", why: `cannot read update locks on ${backendUrl ?? "this backend"}` };
   const [newest] = lockFiles(backendUrl, stack, project);
