@@ -77,7 +77,7 @@ export = async () => {
   // 2. The config against the Hostwinds account: catalogue and servers read once, nothing bought.
   let inAccount;
   try {
-    inAccount = problemLines(raw, await accountProblems(tenant, new HostwindsClient(clientOptions(settings))));
+    inAccount = problemLines(raw, await accountProblems(tenant, stack, new HostwindsClient(clientOptions(settings))));
   } catch (e) {
     return stop([`could not read the Hostwinds account to check the config: ${(e as Error).message}`], "the config is unchecked");
   }

@@ -133,7 +133,7 @@ describe("tenant stacks with the policy pack", () => {
     expect(await fail(inAccount, "up")).toEqual(expected);
     // Each catalogue list read once per run, nothing else asked of Hostwinds.
     const asked = [...sim.requests].filter(([a, n]) => n !== (reads.get(a) ?? 0)).map(([a, n]) => `${a} ${n - (reads.get(a) ?? 0)}`);
-    expect(asked.sort()).toEqual(["get_instances 2", "get_locations 2", "get_price_list 2", "get_ssh_keys 2"]);
+    expect(asked.sort()).toEqual(["get_instances 2", "get_locations 2", "get_price_list 2", "get_public_images 2", "get_ssh_keys 2"]);
     expect(purchases()).toBe(0);
     const state = (await stack.exportStack()).deployment.resources ?? [];
     expect(state.filter((r: { type: string }) => !r.type.startsWith("pulumi:"))).toEqual([]);
