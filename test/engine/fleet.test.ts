@@ -219,7 +219,7 @@ describe("fleet commands", () => {
       .find((s) => s.name === "pm-bravo.mx1@bravo")!
       .ips.find((ip) => !bravo.ips.includes(ip))!;
 
-    const dry = await fleetOrphans(opts(), false);
+    const dry = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
     expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([
       `ip pm-bravo.mx1@bravo ${strayIp} 4.99`,
       "server pm-alpha-forgotten  4.99",
@@ -231,7 +231,7 @@ describe("fleet commands", () => {
     expect([noYes.status, noYes.stderr.includes("add --yes")]).toEqual([2, true]);
     expect(released()).toBe(before);
 
-    const r = await fleetCli("orphans", "--release", "--yes");
+    const r = await fleetCli("orphans", "--release", "--yes", "--grace", "1s", "--min-age", "0s");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("2 orphans, $9.98/month, released");
     expect(released()).toBe(before + 2);

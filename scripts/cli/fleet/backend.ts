@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { fileBackendDir } from "./checkpoints";
 
 export interface StackLock {
   pid: number;
@@ -50,7 +51,7 @@ function holderAlive(l: StackLock): boolean | "unknown" {
 
 /** The lock files of a stack on a file:// backend, newest first. */
 function lockFiles(backendUrl: string, stack: BackendStack, project: string): StackLock[] {
-  const root = path.join(new URL(backendUrl).pathname, ".pulumi", "locks");
+  const root = path.join(fileBackendDir(backendUrl)!, ".pulumi", "locks");
   const parts = stack.name.split("/");
   const fq = parts.length === 3 ? parts : parts.length === 2 ? ["organization", ...parts] : ["organization", project, parts[0]];
   const dir = path.join(root, ...fq);
