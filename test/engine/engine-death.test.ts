@@ -9,6 +9,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { descendantsMatching } from "./harness";
+import { recoverStack } from "../../scripts/cli/fleet/recover";
 
 const KEY = "sim-key-killed-0123456789";
 jest.setTimeout(5 * 60_000);
@@ -36,13 +37,14 @@ describe("children die with the engine", () => {
 
   beforeAll(async () => {
     sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 300, ipDelayMs: 2000 }).start();
+    Object.assign(process.env, { HOSTWINDS_API_KEY: KEY, HOSTWINDS_API_URL: sim.url, HOSTWINDS_REQUESTS_PER_SECOND: "0" });
   });
   afterAll(async () => {
     if (stack) await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     await sim.stop();
   });
 
-  test("SIGKILL of the CLI during an up: no child survives it by seconds, no Hostwinds call after it", async () => {
+  test("SIGKILL of the CLI during an up: no child survives it by seconds, no Hostwinds call after it; fleet recover, then up buys nothing twice", async () => {
     stack = await localStack(`killed-${process.pid}`, programDir("engine-death", "test/fixtures/hostwinds"), { backend: "engine-death" });
     await stack.setAllConfig({ ...sim.stackConfig(KEY), tenant: { value: "killed" }, ipCount: { value: "3" } });
 
@@ -88,5 +90,19 @@ describe("children die with the engine", () => {
     expect(after.filter((c) => c.at > goneAt)).toEqual([]);
     expect(sim.ledger(KEY).filter((e) => Date.parse(e.at) > killedAt)).toEqual([]);
     expect(sim.ledger(KEY).filter((e) => e.kind === "ip")).toHaveLength(1);
+
+    // The documented recovery: fleet recover reconciles the lock and the pending creates with the
+    // account, then the next up finishes the job buying nothing twice: 1 server and 3 IPs in all.
+    const logs: string[] = [];
+    const r = await recoverStack(stack, { log: (l) => logs.push(l) });
+    expect(r.lock).toMatch(/locked by .* \(no longer running\)/);
+    expect(r.cleared).toBe(true);
+    expect(r.pending.join("\n")).toMatch(/open IP order|unclaimed IPs|exists in the account/);
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    const bought = (kind: string) => sim.ledger(KEY).filter((e) => e.kind === kind && e.event === "bought").length;
+    expect([bought("server"), bought("ip")]).toEqual([1, 3]);
+    expect(up.outputs.ips.value).toHaveLength(3);
+    await stack.destroy();
   });
 });

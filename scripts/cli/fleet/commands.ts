@@ -302,7 +302,7 @@ export async function fleetOrphans(o: FleetOptions, r: OrphanOptions): Promise<O
   }
   return {
     orphans,
-    monthlyUsd: Math.round(orphans.filter((x) => !x.released).reduce((s, x) => s + x.monthlyUsd, 0) * 100) / 100,
+    monthlyUsd: Math.round(orphans.reduce((s, x) => s + x.monthlyUsd, 0) * 100) / 100,
     released: orphans.some((x) => x.released),
   };
 }
