@@ -3,6 +3,7 @@
  * what it left (the stack's update lock and its pending operations) by reconciling them with the
  * Hostwinds account, never blindly:
  *
+ * 0. An empty checkpoint sidecar (`<stack>.json.attrs`, a kill mid-write) is removed.
  * 1. The lock: refused while the process that holds it is still running (same host), or when that
  *    cannot be known (another host, a backend whose locks are not readable here) without --force.
  * 2. Each pending operation, against the account:
@@ -21,6 +22,8 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
+import * as fs from "fs";
+import { checkpointFile, fileBackendDir } from "./checkpoints";
 import { backendStacks, describeLock, lockState, shortName } from "./backend";
 import { hostwindsFromEnv } from "./orphans";
 
@@ -61,6 +64,16 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     throw new Error(`stack ${stack.name}: ${lockLine}: an update is running; let it finish (or stop it) before recovering`);
   if (!o.force && (lock.kind === "unknown" || (lock.kind === "held" && lock.alive === "unknown")))
     throw new Error(`stack ${stack.name}: ${lockLine}; make sure no update of it is running, then add --force`);
+
+  // A kill in the middle of a checkpoint write can leave the file backend's `.attrs` sidecar empty,
+  // and Pulumi then cannot load the stack ("EOF"); an empty sidecar holds nothing: it goes.
+  const dir = backendUrl ? fileBackendDir(backendUrl) : undefined;
+  const checkpoint = dir ? checkpointFile(dir, project, stack.name) : undefined;
+  const sidecar = checkpoint && `${checkpoint}.attrs`;
+  if (sidecar && fs.existsSync(sidecar) && fs.statSync(sidecar).size === 0) {
+    log(`recover ${stack.name}: removing the empty checkpoint sidecar ${sidecar} (left by a kill mid-write)`);
+    if (!o.dryRun) fs.rmSync(sidecar);
+  }
 
   const deployment = (await stack.exportStack()).deployment as {
     resources?: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;
