@@ -36,11 +36,20 @@ lockver() { # version of an npm package in package-lock.json
 }
 PULUMI_V=$(lockver @pulumi/pulumi)
 RANDOM_V=$(lockver @pulumi/random)
-# The glue sources are part of the cache keys: editing them rebuilds what they build.
-gluesum() { (cd "$1" && find . -type f \( -name '*.go' -o -name 'go.mod' \) | LC_ALL=C sort | xargs cat "${@:2}" | sha256sum | cut -c1-12); }
-GLUE_SUM=$(gluesum "$GLUE" "$ROOT/scripts/toolchain.sh")
-RANDOM_DIR="$CACHE/plugins/random-$RANDOM_V-$(gluesum "$GLUE/random")"
-KEY="pulumi-$PULUMI_V.random-$RANDOM_V.glue-$GLUE_SUM"
+# Each part is cached under its own key, so editing one part's glue rebuilds that part only:
+#   the CLI           $CACHE/cli/pulumi-<version>                      (the version only: no glue)
+#   language host     $CACHE/language-nodejs/<version>-<sum of its glue>
+#   random            $CACHE/plugins/random-<version>-<sum of its glue>
+#   dynamic-provider shim: scripts/toolchain/dynamic-provider/, copied (no build)
+# and the toolchain folder put together from them is keyed by all of these.
+gluesum() { (cd "$1" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name '*.js' -o -name 'pulumi-resource-*' \) | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12); }
+CLI_DIR="$CACHE/cli/pulumi-$PULUMI_V"
+LANG_SUM=$(gluesum "$GLUE/language-nodejs")
+LANG_DIR="$CACHE/language-nodejs/$PULUMI_V-$LANG_SUM"
+RANDOM_SUM=$(gluesum "$GLUE/random")
+RANDOM_DIR="$CACHE/plugins/random-$RANDOM_V-$RANDOM_SUM"
+SHIM_SUM=$(gluesum "$GLUE/dynamic-provider")
+KEY="pulumi-$PULUMI_V.random-$RANDOM_V.glue-$(echo "$LANG_SUM $RANDOM_SUM $SHIM_SUM" | sha256sum | cut -c1-12)"
 BIN="$CACHE/toolchain/$KEY/bin"
 STAMP="$BIN/.complete"
 
@@ -64,22 +73,35 @@ have_version() { # have_version <binary> <version>: does an installed binary rep
   echo "$b"
 }
 
-# --- pulumi CLI ---------------------------------------------------------------
+# --- pulumi CLI and language host -----------------------------------------------
 RELEASE_URL="https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_V-linux-x64.tar.gz"
 OFFICIAL=0  # 1 once the official release is in $BIN: its CLI can then download plugins too
+# A CLI of this version built under an earlier toolchain key (when the key covered all the glue) is reused.
+if [ ! -x "$CLI_DIR/pulumi" ]; then
+  for old in "$CACHE"/toolchain/pulumi-"$PULUMI_V".*/bin/pulumi; do
+    if [ -f "$old" ] && [ ! -L "$old" ] && "$old" version 2>/dev/null | grep -q "v$PULUMI_V"; then
+      mkdir -p "$CLI_DIR" && cp "$old" "$CLI_DIR/pulumi.tmp" && mv "$CLI_DIR/pulumi.tmp" "$CLI_DIR/pulumi"
+      step "pulumi v$PULUMI_V reused from $(dirname "$old")"
+      break
+    fi
+  done
+fi
 if found=$(have_version pulumi "v$PULUMI_V") && [ -x "$(dirname "$found")/pulumi-language-nodejs" ]; then
   step "pulumi v$PULUMI_V found at $found"
   ln -sf "$found" "$BIN/pulumi"
   ln -sf "$(dirname "$found")/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
-elif curl -fsSI --max-time 5 "$RELEASE_URL" >/dev/null 2>&1; then
+elif [ ! -x "$CLI_DIR/pulumi" ] && curl -fsSI --max-time 5 "$RELEASE_URL" >/dev/null 2>&1; then
   step "downloading the official pulumi v$PULUMI_V release"
   curl -fsSL --max-time 600 "$RELEASE_URL" | tar -xz -C "$BIN" --strip-components=1
   OFFICIAL=1
   step "pulumi v$PULUMI_V downloaded"
 else
-  step "building pulumi v$PULUMI_V from its Go module (the official release download is not reachable)"
-  W="$CACHE/build/cli-$PULUMI_V"; mkdir -p "$W"
-  cat > "$W/go.mod" <<MOD
+  if [ -x "$CLI_DIR/pulumi" ]; then
+    step "pulumi v$PULUMI_V found in the cache"
+  else
+    step "building pulumi v$PULUMI_V from its Go module (the official release download is not reachable)"
+    W="$CACHE/build/cli-$PULUMI_V"; mkdir -p "$W" "$CLI_DIR"
+    cat > "$W/go.mod" <<MOD
 module penguinmails.local/toolchain/cli
 
 go 1.25.11
@@ -91,24 +113,28 @@ require (
 
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
 MOD
-  printf 'package tools\n\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' > "$W/tools.go"
-  (cd "$W" && go mod tidy >/dev/null 2>"$W/tidy.log" || { cat "$W/tidy.log" >&2; exit 1; })
-  (cd "$W" && "${GOBUILD[@]}" "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_V" \
-      -tags osusergo,grpcnotrace -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
-  step "pulumi built"
-  step "building pulumi-language-nodejs"
-  W="$CACHE/build/language-nodejs"; rm -rf "$W"; mkdir -p "$W"; cp "$GLUE/language-nodejs/"* "$W/"
-  (cd "$W" && go mod tidy >/dev/null 2>&1 && "${GOBUILD[@]}" "-s -w -X main.Version=$PULUMI_V" -o "$BIN/pulumi-language-nodejs" .)
-  step "pulumi-language-nodejs built"
+    printf 'package tools\n\nimport _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"\n' > "$W/tools.go"
+    (cd "$W" && go mod tidy >/dev/null 2>"$W/tidy.log" || { cat "$W/tidy.log" >&2; exit 1; })
+    (cd "$W" && "${GOBUILD[@]}" "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_V" \
+        -tags osusergo,grpcnotrace -o "$CLI_DIR/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+    mv "$CLI_DIR/pulumi.tmp" "$CLI_DIR/pulumi"
+    step "pulumi built"
+  fi
+  ln -sf "$CLI_DIR/pulumi" "$BIN/pulumi"
+  if [ -x "$LANG_DIR/pulumi-language-nodejs" ]; then
+    step "pulumi-language-nodejs found in the cache"
+  else
+    step "building pulumi-language-nodejs"
+    W="$CACHE/build/language-nodejs-$LANG_SUM"; rm -rf "$W"; mkdir -p "$W" "$LANG_DIR"; cp "$GLUE/language-nodejs/"* "$W/"
+    (cd "$W" && go mod tidy >/dev/null 2>&1 && "${GOBUILD[@]}" "-s -w -X main.Version=$PULUMI_V" -o "$LANG_DIR/pulumi-language-nodejs.tmp" .)
+    mv "$LANG_DIR/pulumi-language-nodejs.tmp" "$LANG_DIR/pulumi-language-nodejs"
+    step "pulumi-language-nodejs built"
+  fi
+  ln -sf "$LANG_DIR/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
 fi
 
-# --- the dynamic-provider shim (a script Pulumi ships beside the CLI) ---------
-cat > "$BIN/pulumi-resource-pulumi-nodejs" <<'SH'
-#!/bin/sh
-# Runs @pulumi/pulumi's dynamic-provider host, resolved from the program directory.
-SCRIPT=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))") || exit 1
-exec node "$SCRIPT" "$@"
-SH
+# --- the dynamic-provider shim (Pulumi ships one beside the CLI; ours adds the engine watch) ---
+cp "$GLUE/dynamic-provider/pulumi-resource-pulumi-nodejs" "$GLUE/dynamic-provider/engine-watch.js" "$BIN/"
 chmod +x "$BIN/pulumi-resource-pulumi-nodejs"
 
 # --- random provider ------------------------------------------------------------

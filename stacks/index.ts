@@ -1,6 +1,7 @@
 /**
  * The tenant program: one stack per tenant. It reads the tenant from stack
- * config, checks it (all problems at once, nothing created on any), records
+ * config, checks it (all problems at once, nothing created on any): the config alone first
+ * (shape, tier limits, budget, settings), then against the Hostwinds account; then records
  * the tenant's plan for policies, and builds one MailServer per server.
  * Outputs are what a user and the pipeline read: servers, sending IPs, the
  * monthly cost broken down, and a warm-up plan per sending IP.
@@ -14,7 +15,18 @@ import { stopRun } from "../components/stop-run";
 import { warmupSchedule } from "../providers/model/warmup";
 import { monthlyCost } from "../providers/model/pricing";
 import { TenantPlan } from "../providers/tenant";
-import { TenantConfigError, billedIps, declaredMonthlyCost, parseTenant } from "../providers/model/tenant";
+import {
+  TenantConfigError,
+  billedIps,
+  declaredMonthlyCost,
+  limitProblems,
+  parseTenant,
+  problemLines,
+  rawTenantValue,
+} from "../providers/model/tenant";
+import { HostwindsClient } from "../providers/hostwinds/client";
+import { accountProblems } from "../providers/hostwinds/account-check";
+import { SettingsError, clientOptions, readSettings } from "../providers/hostwinds/settings";
 
 const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey"];
 
@@ -30,30 +42,54 @@ function isSecretConfig(key: string): boolean {
 export = async () => {
   const stack = pulumi.getStack();
   const config = new pulumi.Config();
+  const stop = (lines: string[], what: string) =>
+    stopRun([...lines.map((l) => `stack ${stack}: ${l}`), `stack ${stack}: ${what}; nothing was bought or created`]);
+  const ipPriceSetting = pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd") ?? process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD;
+
+  // 1. The config alone (no call to anything): shape, cross-field rules, the tier's limits and the budget.
+  const raw = rawTenantValue(config.get("tenant"));
   let tenant;
   try {
-    tenant = parseTenant(stack, config.getObject("tenant"));
+    tenant = parseTenant(stack, raw);
   } catch (e) {
     if (!(e instanceof TenantConfigError)) throw e;
-    return stopRun([
-      ...e.lines.map((l) => `stack ${stack}: ${l}`),
-      `stack ${stack}: ${e.lines.length} problem${e.lines.length > 1 ? "s" : ""} in the tenant config (above); nothing was created`,
-    ]);
+    return stop(e.lines, `${e.lines.length} problem${e.lines.length > 1 ? "s" : ""} in the tenant config (above)`);
   }
+  const overLimits = problemLines(raw, limitProblems(tenant, ipPriceSetting));
+  if (overLimits.length)
+    return stop(overLimits, `the tenant config is over its ${tenant.tier} tier's limits or its budget (above), refused by the program`);
   for (const key of SECRET_KEYS) {
     if (pulumi.runtime.getConfig(key) !== undefined && !isSecretConfig(key)) {
-      return stopRun([
-        `stack ${stack}: ${key} is in plain text in the stack's config; run \`pulumi config set --secret ${key} <value> --stack ${stack}\`. Nothing was created.`,
-      ]);
+      return stop(
+        [`${key} is in plain text in the stack's config; run \`pulumi config set --secret ${key} <value> --stack ${stack}\``],
+        key,
+      );
     }
   }
+  let settings;
+  try {
+    settings = readSettings((k) => pulumi.runtime.getConfig(k));
+  } catch (e) {
+    if (!(e instanceof SettingsError)) throw e;
+    return stop([e.message], "the Hostwinds settings are wrong (above)");
+  }
+
+  // 2. The config against the Hostwinds account: catalogue and servers read once, nothing bought.
+  let inAccount;
+  try {
+    inAccount = problemLines(raw, await accountProblems(tenant, stack, new HostwindsClient(clientOptions(settings))));
+  } catch (e) {
+    return stop([`could not read the Hostwinds account to check the config: ${(e as Error).message}`], "the config is unchecked");
+  }
+  if (inAccount.length)
+    return stop(
+      inAccount,
+      `${inAccount.length} problem${inAccount.length > 1 ? "s" : ""} in the tenant config against the Hostwinds account (above)`,
+    );
 
   // What the config asks for, priced with the checked-in price list, so the policy pack can refuse
   // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
-  const declared = declaredMonthlyCost(
-    tenant,
-    pulumi.runtime.getConfig("hostwinds:ipMonthlyPriceUsd") ?? process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD,
-  );
+  const declared = declaredMonthlyCost(tenant, ipPriceSetting);
   const plan = new TenantPlan("tenant", {
     tenant: tenant.id,
     tier: tenant.tier,

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_API_URL, DEFAULT_IP_PURCHASE_ACTION } from "./wire";
+import type { ClientOptions } from "./client";
 
 /** Config key (after `hostwinds:`) → environment variable, default, meaning. */
 export const SETTINGS = {
@@ -80,4 +81,9 @@ export function readSettings(config: (key: string) => unknown, env: NodeJS.Proce
     return `${where} ${i.message}${shown}${fix}`;
   });
   throw new SettingsError(`Hostwinds provider settings: ${lines.join("; ")}`);
+}
+
+/** The client options these settings give (one place for the mapping; the provider's session adds its log). */
+export function clientOptions(s: Settings): ClientOptions {
+  return { apiKey: s.apiKey, apiUrl: s.apiUrl, requestsPerSecond: s.requestsPerSecond, requestTimeoutMs: s.requestTimeoutMs };
 }

@@ -5,7 +5,7 @@
  * and what was found; nothing is created when any problem is found.
  */
 import { z } from "zod";
-import { TIERS } from "./tiers";
+import { DEFAULT_TIER_LIMITS, TIERS } from "./tiers";
 import { BILLING_CYCLES, BillingCycle, MonthlyCost, defaultPriceBook, monthlyCost, monthlyPriceUsd } from "./pricing";
 import { WARMUP_CURVES } from "./warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
@@ -80,9 +80,12 @@ export const tenantSchema = z
   })
   .strict();
 
-interface Problem {
+/** One mistake in the tenant config: where (key path under the tenant), what was expected, and (optionally) what was found. */
+export interface Problem {
   path: Array<string | number>;
   message: string;
+  /** What was found, when the value at the path is not the whole story (default: that value). */
+  found?: string;
 }
 
 /**
@@ -124,6 +127,15 @@ function crossChecks(raw: unknown): Problem[] {
       if (Array.isArray(s?.adoptIps) && typeof s.sendingIps === "number" && s.adoptIps.length > s.sendingIps) {
         out.push({ path: ["servers", i, "adoptIps"], message: `expected at most sendingIps (${s.sendingIps}) addresses` });
       }
+    });
+  }
+  if (Array.isArray(t?.domains)) {
+    // Two entries for one domain would be two sets of the same DNS records (the engine's "Duplicate resource URN").
+    const seen = new Set<unknown>();
+    t.domains.forEach((d: { name?: unknown }, i) => {
+      if (typeof d?.name === "string" && seen.has(d.name))
+        out.push({ path: ["domains", i, "name"], message: `expected a domain not listed before ("${d.name}" is listed twice)` });
+      seen.add(d?.name);
     });
   }
   if (Array.isArray(t?.domains) && typeof t.zone === "string") {
@@ -173,26 +185,84 @@ const shown = (v: unknown) => (v === undefined ? "nothing" : JSON.stringify(v));
 const at = (root: unknown, path: Array<string | number>) =>
   path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), root);
 
+const CONFIG_KEY = "penguinmails-infra:tenant";
+const keyPath = (p: Array<string | number>, configKey = CONFIG_KEY) =>
+  [configKey.split(":")[1], ...p.map((x) => (typeof x === "number" ? `[${x}]` : x))].join(".").replace(/\.\[/g, "[");
+
+/** Each problem as its line: `<key path>: <expected>, found <value>` (the caller adds the stack). */
+export function problemLines(raw: unknown, problems: Problem[], configKey = CONFIG_KEY): string[] {
+  return problems.map(
+    (c) =>
+      `${keyPath(c.path, configKey)}: ${c.message === "Required" ? "a value is required" : c.message}, found ${c.found ?? shown(at(raw, c.path))}`,
+  );
+}
+
+/**
+ * The raw value of the tenant config key: stack config holds an object as JSON text; anything
+ * else (a plain string, text that is not JSON) is returned as it is, for parseTenant to report
+ * with the stack's name rather than the SDK's "not a valid JSON object" a minute later.
+ */
+export function rawTenantValue(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /** Validates the raw config value; throws TenantConfigError listing every problem. */
-export function parseTenant(stack: string, raw: unknown, configKey = "penguinmails-infra:tenant"): Tenant {
-  if (raw === undefined) {
-    throw new TenantConfigError(stack, [`${configKey}: expected the tenant object (see stacks/Pulumi.acme.yaml), found nothing`]);
+export function parseTenant(stack: string, raw: unknown, configKey = CONFIG_KEY): Tenant {
+  if (raw === undefined || raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new TenantConfigError(stack, [
+      `${configKey}: expected the tenant object (id, tier, monthlyBudgetUsd, zone, domains, servers; see stacks/Pulumi.acme.yaml), found ${shown(raw ?? undefined)}`,
+    ]);
   }
   const r = tenantSchema.safeParse(raw);
   const cross = crossChecks(raw);
   if (r.success && cross.length === 0) return r.data;
-  const keyPath = (p: Array<string | number>) =>
-    [configKey.split(":")[1], ...p.map((x) => (typeof x === "number" ? `[${x}]` : x))].join(".").replace(/\.\[/g, "[");
-  const line = (p: Array<string | number>, message: string) =>
-    `${keyPath(p)}: ${message === "Required" ? "a value is required" : message}, found ${shown(at(raw, p))}`;
   const issues = r.success ? [] : r.error.issues;
   const lines = [
     ...issues.flatMap((i) =>
       i.code === "unrecognized_keys"
-        ? i.keys.map((k) => `${keyPath([...i.path, k])}: unknown key; expected one of the documented keys (README, "Tenant config")`)
-        : [line(i.path, i.message)],
+        ? i.keys.map(
+            (k) => `${keyPath([...i.path, k], configKey)}: unknown key; expected one of the documented keys (README, "Tenant config")`,
+          )
+        : problemLines(raw, [{ path: i.path, message: i.message }], configKey),
     ),
-    ...cross.map((c) => line(c.path, c.message)),
+    ...problemLines(raw, cross, configKey),
   ];
   throw new TenantConfigError(stack, lines);
+}
+
+/**
+ * What the program itself refuses before anything is bought: a config over its tier's IP limits
+ * (providers/model/tiers.ts) or over its monthly budget, priced like `declaredMonthlyCost`. The
+ * policy pack checks the same on the resources, as a second guard for pipelines.
+ */
+export function limitProblems(t: Tenant, ipMonthlyPriceUsd?: string | number): Problem[] {
+  const limits = DEFAULT_TIER_LIMITS[t.tier];
+  const out: Problem[] = [];
+  t.servers.forEach((s, i) => {
+    if (billedIps(s) > limits.maxIpsPerServer)
+      out.push({
+        path: ["servers", i, "sendingIps"],
+        message: `expected at most ${limits.maxIpsPerServer} IPs on one server on the ${t.tier} tier (sendingIps + standbyIps)`,
+        found: `${billedIps(s)}`,
+      });
+  });
+  const total = t.servers.reduce((n, s) => n + billedIps(s), 0);
+  if (total > limits.maxSendingIps)
+    out.push({
+      path: ["servers"],
+      message: `expected at most ${limits.maxSendingIps} sending and standby IPs in all on the ${t.tier} tier (or a larger tier)`,
+      found: `${total}`,
+    });
+  const cost = declaredMonthlyCost(t, ipMonthlyPriceUsd).totalUsd;
+  if (cost > t.monthlyBudgetUsd)
+    out.push({
+      path: ["monthlyBudgetUsd"],
+      message: `expected at least $${cost.toFixed(2)}, what the config costs a month (over the budget by $${(cost - t.monthlyBudgetUsd).toFixed(2)}; remove servers or IPs, or raise the budget)`,
+    });
+  return out;
 }

@@ -23,8 +23,10 @@ import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
 import { fleetProject } from "./fleet/tenants";
 import { stackManifests } from "./fleet/k8s";
+import { recoverStack } from "./fleet/recover";
+import { openTenantStack } from "./fleet/stacks";
 import { execFileSync } from "child_process";
-import { intOption, listOption, parseCommandLine, usageError } from "./lib/args";
+import { durationOption, intOption, listOption, parseCommandLine, usageError } from "./lib/args";
 import { catalogChanges, fetchCatalog, writeCatalog } from "./fleet/catalog";
 import { checkedInCatalog } from "../../providers/hostwinds/catalog";
 
@@ -51,8 +53,13 @@ commands:
                        stacks that differ; lists those whose real resources differ from their
                        state and how (kept for 'list'); prints API calls and engine runs
                        (--engine-only: refresh-preview every stack, the old way)
-  orphans              Hostwinds servers (named pm-*) and IPs that no stack owns, with their
-                       monthly cost; a dry run unless --release --yes
+  orphans              Hostwinds servers (marked pm-<tenant>.<server>@<stack>) and IPs that no
+                       stack in the backend owns (every stack, every project, pending operations
+                       included), with their monthly cost; a dry run unless --release --yes
+  recover --tenant T   after a killed run: clears the stack's lock and pending operations by
+                       checking each against the Hostwinds account (a server bought → the next
+                       up adopts it; not bought → dropped; IP orders → settled by the next up),
+                       then pulumi cancel and refresh --clear-pending-creates (--dry-run: only say)
   verify               npm run verify's deliverability checks for every deployed tenant
                        (--resolvers a,b, --blocklists a,b, --no-smtp as in verify)
   matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
@@ -85,7 +92,11 @@ options:
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --json               machine-readable output on stdout
-  --release --yes      orphans: release what is listed
+  --release --yes      orphans: release what two scans --grace apart both find unowned, not on a
+                       locked or updating stack's server, and older than --min-age
+  --force              recover: clear a lock whose holder cannot be checked from here
+  --grace D            orphans: time between the two scans (default 10m; 90s, 10m, 1h, 1d)
+  --min-age D          orphans: never release a server younger than this (default 1d)
   --out FILE           catalog: where to write (default providers/hostwinds/catalog.json)
   --ip-price USD       catalog: monthly price of one IP to record (Hostwinds publishes none)
   --root DIR           the project (default: this repository)
@@ -124,6 +135,11 @@ const COMMAND = {
     "per-tenant": { type: "boolean" },
     check: { type: "boolean" },
     "no-smtp": { type: "boolean" },
+    grace: { type: "string" },
+    tenant: { type: "string" },
+    "dry-run": { type: "boolean" },
+    force: { type: "boolean" },
+    "min-age": { type: "string" },
     "engine-only": { type: "boolean" },
     waves: { type: "string" },
   },
@@ -327,14 +343,29 @@ async function main(): Promise<number> {
       }
       return rows.some((r) => r.drift === "error") ? 1 : 0;
     }
+    case "recover": {
+      if (typeof flags.tenant !== "string") usage("recover needs --tenant <stack>");
+      const stack = await openTenantStack(project, flags.tenant, 0, {}, false);
+      const r = await recoverStack(stack, { dryRun: flags["dry-run"] === true, force: flags.force === true, log: o.log });
+      if (json) console.log(JSON.stringify(r, null, 1));
+      else
+        console.log(
+          `${r.stack}: ${r.lock}; ${r.pending.length} pending operation${r.pending.length === 1 ? "" : "s"}${r.cleared ? "; cleared: run fleet up (or pulumi up) next" : " (dry run: nothing changed)"}`,
+        );
+      return 0;
+    }
     case "orphans": {
       if (flags.release && !flags.yes) usage("--release releases what is listed and cannot be undone: add --yes");
-      const r = await fleetOrphans(o, flags.release === true && flags.yes === true);
+      const r = await fleetOrphans(o, {
+        release: flags.release === true && flags.yes === true,
+        graceMs: durationOption("fleet", "grace", flags.grace),
+        minAgeMs: durationOption("fleet", "min-age", flags["min-age"]),
+      });
       if (json) console.log(JSON.stringify(r, null, 1));
       else {
         for (const x of r.orphans)
           console.log(
-            `${x.released ? "released" : "orphan"}  ${x.kind.padEnd(6)} ${(x.ip ?? "").padEnd(16)} ${x.server} (${x.serviceId})  ${usd(x.monthlyUsd)}/month`,
+            `${x.released ? "released" : x.held ? "held" : "orphan"}  ${x.kind.padEnd(6)} ${(x.ip ?? "").padEnd(16)} ${x.server} (${x.serviceId})  ${usd(x.monthlyUsd)}/month${x.held && !x.released ? `  (held: ${x.held})` : ""}`,
           );
         console.log(
           `${r.orphans.length} orphan${r.orphans.length === 1 ? "" : "s"}, ${usd(r.monthlyUsd)}/month${r.released ? ", released" : r.orphans.length ? " (dry run: --release --yes releases them)" : ""}`,

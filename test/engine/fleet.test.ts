@@ -154,7 +154,8 @@ describe("fleet commands", () => {
     expect(by.charlie.status).toBe("failed");
     expect(by.charlie.error).toContain("tenant.servers[0].ipcount: unknown key");
     expect(by.delta.status).toBe("blocked");
-    expect(by.delta.policy.some((p) => p.level === "mandatory" && /over the budget of \$5\.00/.test(p.message))).toBe(true);
+    // The program refuses it before any resource (the policy pack is the second guard): blocked, with the line.
+    expect(by.delta.error).toContain("tenant.monthlyBudgetUsd: expected at least $14.97, what the config costs a month");
     expect(sim.ledger(KEY)).toEqual([]); // a preview buys nothing
 
     const report = renderReport(results);
@@ -218,7 +219,7 @@ describe("fleet commands", () => {
       .find((s) => s.name === "pm-bravo.mx1@bravo")!
       .ips.find((ip) => !bravo.ips.includes(ip))!;
 
-    const dry = await fleetOrphans(opts(), false);
+    const dry = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
     expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([
       `ip pm-bravo.mx1@bravo ${strayIp} 4.99`,
       "server pm-alpha-forgotten  4.99",
@@ -230,7 +231,7 @@ describe("fleet commands", () => {
     expect([noYes.status, noYes.stderr.includes("add --yes")]).toEqual([2, true]);
     expect(released()).toBe(before);
 
-    const r = await fleetCli("orphans", "--release", "--yes");
+    const r = await fleetCli("orphans", "--release", "--yes", "--grace", "1s", "--min-age", "0s");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("2 orphans, $9.98/month, released");
     expect(released()).toBe(before + 2);

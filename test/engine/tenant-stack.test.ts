@@ -4,6 +4,7 @@
  * outputs and cost, and the pack blocking over-limit and over-budget changes
  * before anything is bought.
  */
+import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { devDir, localStack, programDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
@@ -87,7 +88,70 @@ describe("tenant stacks with the policy pack", () => {
       `stack ${stack.name}: tenant.domains[0].dmarcPolicy: expected none, quarantine or reject, found "rejekt"`,
       `stack ${stack.name}: tenant.servers[0].ipcount: unknown key; expected one of the documented keys (README, "Tenant config")`,
     ]);
-    expect(text).toContain("5 problems in the tenant config (above); nothing was created");
+    expect(text).toContain("5 problems in the tenant config (above); nothing was bought or created");
+    expect(apiCalls()).toBe(calls);
+  });
+
+  test("every mistake before the first purchase: one line each (stack, key path, expected, found), reads only, nothing created", async () => {
+    const stack = await tenantStack("before-buying", tenant({ id: "before-buying" }));
+    const lines = (err: unknown) => [
+      ...new Set(
+        String((err as Error)?.message)
+          .split("\n")
+          .filter((l) => l.includes(`stack ${stack.name}: `))
+          .map((l) => l.replace(/^.*?stack /, "stack ").trim()),
+      ),
+    ];
+    const fail = async (t: unknown, op: "preview" | "up" = "preview") => {
+      await stack.setConfig("tenant", { value: typeof t === "string" ? t : JSON.stringify(t) });
+      return lines(
+        await stack[op]().then(
+          () => undefined,
+          (e: Error) => e,
+        ),
+      );
+    };
+    const s = `stack ${stack.name}`;
+    const reads = new Map(sim.requests);
+    const records = cf.records("acme-mail.com").length;
+
+    // What only the account can tell, all in one run; an up stops the same way, before any resource.
+    const inAccount = tenant({
+      id: "before-buying",
+      servers: [
+        { name: "mx1", location: 9, plan: 101, sendingIps: 1, sshKeys: ["nobody"], pausedIps: ["203.0.113.9"], retireIps: ["203.0.113.8"] },
+      ],
+    });
+    const expected = [
+      `${s}: tenant.servers[0].location: expected a location of the Hostwinds account (1 Seattle, WA, 2 Dallas, TX, 3 Amsterdam, NL), found 9`,
+      `${s}: tenant.servers[0].pausedIps[0]: expected one of server mx1's secondary IPs (none: it is not bought yet), found "203.0.113.9"`,
+      `${s}: tenant.servers[0].retireIps[0]: expected one of server mx1's secondary IPs (none: it is not bought yet), found "203.0.113.8"`,
+      `${s}: tenant.servers[0].sshKeys[0]: expected the name of an SSH key in the Hostwinds account (none), found "nobody"`,
+      `${s}: 4 problems in the tenant config against the Hostwinds account (above); nothing was bought or created`,
+    ];
+    expect(await fail(inAccount)).toEqual(expected);
+    expect(await fail(inAccount, "up")).toEqual(expected);
+    // Each catalogue list read once per run, nothing else asked of Hostwinds.
+    const asked = [...sim.requests].filter(([a, n]) => n !== (reads.get(a) ?? 0)).map(([a, n]) => `${a} ${n - (reads.get(a) ?? 0)}`);
+    expect(asked.sort()).toEqual(["get_instances 2", "get_locations 2", "get_price_list 2", "get_public_images 2", "get_ssh_keys 2"]);
+    expect(purchases()).toBe(0);
+    const state = (await stack.exportStack()).deployment.resources ?? [];
+    expect(state.filter((r: { type: string }) => !r.type.startsWith("pulumi:"))).toEqual([]);
+    expect(cf.records("acme-mail.com")).toHaveLength(records);
+
+    // What the config alone tells: no call to Hostwinds at all.
+    const calls = apiCalls();
+    expect(await fail("before-buying")).toEqual([
+      `${s}: penguinmails-infra:tenant: expected the tenant object (id, tier, monthlyBudgetUsd, zone, domains, servers; see stacks/Pulumi.acme.yaml), found "before-buying"`,
+      `${s}: 1 problem in the tenant config (above); nothing was bought or created`,
+    ]);
+    expect(await fail(tenant({ id: "before-buying", domains: [{ name: "acme-mail.com" }, { name: "acme-mail.com" }] }))).toContain(
+      `${s}: tenant.domains[1].name: expected a domain not listed before ("acme-mail.com" is listed twice), found "acme-mail.com"`,
+    );
+    await stack.setConfig("hostwinds:requestsPerSecond", { value: "fast" });
+    expect(await fail(tenant({ id: "before-buying" }))).toContain(
+      `${s}: Hostwinds provider settings: config hostwinds:requestsPerSecond must be a number (got "fast")`,
+    );
     expect(apiCalls()).toBe(calls);
   });
 
@@ -143,31 +207,42 @@ describe("tenant stacks with the policy pack", () => {
       "v=DMARC1; p=none; rua=mailto:dmarc-reports@acme-mail.com; fo=1",
     );
 
-    await stack.setConfig("tenant", {
-      value: JSON.stringify(tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 3 }] })),
-    });
+    // Over the tier or the budget: the program itself refuses it in preview and in an up, buying nothing.
     const before = purchases();
-    const over = await stack.preview({ policyPacks: [POLICIES] }).then(
-      () => undefined,
-      (e: Error) => e,
+    const refusal = async (t: unknown, op: "preview" | "up" = "preview", policyPackConfigs?: string[]) => {
+      await stack.setConfig("tenant", { value: JSON.stringify(t) });
+      return String(
+        await stack[op]({ policyPacks: [POLICIES], policyPackConfigs }).then(
+          () => "",
+          (e: Error) => e.message,
+        ),
+      );
+    };
+    const threeIps = tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 3 }], monthlyBudgetUsd: 50 });
+    expect(await refusal(threeIps)).toContain(
+      `stack ${stack.name}: tenant.servers[0].sendingIps: expected at most 2 IPs on one server on the starter tier (sendingIps + standbyIps), found 3`,
     );
-    expect(String(over?.message)).toMatch(/mandatory.*sending-ips-within-tier|sending-ips-within-tier[\s\S]*mandatory/);
-    expect(String(over?.message)).toContain(
-      "tenant acme (starter): 3 sending IPs, the starter tier allows 2; remove 1 or move the tenant to a larger tier",
+    expect(await refusal(threeIps, "up")).toContain("refused by the program; nothing was bought or created");
+    expect(await refusal(tenant({ monthlyBudgetUsd: 10 }))).toContain(
+      `stack ${stack.name}: tenant.monthlyBudgetUsd: expected at least $14.97, what the config costs a month (over the budget by $4.97; remove servers or IPs, or raise the budget), found 10`,
     );
-    expect(String(over?.message)).toContain("tenant acme (starter): the config asks for 3 sending IPs, the starter tier allows 2");
-    // An up without a preview (the Automation API skips it) is stopped by the check on the plan, before any purchase.
-    await expect(stack.up({ policyPacks: [POLICIES] })).rejects.toThrow(/tenant-config-within-limits/);
     expect(purchases()).toBe(before);
 
-    await stack.setConfig("tenant", { value: JSON.stringify(tenant({ monthlyBudgetUsd: 10 })) });
-    const broke = await stack.preview({ policyPacks: [POLICIES] }).then(
-      () => undefined,
-      (e: Error) => e,
+    // The policy pack is the second guard (for pipelines): with limits tighter than the program's, it refuses
+    // what the program lets through, in the preview's stack policies and, before buying, on the tenant's plan.
+    const cfgFile = path.join(devDir, `policy-config-${process.pid}.json`);
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        "tenant-config-within-limits": { tiers: { starter: { maxSendingIps: 1 } } },
+        "sending-ips-within-tier": { tiers: { starter: { maxSendingIps: 1 } } },
+      }),
     );
-    expect(String(broke?.message)).toContain(
-      "tenant acme (starter): projected cost $14.97/month is over the budget of $10.00/month by $4.97",
-    );
+    const over = await refusal(tenant(), "preview", [cfgFile]);
+    expect(over).toMatch(/mandatory.*sending-ips-within-tier|sending-ips-within-tier[\s\S]*mandatory/);
+    expect(over).toContain("tenant acme (starter): 2 sending IPs, the starter tier allows 1; remove 1 or move the tenant to a larger tier");
+    expect(over).toContain("tenant acme (starter): the config asks for 2 sending IPs, the starter tier allows 1");
+    expect(await refusal(tenant(), "up", [cfgFile])).toMatch(/tenant-config-within-limits/);
     expect(purchases()).toBe(before);
 
     await stack.setConfig("tenant", { value: JSON.stringify(tenant()) });

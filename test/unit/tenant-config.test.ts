@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { load } from "js-yaml";
-import { TenantConfigError, parseTenant } from "../../providers/model/tenant";
+import { TenantConfigError, limitProblems, parseTenant, problemLines, rawTenantValue } from "../../providers/model/tenant";
 import { monthlyCost, defaultPriceBook } from "../../providers/model/pricing";
 import { warmupSchedule } from "../../providers/model/warmup";
 
@@ -90,6 +90,27 @@ describe("tenant config", () => {
       'tenant.warmup: expected standard, conservative, aggressive or a list of daily volumes, found "fast"',
     ]);
     expect(problems(undefined)[0]).toMatch(/expected the tenant object/);
+  });
+
+  test("a tenant that is not an object, and a domain listed twice, are one line each", () => {
+    // Stack config holds an object as JSON text; a plain value reaches the schema as it is.
+    expect(problems(rawTenantValue("acme"))).toEqual([
+      'penguinmails-infra:tenant: expected the tenant object (id, tier, monthlyBudgetUsd, zone, domains, servers; see stacks/Pulumi.acme.yaml), found "acme"',
+    ]);
+    expect(rawTenantValue('{"id":"acme"}')).toEqual({ id: "acme" });
+    expect(problems({ ...valid, domains: [{ name: "acme-mail.com" }, { name: "acme-mail.com", dmarcPolicy: "reject" }] })).toEqual([
+      'tenant.domains[1].name: expected a domain not listed before ("acme-mail.com" is listed twice), found "acme-mail.com"',
+    ]);
+  });
+
+  test("over the tier or the budget: the program's own lines (the policy pack is the second guard)", () => {
+    const raw = { ...valid, monthlyBudgetUsd: 10, servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }] };
+    expect(problemLines(raw, limitProblems(parseTenant("t", raw)))).toEqual([
+      "tenant.servers[0].sendingIps: expected at most 2 IPs on one server on the starter tier (sendingIps + standbyIps), found 3",
+      "tenant.servers: expected at most 2 sending and standby IPs in all on the starter tier (or a larger tier), found 3",
+      "tenant.monthlyBudgetUsd: expected at least $19.96, what the config costs a month (over the budget by $9.96; remove servers or IPs, or raise the budget), found 10",
+    ]);
+    expect(limitProblems(parseTenant("t", valid))).toEqual([]);
   });
 
   test("warm-up schedules number the days from 1", () => {

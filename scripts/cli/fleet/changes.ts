@@ -76,9 +76,13 @@ export class ChangeCollector {
     if (p) this.change.policy.push({ policy: p.policyName, level: p.enforcementLevel, message: p.message.trim() });
   };
 
-  /** A failed run: blocked when a mandatory policy spoke, else failed with the engine's own words. */
+  /**
+   * A failed run: blocked when a mandatory policy spoke or the program refused the config as over
+   * its tier or budget (the same limits, checked before any resource), else failed with the engine's own words.
+   */
   failed(err: unknown): void {
-    this.change.status = this.change.policy.some((p) => p.level === "mandatory") ? "blocked" : "failed";
+    const refused = /over its \w+ tier's limits or its budget/.test(err instanceof Error ? err.message : String(err));
+    this.change.status = refused || this.change.policy.some((p) => p.level === "mandatory") ? "blocked" : "failed";
     this.change.error = conciseError(err);
   }
 }

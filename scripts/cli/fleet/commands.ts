@@ -9,10 +9,11 @@ import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../engine/pulumi-env";
 import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
-import { Orphan, findOrphans, hostwindsFromEnv, ownedBy, releaseOrphans } from "./orphans";
+import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
+import { backendStacks, describeLock, lockState, shortName } from "./backend";
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
-import { FleetEngineOptions, openTenantStack } from "./stacks";
+import { FleetEngineOptions, fleetWorkspace, openTenantStack } from "./stacks";
 import { FleetProject, changedTenants, tenantStacks } from "./tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
 import { CheckResult } from "../verify/result";
@@ -235,19 +236,73 @@ export interface OrphansResult {
   released: boolean;
 }
 
-export async function fleetOrphans(o: FleetOptions, release: boolean): Promise<OrphansResult> {
-  const tenants = tenantStacks(o.project);
-  // Reading state needs one stack open at a time per slot; opening is the costly part.
-  const stacks = await perTenant(o, tenants, async (stack) => stack);
-  // A tenant never deployed owns nothing; any other failure to read state makes the answer unsafe.
-  const failed = stacks.filter((s) => !s.ok && !/has no stack yet/.test(s.error ?? ""));
+/**
+ * The owner set from every stack in the backend (all projects), each one's state and whether an
+ * update holds it. Any stack whose state cannot be read makes the answer unsafe: an error.
+ */
+export async function ownerScan(o: FleetOptions): Promise<Owned> {
+  const ws = await fleetWorkspace(o.project, o);
+  const project = (await ws.projectSettings()).name;
+  const backendUrl = ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
+  const stacks = await backendStacks(ws);
+  const results = await runPool(
+    stacks.map((s) => s.name),
+    o.concurrency ?? defaultConcurrency(),
+    async (name, slot): Promise<StackState> => {
+      const stack = await openTenantStack(o.project, name, slot, o, false);
+      const d = (await stack.exportStack()).deployment as {
+        resources?: StackState["resources"];
+        pending_operations?: StackState["pending"];
+      };
+      const lock = lockState(
+        backendUrl,
+        stacks.find((s) => s.name === name)!,
+        project,
+      );
+      return {
+        stack: shortName(name),
+        busy: lock.kind === "free" ? undefined : describeLock(lock),
+        resources: d?.resources ?? [],
+        pending: d?.pending_operations ?? [],
+      };
+    },
+  );
+  const failed = results.filter((r) => !r.ok);
   if (failed.length)
     throw new Error(
       `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
     );
-  const owned = await ownedBy(stacks.filter((s) => s.ok).map((s) => s.value!));
+  return ownedBy(results.map((r) => r.value!));
+}
+
+export interface OrphanOptions {
+  release: boolean;
+  /** Between the two scans a release needs (default 10 min). */
+  graceMs?: number;
+  /** Servers younger than this are never released (default 1 day). */
+  minAgeMs?: number;
+}
+
+/**
+ * Lists what no stack owns (a dry run), or releases it: scan, wait the grace period, scan again
+ * (owner set and locks read anew), and release only what both scans found unowned and not held.
+ */
+export async function fleetOrphans(o: FleetOptions, r: OrphanOptions): Promise<OrphansResult> {
+  const rules = { minAgeMs: r.minAgeMs ?? 24 * 3600_000 };
   const { client, ipMonthlyPriceUsd } = hostwindsFromEnv();
-  const orphans = await findOrphans(client, owned, ipMonthlyPriceUsd);
-  if (release) await releaseOrphans(client, orphans, o.log ?? (() => undefined));
-  return { orphans, monthlyUsd: Math.round(orphans.reduce((s, x) => s + x.monthlyUsd, 0) * 100) / 100, released: release };
+  const first = await findOrphans(client, await ownerScan(o), ipMonthlyPriceUsd, rules);
+  let orphans = first;
+  if (r.release && first.some((x) => !x.held)) {
+    const graceMs = r.graceMs ?? 10 * 60_000;
+    o.log?.(`orphans: ${first.filter((x) => !x.held).length} unowned; scanning again in ${Math.round(graceMs / 1000)} s before releasing`);
+    await new Promise((res) => setTimeout(res, graceMs));
+    const second = await findOrphans(client, await ownerScan(o), ipMonthlyPriceUsd, rules);
+    await releaseOrphans(client, releasable(first, second), o.log ?? (() => undefined));
+    orphans = second;
+  }
+  return {
+    orphans,
+    monthlyUsd: Math.round(orphans.reduce((s, x) => s + x.monthlyUsd, 0) * 100) / 100,
+    released: orphans.some((x) => x.released),
+  };
 }

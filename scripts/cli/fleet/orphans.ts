@@ -1,16 +1,29 @@
 /**
- * Hostwinds servers and IPs that no tenant stack owns: money spent on nothing.
- * Owned means in some stack's state (a server's service id, a secondary IP's
- * address). Only servers named like ours (`pm-<tenant>-<name>`) are candidates:
- * anything else in the account is not this project's to release. A dry run
- * by default; releasing needs both --release and --yes.
+ * Hostwinds servers and IPs that no stack owns: money spent on nothing, released only when that is
+ * certain. Three rules keep a live tenant's resources out of it:
+ *
+ * - The owner set is every stack in the backend (`pulumi stack ls --all`, every project), read from
+ *   their states, never from config files or name patterns: a tenant whose config file was removed
+ *   (offboarding) or whose stack name is not a config file's still owns what its state holds. A
+ *   stack owns its resources' servers and IPs, and what its pending operations are creating (an
+ *   interrupted or running `up`: the server's owner mark from the inputs, IPs on the server).
+ * - A server whose owner mark (providers/hostwinds/inputs.ts) names a stack that is locked or
+ *   updating is held back, with everything on it, and so is every IP on a server with open IP
+ *   orders (providers/hostwinds/orders.ts): a run may be buying there right now.
+ * - Releasing takes two scans separated by a grace period (`--grace`, owner set and locks read
+ *   again), releases only what both found unowned, and only servers older than `--min-age` by
+ *   Hostwinds' `created_at` (unknown age: held). An IP's age is not reported by Hostwinds: the two
+ *   scans and its server's age are what judge it.
+ *
+ * Candidates are only servers named by this project (its mark, or the older `pm-` names): anything
+ * else in the account is not ours to release. A dry run by default; releasing needs --release and --yes.
  */
-import { Stack } from "@pulumi/pulumi/automation";
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
-import { defaultPriceBook, monthlyPriceUsd } from "../../../providers/model/pricing";
-import { readSettings } from "../../../providers/hostwinds/settings";
-import { BillingCycle } from "../../../providers/model/pricing";
+import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
+import { splitName } from "../../../providers/hostwinds/orders";
+import { BillingCycle, defaultPriceBook, monthlyPriceUsd } from "../../../providers/model/pricing";
+import { clientOptions, readSettings } from "../../../providers/hostwinds/settings";
 
 export interface Orphan {
   kind: "server" | "ip";
@@ -18,22 +31,60 @@ export interface Orphan {
   server: string;
   ip?: string;
   monthlyUsd: number;
+  /** Why it is not released even though no stack owns it. */
+  held?: string;
   released?: boolean;
+}
+
+/** One stack's state as the owner set needs it. */
+export interface StackState {
+  /** The stack's name in its project (what owner marks carry). */
+  stack: string;
+  /** Locked or updating, or unknown: its servers are held back. */
+  busy?: string;
+  resources: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;
+  pending: Array<{ type: string; resource: { type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> } }>;
 }
 
 export interface Owned {
   serviceIds: Set<number>;
+  /** Owner marks (server names without their order journal). */
+  marks: Set<string>;
   ips: Set<string>;
+  /** Servers with an IP being created right now or by an interrupted run. */
+  ipPendingOn: Set<number>;
+  /** Busy stacks by name, with why. */
+  busy: Map<string, string>;
 }
 
-/** What the stacks' states own. */
-export async function ownedBy(stacks: Stack[]): Promise<Owned> {
-  const owned: Owned = { serviceIds: new Set(), ips: new Set() };
+const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined);
+
+/** What the stacks' states own: resources, and what pending operations are creating. */
+export function ownedBy(stacks: StackState[]): Owned {
+  const owned: Owned = { serviceIds: new Set(), marks: new Set(), ips: new Set(), ipPendingOn: new Set(), busy: new Map() };
   for (const s of stacks) {
-    const state = await s.exportStack();
-    for (const r of (state.deployment?.resources ?? []) as Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>) {
-      if (r.type === INSTANCE_TYPE && typeof r.outputs?.serviceId === "number") owned.serviceIds.add(r.outputs.serviceId);
+    if (s.busy) owned.busy.set(s.stack, s.busy);
+    for (const r of s.resources) {
+      const id = num(r.outputs?.serviceId);
+      if (r.type === INSTANCE_TYPE) {
+        if (id !== undefined) owned.serviceIds.add(id);
+        if (typeof r.outputs?.serverName === "string") owned.marks.add(splitName(r.outputs.serverName).mark);
+      }
       if (r.type === SECONDARY_IP_TYPE && r.id) owned.ips.add(r.id);
+    }
+    for (const op of s.pending) {
+      const i = { ...op.resource.inputs, ...op.resource.outputs };
+      if (op.resource.type === INSTANCE_TYPE) {
+        if (typeof i.tenant === "string" && typeof i.name === "string")
+          owned.marks.add(serverName(i.tenant, i.name, typeof i.stack === "string" ? i.stack : s.stack));
+        const adopt = num(i.adoptServiceId) ?? num(i.serviceId);
+        if (adopt !== undefined) owned.serviceIds.add(adopt);
+      }
+      if (op.resource.type === SECONDARY_IP_TYPE) {
+        const on = num(i.serviceId);
+        if (on !== undefined) owned.ipPendingOn.add(on);
+        if (typeof i.ip === "string") owned.ips.add(i.ip);
+      }
     }
   }
   return owned;
@@ -41,25 +92,39 @@ export async function ownedBy(stacks: Stack[]): Promise<Owned> {
 
 export function hostwindsFromEnv(): { client: HostwindsClient; ipMonthlyPriceUsd: number } {
   const s = readSettings(() => undefined);
-  return {
-    client: new HostwindsClient({
-      apiKey: s.apiKey,
-      apiUrl: s.apiUrl,
-      requestsPerSecond: s.requestsPerSecond,
-      requestTimeoutMs: s.requestTimeoutMs,
-    }),
-    ipMonthlyPriceUsd: s.ipMonthlyPriceUsd,
-  };
+  return { client: new HostwindsClient(clientOptions(s)), ipMonthlyPriceUsd: s.ipMonthlyPriceUsd };
 }
 
-export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonthlyPriceUsd: number): Promise<Orphan[]> {
+export interface OrphanRules {
+  /** Servers younger than this (by created_at) are held; default 1 day. */
+  minAgeMs: number;
+  now?: number;
+}
+
+/** One scan: every unowned server or IP of ours, with `held` set when it must not be released now. */
+export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonthlyPriceUsd: number, rules: OrphanRules): Promise<Orphan[]> {
   const book = defaultPriceBook();
+  const now = rules.now ?? Date.now();
   const out: Orphan[] = [];
   for (const server of await client.listInstances()) {
-    if (!server.srvrname.startsWith("pm-")) continue;
+    const { mark, orders } = splitName(server.srvrname);
+    const owner = parseServerName(mark);
+    // Ours: marked, or named in the older `pm-<tenant>-<server>` form (no stack to ask, so any busy stack holds it).
+    if (!owner && !server.srvrname.startsWith("pm-")) continue;
+    const serverOwned = owned.serviceIds.has(server.serviceid) || owned.marks.has(mark);
+    const busy = owner ? owned.busy.get(owner.stack) : owned.busy.size ? [...owned.busy.values()][0] : undefined;
+    const stackName = owner?.stack ?? [...owned.busy.keys()][0];
+    const created = Date.parse(String((server as Record<string, unknown>).created_at ?? ""));
+    const held = busy
+      ? `stack ${stackName} is ${busy}`
+      : Number.isNaN(created)
+        ? "Hostwinds reports no creation time, so its age is unknown"
+        : now - created < rules.minAgeMs
+          ? `it is younger than the minimum age (created ${new Date(created).toISOString()})`
+          : undefined;
     const ips = await client.listIps(server.serviceid);
     const secondary = ips.filter((i) => i.ip !== server.main_ip);
-    if (!owned.serviceIds.has(server.serviceid)) {
+    if (!serverOwned) {
       const plan = book.plans.find((p) => p.id === server.product_id);
       const serverUsd = (plan && monthlyPriceUsd(plan, (server.billingcycle ?? "monthly") as BillingCycle)) ?? 0;
       out.push({
@@ -67,14 +132,38 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
         serviceId: server.serviceid,
         server: server.srvrname,
         monthlyUsd: Math.round((serverUsd + secondary.length * ipMonthlyPriceUsd) * 100) / 100,
+        held,
       });
       continue;
     }
+    const ipHeld =
+      busy !== undefined
+        ? `stack ${stackName} is ${busy}`
+        : orders.length
+          ? `server ${mark} has ${orders.length} open IP order${orders.length > 1 ? "s" : ""}`
+          : owned.ipPendingOn.has(server.serviceid)
+            ? `a stack is creating an IP on server ${mark} (pending operation; see fleet recover)`
+            : held;
     for (const ip of secondary)
       if (!owned.ips.has(ip.ip))
-        out.push({ kind: "ip", serviceId: server.serviceid, server: server.srvrname, ip: ip.ip, monthlyUsd: ipMonthlyPriceUsd });
+        out.push({
+          kind: "ip",
+          serviceId: server.serviceid,
+          server: server.srvrname,
+          ip: ip.ip,
+          monthlyUsd: ipMonthlyPriceUsd,
+          held: ipHeld,
+        });
   }
   return out;
+}
+
+const key = (o: Orphan) => `${o.kind}:${o.serviceId}:${o.ip ?? ""}`;
+
+/** What may be released: unowned and not held in both scans. */
+export function releasable(first: Orphan[], second: Orphan[]): Orphan[] {
+  const before = new Set(first.filter((o) => !o.held).map(key));
+  return second.filter((o) => !o.held && before.has(key(o)));
 }
 
 export async function releaseOrphans(client: HostwindsClient, orphans: Orphan[], log: (line: string) => void): Promise<void> {

@@ -49,3 +49,8 @@ export async function openTenantStack(
     throw new Error(/no stack named|not found/i.test(e.message) ? `tenant ${tenant} has no stack yet (run fleet up)` : e.message);
   });
 }
+
+/** The workspace of pool slot 0, for backend-wide questions (every stack in the backend, the backend URL). */
+export function fleetWorkspace(p: FleetProject, o: FleetEngineOptions = {}): Promise<LocalWorkspace> {
+  return slotWorkspace(p, 0, o);
+}

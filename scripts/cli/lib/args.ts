@@ -89,3 +89,11 @@ export function intOption(name: string, option: string, v: string | undefined, m
   if (!Number.isInteger(n) || n < min) usageError(name, `--${option} must be a whole number of at least ${min} (got '${v}')`);
   return n;
 }
+
+/** A duration option: a whole number with a unit, `s`, `m`, `h` or `d` (`90s`, `10m`, `1d`), as milliseconds. */
+export function durationOption(name: string, option: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)(s|m|h|d)$/.exec(v.trim());
+  if (!m) usageError(name, `--${option} must be a duration such as 90s, 10m, 24h or 2d (got '${v}')`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+}

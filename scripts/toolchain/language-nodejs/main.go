@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,8 +62,15 @@ func main() {
 	defer stop()
 	cancel := make(chan bool)
 	go func() { <-ctx.Done(); close(cancel) }()
+	watchEngine(host)
 	if host.engineAddress != "" {
-		if err := rpcutil.Healthcheck(ctx, host.engineAddress, 5*time.Minute, stop); err != nil {
+		// Pulumi's own hosts poll the engine's health service every 5 minutes; 2 s here, as a
+		// second signal beside the stdin pipe (see watchEngine).
+		if err := rpcutil.Healthcheck(ctx, host.engineAddress, 2*time.Second, func() {
+			if ctx.Err() == nil { // not our own interrupt ending the check
+				host.engineGone("its health check failed")
+			}
+		}); err != nil {
 			fail(fmt.Errorf("could not start the engine health check: %w", err))
 		}
 	}
@@ -91,6 +99,65 @@ func fail(err error) {
 type languageHost struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 	engineAddress string
+
+	mu       sync.Mutex
+	children map[*exec.Cmd]struct{} // the node processes running a program or a plugin
+}
+
+// watchEngine ends this host, and the node processes it started, as soon as the engine that
+// started it is gone, so a killed CLI leaves no program or policy pack running (a program reads
+// Hostwinds' catalogue; nothing may call Hostwinds once nobody records the outcome).
+//
+// How Pulumi's own hosts notice: rpcutil.Healthcheck polls the engine's gRPC health service
+// every 5 minutes (sdk/go/pulumi/provider/main.go; the host above keeps that check, every 2 s).
+// The prompt signal is one the engine gives every plugin and language host: a stdin pipe only it
+// holds (pkg/resource/plugin/plugin.go, cmd.StdinPipe(); close-on-exec, so no other process
+// inherits it). End of file on it means the engine process has exited, however it died.
+func watchEngine(h *languageHost) {
+	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return // not started by an engine (run by hand): nothing to watch
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin) // the engine never writes; returns at EOF
+		h.engineGone("its pipe closed")
+	}()
+}
+
+// engineGone kills every node process this host started (no one is left to report to, so no
+// graceful interrupt) and exits.
+func (h *languageHost) engineGone(why string) {
+	h.mu.Lock()
+	for c := range h.children {
+		if c.Process != nil {
+			_ = c.Process.Kill()
+		}
+	}
+	fmt.Fprintf(os.Stderr, "pulumi-language-nodejs: the engine is gone (%s); stopping\n", why)
+	os.Exit(1)
+}
+
+// start starts a node process that dies with this host (Pdeathsig, should the host itself be
+// killed) and that engineGone kills.
+func (h *languageHost) start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if h.children == nil {
+		h.children = map[*exec.Cmd]struct{}{}
+	}
+	h.children[cmd] = struct{}{}
+	return nil
+}
+
+func (h *languageHost) wait(cmd *exec.Cmd) error {
+	err := cmd.Wait()
+	h.mu.Lock()
+	delete(h.children, cmd)
+	h.mu.Unlock()
+	return err
 }
 
 func (h *languageHost) Handshake(ctx context.Context, req *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
@@ -242,7 +309,11 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 
-	if err := cmd.Run(); err != nil {
+	err = h.start(cmd)
+	if err == nil {
+		err = h.wait(cmd)
+	}
+	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
 			if exitErr.ExitCode() == exitAfterActionableMessage {
@@ -323,13 +394,13 @@ func (h *languageHost) RunPlugin(req *pulumirpc.RunPluginRequest, server grpc.Se
 	}
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
+	if err := h.start(cmd); err != nil {
 		return fmt.Errorf("could not start node for plugin %s: %w", filepath.Base(dir), err)
 	}
 	if proxy != nil {
 		return proxy.Attach(ctx, cmd)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := h.wait(cmd); err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
 			return fmt.Errorf("plugin exited with non-zero exit code: %d", exitErr.ExitCode())

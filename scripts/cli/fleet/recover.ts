@@ -1,0 +1,130 @@
+/**
+ * `fleet recover --tenant T`: after a run was killed (CLI, machine or pipeline job gone), clears
+ * what it left (the stack's update lock and its pending operations) by reconciling them with the
+ * Hostwinds account, never blindly:
+ *
+ * 0. An empty checkpoint sidecar (`<stack>.json.attrs`, a kill mid-write) is removed.
+ * 1. The lock: refused while the process that holds it is still running (same host), or when that
+ *    cannot be known (another host, a backend whose locks are not readable here) without --force.
+ * 2. Each pending operation, against the account:
+ *    - the create of a server: found by its owner mark (providers/hostwinds/inputs.ts) or adopted
+ *      id → it exists, and the next `up` takes it over by that mark (adoption; nothing is bought
+ *      again); not found → nothing was bought, the entry is dropped;
+ *    - the create of an IP: its server's order journal (providers/hostwinds/orders.ts) and the
+ *      IPs on it no slot holds are shown; the next `up`'s slot settles those orders and claims an
+ *      IP that arrived for them instead of buying again; no server → dropped;
+ *    - an update or delete: the refresh below reads the resource's real state.
+ * 3. Then, unless --dry-run, what Pulumi itself offers for this: `pulumi cancel` (on a DIY
+ *    backend it deletes the lock files) and `pulumi refresh --clear-pending-creates` (every
+ *    resource read from the account; pending creates dropped, as decided above).
+ */
+import { Stack } from "@pulumi/pulumi/automation";
+import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
+import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
+import { splitName } from "../../../providers/hostwinds/orders";
+import * as fs from "fs";
+import { checkpointFile, fileBackendDir } from "./checkpoints";
+import { backendStacks, describeLock, lockState, shortName } from "./backend";
+import { hostwindsFromEnv } from "./orphans";
+
+export interface RecoverOptions {
+  dryRun?: boolean;
+  /** Clear a lock whose holder cannot be checked from here (another host, another backend kind). */
+  force?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RecoverReport {
+  stack: string;
+  lock: string;
+  /** One line per pending operation: what the account says and what happens to it. */
+  pending: string[];
+  cleared: boolean;
+}
+
+type Pending = {
+  type: string;
+  resource: { urn: string; type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> };
+};
+const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined);
+
+export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promise<RecoverReport> {
+  const log = o.log ?? (() => undefined);
+  const ws = stack.workspace as import("@pulumi/pulumi/automation").LocalWorkspace;
+  const project = (await ws.projectSettings()).name;
+  const backendUrl = ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
+  // A file backend's lock files say it all; elsewhere ask `stack ls` (Pulumi Cloud's updateInProgress).
+  // Not `stack ls` on a file backend: one unreadable stack (a killed write) would make it fail.
+  const summary = backendUrl?.startsWith("file://")
+    ? { name: stack.name }
+    : ((await backendStacks(ws).catch(() => [])).find((s) => shortName(s.name) === stack.name) ?? { name: stack.name });
+  const lock = lockState(backendUrl, summary, project);
+  const lockLine = describeLock(lock);
+  if (lock.kind === "held" && lock.alive === true)
+    throw new Error(`stack ${stack.name}: ${lockLine}: an update is running; let it finish (or stop it) before recovering`);
+  if (!o.force && (lock.kind === "unknown" || (lock.kind === "held" && lock.alive === "unknown")))
+    throw new Error(`stack ${stack.name}: ${lockLine}; make sure no update of it is running, then add --force`);
+
+  // A kill in the middle of a checkpoint write can leave the file backend's `.attrs` sidecar empty,
+  // and Pulumi then cannot load the stack ("EOF"); an empty sidecar holds nothing: it goes.
+  const dir = backendUrl ? fileBackendDir(backendUrl) : undefined;
+  const checkpoint = dir ? checkpointFile(dir, project, stack.name) : undefined;
+  const sidecar = checkpoint && `${checkpoint}.attrs`;
+  if (sidecar && fs.existsSync(sidecar) && fs.statSync(sidecar).size === 0) {
+    log(`recover ${stack.name}: removing the empty checkpoint sidecar ${sidecar} (left by a kill mid-write)`);
+    if (!o.dryRun) fs.rmSync(sidecar);
+  }
+
+  const deployment = (await stack.exportStack()).deployment as {
+    resources?: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;
+    pending_operations?: Pending[];
+  };
+  const pending = deployment?.pending_operations ?? [];
+  const held = new Set((deployment?.resources ?? []).filter((r) => r.type === SECONDARY_IP_TYPE && r.id).map((r) => r.id!));
+  const lines: string[] = [];
+  if (pending.length) {
+    const { client } = hostwindsFromEnv();
+    const servers = await client.listInstances();
+    for (const op of pending) {
+      const i = { ...op.resource.inputs, ...op.resource.outputs };
+      const name = op.resource.urn.split("::").pop();
+      if (op.type !== "creating") {
+        lines.push(`${name}: interrupted while ${op.type}; refresh reads its real state`);
+      } else if (op.resource.type === INSTANCE_TYPE && typeof i.tenant === "string" && typeof i.name === "string") {
+        const mark = serverName(i.tenant, i.name, typeof i.stack === "string" ? i.stack : stack.name);
+        const adopt = num(i.adoptServiceId);
+        const found = servers.find((s) => (adopt ? s.serviceid === adopt : splitName(s.srvrname).mark === mark));
+        lines.push(
+          found
+            ? `${name}: server ${mark} exists in the account (id ${found.serviceid}, ${found.status}); the next up takes it over by its owner mark, buying nothing`
+            : `${name}: no server ${mark} in the account: nothing was bought; the pending create is dropped`,
+        );
+      } else if (op.resource.type === SECONDARY_IP_TYPE) {
+        const serviceId = num(i.serviceId);
+        const server = servers.find((s) => s.serviceid === serviceId);
+        if (!server) lines.push(`${name}: its server ${serviceId ?? "?"} is not in the account: nothing to claim; dropped`);
+        else {
+          const { mark, orders } = splitName(server.srvrname);
+          const free = (await client.listIps(server.serviceid)).map((x) => x.ip).filter((ip) => ip !== server.main_ip && !held.has(ip));
+          lines.push(
+            `${name}: server ${parseServerName(mark) ? mark : server.srvrname} has ${orders.length} open IP order${orders.length === 1 ? "" : "s"} and ` +
+              `${free.length ? `unclaimed IPs ${free.join(", ")}` : "no unclaimed IP"}; the next up's slot settles them, buying again only what no order covers`,
+          );
+        }
+      } else {
+        lines.push(
+          `${name}: interrupted while creating (${op.resource.type}); the next up creates it again (it finds and adopts what exists)`,
+        );
+      }
+    }
+  }
+  for (const l of lines) log(`recover ${stack.name}: ${l}`);
+  if (o.dryRun) return { stack: stack.name, lock: lockLine, pending: lines, cleared: false };
+  if (lock.kind !== "free") {
+    log(`recover ${stack.name}: clearing the lock (${lockLine}) with pulumi cancel`);
+    await stack.cancel();
+  }
+  log(`recover ${stack.name}: pulumi refresh --clear-pending-creates (every resource read from the account)`);
+  await stack.refresh({ clearPendingCreates: true });
+  return { stack: stack.name, lock: lockLine, pending: lines, cleared: true };
+}

@@ -1,0 +1,101 @@
+/**
+ * `fleet orphans --release` never releases what a stack owns: the owner set is every stack in the
+ * backend, whatever config files exist or stack names look like, pending operations included; a
+ * stack that is updating holds its servers; a release needs two scans a grace period apart and a
+ * minimum age. Three cases of issue 18 (an offboarded tenant whose config file was removed, a
+ * server still building in a concurrent up, a stack whose name is not a config file's) beside a
+ * real orphan server and a stray IP, which are released.
+ */
+import { Stack } from "@pulumi/pulumi/automation";
+import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { HostwindsClient } from "../../providers/hostwinds/client";
+import { findImage } from "../../providers/hostwinds/catalog";
+import { fleetOrphans } from "../../scripts/cli/fleet/commands";
+import { fleetProject } from "../../scripts/cli/fleet/tenants";
+
+const KEY = "sim-key-orphans-0123456789";
+const BACKEND = "orphans";
+jest.setTimeout(8 * 60_000);
+
+describe("orphans that are really orphans", () => {
+  let sim: HostwindsSim;
+  const dir = programDir("orphans", "test/fixtures/hostwinds");
+  const stacks: Stack[] = [];
+  const env = { ...process.env };
+
+  beforeAll(async () => {
+    // Builds take 4 s, so a concurrent up is still building while orphans scans twice.
+    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 4000, ipDelayMs: 200 }).start();
+    Object.assign(process.env, { HOSTWINDS_API_KEY: KEY, HOSTWINDS_API_URL: sim.url, HOSTWINDS_REQUESTS_PER_SECOND: "0" });
+  });
+  afterAll(async () => {
+    for (const s of stacks) await s.destroy().catch(() => undefined);
+    for (const s of stacks) await s.workspace.removeStack(s.name, { force: true }).catch(() => undefined);
+    process.env = env;
+    await sim.stop();
+  });
+
+  async function tenantStack(name: string, tenant: string, ipCount = 0): Promise<Stack> {
+    const stack = await localStack(name, dir, { backend: BACKEND });
+    stacks.push(stack);
+    await stack.setAllConfig({ ...sim.stackConfig(KEY), tenant: { value: tenant }, ipCount: { value: String(ipCount) } });
+    return stack;
+  }
+  const names = () => sim.inventory(KEY).map((s) => s.name);
+
+  test("an offboarded tenant, a stack named unlike any config file and a server still building keep everything; a real orphan goes", async () => {
+    const p = process.pid;
+    // Offboarded: its config file was removed (there are none here at all); its stack and state remain.
+    const gone = await tenantStack(`gone-${p}`, "gone", 1);
+    await gone.up();
+    // A stack name no config file pattern matches (capitals, underscore).
+    const odd = await tenantStack(`Odd_Name-${p}`, "odd");
+    await odd.up();
+
+    // Real orphans: a marked server of a stack that does not exist, and an IP no slot holds on gone's server.
+    const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
+    const template = findImage(await client.images(), "debian-12")!.uuid;
+    await client.buyInstance({ template, planRid: 101, locationId: 1, billingCycle: "monthly", name: `pm-ghost.mx1@ghost-${p}` });
+    const goneServer = sim.inventory(KEY).find((s) => s.name === `pm-gone.mx1@gone-${p}`)!;
+    await client.buySecondaryIp(goneServer.serviceId);
+    const stray = await client.waitFor("the stray IP", async () =>
+      sim
+        .inventory(KEY)
+        .find((s) => s.serviceId === goneServer.serviceId)!
+        .ips.find((ip) => !goneServer.ips.includes(ip)),
+    );
+
+    // A concurrent up: its server is bought and building (BUILD, 4 s) while orphans runs.
+    const building = await tenantStack(`building-${p}`, "building");
+    const concurrent = building.up();
+    await client.waitFor("the concurrent up's server", async () => names().find((n) => n.startsWith("pm-building.")), {
+      timeoutMs: 60_000,
+      initialDelayMs: 100,
+    });
+
+    const o = { project: fleetProject(dir), localBackend: BACKEND, concurrency: 2 };
+    // The default minimum age (1 day) holds even a real orphan that is minutes old.
+    const dry = await fleetOrphans(o, { release: false });
+    expect(dry.orphans.map((x) => [x.kind, x.server, x.ip, x.held ? "held" : ""].filter(Boolean).join(" ")).sort()).toEqual(
+      [`server pm-ghost.mx1@ghost-${p} held`, `ip pm-gone.mx1@gone-${p} ${stray} held`].sort(),
+    );
+
+    const released = await fleetOrphans(o, { release: true, graceMs: 1000, minAgeMs: 0 });
+    expect(
+      released.orphans
+        .filter((x) => x.released)
+        .map((x) => `${x.kind} ${x.ip ?? x.server}`)
+        .sort(),
+    ).toEqual([`server pm-ghost.mx1@ghost-${p}`, `ip ${stray}`].sort());
+    const after = names();
+    for (const n of [`pm-gone.mx1@gone-${p}`, `pm-odd.mx1@Odd_Name-${p}`]) expect(after).toContain(n);
+    expect(after.some((n) => n.startsWith(`pm-building.mx1@building-${p}`))).toBe(true);
+    expect(after.some((n) => n.startsWith("pm-ghost."))).toBe(false);
+    // The concurrent up was not disturbed, and nothing a stack owns was released.
+    expect((await concurrent).summary.result).toBe("succeeded");
+    const releasedIds = sim.ledger(KEY).filter((e) => e.event === "released");
+    expect(releasedIds.map((e) => e.ip ?? e.serviceId)).toHaveLength(2);
+    expect((await gone.preview({ refresh: true, expectNoChanges: true })).changeSummary).toBeDefined();
+  });
+});

@@ -1,0 +1,84 @@
+/** The tenant config against a Hostwinds account (the stand-in on loopback): reads only, each list once. */
+import { HostwindsClient } from "../../providers/hostwinds/client";
+import { accountProblems } from "../../providers/hostwinds/account-check";
+import { findImage } from "../../providers/hostwinds/catalog";
+import { Tenant, parseTenant, problemLines } from "../../providers/model/tenant";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+
+const KEY = "sim-key-check-0123456789";
+
+describe("the tenant config against the Hostwinds account", () => {
+  let sim: HostwindsSim;
+  let client: HostwindsClient;
+  beforeAll(async () => {
+    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 50, ipDelayMs: 20 }).start();
+    client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
+    await client.send("add_ssh_key", "change", { name: "ops" });
+  });
+  afterAll(() => sim.stop());
+
+  const tenant = (servers: unknown[]): [unknown, Tenant] => {
+    const raw = { id: "acme", tier: "scale", monthlyBudgetUsd: 500, zone: "acme-mail.com", domains: [{ name: "acme-mail.com" }], servers };
+    return [raw, parseTenant("t", raw)];
+  };
+  const check = async (servers: unknown[]) => {
+    const [raw, t] = tenant(servers);
+    return problemLines(raw, await accountProblems(t, "acme-stack", client));
+  };
+  const calls = () => new Map(sim.requests);
+
+  test("a valid config passes with three catalogue reads and no purchase", async () => {
+    const before = calls();
+    expect(await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, sshKeys: ["ops"] }])).toEqual([]);
+    const made = [...sim.requests].filter(([a, n]) => n !== (before.get(a) ?? 0)).map(([a, n]) => `${a} ${n - (before.get(a) ?? 0)}`);
+    expect(made.sort()).toEqual(["get_locations 1", "get_price_list 1", "get_public_images 1", "get_ssh_keys 1"]);
+  });
+
+  test("unknown location and image, missing SSH key, paused and retired IPs of a server not bought yet", async () => {
+    expect(
+      await check([
+        {
+          name: "mx1",
+          location: 9,
+          plan: 101,
+          image: "windows-95",
+          sendingIps: 1,
+          sshKeys: ["ops", "nobody"],
+          pausedIps: ["203.0.113.9"],
+          retireIps: ["203.0.113.8"],
+        },
+      ]),
+    ).toEqual([
+      'tenant.servers[0].image: expected a public image of the account by name or UUID (debian-12, debian-11, ubuntu-24.04), or a template UUID, found "windows-95"',
+      "tenant.servers[0].location: expected a location of the Hostwinds account (1 Seattle, WA, 2 Dallas, TX, 3 Amsterdam, NL), found 9",
+      `tenant.servers[0].pausedIps[0]: expected one of server mx1's secondary IPs (none: it is not bought yet), found "203.0.113.9"`,
+      `tenant.servers[0].retireIps[0]: expected one of server mx1's secondary IPs (none: it is not bought yet), found "203.0.113.8"`,
+      'tenant.servers[0].sshKeys[1]: expected the name of an SSH key in the Hostwinds account (ops), found "nobody"',
+    ]);
+  });
+
+  test("on a server that exists: paused/retired/adopted IPs must be its secondary IPs; an adopted server must be there", async () => {
+    const template = findImage(await client.images(), "debian-12")!.uuid;
+    await client.buyInstance({ template, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-acme.mx1@acme-stack" });
+    const server = await client.waitFor("mx1", async () =>
+      (await client.listInstances()).find((i) => i.srvrname === "pm-acme.mx1@acme-stack" && i.main_ip),
+    );
+    await client.buySecondaryIp(server.serviceid);
+    const ip = await client.waitFor("ip", async () => (await client.listIps(server.serviceid)).find((i) => i.ip !== server.main_ip)?.ip);
+    expect(await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, pausedIps: [ip], retireIps: [ip] }])).toEqual([]);
+    expect(
+      await check([
+        { name: "mx1", location: 1, plan: 101, sendingIps: 1, pausedIps: [server.main_ip, "203.0.113.9"] },
+        { name: "mx2", location: 2, plan: 102, sendingIps: 1, adoptServiceId: server.serviceid, adoptIps: [ip] },
+        { name: "mx3", location: 1, plan: 101, sendingIps: 1, adoptServiceId: 999999 },
+      ]),
+    ).toEqual([
+      `tenant.servers[0].pausedIps[0]: expected one of server mx1's secondary IPs (${ip}), found "${server.main_ip}"`,
+      `tenant.servers[0].pausedIps[1]: expected one of server mx1's secondary IPs (${ip}), found "203.0.113.9"`,
+      `tenant.servers[1].location: expected 1, the location of server ${server.serviceid} to adopt, found 2`,
+      `tenant.servers[1].plan: expected 101, the plan rid of server ${server.serviceid} to adopt, found 102`,
+      "tenant.servers[2].adoptServiceId: expected the id of a server in this Hostwinds account (see the panel or `fleet orphans`), found 999999",
+    ]);
+    expect(sim.ledger(KEY).filter((e) => e.event === "bought")).toHaveLength(2); // the two the test bought, nothing else
+  });
+});
