@@ -13,6 +13,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Command, Connection } from "../providers/ssh";
+import { BackupSettings, MailuBackup } from "./mailu-backup";
 import { MailuConfig, composeFile, mailuEnv, netplanFile, postfixOverride, snatRules } from "./mailu-files";
 import {
   MAILU_DIR,
@@ -54,6 +55,8 @@ export interface MailuInstallArgs {
   ssh: { port?: number; user?: string; password?: pulumi.Input<string>; privateKey?: pulumi.Input<string> };
   /** Messages a day one sending account may send. */
   messagesPerDay?: number;
+  /** Backups of MailU's data (./mailu-backup.ts); a step of its own that runs before MailU starts. */
+  backup?: { settings: BackupSettings; env: pulumi.Input<Record<string, string>> };
 }
 
 const POSTMASTER = "admin";
@@ -62,10 +65,14 @@ const POSTMASTER = "admin";
 const generated = (name: string, length: number, parent: pulumi.Resource) =>
   new random.RandomPassword(name, { length, special: false }, { parent });
 
+const dependsOnList = (d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] =>
+  d === undefined ? [] : Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+
 export class MailuInstall extends pulumi.ComponentResource {
   readonly mailu: Command;
   readonly network: Command;
   readonly accounts: Command;
+  readonly backup?: MailuBackup;
   /** Secret: the postmaster's password (`admin@<first domain>`). */
   readonly postmasterPassword: pulumi.Output<string>;
   readonly postmaster: string;
@@ -105,6 +112,14 @@ export class MailuInstall extends pulumi.ComponentResource {
     const redact = [secretKey.result, apiToken.result, password.result];
     const defaults = { connection, redact };
 
+    // A rebuilt server gets its newest snapshot back before MailU's containers start.
+    if (args.backup)
+      this.backup = new MailuBackup(
+        `${name}-backup`,
+        { tenant: args.tenant, server: args.server, hostname: args.hostname, connection, redact, ...args.backup },
+        { parent: this },
+      );
+
     const dkim = pulumi.all(args.domains.map((d) => d.dkimPrivateKeyPem));
     const mailuFiles = pulumi.all([config, dkim]).apply(([c, keys]) =>
       fileBundle([
@@ -126,7 +141,7 @@ export class MailuInstall extends pulumi.ComponentResource {
         create: mailuConfigScript(),
         stdin: pulumi.secret(mailuFiles),
       },
-      { parent: this, dependsOn: opts?.dependsOn },
+      { parent: this, dependsOn: [...dependsOnList(opts?.dependsOn), ...(this.backup ? [this.backup.command] : [])] },
     );
 
     // A pending IP order has no address yet (""): it joins the NIC and the rotation once assigned.

@@ -32,7 +32,7 @@ export function fileBundle(files: RemoteFile[]): string {
 }
 
 /** Reads the bundle from stdin, writes what differs, and leaves the list of written paths in `changed`. */
-const WRITE_FILES = `set -euo pipefail
+export const WRITE_FILES = `set -euo pipefail
 umask 077
 changed=()
 while read -r path mode data; do

@@ -11,6 +11,8 @@ import { MailDomain } from "../components/mail-domain";
 import { MailServer, sendingHostname, standbyHostname } from "../components/mail-server";
 import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
+import { parseBackupSettings, repositoryHasPassword } from "../components/mailu-backup";
+import { BackupConfigError } from "../components/backup-scripts";
 import { stopRun } from "../components/stop-run";
 import { warmupSchedule } from "../providers/model/warmup";
 import { monthlyCost } from "../providers/model/pricing";
@@ -28,7 +30,7 @@ import { HostwindsClient } from "../providers/hostwinds/client";
 import { accountProblems } from "../providers/hostwinds/account-check";
 import { SettingsError, clientOptions, readSettings } from "../providers/hostwinds/settings";
 
-const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey"];
+const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey", "penguinmails-infra:backupEnv"];
 
 /** Whether the stack's config holds this key encrypted (the language host lists secret keys for the program). */
 function isSecretConfig(key: string): boolean {
@@ -86,6 +88,22 @@ export = async () => {
       inAccount,
       `${inAccount.length} problem${inAccount.length > 1 ? "s" : ""} in the tenant config against the Hostwinds account (above)`,
     );
+
+  // Backups of every server's MailU data (components/mailu-backup.ts), when the stack names a repository.
+  let backup: ReturnType<typeof parseBackupSettings> | undefined;
+  if (config.getObject("backup") !== undefined) {
+    try {
+      backup = parseBackupSettings(stack, config.getObject("backup"), config.getObject("backupEnv"));
+    } catch (e) {
+      if (!(e instanceof BackupConfigError)) throw e;
+      return stopRun([`${e.message}. Nothing was created.`]);
+    }
+    if (repositoryHasPassword(backup.settings.repository) && !isSecretConfig("penguinmails-infra:backup"))
+      return stopRun([
+        `stack ${stack}: penguinmails-infra:backup.repository has a password in its URL and is in plain text; set it with \`pulumi config set --secret --path backup.repository <url> --stack ${stack}\`. Nothing was created.`,
+      ]);
+  }
+  const backupEnv = backup ? pulumi.secret(backup.env) : undefined;
 
   // What the config asks for, priced with the checked-in price list, so the policy pack can refuse
   // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
@@ -172,6 +190,7 @@ export = async () => {
                   password: server.instance.rootPassword,
                   privateKey: config.getSecret("sshPrivateKey"),
                 },
+                backup: backup && backupEnv ? { settings: backup.settings, env: backupEnv } : undefined,
               },
               { parent: server, dependsOn: domains },
             ),
@@ -209,6 +228,21 @@ export = async () => {
       outboundIps: pulumi.all(server.outboundIps),
       ...(installs[i]
         ? { mailu: { version: MAILU_VERSION, postmaster: installs[i].postmaster, postmasterPassword: installs[i].postmasterPassword } }
+        : {}),
+      ...(installs[i]?.backup && backup
+        ? {
+            backup: {
+              // Without any password in the URL; the secret `access` is what verify and fleet restore open it with.
+              repository: installs[i].backup!.repository,
+              schedule: backup.settings.schedule,
+              maxAgeHours: backup.settings.maxAgeHours,
+              access: pulumi.secret(
+                pulumi
+                  .all([installs[i].backup!.repositoryUrl, installs[i].backup!.password, backupEnv!])
+                  .apply(([repository, password, env]) => ({ repository, password, env })),
+              ),
+            },
+          }
         : {}),
     })),
     sendingIps: sending.apply((l) => l.map((s) => s.ip)),

@@ -29,6 +29,30 @@ import { execFileSync } from "child_process";
 import { durationOption, intOption, listOption, parseCommandLine, usageError } from "./lib/args";
 import { catalogChanges, fetchCatalog, writeCatalog } from "./fleet/catalog";
 import { checkedInCatalog } from "../../providers/hostwinds/catalog";
+import {
+  backupServerNow,
+  exportState,
+  importState,
+  loadStateArchive,
+  restoreServer,
+  stateRepository,
+  storeStateArchive,
+} from "./fleet/recovery";
+import { ResticAccess, displayRepository } from "./lib/restic";
+
+/** The state repository from --repository / the environment, or undefined when none is set. */
+function stateAccess(flags: { repository?: string }): ResticAccess | undefined {
+  const base = flags.repository ?? process.env.PENGUINMAILS_BACKUP_REPOSITORY;
+  if (!base) return undefined;
+  const password = process.env.PENGUINMAILS_STATE_PASSWORD;
+  if (!password) usage("the state repository needs its password in PENGUINMAILS_STATE_PASSWORD");
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => /^(AWS_|B2_|AZURE_|GOOGLE_|OS_|ST_|RCLONE_)/.test(e[0]) && e[1] !== undefined,
+    ),
+  );
+  return { repository: stateRepository(base), password, env };
+}
 
 /** The repository's top folder (the operator checks out the whole repository). */
 function execGitTop(dir: string): string {
@@ -68,6 +92,14 @@ commands:
   catalog              read what Hostwinds sells (locations, unmanaged plans by rid, public images
                        with UUIDs) and write providers/hostwinds/catalog.json, which tenant configs
                        are checked against and the stand-in sells from (--out FILE, --ip-price USD)
+  backup               run a server's backup now (--tenant T --server S), as its timer does daily
+  restore              restore a server's MailU data (--tenant T --server S [--snapshot ID]); MailU
+                       is stopped meanwhile. A lost server is rebuilt by 'up --refresh' instead,
+                       which restores its newest snapshot before MailU starts
+  backup-state         every stack's checkpoint (secrets stay encrypted) in one dated archive,
+                       stored in the state repository and/or written to --file
+  restore-state        imports the newest (or --snapshot) state archive, or --file, into the
+                       current backend, which must not hold those stacks yet
 
 options:
   --changed-since REF  only tenants a change since REF touches (a tenant's config file → that
@@ -91,6 +123,15 @@ options:
                        (--waves 100: everything at once, still halting at the first problem)
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
+  --refresh            up: refresh first, so a server lost behind the stack's back is rebuilt
+  --tenant T           backup/restore: the tenant
+  --server S           backup/restore: the server's logical name (e.g. mx1)
+  --snapshot ID        restore/restore-state: that snapshot instead of the newest
+  --repository URL     backup-state/restore-state: restic repository base for the state archives
+                       (default PENGUINMAILS_BACKUP_REPOSITORY; archives go to <URL>/state); its
+                       password is PENGUINMAILS_STATE_PASSWORD, backend credentials the usual
+                       environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, …)
+  --file FILE          backup-state: also write the archive there; restore-state: read it from there
   --json               machine-readable output on stdout
   --release --yes      orphans: release what two scans --grace apart both find unowned, not on a
                        locked or updating stack's server, and older than --min-age
@@ -142,6 +183,12 @@ const COMMAND = {
     "min-age": { type: "string" },
     "engine-only": { type: "boolean" },
     waves: { type: "string" },
+    refresh: { type: "boolean" },
+    tenant: { type: "string" },
+    server: { type: "string" },
+    snapshot: { type: "string" },
+    repository: { type: "string" },
+    file: { type: "string" },
   },
 } as const;
 
@@ -208,6 +255,7 @@ async function main(): Promise<number> {
     tenants: listOption(flags.tenants),
     changedSince: flags["changed-since"],
     policyPacks: flags["no-policy"] ? undefined : [path.join(projectRoot, "policies")],
+    refresh: flags.refresh === true,
     onProgress: (p) => process.stderr.write(`${progressLine(command, p)}\n`),
     log: (l) => process.stderr.write(`${l}\n`),
   };
@@ -289,6 +337,43 @@ async function main(): Promise<number> {
         `fleet ${command}: ${results.length - bad.length} of ${results.length} succeeded${bad.length ? `; ${bad.map((r) => `${r.tenant} (${r.status})`).join(", ")} did not` : ""}\n`,
       );
       return bad.length ? 1 : 0;
+    }
+    case "backup":
+    case "restore": {
+      if (typeof flags.tenant !== "string" || typeof flags.server !== "string") usage(`${command} needs --tenant T --server S`);
+      selectTenants({ ...o, tenants: [flags.tenant] });
+      const r =
+        command === "backup"
+          ? await backupServerNow(o, flags.tenant, flags.server)
+          : await restoreServer(o, flags.tenant, flags.server, flags.snapshot ?? "latest");
+      console.log(r.output);
+      process.stderr.write(`fleet ${command}: ${r.tenant}/${r.server} ${r.ok ? "done" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s\n`);
+      return r.ok ? 0 : 1;
+    }
+    case "backup-state": {
+      const access = stateAccess(flags);
+      if (!access && typeof flags.file !== "string")
+        usage("backup-state needs --repository URL (or PENGUINMAILS_BACKUP_REPOSITORY) and/or --file FILE");
+      const r = await exportState(o, tenants);
+      if (typeof flags.file === "string") fs.writeFileSync(flags.file, r.archive, { mode: 0o600 });
+      const snap = access ? await storeStateArchive(access, r.archive, r.name) : undefined;
+      console.log(
+        `${r.name}: ${r.stacks.length} stack${r.stacks.length === 1 ? "" : "s"} (${r.stacks.join(", ")}), ${r.archive.length} bytes` +
+          `${snap ? `, snapshot ${snap} in ${displayRepository(access!.repository)}` : ""}${typeof flags.file === "string" ? `, written to ${flags.file}` : ""}` +
+          `${r.missing.length ? `; never deployed: ${r.missing.join(", ")}` : ""}`,
+      );
+      return 0;
+    }
+    case "restore-state": {
+      const access = stateAccess(flags);
+      if (!access && typeof flags.file !== "string")
+        usage("restore-state needs --repository URL (or PENGUINMAILS_BACKUP_REPOSITORY) or --file FILE");
+      const { archive, from } = await loadStateArchive({ file: flags.file, access, snapshot: flags.snapshot });
+      const restored = await importState(o, archive, listOption(flags.tenants));
+      console.log(
+        `restored ${restored.length} stack${restored.length === 1 ? "" : "s"} (${restored.join(", ")}) from ${from}, made ${archive.createdAt}`,
+      );
+      return 0;
     }
     case "verify": {
       const results = await fleetVerify(o, tenants, {

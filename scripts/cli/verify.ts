@@ -22,6 +22,9 @@ Reads a tenant stack's outputs and checks, printing one line per check:
   blocklist     per sending IP and list: listed fails; 127.255.255.x answers are "unknown"
   smtp          per server, ports 25/465/587: banner names the host, STARTTLS (25, 587),
                 certificate names the host and is trusted; days to expiry
+  backup        per server with backups: its restic repository read from here (restic installed):
+                snapshots, stored size; fails when the newest is older than backup.maxAgeHours,
+                when there is none or when the repository cannot be opened
 
 options:
   --stack T             read outputs of tenant T's stack (backend from PULUMI_BACKEND_URL)
@@ -33,6 +36,7 @@ options:
   --smtp-ports 25=2525,465=2465,587=2587   port mapping (tests)
   --ca FILE             also trust this CA (PEM) for the SMTP certificates
   --no-smtp             skip the SMTP checks
+  --no-backups          skip the backup check
   --json                the results as JSON
   -h, --help            this text
 
@@ -53,6 +57,7 @@ const COMMAND = {
     root: { type: "string" },
     json: { type: "boolean" },
     "no-smtp": { type: "boolean" },
+    "no-backups": { type: "boolean" },
   },
 } as const;
 type Flags = Values<typeof COMMAND.options>;
@@ -77,6 +82,7 @@ async function main(): Promise<number> {
     authoritative: list("authoritative"),
     blocklists: list("blocklists"),
     smtpHost: typeof flags["smtp-host"] === "string" ? flags["smtp-host"] : undefined,
+    backups: flags["no-backups"] ? false : undefined,
     smtp: flags["no-smtp"] ? false : { ports, ca: typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined },
   });
   console.log(flags.json ? JSON.stringify({ tenant: outputs.tenant, results }, null, 1) : renderTable(results));

@@ -17,6 +17,7 @@ import { FleetEngineOptions, fleetWorkspace, openTenantStack } from "./stacks";
 import { FleetProject, changedTenants, tenantStacks } from "./tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
 import { CheckResult } from "../verify/result";
+import { rebuiltServers } from "./rebuilt";
 
 export interface FleetOptions extends FleetEngineOptions {
   project: FleetProject;
@@ -26,6 +27,8 @@ export interface FleetOptions extends FleetEngineOptions {
   concurrency?: number;
   /** Policy pack folders to run with preview and up. */
   policyPacks?: string[];
+  /** up: refresh first (a server lost behind the stack's back is then rebuilt). */
+  refresh?: boolean;
   onProgress?: (p: PoolProgress) => void;
   log?: (line: string) => void;
 }
@@ -87,7 +90,10 @@ async function changeEach(
       const c = new ChangeCollector(tenant);
       costAfter(o.project, c.change);
       try {
-        await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent });
+        const refresh = op === "up" && o.refresh === true;
+        const before = refresh ? await stack.outputs() : undefined;
+        await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) });
+        if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
       } catch (e) {
         c.failed(e);
       }

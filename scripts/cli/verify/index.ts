@@ -6,6 +6,7 @@ import { promises as dns } from "dns";
 import { CheckResult } from "./result";
 import { NameServer, PublishedRecord, checkBlocklists, checkMailAuth, checkPropagation, checkReverseDns, lookup } from "./dns";
 import { SmtpOptions, checkSmtp } from "./smtp";
+import { ServerBackup, checkBackups } from "./backup";
 
 export interface StackOutputs {
   tenant?: string;
@@ -14,6 +15,7 @@ export interface StackOutputs {
     mainIp: string;
     sendingIps: Array<{ ip: string; hostname: string }>;
     standbyIps?: Array<{ ip: string; hostname: string }>;
+    backup?: ServerBackup;
   }>;
   dnsRecords: PublishedRecord[];
 }
@@ -28,6 +30,10 @@ export interface VerifyOptions {
   /** Where to reach each server's SMTP instead of its main IP (tests). */
   smtpHost?: string;
   smtp?: SmtpOptions | false;
+  /** Skip the backup check (it needs restic on this machine). */
+  backups?: false;
+  /** The time backup ages are measured at (default now). */
+  now?: Date;
 }
 
 /** The domains the stack sends for: each has an SPF record. */
@@ -94,5 +100,6 @@ export async function verifyStack(outputs: StackOutputs, o: VerifyOptions = {}):
         o.smtp ?? {},
       )),
     );
+  if (o.backups !== false) results.push(...(await checkBackups(outputs.servers, o.now)));
   return results;
 }

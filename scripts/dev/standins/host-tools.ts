@@ -342,14 +342,19 @@ function iptables(args: string[]): string[] {
 
 function systemctl(args: string[]): string[] {
   const [sub, unit] = args;
-  const state = readState<{ enabled: string[]; reloads: number }>("systemd", { enabled: [], reloads: 0 });
+  const state = readState<{ enabled: string[]; reloads: number; active?: string[] }>("systemd", { enabled: [], reloads: 0 });
   if (sub === "daemon-reload") state.reloads++;
-  else if (sub === "enable") {
+  else if (sub === "start") {
+    // A timer or service started now (systemctl(1) "start"); the stand-in runs nothing on schedule.
+    if (!unit || !fs.existsSync(path.join("/etc/systemd/system", unit)))
+      throw new ToolError(`Failed to start ${unit ?? ""}: Unit ${unit ?? ""} not found.`, 5);
+    state.active = [...new Set([...(state.active ?? []), unit])];
+  } else if (sub === "enable") {
     if (!unit || !fs.existsSync(path.join("/etc/systemd/system", unit)))
       throw new ToolError(`Failed to enable unit: Unit file ${unit ?? ""} does not exist.`, 1);
     if (!state.enabled.includes(unit)) state.enabled.push(unit);
     err(`Created symlink /etc/systemd/system/multi-user.target.wants/${unit} → /etc/systemd/system/${unit}.`);
-  } else throw new ToolError(`the stand-in's systemctl knows daemon-reload and enable, not '${sub ?? ""}'`, 1);
+  } else throw new ToolError(`the stand-in's systemctl knows daemon-reload, enable and start, not '${sub ?? ""}'`, 1);
   writeState("systemd", state);
   return args;
 }
@@ -368,6 +373,20 @@ function main(): void {
   const cwd = process.cwd();
   let logged: string[];
   let code = 0;
+  // Steps run side by side on one host (the backup and network steps both call systemctl): one tool call
+  // at a time, so a call never reads another's half-written state.
+  fs.mkdirSync(STATE_DIR, { recursive: true });
+  const lock = path.join(STATE_DIR, ".lock");
+  for (let i = 0; ; i++) {
+    try {
+      fs.closeSync(fs.openSync(lock, "wx"));
+      break;
+    } catch {
+      if (i > 1000) fs.rmSync(lock, { force: true }); // a call that died holding it (about 10 s)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+  process.on("exit", () => fs.rmSync(lock, { force: true }));
   try {
     logged = run(args, cwd);
   } catch (e) {

@@ -1,0 +1,225 @@
+/**
+ * Backup and recovery for the fleet: a server's backup run now, a server's
+ * data restored from a snapshot, and every stack's state exported to (and
+ * imported from) a dated archive in a restic repository on the same target
+ * as the servers' backups.
+ *
+ * Servers are reached over SSH with the connection the stack's backup step
+ * used (from the stack's state, decrypted by the engine), so these commands
+ * need nothing but the backend and its secrets provider.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as zlib from "zlib";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { run } from "../../../providers/ssh/client";
+import { SshConnection } from "../../../providers/ssh/client";
+import { BACKUP_SCRIPT, RESTORE_SCRIPT } from "../../../components/backup-scripts";
+import { ResticAccess, displayRepository, restic, snapshots } from "../lib/restic";
+import { FleetOptions } from "./commands";
+import { openTenantStack } from "./stacks";
+import { runPool } from "./pool";
+
+const COMMAND_TYPE = "pulumi-nodejs:dynamic/ssh:Command";
+
+/** A secret in `pulumi stack export --show-secrets`: still wrapped in its signature object. */
+function plain<T>(v: unknown): T {
+  const o = v as { plaintext?: string };
+  return (typeof v === "object" && v !== null && typeof o.plaintext === "string" ? JSON.parse(o.plaintext) : v) as T;
+}
+
+interface StateResource {
+  urn: string;
+  type: string;
+  outputs?: Record<string, unknown>;
+}
+
+/** The SSH connection of a server's backup step, from the stack's state. */
+export async function serverConnection(
+  stack: Stack,
+  tenant: string,
+  server: string,
+): Promise<{ connection: SshConnection; redact: string[] }> {
+  const state = await stack.exportStack();
+  const resources = (state.deployment.resources ?? []) as StateResource[];
+  const step = resources.find((r) => r.type === COMMAND_TYPE && r.urn.endsWith(`::${server}-mailu-backup`));
+  if (!step) {
+    const servers = resources
+      .filter((r) => r.type === COMMAND_TYPE && r.urn.endsWith("-mailu-backup"))
+      .map((r) =>
+        r.urn
+          .split("::")
+          .pop()!
+          .replace(/-mailu-backup$/, ""),
+      );
+    throw new Error(
+      `tenant ${tenant}: server ${server} has no backup step in the stack's state (servers with backups: ${servers.join(", ") || "none"}; set penguinmails-infra:backup and run up)`,
+    );
+  }
+  const connection = plain<SshConnection>(step.outputs?.connection);
+  const redact = plain<string[]>(step.outputs?.redact) ?? [];
+  return { connection, redact };
+}
+
+export interface ServerRun {
+  tenant: string;
+  server: string;
+  ok: boolean;
+  output: string;
+  ms: number;
+}
+
+async function runOnServer(o: FleetOptions, tenant: string, server: string, script: string, timeoutMs: number): Promise<ServerRun> {
+  const t0 = Date.now();
+  const stack = await openTenantStack(o.project, tenant, 0, o, false);
+  const { connection, redact } = await serverConnection(stack, tenant, server);
+  o.log?.(`${tenant}/${server}: ${script} on ${connection.host}`);
+  const r = await run(connection, script, { secrets: [...redact, connection.password ?? "", connection.privateKey ?? ""], timeoutMs });
+  return { tenant, server, ok: r.code === 0, output: `${r.stdout}${r.stderr}`.trim(), ms: Date.now() - t0 };
+}
+
+/** Runs the server's backup now (what its timer runs on schedule). */
+export const backupServerNow = (o: FleetOptions, tenant: string, server: string) =>
+  runOnServer(o, tenant, server, BACKUP_SCRIPT, 60 * 60_000);
+
+/** Restores a server's MailU data from a snapshot (default its newest); MailU is stopped meanwhile. */
+export async function restoreServer(o: FleetOptions, tenant: string, server: string, snapshot = "latest"): Promise<ServerRun> {
+  if (!/^(latest|[0-9a-f]{8,64})$/.test(snapshot))
+    throw new Error(`--snapshot must be 'latest' or a snapshot id (8-64 hex digits), not '${snapshot}'`);
+  return runOnServer(o, tenant, server, `${RESTORE_SCRIPT} ${snapshot}`, 4 * 60 * 60_000);
+}
+
+// ---- state ----------------------------------------------------------------------------------
+
+/** One archive of the fleet's state: every stack's checkpoint as `pulumi stack export` writes it (secrets stay ciphertext). */
+export interface StateArchive {
+  kind: "penguinmails-state";
+  createdAt: string;
+  project: string;
+  stacks: Record<string, unknown>;
+}
+
+/** The CLI of a stack's workspace, with its environment (backend, home, secrets provider). */
+async function pulumiCli(stack: Stack, args: string[]): Promise<string> {
+  const ws = stack.workspace as LocalWorkspace;
+  const env = { ...process.env, ...(ws.pulumiHome ? { PULUMI_HOME: ws.pulumiHome } : {}), ...ws.envVars };
+  return new Promise((resolve, reject) =>
+    execFile(
+      ws.pulumiCommand.command,
+      [...args, "--non-interactive"],
+      { cwd: ws.workDir, env, maxBuffer: 512 * 1024 * 1024 },
+      (e, stdout, stderr) =>
+        e
+          ? reject(new Error(`pulumi ${args.slice(0, 2).join(" ")}: ${String(stderr).trim().split("\n").pop() ?? e.message}`))
+          : resolve(stdout),
+    ),
+  );
+}
+
+export const archiveName = (at: Date) => `penguinmails-state-${at.toISOString().replace(/[:.]/g, "-")}.json.gz`;
+export const stateRepository = (base: string) => `${base.replace(/\/+$/, "")}/state${base.startsWith("rest:") ? "/" : ""}`;
+
+/** Exports every tenant's checkpoint (without decrypting its secrets) into one gzipped archive. */
+export async function exportState(
+  o: FleetOptions,
+  tenants: string[],
+): Promise<{ archive: Buffer; name: string; stacks: string[]; missing: string[] }> {
+  const results = await runPool(
+    tenants,
+    o.concurrency ?? 4,
+    async (tenant, slot) => {
+      const stack = await openTenantStack(o.project, tenant, slot, o, false);
+      return JSON.parse(await pulumiCli(stack, ["stack", "export", "--stack", tenant])) as unknown;
+    },
+    o.onProgress,
+  );
+  const missing = results.filter((r) => !r.ok && /has no stack yet/.test(r.error ?? "")).map((r) => r.name);
+  const failed = results.filter((r) => !r.ok && !missing.includes(r.name));
+  if (failed.length) throw new Error(`could not export ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; no archive was written`);
+  const at = new Date();
+  const archive: StateArchive = {
+    kind: "penguinmails-state",
+    createdAt: at.toISOString(),
+    project: o.project.root,
+    stacks: Object.fromEntries(results.filter((r) => r.ok).map((r) => [r.name, r.value])),
+  };
+  return { archive: zlib.gzipSync(JSON.stringify(archive)), name: archiveName(at), stacks: Object.keys(archive.stacks), missing };
+}
+
+/** Stores an archive as a snapshot of the state repository (made on first use). */
+export async function storeStateArchive(access: ResticAccess, archive: Buffer, name: string): Promise<string> {
+  await restic(access, ["cat", "config"]).catch(async (e: Error) => {
+    if (/wrong password/i.test(e.message)) throw e;
+    await restic(access, ["init"]);
+  });
+  const out = (
+    await restic(
+      access,
+      ["backup", "--json", "--tag", "penguinmails-state", "--host", "penguinmails-fleet", "--stdin", "--stdin-filename", name],
+      { stdin: archive },
+    )
+  )
+    .toString()
+    .trim()
+    .split("\n");
+  const summary = JSON.parse(out[out.length - 1]) as { snapshot_id?: string };
+  return summary.snapshot_id?.slice(0, 8) ?? "?";
+}
+
+/** Reads an archive: a file, or a snapshot (default the newest) of the state repository. */
+export async function loadStateArchive(source: {
+  file?: string;
+  access?: ResticAccess;
+  snapshot?: string;
+}): Promise<{ archive: StateArchive; from: string }> {
+  let raw: Buffer;
+  let from: string;
+  if (source.file) {
+    raw = fs.readFileSync(source.file);
+    from = source.file;
+  } else if (source.access) {
+    const list = await snapshots(source.access, ["--tag", "penguinmails-state"]);
+    const snap = source.snapshot ? list.find((s) => s.id.startsWith(source.snapshot!)) : list[list.length - 1];
+    if (!snap)
+      throw new Error(`no state archive${source.snapshot ? ` ${source.snapshot}` : ""} in ${displayRepository(source.access.repository)}`);
+    raw = await restic(source.access, ["dump", snap.id, snap.paths[0]]);
+    from = `${displayRepository(source.access.repository)} snapshot ${snap.short_id} (${snap.paths[0]})`;
+  } else throw new Error("no archive given: --file FILE or a state repository");
+  const archive = JSON.parse(zlib.gunzipSync(raw).toString()) as StateArchive;
+  if (archive.kind !== "penguinmails-state") throw new Error(`${from} is not a penguinmails state archive`);
+  return { archive, from };
+}
+
+/**
+ * Imports each stack of the archive into the current backend. The backend must not hold these
+ * stacks with resources already (restore into an empty backend; an existing stack is never overwritten).
+ */
+export async function importState(o: FleetOptions, archive: StateArchive, tenants?: string[]): Promise<string[]> {
+  const names = Object.keys(archive.stacks).filter((t) => !tenants?.length || tenants.includes(t));
+  const results = await runPool(
+    names,
+    o.concurrency ?? 4,
+    async (tenant, slot) => {
+      const stack = await openTenantStack(o.project, tenant, slot, o, true);
+      const existing = JSON.parse(await pulumiCli(stack, ["stack", "export", "--stack", tenant])) as {
+        deployment?: { resources?: unknown[] };
+      };
+      if (existing.deployment?.resources?.length)
+        throw new Error(
+          `tenant ${tenant} already has ${existing.deployment.resources.length} resources in this backend; restore-state imports only into an empty backend`,
+        );
+      const file = `${fs.mkdtempSync("/tmp/penguinmails-state-")}/${tenant}.json`;
+      fs.writeFileSync(file, JSON.stringify(archive.stacks[tenant]), { mode: 0o600 });
+      try {
+        await pulumiCli(stack, ["stack", "import", "--stack", tenant, "--file", file]);
+      } finally {
+        fs.rmSync(file.slice(0, file.lastIndexOf("/")), { recursive: true, force: true });
+      }
+      return tenant;
+    },
+    o.onProgress,
+  );
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length) throw new Error(`could not import ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}`);
+  return names;
+}
