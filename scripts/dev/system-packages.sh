@@ -5,6 +5,8 @@
 #
 #   - shellcheck: actionlint runs it on the workflows' scripts
 #   - postgresql: the provisioning service's state and queue (a private cluster per test run)
+#   - restic, rclone, sqlite3: backups as the servers and operators run them, rclone's
+#     `serve restic` as the backup target, sqlite3 for MailU's admin database
 #
 # usage: scripts/dev/system-packages.sh [--check] [--help]
 #   --check   only say what is missing (exit 1 when something is), install nothing
@@ -14,6 +16,9 @@ set -euo pipefail
 PACKAGES=(
   "shellcheck:/usr/bin/shellcheck"
   "postgresql:/usr/lib/postgresql/*/bin/initdb"
+  "restic:/usr/bin/restic"
+  "rclone:/usr/bin/rclone"
+  "sqlite3:/usr/bin/sqlite3"
 )
 
 CHECK=0
@@ -21,7 +26,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) CHECK=1 ;;
     -h | --help)
-      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
