@@ -184,7 +184,6 @@ const COMMAND = {
     "engine-only": { type: "boolean" },
     waves: { type: "string" },
     refresh: { type: "boolean" },
-    tenant: { type: "string" },
     server: { type: "string" },
     snapshot: { type: "string" },
     repository: { type: "string" },
