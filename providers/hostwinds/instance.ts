@@ -28,6 +28,8 @@ export interface InstanceOutputs extends InstanceInputs {
   /** The image's UUID (`template` keeps the readable name; add_instance takes the UUID). */
   image: string;
   monthlyPriceUsd: number;
+  /** The product id Hostwinds reports; a refresh reads the price list only when it changes. */
+  productId?: number;
   rootPassword: string;
   configKey: string;
 }
@@ -56,6 +58,7 @@ function outputs(api: ApiInstance, inputs: InstanceInputs, price: number, imageU
     status: api.status,
     image: api.template_uuid ?? imageUuid ?? inputs.template,
     monthlyPriceUsd: price,
+    productId: api.product_id,
     rootPassword: api.password ?? "",
     configKey: api.configkey ?? "",
   });
@@ -308,7 +311,11 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     const current: InstanceInputs = {
       ...props,
       location: api.location_id ?? props.location,
-      plan: ridOfProduct(await s.priceList(), api.product_id) ?? props.plan,
+      // The price list is read only when the product changed (a refresh stays at one call per server).
+      plan:
+        api.product_id === undefined || api.product_id === props.productId
+          ? props.plan
+          : (ridOfProduct(await s.priceList(), api.product_id) ?? props.plan),
       billingCycle: (api.billingcycle ?? props.billingCycle) as InstanceInputs["billingCycle"],
       sshKeys: api.ssh_keys.length || !props.sshKeys?.length ? api.ssh_keys : props.sshKeys,
     };

@@ -38,15 +38,19 @@ export function joinName(mark: string, orders: number[]): string {
   return orders.length ? `${mark}${SEP}${orders.map((t) => Math.floor(t / 1000).toString(36)).join(".")}` : mark;
 }
 
+/**
+ * Changes the journal. Only this process writes it (the server is this stack's, and writes happen
+ * under the server's lock), so the name as last read or written here is current: one call a change.
+ */
 async function rewrite(s: Session, serviceId: number, change: (orders: number[]) => number[]): Promise<number[]> {
-  const server = await s.instance(serviceId, true);
+  const server = await s.server(serviceId);
   if (!server) throw new Error(`server ${serviceId} is no longer in the account`);
   const { mark, orders } = splitName(server.srvrname);
   const next = change([...orders]);
   const name = joinName(mark, next);
   if (name !== server.srvrname) {
     await s.client.renameInstance(serviceId, name);
-    s.changed(serviceId);
+    s.renamed(serviceId, name);
   }
   return next;
 }

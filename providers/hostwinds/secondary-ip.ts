@@ -82,8 +82,15 @@ function outputs(
 }
 
 /** The tenant's server, or a clear error: IPs are only bought on or released from this stack's own servers. */
-async function stackServer(s: Session, inputs: Pick<SecondaryIpInputs, "tenant" | "stack" | "serviceId" | "rdns">, doing: string) {
-  const server = await s.instance(inputs.serviceId, true);
+async function stackServer(
+  s: Session,
+  inputs: Pick<SecondaryIpInputs, "tenant" | "stack" | "serviceId" | "rdns">,
+  doing: string,
+  fresh = true,
+) {
+  // A fresh read before any release; for buying, the name as last read or written in this process
+  // (only this process changes it while the run lasts) saves a call per IP.
+  const server = await (fresh ? s.instance(inputs.serviceId, true) : s.server(inputs.serviceId));
   if (!server) return undefined;
   const mark = parseServerName(server.srvrname);
   if (!markIs(mark, { tenant: inputs.tenant, stack: inputs.stack })) {
@@ -187,10 +194,12 @@ async function buy(s: Session, inputs: SecondaryIpInputs, ips: InstanceIp[], mai
 
 /** The IP this resource should own: adopted, left by an interrupted run, answering an open order, or bought now. */
 async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Found> {
-  const server = await stackServer(s, inputs, "buy an IP for it");
+  const server = await stackServer(s, inputs, "buy an IP for it", false);
   if (!server) throw new Error(`${label(inputs)}: server ${inputs.serviceId} is not in this Hostwinds account. Nothing was bought.`);
   const mainIp = server.main_ip ?? undefined;
-  const ips = await s.ips(inputs.serviceId, true);
+  // A shared read (seconds old at most) is enough: claims in this process are tracked, and every
+  // purchase or release drops it.
+  const ips = await s.ips(inputs.serviceId);
   const slot = slotOf(inputs);
 
   if (inputs.adoptIp !== undefined) {
@@ -366,7 +375,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     if (olds.status === "purchasing") {
       const orderedAt = olds.orderedAt ? Date.parse(olds.orderedAt) : Date.now();
       const ip = await s.oneAtATime(news.serviceId, async () => {
-        const server = await stackServer(s, news, "settle an IP order on it");
+        const server = await stackServer(s, news, "settle an IP order on it", false);
         if (!server) throw new Error(`${label(news)}: server ${news.serviceId} is no longer in the account; run \`pulumi refresh\`.`);
         note(news.serviceId, slotOf(news), { orderedAt });
         const got = await awaitArrival(s, news, server.main_ip ?? undefined, { orderedAt, timeoutMs: s.settings.ipTimeoutMs });

@@ -74,6 +74,12 @@ export class Session {
     this.ipLists.delete(serviceId);
   }
 
+  /** Records a rename made by this process (the order journal), keeping the shared read of the server. */
+  renamed(serviceId: number, srvrname: string): void {
+    const hit = this.instances.get(serviceId);
+    if (hit) this.instances.set(serviceId, { at: hit.at, value: hit.value.then((i) => (i ? { ...i, srvrname } : i)) });
+  }
+
   /** Drops shared reads of a server after changing it. */
   changed(serviceId: number): void {
     this.ipLists.delete(serviceId);
