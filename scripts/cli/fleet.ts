@@ -135,6 +135,8 @@ options:
   --json               machine-readable output on stdout
   --release --yes      orphans: release what two scans --grace apart both find unowned, not on a
                        locked or updating stack's server, and older than --min-age
+  --tenant T           recover: the stack to recover (its name in the backend)
+  --dry-run            recover: report what each pending operation is in the account; change nothing
   --force              recover: clear a lock whose holder cannot be checked from here
   --grace D            orphans: time between the two scans (default 10m; 90s, 10m, 1h, 1d)
   --min-age D          orphans: never release a server younger than this (default 1d)
