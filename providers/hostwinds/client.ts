@@ -6,6 +6,7 @@
  * Purchases are never re-sent once the request may have reached Hostwinds:
  * the call ends in OutcomeUnknownError and the caller settles it by reading.
  */
+import { recordPurchase } from "../lib/purchases";
 import { Failure, HttpAnswer, OutcomeUnknownError, Verdict, call, rateLimiter } from "../lib/http";
 import { sleep } from "../lib/retry";
 import { scrub } from "../lib/secrets";
@@ -272,6 +273,7 @@ export class HostwindsClient {
   /** Sends one action through the HTTP layer; returns the parsed success body. */
   async send(action: string, effect: Effect, params: Record<string, FormValue>): Promise<Exclude<Parsed, { kind: "error" }>> {
     const body = encodeForm({ action, API: this.key, ...params });
+    if (effect === "purchase") recordPurchase(params.srvrname ? `${action} ${params.srvrname}` : `${action} on server ${params.serviceid}`);
     return call({
       api: "Hostwinds",
       operation: action,

@@ -8,6 +8,7 @@
  * state) is taken over, never bought twice. A server that was bought but did
  * not come up is reported as created-but-failed so state keeps its id.
  */
+import { withTruthfulPurchases } from "../lib/purchases";
 import type * as pulumi from "@pulumi/pulumi";
 import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
 import { OutcomeUnknownError } from "./client";
@@ -252,7 +253,7 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
   }
 }
 
-export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = {
+export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = withTruthfulPurchases({
   async configure(req) {
     configureSession((key) => req.config.get(key));
   },
@@ -395,4 +396,4 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       throw e;
     }
   },
-};
+});

@@ -15,6 +15,7 @@
  *   (status `purchasing`, `ip` empty); the next `up` settles it without ordering again.
  * rDNS, when the API reports it, only helps: an IP already carrying this slot's rDNS is its own.
  */
+import { withTruthfulPurchases } from "../lib/purchases";
 import type * as pulumi from "@pulumi/pulumi";
 import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
 import { OutcomeUnknownError } from "./client";
@@ -274,7 +275,7 @@ async function setRdnsOrFail(s: Session, inputs: SecondaryIpInputs, id: string, 
 
 const pendingId = (serviceId: number, orderedAt: number) => `order-${serviceId}-${orderedAt}`;
 
-export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, SecondaryIpOutputs> = {
+export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, SecondaryIpOutputs> = withTruthfulPurchases({
   async configure(req) {
     configureSession((key) => req.config.get(key));
   },
@@ -449,7 +450,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
       s.ipsChanged(props.serviceId);
     });
   },
-};
+});
 
 function inputsOf(p: SecondaryIpOutputs): SecondaryIpInputs {
   return compact({

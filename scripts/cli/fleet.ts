@@ -124,7 +124,7 @@ options:
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --refresh            up: refresh first, so a server lost behind the stack's back is rebuilt
-  --tenant T           backup/restore: the tenant
+  --tenant T           backup/restore: the tenant; recover: the stack to recover (its name in the backend)
   --server S           backup/restore: the server's logical name (e.g. mx1)
   --snapshot ID        restore/restore-state: that snapshot instead of the newest
   --repository URL     backup-state/restore-state: restic repository base for the state archives
@@ -135,6 +135,7 @@ options:
   --json               machine-readable output on stdout
   --release --yes      orphans: release what two scans --grace apart both find unowned, not on a
                        locked or updating stack's server, and older than --min-age
+  --dry-run            recover: report what each pending operation is in the account; change nothing
   --force              recover: clear a lock whose holder cannot be checked from here
   --grace D            orphans: time between the two scans (default 10m; 90s, 10m, 1h, 1d)
   --min-age D          orphans: never release a server younger than this (default 1d)

@@ -48,7 +48,8 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
   const backend = "mail-server";
   const tenant = (sendingIps: number, more: { retireIps?: string[]; standbyIps?: number; pausedIps?: string[] } = {}) => ({
     id: "acme",
-    tier: "starter",
+    // Growth: up to 4 IPs on a server (3 sending + 1 standby below); the program refuses more.
+    tier: "growth",
     monthlyBudgetUsd: 35,
     zone: ZONE,
     domains: [{ name: ZONE }],

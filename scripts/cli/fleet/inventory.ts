@@ -9,6 +9,7 @@
 import { CloudflareClient, CloudflareRecord } from "../../../providers/cloudflare/client";
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { KnownRecord, LastKnown } from "./checkpoints";
+import { defaultPriceBook } from "../../../providers/model/pricing";
 
 export interface RealServer {
   serviceId: number;
@@ -61,6 +62,7 @@ export async function realWorld(s: InventorySources): Promise<RealWorld> {
   const world: RealWorld = { servers: new Map(), zones: new Map(), unreadableZones: new Map(), calls: { hostwinds: 0, cloudflare: 0 } };
   const prefix = s.serverPrefix ?? "pm-";
   const limit = s.concurrency ?? 4;
+  const book = defaultPriceBook();
   const hostwinds = async (client: HostwindsClient) => {
     world.calls.hostwinds++;
     const servers = (await client.listInstances()).filter((i) => i.srvrname.startsWith(prefix));
@@ -71,7 +73,8 @@ export async function realWorld(s: InventorySources): Promise<RealWorld> {
         serviceId: i.serviceid,
         name: i.srvrname,
         status: i.status,
-        plan: i.product_id,
+        // State holds the plan's rid; [assumed] product_id is the price list's id (as the provider reads it).
+        plan: book.plans.find((p) => p.id === i.product_id)?.rid ?? i.product_id,
         location: i.location_id,
         billingCycle: i.billingcycle,
         ips: new Map((ips ?? []).map((x) => [x.ip, x.rdns ?? ""])),
