@@ -177,6 +177,8 @@ export async function startServiceEnvironment(o: {
   buildMs?: number;
   ipDelayMs?: number;
   concurrency?: number;
+  /** The Cloudflare stand-in's requests per 5 minutes per token (default Cloudflare's 1,200; 0 = no limit). */
+  cloudflareRateLimit?: number;
 }): Promise<ServiceEnvironment> {
   const key = `${o.name}-hostwinds-key-0123456789`;
   const cfToken = `${o.name}-cf-token-0123456789`;
@@ -184,7 +186,7 @@ export async function startServiceEnvironment(o: {
   const dir = path.join(devDir, "work", backend);
   const pg = await startPrivatePostgres(o.name);
   const sim = await new HostwindsSim({ apiKeys: [key], buildMs: o.buildMs ?? 200, ipDelayMs: o.ipDelayMs ?? 300 }).start();
-  const cf = await new CloudflareSim({ tokens: { [cfToken]: ["*"] } }).start();
+  const cf = await new CloudflareSim({ tokens: { [cfToken]: ["*"] }, rateLimit: o.cloudflareRateLimit }).start();
   for (const t of o.tenants) cf.addZone(t.zone);
   const repo = makeConfigRepo(path.join(dir, "repo"), o.tenants);
   const env = standinEnv(sim, key, cf, cfToken);
@@ -227,7 +229,7 @@ export async function startServiceEnvironment(o: {
     token,
     hostwindsKey: key,
     api,
-    async settle(id, onStatus, timeoutMs = 10 * 60_000) {
+    async settle(id, onStatus, timeoutMs = 30 * 60_000) {
       const seen = new Set<string>();
       const until = Date.now() + timeoutMs;
       for (;;) {

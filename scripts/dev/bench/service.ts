@@ -112,4 +112,7 @@ export function printServiceBench(r: ServiceBenchResult): void {
     `  ${r.tenants} tenants, one request each at once (each buys a server and an IP), service concurrency ${r.concurrency}: ` +
       `${t.seconds.toFixed(1)} s, ${t.perMinute.toFixed(1)} requests/minute; ${t.assigned} assigned, ${t.failed} not; IPs bought ${t.ipsBought} for ${t.ipsAsked} asked`,
   );
+  console.log(
+    "    (the Cloudflare stand-in's rate limit is off here: at 1,200 requests / 5 min one token caps a run of new tenants first)",
+  );
 }
