@@ -11,6 +11,7 @@ import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { devDir, workspaceOptions } from "../engine/pulumi-env";
 import { FleetProject } from "./tenants";
+import { tenantCredentialEnv } from "./credentials";
 
 export interface FleetEngineOptions {
   /** Backend folder under .pulumi-dev/backends when PULUMI_BACKEND_URL is not set (default "default"). */
@@ -44,6 +45,12 @@ export async function openTenantStack(
   create = true,
 ): Promise<Stack> {
   const ws = await slotWorkspace(p, slot, o);
+  // The slot's workspace is reused tenant after tenant: each gets its own accounts' credentials.
+  for (const k of ["HOSTWINDS_API_KEY", "CLOUDFLARE_API_TOKEN"]) {
+    if (process.env[k]) ws.envVars[k] = process.env[k]!;
+    else delete ws.envVars[k];
+  }
+  Object.assign(ws.envVars, tenantCredentialEnv(p, tenant));
   if (create) return Stack.createOrSelect(tenant, ws);
   return Stack.select(tenant, ws).catch((e: Error) => {
     throw new Error(/no stack named|not found/i.test(e.message) ? `tenant ${tenant} has no stack yet (run fleet up)` : e.message);
