@@ -36,7 +36,7 @@ export interface InventorySources {
   hostwinds: HostwindsClient[];
   /** One client per Cloudflare token the fleet uses. */
   cloudflare: CloudflareClient[];
-  /** How many accounts/tokens are listed at once (default 4). */
+  /** Requests at once per account or token (default 4). */
   concurrency?: number;
   /** Only servers named like ours are read further (their IPs); default `pm-`. */
   serverPrefix?: string;

@@ -27,7 +27,7 @@ export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
  * N per window per API key with HTTP 429 and Retry-After, as its `http429` fault does. Off by
  * default, so the code is tested with the assumption removed too.
  */
-export const ASSUMED_RATE_LIMIT = { requests: 120, windowMs: 60_000 };
+export const ASSUMED_RATE_LIMIT = { requests: 150, windowMs: 60_000 };
 
 export interface SimPlan {
   id: number;
