@@ -82,10 +82,16 @@ export class InProcessBudget implements BudgetStore {
   }
 }
 
-let processBudget: BudgetStore = new InProcessBudget();
+let processBudget: BudgetStore | undefined;
 
-/** The budget store the API clients of this process take from. */
+/**
+ * The budget store the API clients of this process take from: the shared Postgres one when
+ * PENGUINMAILS_BUDGET_DATABASE_URL is set (every process of the fleet, the engine's provider
+ * processes included, inherits it), else one in this process's memory.
+ */
 export function budgetStore(): BudgetStore {
+  const url = process.env.PENGUINMAILS_BUDGET_DATABASE_URL;
+  processBudget ??= url ? PostgresBudget.connect(url) : new InProcessBudget();
   return processBudget;
 }
 
@@ -102,4 +108,50 @@ export interface Budget {
 export function budgetFor(api: string, secret: string, limit: BudgetLimit): Budget {
   const id = credentialId(api, secret);
   return { take: () => budgetStore().take(id, limit) };
+}
+
+/**
+ * Budgets kept in Postgres (the provisioning service's database), shared by every process on
+ * every machine that points at it: one row per credential id, refilled and taken in one UPDATE
+ * (the row lock orders concurrent takers). A taker that finds too few tokens waits for the
+ * refill it needs and tries again. The table is created on first use.
+ */
+export class PostgresBudget implements BudgetStore {
+  private ready?: Promise<void>;
+  constructor(private readonly query: (sql: string, params?: unknown[]) => Promise<{ rows: Array<Record<string, unknown>> }>) {}
+
+  /** A store on a connection string (`pg` is loaded only when a Postgres budget is used). */
+  static connect(url: string): PostgresBudget {
+    const { Pool } = require("pg") as typeof import("pg");
+    const pool = new Pool({ connectionString: url, max: 4 });
+    pool.on("error", () => undefined);
+    return new PostgresBudget((sql, params) => pool.query(sql, params as unknown[]) as never);
+  }
+
+  async take(credential: string, limit: BudgetLimit, cost = 1): Promise<void> {
+    if (limit.perSecond <= 0) return;
+    this.ready ??= this.query(
+      `create table if not exists api_budgets (credential text primary key, tokens double precision not null, at timestamptz not null default clock_timestamp())`,
+    ).then(() => undefined);
+    await this.ready;
+    await this.query(`insert into api_budgets (credential, tokens) values ($1, $2) on conflict (credential) do nothing`, [
+      credential,
+      limit.capacity,
+    ]);
+    for (;;) {
+      const { rows } = await this.query(
+        `with cur as (
+           select credential, least($2::float8, tokens + extract(epoch from clock_timestamp() - at) * $3::float8) as t
+             from api_budgets where credential = $1 for update)
+         update api_budgets b
+            set tokens = case when cur.t >= $4::float8 then cur.t - $4::float8 else cur.t end, at = clock_timestamp()
+           from cur where b.credential = cur.credential
+         returning cur.t >= $4::float8 as took, cur.t as had`,
+        [credential, limit.capacity, limit.perSecond, cost],
+      );
+      if (rows[0]?.took === true) return;
+      const had = Number(rows[0]?.had ?? 0);
+      await sleep(Math.max(10, Math.ceil(((cost - had) / limit.perSecond) * 1000)));
+    }
+  }
 }
