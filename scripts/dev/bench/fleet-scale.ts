@@ -201,7 +201,7 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
           mainIp: String(out.mainIp),
           ips: latest.resources
             .filter((r) => r.type === SECONDARY_IP_TYPE && r.outputs?.serviceId === out.serviceId)
-            .map((r) => ({ ip: r.id!, rdns: String(r.outputs!.rdns) })),
+            .map((r) => ({ ip: String(r.outputs!.ip || r.id), rdns: String(r.outputs!.rdns) })),
         });
       }
       const zone = `${id}-mail.com`;
@@ -248,11 +248,15 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
 
     // 3. About 1% drift, by hand, of four kinds.
     const injected: string[] = [];
+    const serviceIdOf = (id: string, account: number) => {
+      const known = lastKnownWorld(backendDir, PROJECT, [id])[0];
+      return hw.inventory(keys[account]).find((s) => s.serviceId === known.servers[0]?.serviceId)!;
+    };
     const step = Math.max(1, Math.round(100));
     for (let i = 7; i < ids.length; i += step) {
       const id = ids[i];
       const account = Math.floor(i / o.perAccount);
-      const server = hw.inventory(keys[account]).find((s) => s.name === `pm-${id}-mx1`)!;
+      const server = serviceIdOf(id, account);
       switch (injected.length % 4) {
         case 0:
           hw.releaseIpByHand(keys[account], server.ips[1]);
