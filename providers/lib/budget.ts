@@ -132,7 +132,13 @@ export class PostgresBudget implements BudgetStore {
     if (limit.perSecond <= 0) return;
     this.ready ??= this.query(
       `create table if not exists api_budgets (credential text primary key, tokens double precision not null, at timestamptz not null default clock_timestamp())`,
-    ).then(() => undefined);
+    ).then(
+      () => undefined,
+      // Two processes creating it at once: one wins, the other sees a duplicate (Postgres' known race).
+      (e: Error) => {
+        if (!/already exists|duplicate key/.test(e.message)) throw e;
+      },
+    );
     await this.ready;
     await this.query(`insert into api_budgets (credential, tokens) values ($1, $2) on conflict (credential) do nothing`, [
       credential,
