@@ -8,9 +8,9 @@
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump } from "js-yaml";
 import { Pool } from "pg";
 import { devDir, projectRoot, workDirFor } from "../../scripts/cli/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
@@ -50,35 +50,11 @@ describe("fleet workers on the Postgres queue", () => {
     pg = await startPrivatePostgres("fleet-workers");
     sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] }, rateLimit: 20, rateWindowMs: 2000, blockMs: 1500 }).start();
-    fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(path.join(devDir, "backends", BACKEND), { recursive: true });
-    fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-    fs.writeFileSync(
-      path.join(dir, "Pulumi.yaml"),
-      "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
-    );
-    fs.writeFileSync(
-      path.join(dir, "index.js"),
-      `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
-    );
+    makeFleetProject(dir);
     for (const t of ["wa", "wb", "wc"]) {
       cf.addZone(`${t}-mail.com`);
-      fs.writeFileSync(
-        path.join(dir, "stacks", `Pulumi.${t}.yaml`),
-        dump({
-          config: {
-            "penguinmails-infra:installMailu": false,
-            "penguinmails-infra:tenant": {
-              id: t,
-              tier: "starter",
-              monthlyBudgetUsd: 25,
-              zone: `${t}-mail.com`,
-              domains: [{ name: `${t}-mail.com` }],
-              servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }],
-            },
-          },
-        }),
-      );
+      writeSmallTenant(dir, t);
     }
     execFileSync("git", ["init", "-q"], { cwd: dir });
   });

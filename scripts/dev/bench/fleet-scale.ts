@@ -12,8 +12,9 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump, load } from "js-yaml";
-import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { load } from "js-yaml";
+import { devDir, engineEnv, workDirFor } from "../../cli/engine/pulumi-env";
+import { makeFleetProject, smallTenantYaml } from "../fleet-project";
 import { ASSUMED_RATE_LIMIT, HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetUp } from "../../cli/fleet/commands";
@@ -67,16 +68,6 @@ function run(cmd: string, args: string[], cwd: string, env: Record<string, strin
   });
 }
 
-const tenantConfig = (id: string, sendingIps: number) => ({
-  id,
-  tier: "starter",
-  monthlyBudgetUsd: 25,
-  zone: `${id}-mail.com`,
-  domains: [{ name: `${id}-mail.com` }],
-  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps }],
-  warmup: "standard",
-});
-
 const hex32 = (n: number) => n.toString(16).padStart(32, "0");
 
 /** A deep copy with every string or number equal to a key of `map` replaced, and `from` → `to` inside strings. */
@@ -109,26 +100,15 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
   const backendDir = path.join(devDir, "backends", backend);
   try {
     const dir = workDirFor("bench-fleet-scale");
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-    fs.writeFileSync(
-      path.join(dir, "Pulumi.yaml"),
-      `name: ${PROJECT}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n`,
-    );
-    fs.writeFileSync(
-      path.join(dir, "index.js"),
-      `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
-    );
+    makeFleetProject(dir);
     const stackYaml = (id: string, sendingIps: number, account?: number, salt?: string) =>
-      dump({
-        ...(salt ? { encryptionsalt: salt } : {}),
-        config: {
-          "penguinmails-infra:installMailu": false,
-          "penguinmails-infra:tenant": tenantConfig(id, sendingIps),
-          ...(account === undefined
+      smallTenantYaml(id, {
+        sendingIps,
+        encryptionsalt: salt,
+        config:
+          account === undefined
             ? {}
-            : { "penguinmails-infra:hostwindsAccount": `a${account}`, "penguinmails-infra:cloudflareAccount": `a${account}` }),
-        },
+            : { "penguinmails-infra:hostwindsAccount": `a${account}`, "penguinmails-infra:cloudflareAccount": `a${account}` },
       });
     // 1. Real `pulumi up` of the template tenants.
     for (const t of TEMPLATES) {

@@ -7,8 +7,8 @@
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump } from "js-yaml";
 import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim, ASSUMED_RATE_LIMIT } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { startPrivatePostgres } from "../postgres";
@@ -40,35 +40,11 @@ export async function fleetWorkersBench(tenants: number, counts: number[], progr
   const procs: ChildProcess[] = [];
   try {
     const dir = workDirFor("bench-fleet-workers");
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-    fs.writeFileSync(
-      path.join(dir, "Pulumi.yaml"),
-      "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
-    );
-    fs.writeFileSync(
-      path.join(dir, "index.js"),
-      `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
-    );
+    makeFleetProject(dir);
     const ids = Array.from({ length: tenants }, (_, i) => `w${String(i).padStart(3, "0")}`);
     for (const t of ids) {
       cf.addZone(`${t}-mail.com`);
-      fs.writeFileSync(
-        path.join(dir, "stacks", `Pulumi.${t}.yaml`),
-        dump({
-          config: {
-            "penguinmails-infra:installMailu": false,
-            "penguinmails-infra:tenant": {
-              id: t,
-              tier: "starter",
-              monthlyBudgetUsd: 25,
-              zone: `${t}-mail.com`,
-              domains: [{ name: `${t}-mail.com` }],
-              servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }],
-            },
-          },
-        }),
-      );
+      writeSmallTenant(dir, t);
     }
     Object.assign(process.env, {
       HOSTWINDS_API_URL: sim.url,

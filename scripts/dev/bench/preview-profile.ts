@@ -7,8 +7,8 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump } from "js-yaml";
 import { engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 
@@ -52,33 +52,9 @@ export async function previewProfile(progress: (l: string) => void): Promise<Pro
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
   try {
     const dir = workDirFor("bench-profile");
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-    fs.writeFileSync(
-      path.join(dir, "Pulumi.yaml"),
-      "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
-    );
-    fs.writeFileSync(
-      path.join(dir, "index.js"),
-      `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
-    );
+    makeFleetProject(dir);
     cf.addZone("prof-mail.com");
-    fs.writeFileSync(
-      path.join(dir, "stacks", "Pulumi.prof.yaml"),
-      dump({
-        config: {
-          "penguinmails-infra:installMailu": false,
-          "penguinmails-infra:tenant": {
-            id: "prof",
-            tier: "starter",
-            monthlyBudgetUsd: 25,
-            zone: "prof-mail.com",
-            domains: [{ name: "prof-mail.com" }],
-            servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }],
-          },
-        },
-      }),
-    );
+    writeSmallTenant(dir, "prof");
     const env = {
       ...process.env,
       ...engineEnv({ backend: `bench-profile-${process.pid}` }),
