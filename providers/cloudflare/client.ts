@@ -8,6 +8,7 @@
  * posting twice.
  */
 import { z } from "zod";
+import { Budget, BudgetLimit, CLOUDFLARE_BUDGET, budgetFor, budgetLimitFrom } from "../lib/budget";
 import { Failure, HttpAnswer, RetryPolicy, Verdict, call, rateLimiter } from "../lib/http";
 import { scrub } from "../lib/secrets";
 
@@ -59,15 +60,25 @@ export interface CloudflareClientOptions {
   maxAttempts?: number;
   /** Client-side rate limit shared by all clients of the same URL in this process (default: none). */
   requestsPerSecond?: number;
+  /**
+   * The token's budget (providers/lib/budget.ts), shared with every other user of the token
+   * (default CLOUDFLARE_BUDGET, under Cloudflare's 1,200 requests / 5 minutes; env CLOUDFLARE_BUDGET
+   * "capacity,perSecond" or "off"); null: none.
+   */
+  budget?: BudgetLimit | null;
 }
 
 type Envelope = { success?: boolean; errors?: Array<{ code: number; message: string }>; result?: unknown };
 
 export class CloudflareClient {
   private readonly zoneIds = new Map<string, Promise<string>>();
+  private readonly budget?: Budget;
   constructor(private readonly o: CloudflareClientOptions) {
     if (!o.apiToken)
       throw new Error("Cloudflare: no API token. Set `pulumi config set --secret cloudflare:apiToken <token>` or CLOUDFLARE_API_TOKEN");
+    const limit =
+      o.budget === null ? undefined : (o.budget ?? budgetLimitFrom("CLOUDFLARE_BUDGET", process.env.CLOUDFLARE_BUDGET, CLOUDFLARE_BUDGET));
+    if (limit) this.budget = budgetFor("cloudflare", o.apiToken, limit);
   }
 
   /** The zone's id by its name (cached for the process). */
@@ -176,6 +187,7 @@ export class CloudflareClient {
       // A POST that may have been processed must not be sent again: the caller lists records to settle it.
       repeatable: method !== "POST",
       limiter: rateLimiter(baseUrl, this.o.requestsPerSecond ?? 0),
+      budget: this.budget,
       retry,
       request: () => ({
         method,

@@ -7,6 +7,7 @@
  * the call ends in OutcomeUnknownError and the caller settles it by reading.
  */
 import { recordPurchase } from "../lib/purchases";
+import { Budget, BudgetLimit, budgetFor, budgetLimitFrom } from "../lib/budget";
 import { Failure, HttpAnswer, OutcomeUnknownError, Verdict, call, rateLimiter } from "../lib/http";
 import { sleep } from "../lib/retry";
 import { scrub } from "../lib/secrets";
@@ -60,6 +61,11 @@ export interface ClientOptions {
   backoffCapMs?: number;
   /** One line per request: action, outcome, time. Never bodies or keys. */
   log?: (line: string) => void;
+  /**
+   * The key's budget (providers/lib/budget.ts), shared with every other user of the key (default:
+   * requestsPerSecond with a burst of 10; env HOSTWINDS_BUDGET "capacity,perSecond" or "off"); null: none.
+   */
+  budget?: BudgetLimit | null;
 }
 
 export interface BuyInstanceArgs {
@@ -88,7 +94,8 @@ type Effect = "read" | "change" | "purchase";
 export class HostwindsClient {
   readonly apiUrl: string;
   private readonly key: string;
-  private readonly opts: Required<Omit<ClientOptions, "apiKey" | "apiUrl" | "log">>;
+  private readonly opts: Required<Omit<ClientOptions, "apiKey" | "apiUrl" | "log" | "budget">>;
+  private readonly budget?: Budget;
   private readonly log: (line: string) => void;
   /** Requests sent, by action: the benchmarks count calls with it. */
   readonly calls = new Map<string, number>();
@@ -113,6 +120,13 @@ export class HostwindsClient {
       backoffCapMs: options.backoffCapMs ?? 20_000,
     };
     this.log = options.log ?? (() => undefined);
+    const rate = this.opts.requestsPerSecond;
+    const limit =
+      options.budget === null
+        ? undefined
+        : (options.budget ??
+          budgetLimitFrom("HOSTWINDS_BUDGET", process.env.HOSTWINDS_BUDGET, rate > 0 ? { capacity: 10, perSecond: rate } : undefined));
+    if (limit) this.budget = budgetFor("hostwinds", this.key, limit);
   }
 
   // ---- instances ----------------------------------------------------------
@@ -280,6 +294,7 @@ export class HostwindsClient {
       repeatable: effect !== "purchase",
       urgent: effect === "purchase",
       limiter: rateLimiter(this.apiUrl, this.opts.requestsPerSecond),
+      budget: this.budget,
       retry: this.opts,
       request: () => ({
         method: "POST",

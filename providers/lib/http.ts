@@ -17,6 +17,7 @@
  */
 import { Agent, request } from "undici";
 import { backoffMs, retryAfterMs, sleep } from "./retry";
+import type { Budget } from "./budget";
 
 /** One keep-alive agent for every API client of the process. */
 const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
@@ -166,6 +167,8 @@ export interface CallOptions<T> {
   /** Goes first in the rate limiter's queue. */
   urgent?: boolean;
   limiter: RateLimiter;
+  /** The credential's budget, shared by whoever uses the credential (budget.ts); one unit per request sent. */
+  budget?: Budget;
   retry: RetryPolicy;
   request: () => HttpRequest;
   judge: (answer: HttpAnswer) => Verdict<T>;
@@ -181,6 +184,7 @@ export async function call<T>(o: CallOptions<T>): Promise<T> {
   let counted = 0;
   for (let attempt = 0; ; attempt++) {
     await o.limiter.take(o.urgent);
+    await o.budget?.take();
     const t0 = Date.now();
     let failure: Failure;
     try {

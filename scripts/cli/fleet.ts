@@ -18,7 +18,9 @@ import {
 } from "./fleet/commands";
 import { renderTable } from "./verify/result";
 import { fleetDrift } from "./fleet/drift";
-import { WaveOutcome, parseWaves } from "./fleet/waves";
+import { WaveOutcome, inWaves, parseWaves } from "./fleet/waves";
+import { fleetWorker, runOnQueue } from "./fleet/queue";
+import { DriftResult } from "./fleet/commands";
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
 import { fleetProject } from "./fleet/tenants";
@@ -89,6 +91,9 @@ commands:
   matrix               the selected tenants as a CI job matrix: {"include":[{"shard","tenants"}]}
   report FILE…         one Markdown report from the --json output of several preview shards
   k8s-manifests        Pulumi Kubernetes Operator Stack resources, one per tenant (YAML on stdout)
+  worker               runs fleet jobs from the Postgres queue (--database), --concurrency at a
+                       time, until stopped; any number of workers on any machine that reaches the
+                       same Postgres and the same Pulumi backend
   catalog              read what Hostwinds sells (locations, unmanaged plans by rid, public images
                        with UUIDs) and write providers/hostwinds/catalog.json, which tenant configs
                        are checked against and the stand-in sells from (--out FILE, --ip-price USD)
@@ -121,6 +126,9 @@ options:
                        (default 1,10,100: 1% (at least one), then 10%, then all); the first
                        tenant that fails or is blocked halts the rollout: no later tenant starts
                        (--waves 100: everything at once, still halting at the first problem)
+  --queue              preview/up/drift: put one job per tenant on the Postgres queue for the
+                       workers and wait for their results (same output); needs --database
+  --database URL       Postgres of the queue (default PENGUINMAILS_DATABASE_URL)
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --refresh            up: refresh first, so a server lost behind the stack's back is rebuilt
@@ -189,6 +197,8 @@ const COMMAND = {
     snapshot: { type: "string" },
     repository: { type: "string" },
     file: { type: "string" },
+    queue: { type: "boolean" },
+    database: { type: "string" },
   },
 } as const;
 
@@ -272,7 +282,16 @@ async function main(): Promise<number> {
     `fleet ${command}: ${tenants.length} tenant${tenants.length === 1 ? "" : "s"}${o.changedSince ? ` changed since ${o.changedSince}` : ""}\n`,
   );
 
+  const database = flags.database ?? process.env.PENGUINMAILS_DATABASE_URL;
+  const queued = flags.queue === true;
+  if (queued && !database) usage("--queue needs --database URL (or PENGUINMAILS_DATABASE_URL): the Postgres the workers take jobs from");
+
   switch (command) {
+    case "worker": {
+      if (!database) usage("worker needs --database URL (or PENGUINMAILS_DATABASE_URL)");
+      await fleetWorker({ url: database, concurrency: concurrency ?? 1, log: (l) => process.stderr.write(`${l}\n`) });
+      return 0;
+    }
     case "matrix": {
       const perTenant = flags["per-tenant"] === true && tenants.length <= 256;
       const n = perTenant
@@ -306,12 +325,13 @@ async function main(): Promise<number> {
     case "up": {
       let halted: WaveOutcome["halted"];
       let results: TenantChange[] = [];
-      if (tenants.length && command === "up")
-        ({
-          results,
-          outcome: { halted },
-        } = await fleetUpInWaves(o, tenants, waves));
-      else if (tenants.length) results = await fleetPreview(o, tenants);
+      const onQueue = (batch: string[]) => runOnQueue(database!, o, command, batch) as Promise<TenantChange[]>;
+      if (tenants.length && command === "up") {
+        // On the queue a wave is waited for whole; the rollout halts before the next one.
+        const r = queued ? await inWaves(tenants, waves, (batch) => onQueue(batch), o.log) : await fleetUpInWaves(o, tenants, waves);
+        results = r.results;
+        halted = r.outcome.halted;
+      } else if (tenants.length) results = queued ? await onQueue(tenants) : await fleetPreview(o, tenants);
       const report = renderReport(results, {
         title: command === "up" ? "Fleet apply" : "Fleet preview",
         footer:
@@ -395,7 +415,10 @@ async function main(): Promise<number> {
       return results.some((t) => t.error || t.results.some((r) => r.status === "fail")) ? 1 : 0;
     }
     case "drift": {
-      const { tenants: results, stats } = await fleetDrift(o, tenants, { engineOnly: flags["engine-only"] === true });
+      const { tenants: results, stats } = await fleetDrift(o, tenants, {
+        engineOnly: flags["engine-only"] === true,
+        engine: queued ? (t) => runOnQueue(database!, o, "drift", t) as Promise<DriftResult[]> : undefined,
+      });
       if (json) console.log(JSON.stringify({ tenants: results, stats }, null, 1));
       else
         for (const d of results)

@@ -6,6 +6,7 @@
  *             calls per refresh, up time against the purchase floor
  *   fleet     fleet preview of N tenant stacks against plain previews in a row
  *   service   the provisioning service: request → assigned against the IP delay, requests/minute
+ *   fleet-scale  a synthetic fleet cloned from real checkpoints: inventory drift at N tenants
  */
 import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
@@ -13,8 +14,11 @@ import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
 import { printServiceBench, serviceBench } from "./bench/service";
 import { parseCommandLine } from "../cli/lib/args";
+import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
+import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
+import { previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|fleet-scale|profile] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
@@ -27,6 +31,15 @@ Sections (all by default):
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
              --service-concurrency N (4)
+  profile    CPU of one tenant preview by process (CLI, language host, program, dynamic
+             providers, policy pack), from /proc (only with --only profile)
+  fleet-scale  fleet drift of a synthetic fleet cloned from real checkpoints, ~1% drift
+             injected, the stand-ins' limits on (only with --only fleet-scale)
+             --tenants N (300; 10000 for the full figure)  --per-account N (1000 tenants
+             per Hostwinds account and Cloudflare token)  --import-sample N (5 clones go in
+             through pulumi stack import)  --concurrency N (cores); then 1 vs 2 vs 4
+             fleet worker processes on the Postgres queue: --worker-tenants N (12)
+             --workers 1,2,4
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -47,6 +60,11 @@ const COMMAND = {
       "service-ip-delay-ms",
       "service-tenants",
       "service-concurrency",
+      "tenants",
+      "per-account",
+      "import-sample",
+      "worker-tenants",
+      "workers",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -67,6 +85,23 @@ async function main() {
       progress: (l) => process.stderr.write(`  … ${l}\n`),
     });
     printProviderBench(r);
+  }
+  if (only === "profile") printPreviewProfile(await previewProfile((l) => process.stderr.write(`  … ${l}\n`)));
+  if (only === "fleet-scale") {
+    const r = await fleetScaleBench({
+      tenants: Number(arg("tenants", "300")),
+      perAccount: Number(arg("per-account", "1000")),
+      importSample: Number(arg("import-sample", "5")),
+      concurrency: Number(arg("concurrency", String(os.cpus().length))),
+      progress: (l) => process.stderr.write(`  … ${l}\n`),
+    });
+    printFleetScale(r);
+    if (!r.exact || r.refused.cloudflare + r.refused.hostwinds > 0) process.exitCode = 1;
+    const w = await fleetWorkersBench(Number(arg("worker-tenants", "12")), arg("workers", "1,2,4").split(",").map(Number), (l) =>
+      process.stderr.write(`  … ${l}\n`),
+    );
+    printFleetWorkers(w);
+    if (w.rows.some((x) => x.failed > 0) || w.refused.cloudflare + w.refused.hostwinds > 0) process.exitCode = 1;
   }
   if (!only || only === "fleet") {
     const r = await fleetBench(

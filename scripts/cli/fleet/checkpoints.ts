@@ -107,8 +107,14 @@ export function ownedResources(tenant: string, resources: CheckpointResource[]):
         location: num(o.location),
         billingCycle: str(o.billingCycle),
       });
-    else if (r.type === SECONDARY_IP_TYPE && r.id && typeof o.serviceId === "number")
-      out.ips.push({ resource: nameOf(r.urn), serviceId: o.serviceId, ip: r.id, rdns: str(o.rdns) ?? "" });
+    else if (r.type === SECONDARY_IP_TYPE && typeof o.serviceId === "number")
+      // An IP still on order has no address yet ("" here).
+      out.ips.push({
+        resource: nameOf(r.urn),
+        serviceId: o.serviceId,
+        ip: o.status === "purchasing" ? "" : (str(o.ip) ?? r.id ?? ""),
+        rdns: str(o.rdns) ?? "",
+      });
     else if (r.type === DNS_RECORD_TYPE && r.id && typeof o.zoneId === "string")
       out.records.push({
         resource: nameOf(r.urn),

@@ -45,6 +45,8 @@ export interface DriftOptions {
   sources?: InventorySources;
   /** Skip the inventory: refresh every tenant through the engine (the old way). */
   engineOnly?: boolean;
+  /** Runs the engine's check for these tenants (default: here, in the pool; `--queue`: on the workers). */
+  engine?: (tenants: string[]) => Promise<DriftResult[]>;
 }
 
 export async function fleetDrift(o: FleetOptions, tenants: string[], d: DriftOptions = {}): Promise<DriftReport> {
@@ -75,7 +77,7 @@ export async function fleetDrift(o: FleetOptions, tenants: string[], d: DriftOpt
   stats.inventoryS = (Date.now() - t0) / 1000;
 
   const t1 = Date.now();
-  const checked = suspects.size ? await refreshDrift(o, [...suspects.keys()]) : [];
+  const checked = suspects.size ? await (d.engine ?? ((t: string[]) => refreshDrift(o, t)))([...suspects.keys()]) : [];
   stats.engineS = (Date.now() - t1) / 1000;
   stats.engineRuns = checked.length;
   const now = new Date().toISOString();

@@ -10,6 +10,7 @@ import { CloudflareClient, CloudflareRecord } from "../../../providers/cloudflar
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { KnownRecord, LastKnown } from "./checkpoints";
 import { defaultPriceBook } from "../../../providers/model/pricing";
+import { splitName } from "../../../providers/hostwinds/orders";
 
 export interface RealServer {
   serviceId: number;
@@ -18,8 +19,8 @@ export interface RealServer {
   plan?: number;
   location?: number;
   billingCycle?: string;
-  /** IP → rDNS ("" when none). */
-  ips: Map<string, string>;
+  /** IP → rDNS (undefined when Hostwinds does not report it). */
+  ips: Map<string, string | undefined>;
 }
 
 /** The real world as listed: servers by service id, records by zone id then record id. */
@@ -36,7 +37,7 @@ export interface InventorySources {
   hostwinds: HostwindsClient[];
   /** One client per Cloudflare token the fleet uses. */
   cloudflare: CloudflareClient[];
-  /** How many accounts/tokens are listed at once (default 4). */
+  /** Requests at once per account or token (default 4). */
   concurrency?: number;
   /** Only servers named like ours are read further (their IPs); default `pm-`. */
   serverPrefix?: string;
@@ -77,7 +78,7 @@ export async function realWorld(s: InventorySources): Promise<RealWorld> {
         plan: book.plans.find((p) => p.id === i.product_id)?.rid ?? i.product_id,
         location: i.location_id,
         billingCycle: i.billingcycle,
-        ips: new Map((ips ?? []).map((x) => [x.ip, x.rdns ?? ""])),
+        ips: new Map((ips ?? []).map((x) => [x.ip, x.rdns || undefined])),
       });
     });
     s.log?.(`inventory: ${servers.length} servers in a Hostwinds account`);
@@ -122,7 +123,8 @@ export function differences(known: LastKnown, world: RealWorld): string[] {
     const r = world.servers.get(k.serviceId);
     if (!r) out.push(`${k.resource}: server ${k.serviceId} is gone`);
     else {
-      if (r.name !== k.serverName) out.push(`${k.resource}: server ${k.serviceId} renamed to ${r.name}`);
+      // The state keeps the name's owner mark; an order journal after it is the provider's own.
+      if (splitName(r.name).mark !== k.serverName) out.push(`${k.resource}: server ${k.serviceId} renamed to ${r.name}`);
       if (r.status !== k.status) out.push(`${k.resource}: server ${k.serviceId} is ${r.status}`);
       if (!same(k.plan, r.plan) || !same(k.location, r.location) || !same(k.billingCycle, r.billingCycle))
         out.push(`${k.resource}: server ${k.serviceId} plan, location or billing changed`);
@@ -130,9 +132,11 @@ export function differences(known: LastKnown, world: RealWorld): string[] {
   }
   for (const k of known.ips) {
     const server = world.servers.get(k.serviceId);
-    if (!server) out.push(`${k.resource}: server ${k.serviceId} of IP ${k.ip} is gone`);
+    if (!server) out.push(`${k.resource}: server ${k.serviceId} of IP ${k.ip || "(on order)"} is gone`);
+    else if (!k.ip)
+      continue; // still an order: only an up settles it
     else if (!server.ips.has(k.ip)) out.push(`${k.resource}: IP ${k.ip} is no longer on server ${k.serviceId}`);
-    else if (server.ips.get(k.ip) !== k.rdns) out.push(`${k.resource}: rDNS of ${k.ip} changed`);
+    else if (server.ips.get(k.ip) !== undefined && server.ips.get(k.ip) !== k.rdns) out.push(`${k.resource}: rDNS of ${k.ip} changed`);
   }
   for (const k of known.records) {
     const why = world.unreadableZones.get(k.zone);

@@ -11,10 +11,13 @@ import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { devDir, workspaceOptions } from "../engine/pulumi-env";
 import { FleetProject } from "./tenants";
+import { tenantCredentialEnv } from "./credentials";
 
 export interface FleetEngineOptions {
   /** Backend folder under .pulumi-dev/backends when PULUMI_BACKEND_URL is not set (default "default"). */
   localBackend?: string;
+  /** The Pulumi home's name under .pulumi-dev/fleet-homes (default slot-<n>); a worker process gives its own. */
+  homeTag?: string;
 }
 
 /** The tenant's stack; `create` makes it when missing (preview and up of a new tenant), otherwise a missing stack is an error. */
@@ -25,10 +28,11 @@ function slotWorkspace(p: FleetProject, slot: number, o: FleetEngineOptions): Pr
   const extra: Record<string, string> = {};
   for (const k of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"])
     if (process.env[k]) extra[k] = process.env[k]!;
-  const key = JSON.stringify([p.root, slot, o.localBackend ?? "", extra]);
+  const home = o.homeTag ?? `slot-${slot}`;
+  const key = JSON.stringify([p.root, home, o.localBackend ?? "", extra]);
   let ws = workspaces.get(key);
   if (!ws) {
-    ws = workspaceOptions(p.root, { backend: o.localBackend, extra, home: path.join(devDir, "fleet-homes", `slot-${slot}`) }).then((opts) =>
+    ws = workspaceOptions(p.root, { backend: o.localBackend, extra, home: path.join(devDir, "fleet-homes", home) }).then((opts) =>
       LocalWorkspace.create(opts),
     );
     workspaces.set(key, ws);
@@ -44,6 +48,12 @@ export async function openTenantStack(
   create = true,
 ): Promise<Stack> {
   const ws = await slotWorkspace(p, slot, o);
+  // The slot's workspace is reused tenant after tenant: each gets its own accounts' credentials.
+  for (const k of ["HOSTWINDS_API_KEY", "CLOUDFLARE_API_TOKEN"]) {
+    if (process.env[k]) ws.envVars[k] = process.env[k]!;
+    else delete ws.envVars[k];
+  }
+  Object.assign(ws.envVars, tenantCredentialEnv(p, tenant));
   if (create) return Stack.createOrSelect(tenant, ws);
   return Stack.select(tenant, ws).catch((e: Error) => {
     throw new Error(/no stack named|not found/i.test(e.message) ? `tenant ${tenant} has no stack yet (run fleet up)` : e.message);

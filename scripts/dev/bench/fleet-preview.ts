@@ -10,8 +10,8 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { dump } from "js-yaml";
 import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetPreview } from "../../cli/fleet/commands";
@@ -78,35 +78,11 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
     for (const n of sizes) {
       const backend = `bench-fleet-${n}-${process.pid}`;
       const dir = workDirFor(`bench-fleet-${n}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-      fs.writeFileSync(
-        path.join(dir, "Pulumi.yaml"),
-        "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
-      );
-      fs.writeFileSync(
-        path.join(dir, "index.js"),
-        `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
-      );
+      makeFleetProject(dir);
       const tenants = Array.from({ length: n }, (_, i) => `t${String(i).padStart(3, "0")}`);
       for (const t of tenants) {
         cf.addZone(`${t}-mail.com`);
-        fs.writeFileSync(
-          path.join(dir, "stacks", `Pulumi.${t}.yaml`),
-          dump({
-            config: {
-              "penguinmails-infra:installMailu": false,
-              "penguinmails-infra:tenant": {
-                id: t,
-                tier: "starter",
-                monthlyBudgetUsd: 25,
-                zone: `${t}-mail.com`,
-                domains: [{ name: `${t}-mail.com` }],
-                servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }],
-              },
-            },
-          }),
-        );
+        writeSmallTenant(dir, t);
       }
       const env: Record<string, string> = { ...engineEnv({ backend }), ...providerEnv };
       progress(`${n} stacks: creating them`);

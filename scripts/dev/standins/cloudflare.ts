@@ -163,7 +163,8 @@ export class CloudflareSim {
         { "retry-after": String(Math.ceil(wait / 1000)) },
       );
     }
-    const may = (z: Zone) => scope.includes("*") || scope.includes(z.name);
+    const allowed = this.scopeOf(scope);
+    const may = (z: Zone) => allowed === "*" || allowed.has(z.name);
 
     const parts = url.pathname
       .replace(/^\/client\/v4\/?/, "")
@@ -266,6 +267,15 @@ export class CloudflareSim {
         total_pages: Math.ceil(list.length / perPage),
       },
     };
+  }
+
+  private readonly scopes = new WeakMap<string[], Set<string>>();
+  /** A token's zones as a set (benchmarks give tokens thousands of zones). */
+  private scopeOf(scope: string[]): "*" | Set<string> {
+    if (scope.includes("*")) return "*";
+    let s = this.scopes.get(scope);
+    if (!s || s.size !== scope.length) this.scopes.set(scope, (s = new Set(scope)));
+    return s;
   }
 
   /** 0 when the token may call now; else ms until it may (a token past its limit is blocked for blockMs). */

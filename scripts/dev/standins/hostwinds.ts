@@ -21,6 +21,13 @@ import catalog from "../../../providers/hostwinds/catalog.json";
 export const SECONDARY_IP_PURCHASE_ACTION = "add_ip";
 /** [assumed] The action listing SSH keys. */
 export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
+/**
+ * [assumed] Hostwinds' rate limit: no public source states one (hostwinds-api.md §6). When the
+ * stand-in is given `rateLimit: ASSUMED_RATE_LIMIT` (or its own numbers) it answers requests past
+ * N per window per API key with HTTP 429 and Retry-After, as its `http429` fault does. Off by
+ * default, so the code is tested with the assumption removed too.
+ */
+export const ASSUMED_RATE_LIMIT = { requests: 150, windowMs: 60_000 };
 
 export interface SimPlan {
   id: number;
@@ -140,6 +147,8 @@ export interface HostwindsSimOptions {
   ipDelayMs?: number;
   /** Assumed fields and shapes on or off (see WireAssumptions). */
   wire?: WireAssumptions;
+  /** Requests per window per API key before 429s ([assumed], see ASSUMED_RATE_LIMIT); default none. */
+  rateLimit?: { requests: number; windowMs: number };
   stateFile?: string;
   /** First two octets of the IPs handed out (default 198.51, a documentation range). */
   ipPrefix?: string;
@@ -163,6 +172,9 @@ export class HostwindsSim {
   faults: Faults = {};
   /** Requests received by action, for tests and benchmarks. */
   readonly requests = new Map<string, number>();
+  /** Requests refused by the rate limit, per API key. */
+  readonly refused = new Map<string, number>();
+  private readonly recent = new Map<string, number[]>();
   /** Called after each API request is handled (tests use it to act at an exact moment, e.g. kill a process). */
   onRequest?: (action: string) => void;
   private lastPurchase = new Map<number, number>();
@@ -257,6 +269,50 @@ export class HostwindsSim {
       status: this.settle(i).status,
       ips: this.visibleIps(i).map((ip) => ip.ip),
     }));
+  }
+
+  /**
+   * Puts an ACTIVE server with its IPs into an account as if bought earlier (benchmarks seed a
+   * fleet cloned from real checkpoints, so the ids and addresses are given).
+   */
+  seedInstance(
+    apiKey: string,
+    i: {
+      serviceId: number;
+      name: string;
+      plan: number;
+      location: number;
+      billingCycle: string;
+      template: string;
+      mainIp: string;
+      ips: Array<{ ip: string; rdns?: string }>;
+    },
+  ): void {
+    const acct = (this.state.accounts[apiKey] ??= { instances: [], sshKeys: [], ledger: [] });
+    acct.instances.push({
+      serviceid: i.serviceId,
+      srvrname: i.name,
+      hostname: `hwsrv-${i.serviceId}.hostwindsdns.com`,
+      status: "ACTIVE",
+      location_id: i.location,
+      product_id: i.plan,
+      billingcycle: i.billingCycle,
+      template_uuid: i.template,
+      ssh_keys: [],
+      password: "seeded",
+      configkey: "seeded",
+      activeAt: 0,
+      ips: [{ ip: i.mainIp, main: true, readyAt: 0 }, ...i.ips.map((x) => ({ ip: x.ip, rdns: x.rdns, main: false, readyAt: 0 }))],
+      createdAt: new Date().toISOString(),
+    });
+    this.state.nextServiceId = Math.max(this.state.nextServiceId, i.serviceId + 1);
+  }
+
+  /** Renames a server as if someone did it in the Hostwinds panel. */
+  renameByHand(apiKey: string, serviceId: number, name: string): void {
+    const i = this.account(apiKey)!.instances.find((x) => x.serviceid === serviceId);
+    if (!i) throw new Error(`no server ${serviceId}`);
+    i.srvrname = name;
   }
 
   /** Releases an IP as if someone did it in the Hostwinds panel. */
@@ -373,6 +429,22 @@ export class HostwindsSim {
     }
     const acct = this.account(form.get("API") ?? undefined);
     if (!acct) return send(200, { result: "error", action: "Authorization", message: "Not Authorized!" });
+    const limit = this.o.rateLimit;
+    if (limit?.requests) {
+      const key = form.get("API")!;
+      const now = Date.now();
+      const recent = (this.recent.get(key) ?? []).filter((t) => t > now - limit.windowMs);
+      if (recent.length >= limit.requests) {
+        this.refused.set(key, (this.refused.get(key) ?? 0) + 1);
+        return send(
+          429,
+          { result: "error", message: "Too Many Requests" },
+          { "retry-after": String(Math.ceil((recent[0] + limit.windowMs - now) / 1000)) },
+        );
+      }
+      recent.push(now);
+      this.recent.set(key, recent);
+    }
 
     const revoked = (this.state.revoked ?? []).includes(form.get("API") ?? "");
     const out =

@@ -1,0 +1,326 @@
+/**
+ * The fleet at scale: a synthetic fleet whose checkpoints come from real `pulumi up` runs of a
+ * few template tenants, cloned with distinct ids (tenant id, server ids, IPs, zone and record
+ * ids); a sample of the clones goes in through `pulumi stack import` (so the engine accepts the
+ * cloned form), the rest are written as the file backend stores them. The stand-ins hold the
+ * matching servers, IPs and records, spread over several Hostwinds accounts and Cloudflare
+ * tokens, with the limits on (Cloudflare's documented one, Hostwinds' [assumed] one); about 1%
+ * of the tenants get drift injected by hand. Then `fleet drift` must find exactly those, and the
+ * figures are: wall time, API calls, engine runs, rate-limit refusals; `pulumi stack ls` and the
+ * checkpoint reads at this many stacks.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { load } from "js-yaml";
+import { devDir, engineEnv, workDirFor } from "../../cli/engine/pulumi-env";
+import { makeFleetProject, smallTenantYaml } from "../fleet-project";
+import { ASSUMED_RATE_LIMIT, HostwindsSim } from "../standins/hostwinds";
+import { CloudflareSim } from "../standins/cloudflare";
+import { fleetUp } from "../../cli/fleet/commands";
+import { fleetDrift } from "../../cli/fleet/drift";
+import { fleetProject } from "../../cli/fleet/tenants";
+import { checkpointFile, lastKnownWorld, readCheckpoint } from "../../cli/fleet/checkpoints";
+import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
+import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
+
+const PROJECT = "penguinmails-infra";
+const TEMPLATES = ["tmpla", "tmplb"];
+
+export interface FleetScaleOptions {
+  tenants: number;
+  /** Tenants per Hostwinds account and per Cloudflare token. */
+  perAccount: number;
+  /** Clones that go in through `pulumi stack import`. */
+  importSample: number;
+  concurrency: number;
+  progress: (line: string) => void;
+}
+
+export interface FleetScaleResult {
+  tenants: number;
+  accounts: number;
+  injected: string[];
+  found: string[];
+  exact: boolean;
+  wallS: number;
+  inventoryS: number;
+  engineS: number;
+  engineRuns: number;
+  apiCalls: { hostwinds: number; cloudflare: number };
+  servers: number;
+  zones: number;
+  refused: { hostwinds: number; cloudflare: number };
+  imported: number;
+  stackLsS: number;
+  checkpointReadS: number;
+  setupS: number;
+}
+
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d: Buffer) => (out += d));
+    p.stderr.on("data", (d: Buffer) => (err += d));
+    p.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")}: exit ${code}: ${err.slice(-600)}`))));
+  });
+}
+
+const hex32 = (n: number) => n.toString(16).padStart(32, "0");
+
+/** A deep copy with every string or number equal to a key of `map` replaced, and `from` → `to` inside strings. */
+function cloneWith(v: unknown, map: Map<string, string>, from: string, to: string): unknown {
+  if (typeof v === "string") return map.get(v) ?? (v.includes(from) ? v.split(from).join(to) : v);
+  if (typeof v === "number") return map.has(String(v)) ? Number(map.get(String(v))) : v;
+  if (Array.isArray(v)) return v.map((x) => cloneWith(x, map, from, to));
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneWith(x, map, from, to)]));
+  return v;
+}
+
+export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleResult> {
+  const t0 = Date.now();
+  const accounts = Math.max(1, Math.ceil(o.tenants / o.perAccount));
+  const keys = Array.from({ length: accounts }, (_, a) => `bench-scale-key-${a}-0123456789`);
+  const tokens = Array.from({ length: accounts }, (_, a) => `bench-scale-cf-${a}-0123456789`);
+  const templateKey = "bench-scale-template-key-0123456789";
+  const templateToken = "bench-scale-template-cf-0123456789";
+  const hw = await new HostwindsSim({
+    apiKeys: [templateKey, ...keys],
+    buildMs: 100,
+    ipDelayMs: 50,
+    rateLimit: ASSUMED_RATE_LIMIT,
+  }).start();
+  const cfScopes: Record<string, string[]> = { [templateToken]: TEMPLATES.map((t) => `${t}-mail.com`) };
+  for (const t of tokens) cfScopes[t] = [];
+  const cf = await new CloudflareSim({ tokens: cfScopes }).start();
+  const saved = { ...process.env };
+  const backend = `bench-scale-${process.pid}`;
+  const backendDir = path.join(devDir, "backends", backend);
+  try {
+    const dir = workDirFor("bench-fleet-scale");
+    makeFleetProject(dir);
+    const stackYaml = (id: string, sendingIps: number, account?: number, salt?: string) =>
+      smallTenantYaml(id, {
+        sendingIps,
+        encryptionsalt: salt,
+        config:
+          account === undefined
+            ? {}
+            : { "penguinmails-infra:hostwindsAccount": `a${account}`, "penguinmails-infra:cloudflareAccount": `a${account}` },
+      });
+    // 1. Real `pulumi up` of the template tenants.
+    for (const t of TEMPLATES) {
+      cf.addZone(`${t}-mail.com`);
+      fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${t}.yaml`), stackYaml(t, t === "tmpla" ? 1 : 2));
+    }
+    Object.assign(process.env, {
+      HOSTWINDS_API_URL: hw.url,
+      HOSTWINDS_API_KEY: templateKey,
+      HOSTWINDS_POLL_INTERVAL_MS: "100",
+      HOSTWINDS_REQUESTS_PER_SECOND: "2",
+      CLOUDFLARE_BASE_URL: cf.url,
+      CLOUDFLARE_API_TOKEN: templateToken,
+    });
+    o.progress(`templates: pulumi up of ${TEMPLATES.join(", ")}`);
+    const project = fleetProject(dir);
+    const ups = await fleetUp({ project, concurrency: 2, localBackend: backend }, TEMPLATES);
+    const bad = ups.find((u) => u.status !== "ok");
+    if (bad) throw new Error(`template ${bad.tenant}: ${bad.error}`);
+    const templates = TEMPLATES.map((t) => {
+      const file = checkpointFile(backendDir, PROJECT, t);
+      if (!file) throw new Error(`no checkpoint for template ${t} in ${backendDir}`);
+      const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { checkpoint: { latest: unknown } };
+      const salt = (load(fs.readFileSync(path.join(dir, "stacks", `Pulumi.${t}.yaml`), "utf8")) as { encryptionsalt?: string })
+        .encryptionsalt;
+      return { id: t, latest: doc.checkpoint.latest, resources: readCheckpoint(file).resources, salt };
+    });
+    for (const t of TEMPLATES) fs.rmSync(path.join(dir, "stacks", `Pulumi.${t}.yaml`));
+
+    // 2. Clones with distinct ids, and the stand-ins holding what they own.
+    const ids = Array.from({ length: o.tenants }, (_, i) => `f${String(i).padStart(5, "0")}`);
+    const cloneDir = path.join(backendDir, ".pulumi", "stacks", PROJECT);
+    fs.mkdirSync(cloneDir, { recursive: true });
+    const importEnv = { ...engineEnv({ backend }), PULUMI_CONFIG_PASSPHRASE: engineEnv().PULUMI_CONFIG_PASSPHRASE };
+    let nextServiceId = 500000;
+    let nextIp = 0;
+    let nextRecord = 1;
+    let imported = 0;
+    const ip = () => {
+      const n = nextIp++;
+      return `100.${64 + Math.floor(n / 65025)}.${Math.floor(n / 255) % 255}.${(n % 255) + 1}`;
+    };
+    o.progress(`cloning ${o.tenants} tenants over ${accounts} Hostwinds accounts and Cloudflare tokens`);
+    for (const [i, id] of ids.entries()) {
+      const t = templates[i % templates.length];
+      const account = Math.floor(i / o.perAccount);
+      const servers = t.resources.filter((r) => r.type === INSTANCE_TYPE);
+      const ips = t.resources.filter((r) => r.type === SECONDARY_IP_TYPE);
+      const records = t.resources.filter((r) => r.type === DNS_RECORD_TYPE);
+      const map = new Map<string, string>();
+      for (const s of servers) map.set(String(s.outputs!.serviceId), String(nextServiceId++));
+      for (const s of servers) map.set(String(s.outputs!.mainIp), ip());
+      for (const x of ips) map.set(x.id!, ip());
+      const zoneId = String(records[0].outputs!.zoneId);
+      map.set(zoneId, hex32(0x7a000000 + i));
+      for (const r of records) map.set(r.id!, hex32(nextRecord++));
+      const latest = cloneWith(t.latest, map, t.id, id) as {
+        resources: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;
+      };
+      // The stand-ins hold what the clone owns.
+      for (const s of latest.resources.filter((r) => r.type === INSTANCE_TYPE)) {
+        const out = s.outputs!;
+        hw.seedInstance(keys[account], {
+          serviceId: Number(out.serviceId),
+          name: String(out.serverName),
+          plan: Number(out.plan),
+          location: Number(out.location),
+          billingCycle: String(out.billingCycle ?? "monthly"),
+          template: String(out.template ?? "debian-12"),
+          mainIp: String(out.mainIp),
+          ips: latest.resources
+            .filter((r) => r.type === SECONDARY_IP_TYPE && r.outputs?.serviceId === out.serviceId)
+            .map((r) => ({ ip: String(r.outputs!.ip || r.id), rdns: String(r.outputs!.rdns) })),
+        });
+      }
+      const zone = `${id}-mail.com`;
+      cf.addZoneWithId(zone, map.get(zoneId)!);
+      cfScopes[tokens[account]].push(zone);
+      cf.seedRecords(
+        zone,
+        latest.resources
+          .filter((r) => r.type === DNS_RECORD_TYPE)
+          .map((r) => {
+            const x = r.outputs!;
+            return {
+              id: r.id!,
+              type: String(x.type),
+              name: String(x.name),
+              content: String(x.content),
+              ttl: Number(x.ttl),
+              proxied: Boolean(x.proxied),
+              priority: x.priority as number | undefined,
+              data: x.data as Record<string, unknown> | undefined,
+            };
+          }),
+      );
+      const sendingIps = t.id === "tmpla" ? 1 : 2;
+      fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${id}.yaml`), stackYaml(id, sendingIps, account, t.salt));
+      if (imported < o.importSample) {
+        // Through the engine's own door: `pulumi stack import` must accept the clone.
+        const file = path.join(dir, `import-${id}.json`);
+        fs.writeFileSync(file, JSON.stringify({ version: 3, deployment: latest }));
+        await run("pulumi", ["stack", "init", id, "--non-interactive"], dir, importEnv);
+        fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${id}.yaml`), stackYaml(id, sendingIps, account, t.salt));
+        await run("pulumi", ["stack", "import", "--stack", id, "--file", file], dir, importEnv);
+        fs.rmSync(file);
+        imported++;
+      } else
+        fs.writeFileSync(
+          path.join(cloneDir, `${id}.json`),
+          JSON.stringify({ version: 3, checkpoint: { stack: `organization/${PROJECT}/${id}`, latest } }),
+        );
+      if ((i + 1) % 1000 === 0) o.progress(`  ${i + 1}/${o.tenants} cloned`);
+    }
+    // The templates' own stacks and servers are not part of the fleet.
+    for (const t of TEMPLATES) fs.rmSync(path.join(cloneDir, `${t}.json`), { force: true });
+
+    // 3. About 1% drift, by hand, of four kinds.
+    const injected: string[] = [];
+    const serviceIdOf = (id: string, account: number) => {
+      const known = lastKnownWorld(backendDir, PROJECT, [id])[0];
+      return hw.inventory(keys[account]).find((s) => s.serviceId === known.servers[0]?.serviceId)!;
+    };
+    const step = Math.max(1, Math.round(100));
+    for (let i = 7; i < ids.length; i += step) {
+      const id = ids[i];
+      const account = Math.floor(i / o.perAccount);
+      const server = serviceIdOf(id, account);
+      switch (injected.length % 4) {
+        case 0:
+          hw.releaseIpByHand(keys[account], server.ips[1]);
+          break;
+        case 1:
+          cf.deleteByHand(`${id}-mail.com`, `_dmarc.${id}-mail.com`, "TXT");
+          break;
+        case 2:
+          hw.renameByHand(keys[account], server.serviceId, `pm-${id}-renamed`);
+          break;
+        case 3:
+          hw.setRdnsByHand(keys[account], server.ips[1], `changed.${id}-mail.com`);
+          break;
+      }
+      injected.push(id);
+    }
+    const setupS = (Date.now() - t0) / 1000;
+
+    // 4. stack ls and checkpoint reads at this many stacks.
+    const env = engineEnv({ backend });
+    o.progress(`pulumi stack ls at ${o.tenants} stacks`);
+    let t = Date.now();
+    const ls = await run("pulumi", ["stack", "ls", "--json"], dir, env);
+    const stackLsS = (Date.now() - t) / 1000;
+    const listed = (JSON.parse(ls) as unknown[]).length;
+    if (listed < o.tenants) throw new Error(`pulumi stack ls lists ${listed} stacks, expected ${o.tenants}`);
+    t = Date.now();
+    lastKnownWorld(backendDir, PROJECT, ids);
+    const checkpointReadS = (Date.now() - t) / 1000;
+
+    // 5. fleet drift, with every account's credentials and nothing else.
+    delete process.env.HOSTWINDS_API_KEY;
+    delete process.env.CLOUDFLARE_API_TOKEN;
+    keys.forEach((k, a) => (process.env[`HOSTWINDS_API_KEY__A${a}`] = k));
+    tokens.forEach((k, a) => (process.env[`CLOUDFLARE_API_TOKEN__A${a}`] = k));
+    hw.refused.clear();
+    cf.refused.clear();
+    o.progress(`fleet drift of ${o.tenants} tenants`);
+    const t1 = Date.now();
+    const report = await fleetDrift({ project, concurrency: o.concurrency, localBackend: backend, log: o.progress }, ids);
+    const wallS = (Date.now() - t1) / 1000;
+    const found = report.tenants.filter((d) => d.drifted).map((d) => d.tenant);
+    const errors = report.tenants.filter((d) => d.error);
+    if (errors.length) o.progress(`errors: ${errors.map((e) => `${e.tenant}: ${e.error}`).join("; ")}`);
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    return {
+      tenants: o.tenants,
+      accounts,
+      injected,
+      found,
+      exact: JSON.stringify(found) === JSON.stringify(injected) && errors.length === 0,
+      wallS,
+      inventoryS: report.stats.inventoryS,
+      engineS: report.stats.engineS,
+      engineRuns: report.stats.engineRuns,
+      apiCalls: report.stats.apiCalls,
+      servers: o.tenants,
+      zones: o.tenants,
+      refused: { hostwinds: sum(hw.refused), cloudflare: sum(cf.refused) },
+      imported,
+      stackLsS,
+      checkpointReadS,
+      setupS,
+    };
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await hw.stop();
+    await cf.stop();
+    fs.rmSync(backendDir, { recursive: true, force: true });
+  }
+}
+
+export function printFleetScale(r: FleetScaleResult): void {
+  console.log(`\nFleet at scale: ${r.tenants} tenants over ${r.accounts} Hostwinds accounts / Cloudflare tokens (limits on)`);
+  console.log(`  setup (templates' real up, clones, ${r.imported} through pulumi stack import): ${r.setupS.toFixed(0)} s`);
+  console.log(`  pulumi stack ls: ${r.stackLsS.toFixed(1)} s; reading ${r.tenants} checkpoints: ${r.checkpointReadS.toFixed(1)} s`);
+  console.log(
+    `  fleet drift: ${r.wallS.toFixed(1)} s (inventory ${r.inventoryS.toFixed(1)} s, engine ${r.engineS.toFixed(1)} s), ${r.engineRuns} engine runs`,
+  );
+  console.log(
+    `  API calls: Hostwinds ${r.apiCalls.hostwinds} (${r.servers} servers + ${r.accounts} listings), Cloudflare ${r.apiCalls.cloudflare} (${r.zones} zones + zone pages); refused: Hostwinds ${r.refused.hostwinds}, Cloudflare ${r.refused.cloudflare}`,
+  );
+  console.log(
+    `  drift injected in ${r.injected.length}, found in ${r.found.length}: ${r.exact ? "exactly the injected tenants" : `MISMATCH (missed ${r.injected.filter((x) => !r.found.includes(x)).join(",") || "none"}; extra ${r.found.filter((x) => !r.injected.includes(x)).join(",") || "none"})`}`,
+  );
+}

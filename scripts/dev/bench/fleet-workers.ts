@@ -1,0 +1,120 @@
+/**
+ * Worker scale-out: the previews of N tenants put on the Postgres queue, taken by 1, 2 and 4
+ * `fleet worker` processes (one job at a time each) on this machine, against one private
+ * Postgres, one file backend and the stand-ins with their limits on; API budgets shared in
+ * Postgres. Figures: stacks per minute per worker count, and rate-limit refusals (0 expected).
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../fleet-project";
+import { HostwindsSim, ASSUMED_RATE_LIMIT } from "../standins/hostwinds";
+import { CloudflareSim } from "../standins/cloudflare";
+import { startPrivatePostgres } from "../postgres";
+import { runOnQueue } from "../../cli/fleet/queue";
+import { fleetProject } from "../../cli/fleet/tenants";
+import { TenantChange } from "../../cli/fleet/changes";
+
+const KEY = "bench-workers-key-0123456789";
+const CF_TOKEN = "bench-workers-cf-0123456789";
+
+export interface WorkersRow {
+  workers: number;
+  seconds: number;
+  stacksPerMinute: number;
+  failed: number;
+}
+export interface WorkersResult {
+  tenants: number;
+  rows: WorkersRow[];
+  refused: { hostwinds: number; cloudflare: number };
+}
+
+export async function fleetWorkersBench(tenants: number, counts: number[], progress: (l: string) => void): Promise<WorkersResult> {
+  const pg = await startPrivatePostgres("bench-fleet-workers");
+  const sim = await new HostwindsSim({ apiKeys: [KEY], rateLimit: ASSUMED_RATE_LIMIT }).start();
+  const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+  const backend = `bench-workers-${process.pid}`;
+  const saved = { ...process.env };
+  const procs: ChildProcess[] = [];
+  try {
+    const dir = workDirFor("bench-fleet-workers");
+    makeFleetProject(dir);
+    const ids = Array.from({ length: tenants }, (_, i) => `w${String(i).padStart(3, "0")}`);
+    for (const t of ids) {
+      cf.addZone(`${t}-mail.com`);
+      writeSmallTenant(dir, t);
+    }
+    Object.assign(process.env, {
+      HOSTWINDS_API_URL: sim.url,
+      HOSTWINDS_API_KEY: KEY,
+      HOSTWINDS_REQUESTS_PER_SECOND: "2",
+      CLOUDFLARE_BASE_URL: cf.url,
+      CLOUDFLARE_API_TOKEN: CF_TOKEN,
+      PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", backend)}`,
+      PENGUINMAILS_BUDGET_DATABASE_URL: pg.url,
+    });
+    const project = fleetProject(dir);
+    // The stacks exist before the first measurement, so no worker count pays for creating them.
+    const initEnv = { ...process.env, ...engineEnv({ backend }) };
+    for (const t of ids)
+      await new Promise<void>((resolve, reject) =>
+        spawn("pulumi", ["stack", "init", t, "--non-interactive"], { cwd: dir, env: initEnv, stdio: "ignore" }).on("close", (c) =>
+          c === 0 ? resolve() : reject(new Error(`pulumi stack init ${t}: exit ${c}`)),
+        ),
+      );
+    const rows: WorkersRow[] = [];
+    for (const n of counts) {
+      progress(`${n} worker${n > 1 ? "s" : ""}: previews of ${tenants} tenants`);
+      for (let i = 0; i < n; i++) {
+        const w = spawn(
+          process.execPath,
+          [path.join(projectRoot, "dist/scripts/cli/fleet.js"), "worker", "--database", pg.url, "--root", dir],
+          {
+            env: process.env,
+            stdio: ["ignore", "ignore", "ignore"],
+          },
+        );
+        procs.push(w);
+      }
+      await new Promise((r) => setTimeout(r, 3000)); // the workers start and listen
+      const t0 = Date.now();
+      const results = (await runOnQueue(
+        pg.url,
+        { project, policyPacks: [path.join(projectRoot, "policies")] },
+        "preview",
+        ids,
+      )) as TenantChange[];
+      const seconds = (Date.now() - t0) / 1000;
+      rows.push({
+        workers: n,
+        seconds,
+        stacksPerMinute: (tenants / seconds) * 60,
+        failed: results.filter((r) => r.status !== "ok").length,
+      });
+      for (const w of procs.splice(0)) w.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    return { tenants, rows, refused: { hostwinds: sum(sim.refused), cloudflare: sum(cf.refused) } };
+  } finally {
+    for (const w of procs) w.kill("SIGTERM");
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await sim.stop();
+    await cf.stop();
+    await pg.stop();
+    fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
+  }
+}
+
+export function printFleetWorkers(r: WorkersResult): void {
+  console.log(`\nFleet workers on the Postgres queue: previews of ${r.tenants} tenants (policy pack on), shared budgets in Postgres`);
+  console.log("  workers   seconds   stacks/min   failed");
+  for (const x of r.rows)
+    console.log(
+      `  ${String(x.workers).padStart(7)}  ${x.seconds.toFixed(1).padStart(8)}  ${x.stacksPerMinute.toFixed(1).padStart(11)}  ${String(x.failed).padStart(7)}`,
+    );
+  console.log(`  rate-limit refusals: Hostwinds ${r.refused.hostwinds}, Cloudflare ${r.refused.cloudflare}`);
+}
