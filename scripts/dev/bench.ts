@@ -6,6 +6,7 @@
  *             calls per refresh, up time against the purchase floor
  *   fleet     fleet preview of N tenant stacks against plain previews in a row
  *   service   the provisioning service: request → assigned against the IP delay, requests/minute
+ *   backup    the recovery drill: backup and restore throughput, RPO and RTO of a lost server
  */
 import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
@@ -13,8 +14,9 @@ import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
 import { printServiceBench, serviceBench } from "./bench/service";
 import { parseCommandLine } from "../cli/lib/args";
+import { disasterDrill, printDrill } from "./disaster";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
@@ -27,6 +29,9 @@ Sections (all by default):
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
              --service-concurrency N (4)
+  backup     the recovery drill (npm run demo -- --disaster) with a bigger mailbox: backup and
+             restore throughput, RPO, RTO of a server lost and rebuilt (needs root, restic, rclone)
+             --backup-messages N (200)  --backup-message-kib K (256)
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -47,6 +52,8 @@ const COMMAND = {
       "service-ip-delay-ms",
       "service-tenants",
       "service-concurrency",
+      "backup-messages",
+      "backup-message-kib",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -86,6 +93,15 @@ async function main() {
     });
     printServiceBench(r);
     if (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked) process.exitCode = 1;
+  }
+  if (!only || only === "backup") {
+    const r = await disasterDrill({
+      messages: Number(arg("backup-messages", "200")),
+      messageBytes: Number(arg("backup-message-kib", "256")) * 1024,
+      say: (l) => process.stderr.write(`  … ${l}\n`),
+    });
+    printDrill(r);
+    if (!r.mailboxBack || !r.dkimSame || !r.dnsAtNewIp) process.exitCode = 1;
   }
 }
 
