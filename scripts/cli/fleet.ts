@@ -34,6 +34,7 @@ import {
   exportState,
   importState,
   loadStateArchive,
+  rebuildInPlace,
   restoreServer,
   stateRepository,
   storeStateArchive,
@@ -96,6 +97,9 @@ commands:
   restore              restore a server's MailU data (--tenant T --server S [--snapshot ID]); MailU
                        is stopped meanwhile. A lost server is rebuilt by 'up --refresh' instead,
                        which restores its newest snapshot before MailU starts
+  rebuild              rebuild a broken server's OS on the same VPS (--tenant T --server S):
+                       Hostwinds' reinstall keeps its IPs (no warm-up restart), then its SSH steps
+                       rerun, restoring its newest snapshot before MailU starts
   backup-state         every stack's checkpoint (secrets stay encrypted) in one dated archive,
                        stored in the state repository and/or written to --file
   restore-state        imports the newest (or --snapshot) state archive, or --file, into the
@@ -348,6 +352,15 @@ async function main(): Promise<number> {
       console.log(r.output);
       process.stderr.write(`fleet ${command}: ${r.tenant}/${r.server} ${r.ok ? "done" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s\n`);
       return r.ok ? 0 : 1;
+    }
+    case "rebuild": {
+      if (typeof flags.tenant !== "string" || typeof flags.server !== "string") usage("rebuild needs --tenant T --server S");
+      selectTenants({ ...o, tenants: [flags.tenant] });
+      const r = await rebuildInPlace(o, flags.tenant, flags.server);
+      console.log(
+        `${r.tenant}/${r.server}: rebuilt in place (server ${r.serviceId}, main IP ${r.mainIp} kept, sending IPs kept: no warm-up restart) in ${(r.ms / 1000).toFixed(1)} s`,
+      );
+      return 0;
     }
     case "backup-state": {
       const access = stateAccess(flags);
