@@ -128,7 +128,7 @@ options:
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --refresh            up: refresh first, so a server lost behind the stack's back is rebuilt
-  --tenant T           backup/restore: the tenant
+  --tenant T           backup/restore/rebuild/recover: the tenant
   --server S           backup/restore: the server's logical name (e.g. mx1)
   --snapshot ID        restore/restore-state: that snapshot instead of the newest
   --repository URL     backup-state/restore-state: restic repository base for the state archives
