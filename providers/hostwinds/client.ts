@@ -15,6 +15,7 @@ import { HostwindsError } from "./errors";
 import {
   DEFAULT_API_URL,
   DEFAULT_IP_PURCHASE_ACTION,
+  REINSTALL_ACTION,
   FormValue,
   INVALID_SERVICE_ID,
   Image,
@@ -174,6 +175,15 @@ export class HostwindsClient {
   /** Terminates a server; false when it was already gone. */
   async terminate(serviceId: number): Promise<boolean> {
     return this.changeUnlessGone("terminate", { serviceid: serviceId });
+  }
+
+  /**
+   * Rebuilds the server's OS from an image on the same VPS, keeping its IPs
+   * (../shared/reference/hostwinds-api.md: `reinstall_instance` with `template`, answered "Reinstall
+   * Instance" / "…is being rebuilt!", asynchronous [D]). [assumed] See ASSUMPTIONS: reinstall.
+   */
+  async reinstallInstance(serviceId: number, template: string): Promise<void> {
+    await this.send(REINSTALL_ACTION, "change", { serviceid: serviceId, template });
   }
 
   async renameInstance(serviceId: number, name: string): Promise<void> {

@@ -205,6 +205,14 @@ export function purchasedIpIn(items: ResultItem[]): string | undefined {
   return undefined;
 }
 
+/**
+ * [assumed] `reinstall_instance` (serviceid, template) rebuilds the OS on the same VPS and keeps its
+ * IPs; the server leaves ACTIVE while it rebuilds and comes back ACTIVE with the same root password.
+ * Only PM's rewrite of the docs names the action and its answer ([D]); nothing shows the status or
+ * the password afterwards.
+ */
+export const REINSTALL_ACTION = "reinstall_instance";
+
 /** [assumed] The action listing the account's SSH keys (add/delete are in TF; the list is not). */
 export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
 
@@ -224,6 +232,11 @@ export function isDefaultRdns(rdns: string | undefined, ip: string): boolean {
  * the engine tests run the lifecycle both ways.
  */
 export const ASSUMPTIONS = [
+  {
+    what: "OS reinstall on the same VPS `reinstall_instance` (serviceid, template), keeping IPs and root password",
+    dependsOnIt: "`fleet rebuild --reinstall` (a broken server back with its IPs)",
+    without: "`fleet up --refresh` after terminating: a new server with new IPs (warm-up restarts)",
+  },
   {
     what: "secondary-IP purchase action `add_ip` (serviceid, qty)",
     dependsOnIt: "buying sending IPs",

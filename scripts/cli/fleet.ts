@@ -36,6 +36,7 @@ import {
   exportState,
   importState,
   loadStateArchive,
+  rebuildInPlace,
   restoreServer,
   stateRepository,
   storeStateArchive,
@@ -101,6 +102,9 @@ commands:
   restore              restore a server's MailU data (--tenant T --server S [--snapshot ID]); MailU
                        is stopped meanwhile. A lost server is rebuilt by 'up --refresh' instead,
                        which restores its newest snapshot before MailU starts
+  rebuild              rebuild a broken server's OS on the same VPS (--tenant T --server S):
+                       Hostwinds' reinstall keeps its IPs (no warm-up restart), then its SSH steps
+                       rerun, restoring its newest snapshot before MailU starts
   backup-state         every stack's checkpoint (secrets stay encrypted) in one dated archive,
                        stored in the state repository and/or written to --file
   restore-state        imports the newest (or --snapshot) state archive, or --file, into the
@@ -132,7 +136,7 @@ options:
   --report FILE        preview/up: write the Markdown report there (default: stdout)
   --no-policy          preview/up without the policy pack (policies/)
   --refresh            up: refresh first, so a server lost behind the stack's back is rebuilt
-  --tenant T           backup/restore: the tenant; recover: the stack to recover (its name in the backend)
+  --tenant T           backup/restore/rebuild: the tenant; recover: the stack to recover (its name in the backend)
   --server S           backup/restore: the server's logical name (e.g. mx1)
   --snapshot ID        restore/restore-state: that snapshot instead of the newest
   --repository URL     backup-state/restore-state: restic repository base for the state archives
@@ -369,6 +373,15 @@ async function main(): Promise<number> {
       console.log(r.output);
       process.stderr.write(`fleet ${command}: ${r.tenant}/${r.server} ${r.ok ? "done" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s\n`);
       return r.ok ? 0 : 1;
+    }
+    case "rebuild": {
+      if (typeof flags.tenant !== "string" || typeof flags.server !== "string") usage("rebuild needs --tenant T --server S");
+      selectTenants({ ...o, tenants: [flags.tenant] });
+      const r = await rebuildInPlace(o, flags.tenant, flags.server);
+      console.log(
+        `${r.tenant}/${r.server}: rebuilt in place (server ${r.serviceId}, main IP ${r.mainIp} kept, sending IPs kept: no warm-up restart) in ${(r.ms / 1000).toFixed(1)} s`,
+      );
+      return 0;
     }
     case "backup-state": {
       const access = stateAccess(flags);

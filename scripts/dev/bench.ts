@@ -7,6 +7,7 @@
  *   fleet     fleet preview of N tenant stacks against plain previews in a row
  *   service   the provisioning service: request → assigned against the IP delay, requests/minute
  *   fleet-scale  a synthetic fleet cloned from real checkpoints: inventory drift at N tenants
+ *   backup    the recovery drill: backup and restore throughput, RPO and RTO of a lost server
  */
 import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
@@ -19,6 +20,9 @@ import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
 import { previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
 const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|fleet-scale|profile] [options]
+import { disasterDrill, printDrill } from "./disaster";
+
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
@@ -40,6 +44,9 @@ Sections (all by default):
              through pulumi stack import)  --concurrency N (cores); then 1 vs 2 vs 4
              fleet worker processes on the Postgres queue: --worker-tenants N (12)
              --workers 1,2,4
+  backup     the recovery drill (npm run demo -- --disaster) with a bigger mailbox: backup and
+             restore throughput, RPO, RTO of a server lost and rebuilt (needs root, restic, rclone)
+             --backup-messages N (200)  --backup-message-kib K (256)
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -65,6 +72,8 @@ const COMMAND = {
       "import-sample",
       "worker-tenants",
       "workers",
+      "backup-messages",
+      "backup-message-kib",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -121,6 +130,15 @@ async function main() {
     });
     printServiceBench(r);
     if (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked) process.exitCode = 1;
+  }
+  if (!only || only === "backup") {
+    const r = await disasterDrill({
+      messages: Number(arg("backup-messages", "200")),
+      messageBytes: Number(arg("backup-message-kib", "256")) * 1024,
+      say: (l) => process.stderr.write(`  … ${l}\n`),
+    });
+    printDrill(r);
+    if (!r.mailboxBack || !r.dkimSame || !r.dnsAtNewIp) process.exitCode = 1;
   }
 }
 

@@ -16,8 +16,9 @@ import { SmtpSim, testCertificates } from "./standins/smtp";
 import { StackOutputs, verifyStack } from "../cli/verify/index";
 import { defaultPriceBook, monthlyCost } from "../../providers/model/pricing";
 import { serviceDemo } from "./demo-service";
+import { disasterDrill, printDrill } from "./disaster";
 
-const HELP = `usage: npm run demo [-- --keep | --service]
+const HELP = `usage: npm run demo [-- --keep | --service | --disaster]
 
 Starts the Hostwinds, Cloudflare and SSH-host stand-ins on loopback and runs a
 sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local backend:
@@ -39,7 +40,11 @@ Nothing leaves this machine.
   --service  instead, the provisioning service's path: a private PostgreSQL and the service
              (npm run service) on the stand-ins; the demo plays the platform: acquire 2 IPs
              (each status as it happens), an over-budget request rejected, a pause to the
-             standby IP, a release; then the ledger, the git history and the tenant's IPs`;
+             standby IP, a release; then the ledger, the git history and the tenant's IPs
+  --disaster the recovery drill: deploy with backups to a restic REST target on loopback,
+             put messages in a mailbox, back up, terminate the server behind the stack's
+             back, recover with up --refresh, and show the mailbox, DKIM key and DNS back,
+             with RPO and RTO measured (needs root, restic and rclone)`;
 
 const KEY = "demo-key-0123456789";
 const CF_TOKEN = "demo-cf-token-0123456789";
@@ -97,7 +102,16 @@ const ledgerLine = (e: LedgerEntry) =>
   `${e.event.padEnd(8)} ${e.kind.padEnd(6)} ${(e.ip ?? e.name ?? "").padEnd(16)} ${usd(e.monthlyUsd)}/month`;
 
 async function main() {
-  const flags = parseCommandLine({ name: "demo", help: HELP, options: { keep: { type: "boolean" }, service: { type: "boolean" } } }).values;
+  const flags = parseCommandLine({
+    name: "demo",
+    help: HELP,
+    options: { keep: { type: "boolean" }, service: { type: "boolean" }, disaster: { type: "boolean" } },
+  }).values;
+  if (flags.disaster) {
+    printDrill(await disasterDrill({ messages: 20, messageBytes: 64 * 1024, say, detail }));
+    say("Done.");
+    return;
+  }
   if (flags.service) {
     await serviceDemo();
     say("Done.");

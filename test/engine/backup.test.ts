@@ -26,6 +26,7 @@ import {
   exportState,
   importState,
   loadStateArchive,
+  rebuildInPlace,
   restoreServer,
   serverConnection,
   stateRepository,
@@ -259,5 +260,23 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
       await expect(s.preview({ expectNoChanges: true })).resolves.toBeDefined();
     }
     await expect(importState(opts(`${BACKEND}-restored`), loaded)).rejects.toThrow(/already has \d+ resources in this backend/);
+  });
+
+  test("a broken server rebuilt on the same VPS (Hostwinds' reinstall): same IPs, a fresh disk, the data back before MailU starts", async () => {
+    const before = await outputsOf("acme");
+    const ip = before.servers[0].mainIp;
+    await onServer("touch /root/only-on-the-old-disk");
+    const ledger = sim.ledger(KEY).length;
+    const execs = hosts.execs.length;
+    const r = await rebuildInPlace(opts(), "acme", "mx1");
+    expect([r.serviceId, r.mainIp]).toEqual([before.servers[0].serviceId, ip]);
+    const after = await outputsOf("acme");
+    expect([after.servers[0].mainIp, after.sendingIps]).toEqual([ip, before.sendingIps]);
+    expect(hosts.file(ip, "/root/only-on-the-old-disk")).toBeUndefined();
+    for (const [f, content] of Object.entries(messages)) expect(hosts.file(ip, `${MAILBOX}/${f}`)).toBe(content);
+    expect(hosts.file(ip, `/mailu/dkim/${ZONE}.pm1.key`)).toBe(dkimBefore);
+    const cmds = hosts.execs.slice(execs).map((e) => e.command);
+    expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("docker compose -p mailu up")));
+    expect(sim.ledger(KEY).length).toBe(ledger); // nothing bought or released
   });
 });

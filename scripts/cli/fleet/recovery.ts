@@ -19,6 +19,7 @@ import { ResticAccess, displayRepository, restic, snapshots } from "../lib/resti
 import { FleetOptions } from "./commands";
 import { openTenantStack } from "./stacks";
 import { runPool } from "./pool";
+import { hostwindsFromEnv } from "./orphans";
 
 const COMMAND_TYPE = "pulumi-nodejs:dynamic/ssh:Command";
 
@@ -222,4 +223,57 @@ export async function importState(o: FleetOptions, archive: StateArchive, tenant
   const failed = results.filter((r) => !r.ok);
   if (failed.length) throw new Error(`could not import ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}`);
   return names;
+}
+
+// ---- rebuild in place ------------------------------------------------------------------------
+
+export interface RebuildResult {
+  tenant: string;
+  server: string;
+  serviceId: number;
+  mainIp: string;
+  ms: number;
+}
+
+/**
+ * Rebuilds a broken server's OS on the same VPS (Hostwinds' reinstall, keeping its IPs, so their
+ * reputation and warm-up stay), then reruns the server's SSH steps on the fresh disk: the backup
+ * step first, which restores the newest snapshot before MailU starts.
+ */
+export async function rebuildInPlace(o: FleetOptions, tenant: string, server: string): Promise<RebuildResult> {
+  const t0 = Date.now();
+  const stack = await openTenantStack(o.project, tenant, 0, o, false);
+  const resources = ((await stack.exportStack()).deployment.resources ?? []) as Array<StateResource & { id?: string }>;
+  const instance = resources.find((r) => r.type === "pulumi-nodejs:dynamic/hostwinds:Instance" && r.urn.endsWith(`::${server}`));
+  if (!instance?.id)
+    throw new Error(`tenant ${tenant}: no server ${server} in the stack's state (servers are named as in the tenant config)`);
+  const serviceId = Number(instance.id);
+  const template = String(instance.outputs?.image ?? instance.outputs?.template ?? "");
+  const steps = resources.filter((r) => r.type === COMMAND_TYPE && r.urn.includes(`::${server}-mailu-`)).map((r) => r.urn);
+  if (!steps.some((u) => u.endsWith(`::${server}-mailu-backup`)))
+    throw new Error(
+      `tenant ${tenant}: server ${server} has no backup step; a reinstall would lose its data. Set penguinmails-infra:backup and run up first.`,
+    );
+  const { client } = hostwindsFromEnv();
+  o.log?.(`${tenant}/${server}: reinstalling server ${serviceId} from image ${template} (same VPS, same IPs)`);
+  await client.reinstallInstance(serviceId, template);
+  const asked = Date.now();
+  let left = false;
+  const back = await client.waitFor(
+    `server ${serviceId} to be rebuilt`,
+    async () => {
+      const i = await client.getInstance(serviceId);
+      if (!i) throw new Error(`server ${serviceId} disappeared from the account while it was rebuilt`);
+      if (/error|fail/i.test(i.status)) throw new Error(`server ${serviceId} failed to rebuild: Hostwinds reports status ${i.status}`);
+      if (i.status !== "ACTIVE") left = true;
+      // [assumed] a rebuild leaves ACTIVE; if it never shows, a minute of ACTIVE is taken as done.
+      return i.status === "ACTIVE" && (left || Date.now() - asked > 60_000) ? i : undefined;
+    },
+    { timeoutMs: 60 * 60_000, initialDelayMs: 500, maxDelayMs: 10_000, onProgress: o.log },
+  );
+  o.log?.(
+    `${tenant}/${server}: server ${serviceId} is ACTIVE again at ${back.main_ip}; rerunning its ${steps.length} SSH steps (backup and restore first)`,
+  );
+  await stack.up({ refresh: true, replace: steps, onOutput: () => undefined });
+  return { tenant, server, serviceId, mainIp: back.main_ip ?? "", ms: Date.now() - t0 };
 }

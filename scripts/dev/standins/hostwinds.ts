@@ -104,6 +104,8 @@ interface SimInstance {
   ips: SimIp[];
   createdAt: string;
   failBuild?: boolean;
+  /** Rebuilding its OS (reinstall_instance): back to ACTIVE with the same IPs. */
+  reinstalling?: boolean;
 }
 interface Account {
   instances: SimInstance[];
@@ -360,6 +362,12 @@ export class HostwindsSim {
     if (i.status === "BUILD" && Date.now() >= i.activeAt && i.failBuild) {
       i.status = "ERROR";
       this.persist();
+    } else if (i.status === "BUILD" && Date.now() >= i.activeAt && i.reinstalling) {
+      i.status = "ACTIVE";
+      i.reinstalling = false;
+      const main = i.ips.find((x) => x.main);
+      if (main) this.o.hosts?.reinstallHost?.(main.ip);
+      this.persist();
     } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
       i.status = "ACTIVE";
       i.ips.unshift({ ip: this.o.hosts?.addHost(i.serviceid, i.password) ?? this.newIp(), main: true, readyAt: Date.now() });
@@ -561,6 +569,18 @@ export class HostwindsSim {
           monthlyUsd: [...PLANS, ...MANAGED_PLANS].find((p) => p.id === i.product_id)!.monthly,
         });
         return ok("Terminate", "Instance deleted");
+      }
+      case "reinstall_instance": {
+        // [assumed] (providers/hostwinds/wire.ts ASSUMPTIONS: reinstall): the answer is PM's rewrite of the
+        // docs ("Reinstall Instance", "…is being rebuilt!"); BUILD while it rebuilds, same IPs and password after.
+        const i = instance();
+        if (!i) return err("Reinstall Instance", "A valid serviceid is required.", "5529903");
+        if (!f.get("template")) return err("Reinstall Instance", "A valid template is required.", "5529904");
+        i.status = "BUILD";
+        i.reinstalling = true;
+        i.activeAt = Date.now() + (this.o.buildMs ?? 0);
+        this.persist();
+        return ok("Reinstall Instance", `Instance Server#${i.serviceid} is being rebuilt!`);
       }
       case "edit_instance": {
         const i = instance();

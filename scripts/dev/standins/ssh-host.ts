@@ -34,6 +34,8 @@ export interface SshHostSimOptions {
 export interface ServerHosts {
   addHost(serviceId: number, rootPassword: string): string;
   removeHost(ip: string): void;
+  /** The server's OS was reinstalled: same address and password, a fresh disk. */
+  reinstallHost?(ip: string): void;
 }
 
 export interface ExecRecord {
@@ -113,6 +115,19 @@ export class SshHostSim implements ServerHosts {
     this.hosts.delete(ip);
     h.server.close();
     h.ns?.kill("SIGKILL");
+  }
+
+  reinstallHost(ip: string): void {
+    const h = this.hosts.get(ip);
+    if (!h) return;
+    h.ns?.kill("SIGKILL");
+    h.ns = undefined;
+    h.nsReady = undefined;
+    for (const d of ["upper", "work"]) {
+      fs.rmSync(path.join(h.root, d), { recursive: true, force: true });
+      fs.mkdirSync(path.join(h.root, d), { recursive: true });
+    }
+    this.installTools(path.join(h.root, "upper"));
   }
 
   /** Resolves once every host handed out so far is listening (rejects with the reason one could not). */
