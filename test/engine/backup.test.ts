@@ -92,6 +92,8 @@ maybe("backups and disaster recovery", () => {
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
     for (const t of ["acme", "bravo"]) cf.addZone(`${t}-mail.com`);
     target = await new RestBackupTarget({ dir: path.join(devDir, "backup-targets", `backup-${process.pid}`) }).start();
+    // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
+    await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
     Object.assign(process.env, {
       HOSTWINDS_API_URL: sim.url,
       HOSTWINDS_API_KEY: KEY,

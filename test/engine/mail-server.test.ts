@@ -132,7 +132,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
       state.deployment.resources
         .filter((x: { type: string }) => x.type === type)
         .map((x: { outputs: Record<string, unknown> }) => x.outputs);
-    const dkimPem = plain(outputsOf("pulumi-nodejs:dynamic/penguinmails:DkimKey")[0].privateKeyPem);
+    const dkimPem = plain(
+      outputsOf("pulumi-nodejs:dynamic/penguinmails:DkimKey").find((k: Record<string, unknown>) => k.domain === ZONE)!.privateKeyPem,
+    );
     expect(hosts.file(ip, `/mailu/dkim/${ZONE}.pm1.key`)).toBe(dkimPem);
     const compose = hosts.state<ComposeState>(ip, "compose-mailu")!;
     expect(

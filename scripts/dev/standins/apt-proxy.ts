@@ -17,6 +17,14 @@ import * as path from "path";
 
 export const APT_PROXY_PORT = 3142;
 
+/** A process in a network namespace listening on 127.0.0.1:<port> there, piping each connection to a Unix socket. */
+export function loopbackBridge(nsPid: number, port: number, socket: string): ChildProcess {
+  const code = `const net=require("net");net.createServer(c=>{const u=net.connect(process.argv[1]);c.pipe(u).pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(${port},"127.0.0.1")`;
+  const p = spawn("nsenter", ["-t", String(nsPid), "-n", "--", process.execPath, "-e", code, socket], { stdio: "ignore" });
+  p.unref();
+  return p;
+}
+
 export class AptProxy {
   private server?: http.Server;
 
@@ -47,10 +55,7 @@ export class AptProxy {
 
   /** The bridge inside a network namespace: listens on 127.0.0.1:3142 there, forwards to the socket. */
   bridge(nsPid: number): ChildProcess {
-    const code = `const net=require("net");net.createServer(c=>{const u=net.connect(process.argv[1]);c.pipe(u).pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(${APT_PROXY_PORT},"127.0.0.1")`;
-    const p = spawn("nsenter", ["-t", String(nsPid), "-n", "--", process.execPath, "-e", code, this.socket], { stdio: "ignore" });
-    p.unref();
-    return p;
+    return loopbackBridge(nsPid, APT_PROXY_PORT, this.socket);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -24,7 +24,8 @@ import * as path from "path";
 import { timingSafeEqual } from "crypto";
 import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from "ssh2";
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
-import { APT_PROXY_PORT, AptProxy } from "./apt-proxy";
+import * as net from "net";
+import { APT_PROXY_PORT, AptProxy, loopbackBridge } from "./apt-proxy";
 import { projectRoot } from "../../cli/engine/pulumi-env";
 export interface SshHostSimOptions {
   /** Where host sandboxes live (one folder per address). */
@@ -79,6 +80,7 @@ interface Host {
   ns?: ChildProcess;
   nsReady?: Promise<number>;
   bridge?: ChildProcess;
+  forwards: ChildProcess[];
 }
 
 const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -94,6 +96,8 @@ export class SshHostSim implements ServerHosts {
   private keys: ParsedKey[];
   private rootfs?: string;
   private proxy?: Promise<AptProxy>;
+  /** Loopback ports of this machine that hosts reach at 127.0.0.1:<port> (e.g. a backup target): port → Unix socket. */
+  private forwarded = new Map<number, { socket: string; server: net.Server }>();
   /** Every command run, in order. */
   readonly execs: ExecRecord[] = [];
   readonly nic: string;
@@ -132,6 +136,7 @@ export class SshHostSim implements ServerHosts {
       serviceId,
       password: rootPassword,
       root,
+      forwards: [],
       server,
       listening: new Promise((resolve, reject) => {
         server.once("error", reject);
@@ -160,7 +165,28 @@ export class SshHostSim implements ServerHosts {
           }
         }
     h.bridge?.kill("SIGKILL");
+    for (const f of h.forwards) f.kill("SIGKILL");
     h.ns?.kill("SIGKILL");
+  }
+
+  /**
+   * Lets every host reach a server on this machine's 127.0.0.1:<port> at its own 127.0.0.1:<port> (a host's
+   * network namespace has no route out): for stand-ins a server would reach over the internet.
+   */
+  async forwardLoopback(port: number): Promise<void> {
+    if (this.forwarded.has(port)) return;
+    const socket = path.join(this.o.dir, `fwd-${process.pid}-${port}.sock`);
+    fs.mkdirSync(this.o.dir, { recursive: true });
+    fs.rmSync(socket, { force: true });
+    const server = net.createServer((c) => {
+      const u = net.connect(port, "127.0.0.1");
+      c.pipe(u).pipe(c);
+      c.on("error", () => u.destroy());
+      u.on("error", () => c.destroy());
+    });
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socket, () => resolve()));
+    this.forwarded.set(port, { socket, server });
+    for (const h of this.hosts.values()) if (h.ns?.pid && h.nsReady) h.forwards.push(loopbackBridge(await h.nsReady, port, socket));
   }
 
   /** Resolves once every host handed out so far is listening (rejects with the reason one could not). */
@@ -198,6 +224,11 @@ export class SshHostSim implements ServerHosts {
   async stop(): Promise<void> {
     for (const ip of [...this.hosts.keys()]) this.removeHost(ip);
     if (this.proxy) await (await this.proxy).stop();
+    for (const { server, socket } of this.forwarded.values()) {
+      server.close();
+      fs.rmSync(socket, { force: true });
+    }
+    this.forwarded.clear();
   }
 
   /** Runs a command on a host as its SSH clients do (tests use it to look around and to start Postfix). */
@@ -290,6 +321,7 @@ export class SshHostSim implements ServerHosts {
       ns.once("exit", (code) => reject(new Error(`host ${h.ip}: sandbox setup failed (${code}): ${errText.trim()}`)));
     }).then(async (pid) => {
       h.bridge = (await this.aptProxy()).bridge(pid);
+      for (const [port, { socket }] of this.forwarded) h.forwards.push(loopbackBridge(pid, port, socket));
       return pid;
     });
     return h.nsReady;
