@@ -80,7 +80,7 @@ echo "packages: installed \${missing[*]}"
 }
 
 /** Compose v2 (\`docker compose\`) where the plugin exists, else Compose v1 (\`docker-compose\`, Debian bookworm). */
-const COMPOSE = `dc() { if docker compose version >/dev/null 2>&1; then docker compose -p mailu "$@"; else docker-compose -p mailu "$@"; fi; }`;
+export const COMPOSE = `dc() { if docker compose version >/dev/null 2>&1; then docker compose -p mailu "$@"; else docker-compose -p mailu "$@"; fi; }`;
 
 /**
  * MailU's files, then the stack: compose validates the project and recreates what changed; smtp restarts
