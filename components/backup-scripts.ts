@@ -11,7 +11,7 @@
  * data) except redis (a cache), plus a consistent copy of the admin database
  * made with SQLite's online backup while MailU runs.
  */
-import { MAILU_DIR, RemoteFile } from "./mailu-scripts";
+import { COMPOSE, MAILU_DIR, RemoteFile } from "./mailu-scripts";
 
 export const BACKUP_ENV = "/etc/penguinmails/backup.env";
 export const BACKUP_PASSWORD = "/etc/penguinmails/backup.password";
@@ -120,10 +120,11 @@ trap 'rm -rf "$staging"' EXIT
 echo "restore: snapshot $snapshot of ${f.host}"
 if [ "$snapshot" = latest ]; then restic restore latest --host ${f.host} --target "$staging"; else restic restore "$snapshot" --target "$staging"; fi
 running=""
-if [ -f ${MAILU_DIR}/docker-compose.yml ] && [ -n "$(cd ${MAILU_DIR} && docker compose -p mailu ps -q 2>/dev/null)" ]; then
+${COMPOSE}
+if [ -f ${MAILU_DIR}/docker-compose.yml ] && [ -n "$(cd ${MAILU_DIR} && dc ps -q 2>/dev/null)" ]; then
   running=1
   echo "restore: stopping MailU"
-  (cd ${MAILU_DIR} && docker compose -p mailu down)
+  (cd ${MAILU_DIR} && dc down)
 fi
 restored=0
 for d in ${dirs}; do
@@ -140,7 +141,7 @@ if [ -f "$staging${DB_COPY_DIR}/main.db" ]; then
   cp -p "$staging${DB_COPY_DIR}/main.db" ${MAILU_DB}
 fi
 echo "restore: $restored folders of ${MAILU_DIR} put back"
-if [ -n "$running" ]; then echo "restore: starting MailU"; (cd ${MAILU_DIR} && docker compose -p mailu up -d); fi
+if [ -n "$running" ]; then echo "restore: starting MailU"; (cd ${MAILU_DIR} && dc up -d); fi
 echo "restore: done"
 `;
 }

@@ -1,28 +1,31 @@
 /**
- * The files MailuInstall writes on a server, as pure functions so tests can
- * check them exactly: `mailu.env`, `docker-compose.yml` (MailU pinned to one
- * 2024.06 release), the postfix override, the netplan file that puts the
- * sending IPs on the NIC, and the SNAT rules that send mail out through them.
+ * The files MailuInstall writes for MailU on a server, as pure functions so
+ * tests can check them exactly: `mailu.env`, `docker-compose.yml` (MailU
+ * pinned to one 2024.06 release), the postfix override, and the nginx
+ * override that serves the MTA-STS policy.
  *
- * Outbound IPs (../shared/reference/mailu-and-dns.md §4): postfix runs in a
- * bridge container, so `smtp_bind_address` inside it fails ("Address not
- * available", MailU #2219). Mail leaves through the host: with one sending
- * IP, Docker's `com.docker.network.host_ipv4` on the bridge makes Docker SNAT
- * the stack to it; with several, host rules spread new SMTP connections
- * from the stack's subnet over them, round robin.
+ * MailU sends nothing itself: every outgoing message goes to the host's
+ * relay (RELAYHOST), which picks the sending IP (./outbound-relay.ts). So
+ * MailU's files name no sending IP, and adding or pausing one never touches
+ * MailU.
  */
 import { DKIM_SELECTOR, HOSTNAME, IPV4 } from "../providers/model/names";
+import { MAILU_BRIDGE, MAILU_SUBNET, RELAY_ADDRESS } from "./outbound-relay";
 
 /** The MailU release every server runs; bump it deliberately, with a reviewed diff. */
 export const MAILU_VERSION = "2024.06.57";
-export const MAILU_SUBNET = "192.168.203.0/24";
+export { MAILU_SUBNET };
+/**
+ * The ports MailU opens (mailu.env PORTS; 2024.06's default leaves out 587: core/base/libs/socrate
+ * system.py ALL_PORTS), published on the main IP, and announced in SRV records (mail-records.ts).
+ */
+export const MAIL_PORTS = [25, 80, 443, 465, 587, 993, 4190] as const;
 
 export interface MailuConfig {
   domain: string;
   /** Host names the server answers as; the first is its SMTP banner and must equal its main IP's rDNS. */
   hostnames: string[];
   mainIp: string;
-  sendingIps: string[];
   dkimSelector: string;
   /** letsencrypt only once the A records exist; `cert` until then. */
   tlsFlavor: "letsencrypt" | "cert";
@@ -43,7 +46,7 @@ export function checkMailuConfig(c: MailuConfig): void {
   if (!HOSTNAME.test(c.domain)) problems.push(`domain "${c.domain}" is not a lowercase domain name`);
   if (c.hostnames.length === 0) problems.push("at least one host name is needed");
   for (const h of c.hostnames) if (!HOSTNAME.test(h)) problems.push(`host name "${h}" is not a lowercase host name`);
-  for (const ip of [c.mainIp, ...c.sendingIps]) if (!IPV4.test(ip)) problems.push(`"${ip}" is not an IPv4 address`);
+  if (!IPV4.test(c.mainIp)) problems.push(`main IP "${c.mainIp}" is not an IPv4 address`);
   if (!DKIM_SELECTOR.test(c.dkimSelector)) problems.push(`DKIM selector "${c.dkimSelector}" is not valid`);
   if (!Number.isInteger(c.messagesPerDay) || c.messagesPerDay < 1) problems.push("messagesPerDay must be a whole number above 0");
   for (const [k, v] of [
@@ -54,12 +57,6 @@ export function checkMailuConfig(c: MailuConfig): void {
       problems.push(`${k} must be 16-128 letters, digits, - or _ (it is generated; do not set it by hand)`);
   }
   if (problems.length) throw new MailuConfigError(`MailU config for ${c.domain}: ${problems.join("; ")}`);
-}
-
-/** The network files need only the addresses (and carry no secrets). */
-function checkSendingIps(c: Pick<MailuConfig, "sendingIps">): void {
-  const bad = c.sendingIps.filter((ip) => !IPV4.test(ip));
-  if (bad.length) throw new MailuConfigError(`sending IPs: ${bad.map((ip) => `"${ip}" is not an IPv4 address`).join("; ")}`);
 }
 
 export function mailuEnv(c: MailuConfig): string {
@@ -87,6 +84,9 @@ export function mailuEnv(c: MailuConfig): string {
     ["DKIM_SELECTOR", c.dkimSelector],
     ["DKIM_PATH", "/dkim/{domain}.{selector}.key"],
     ["OUTBOUND_TLS_LEVEL", "dane"],
+    ["PORTS", MAIL_PORTS.join(",")],
+    // Every outgoing message to the host's relay, which sends it from the sender domain's IP.
+    ["RELAYHOST", `[${RELAY_ADDRESS}]:25`],
     ["LOG_DRIVER", "journald"],
     ["COMPOSE_PROJECT_NAME", "mailu"],
   ];
@@ -96,10 +96,9 @@ export function mailuEnv(c: MailuConfig): string {
 export function composeFile(c: MailuConfig): string {
   checkMailuConfig(c);
   const image = (name: string) => `ghcr.io/mailu/${name}:${MAILU_VERSION}`;
-  const ports = [25, 80, 443, 465, 587, 993, 4190].map((p) => `      - "${c.mainIp}:${p}:${p}"`).join("\n");
+  const ports = MAIL_PORTS.map((p) => `      - "${c.mainIp}:${p}:${p}"`).join("\n");
   const service = (name: string, img: string, extra = "") =>
     `  ${name}:\n    image: ${image(img)}\n    restart: always\n    env_file: mailu.env\n    logging:\n      driver: journald\n${extra}`;
-  const singleIp = c.sendingIps.length === 1;
   return [
     "# Written by penguinmails-infra (MailuInstall); changes here are overwritten.",
     "services:",
@@ -129,7 +128,8 @@ export function composeFile(c: MailuConfig): string {
     "networks:",
     "  default:",
     "    driver: bridge",
-    ...(singleIp ? ["    driver_opts:", `      com.docker.network.host_ipv4: "${c.sendingIps[0]}"`] : []),
+    "    driver_opts:",
+    `      com.docker.network.bridge.name: ${MAILU_BRIDGE}`,
     "    ipam:",
     "      driver: default",
     "      config:",
@@ -144,53 +144,20 @@ export function postfixOverride(c: MailuConfig): string {
   return [`myhostname = ${c.hostnames[0]}`, `smtp_helo_name = ${c.hostnames[0]}`, "smtp_tls_security_level = may", ""].join("\n");
 }
 
-/** Netplan: the sending IPs as extra addresses on the NIC, next to the main IP. */
-export function netplanFile(c: Pick<MailuConfig, "sendingIps">, nic = "eth0"): string {
-  checkSendingIps(c);
-  return [
-    "# Written by penguinmails-infra (MailuInstall): the server's sending IPs.",
-    "network:",
-    "  version: 2",
-    "  ethernets:",
-    `    ${nic}:`,
-    "      addresses:",
-    ...c.sendingIps.map((ip) => `        - ${ip}/32`),
-    "",
-  ].join("\n");
-}
-
 /**
- * The outbound script. With several sending IPs: SNAT new SMTP connections
- * from the MailU subnet round robin over them (iptables `statistic --mode
- * nth`). With one, Docker does it (host_ipv4) and the script removes rules a
- * larger set left behind. Idempotent: the chain is flushed and rebuilt.
+ * The MTA-STS policy (RFC 8461 §3.2), served by MailU's front at https://mta-sts.<domain>/.well-known/mta-sts.txt
+ * for every domain: nginx includes /overrides/*.conf in its HTTPS server (2024.06 core/nginx/conf/nginx.conf),
+ * and mta-sts.<domain> is among HOSTNAMES, so the certificate names it (MailU FAQ, reference §3).
  */
-export function snatRules(c: Pick<MailuConfig, "sendingIps">): string {
-  checkSendingIps(c);
-  const jump = `POSTROUTING -s ${MAILU_SUBNET} -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING`;
-  if (c.sendingIps.length <= 1) {
-    return [
-      "set -eu",
-      "# One sending IP: Docker's host_ipv4 picks it; no rules of ours.",
-      `iptables -t nat -D ${jump} 2>/dev/null || true`,
-      "iptables -t nat -F PM_SENDING 2>/dev/null || true",
-      "iptables -t nat -X PM_SENDING 2>/dev/null || true",
-      "",
-    ].join("\n");
-  }
-  const n = c.sendingIps.length;
-  const rules = c.sendingIps.map((ip, i) =>
-    i < n - 1
-      ? `iptables -t nat -A PM_SENDING -m statistic --mode nth --every ${n - i} --packet 0 -j SNAT --to-source ${ip}`
-      : `iptables -t nat -A PM_SENDING -j SNAT --to-source ${ip}`,
-  );
+export function mtaStsOverride(mxHosts: string[], maxAgeSeconds = 604800): string {
+  for (const h of mxHosts) if (!HOSTNAME.test(h)) throw new MailuConfigError(`MTA-STS: MX host "${h}" is not a host name`);
+  const policy = ["version: STSv1", "mode: enforce", ...mxHosts.map((h) => `mx: ${h}`), `max_age: ${maxAgeSeconds}`].join("\\r\\n");
   return [
-    "set -eu",
-    "iptables -t nat -N PM_SENDING 2>/dev/null || iptables -t nat -F PM_SENDING",
-    ...rules,
-    `iptables -t nat -C ${jump} 2>/dev/null || iptables -t nat -I ${jump}`,
+    "# Written by penguinmails-infra (MailuInstall): the MTA-STS policy of every domain this server receives for.",
+    "location = /.well-known/mta-sts.txt {",
+    "  default_type text/plain;",
+    `  return 200 "${policy}\\r\\n";`,
+    "}",
     "",
   ].join("\n");
 }
-
-/** A short hash of a file's content: the install compares it to restart only what reads a changed file. */

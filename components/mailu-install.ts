@@ -1,12 +1,18 @@
 /**
- * MailuInstall: MailU on one server, over SSH to its main IP, in three steps
- * that each rerun only when what they read changes:
- *   - `mailu`:    mailu.env, docker-compose.yml, the postfix override and the
- *                 DKIM keys, then `docker compose up -d` (after the A records
+ * MailuInstall: MailU on one server, over SSH to its main IP, in steps that
+ * run in this order and each rerun only when what they read changes:
+ *   - `packages`: what a stock Debian server lacks (Docker, Compose, Postfix,
+ *                 iptables, ifupdown), from Debian's archive with apt-get;
+ *   - `network`:  the sending IPs on the NIC, the firewall that keeps MailU's
+ *                 containers off port 25, and the outbound relay (Debian's
+ *                 Postfix: one transport per IP, chosen by sender domain;
+ *                 ./outbound-relay.ts). Adding, pausing or switching IPs
+ *                 reruns this step only;
+ *   - `mailu`:    mailu.env, docker-compose.yml, the overrides and the DKIM
+ *                 keys, then `docker compose up -d` (after the A records
  *                 exist, since TLS_FLAVOR=letsencrypt asks for certificates);
- *   - `network`:  the sending IPs on the NIC (netplan) and outbound routing
- *                 through them (SNAT rules, or Docker's host_ipv4 for one IP);
- *   - `accounts`: the domains and the postmaster, through MailU's CLI.
+ *   - `accounts`: the domains, report aliases and the postmaster, through MailU's CLI.
+ * `backup` (./mailu-backup.ts, optional) is a step of its own, after `packages` and before `mailu`.
  * The MailU secret key, API token and postmaster password come from
  * @pulumi/random; they reach the server on stdin and are masked in output.
  */
@@ -14,19 +20,25 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Command, Connection } from "../providers/ssh";
 import { BackupSettings, MailuBackup } from "./mailu-backup";
-import { MailuConfig, composeFile, mailuEnv, netplanFile, postfixOverride, snatRules } from "./mailu-files";
+import { MailuConfig, composeFile, mailuEnv, mtaStsOverride, postfixOverride } from "./mailu-files";
+import { OutboundIp, firewallRules, interfacesFile, relayMainCf, relayMasterCf, relaySysctl, senderTransports } from "./outbound-relay";
 import {
+  FIREWALL_RULES,
+  FIREWALL_UNIT,
+  INTERFACES_TEMPLATE,
   MAILU_DIR,
-  NETPLAN_FILE,
-  OUTBOUND_SCRIPT,
-  OUTBOUND_UNIT,
+  RELAY_MAIN_CF,
+  RELAY_MASTER_CF,
+  RELAY_SENDER_MAP,
   RemoteFile,
+  SYSCTL_FILE,
   accountsInput,
   accountsScript,
   fileBundle,
+  firewallUnit,
   mailuConfigScript,
   networkScript,
-  outboundUnit,
+  packagesScript,
 } from "./mailu-scripts";
 
 export interface MailuDomain {
@@ -36,21 +48,34 @@ export interface MailuDomain {
   dkimPrivateKeyPem: pulumi.Input<string>;
 }
 
+/** A sending or standby IP: its slot name (stable when the IP is replaced), address and PTR name. */
+export interface MailuOutboundIp {
+  slot: string;
+  ip: pulumi.Input<string>;
+  hostname: string;
+}
+
 export interface MailuInstallArgs {
   /** For messages: the tenant and server, e.g. acme / mx1. */
   tenant: string;
   server: string;
-  /** The server's host name: SMTP banner, HELO, and what its main IP's A record names. */
+  /** The server's host name: SMTP banner, and what its main IP's A record names. */
   hostname: string;
   /** Other names MailU serves (TLS certificate), e.g. mta-sts.<domain>. */
   extraHostnames?: string[];
   mainIp: pulumi.Input<string>;
-  /** Every IP of the server besides its main IP: sending, standby and paused (all on the NIC). */
-  nicIps: pulumi.Input<string>[];
-  /** The IPs mail leaves from, round robin (one entry per place: the count is known up front). */
-  outboundIps: pulumi.Input<string>[];
-  /** The first is MailU's primary domain. */
+  /** The IPs mail leaves from, in slot order; each sends with a HELO equal to its PTR name. */
+  sendingIps: MailuOutboundIp[];
+  /** Bought and on the NIC, sending only in a paused IP's place. */
+  standbyIps?: MailuOutboundIp[];
+  /** Sending IPs taken out of use (their domains move to a standby). */
+  pausedIps?: string[];
+  /** Domain → sending IP number (1-based); domains not named are spread over the sending IPs. */
+  domainIps?: Record<string, number>;
+  /** The first is MailU's primary domain. One DKIM selector for all (MailU's DKIM_SELECTOR is per server). */
   domains: MailuDomain[];
+  /** The hosts MX points at, for the MTA-STS policy. */
+  mxHosts: string[];
   /** How to log in: the server's root password and/or a private key (secrets). */
   ssh: { port?: number; user?: string; password?: pulumi.Input<string>; privateKey?: pulumi.Input<string> };
   /** Messages a day one sending account may send. */
@@ -67,10 +92,16 @@ const generated = (name: string, length: number, parent: pulumi.Resource) =>
 
 const dependsOnList = (d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] =>
   d === undefined ? [] : Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+/** A pending IP order has no address yet (""): it joins the NIC and the relay once assigned. */
+const resolved = (ips: MailuOutboundIp[]): pulumi.Output<OutboundIp[]> =>
+  pulumi
+    .all(ips.map((s) => pulumi.all([s.slot, s.ip, s.hostname])))
+    .apply((l) => l.map(([slot, ip, hostname]) => ({ slot, ip, hostname })).filter((s) => s.ip !== ""));
 
 export class MailuInstall extends pulumi.ComponentResource {
-  readonly mailu: Command;
+  readonly packages: Command;
   readonly network: Command;
+  readonly mailu: Command;
   readonly accounts: Command;
   readonly backup?: MailuBackup;
   /** Secret: the postmaster's password (`admin@<first domain>`). */
@@ -79,6 +110,11 @@ export class MailuInstall extends pulumi.ComponentResource {
 
   constructor(name: string, args: MailuInstallArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailuInstall", name, {}, opts);
+    const selectors = [...new Set(args.domains.map((d) => d.dkimSelector))];
+    if (selectors.length > 1)
+      throw new Error(
+        `MailU on ${args.server} (${args.tenant}) signs with one DKIM selector (DKIM_SELECTOR), but the domains use ${selectors.join(", ")}`,
+      );
     const secretKey = generated(`${name}-secret-key`, 32, this);
     const apiToken = generated(`${name}-api-token`, 32, this);
     const password = generated(`${name}-postmaster-password`, 24, this);
@@ -92,40 +128,73 @@ export class MailuInstall extends pulumi.ComponentResource {
       password: args.ssh.password,
       privateKey: args.ssh.privateKey,
     });
-    // MailU's files read the sending IPs only for Docker's host_ipv4 (one IP); with several, the
-    // addresses are the network step's alone, so a new IP does not touch (or restart) MailU.
-    const composeIps = args.outboundIps.length === 1 ? args.outboundIps : args.outboundIps.map(() => "0.0.0.0");
-    const config = pulumi
-      .all([args.mainIp, pulumi.all(composeIps), secretKey.result, apiToken.result])
-      .apply(([mainIp, sendingIps, sk, token]): MailuConfig => ({
-        domain: args.domains[0].name,
-        hostnames: [args.hostname, ...(args.extraHostnames ?? [])],
-        mainIp,
-        sendingIps,
-        dkimSelector: args.domains[0].dkimSelector,
-        tlsFlavor: "letsencrypt",
-        messagesPerDay: args.messagesPerDay ?? 5000,
-        secretKey: sk,
-        apiToken: token,
-      }));
     const where = `${args.server} (${args.tenant})`;
     const redact = [secretKey.result, apiToken.result, password.result];
     const defaults = { connection, redact };
 
-    // A rebuilt server gets its newest snapshot back before MailU's containers start.
+    this.packages = new Command(
+      `${name}-packages`,
+      { ...defaults, description: `Debian packages on ${where}`, create: packagesScript() },
+      { parent: this },
+    );
+
+    // A rebuilt server gets its newest snapshot back before MailU's containers start (after the packages:
+    // one apt at a time).
     if (args.backup)
       this.backup = new MailuBackup(
         `${name}-backup`,
         { tenant: args.tenant, server: args.server, hostname: args.hostname, connection, redact, ...args.backup },
-        { parent: this },
+        { parent: this, dependsOn: [this.packages] },
       );
 
+    const networkFiles = pulumi.all([resolved(args.sendingIps), resolved(args.standbyIps ?? [])]).apply(([sending, standby]) => {
+      const relay = {
+        hostname: args.hostname,
+        sending,
+        standby,
+        paused: args.pausedIps ?? [],
+        domains: args.domains.map((d) => d.name),
+        domainIps: args.domainIps,
+      };
+      return fileBundle([
+        { path: INTERFACES_TEMPLATE, content: interfacesFile([...sending, ...standby].map((s) => s.ip)), mode: "0644" },
+        { path: SYSCTL_FILE, content: relaySysctl(), mode: "0644" },
+        { path: FIREWALL_RULES, content: firewallRules(), mode: "0644" },
+        { path: FIREWALL_UNIT, content: firewallUnit(), mode: "0644" },
+        { path: RELAY_MAIN_CF, content: relayMainCf(relay), mode: "0644" },
+        { path: RELAY_MASTER_CF, content: relayMasterCf(relay), mode: "0644" },
+        { path: RELAY_SENDER_MAP, content: senderTransports(relay), mode: "0644" },
+      ]);
+    });
+    this.network = new Command(
+      `${name}-network`,
+      {
+        ...defaults,
+        description: `sending IPs and the outbound relay on ${where}`,
+        create: networkScript(),
+        // Only addresses and names, so it stays plain and a preview shows the change.
+        stdin: networkFiles,
+      },
+      { parent: this, dependsOn: [this.packages] },
+    );
+
+    const config = pulumi.all([args.mainIp, secretKey.result, apiToken.result]).apply(([mainIp, sk, token]): MailuConfig => ({
+      domain: args.domains[0].name,
+      hostnames: [args.hostname, ...(args.extraHostnames ?? [])],
+      mainIp,
+      dkimSelector: args.domains[0].dkimSelector,
+      tlsFlavor: "letsencrypt",
+      messagesPerDay: args.messagesPerDay ?? 5000,
+      secretKey: sk,
+      apiToken: token,
+    }));
     const dkim = pulumi.all(args.domains.map((d) => d.dkimPrivateKeyPem));
     const mailuFiles = pulumi.all([config, dkim]).apply(([c, keys]) =>
       fileBundle([
         { path: `${MAILU_DIR}/mailu.env`, content: mailuEnv(c), mode: "0600" },
         { path: `${MAILU_DIR}/docker-compose.yml`, content: composeFile(c), mode: "0644" },
         { path: `${MAILU_DIR}/overrides/postfix/postfix.cf`, content: postfixOverride(c), mode: "0644" },
+        { path: `${MAILU_DIR}/overrides/nginx/mta-sts.conf`, content: mtaStsOverride(args.mxHosts), mode: "0644" },
         ...args.domains.map((d, i): RemoteFile => ({
           path: `${MAILU_DIR}/dkim/${d.name}.${d.dkimSelector}.key`,
           content: keys[i],
@@ -133,6 +202,7 @@ export class MailuInstall extends pulumi.ComponentResource {
         })),
       ]),
     );
+    // After the network step: the relay MailU hands mail to exists before MailU starts.
     this.mailu = new Command(
       `${name}-mailu`,
       {
@@ -141,37 +211,17 @@ export class MailuInstall extends pulumi.ComponentResource {
         create: mailuConfigScript(),
         stdin: pulumi.secret(mailuFiles),
       },
-      { parent: this, dependsOn: [...dependsOnList(opts?.dependsOn), ...(this.backup ? [this.backup.command] : [])] },
-    );
-
-    // A pending IP order has no address yet (""): it joins the NIC and the rotation once assigned.
-    const assigned = (ips: string[]) => ips.filter((ip) => ip !== "");
-    const networkFiles = pulumi
-      .all([pulumi.all(args.nicIps).apply(assigned), pulumi.all(args.outboundIps).apply(assigned)])
-      .apply(([nicIps, outboundIps]) =>
-        fileBundle([
-          { path: NETPLAN_FILE, content: netplanFile({ sendingIps: nicIps }), mode: "0600" },
-          { path: OUTBOUND_SCRIPT, content: snatRules({ sendingIps: outboundIps }), mode: "0700" },
-          { path: OUTBOUND_UNIT, content: outboundUnit(), mode: "0644" },
-        ]),
-      );
-    this.network = new Command(
-      `${name}-network`,
       {
-        ...defaults,
-        description: `sending IPs and outbound routing on ${where}`,
-        create: networkScript(),
-        // Only addresses, so it stays plain and a preview shows the change.
-        stdin: networkFiles,
+        parent: this,
+        dependsOn: [this.network, ...dependsOnList(opts?.dependsOn), ...(this.backup ? [this.backup.command] : [])],
       },
-      { parent: this, dependsOn: opts?.dependsOn },
     );
 
     this.accounts = new Command(
       `${name}-accounts`,
       {
         ...defaults,
-        description: `MailU domains and postmaster on ${where}`,
+        description: `MailU domains, report addresses and postmaster on ${where}`,
         create: accountsScript(),
         stdin: pulumi.secret(
           password.result.apply((pw) =>

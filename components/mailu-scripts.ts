@@ -3,13 +3,12 @@
  * Files travel on the script's stdin (the only secret channel: the script
  * text itself is plain in state), one line per file: `<path> <mode> <base64>`.
  * Each file is written atomically and only when its content differs, and the
- * script acts only on what changed: `docker compose up -d` recreates the
- * containers whose config changed, the postfix override (read only when its
- * container starts) restarts smtp, netplan is applied only for a new netplan
- * file, the outbound rules are rebuilt only for a new outbound script.
+ * script acts only on what changed: packages are installed only when
+ * missing; `docker compose up -d` recreates the containers whose config
+ * changed; the postfix override (read only when its container starts)
+ * restarts smtp; addresses, firewall and relay are applied only for a new
+ * file of theirs. So a second run installs nothing and restarts nothing.
  */
-import { MAILU_SUBNET } from "./mailu-files";
-
 export interface RemoteFile {
   path: string;
   content: string;
@@ -18,9 +17,22 @@ export interface RemoteFile {
 
 /** Where MailU lives on a server (MailU's setup layout). */
 export const MAILU_DIR = "/mailu";
-export const NETPLAN_FILE = "/etc/netplan/60-penguinmails.yaml";
-export const OUTBOUND_SCRIPT = "/etc/penguinmails/outbound.sh";
-export const OUTBOUND_UNIT = "/etc/systemd/system/penguinmails-outbound.service";
+/** The sending IPs for ifupdown, with `@NIC@` for the card; rendered into INTERFACES_FILE on the server. */
+export const INTERFACES_TEMPLATE = "/etc/penguinmails/interfaces.in";
+export const INTERFACES_FILE = "/etc/network/interfaces.d/60-penguinmails";
+export const FIREWALL_RULES = "/etc/penguinmails/mailu-outbound.rules";
+export const FIREWALL_UNIT = "/etc/systemd/system/penguinmails-firewall.service";
+export const SYSCTL_FILE = "/etc/sysctl.d/60-penguinmails.conf";
+export const RELAY_MAIN_CF = "/etc/postfix/main.cf";
+export const RELAY_MASTER_CF = "/etc/postfix/master.cf";
+export const RELAY_SENDER_MAP = "/etc/postfix/sender-transports";
+
+/**
+ * What a stock Debian server lacks, from Debian's archive: Docker Engine and Compose (bookworm's
+ * docker-compose is Compose v1, `docker-compose`; trixie's provides the `docker compose` plugin),
+ * Postfix for the relay, iptables, ifupdown (Debian's default; present on stock images).
+ */
+export const SERVER_PACKAGES = ["docker.io", "docker-compose", "postfix", "iptables", "ifupdown"] as const;
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
@@ -46,50 +58,106 @@ done
 was_changed() { local p; for p in "\${changed[@]}"; do case "$p" in $1) return 0 ;; esac; done; return 1; }
 echo "files written: \${#changed[@]}\${changed[*]:+ (\${changed[*]})}"`;
 
+/** Installs the missing packages with apt-get; does nothing when all are installed. */
+export function packagesScript(): string {
+  return `set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in ${SERVER_PACKAGES.join(" ")}; do
+  dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ \${#missing[@]} -eq 0 ]; then echo "packages: all present"; exit 0; fi
+# The relay's configuration is ours (written next): Debian's postfix package is asked to write none.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "packages: installing \${missing[*]} from Debian's archive"
+log="$(mktemp)"
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "\${missing[@]}"; } >"$log" 2>&1; then
+  tail -n 30 "$log" >&2; echo "packages: apt-get failed (above)" >&2; exit 1
+fi
+rm -f "$log"
+echo "packages: installed \${missing[*]}"
+`;
+}
+
+/** Compose v2 (\`docker compose\`) where the plugin exists, else Compose v1 (\`docker-compose\`, Debian bookworm). */
+export const COMPOSE = `dc() { if docker compose version >/dev/null 2>&1; then docker compose -p mailu "$@"; else docker-compose -p mailu "$@"; fi; }`;
+
 /**
- * MailU's files, then the stack: compose recreates what changed; smtp restarts for a new postfix
- * override. Compose refuses to change an existing network ("needs to be recreated"), and the
- * network changes when outbound routing switches between Docker's host_ipv4 (one sending IP) and
- * SNAT rules (several): then the stack goes down and up once.
+ * MailU's files, then the stack: compose validates the project and recreates what changed; smtp restarts
+ * for a new postfix override and front for a new nginx override. Compose refuses to change an existing
+ * network ("needs to be recreated"): then the stack goes down and up once.
  */
 export function mailuConfigScript(): string {
   const networks = `sed -n '/^networks:/,$p' ${MAILU_DIR}/docker-compose.yml 2>/dev/null || true`;
   return `old_networks="$(${networks})"
 ${WRITE_FILES}
+${COMPOSE}
 cd ${MAILU_DIR}
 mkdir -p certs data dkim mail mailqueue filter redis overrides/nginx overrides/dovecot overrides/postfix overrides/rspamd
-smtp_was_running="$(docker compose -p mailu ps -q smtp 2>/dev/null || true)"
+dc config -q
+smtp_was_running="$(dc ps -q smtp 2>/dev/null || true)"
 if [ -n "$smtp_was_running" ] && [ "$old_networks" != "$(${networks})" ]; then
   echo "mailu: the network changed; taking the stack down to recreate it"
-  docker compose -p mailu down
+  dc down
 fi
-docker compose -p mailu up -d --remove-orphans
-if [ -n "$smtp_was_running" ] && was_changed '${MAILU_DIR}/overrides/postfix/*'; then
-  docker compose -p mailu restart smtp
-fi
+dc up -d --remove-orphans
+if [ -n "$smtp_was_running" ] && was_changed '${MAILU_DIR}/overrides/postfix/*'; then dc restart smtp; fi
+if [ -n "$smtp_was_running" ] && was_changed '${MAILU_DIR}/overrides/nginx/*'; then dc restart front; fi
 echo "mailu: up"
 `;
 }
 
-/** The sending IPs on the NIC (netplan) and the outbound rules, kept across reboots by a oneshot unit. */
+/**
+ * The sending IPs on the NIC (ifupdown for boot, \`ip\` now), the firewall that keeps MailU's containers
+ * off port 25, and the outbound relay (Debian's Postfix: configuration checked by \`postconf\` and
+ * \`postfix check\` before it is used). The NIC is the one the default route leaves by.
+ */
 export function networkScript(): string {
   return `${WRITE_FILES}
-if was_changed '${NETPLAN_FILE}'; then netplan apply; echo "netplan: applied"; fi
-if was_changed '${OUTBOUND_SCRIPT}'; then ${OUTBOUND_SCRIPT}; echo "outbound rules: rebuilt"; fi
-if was_changed '${OUTBOUND_UNIT}'; then systemctl daemon-reload; systemctl enable penguinmails-outbound.service; fi
+nic="$(ip -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')"
+[ -n "$nic" ] || { echo "network: no IPv4 default route, so no network card to put the sending IPs on" >&2; exit 1; }
+rendered="$(mktemp)"
+sed "s/@NIC@/$nic/g" ${INTERFACES_TEMPLATE} > "$rendered"
+if ! cmp -s "$rendered" ${INTERFACES_FILE}; then
+  ifquery --interfaces="$rendered" --list >/dev/null
+  old="$(awk '$1 == "address" { print $2 }' ${INTERFACES_FILE} 2>/dev/null || true)"
+  new="$(awk '$1 == "address" { print $2 }' "$rendered")"
+  for a in $old; do grep -qx "$a" <<<"$new" || ip addr del "$a" dev "$nic" 2>/dev/null || true; done
+  for a in $new; do ip addr replace "$a" dev "$nic"; done
+  install -m 0644 "$rendered" ${INTERFACES_FILE}
+  echo "addresses on $nic: $(echo $new)"
+fi
+rm -f "$rendered"
+if was_changed '${SYSCTL_FILE}'; then sysctl -q -p ${SYSCTL_FILE}; fi
+if was_changed '${FIREWALL_RULES}'; then
+  iptables-restore --test --noflush < ${FIREWALL_RULES}
+  iptables -N DOCKER-USER 2>/dev/null || true
+  iptables-restore --noflush < ${FIREWALL_RULES}
+  iptables -C DOCKER-USER -j PM-MAILU-OUT 2>/dev/null || iptables -I DOCKER-USER -j PM-MAILU-OUT
+  echo "firewall: MailU's containers reach port 25 only through the relay"
+fi
+if was_changed '${FIREWALL_UNIT}'; then systemctl daemon-reload; systemctl enable penguinmails-firewall.service; fi
+if was_changed '/etc/postfix/*'; then
+  postconf -n >/dev/null
+  postfix check
+  systemctl enable postfix
+  if was_changed '${RELAY_MAIN_CF}' || was_changed '${RELAY_MASTER_CF}'; then systemctl restart postfix; echo "relay: restarted";
+  else systemctl reload postfix; echo "relay: reloaded"; fi
+fi
 `;
 }
 
-export function outboundUnit(): string {
-  return `# Written by penguinmails-infra (MailuInstall): outbound mail rules after a reboot.
+/** Re-applies the firewall rules after a reboot, once Docker has made its chains. */
+export function firewallUnit(): string {
+  return `# Written by penguinmails-infra (MailuInstall): mail from MailU's containers only through the relay.
 [Unit]
-Description=penguinmails outbound mail through the sending IPs (SNAT from ${MAILU_SUBNET})
-After=network-online.target docker.service
-Wants=network-online.target
+Description=penguinmails: MailU's containers reach port 25 only through the relay
+After=docker.service
+Wants=docker.service
 
 [Service]
 Type=oneshot
-ExecStart=${OUTBOUND_SCRIPT}
+ExecStart=/bin/sh -c 'iptables -N DOCKER-USER 2>/dev/null; iptables-restore --noflush < ${FIREWALL_RULES}; iptables -C DOCKER-USER -j PM-MAILU-OUT 2>/dev/null || iptables -I DOCKER-USER -j PM-MAILU-OUT'
 RemainAfterExit=yes
 
 [Install]
@@ -101,12 +169,14 @@ WantedBy=multi-user.target
  * Creates the domains and the postmaster through MailU's CLI once the admin
  * container answers. `domain` is a no-op for an existing domain and `admin
  * --mode update` sets the password of an existing account, so a rerun is
- * harmless. stdin: `domain <name>` lines, then `admin <local part> <domain> <password>`.
+ * harmless. stdin: `domain <name>` lines, `alias <local part> <domain> <destination>` lines (the DMARC
+ * and TLS report addresses), then `admin <local part> <domain> <password>`.
  */
 export function accountsScript(): string {
   return `set -euo pipefail
 cd ${MAILU_DIR}
-admin() { docker compose -p mailu exec -T admin flask mailu "$@"; }
+${COMPOSE}
+admin() { dc exec -T admin flask mailu "$@"; }
 for i in $(seq 1 60); do
   if admin --help >/dev/null 2>&1; then break; fi
   [ "$i" = 60 ] && { echo "MailU's admin container did not answer within 5 minutes" >&2; exit 1; }
@@ -115,6 +185,8 @@ done
 while read -r kind a b c; do
   case "$kind" in
     domain) admin domain "$a" >/dev/null; echo "domain $a: present" ;;
+    # \`alias\` has no existence check (2024.06 manage.py): delete, then create.
+    alias) admin alias-delete "$a@$b" >/dev/null; admin alias "$a" "$b" "$c" >/dev/null; echo "alias $a@$b: to $c" ;;
     admin) admin admin "$a" "$b" "$c" --mode update >/dev/null; echo "postmaster $a@$b: present" ;;
     "") ;;
     *) echo "unknown line kind '$kind'" >&2; exit 2 ;;
@@ -123,6 +195,15 @@ done
 `;
 }
 
+/** The report addresses DMARC (rua) and TLS-RPT name for each domain (mail-records.ts): aliases to the postmaster. */
+export const REPORT_LOCAL_PARTS = ["dmarc-reports", "tls-reports"] as const;
+
 export function accountsInput(domains: string[], postmaster: string, password: string): string {
-  return [...domains.map((d) => `domain ${d}`), `admin ${postmaster} ${domains[0]} ${password}`, ""].join("\n");
+  const to = `${postmaster}@${domains[0]}`;
+  return [
+    ...domains.map((d) => `domain ${d}`),
+    ...domains.flatMap((d) => REPORT_LOCAL_PARTS.map((l) => `alias ${l} ${d} ${to}`)),
+    `admin ${postmaster} ${domains[0]} ${password}`,
+    "",
+  ].join("\n");
 }

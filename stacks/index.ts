@@ -178,8 +178,19 @@ export = async () => {
                 hostname: server.hostname,
                 mainIp: server.mainIp,
                 extraHostnames: i === 0 ? tenant.domains.flatMap((d) => [`autoconfig.${d.name}`, `mta-sts.${d.name}`]) : [],
-                nicIps: [...server.ips, ...server.standby].map((ip) => ip.ip),
-                outboundIps: server.outboundIps,
+                sendingIps: server.ips.map((ip, k) => ({
+                  slot: `${c.name}-ip${k + 1}`,
+                  ip: ip.ip,
+                  hostname: sendingHostname(c.name, k + 1, mailDomain),
+                })),
+                standbyIps: server.standby.map((ip, k) => ({
+                  slot: `${c.name}-standby${k + 1}`,
+                  ip: ip.ip,
+                  hostname: standbyHostname(c.name, k + 1, mailDomain),
+                })),
+                pausedIps: c.pausedIps,
+                domainIps: c.domainIps,
+                mxHosts: [servers[0].server.hostname],
                 domains: tenant.domains.map((d, j) => ({
                   name: d.name,
                   dkimSelector: d.dkimSelector,

@@ -51,6 +51,8 @@ export const serverSchema = z
       .default(0),
     /** Sending IPs to stop sending from now; a standby IP takes each one's place. */
     pausedIps: z.array(ipv4).default([]),
+    /** Which sending IP (1 = <server>-ip1) each domain leaves from; domains not named are spread evenly and stably. */
+    domainIps: z.record(domain, positiveInt("a sending IP number (1 for <server>-ip1)")).optional(),
   })
   .strict();
 
@@ -136,6 +138,30 @@ function crossChecks(raw: unknown): Problem[] {
       if (typeof d?.name === "string" && seen.has(d.name))
         out.push({ path: ["domains", i, "name"], message: `expected a domain not listed before ("${d.name}" is listed twice)` });
       seen.add(d?.name);
+    });
+  }
+  if (Array.isArray(t?.servers) && Array.isArray(t?.domains)) {
+    const names = t.domains.map((d: { name?: unknown }) => d?.name);
+    t.servers.forEach((s: { domainIps?: unknown; sendingIps?: unknown }, i) => {
+      if (!s?.domainIps || typeof s.domainIps !== "object") return;
+      for (const [d, n] of Object.entries(s.domainIps as Record<string, unknown>)) {
+        if (!names.includes(d)) out.push({ path: ["servers", i, "domainIps", d], message: "expected one of the tenant's sending domains" });
+        else if (typeof n === "number" && typeof s.sendingIps === "number" && n > s.sendingIps)
+          out.push({
+            path: ["servers", i, "domainIps", d],
+            message: `expected a sending IP number from 1 to sendingIps (${s.sendingIps})`,
+          });
+      }
+    });
+    // MailU signs all of a server's domains with one selector (mailu.env DKIM_SELECTOR, a server-wide setting).
+    const selectorOf = (d: { dkimSelector?: unknown }) => d?.dkimSelector ?? "pm1";
+    const first = t.domains[0] as { name?: unknown; dkimSelector?: unknown } | undefined;
+    t.domains.forEach((d: { dkimSelector?: unknown }, i) => {
+      if (i > 0 && first && selectorOf(d) !== selectorOf(first))
+        out.push({
+          path: ["domains", i, "dkimSelector"],
+          message: `expected "${String(selectorOf(first))}", the selector of domains[0] (${String(first.name)}): MailU signs every domain of a server with one DKIM selector (DKIM_SELECTOR)`,
+        });
     });
   }
   if (Array.isArray(t?.domains) && typeof t.zone === "string") {

@@ -19,10 +19,9 @@ import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
 import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
 import { previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|fleet-scale|profile] [options]
 import { disasterDrill, printDrill } from "./disaster";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|fleet-scale|profile] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on

@@ -27,7 +27,7 @@ sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local back
      server, outputs and monthly cost; then npm run verify's checks against a DNS stand-in
      serving what was published and an SMTP stand-in for the server
   2. raise to 4 sending IPs: the preview shows what will be bought and the cost delta; up
-     applies it, and only the server's network step (netplan, outbound rules) reruns
+     applies it, and only the server's network step (addresses on the NIC, the relay's per-IP transports) reruns
   3. add a second server: the program refuses it (over budget) before anything is bought
      (the policy pack checks the same, as the second guard)
   4. lower to 1 sending IP: the preview shows the release; up applies it

@@ -7,6 +7,8 @@
 #   - postgresql: the provisioning service's state and queue (a private cluster per test run)
 #   - restic, rclone, sqlite3: backups as the servers and operators run them, rclone's
 #     `serve restic` as the backup target, sqlite3 for MailU's admin database
+#   - debootstrap, iproute2, util-linux: the SSH-host stand-in's clean Debian root filesystem
+#     (scripts/dev/debian-rootfs.sh) and its mount and network namespaces (unshare, nsenter, ip)
 #
 # usage: scripts/dev/system-packages.sh [--check] [--help]
 #   --check   only say what is missing (exit 1 when something is), install nothing
@@ -19,6 +21,9 @@ PACKAGES=(
   "restic:/usr/bin/restic"
   "rclone:/usr/bin/rclone"
   "sqlite3:/usr/bin/sqlite3"
+  "debootstrap:/usr/sbin/debootstrap"
+  "iproute2:/usr/sbin/ip"
+  "util-linux:/usr/bin/nsenter"
 )
 
 CHECK=0
@@ -26,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) CHECK=1 ;;
     -h | --help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)

@@ -93,6 +93,8 @@ maybe("backups and disaster recovery", () => {
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
     for (const t of ["acme", "bravo"]) cf.addZone(`${t}-mail.com`);
     target = await new RestBackupTarget({ dir: path.join(devDir, "backup-targets", `backup-${process.pid}`) }).start();
+    // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
+    await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
     Object.assign(process.env, {
       HOSTWINDS_API_URL: sim.url,
       HOSTWINDS_API_KEY: KEY,
@@ -155,7 +157,7 @@ maybe("backups and disaster recovery", () => {
     // The backup step ran before MailU's files and containers.
     const cmds = hosts.execs
       .filter((e) => e.ip === firstIp)
-      .map((e) => (e.command.includes("restic") ? "backup" : e.command.includes("docker compose -p mailu up") ? "mailu" : "other"));
+      .map((e) => (e.command.includes("restic") ? "backup" : e.command.includes("up -d --remove-orphans") ? "mailu" : "other"));
     expect(cmds.indexOf("backup")).toBeLessThan(cmds.indexOf("mailu"));
     const state = readAll(path.join(devDir, "backends", BACKEND));
     for (const secret of [backup.access!.password, target.password]) {
@@ -222,7 +224,7 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
     for (const x of after.sendingIps) expect(spf).toContain(`ip4:${x}`);
     // The restore happened before MailU's containers started.
     const cmds = hosts.execs.filter((e) => e.ip === ip).map((e) => e.command);
-    expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("docker compose -p mailu up")));
+    expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
     // Backups go on from the new server into the same repository; retention keeps one snapshot a day (keepDaily).
     const [first] = await checkBackups(after.servers);
     expect((await backupServerNow(opts(), "acme", "mx1")).ok).toBe(true);

@@ -7,16 +7,14 @@ import {
   MailuConfigError,
   composeFile,
   mailuEnv,
-  netplanFile,
+  mtaStsOverride,
   postfixOverride,
-  snatRules,
 } from "../../components/mailu-files";
 
 const config = (over: Partial<MailuConfig> = {}): MailuConfig => ({
   domain: "acme-mail.com",
   hostnames: ["mx1.acme-mail.com", "mta-sts.acme-mail.com"],
   mainIp: "198.51.100.10",
-  sendingIps: ["198.51.100.11"],
   dkimSelector: "pm1",
   tlsFlavor: "cert",
   messagesPerDay: 5000,
@@ -27,7 +25,7 @@ const config = (over: Partial<MailuConfig> = {}): MailuConfig => ({
 
 describe("MailU files", () => {
   test("every mailu.env key is one MailU documents, and every compose key one Compose knows", () => {
-    for (const c of [config(), config({ sendingIps: ["198.51.100.11", "198.51.100.12"] })]) {
+    for (const c of [config(), config({ tlsFlavor: "letsencrypt" })]) {
       const keys = mailuEnv(c)
         .split("\n")
         .filter((l) => l && !l.startsWith("#"))
@@ -62,7 +60,7 @@ describe("MailU files", () => {
     });
   });
 
-  test("docker-compose.yml: every MailU image pinned, ports on the main IP only, one sending IP through Docker's host_ipv4", () => {
+  test("docker-compose.yml: every MailU image pinned, ports on the main IP only, no sending IP (the host's relay sends)", () => {
     const doc = load(composeFile(config())) as {
       services: Record<string, { image: string; ports?: string[] }>;
       networks: { default: { driver_opts?: Record<string, string> } };
@@ -74,33 +72,20 @@ describe("MailU files", () => {
     for (const i of mailu) expect(i.endsWith(`:${MAILU_VERSION}`)).toBe(true);
     expect(MAILU_VERSION).toMatch(/^2024\.06\.\d+$/);
     expect(doc.services.front.ports).toEqual(["25", "80", "443", "465", "587", "993", "4190"].map((p) => `198.51.100.10:${p}:${p}`));
-    expect(doc.networks.default.driver_opts).toEqual({ "com.docker.network.host_ipv4": "198.51.100.11" });
-    expect(
-      snatRules(config())
-        .split("\n")
-        .filter((l) => l.startsWith("iptables")),
-    ).toEqual([
-      "iptables -t nat -D POSTROUTING -s 192.168.203.0/24 -p tcp --dport 25 -m conntrack --ctstate NEW -j PM_SENDING 2>/dev/null || true",
-      "iptables -t nat -F PM_SENDING 2>/dev/null || true",
-      "iptables -t nat -X PM_SENDING 2>/dev/null || true",
-    ]);
+    expect(doc.networks.default.driver_opts).toEqual({ "com.docker.network.bridge.name": "mailu0" });
   });
 
-  test("several sending IPs: no host_ipv4, netplan carries them all, SNAT spreads new SMTP connections round robin", () => {
-    const c = config({ sendingIps: ["198.51.100.11", "198.51.100.12", "198.51.100.13"] });
-    expect((load(composeFile(c)) as { networks: { default: { driver_opts?: unknown } } }).networks.default.driver_opts).toBeUndefined();
-    expect(load(netplanFile(c))).toEqual({
-      network: { version: 2, ethernets: { eth0: { addresses: ["198.51.100.11/32", "198.51.100.12/32", "198.51.100.13/32"] } } },
-    });
-    const rules = snatRules(c)
-      .split("\n")
-      .filter((l) => l.includes("-A PM_SENDING"));
-    expect(rules).toEqual([
-      "iptables -t nat -A PM_SENDING -m statistic --mode nth --every 3 --packet 0 -j SNAT --to-source 198.51.100.11",
-      "iptables -t nat -A PM_SENDING -m statistic --mode nth --every 2 --packet 0 -j SNAT --to-source 198.51.100.12",
-      "iptables -t nat -A PM_SENDING -j SNAT --to-source 198.51.100.13",
-    ]);
-    expect(snatRules(c)).toContain("-s 192.168.203.0/24 -p tcp --dport 25");
+  test("mailu.env opens exactly the published ports (587 is not in MailU 2024.06's default) and relays through the host", () => {
+    const env = mailuEnv(config());
+    expect(env).toContain("\nPORTS=25,80,443,465,587,993,4190\n");
+    expect(env).toContain("\nRELAYHOST=[192.168.203.1]:25\n");
+  });
+
+  test("the MTA-STS policy names every MX host, in enforce mode (RFC 8461 §3.2)", () => {
+    expect(mtaStsOverride(["mx1.acme-mail.com"])).toContain(
+      'return 200 "version: STSv1\\r\\nmode: enforce\\r\\nmx: mx1.acme-mail.com\\r\\nmax_age: 604800\\r\\n";',
+    );
+    expect(() => mtaStsOverride(["MX1"])).toThrow(MailuConfigError);
   });
 
   test("postfix banner and HELO name the main host name", () => {
@@ -110,11 +95,10 @@ describe("MailU files", () => {
   });
 
   test("values that could break a line or a YAML scalar are refused, and the error never shows a secret", () => {
-    const bad = () =>
-      mailuEnv(config({ apiToken: "token'\nADMIN=false", hostnames: ["MX1.acme-mail.com"], sendingIps: ["198.51.100.300"] }));
+    const bad = () => mailuEnv(config({ apiToken: "token'\nADMIN=false", hostnames: ["MX1.acme-mail.com"], mainIp: "198.51.100.300" }));
     expect(bad).toThrow(MailuConfigError);
     expect(bad).toThrow(
-      /host name "MX1.acme-mail.com" is not a lowercase host name; "198.51.100.300" is not an IPv4 address; apiToken must be 16-128 letters/,
+      /host name "MX1.acme-mail.com" is not a lowercase host name; main IP "198.51.100.300" is not an IPv4 address; apiToken must be 16-128 letters/,
     );
     let message = "";
     try {

@@ -7,12 +7,12 @@ describe("MailU install over SSH", () => {
   test("the bundle carries each file's path, mode and exact bytes, one line each", () => {
     const files = [
       { path: "/mailu/mailu.env", content: "SECRET_KEY=abc\nDOMAIN=acme-mail.com\n", mode: "0600" as const },
-      { path: "/etc/netplan/60-penguinmails.yaml", content: "network:\n  version: 2\n", mode: "0600" as const },
+      { path: "/etc/penguinmails/interfaces.in", content: "iface @NIC@ inet static\n", mode: "0600" as const },
     ];
     const lines = fileBundle(files).trimEnd().split("\n");
     expect(lines.map((l) => l.split(" ").slice(0, 2))).toEqual([
       ["/mailu/mailu.env", "0600"],
-      ["/etc/netplan/60-penguinmails.yaml", "0600"],
+      ["/etc/penguinmails/interfaces.in", "0600"],
     ]);
     expect(lines.map((l) => Buffer.from(l.split(" ")[2], "base64").toString("utf8"))).toEqual(files.map((f) => f.content));
   });
@@ -28,9 +28,18 @@ describe("MailU install over SSH", () => {
     expect(scrub("short ab", ["ab"])).toBe("short ab"); // too short to mask without destroying the text
   });
 
-  test("the accounts step's input: every domain, then the postmaster of the first", () => {
+  test("the accounts step's input: every domain, its DMARC and TLS report addresses (to the postmaster), then the postmaster", () => {
     expect(accountsInput(["a-mail.com", "b-mail.com"], "admin", "Pw123456")).toBe(
-      "domain a-mail.com\ndomain b-mail.com\nadmin admin a-mail.com Pw123456\n",
+      [
+        "domain a-mail.com",
+        "domain b-mail.com",
+        "alias dmarc-reports a-mail.com admin@a-mail.com",
+        "alias tls-reports a-mail.com admin@a-mail.com",
+        "alias dmarc-reports b-mail.com admin@a-mail.com",
+        "alias tls-reports b-mail.com admin@a-mail.com",
+        "admin admin a-mail.com Pw123456",
+        "",
+      ].join("\n"),
     );
   });
 

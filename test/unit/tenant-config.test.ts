@@ -113,6 +113,20 @@ describe("tenant config", () => {
     expect(limitProblems(parseTenant("t", valid))).toEqual([]);
   });
 
+  test("one DKIM selector per server, and a domain map that names real domains and sending IPs", () => {
+    expect(
+      problems({
+        ...valid,
+        domains: [{ name: "acme-mail.com" }, { name: "news.acme-mail.com", dkimSelector: "pm2" }],
+        servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, domainIps: { "acme-mail.com": 3, "other.acme-mail.com": 1 } }],
+      }),
+    ).toEqual([
+      "tenant.servers[0].domainIps.acme-mail.com: expected a sending IP number from 1 to sendingIps (2), found 3",
+      "tenant.servers[0].domainIps.other.acme-mail.com: expected one of the tenant's sending domains, found 1",
+      'tenant.domains[1].dkimSelector: expected "pm1", the selector of domains[0] (acme-mail.com): MailU signs every domain of a server with one DKIM selector (DKIM_SELECTOR), found "pm2"',
+    ]);
+  });
+
   test("warm-up schedules number the days from 1", () => {
     expect(warmupSchedule([10, 20]).map((d) => d.day)).toEqual([1, 2]);
     expect(warmupSchedule("aggressive").at(-1)).toEqual({ day: 10, maxMessages: 20000 });

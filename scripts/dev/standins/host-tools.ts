@@ -1,17 +1,27 @@
 /**
- * The `docker`, `netplan`, `iptables` and `systemctl` of the SSH-host
- * stand-in (scripts/dev/standins/ssh-host.ts): they run inside the stand-in host's
- * sandbox, validate what they are given the way the real tools would refuse
- * it, keep their state in /var/lib/penguinmails-standin and record every call
- * (secrets redacted) in /var/log/penguinmails-standin/calls.jsonl.
+ * The parts of a server the SSH-host stand-in (scripts/dev/standins/ssh-host.ts)
+ * cannot run for real: the Docker daemon (no registry images here) and
+ * systemd. They sit in /usr/local/sbin, ahead of the real tools on PATH:
+ *   - `docker compose …` / `docker-compose …`: behave as the real CLI would when
+ *     the real one is not installed (command not found) or has no compose
+ *     plugin; the project is judged by the real Compose Debian installed
+ *     (`config -q`), the env files against MailU's documented keys
+ *     (host-spec.ts), then `up`/`ps`/`exec`/`restart`/`down` keep state
+ *     instead of running containers; `up` creates the network's bridge with
+ *     its gateway address, as Docker does;
+ *   - `systemctl`: no systemd; records enable/restart/reload, and reloads a
+ *     Postfix that the test harness started (`postfix reload`).
+ * Every call is recorded (secrets redacted) in /var/log/penguinmails-standin/calls.jsonl,
+ * state in /var/lib/penguinmails-standin.
  *
  * usage (through the shims the stand-in installs): host-tools <tool> [args…]
  */
 import { createHash } from "crypto";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { load } from "js-yaml";
-import { COMPOSE_KEYS, MAILU_ENV_KEYS, PINNED_MAILU_IMAGE } from "./host-spec";
+import { MAILU_ENV_KEYS, PINNED_MAILU_IMAGE } from "./host-spec";
 
 export const STATE_DIR = "/var/lib/penguinmails-standin";
 export const CALLS_LOG = "/var/log/penguinmails-standin/calls.jsonl";
@@ -44,6 +54,11 @@ const sha = (s: string) => createHash("sha256").update(s).digest("hex").slice(0,
 const out = (s: string) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);
 
+/** Where Debian's packages put the real tools. */
+const REAL_DOCKER = "/usr/bin/docker";
+const REAL_COMPOSE_V1 = "/usr/bin/docker-compose";
+const COMPOSE_PLUGIN = "/usr/libexec/docker/cli-plugins/docker-compose";
+
 // ---- docker compose -------------------------------------------------------------------------
 
 interface ComposeState {
@@ -52,43 +67,37 @@ interface ComposeState {
   networks: Record<string, string>;
   domains: string[];
   users: Record<string, { passwordSha: string; admin: boolean }>;
+  aliases?: Record<string, string[]>;
 }
 const emptyCompose = (): ComposeState => ({ services: {}, networks: {}, domains: [], users: {} });
 
 interface Project {
   services: Record<string, { hash: string; image: string }>;
-  networks: Record<string, string>;
+  networks: Record<string, { hash: string; bridge?: string; subnet?: string }>;
 }
 
-/** Parses and checks ./docker-compose.yml and its env files; returns each service's and network's config hash. */
-function loadProject(cwd: string): Project {
+/**
+ * Checks ./docker-compose.yml with the real Compose (`config -q`: the compose-spec schema, env
+ * files, interpolation) and the env files against MailU's documented keys; returns each service's and
+ * network's config hash.
+ */
+function loadProject(cwd: string, compose: string[]): Project {
   const file = path.join(cwd, "docker-compose.yml");
-  if (!fs.existsSync(file)) throw new ToolError(`no configuration file provided: not found (looked for ${file})`, 14);
-  let doc: Record<string, unknown>;
-  try {
-    doc = load(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new ToolError(`yaml: ${(e as Error).message.split("\n")[0]}`, 15);
-  }
+  const real = spawnSync(compose[0], [...compose.slice(1), "-f", file, "config", "-q"], { cwd, encoding: "utf8" });
+  if (real.status !== 0)
+    throw new ToolError((real.stderr || real.stdout || `${compose.join(" ")} config failed`).trim(), real.status ?? 15);
+  const doc = load(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
   const problems: string[] = [];
-  for (const k of Object.keys(doc)) if (!COMPOSE_KEYS.top.has(k)) problems.push(`(root) additional properties '${k}' not allowed`);
   const services = (doc.services ?? {}) as Record<string, Record<string, unknown>>;
   const result: Record<string, { hash: string; image: string }> = {};
   for (const [name, svc] of Object.entries(services)) {
-    for (const k of Object.keys(svc))
-      if (!COMPOSE_KEYS.service.has(k)) problems.push(`services.${name} additional properties '${k}' not allowed`);
     const image = String(svc.image ?? "");
-    if (!image) problems.push(`services.${name}: no image`);
-    else if (image.startsWith("ghcr.io/mailu/") && !PINNED_MAILU_IMAGE.test(image))
+    if (image.startsWith("ghcr.io/mailu/") && !PINNED_MAILU_IMAGE.test(image))
       problems.push(`services.${name}.image ${image}: not an exact MailU 2024.06.N release`);
     else if (!image.includes(":") || image.endsWith(":latest")) problems.push(`services.${name}.image ${image}: no pinned tag`);
     let env = "";
     for (const f of ([] as unknown[]).concat(svc.env_file ?? [])) {
       const p = path.resolve(cwd, String(f));
-      if (!fs.existsSync(p)) {
-        problems.push(`env file ${p} not found`);
-        continue;
-      }
       env += fs.readFileSync(p, "utf8");
       for (const [i, line] of fs.readFileSync(p, "utf8").split("\n").entries()) {
         if (!line.trim() || line.startsWith("#")) continue;
@@ -99,14 +108,26 @@ function loadProject(cwd: string): Project {
     }
     result[name] = { hash: sha(JSON.stringify(svc) + env), image };
   }
-  const networks: Record<string, string> = { default: sha("{}") };
-  for (const [name, net] of Object.entries((doc.networks ?? {}) as Record<string, Record<string, unknown>>)) {
-    for (const k of Object.keys(net ?? {}))
-      if (!COMPOSE_KEYS.network.has(k)) problems.push(`networks.${name} additional properties '${k}' not allowed`);
-    networks[name] = sha(JSON.stringify(net ?? {}));
+  const networks: Record<string, { hash: string; bridge?: string; subnet?: string }> = {};
+  const declared = (doc.networks ?? {}) as Record<string, Record<string, unknown> | null>;
+  for (const [name, net] of Object.entries({ default: {} as Record<string, unknown> | null, ...declared })) {
+    const opts = (net?.driver_opts ?? {}) as Record<string, string>;
+    const subnet = ((net?.ipam as { config?: Array<{ subnet?: string }> } | undefined)?.config ?? [])[0]?.subnet;
+    networks[name] = { hash: sha(JSON.stringify(net ?? {})), bridge: opts["com.docker.network.bridge.name"], subnet };
   }
   if (problems.length) throw new ToolError(`validating ${file}:\n${problems.map((p) => `  ${p}`).join("\n")}`, 15);
   return { services: result, networks };
+}
+
+/** What Docker does for a bridge network: a Linux bridge with the subnet's first address as gateway. */
+function createBridge(name: string, subnet: string): void {
+  const [base, bits] = subnet.split("/");
+  const o = base.split(".").map(Number);
+  const gateway = `${o[0]}.${o[1]}.${o[2]}.${o[3] + 1}/${bits}`;
+  const ip = (...a: string[]) => spawnSync("ip", a, { encoding: "utf8" });
+  if (ip("link", "show", name).status !== 0) ip("link", "add", name, "type", "bridge");
+  ip("addr", "replace", gateway, "dev", name);
+  ip("link", "set", name, "up");
 }
 
 function flaskMailu(state: ComposeState, args: string[]): string[] {
@@ -133,30 +154,68 @@ function flaskMailu(state: ComposeState, args: string[]): string[] {
       if (!state.domains.includes(domain)) state.domains.push(domain);
       return args.map((a) => (a === password ? "[redacted]" : a));
     }
+    case "alias": {
+      const [local, domain, destination] = positional;
+      if (!destination) throw new ToolError("Error: Missing argument 'DESTINATION'.", 2);
+      const email = `${local}@${domain}`;
+      state.aliases ??= {};
+      // 2024.06 manage.py `alias` adds without looking: a second one is a duplicate primary key.
+      if (state.aliases[email]) throw new ToolError(`sqlalchemy.exc.IntegrityError: UNIQUE constraint failed: alias.email (${email})`, 1);
+      state.aliases[email] = destination.split(",");
+      if (!state.domains.includes(domain)) state.domains.push(domain);
+      return args;
+    }
+    case "alias-delete": {
+      const [email] = positional;
+      if (!email) throw new ToolError("Error: Missing argument 'EMAIL'.", 2);
+      if (state.aliases) delete state.aliases[email];
+      return args;
+    }
     default:
       throw new ToolError(`Error: No such command '${cmd}'.`, 2);
   }
 }
 
 function docker(args: string[], cwd: string): string[] {
-  if (args[0] !== "compose") throw new ToolError(`the stand-in's docker knows only 'docker compose', not '${args[0] ?? ""}'`, 125);
-  const a = args.slice(1);
+  if (!fs.existsSync(REAL_DOCKER)) throw new ToolError("bash: docker: command not found", 127);
+  if (args[0] !== "compose")
+    throw new ToolError(`the stand-in's docker (no daemon here) knows only 'docker compose', not '${args[0] ?? ""}'`, 125);
+  if (!fs.existsSync(COMPOSE_PLUGIN)) throw new ToolError("docker: 'compose' is not a docker command.\nSee 'docker --help'", 1);
+  return compose(args.slice(1), cwd, [COMPOSE_PLUGIN, "compose"], (logged) => ["compose", ...logged]);
+}
+
+/** Compose v1, the `docker-compose` command Debian bookworm's docker-compose package installs. */
+function dockerCompose(args: string[], cwd: string): string[] {
+  if (!fs.existsSync(REAL_COMPOSE_V1)) throw new ToolError("bash: docker-compose: command not found", 127);
+  return compose(args, cwd, [REAL_COMPOSE_V1], (logged) => logged);
+}
+
+function compose(args: string[], cwd: string, real: string[], asLogged: (a: string[]) => string[]): string[] {
+  const a = [...args];
   let project = path.basename(cwd);
   while (a[0]?.startsWith("-")) {
     const flag = a.shift()!;
     if (flag === "-p" || flag === "--project-name") project = a.shift() ?? "";
     else throw new ToolError(`unknown compose flag ${flag}`, 125);
   }
+  const realWith = [...real, "-p", project];
   const state = readState<ComposeState>(`compose-${project}`, emptyCompose());
   const [sub, ...rest] = a;
   let logged = args;
   switch (sub) {
+    case "config": {
+      const r = spawnSync(realWith[0], [...realWith.slice(1), "config", ...rest], { cwd, encoding: "utf8" });
+      process.stdout.write(r.stdout ?? "");
+      if (r.status !== 0) throw new ToolError((r.stderr ?? "").trim(), r.status ?? 1);
+      break;
+    }
     case "up": {
       if (!rest.includes("-d") && !rest.includes("--detach")) throw new ToolError("the stand-in runs only 'up -d'", 1);
-      const project_ = loadProject(cwd);
+      const project_ = loadProject(cwd, realWith);
       const wanted = project_.services;
       state.networks ??= {};
-      for (const [name, hash] of Object.entries(project_.networks)) {
+      for (const [name, { hash, bridge, subnet }] of Object.entries(project_.networks)) {
+        if (bridge && subnet) createBridge(bridge, subnet);
         if (state.networks[name] && state.networks[name] !== hash) {
           throw new ToolError(
             `network ${project}_${name} was found but has incorrect configuration: it needs to be recreated - options have changed (run 'docker compose -p ${project} down' first)`,
@@ -181,7 +240,7 @@ function docker(args: string[], cwd: string): string[] {
       break;
     }
     case "ps": {
-      loadProject(cwd);
+      loadProject(cwd, realWith);
       const names = rest.filter((r) => !r.startsWith("-"));
       for (const [name, s] of Object.entries(state.services))
         if (s.running && (!names.length || names.includes(name)))
@@ -189,7 +248,7 @@ function docker(args: string[], cwd: string): string[] {
       break;
     }
     case "restart": {
-      loadProject(cwd);
+      loadProject(cwd, realWith);
       for (const name of rest.filter((r) => !r.startsWith("-"))) {
         if (!state.services[name]?.running) throw new ToolError(`service "${name}" is not running`, 1);
         state.services[name].restarts++;
@@ -198,7 +257,7 @@ function docker(args: string[], cwd: string): string[] {
       break;
     }
     case "exec": {
-      loadProject(cwd);
+      loadProject(cwd, realWith);
       const r = rest.filter((x) => x !== "-T");
       const [service, ...command] = r;
       if (!state.services[service]?.running) throw new ToolError(`service "${service}" is not running`, 1);
@@ -218,150 +277,64 @@ function docker(args: string[], cwd: string): string[] {
       throw new ToolError(`the stand-in's compose does not know '${sub ?? ""}'`, 1);
   }
   writeState(`compose-${project}`, state);
-  return logged;
-}
-
-// ---- netplan ---------------------------------------------------------------------------------
-
-const CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
-
-function netplan(args: string[]): string[] {
-  const [sub] = args;
-  if (sub !== "apply" && sub !== "generate") throw new ToolError(`the stand-in's netplan knows apply and generate, not '${sub ?? ""}'`, 1);
-  const dir = "/etc/netplan";
-  const files = fs.existsSync(dir)
-    ? fs
-        .readdirSync(dir)
-        .filter((f) => f.endsWith(".yaml"))
-        .sort()
-    : [];
-  const addresses: Record<string, string[]> = {};
-  for (const f of files) {
-    const p = path.join(dir, f);
-    if ((fs.statSync(p).mode & 0o077) !== 0)
-      err(`** (generate:1): WARNING **: Permissions for ${p} are too open. Netplan configuration should NOT be accessible by others.`);
-    let doc: { network?: { version?: unknown; ethernets?: Record<string, Record<string, unknown>> } };
-    try {
-      doc = load(fs.readFileSync(p, "utf8")) as typeof doc;
-    } catch (e) {
-      throw new ToolError(`${p}: Invalid YAML: ${(e as Error).message.split("\n")[0]}`, 1);
-    }
-    if (!doc?.network) throw new ToolError(`${p}: Error in network definition: expected 'network' at the top`, 1);
-    if (doc.network.version !== 2) throw new ToolError(`${p}: Error in network definition: Only version 2 is supported`, 1);
-    for (const [nic, def] of Object.entries(doc.network.ethernets ?? {})) {
-      for (const k of Object.keys(def ?? {}))
-        if (!["addresses", "dhcp4", "dhcp6", "routes", "nameservers", "match", "set-name", "mtu"].includes(k))
-          throw new ToolError(`${p}: Error in network definition: unknown key '${k}'`, 1);
-      for (const a of (def?.addresses ?? []) as unknown[]) {
-        if (typeof a !== "string" || !CIDR.test(a))
-          throw new ToolError(`${p}: Error in network definition: malformed address '${String(a)}', must be X.X.X.X/NN`, 1);
-        (addresses[nic] ??= []).push(a);
-      }
-    }
-  }
-  if (sub === "apply") writeState("netplan", { applied: addresses });
-  return args;
-}
-
-// ---- iptables --------------------------------------------------------------------------------
-
-const BUILTIN: Record<string, string[]> = { nat: ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"], filter: ["INPUT", "FORWARD", "OUTPUT"] };
-const TARGETS = ["ACCEPT", "DROP", "RETURN", "SNAT", "DNAT", "MASQUERADE", "REJECT", "LOG"];
-type Tables = Record<string, Record<string, string[]>>;
-
-function iptables(args: string[]): string[] {
-  const a = [...args];
-  let table = "filter";
-  if (a[0] === "-t") {
-    a.shift();
-    table = a.shift() ?? "";
-  }
-  if (!BUILTIN[table])
-    throw new ToolError(`iptables v1.8.9 (nf_tables): can't initialize iptables table '${table}': Table does not exist`, 3);
-  const tables = readState<Tables>("iptables", {});
-  const chains = (tables[table] ??= Object.fromEntries(BUILTIN[table].map((c) => [c, []])));
-  const [op, chain, ...rule] = a;
-  const noChain = () => new ToolError("iptables: No chain/target/match by that name.", 1);
-  const checkRule = (r: string[]) => {
-    const j = r[r.indexOf("-j") + 1];
-    if (!r.includes("-j") || !j) throw new ToolError("iptables: a rule needs a target (-j)", 2);
-    if (!TARGETS.includes(j) && !chains[j]) throw new ToolError(`iptables v1.8.9 (nf_tables): Chain '${j}' does not exist`, 2);
-    if (j === "SNAT") {
-      const to = r[r.indexOf("--to-source") + 1];
-      if (table !== "nat" || !r.includes("--to-source") || !/^\d+\.\d+\.\d+\.\d+$/.test(to ?? ""))
-        throw new ToolError("iptables: SNAT needs -t nat and --to-source <IPv4>", 2);
-    }
-    return r.join(" ");
-  };
-  switch (op) {
-    case "-N":
-      if (chains[chain]) throw new ToolError("iptables: Chain already exists.", 1);
-      chains[chain] = [];
-      break;
-    case "-F":
-      if (chain === undefined) for (const c of Object.keys(chains)) chains[c] = [];
-      else if (!chains[chain]) throw noChain();
-      else chains[chain] = [];
-      break;
-    case "-X":
-      if (!chains[chain] || BUILTIN[table].includes(chain)) throw noChain();
-      if (chains[chain].length) throw new ToolError("iptables: Directory not empty.", 1);
-      if (Object.values(chains).some((rs) => rs.some((r) => r.endsWith(`-j ${chain}`))))
-        throw new ToolError("iptables: Too many links.", 1);
-      delete chains[chain];
-      break;
-    case "-A":
-    case "-I":
-    case "-C":
-    case "-D": {
-      if (!chains[chain]) throw noChain();
-      const r = op === "-I" && /^\d+$/.test(rule[0] ?? "") ? rule.slice(1) : rule;
-      const text = checkRule(r);
-      const at = chains[chain].indexOf(text);
-      if (op === "-A") chains[chain].push(text);
-      else if (op === "-I") chains[chain].unshift(text);
-      else if (at < 0) throw new ToolError("iptables: Bad rule (does a matching rule exist in that chain?).", 1);
-      else if (op === "-D") chains[chain].splice(at, 1);
-      break;
-    }
-    case "-S":
-      for (const [c, rs] of Object.entries(chains)) {
-        if (chain && c !== chain) continue;
-        out(BUILTIN[table].includes(c) ? `-P ${c} ACCEPT` : `-N ${c}`);
-        for (const r of rs) out(`-A ${c} ${r}`);
-      }
-      break;
-    default:
-      throw new ToolError(`iptables: the stand-in does not know '${op ?? ""}'`, 2);
-  }
-  if (op !== "-C" && op !== "-S") writeState("iptables", tables);
-  return args;
+  return asLogged(logged);
 }
 
 // ---- systemctl -------------------------------------------------------------------------------
 
 function systemctl(args: string[]): string[] {
-  const [sub, unit] = args;
-  const state = readState<{ enabled: string[]; reloads: number; active?: string[] }>("systemd", { enabled: [], reloads: 0 });
-  if (sub === "daemon-reload") state.reloads++;
-  else if (sub === "start") {
-    // A timer or service started now (systemctl(1) "start"); the stand-in runs nothing on schedule.
-    if (!unit || !fs.existsSync(path.join("/etc/systemd/system", unit)))
-      throw new ToolError(`Failed to start ${unit ?? ""}: Unit ${unit ?? ""} not found.`, 5);
-    state.active = [...new Set([...(state.active ?? []), unit])];
-  } else if (sub === "enable") {
-    if (!unit || !fs.existsSync(path.join("/etc/systemd/system", unit)))
-      throw new ToolError(`Failed to enable unit: Unit file ${unit ?? ""} does not exist.`, 1);
-    if (!state.enabled.includes(unit)) state.enabled.push(unit);
-    err(`Created symlink /etc/systemd/system/multi-user.target.wants/${unit} → /etc/systemd/system/${unit}.`);
-  } else throw new ToolError(`the stand-in's systemctl knows daemon-reload, enable and start, not '${sub ?? ""}'`, 1);
+  const [sub, ...rest] = args;
+  const units = rest.filter((u) => !u.startsWith("-"));
+  const state = readState<{ enabled: string[]; reloads: number; restarted: string[]; reloaded: string[]; active?: string[] }>("systemd", {
+    enabled: [],
+    reloads: 0,
+    restarted: [],
+    reloaded: [],
+  });
+  state.restarted ??= [];
+  state.reloaded ??= [];
+  const exists = (unit: string) =>
+    ["/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"].some((d) =>
+      fs.existsSync(path.join(d, unit.includes(".") ? unit : `${unit}.service`)),
+    );
+  // A Postfix the test harness started: a reload reaches it as systemd's would (postfix.service: ExecReload=/usr/sbin/postfix reload).
+  const postfixRunning = () => spawnSync("postfix", ["status"], { stdio: "ignore" }).status === 0;
+  switch (sub) {
+    case "daemon-reload":
+      state.reloads++;
+      break;
+    case "enable":
+      for (const unit of units) {
+        if (!exists(unit)) throw new ToolError(`Failed to enable unit: Unit file ${unit} does not exist.`, 1);
+        if (!state.enabled.includes(unit)) state.enabled.push(unit);
+      }
+      break;
+    case "start":
+      // A timer or service started now (systemctl(1) "start"); the stand-in runs nothing on schedule.
+      for (const unit of units) {
+        if (!exists(unit)) throw new ToolError(`Failed to start ${unit}: Unit ${unit} not found.`, 5);
+        state.active = [...new Set([...(state.active ?? []), unit])];
+      }
+      break;
+    case "restart":
+    case "reload":
+    case "reload-or-restart":
+      for (const unit of units) {
+        if (!exists(unit)) throw new ToolError(`Failed to ${sub} ${unit}.service: Unit ${unit}.service not found.`, 5);
+        (sub === "restart" ? state.restarted : state.reloaded).push(unit);
+        if (unit.startsWith("postfix") && postfixRunning()) execFileSync("postfix", ["reload"], { stdio: "inherit" });
+      }
+      break;
+    default:
+      throw new ToolError(`the stand-in's systemctl knows daemon-reload, enable, start, restart and reload, not '${sub ?? ""}'`, 1);
+  }
   writeState("systemd", state);
   return args;
 }
 
 // ---- entry -----------------------------------------------------------------------------------
 
-const TOOLS: Record<string, (args: string[], cwd: string) => string[]> = { docker, netplan, iptables, systemctl };
+const TOOLS: Record<string, (args: string[], cwd: string) => string[]> = { docker, "docker-compose": dockerCompose, systemctl };
 
 function main(): void {
   const [tool, ...args] = process.argv.slice(2);
@@ -391,7 +364,7 @@ function main(): void {
     logged = run(args, cwd);
   } catch (e) {
     if (!(e instanceof ToolError)) throw e;
-    err(e.message);
+    if (e.message) err(e.message);
     code = e.code;
     // A failed call's arguments may hold a secret the parser never reached: log only the subcommand.
     logged = args.slice(0, 4);

@@ -354,7 +354,7 @@ export class HostwindsSim {
   private newIp(): string {
     const n = this.state.nextIp++;
     const prefix = this.o.ipPrefix ?? "198.51";
-    return `${prefix}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+    return `${prefix}.${100 + Math.floor(n / 250)}.${(n % 250) + 1}`; // 198.51.100.0/24: documentation range (RFC 5737)
   }
 
   /** Moves a server from BUILD to ACTIVE (with its main IP) once its time has come. */

@@ -2,12 +2,18 @@
  * Stand-in for the servers Hostwinds hands out: each is an SSH server (ssh2)
  * on its own loopback address (127.77.x.y, port 22), logging in `root` with
  * the root password the Hostwinds stand-in gave the server (or an authorized
- * key), and running each command with a real bash in a sandbox: a private
- * mount namespace whose root is an overlay of this machine's `/`, so scripts
- * write /mailu, /etc/netplan and the rest as on a real server while every
- * change lands in the host's folder (`<dir>/<ip>/upper`). `docker`,
- * `netplan`, `iptables` and `systemctl` there are the stand-in tools of
- * host-tools.ts. Needs root (mount namespaces, overlayfs, port 22).
+ * key), and running each command with a real bash in a real Debian system:
+ * a private mount namespace whose root is an overlay of a clean Debian root
+ * filesystem built by debootstrap (scripts/dev/debian-rootfs.sh), and a
+ * network namespace of its own whose NIC has Debian's predictable name
+ * (`ens3`, a veth), the main IP, and the default route. So the install runs
+ * Debian's apt-get (against Debian's archive, through ./apt-proxy.ts), dpkg,
+ * ifupdown, iproute2, iptables and Postfix for real, while every change lands
+ * in the host's folder (`<dir>/<ip>/upper`). Only what needs a daemon that
+ * cannot run here stays a stand-in (host-tools.ts): `docker`/`docker-compose`
+ * past their own config validation (no registry images, no Docker daemon) and
+ * `systemctl` (no systemd; services are kept from starting by Debian's
+ * policy-rc.d convention). Needs root (namespaces, overlayfs, port 22).
  *
  * Wire it to the Hostwinds stand-in with `new HostwindsSim({ hosts: sshHosts })`:
  * a server that finishes building gets a host, and its main IP is the host's address.
@@ -18,6 +24,8 @@ import * as path from "path";
 import { timingSafeEqual } from "crypto";
 import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from "ssh2";
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
+import * as net from "net";
+import { APT_PROXY_PORT, AptProxy, loopbackBridge } from "./apt-proxy";
 import { projectRoot } from "../../cli/engine/pulumi-env";
 export interface SshHostSimOptions {
   /** Where host sandboxes live (one folder per address). */
@@ -28,6 +36,26 @@ export interface SshHostSimOptions {
   addressPrefix?: string;
   /** OpenSSH public key lines accepted for root on every host. */
   authorizedKeys?: string[];
+  /** The Debian root filesystem (default: scripts/dev/debian-rootfs.sh builds or finds it). */
+  rootfs?: string;
+  /** The NIC's name on every host (default ens3: Debian's predictable name on a KVM server). */
+  nic?: string;
+}
+
+const netNamespace = (pid: number): string | undefined => {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The clean Debian root filesystem, built once per machine (about a minute cold; progress on stderr). */
+export function debianRootfs(suite = "bookworm"): string {
+  return execFileSync("bash", [path.join(projectRoot, "scripts", "dev", "debian-rootfs.sh"), "--suite", suite, "--print-dir"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  }).trim();
 }
 
 /** The side the Hostwinds stand-in calls: a built server gets a host; a terminated one loses it. */
@@ -53,18 +81,28 @@ interface Host {
   listening: Promise<void>;
   ns?: ChildProcess;
   nsReady?: Promise<number>;
+  bridge?: ChildProcess;
+  forwards: ChildProcess[];
 }
 
 const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const TOOLS = ["docker", "netplan", "iptables", "systemctl"];
+/** Where the stand-in tools' node is, inside a host. */
+const STANDIN_NODE = "/usr/local/lib/penguinmails-standin/node";
+/** The stand-in tools, ahead of the real ones on PATH (/usr/local/sbin). */
+const TOOLS = ["docker", "docker-compose", "systemctl"];
 
 export class SshHostSim implements ServerHosts {
   private hosts = new Map<string, Host>();
   private next = 2;
   private hostKey = utils.generateKeyPairSync("ed25519").private;
   private keys: ParsedKey[];
+  private rootfs?: string;
+  private proxy?: Promise<AptProxy>;
+  /** Loopback ports of this machine that hosts reach at 127.0.0.1:<port> (e.g. a backup target): port → Unix socket. */
+  private forwarded = new Map<number, { socket: string; server: net.Server }>();
   /** Every command run, in order. */
   readonly execs: ExecRecord[] = [];
+  readonly nic: string;
 
   constructor(private o: SshHostSimOptions) {
     this.keys = (o.authorizedKeys ?? []).map((k) => {
@@ -72,15 +110,16 @@ export class SshHostSim implements ServerHosts {
       if (parsed instanceof Error) throw new Error(`authorized key is not an OpenSSH public key: ${parsed.message}`);
       return Array.isArray(parsed) ? parsed[0] : parsed;
     });
+    this.nic = o.nic ?? "ens3";
   }
 
   /** Whether this machine can run the stand-in (root, unshare, overlayfs), and if not, why. */
   static unavailableReason(): string | undefined {
     if (process.getuid?.() !== 0) return "the SSH-host stand-in needs root (mount namespaces, overlayfs, port 22)";
     try {
-      execFileSync("unshare", ["-m", "--propagation", "private", "true"], { stdio: "ignore" });
+      execFileSync("unshare", ["-m", "-n", "--propagation", "private", "true"], { stdio: "ignore" });
     } catch {
-      return "the SSH-host stand-in needs `unshare -m` (util-linux) and permission to create mount namespaces";
+      return "the SSH-host stand-in needs `unshare -m -n` (util-linux) and permission to create mount and network namespaces";
     }
     return undefined;
   }
@@ -91,13 +130,15 @@ export class SshHostSim implements ServerHosts {
     const root = path.join(this.o.dir, ip);
     fs.rmSync(root, { recursive: true, force: true });
     for (const d of ["upper", "work", "merged"]) fs.mkdirSync(path.join(root, d), { recursive: true });
-    this.installTools(path.join(root, "upper"));
+    this.rootfs ??= this.o.rootfs ?? debianRootfs();
+    this.prepare(path.join(root, "upper"), ip);
     const server = new Server({ hostKeys: [this.hostKey] }, (client) => this.serve(host, client));
     const host: Host = {
       ip,
       serviceId,
       password: rootPassword,
       root,
+      forwards: [],
       server,
       listening: new Promise((resolve, reject) => {
         server.once("error", reject);
@@ -114,12 +155,30 @@ export class SshHostSim implements ServerHosts {
     if (!h) return;
     this.hosts.delete(ip);
     h.server.close();
+    // Whatever still runs in the host's network namespace (a Postfix a test started, the sink, the bridge) goes with it.
+    const ns = h.ns?.pid ? netNamespace(h.ns.pid) : undefined;
+    if (ns)
+      for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)))
+        if (Number(pid) !== process.pid && netNamespace(Number(pid)) === ns) {
+          try {
+            process.kill(Number(pid), "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
+    h.bridge?.kill("SIGKILL");
+    for (const f of h.forwards) f.kill("SIGKILL");
     h.ns?.kill("SIGKILL");
   }
 
+  /** The server's OS reinstalled: same address and password, a fresh disk (the clean Debian system again). */
   reinstallHost(ip: string): void {
     const h = this.hosts.get(ip);
     if (!h) return;
+    h.bridge?.kill("SIGKILL");
+    h.bridge = undefined;
+    for (const f of h.forwards) f.kill("SIGKILL");
+    h.forwards = [];
     h.ns?.kill("SIGKILL");
     h.ns = undefined;
     h.nsReady = undefined;
@@ -127,7 +186,27 @@ export class SshHostSim implements ServerHosts {
       fs.rmSync(path.join(h.root, d), { recursive: true, force: true });
       fs.mkdirSync(path.join(h.root, d), { recursive: true });
     }
-    this.installTools(path.join(h.root, "upper"));
+    this.prepare(path.join(h.root, "upper"), ip);
+  }
+
+  /**
+   * Lets every host reach a server on this machine's 127.0.0.1:<port> at its own 127.0.0.1:<port> (a host's
+   * network namespace has no route out): for stand-ins a server would reach over the internet.
+   */
+  async forwardLoopback(port: number): Promise<void> {
+    if (this.forwarded.has(port)) return;
+    const socket = path.join(this.o.dir, `fwd-${process.pid}-${port}.sock`);
+    fs.mkdirSync(this.o.dir, { recursive: true });
+    fs.rmSync(socket, { force: true });
+    const server = net.createServer((c) => {
+      const u = net.connect(port, "127.0.0.1");
+      c.pipe(u).pipe(c);
+      c.on("error", () => u.destroy());
+      u.on("error", () => c.destroy());
+    });
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socket, () => resolve()));
+    this.forwarded.set(port, { socket, server });
+    for (const h of this.hosts.values()) if (h.ns?.pid && h.nsReady) h.forwards.push(loopbackBridge(await h.nsReady, port, socket));
   }
 
   /** Resolves once every host handed out so far is listening (rejects with the reason one could not). */
@@ -164,37 +243,131 @@ export class SshHostSim implements ServerHosts {
 
   async stop(): Promise<void> {
     for (const ip of [...this.hosts.keys()]) this.removeHost(ip);
+    if (this.proxy) await (await this.proxy).stop();
+    for (const { server, socket } of this.forwarded.values()) {
+      server.close();
+      fs.rmSync(socket, { force: true });
+    }
+    this.forwarded.clear();
   }
 
-  private installTools(upper: string): void {
-    const sbin = path.join(upper, "usr/local/sbin");
-    fs.mkdirSync(sbin, { recursive: true });
+  /** Runs a command on a host as its SSH clients do (tests use it to look around and to start Postfix). */
+  async run(ip: string, command: string, stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
+    const h = this.hosts.get(ip);
+    if (!h) throw new Error(`no stand-in host at ${ip}`);
+    const p = await this.spawnIn(h, command);
+    let stdout = "";
+    let stderr = "";
+    p.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.stdin!.on("error", () => undefined);
+    p.stdin!.end(stdin);
+    const code = await new Promise<number>((resolve) => p.on("close", (c) => resolve(c ?? 255)));
+    return { code, stdout, stderr };
+  }
+
+  /**
+   * What the stand-in adds to the clean Debian system, in the overlay's upper folder: the stand-in
+   * tools, Debian's policy-rc.d convention that keeps package scripts from starting services (there is
+   * no systemd), apt's way to the archive, and the network config a Hostwinds image ships with.
+   */
+  private prepare(upper: string, ip: string): void {
+    const write = (p: string, content: string, mode = 0o644) => {
+      fs.mkdirSync(path.join(upper, path.dirname(p)), { recursive: true });
+      fs.writeFileSync(path.join(upper, p), content, { mode });
+    };
     // The compiled tools, also when this file runs from source (tests).
     const impl = path.join(projectRoot, "dist", "scripts", "dev", "standins", "host-tools.js");
-    for (const t of TOOLS) fs.writeFileSync(path.join(sbin, t), `#!/bin/sh\nexec ${process.execPath} ${impl} ${t} "$@"\n`, { mode: 0o755 });
+    for (const t of TOOLS) write(`/usr/local/sbin/${t}`, `#!/bin/sh\nexec ${STANDIN_NODE} ${impl} ${t} "$@"\n`, 0o755);
+    // invoke-rc.d(8) / policy-rc.d: exit 101 = action forbidden.
+    write("/usr/sbin/policy-rc.d", "#!/bin/sh\n# penguinmails stand-in: no services start here (no systemd)\nexit 101\n", 0o755);
+    write("/etc/apt/apt.conf.d/00penguinmails-standin-proxy", `Acquire::http::Proxy "http://127.0.0.1:${APT_PROXY_PORT}";\n`);
+    write(
+      "/etc/network/interfaces.d/50-cloud-init",
+      `# the server's main IP, as the provider's image configures it\nauto ${this.nic}\niface ${this.nic} inet static\n    address ${ip}/32\n`,
+    );
   }
 
-  /** One long-lived mount namespace per host: every command enters it, so all see the same files. */
+  /** The archive hosts named in the root filesystem's apt sources: the only hosts the proxy fetches from. */
+  private aptProxy(): Promise<AptProxy> {
+    this.proxy ??= (() => {
+      const sources = fs.readFileSync(path.join(this.rootfs!, "etc/apt/sources.list"), "utf8");
+      const hosts = [...sources.matchAll(/https?:\/\/([^/\s]+)/g)].map((m) => m[1]);
+      const cache = path.join(path.dirname(path.dirname(this.rootfs!)), "apt-archive");
+      return new AptProxy(path.join(this.o.dir, `apt-proxy-${process.pid}.sock`), hosts, cache).start();
+    })();
+    return this.proxy;
+  }
+
+  /**
+   * One long-lived mount + network namespace per host: every command enters it, so all see the same
+   * files and interfaces. The NIC is one end of a veth pair (the other end, `<nic>-up`, stands for
+   * the provider's network and leads nowhere): nothing a host sends leaves its namespace.
+   */
   private namespace(h: Host): Promise<number> {
     if (h.nsReady) return h.nsReady;
     const m = path.join(h.root, "merged");
+    const nic = this.nic;
+    // The tools' shims run this project's compiled code (at its own path) with this node (at STANDIN_NODE).
+    const binds = [
+      `mkdir -p ${m}${projectRoot} ${m}${path.dirname(STANDIN_NODE)}`,
+      `mount --bind -o ro ${projectRoot} ${m}${projectRoot}`,
+      `touch ${m}${STANDIN_NODE}`,
+      `mount --bind -o ro ${fs.realpathSync(process.execPath)} ${m}${STANDIN_NODE}`,
+    ];
     const setup = [
-      `mount -t overlay overlay -o lowerdir=/,upperdir=${h.root}/upper,workdir=${h.root}/work ${m}`,
-      ...["proc", "dev", "sys"].map((d) => `mount --rbind /${d} ${m}/${d}`),
+      `mount -t overlay overlay -o lowerdir=${this.rootfs},upperdir=${h.root}/upper,workdir=${h.root}/work ${m}`,
+      ...["proc", "dev"].map((d) => `mount --rbind /${d} ${m}/${d}`),
+      `mount -t sysfs sysfs ${m}/sys`,
+      `mount -t tmpfs tmpfs ${m}/run`,
+      ...binds,
+      "ip link set lo up",
+      `ip link add ${nic} type veth peer name ${nic}-up`,
+      `ip addr add ${h.ip}/32 dev ${nic}`,
+      `ip link set ${nic}-up up`,
+      `ip link set ${nic} up`,
+      `ip route add default dev ${nic}`,
       "echo ready",
       "exec sleep infinity",
     ].join(" && ");
-    const ns = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", setup], { stdio: ["ignore", "pipe", "pipe"] });
+    const ns = spawn("unshare", ["-m", "-n", "--propagation", "private", "sh", "-c", setup], { stdio: ["ignore", "pipe", "pipe"] });
     h.ns = ns;
-    h.nsReady = new Promise((resolve, reject) => {
+    h.nsReady = new Promise<number>((resolve, reject) => {
       let errText = "";
       ns.stderr!.on("data", (d: Buffer) => {
         errText += d.toString();
       });
       ns.stdout!.once("data", () => resolve(ns.pid!));
       ns.once("exit", (code) => reject(new Error(`host ${h.ip}: sandbox setup failed (${code}): ${errText.trim()}`)));
+    }).then(async (pid) => {
+      h.bridge = (await this.aptProxy()).bridge(pid);
+      for (const [port, { socket }] of this.forwarded) h.forwards.push(loopbackBridge(pid, port, socket));
+      return pid;
     });
     return h.nsReady;
+  }
+
+  private async spawnIn(h: Host, command: string): Promise<ChildProcess> {
+    const pid = await this.namespace(h);
+    return spawn(
+      "nsenter",
+      [
+        "-t",
+        String(pid),
+        "-m",
+        "-n",
+        "--",
+        "chroot",
+        path.join(h.root, "merged"),
+        "/bin/bash",
+        "-c",
+        `cd /root 2>/dev/null || cd /; ${command}`,
+      ],
+      {
+        env: { PATH: HOST_PATH, HOME: "/root", USER: "root", LOGNAME: "root", SHELL: "/bin/bash", LANG: "C.UTF-8" },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
   }
 
   private serve(h: Host, client: Connection): void {
@@ -230,15 +403,7 @@ export class SshHostSim implements ServerHosts {
   }
 
   private async exec(h: Host, command: string, ch: ServerChannel): Promise<void> {
-    const pid = await this.namespace(h);
-    const p = spawn(
-      "nsenter",
-      ["-t", String(pid), "-m", "--", "chroot", path.join(h.root, "merged"), "/bin/bash", "-c", `cd /root 2>/dev/null || cd /; ${command}`],
-      {
-        env: { PATH: HOST_PATH, HOME: "/root", USER: "root", LOGNAME: "root", SHELL: "/bin/bash", LANG: "C.UTF-8" },
-        stdio: ["pipe", "pipe", "pipe"],
-      },
-    );
+    const p = await this.spawnIn(h, command);
     ch.pipe(p.stdin!);
     p.stdin!.on("error", () => undefined); // the script may exit before reading all of stdin
     p.stdout!.pipe(ch, { end: false });

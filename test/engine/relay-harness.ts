@@ -1,0 +1,76 @@
+/**
+ * A real MTA judges the outbound relay: inside a stand-in host (its own network namespace, the
+ * sending IPs on its NIC), Debian's Postfix runs exactly the files the install wrote, and Postfix's
+ * own smtp-sink (on 203.0.113.25, a documentation address local to the namespace: nothing leaves it)
+ * records each delivery's client address and HELO; smtp-source plays MailU handing mail over.
+ */
+import { promises as dnsp } from "dns";
+import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
+import { RELAY_ADDRESS } from "../../components/outbound-relay";
+
+export const SINK = "203.0.113.25";
+
+export interface Delivery {
+  sender: string;
+  /** The address the sink saw the connection from. */
+  addr: string;
+  helo: string;
+}
+
+/** Starts the sink and the relay's Postfix in the host (the stand-in has no systemd to start it). */
+export async function startRelay(hosts: SshHostSim, ip: string): Promise<void> {
+  const r = await hosts.run(
+    ip,
+    `set -e
+ip addr replace ${SINK}/32 dev ${hosts.nic}-up
+mkdir -p /tmp/sink && chmod 1777 /tmp/sink
+setsid smtp-sink -u nobody -d /tmp/sink/%M. ${SINK}:25 64 </dev/null >/dev/null 2>&1 &
+postfix status >/dev/null 2>&1 || postfix start`,
+  );
+  if (r.code !== 0) throw new Error(`starting the relay on ${ip} failed: ${r.stdout}${r.stderr}`);
+}
+
+/** Hands one message per sender to the relay (as MailU would) and returns what the sink saw, in sender order. */
+export async function deliver(hosts: SshHostSim, ip: string, senders: string[]): Promise<Delivery[]> {
+  const r = await hosts.run(
+    ip,
+    `set -e
+rm -f /tmp/sink/*
+for s in ${senders.join(" ")}; do smtp-source -m 1 -f "$s" -t "sink@[${SINK}]" ${RELAY_ADDRESS}:25; done
+for i in $(seq 1 100); do [ "$(ls /tmp/sink | wc -l)" -ge ${senders.length} ] && break; sleep 0.2; done
+for f in /tmp/sink/*; do
+  printf '%s %s %s\\n' "$(sed -n 's/^X-Mail-Args: <\\([^>]*\\)>.*/\\1/p' "$f")" "$(sed -n 's/^X-Client-Addr: //p' "$f")" "$(sed -n 's/^X-Helo-Args: //p' "$f")"
+done`,
+  );
+  if (r.code !== 0) throw new Error(`delivering through the relay on ${ip} failed: ${r.stdout}${r.stderr}`);
+  const seen = r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [sender, addr, helo] = l.split(" ");
+      return { sender, addr, helo };
+    });
+  return senders.map((s) => seen.find((d) => d.sender === s) ?? { sender: s, addr: "(not delivered)", helo: "" });
+}
+
+/**
+ * What is wrong with the deliveries, one line each (none = every message left from a sending IP, never
+ * the main IP, with a HELO equal to that IP's PTR as the DNS server answers it, and from the IP expected).
+ */
+export async function identityProblems(
+  deliveries: Delivery[],
+  o: { dnsServer: string; mainIp: string; expected?: Record<string, string> },
+): Promise<string[]> {
+  const resolver = new dnsp.Resolver();
+  resolver.setServers([o.dnsServer]);
+  const problems: string[] = [];
+  for (const d of deliveries) {
+    if (d.addr === o.mainIp) problems.push(`${d.sender}: left from the main IP ${d.addr}`);
+    const want = o.expected?.[d.sender];
+    if (want && d.addr !== want) problems.push(`${d.sender}: left from ${d.addr}, expected ${want}`);
+    const ptr = await resolver.reverse(d.addr).catch(() => [] as string[]);
+    if (!ptr.includes(d.helo))
+      problems.push(`${d.sender}: HELO ${d.helo || "(none)"} from ${d.addr}, whose PTR is ${ptr.join(", ") || "(none)"}`);
+  }
+  return problems;
+}
