@@ -278,7 +278,7 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
     for (const [f, content] of Object.entries(messages)) expect(hosts.file(ip, `${MAILBOX}/${f}`)).toBe(content);
     expect(hosts.file(ip, `/mailu/dkim/${ZONE}.pm1.key`)).toBe(dkimBefore);
     const cmds = hosts.execs.slice(execs).map((e) => e.command);
-    expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("docker compose -p mailu up")));
+    expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
     expect(sim.ledger(KEY).length).toBe(ledger); // nothing bought or released
   });
 });
