@@ -10,8 +10,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { makeFleetProject } from "./fleet-project";
 import { dump } from "js-yaml";
-import { devDir, projectRoot, workDirFor } from "../cli/engine/pulumi-env";
+import { devDir, workDirFor } from "../cli/engine/pulumi-env";
 import { HostwindsSim } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import { SshHostSim } from "./standins/ssh-host";
@@ -77,16 +78,7 @@ export async function disasterDrill(o: DrillOptions): Promise<DrillResult> {
     CLOUDFLARE_API_TOKEN: CF_TOKEN,
   });
   const dir = workDirFor(id);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, "Pulumi.yaml"),
-    "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
-  );
-  fs.writeFileSync(
-    path.join(dir, "index.js"),
-    `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
-  );
+  makeFleetProject(dir);
   const tenant = {
     id: "acme",
     tier: "starter",
