@@ -69,6 +69,8 @@ export async function disasterDrill(o: DrillOptions): Promise<DrillResult> {
   cf.addZone(ZONE);
   const targetDir = path.join(devDir, "backup-targets", id);
   const target = await new RestBackupTarget({ dir: targetDir }).start();
+  // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
+  await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
   Object.assign(process.env, {
     HOSTWINDS_API_URL: sim.url,
     HOSTWINDS_API_KEY: KEY,
