@@ -145,7 +145,7 @@ while IFS= read -r line; do
   if [ "\${attr[protocol_state]:-}" = END-OF-MESSAGE ]; then
     n="\${attr[recipient_count]:-1}"
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || n=1
-    action="$(decide "\${attr[sender]:-}" "$n" "\${attr[queue_id]:-}")" || action="DEFER_IF_PERMIT warm-up policy failed"
+    action="$(decide "\${attr[sender]:-}" "$n" "\${attr[queue_id]:--}")" || action="DEFER_IF_PERMIT warm-up policy failed"
   fi
   printf 'action=%s\\n\\n' "$action"
   attr=()

@@ -271,6 +271,11 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
       expect([j.code, j.stderr]).toEqual([0, ""]);
       return j.stdout;
     };
+    const systemd = hosts.state<{ enabled: string[]; active?: string[] }>(ip, "systemd")!;
+    expect([systemd.enabled, systemd.active]).toEqual([
+      expect.arrayContaining(["penguinmails-warmup.timer"]),
+      expect.arrayContaining(["penguinmails-warmup.timer"]),
+    ]);
     expect(await dailyJob(day(2))).toBe(`warm-up ${day(2)}: pm-mx1-ip1 3, pm-mx1-ip2 3; released 0, still held 0\n`);
 
     // 5 messages from one domain: 3 leave from its IP (HELO = its PTR), 2 wait on the relay's hold queue.

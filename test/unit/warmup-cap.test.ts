@@ -8,7 +8,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { relayMainCf, relayMasterCf } from "../../components/outbound-relay";
-import { warmupJobScript, warmupPlan, warmupPolicyScript } from "../../components/warmup-cap";
+import {
+  WARMUP_JOB,
+  WARMUP_SERVICE,
+  WARMUP_TIMER,
+  warmupJobScript,
+  warmupPlan,
+  warmupPolicyScript,
+  warmupService,
+  warmupTimer,
+} from "../../components/warmup-cap";
 import { warmupCap, warmupDay, warmupSchedule } from "../../providers/model/warmup";
 
 const MAP = ["@a.acme-mail.com pm-mx1-ip1:", "@b.acme-mail.com pm-mx1-ip1:", "@c.acme-mail.com pm-mx1-ip2:", "<> pm-mx1-ip1:", ""].join(
@@ -160,6 +169,28 @@ describe("warm-up cap", () => {
       expect(s.job("--date", "tomorrow").stderr).toMatch(/--date needs a date such as 2026-01-31, not 'tomorrow'/);
     } finally {
       s.done();
+    }
+  });
+
+  const analyze = spawnSync("systemd-analyze", ["--version"]).status === 0;
+  (analyze ? test : test.skip)("systemd-analyze verifies the daily timer and its service", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "pm-units-"));
+    try {
+      // systemd's own units (timers.target and the rest) for the dependencies, then ours.
+      fs.cpSync("/usr/lib/systemd/system", path.join(root, "usr/lib/systemd/system"), { recursive: true });
+      fs.mkdirSync(path.join(root, "etc/systemd/system"), { recursive: true });
+      fs.mkdirSync(path.join(root, path.dirname(WARMUP_JOB)), { recursive: true });
+      fs.writeFileSync(path.join(root, WARMUP_JOB), warmupJobScript(), { mode: 0o700 });
+      fs.writeFileSync(path.join(root, "etc/systemd/system", WARMUP_SERVICE), warmupService());
+      fs.writeFileSync(path.join(root, "etc/systemd/system", WARMUP_TIMER), warmupTimer());
+      const r = spawnSync(
+        "systemd-analyze",
+        ["verify", `--root=${root}`, `/etc/systemd/system/${WARMUP_TIMER}`, `/etc/systemd/system/${WARMUP_SERVICE}`],
+        { encoding: "utf8" },
+      );
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "" });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 });
