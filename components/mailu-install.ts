@@ -6,7 +6,8 @@
  *   - `network`:  the sending IPs on the NIC, the firewall that keeps MailU's
  *                 containers off port 25, and the outbound relay (Debian's
  *                 Postfix: one transport per IP, chosen by sender domain;
- *                 ./outbound-relay.ts). Adding, pausing or switching IPs
+ *                 ./outbound-relay.ts; each IP held to its warm-up volume of
+ *                 the day, ./warmup-cap.ts). Adding, pausing or switching IPs
  *                 reruns this step only;
  *   - `mailu`:    mailu.env, docker-compose.yml, the overrides and the DKIM
  *                 keys, then `docker compose up -d` (after the A records
@@ -21,7 +22,28 @@ import * as random from "@pulumi/random";
 import { Command, Connection } from "../providers/ssh";
 import { BackupSettings, MailuBackup } from "./mailu-backup";
 import { MailuConfig, composeFile, mailuEnv, mtaStsOverride, postfixOverride } from "./mailu-files";
-import { OutboundIp, firewallRules, interfacesFile, relayMainCf, relayMasterCf, relaySysctl, senderTransports } from "./outbound-relay";
+import {
+  OutboundIp,
+  firewallRules,
+  interfacesFile,
+  relayMainCf,
+  relayMasterCf,
+  relaySysctl,
+  senderTransports,
+  transportName,
+} from "./outbound-relay";
+import {
+  WARMUP_JOB,
+  WARMUP_PLAN,
+  WARMUP_POLICY,
+  WARMUP_SERVICE,
+  WARMUP_TIMER,
+  warmupJobScript,
+  warmupPlan,
+  warmupPolicyScript,
+  warmupService,
+  warmupTimer,
+} from "./warmup-cap";
 import {
   FIREWALL_RULES,
   FIREWALL_UNIT,
@@ -53,6 +75,8 @@ export interface MailuOutboundIp {
   slot: string;
   ip: pulumi.Input<string>;
   hostname: string;
+  /** When the IP was got (ISO time): day 1 of its warm-up. */
+  since: pulumi.Input<string>;
 }
 
 export interface MailuInstallArgs {
@@ -78,6 +102,8 @@ export interface MailuInstallArgs {
   mxHosts: string[];
   /** How to log in: the server's root password and/or a private key (secrets). */
   ssh: { port?: number; user?: string; password?: pulumi.Input<string>; privateKey?: pulumi.Input<string> };
+  /** The warm-up plan: each IP's daily volumes from the day it was got (providers/model/warmup.ts), enforced by the relay. */
+  warmup: readonly number[];
   /** Messages a day one sending account may send. */
   messagesPerDay?: number;
   /** Backups of MailU's data (./mailu-backup.ts); a step of its own that runs before MailU starts. */
@@ -93,10 +119,10 @@ const generated = (name: string, length: number, parent: pulumi.Resource) =>
 const dependsOnList = (d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] =>
   d === undefined ? [] : Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 /** A pending IP order has no address yet (""): it joins the NIC and the relay once assigned. */
-const resolved = (ips: MailuOutboundIp[]): pulumi.Output<OutboundIp[]> =>
+const resolved = (ips: MailuOutboundIp[]): pulumi.Output<Array<OutboundIp & { since: string }>> =>
   pulumi
-    .all(ips.map((s) => pulumi.all([s.slot, s.ip, s.hostname])))
-    .apply((l) => l.map(([slot, ip, hostname]) => ({ slot, ip, hostname })).filter((s) => s.ip !== ""));
+    .all(ips.map((s) => pulumi.all([s.slot, s.ip, s.hostname, s.since])))
+    .apply((l) => l.map(([slot, ip, hostname, since]) => ({ slot, ip, hostname, since })).filter((s) => s.ip !== ""));
 
 export class MailuInstall extends pulumi.ComponentResource {
   readonly packages: Command;
@@ -164,6 +190,18 @@ export class MailuInstall extends pulumi.ComponentResource {
         { path: RELAY_MAIN_CF, content: relayMainCf(relay), mode: "0644" },
         { path: RELAY_MASTER_CF, content: relayMasterCf(relay), mode: "0644" },
         { path: RELAY_SENDER_MAP, content: senderTransports(relay), mode: "0644" },
+        {
+          path: WARMUP_PLAN,
+          content: warmupPlan(
+            [...sending, ...standby].map((s) => ({ slot: s.slot, transport: transportName(s.slot), since: s.since })),
+            args.warmup,
+          ),
+          mode: "0644",
+        },
+        { path: WARMUP_POLICY, content: warmupPolicyScript(), mode: "0755" },
+        { path: WARMUP_JOB, content: warmupJobScript(), mode: "0700" },
+        { path: `/etc/systemd/system/${WARMUP_SERVICE}`, content: warmupService(), mode: "0644" },
+        { path: `/etc/systemd/system/${WARMUP_TIMER}`, content: warmupTimer(), mode: "0644" },
       ]);
     });
     this.network = new Command(

@@ -9,10 +9,12 @@
  * restarts smtp; addresses, firewall and relay are applied only for a new
  * file of theirs. So a second run installs nothing and restarts nothing.
  */
+import { WARMUP_CAPS, WARMUP_DIR, WARMUP_JOB, WARMUP_PLAN, WARMUP_STATE, WARMUP_TIMER, WARMUP_USER } from "./warmup-cap";
+
 export interface RemoteFile {
   path: string;
   content: string;
-  mode: "0600" | "0644" | "0700";
+  mode: "0600" | "0644" | "0700" | "0755";
 }
 
 /** Where MailU lives on a server (MailU's setup layout). */
@@ -110,7 +112,9 @@ echo "mailu: up"
 /**
  * The sending IPs on the NIC (ifupdown for boot, \`ip\` now), the firewall that keeps MailU's containers
  * off port 25, and the outbound relay (Debian's Postfix: configuration checked by \`postconf\` and
- * \`postfix check\` before it is used). The NIC is the one the default route leaves by.
+ * \`postfix check\` before it is used) with its warm-up cap (./warmup-cap.ts: the policy's user and
+ * state, the daily timer, and today's caps computed now when the plan changed). The NIC is the one the
+ * default route leaves by.
  */
 export function networkScript(): string {
   return `${WRITE_FILES}
@@ -137,6 +141,9 @@ if was_changed '${FIREWALL_RULES}'; then
   echo "firewall: MailU's containers reach port 25 only through the relay"
 fi
 if was_changed '${FIREWALL_UNIT}'; then systemctl daemon-reload; systemctl enable penguinmails-firewall.service; fi
+id -u ${WARMUP_USER} >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ${WARMUP_USER}
+[ -d ${WARMUP_STATE} ] || install -d -o ${WARMUP_USER} -g ${WARMUP_USER} -m 0750 ${WARMUP_STATE}
+chmod 0755 ${WARMUP_DIR}
 if was_changed '/etc/postfix/*'; then
   postconf -n >/dev/null
   postfix check
@@ -144,6 +151,10 @@ if was_changed '/etc/postfix/*'; then
   if was_changed '${RELAY_MAIN_CF}' || was_changed '${RELAY_MASTER_CF}'; then systemctl restart postfix; echo "relay: restarted";
   else systemctl reload postfix; echo "relay: reloaded"; fi
 fi
+if was_changed '/etc/systemd/system/penguinmails-warmup.*'; then
+  systemctl daemon-reload; systemctl enable ${WARMUP_TIMER}; systemctl start ${WARMUP_TIMER}
+fi
+if was_changed '${WARMUP_PLAN}' || was_changed '${WARMUP_JOB}' || [ ! -f ${WARMUP_CAPS} ]; then ${WARMUP_JOB}; fi
 `;
 }
 

@@ -13,10 +13,12 @@
  * with no entry is deferred (`retry`), never sent from the main IP; MailU's
  * containers are kept from reaching port 25 directly (DOCKER-USER, the chain
  * Docker leaves to the administrator). All pure functions: the engine test
- * runs a real Postfix on exactly these files.
+ * runs a real Postfix on exactly these files. Each IP's daily warm-up cap is enforced on this relay too
+ * (./warmup-cap.ts).
  */
 import { createHash } from "crypto";
 import { HOSTNAME, IPV4 } from "../providers/model/names";
+import { warmupMainCf, warmupMasterCf } from "./warmup-cap";
 
 /** MailU's docker network (mailu.env SUBNET) and the relay's address on it: the bridge's gateway. */
 export const MAILU_SUBNET = "192.168.203.0/24";
@@ -132,6 +134,7 @@ export function relayMainCf(c: Pick<RelayConfig, "hostname">): string {
     "# Each sender domain leaves through its IP's transport (master.cf); no entry: held, never sent from the main IP.",
     "sender_dependent_default_transport_maps = texthash:/etc/postfix/sender-transports",
     "default_transport = retry:4.3.5 no sending IP is configured for this sender domain",
+    ...warmupMainCf(),
     "smtp_tls_security_level = may",
     "smtp_tls_CApath = /etc/ssl/certs",
     "",
@@ -169,6 +172,7 @@ export function relayMasterCf(c: Pick<RelayConfig, "sending" | "standby" | "host
     svc("anvil", "unix", "-", "n", "-", "1", "anvil"),
     svc("scache", "unix", "-", "n", "-", "1", "scache"),
     svc("postlog", "unix-dgram", "n", "n", "-", "1", "postlogd"),
+    ...warmupMasterCf(),
     "# One transport per IP: its address and a HELO equal to its PTR.",
     ...[...c.sending, ...c.standby].flatMap((s) => [
       svc(transportName(s.slot), "unix", "-", "n", "-", "-", "smtp"),

@@ -182,12 +182,16 @@ export = async () => {
                   slot: `${c.name}-ip${k + 1}`,
                   ip: ip.ip,
                   hostname: sendingHostname(c.name, k + 1, mailDomain),
+                  since: ip.since,
                 })),
                 standbyIps: server.standby.map((ip, k) => ({
                   slot: `${c.name}-standby${k + 1}`,
                   ip: ip.ip,
                   hostname: standbyHostname(c.name, k + 1, mailDomain),
+                  since: ip.since,
                 })),
+                // The relay holds each IP to its volume of the day (the `warmup` output's plan).
+                warmup: warmupSchedule(tenant.warmup).map((d) => d.maxMessages),
                 pausedIps: c.pausedIps,
                 domainIps: c.domainIps,
                 mxHosts: [servers[0].server.hostname],

@@ -24,3 +24,21 @@ export function warmupSchedule(curve: WarmupCurveName | readonly number[]): Warm
   const volumes = typeof curve === "string" ? WARMUP_CURVES[curve] : curve;
   return volumes.map((maxMessages, i) => ({ day: i + 1, maxMessages }));
 }
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The warm-up day of an IP got at `since` (an ISO time): day 1 is the UTC calendar date it was got,
+ * day 2 the next UTC date, and so on. The server's cap (components/warmup-cap.ts) changes at 00:00 UTC,
+ * by the same count. A date in the future (clock skew) counts as day 1.
+ */
+export function warmupDay(since: Date | string, now = new Date()): number {
+  const start = new Date(since).getTime();
+  if (Number.isNaN(start)) throw new Error(`warm-up start "${String(since)}" is not a date`);
+  return Math.max(1, Math.floor(now.getTime() / DAY_MS) - Math.floor(start / DAY_MS) + 1);
+}
+
+/** That day's volume from the schedule; null once the schedule is over (warmed up: no cap). */
+export function warmupCap(schedule: readonly WarmupDay[], day: number): number | null {
+  return schedule.find((s) => s.day === day)?.maxMessages ?? null;
+}

@@ -7,7 +7,8 @@
  * Compose's validation and Postfix are the real ones). Then a real Postfix,
  * configured by exactly the files the install wrote, delivers to a sink in
  * the host's network namespace: each domain leaves from its IP with a HELO
- * equal to that IP's PTR (asked of the DNS stand-in), never from the main IP.
+ * equal to that IP's PTR (asked of the DNS stand-in), never from the main IP,
+ * and no IP sends more than its warm-up volume of the day.
  */
 import * as path from "path";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
@@ -17,7 +18,7 @@ import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { DnsSim } from "../../scripts/dev/standins/dns";
-import { deliver, identityProblems, startRelay } from "./relay-harness";
+import { deliver, identityProblems, relayQueue, sendMany, sinkSeen, startRelay } from "./relay-harness";
 import { COMMAND_TYPE } from "../../providers/ssh";
 import { DNS_RECORD_TYPE } from "../../providers/cloudflare";
 
@@ -252,6 +253,50 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect(await identity()).toEqual([]);
     await stack.setConfig("tenant", { value: JSON.stringify(tenant(2)) });
     await up();
+  });
+
+  test("the warm-up cap: past an IP's volume for the day its mail is held on the relay, never sent from another IP; the next day's cap releases it", async () => {
+    // A plan of 20, 3, then 10 messages a day: on day 2 each IP may send 3. Only the network step reruns.
+    await stack.setConfig("tenant", { value: JSON.stringify({ ...tenant(2), warmup: [20, 3, 10] }) });
+    const r = await up();
+    expect(updatedCommands(r.events)).toEqual(["mx1-mailu-network"]);
+    const sendingIps = r.outputs.sendingIps.value as string[];
+    // Day 1 is the UTC date each IP was got (the plan the install wrote); the daily job, run as its timer
+    // would on the two next days.
+    const plan = hosts.file(ip, "/etc/penguinmails-warmup/plan")!;
+    const since = /^pm-mx1-ip1 (\S+) 20 3 10$/m.exec(plan)![1];
+    const day = (n: number) => new Date(Date.parse(since) + (n - 1) * 86_400_000).toISOString().slice(0, 10);
+    const dailyJob = async (date: string) => {
+      const j = await hosts.run(ip, `/usr/local/sbin/penguinmails-warmup --date ${date}`);
+      expect([j.code, j.stderr]).toEqual([0, ""]);
+      return j.stdout;
+    };
+    const systemd = hosts.state<{ enabled: string[]; active?: string[] }>(ip, "systemd")!;
+    expect([systemd.enabled, systemd.active]).toEqual([
+      expect.arrayContaining(["penguinmails-warmup.timer"]),
+      expect.arrayContaining(["penguinmails-warmup.timer"]),
+    ]);
+    expect(await dailyJob(day(2))).toBe(`warm-up ${day(2)}: pm-mx1-ip1 3, pm-mx1-ip2 3; released 0, still held 0\n`);
+
+    // 5 messages from one domain: 3 leave from its IP (HELO = its PTR), 2 wait on the relay's hold queue.
+    const sent = await sendMany(hosts, ip, SENDERS[0], 5, 3);
+    const via = sent[0]?.addr;
+    expect(sendingIps).toContain(via);
+    expect(sent.map((d) => d.addr)).toEqual([via, via, via]); // nothing from the other IP
+    expect(await identityProblems(sent, { dnsServer: dns.address, mainIp: ip })).toEqual([]);
+    const held = await relayQueue(hosts, ip);
+    expect(held.map((m) => `${m.queue_name} ${m.sender}`)).toEqual([`hold ${SENDERS[0]}`, `hold ${SENDERS[0]}`]);
+
+    // The next day's update raises the cap to 10: the 2 held leave, from the same IP; nothing reloads.
+    expect(await dailyJob(day(3))).toBe(`warm-up ${day(3)}: pm-mx1-ip1 10, pm-mx1-ip2 10; released 2, still held 0\n`);
+    const all = await sinkSeen(hosts, ip, 5);
+    expect(all.map((d) => d.addr)).toEqual([via, via, via, via, via]);
+    expect(await relayQueue(hosts, ip)).toEqual([]);
+
+    // Back to the tenant's plan: the network step computes today's caps again.
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(2)) });
+    await up();
+    expect(hosts.file(ip, "/etc/penguinmails-warmup/caps")).toMatch(new RegExp(`^date ${new Date().toISOString().slice(0, 10)}\n`));
   });
 
   test("a third IP: bought, its A record and SPF entry published, and only the network step reruns", async () => {

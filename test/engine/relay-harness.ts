@@ -30,6 +30,19 @@ postfix status >/dev/null 2>&1 || postfix start`,
   if (r.code !== 0) throw new Error(`starting the relay on ${ip} failed: ${r.stdout}${r.stderr}`);
 }
 
+const SINK_LIST = `for f in /tmp/sink/*; do
+  [ -f "$f" ] || continue
+  printf '%s %s %s\\n' "$(sed -n 's/^X-Mail-Args: <\\([^>]*\\)>.*/\\1/p' "$f")" "$(sed -n 's/^X-Client-Addr: //p' "$f")" "$(sed -n 's/^X-Helo-Args: //p' "$f")"
+done`;
+const parseSink = (stdout: string): Delivery[] =>
+  stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [sender, addr, helo] = l.split(" ");
+      return { sender, addr, helo };
+    });
+
 /** Hands one message per sender to the relay (as MailU would) and returns what the sink saw, in sender order. */
 export async function deliver(hosts: SshHostSim, ip: string, senders: string[]): Promise<Delivery[]> {
   const r = await hosts.run(
@@ -38,18 +51,10 @@ export async function deliver(hosts: SshHostSim, ip: string, senders: string[]):
 rm -f /tmp/sink/*
 for s in ${senders.join(" ")}; do smtp-source -m 1 -f "$s" -t "sink@[${SINK}]" ${RELAY_ADDRESS}:25; done
 for i in $(seq 1 100); do [ "$(ls /tmp/sink | wc -l)" -ge ${senders.length} ] && break; sleep 0.2; done
-for f in /tmp/sink/*; do
-  printf '%s %s %s\\n' "$(sed -n 's/^X-Mail-Args: <\\([^>]*\\)>.*/\\1/p' "$f")" "$(sed -n 's/^X-Client-Addr: //p' "$f")" "$(sed -n 's/^X-Helo-Args: //p' "$f")"
-done`,
+${SINK_LIST}`,
   );
   if (r.code !== 0) throw new Error(`delivering through the relay on ${ip} failed: ${r.stdout}${r.stderr}`);
-  const seen = r.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => {
-      const [sender, addr, helo] = l.split(" ");
-      return { sender, addr, helo };
-    });
+  const seen = parseSink(r.stdout);
   return senders.map((s) => seen.find((d) => d.sender === s) ?? { sender: s, addr: "(not delivered)", helo: "" });
 }
 
@@ -73,4 +78,40 @@ export async function identityProblems(
       problems.push(`${d.sender}: HELO ${d.helo || "(none)"} from ${d.addr}, whose PTR is ${ptr.join(", ") || "(none)"}`);
   }
   return problems;
+}
+
+/**
+ * What the sink has received so far, once it holds `expect` messages (or after ~5 s: fewer arrived).
+ * Each message is a file of its own (smtp-sink -d appends a random string to each name).
+ */
+export async function sinkSeen(hosts: SshHostSim, ip: string, expect: number): Promise<Delivery[]> {
+  const r = await hosts.run(
+    ip,
+    `for i in $(seq 1 25); do [ "$(ls /tmp/sink | wc -l)" -ge ${expect} ] && break; sleep 0.2; done
+${SINK_LIST}`,
+  );
+  if (r.code !== 0) throw new Error(`reading the sink on ${ip} failed: ${r.stdout}${r.stderr}`);
+  return parseSink(r.stdout);
+}
+
+/** Hands `count` messages from one sender to the relay (as MailU would), the sink emptied first; returns what the sink saw. */
+export async function sendMany(hosts: SshHostSim, ip: string, sender: string, count: number, expect: number): Promise<Delivery[]> {
+  const r = await hosts.run(
+    ip,
+    `set -e
+rm -f /tmp/sink/*
+smtp-source -m ${count} -f "${sender}" -t "sink@[${SINK}]" ${RELAY_ADDRESS}:25`,
+  );
+  if (r.code !== 0) throw new Error(`handing ${count} messages to the relay on ${ip} failed: ${r.stdout}${r.stderr}`);
+  return sinkSeen(hosts, ip, expect);
+}
+
+/** The relay's queue as Postfix reports it (`postqueue -j`, postqueue(1): one JSON object per message). */
+export async function relayQueue(hosts: SshHostSim, ip: string): Promise<Array<{ queue_name: string; queue_id: string; sender: string }>> {
+  const r = await hosts.run(ip, "postqueue -j");
+  if (r.code !== 0) throw new Error(`postqueue -j on ${ip} failed: ${r.stdout}${r.stderr}`);
+  return r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { queue_name: string; queue_id: string; sender: string });
 }

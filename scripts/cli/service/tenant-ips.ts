@@ -4,6 +4,7 @@
  * tenant_ips table that keeps them for the API, the unused-IP report and monitoring.
  */
 import { Tenant, billedIps } from "../../../providers/model/tenant";
+import { warmupDay } from "../../../providers/model/warmup";
 import { Queryable } from "./postgres";
 
 export interface TenantIp {
@@ -111,10 +112,10 @@ export async function syncTenantServers(
     ]);
 }
 
-/** The warm-up day of an IP got at `since` (day 1 is the day it was got) and that day's volume. */
+/** The warm-up day of an IP got at `since` (day 1 is the UTC date it was got, as the server's cap counts) and that day's volume. */
 export function warmupToday(since: Date | string | null, schedule: Array<{ day: number; maxMessages: number }> | null, now = new Date()) {
   if (!since) return { day: null, maxMessages: null };
-  const day = Math.floor((now.getTime() - new Date(since).getTime()) / 86_400_000) + 1;
+  const day = warmupDay(since, now);
   const step =
     schedule?.find((s) => s.day === day) ??
     (schedule?.length && day > schedule[schedule.length - 1].day ? schedule[schedule.length - 1] : undefined);
