@@ -98,11 +98,11 @@ async function main(): Promise<number> {
   if (flags.stack === undefined && flags.outputs === undefined) usageError("verify", "--stack <tenant> or --outputs <file> is needed");
   const list = (k: "resolvers" | "authoritative" | "blocklists" | "smtp-ports") => listOption(flags[k]);
   const ports = list("smtp-ports") ? Object.fromEntries(list("smtp-ports")!.map((p) => p.split("=").map(Number))) : undefined;
-  const { outputs, ssh } = await load(flags);
-  const ca = typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined;
   const httpsPort = typeof flags["https-port"] === "string" ? Number(flags["https-port"]) : undefined;
   if (httpsPort !== undefined && !(Number.isInteger(httpsPort) && httpsPort > 0 && httpsPort < 65536))
     usageError("verify", `--https-port must be a port number, not '${flags["https-port"]}'`);
+  const { outputs, ssh } = await load(flags);
+  const ca = typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined;
   if (!outputs.dnsRecords || !outputs.servers)
     throw new Error("the outputs have no dnsRecords or servers: is this a tenant stack that has been deployed?");
   const results = await verifyStack(outputs, {

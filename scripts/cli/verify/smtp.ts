@@ -165,7 +165,7 @@ async function askRecipient(m: ReportMailbox, o: SmtpOptions): Promise<CheckResu
   const subject = m.address;
   const roles = m.roles.join(", ");
   const line = (status: CheckResult["status"], detail: string): CheckResult => ({ check: "report mailbox", subject, status, detail });
-  if (!m.mx) return line("fail", `${roles}: the domain of ${m.address} has no MX to deliver reports to`);
+  if (!m.mx) return line("fail", `${roles}: the domain of ${m.address} has no MX with an address to deliver reports to`);
   const realPort = o.ports?.[25] ?? 25;
   const timeoutMs = o.timeoutMs ?? 10_000;
   let socket: net.Socket;
