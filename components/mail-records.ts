@@ -87,12 +87,24 @@ export function dmarcRecord(domain: string, policy: DmarcPolicy, rua: string, tt
   return { type: "TXT", name: `_dmarc.${domain}`, content: `v=DMARC1; p=${policy}; rua=mailto:${rua}; fo=1`, ttl, proxied: false };
 }
 
-/** The MTA-STS policy id changes whenever the MX hosts do, so senders fetch the new policy. */
-export const mtaStsId = (mxHosts: string[]) =>
-  createHash("sha256")
-    .update([...mxHosts].sort().join(","))
-    .digest("hex")
-    .slice(0, 20);
+/** How long senders may cache the MTA-STS policy (RFC 8461 §3.2 max_age, seconds): one week. */
+export const MTA_STS_MAX_AGE = 604800;
+
+/**
+ * The MTA-STS policy file (RFC 8461 §3.2): `key: value` lines ending in CRLF, served at
+ * https://mta-sts.<domain>/.well-known/mta-sts.txt (./mailu-files.ts serves it through MailU's front).
+ */
+export function mtaStsPolicy(mxHosts: string[], maxAgeSeconds = MTA_STS_MAX_AGE): string {
+  for (const h of mxHosts) if (!HOSTNAME.test(h)) throw new MailRecordError(`MTA-STS: MX host "${h}" is not a host name`);
+  return ["version: STSv1", "mode: enforce", ...mxHosts.map((h) => `mx: ${h}`), `max_age: ${maxAgeSeconds}`, ""].join("\r\n");
+}
+
+/**
+ * The `_mta-sts` TXT id: a hash of the policy text itself, so it changes whenever the policy does
+ * (RFC 8461 §3.1: the id "MUST uniquely identify a given instance of a policy"). `verify` recomputes it
+ * from the policy served.
+ */
+export const mtaStsId = (policy: string) => createHash("sha256").update(policy).digest("hex").slice(0, 20);
 
 /** Every record of a sending domain, in a stable order. */
 export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
@@ -132,7 +144,7 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
     srv("_imaps", 10, 993),
     srv("_autodiscover", 10, 443),
     { type: "CNAME", name: `mta-sts.${domain}`, content: mailHost, ttl, proxied: false },
-    { type: "TXT", name: `_mta-sts.${domain}`, content: `v=STSv1; id=${mtaStsId([mailHost])}`, ttl, proxied: false },
+    { type: "TXT", name: `_mta-sts.${domain}`, content: `v=STSv1; id=${mtaStsId(mtaStsPolicy([mailHost]))}`, ttl, proxied: false },
     { type: "TXT", name: `_smtp._tls.${domain}`, content: `v=TLSRPTv1; rua=mailto:${tlsTo}`, ttl, proxied: false },
   ];
 }

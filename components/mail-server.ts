@@ -1,6 +1,6 @@
 /**
  * MailServer: one Hostwinds server and its sending IPs, each IP's reverse DNS
- * set to its own host name under the mail domain. (DNS records and the MailU
+ * set to its own host name under the mail domain (the main IP's to the server's host name). (DNS records and the MailU
  * install join here; see the README's Status.)
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -90,6 +90,7 @@ export class MailServer extends pulumi.ComponentResource {
         billingCycle: args.billingCycle,
         sshKeys: args.sshKeys ?? [],
         adoptServiceId: args.adoptServiceId,
+        rdns: this.hostname,
       },
       { parent: this, dependsOn: opts?.dependsOn },
     ); // children do not inherit a component's dependsOn

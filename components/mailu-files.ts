@@ -11,6 +11,7 @@
  */
 import { DKIM_SELECTOR, HOSTNAME, IPV4 } from "../providers/model/names";
 import { MAILU_BRIDGE, MAILU_SUBNET, RELAY_ADDRESS } from "./outbound-relay";
+import { MTA_STS_MAX_AGE, mtaStsPolicy } from "./mail-records";
 
 /** The MailU release every server runs; bump it deliberately, with a reviewed diff. */
 export const MAILU_VERSION = "2024.06.57";
@@ -149,14 +150,20 @@ export function postfixOverride(c: MailuConfig): string {
  * for every domain: nginx includes /overrides/*.conf in its HTTPS server (2024.06 core/nginx/conf/nginx.conf),
  * and mta-sts.<domain> is among HOSTNAMES, so the certificate names it (MailU FAQ, reference §3).
  */
-export function mtaStsOverride(mxHosts: string[], maxAgeSeconds = 604800): string {
-  for (const h of mxHosts) if (!HOSTNAME.test(h)) throw new MailuConfigError(`MTA-STS: MX host "${h}" is not a host name`);
-  const policy = ["version: STSv1", "mode: enforce", ...mxHosts.map((h) => `mx: ${h}`), `max_age: ${maxAgeSeconds}`].join("\\r\\n");
+export function mtaStsOverride(mxHosts: string[], maxAgeSeconds = MTA_STS_MAX_AGE): string {
+  let policy: string;
+  try {
+    policy = mtaStsPolicy(mxHosts, maxAgeSeconds);
+  } catch (e) {
+    throw new MailuConfigError((e as Error).message);
+  }
+  // An nginx string: its parser turns \r and \n back into CR and LF (src/core/ngx_conf_file.c, ngx_conf_read_token).
+  const quoted = policy.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\r/g, "\\r").replace(/\n/g, "\\n");
   return [
     "# Written by penguinmails-infra (MailuInstall): the MTA-STS policy of every domain this server receives for.",
     "location = /.well-known/mta-sts.txt {",
     "  default_type text/plain;",
-    `  return 200 "${policy}\\r\\n";`,
+    `  return 200 "${quoted}";`,
     "}",
     "",
   ].join("\n");

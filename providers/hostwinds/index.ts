@@ -39,6 +39,11 @@ export interface InstanceArgs {
   sshKeys?: pulumi.Input<pulumi.Input<string>[]>;
   /** Take over this existing server instead of buying one (dynamic resources cannot be `pulumi import`ed). */
   adoptServiceId?: pulumi.Input<number>;
+  /**
+   * The server's host name, e.g. mx1.acme-mail.com: its main IP's reverse DNS (PTR), set on create and
+   * whenever it changes (the `set_rdns` the secondary IPs use). A PTR changed in the panel is drift.
+   */
+  rdns?: pulumi.Input<string>;
 }
 
 /** A Hostwinds cloud server, bought on create and terminated on delete. */
@@ -48,6 +53,8 @@ export class Instance extends pulumi.dynamic.Resource {
   declare readonly serverName: pulumi.Output<string>;
   declare readonly hostname: pulumi.Output<string>;
   declare readonly mainIp: pulumi.Output<string>;
+  /** The main IP's reverse DNS as last set or read ("" when not managed). */
+  declare readonly rdns: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
   declare readonly image: pulumi.Output<string>;
   declare readonly monthlyPriceUsd: pulumi.Output<number>;

@@ -37,6 +37,8 @@ export const instanceInputsSchema = z.object({
   billingCycle: z.enum(BILLING_CYCLES, { errorMap: () => ({ message: `must be one of ${BILLING_CYCLES.join(", ")}` }) }).default("monthly"),
   sshKeys: z.array(z.string().min(1, "SSH key names must not be empty")).default([]),
   adoptServiceId: id("the id of an existing server to take over instead of buying one").optional(),
+  /** The server's host name: its main IP's reverse DNS (PTR), set with set_rdns and kept. */
+  rdns: hostname.optional(),
 });
 export type InstanceInputs = z.infer<typeof instanceInputsSchema>;
 

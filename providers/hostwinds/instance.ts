@@ -114,6 +114,17 @@ function mismatches(api: ApiInstance, inputs: InstanceInputs, plans: Plan[]): st
   return out;
 }
 
+/**
+ * The main IP's reverse DNS set to the server's host name (`set_rdns`, as for secondary IPs;
+ * hostwinds-api.md §4 [D]). Nothing to do without an `rdns` input.
+ */
+async function setMainRdns(s: Session, inputs: InstanceInputs, api: ApiInstance): Promise<void> {
+  if (!inputs.rdns || !api.main_ip) return;
+  await s.client.setRdns(api.serviceid, api.main_ip, inputs.rdns);
+  s.ipsChanged(api.serviceid);
+  progress(`${label(inputs)}: reverse DNS of main IP ${api.main_ip} set to ${inputs.rdns}`);
+}
+
 async function waitActive(s: Session, id: number, name: string): Promise<ApiInstance> {
   return s.client.waitFor(
     `server ${name} (${id}) to become ACTIVE`,
@@ -273,8 +284,10 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     const rename = wanted !== olds.serverName || olds.name !== news.name;
     // A server that has not come up (created-but-failed) is updated, which waits for it again.
     const notUp = olds.status !== "ACTIVE";
+    // The main IP's PTR is set in place (a refresh that read another value makes them differ too).
+    const rdns = news.rdns !== undefined && !isUnknown(news.rdns) && news.rdns !== olds.rdns;
     // Replacing deletes first: the new server needs the derived name the old one holds.
-    return { changes: replaces.length > 0 || rename || notUp, replaces, deleteBeforeReplace: replaces.length > 0 };
+    return { changes: replaces.length > 0 || rename || notUp || rdns, replaces, deleteBeforeReplace: replaces.length > 0 };
   },
 
   async create(inputs) {
@@ -290,12 +303,14 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     const found = await findOrBuy(s, inputs, template);
     try {
       const active = found.status === "ACTIVE" && found.main_ip ? found : await waitActive(s, found.serviceid, name);
+      await setMainRdns(s, inputs, active);
       return { id: String(active.serviceid), outs: outputs(active, inputs, price, template) };
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
+      // rdns "" in state: the next up sets it (diff sees it differ).
       throw createdButFailed(
         String(found.serviceid),
-        outputs(found, inputs, price, template) as never,
+        outputs(found, { ...inputs, rdns: inputs.rdns === undefined ? undefined : "" }, price, template) as never,
         `${label(inputs)}: server ${found.serviceid} was bought but is not up: ${reason}. It stays in state; run \`pulumi up\` again to wait for it, or \`pulumi destroy\` to release it.`,
       );
     }
@@ -325,6 +340,9 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       current.plan === props.plan && current.billingCycle === props.billingCycle
         ? props.monthlyPriceUsd
         : await priceOf(s, current).catch(() => props.monthlyPriceUsd);
+    // The main IP's PTR only when Hostwinds reports it (no source says it does, ASSUMPTIONS: rdns):
+    // otherwise what this stack set stands. Shared with the secondary IPs' read of the same list.
+    if (props.rdns && api.main_ip) current.rdns = (await s.ips(api.serviceid)).find((i) => i.ip === api.main_ip)?.rdns ?? props.rdns;
     const outs = outputs(api, current, price, props.image);
     const inputs: InstanceInputs = compact({
       tenant: props.tenant,
@@ -336,6 +354,7 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       billingCycle: current.billingCycle,
       sshKeys: current.sshKeys,
       adoptServiceId: props.adoptServiceId,
+      rdns: current.rdns,
     });
     return { id, props: outs, inputs: inputs as never };
   },
@@ -372,6 +391,7 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
         );
       }
     }
+    if (news.rdns && news.rdns !== olds.rdns) await setMainRdns(s, news, api);
     return { outs: outputs(api, news, price, olds.image) };
   },
 

@@ -7,7 +7,9 @@ import * as path from "path";
 import { projectRoot } from "./engine/pulumi-env";
 import { openTenantStack } from "./fleet/stacks";
 import { fleetProject } from "./fleet/tenants";
-import { StackOutputs, verifyStack } from "./verify/index";
+import { StackOutputs, StackServer, verifyStack } from "./verify/index";
+import { SshAccess } from "./verify/relay";
+import { relayAccess } from "./fleet/recovery";
 import { failed, renderTable } from "./verify/result";
 import { Values, listOption, parseCommandLine, usageError } from "./lib/args";
 
@@ -19,6 +21,14 @@ Reads a tenant stack's outputs and checks, printing one line per check:
   spf/dkim/dmarc  SPF covers every sending IP within 10 lookups; DKIM is the stack's key;
                 DMARC parses (p=none is a warning)
   reverse dns   per sending IP: PTR = its host name, and the host name resolves back
+  main ptr      per server: its main IP's PTR = the server's host name, which resolves back
+  helo = ptr    per sending/standby IP: the server's outbound relay (read over SSH with
+                postconf -P; --stack only) has a transport binding it whose HELO equals its PTR
+  mta-sts       per domain: one _mta-sts TXT; https://mta-sts.<domain>/.well-known/mta-sts.txt
+                served (200, text/plain, trusted certificate); version STSv1, mode, max_age,
+                mx lines covering every MX; the TXT id is the one derived from the policy served
+  report mailbox  per address DMARC (rua, ruf) and TLS-RPT (rua) name: its domain's MX takes
+                RCPT TO for it (250); nothing is sent
   blocklist     per sending IP and list: listed fails; 127.255.255.x answers are "unknown"
   smtp          per server, ports 25/465/587: banner names the host, STARTTLS (25, 587),
                 certificate names the host and is trusted; days to expiry
@@ -34,8 +44,11 @@ options:
   --blocklists a,b      DNS blocklist zones (default zen.spamhaus.org)
   --smtp-host ADDR      reach every server's SMTP at ADDR instead of its main IP
   --smtp-ports 25=2525,465=2465,587=2587   port mapping (tests)
-  --ca FILE             also trust this CA (PEM) for the SMTP certificates
-  --no-smtp             skip the SMTP checks
+  --ca FILE             also trust this CA (PEM) for the SMTP and MTA-STS certificates
+  --https-host ADDR     fetch every mta-sts.<domain> at ADDR instead of its DNS address (tests)
+  --https-port N        ... on port N (default 443)
+  --no-smtp             skip the SMTP checks (and the report mailboxes)
+  --no-mta-sts          skip the MTA-STS check
   --no-backups          skip the backup check
   --json                the results as JSON
   -h, --help            this text
@@ -54,6 +67,9 @@ const COMMAND = {
     "smtp-host": { type: "string" },
     "smtp-ports": { type: "string" },
     ca: { type: "string" },
+    "https-host": { type: "string" },
+    "https-port": { type: "string" },
+    "no-mta-sts": { type: "boolean" },
     root: { type: "string" },
     json: { type: "boolean" },
     "no-smtp": { type: "boolean" },
@@ -62,11 +78,19 @@ const COMMAND = {
 } as const;
 type Flags = Values<typeof COMMAND.options>;
 
-async function outputsOf(flags: Flags): Promise<StackOutputs> {
-  if (typeof flags.outputs === "string") return JSON.parse(fs.readFileSync(flags.outputs, "utf8")) as StackOutputs;
-  const stack = await openTenantStack(fleetProject(path.resolve(String(flags.root ?? projectRoot))), String(flags.stack), 0, {}, false);
+interface Loaded {
+  outputs: StackOutputs;
+  ssh?: (server: StackServer) => Promise<SshAccess | undefined>;
+}
+
+async function load(flags: Flags): Promise<Loaded> {
+  if (typeof flags.outputs === "string") return { outputs: JSON.parse(fs.readFileSync(flags.outputs, "utf8")) as StackOutputs };
+  const tenant = String(flags.stack);
+  const stack = await openTenantStack(fleetProject(path.resolve(String(flags.root ?? projectRoot))), tenant, 0, {}, false);
   const outs = await stack.outputs();
-  return Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
+  const outputs = Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
+  // The relay is read over SSH as the install's network step reaches the server (its connection in state).
+  return { outputs, ssh: relayAccess(stack, tenant) };
 }
 
 async function main(): Promise<number> {
@@ -74,7 +98,11 @@ async function main(): Promise<number> {
   if (flags.stack === undefined && flags.outputs === undefined) usageError("verify", "--stack <tenant> or --outputs <file> is needed");
   const list = (k: "resolvers" | "authoritative" | "blocklists" | "smtp-ports") => listOption(flags[k]);
   const ports = list("smtp-ports") ? Object.fromEntries(list("smtp-ports")!.map((p) => p.split("=").map(Number))) : undefined;
-  const outputs = await outputsOf(flags);
+  const httpsPort = typeof flags["https-port"] === "string" ? Number(flags["https-port"]) : undefined;
+  if (httpsPort !== undefined && !(Number.isInteger(httpsPort) && httpsPort > 0 && httpsPort < 65536))
+    usageError("verify", `--https-port must be a port number, not '${flags["https-port"]}'`);
+  const { outputs, ssh } = await load(flags);
+  const ca = typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined;
   if (!outputs.dnsRecords || !outputs.servers)
     throw new Error("the outputs have no dnsRecords or servers: is this a tenant stack that has been deployed?");
   const results = await verifyStack(outputs, {
@@ -83,7 +111,15 @@ async function main(): Promise<number> {
     blocklists: list("blocklists"),
     smtpHost: typeof flags["smtp-host"] === "string" ? flags["smtp-host"] : undefined,
     backups: flags["no-backups"] ? false : undefined,
-    smtp: flags["no-smtp"] ? false : { ports, ca: typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined },
+    smtp: flags["no-smtp"] ? false : { ports, ca },
+    ssh,
+    mtaSts: flags["no-mta-sts"]
+      ? false
+      : {
+          host: typeof flags["https-host"] === "string" ? flags["https-host"] : undefined,
+          port: httpsPort,
+          ca,
+        },
   });
   console.log(flags.json ? JSON.stringify({ tenant: outputs.tenant, results }, null, 1) : renderTable(results));
   return failed(results) ? 1 : 0;

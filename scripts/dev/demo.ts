@@ -14,6 +14,9 @@ import { SshHostSim } from "./standins/ssh-host";
 import { DnsSim } from "./standins/dns";
 import { SmtpSim, testCertificates } from "./standins/smtp";
 import { StackOutputs, verifyStack } from "../cli/verify/index";
+import { relayAccess } from "../cli/fleet/recovery";
+import { MailuFrontSim } from "./standins/mailu-front";
+import { REPORT_LOCAL_PARTS } from "../../components/mailu-scripts";
 import { defaultPriceBook, monthlyCost } from "../../providers/model/pricing";
 import { serviceDemo } from "./demo-service";
 import { disasterDrill, printDrill } from "./disaster";
@@ -185,21 +188,39 @@ async function main() {
         .join(", ")}, … day ${warm.schedule.length} ${warm.schedule.at(-1)!.maxMessages}`,
     );
 
-    say("   Verifying deliverability (npm run verify): DNS as published, FCrDNS, blocklists, SMTP/TLS");
+    say(
+      "   Verifying deliverability (npm run verify): DNS as published, FCrDNS, blocklists, SMTP/TLS, HELO = PTR, MTA-STS, report mailboxes",
+    );
     const dnsServer = await new DnsSim({
       records: () => cf.allRecords(),
       ptr: (ip) => sim.ptr(ip),
       blocklists: { "zen.spamhaus.org": {} },
     }).start();
-    const mxName = (outs.servers.value as Array<{ name: string }>)[0].name;
+    const first = (outs.servers.value as Array<{ name: string; mainIp: string }>)[0];
+    const mxName = first.name;
     const certs = testCertificates(path.join(devDir, "demo-certs"), mxName);
-    const smtp = await new SmtpSim({ hostname: mxName, certificate: certs.good }).start();
+    // MailU's Postfix takes its users and aliases (without MailU: the report aliases its install would make).
+    const smtp = await new SmtpSim({
+      hostname: mxName,
+      certificate: certs.good,
+      recipients: (a) => (hosts ? hosts.mailuHasAddress(first.mainIp, a) : REPORT_LOCAL_PARTS.some((l) => a === `${l}@acme-mail.com`)),
+    }).start();
+    // MailU's front serving the MTA-STS policy from the install's override file (only with MailU installed).
+    const stsCerts = hosts ? testCertificates(path.join(devDir, "demo-mta-sts-certs"), "mta-sts.acme-mail.com") : undefined;
+    const front = stsCerts
+      ? await new MailuFrontSim({
+          certificate: stsCerts.good,
+          config: () => hosts!.file(first.mainIp, "/mailu/overrides/nginx/mta-sts.conf"),
+        }).start()
+      : undefined;
     try {
       const results = await verifyStack(Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs, {
         resolvers: [dnsServer.address],
         authoritative: [dnsServer.address],
         smtpHost: "127.0.0.1",
         smtp: { ports: smtp.ports, ca: certs.ca },
+        mtaSts: front && stsCerts ? { host: "127.0.0.1", port: front.port, ca: stsCerts.ca } : false,
+        ssh: hosts ? relayAccess(stack, "acme") : undefined,
       });
       const count = (st: string) => results.filter((r) => r.status === st).length;
       detail(`${results.length} checks: ${count("pass")} pass, ${count("fail")} fail, ${count("warn")} warn, ${count("unknown")} unknown`);
@@ -209,6 +230,7 @@ async function main() {
     } finally {
       await dnsServer.stop();
       await smtp.stop();
+      await front?.stop();
     }
 
     say("2. Raising mx1 to 4 sending IPs: the preview says what will be bought and what it costs");

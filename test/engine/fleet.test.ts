@@ -194,6 +194,9 @@ describe("fleet commands", () => {
     expect(drift[0].inventory).toEqual([expect.stringMatching(/^mx1-ip\d: IP .* is no longer on server \d+$/)]);
     expect(stats.engineRuns).toBe(1);
     cf.deleteByHand("bravo-mail.com", "_dmarc.bravo-mail.com", "TXT");
+    // The main IP's PTR (the server's host name, set by Instance) changed in the panel.
+    const bravoMain = sim.inventory(KEY).find((s) => s.name === "pm-bravo.mx1@bravo")!.ips[0];
+    sim.setRdnsByHand(KEY, bravoMain, "hwsrv-1.hostwindsdns.com");
     const cli = await fleetCli("drift", "--tenants", "alpha,bravo", "--json");
     expect(cli.status).toBe(1);
     const out = JSON.parse(cli.stdout) as {
@@ -201,7 +204,10 @@ describe("fleet commands", () => {
       stats: { engineRuns: number };
     };
     expect(out.tenants.map((t) => `${t.tenant} ${t.drifted}`)).toEqual(["alpha true", "bravo true"]);
-    expect(out.tenants[1].inventory).toEqual([expect.stringContaining("(TXT _dmarc.bravo-mail.com): record")]);
+    expect(out.tenants[1].inventory).toEqual([
+      `mx1: rDNS of main IP ${bravoMain} changed`,
+      expect.stringContaining("(TXT _dmarc.bravo-mail.com): record"),
+    ]);
     expect(cli.stderr).toMatch(/fleet drift: 2 tenants, 2 engine runs, API calls: Hostwinds 3, Cloudflare 5/);
     const list = await fleetCli("list", "--tenants", "alpha,bravo");
     expect(list.stdout).toMatch(/alpha\s+1\s+2\s+\$14\.97\s+\S+\s+drifted/);

@@ -54,12 +54,20 @@ describe("hostwinds provider without the assumed fields", () => {
 
   test("no rDNS in get_instance_ips, another purchase action, an IP in the answer: buy, refresh, drift, crash and rerun, release", async () => {
     const sim = await startSim({ wire: { rdnsInIpList: false, purchaseAnswerIp: true, ipPurchaseAction: "order_ip" } });
-    const stack = await tenantStack(sim, "norndns", { ipCount: "3", "hostwinds:ipPurchaseAction": "order_ip" });
+    const stack = await tenantStack(sim, "norndns", {
+      ipCount: "3",
+      "hostwinds:ipPurchaseAction": "order_ip",
+      mainRdns: "mx1.norndns.example",
+    });
     const up = await stack.up(out);
     const id = up.outputs.serviceId.value as number;
+    // The main IP's PTR is set though it can never be read back.
+    expect(sim.ptr(up.outputs.mainIp.value as string)).toBe("mx1.norndns.example");
     expect(ipsBought(ledgerOf(sim, id))).toHaveLength(3);
     expect(new Set(up.outputs.ips.value as string[]).size).toBe(3);
-    // No rDNS to read is no drift: the stack keeps what it set.
+    // No rDNS to read is no drift: the stack keeps what it set (the main IP's as well, changed by hand or not).
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+    sim.setRdnsByHand(KEY, up.outputs.mainIp.value as string, "hwsrv-9.hostwindsdns.com");
     await stack.preview({ refresh: true, expectNoChanges: true, ...out });
 
     // Drift: an IP released in the panel is seen, and replaced once.

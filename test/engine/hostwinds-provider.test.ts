@@ -115,6 +115,34 @@ describe("hostwinds provider through the engine", () => {
     await stack.preview({ refresh: true, expectNoChanges: true, ...out });
   });
 
+  test("the main IP's PTR: set to the host name on create, drift in refresh, restored by up, a new name set in place", async () => {
+    const stack = await tenantStack("ptr", { mainRdns: "mx1.ptr.example" });
+    const up = await stack.up(out);
+    const main = up.outputs.mainIp.value as string;
+    expect(sim.ptr(main)).toBe("mx1.ptr.example");
+    expect(up.outputs.mainRdns.value).toBe("mx1.ptr.example");
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+
+    sim.setRdnsByHand(KEY, main, "hwsrv-1.hostwindsdns.com");
+    await expect(stack.preview({ refresh: true, expectNoChanges: true, ...out })).rejects.toThrow();
+    const refresh = await stack.refresh(out);
+    expect(refresh.summary.resourceChanges).toMatchObject({ update: 1 });
+    const inState = (await stack.exportStack()).deployment.resources.find(
+      (r: { type: string }) => r.type === "pulumi-nodejs:dynamic/hostwinds:Instance",
+    );
+    expect(inState.outputs.rdns).toBe("hwsrv-1.hostwindsdns.com");
+    expect((await stack.preview(out)).changeSummary).toMatchObject({ update: 1 });
+    await stack.up(out);
+    expect(sim.ptr(main)).toBe("mx1.ptr.example");
+
+    await stack.setConfig("mainRdns", { value: "mail.ptr.example" });
+    const renamed = await stack.up(out);
+    expect(renamed.summary.resourceChanges).toMatchObject({ update: 1 });
+    expect(sim.ptr(main)).toBe("mail.ptr.example");
+    expect(bought(ledgerOf(up.outputs.serviceId.value as number), "server")).toHaveLength(1);
+    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+  });
+
   test("faults (429 storms, 5xx, slow answers, a purchase answer lost) buy nothing twice", async () => {
     const stack = await tenantStack("faulty", { ipCount: "3" });
     sim.faults = { http429: 4, rateLimitBody: 2, http5xx: 2, slowMs: 40, dropAfterPurchase: 2 };

@@ -5,6 +5,11 @@
  * Everything passes; then each way things break gives its own precise line.
  * Beyond our own checks, mailauth (an independent implementation) judges a
  * message signed with the stack's DKIM key against the records the stack made.
+ * A second suite installs MailU over real SSH on the real-Debian host stand-in
+ * and checks what only a server has: the relay's HELO against each IP's PTR
+ * (Debian's own postconf reads the master.cf the install wrote), the main IP's
+ * PTR, the MTA-STS policy MailU's front serves from the install's override
+ * file, and the report addresses MailU's aliases take; each broken once.
  */
 import { spawn } from "child_process";
 import { promises as dnsp } from "dns";
@@ -18,12 +23,24 @@ import { DnsSim } from "../../scripts/dev/standins/dns";
 import { SmtpSim, TestCertificates, testCertificates } from "../../scripts/dev/standins/smtp";
 import { StackOutputs, VerifyOptions, verifyStack } from "../../scripts/cli/verify/index";
 import { CheckResult } from "../../scripts/cli/verify/result";
+import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
+import { MailuFrontSim } from "../../scripts/dev/standins/mailu-front";
+import { COMPOSE, REPORT_LOCAL_PARTS } from "../../components/mailu-scripts";
+import { relayAccess } from "../../scripts/cli/fleet/recovery";
 
 const KEY = "sim-key-verify-0123456789";
 const CF_TOKEN = "sim-cf-token-verify-0123456789";
 const ZONE = "acme-mail.com";
 const HOST = `mx1.${ZONE}`;
 jest.setTimeout(10 * 60_000);
+const TENANT = JSON.stringify({
+  id: "acme",
+  tier: "starter",
+  monthlyBudgetUsd: 25,
+  zone: ZONE,
+  domains: [{ name: ZONE }],
+  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
+});
 
 interface MailAuth {
   authenticate(
@@ -59,6 +76,8 @@ describe("verify: deliverability checks of a tenant stack", () => {
     blocklists: ["zen.spamhaus.org"],
     smtpHost: "127.0.0.1",
     smtp: { ports: smtp.ports, ca: certs.ca, timeoutMs: 5000 },
+    // No MailU here (installMailu false), so nothing serves MTA-STS; the second suite checks it.
+    mtaSts: false,
   });
   const run = () => verifyStack(outputs, options());
   const fails = (r: CheckResult[]) => r.filter((x) => x.status === "fail").map((x) => `${x.check} | ${x.subject} | ${x.detail}`);
@@ -71,22 +90,18 @@ describe("verify: deliverability checks of a tenant stack", () => {
     authoritative = await new DnsSim(source).start();
     resolver = await new DnsSim(source).start();
     certs = testCertificates(path.join(devDir, "verify-certs"), HOST);
-    smtp = await new SmtpSim({ hostname: HOST, certificate: certs.good }).start();
+    // No MailU here: the SMTP stand-in takes the report aliases MailU's install would make.
+    smtp = await new SmtpSim({
+      hostname: HOST,
+      certificate: certs.good,
+      recipients: (a) => REPORT_LOCAL_PARTS.some((l) => a === `${l}@${ZONE}`),
+    }).start();
     stack = await localStack(`verify-${process.pid}`, programDir("verify", "stacks", "penguinmails-infra"), { backend: "verify" });
     await stack.setAllConfig({
       ...sim.stackConfig(KEY),
       ...cf.stackConfig(CF_TOKEN),
       installMailu: { value: "false" },
-      tenant: {
-        value: JSON.stringify({
-          id: "acme",
-          tier: "starter",
-          monthlyBudgetUsd: 25,
-          zone: ZONE,
-          domains: [{ name: ZONE }],
-          servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
-        }),
-      },
+      tenant: { value: TENANT },
     });
     const up = await stack.up();
     outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
@@ -103,6 +118,16 @@ describe("verify: deliverability checks of a tenant stack", () => {
     expect(r.filter((x) => x.check === "dns record")).toHaveLength(outputs.dnsRecords.length);
     expect(r.find((x) => x.check === "dmarc")).toMatchObject({ status: "warn", detail: expect.stringContaining("p=none") });
     expect(r.filter((x) => x.check === "reverse dns").map((x) => x.status)).toEqual(["pass", "pass"]);
+    const main = outputs.servers[0].mainIp;
+    expect(r.filter((x) => x.check === "main ptr")).toEqual([
+      { check: "main ptr", subject: main, status: "pass", detail: `${main} → ${HOST} → ${main}` },
+    ]);
+    // Without SSH to the server the relay cannot be read: unknown, never a pass.
+    expect(r.filter((x) => x.check === "helo = ptr").map((x) => x.status)).toEqual(["unknown"]);
+    expect(r.filter((x) => x.check === "report mailbox").map((x) => `${x.subject} ${x.status}`)).toEqual([
+      `dmarc-reports@${ZONE} pass`,
+      `tls-reports@${ZONE} pass`,
+    ]);
     expect(r.filter((x) => x.check === "smtp").map((x) => `${x.subject} ${x.status}`)).toEqual([
       `${HOST}:25 pass`,
       `${HOST}:465 pass`,
@@ -235,6 +260,7 @@ describe("verify: deliverability checks of a tenant stack", () => {
             .join(","),
           "--ca",
           path.join(devDir, "verify-ca.pem"),
+          "--no-mta-sts",
         ]);
         let out = "";
         p.stdout.on("data", (d: Buffer) => {
@@ -245,7 +271,8 @@ describe("verify: deliverability checks of a tenant stack", () => {
     const ok = await cli();
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/^check\s+subject\s+result\s+detail/);
-    expect(ok.out).toMatch(/\n\d+ pass, 0 fail, 1 warn, 0 unknown$/m);
+    // The warning: DMARC p=none; the unknown: the relay's HELO, which needs SSH (--stack), not --outputs.
+    expect(ok.out).toMatch(/\n\d+ pass, 0 fail, 1 warn, 1 unknown$/m);
     blocklist.listed.push(outputs.servers[0].sendingIps[0].ip);
     const bad = await cli();
     blocklist.listed.length = 0;
@@ -282,5 +309,147 @@ describe("verify: deliverability checks of a tenant stack", () => {
       resolver: (name, rr) => r.resolve(name, rr as "A"),
     });
     expect([stranger.spf.status.result, stranger.dmarc.status.result]).toEqual(["fail", "fail"]);
+  });
+});
+
+const unavailable = SshHostSim.unavailableReason();
+if (unavailable) console.warn(`verify's server checks skipped: ${unavailable}`);
+const withHosts = unavailable ? describe.skip : describe;
+
+withHosts("verify: what only the server can say (MailU installed over SSH on the real-Debian stand-in)", () => {
+  const MKEY = "sim-key-verify-mailu-0123456789";
+  const MCF = "sim-cf-token-verify-mailu-0123456789";
+  let sim: HostwindsSim;
+  let cf: CloudflareSim;
+  let dns: DnsSim;
+  let hosts: SshHostSim;
+  let smtp: SmtpSim;
+  let front: MailuFrontSim;
+  let smtpCerts: TestCertificates;
+  let stsCerts: TestCertificates;
+  let stack: Stack;
+  let outputs: StackOutputs;
+  let ip = "";
+
+  const options = (): VerifyOptions => ({
+    resolvers: [dns.address],
+    authoritative: [dns.address],
+    blocklists: [],
+    smtpHost: "127.0.0.1",
+    smtp: { ports: smtp.ports, ca: smtpCerts.ca, timeoutMs: 5000 },
+    mtaSts: { host: "127.0.0.1", port: front.port, ca: stsCerts.ca, timeoutMs: 5000 },
+    ssh: relayAccess(stack, "acme"),
+    backups: false,
+  });
+  const run = () => verifyStack(outputs, options());
+  const fails = (r: CheckResult[]) => r.filter((x) => x.status === "fail").map((x) => `${x.check} | ${x.subject} | ${x.detail}`);
+  const mailuCli = (args: string) => hosts.run(ip, `cd /mailu && ${COMPOSE}; dc exec -T admin flask mailu ${args}`);
+
+  beforeAll(async () => {
+    hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `verify-${process.pid}`) });
+    sim = await new HostwindsSim({ apiKeys: [MKEY], buildMs: 300, ipDelayMs: 200, hosts }).start();
+    cf = await new CloudflareSim({ tokens: { [MCF]: [ZONE] } }).start();
+    cf.addZone(ZONE);
+    dns = await new DnsSim({ records: () => cf.allRecords(), ptr: (x) => sim.ptr(x) }).start();
+    stack = await localStack(`verify-mailu-${process.pid}`, programDir("verify-mailu", "stacks", "penguinmails-infra"), {
+      backend: "verify-mailu",
+    });
+    await stack.setAllConfig({
+      ...sim.stackConfig(MKEY),
+      ...cf.stackConfig(MCF),
+      tenant: { value: TENANT },
+    });
+    const up = await stack.up();
+    outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
+    ip = outputs.servers[0].mainIp;
+    smtpCerts = testCertificates(path.join(devDir, "verify-mailu-certs"), HOST);
+    stsCerts = testCertificates(path.join(devDir, "verify-mta-sts-certs"), `mta-sts.${ZONE}`);
+    // MailU's Postfix takes mail for its users and aliases: as MailU's admin (stand-in) holds them after the install.
+    smtp = await new SmtpSim({
+      hostname: HOST,
+      certificate: smtpCerts.good,
+      recipients: (a) => hosts.mailuHasAddress(ip, a),
+    }).start();
+    // MailU's front answers from the override file the install wrote, read on every request.
+    front = await new MailuFrontSim({
+      certificate: stsCerts.good,
+      config: () => hosts.file(ip, "/mailu/overrides/nginx/mta-sts.conf"),
+    }).start();
+  });
+  afterAll(async () => {
+    await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+    await hosts?.stop();
+    for (const s of [sim, cf, dns, smtp, front]) await s?.stop();
+  });
+
+  test("everything passes: each IP's HELO is its PTR, the main IP's PTR is the host name, MTA-STS served and matching, report aliases take mail", async () => {
+    const r = await run();
+    expect(fails(r)).toEqual([]);
+    const [s1, s2] = outputs.servers[0].sendingIps;
+    expect(r.filter((x) => x.check === "helo = ptr").map((x) => `${x.subject} ${x.status}: ${x.detail}`)).toEqual([
+      `pm-mx1-ip1 ${s1.ip} pass: HELO ${s1.hostname} = PTR of ${s1.ip}`,
+      `pm-mx1-ip2 ${s2.ip} pass: HELO ${s2.hostname} = PTR of ${s2.ip}`,
+    ]);
+    expect(r.find((x) => x.check === "main ptr")).toMatchObject({ subject: ip, status: "pass" });
+    expect(r.find((x) => x.check === "mta-sts")).toMatchObject({
+      subject: ZONE,
+      status: "pass",
+      detail: expect.stringMatching(new RegExp(`^mode enforce, mx ${HOST}, max_age 604800 s; id [0-9a-f]{20} matches the policy served$`)),
+    });
+    expect(front.requests).toContain("/.well-known/mta-sts.txt");
+    expect(r.filter((x) => x.check === "report mailbox").map((x) => `${x.subject} ${x.status}`)).toEqual([
+      `dmarc-reports@${ZONE} pass`,
+      `tls-reports@${ZONE} pass`,
+    ]);
+  });
+
+  test("a wrong HELO in the relay (set with the server's own postconf) fails for that IP only", async () => {
+    const s1 = outputs.servers[0].sendingIps[0];
+    const set = (helo: string) => hosts.run(ip, `postconf -c /etc/postfix -P pm-mx1-ip1/unix/smtp_helo_name=${helo}`);
+    expect((await set(HOST)).code).toBe(0);
+    try {
+      expect(fails(await run())).toEqual([`helo = ptr | pm-mx1-ip1 ${s1.ip} | HELO ${HOST}, but the PTR of ${s1.ip} is ${s1.hostname}`]);
+    } finally {
+      await set(s1.hostname);
+    }
+    expect(fails(await run())).toEqual([]);
+  });
+
+  test("the main IP's PTR missing fails main ptr", async () => {
+    sim.setRdnsByHand(MKEY, ip, "");
+    try {
+      expect(fails(await run())).toEqual([`main ptr | ${ip} | PTR is NXDOMAIN, expected ${HOST}`]);
+    } finally {
+      sim.setRdnsByHand(MKEY, ip, HOST);
+    }
+  });
+
+  test("a policy changed on the server without a new _mta-sts id fails MTA-STS", async () => {
+    const edit = (from: string, to: string) =>
+      hosts.run(ip, `sed -i 's/max_age: ${from}/max_age: ${to}/' /mailu/overrides/nginx/mta-sts.conf`);
+    await edit("604800", "86400");
+    try {
+      const f = fails(await run());
+      expect(f).toHaveLength(1);
+      expect(f[0]).toMatch(
+        new RegExp(
+          `^mta-sts \\| ${ZONE} \\| the _mta-sts id [0-9a-f]{20} is not the served policy's \\([0-9a-f]{20}\\): the id must change whenever the policy does`,
+        ),
+      );
+    } finally {
+      await edit("86400", "604800");
+    }
+  });
+
+  test("a report alias deleted in MailU: RCPT is refused and report mailbox fails", async () => {
+    expect((await mailuCli(`alias-delete tls-reports@${ZONE}`)).code).toBe(0);
+    try {
+      expect(fails(await run())).toEqual([
+        `report mailbox | tls-reports@${ZONE} | TLS-RPT rua: ${HOST} rejects it (550 5.1.1 <tls-reports@${ZONE}>: Recipient address rejected: User unknown in virtual mailbox table): reports to it bounce; create the mailbox or alias`,
+      ]);
+    } finally {
+      await mailuCli(`alias tls-reports ${ZONE} admin@${ZONE}`);
+    }
+    expect(fails(await run())).toEqual([]);
   });
 });

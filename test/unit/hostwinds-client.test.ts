@@ -1,7 +1,10 @@
 /** The client against the Hostwinds stand-in over real HTTP on loopback. */
 import { HostwindsClient, OutcomeUnknownError } from "../../providers/hostwinds/client";
 import { HostwindsError } from "../../providers/hostwinds/errors";
-import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { AddressesExhaustedError, DOCUMENTATION_ADDRESSES, HostwindsSim, documentationIp } from "../../scripts/dev/standins/hostwinds";
 import { IMAGES } from "../../scripts/dev/standins/hostwinds";
 const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
@@ -198,5 +201,58 @@ describe("HostwindsClient against the stand-in", () => {
     expect(full.password).toBeTruthy();
     const all = lines.join("\n");
     for (const secret of [KEY, OTHER, full.password!, full.configkey!]) expect(all).not.toContain(secret);
+  });
+});
+
+describe("the stand-in's public addresses: documentation ranges only (RFC 5737)", () => {
+  test("documentationIp walks 198.51.100.0/24, 192.0.2.0/24, 203.0.113.0/24 (.1 to .254), then fails clearly", () => {
+    const all = Array.from({ length: DOCUMENTATION_ADDRESSES }, (_, n) => documentationIp(n));
+    expect(new Set(all).size).toBe(762);
+    expect(all.every((ip) => /^(198\.51\.100|192\.0\.2|203\.0\.113)\.(\d+)$/.test(ip))).toBe(true);
+    expect(all.every((ip) => Number(ip.split(".")[3]) >= 1 && Number(ip.split(".")[3]) <= 254)).toBe(true);
+    expect([all[0], all[253], all[254], all[508], all[761]]).toEqual([
+      "198.51.100.1",
+      "198.51.100.254",
+      "192.0.2.1",
+      "203.0.113.1",
+      "203.0.113.254",
+    ]);
+    expect(() => documentationIp(762)).toThrow(AddressesExhaustedError);
+    expect(() => documentationIp(762)).toThrow(/all 762 documentation addresses .* are handed out/);
+  });
+
+  test("the last address is handed out; past it add_ip and add_instance are refused and nothing is billed", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hw-addresses-"));
+    const stateFile = path.join(dir, "state.json");
+    const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 50, ipDelayMs: 0, stateFile }).start();
+    try {
+      const c = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0, maxAttempts: 1 });
+      await c.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "last" });
+      const srv = await c.waitFor(
+        "server",
+        async () => (await c.listInstances()).find((i) => i.srvrname === "last" && i.status === "ACTIVE"),
+        { initialDelayMs: 20 },
+      );
+      await sim.stop();
+      // The state file as the stand-in keeps it: one address left.
+      const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { nextIp: number };
+      fs.writeFileSync(stateFile, JSON.stringify({ ...state, nextIp: DOCUMENTATION_ADDRESSES - 1 }));
+      const again = await new HostwindsSim({ apiKeys: [KEY], buildMs: 50, ipDelayMs: 0, stateFile }).start();
+      try {
+        const c2 = new HostwindsClient({ apiKey: KEY, apiUrl: again.url, requestsPerSecond: 0, maxAttempts: 1 });
+        await c2.buySecondaryIp(srv.serviceid);
+        expect((await c2.listIps(srv.serviceid)).map((i) => i.ip)).toContain("203.0.113.254");
+        const billed = again.ledger(KEY).length;
+        await expect(c2.buySecondaryIp(srv.serviceid)).rejects.toThrow(/all 762 documentation addresses .* are handed out/);
+        await expect(
+          c2.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "one-more" }),
+        ).rejects.toThrow(/all 762 documentation addresses/);
+        expect(again.ledger(KEY)).toHaveLength(billed);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,14 @@
 /** The records of a sending domain, checked for exact content. */
 import { generateKeyPairSync } from "crypto";
-import { MailRecordError, countSpfLookups, dmarcRecord, mailDomainRecords, mtaStsId, spfRecord } from "../../components/mail-records";
+import {
+  MailRecordError,
+  countSpfLookups,
+  dmarcRecord,
+  mailDomainRecords,
+  mtaStsId,
+  mtaStsPolicy,
+  spfRecord,
+} from "../../components/mail-records";
 
 const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const pub = publicKey.export({ type: "spki", format: "der" }).toString("base64");
@@ -38,10 +46,19 @@ describe("mail domain records", () => {
       "SRV _imaps._tcp.acme-mail.com 10 1 993 mx1.acme-mail.com",
       "SRV _autodiscover._tcp.acme-mail.com 10 1 443 mx1.acme-mail.com",
       "CNAME mta-sts.acme-mail.com mx1.acme-mail.com",
-      `TXT _mta-sts.acme-mail.com v=STSv1; id=${mtaStsId(["mx1.acme-mail.com"])}`,
+      `TXT _mta-sts.acme-mail.com v=STSv1; id=${mtaStsId(mtaStsPolicy(["mx1.acme-mail.com"]))}`,
       "TXT _smtp._tls.acme-mail.com v=TLSRPTv1; rua=mailto:tls-reports@acme-mail.com",
     ]);
     expect(mailDomainRecords(spec(["198.51.100.11"])).every((r) => r.proxied === false)).toBe(true);
+  });
+
+  test("MTA-STS: the policy text of RFC 8461 §3.2, and an id that changes whenever the policy does", () => {
+    const policy = mtaStsPolicy(["mx1.acme-mail.com"]);
+    expect(policy).toBe("version: STSv1\r\nmode: enforce\r\nmx: mx1.acme-mail.com\r\nmax_age: 604800\r\n");
+    expect(mtaStsId(policy)).toMatch(/^[0-9a-f]{20}$/);
+    expect(mtaStsId(mtaStsPolicy(["mx1.acme-mail.com"]))).toBe(mtaStsId(policy));
+    expect(mtaStsId(mtaStsPolicy(["mx2.acme-mail.com"]))).not.toBe(mtaStsId(policy));
+    expect(mtaStsId(mtaStsPolicy(["mx1.acme-mail.com"], 86400))).not.toBe(mtaStsId(policy));
   });
 
   test("four sending IPs: an A record each, and SPF covers every one within the lookup limit", () => {

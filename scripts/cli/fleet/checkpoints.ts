@@ -23,6 +23,9 @@ export interface KnownServer {
   plan?: number;
   location?: number;
   billingCycle?: string;
+  /** The main IP and the PTR the stack keeps on it (Instance `rdns`; absent when not managed). */
+  mainIp?: string;
+  rdns?: string;
 }
 export interface KnownIp {
   resource: string;
@@ -106,6 +109,8 @@ export function ownedResources(tenant: string, resources: CheckpointResource[]):
         plan: num(o.plan),
         location: num(o.location),
         billingCycle: str(o.billingCycle),
+        mainIp: str(o.mainIp),
+        rdns: str(o.rdns),
       });
     else if (r.type === SECONDARY_IP_TYPE && typeof o.serviceId === "number")
       // An IP still on order has no address yet ("" here).

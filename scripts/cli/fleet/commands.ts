@@ -18,6 +18,7 @@ import { FleetProject, changedTenants, tenantStacks } from "./tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
 import { CheckResult } from "../verify/result";
 import { rebuiltServers } from "./rebuilt";
+import { relayAccess } from "./recovery";
 
 export interface FleetOptions extends FleetEngineOptions {
   project: FleetProject;
@@ -231,7 +232,7 @@ export async function fleetVerify(o: FleetOptions, tenants: string[], v: VerifyO
   const results = await perTenant(o, tenants, async (stack, tenant) => {
     const outs = Object.fromEntries(Object.entries(await stack.outputs()).map(([k, x]) => [k, x.value])) as unknown as StackOutputs;
     if (!outs.dnsRecords || !outs.servers) throw new Error(`tenant ${tenant} has no outputs yet (not deployed)`);
-    return { tenant, results: await verifyStack(outs, v) };
+    return { tenant, results: await verifyStack(outs, { ssh: relayAccess(stack, tenant), ...v }) };
   });
   return results.map((r) => r.value ?? { tenant: r.name, results: [], error: r.error });
 }

@@ -128,6 +128,9 @@ export function differences(known: LastKnown, world: RealWorld): string[] {
       if (r.status !== k.status) out.push(`${k.resource}: server ${k.serviceId} is ${r.status}`);
       if (!same(k.plan, r.plan) || !same(k.location, r.location) || !same(k.billingCycle, r.billingCycle))
         out.push(`${k.resource}: server ${k.serviceId} plan, location or billing changed`);
+      // The main IP's PTR, when Hostwinds reports rDNS (as the provider's refresh reads it).
+      const ptr = k.rdns && k.mainIp ? r.ips.get(k.mainIp) : undefined;
+      if (ptr !== undefined && ptr !== k.rdns) out.push(`${k.resource}: rDNS of main IP ${k.mainIp} changed`);
     }
   }
   for (const k of known.ips) {

@@ -35,15 +35,18 @@ interface StateResource {
   outputs?: Record<string, unknown>;
 }
 
-/** The SSH connection of a server's backup step, from the stack's state. */
+/** The SSH connection of a server's backup step (or another of its MailU steps, e.g. `mailu-network`), from the stack's state. */
 export async function serverConnection(
   stack: Stack,
   tenant: string,
   server: string,
+  stepName = "mailu-backup",
 ): Promise<{ connection: SshConnection; redact: string[] }> {
   const state = await stack.exportStack();
   const resources = (state.deployment.resources ?? []) as StateResource[];
-  const step = resources.find((r) => r.type === COMMAND_TYPE && r.urn.endsWith(`::${server}-mailu-backup`));
+  const step = resources.find((r) => r.type === COMMAND_TYPE && r.urn.endsWith(`::${server}-${stepName}`));
+  if (!step && stepName !== "mailu-backup")
+    throw new Error(`tenant ${tenant}: server ${server} has no ${stepName} step in the stack's state (is MailU installed on it? run up)`);
   if (!step) {
     const servers = resources
       .filter((r) => r.type === COMMAND_TYPE && r.urn.endsWith("-mailu-backup"))
@@ -61,6 +64,17 @@ export async function serverConnection(
   const redact = plain<string[]>(step.outputs?.redact) ?? [];
   return { connection, redact };
 }
+
+/**
+ * For `verify`'s HELO check: each server reached over SSH as the install's network step reaches it
+ * (the step that writes the outbound relay), with what to mask in its output.
+ */
+export const relayAccess =
+  (stack: Stack, tenant: string) =>
+  async (server: { name: string }): Promise<{ connection: SshConnection; secrets: string[] }> => {
+    const { connection, redact } = await serverConnection(stack, tenant, server.name.split(".")[0], "mailu-network");
+    return { connection, secrets: [...redact, connection.password ?? "", connection.privateKey ?? ""].filter(Boolean) };
+  };
 
 export interface ServerRun {
   tenant: string;

@@ -2,7 +2,8 @@
  * DNS checks of what a tenant stack published: each record served with the
  * same content by the zone's authoritative servers and by each resolver;
  * SPF, DKIM and DMARC parsed; per sending IP, PTR = its host name and the
- * host name resolving back (FCrDNS), and its standing on DNS blocklists.
+ * host name resolving back (FCrDNS), the same for each server's main IP and
+ * its host name, and each sending IP's standing on DNS blocklists.
  */
 import { promises as dns } from "dns";
 import { CheckResult } from "./result";
@@ -128,7 +129,12 @@ export async function checkMailAuth(
   ];
 }
 
-export async function checkReverseDns(ips: Array<{ ip: string; hostname: string }>, server: NameServer): Promise<CheckResult[]> {
+/** Per IP: PTR = its host name and the name resolving back (FCrDNS); `check` names the line ("main ptr" for a server's main IP). */
+export async function checkReverseDns(
+  ips: Array<{ ip: string; hostname: string }>,
+  server: NameServer,
+  check = "reverse dns",
+): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const { ip, hostname } of ips) {
     const ptr = await lookup(server.address, "PTR", ip);
@@ -140,7 +146,7 @@ export async function checkReverseDns(ips: Array<{ ip: string; hostname: string 
       ...(back ? [] : [`${hostname} resolves to ${shown(forward)}, not back to ${ip}`]),
     ];
     out.push({
-      check: "reverse dns",
+      check,
       subject: ip,
       status: problems.length ? "fail" : "pass",
       detail: problems.length ? problems.join("; ") : `${ip} → ${hostname} → ${ip}`,

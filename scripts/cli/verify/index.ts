@@ -5,8 +5,11 @@
 import { promises as dns } from "dns";
 import { CheckResult } from "./result";
 import { NameServer, PublishedRecord, checkBlocklists, checkMailAuth, checkPropagation, checkReverseDns, lookup } from "./dns";
-import { SmtpOptions, checkSmtp } from "./smtp";
+import { ReportMailbox, SmtpOptions, checkReportMailboxes, checkSmtp } from "./smtp";
 import { ServerBackup, checkBackups } from "./backup";
+import { HttpsOptions, fetchPolicy, judgeMtaSts, mtaStsResult } from "./mta-sts";
+import { PtrAnswer, SshAccess, judgeHelo, readRelayTransports } from "./relay";
+import { reportUris } from "./mail-auth";
 
 export interface StackOutputs {
   tenant?: string;
@@ -19,6 +22,7 @@ export interface StackOutputs {
   }>;
   dnsRecords: PublishedRecord[];
 }
+export type StackServer = StackOutputs["servers"][number];
 
 export interface VerifyOptions {
   /** Resolvers to compare (ip or ip:port); default this machine's. */
@@ -34,6 +38,13 @@ export interface VerifyOptions {
   backups?: false;
   /** The time backup ages are measured at (default now). */
   now?: Date;
+  /**
+   * How to reach a server over SSH to read its outbound relay (the CLI takes it from the stack's
+   * state); without it, or when it answers undefined, the HELO check is "unknown".
+   */
+  ssh?: (server: StackServer) => Promise<SshAccess | undefined>;
+  /** Where and how to fetch each domain's MTA-STS policy (tests: another address, a test CA); false skips the check. */
+  mtaSts?: HttpsOptions | false;
 }
 
 /** The domains the stack sends for: each has an SPF record. */
@@ -87,6 +98,17 @@ export async function verifyStack(outputs: StackOutputs, o: VerifyOptions = {}):
     );
   results.push(...(await checkReverseDns(sending, resolvers[0])));
   results.push(
+    ...(await checkReverseDns(
+      outputs.servers.map((s) => ({ ip: s.mainIp, hostname: s.name })),
+      resolvers[0],
+      "main ptr",
+    )),
+  );
+  for (const s of outputs.servers) results.push(...(await checkHelo(s, resolvers[0], o)));
+  if (o.mtaSts !== false)
+    for (const d of domains.filter((d) => outputs.dnsRecords.some((r) => r.type === "TXT" && r.name === `_mta-sts.${d}`)))
+      results.push(await checkMtaSts(d, resolvers[0], o.mtaSts ?? {}));
+  results.push(
     ...(await checkBlocklists(
       sending.map((s) => s.ip),
       o.blocklists ?? ["zen.spamhaus.org"],
@@ -100,6 +122,69 @@ export async function verifyStack(outputs: StackOutputs, o: VerifyOptions = {}):
         o.smtp ?? {},
       )),
     );
+  if (o.smtp !== false) results.push(...(await checkReportMailboxes(await reportMailboxes(domains, resolvers[0], o), o.smtp ?? {})));
   if (o.backups !== false) results.push(...(await checkBackups(outputs.servers, o.now)));
   return results;
+}
+
+/** The host names of a domain's MX records, lowest preference first. */
+async function mxHosts(domain: string, server: NameServer): Promise<string[]> {
+  const a = await lookup(server.address, "MX", domain);
+  if (!Array.isArray(a)) return [];
+  return a
+    .map((m) => m.split(" "))
+    .sort((x, y) => Number(x[0]) - Number(y[0]))
+    .map((m) => m[1].toLowerCase().replace(/\.$/, ""));
+}
+
+/** HELO = PTR for each transport of the server's relay, read over SSH. */
+async function checkHelo(s: StackServer, server: NameServer, o: VerifyOptions): Promise<CheckResult[]> {
+  const unknown = (detail: string): CheckResult[] => [{ check: "helo = ptr", subject: s.name, status: "unknown", detail }];
+  const access = o.ssh ? await o.ssh(s).catch((e: Error) => e) : undefined;
+  if (!access) return unknown("no SSH access to read the relay's transports (run with --stack, which reads it from the stack's state)");
+  if (access instanceof Error) return unknown(`no SSH access: ${access.message}`);
+  let transports;
+  try {
+    transports = await readRelayTransports(access);
+  } catch (e) {
+    return [
+      { check: "helo = ptr", subject: s.name, status: "fail", detail: `cannot read the relay's transports: ${(e as Error).message}` },
+    ];
+  }
+  const ptrs = new Map<string, PtrAnswer>();
+  for (const t of transports) if (t.bind && !ptrs.has(t.bind)) ptrs.set(t.bind, await lookup(server.address, "PTR", t.bind));
+  return judgeHelo(s.name, transports, [...s.sendingIps, ...(s.standbyIps ?? [])], s.mainIp, (ip) => ptrs.get(ip) ?? "NXDOMAIN");
+}
+
+async function checkMtaSts(domain: string, server: NameServer, https: HttpsOptions): Promise<CheckResult> {
+  const txt = await lookup(server.address, "TXT", `_mta-sts.${domain}`);
+  const fetched = await fetchPolicy(domain, https);
+  return mtaStsResult(domain, judgeMtaSts({ txt: Array.isArray(txt) ? txt : [], fetched, mxHosts: await mxHosts(domain, server) }));
+}
+
+/** The mailto: report addresses DMARC (rua, ruf) and TLS-RPT (rua) name, each with the MX of its domain. */
+async function reportMailboxes(domains: string[], server: NameServer, o: VerifyOptions): Promise<ReportMailbox[]> {
+  const roles = new Map<string, string[]>();
+  const add = (address: string, role: string) => roles.set(address, [...new Set([...(roles.get(address) ?? []), role])]);
+  const served = async (name: string, prefix: string) => {
+    const a = await lookup(server.address, "TXT", name);
+    return Array.isArray(a) ? a.find((t) => t.startsWith(prefix)) : undefined;
+  };
+  for (const d of domains) {
+    const dmarc = await served(`_dmarc.${d}`, "v=DMARC1");
+    for (const a of reportUris(dmarc, ["rua"]).mailto) add(a, "DMARC rua");
+    for (const a of reportUris(dmarc, ["ruf"]).mailto) add(a, "DMARC ruf");
+    for (const a of reportUris(await served(`_smtp._tls.${d}`, "v=TLSRPTv1"), ["rua"]).mailto) add(a, "TLS-RPT rua");
+  }
+  const out: ReportMailbox[] = [];
+  for (const [address, r] of roles) {
+    const host = (await mxHosts(address.slice(address.lastIndexOf("@") + 1), server))[0];
+    let where: string | undefined = o.smtpHost;
+    if (host && !where) {
+      const a = await lookup(server.address, "A", host);
+      where = Array.isArray(a) ? a[0] : undefined;
+    }
+    out.push({ address, roles: r, mx: host && where ? { hostname: host, address: where } : undefined });
+  }
+  return out;
 }

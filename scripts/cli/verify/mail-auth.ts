@@ -85,3 +85,34 @@ export function blocklistVerdict(answer: string[] | "NXDOMAIN" | Error): "listed
   if (answer.every((a) => a.startsWith("127.255.255."))) return "unknown";
   return answer.some((a) => a.startsWith("127.") && !a.startsWith("127.255.255.")) ? "listed" : "unknown";
 }
+
+/**
+ * The mailto: addresses a DMARC record (rua, ruf; RFC 7489 §6.4, a URI with an optional `!size`
+ * suffix, §6.2) or a TLS-RPT record (rua; RFC 8460 §3) names for reports. Other URIs (https:) are
+ * returned apart: no mailbox to ask.
+ */
+export function reportUris(record: string | undefined, tags: string[]): { mailto: string[]; other: string[] } {
+  const out = { mailto: [] as string[], other: [] as string[] };
+  if (!record) return out;
+  for (const part of record.split(";")) {
+    const i = part.indexOf("=");
+    if (i < 0 || !tags.includes(part.slice(0, i).trim().toLowerCase())) continue;
+    for (const raw of part
+      .slice(i + 1)
+      .split(",")
+      .map((u) => u.trim())
+      .filter(Boolean)) {
+      const uri = raw.replace(/!\d+[kmgt]?$/i, "");
+      if (/^mailto:/i.test(uri)) {
+        let address = uri.slice("mailto:".length).split("?")[0];
+        try {
+          address = decodeURIComponent(address);
+        } catch {
+          // left as written
+        }
+        out.mailto.push(address.toLowerCase());
+      } else out.other.push(uri);
+    }
+  }
+  return out;
+}

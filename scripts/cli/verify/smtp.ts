@@ -146,3 +146,61 @@ export async function checkSmtp(targets: SmtpTarget[], o: SmtpOptions = {}): Pro
   for (const t of targets) for (const port of [25, 465, 587]) out.push(await probe(t, port, o));
   return out;
 }
+
+export interface ReportMailbox {
+  /** The address a report record names. */
+  address: string;
+  /** Which records name it, e.g. "DMARC rua", "TLS-RPT rua". */
+  roles: string[];
+  /** The MX host of the address's domain and where to reach it. */
+  mx?: SmtpTarget;
+}
+
+/**
+ * Whether the domain's MX takes mail for a report address: EHLO, `MAIL FROM:<>` (reports may come
+ * with a null sender), `RCPT TO:<address>`; 250/251 pass, 4xx unknown, 5xx fail (RFC 5321 §4.2,
+ * §4.3.2). Nothing is sent: the conversation ends with RSET and QUIT.
+ */
+async function askRecipient(m: ReportMailbox, o: SmtpOptions): Promise<CheckResult> {
+  const subject = m.address;
+  const roles = m.roles.join(", ");
+  const line = (status: CheckResult["status"], detail: string): CheckResult => ({ check: "report mailbox", subject, status, detail });
+  if (!m.mx) return line("fail", `${roles}: the domain of ${m.address} has no MX with an address to deliver reports to`);
+  const realPort = o.ports?.[25] ?? 25;
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  let socket: net.Socket;
+  try {
+    socket = (await connect(m.mx.address, realPort, timeoutMs)) as net.Socket;
+  } catch (e) {
+    return line("unknown", `${roles}: cannot connect to ${m.mx.hostname} (${m.mx.address}:${realPort}): ${(e as Error).message}`);
+  }
+  const c = new Conversation(socket);
+  try {
+    const banner = await c.reply(timeoutMs);
+    if (banner.code !== 220) return line("unknown", `${roles}: ${m.mx.hostname} greets with ${banner.code} ${banner.lines[0]}`);
+    c.send("EHLO verify.penguinmails.invalid");
+    if ((await c.reply(timeoutMs)).code !== 250) return line("unknown", `${roles}: ${m.mx.hostname} refused EHLO`);
+    c.send("MAIL FROM:<>");
+    const from = await c.reply(timeoutMs);
+    if (from.code !== 250) return line("unknown", `${roles}: ${m.mx.hostname} refused MAIL FROM:<> with ${from.code} ${from.lines[0]}`);
+    c.send(`RCPT TO:<${m.address}>`);
+    const rcpt = await c.reply(timeoutMs);
+    c.send("RSET");
+    c.send("QUIT");
+    const said = `${rcpt.code} ${rcpt.lines.join(" ")}`;
+    if (rcpt.code === 250 || rcpt.code === 251) return line("pass", `${roles}: ${m.mx.hostname} accepts it (${said})`);
+    if (rcpt.code >= 500)
+      return line("fail", `${roles}: ${m.mx.hostname} rejects it (${said}): reports to it bounce; create the mailbox or alias`);
+    return line("unknown", `${roles}: ${m.mx.hostname} answered ${said} (try again later)`);
+  } catch (e) {
+    return line("unknown", `${roles}: ${(e as Error).message}`);
+  } finally {
+    setTimeout(() => c.socket.destroy(), 100);
+  }
+}
+
+export async function checkReportMailboxes(mailboxes: ReportMailbox[], o: SmtpOptions = {}): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const m of mailboxes) out.push(await askRecipient(m, o));
+  return out;
+}

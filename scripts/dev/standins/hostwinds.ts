@@ -59,6 +59,29 @@ export const IMAGES = catalog.images;
 export const IP_MONTHLY_PRICE = catalog.ipMonthlyPriceUsd;
 
 /**
+ * The public addresses the stand-in hands out: only the three IPv4 blocks RFC 5737 §3 reserves for
+ * documentation (TEST-NET-2, TEST-NET-1, TEST-NET-3), never real address space. Hosts .1 to .254 of each.
+ */
+export const DOCUMENTATION_RANGES = ["198.51.100", "192.0.2", "203.0.113"] as const;
+const HOSTS_PER_RANGE = 254;
+export const DOCUMENTATION_ADDRESSES = DOCUMENTATION_RANGES.length * HOSTS_PER_RANGE;
+
+export class AddressesExhaustedError extends Error {
+  override readonly name = "AddressesExhaustedError";
+}
+
+/** The n-th (0-based) documentation address; past the last one a clear error. */
+export function documentationIp(n: number): string {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`documentation address number must be a whole number >= 0, not ${n}`);
+  if (n >= DOCUMENTATION_ADDRESSES)
+    throw new AddressesExhaustedError(
+      `Hostwinds stand-in: all ${DOCUMENTATION_ADDRESSES} documentation addresses (198.51.100.0/24, 192.0.2.0/24, 203.0.113.0/24; RFC 5737) are handed out; ` +
+        "start the stand-in with a fresh state (or fewer servers and IPs)",
+    );
+  return `${DOCUMENTATION_RANGES[Math.floor(n / HOSTS_PER_RANGE)]}.${(n % HOSTS_PER_RANGE) + 1}`;
+}
+
+/**
  * Switches for what no public source settles (providers/hostwinds/wire.ts ASSUMPTIONS): each
  * removes an assumed field or changes an assumed shape, so the provider is tested without it.
  */
@@ -104,6 +127,8 @@ interface SimInstance {
   ips: SimIp[];
   createdAt: string;
   failBuild?: boolean;
+  /** The main IP it gets when built (allocated at purchase, so running out is refused before anything is bought). */
+  pendingMainIp?: string;
   /** Rebuilding its OS (reinstall_instance): back to ACTIVE with the same IPs. */
   reinstalling?: boolean;
 }
@@ -152,8 +177,6 @@ export interface HostwindsSimOptions {
   /** Requests per window per API key before 429s ([assumed], see ASSUMED_RATE_LIMIT); default none. */
   rateLimit?: { requests: number; windowMs: number };
   stateFile?: string;
-  /** First two octets of the IPs handed out (default 198.51, a documentation range). */
-  ipPrefix?: string;
   /**
    * Hosts behind the servers (scripts/dev/standins/ssh-host.ts): a server that finishes building gets one and
    * its address as main IP, so SSH to the main IP reaches a real shell; terminating it removes the host.
@@ -351,10 +374,11 @@ export class HostwindsSim {
     this.persist();
   }
 
+  /** The next public address (documentationIp); throws AddressesExhaustedError, taking none, when all are out. */
   private newIp(): string {
-    const n = this.state.nextIp++;
-    const prefix = this.o.ipPrefix ?? "198.51";
-    return `${prefix}.${100 + Math.floor(n / 250)}.${(n % 250) + 1}`; // 198.51.100.0/24: documentation range (RFC 5737)
+    const ip = documentationIp(this.state.nextIp);
+    this.state.nextIp++;
+    return ip;
   }
 
   /** Moves a server from BUILD to ACTIVE (with its main IP) once its time has come. */
@@ -370,7 +394,12 @@ export class HostwindsSim {
       this.persist();
     } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
       i.status = "ACTIVE";
-      i.ips.unshift({ ip: this.o.hosts?.addHost(i.serviceid, i.password) ?? this.newIp(), main: true, readyAt: Date.now() });
+      i.ips.unshift({
+        ip: this.o.hosts?.addHost(i.serviceid, i.password) ?? i.pendingMainIp ?? this.newIp(),
+        main: true,
+        readyAt: Date.now(),
+      });
+      delete i.pendingMainIp;
       this.persist();
     }
     return i;
@@ -523,6 +552,13 @@ export class HostwindsSim {
         const keys = f.getAll("keys[]");
         const missing = keys.find((k) => !acct.sshKeys.includes(k));
         if (missing) return err("Add Instance", `SSH key ${missing} was not found.`);
+        let pendingMainIp: string | undefined;
+        try {
+          pendingMainIp = this.o.hosts ? undefined : this.newIp();
+        } catch (e) {
+          if (e instanceof AddressesExhaustedError) return err("Add Instance", e.message);
+          throw e;
+        }
         const id = this.state.nextServiceId++;
         const name = f.get("srvrname") ?? `server-${id}`;
         const failBuild = (this.faults.failBuilds ?? 0) > 0;
@@ -543,6 +579,7 @@ export class HostwindsSim {
           ips: [],
           createdAt: new Date().toISOString(),
           failBuild,
+          pendingMainIp,
         });
         this.record(acct, { kind: "server", event: "bought", serviceId: id, name, monthlyUsd: plan.monthly });
         return {
@@ -611,8 +648,14 @@ export class HostwindsSim {
         const cooldown = this.faults.purchaseCooldownMs ?? 0;
         const last = this.lastPurchase.get(i.serviceid) ?? 0;
         if (cooldown && Date.now() - last < cooldown) return err("Add IP", "Please wait before requesting another IP. Try again later.");
+        let ip: string;
+        try {
+          ip = this.newIp();
+        } catch (e) {
+          if (e instanceof AddressesExhaustedError) return err("Add IP", e.message);
+          throw e;
+        }
         this.lastPurchase.set(i.serviceid, Date.now());
-        const ip = this.newIp();
         i.ips.push({ ip, main: false, readyAt: Date.now() + (this.o.ipDelayMs ?? 1000) });
         this.record(acct, { kind: "ip", event: "bought", serviceId: i.serviceid, ip, monthlyUsd: IP_MONTHLY_PRICE });
         return {

@@ -4,6 +4,12 @@
  * TLS from the first byte on the "465" port, with a certificate made by
  * `testCertificates` (openssl). Faults: another name in the banner, no
  * STARTTLS, another certificate (wrong name, untrusted, short-lived).
+ * MAIL FROM / RCPT TO / RSET as RFC 5321 §4.1.1 and §4.2 have them: a recipient
+ * is taken (250) when `recipients` says so (the test asks MailU's stand-in state:
+ * its users and the aliases the install made), else refused with the reply
+ * MailU's Postfix gives for an address it does not know: 550 5.1.1 "User unknown
+ * in virtual mailbox table" (postconf(5) unknown_virtual_mailbox_reject_code,
+ * default 550; the text is Postfix smtpd's).
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -106,7 +112,15 @@ export class SmtpSim {
   readonly ports: Record<number, number> = {};
   private servers: net.Server[] = [];
 
-  constructor(private o: { hostname: string; certificate: KeyAndCert; host?: string }) {}
+  constructor(
+    private o: {
+      hostname: string;
+      certificate: KeyAndCert;
+      host?: string;
+      /** Whether an address has a mailbox or alias here (lower case); default: none. */
+      recipients?: (address: string) => boolean;
+    },
+  ) {}
 
   private context(): tls.SecureContext {
     const c = this.faults.certificate ?? this.o.certificate;
@@ -140,7 +154,14 @@ export class SmtpSim {
             } else upgraded.write("250 OK\r\n");
           });
           return;
-        } else if (verb === "QUIT") {
+        } else if (verb === "MAIL" && /^MAIL FROM:<[^>]*>/i.test(line)) socket.write("250 2.1.0 Ok\r\n");
+        else if (verb === "RCPT") {
+          const address = /^RCPT TO:<([^>]+)>/i.exec(line)?.[1].toLowerCase();
+          if (!address) socket.write("501 5.1.3 Bad recipient address syntax\r\n");
+          else if (this.o.recipients?.(address)) socket.write("250 2.1.5 Ok\r\n");
+          else socket.write(`550 5.1.1 <${address}>: Recipient address rejected: User unknown in virtual mailbox table\r\n`);
+        } else if (verb === "RSET") socket.write("250 2.0.0 Ok\r\n");
+        else if (verb === "QUIT") {
           socket.write("221 2.0.0 Bye\r\n");
           socket.end();
         } else socket.write("502 5.5.1 Unrecognized command\r\n");

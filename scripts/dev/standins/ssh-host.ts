@@ -241,6 +241,12 @@ export class SshHostSim implements ServerHosts {
     return s === undefined ? undefined : (JSON.parse(s) as T);
   }
 
+  /** Whether MailU's stand-in on a host holds a user or alias for the address: what its Postfix takes mail for. */
+  mailuHasAddress(ip: string, address: string): boolean {
+    const st = this.state<{ users: Record<string, unknown>; aliases?: Record<string, string[]> }>(ip, "compose-mailu");
+    return !!st && (address in st.users || address in (st.aliases ?? {}));
+  }
+
   async stop(): Promise<void> {
     for (const ip of [...this.hosts.keys()]) this.removeHost(ip);
     if (this.proxy) await (await this.proxy).stop();
