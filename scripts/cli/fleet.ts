@@ -19,7 +19,7 @@ import {
 import { renderTable } from "./verify/result";
 import { fleetDrift } from "./fleet/drift";
 import { WaveOutcome, inWaves, parseWaves } from "./fleet/waves";
-import { fleetWorker, runOnQueue } from "./fleet/queue";
+import { QueueRunOptions, fleetWorker, runOnQueue } from "./fleet/queue";
 import { DriftResult } from "./fleet/commands";
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
@@ -329,10 +329,13 @@ async function main(): Promise<number> {
     case "up": {
       let halted: WaveOutcome["halted"];
       let results: TenantChange[] = [];
-      const onQueue = (batch: string[]) => runOnQueue(database!, o, command, batch) as Promise<TenantChange[]>;
+      const onQueue = (batch: string[], halt?: QueueRunOptions["halt"]) =>
+        runOnQueue(database!, o, command, batch, { halt }) as Promise<TenantChange[]>;
       if (tenants.length && command === "up") {
-        // On the queue a wave is waited for whole; the rollout halts before the next one.
-        const r = queued ? await inWaves(tenants, waves, (batch) => onQueue(batch), o.log) : await fleetUpInWaves(o, tenants, waves);
+        // On the queue the first failed or blocked tenant removes its wave's jobs not yet taken; no later wave is queued.
+        const r = queued
+          ? await inWaves(tenants, waves, (batch, _stopped, problem) => onQueue(batch, { problem }), o.log)
+          : await fleetUpInWaves(o, tenants, waves);
         results = r.results;
         halted = r.outcome.halted;
       } else if (tenants.length) results = queued ? await onQueue(tenants) : await fleetPreview(o, tenants);
