@@ -43,7 +43,8 @@ Sections (all by default):
              through pulumi stack import)  --concurrency N (cores); then 1 vs 2 vs 4
              fleet worker processes on the Postgres queue: --worker-tenants N (12)
              --workers 1,2,4 (none: skip)  --stack-ls-cap S (120: pulumi stack ls is stopped
-             after S seconds and reported as "> S s")
+             after S seconds and reported as "> S s")  --postgres-backend yes (also copy the
+             checkpoints into Pulumi's Postgres DIY backend: stack ls vs direct reads there)
   backup     the recovery drill (npm run demo -- --disaster) with a bigger mailbox: backup and
              restore throughput, RPO, RTO of a server lost and rebuilt (needs root, restic, rclone)
              --backup-messages N (200)  --backup-message-kib K (256)
@@ -71,6 +72,7 @@ const COMMAND = {
       "per-account",
       "import-sample",
       "stack-ls-cap",
+      "postgres-backend",
       "worker-tenants",
       "workers",
       "backup-messages",
@@ -103,6 +105,7 @@ async function main() {
       perAccount: Number(arg("per-account", "1000")),
       importSample: Number(arg("import-sample", "5")),
       stackLsCapS: Number(arg("stack-ls-cap", "120")),
+      postgres: arg("postgres-backend", "no") !== "no",
       concurrency: Number(arg("concurrency", String(os.cpus().length))),
       progress: (l) => process.stderr.write(`  … ${l}\n`),
     });

@@ -10,7 +10,8 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../engine/pulumi-env";
 import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
 import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
-import { backendStacks, describeLock, lockState, shortName } from "./backend";
+import { backendStacks, describeLock, lockState, shortName, stackParts, stateStore } from "./backend";
+import { parseCheckpoint } from "./checkpoints";
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
 import { FleetEngineOptions, fleetWorkspace, openTenantStack } from "./stacks";
@@ -249,36 +250,57 @@ export interface OrphansResult {
 export async function ownerScan(o: FleetOptions): Promise<Owned> {
   const ws = await fleetWorkspace(o.project, o);
   const project = (await ws.projectSettings()).name;
-  const backendUrl = ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
-  const stacks = await backendStacks(ws);
-  const results = await runPool(
-    stacks.map((s) => s.name),
-    o.concurrency ?? defaultConcurrency(),
-    async (name, slot): Promise<StackState> => {
-      const stack = await openTenantStack(o.project, name, slot, o, false);
-      const d = (await stack.exportStack()).deployment as {
-        resources?: StackState["resources"];
-        pending_operations?: StackState["pending"];
-      };
-      const lock = lockState(
-        backendUrl,
-        stacks.find((s) => s.name === name)!,
-        project,
-      );
-      return {
-        stack: shortName(name),
-        busy: lock.kind === "free" ? undefined : describeLock(lock),
-        resources: d?.resources ?? [],
-        pending: d?.pending_operations ?? [],
-      };
-    },
-  );
-  const failed = results.filter((r) => !r.ok);
-  if (failed.length)
-    throw new Error(
-      `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
+  const store = stateStore(ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL);
+  try {
+    const stacks = await backendStacks(ws, store);
+    // A DIY backend read here: every checkpoint read directly, per project, no CLI call per stack.
+    const direct = new Map<string, string>();
+    if (store) {
+      const byProject = new Map<string, string[]>();
+      for (const s of stacks) {
+        const p = stackParts(s.name, project);
+        byProject.set(p.project, [...(byProject.get(p.project) ?? []), p.stack]);
+      }
+      for (const [p, names] of byProject)
+        for (const [stack, text] of await store.checkpoints(p, names))
+          direct.set(!p || p === project ? stack : `organization/${p}/${stack}`, text);
+    }
+    const results = await runPool(
+      stacks.map((s) => s.name),
+      o.concurrency ?? defaultConcurrency(),
+      async (name, slot): Promise<StackState> => {
+        let resources: StackState["resources"];
+        let pending: StackState["pending"];
+        if (store) {
+          const text = direct.get(name);
+          if (text === undefined) throw new Error("its checkpoint vanished while being read");
+          ({ resources, pending } = parseCheckpoint(text));
+        } else {
+          const stack = await openTenantStack(o.project, name, slot, o, false);
+          const d = (await stack.exportStack()).deployment as {
+            resources?: StackState["resources"];
+            pending_operations?: StackState["pending"];
+          };
+          resources = d?.resources ?? [];
+          pending = d?.pending_operations ?? [];
+        }
+        const lock = await lockState(
+          store,
+          stacks.find((s) => s.name === name)!,
+          project,
+        );
+        return { stack: shortName(name), busy: lock.kind === "free" ? undefined : describeLock(lock), resources, pending };
+      },
     );
-  return ownedBy(results.map((r) => r.value!));
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length)
+      throw new Error(
+        `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
+      );
+    return ownedBy(results.map((r) => r.value!));
+  } finally {
+    await store?.close();
+  }
 }
 
 export interface OrphanOptions {
