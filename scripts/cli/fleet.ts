@@ -159,7 +159,10 @@ options:
 Progress goes to stderr. Exit status: 0 when every tenant succeeded (and, for drift, none
 drifted); 1 when any failed, was blocked by policy or drifted; 2 for bad usage.
 Credentials and backend come from the environment: HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
-PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset).`;
+PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset). For fleets on many
+machines use Pulumi's Postgres backend, PULUMI_BACKEND_URL=postgres://user:pass@host/db (add
+sslmode=disable without TLS); a file:// or postgres:// backend is read directly (stack list,
+checkpoints, locks) by drift, orphans and recover, never through 'pulumi stack ls'.`;
 
 const COMMAND = {
   name: "fleet",
