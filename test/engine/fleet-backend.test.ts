@@ -2,8 +2,8 @@
  * The fleet on a shared state backend read directly: Pulumi's Postgres DIY backend
  * (`postgres://`, pkg/backend/diy/postgres) in a private Postgres cluster. Real `pulumi up` runs
  * write the stacks (one plain, one with PULUMI_DIY_BACKEND_GZIP); the fleet then lists the stacks
- * and reads their checkpoints from the table itself, agreeing with what the CLI lists, and `fleet
- * drift` runs no engine when nothing drifted and one engine run for a tenant changed by hand.
+ * and reads their checkpoints from the table itself, agreeing with what the CLI lists (`fleet list`
+ * reads the same rows), and `fleet drift` runs no engine when nothing drifted and one engine run for a tenant changed by hand.
  */
 import * as fs from "fs";
 import { Pool } from "pg";
@@ -12,7 +12,7 @@ import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-proj
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
-import { FleetOptions, fleetOrphans, fleetUp } from "../../scripts/cli/fleet/commands";
+import { FleetOptions, fleetList, fleetOrphans, fleetUp } from "../../scripts/cli/fleet/commands";
 import { fleetDrift } from "../../scripts/cli/fleet/drift";
 import { fleetProject } from "../../scripts/cli/fleet/tenants";
 import { backendStacks, postgresBackend, stateStore } from "../../scripts/cli/fleet/backend";
@@ -99,6 +99,14 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
         expect(known[i].records.length).toBeGreaterThan(3);
       }
       expect(known[2].unreadable).toBe("no checkpoint (never deployed)");
+      // fleet list from the same rows: outputs and last write, no CLI call per tenant.
+      const list = await fleetList(opts(), ["pa", "pb", "nobody"]);
+      expect(list.map((r) => `${r.tenant} ${r.servers} ${r.sendingIps} ${r.monthlyCostUsd} ${r.error ?? ""}`)).toEqual([
+        "pa 1 1 9.98 ",
+        "pb 1 1 9.98 ",
+        "nobody 0 0 0 tenant nobody has no stack yet (run fleet up)",
+      ]);
+      expect(Date.parse(list[0].lastUpdate!)).toBeGreaterThan(Date.now() - 10 * 60_000);
     } finally {
       await store.close();
     }

@@ -30,11 +30,25 @@ import * as path from "path";
 import * as zlib from "zlib";
 import { Pool } from "pg";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { devDir } from "../engine/pulumi-env";
+import { FleetProject } from "./tenants";
 
 /** The folder holding the stacks' checkpoints of a file backend URL, or undefined for other backends. */
 export function fileBackendDir(backendUrl: string): string | undefined {
   if (!backendUrl.startsWith("file://")) return undefined;
   return backendUrl.slice("file://".length).replace(/^~(?=\/)/, process.env.HOME ?? "~");
+}
+
+/** The project's name from Pulumi.yaml (the checkpoints of a project-mode backend are filed under it). */
+export function projectName(p: FleetProject): string {
+  const m = /^name:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(p.root, "Pulumi.yaml"), "utf8"));
+  if (!m) throw new Error(`no name in ${path.join(p.root, "Pulumi.yaml")}`);
+  return m[1];
+}
+
+/** The fleet's backend: PULUMI_BACKEND_URL, else the local dev backend. */
+export function backendUrl(o: { localBackend?: string }): string {
+  return process.env.PULUMI_BACKEND_URL ?? `file://${path.join(devDir, "backends", o.localBackend ?? "default")}`;
 }
 
 /** A DIY backend read directly: its stacks, their checkpoints and update locks, without the CLI. */

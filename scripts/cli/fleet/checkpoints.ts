@@ -75,14 +75,15 @@ export interface PendingOperation {
 }
 
 /** Parses a checkpoint's JSON text into its resources and pending operations. */
-export function parseCheckpoint(text: string): { resources: CheckpointResource[]; pending: PendingOperation[] } {
+export function parseCheckpoint(text: string): { resources: CheckpointResource[]; pending: PendingOperation[]; time?: string } {
   const doc = JSON.parse(text) as {
     version?: number;
-    checkpoint?: { latest?: { resources?: CheckpointResource[]; pending_operations?: PendingOperation[] } };
+    checkpoint?: { latest?: { manifest?: { time?: string }; resources?: CheckpointResource[]; pending_operations?: PendingOperation[] } };
   };
   if (doc.version !== 3) throw new Error(`checkpoint version ${doc.version} (expected 3)`);
   const latest = doc.checkpoint?.latest;
-  return { resources: latest?.resources ?? [], pending: latest?.pending_operations ?? [] };
+  // manifest.time: when the checkpoint was written (the last update's time).
+  return { resources: latest?.resources ?? [], pending: latest?.pending_operations ?? [], time: latest?.manifest?.time };
 }
 
 /** Parses a checkpoint file (plain or compressed) into its resources and pending operations. */

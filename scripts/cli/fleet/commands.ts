@@ -10,7 +10,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../engine/pulumi-env";
 import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
 import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
-import { backendStacks, describeLock, lockState, shortName, stackParts, stateStore } from "./backend";
+import { backendStacks, backendUrl, describeLock, lockState, projectName, shortName, stackParts, stateStore } from "./backend";
 import { parseCheckpoint } from "./checkpoints";
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
@@ -205,17 +205,58 @@ export interface TenantSummary {
 
 export async function fleetList(o: FleetOptions, tenants: string[]): Promise<TenantSummary[]> {
   const drift = fs.existsSync(DRIFT_FILE()) ? (JSON.parse(fs.readFileSync(DRIFT_FILE(), "utf8")) as Record<string, DriftResult>) : {};
+  const driftOf = (tenant: string): TenantSummary["drift"] => {
+    const d = drift[tenant];
+    return d ? (d.error ? "error" : d.drifted ? "drifted" : "clean") : "unknown";
+  };
+  // A DIY backend read here: the stack outputs and the last write straight from the checkpoints (no CLI call per tenant).
+  const store = stateStore(backendUrl(o));
+  if (store) {
+    const texts = await store.checkpoints(projectName(o.project), tenants).finally(() => store.close());
+    return tenants.map((tenant): TenantSummary => {
+      const text = texts.get(tenant);
+      if (text === undefined)
+        return {
+          tenant,
+          servers: 0,
+          sendingIps: 0,
+          monthlyCostUsd: 0,
+          drift: driftOf(tenant),
+          error: `tenant ${tenant} has no stack yet (run fleet up)`,
+        };
+      try {
+        const { resources, time } = parseCheckpoint(text);
+        const outs = resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs ?? {};
+        return {
+          tenant,
+          servers: Array.isArray(outs.servers) ? outs.servers.length : 0,
+          sendingIps: Array.isArray(outs.sendingIps) ? outs.sendingIps.length : 0,
+          monthlyCostUsd: (outs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd ?? 0,
+          lastUpdate: time ? new Date(time).toISOString() : undefined,
+          drift: driftOf(tenant),
+        };
+      } catch (e) {
+        return {
+          tenant,
+          servers: 0,
+          sendingIps: 0,
+          monthlyCostUsd: 0,
+          drift: "unknown",
+          error: `checkpoint unreadable: ${(e as Error).message}`,
+        };
+      }
+    });
+  }
   const results = await perTenant(o, tenants, async (stack, tenant) => {
     const outs = await stack.outputs();
     const info = await stack.info().catch(() => undefined);
-    const d = drift[tenant];
     return {
       tenant,
       servers: (outs.servers?.value as unknown[] | undefined)?.length ?? 0,
       sendingIps: (outs.sendingIps?.value as unknown[] | undefined)?.length ?? 0,
       monthlyCostUsd: (outs.monthlyCostUsd?.value as { totalUsd?: number } | undefined)?.totalUsd ?? 0,
       lastUpdate: (info?.endTime ?? info?.startTime)?.toISOString(),
-      drift: d ? (d.error ? "error" : d.drifted ? "drifted" : "clean") : "unknown",
+      drift: driftOf(tenant),
     } satisfies TenantSummary;
   });
   return results.map((r) => r.value ?? { tenant: r.name, servers: 0, sendingIps: 0, monthlyCostUsd: 0, drift: "unknown", error: r.error });

@@ -4,14 +4,10 @@
  * preview only for the tenants that differ. Counts what it spent: API calls
  * of the inventory and engine runs.
  */
-import * as fs from "fs";
-import * as path from "path";
-import { devDir } from "../engine/pulumi-env";
 import { DriftResult, FleetOptions, keepDrift, refreshDrift } from "./commands";
 import { lastKnownWorld } from "./checkpoints";
-import { stateStore } from "./backend";
+import { backendUrl, projectName, stateStore } from "./backend";
 import { InventorySources, differences, realWorld } from "./inventory";
-import { FleetProject } from "./tenants";
 import { fleetInventorySources } from "./credentials";
 
 export interface DriftStats {
@@ -28,17 +24,6 @@ export interface DriftStats {
 export interface DriftReport {
   tenants: DriftResult[];
   stats: DriftStats;
-}
-
-/** The project's name from Pulumi.yaml (the checkpoints of a project-mode backend are filed under it). */
-export function projectName(p: FleetProject): string {
-  const m = /^name:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(p.root, "Pulumi.yaml"), "utf8"));
-  if (!m) throw new Error(`no name in ${path.join(p.root, "Pulumi.yaml")}`);
-  return m[1];
-}
-
-export function backendUrl(o: FleetOptions): string {
-  return process.env.PULUMI_BACKEND_URL ?? `file://${path.join(devDir, "backends", o.localBackend ?? "default")}`;
 }
 
 export interface DriftOptions {
