@@ -101,6 +101,12 @@ export async function runOnQueue(
           { queue: `fleet:${tenant}`, maxAttempts: 1, key: jobKey(run, tenant) },
         );
     });
+    // The jobs by id: a job removed while a worker had just taken it loses its key but still runs.
+    const ids = (
+      await pool.query<{ id: string }>("select id from graphile_worker.jobs where key = any($1::text[])", [
+        tenants.map((t) => jobKey(run, t)),
+      ])
+    ).rows.map((r) => r.id);
     o.log?.(`fleet ${op}: ${tenants.length} jobs on the queue (run ${run}); waiting for workers`);
     const started = Date.now();
     let done = 0;
@@ -125,8 +131,8 @@ export async function runOnQueue(
       // Halted: done once no job of the run is left running or waiting.
       if (halted) {
         const left = await pool.query<{ n: string }>(
-          "select count(*) as n from graphile_worker.jobs where key = any($1::text[]) and attempts < max_attempts",
-          [tenants.map((t) => jobKey(run, t))],
+          "select count(*) as n from graphile_worker.jobs where id = any($1::bigint[]) and (locked_at is not null or attempts < max_attempts)",
+          [ids],
         );
         if (Number(left.rows[0].n) === 0) break;
       }
@@ -169,16 +175,13 @@ export async function fleetWorker(w: WorkerOptions): Promise<void> {
   const tasks: TaskList = {
     [FLEET_TASK]: async (raw) => {
       const p = raw as JobPayload;
-      if (p.haltOnProblem) {
-        const h = await pool.query("select 1 from fleet_halts where run = $1", [p.run]);
-        if (h.rows.length) {
-          w.log(`fleet worker ${me}: ${p.op} ${p.tenant} not run: its rollout halted`);
-          return;
-        }
-      }
       const slot = free.shift() ?? 0;
       const t0 = Date.now();
       try {
+        if (p.haltOnProblem && (await pool.query("select 1 from fleet_halts where run = $1", [p.run])).rows.length) {
+          w.log(`fleet worker ${me}: ${p.op} ${p.tenant} not run: its rollout halted`);
+          return;
+        }
         const o: FleetOptions = {
           project: fleetProject(p.root),
           concurrency: 1,
