@@ -3,9 +3,11 @@
  * (`postgres://`, pkg/backend/diy/postgres) in a private Postgres cluster. Real `pulumi up` runs
  * write the stacks (one plain, one with PULUMI_DIY_BACKEND_GZIP); the fleet then lists the stacks
  * and reads their checkpoints from the table itself, agreeing with what the CLI lists (`fleet list`
- * reads the same rows), and `fleet drift` runs no engine when nothing drifted and one engine run for a tenant changed by hand.
+ * reads the same rows), `fleet drift` runs no engine when nothing drifted and one engine run for a
+ * tenant changed by hand, and a running `up`'s update lock is read from the table.
  */
 import * as fs from "fs";
+import * as os from "os";
 import { Pool } from "pg";
 import { workDirFor } from "../../scripts/cli/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
@@ -15,7 +17,7 @@ import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgre
 import { FleetOptions, fleetList, fleetOrphans, fleetUp } from "../../scripts/cli/fleet/commands";
 import { fleetDrift } from "../../scripts/cli/fleet/drift";
 import { fleetProject } from "../../scripts/cli/fleet/tenants";
-import { backendStacks, postgresBackend, stateStore } from "../../scripts/cli/fleet/backend";
+import { LockState, backendStacks, describeLock, lockState, postgresBackend, stateStore } from "../../scripts/cli/fleet/backend";
 import { lastKnownWorld } from "../../scripts/cli/fleet/checkpoints";
 import { fleetWorkspace } from "../../scripts/cli/fleet/stacks";
 
@@ -127,6 +129,26 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     const { tenants, stats } = await fleetDrift(opts(), ["pa", "pb"]);
     expect(tenants.map((d) => `${d.tenant} ${d.drifted} ${d.error ?? ""}`)).toEqual(["pa false ", "pb true "]);
     expect(stats.engineRuns).toBe(1);
+  });
+
+  test("a running up's update lock is read from the table: held by this host's CLI, still running; free afterwards", async () => {
+    const store = stateStore(url)!;
+    try {
+      let done = false;
+      const up = fleetUp(opts(), ["pa"]).finally(() => (done = true));
+      let seen: LockState | undefined;
+      while (!done && !seen) {
+        const s = await lockState(store, { name: "pa" }, PROJECT);
+        if (s.kind === "held") seen = s;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await up).map((u) => u.status)).toEqual(["ok"]);
+      expect(seen).toMatchObject({ kind: "held", alive: true, by: { hostname: os.hostname() } });
+      expect(describeLock(seen!)).toMatch(/^locked by .* pid \d+ since .* \(still running\)$/);
+      expect(await lockState(store, { name: "pa" }, PROJECT)).toEqual({ kind: "free" });
+    } finally {
+      await store.close();
+    }
   });
 
   test("orphans: the owner set is every stack in the table, read directly; nothing the stacks own is an orphan", async () => {
