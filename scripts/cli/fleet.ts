@@ -19,7 +19,7 @@ import {
 import { renderTable } from "./verify/result";
 import { fleetDrift } from "./fleet/drift";
 import { WaveOutcome, inWaves, parseWaves } from "./fleet/waves";
-import { fleetWorker, runOnQueue } from "./fleet/queue";
+import { QueueRunOptions, fleetWorker, runOnQueue } from "./fleet/queue";
 import { DriftResult } from "./fleet/commands";
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
@@ -159,7 +159,10 @@ options:
 Progress goes to stderr. Exit status: 0 when every tenant succeeded (and, for drift, none
 drifted); 1 when any failed, was blocked by policy or drifted; 2 for bad usage.
 Credentials and backend come from the environment: HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
-PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset).`;
+PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset). For fleets on many
+machines use Pulumi's Postgres backend, PULUMI_BACKEND_URL=postgres://user:pass@host/db (add
+sslmode=disable without TLS); a file:// or postgres:// backend is read directly (stack list,
+checkpoints, locks) by drift, orphans and recover, never through 'pulumi stack ls'.`;
 
 const COMMAND = {
   name: "fleet",
@@ -329,10 +332,13 @@ async function main(): Promise<number> {
     case "up": {
       let halted: WaveOutcome["halted"];
       let results: TenantChange[] = [];
-      const onQueue = (batch: string[]) => runOnQueue(database!, o, command, batch) as Promise<TenantChange[]>;
+      const onQueue = (batch: string[], halt?: QueueRunOptions["halt"]) =>
+        runOnQueue(database!, o, command, batch, { halt }) as Promise<TenantChange[]>;
       if (tenants.length && command === "up") {
-        // On the queue a wave is waited for whole; the rollout halts before the next one.
-        const r = queued ? await inWaves(tenants, waves, (batch) => onQueue(batch), o.log) : await fleetUpInWaves(o, tenants, waves);
+        // On the queue the first failed or blocked tenant removes its wave's jobs not yet taken; no later wave is queued.
+        const r = queued
+          ? await inWaves(tenants, waves, (batch, _stopped, problem) => onQueue(batch, { problem }), o.log)
+          : await fleetUpInWaves(o, tenants, waves);
         results = r.results;
         halted = r.outcome.halted;
       } else if (tenants.length) results = queued ? await onQueue(tenants) : await fleetPreview(o, tenants);

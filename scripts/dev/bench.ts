@@ -42,7 +42,9 @@ Sections (all by default):
              per Hostwinds account and Cloudflare token)  --import-sample N (5 clones go in
              through pulumi stack import)  --concurrency N (cores); then 1 vs 2 vs 4
              fleet worker processes on the Postgres queue: --worker-tenants N (12)
-             --workers 1,2,4
+             --workers 1,2,4 (none: skip)  --stack-ls-cap S (120: pulumi stack ls is stopped
+             after S seconds and reported as "> S s")  --postgres-backend yes (also copy the
+             checkpoints into Pulumi's Postgres DIY backend: stack ls vs direct reads there)
   backup     the recovery drill (npm run demo -- --disaster) with a bigger mailbox: backup and
              restore throughput, RPO, RTO of a server lost and rebuilt (needs root, restic, rclone)
              --backup-messages N (200)  --backup-message-kib K (256)
@@ -69,6 +71,8 @@ const COMMAND = {
       "tenants",
       "per-account",
       "import-sample",
+      "stack-ls-cap",
+      "postgres-backend",
       "worker-tenants",
       "workers",
       "backup-messages",
@@ -100,16 +104,21 @@ async function main() {
       tenants: Number(arg("tenants", "300")),
       perAccount: Number(arg("per-account", "1000")),
       importSample: Number(arg("import-sample", "5")),
+      stackLsCapS: Number(arg("stack-ls-cap", "120")),
+      postgres: arg("postgres-backend", "no") !== "no",
       concurrency: Number(arg("concurrency", String(os.cpus().length))),
       progress: (l) => process.stderr.write(`  … ${l}\n`),
     });
     printFleetScale(r);
     if (!r.exact || r.refused.cloudflare + r.refused.hostwinds > 0) process.exitCode = 1;
-    const w = await fleetWorkersBench(Number(arg("worker-tenants", "12")), arg("workers", "1,2,4").split(",").map(Number), (l) =>
-      process.stderr.write(`  … ${l}\n`),
-    );
-    printFleetWorkers(w);
-    if (w.rows.some((x) => x.failed > 0) || w.refused.cloudflare + w.refused.hostwinds > 0) process.exitCode = 1;
+    const workers = arg("workers", "1,2,4");
+    if (workers !== "none") {
+      const w = await fleetWorkersBench(Number(arg("worker-tenants", "12")), workers.split(",").map(Number), (l) =>
+        process.stderr.write(`  … ${l}\n`),
+      );
+      printFleetWorkers(w);
+      if (w.rows.some((x) => x.failed > 0) || w.refused.cloudflare + w.refused.hostwinds > 0) process.exitCode = 1;
+    }
   }
   if (!only || only === "fleet") {
     const r = await fleetBench(

@@ -3,7 +3,8 @@
  * Postgres cluster: two `fleet worker` processes take the previews of three tenants that
  * `fleet preview --queue` put on the queue, and the report is the one a local run prints; two
  * separate processes spending one Cloudflare token stay under the stand-in's limit only when
- * their budget is the shared one in Postgres.
+ * their budget is the shared one in Postgres; a bad program change rolled out in waves through the
+ * queue stops in the first wave, mid-way: the jobs not yet taken are removed and reported as not run.
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
@@ -119,5 +120,51 @@ describe("fleet workers on the Postgres queue", () => {
     cf.refused.clear();
     expect((await both({ PENGUINMAILS_BUDGET_DATABASE_URL: pg.url })).map((x) => x.status)).toEqual([0, 0]);
     expect(cf.refused.get(CF_TOKEN) ?? 0).toBe(0);
+  });
+
+  test("up in waves on the queue: a bad change halts mid-way through the first wave; jobs not taken are not run", async () => {
+    for (const w of workers.splice(0)) w.kill("SIGTERM");
+    // One worker taking one job at a time: the second job of the wave is still waiting when the first fails.
+    const w = spawn(process.execPath, [fleetJs, "worker", "--database", pg.url, "--concurrency", "1", "--root", dir], { env: env() });
+    let log = "";
+    w.stderr.on("data", (d: Buffer) => (log += d));
+    workers.push(w);
+    const good = fs.readFileSync(path.join(dir, "index.js"), "utf8");
+    fs.writeFileSync(path.join(dir, "index.js"), `throw new Error("a bad program change");\n`);
+    const ledger = sim.ledger(KEY).length;
+    try {
+      const r = await node([
+        fleetJs,
+        "up",
+        "--queue",
+        "--database",
+        pg.url,
+        "--tenants",
+        "wa,wb,wc",
+        "--waves",
+        "60,100",
+        "--no-policy",
+        "--json",
+        "--root",
+        dir,
+      ]);
+      expect(r.stderr).toContain("2 jobs on the queue");
+      expect(r.status).toBe(1);
+      const out = JSON.parse(r.stdout) as {
+        tenants: Array<{ tenant: string; status: string }>;
+        halted: { wave: number; tenant: string; notRun: string[] };
+      };
+      expect(out.tenants.map((t) => `${t.tenant} ${t.status}`)).toEqual(["wa failed"]);
+      expect(out.halted).toMatchObject({ wave: 1, tenant: "wa", notRun: ["wb", "wc"] });
+      expect(log).toContain("wa failed: rollout halted, 1 jobs not started removed");
+      expect(r.stderr).not.toContain("1 jobs on the queue"); // the second wave never went on the queue
+      const pool = new Pool({ connectionString: pg.url });
+      const left = await pool.query("select key from graphile_worker.jobs where key like 'fleet:%'");
+      await pool.end();
+      expect(left.rows).toEqual([]);
+      expect(sim.ledger(KEY)).toHaveLength(ledger); // nothing bought or released
+    } finally {
+      fs.writeFileSync(path.join(dir, "index.js"), good);
+    }
   });
 });

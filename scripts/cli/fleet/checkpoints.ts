@@ -1,19 +1,20 @@
 /**
  * The last-known world, read straight from the backend's checkpoints: no
- * engine run, no CLI call per tenant. A DIY (file) backend keeps one
- * checkpoint per stack: in project mode (`.pulumi/meta.yaml` says version 1)
- * at `.pulumi/stacks/<project>/<stack>.json`, in the older layout at
- * `.pulumi/stacks/<stack>.json`; `.json.gz` when PULUMI_DIY_BACKEND_GZIP is on.
- * The file is `{"version":3,"checkpoint":{"stack","latest":{"manifest",
+ * engine run, no CLI call per tenant. A DIY backend (a folder, or Pulumi's
+ * Postgres table: backend.ts reads both) keeps one checkpoint per stack: in
+ * project mode (`.pulumi/meta.yaml` says version 1) at
+ * `.pulumi/stacks/<project>/<stack>.json`, in the older layout at
+ * `.pulumi/stacks/<stack>.json`; `.json.gz` when PULUMI_DIY_BACKEND_GZIP is on
+ * (`.json.zst` with PULUMI_DIY_BACKEND_ZSTD). The checkpoint is `{"version":3,"checkpoint":{"stack","latest":{"manifest",
  * "secrets_providers","resources":[{urn,id,type,outputs,…}],"pending_operations"}}}`
  * (the checkpoint format `pulumi stack export` prints the `latest` part of, as
  * `deployment`). Only plain outputs are read; secrets stay encrypted.
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as zlib from "zlib";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
+import { StateStore, checkpointText } from "./backend";
 
 export interface KnownServer {
   resource: string;
@@ -62,12 +63,6 @@ export interface CheckpointResource {
   outputs?: Record<string, unknown>;
 }
 
-/** The folder holding the stacks' checkpoints of a file backend URL, or undefined for other backends. */
-export function fileBackendDir(backendUrl: string): string | undefined {
-  if (!backendUrl.startsWith("file://")) return undefined;
-  return backendUrl.slice("file://".length).replace(/^~(?=\/)/, process.env.HOME ?? "~");
-}
-
 /** The checkpoint file of a stack in a file backend (project mode or the older layout), or undefined when it has none. */
 export function checkpointFile(backendDir: string, project: string, stack: string): string | undefined {
   const root = path.join(backendDir, ".pulumi", "stacks");
@@ -77,17 +72,26 @@ export function checkpointFile(backendDir: string, project: string, stack: strin
   return undefined;
 }
 
-/** Parses a checkpoint file into its resources and pending operations. */
-export function readCheckpoint(file: string): { resources: CheckpointResource[]; pending: number } {
-  const raw = fs.readFileSync(file);
-  const text = file.endsWith(".gz") ? zlib.gunzipSync(raw).toString("utf8") : raw.toString("utf8");
+export interface PendingOperation {
+  type: string;
+  resource: { urn: string; type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> };
+}
+
+/** Parses a checkpoint's JSON text into its resources and pending operations. */
+export function parseCheckpoint(text: string): { resources: CheckpointResource[]; pending: PendingOperation[]; time?: string } {
   const doc = JSON.parse(text) as {
     version?: number;
-    checkpoint?: { latest?: { resources?: CheckpointResource[]; pending_operations?: unknown[] } };
+    checkpoint?: { latest?: { manifest?: { time?: string }; resources?: CheckpointResource[]; pending_operations?: PendingOperation[] } };
   };
   if (doc.version !== 3) throw new Error(`checkpoint version ${doc.version} (expected 3)`);
   const latest = doc.checkpoint?.latest;
-  return { resources: latest?.resources ?? [], pending: latest?.pending_operations?.length ?? 0 };
+  // manifest.time: when the checkpoint was written (the last update's time).
+  return { resources: latest?.resources ?? [], pending: latest?.pending_operations ?? [], time: latest?.manifest?.time };
+}
+
+/** Parses a checkpoint file (plain or compressed) into its resources and pending operations. */
+export function readCheckpoint(file: string): { resources: CheckpointResource[]; pending: PendingOperation[] } {
+  return parseCheckpoint(checkpointText(file, fs.readFileSync(file)));
 }
 
 const isSecret = (v: unknown) => typeof v === "object" && v !== null && "4dabf18193072939515e22adb298388d" in v;
@@ -138,18 +142,19 @@ export function ownedResources(tenant: string, resources: CheckpointResource[]):
 }
 
 /**
- * Every tenant's last-known world from a file backend. A tenant without a
- * checkpoint, with pending operations (an interrupted run) or with a checkpoint
- * that does not parse is `unreadable`: the engine looks at it instead.
+ * Every tenant's last-known world from the backend, read directly. A tenant
+ * without a checkpoint, with pending operations (an interrupted run) or with a
+ * checkpoint that does not parse is `unreadable`: the engine looks at it instead.
  */
-export function lastKnownWorld(backendDir: string, project: string, tenants: string[]): LastKnown[] {
+export async function lastKnownWorld(store: StateStore, project: string, tenants: string[]): Promise<LastKnown[]> {
+  const texts = await store.checkpoints(project, tenants);
   return tenants.map((tenant) => {
     try {
-      const file = checkpointFile(backendDir, project, tenant);
-      if (!file) return { tenant, servers: [], ips: [], records: [], unreadable: "no checkpoint (never deployed)" };
-      const { resources, pending } = readCheckpoint(file);
+      const text = texts.get(tenant);
+      if (text === undefined) return { tenant, servers: [], ips: [], records: [], unreadable: "no checkpoint (never deployed)" };
+      const { resources, pending } = parseCheckpoint(text);
       const known = ownedResources(tenant, resources);
-      if (pending) known.unreadable = `${pending} pending operation${pending > 1 ? "s" : ""} (an interrupted run)`;
+      if (pending.length) known.unreadable = `${pending.length} pending operation${pending.length > 1 ? "s" : ""} (an interrupted run)`;
       return known;
     } catch (e) {
       return { tenant, servers: [], ips: [], records: [], unreadable: `checkpoint unreadable: ${(e as Error).message}` };

@@ -10,7 +10,8 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../engine/pulumi-env";
 import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
 import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
-import { backendStacks, describeLock, lockState, shortName } from "./backend";
+import { backendStacks, backendUrl, describeLock, lockState, projectName, shortName, stackParts, stateStore } from "./backend";
+import { parseCheckpoint } from "./checkpoints";
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
 import { FleetEngineOptions, fleetWorkspace, openTenantStack } from "./stacks";
@@ -205,17 +206,58 @@ export interface TenantSummary {
 
 export async function fleetList(o: FleetOptions, tenants: string[]): Promise<TenantSummary[]> {
   const drift = fs.existsSync(DRIFT_FILE()) ? (JSON.parse(fs.readFileSync(DRIFT_FILE(), "utf8")) as Record<string, DriftResult>) : {};
+  const driftOf = (tenant: string): TenantSummary["drift"] => {
+    const d = drift[tenant];
+    return d ? (d.error ? "error" : d.drifted ? "drifted" : "clean") : "unknown";
+  };
+  // A DIY backend read here: the stack outputs and the last write straight from the checkpoints (no CLI call per tenant).
+  const store = stateStore(backendUrl(o));
+  if (store) {
+    const texts = await store.checkpoints(projectName(o.project), tenants).finally(() => store.close());
+    return tenants.map((tenant): TenantSummary => {
+      const text = texts.get(tenant);
+      if (text === undefined)
+        return {
+          tenant,
+          servers: 0,
+          sendingIps: 0,
+          monthlyCostUsd: 0,
+          drift: driftOf(tenant),
+          error: `tenant ${tenant} has no stack yet (run fleet up)`,
+        };
+      try {
+        const { resources, time } = parseCheckpoint(text);
+        const outs = resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs ?? {};
+        return {
+          tenant,
+          servers: Array.isArray(outs.servers) ? outs.servers.length : 0,
+          sendingIps: Array.isArray(outs.sendingIps) ? outs.sendingIps.length : 0,
+          monthlyCostUsd: (outs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd ?? 0,
+          lastUpdate: time ? new Date(time).toISOString() : undefined,
+          drift: driftOf(tenant),
+        };
+      } catch (e) {
+        return {
+          tenant,
+          servers: 0,
+          sendingIps: 0,
+          monthlyCostUsd: 0,
+          drift: "unknown",
+          error: `checkpoint unreadable: ${(e as Error).message}`,
+        };
+      }
+    });
+  }
   const results = await perTenant(o, tenants, async (stack, tenant) => {
     const outs = await stack.outputs();
     const info = await stack.info().catch(() => undefined);
-    const d = drift[tenant];
     return {
       tenant,
       servers: (outs.servers?.value as unknown[] | undefined)?.length ?? 0,
       sendingIps: (outs.sendingIps?.value as unknown[] | undefined)?.length ?? 0,
       monthlyCostUsd: (outs.monthlyCostUsd?.value as { totalUsd?: number } | undefined)?.totalUsd ?? 0,
       lastUpdate: (info?.endTime ?? info?.startTime)?.toISOString(),
-      drift: d ? (d.error ? "error" : d.drifted ? "drifted" : "clean") : "unknown",
+      drift: driftOf(tenant),
     } satisfies TenantSummary;
   });
   return results.map((r) => r.value ?? { tenant: r.name, servers: 0, sendingIps: 0, monthlyCostUsd: 0, drift: "unknown", error: r.error });
@@ -250,36 +292,57 @@ export interface OrphansResult {
 export async function ownerScan(o: FleetOptions): Promise<Owned> {
   const ws = await fleetWorkspace(o.project, o);
   const project = (await ws.projectSettings()).name;
-  const backendUrl = ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
-  const stacks = await backendStacks(ws);
-  const results = await runPool(
-    stacks.map((s) => s.name),
-    o.concurrency ?? defaultConcurrency(),
-    async (name, slot): Promise<StackState> => {
-      const stack = await openTenantStack(o.project, name, slot, o, false);
-      const d = (await stack.exportStack()).deployment as {
-        resources?: StackState["resources"];
-        pending_operations?: StackState["pending"];
-      };
-      const lock = lockState(
-        backendUrl,
-        stacks.find((s) => s.name === name)!,
-        project,
-      );
-      return {
-        stack: shortName(name),
-        busy: lock.kind === "free" ? undefined : describeLock(lock),
-        resources: d?.resources ?? [],
-        pending: d?.pending_operations ?? [],
-      };
-    },
-  );
-  const failed = results.filter((r) => !r.ok);
-  if (failed.length)
-    throw new Error(
-      `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
+  const store = stateStore(ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL);
+  try {
+    const stacks = await backendStacks(ws, store);
+    // A DIY backend read here: every checkpoint read directly, per project, no CLI call per stack.
+    const direct = new Map<string, string>();
+    if (store) {
+      const byProject = new Map<string, string[]>();
+      for (const s of stacks) {
+        const p = stackParts(s.name, project);
+        byProject.set(p.project, [...(byProject.get(p.project) ?? []), p.stack]);
+      }
+      for (const [p, names] of byProject)
+        for (const [stack, text] of await store.checkpoints(p, names))
+          direct.set(!p || p === project ? stack : `organization/${p}/${stack}`, text);
+    }
+    const results = await runPool(
+      stacks.map((s) => s.name),
+      o.concurrency ?? defaultConcurrency(),
+      async (name, slot): Promise<StackState> => {
+        let resources: StackState["resources"];
+        let pending: StackState["pending"];
+        if (store) {
+          const text = direct.get(name);
+          if (text === undefined) throw new Error("its checkpoint vanished while being read");
+          ({ resources, pending } = parseCheckpoint(text));
+        } else {
+          const stack = await openTenantStack(o.project, name, slot, o, false);
+          const d = (await stack.exportStack()).deployment as {
+            resources?: StackState["resources"];
+            pending_operations?: StackState["pending"];
+          };
+          resources = d?.resources ?? [];
+          pending = d?.pending_operations ?? [];
+        }
+        const lock = await lockState(
+          store,
+          stacks.find((s) => s.name === name)!,
+          project,
+        );
+        return { stack: shortName(name), busy: lock.kind === "free" ? undefined : describeLock(lock), resources, pending };
+      },
     );
-  return ownedBy(results.map((r) => r.value!));
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length)
+      throw new Error(
+        `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
+      );
+    return ownedBy(results.map((r) => r.value!));
+  } finally {
+    await store?.close();
+  }
 }
 
 export interface OrphanOptions {

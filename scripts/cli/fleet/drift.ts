@@ -4,13 +4,10 @@
  * preview only for the tenants that differ. Counts what it spent: API calls
  * of the inventory and engine runs.
  */
-import * as fs from "fs";
-import * as path from "path";
-import { devDir } from "../engine/pulumi-env";
 import { DriftResult, FleetOptions, keepDrift, refreshDrift } from "./commands";
-import { fileBackendDir, lastKnownWorld } from "./checkpoints";
+import { lastKnownWorld } from "./checkpoints";
+import { backendUrl, projectName, stateStore } from "./backend";
 import { InventorySources, differences, realWorld } from "./inventory";
-import { FleetProject } from "./tenants";
 import { fleetInventorySources } from "./credentials";
 
 export interface DriftStats {
@@ -27,17 +24,6 @@ export interface DriftStats {
 export interface DriftReport {
   tenants: DriftResult[];
   stats: DriftStats;
-}
-
-/** The project's name from Pulumi.yaml (the checkpoints of a project-mode backend are filed under it). */
-export function projectName(p: FleetProject): string {
-  const m = /^name:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(p.root, "Pulumi.yaml"), "utf8"));
-  if (!m) throw new Error(`no name in ${path.join(p.root, "Pulumi.yaml")}`);
-  return m[1];
-}
-
-export function backendUrl(o: FleetOptions): string {
-  return process.env.PULUMI_BACKEND_URL ?? `file://${path.join(devDir, "backends", o.localBackend ?? "default")}`;
 }
 
 export interface DriftOptions {
@@ -60,20 +46,27 @@ export async function fleetDrift(o: FleetOptions, tenants: string[], d: DriftOpt
   };
   const t0 = Date.now();
   let suspects = new Map<string, string[]>(tenants.map((t) => [t, ["inventory not used"]]));
-  const dir = fileBackendDir(backendUrl(o));
+  const store = d.engineOnly ? undefined : stateStore(backendUrl(o));
   const sources = d.engineOnly ? undefined : (d.sources ?? fleetInventorySources(o.project, tenants));
   if (d.engineOnly) stats.inventorySkipped = "--engine-only";
-  else if (!dir) stats.inventorySkipped = "the backend is not a file backend: its checkpoints are not read directly yet";
+  else if (!store)
+    stats.inventorySkipped = "the backend is not a file:// or postgres:// DIY backend: its checkpoints are not read directly";
   else if (!sources) stats.inventorySkipped = "no Hostwinds key or Cloudflare token in the environment";
-  if (!stats.inventorySkipped && dir && sources) {
+  if (!stats.inventorySkipped && store && sources) {
     log(`fleet drift: reading ${tenants.length} checkpoints and listing Hostwinds and Cloudflare`);
-    const [known, world] = await Promise.all([Promise.resolve(lastKnownWorld(dir, projectName(o.project), tenants)), realWorld(sources)]);
+    const [known, world] = await Promise.all([
+      lastKnownWorld(store, projectName(o.project), tenants).finally(() => store.close()),
+      realWorld(sources),
+    ]);
     stats.apiCalls = world.calls;
     suspects = new Map(known.map((k) => [k.tenant, differences(k, world)] as const).filter(([, diff]) => diff.length > 0));
     log(
       `fleet drift: inventory in ${((Date.now() - t0) / 1000).toFixed(1)} s (${world.calls.hostwinds} Hostwinds and ${world.calls.cloudflare} Cloudflare calls): ${suspects.size} of ${tenants.length} tenants differ`,
     );
-  } else log(`fleet drift: inventory skipped (${stats.inventorySkipped}); refreshing every tenant`);
+  } else {
+    await store?.close();
+    log(`fleet drift: inventory skipped (${stats.inventorySkipped}); refreshing every tenant`);
+  }
   stats.inventoryS = (Date.now() - t0) / 1000;
 
   const t1 = Date.now();

@@ -5,12 +5,18 @@
  * machines against the same Postgres and the same Pulumi backend; the command that submitted
  * them waits for every result and reports as if it had run them itself. Results are rows in
  * `fleet_results` (run, tenant, result).
+ *
+ * A wave of an `up` halts mid-way: the first failed or policy-blocked tenant marks its run halted
+ * (`fleet_halts`) and removes the run's jobs no worker has taken yet (graphile-worker's
+ * `remove_job` by job key, which deletes only unlocked jobs), in the same transaction as its result;
+ * a worker taking a job of a halted run skips it. Jobs already running finish; the ones removed or
+ * skipped have no result and are reported as not run, and no later wave is queued (waves.ts).
  */
 import { randomBytes } from "crypto";
 import * as os from "os";
 import { Pool } from "pg";
 import { TaskList } from "graphile-worker";
-import { enqueue, inTransaction, migrate, openPool, startQueue } from "../service/postgres";
+import { Queryable, enqueue, inTransaction, migrate, openPool, startQueue } from "../service/postgres";
 import { DriftResult, FleetOptions, fleetPreview, fleetUp, refreshDrift } from "./commands";
 import { TenantChange } from "./changes";
 import { fleetProject } from "./tenants";
@@ -25,7 +31,11 @@ interface JobPayload {
   root: string;
   policyPacks?: string[];
   localBackend?: string;
+  /** A wave of an `up`: the first failed or blocked tenant halts the run. */
+  haltOnProblem?: boolean;
 }
+
+const jobKey = (run: string, tenant: string) => `fleet:${run}:${tenant}`;
 
 async function ensureTables(pool: Pool): Promise<void> {
   await migrate(pool);
@@ -33,10 +43,43 @@ async function ensureTables(pool: Pool): Promise<void> {
     `create table if not exists fleet_results (run text not null, tenant text not null, result jsonb not null,
        worker text not null, finished_at timestamptz not null default now(), primary key (run, tenant))`,
   );
+  await pool.query(
+    `create table if not exists fleet_halts (run text primary key, tenant text not null, halted_at timestamptz not null default now())`,
+  );
+}
+
+/** Marks the run halted and removes its jobs no worker has taken yet; returns the tenants removed. */
+async function haltRun(c: Queryable, run: string, tenant: string, tenants?: string[]): Promise<string[]> {
+  await c.query("insert into fleet_halts (run, tenant) values ($1, $2) on conflict (run) do nothing", [run, tenant]);
+  const { rows } = await c.query<{ key: string }>(
+    tenants
+      ? "select key from graphile_worker.jobs where key = any($1::text[]) and locked_at is null"
+      : "select key from graphile_worker.jobs where key like $1 and locked_at is null",
+    [tenants ? tenants.map((t) => jobKey(run, t)) : `${jobKey(run, "")}%`],
+  );
+  const removed: string[] = [];
+  for (const { key } of rows) {
+    const r = await c.query<{ locked_at: Date | null; key: string | null }>("select locked_at, key from graphile_worker.remove_job($1)", [
+      key,
+    ]);
+    if (r.rows[0] && r.rows[0].locked_at === null) removed.push(key.slice(jobKey(run, "").length));
+  }
+  return removed;
+}
+
+export interface QueueRunOptions {
+  /** A wave of an `up`: stop at the first failed or blocked tenant (its run's untaken jobs are removed). */
+  halt?: { problem: (c: TenantChange) => void };
 }
 
 /** Submits one job per tenant and waits for all their results (progress through `o.onProgress`). */
-export async function runOnQueue(url: string, o: FleetOptions, op: FleetOp, tenants: string[]): Promise<Array<TenantChange | DriftResult>> {
+export async function runOnQueue(
+  url: string,
+  o: FleetOptions,
+  op: FleetOp,
+  tenants: string[],
+  q: QueueRunOptions = {},
+): Promise<Array<TenantChange | DriftResult>> {
   const pool = openPool(url, 2);
   try {
     await ensureTables(pool);
@@ -46,13 +89,28 @@ export async function runOnQueue(url: string, o: FleetOptions, op: FleetOp, tena
         await enqueue(
           c,
           FLEET_TASK,
-          { run, op, tenant, root: o.project.root, policyPacks: o.policyPacks, localBackend: o.localBackend } satisfies JobPayload,
-          { queue: `fleet:${tenant}`, maxAttempts: 1 },
+          {
+            run,
+            op,
+            tenant,
+            root: o.project.root,
+            policyPacks: o.policyPacks,
+            localBackend: o.localBackend,
+            haltOnProblem: q.halt ? true : undefined,
+          } satisfies JobPayload,
+          { queue: `fleet:${tenant}`, maxAttempts: 1, key: jobKey(run, tenant) },
         );
     });
+    // The jobs by id: a job removed while a worker had just taken it loses its key but still runs.
+    const ids = (
+      await pool.query<{ id: string }>("select id from graphile_worker.jobs where key = any($1::text[])", [
+        tenants.map((t) => jobKey(run, t)),
+      ])
+    ).rows.map((r) => r.id);
     o.log?.(`fleet ${op}: ${tenants.length} jobs on the queue (run ${run}); waiting for workers`);
     const started = Date.now();
     let done = 0;
+    let halted = false;
     for (;;) {
       const { rows } = await pool.query<{ n: string }>("select count(*) as n from fleet_results where run = $1", [run]);
       const n = Number(rows[0].n);
@@ -61,6 +119,23 @@ export async function runOnQueue(url: string, o: FleetOptions, op: FleetOp, tena
         o.onProgress?.({ done, total: tenants.length, running: [], elapsedMs: Date.now() - started });
       }
       if (n >= tenants.length) break;
+      if (q.halt && !halted) {
+        const h = await pool.query<{ tenant: string }>("select tenant from fleet_halts where run = $1", [run]);
+        if (h.rows.length) {
+          halted = true;
+          // The worker that halted removed the untaken jobs; this catches any added meanwhile.
+          await haltRun(pool, run, h.rows[0].tenant, tenants);
+          o.log?.(`fleet ${op}: ${h.rows[0].tenant} halted the run; waiting for the jobs already running`);
+        }
+      }
+      // Halted: done once no job of the run is left running or waiting.
+      if (halted) {
+        const left = await pool.query<{ n: string }>(
+          "select count(*) as n from graphile_worker.jobs where id = any($1::bigint[]) and (locked_at is not null or attempts < max_attempts)",
+          [ids],
+        );
+        if (Number(left.rows[0].n) === 0) break;
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
     const { rows } = await pool.query<{ tenant: string; result: TenantChange | DriftResult }>(
@@ -68,7 +143,12 @@ export async function runOnQueue(url: string, o: FleetOptions, op: FleetOp, tena
       [run],
     );
     const by = new Map(rows.map((r) => [r.tenant, r.result]));
-    return tenants.map((t) => by.get(t)!);
+    if (!halted) return tenants.map((t) => by.get(t)!);
+    // Tenants without a result were not run: the wave reports them so (waves.ts).
+    const got = tenants.filter((t) => by.has(t)).map((t) => by.get(t)! as TenantChange);
+    const first = got.find((c) => c.status !== "ok");
+    if (first) q.halt!.problem(first);
+    return got;
   } finally {
     await pool.end();
   }
@@ -98,6 +178,10 @@ export async function fleetWorker(w: WorkerOptions): Promise<void> {
       const slot = free.shift() ?? 0;
       const t0 = Date.now();
       try {
+        if (p.haltOnProblem && (await pool.query("select 1 from fleet_halts where run = $1", [p.run])).rows.length) {
+          w.log(`fleet worker ${me}: ${p.op} ${p.tenant} not run: its rollout halted`);
+          return;
+        }
         const o: FleetOptions = {
           project: fleetProject(p.root),
           concurrency: 1,
@@ -108,10 +192,19 @@ export async function fleetWorker(w: WorkerOptions): Promise<void> {
         };
         const result =
           p.op === "drift" ? (await refreshDrift(o, [p.tenant]))[0] : (await (p.op === "up" ? fleetUp : fleetPreview)(o, [p.tenant]))[0];
-        await pool.query(
-          "insert into fleet_results (run, tenant, result, worker) values ($1, $2, $3, $4) on conflict (run, tenant) do update set result = excluded.result",
-          [p.run, p.tenant, JSON.stringify(result), me],
-        );
+        const bad = p.haltOnProblem && p.op === "up" && (result as TenantChange).status !== "ok";
+        await inTransaction(pool, async (c) => {
+          await c.query(
+            "insert into fleet_results (run, tenant, result, worker) values ($1, $2, $3, $4) on conflict (run, tenant) do update set result = excluded.result",
+            [p.run, p.tenant, JSON.stringify(result), me],
+          );
+          if (bad) {
+            const removed = await haltRun(c, p.run, p.tenant);
+            w.log(
+              `fleet worker ${me}: ${p.tenant} ${(result as TenantChange).status}: rollout halted, ${removed.length} jobs not started removed`,
+            );
+          }
+        });
         w.log(`fleet worker ${me}: ${p.op} ${p.tenant} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       } finally {
         free.push(slot);

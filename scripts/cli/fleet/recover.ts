@@ -23,8 +23,8 @@ import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
 import * as fs from "fs";
-import { checkpointFile, fileBackendDir } from "./checkpoints";
-import { backendStacks, describeLock, lockState, shortName } from "./backend";
+import { checkpointFile } from "./checkpoints";
+import { backendStacks, describeLock, fileBackendDir, lockState, shortName, stateStore } from "./backend";
 import { hostwindsFromEnv } from "./orphans";
 
 export interface RecoverOptions {
@@ -53,12 +53,19 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
   const ws = stack.workspace as import("@pulumi/pulumi/automation").LocalWorkspace;
   const project = (await ws.projectSettings()).name;
   const backendUrl = ws.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
-  // A file backend's lock files say it all; elsewhere ask `stack ls` (Pulumi Cloud's updateInProgress).
-  // Not `stack ls` on a file backend: one unreadable stack (a killed write) would make it fail.
-  const summary = backendUrl?.startsWith("file://")
-    ? { name: stack.name }
-    : ((await backendStacks(ws).catch(() => [])).find((s) => shortName(s.name) === stack.name) ?? { name: stack.name });
-  const lock = lockState(backendUrl, summary, project);
+  // A DIY backend read directly (file://, postgres://): its lock blobs say it all, and never `stack ls`
+  // there (one unreadable stack, a killed write, would make it fail; at 10K stacks it takes minutes).
+  // Elsewhere `stack ls` says it (Pulumi Cloud's updateInProgress).
+  const store = stateStore(backendUrl);
+  let lock;
+  try {
+    const summary = store
+      ? { name: stack.name }
+      : ((await backendStacks(ws).catch(() => [])).find((s) => shortName(s.name) === stack.name) ?? { name: stack.name });
+    lock = await lockState(store, summary, project);
+  } finally {
+    await store?.close();
+  }
   const lockLine = describeLock(lock);
   if (lock.kind === "held" && lock.alive === true)
     throw new Error(`stack ${stack.name}: ${lockLine}: an update is running; let it finish (or stop it) before recovering`);

@@ -21,6 +21,8 @@ import { fleetUp } from "../../cli/fleet/commands";
 import { fleetDrift } from "../../cli/fleet/drift";
 import { fleetProject } from "../../cli/fleet/tenants";
 import { checkpointFile, lastKnownWorld, readCheckpoint } from "../../cli/fleet/checkpoints";
+import { stateStore } from "../../cli/fleet/backend";
+import { startPrivatePostgres } from "../postgres";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
 
@@ -34,6 +36,10 @@ export interface FleetScaleOptions {
   /** Clones that go in through `pulumi stack import`. */
   importSample: number;
   concurrency: number;
+  /** `pulumi stack ls` is stopped after this long and reported as "> cap" (it took > 330 s and 3.4 GB at 10K stacks). */
+  stackLsCapS: number;
+  /** Also copy every checkpoint into Pulumi's Postgres DIY backend and measure stack ls vs direct reads there. */
+  postgres?: boolean;
   progress: (line: string) => void;
 }
 
@@ -52,21 +58,35 @@ export interface FleetScaleResult {
   zones: number;
   refused: { hostwinds: number; cloudflare: number };
   imported: number;
-  stackLsS: number;
+  /** Seconds, or undefined when it did not finish within stackLsCapS. */
+  stackLsS?: number;
+  stackLsCapS: number;
+  /** The stack list read from the backend's folder directly (what the fleet uses). */
+  directList: { stacks: number; s: number };
   checkpointReadS: number;
+  onPostgres?: PostgresFigures;
   setupS: number;
 }
 
-function run(cmd: string, args: string[], cwd: string, env: Record<string, string>): Promise<string> {
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string>, capMs?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
+    const cap = capMs ? setTimeout(() => p.kill("SIGKILL"), capMs) : undefined;
     p.stdout.on("data", (d: Buffer) => (out += d));
     p.stderr.on("data", (d: Buffer) => (err += d));
-    p.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")}: exit ${code}: ${err.slice(-600)}`))));
+    p.on("close", (code, signal) => {
+      clearTimeout(cap);
+      if (code === 0) resolve(out);
+      else
+        reject(signal === "SIGKILL" && capMs ? new CapReached() : new Error(`${cmd} ${args.join(" ")}: exit ${code}: ${err.slice(-600)}`));
+    });
   });
 }
+
+/** A command stopped at its time cap (measured as "> cap"). */
+class CapReached extends Error {}
 
 const hex32 = (n: number) => n.toString(16).padStart(32, "0");
 
@@ -77,6 +97,76 @@ function cloneWith(v: unknown, map: Map<string, string>, from: string, to: strin
   if (Array.isArray(v)) return v.map((x) => cloneWith(x, map, from, to));
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneWith(x, map, from, to)]));
   return v;
+}
+
+export interface PostgresFigures {
+  stacks: number;
+  copyS: number;
+  stackLsS?: number;
+  directListS: number;
+  checkpointReadS: number;
+  exact: boolean;
+}
+
+/**
+ * The same checkpoints in Pulumi's Postgres DIY backend (rows as pkg/backend/diy/postgres/bucket.go
+ * writes them: key = the file backend's path under "<database>/", data = {"data": base64}), then
+ * `pulumi stack ls` on it (time-capped) against the direct reads the fleet does.
+ */
+async function postgresBackendFigures(backendDir: string, dir: string, ids: string[], o: FleetScaleOptions): Promise<PostgresFigures> {
+  const pg = await startPrivatePostgres("bench-scale");
+  const url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
+  const { Pool } = await import("pg");
+  const pool = new Pool({ connectionString: url });
+  try {
+    o.progress(`copying ${ids.length} checkpoints into a Postgres DIY backend`);
+    let t = Date.now();
+    await pool.query("create table pulumi_state (key text primary key, data json not null, updated_at timestamptz not null default now())");
+    await pool.query("create index pulumi_state_key_prefix_idx on pulumi_state (key text_pattern_ops)");
+    const files = [".pulumi/meta.yaml", ...ids.map((id) => `.pulumi/stacks/${PROJECT}/${id}.json`)];
+    for (let i = 0; i < files.length; i += 500) {
+      const batch = files.slice(i, i + 500);
+      await pool.query("insert into pulumi_state (key, data) select unnest($1::text[]), unnest($2::json[])", [
+        batch.map((f) => `postgres/${f}`),
+        batch.map((f) => JSON.stringify({ data: fs.readFileSync(path.join(backendDir, f)).toString("base64") })),
+      ]);
+    }
+    const copyS = (Date.now() - t) / 1000;
+    o.progress(`pulumi stack ls at ${ids.length} stacks on the Postgres backend`);
+    t = Date.now();
+    let stackLsS: number | undefined;
+    try {
+      const ls = await run("pulumi", ["stack", "ls", "--json"], dir, { ...engineEnv(), PULUMI_BACKEND_URL: url }, o.stackLsCapS * 1000);
+      stackLsS = (Date.now() - t) / 1000;
+      if ((JSON.parse(ls) as unknown[]).length < ids.length)
+        throw new Error("pulumi stack ls on the Postgres backend lists too few stacks");
+    } catch (e) {
+      if (!(e instanceof CapReached)) throw e;
+    }
+    const store = stateStore(url)!;
+    try {
+      t = Date.now();
+      const listed = await store.stacks();
+      const directListS = (Date.now() - t) / 1000;
+      t = Date.now();
+      const known = await lastKnownWorld(store, PROJECT, ids);
+      const checkpointReadS = (Date.now() - t) / 1000;
+      const fromFiles = await lastKnownWorld(stateStore(`file://${backendDir}`)!, PROJECT, ids);
+      return {
+        stacks: listed.length,
+        copyS,
+        stackLsS,
+        directListS,
+        checkpointReadS,
+        exact: listed.length === ids.length && JSON.stringify(known) === JSON.stringify(fromFiles),
+      };
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await pool.end();
+    await pg.stop();
+  }
 }
 
 export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleResult> {
@@ -228,15 +318,16 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
 
     // 3. About 1% drift, by hand, of four kinds.
     const injected: string[] = [];
-    const serviceIdOf = (id: string, account: number) => {
-      const known = lastKnownWorld(backendDir, PROJECT, [id])[0];
+    const fileStore = stateStore(`file://${backendDir}`)!;
+    const serviceIdOf = async (id: string, account: number) => {
+      const known = (await lastKnownWorld(fileStore, PROJECT, [id]))[0];
       return hw.inventory(keys[account]).find((s) => s.serviceId === known.servers[0]?.serviceId)!;
     };
     const step = Math.max(1, Math.round(100));
     for (let i = 7; i < ids.length; i += step) {
       const id = ids[i];
       const account = Math.floor(i / o.perAccount);
-      const server = serviceIdOf(id, account);
+      const server = await serviceIdOf(id, account);
       switch (injected.length % 4) {
         case 0:
           hw.releaseIpByHand(keys[account], server.ips[1]);
@@ -259,13 +350,29 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
     const env = engineEnv({ backend });
     o.progress(`pulumi stack ls at ${o.tenants} stacks`);
     let t = Date.now();
-    const ls = await run("pulumi", ["stack", "ls", "--json"], dir, env);
-    const stackLsS = (Date.now() - t) / 1000;
-    const listed = (JSON.parse(ls) as unknown[]).length;
-    if (listed < o.tenants) throw new Error(`pulumi stack ls lists ${listed} stacks, expected ${o.tenants}`);
+    let stackLsS: number | undefined;
+    try {
+      const ls = await run("pulumi", ["stack", "ls", "--json"], dir, env, o.stackLsCapS * 1000);
+      stackLsS = (Date.now() - t) / 1000;
+      const listed = (JSON.parse(ls) as unknown[]).length;
+      if (listed < o.tenants) throw new Error(`pulumi stack ls lists ${listed} stacks, expected ${o.tenants}`);
+    } catch (e) {
+      if (!(e instanceof CapReached)) throw e;
+      o.progress(`pulumi stack ls stopped after ${o.stackLsCapS} s`);
+    }
     t = Date.now();
-    lastKnownWorld(backendDir, PROJECT, ids);
+    const listedDirect = (await fileStore.stacks()).length;
+    const directListS = (Date.now() - t) / 1000;
+    t = Date.now();
+    await lastKnownWorld(fileStore, PROJECT, ids);
     const checkpointReadS = (Date.now() - t) / 1000;
+    // The Postgres figures are a side measurement: their failure is reported, not the run's.
+    const onPostgres = o.postgres
+      ? await postgresBackendFigures(backendDir, dir, ids, o).catch((e: Error) => {
+          o.progress(`Postgres backend figures failed: ${e.message}`);
+          return undefined;
+        })
+      : undefined;
 
     // 5. fleet drift, with every account's credentials and nothing else.
     delete process.env.HOSTWINDS_API_KEY;
@@ -298,7 +405,10 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
       refused: { hostwinds: sum(hw.refused), cloudflare: sum(cf.refused) },
       imported,
       stackLsS,
+      stackLsCapS: o.stackLsCapS,
+      directList: { stacks: listedDirect, s: directListS },
       checkpointReadS,
+      onPostgres,
       setupS,
     };
   } finally {
@@ -313,7 +423,9 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
 export function printFleetScale(r: FleetScaleResult): void {
   console.log(`\nFleet at scale: ${r.tenants} tenants over ${r.accounts} Hostwinds accounts / Cloudflare tokens (limits on)`);
   console.log(`  setup (templates' real up, clones, ${r.imported} through pulumi stack import): ${r.setupS.toFixed(0)} s`);
-  console.log(`  pulumi stack ls: ${r.stackLsS.toFixed(1)} s; reading ${r.tenants} checkpoints: ${r.checkpointReadS.toFixed(1)} s`);
+  const ls = r.stackLsS === undefined ? `> ${r.stackLsCapS} s (stopped)` : `${r.stackLsS.toFixed(1)} s`;
+  console.log(`  stack list read from the backend folder directly: ${r.directList.stacks} stacks in ${r.directList.s.toFixed(2)} s`);
+  console.log(`  pulumi stack ls: ${ls}; reading ${r.tenants} checkpoints: ${r.checkpointReadS.toFixed(1)} s`);
   console.log(
     `  fleet drift: ${r.wallS.toFixed(1)} s (inventory ${r.inventoryS.toFixed(1)} s, engine ${r.engineS.toFixed(1)} s), ${r.engineRuns} engine runs`,
   );
@@ -323,4 +435,9 @@ export function printFleetScale(r: FleetScaleResult): void {
   console.log(
     `  drift injected in ${r.injected.length}, found in ${r.found.length}: ${r.exact ? "exactly the injected tenants" : `MISMATCH (missed ${r.injected.filter((x) => !r.found.includes(x)).join(",") || "none"}; extra ${r.found.filter((x) => !r.injected.includes(x)).join(",") || "none"})`}`,
   );
+  const p = r.onPostgres;
+  if (p)
+    console.log(
+      `  Postgres DIY backend (${p.stacks} stacks, copied in ${p.copyS.toFixed(1)} s): pulumi stack ls ${p.stackLsS === undefined ? `> ${r.stackLsCapS} s (stopped)` : `${p.stackLsS.toFixed(1)} s`}; direct: stack list ${p.directListS.toFixed(2)} s, ${r.tenants} checkpoints ${p.checkpointReadS.toFixed(1)} s${p.exact ? " (same as the folder's)" : " MISMATCH with the folder's"}`,
+    );
 }

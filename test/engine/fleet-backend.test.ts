@@ -1,0 +1,158 @@
+/**
+ * The fleet on a shared state backend read directly: Pulumi's Postgres DIY backend
+ * (`postgres://`, pkg/backend/diy/postgres) in a private Postgres cluster. Real `pulumi up` runs
+ * write the stacks (one plain, one with PULUMI_DIY_BACKEND_GZIP); the fleet then lists the stacks
+ * and reads their checkpoints from the table itself, agreeing with what the CLI lists (`fleet list`
+ * reads the same rows), `fleet drift` runs no engine when nothing drifted and one engine run for a
+ * tenant changed by hand, and a running `up`'s update lock is read from the table.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import { Pool } from "pg";
+import { workDirFor } from "../../scripts/cli/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
+import { FleetOptions, fleetList, fleetOrphans, fleetUp } from "../../scripts/cli/fleet/commands";
+import { fleetDrift } from "../../scripts/cli/fleet/drift";
+import { fleetProject } from "../../scripts/cli/fleet/tenants";
+import { LockState, backendStacks, describeLock, lockState, postgresBackend, stateStore } from "../../scripts/cli/fleet/backend";
+import { lastKnownWorld } from "../../scripts/cli/fleet/checkpoints";
+import { fleetWorkspace } from "../../scripts/cli/fleet/stacks";
+
+const KEY = "sim-key-fleet-backend-0123456789";
+const CF_TOKEN = "sim-cf-token-fleet-backend-0123456789";
+const PROJECT = "penguinmails-infra";
+jest.setTimeout(10 * 60_000);
+
+describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
+  let pg: PrivatePostgres;
+  let sim: HostwindsSim;
+  let cf: CloudflareSim;
+  let url = "";
+  const saved = { ...process.env };
+  const dir = workDirFor(`fleet-backend-${process.pid}`);
+  const opts = (): FleetOptions => ({ project: fleetProject(dir), concurrency: 2 });
+
+  beforeAll(async () => {
+    pg = await startPrivatePostgres("fleet-backend");
+    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 100, ipDelayMs: 100 }).start();
+    cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+    makeFleetProject(dir);
+    for (const t of ["pa", "pb"]) {
+      cf.addZone(`${t}-mail.com`);
+      writeSmallTenant(dir, t, { sendingIps: 1 });
+    }
+    // lib/pq (the CLI's driver) asks for TLS unless told otherwise; the cluster listens on a unix socket only.
+    url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
+    Object.assign(process.env, {
+      HOSTWINDS_API_URL: sim.url,
+      HOSTWINDS_API_KEY: KEY,
+      HOSTWINDS_POLL_INTERVAL_MS: "100",
+      HOSTWINDS_REQUESTS_PER_SECOND: "0",
+      CLOUDFLARE_BASE_URL: cf.url,
+      CLOUDFLARE_API_TOKEN: CF_TOKEN,
+      PULUMI_BACKEND_URL: url,
+    });
+  });
+  afterAll(async () => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await sim?.stop();
+    await cf?.stop();
+    await pg?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("real pulumi up into the table; the stack list and checkpoints read from it directly agree with the CLI", async () => {
+    expect((await fleetUp(opts(), ["pa"])).map((u) => `${u.tenant} ${u.status} ${u.error ?? ""}`)).toEqual(["pa ok "]);
+    process.env.PULUMI_DIY_BACKEND_GZIP = "true";
+    try {
+      expect((await fleetUp(opts(), ["pb"])).map((u) => `${u.tenant} ${u.status} ${u.error ?? ""}`)).toEqual(["pb ok "]);
+    } finally {
+      delete process.env.PULUMI_DIY_BACKEND_GZIP;
+    }
+    // The rows as the CLI wrote them: the database name is the keys' prefix, data is {"data": base64}.
+    const pool = new Pool({ connectionString: postgresBackend(url).connection });
+    const { rows } = await pool.query<{ key: string; data: { data: string } }>(
+      "select key, data from pulumi_state where key like 'postgres/.pulumi/stacks/%' order by key",
+    );
+    await pool.end();
+    expect(rows.map((r) => r.key)).toEqual(
+      expect.arrayContaining([`postgres/.pulumi/stacks/${PROJECT}/pa.json`, `postgres/.pulumi/stacks/${PROJECT}/pb.json.gz`]),
+    );
+    expect(Buffer.from(rows.find((r) => r.key.endsWith("pb.json.gz"))!.data.data, "base64").subarray(0, 2)).toEqual(
+      Buffer.from([0x1f, 0x8b]),
+    );
+
+    const store = stateStore(url)!;
+    try {
+      expect((await store.stacks()).map((s) => `${s.project}/${s.stack}`).sort()).toEqual([`${PROJECT}/pa`, `${PROJECT}/pb`]);
+      const ws = await fleetWorkspace(fleetProject(dir));
+      const cli = (await ws.listStacks({ all: true })).map((s) => s.name).sort();
+      expect((await backendStacks(ws, store)).map((s) => s.name).sort()).toEqual(cli);
+      const known = await lastKnownWorld(store, PROJECT, ["pa", "pb", "nobody"]);
+      const servers = sim.inventory(KEY);
+      for (const [i, t] of ["pa", "pb"].entries()) {
+        expect(known[i].unreadable).toBeUndefined();
+        expect(known[i].servers.map((s) => s.serviceId)).toEqual([servers.find((s) => s.name === `pm-${t}.mx1@${t}`)!.serviceId]);
+        expect(known[i].ips).toHaveLength(1);
+        expect(known[i].records.length).toBeGreaterThan(3);
+      }
+      expect(known[2].unreadable).toBe("no checkpoint (never deployed)");
+      // fleet list from the same rows: outputs and last write, no CLI call per tenant.
+      const list = await fleetList(opts(), ["pa", "pb", "nobody"]);
+      expect(list.map((r) => `${r.tenant} ${r.servers} ${r.sendingIps} ${r.monthlyCostUsd} ${r.error ?? ""}`)).toEqual([
+        "pa 1 1 9.98 ",
+        "pb 1 1 9.98 ",
+        "nobody 0 0 0 tenant nobody has no stack yet (run fleet up)",
+      ]);
+      expect(Date.parse(list[0].lastUpdate!)).toBeGreaterThan(Date.now() - 10 * 60_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("fleet drift reads the table, not the engine: no engine run when nothing drifted, one for the tenant renamed by hand", async () => {
+    const clean = await fleetDrift(opts(), ["pa", "pb"], {
+      engine: async () => {
+        throw new Error("the engine must not run: nothing drifted");
+      },
+    });
+    expect(clean.stats.inventorySkipped).toBeUndefined();
+    expect(clean.stats.engineRuns).toBe(0);
+    expect(clean.tenants.map((d) => `${d.tenant} ${d.drifted}`)).toEqual(["pa false", "pb false"]);
+
+    const pb = sim.inventory(KEY).find((s) => s.name === "pm-pb.mx1@pb")!;
+    sim.renameByHand(KEY, pb.serviceId, "pm-pb-renamed");
+    const { tenants, stats } = await fleetDrift(opts(), ["pa", "pb"]);
+    expect(tenants.map((d) => `${d.tenant} ${d.drifted} ${d.error ?? ""}`)).toEqual(["pa false ", "pb true "]);
+    expect(stats.engineRuns).toBe(1);
+  });
+
+  test("a running up's update lock is read from the table: held by this host's CLI, still running; free afterwards", async () => {
+    const store = stateStore(url)!;
+    try {
+      let done = false;
+      const up = fleetUp(opts(), ["pa"]).finally(() => (done = true));
+      let seen: LockState | undefined;
+      while (!done && !seen) {
+        const s = await lockState(store, { name: "pa" }, PROJECT);
+        if (s.kind === "held") seen = s;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await up).map((u) => u.status)).toEqual(["ok"]);
+      expect(seen).toMatchObject({ kind: "held", alive: true, by: { hostname: os.hostname() } });
+      expect(describeLock(seen!)).toMatch(/^locked by .* pid \d+ since .* \(still running\)$/);
+      expect(await lockState(store, { name: "pa" }, PROJECT)).toEqual({ kind: "free" });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("orphans: the owner set is every stack in the table, read directly; nothing the stacks own is an orphan", async () => {
+    const r = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
+    expect(r.orphans).toEqual([]);
+  });
+});
