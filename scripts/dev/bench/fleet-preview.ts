@@ -10,7 +10,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { NODEJS_RUNTIME, devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
@@ -68,7 +68,7 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
   try {
     // The engine's fixed cost: one preview of a program that declares nothing.
     const empty = workDirFor("bench-fleet-empty");
-    fs.writeFileSync(path.join(empty, "Pulumi.yaml"), "name: empty\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
+    fs.writeFileSync(path.join(empty, "Pulumi.yaml"), `name: empty\n${NODEJS_RUNTIME}`);
     fs.writeFileSync(path.join(empty, "index.js"), "module.exports = {};\n");
     const emptyEnv = engineEnv({ backend: "bench-fleet" });
     await run("pulumi", ["stack", "select", "--create", "empty"], empty, emptyEnv);
