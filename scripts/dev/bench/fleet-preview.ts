@@ -26,6 +26,9 @@ export interface FleetBenchRow {
   fleetS: number;
   perStackSequentialS: number;
   perStackFleetS: number;
+  /** CPU seconds per stack (this process and the engine processes it reaped). */
+  cpuPerStackSequentialS: number;
+  cpuPerStackFleetS: number;
   speedup: number;
   failed: number;
 }
@@ -50,6 +53,24 @@ const seconds = async (f: () => Promise<unknown>) => {
   const t0 = process.hrtime.bigint();
   await f();
   return Number(process.hrtime.bigint() - t0) / 1e9;
+};
+
+/**
+ * CPU seconds of this process and every child it has reaped (/proc/self/stat utime, stime,
+ * cutime, cstime): the CLI runs, and through them the language host, program, policy pack and
+ * providers they reaped. Linux only.
+ */
+function cpuSoFar(): number {
+  const stat = fs.readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** Wall and CPU seconds of `f`. */
+const measured = async (f: () => Promise<unknown>) => {
+  const c0 = cpuSoFar();
+  const wallS = await seconds(f);
+  return { wallS, cpuS: cpuSoFar() - c0 };
 };
 
 export async function fleetBench(sizes: number[], concurrency: number, progress: (l: string) => void): Promise<FleetBenchResult> {
@@ -89,19 +110,22 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
       for (const t of tenants) await run("pulumi", ["stack", "init", t, "--non-interactive"], dir, env);
 
       progress(`${n} stacks: plain pulumi preview, one after another`);
-      const sequentialS = await seconds(async () => {
+      const seq = await measured(async () => {
         for (const t of tenants) await run("pulumi", ["preview", "--stack", t, "--non-interactive", "--policy-pack", policies], dir, env);
       });
       progress(`${n} stacks: fleet preview, ${concurrency} at a time`);
       let failed = 0;
       process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
-      const fleetS = await seconds(async () => {
+      const fleet = await measured(async () => {
         const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, tenants);
         failed = r.filter((c) => c.status !== "ok").length;
       });
       delete process.env.PULUMI_BACKEND_URL;
+      const [sequentialS, fleetS] = [seq.wallS, fleet.wallS];
       rows.push({
         stacks: n,
+        cpuPerStackSequentialS: seq.cpuS / n,
+        cpuPerStackFleetS: fleet.cpuS / n,
         sequentialS,
         fleetS,
         perStackSequentialS: sequentialS / n,
@@ -121,10 +145,16 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
 export function printFleetBench(r: FleetBenchResult): void {
   console.log(`\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback)`);
   console.log(`  empty program, one preview: ${r.emptyPreviewS.toFixed(1)} s (the engine's fixed cost per stack)`);
-  console.log("  stacks  sequential   per stack   fleet      per stack   speed-up   failed");
+  console.log(
+    `  load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log("  stacks  sequential   per stack   CPU/stack   fleet      per stack   CPU/stack   speed-up   failed");
   for (const x of r.rows) {
     console.log(
-      `  ${String(x.stacks).padStart(6)}  ${x.sequentialS.toFixed(1).padStart(8)} s  ${x.perStackSequentialS.toFixed(2).padStart(7)} s  ${x.fleetS.toFixed(1).padStart(7)} s  ${x.perStackFleetS.toFixed(2).padStart(7)} s  ${x.speedup.toFixed(2).padStart(7)}×  ${String(x.failed).padStart(6)}`,
+      `  ${String(x.stacks).padStart(6)}  ${x.sequentialS.toFixed(1).padStart(8)} s  ${x.perStackSequentialS.toFixed(2).padStart(7)} s  ${x.cpuPerStackSequentialS.toFixed(2).padStart(7)} s  ${x.fleetS.toFixed(1).padStart(7)} s  ${x.perStackFleetS.toFixed(2).padStart(7)} s  ${x.cpuPerStackFleetS.toFixed(2).padStart(7)} s  ${x.speedup.toFixed(2).padStart(7)}×  ${String(x.failed).padStart(6)}`,
     );
   }
   if (r.rows.length > 1) {
