@@ -30,6 +30,7 @@ Sections (all by default):
              --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
   fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
              --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
+             --rounds N (5: the stacks in N batches, each previewed both ways in turn)
   service    the provisioning service: request → assigned time against the stand-in's IP
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
@@ -135,6 +136,7 @@ async function main() {
       arg("fleet-sizes", "10,50").split(",").map(Number),
       Number(arg("concurrency", String(os.cpus().length))),
       (l) => process.stderr.write(`  … ${l}\n`),
+      Number(arg("rounds", "5")),
     );
     printFleetBench(r);
     if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;

@@ -34,6 +34,7 @@ export interface FleetBenchRow {
 }
 export interface FleetBenchResult {
   concurrency: number;
+  rounds: number;
   emptyPreviewS: number;
   rows: FleetBenchRow[];
 }
@@ -73,7 +74,16 @@ const measured = async (f: () => Promise<unknown>) => {
   return { wallS, cpuS: cpuSoFar() - c0 };
 };
 
-export async function fleetBench(sizes: number[], concurrency: number, progress: (l: string) => void): Promise<FleetBenchResult> {
+/**
+ * `rounds`: the stacks of each size go in that many batches, previewed one way then the other,
+ * batch after batch (A B A B …), so a machine whose load changes during the run affects both.
+ */
+export async function fleetBench(
+  sizes: number[],
+  concurrency: number,
+  progress: (l: string) => void,
+  rounds = 2,
+): Promise<FleetBenchResult> {
   const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 100 }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
   const providerEnv = {
@@ -109,18 +119,30 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
       progress(`${n} stacks: creating them`);
       for (const t of tenants) await run("pulumi", ["stack", "init", t, "--non-interactive"], dir, env);
 
-      progress(`${n} stacks: plain pulumi preview, one after another`);
-      const seq = await measured(async () => {
-        for (const t of tenants) await run("pulumi", ["preview", "--stack", t, "--non-interactive", "--policy-pack", policies], dir, env);
-      });
-      progress(`${n} stacks: fleet preview, ${concurrency} at a time`);
+      // Side by side: the stacks in `rounds` batches, each batch previewed both ways in turn,
+      // so that other load on a shared machine falls on both alike.
+      const seq = { wallS: 0, cpuS: 0 };
+      const fleet = { wallS: 0, cpuS: 0 };
       let failed = 0;
-      process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
-      const fleet = await measured(async () => {
-        const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, tenants);
-        failed = r.filter((c) => c.status !== "ok").length;
-      });
-      delete process.env.PULUMI_BACKEND_URL;
+      const size = Math.ceil(n / Math.max(1, Math.min(rounds, n)));
+      for (let i = 0; i < n; i += size) {
+        const batch = tenants.slice(i, i + size);
+        progress(`${n} stacks: ${batch[0]}–${batch[batch.length - 1]}: plain pulumi preview, one after another`);
+        const s = await measured(async () => {
+          for (const t of batch) await run("pulumi", ["preview", "--stack", t, "--non-interactive", "--policy-pack", policies], dir, env);
+        });
+        progress(`${n} stacks: ${batch[0]}–${batch[batch.length - 1]}: fleet preview, ${concurrency} at a time`);
+        process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
+        const f = await measured(async () => {
+          const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, batch);
+          failed += r.filter((c) => c.status !== "ok").length;
+        });
+        delete process.env.PULUMI_BACKEND_URL;
+        seq.wallS += s.wallS;
+        seq.cpuS += s.cpuS;
+        fleet.wallS += f.wallS;
+        fleet.cpuS += f.cpuS;
+      }
       const [sequentialS, fleetS] = [seq.wallS, fleet.wallS];
       rows.push({
         stacks: n,
@@ -135,7 +157,7 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
       });
       fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
     }
-    return { concurrency, emptyPreviewS, rows };
+    return { concurrency, rounds, emptyPreviewS, rows };
   } finally {
     await sim.stop();
     await cf.stop();
@@ -143,7 +165,9 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
 }
 
 export function printFleetBench(r: FleetBenchResult): void {
-  console.log(`\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback)`);
+  console.log(
+    `\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback, ${r.rounds} batches each way in turn)`,
+  );
   console.log(`  empty program, one preview: ${r.emptyPreviewS.toFixed(1)} s (the engine's fixed cost per stack)`);
   console.log(
     `  load average at the end: ${os
