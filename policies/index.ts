@@ -21,6 +21,7 @@ import {
   sendingDomainsAuthenticated,
   sendingIpsWithinTier,
 } from "./rules";
+import { flushCompileCache } from "../providers/lib/compile-cache";
 
 const configSchema = {
   properties: {
@@ -91,3 +92,7 @@ export const pack = new PolicyPack("penguinmails", {
     },
   ],
 });
+
+// The engine kills the policy pack's process when the preview ends: write Node's compile cache of
+// everything loaded so far (TypeScript and ts-node, which run-policy-pack always loads, included).
+flushCompileCache();

@@ -10,10 +10,17 @@
 import * as pulumi from "@pulumi/pulumi";
 
 export function lazyProvider(modulePath: string): pulumi.dynamic.ResourceProvider {
+  let flushed = false;
   const load = (): pulumi.dynamic.ResourceProvider => {
     const p = require("path");
     const root = p.resolve(require.resolve("@pulumi/pulumi"), "..", "..", "..", "..");
-    return require(p.join(root, modulePath)).provider;
+    const impl = require(p.join(root, modulePath)).provider;
+    if (!flushed) {
+      // The engine kills the provider process: write Node's compile cache now (compile-cache.ts).
+      require(p.join(root, "dist", "providers", "lib", "compile-cache")).flushCompileCache();
+      flushed = true;
+    }
+    return impl;
   };
   return {
     configure: async (req) => {

@@ -30,12 +30,15 @@ Sections (all by default):
              --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
   fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
              --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
+             --rounds N (5: the stacks in N batches, each previewed both ways in turn)
   service    the provisioning service: request → assigned time against the stand-in's IP
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
              --service-concurrency N (4)
   profile    CPU of one tenant preview by process (CLI, language host, program, dynamic
-             providers, policy pack), from /proc (only with --only profile)
+             providers, policy pack), from /proc, with Node's compile cache off and on side by
+             side (only with --only profile)  --rounds N (3; the median is printed)
+             --cpu-prof-dir DIR also writes a V8 CPU profile of each Node process there
   fleet-scale  fleet drift of a synthetic fleet cloned from real checkpoints, ~1% drift
              injected, the stand-ins' limits on (only with --only fleet-scale)
              --tenants N (300; 10000 for the full figure)  --per-account N (1000 tenants
@@ -77,6 +80,8 @@ const COMMAND = {
       "workers",
       "backup-messages",
       "backup-message-kib",
+      "cpu-prof-dir",
+      "rounds",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -98,7 +103,13 @@ async function main() {
     });
     printProviderBench(r);
   }
-  if (only === "profile") printPreviewProfile(await previewProfile((l) => process.stderr.write(`  … ${l}\n`)));
+  if (only === "profile")
+    printPreviewProfile(
+      await previewProfile((l) => process.stderr.write(`  … ${l}\n`), {
+        rounds: Number(arg("rounds", "3")),
+        cpuProfDir: values["cpu-prof-dir"],
+      }),
+    );
   if (only === "fleet-scale") {
     const r = await fleetScaleBench({
       tenants: Number(arg("tenants", "300")),
@@ -125,6 +136,7 @@ async function main() {
       arg("fleet-sizes", "10,50").split(",").map(Number),
       Number(arg("concurrency", String(os.cpus().length))),
       (l) => process.stderr.write(`  … ${l}\n`),
+      Number(arg("rounds", "5")),
     );
     printFleetBench(r);
     if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;

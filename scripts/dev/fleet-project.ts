@@ -6,16 +6,13 @@
 import * as fs from "fs";
 import * as path from "path";
 import { dump } from "js-yaml";
-import { projectRoot } from "../cli/engine/pulumi-env";
+import { NODEJS_RUNTIME, projectRoot } from "../cli/engine/pulumi-env";
 
 /** Empties `dir` and makes it a fleet project of the tenant program. */
 export function makeFleetProject(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, "Pulumi.yaml"),
-    "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
-  );
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: penguinmails-infra\n${NODEJS_RUNTIME}main: index.js\nstackConfigDir: stacks\n`);
   fs.writeFileSync(
     path.join(dir, "index.js"),
     `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,

@@ -1,12 +1,13 @@
 /**
  * The one place that says how this project runs the Pulumi engine locally:
  * the toolchain on PATH, a file backend and work dirs in the ignored
- * `.pulumi-dev/` folder, no update checks, no plugin downloads, and a
- * passphrase secrets provider with a dev-only passphrase.
+ * `.pulumi-dev/` folder, no update checks, no plugin downloads, Node's compile cache for the
+ * engine's Node processes, and a passphrase secrets provider with a dev-only passphrase.
  * Tests, the demo, the benchmarks and the fleet commands all start here.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, LocalWorkspaceOptions, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 
@@ -106,6 +107,27 @@ export function engineNodeDir(): string {
   );
 }
 
+/**
+ * The `runtime:` of every Node program's Pulumi.yaml the engine runs (the project's own says the
+ * same). `nodeargs: --allow-natives-syntax` is for Node's compile cache (compileCacheDir): V8
+ * rejects code cached under other flags, and @pulumi/pulumi switches that flag on in the program
+ * and the policy pack once part of their modules is loaded (runtime/closure/v8Hooks.js), so
+ * without it the two overwrite each other's cache entries on every run. (The policy pack cannot
+ * get it: the language host passes a PulumiPolicy.yaml's nodeargs after the script, as arguments.)
+ */
+export const NODEJS_RUNTIME = "runtime:\n  name: nodejs\n  options:\n    typescript: false\n    nodeargs: --allow-natives-syntax\n";
+
+/**
+ * Where every engine Node process (program, policy pack, dynamic providers) keeps Node's module
+ * compile cache (NODE_COMPILE_CACHE): V8 code of each module compiled once, reused by every later
+ * preview while the file is unchanged (Node checks the content). Outside the repo, in the temp
+ * folder as Node's docs advise; NODE_COMPILE_CACHE set by the caller wins, and
+ * NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+ */
+export function compileCacheDir(): string {
+  return process.env.NODE_COMPILE_CACHE || path.join(os.tmpdir(), "penguinmails-node-compile-cache");
+}
+
 /** Environment variables for a `pulumi` process run against the local backend. */
 export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
   const { binDir, pulumiHome } = engineDirs(opts.home);
@@ -121,6 +143,7 @@ export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
     PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
     PULUMI_SKIP_CONFIRMATIONS: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    NODE_COMPILE_CACHE: compileCacheDir(),
     NO_COLOR: "1",
     ...opts.extra,
   };
@@ -155,7 +178,7 @@ export function workDirFor(name: string): string {
  */
 export function programDir(name: string, compiledProgram: string, project = name): string {
   const dir = workDirFor(name);
-  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${project}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n`);
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${project}\n${NODEJS_RUNTIME}`);
   const compiled = path.relative(dir, path.join(projectRoot, "dist", compiledProgram));
   fs.writeFileSync(path.join(dir, "index.js"), `module.exports = require(${JSON.stringify(compiled)});\n`);
   return dir;

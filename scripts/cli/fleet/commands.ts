@@ -14,7 +14,7 @@ import { backendStacks, backendUrl, describeLock, lockState, projectName, shortN
 import { parseCheckpoint } from "./checkpoints";
 import { JobResult, PoolProgress, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
-import { FleetEngineOptions, fleetWorkspace, openTenantStack } from "./stacks";
+import { FleetEngineOptions, fleetWorkspace, onTenantStack, openTenantStack } from "./stacks";
 import { FleetProject, changedTenants, tenantStacks } from "./tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
 import { CheckResult } from "../verify/result";
@@ -66,15 +66,12 @@ async function perTenant<T>(
   o: FleetOptions,
   tenants: string[],
   job: (stack: Stack, tenant: string) => Promise<T>,
-  create = false,
-  stopped?: () => boolean,
 ): Promise<JobResult<T>[]> {
   return runPool(
     tenants,
     o.concurrency ?? defaultConcurrency(),
-    async (tenant, slot) => job(await openTenantStack(o.project, tenant, slot, o, create), tenant),
+    async (tenant, slot) => job(await openTenantStack(o.project, tenant, slot, o, false), tenant),
     o.onProgress,
-    stopped,
   );
 }
 
@@ -85,24 +82,26 @@ async function changeEach(
   op: "preview" | "up",
   halt?: { stopped: () => boolean; problem: (c: TenantChange) => void },
 ): Promise<TenantChange[]> {
-  const results = await perTenant(
-    o,
+  const results = await runPool(
     tenants,
-    async (stack, tenant) => {
+    o.concurrency ?? defaultConcurrency(),
+    async (tenant, slot) => {
       const c = new ChangeCollector(tenant);
       costAfter(o.project, c.change);
       try {
-        const refresh = op === "up" && o.refresh === true;
-        const before = refresh ? await stack.outputs() : undefined;
-        await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) });
-        if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
+        await onTenantStack(o.project, tenant, slot, o, async (stack) => {
+          const refresh = op === "up" && o.refresh === true;
+          const before = refresh ? await stack.outputs() : undefined;
+          await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) });
+          if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
+        });
       } catch (e) {
         c.failed(e);
       }
       if (c.change.status !== "ok") halt?.problem(c.change);
       return c.change;
     },
-    true,
+    o.onProgress,
     halt?.stopped,
   );
   return results.map((r) => {

@@ -10,7 +10,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { NODEJS_RUNTIME, devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
@@ -26,11 +26,15 @@ export interface FleetBenchRow {
   fleetS: number;
   perStackSequentialS: number;
   perStackFleetS: number;
+  /** CPU seconds per stack (this process and the engine processes it reaped). */
+  cpuPerStackSequentialS: number;
+  cpuPerStackFleetS: number;
   speedup: number;
   failed: number;
 }
 export interface FleetBenchResult {
   concurrency: number;
+  rounds: number;
   emptyPreviewS: number;
   rows: FleetBenchRow[];
 }
@@ -52,7 +56,34 @@ const seconds = async (f: () => Promise<unknown>) => {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 };
 
-export async function fleetBench(sizes: number[], concurrency: number, progress: (l: string) => void): Promise<FleetBenchResult> {
+/**
+ * CPU seconds of this process and every child it has reaped (/proc/self/stat utime, stime,
+ * cutime, cstime): the CLI runs, and through them the language host, program, policy pack and
+ * providers they reaped. Linux only.
+ */
+function cpuSoFar(): number {
+  const stat = fs.readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** Wall and CPU seconds of `f`. */
+const measured = async (f: () => Promise<unknown>) => {
+  const c0 = cpuSoFar();
+  const wallS = await seconds(f);
+  return { wallS, cpuS: cpuSoFar() - c0 };
+};
+
+/**
+ * `rounds`: the stacks of each size go in that many batches, previewed one way then the other,
+ * batch after batch (A B A B …), so a machine whose load changes during the run affects both.
+ */
+export async function fleetBench(
+  sizes: number[],
+  concurrency: number,
+  progress: (l: string) => void,
+  rounds = 2,
+): Promise<FleetBenchResult> {
   const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 100 }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
   const providerEnv = {
@@ -68,7 +99,7 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
   try {
     // The engine's fixed cost: one preview of a program that declares nothing.
     const empty = workDirFor("bench-fleet-empty");
-    fs.writeFileSync(path.join(empty, "Pulumi.yaml"), "name: empty\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
+    fs.writeFileSync(path.join(empty, "Pulumi.yaml"), `name: empty\n${NODEJS_RUNTIME}`);
     fs.writeFileSync(path.join(empty, "index.js"), "module.exports = {};\n");
     const emptyEnv = engineEnv({ backend: "bench-fleet" });
     await run("pulumi", ["stack", "select", "--create", "empty"], empty, emptyEnv);
@@ -88,20 +119,35 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
       progress(`${n} stacks: creating them`);
       for (const t of tenants) await run("pulumi", ["stack", "init", t, "--non-interactive"], dir, env);
 
-      progress(`${n} stacks: plain pulumi preview, one after another`);
-      const sequentialS = await seconds(async () => {
-        for (const t of tenants) await run("pulumi", ["preview", "--stack", t, "--non-interactive", "--policy-pack", policies], dir, env);
-      });
-      progress(`${n} stacks: fleet preview, ${concurrency} at a time`);
+      // Side by side: the stacks in `rounds` batches, each batch previewed both ways in turn,
+      // so that other load on a shared machine falls on both alike.
+      const seq = { wallS: 0, cpuS: 0 };
+      const fleet = { wallS: 0, cpuS: 0 };
       let failed = 0;
-      process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
-      const fleetS = await seconds(async () => {
-        const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, tenants);
-        failed = r.filter((c) => c.status !== "ok").length;
-      });
-      delete process.env.PULUMI_BACKEND_URL;
+      const size = Math.ceil(n / Math.max(1, Math.min(rounds, n)));
+      for (let i = 0; i < n; i += size) {
+        const batch = tenants.slice(i, i + size);
+        progress(`${n} stacks: ${batch[0]}–${batch[batch.length - 1]}: plain pulumi preview, one after another`);
+        const s = await measured(async () => {
+          for (const t of batch) await run("pulumi", ["preview", "--stack", t, "--non-interactive", "--policy-pack", policies], dir, env);
+        });
+        progress(`${n} stacks: ${batch[0]}–${batch[batch.length - 1]}: fleet preview, ${concurrency} at a time`);
+        process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
+        const f = await measured(async () => {
+          const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, batch);
+          failed += r.filter((c) => c.status !== "ok").length;
+        });
+        delete process.env.PULUMI_BACKEND_URL;
+        seq.wallS += s.wallS;
+        seq.cpuS += s.cpuS;
+        fleet.wallS += f.wallS;
+        fleet.cpuS += f.cpuS;
+      }
+      const [sequentialS, fleetS] = [seq.wallS, fleet.wallS];
       rows.push({
         stacks: n,
+        cpuPerStackSequentialS: seq.cpuS / n,
+        cpuPerStackFleetS: fleet.cpuS / n,
         sequentialS,
         fleetS,
         perStackSequentialS: sequentialS / n,
@@ -111,7 +157,7 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
       });
       fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
     }
-    return { concurrency, emptyPreviewS, rows };
+    return { concurrency, rounds, emptyPreviewS, rows };
   } finally {
     await sim.stop();
     await cf.stop();
@@ -119,12 +165,20 @@ export async function fleetBench(sizes: number[], concurrency: number, progress:
 }
 
 export function printFleetBench(r: FleetBenchResult): void {
-  console.log(`\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback)`);
+  console.log(
+    `\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback, ${r.rounds} batches each way in turn)`,
+  );
   console.log(`  empty program, one preview: ${r.emptyPreviewS.toFixed(1)} s (the engine's fixed cost per stack)`);
-  console.log("  stacks  sequential   per stack   fleet      per stack   speed-up   failed");
+  console.log(
+    `  load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log("  stacks  sequential   per stack   CPU/stack   fleet      per stack   CPU/stack   speed-up   failed");
   for (const x of r.rows) {
     console.log(
-      `  ${String(x.stacks).padStart(6)}  ${x.sequentialS.toFixed(1).padStart(8)} s  ${x.perStackSequentialS.toFixed(2).padStart(7)} s  ${x.fleetS.toFixed(1).padStart(7)} s  ${x.perStackFleetS.toFixed(2).padStart(7)} s  ${x.speedup.toFixed(2).padStart(7)}×  ${String(x.failed).padStart(6)}`,
+      `  ${String(x.stacks).padStart(6)}  ${x.sequentialS.toFixed(1).padStart(8)} s  ${x.perStackSequentialS.toFixed(2).padStart(7)} s  ${x.cpuPerStackSequentialS.toFixed(2).padStart(7)} s  ${x.fleetS.toFixed(1).padStart(7)} s  ${x.perStackFleetS.toFixed(2).padStart(7)} s  ${x.cpuPerStackFleetS.toFixed(2).padStart(7)} s  ${x.speedup.toFixed(2).padStart(7)}×  ${String(x.failed).padStart(6)}`,
     );
   }
   if (r.rows.length > 1) {
