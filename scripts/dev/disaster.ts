@@ -23,6 +23,7 @@ import { fleetProject } from "../cli/fleet/tenants";
 import { backupServerNow, restoreServer, serverConnection } from "../cli/fleet/recovery";
 import { ServerBackup, checkBackups, mib } from "../cli/verify/backup";
 import { run } from "../../providers/ssh/client";
+import { standinEnv } from "./standins/env";
 
 const KEY = "drill-key-0123456789";
 const CF_TOKEN = "drill-cf-token-0123456789";
@@ -71,14 +72,7 @@ export async function disasterDrill(o: DrillOptions): Promise<DrillResult> {
   const target = await new RestBackupTarget({ dir: targetDir }).start();
   // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
   await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
-  Object.assign(process.env, {
-    HOSTWINDS_API_URL: sim.url,
-    HOSTWINDS_API_KEY: KEY,
-    HOSTWINDS_POLL_INTERVAL_MS: "100",
-    HOSTWINDS_REQUESTS_PER_SECOND: "0",
-    CLOUDFLARE_BASE_URL: cf.url,
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-  });
+  Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN));
   const dir = workDirFor(id);
   makeFleetProject(dir);
   const tenant = {

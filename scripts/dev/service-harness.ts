@@ -13,6 +13,7 @@ import { HostwindsSim } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "./postgres";
 import { descendants } from "./processes";
+import { standinEnv } from "./standins/env";
 
 export interface ConfigRepoFixture {
   /** The bare repository the service clones and pushes to. */
@@ -130,16 +131,6 @@ export function startServiceProcess(args: string[], env: Record<string, string>,
     proc.on("exit", (code) => reject(new Error(`the service exited (${code}) before listening:\n${out}`)));
   });
 }
-
-/** The environment that points the service's engine runs at the stand-ins. */
-export const standinEnv = (sim: HostwindsSim, key: string, cf: CloudflareSim, cfToken: string): Record<string, string> => ({
-  HOSTWINDS_API_URL: sim.url,
-  HOSTWINDS_API_KEY: key,
-  HOSTWINDS_POLL_INTERVAL_MS: "100",
-  HOSTWINDS_REQUESTS_PER_SECOND: "0",
-  CLOUDFLARE_BASE_URL: cf.url,
-  CLOUDFLARE_API_TOKEN: cfToken,
-});
 
 export interface ServiceEnvironment {
   pg: PrivatePostgres;

@@ -34,6 +34,7 @@ import {
 } from "../../scripts/cli/fleet/recovery";
 import { checkBackups } from "../../scripts/cli/verify/backup";
 import { run } from "../../providers/ssh/client";
+import { standinEnv } from "../../scripts/dev/standins/env";
 
 const KEY = "sim-key-backup-0123456789";
 const CF_TOKEN = "sim-cf-token-backup-0123456789";
@@ -95,14 +96,7 @@ maybe("backups and disaster recovery", () => {
     target = await new RestBackupTarget({ dir: path.join(devDir, "backup-targets", `backup-${process.pid}`) }).start();
     // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
     await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
-    Object.assign(process.env, {
-      HOSTWINDS_API_URL: sim.url,
-      HOSTWINDS_API_KEY: KEY,
-      HOSTWINDS_POLL_INTERVAL_MS: "100",
-      HOSTWINDS_REQUESTS_PER_SECOND: "0",
-      CLOUDFLARE_BASE_URL: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-    });
+    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN));
     fs.rmSync(dir, { recursive: true, force: true });
     write(
       "Pulumi.yaml",

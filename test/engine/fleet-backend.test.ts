@@ -20,6 +20,7 @@ import { fleetProject } from "../../scripts/cli/fleet/tenants";
 import { LockState, backendStacks, describeLock, lockState, postgresBackend, stateStore } from "../../scripts/cli/fleet/backend";
 import { lastKnownWorld } from "../../scripts/cli/fleet/checkpoints";
 import { fleetWorkspace } from "../../scripts/cli/fleet/stacks";
+import { standinEnv } from "../../scripts/dev/standins/env";
 
 const KEY = "sim-key-fleet-backend-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-backend-0123456789";
@@ -46,15 +47,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     }
     // lib/pq (the CLI's driver) asks for TLS unless told otherwise; the cluster listens on a unix socket only.
     url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
-    Object.assign(process.env, {
-      HOSTWINDS_API_URL: sim.url,
-      HOSTWINDS_API_KEY: KEY,
-      HOSTWINDS_POLL_INTERVAL_MS: "100",
-      HOSTWINDS_REQUESTS_PER_SECOND: "0",
-      CLOUDFLARE_BASE_URL: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      PULUMI_BACKEND_URL: url,
-    });
+    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN, { PULUMI_BACKEND_URL: url }));
   });
   afterAll(async () => {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

@@ -15,6 +15,7 @@ import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-proj
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
+import { standinEnv } from "../../scripts/dev/standins/env";
 
 const KEY = "sim-key-fleet-workers-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-workers-0123456789";
@@ -29,12 +30,7 @@ describe("fleet workers on the Postgres queue", () => {
   const dir = workDirFor(`fleet-workers-${process.pid}`);
   const env = () => ({
     ...process.env,
-    HOSTWINDS_API_URL: sim.url,
-    HOSTWINDS_API_KEY: KEY,
-    HOSTWINDS_REQUESTS_PER_SECOND: "0",
-    CLOUDFLARE_BASE_URL: cf.url,
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-    PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", BACKEND)}`,
+    ...standinEnv(sim, KEY, cf, CF_TOKEN, { PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", BACKEND)}` }),
   });
   const node = (args: string[], extra: Record<string, string> = {}) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {

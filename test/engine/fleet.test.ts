@@ -19,6 +19,7 @@ import { openTenantStack } from "../../scripts/cli/fleet/stacks";
 import { changedTenants, fleetProject } from "../../scripts/cli/fleet/tenants";
 import { renderReport } from "../../scripts/cli/fleet/report";
 import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+import { standinEnv } from "../../scripts/dev/standins/env";
 const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-fleet-0123456789";
@@ -59,14 +60,7 @@ describe("fleet commands", () => {
     localBackend: BACKEND,
     policyPacks: [path.join(projectRoot, "policies")],
   });
-  const env = () => ({
-    HOSTWINDS_API_URL: sim.url,
-    HOSTWINDS_API_KEY: KEY,
-    HOSTWINDS_POLL_INTERVAL_MS: "100",
-    HOSTWINDS_REQUESTS_PER_SECOND: "0",
-    CLOUDFLARE_BASE_URL: cf.url,
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-  });
+  const env = () => standinEnv(sim, KEY, cf, CF_TOKEN);
   /** The CLI as a user runs it; asynchronously, since the stand-ins answer from this process. */
   const fleetCli = (...args: string[]) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -21,7 +21,8 @@ import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
-import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, standinEnv, startServiceProcess } from "../../scripts/dev/service-harness";
+import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, startServiceProcess } from "../../scripts/dev/service-harness";
+import { standinEnv } from "../../scripts/dev/standins/env";
 import { verifySignature } from "../../scripts/cli/service/webhooks";
 
 const KEY = "sim-key-service-0123456789";

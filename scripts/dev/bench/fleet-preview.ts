@@ -16,6 +16,7 @@ import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetPreview } from "../../cli/fleet/commands";
 import { fleetProject } from "../../cli/fleet/tenants";
+import { standinEnv } from "../standins/env";
 
 const KEY = "bench-fleet-key-0123456789";
 const CF_TOKEN = "bench-fleet-cf-token-0123456789";
@@ -86,14 +87,7 @@ export async function fleetBench(
 ): Promise<FleetBenchResult> {
   const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 100 }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
-  const providerEnv = {
-    HOSTWINDS_API_URL: sim.url,
-    HOSTWINDS_API_KEY: KEY,
-    HOSTWINDS_REQUESTS_PER_SECOND: "0",
-    HOSTWINDS_POLL_INTERVAL_MS: "100",
-    CLOUDFLARE_BASE_URL: cf.url,
-    CLOUDFLARE_API_TOKEN: CF_TOKEN,
-  };
+  const providerEnv = standinEnv(sim, KEY, cf, CF_TOKEN);
   Object.assign(process.env, providerEnv);
   const policies = path.join(projectRoot, "policies");
   try {

@@ -15,6 +15,7 @@ import { startPrivatePostgres } from "../postgres";
 import { runOnQueue } from "../../cli/fleet/queue";
 import { fleetProject } from "../../cli/fleet/tenants";
 import { TenantChange } from "../../cli/fleet/changes";
+import { standinEnv } from "../standins/env";
 
 const KEY = "bench-workers-key-0123456789";
 const CF_TOKEN = "bench-workers-cf-0123456789";
@@ -46,15 +47,14 @@ export async function fleetWorkersBench(tenants: number, counts: number[], progr
       cf.addZone(`${t}-mail.com`);
       writeSmallTenant(dir, t);
     }
-    Object.assign(process.env, {
-      HOSTWINDS_API_URL: sim.url,
-      HOSTWINDS_API_KEY: KEY,
-      HOSTWINDS_REQUESTS_PER_SECOND: "2",
-      CLOUDFLARE_BASE_URL: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", backend)}`,
-      PENGUINMAILS_BUDGET_DATABASE_URL: pg.url,
-    });
+    Object.assign(
+      process.env,
+      standinEnv(sim, KEY, cf, CF_TOKEN, {
+        HOSTWINDS_REQUESTS_PER_SECOND: "2",
+        PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", backend)}`,
+        PENGUINMAILS_BUDGET_DATABASE_URL: pg.url,
+      }),
+    );
     const project = fleetProject(dir);
     // The stacks exist before the first measurement, so no worker count pays for creating them.
     const initEnv = { ...process.env, ...engineEnv({ backend }) };
