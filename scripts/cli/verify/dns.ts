@@ -129,6 +129,9 @@ export async function checkMailAuth(
   ];
 }
 
+/** A DNS name as compared: lower case, without the root's trailing dot. */
+export const dnsName = (name: string): string => name.toLowerCase().replace(/\.$/, "");
+
 /** Per IP: PTR = its host name and the name resolving back (FCrDNS); `check` names the line ("main ptr" for a server's main IP). */
 export async function checkReverseDns(
   ips: Array<{ ip: string; hostname: string }>,
@@ -138,7 +141,7 @@ export async function checkReverseDns(
   const out: CheckResult[] = [];
   for (const { ip, hostname } of ips) {
     const ptr = await lookup(server.address, "PTR", ip);
-    const names = Array.isArray(ptr) ? ptr.map((n) => n.toLowerCase().replace(/\.$/, "")) : [];
+    const names = Array.isArray(ptr) ? ptr.map(dnsName) : [];
     const forward = await lookup(server.address, "A", hostname);
     const back = Array.isArray(forward) && forward.includes(ip);
     const problems = [

@@ -4,7 +4,7 @@
  */
 import { promises as dns } from "dns";
 import { CheckResult } from "./result";
-import { NameServer, PublishedRecord, checkBlocklists, checkMailAuth, checkPropagation, checkReverseDns, lookup } from "./dns";
+import { NameServer, PublishedRecord, checkBlocklists, checkMailAuth, checkPropagation, checkReverseDns, dnsName, lookup } from "./dns";
 import { ReportMailbox, SmtpOptions, checkReportMailboxes, checkSmtp } from "./smtp";
 import { ServerBackup, checkBackups } from "./backup";
 import { HttpsOptions, fetchPolicy, judgeMtaSts, mtaStsResult } from "./mta-sts";
@@ -134,7 +134,7 @@ async function mxHosts(domain: string, server: NameServer): Promise<string[]> {
   return a
     .map((m) => m.split(" "))
     .sort((x, y) => Number(x[0]) - Number(y[0]))
-    .map((m) => m[1].toLowerCase().replace(/\.$/, ""));
+    .map((m) => dnsName(m[1]));
 }
 
 /** HELO = PTR for each transport of the server's relay, read over SSH. */

@@ -35,18 +35,21 @@ export function checkSpf(record: string | undefined, sendingIps: string[]): SpfV
   return { ok: problems.length === 0, problems, lookups };
 }
 
+/** A tag list (`name=value; …`: DMARC, RFC 7489 §6.4; TLS-RPT, RFC 8460 §3) as [name, value] pairs in order, names lowercased. */
+function tagList(record: string): Array<[string, string]> {
+  return record
+    .split(";")
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => {
+      const i = t.indexOf("=");
+      return [t.slice(0, i).trim().toLowerCase(), t.slice(i + 1).trim()];
+    });
+}
+
 export function checkDmarc(record: string | undefined): { ok: boolean; problems: string[]; policy?: string } {
   if (!record) return { ok: false, problems: ["no DMARC record at _dmarc"] };
-  const tags = Object.fromEntries(
-    record
-      .split(";")
-      .map((t) => t.trim())
-      .filter(Boolean)
-      .map((t) => {
-        const i = t.indexOf("=");
-        return [t.slice(0, i).trim().toLowerCase(), t.slice(i + 1).trim()];
-      }),
-  );
+  const tags = Object.fromEntries(tagList(record));
   const problems: string[] = [];
   if (tags.v !== "DMARC1") problems.push(`v must be DMARC1 and come first, found "${tags.v ?? ""}"`);
   if (!["none", "quarantine", "reject"].includes(tags.p ?? ""))
@@ -94,11 +97,9 @@ export function blocklistVerdict(answer: string[] | "NXDOMAIN" | Error): "listed
 export function reportUris(record: string | undefined, tags: string[]): { mailto: string[]; other: string[] } {
   const out = { mailto: [] as string[], other: [] as string[] };
   if (!record) return out;
-  for (const part of record.split(";")) {
-    const i = part.indexOf("=");
-    if (i < 0 || !tags.includes(part.slice(0, i).trim().toLowerCase())) continue;
-    for (const raw of part
-      .slice(i + 1)
+  for (const [name, value] of tagList(record)) {
+    if (!tags.includes(name)) continue;
+    for (const raw of value
       .split(",")
       .map((u) => u.trim())
       .filter(Boolean)) {

@@ -9,6 +9,7 @@
 import * as https from "https";
 import * as tls from "tls";
 import { mtaStsId } from "../../../components/mail-records";
+import { dnsName } from "./dns";
 import { CheckResult } from "./result";
 
 export interface MtaStsPolicy {
@@ -69,8 +70,8 @@ export function parseMtaStsTxt(records: string[]): { id?: string; problems: stri
 
 /** §4.1: an mx pattern is a host name, or `*.` and a name matching exactly one more leftmost label. */
 export function mxMatches(pattern: string, host: string): boolean {
-  const p = pattern.toLowerCase().replace(/\.$/, "");
-  const h = host.toLowerCase().replace(/\.$/, "");
+  const p = dnsName(pattern);
+  const h = dnsName(host);
   if (p.startsWith("*.")) {
     const rest = h.indexOf(".");
     return rest > 0 && h.slice(rest + 1) === p.slice(2);

@@ -5,6 +5,7 @@
  * `postconf -P`, whose lines are `service/type/parameter = value` (postconf(1), -P).
  */
 import { SshConnection, run } from "../../../providers/ssh/client";
+import { dnsName } from "./dns";
 import { CheckResult } from "./result";
 
 export interface RelayTransport {
@@ -22,7 +23,7 @@ export function parseRelayTransports(postconfP: string): RelayTransport[] {
     if (!m) continue;
     const t = byName.get(m[1]) ?? { name: m[1] };
     if (m[2] === "smtp_bind_address") t.bind = m[3];
-    else t.helo = m[3].toLowerCase().replace(/\.$/, "");
+    else t.helo = dnsName(m[3]);
     byName.set(m[1], t);
   }
   return [...byName.values()];
@@ -55,7 +56,7 @@ export function judgeHelo(
       continue;
     }
     const ptr = ptrOf(t.bind);
-    const names = Array.isArray(ptr) ? ptr.map((n) => n.toLowerCase().replace(/\.$/, "")) : [];
+    const names = Array.isArray(ptr) ? ptr.map(dnsName) : [];
     const ptrShown =
       ptr === "NXDOMAIN" ? "missing (NXDOMAIN)" : ptr instanceof Error ? `unknown (${ptr.message})` : names.join(", ") || "missing";
     if (!t.helo) line("fail", `no smtp_helo_name: HELO is the server's name, not ${t.bind}'s PTR (${ptrShown})`);
