@@ -88,8 +88,52 @@ function stackOfKey(rest: string, projectMode: boolean): { project: string; stac
 
 const lockKey = (project: string, stack: string) => `.pulumi/locks/organization/${project ? `${project}/` : ""}${stack}/`;
 
-function fileStore(url: string, dir: string): StateStore {
-  const projectMode = () => fs.existsSync(path.join(dir, ".pulumi", "meta.yaml"));
+/** The blobs of a DIY backend, by key under its root (what gocloud's bucket is to the CLI). */
+interface Blobs {
+  /** Whether `.pulumi/meta.yaml` is there (project mode). */
+  projectMode(): Promise<boolean>;
+  /** The keys under a prefix, at any depth. */
+  keys(prefix: string): Promise<string[]>;
+  /** The bytes of those of `keys` that exist. */
+  read(keys: string[]): Promise<Map<string, Buffer>>;
+  /** Where a key is, as a lock's `file` names it. */
+  where(key: string): string;
+  close(): Promise<void>;
+}
+
+/** The backend's layout (pkg/backend/diy/store.go, lock.go) over its blobs: the same for every kind of DIY backend. */
+function layoutStore(url: string, b: Blobs): StateStore {
+  return {
+    url,
+    async stacks() {
+      const pm = await b.projectMode();
+      return (await b.keys(STACKS)).flatMap((k) => stackOfKey(k.slice(STACKS.length), pm) ?? []);
+    },
+    async checkpoints(project, stacks) {
+      const base = `${STACKS}${(await b.projectMode()) ? `${project}/` : ""}`;
+      const got = await b.read(stacks.flatMap((s) => EXTENSIONS.map((e) => `${base}${s}${e}`)));
+      const out = new Map<string, string>();
+      for (const s of stacks)
+        for (const e of EXTENSIONS) {
+          const bytes = got.get(`${base}${s}${e}`);
+          if (!bytes) continue;
+          out.set(s, checkpointText(e, bytes));
+          break;
+        }
+      return out;
+    },
+    async locks(project, stack) {
+      const keys = (await b.keys(lockKey((await b.projectMode()) ? project : "", stack))).filter((k) => k.endsWith(".json"));
+      const got = await b.read(keys);
+      return [...got]
+        .map(([k, bytes]) => ({ ...(JSON.parse(bytes.toString("utf8")) as Omit<StackLock, "file">), file: b.where(k) }))
+        .sort((x, y) => y.timestamp.localeCompare(x.timestamp));
+    },
+    close: () => b.close(),
+  };
+}
+
+function fileBlobs(dir: string): Blobs {
   const walk = (sub: string): string[] =>
     fs.existsSync(path.join(dir, sub))
       ? fs
@@ -97,30 +141,14 @@ function fileStore(url: string, dir: string): StateStore {
           .flatMap((e) => (e.isDirectory() ? walk(`${sub}${e.name}/`) : [`${sub}${e.name}`]))
       : [];
   return {
-    url,
-    async stacks() {
-      const pm = projectMode();
-      return walk(STACKS).flatMap((k) => stackOfKey(k.slice(STACKS.length), pm) ?? []);
-    },
-    async checkpoints(project, stacks) {
-      const base = projectMode() ? path.join(dir, STACKS, project) : path.join(dir, STACKS);
-      const out = new Map<string, string>();
-      for (const stack of stacks)
-        for (const ext of EXTENSIONS) {
-          const f = path.join(base, `${stack}${ext}`);
-          if (!fs.existsSync(f)) continue;
-          out.set(stack, checkpointText(f, fs.readFileSync(f)));
-          break;
-        }
+    projectMode: async () => fs.existsSync(path.join(dir, ".pulumi", "meta.yaml")),
+    keys: async (prefix) => walk(prefix),
+    async read(keys) {
+      const out = new Map<string, Buffer>();
+      for (const k of keys) if (fs.existsSync(path.join(dir, k))) out.set(k, fs.readFileSync(path.join(dir, k)));
       return out;
     },
-    async locks(project, stack) {
-      const sub = lockKey(projectMode() ? project : "", stack);
-      return walk(sub)
-        .filter((k) => k.endsWith(".json"))
-        .map((k) => ({ ...(JSON.parse(fs.readFileSync(path.join(dir, k), "utf8")) as Omit<StackLock, "file">), file: path.join(dir, k) }))
-        .sort((a, b) => b.timestamp.localeCompare(a.timestamp));
-    },
+    where: (key) => path.join(dir, key),
     async close() {},
   };
 }
@@ -144,53 +172,31 @@ export function postgresBackend(url: string): { table: string; prefix: string; c
   };
 }
 
-function postgresStore(url: string): StateStore {
+function postgresBlobs(url: string): Blobs {
   const { table, prefix, connection } = postgresBackend(url);
   const pool = new Pool({ connectionString: connection, max: 4 });
   pool.on("error", () => undefined);
   const like = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-  const blobs = async (keys: string[]): Promise<Map<string, Buffer>> => {
+  const read = async (keys: string[]): Promise<Map<string, Buffer>> => {
     const out = new Map<string, Buffer>();
     for (let i = 0; i < keys.length; i += 1000) {
       const { rows } = await pool.query<{ key: string; b64: string }>(
         `select key, data->>'data' as b64 from ${table} where key = any($1::text[])`,
-        [keys.slice(i, i + 1000)],
+        [keys.slice(i, i + 1000).map((k) => prefix + k)],
       );
-      for (const r of rows) out.set(r.key, Buffer.from(r.b64, "base64"));
+      for (const r of rows) out.set(r.key.slice(prefix.length), Buffer.from(r.b64, "base64"));
     }
     return out;
   };
   let pm: Promise<boolean> | undefined;
-  const projectMode = () => (pm ??= blobs([`${prefix}.pulumi/meta.yaml`]).then((m) => m.size > 0));
   return {
-    url,
-    async stacks() {
-      const mode = await projectMode();
-      const { rows } = await pool.query<{ key: string }>(`select key from ${table} where key like $1`, [`${like(prefix + STACKS)}%`]);
-      return rows.flatMap((r) => stackOfKey(r.key.slice(prefix.length + STACKS.length), mode) ?? []);
+    projectMode: () => (pm ??= read([".pulumi/meta.yaml"]).then((m) => m.size > 0)),
+    async keys(sub) {
+      const { rows } = await pool.query<{ key: string }>(`select key from ${table} where key like $1`, [`${like(prefix + sub)}%`]);
+      return rows.map((r) => r.key.slice(prefix.length));
     },
-    async checkpoints(project, stacks) {
-      const base = `${prefix}${STACKS}${(await projectMode()) ? `${project}/` : ""}`;
-      const got = await blobs(stacks.flatMap((s) => EXTENSIONS.map((e) => `${base}${s}${e}`)));
-      const out = new Map<string, string>();
-      for (const s of stacks)
-        for (const e of EXTENSIONS) {
-          const b = got.get(`${base}${s}${e}`);
-          if (!b) continue;
-          out.set(s, checkpointText(e, b));
-          break;
-        }
-      return out;
-    },
-    async locks(project, stack) {
-      const sub = `${prefix}${lockKey((await projectMode()) ? project : "", stack)}`;
-      const { rows } = await pool.query<{ key: string; b64: string }>(`select key, data->>'data' as b64 from ${table} where key like $1`, [
-        `${like(sub)}%.json`,
-      ]);
-      return rows
-        .map((r) => ({ ...(JSON.parse(Buffer.from(r.b64, "base64").toString("utf8")) as Omit<StackLock, "file">), file: r.key }))
-        .sort((a, b) => b.timestamp.localeCompare(a.timestamp));
-    },
+    read,
+    where: (key) => prefix + key,
     close: () => pool.end(),
   };
 }
@@ -199,8 +205,8 @@ function postgresStore(url: string): StateStore {
 export function stateStore(backendUrl: string | undefined): StateStore | undefined {
   if (!backendUrl) return undefined;
   const dir = fileBackendDir(backendUrl);
-  if (dir) return fileStore(backendUrl, dir);
-  if (backendUrl.startsWith("postgres://")) return postgresStore(backendUrl);
+  if (dir) return layoutStore(backendUrl, fileBlobs(dir));
+  if (backendUrl.startsWith("postgres://")) return layoutStore(backendUrl, postgresBlobs(backendUrl));
   return undefined;
 }
 
