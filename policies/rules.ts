@@ -4,13 +4,14 @@
  * (types, tenants, plans, billing cycles, dependencies), never outputs that
  * are still unknown, and price with the one cost model.
  */
-import { BillingCycle, PriceBook, defaultPriceBook, monthlyCost } from "../providers/model/pricing";
+import { BillingCycle, PriceBook, monthlyCost } from "../providers/model/pricing";
 import { DEFAULT_TIER_LIMITS, Tier, TierLimits } from "../providers/model/tiers";
 
 // The resources' type tokens, as their own modules declare them.
 import { INSTANCE_TYPE as INSTANCE, SECONDARY_IP_TYPE as SECONDARY_IP } from "../providers/hostwinds";
 import { TENANT_PLAN_TYPE as TENANT_PLAN } from "../providers/tenant";
 import { DNS_RECORD_TYPE as DNS_RECORD } from "../providers/cloudflare";
+import { defaultPriceBook } from "../providers/hostwinds/catalog";
 export { DNS_RECORD, INSTANCE, SECONDARY_IP, TENANT_PLAN };
 
 export interface StackResource {

@@ -29,6 +29,7 @@ import {
 import { HostwindsClient } from "../providers/hostwinds/client";
 import { accountProblems } from "../providers/hostwinds/account-check";
 import { SettingsError, clientOptions, readSettings } from "../providers/hostwinds/settings";
+import { defaultPriceBook } from "../providers/hostwinds/catalog";
 
 const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey", "penguinmails-infra:backupEnv"];
 
@@ -52,12 +53,12 @@ export = async () => {
   const raw = rawTenantValue(config.get("tenant"));
   let tenant;
   try {
-    tenant = parseTenant(stack, raw);
+    tenant = parseTenant(stack, raw, defaultPriceBook());
   } catch (e) {
     if (!(e instanceof TenantConfigError)) throw e;
     return stop(e.lines, `${e.lines.length} problem${e.lines.length > 1 ? "s" : ""} in the tenant config (above)`);
   }
-  const overLimits = problemLines(raw, limitProblems(tenant, ipPriceSetting));
+  const overLimits = problemLines(raw, limitProblems(tenant, defaultPriceBook(), ipPriceSetting));
   if (overLimits.length)
     return stop(overLimits, `the tenant config is over its ${tenant.tier} tier's limits or its budget (above), refused by the program`);
   for (const key of SECRET_KEYS) {
@@ -107,7 +108,7 @@ export = async () => {
 
   // What the config asks for, priced with the checked-in price list, so the policy pack can refuse
   // it on the TenantPlan; every server depends on the plan, so a refusal stops the run before buying.
-  const declared = declaredMonthlyCost(tenant, ipPriceSetting);
+  const declared = declaredMonthlyCost(tenant, defaultPriceBook(), ipPriceSetting);
   const plan = new TenantPlan("tenant", {
     tenant: tenant.id,
     tier: tenant.tier,

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import checkedIn from "./catalog.json";
 import { Image, Location, Plan, imageSlug, locationSchema, planSchema } from "./wire";
+import { PriceBook } from "../model/pricing";
 
 export const catalogSchema = z.object({
   note: z.string(),
@@ -23,6 +24,12 @@ let parsed: Catalog | undefined;
 export function checkedInCatalog(): Catalog {
   parsed ??= catalogSchema.parse(checkedIn);
   return parsed;
+}
+
+/** The checked-in catalogue's prices, for offline use (previews, policies, the pipeline without a key). */
+export function defaultPriceBook(): Omit<PriceBook, "plans"> & { plans: Plan[] } {
+  const c = checkedInCatalog();
+  return { plans: c.plans, ipMonthlyPriceUsd: c.ipMonthlyPriceUsd };
 }
 
 /** What the live API answered, as the catalogue file holds it. */

@@ -2,13 +2,17 @@
  * Prices normalized to a month, from Hostwinds' price list. Billing cycles
  * are Hostwinds' own names; an hourly server is counted at 730 hours a month.
  */
-import { checkedInCatalog } from "../hostwinds/catalog";
-import { Plan } from "../hostwinds/wire";
 
 export const BILLING_CYCLES = ["hourly", "monthly", "quarterly", "semiannually", "annually", "biennially", "triennially"] as const;
 export type BillingCycle = (typeof BILLING_CYCLES)[number];
 
 export const HOURS_PER_MONTH = 730;
+
+/**
+ * A plan as the cost model needs it: its rid and a price per billing cycle. The model is the
+ * lowest floor, so it names no wire type: Hostwinds' plans (providers/hostwinds/wire.ts) fit it.
+ */
+export type PlanPrices = { rid: number } & Partial<Record<BillingCycle, number>>;
 const MONTHS: Record<Exclude<BillingCycle, "hourly">, number> = {
   monthly: 1,
   quarterly: 3,
@@ -19,7 +23,7 @@ const MONTHS: Record<Exclude<BillingCycle, "hourly">, number> = {
 };
 
 /** The plan's price for one month on this billing cycle, or undefined when the plan has no price for it. */
-export function monthlyPriceUsd(plan: Plan, cycle: BillingCycle): number | undefined {
+export function monthlyPriceUsd(plan: PlanPrices, cycle: BillingCycle): number | undefined {
   const price = plan[cycle];
   if (price === undefined || Number.isNaN(price)) return undefined;
   const monthly = cycle === "hourly" ? price * HOURS_PER_MONTH : price / MONTHS[cycle];
@@ -40,7 +44,7 @@ export interface ServerCostInput {
   serverMonthlyUsd?: number;
 }
 export interface PriceBook {
-  plans: Plan[];
+  plans: PlanPrices[];
   ipMonthlyPriceUsd: number;
 }
 export interface ServerCost {
@@ -55,12 +59,6 @@ export interface MonthlyCost {
 }
 
 const cents = (n: number) => Math.round(n * 100) / 100;
-
-/** The checked-in catalogue's prices, for offline use (previews, policies, the pipeline without a key). */
-export function defaultPriceBook(): PriceBook {
-  const c = checkedInCatalog();
-  return { plans: c.plans, ipMonthlyPriceUsd: c.ipMonthlyPriceUsd };
-}
 
 export class UnknownPriceError extends Error {
   override readonly name = "UnknownPriceError";

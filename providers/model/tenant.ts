@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { DEFAULT_TIER_LIMITS, TIERS } from "./tiers";
-import { BILLING_CYCLES, BillingCycle, MonthlyCost, defaultPriceBook, monthlyCost, monthlyPriceUsd } from "./pricing";
+import { BILLING_CYCLES, BillingCycle, MonthlyCost, PriceBook, monthlyCost, monthlyPriceUsd } from "./pricing";
 import { WARMUP_CURVES } from "./warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
 
@@ -94,14 +94,14 @@ export interface Problem {
  * Checks across fields, run on the raw config whether or not the schema
  * passed, so that every problem is reported in one go.
  */
-function crossChecks(raw: unknown): Problem[] {
+function crossChecks(raw: unknown, book: PriceBook): Problem[] {
   const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown };
   const out: Problem[] = [];
   if (Array.isArray(t?.servers)) {
     const seen = new Set<unknown>();
     // Plans are priced from the checked-in price list (budgets are judged before anything is bought),
     // so a plan must be in it, with a price for the billing cycle.
-    const plans = defaultPriceBook().plans;
+    const plans = book.plans;
     t.servers.forEach((s: { name?: unknown; adoptIps?: unknown; sendingIps?: unknown; plan?: unknown; billingCycle?: unknown }, i) => {
       if (typeof s?.plan === "number" && Number.isInteger(s.plan) && s.plan > 0) {
         const plan = plans.find((p) => p.rid === s.plan);
@@ -184,8 +184,7 @@ export const billedIps = (s: Pick<TenantServer, "sendingIps" | "standbyIps">): n
  * What the tenant's config costs a month, priced with the checked-in price list (budgets are
  * judged before anything is bought); `ipMonthlyPriceUsd` is the `hostwinds:ipMonthlyPriceUsd` setting.
  */
-export function declaredMonthlyCost(t: Tenant, ipMonthlyPriceUsd?: string | number): MonthlyCost {
-  const book = defaultPriceBook();
+export function declaredMonthlyCost(t: Tenant, book: PriceBook, ipMonthlyPriceUsd?: string | number): MonthlyCost {
   return monthlyCost(
     t.servers.map((s) => ({ name: s.name, plan: s.plan, billingCycle: s.billingCycle, sendingIps: billedIps(s) })),
     {
@@ -238,14 +237,14 @@ export function rawTenantValue(text: string | undefined): unknown {
 }
 
 /** Validates the raw config value; throws TenantConfigError listing every problem. */
-export function parseTenant(stack: string, raw: unknown, configKey = CONFIG_KEY): Tenant {
+export function parseTenant(stack: string, raw: unknown, book: PriceBook, configKey = CONFIG_KEY): Tenant {
   if (raw === undefined || raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new TenantConfigError(stack, [
       `${configKey}: expected the tenant object (id, tier, monthlyBudgetUsd, zone, domains, servers; see stacks/Pulumi.acme.yaml), found ${shown(raw ?? undefined)}`,
     ]);
   }
   const r = tenantSchema.safeParse(raw);
-  const cross = crossChecks(raw);
+  const cross = crossChecks(raw, book);
   if (r.success && cross.length === 0) return r.data;
   const issues = r.success ? [] : r.error.issues;
   const lines = [
@@ -266,7 +265,7 @@ export function parseTenant(stack: string, raw: unknown, configKey = CONFIG_KEY)
  * (providers/model/tiers.ts) or over its monthly budget, priced like `declaredMonthlyCost`. The
  * policy pack checks the same on the resources, as a second guard for pipelines.
  */
-export function limitProblems(t: Tenant, ipMonthlyPriceUsd?: string | number): Problem[] {
+export function limitProblems(t: Tenant, book: PriceBook, ipMonthlyPriceUsd?: string | number): Problem[] {
   const limits = DEFAULT_TIER_LIMITS[t.tier];
   const out: Problem[] = [];
   t.servers.forEach((s, i) => {
@@ -284,7 +283,7 @@ export function limitProblems(t: Tenant, ipMonthlyPriceUsd?: string | number): P
       message: `expected at most ${limits.maxSendingIps} sending and standby IPs in all on the ${t.tier} tier (or a larger tier)`,
       found: `${total}`,
     });
-  const cost = declaredMonthlyCost(t, ipMonthlyPriceUsd).totalUsd;
+  const cost = declaredMonthlyCost(t, book, ipMonthlyPriceUsd).totalUsd;
   if (cost > t.monthlyBudgetUsd)
     out.push({
       path: ["monthlyBudgetUsd"],

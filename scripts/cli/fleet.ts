@@ -4,8 +4,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { projectRoot } from "./engine/pulumi-env";
-import { TenantChange } from "./fleet/changes";
+import { projectRoot } from "../lib/engine/pulumi-env";
+import { TenantChange } from "../lib/stacks/changes";
 import {
   FleetOptions,
   TenantSummary,
@@ -16,19 +16,19 @@ import {
   fleetVerify,
   selectTenants,
 } from "./fleet/commands";
-import { renderTable } from "./verify/result";
+import { renderTable } from "../lib/verify/result";
 import { fleetDrift } from "./fleet/drift";
 import { WaveOutcome, inWaves, parseWaves } from "./fleet/waves";
 import { QueueRunOptions, fleetWorker, runOnQueue } from "./fleet/queue";
 import { DriftResult } from "./fleet/commands";
 import { progressLine } from "./fleet/pool";
 import { renderReport } from "./fleet/report";
-import { fleetProject } from "./fleet/tenants";
+import { fleetProject } from "../lib/stacks/tenants";
 import { stackManifests } from "./fleet/k8s";
 import { recoverStack } from "./fleet/recover";
-import { openTenantStack } from "./fleet/stacks";
+import { openTenantStack } from "../lib/stacks/stacks";
 import { execFileSync } from "child_process";
-import { durationOption, intOption, listOption, parseCommandLine, usageError } from "./lib/args";
+import { durationOption, intOption, listOption, parseCommandLine, usageError } from "../lib/args";
 import { catalogChanges, fetchCatalog, writeCatalog } from "./fleet/catalog";
 import { checkedInCatalog } from "../../providers/hostwinds/catalog";
 import {
@@ -41,7 +41,7 @@ import {
   stateRepository,
   storeStateArchive,
 } from "./fleet/recovery";
-import { ResticAccess, displayRepository } from "./lib/restic";
+import { ResticAccess, displayRepository } from "../lib/restic";
 
 /** The state repository from --repository / the environment, or undefined when none is set. */
 function stateAccess(flags: { repository?: string }): ResticAccess | undefined {

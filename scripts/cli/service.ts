@@ -2,11 +2,11 @@
  * `npm run service -- [serve|token|openapi|migrate] [options]`: the provisioning service. See HELP.
  */
 import { getServers } from "dns";
-import { createToken } from "./service/api";
-import { startService } from "./service/index";
-import { OPENAPI } from "./service/openapi";
-import { migrate, openPool } from "./service/postgres";
-import { intOption, listOption, parseCommandLine, usageError } from "./lib/args";
+import { createToken } from "../../service/api";
+import { startService } from "../../service/index";
+import { OPENAPI } from "../../service/openapi";
+import { migrate, openPool } from "../lib/postgres/index";
+import { intOption, listOption, parseCommandLine, usageError } from "../lib/args";
 
 const HELP = `usage: npm run service -- [serve] [options]
        npm run service -- token --caller NAME --tenants a,b|'*'

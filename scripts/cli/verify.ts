@@ -4,14 +4,14 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { projectRoot } from "./engine/pulumi-env";
-import { openTenantStack } from "./fleet/stacks";
-import { fleetProject } from "./fleet/tenants";
-import { StackOutputs, StackServer, verifyStack } from "./verify/index";
-import { SshAccess } from "./verify/relay";
+import { projectRoot } from "../lib/engine/pulumi-env";
+import { openTenantStack } from "../lib/stacks/stacks";
+import { fleetProject } from "../lib/stacks/tenants";
+import { StackOutputs, StackServer, verifyStack } from "../lib/verify/index";
+import { SshAccess } from "../lib/verify/relay";
 import { relayAccess } from "./fleet/recovery";
-import { failed, renderTable } from "./verify/result";
-import { Values, listOption, parseCommandLine, usageError } from "./lib/args";
+import { failed, renderTable } from "../lib/verify/result";
+import { Values, listOption, parseCommandLine, usageError } from "../lib/args";
 
 const HELP = `usage: npm run verify -- (--stack <tenant> | --outputs <file>) [options]
 

@@ -14,7 +14,7 @@ import { fleetBench, printFleetBench } from "./bench/fleet-preview";
 import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
 import { printServiceBench, serviceBench } from "./bench/service";
-import { parseCommandLine } from "../cli/lib/args";
+import { parseCommandLine } from "../lib/args";
 import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
 import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
 import { previewProfile, printPreviewProfile } from "./bench/preview-profile";

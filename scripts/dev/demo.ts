@@ -6,20 +6,21 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot } from "../cli/engine/pulumi-env";
-import { parseCommandLine } from "../cli/lib/args";
+import { DEV_PASSPHRASE, devDir, localStack, programDir, projectRoot } from "../lib/engine/pulumi-env";
+import { parseCommandLine } from "../lib/args";
 import { HostwindsSim, LedgerEntry } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import { SshHostSim } from "./standins/ssh-host";
 import { DnsSim } from "./standins/dns";
 import { SmtpSim, testCertificates } from "./standins/smtp";
-import { StackOutputs, verifyStack } from "../cli/verify/index";
+import { StackOutputs, verifyStack } from "../lib/verify/index";
 import { relayAccess } from "../cli/fleet/recovery";
 import { MailuFrontSim } from "./standins/mailu-front";
 import { REPORT_LOCAL_PARTS } from "../../components/mailu-scripts";
-import { defaultPriceBook, monthlyCost } from "../../providers/model/pricing";
+import { monthlyCost } from "../../providers/model/pricing";
 import { serviceDemo } from "./demo-service";
 import { disasterDrill, printDrill } from "./disaster";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 
 const HELP = `usage: npm run demo [-- --keep | --service | --disaster]
 

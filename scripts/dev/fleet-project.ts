@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { dump } from "js-yaml";
-import { NODEJS_RUNTIME, projectRoot } from "../cli/engine/pulumi-env";
+import { NODEJS_RUNTIME, projectRoot } from "../lib/engine/pulumi-env";
 
 /** Empties `dir` and makes it a fleet project of the tenant program. */
 export function makeFleetProject(dir: string): void {

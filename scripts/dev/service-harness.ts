@@ -8,7 +8,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { dump, load } from "js-yaml";
-import { devDir, projectRoot } from "../cli/engine/pulumi-env";
+import { devDir, projectRoot } from "../lib/engine/pulumi-env";
 import { HostwindsSim } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "./postgres";

@@ -6,8 +6,8 @@ import { HostwindsSim } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import * as path from "path";
 import { SshHostSim } from "./standins/ssh-host";
-import { devDir } from "../cli/engine/pulumi-env";
-import { intOption, parseCommandLine } from "../cli/lib/args";
+import { devDir } from "../lib/engine/pulumi-env";
+import { intOption, parseCommandLine } from "../lib/args";
 
 const HELP = `usage: npm run sim -- [options]
 

@@ -12,15 +12,15 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { dump } from "js-yaml";
-import { devDir, workDirFor, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, workDirFor, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { RestBackupTarget } from "../../scripts/dev/standins/backup-target";
 import { FleetOptions, fleetUp } from "../../scripts/cli/fleet/commands";
-import { openTenantStack } from "../../scripts/cli/fleet/stacks";
-import { fleetProject } from "../../scripts/cli/fleet/tenants";
+import { openTenantStack } from "../../scripts/lib/stacks/stacks";
+import { fleetProject } from "../../scripts/lib/stacks/tenants";
 import {
   backupServerNow,
   exportState,
@@ -32,7 +32,7 @@ import {
   stateRepository,
   storeStateArchive,
 } from "../../scripts/cli/fleet/recovery";
-import { checkBackups } from "../../scripts/cli/verify/backup";
+import { checkBackups } from "../../scripts/lib/verify/backup";
 import { run } from "../../providers/ssh/client";
 import { standinEnv } from "../../scripts/dev/standins/env";
 

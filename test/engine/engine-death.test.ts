@@ -6,7 +6,7 @@
  */
 import * as fs from "fs";
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { descendantsMatching } from "./harness";
 import { recoverStack } from "../../scripts/cli/fleet/recover";

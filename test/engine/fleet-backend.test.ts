@@ -9,17 +9,17 @@
 import * as fs from "fs";
 import * as os from "os";
 import { Pool } from "pg";
-import { workDirFor } from "../../scripts/cli/engine/pulumi-env";
+import { workDirFor } from "../../scripts/lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
 import { FleetOptions, fleetList, fleetOrphans, fleetUp } from "../../scripts/cli/fleet/commands";
 import { fleetDrift } from "../../scripts/cli/fleet/drift";
-import { fleetProject } from "../../scripts/cli/fleet/tenants";
+import { fleetProject } from "../../scripts/lib/stacks/tenants";
 import { LockState, backendStacks, describeLock, lockState, postgresBackend, stateStore } from "../../scripts/cli/fleet/backend";
 import { lastKnownWorld } from "../../scripts/cli/fleet/checkpoints";
-import { fleetWorkspace } from "../../scripts/cli/fleet/stacks";
+import { fleetWorkspace } from "../../scripts/lib/stacks/stacks";
 import { standinEnv } from "../../scripts/dev/standins/env";
 
 const KEY = "sim-key-fleet-backend-0123456789";

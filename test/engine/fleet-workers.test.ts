@@ -10,7 +10,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Pool } from "pg";
-import { devDir, projectRoot, workDirFor } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, projectRoot, workDirFor } from "../../scripts/lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
 import { descendantsMatching } from "./harness";
 

@@ -5,7 +5,7 @@
  */
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { descendantsMatching, readAll } from "./harness";

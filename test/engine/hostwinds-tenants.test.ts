@@ -4,7 +4,7 @@
  * after each) changes anything of A. Each stops with a message naming both owners.
  */
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 
 const KEY = "sim-key-tenants-0123456789";

@@ -12,7 +12,7 @@
  */
 import * as path from "path";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";

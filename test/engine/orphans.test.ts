@@ -7,12 +7,12 @@
  * real orphan server and a stray IP, which are released.
  */
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, programDir } from "../../scripts/cli/engine/pulumi-env";
+import { localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { findImage } from "../../providers/hostwinds/catalog";
 import { fleetOrphans } from "../../scripts/cli/fleet/commands";
-import { fleetProject } from "../../scripts/cli/fleet/tenants";
+import { fleetProject } from "../../scripts/lib/stacks/tenants";
 
 const KEY = "sim-key-orphans-0123456789";
 const BACKEND = "orphans";

@@ -16,14 +16,14 @@ import * as os from "os";
 import * as path from "path";
 import { AddressInfo } from "net";
 import { Pool } from "pg";
-import { devDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
 import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, startServiceProcess } from "../../scripts/dev/service-harness";
 import { standinEnv } from "../../scripts/dev/standins/env";
-import { verifySignature } from "../../scripts/cli/service/webhooks";
+import { verifySignature } from "../../service/webhooks";
 
 const KEY = "sim-key-service-0123456789";
 const CF_TOKEN = "sim-cf-token-service-0123456789";
@@ -188,7 +188,7 @@ describe("the provisioning service", () => {
 
   test("the served OpenAPI document is the checked-in one", async () => {
     const served = await (await fetch(`${service.url}/openapi.json`)).json();
-    expect(served).toEqual(JSON.parse(fs.readFileSync(path.join(projectRoot, "scripts/cli/service/openapi.json"), "utf8")));
+    expect(served).toEqual(JSON.parse(fs.readFileSync(path.join(projectRoot, "service/openapi.json"), "utf8")));
   });
 
   test("acquire 2 IPs → assigned, with the IPs, their DNS and warm-up; ledger, git, state and lifecycle agree", async () => {

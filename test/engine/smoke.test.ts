@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { localStack, programDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { localStack, programDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 
 describe("engine smoke test", () => {
   test("up gives the outputs, preview shows no changes, destroy empties the stack", async () => {

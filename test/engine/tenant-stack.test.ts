@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir, localStack, programDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { devDir, localStack, programDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";

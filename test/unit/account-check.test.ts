@@ -1,7 +1,7 @@
 /** The tenant config against a Hostwinds account (the stand-in on loopback): reads only, each list once. */
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { accountProblems } from "../../providers/hostwinds/account-check";
-import { findImage } from "../../providers/hostwinds/catalog";
+import { findImage, defaultPriceBook } from "../../providers/hostwinds/catalog";
 import { Tenant, parseTenant, problemLines } from "../../providers/model/tenant";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 
@@ -19,7 +19,7 @@ describe("the tenant config against the Hostwinds account", () => {
 
   const tenant = (servers: unknown[]): [unknown, Tenant] => {
     const raw = { id: "acme", tier: "scale", monthlyBudgetUsd: 500, zone: "acme-mail.com", domains: [{ name: "acme-mail.com" }], servers };
-    return [raw, parseTenant("t", raw)];
+    return [raw, parseTenant("t", raw, defaultPriceBook())];
   };
   const check = async (servers: unknown[]) => {
     const [raw, t] = tenant(servers);

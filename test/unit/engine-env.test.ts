@@ -1,13 +1,13 @@
 /**
  * How the engine's Node processes are started: Node's compile cache outside the repo, and the
  * same V8 flags for the program everywhere it is run (the project, tests, benchmarks), so that
- * cached code is accepted (scripts/cli/engine/pulumi-env.ts).
+ * cached code is accepted (scripts/lib/engine/pulumi-env.ts).
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { load } from "js-yaml";
-import { NODEJS_RUNTIME, compileCacheDir, projectRoot } from "../../scripts/cli/engine/pulumi-env";
+import { NODEJS_RUNTIME, compileCacheDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 
 describe("engine environment", () => {
   const saved = process.env.NODE_COMPILE_CACHE;

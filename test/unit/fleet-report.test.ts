@@ -1,7 +1,7 @@
 /** The fleet's pure parts: which change touches which tenant, sharding, and the PR report. */
-import { ChangeCollector, TenantChange } from "../../scripts/cli/fleet/changes";
+import { ChangeCollector, TenantChange } from "../../scripts/lib/stacks/changes";
 import { GITHUB_COMMENT_LIMIT, REPORT_MARKER, renderReport } from "../../scripts/cli/fleet/report";
-import { effectOf } from "../../scripts/cli/fleet/tenants";
+import { effectOf } from "../../scripts/lib/stacks/tenants";
 import { shardOf } from "../../scripts/cli/fleet";
 
 const project = { root: "/repo", stacksDir: "stacks" };
@@ -24,13 +24,14 @@ describe("fleet", () => {
       "Pulumi.yaml",
       "tsconfig.json",
       "scripts/toolchain.sh",
-      "scripts/cli/engine/pulumi-env.ts",
+      "scripts/lib/engine/pulumi-env.ts",
       "lib/new-folder.ts",
     ]) {
       expect([f, effectOf(project, f)]).toEqual([f, { everyTenant: true }]);
     }
     for (const f of [
       "README.md",
+      "service/api.ts",
       "test/unit/x.test.ts",
       ".github/workflows/fleet-preview.yml",
       "scripts/dev/demo.ts",

@@ -1,4 +1,4 @@
-import { TenantChange } from "../../scripts/cli/fleet/changes";
+import { TenantChange } from "../../scripts/lib/stacks/changes";
 import { inWaves, parseWaves, planWaves } from "../../scripts/cli/fleet/waves";
 
 const tenants = (n: number) => Array.from({ length: n }, (_, i) => `t${String(i).padStart(4, "0")}`);

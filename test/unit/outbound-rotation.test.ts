@@ -1,6 +1,7 @@
 /** Which IPs mail leaves from when sending IPs are paused and standby IPs wait. */
 import { outboundRotation } from "../../components/mail-server";
 import { parseTenant } from "../../providers/model/tenant";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 
 describe("outbound rotation", () => {
   const sending = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
@@ -41,11 +42,11 @@ describe("outbound rotation", () => {
       domains: [{ name: "acme-mail.com" }],
       servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, ...server }],
     });
-    expect(parseTenant("acme", t({})).servers[0]).toMatchObject({ standbyIps: 0, pausedIps: [], retireIps: [] });
-    expect(() => parseTenant("acme", t({ standbyIps: 5, pausedIps: ["1.2.3"] }))).toThrow(
+    expect(parseTenant("acme", t({}), defaultPriceBook()).servers[0]).toMatchObject({ standbyIps: 0, pausedIps: [], retireIps: [] });
+    expect(() => parseTenant("acme", t({ standbyIps: 5, pausedIps: ["1.2.3"] }), defaultPriceBook())).toThrow(
       /tenant\.servers\[0\]\.standbyIps: expected at most 4 standby IPs per server[\s\S]*tenant\.servers\[0\]\.pausedIps\[0\]: expected an IPv4 address/,
     );
-    expect(() => parseTenant("acme", t({ sendingIps: 30, standbyIps: 4 }))).toThrow(
+    expect(() => parseTenant("acme", t({ sendingIps: 30, standbyIps: 4 }), defaultPriceBook())).toThrow(
       /standbyIps: expected sendingIps \+ standbyIps to be at most 32 per server/,
     );
   });

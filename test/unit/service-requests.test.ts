@@ -9,9 +9,10 @@ import * as os from "os";
 import * as path from "path";
 import { dump } from "js-yaml";
 import { parseTenant } from "../../providers/model/tenant";
-import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../scripts/cli/service/requests";
-import { ConfigRepo, TENANT_KEY } from "../../scripts/cli/service/config-repo";
-import { sign, verifySignature } from "../../scripts/cli/service/webhooks";
+import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../service/requests";
+import { ConfigRepo, TENANT_KEY } from "../../service/config-repo";
+import { sign, verifySignature } from "../../service/webhooks";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 
 const raw = {
   id: "acme",
@@ -21,7 +22,7 @@ const raw = {
   domains: [{ name: "acme-mail.com" }],
   servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }],
 };
-const base = parseTenant("acme", raw);
+const base = parseTenant("acme", raw, defaultPriceBook());
 const ips: KnownIp[] = [
   { ip: "198.51.0.10", server: "mx1", role: "sending", slot: 1 },
   { ip: "198.51.0.11", server: "mx1", role: "sending", slot: 2 },
@@ -67,11 +68,11 @@ describe("service requests", () => {
     );
     expect(refused(() => changeTenant(base, "retire_ip", { ip: "203.0.113.1" }, ips))).toMatch(/tenant acme has no IP 203\.0\.113\.1/);
     // the budget and the tier, in the policy pack's words
-    const tight = parseTenant("acme", { ...raw, monthlyBudgetUsd: 20 });
+    const tight = parseTenant("acme", { ...raw, monthlyBudgetUsd: 20 }, defaultPriceBook());
     expect(refused(() => judgeTenant("acme", changeTenant(tight, "acquire_ips", { server: "mx1", count: 1 }, ips)))).toBe(
       "tenant acme (growth): the config costs $24.95/month, over the budget of $20.00/month by $4.95; remove servers or IPs, or raise monthlyBudgetUsd",
     );
-    const rich = parseTenant("acme", { ...raw, monthlyBudgetUsd: 500 });
+    const rich = parseTenant("acme", { ...raw, monthlyBudgetUsd: 500 }, defaultPriceBook());
     expect(refused(() => judgeTenant("acme", changeTenant(rich, "acquire_ips", { server: "mx1", count: 2 }, ips)))).toBe(
       "tenant acme (growth): server mx1 has 5 sending IPs, the growth tier allows 4 per server; spread them over more servers",
     );

@@ -3,15 +3,16 @@ import * as fs from "fs";
 import * as path from "path";
 import { load } from "js-yaml";
 import { TenantConfigError, limitProblems, parseTenant, problemLines, rawTenantValue } from "../../providers/model/tenant";
-import { monthlyCost, defaultPriceBook } from "../../providers/model/pricing";
+import { monthlyCost } from "../../providers/model/pricing";
 import { warmupSchedule } from "../../providers/model/warmup";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 
 const stacksDir = path.join(__dirname, "..", "..", "stacks");
 const examples = fs.readdirSync(stacksDir).filter((f) => /^Pulumi\..+\.yaml$/.test(f));
 
 function problems(raw: unknown): string[] {
   try {
-    parseTenant("t", raw);
+    parseTenant("t", raw, defaultPriceBook());
     return [];
   } catch (e) {
     if (e instanceof TenantConfigError) return e.lines;
@@ -31,7 +32,7 @@ const valid = {
 describe("tenant config", () => {
   test.each(examples)("the example %s is a valid tenant of its own tier and budget", (file) => {
     const doc = load(fs.readFileSync(path.join(stacksDir, file), "utf8")) as { config: Record<string, unknown> };
-    const t = parseTenant(file, doc.config["penguinmails-infra:tenant"]);
+    const t = parseTenant(file, doc.config["penguinmails-infra:tenant"], defaultPriceBook());
     expect(file).toBe(`Pulumi.${t.id}.yaml`);
     const cost = monthlyCost(
       t.servers.map((s) => ({ ...s })),
@@ -51,7 +52,7 @@ describe("tenant config", () => {
   });
 
   test("defaults: monthly billing, debian-12, DMARC none, selector pm1, the standard warm-up", () => {
-    const t = parseTenant("t", valid);
+    const t = parseTenant("t", valid, defaultPriceBook());
     expect(t.servers[0]).toMatchObject({ billingCycle: "monthly", image: "debian-12", sshKeys: [] });
     expect(t.domains[0]).toEqual({ name: "acme-mail.com", dmarcPolicy: "none", dkimSelector: "pm1" });
     expect(t.warmup).toBe("standard");
@@ -105,12 +106,12 @@ describe("tenant config", () => {
 
   test("over the tier or the budget: the program's own lines (the policy pack is the second guard)", () => {
     const raw = { ...valid, monthlyBudgetUsd: 10, servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }] };
-    expect(problemLines(raw, limitProblems(parseTenant("t", raw)))).toEqual([
+    expect(problemLines(raw, limitProblems(parseTenant("t", raw, defaultPriceBook()), defaultPriceBook()))).toEqual([
       "tenant.servers[0].sendingIps: expected at most 2 IPs on one server on the starter tier (sendingIps + standbyIps), found 3",
       "tenant.servers: expected at most 2 sending and standby IPs in all on the starter tier (or a larger tier), found 3",
       "tenant.monthlyBudgetUsd: expected at least $19.96, what the config costs a month (over the budget by $9.96; remove servers or IPs, or raise the budget), found 10",
     ]);
-    expect(limitProblems(parseTenant("t", valid))).toEqual([]);
+    expect(limitProblems(parseTenant("t", valid, defaultPriceBook()), defaultPriceBook())).toEqual([]);
   });
 
   test("one DKIM selector per server, and a domain map that names real domains and sending IPs", () => {

@@ -1,14 +1,14 @@
 /** The parsing behind `verify`: SPF, DMARC, DKIM, blocklist answers, TXT splitting, MTA-STS, relay HELO, report addresses. */
 import { generateKeyPairSync } from "crypto";
-import { blocklistVerdict, checkDkim, checkDmarc, checkSpf, reportUris } from "../../scripts/cli/verify/mail-auth";
-import { judgeMtaSts, mxMatches, parseMtaStsPolicy, parseMtaStsTxt } from "../../scripts/cli/verify/mta-sts";
-import { PtrAnswer, judgeHelo, parseRelayTransports } from "../../scripts/cli/verify/relay";
+import { blocklistVerdict, checkDkim, checkDmarc, checkSpf, reportUris } from "../../scripts/lib/verify/mail-auth";
+import { judgeMtaSts, mxMatches, parseMtaStsPolicy, parseMtaStsTxt } from "../../scripts/lib/verify/mta-sts";
+import { PtrAnswer, judgeHelo, parseRelayTransports } from "../../scripts/lib/verify/relay";
 import { mtaStsId, mtaStsPolicy } from "../../components/mail-records";
 import { mtaStsOverride } from "../../components/mailu-files";
 import { relayMasterCf } from "../../components/outbound-relay";
 import { mtaStsAnswer, nginxUnquote } from "../../scripts/dev/standins/mailu-front";
 import { txtStrings } from "../../scripts/dev/standins/dns";
-import { renderTable } from "../../scripts/cli/verify/result";
+import { renderTable } from "../../scripts/lib/verify/result";
 
 describe("verify checks", () => {
   test("SPF: covers each IP by address or range, refuses +all, counts lookups", () => {

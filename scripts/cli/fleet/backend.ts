@@ -30,8 +30,8 @@ import * as path from "path";
 import * as zlib from "zlib";
 import { Pool } from "pg";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { devDir } from "../engine/pulumi-env";
-import { FleetProject } from "./tenants";
+import { devDir } from "../../lib/engine/pulumi-env";
+import { FleetProject } from "../../lib/stacks/tenants";
 
 /** The folder holding the stacks' checkpoints of a file backend URL, or undefined for other backends. */
 export function fileBackendDir(backendUrl: string): string | undefined {

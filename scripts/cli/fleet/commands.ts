@@ -7,33 +7,22 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
-import { devDir } from "../engine/pulumi-env";
-import { ChangeCollector, TenantChange, conciseError, costAfter } from "./changes";
+import { devDir } from "../../lib/engine/pulumi-env";
+import { ChangeCollector, TenantChange, conciseError, costAfter } from "../../lib/stacks/changes";
 import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
 import { backendStacks, backendUrl, describeLock, lockState, projectName, shortName, stackParts, stateStore } from "./backend";
 import { parseCheckpoint } from "./checkpoints";
-import { JobResult, PoolProgress, runPool } from "./pool";
+import { JobResult, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
-import { FleetEngineOptions, fleetWorkspace, onTenantStack, openTenantStack } from "./stacks";
-import { FleetProject, changedTenants, tenantStacks } from "./tenants";
-import { StackOutputs, VerifyOptions, verifyStack } from "../verify/index";
-import { CheckResult } from "../verify/result";
+import { fleetWorkspace, onTenantStack, openTenantStack } from "../../lib/stacks/stacks";
+import { changedTenants, tenantStacks } from "../../lib/stacks/tenants";
+import { StackOutputs, VerifyOptions, verifyStack } from "../../lib/verify/index";
+import { CheckResult } from "../../lib/verify/result";
 import { rebuiltServers } from "./rebuilt";
 import { relayAccess } from "./recovery";
+import { FleetOptions } from "./options";
 
-export interface FleetOptions extends FleetEngineOptions {
-  project: FleetProject;
-  /** Only these tenants (default: every tenant, or the changed ones with changedSince). */
-  tenants?: string[];
-  changedSince?: string;
-  concurrency?: number;
-  /** Policy pack folders to run with preview and up. */
-  policyPacks?: string[];
-  /** up: refresh first (a server lost behind the stack's back is then rebuilt). */
-  refresh?: boolean;
-  onProgress?: (p: PoolProgress) => void;
-  log?: (line: string) => void;
-}
+export type { FleetOptions } from "./options";
 
 export interface Selection {
   tenants: string[];

@@ -7,8 +7,7 @@
 import { DriftResult, FleetOptions, keepDrift, refreshDrift } from "./commands";
 import { lastKnownWorld } from "./checkpoints";
 import { backendUrl, projectName, stateStore } from "./backend";
-import { InventorySources, differences, realWorld } from "./inventory";
-import { fleetInventorySources } from "./credentials";
+import { InventorySources, differences, fleetInventorySources, realWorld } from "./inventory";
 
 export interface DriftStats {
   tenants: number;

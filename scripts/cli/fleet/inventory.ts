@@ -6,11 +6,15 @@
  * The comparison follows what the providers' `read` looks at, so a tenant the
  * inventory calls the same is one a refresh would find unchanged.
  */
-import { CloudflareClient, CloudflareRecord } from "../../../providers/cloudflare/client";
+import { CloudflareClient, CloudflareRecord, cloudflareSettings } from "../../../providers/cloudflare/client";
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { KnownRecord, LastKnown } from "./checkpoints";
-import { defaultPriceBook } from "../../../providers/model/pricing";
 import { splitName } from "../../../providers/hostwinds/orders";
+import { defaultPriceBook } from "../../../providers/hostwinds/catalog";
+import { readSettings } from "../../../providers/hostwinds/settings";
+import { budgetLimitFrom } from "../../../providers/lib/budget";
+import { cloudflareTokens, hostwindsKeys } from "../../lib/stacks/credentials";
+import { FleetProject } from "../../lib/stacks/tenants";
 
 export interface RealServer {
   serviceId: number;
@@ -154,4 +158,36 @@ export function differences(known: LastKnown, world: RealWorld): string[] {
     if (d) out.push(d);
   }
   return out;
+}
+
+/** Clients for every account and token in the environment, or undefined when there is none of either. */
+export function fleetInventorySources(
+  _project: FleetProject,
+  _tenants: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): InventorySources | undefined {
+  const keys = hostwindsKeys(env);
+  const tokens = cloudflareTokens(env);
+  if (!keys.length && !tokens.length) return undefined;
+  const hw = keys.length ? readSettings(() => undefined, { ...env, HOSTWINDS_API_KEY: keys[0].secret }) : undefined;
+  const cf = cloudflareSettings(() => undefined, env);
+  return {
+    hostwinds: keys.map(
+      (k) =>
+        new HostwindsClient({
+          apiKey: k.secret,
+          apiUrl: hw!.apiUrl,
+          // The per-URL limiter would make every account share one rate: each key has its own budget instead.
+          requestsPerSecond: 0,
+          requestTimeoutMs: hw!.requestTimeoutMs,
+          budget:
+            budgetLimitFrom(
+              "HOSTWINDS_BUDGET",
+              env.HOSTWINDS_BUDGET,
+              hw!.requestsPerSecond > 0 ? { capacity: 10, perSecond: hw!.requestsPerSecond } : undefined,
+            ) ?? null,
+        }),
+    ),
+    cloudflare: tokens.map((t) => new CloudflareClient({ apiToken: t.secret, baseUrl: cf.baseUrl })),
+  };
 }

@@ -22,8 +22,9 @@ import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
-import { BillingCycle, defaultPriceBook, monthlyPriceUsd } from "../../../providers/model/pricing";
+import { BillingCycle, monthlyPriceUsd } from "../../../providers/model/pricing";
 import { clientOptions, readSettings } from "../../../providers/hostwinds/settings";
+import { defaultPriceBook } from "../../../providers/hostwinds/catalog";
 
 export interface Orphan {
   kind: "server" | "ip";

@@ -1,5 +1,5 @@
 /**
- * Fleet jobs on the service's Postgres queue (scripts/cli/service/postgres.ts, graphile-worker):
+ * Fleet jobs on the service's Postgres queue (scripts/lib/postgres/index.ts, graphile-worker):
  * one job per tenant (preview, up, or the engine's drift check), in a queue named after the
  * tenant so one tenant's work runs one at a time. `fleet worker` runs them, on any number of
  * machines against the same Postgres and the same Pulumi backend; the command that submitted
@@ -16,10 +16,10 @@ import { randomBytes } from "crypto";
 import * as os from "os";
 import { Pool } from "pg";
 import { TaskList } from "graphile-worker";
-import { Queryable, enqueue, inTransaction, migrate, openPool, startQueue } from "../service/postgres";
+import { Queryable, enqueue, inTransaction, migrate, openPool, startQueue } from "../../lib/postgres/index";
 import { DriftResult, FleetOptions, fleetPreview, fleetUp, refreshDrift } from "./commands";
-import { TenantChange } from "./changes";
-import { fleetProject } from "./tenants";
+import { TenantChange } from "../../lib/stacks/changes";
+import { fleetProject } from "../../lib/stacks/tenants";
 
 export const FLEET_TASK = "fleet-tenant";
 export type FleetOp = "preview" | "up" | "drift";

@@ -15,9 +15,9 @@ import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { run } from "../../../providers/ssh/client";
 import { SshConnection } from "../../../providers/ssh/client";
 import { BACKUP_SCRIPT, RESTORE_SCRIPT } from "../../../components/backup-scripts";
-import { ResticAccess, displayRepository, restic, snapshots } from "../lib/restic";
-import { FleetOptions } from "./commands";
-import { openTenantStack } from "./stacks";
+import { ResticAccess, displayRepository, restic, snapshots } from "../../lib/restic";
+import { FleetOptions } from "./options";
+import { openTenantStack } from "../../lib/stacks/stacks";
 import { runPool } from "./pool";
 import { hostwindsFromEnv } from "./orphans";
 

@@ -5,7 +5,7 @@
  * comments over 65,536 characters, so the details are dropped from the end
  * first, then summary rows, always saying how many were left out.
  */
-import { Op, TenantChange } from "./changes";
+import { Op, TenantChange } from "../../lib/stacks/changes";
 
 export const GITHUB_COMMENT_LIMIT = 65_536;
 /** The marker the pipeline finds its own comment by, to update it in place. */

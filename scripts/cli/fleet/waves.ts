@@ -5,7 +5,7 @@
  * tenants already running finish, and no later tenant or wave starts. Tenants
  * go in selection order (sorted), so the same canaries lead every rollout.
  */
-import { TenantChange } from "./changes";
+import { TenantChange } from "../../lib/stacks/changes";
 
 export const DEFAULT_WAVES = [1, 10, 100];
 

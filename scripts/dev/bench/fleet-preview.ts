@@ -10,12 +10,12 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NODEJS_RUNTIME, devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { NODEJS_RUNTIME, devDir, engineEnv, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetPreview } from "../../cli/fleet/commands";
-import { fleetProject } from "../../cli/fleet/tenants";
+import { fleetProject } from "../../lib/stacks/tenants";
 import { standinEnv } from "../standins/env";
 
 const KEY = "bench-fleet-key-0123456789";

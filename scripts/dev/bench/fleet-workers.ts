@@ -7,14 +7,14 @@
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { devDir, engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { devDir, engineEnv, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim, ASSUMED_RATE_LIMIT } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { startPrivatePostgres } from "../postgres";
 import { runOnQueue } from "../../cli/fleet/queue";
-import { fleetProject } from "../../cli/fleet/tenants";
-import { TenantChange } from "../../cli/fleet/changes";
+import { fleetProject } from "../../lib/stacks/tenants";
+import { TenantChange } from "../../lib/stacks/changes";
 import { standinEnv } from "../standins/env";
 
 const KEY = "bench-workers-key-0123456789";

@@ -7,7 +7,7 @@
  *   the floor serialized purchases impose (N×D), as a ratio (target < 1.2).
  */
 import { Stack } from "@pulumi/pulumi/automation";
-import { localStack, programDir } from "../../cli/engine/pulumi-env";
+import { localStack, programDir } from "../../lib/engine/pulumi-env";
 import { HostwindsSim } from "../standins/hostwinds";
 
 const KEY = "bench-key-0123456789";

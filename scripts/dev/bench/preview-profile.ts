@@ -8,7 +8,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { engineEnv, projectRoot, workDirFor } from "../../cli/engine/pulumi-env";
+import { engineEnv, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";

@@ -26,7 +26,7 @@ import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
 import * as net from "net";
 import { APT_PROXY_PORT, AptProxy, loopbackBridge } from "./apt-proxy";
-import { projectRoot } from "../../cli/engine/pulumi-env";
+import { projectRoot } from "../../lib/engine/pulumi-env";
 export interface SshHostSimOptions {
   /** Where host sandboxes live (one folder per address). */
   dir: string;

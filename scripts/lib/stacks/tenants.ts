@@ -44,6 +44,7 @@ const NO_TENANT = [
   /^\.github\//,
   /^\.ci\//,
   /^scripts\/dev\//,
+  /^service\//, // the provisioning service runs no stack program
   /^\.gitignore$/,
   /^\.prettierrc/,
   /^eslint\.config\./,

@@ -16,17 +16,18 @@ import * as os from "os";
 import * as path from "path";
 import { Pool } from "pg";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
-import { parseTenant } from "../../../providers/model/tenant";
-import { ChangeCollector, conciseError } from "../fleet/changes";
-import { FleetEngineOptions, openTenantStack } from "../fleet/stacks";
-import { devDir } from "../engine/pulumi-env";
-import { FleetProject } from "../fleet/tenants";
+import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../providers/hostwinds";
+import { parseTenant } from "../providers/model/tenant";
+import { ChangeCollector, conciseError } from "../scripts/lib/stacks/changes";
+import { FleetEngineOptions, openTenantStack } from "../scripts/lib/stacks/stacks";
+import { devDir } from "../scripts/lib/engine/pulumi-env";
+import { FleetProject } from "../scripts/lib/stacks/tenants";
 import { ConfigRepo } from "./config-repo";
 import { RequestRow, advance, getRequest } from "./lifecycle";
-import { inTransaction } from "./postgres";
+import { inTransaction } from "../scripts/lib/postgres/index";
 import { KnownIp, RequestRejected, TERMINAL, changeTenant, doneStatus, judgeTenant } from "./requests";
 import { syncTenantIps, syncTenantServers, tenantIpsFromOutputs, tenantServersFromOutputs } from "./tenant-ips";
+import { defaultPriceBook } from "../providers/hostwinds/catalog";
 
 export interface ApplyContext {
   pool: Pool;
@@ -78,13 +79,13 @@ async function stackOutputs(stack: Stack): Promise<Record<string, unknown>> {
 
 /** The tenant's IPs as its stack says now (empty before its first up). */
 async function knownIps(p: FleetProject, repo: ConfigRepo, stack: Stack, tenant: string): Promise<KnownIp[]> {
-  const t = parseTenant(tenant, repo.readTenant(p, tenant).tenant);
+  const t = parseTenant(tenant, repo.readTenant(p, tenant).tenant, defaultPriceBook());
   return tenantIpsFromOutputs(t, await stackOutputs(stack)).map((i) => ({ ip: i.ip, server: i.server, role: i.role, slot: i.slot }));
 }
 
 /** Clears a stack lock left by an engine on this host that no longer runs; true when it did. */
 function clearDeadLock(stackName: string, engine: FleetEngineOptions): boolean {
-  // The backend the fleet's workspaces use (scripts/cli/engine/pulumi-env.ts): the caller's, or the local dev one.
+  // The backend the fleet's workspaces use (scripts/lib/engine/pulumi-env.ts): the caller's, or the local dev one.
   const url = process.env.PULUMI_BACKEND_URL ?? `file://${path.join(devDir, "backends", engine.localBackend ?? "default")}`;
   if (!url.startsWith("file://")) return false;
   const locks = path.join(url.slice("file://".length), ".pulumi", "locks");
@@ -190,7 +191,7 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
     } else {
       after = repo.readTenant(p, row.tenant).tenant;
     }
-    const t = parseTenant(row.tenant, after ?? repo.readTenant(p, row.tenant).tenant);
+    const t = parseTenant(row.tenant, after ?? repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
     const serverName = (row.params.server ?? row.params.name) as string | undefined;
     const server = t.servers.find((s) => s.name === serverName);
     await advance(pool, id, "confirmed", {
@@ -264,7 +265,7 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
   }
 
   const outputs = await stackOutputs(stack);
-  const t = parseTenant(row.tenant, repo.readTenant(p, row.tenant).tenant);
+  const t = parseTenant(row.tenant, repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
   const ips = tenantIpsFromOutputs(t, outputs);
   const { rows: touched } = await pool.query<{ ip: string; action: string }>("select ip, action from request_ips where request_id = $1", [
     id,

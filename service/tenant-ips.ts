@@ -3,9 +3,9 @@
  * standby IPs with their host names, which IPs mail leaves from, the warm-up plan), and the
  * tenant_ips table that keeps them for the API, the unused-IP report and monitoring.
  */
-import { Tenant, billedIps } from "../../../providers/model/tenant";
-import { warmupDay } from "../../../providers/model/warmup";
-import { Queryable } from "./postgres";
+import { Tenant, billedIps } from "../providers/model/tenant";
+import { warmupDay } from "../providers/model/warmup";
+import { Queryable } from "../scripts/lib/postgres/index";
 
 export interface TenantIp {
   ip: string;

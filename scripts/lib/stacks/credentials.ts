@@ -9,11 +9,6 @@
 import * as fs from "fs";
 import * as path from "path";
 import { load } from "js-yaml";
-import { CloudflareClient, cloudflareSettings } from "../../../providers/cloudflare/client";
-import { HostwindsClient } from "../../../providers/hostwinds/client";
-import { readSettings } from "../../../providers/hostwinds/settings";
-import { InventorySources } from "./inventory";
-import { budgetLimitFrom } from "../../../providers/lib/budget";
 import { FleetProject } from "./tenants";
 
 export interface Credential {
@@ -39,38 +34,6 @@ function named(prefix: string, env: NodeJS.ProcessEnv): Credential[] {
 
 export const hostwindsKeys = (env: NodeJS.ProcessEnv = process.env) => named("HOSTWINDS_API_KEY", env);
 export const cloudflareTokens = (env: NodeJS.ProcessEnv = process.env) => named("CLOUDFLARE_API_TOKEN", env);
-
-/** Clients for every account and token in the environment, or undefined when there is none of either. */
-export function fleetInventorySources(
-  _project: FleetProject,
-  _tenants: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): InventorySources | undefined {
-  const keys = hostwindsKeys(env);
-  const tokens = cloudflareTokens(env);
-  if (!keys.length && !tokens.length) return undefined;
-  const hw = keys.length ? readSettings(() => undefined, { ...env, HOSTWINDS_API_KEY: keys[0].secret }) : undefined;
-  const cf = cloudflareSettings(() => undefined, env);
-  return {
-    hostwinds: keys.map(
-      (k) =>
-        new HostwindsClient({
-          apiKey: k.secret,
-          apiUrl: hw!.apiUrl,
-          // The per-URL limiter would make every account share one rate: each key has its own budget instead.
-          requestsPerSecond: 0,
-          requestTimeoutMs: hw!.requestTimeoutMs,
-          budget:
-            budgetLimitFrom(
-              "HOSTWINDS_BUDGET",
-              env.HOSTWINDS_BUDGET,
-              hw!.requestsPerSecond > 0 ? { capacity: 10, perSecond: hw!.requestsPerSecond } : undefined,
-            ) ?? null,
-        }),
-    ),
-    cloudflare: tokens.map((t) => new CloudflareClient({ apiToken: t.secret, baseUrl: cf.baseUrl })),
-  };
-}
 
 /** The accounts a tenant's stack config names (plain config keys; "default" when unset). */
 export function tenantAccounts(p: FleetProject, tenant: string): { hostwinds: string; cloudflare: string } {

@@ -7,10 +7,10 @@
  * One pass at a time across all service processes (a Postgres advisory lock).
  */
 import { Pool } from "pg";
-import { checkBlocklists } from "../verify/dns";
-import { SmtpOptions, checkSmtp } from "../verify/smtp";
-import { CheckResult } from "../verify/result";
-import { Queryable, inTransaction } from "./postgres";
+import { checkBlocklists } from "../scripts/lib/verify/dns";
+import { SmtpOptions, checkSmtp } from "../scripts/lib/verify/smtp";
+import { CheckResult } from "../scripts/lib/verify/result";
+import { Queryable, inTransaction } from "../scripts/lib/postgres/index";
 import { queueWebhook, submitRequest } from "./lifecycle";
 
 export interface MonitorOptions {

@@ -5,8 +5,8 @@
  * the same tables (an IP is billed for every month it was held, as Hostwinds bills monthly).
  */
 import { z } from "zod";
-import { IPV4 } from "../../../providers/model/names";
-import { Queryable } from "./postgres";
+import { IPV4 } from "../providers/model/names";
+import { Queryable } from "../scripts/lib/postgres/index";
 
 export const USAGE_DAYS_KEPT = 90;
 

@@ -13,7 +13,7 @@ import { OPENAPI } from "./openapi";
 import { REQUEST_KINDS, RequestKind, requestBodies } from "./requests";
 import { warmupToday } from "./tenant-ips";
 import { costReport, recordUsage, unusedIps, usageRecord } from "./usage";
-import { SLUG } from "../../../providers/model/names";
+import { SLUG } from "../providers/model/names";
 
 export interface Caller {
   caller: string;

@@ -7,13 +7,13 @@ import * as path from "path";
 import { AddressInfo } from "net";
 import { serve } from "@hono/node-server";
 import { Pool } from "pg";
-import { devDir, projectRoot } from "../engine/pulumi-env";
+import { devDir, projectRoot } from "../scripts/lib/engine/pulumi-env";
 import { serviceApi } from "./api";
 import { APPLY_TASK, WEBHOOK_TASK, advance, getRequest } from "./lifecycle";
 import { ApplyContext, SlotPool, applyRequest } from "./apply";
 import { ConfigRepo } from "./config-repo";
 import { MonitorOptions, monitorOnce } from "./monitor";
-import { Queue, migrate, openPool, startQueue } from "./postgres";
+import { Queue, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
 
 export interface ServiceOptions {

@@ -6,7 +6,7 @@
  * opened: fail.
  */
 import { CheckResult } from "./result";
-import { ResticAccess, repositoryStatus } from "../lib/restic";
+import { ResticAccess, repositoryStatus } from "../restic";
 
 export interface ServerBackup {
   repository: string;

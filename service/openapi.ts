@@ -1,6 +1,6 @@
 /**
  * The API's OpenAPI document, served at /openapi.json and checked in as
- * scripts/cli/service/openapi.json (`npm run service -- openapi > scripts/cli/service/openapi.json`
+ * service/openapi.json (`npm run service -- openapi > service/openapi.json`
  * after a change; a test checks that the served one equals the checked-in one).
  */
 import { REQUEST_KINDS, STATUSES } from "./requests";

@@ -12,6 +12,7 @@ import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
 import { COMMAND_TYPE } from "../../../providers/ssh";
 import { declaredMonthlyCost, parseTenant } from "../../../providers/model/tenant";
+import { defaultPriceBook } from "../../../providers/hostwinds/catalog";
 
 export type Op = "create" | "update" | "delete" | "replace";
 
@@ -111,10 +112,11 @@ export function costAfter(p: FleetProject, change: TenantChange): void {
       config?: Record<string, unknown>;
     };
     const config = doc?.config ?? {};
-    const t = parseTenant(change.tenant, config["penguinmails-infra:tenant"]);
+    const t = parseTenant(change.tenant, config["penguinmails-infra:tenant"], defaultPriceBook());
     const ipPrice = config["hostwinds:ipMonthlyPriceUsd"];
     change.costAfterUsd = declaredMonthlyCost(
       t,
+      defaultPriceBook(),
       typeof ipPrice === "string" || typeof ipPrice === "number" ? ipPrice : process.env.HOSTWINDS_IP_MONTHLY_PRICE_USD,
     ).totalUsd;
   } catch {

@@ -10,8 +10,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { dump, load } from "js-yaml";
-import { projectRoot } from "../engine/pulumi-env";
-import { FleetProject, fleetProject } from "../fleet/tenants";
+import { projectRoot } from "../scripts/lib/engine/pulumi-env";
+import { FleetProject, fleetProject } from "../scripts/lib/stacks/tenants";
 
 const run = promisify(execFile);
 

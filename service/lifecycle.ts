@@ -5,7 +5,7 @@
  * webhook for it, all in one statement batch inside the caller's transaction.
  */
 import { Pool } from "pg";
-import { Queryable, enqueue, inTransaction } from "./postgres";
+import { Queryable, enqueue, inTransaction } from "../scripts/lib/postgres/index";
 import { RequestKind, Status, TERMINAL } from "./requests";
 
 export interface RequestRow {

@@ -6,7 +6,7 @@
  * arguments, and every error is scrubbed of them.
  */
 import { spawn } from "child_process";
-import { scrub } from "../../../providers/lib/secrets";
+import { scrub } from "../../providers/lib/secrets";
 
 /** How to open one repository (a server's: the stack output `servers[].backup.access`). */
 export interface ResticAccess {

@@ -6,7 +6,7 @@
  * engine runs the pack again on `up`, so nothing over a limit is bought even if this check missed.
  */
 import { z } from "zod";
-import { IPV4, SLUG } from "../../../providers/model/names";
+import { IPV4, SLUG } from "../providers/model/names";
 import {
   MAX_IPS_PER_SERVER,
   Tenant,
@@ -15,8 +15,9 @@ import {
   declaredMonthlyCost,
   parseTenant,
   serverSchema,
-} from "../../../providers/model/tenant";
-import { PolicyConfig, TENANT_PLAN, declaredPlanWithinLimits, limitsFor } from "../../../policies/rules";
+} from "../providers/model/tenant";
+import { PolicyConfig, TENANT_PLAN, declaredPlanWithinLimits, limitsFor } from "../policies/rules";
+import { defaultPriceBook } from "../providers/hostwinds/catalog";
 
 const serverName = z.string().regex(SLUG, "expected a server name (lowercase letters, digits, dashes)");
 const ip = z.string().regex(IPV4, "expected an IPv4 address");
@@ -145,7 +146,7 @@ export function changeTenant(before: Tenant, kind: RequestKind, params: unknown,
 export function judgeTenant(stack: string, raw: unknown, ipMonthlyPriceUsd?: string | number, cfg: PolicyConfig = {}): Tenant {
   let t: Tenant;
   try {
-    t = parseTenant(stack, raw);
+    t = parseTenant(stack, raw, defaultPriceBook());
   } catch (e) {
     if (e instanceof TenantConfigError) throw new RequestRejected(e.lines.join("; "));
     throw e;
@@ -156,7 +157,7 @@ export function judgeTenant(stack: string, raw: unknown, ipMonthlyPriceUsd?: str
     monthlyBudgetUsd: t.monthlyBudgetUsd,
     servers: t.servers.length,
     sendingIps: t.servers.reduce((n, s) => n + billedIps(s), 0),
-    projectedMonthlyUsd: declaredMonthlyCost(t, ipMonthlyPriceUsd).totalUsd,
+    projectedMonthlyUsd: declaredMonthlyCost(t, defaultPriceBook(), ipMonthlyPriceUsd).totalUsd,
   };
   const problems = declaredPlanWithinLimits({ type: TENANT_PLAN, urn: `tenant-plan::${t.id}`, name: "tenant", props: plan }, cfg).map(
     (v) => v.message,
