@@ -43,6 +43,7 @@ import {
   warmupPolicyScript,
   warmupService,
   warmupTimer,
+  WarmupPlanSpec,
 } from "./warmup-cap";
 import {
   FIREWALL_RULES,
@@ -102,8 +103,8 @@ export interface MailuInstallArgs {
   mxHosts: string[];
   /** How to log in: the server's root password and/or a private key (secrets). */
   ssh: { port?: number; user?: string; password?: pulumi.Input<string>; privateKey?: pulumi.Input<string> };
-  /** The warm-up plan: each IP's daily volumes from the day it was got (providers/model/warmup.ts), enforced by the relay. */
-  warmup: readonly number[];
+  /** The warm-up plan: each IP's daily volumes by the days it sent, paused or not (providers/model/warmup.ts), enforced by the relay. */
+  warmup: WarmupPlanSpec;
   /** Messages a day one sending account may send. */
   messagesPerDay?: number;
   /** Backups of MailU's data (./mailu-backup.ts); a step of its own that runs before MailU starts. */

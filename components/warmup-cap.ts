@@ -21,6 +21,8 @@
  * answers 451 (smtpd_policy_service_default_action) and the mail stays in MailU's queue.
  * All pure functions: the engine test runs a real Postfix on exactly these files.
  */
+import { IpWarmup } from "../providers/model/warmup";
+
 export class WarmupPlanError extends Error {
   override readonly name = "WarmupPlanError";
 }
@@ -47,25 +49,38 @@ export interface WarmupIp {
   since: string;
 }
 
+/** Every IP the same daily volumes (uncapped after them, running), or each IP its own (providers/model/warmup.ts `ipWarmup`). */
+export type WarmupPlanSpec = readonly number[] | { bySlot: Record<string, IpWarmup>; default: IpWarmup };
+
+const warmupOf = (spec: WarmupPlanSpec, slot: string): IpWarmup =>
+  Array.isArray(spec)
+    ? { volumes: [...(spec as readonly number[])], holdsAtEnd: false, paused: false }
+    : ((spec as { bySlot: Record<string, IpWarmup> }).bySlot[slot] ?? (spec as { default: IpWarmup }).default);
+
 /**
- * The plan file: one line per IP, `<transport> <UTC date it was got> <day 1 volume> <day 2 volume> …`.
- * An IP whose `since` is not a date is refused with its slot named.
+ * The plan file: one line per IP, `<transport> <UTC date it was got> <run|paused> <day 1 volume> <day 2 volume> … [+]`
+ * (`+`: the last volume stays the cap after the plan, a ramp's ceiling; without it, no cap then).
+ * Day N is the N-th day the IP actually sent, counted on the server (WARMUP_JOB), so an IP that sat
+ * idle resumes where it stopped; a paused IP's day does not advance. An IP whose `since` is not a
+ * date is refused with its slot named.
  */
-export function warmupPlan(ips: WarmupIp[], volumes: readonly number[]): string {
-  const bad = volumes.filter((v) => !Number.isInteger(v) || v < 1);
-  if (!volumes.length || bad.length)
-    throw new WarmupPlanError(`warm-up plan: expected daily volumes of 1 or more messages, found [${volumes.join(", ")}]`);
+export function warmupPlan(ips: WarmupIp[], spec: WarmupPlanSpec): string {
   const lines = ips.map((s) => {
+    const w = warmupOf(spec, s.slot);
+    const bad = w.volumes.filter((v) => !Number.isInteger(v) || v < 1);
+    if (!w.volumes.length || bad.length)
+      throw new WarmupPlanError(`warm-up plan of ${s.slot}: expected daily volumes of 1 or more messages, found [${w.volumes.join(", ")}]`);
     const t = Date.parse(s.since);
     if (!s.since || Number.isNaN(t))
       throw new WarmupPlanError(
         `warm-up plan: ${s.slot} has no start date (its "since" is "${s.since}"); refresh the stack (up --refresh)`,
       );
-    return `${s.transport} ${new Date(t).toISOString().slice(0, 10)} ${volumes.join(" ")}`;
+    const mode = w.paused ? "paused" : "run";
+    return `${s.transport} ${new Date(t).toISOString().slice(0, 10)} ${mode} ${w.volumes.join(" ")}${w.holdsAtEnd ? " +" : ""}`;
   });
   return [
-    "# Written by penguinmails-infra (MailuInstall): each IP's warm-up, day 1 = the UTC date it was got; read by penguinmails-warmup.",
-    "# transport  since  volume-day-1 volume-day-2 …  (after the last day: no cap)",
+    "# Written by penguinmails-infra (MailuInstall): each IP's warm-up, day N = the N-th day it sent; read by penguinmails-warmup.",
+    "# transport  since  run|paused  volume-day-1 volume-day-2 …  [+: the last volume stays the cap]  (else after the last day: no cap)",
     ...lines,
     "",
   ].join("\n");
@@ -161,9 +176,9 @@ done
 export function warmupJobScript(): string {
   return `#!/bin/bash
 # Written by penguinmails-infra (MailuInstall): the warm-up cap's daily update (${WARMUP_TIMER}, 00:00 UTC).
-#   1. each IP's cap for the day from ${WARMUP_PLAN} (day 1 = the UTC date the IP was got;
-#      after the plan's last day, no cap) into ${WARMUP_CAPS}, which the policy reads at every
-#      message: nothing reloads, nothing of MailU restarts;
+#   1. each IP's cap for the day from ${WARMUP_PLAN} (day N = the N-th day the IP sent, so an idle
+#      IP resumes where it stopped; a paused one stays; after the plan's last day, no cap or its
+#      ceiling) into ${WARMUP_CAPS}, which the policy reads at every message: nothing reloads;
 #   2. mail the policy held is released oldest first (postsuper -H), through the IP its domain leaves
 #      by, as far as that IP's cap for the day allows; the rest stays held for the next day.
 # usage: penguinmails-warmup [--date YYYY-MM-DD]   (default: today, UTC)
@@ -174,21 +189,36 @@ date="$(date -u +%F)"
 case "\${1:-}" in
   "") ;;
   --date) date="\${2:-}" ;;
-  -h | --help) sed -n '2,8p' "$0" | sed 's/^# \\{0,1\\}//'; exit 0 ;;
+  -h | --help) sed -n '2,9p' "$0" | sed 's/^# \\{0,1\\}//'; exit 0 ;;
   *) echo "penguinmails-warmup: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac
 [[ "$date" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "penguinmails-warmup: --date needs a date such as 2026-01-31, not '$date'" >&2; exit 2; }
 ${ROUTE}
-today=$(( $(date -u -d "$date" +%s) / 86400 ))
 tmp="$(mktemp "$etc/caps.XXXXXX")"
 echo "date $date" >"$tmp"
-while read -r t since volumes; do
+mkdir -p "$state/sent-days"
+while read -r t since mode volumes; do
   case "$t" in "" | "#"*) continue ;; esac
-  day=$(( today - $(date -u -d "$since" +%s) / 86400 + 1 ))
-  [ "$day" -ge 1 ] || day=1
+  # A plan written before run|paused: every IP runs.
+  case "$mode" in run | paused) ;; *) volumes="$mode $volumes" mode=run ;; esac
   read -r -a v <<<"$volumes"
-  if [ "$day" -le "\${#v[@]}" ]; then cap="\${v[day - 1]}"; else cap=-; fi
-  echo "$t $cap day $day" >>"$tmp"
+  hold=0
+  if [ "\${v[-1]}" = + ]; then hold=1; unset 'v[-1]'; fi
+  # The days this IP sent, counted once each: a new IP on the slot (another since) starts over.
+  since="$(date -u -d "$since" +%F)"
+  sent="$state/sent-days/$t"
+  [ -f "$sent" ] && [ "$(head -n 1 "$sent")" = "since $since" ] || echo "since $since" >"$sent"
+  if [ "$mode" = run ]; then
+    for d in "$state"/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]; do
+      dd="\${d##*/}"
+      [ -d "$d" ] && [[ "$dd" < "$date" ]] && ! [[ "$dd" < "$since" ]] || continue
+      [ "$(cat "$d/$t" 2>/dev/null || echo 0)" -gt 0 ] || continue
+      grep -qx "$dd" "$sent" || echo "$dd" >>"$sent"
+    done
+  fi
+  day="$(wc -l <"$sent")"
+  if [ "$day" -le "\${#v[@]}" ]; then cap="\${v[day - 1]}"; elif [ "$hold" = 1 ]; then cap="\${v[-1]}"; else cap=-; fi
+  echo "$t $cap day $day$([ "$mode" = run ] || echo " paused")" >>"$tmp"
 done <"$plan"
 chmod 0644 "$tmp"
 mv -f "$tmp" "$etc/caps"

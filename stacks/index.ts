@@ -14,7 +14,7 @@ import { MailuInstall } from "../components/mailu-install";
 import { parseBackupSettings, repositoryHasPassword } from "../components/mailu-backup";
 import { BackupConfigError } from "../components/backup-scripts";
 import { stopRun } from "../components/stop-run";
-import { warmupSchedule } from "../providers/model/warmup";
+import { ipWarmup } from "../providers/model/warmup";
 import { monthlyCost } from "../providers/model/pricing";
 import { TenantPlan } from "../providers/tenant";
 import {
@@ -191,8 +191,11 @@ export = async () => {
                   hostname: standbyHostname(c.name, k + 1, mailDomain),
                   since: ip.since,
                 })),
-                // The relay holds each IP to its volume of the day (the `warmup` output's plan).
-                warmup: warmupSchedule(tenant.warmup).map((d) => d.maxMessages),
+                // The relay holds each IP to its volume of the day: the tenant's warm-up, or the IP's own (`ipWarmup`).
+                warmup: {
+                  default: ipWarmup(tenant.warmup),
+                  bySlot: Object.fromEntries(Object.entries(tenant.ipWarmup).map(([slot, own]) => [slot, ipWarmup(tenant.warmup, own)])),
+                },
                 pausedIps: c.pausedIps,
                 domainIps: c.domainIps,
                 mxHosts: [servers[0].server.hostname],
@@ -228,7 +231,12 @@ export = async () => {
       ),
     );
 
-  const schedule = warmupSchedule(tenant.warmup);
+  // Each IP's own warm-up where the config sets one (`ipWarmup`, by slot: the first label of its host name).
+  const warmupOf = (hostname: string) => {
+    const own = tenant.ipWarmup[hostname.split(".")[0]];
+    const w = own ? ipWarmup(tenant.warmup, own) : ipWarmup(tenant.warmup);
+    return { schedule: w.volumes.map((maxMessages, i) => ({ day: i + 1, maxMessages })), paused: w.paused, ceilingHolds: w.holdsAtEnd };
+  };
   const sending = pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat());
   const standby = pulumi.all(servers.map(({ server }) => server.standbyIps)).apply((l) => l.flat());
   return {
@@ -270,15 +278,15 @@ export = async () => {
           .flat()
           .map((r) => ({ type: r.type, name: r.name, content: r.content, ...(r.priority !== undefined ? { priority: r.priority } : {}) })),
       ),
-    // Day 1 is the day the IP was got, so a replacement IP starts its warm-up over.
-    // Standby IPs warm too: they are in the plan from the day they were got.
+    // Day N is the N-th day the IP sent (the relay counts them), so an idle IP resumes where it stopped
+    // and a replacement IP starts over. Standby IPs are in the plan too.
     warmup: pulumi.all([sending, standby]).apply(([l, sb]) =>
       [...l.map((s) => ({ ...s, role: "sending" })), ...sb.map((s) => ({ ...s, role: "standby" }))].map((s) => ({
         ip: s.ip,
         hostname: s.hostname,
         role: s.role,
         since: s.since,
-        schedule,
+        ...warmupOf(s.hostname),
       })),
     ),
   };

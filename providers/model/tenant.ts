@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { DEFAULT_TIER_LIMITS, TIERS } from "./tiers";
 import { BILLING_CYCLES, BillingCycle, MonthlyCost, PriceBook, monthlyCost, monthlyPriceUsd } from "./pricing";
-import { WARMUP_CURVES } from "./warmup";
+import { DEFAULT_WARMUP_CEILING, WARMUP_CURVES } from "./warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
 
 const slug = z.string({ invalid_type_error: "expected a text id" }).regex(SLUG, "expected 1-32 lowercase letters, digits or dashes");
@@ -22,6 +22,46 @@ const positiveInt = (what: string) =>
 const ipv4 = z.string().regex(IPV4, "expected an IPv4 address");
 
 export const MAX_IPS_PER_SERVER = 32;
+
+const startVolume = z
+  .number({ invalid_type_error: "expected a whole number of messages a day" })
+  .int("expected a whole number of messages a day")
+  .min(1, "expected at least 1 message a day (a warm-up starts by sending)");
+const dailyGrowthPercent = z
+  .number({ invalid_type_error: "expected a percentage" })
+  .gt(0, "expected a daily growth above 0%")
+  .max(100, "expected a daily growth of at most 100% (doubling)");
+const ceiling = positiveInt("a daily cap in messages");
+/** A warm-up the customer sets: start, daily growth, ceiling (providers/model/warmup.ts). */
+const warmupRamp = z
+  .object({ startVolume, dailyGrowthPercent, ceiling: ceiling.default(DEFAULT_WARMUP_CEILING) })
+  .strict()
+  .refine((r) => r.ceiling >= r.startVolume, { message: "expected a ceiling at least the start volume", path: ["ceiling"] });
+const ipWarmupSettings = z
+  .object({
+    startVolume: startVolume.optional(),
+    dailyGrowthPercent: dailyGrowthPercent.optional(),
+    ceiling: ceiling.optional(),
+    paused: z.boolean().optional(),
+  })
+  .strict();
+
+const namedOrListed = z.union(
+  [z.enum(Object.keys(WARMUP_CURVES) as [keyof typeof WARMUP_CURVES]), z.array(positiveInt("a daily volume")).min(1)],
+  {
+    errorMap: () => ({
+      message: `expected ${Object.keys(WARMUP_CURVES).join(", ")}, a list of daily volumes, or { startVolume, dailyGrowthPercent, ceiling }`,
+    }),
+  },
+);
+/** A named curve, daily volumes, or a ramp; an object is judged as a ramp, so its mistakes name the field. */
+const warmupSchema = z.unknown().transform((v, ctx): z.infer<typeof warmupRamp> | z.infer<typeof namedOrListed> => {
+  if (v === undefined) return "standard";
+  const r = (v !== null && typeof v === "object" && !Array.isArray(v) ? warmupRamp : namedOrListed).safeParse(v);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
+  return z.NEVER;
+});
 
 export const serverSchema = z
   .object({
@@ -74,11 +114,9 @@ export const tenantSchema = z
     zone: domain,
     domains: z.array(domainSchema).min(1, "expected at least one sending domain"),
     servers: z.array(serverSchema).min(1, "expected at least one server"),
-    warmup: z
-      .union([z.enum(Object.keys(WARMUP_CURVES) as [keyof typeof WARMUP_CURVES]), z.array(positiveInt("a daily volume")).min(1)], {
-        errorMap: () => ({ message: `expected ${Object.keys(WARMUP_CURVES).join(", ")} or a list of daily volumes` }),
-      })
-      .default("standard"),
+    warmup: warmupSchema,
+    /** Per sending or standby IP, by its slot (`mx1-ip2`, `mx1-standby1`): its own ramp, or its warm-up paused. */
+    ipWarmup: z.record(z.string(), ipWarmupSettings).default({}),
   })
   .strict();
 
@@ -95,8 +133,20 @@ export interface Problem {
  * passed, so that every problem is reported in one go.
  */
 function crossChecks(raw: unknown, book: PriceBook): Problem[] {
-  const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown };
+  const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown; ipWarmup?: unknown };
   const out: Problem[] = [];
+  if (t?.ipWarmup && typeof t.ipWarmup === "object" && Array.isArray(t.servers)) {
+    const slots = (t.servers as Array<{ name?: unknown; sendingIps?: unknown; standbyIps?: unknown }>).flatMap((s) => [
+      ...Array.from({ length: typeof s?.sendingIps === "number" ? s.sendingIps : 0 }, (_, k) => `${String(s?.name)}-ip${k + 1}`),
+      ...Array.from({ length: typeof s?.standbyIps === "number" ? s.standbyIps : 0 }, (_, k) => `${String(s?.name)}-standby${k + 1}`),
+    ]);
+    for (const slot of Object.keys(t.ipWarmup))
+      if (!slots.includes(slot))
+        out.push({
+          path: ["ipWarmup", slot],
+          message: `expected a sending or standby IP of this tenant by its slot (${slots.join(", ") || "none: no IPs are configured"})`,
+        });
+  }
   if (Array.isArray(t?.servers)) {
     const seen = new Set<unknown>();
     // Plans are priced from the checked-in price list (budgets are judged before anything is bought),

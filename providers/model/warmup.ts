@@ -14,21 +14,74 @@ export const WARMUP_CURVES = {
 } as const;
 export type WarmupCurveName = keyof typeof WARMUP_CURVES;
 
+/**
+ * A warm-up the customer sets (the journeys: "initial sending volume, e.g. 20–50/day", "daily
+ * progression, e.g. 20–30% increase"): day 1 sends `startVolume`, each next day `dailyGrowthPercent`
+ * more (rounded up), until `ceiling`, which then stays the IP's daily cap.
+ */
+export interface WarmupRamp {
+  startVolume: number;
+  dailyGrowthPercent: number;
+  ceiling: number;
+}
+export const DEFAULT_WARMUP_CEILING = 20000;
+/** A ramp longer than this is refused: it would take over a year to reach its ceiling. */
+export const MAX_WARMUP_DAYS = 366;
+
+/** A tenant's warm-up: a named curve, daily volumes, or a ramp. */
+export type Warmup = WarmupCurveName | readonly number[] | WarmupRamp;
+
+/** The daily volumes of a ramp, from its start to its ceiling (both included). */
+export function rampVolumes(r: WarmupRamp): number[] {
+  const out = [Math.min(r.startVolume, r.ceiling)];
+  while (out[out.length - 1] < r.ceiling && out.length < MAX_WARMUP_DAYS)
+    out.push(Math.min(r.ceiling, Math.ceil(out[out.length - 1] * (1 + r.dailyGrowthPercent / 100))));
+  return out;
+}
+
+/**
+ * What one IP's relay enforces: its daily volumes, whether the last one stays as a cap once the plan is
+ * over (a ramp's ceiling) or the IP is then uncapped (the named curves and lists), and whether its
+ * warm-up is paused (its day does not advance).
+ */
+export interface IpWarmup {
+  volumes: number[];
+  holdsAtEnd: boolean;
+  paused: boolean;
+}
+
+/** One IP's warm-up from the tenant's and, where given, the IP's own settings (`ipWarmup` in the config). */
+export function ipWarmup(tenant: Warmup, own?: Partial<WarmupRamp> & { paused?: boolean }): IpWarmup {
+  const ramp = own && (own.startVolume !== undefined || own.dailyGrowthPercent !== undefined || own.ceiling !== undefined);
+  const base = typeof tenant === "object" && !Array.isArray(tenant) ? (tenant as WarmupRamp) : undefined;
+  if (ramp) {
+    const r: WarmupRamp = {
+      startVolume: own.startVolume ?? base?.startVolume ?? 50,
+      dailyGrowthPercent: own.dailyGrowthPercent ?? base?.dailyGrowthPercent ?? 25,
+      ceiling: own.ceiling ?? base?.ceiling ?? DEFAULT_WARMUP_CEILING,
+    };
+    return { volumes: rampVolumes(r), holdsAtEnd: true, paused: own.paused ?? false };
+  }
+  return { volumes: warmupSchedule(tenant).map((d) => d.maxMessages), holdsAtEnd: base !== undefined, paused: own?.paused ?? false };
+}
+
 export interface WarmupDay {
   day: number;
   maxMessages: number;
 }
 
-/** The daily schedule of one new IP, from a named curve or a custom list of daily volumes. */
-export function warmupSchedule(curve: WarmupCurveName | readonly number[]): WarmupDay[] {
-  const volumes = typeof curve === "string" ? WARMUP_CURVES[curve] : curve;
+/** The daily schedule of one new IP, from a named curve, a custom list of daily volumes or a ramp. */
+export function warmupSchedule(curve: Warmup): WarmupDay[] {
+  const volumes = typeof curve === "string" ? WARMUP_CURVES[curve] : Array.isArray(curve) ? curve : rampVolumes(curve as WarmupRamp);
   return volumes.map((maxMessages, i) => ({ day: i + 1, maxMessages }));
 }
 
 const DAY_MS = 86_400_000;
 
 /**
- * The warm-up day of an IP got at `since` (an ISO time): day 1 is the UTC calendar date it was got,
+ * The calendar estimate of an IP's warm-up day (outputs and reports): the server itself counts only
+ * the days the IP sent (components/warmup-cap.ts), so an IP that sat idle is at or before this day.
+ * Day 1 is the UTC calendar date it was got,
  * day 2 the next UTC date, and so on. The server's cap (components/warmup-cap.ts) changes at 00:00 UTC,
  * by the same count. A date in the future (clock skew) counts as day 1.
  */

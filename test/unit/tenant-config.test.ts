@@ -88,8 +88,25 @@ describe("tenant config", () => {
       'tenant.servers[1].billingCycle: expected a billing cycle plan 101 has a price for, found "biennially"',
     ]);
     expect(problems({ ...valid, warmup: "fast" })).toEqual([
-      'tenant.warmup: expected standard, conservative, aggressive or a list of daily volumes, found "fast"',
+      'tenant.warmup: expected standard, conservative, aggressive, a list of daily volumes, or { startVolume, dailyGrowthPercent, ceiling }, found "fast"',
     ]);
+    // The warm-up a customer sets: each mistake names its field.
+    expect(problems({ ...valid, warmup: { startVolume: 0, dailyGrowthPercent: 150 } })).toEqual([
+      "tenant.warmup.startVolume: expected at least 1 message a day (a warm-up starts by sending), found 0",
+      "tenant.warmup.dailyGrowthPercent: expected a daily growth of at most 100% (doubling), found 150",
+    ]);
+    expect(problems({ ...valid, warmup: { startVolume: 500, dailyGrowthPercent: 20, ceiling: 100 } })).toEqual([
+      "tenant.warmup.ceiling: expected a ceiling at least the start volume, found 100",
+    ]);
+    expect(problems({ ...valid, ipWarmup: { "mx9-ip1": { paused: true }, "mx1-ip1": { dailyGrowthPercent: 0 } } })).toEqual([
+      "tenant.ipWarmup.mx1-ip1.dailyGrowthPercent: expected a daily growth above 0%, found 0",
+      'tenant.ipWarmup.mx9-ip1: expected a sending or standby IP of this tenant by its slot (mx1-ip1, mx1-ip2), found {"paused":true}',
+    ]);
+    expect(parseTenant("t", { ...valid, warmup: { startVolume: 30, dailyGrowthPercent: 25 } }, defaultPriceBook()).warmup).toEqual({
+      startVolume: 30,
+      dailyGrowthPercent: 25,
+      ceiling: 20000,
+    });
     expect(problems(undefined)[0]).toMatch(/expected the tenant object/);
   });
 

@@ -18,7 +18,7 @@ import {
   warmupService,
   warmupTimer,
 } from "../../components/warmup-cap";
-import { warmupCap, warmupDay, warmupSchedule } from "../../providers/model/warmup";
+import { ipWarmup, rampVolumes, warmupCap, warmupDay, warmupSchedule } from "../../providers/model/warmup";
 
 const MAP = ["@a.acme-mail.com pm-mx1-ip1:", "@b.acme-mail.com pm-mx1-ip1:", "@c.acme-mail.com pm-mx1-ip2:", "<> pm-mx1-ip1:", ""].join(
   "\n",
@@ -84,6 +84,21 @@ describe("warm-up cap", () => {
     expect(() => warmupDay("soon")).toThrow(/warm-up start "soon" is not a date/);
   });
 
+  test("a ramp the customer sets: start, daily growth (rounded up), ceiling", () => {
+    expect(rampVolumes({ startVolume: 20, dailyGrowthPercent: 30, ceiling: 100 })).toEqual([20, 26, 34, 45, 59, 77, 100]);
+    expect(rampVolumes({ startVolume: 50, dailyGrowthPercent: 100, ceiling: 50 })).toEqual([50]);
+    expect(warmupSchedule({ startVolume: 40, dailyGrowthPercent: 25, ceiling: 80 }).map((d) => d.maxMessages)).toEqual([
+      40, 50, 63, 79, 80,
+    ]);
+    // An IP's own settings override the tenant's ramp field by field.
+    expect(ipWarmup({ startVolume: 40, dailyGrowthPercent: 25, ceiling: 80 }, { ceiling: 50 })).toEqual({
+      volumes: [40, 50],
+      holdsAtEnd: true,
+      paused: false,
+    });
+    expect(ipWarmup("aggressive").holdsAtEnd).toBe(false);
+  });
+
   test("the plan: one line per IP with its transport, the UTC date it was got and the volumes; an IP with no date is refused", () => {
     const plan = warmupPlan(
       [
@@ -93,14 +108,29 @@ describe("warm-up cap", () => {
       [20, 30],
     );
     expect(plan.split("\n").filter((l) => !l.startsWith("#"))).toEqual([
-      "pm-mx1-ip1 2026-11-27 20 30",
-      "pm-mx1-standby1 2026-11-28 20 30",
+      "pm-mx1-ip1 2026-11-27 run 20 30",
+      "pm-mx1-standby1 2026-11-28 run 20 30",
       "",
     ]);
+    // Each IP its own: a ramp to its ceiling (which then stays the cap: "+"), and a paused one.
+    const own = warmupPlan(
+      [
+        { slot: "mx1-ip1", transport: "pm-mx1-ip1", since: "2026-11-27T00:00:00Z" },
+        { slot: "mx1-ip2", transport: "pm-mx1-ip2", since: "2026-11-27T00:00:00Z" },
+      ],
+      {
+        default: ipWarmup({ startVolume: 20, dailyGrowthPercent: 50, ceiling: 60 }),
+        bySlot: { "mx1-ip2": ipWarmup("standard", { paused: true }) },
+      },
+    );
+    expect(own.split("\n").filter((l) => !l.startsWith("#"))[0]).toBe("pm-mx1-ip1 2026-11-27 run 20 30 45 60 +");
+    expect(own.split("\n").filter((l) => !l.startsWith("#"))[1]).toMatch(/^pm-mx1-ip2 2026-11-27 paused 50 100 200 .* 20000$/);
     expect(() => warmupPlan([{ slot: "mx1-ip2", transport: "pm-mx1-ip2", since: "" }], [20])).toThrow(
       /mx1-ip2 has no start date \(its "since" is ""\)/,
     );
-    expect(() => warmupPlan([], [20, 0])).toThrow(/expected daily volumes of 1 or more messages, found \[20, 0\]/);
+    expect(() => warmupPlan([{ slot: "mx1-ip1", transport: "pm-mx1-ip1", since: "2026-11-27" }], [20, 0])).toThrow(
+      /warm-up plan of mx1-ip1: expected daily volumes of 1 or more messages, found \[20, 0\]/,
+    );
   });
 
   test("the relay calls the policy at the end of each message; the policy is spawned unprivileged as its own user", () => {
@@ -151,21 +181,55 @@ describe("warm-up cap", () => {
     }
   });
 
-  test("the daily job writes each IP's cap for the day from the plan, and drops held entries Postfix no longer holds", () => {
+  test("the daily job: an IP's day advances only on days it sent (an idle IP resumes where it stopped), a paused one stays, a ceiling holds; held entries Postfix no longer holds are dropped", () => {
     const s = sandbox();
     try {
-      fs.writeFileSync(path.join(s.etc, "plan"), "# plan\npm-mx1-ip1 2026-11-27 3 10\npm-mx1-ip2 2026-11-20 3 10\n");
+      fs.writeFileSync(
+        path.join(s.etc, "plan"),
+        [
+          "# plan",
+          "pm-mx1-ip1 2026-11-27 run 3 10",
+          "pm-mx1-ip2 2026-11-20 run 3 10",
+          "pm-mx1-ip3 2026-11-27 paused 5 7 +",
+          "pm-mx1-ip4 2026-11-27 run 2 4 +",
+          "",
+        ].join("\n"),
+      );
       fs.writeFileSync(path.join(s.state, "held"), "Q9 1 pm-mx1-ip1 x@a.acme-mail.com\n");
       const day = (date: string) => {
         const r = s.job("--date", date);
         expect([r.status, r.stderr]).toEqual([0, ""]);
         return { out: r.stdout, caps: fs.readFileSync(path.join(s.etc, "caps"), "utf8") };
       };
-      expect(day("2026-11-27").caps).toBe("date 2026-11-27\npm-mx1-ip1 3 day 1\npm-mx1-ip2 - day 8\n");
+      const sent = (date: string, transport: string, n: number) => {
+        fs.mkdirSync(path.join(s.state, date), { recursive: true });
+        fs.writeFileSync(path.join(s.state, date, transport), `${n}\n`);
+      };
+      // ip2 was got a week ago and never sent: it starts at day 1, not day 8.
+      expect(day("2026-11-27").caps).toBe(
+        "date 2026-11-27\npm-mx1-ip1 3 day 1\npm-mx1-ip2 3 day 1\npm-mx1-ip3 5 day 1 paused\npm-mx1-ip4 2 day 1\n",
+      );
+      sent("2026-11-27", "pm-mx1-ip1", 3);
+      sent("2026-11-27", "pm-mx1-ip3", 2);
+      sent("2026-11-27", "pm-mx1-ip4", 2);
       const next = day("2026-11-28");
-      expect(next.caps).toBe("date 2026-11-28\npm-mx1-ip1 10 day 2\npm-mx1-ip2 - day 9\n");
-      expect(next.out).toBe("warm-up 2026-11-28: pm-mx1-ip1 10, pm-mx1-ip2 no cap; released 0, still held 0\n");
-      expect(day("2026-11-29").caps).toContain("pm-mx1-ip1 - day 3\n");
+      expect(next.caps).toBe("date 2026-11-28\npm-mx1-ip1 10 day 2\npm-mx1-ip2 3 day 1\npm-mx1-ip3 5 day 1 paused\npm-mx1-ip4 4 day 2\n");
+      expect(next.out).toBe("warm-up 2026-11-28: pm-mx1-ip1 10, pm-mx1-ip2 3, pm-mx1-ip3 5, pm-mx1-ip4 4; released 0, still held 0\n");
+      // The same day again counts nothing twice.
+      expect(day("2026-11-28").caps).toBe(next.caps);
+      sent("2026-11-28", "pm-mx1-ip4", 4);
+      // ip1 sat idle on the 28th: still day 2. ip4 is past its plan: its ceiling stays the cap.
+      const third = day("2026-11-29").caps;
+      expect(third).toContain("pm-mx1-ip1 10 day 2\n");
+      expect(third).toContain("pm-mx1-ip4 4 day 3\n");
+      sent("2026-11-29", "pm-mx1-ip1", 1);
+      expect(day("2026-11-30").caps).toContain("pm-mx1-ip1 - day 3\n");
+      // A new IP on the slot (another since) starts over.
+      fs.writeFileSync(path.join(s.etc, "plan"), "pm-mx1-ip1 2026-11-30 run 3 10\n");
+      expect(day("2026-11-30").caps).toBe("date 2026-11-30\npm-mx1-ip1 3 day 1\n");
+      // A plan written before run|paused still reads: every IP runs.
+      fs.writeFileSync(path.join(s.etc, "plan"), "pm-mx1-ip1 2026-11-30 3 10\n");
+      expect(day("2026-11-30").caps).toBe("date 2026-11-30\npm-mx1-ip1 3 day 1\n");
       expect(s.job("--date", "tomorrow").stderr).toMatch(/--date needs a date such as 2026-01-31, not 'tomorrow'/);
     } finally {
       s.done();
