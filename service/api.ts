@@ -38,7 +38,7 @@ const may = (c: Caller, tenant: string) => c.tenants === "*" || c.tenants.includ
 const requestSubmission = z
   .object({
     kind: z.enum(REQUEST_KINDS as [RequestKind, ...RequestKind[]]),
-    params: z.record(z.unknown()).default({}),
+    params: z.record(z.string(), z.unknown()).default({}),
     /** Who on the platform asked (a user, a job); the caller's name when absent. */
     requester: z.string().min(1).max(200).optional(),
   })

@@ -37,9 +37,9 @@ export const recordSchema = z
     ttl: z.number(),
     proxied: z.boolean().optional(),
     priority: z.number().nullish(),
-    data: z.record(z.unknown()).nullish(),
+    data: z.record(z.string(), z.unknown()).nullish(),
   })
-  .passthrough();
+  .loose();
 export type CloudflareRecord = z.infer<typeof recordSchema>;
 
 export interface RecordBody {
@@ -89,7 +89,7 @@ export class CloudflareClient {
         "find zone " + name,
         "GET",
         `/zones?name=${encodeURIComponent(name)}`,
-        z.array(z.object({ id: z.string(), name: z.string() }).passthrough()),
+        z.array(z.object({ id: z.string(), name: z.string() }).loose()),
       ).then((zones) => {
         const zone = zones.find((x) => x.name === name);
         if (!zone)
@@ -114,7 +114,7 @@ export class CloudflareClient {
    * (per_page maximum in Cloudflare's List Zones reference), so a fleet of N zones costs N/50 calls.
    */
   async zones(onPage: () => void = () => undefined): Promise<Array<{ id: string; name: string }>> {
-    const zone = z.object({ id: z.string(), name: z.string() }).passthrough();
+    const zone = z.object({ id: z.string(), name: z.string() }).loose();
     return this.allPages(50, (page, perPage) => {
       onPage();
       return this.call(`list zones (page ${page})`, "GET", `/zones?per_page=${perPage}&page=${page}`, z.array(zone));

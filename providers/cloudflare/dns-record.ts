@@ -13,13 +13,13 @@ import { OutcomeUnknownError } from "../lib/http";
 
 export const dnsRecordInputsSchema = z.object({
   zone: z.string().min(1, "must name the zone, e.g. acme-mail.com"),
-  type: z.enum(["A", "AAAA", "CNAME", "MX", "TXT", "SRV"], { errorMap: () => ({ message: "must be A, AAAA, CNAME, MX, TXT or SRV" }) }),
+  type: z.enum(["A", "AAAA", "CNAME", "MX", "TXT", "SRV"], { error: () => "must be A, AAAA, CNAME, MX, TXT or SRV" }),
   name: z.string().min(1, "must be the record's full name"),
   content: z.string(),
   ttl: z.number().int().min(1).default(300),
   proxied: z.boolean().default(false),
   priority: z.number().int().min(0).optional(),
-  data: z.record(z.unknown()).optional(),
+  data: z.record(z.string(), z.unknown()).optional(),
 });
 export type DnsRecordInputs = z.infer<typeof dnsRecordInputsSchema>;
 export interface DnsRecordOutputs extends DnsRecordInputs {

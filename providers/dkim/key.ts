@@ -12,9 +12,7 @@ import { DKIM_SELECTOR, HOSTNAME } from "../model/names";
 const schema = z.object({
   domain: z.string().regex(HOSTNAME, "must be a lowercase domain name"),
   selector: z.string().regex(DKIM_SELECTOR, "must be a DKIM selector such as pm1"),
-  bits: z
-    .union([z.literal(1024), z.literal(2048), z.literal(4096)], { errorMap: () => ({ message: "must be 1024, 2048 or 4096" }) })
-    .default(2048),
+  bits: z.union([z.literal(1024), z.literal(2048), z.literal(4096)], { error: () => "must be 1024, 2048 or 4096" }).default(2048),
 });
 type Inputs = z.infer<typeof schema>;
 interface Outputs extends Inputs {

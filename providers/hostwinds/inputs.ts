@@ -9,21 +9,21 @@ import { HOSTNAME_ANY_CASE, IPV4, SLUG } from "../model/names";
 
 const slug = (what: string) =>
   z
-    .string({ required_error: "is required", invalid_type_error: `must be a string (${what})` })
+    .string({ error: (i) => (i.input === undefined ? "is required" : `must be a string (${what})`) })
     .regex(SLUG, `must be 1-32 lowercase letters, digits or dashes, not starting or ending with a dash (${what})`);
 const id = (what: string) =>
   z
-    .number({ required_error: "is required", invalid_type_error: `must be a number (${what})` })
+    .number({ error: (i) => (i.input === undefined ? "is required" : `must be a number (${what})`) })
     .int(`must be a whole number (${what})`)
     .positive(`must be positive (${what})`);
 export const hostname = z
-  .string({ required_error: "is required" })
+  .string({ error: (i) => (i.input === undefined ? "is required" : undefined) })
   .max(253, "must be at most 253 characters")
   .regex(HOSTNAME_ANY_CASE, "must be a fully qualified host name such as mail1.example.com");
 const ipv4 = z.string().regex(IPV4, "must be an IPv4 address such as 198.51.100.7");
 /** Pulumi's own rule for stack names (letters, digits, `-`, `_`, `.`). */
 const stack = z
-  .string({ required_error: "is required", invalid_type_error: "must be a string (the Pulumi stack's name)" })
+  .string({ error: (i) => (i.input === undefined ? "is required" : "must be a string (the Pulumi stack's name)") })
   .regex(/^[A-Za-z0-9_.-]{1,100}$/, "must be a Pulumi stack name (letters, digits, -, _ and .)");
 
 export const instanceInputsSchema = z.object({
@@ -33,8 +33,10 @@ export const instanceInputsSchema = z.object({
   stack,
   location: id("a Hostwinds location id; see get_locations"),
   plan: id("a Hostwinds plan rid from the price list"),
-  template: z.string({ required_error: "is required" }).min(1, "must name an image (a name such as debian-12, or a template UUID)"),
-  billingCycle: z.enum(BILLING_CYCLES, { errorMap: () => ({ message: `must be one of ${BILLING_CYCLES.join(", ")}` }) }).default("monthly"),
+  template: z
+    .string({ error: (i) => (i.input === undefined ? "is required" : undefined) })
+    .min(1, "must name an image (a name such as debian-12, or a template UUID)"),
+  billingCycle: z.enum(BILLING_CYCLES, { error: () => `must be one of ${BILLING_CYCLES.join(", ")}` }).default("monthly"),
   sshKeys: z.array(z.string().min(1, "SSH key names must not be empty")).default([]),
   adoptServiceId: id("the id of an existing server to take over instead of buying one").optional(),
   /** The server's host name: its main IP's reverse DNS (PTR), set with set_rdns and kept. */

@@ -32,9 +32,11 @@ export const SETTINGS = {
 export type SettingName = keyof typeof SETTINGS;
 
 const count = (min: number) =>
-  z.coerce.number({ invalid_type_error: "must be a number" }).finite("must be a number").min(min, `must be at least ${min}`);
+  z.coerce.number({ error: "must be a number" }).finite("must be a number").min(min, `must be at least ${min}`);
 export const settingsSchema = z.object({
-  apiKey: z.string({ required_error: "is not set" }).min(8, "looks too short to be a Hostwinds API key"),
+  apiKey: z
+    .string({ error: (i) => (i.input === undefined ? "is not set" : undefined) })
+    .min(8, "looks too short to be a Hostwinds API key"),
   apiUrl: z.string().url("must be a URL such as https://clients.hostwinds.com/cloud/api.php").default(DEFAULT_API_URL),
   requestsPerSecond: count(0).default(2),
   requestTimeoutMs: count(100).default(30_000),

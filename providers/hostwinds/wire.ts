@@ -28,7 +28,7 @@ const resultItem = z
     message: z.string().optional(),
     ERROR: z.union([z.string(), z.number()]).optional(),
   })
-  .passthrough();
+  .loose();
 export type ResultItem = z.infer<typeof resultItem>;
 
 /** A parsed response: data for reads, result items for changes, or an error message. */
@@ -53,7 +53,7 @@ export function parseBody(text: string): Parsed {
   if (single.success && single.data.result === "error") {
     return { kind: "error", message: single.data.message ?? "unknown error", code: single.data.ERROR?.toString() };
   }
-  const data = z.object({ success: z.unknown() }).passthrough().safeParse(json);
+  const data = z.object({ success: z.unknown() }).loose().safeParse(json);
   if (data.success && "success" in data.data) return { kind: "data", data: data.data.success };
   if (single.success) return { kind: "results", items: [single.data] };
   return { kind: "error", message: "the response had neither a success nor a result field" };
@@ -94,7 +94,7 @@ export const instanceSchema = z
     password: optionalText,
     configkey: optionalText,
   })
-  .passthrough();
+  .loose();
 export type Instance = z.infer<typeof instanceSchema>;
 
 export const instanceListSchema = z.array(instanceSchema);
@@ -104,18 +104,18 @@ export const instanceListSchema = z.array(instanceSchema);
  * set_domains.php reads `success["IP Addresses"][i].ip`). PM networking.md shows a bare array
  * instead; both are accepted. Any per-IP field but `ip` is [assumed] (see ASSUMPTIONS: rdns).
  */
-const ipEntry = z.object({ ip: z.string(), rdns: optionalText }).passthrough();
+const ipEntry = z.object({ ip: z.string(), rdns: optionalText }).loose();
 export const instanceIpsSchema = z
-  .union([z.object({ "IP Addresses": z.array(ipEntry) }).passthrough(), z.array(ipEntry)])
+  .union([z.object({ "IP Addresses": z.array(ipEntry) }).loose(), z.array(ipEntry)])
   .transform((v) => (Array.isArray(v) ? v : v["IP Addresses"]));
 /** An IP on a server; `rdns` only when Hostwinds reports it (no public source says it does). */
 export type InstanceIp = { ip: string; rdns?: string };
 
 /** Hostwinds returns some lists as arrays and some as objects keyed by id; accept both. */
 const listOf = <T extends z.ZodTypeAny>(item: T) =>
-  z.union([z.array(item), z.record(item)]).transform((v): z.output<T>[] => (Array.isArray(v) ? v : Object.values(v)));
+  z.union([z.array(item), z.record(z.string(), item)]).transform((v): z.output<T>[] => (Array.isArray(v) ? v : Object.values(v)));
 
-export const locationSchema = z.object({ id: num, name: z.string() }).passthrough();
+export const locationSchema = z.object({ id: num, name: z.string() }).loose();
 export type Location = z.infer<typeof locationSchema>;
 export const locationListSchema = listOf(locationSchema);
 
@@ -138,7 +138,7 @@ export const planSchema = z
     triennially: price,
     hourly: price,
   })
-  .passthrough();
+  .loose();
 export type Plan = z.infer<typeof planSchema>;
 /**
  * get_price_list → {"success": {<key>: plan, …}} (PM upgrade-billing.md; an array is accepted too).
@@ -161,11 +161,11 @@ export const imageSchema = z
     id: z.union([z.string(), z.number()]).optional(),
     name: z.string(),
   })
-  .passthrough()
+  .loose()
   .transform((i, ctx) => {
     const uuid = i.uuid ?? (typeof i.id === "string" && UUID.test(i.id) ? i.id : undefined);
     if (!uuid) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `image ${i.name} has no uuid` });
+      ctx.addIssue({ code: "custom", message: `image ${i.name} has no uuid` });
       return z.NEVER;
     }
     return { uuid, name: i.name };
@@ -180,7 +180,7 @@ export const imageSlug = (name: string): string =>
     .replace(/[^a-z0-9.]+/g, "-")
     .replace(/^-+|-+$/g, "");
 
-export const sshKeySchema = z.object({ name: z.string() }).passthrough();
+export const sshKeySchema = z.object({ name: z.string() }).loose();
 
 /**
  * [assumed] No public source names the action that buys a secondary IP (PM overview.md lists

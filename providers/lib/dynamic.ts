@@ -12,14 +12,16 @@ export const isUnknown = (v: unknown): boolean => v === UNKNOWN;
  * they are (checked again when known); each failure names the resource, the
  * field and the reason.
  */
-export function checkInputs<S extends z.AnyZodObject>(schema: S, resource: string, news: object): pulumi.dynamic.CheckResult<z.infer<S>> {
+export function checkInputs<S extends z.ZodObject>(schema: S, resource: string, news: object): pulumi.dynamic.CheckResult<z.infer<S>> {
   const known: Record<string, unknown> = {};
   const unknown: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(news)) {
     if (k === "__provider") continue;
     (isUnknown(v) ? unknown : known)[k] = v;
   }
-  const partial = Object.keys(unknown).length ? schema.partial(Object.fromEntries(Object.keys(unknown).map((k) => [k, true]))) : schema;
+  const partial = Object.keys(unknown).length
+    ? schema.partial(Object.fromEntries(Object.keys(unknown).map((k) => [k, true])) as never)
+    : schema;
   const extra = Object.keys(known).filter((k) => !(k in schema.shape));
   const parsed = partial.safeParse(known);
   const failures: pulumi.dynamic.CheckFailure[] = extra.map((k) => ({

@@ -10,13 +10,13 @@ import { BILLING_CYCLES, BillingCycle, MonthlyCost, PriceBook, monthlyCost, mont
 import { DEFAULT_WARMUP_CEILING, WARMUP_CURVES } from "./warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
 
-const slug = z.string({ invalid_type_error: "expected a text id" }).regex(SLUG, "expected 1-32 lowercase letters, digits or dashes");
-const domain = z
-  .string({ invalid_type_error: "expected a domain name" })
-  .regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com");
+/** zod 4's `error` covers a missing value too: leave that to parseTenant's "Required" (zod 3's required_error). */
+const typeError = (message: string) => ({ error: (i: { input?: unknown }) => (i.input === undefined ? undefined : message) });
+const slug = z.string(typeError("expected a text id")).regex(SLUG, "expected 1-32 lowercase letters, digits or dashes");
+const domain = z.string(typeError("expected a domain name")).regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com");
 const positiveInt = (what: string) =>
   z
-    .number({ invalid_type_error: `expected ${what}` })
+    .number(typeError(`expected ${what}`))
     .int(`expected ${what}`)
     .positive(`expected ${what}`);
 const ipv4 = z.string().regex(IPV4, "expected an IPv4 address");
@@ -24,11 +24,11 @@ const ipv4 = z.string().regex(IPV4, "expected an IPv4 address");
 export const MAX_IPS_PER_SERVER = 32;
 
 const startVolume = z
-  .number({ invalid_type_error: "expected a whole number of messages a day" })
+  .number(typeError("expected a whole number of messages a day"))
   .int("expected a whole number of messages a day")
   .min(1, "expected at least 1 message a day (a warm-up starts by sending)");
 const dailyGrowthPercent = z
-  .number({ invalid_type_error: "expected a percentage" })
+  .number(typeError("expected a percentage"))
   .gt(0, "expected a daily growth above 0%")
   .max(100, "expected a daily growth of at most 100% (doubling)");
 const ceiling = positiveInt("a daily cap in messages");
@@ -49,31 +49,31 @@ const ipWarmupSettings = z
 const namedOrListed = z.union(
   [z.enum(Object.keys(WARMUP_CURVES) as [keyof typeof WARMUP_CURVES]), z.array(positiveInt("a daily volume")).min(1)],
   {
-    errorMap: () => ({
-      message: `expected ${Object.keys(WARMUP_CURVES).join(", ")}, a list of daily volumes, or { startVolume, dailyGrowthPercent, ceiling }`,
-    }),
+    error: () =>
+      `expected ${Object.keys(WARMUP_CURVES).join(", ")}, a list of daily volumes, or { startVolume, dailyGrowthPercent, ceiling }`,
   },
 );
 /** A named curve, daily volumes, or a ramp; an object is judged as a ramp, so its mistakes name the field. */
-const warmupSchema = z.unknown().transform((v, ctx): z.infer<typeof warmupRamp> | z.infer<typeof namedOrListed> => {
-  if (v === undefined) return "standard";
-  const r = (v !== null && typeof v === "object" && !Array.isArray(v) ? warmupRamp : namedOrListed).safeParse(v);
-  if (r.success) return r.data;
-  for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
-  return z.NEVER;
-});
+const warmupSchema = z
+  .unknown()
+  .optional()
+  .transform((v, ctx): z.infer<typeof warmupRamp> | z.infer<typeof namedOrListed> => {
+    if (v === undefined) return "standard";
+    const r = (v !== null && typeof v === "object" && !Array.isArray(v) ? warmupRamp : namedOrListed).safeParse(v);
+    if (r.success) return r.data;
+    for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path as Array<string | number> });
+    return z.NEVER;
+  });
 
 export const serverSchema = z
   .object({
     name: slug,
     location: positiveInt("a Hostwinds location id (a whole number)"),
     plan: positiveInt("a Hostwinds plan rid (a whole number)"),
-    billingCycle: z
-      .enum(BILLING_CYCLES, { errorMap: () => ({ message: `expected one of ${BILLING_CYCLES.join(", ")}` }) })
-      .default("monthly"),
+    billingCycle: z.enum(BILLING_CYCLES, { error: () => `expected one of ${BILLING_CYCLES.join(", ")}` }).default("monthly"),
     image: z.string().min(1).default("debian-12"),
     sendingIps: z
-      .number({ invalid_type_error: "expected a whole number of sending IPs" })
+      .number(typeError("expected a whole number of sending IPs"))
       .int("expected a whole number of sending IPs")
       .min(0, "expected 0 or more sending IPs")
       .max(MAX_IPS_PER_SERVER, `expected at most ${MAX_IPS_PER_SERVER} sending IPs per server`),
@@ -84,7 +84,7 @@ export const serverSchema = z
     retireIps: z.array(ipv4).default([]),
     /** IPs bought and published (rDNS, A, SPF) but kept out of the sending rotation, for emergencies. */
     standbyIps: z
-      .number({ invalid_type_error: "expected a whole number of standby IPs" })
+      .number(typeError("expected a whole number of standby IPs"))
       .int("expected a whole number of standby IPs")
       .min(0, "expected 0 or more standby IPs")
       .max(4, "expected at most 4 standby IPs per server")
@@ -92,16 +92,19 @@ export const serverSchema = z
     /** Sending IPs to stop sending from now; a standby IP takes each one's place. */
     pausedIps: z.array(ipv4).default([]),
     /** Which sending IP (1 = <server>-ip1) each domain leaves from; domains not named are spread evenly and stably. */
-    domainIps: z.record(domain, positiveInt("a sending IP number (1 for <server>-ip1)")).optional(),
+    domainIps: z
+      .record(domain, positiveInt("a sending IP number (1 for <server>-ip1)"), {
+        // zod 4 reports a bad key as "Invalid key in record" rather than with the key schema's message.
+        error: (i) => (i.code === "invalid_key" ? "expected a lowercase domain name such as acme-mail.com" : undefined),
+      })
+      .optional(),
   })
   .strict();
 
 export const domainSchema = z
   .object({
     name: domain,
-    dmarcPolicy: z
-      .enum(["none", "quarantine", "reject"], { errorMap: () => ({ message: "expected none, quarantine or reject" }) })
-      .default("none"),
+    dmarcPolicy: z.enum(["none", "quarantine", "reject"], { error: () => "expected none, quarantine or reject" }).default("none"),
     dkimSelector: z.string().regex(DKIM_SELECTOR, "expected a DKIM selector such as pm1").default("pm1"),
   })
   .strict();
@@ -109,8 +112,8 @@ export const domainSchema = z
 export const tenantSchema = z
   .object({
     id: slug,
-    tier: z.enum(TIERS, { errorMap: () => ({ message: `expected one of ${TIERS.join(", ")}` }) }),
-    monthlyBudgetUsd: z.number({ invalid_type_error: "expected a number of US dollars" }).nonnegative("expected 0 or more US dollars"),
+    tier: z.enum(TIERS, { error: () => `expected one of ${TIERS.join(", ")}` }),
+    monthlyBudgetUsd: z.number(typeError("expected a number of US dollars")).nonnegative("expected 0 or more US dollars"),
     zone: domain,
     domains: z.array(domainSchema).min(1, "expected at least one sending domain"),
     servers: z.array(serverSchema).min(1, "expected at least one server"),
@@ -293,19 +296,23 @@ export function parseTenant(stack: string, raw: unknown, book: PriceBook, config
       `${configKey}: expected the tenant object (id, tier, monthlyBudgetUsd, zone, domains, servers; see stacks/Pulumi.acme.yaml), found ${shown(raw ?? undefined)}`,
     ]);
   }
-  const r = tenantSchema.safeParse(raw);
+  const r = tenantSchema.safeParse(raw, {
+    error: (i) => (i.code === "invalid_type" && i.input === undefined ? "Required" : undefined),
+  });
   const cross = crossChecks(raw, book);
   if (r.success && cross.length === 0) return r.data;
   const issues = r.success ? [] : r.error.issues;
   const lines = [
-    ...issues.flatMap((i) =>
-      i.code === "unrecognized_keys"
+    ...issues.flatMap((i) => {
+      // zod 4 types a path as PropertyKey[]; a config parsed from YAML or JSON has no symbol keys.
+      const path = i.path as Array<string | number>;
+      return i.code === "unrecognized_keys"
         ? i.keys.map(
             (k) =>
-              `${keyPath([...i.path, k], configKey)}: unknown key; expected one of the documented keys (docs/operators.md, "Tenant stacks")`,
+              `${keyPath([...path, k], configKey)}: unknown key; expected one of the documented keys (docs/operators.md, "Tenant stacks")`,
           )
-        : problemLines(raw, [{ path: i.path, message: i.message }], configKey),
-    ),
+        : problemLines(raw, [{ path, message: i.message }], configKey);
+    }),
     ...problemLines(raw, cross, configKey),
   ];
   throw new TenantConfigError(stack, lines);

@@ -11,8 +11,10 @@ import { SLUG } from "../model/names";
 
 export const tenantPlanSchema = z.object({
   tenant: z.string().regex(SLUG, "must be 1-32 lowercase letters, digits or dashes"),
-  tier: z.enum(TIERS, { errorMap: () => ({ message: `must be one of ${TIERS.join(", ")}` }) }),
-  monthlyBudgetUsd: z.number({ invalid_type_error: "must be a number of US dollars" }).nonnegative("must not be negative"),
+  tier: z.enum(TIERS, { error: () => `must be one of ${TIERS.join(", ")}` }),
+  monthlyBudgetUsd: z
+    .number({ error: (i) => (i.input === undefined ? undefined : "must be a number of US dollars") })
+    .nonnegative("must not be negative"),
   /** What the tenant's config asks for, so a policy can refuse it before anything is bought. */
   servers: z.number().int().nonnegative(),
   sendingIps: z.number().int().nonnegative(),

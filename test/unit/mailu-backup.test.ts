@@ -45,7 +45,7 @@ describe("backup settings", () => {
       maxAgeHours: 26,
     });
     expect(() => parseBackupSettings("acme", { repository: "/srv/backups", keepDaily: 0, bucket: "x" }, { A: 1 })).toThrow(
-      /stack acme: penguinmails-infra:backup\.repository: must be a restic repository URL.*; penguinmails-infra:backup\.keepDaily: .*; penguinmails-infra:backup: Unrecognized key\(s\) in object: 'bucket'; penguinmails-infra:backupEnv: must be an object/,
+      /stack acme: penguinmails-infra:backup\.repository: must be a restic repository URL.*; penguinmails-infra:backup\.keepDaily: .*; penguinmails-infra:backup: Unrecognized key: "bucket"; penguinmails-infra:backupEnv: must be an object/,
     );
   });
 

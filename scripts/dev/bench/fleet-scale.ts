@@ -116,7 +116,8 @@ export interface PostgresFigures {
 async function postgresBackendFigures(backendDir: string, dir: string, ids: string[], o: FleetScaleOptions): Promise<PostgresFigures> {
   const pg = await startPrivatePostgres("bench-scale");
   const url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
-  const { Pool } = await import("pg");
+  // Not import(): under module nodenext a CommonJS file keeps import() as an ES module load.
+  const { Pool } = require("pg") as typeof import("pg");
   const pool = new Pool({ connectionString: url });
   try {
     o.progress(`copying ${ids.length} checkpoints into a Postgres DIY backend`);

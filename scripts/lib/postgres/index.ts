@@ -11,6 +11,7 @@
  * heartbeating, so a restarted service picks its interrupted work up again at once.
  */
 import { randomBytes } from "crypto";
+import { EventEmitter } from "events";
 import { Pool, PoolClient } from "pg";
 import { Logger, Runner, TaskList, makeWorkerUtils, run, runMigrations } from "graphile-worker";
 import { MIGRATIONS } from "./migrations";
@@ -143,7 +144,6 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
     if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
   };
   const pending: Promise<unknown>[] = [];
-  const { EventEmitter } = await import("events");
   const events = new EventEmitter();
   events.on("worker:create", ({ worker }: { worker: { workerId: string } }) => {
     pending.push(
