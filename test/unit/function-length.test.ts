@@ -31,8 +31,6 @@ const ALLOWED: Record<string, string> = {
   "scripts/dev/demo.ts: main": "the demo's script, one step after another as the README tells it",
   "scripts/dev/disaster.ts: disasterDrill": "the drill's script, one step after another as the runbook tells it",
   "scripts/dev/service-harness.ts: startServiceEnvironment": "starts the service's whole environment in dependency order",
-  // To split (issue 30, item 2).
-  "scripts/cli/fleet/report.ts: renderReport": "to split",
 };
 
 export interface LongFunction {
