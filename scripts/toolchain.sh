@@ -29,7 +29,6 @@ GLUE="$ROOT/scripts/toolchain"
 CACHE="${PENGUINMAILS_CACHE:-$HOME/.cache/penguinmails-infra}"
 START=$(date +%s)
 say() { [ "$QUIET" = 1 ] || echo "toolchain: $*" >&2; }
-step() { echo "toolchain [$(( $(date +%s) - START ))s] $*" >&2; }
 
 lockver() { # version of an npm package in package-lock.json
   node -e 'const l=require(process.argv[1]);const p=l.packages["node_modules/"+process.argv[2]];if(!p){console.error("toolchain: "+process.argv[2]+" is not in package-lock.json: run npm ci");process.exit(1)}console.log(p.version)' "$ROOT/package-lock.json" "$1"
@@ -60,7 +59,23 @@ if [ -f "$STAMP" ]; then
 fi
 
 mkdir -p "$BIN"
+
+# A cold build spends minutes inside single commands (go mod download, go build): a heartbeat names
+# the step still running and its time every HEARTBEAT seconds, so the build is never silent for long.
+HEARTBEAT=${PENGUINMAILS_TOOLCHAIN_HEARTBEAT:-20}
+STEP_FILE=$(mktemp)
+step() {
+  echo "toolchain [$(( $(date +%s) - START ))s] $*" >&2
+  echo "$(date +%s) $*" > "$STEP_FILE"
+}
 step "toolchain $KEY is not in $CACHE yet: preparing it (a cold build takes a while; progress follows)"
+( while sleep "$HEARTBEAT" </dev/null >/dev/null 2>&1; do
+    [ -e "$STEP_FILE" ] || exit 0
+    read -r since what < "$STEP_FILE" || continue
+    echo "toolchain [$(( $(date +%s) - START ))s] still at: ${what} ($(( $(date +%s) - since ))s on this step)" >&2
+  done ) &
+HEARTBEAT_PID=$!
+trap 'kill "$HEARTBEAT_PID" 2>/dev/null || true; rm -f "$STEP_FILE"' EXIT
 
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 # The checksum database is not reachable here; module contents still come only from the module proxy.

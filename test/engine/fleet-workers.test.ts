@@ -99,15 +99,27 @@ describe("fleet workers on the Postgres queue", () => {
   });
 
   test("one Cloudflare token spent by two processes: refused without a shared budget, never with the Postgres one", async () => {
+    // The two processes spend the token at the same time only if they start together: each says it is
+    // ready (a file) and waits for the go (a file), however long Node takes to start on a busy machine.
     const script = `
+      const fs = require("fs");
       const { CloudflareClient } = require(${JSON.stringify(path.join(projectRoot, "dist/providers/cloudflare/client.js"))});
       const c = new CloudflareClient({ apiToken: process.env.CLOUDFLARE_API_TOKEN, baseUrl: process.env.CLOUDFLARE_BASE_URL });
-      c.zoneId("wa-mail.com").then((z) => Promise.all(Array.from({ length: 15 }, () => c.list(z, {})))).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); });`;
-    const both = (extra: Record<string, string>) =>
-      Promise.all([
-        node(["-e", script], { CLOUDFLARE_BUDGET: "4,7", ...extra }),
-        node(["-e", script], { CLOUDFLARE_BUDGET: "4,7", ...extra }),
+      const spend = () => c.zoneId("wa-mail.com").then((z) => Promise.all(Array.from({ length: 15 }, () => c.list(z, {})))).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); });
+      fs.writeFileSync(process.env.BARRIER + "/ready-" + process.pid, "");
+      const go = () => (fs.existsSync(process.env.BARRIER + "/go") ? spend() : setTimeout(go, 10));
+      go();`;
+    const both = async (extra: Record<string, string>) => {
+      const barrier = fs.mkdtempSync(path.join(dir, "barrier-"));
+      const runs = Promise.all([
+        node(["-e", script], { CLOUDFLARE_BUDGET: "4,7", BARRIER: barrier, ...extra }),
+        node(["-e", script], { CLOUDFLARE_BUDGET: "4,7", BARRIER: barrier, ...extra }),
       ]);
+      const until = Date.now() + 120_000;
+      while (fs.readdirSync(barrier).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      fs.writeFileSync(path.join(barrier, "go"), "");
+      return runs;
+    };
     await new Promise((r) => setTimeout(r, 2100));
     cf.refused.clear();
     expect((await both({})).map((x) => x.status)).toEqual([0, 0]); // each process's own budget: twice the rate

@@ -213,11 +213,25 @@ describe("fleet commands", () => {
     await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
     const bravo = sim.inventory(KEY).find((s) => s.name === "pm-bravo.mx1@bravo")!;
     await client.buySecondaryIp(bravo.serviceId);
-    await new Promise((r) => setTimeout(r, 500)); // the stand-in's build and IP delays
-    const strayIp = sim
-      .inventory(KEY)
-      .find((s) => s.name === "pm-bravo.mx1@bravo")!
-      .ips.find((ip) => !bravo.ips.includes(ip))!;
+    // The stand-in builds the server and assigns the IP after a delay: wait for both (longer on a busy machine).
+    await client.waitFor(
+      "the forgotten server",
+      async () => sim.inventory(KEY).find((s) => s.name === "pm-alpha-forgotten" && s.status === "ACTIVE"),
+      {
+        timeoutMs: 120_000,
+        initialDelayMs: 100,
+        maxDelayMs: 500,
+      },
+    );
+    const strayIp = await client.waitFor(
+      "the stray IP",
+      async () =>
+        sim
+          .inventory(KEY)
+          .find((s) => s.name === "pm-bravo.mx1@bravo")!
+          .ips.find((ip) => !bravo.ips.includes(ip)),
+      { timeoutMs: 120_000, initialDelayMs: 100, maxDelayMs: 500 },
+    );
 
     const dry = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
     expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([

@@ -190,7 +190,8 @@ describe("hostwinds provider without the assumed fields", () => {
   ])("the CLI killed at %s of an up with a slow IP: the rerun buys exactly one IP per slot", async (_what, action, nth) => {
     const sim = await startSim({ ipDelayMs: 2_500 });
     const tenant = `kill-${action.replace(/_/g, "")}`;
-    const stack = await tenantStack(sim, tenant, { ipCount: "2", "hostwinds:ipTimeoutMs": "8000" });
+    // The IP arrives 2.5 s after its order; a run waits for it up to 60 s (returning as soon as it is there), as a busy machine may need.
+    const stack = await tenantStack(sim, tenant, { ipCount: "2", "hostwinds:ipTimeoutMs": "60000" });
     await stack.setConfig("ipCount", { value: "0" });
     const server = await stack.up(out);
     const id = server.outputs.serviceId.value as number;

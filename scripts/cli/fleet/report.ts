@@ -75,17 +75,16 @@ export interface ReportOptions {
   footer?: string;
 }
 
-export function renderReport(results: TenantChange[], o: ReportOptions = {}): string {
-  const max = o.maxChars ?? GITHUB_COMMENT_LIMIT - 1_000;
+/** The report's summary: counts of tenants, of what is bought and released, and the fleet's cost before → after. */
+function summary(results: TenantChange[], changed: TenantChange[], title: string): string[] {
   const before = results.reduce((s, c) => s + c.costBeforeUsd, 0);
   const after = results.reduce((s, c) => s + (c.costAfterUsd ?? c.costBeforeUsd), 0);
-  const changed = results.filter(changes);
   const failed = results.filter((c) => c.status === "failed").length;
   const blocked = results.filter((c) => c.status === "blocked").length;
   const sum = (f: (c: TenantChange) => number) => results.reduce((s, c) => s + f(c), 0);
-  const head = [
+  return [
     REPORT_MARKER,
-    `## ${o.title ?? "Fleet preview"}`,
+    `## ${title}`,
     "",
     `**${results.length}** tenant${results.length === 1 ? "" : "s"} previewed, **${changed.length}** with changes` +
       `${blocked ? `, **${blocked} blocked by policy**` : ""}${failed ? `, **${failed} failed**` : ""}.`,
@@ -95,6 +94,23 @@ export function renderReport(results: TenantChange[], o: ReportOptions = {}): st
     `**Monthly cost: ${usd(before)} → ${usd(after)} (${delta(after - before)})**`,
     "",
   ];
+}
+
+/** The largest n in [0, hi] for which `fits(n)` holds (fits is monotone: true up to some n): a binary search. */
+function largestFitting(hi: number, fits: (n: number) => boolean): number {
+  let lo = 0;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+export function renderReport(results: TenantChange[], o: ReportOptions = {}): string {
+  const max = o.maxChars ?? GITHUB_COMMENT_LIMIT - 1_000;
+  const changed = results.filter(changes);
+  const head = summary(results, changed, o.title ?? "Fleet preview");
   // Failures and blocks first, then the biggest cost changes.
   const rows = [...changed].sort(
     (a, b) =>
@@ -134,25 +150,11 @@ export function renderReport(results: TenantChange[], o: ReportOptions = {}): st
   let text = assemble(nRows, nDetails);
   // Drop details from the end, then rows; a binary search keeps this fast at thousands of tenants.
   if (text.length > max) {
-    let lo = 0,
-      hi = nDetails;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (assemble(nRows, mid).length <= max) lo = mid;
-      else hi = mid - 1;
-    }
-    nDetails = lo;
+    nDetails = largestFitting(nDetails, (n) => assemble(nRows, n).length <= max);
     text = assemble(nRows, nDetails);
   }
   if (text.length > max) {
-    let lo = 0,
-      hi = nRows;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (assemble(mid, 0).length <= max) lo = mid;
-      else hi = mid - 1;
-    }
-    nRows = lo;
+    nRows = largestFitting(nRows, (n) => assemble(n, 0).length <= max);
     text = assemble(nRows, 0);
   }
   return text;
