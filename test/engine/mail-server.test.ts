@@ -126,7 +126,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
 
     // What is on the server: the files, the containers, the domain and postmaster, the IPs and outbound rules.
     const env = hosts.file(ip, "/mailu/mailu.env")!;
-    expect(env).toContain(`HOSTNAMES=mx1.${ZONE},autoconfig.${ZONE},mta-sts.${ZONE},autoconfig.${NEWS},mta-sts.${NEWS}\n`);
+    expect(env).toContain(
+      `HOSTNAMES=mx1.${ZONE},${[ZONE, NEWS].flatMap((d) => [`autoconfig.${d}`, `autodiscover.${d}`, `mta-sts.${d}`]).join(",")}\n`,
+    );
     expect(env).toContain("TLS_FLAVOR=letsencrypt\n");
     const state = await stack.exportStack();
     const outputsOf = (type: string) =>
