@@ -19,7 +19,7 @@ const below = (files, forbidden) => ({
 });
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".pulumi-dev/", "scripts/toolchain/"] },
+  { ignores: ["node_modules/", "dist/", "policies/dist/", ".pulumi-dev/", "scripts/toolchain/"] },
   js.configs.recommended,
   {
     files: ["**/*.js", "**/*.cjs"],

@@ -6,6 +6,7 @@
  * Outputs are what a user and the pipeline read: servers, sending IPs, the
  * monthly cost broken down, and a warm-up plan per sending IP.
  */
+import { assertFreshBuild } from "../providers/lib/fresh-build";
 import * as pulumi from "@pulumi/pulumi";
 import { MailDomain } from "../components/mail-domain";
 import { webHostnames } from "../components/mail-records";
@@ -43,6 +44,8 @@ function isSecretConfig(key: string): boolean {
 }
 
 export = async () => {
+  // An edit without `npm run build` would deploy the old code (Pulumi.yaml runs dist/): refuse it.
+  assertFreshBuild("the tenant program", ["stacks", "components", "providers"]);
   const stack = pulumi.getStack();
   const config = new pulumi.Config();
   const stop = (lines: string[], what: string) =>

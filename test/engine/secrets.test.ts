@@ -27,7 +27,11 @@ describe("secrets provider on a real backend", () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   test("refused with the development passphrase or none; accepted with a passphrase file, which the stack's secrets are under", async () => {
-    for (const extra of [{ PULUMI_BACKEND_URL: backend, PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE }, { PULUMI_BACKEND_URL: backend }]) {
+    const refused: Record<string, string>[] = [
+      { PULUMI_BACKEND_URL: backend, PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE },
+      { PULUMI_BACKEND_URL: backend },
+    ];
+    for (const extra of refused) {
       const saved = process.env.PULUMI_CONFIG_PASSPHRASE;
       delete process.env.PULUMI_CONFIG_PASSPHRASE;
       try {

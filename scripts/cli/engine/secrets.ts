@@ -71,14 +71,15 @@ export function secretsFor(backendUrl: string, env: Record<string, string | unde
       `both PULUMI_CONFIG_PASSPHRASE and PULUMI_CONFIG_PASSPHRASE_FILE are set: Pulumi reads PULUMI_CONFIG_PASSPHRASE first and ignores the file. Unset one of them.`,
     );
   if (file) {
-    let ok = false;
+    let text: string;
     try {
-      ok = fs.readFileSync(file, "utf8").trim().length > 0;
+      text = fs.readFileSync(file, "utf8");
     } catch {
       throw new SecretsProviderError(
         `PULUMI_CONFIG_PASSPHRASE_FILE names ${file}, which cannot be read: create it (one line, the passphrase) or fix the path.`,
       );
     }
+    const ok = text.trim().length > 0;
     if (!ok) throw new SecretsProviderError(`PULUMI_CONFIG_PASSPHRASE_FILE names ${file}, which is empty: write the passphrase into it.`);
     return { env: {}, secretsProvider: "passphrase", describe: `the passphrase in ${file}` };
   }
