@@ -41,6 +41,12 @@ export const RELAY_SENDER_MAP = "/etc/postfix/sender-transports";
  * "Docker with nftables"), so native nft rules would sit beside Docker's instead of in its chain.
  */
 export const SERVER_PACKAGES = ["docker.io", "docker-compose", "postfix", "iptables", "ifupdown"] as const;
+/**
+ * From Debian 13 the `docker` command is a package of its own, docker-cli, which docker.io only
+ * recommends (trixie's docker.io 26.1.5+dfsg1-9: "Recommends: … docker-cli"; bookworm's docker.io
+ * ships the CLI itself and has no docker-cli). Recommends are not installed here, so it is named.
+ */
+export const PACKAGES_FROM_DEBIAN_13 = ["docker-cli"] as const;
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
@@ -71,7 +77,10 @@ export function packagesScript(): string {
   return `set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for p in ${SERVER_PACKAGES.join(" ")}; do
+wanted=(${SERVER_PACKAGES.join(" ")})
+. /etc/os-release
+[ "\${VERSION_ID:-}" = 12 ] || wanted+=(${PACKAGES_FROM_DEBIAN_13.join(" ")})
+for p in "\${wanted[@]}"; do
   dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ \${#missing[@]} -eq 0 ]; then

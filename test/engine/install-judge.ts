@@ -40,7 +40,12 @@ export async function judgeInstall(hosts: SshHostSim, ip: string): Promise<Insta
   return {
     debian: (await hosts.run(ip, ". /etc/os-release && echo $VERSION_ID")).stdout.trim(),
     compose: (hosts.file(ip, COMPOSE_FILE) ?? "").trim(),
-    packages: (await hosts.run(ip, "dpkg-query -W -f '${Package} ${Status}\\n' docker.io docker-compose postfix iptables ifupdown")).stdout
+    packages: (
+      await hosts.run(
+        ip,
+        "dpkg-query -W -f '${Package} ${Status}\\n' docker.io docker-cli docker-compose postfix iptables ifupdown 2>/dev/null",
+      )
+    ).stdout
       .trim()
       .split("\n")
       .sort(),
@@ -48,7 +53,7 @@ export async function judgeInstall(hosts: SshHostSim, ip: string): Promise<Insta
     composeConfig: await run(
       hosts,
       ip,
-      `cd /mailu && if [ "$(cat ${COMPOSE_FILE})" = "docker compose" ]; then /usr/libexec/docker/cli-plugins/docker-compose compose -p mailu config -q; else /usr/bin/docker-compose -p mailu config -q; fi`,
+      `cd /mailu && if [ "$(cat ${COMPOSE_FILE})" = "docker compose" ]; then /usr/libexec/docker/cli-plugins/docker-compose -p mailu config -q; else /usr/bin/docker-compose -p mailu config -q; fi`,
     ),
     postfix: await run(hosts, ip, "postconf -n >/dev/null && postfix check && echo postfix-ok"),
     firewall: await run(

@@ -171,7 +171,7 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect(await judgeInstall(hosts, ip)).toEqual({
       debian: "13",
       compose: "docker compose",
-      packages: ["docker-compose", "docker.io", "ifupdown", "iptables", "postfix"].map((p) => `${p} install ok installed`),
+      packages: ["docker-cli", "docker-compose", "docker.io", "ifupdown", "iptables", "postfix"].map((p) => `${p} install ok installed`),
       composeConfig: "0",
       postfix: "0 postfix-ok",
       firewall: "0 1",
