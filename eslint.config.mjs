@@ -61,7 +61,7 @@ const house = {
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".pulumi-dev/", "scripts/toolchain/"] },
+  { ignores: ["node_modules/", "dist/", "policies/dist/", ".pulumi-dev/", "scripts/toolchain/"] },
   js.configs.recommended,
   {
     files: ["**/*.js", "**/*.cjs"],

@@ -117,6 +117,15 @@ export function mtaStsPolicy(mxHosts: string[], maxAgeSeconds = MTA_STS_MAX_AGE)
  */
 export const mtaStsId = (policy: string) => createHash("sha256").update(policy).digest("hex").slice(0, 20);
 
+/**
+ * The names of a domain that mail clients reach over HTTPS at the mail host, each a CNAME to it:
+ * Thunderbird's autoconfig, Outlook's autodiscover (the `_autodiscover._tcp` SRV points clients to
+ * port 443 too) and MTA-STS (RFC 8461 §3.3: the policy host needs a valid certificate). MailU asks
+ * Let's Encrypt for a certificate naming exactly its HOSTNAMES, so every one of these must be there
+ * (MailU docs releases.rst: "add the autoconfig host to HOSTNAMES"); `verify` checks the served one.
+ */
+export const webHostnames = (domain: string): string[] => [`autoconfig.${domain}`, `autodiscover.${domain}`, `mta-sts.${domain}`];
+
 /** Every record of a sending domain, in a stable order. */
 export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
   const { domain, mailHost } = spec;
@@ -149,8 +158,9 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
     spfRecord(domain, spec.sendingIps, ttl),
     dkimRecord(domain, spec.dkim.selector, spec.dkim.publicKeyBase64, ttl),
     dmarcRecord(domain, spec.dmarcPolicy, dmarcTo, ttl),
-    { type: "CNAME", name: `autoconfig.${domain}`, content: mailHost, ttl, proxied: false },
-    { type: "CNAME", name: `autodiscover.${domain}`, content: mailHost, ttl, proxied: false },
+    ...webHostnames(domain)
+      .filter((n) => !n.startsWith("mta-sts."))
+      .map((name): MailRecord => ({ type: "CNAME", name, content: mailHost, ttl, proxied: false })),
     srv("_submissions", 10, 465),
     srv("_submission", 20, 587),
     srv("_imaps", 10, 993),

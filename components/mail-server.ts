@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as hostwinds from "../providers/hostwinds";
 import { stopRun } from "./stop-run";
+import { DEFAULT_IMAGE } from "../providers/model/tenant";
 
 export interface MailServerArgs {
   tenant: string;
@@ -14,7 +15,8 @@ export interface MailServerArgs {
   location: number;
   plan: number;
   billingCycle: hostwinds.BillingCycle;
-  image: string;
+  /** A public image's name or a template UUID; undefined: DEFAULT_IMAGE for a new server, the one it has for a running one. */
+  image?: string;
   sshKeys?: string[];
   /** How many secondary IPs send mail from this server. */
   sendingIps: number;
@@ -86,13 +88,19 @@ export class MailServer extends pulumi.ComponentResource {
         name: args.name,
         location: args.location,
         plan: args.plan,
-        template: args.image,
+        template: args.image ?? DEFAULT_IMAGE,
         billingCycle: args.billingCycle,
         sshKeys: args.sshKeys ?? [],
         adoptServiceId: args.adoptServiceId,
         rdns: this.hostname,
       },
-      { parent: this, dependsOn: opts?.dependsOn },
+      {
+        parent: this,
+        dependsOn: opts?.dependsOn,
+        // A server with no image named was bought with the default of its day: a newer default is for
+        // new servers, never a reason to replace a running one (a change of an image named in the config is).
+        ignoreChanges: args.image === undefined ? ["template"] : [],
+      },
     ); // children do not inherit a component's dependsOn
     // Every IP slot of this server, so a new slot learns what the others hold before taking an IP.
     const siblings = [

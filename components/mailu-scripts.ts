@@ -30,11 +30,23 @@ export const RELAY_MASTER_CF = "/etc/postfix/master.cf";
 export const RELAY_SENDER_MAP = "/etc/postfix/sender-transports";
 
 /**
- * What a stock Debian server lacks, from Debian's archive: Docker Engine and Compose (bookworm's
- * docker-compose is Compose v1, `docker-compose`; trixie's provides the `docker compose` plugin),
- * Postfix for the relay, iptables, ifupdown (Debian's default; present on stock images).
+ * What a stock Debian server lacks, from Debian's archive: Docker Engine and Compose, Postfix for
+ * the relay, iptables, ifupdown (Debian's default; present on stock images). Debian 13 "trixie"
+ * (the default image) has Compose v2 in its docker-compose package (2.26, the `docker compose`
+ * plugin MailU's docs use); Debian 12 "bookworm" has Compose v1 (1.29, the `docker-compose`
+ * command): COMPOSE_CHOICE below. The firewall stays iptables on both: Debian's `iptables` is the
+ * nftables-backed iptables-nft since Debian 10 (wiki.debian.org/nftables), and Docker Engine 26.1
+ * (trixie's docker.io) writes its own rules, the DOCKER-USER chain ours hooks into, only through
+ * iptables (Docker's native nftables backend came in Engine 29, experimental; docs.docker.com
+ * "Docker with nftables"), so native nft rules would sit beside Docker's instead of in its chain.
  */
 export const SERVER_PACKAGES = ["docker.io", "docker-compose", "postfix", "iptables", "ifupdown"] as const;
+/**
+ * From Debian 13 the `docker` command is a package of its own, docker-cli, which docker.io only
+ * recommends (trixie's docker.io 26.1.5+dfsg1-9: "Recommends: … docker-cli"; bookworm's docker.io
+ * ships the CLI itself and has no docker-cli). Recommends are not installed here, so it is named.
+ */
+export const PACKAGES_FROM_DEBIAN_13 = ["docker-cli"] as const;
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
@@ -65,24 +77,48 @@ export function packagesScript(): string {
   return `set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for p in ${SERVER_PACKAGES.join(" ")}; do
+wanted=(${SERVER_PACKAGES.join(" ")})
+. /etc/os-release
+[ "\${VERSION_ID:-}" = 12 ] || wanted+=(${PACKAGES_FROM_DEBIAN_13.join(" ")})
+for p in "\${wanted[@]}"; do
   dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ \${#missing[@]} -eq 0 ]; then echo "packages: all present"; exit 0; fi
-# The relay's configuration is ours (written next): Debian's postfix package is asked to write none.
-echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-echo "packages: installing \${missing[*]} from Debian's archive"
-log="$(mktemp)"
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "\${missing[@]}"; } >"$log" 2>&1; then
-  tail -n 30 "$log" >&2; echo "packages: apt-get failed (above)" >&2; exit 1
+if [ \${#missing[@]} -eq 0 ]; then
+  echo "packages: all present"
+else
+  # The relay's configuration is ours (written next): Debian's postfix package is asked to write none.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  echo "packages: installing \${missing[*]} from Debian's archive"
+  log="$(mktemp)"
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "\${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; echo "packages: apt-get failed (above)" >&2; exit 1
+  fi
+  rm -f "$log"
+  echo "packages: installed \${missing[*]}"
 fi
-rm -f "$log"
-echo "packages: installed \${missing[*]}"
+${COMPOSE_CHOICE}
 `;
 }
 
-/** Compose v2 (\`docker compose\`) where the plugin exists, else Compose v1 (\`docker-compose\`, Debian bookworm). */
-export const COMPOSE = `dc() { if docker compose version >/dev/null 2>&1; then docker compose -p mailu "$@"; else docker-compose -p mailu "$@"; fi; }`;
+/** Where the packages step writes which Compose this server has (one line: the command). */
+export const COMPOSE_FILE = "/etc/penguinmails/compose";
+/** Where Debian's docker-compose 2.x package puts the Compose v2 plugin (Debian 13; `dpkg -L docker-compose`). */
+export const COMPOSE_PLUGIN = "/usr/libexec/docker/cli-plugins/docker-compose";
+
+/**
+ * Decided once per server, when its packages are installed: Compose v2 (\`docker compose\`) where
+ * Debian's package installed the plugin (Debian 13), else Compose v1 (\`docker-compose\`, Debian 12).
+ */
+const COMPOSE_CHOICE = `mkdir -p /etc/penguinmails
+if [ -x ${COMPOSE_PLUGIN} ]; then echo "docker compose" > ${COMPOSE_FILE}; else echo "docker-compose" > ${COMPOSE_FILE}; fi
+echo "compose: $(cat ${COMPOSE_FILE})"`;
+
+/**
+ * \`dc\`: the Compose the packages step chose for this server (COMPOSE_CHOICE), without asking
+ * Docker before every call; a server whose packages step has not written it yet looks for the plugin.
+ */
+export const COMPOSE = `if [ -r ${COMPOSE_FILE} ]; then read -r -a compose < ${COMPOSE_FILE}; elif [ -x ${COMPOSE_PLUGIN} ]; then compose=(docker compose); else compose=(docker-compose); fi
+dc() { "\${compose[@]}" -p mailu "$@"; }`;
 
 /**
  * MailU's files, then the stack: compose validates the project and recreates what changed; smtp restarts

@@ -22,6 +22,10 @@ import {
   sendingIpsWithinTier,
 } from "./rules";
 import { flushCompileCache } from "../providers/lib/compile-cache";
+import { assertFreshBuild } from "../providers/lib/fresh-build";
+
+// The pack runs its compiled copy (policies/dist/): an edit without `npm run build` would enforce the old rules.
+assertFreshBuild("the policy pack", ["policies", "providers"]);
 
 const configSchema = {
   properties: {

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { IPV4, SLUG } from "../providers/model/names";
 import {
+  DEFAULT_IMAGE,
   MAX_IPS_PER_SERVER,
   Tenant,
   TenantConfigError,
@@ -84,7 +85,7 @@ export function changeTenant(before: Tenant, kind: RequestKind, params: unknown,
     case "add_server": {
       const p = requestBodies.add_server.parse(params);
       if (t.servers.some((s) => s.name === p.name)) throw new RequestRejected(`tenant ${t.id} already has a server ${p.name}`);
-      t.servers.push({ ...p, image: "debian-12", sshKeys: [], retireIps: [], pausedIps: [] });
+      t.servers.push({ ...p, image: DEFAULT_IMAGE, sshKeys: [], retireIps: [], pausedIps: [] });
       break;
     }
     case "add_standby": {

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MailDomain } from "../components/mail-domain";
+import { webHostnames } from "../components/mail-records";
 import { MailServer, sendingHostname, standbyHostname } from "../components/mail-server";
 import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
@@ -115,7 +116,8 @@ function mailuInstalls(tenant: Tenant, servers: Built[], domains: MailDomain[], 
           server: c.name,
           hostname: server.hostname,
           mainIp: server.mainIp,
-          extraHostnames: i === 0 ? tenant.domains.flatMap((d) => [`autoconfig.${d.name}`, `mta-sts.${d.name}`]) : [],
+          // Every name clients reach over HTTPS at the mail host needs to be on its certificate.
+          extraHostnames: i === 0 ? tenant.domains.flatMap((d) => webHostnames(d.name)) : [],
           sendingIps: server.ips.map((ip, k) => ({
             slot: `${c.name}-ip${k + 1}`,
             ip: ip.ip,

@@ -5,6 +5,7 @@
  * settings; build what it asks for (stacks/build.ts: the tenant's plan for policies, one
  * MailServer per server, DNS, MailU) and return the outputs a user and the pipeline read.
  */
+import { assertFreshBuild } from "../providers/lib/fresh-build";
 import * as pulumi from "@pulumi/pulumi";
 import { stopRun } from "../components/stop-run";
 import { HostwindsClient } from "../providers/hostwinds/client";
@@ -34,6 +35,8 @@ function readStack(config: pulumi.Config): StackConfig {
 }
 
 export = async () => {
+  // An edit without `npm run build` would deploy the old code (Pulumi.yaml runs dist/): refuse it.
+  assertFreshBuild("the tenant program", ["stacks", "components", "providers"]);
   const config = new pulumi.Config();
   const read = readStack(config);
   const judged = judgeConfig(read, defaultPriceBook());

@@ -46,7 +46,8 @@ export async function accountProblems(t: Tenant, stack: string, client: Hostwind
       });
     else if (monthlyPriceUsd(plan, s.billingCycle as BillingCycle) === undefined)
       out.push({ path: ["servers", i, "billingCycle"], message: `expected a billing cycle Hostwinds prices plan ${plan.id} for` });
-    if (!UUID.test(s.image) && !findImage(images, s.image))
+    // An image not named is the default for a new server only (the provider checks it when it buys one).
+    if (s.image !== undefined && !UUID.test(s.image) && !findImage(images, s.image))
       out.push({
         path: ["servers", i, "image"],
         message: `expected a public image of the account by name or UUID (${listed(images.map((x) => imageSlug(x.name)))}), or a template UUID`,

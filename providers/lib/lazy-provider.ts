@@ -14,6 +14,9 @@ export function lazyProvider(modulePath: string): pulumi.dynamic.ResourceProvide
   const load = (): pulumi.dynamic.ResourceProvider => {
     const p = require("path");
     const root = p.resolve(require.resolve("@pulumi/pulumi"), "..", "..", "..", "..");
+    // Also in a destroy, which runs no program: a provider edited after the build would act as the old code did.
+    if (!flushed)
+      require(p.join(root, "dist", "providers", "lib", "fresh-build")).assertFreshBuild(`the provider ${modulePath}`, ["providers"]);
     const impl = require(p.join(root, modulePath)).provider;
     if (!flushed) {
       // The engine kills the provider process: write Node's compile cache now (compile-cache.ts).

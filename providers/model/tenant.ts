@@ -14,6 +14,14 @@ import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
 const typeError = (message: string) => ({ error: (i: { input?: unknown }) => (i.input === undefined ? undefined : message) });
 const slug = z.string(typeError("expected a text id")).regex(SLUG, "expected 1-32 lowercase letters, digits or dashes");
 const domain = z.string(typeError("expected a domain name")).regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com");
+/**
+ * The image of a server whose config names none: the current Debian stable, 13 "trixie" (Debian
+ * 13.0 released 2025-08-09; debian.org/releases). Debian 12 "bookworm" is still supported (name
+ * it: `image: debian-12`). The install (components/mailu-*.ts) works on both, each judged by its
+ * own tools in the tests.
+ */
+export const DEFAULT_IMAGE = "debian-13";
+
 const positiveInt = (what: string) =>
   z
     .number(typeError(`expected ${what}`))
@@ -71,7 +79,9 @@ export const serverSchema = z
     location: positiveInt("a Hostwinds location id (a whole number)"),
     plan: positiveInt("a Hostwinds plan rid (a whole number)"),
     billingCycle: z.enum(BILLING_CYCLES, { error: () => `expected one of ${BILLING_CYCLES.join(", ")}` }).default("monthly"),
-    image: z.string().min(1).default("debian-12"),
+    // No default here: a server that names no image gets DEFAULT_IMAGE when it is bought and keeps
+    // the image it was bought with after the default moves on (components/mail-server.ts).
+    image: z.string().min(1).optional(),
     sendingIps: z
       .number(typeError("expected a whole number of sending IPs"))
       .int("expected a whole number of sending IPs")

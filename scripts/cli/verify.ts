@@ -27,6 +27,8 @@ Reads a tenant stack's outputs and checks, printing one line per check:
   mta-sts       per domain: one _mta-sts TXT; https://mta-sts.<domain>/.well-known/mta-sts.txt
                 served (200, text/plain, trusted certificate); version STSv1, mode, max_age,
                 mx lines covering every MX; the TXT id is the one derived from the policy served
+  certificate name  per name the stack points at a server (CNAME: autoconfig, autodiscover,
+                mta-sts): the server's HTTPS certificate for it (SNI) names it and is trusted
   report mailbox  per address DMARC (rua, ruf) and TLS-RPT (rua) name: its domain's MX takes
                 RCPT TO for it (250); nothing is sent
   blocklist     per sending IP and list: listed fails; 127.255.255.x answers are "unknown"
@@ -45,10 +47,11 @@ options:
   --smtp-host ADDR      reach every server's SMTP at ADDR instead of its main IP
   --smtp-ports 25=2525,465=2465,587=2587   port mapping (tests)
   --ca FILE             also trust this CA (PEM) for the SMTP and MTA-STS certificates
-  --https-host ADDR     fetch every mta-sts.<domain> at ADDR instead of its DNS address (tests)
+  --https-host ADDR     reach every server's HTTPS (mta-sts, certificate names) at ADDR (tests)
   --https-port N        ... on port N (default 443)
   --no-smtp             skip the SMTP checks (and the report mailboxes)
   --no-mta-sts          skip the MTA-STS check
+  --no-certificate-names  skip the certificate name check
   --no-backups          skip the backup check
   --json                the results as JSON
   -h, --help            this text
@@ -70,6 +73,7 @@ const COMMAND = {
     "https-host": { type: "string" },
     "https-port": { type: "string" },
     "no-mta-sts": { type: "boolean" },
+    "no-certificate-names": { type: "boolean" },
     root: { type: "string" },
     json: { type: "boolean" },
     "no-smtp": { type: "boolean" },
@@ -105,6 +109,7 @@ async function main(): Promise<number> {
   const ca = typeof flags.ca === "string" ? fs.readFileSync(flags.ca, "utf8") : undefined;
   if (!outputs.dnsRecords || !outputs.servers)
     throw new Error("the outputs have no dnsRecords or servers: is this a tenant stack that has been deployed?");
+  const https = { host: typeof flags["https-host"] === "string" ? flags["https-host"] : undefined, port: httpsPort, ca };
   const results = await verifyStack(outputs, {
     resolvers: list("resolvers"),
     authoritative: list("authoritative"),
@@ -113,13 +118,8 @@ async function main(): Promise<number> {
     backups: flags["no-backups"] ? false : undefined,
     smtp: flags["no-smtp"] ? false : { ports, ca },
     ssh,
-    mtaSts: flags["no-mta-sts"]
-      ? false
-      : {
-          host: typeof flags["https-host"] === "string" ? flags["https-host"] : undefined,
-          port: httpsPort,
-          ca,
-        },
+    mtaSts: flags["no-mta-sts"] ? false : https,
+    certificates: flags["no-certificate-names"] ? false : https,
   });
   console.log(flags.json ? JSON.stringify({ tenant: outputs.tenant, results }, null, 1) : renderTable(results));
   return failed(results) ? 1 : 0;

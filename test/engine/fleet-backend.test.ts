@@ -6,6 +6,7 @@
  * reads the same rows), `fleet drift` runs no engine when nothing drifted and one engine run for a
  * tenant changed by hand, and a running `up`'s update lock is read from the table.
  */
+import * as path from "path";
 import * as fs from "fs";
 import * as os from "os";
 import { Pool } from "pg";
@@ -47,7 +48,10 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     }
     // lib/pq (the CLI's driver) asks for TLS unless told otherwise; the cluster listens on a unix socket only.
     url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
-    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN, { PULUMI_BACKEND_URL: url }));
+    // Not the development backend: the stacks get an operator's passphrase (scripts/lib/engine/secrets.ts).
+    const passphrase = path.join(dir, "passphrase");
+    fs.writeFileSync(passphrase, "fleet-backend-test-passphrase\n", { mode: 0o600 });
+    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN, { PULUMI_BACKEND_URL: url, PULUMI_CONFIG_PASSPHRASE_FILE: passphrase }));
   });
   afterAll(async () => {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

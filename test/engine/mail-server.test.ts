@@ -19,6 +19,7 @@ import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { deliver, identityProblems, relayQueueWhen, sendMany, sinkSeen, startRelay } from "./relay-harness";
+import { judgeInstall } from "./install-judge";
 import { COMMAND_TYPE } from "../../providers/ssh";
 import { DNS_RECORD_TYPE } from "../../providers/cloudflare";
 
@@ -126,7 +127,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
 
     // What is on the server: the files, the containers, the domain and postmaster, the IPs and outbound rules.
     const env = hosts.file(ip, "/mailu/mailu.env")!;
-    expect(env).toContain(`HOSTNAMES=mx1.${ZONE},autoconfig.${ZONE},mta-sts.${ZONE},autoconfig.${NEWS},mta-sts.${NEWS}\n`);
+    expect(env).toContain(
+      `HOSTNAMES=mx1.${ZONE},${[ZONE, NEWS].flatMap((d) => [`autoconfig.${d}`, `autodiscover.${d}`, `mta-sts.${d}`]).join(",")}\n`,
+    );
     expect(env).toContain("TLS_FLAVOR=letsencrypt\n");
     const state = await stack.exportStack();
     const outputsOf = (type: string) =>
@@ -163,6 +166,20 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     expect((await hosts.run(ip, "postconf -n >/dev/null && postfix check && echo ok")).stdout).toBe("ok\n");
     expect(relayBinds().sort()).toEqual([...sendingIps].sort());
     expect((await hosts.run(ip, "iptables -S DOCKER-USER")).stdout).toContain("-A DOCKER-USER -j PM-MAILU-OUT");
+
+    // Debian 13, the default image: its Compose v2 chosen once, and each file judged by this suite's own tools.
+    expect(await judgeInstall(hosts, ip)).toEqual({
+      debian: "13",
+      compose: "docker compose",
+      packages: ["docker-cli", "docker-compose", "docker.io", "ifupdown", "iptables", "postfix"].map((p) => `${p} install ok installed`),
+      composeConfig: "0",
+      postfix: "0 postfix-ok",
+      firewall: "0 1",
+      units: "0 units-ok",
+      versionProbes: 0,
+    });
+    expect(hosts.calls(ip, "docker").some((c) => c.args[0] === "compose")).toBe(true);
+    expect(hosts.calls(ip, "docker-compose")).toEqual([]);
 
     // MailU (TLS_FLAVOR=letsencrypt) starts only after every A record exists.
     const seq = r.events

@@ -80,6 +80,7 @@ describe("verify: deliverability checks of a tenant stack", () => {
     smtp: { ports: smtp.ports, ca: certs.ca, timeoutMs: ANSWER_CEILING_MS },
     // No MailU here (installMailu false), so nothing serves MTA-STS; the second suite checks it.
     mtaSts: false,
+    certificates: false,
   });
   const run = () => verifyStack(outputs, options());
   const fails = (r: CheckResult[]) => r.filter((x) => x.status === "fail").map((x) => `${x.check} | ${x.subject} | ${x.detail}`);
@@ -340,6 +341,7 @@ withHosts("verify: what only the server can say (MailU installed over SSH on the
     smtpHost: "127.0.0.1",
     smtp: { ports: smtp.ports, ca: smtpCerts.ca, timeoutMs: ANSWER_CEILING_MS },
     mtaSts: { host: "127.0.0.1", port: front.port, ca: stsCerts.ca, timeoutMs: ANSWER_CEILING_MS },
+    certificates: { host: "127.0.0.1", port: front.port, ca: stsCerts.ca, timeoutMs: ANSWER_CEILING_MS },
     ssh: relayAccess(stack, "acme"),
     backups: false,
   });
@@ -365,7 +367,9 @@ withHosts("verify: what only the server can say (MailU installed over SSH on the
     outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
     ip = outputs.servers[0].mainIp;
     smtpCerts = testCertificates(path.join(devDir, "verify-mailu-certs"), HOST);
-    stsCerts = testCertificates(path.join(devDir, "verify-mta-sts-certs"), `mta-sts.${ZONE}`);
+    // MailU's certificate names exactly its HOSTNAMES (Let's Encrypt, reference §5): the front serves one made for them.
+    const hostnames = /^HOSTNAMES=(.*)$/m.exec(hosts.file(ip, "/mailu/mailu.env") ?? "")![1].split(",");
+    stsCerts = testCertificates(path.join(devDir, "verify-mta-sts-certs"), `mta-sts.${ZONE}`, hostnames);
     // MailU's Postfix takes mail for its users and aliases: as MailU's admin (stand-in) holds them after the install.
     smtp = await new SmtpSim({
       hostname: HOST,

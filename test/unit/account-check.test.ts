@@ -49,7 +49,7 @@ describe("the tenant config against the Hostwinds account", () => {
         },
       ]),
     ).toEqual([
-      'tenant.servers[0].image: expected a public image of the account by name or UUID (debian-12, debian-11, ubuntu-24.04), or a template UUID, found "windows-95"',
+      'tenant.servers[0].image: expected a public image of the account by name or UUID (debian-13, debian-12, debian-11, ubuntu-24.04), or a template UUID, found "windows-95"',
       "tenant.servers[0].location: expected a location of the Hostwinds account (1 Seattle, WA, 2 Dallas, TX, 3 Amsterdam, NL), found 9",
       `tenant.servers[0].pausedIps[0]: expected one of server mx1's secondary IPs (none: it is not bought yet), found "203.0.113.9"`,
       `tenant.servers[0].retireIps[0]: expected one of server mx1's secondary IPs (none: it is not bought yet), found "203.0.113.8"`,

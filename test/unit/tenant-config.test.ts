@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { load } from "js-yaml";
-import { TenantConfigError, limitProblems, parseTenant, problemLines, rawTenantValue } from "../../providers/model/tenant";
+import { DEFAULT_IMAGE, TenantConfigError, limitProblems, parseTenant, problemLines, rawTenantValue } from "../../providers/model/tenant";
 import { monthlyCost } from "../../providers/model/pricing";
 import { warmupSchedule } from "../../providers/model/warmup";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
@@ -51,9 +51,11 @@ describe("tenant config", () => {
     expect(new Set(tiers).size).toBeGreaterThanOrEqual(3);
   });
 
-  test("defaults: monthly billing, debian-12, DMARC none, selector pm1, the standard warm-up", () => {
+  test("defaults: monthly billing, no image named (debian-13 for a new server), DMARC none, selector pm1, the standard warm-up", () => {
     const t = parseTenant("t", valid, defaultPriceBook());
-    expect(t.servers[0]).toMatchObject({ billingCycle: "monthly", image: "debian-12", sshKeys: [] });
+    expect(t.servers[0]).toMatchObject({ billingCycle: "monthly", sshKeys: [] });
+    expect(t.servers[0].image).toBeUndefined();
+    expect(DEFAULT_IMAGE).toBe("debian-13");
     expect(t.domains[0]).toEqual({ name: "acme-mail.com", dmarcPolicy: "none", dkimSelector: "pm1" });
     expect(t.warmup).toBe("standard");
   });

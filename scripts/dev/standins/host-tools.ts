@@ -181,7 +181,8 @@ function docker(args: string[], cwd: string): string[] {
   if (args[0] !== "compose")
     throw new ToolError(`the stand-in's docker (no daemon here) knows only 'docker compose', not '${args[0] ?? ""}'`, 125);
   if (!fs.existsSync(COMPOSE_PLUGIN)) throw new ToolError("docker: 'compose' is not a docker command.\nSee 'docker --help'", 1);
-  return compose(args.slice(1), cwd, [COMPOSE_PLUGIN, "compose"], (logged) => ["compose", ...logged]);
+  // Run directly, Debian 13's plugin binary is Compose standalone (its args are compose's own: `docker-compose -p …`).
+  return compose(args.slice(1), cwd, [COMPOSE_PLUGIN], (logged) => ["compose", ...logged]);
 }
 
 /** Compose v1, the `docker-compose` command Debian bookworm's docker-compose package installs. */

@@ -395,7 +395,11 @@ export class HostwindsSim {
     } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
       i.status = "ACTIVE";
       i.ips.unshift({
-        ip: this.o.hosts?.addHost(i.serviceid, i.password) ?? i.pendingMainIp ?? this.newIp(),
+        // The host runs the image the server was bought with (Debian 12 or 13: the SSH-host stand-in's suite).
+        ip:
+          this.o.hosts?.addHost(i.serviceid, i.password, IMAGES.find((x) => x.uuid === i.template_uuid)?.slug) ??
+          i.pendingMainIp ??
+          this.newIp(),
         main: true,
         readyAt: Date.now(),
       });

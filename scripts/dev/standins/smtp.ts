@@ -30,8 +30,8 @@ export interface TestCertificates {
   shortLived: KeyAndCert;
 }
 
-/** A test CA and leaf certificates for `hostname`, made with the openssl CLI in `dir`. */
-export function testCertificates(dir: string, hostname: string): TestCertificates {
+/** A test CA and leaf certificates for `hostname` (the good one also for `alsoNames`), made with the openssl CLI in `dir`. */
+export function testCertificates(dir: string, hostname: string, alsoNames: string[] = []): TestCertificates {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n: string) => path.join(dir, n);
   const ssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -50,8 +50,8 @@ export function testCertificates(dir: string, hostname: string): TestCertificate
     "-subj",
     "/CN=penguinmails test CA",
   );
-  const leaf = (name: string, cn: string, days: string, signed = true) => {
-    fs.writeFileSync(f(`${name}.ext`), `subjectAltName=DNS:${cn}\n`);
+  const leaf = (name: string, cn: string, days: string, signed = true, more: string[] = []) => {
+    fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${[cn, ...more].map((n) => `DNS:${n}`).join(",")}\n`);
     if (!signed) {
       ssl(
         "req",
@@ -94,7 +94,7 @@ export function testCertificates(dir: string, hostname: string): TestCertificate
   };
   return {
     ca: fs.readFileSync(f("ca.pem"), "utf8"),
-    good: leaf("good", hostname, "90"),
+    good: leaf("good", hostname, "90", true, alsoNames),
     wrongName: leaf("wrong", `other.${hostname}`, "90"),
     selfSigned: leaf("self", hostname, "90", false),
     shortLived: leaf("short", hostname, "3"),

@@ -36,8 +36,10 @@ export interface SshHostSimOptions {
   addressPrefix?: string;
   /** OpenSSH public key lines accepted for root on every host. */
   authorizedKeys?: string[];
-  /** The Debian root filesystem (default: scripts/dev/debian-rootfs.sh builds or finds it). */
+  /** The Debian root filesystem (default: scripts/dev/debian-rootfs.sh builds or finds it for `suite`). */
   rootfs?: string;
+  /** The Debian suite the hosts run (default DEFAULT_SUITE: trixie, the image tenants get by default). */
+  suite?: string;
   /** The NIC's name on every host (default ens3: Debian's predictable name on a KVM server). */
   nic?: string;
 }
@@ -50,8 +52,17 @@ const netNamespace = (pid: number): string | undefined => {
   }
 };
 
+/**
+ * The suite of the hosts: Debian 13 "trixie", the image a server gets when its config names none
+ * (providers/model/tenant.ts DEFAULT_IMAGE); PENGUINMAILS_DEBIAN_SUITE=bookworm runs them on Debian 12.
+ */
+export const DEFAULT_SUITE = process.env.PENGUINMAILS_DEBIAN_SUITE || "trixie";
+
+/** The suite of each Debian image the Hostwinds catalogue names (providers/hostwinds/catalog.json). */
+const IMAGE_SUITES: Record<string, string> = { "debian-12": "bookworm", "debian-13": "trixie" };
+
 /** The clean Debian root filesystem, built once per machine (about a minute cold; progress on stderr). */
-export function debianRootfs(suite = "bookworm"): string {
+export function debianRootfs(suite = DEFAULT_SUITE): string {
   return execFileSync("bash", [path.join(projectRoot, "scripts", "dev", "debian-rootfs.sh"), "--suite", suite, "--print-dir"], {
     stdio: ["ignore", "pipe", "inherit"],
     encoding: "utf8",
@@ -60,7 +71,8 @@ export function debianRootfs(suite = "bookworm"): string {
 
 /** The side the Hostwinds stand-in calls: a built server gets a host; a terminated one loses it. */
 export interface ServerHosts {
-  addHost(serviceId: number, rootPassword: string): string;
+  /** `image`: the image's slug (debian-12, debian-13); the host runs that Debian suite. */
+  addHost(serviceId: number, rootPassword: string, image?: string): string;
   removeHost(ip: string): void;
   /** The server's OS was reinstalled: same address and password, a fresh disk. */
   reinstallHost?(ip: string): void;
@@ -74,6 +86,8 @@ export interface ExecRecord {
 
 interface Host {
   ip: string;
+  /** The Debian root filesystem under its overlay. */
+  rootfs: string;
   serviceId: number;
   password: string;
   root: string;
@@ -96,6 +110,9 @@ export class SshHostSim implements ServerHosts {
   private next = 2;
   private hostKey = utils.generateKeyPairSync("ed25519").private;
   private keys: ParsedKey[];
+  /** Root filesystems by suite, built or found once. */
+  private rootfses = new Map<string, string>();
+  /** The first root filesystem used: the archive's hosts for apt come from its sources. */
   private rootfs?: string;
   private proxy?: Promise<AptProxy>;
   /** Loopback ports of this machine that hosts reach at 127.0.0.1:<port> (e.g. a backup target): port → Unix socket. */
@@ -124,17 +141,21 @@ export class SshHostSim implements ServerHosts {
     return undefined;
   }
 
-  addHost(serviceId: number, rootPassword: string): string {
+  addHost(serviceId: number, rootPassword: string, image?: string): string {
     const n = this.next++;
     const ip = `${this.o.addressPrefix ?? process.env.PENGUINMAILS_SSH_HOST_PREFIX ?? "127.77"}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
     const root = path.join(this.o.dir, ip);
     fs.rmSync(root, { recursive: true, force: true });
     for (const d of ["upper", "work", "merged"]) fs.mkdirSync(path.join(root, d), { recursive: true });
-    this.rootfs ??= this.o.rootfs ?? debianRootfs();
+    const suite = (image && IMAGE_SUITES[image]) ?? this.o.suite ?? DEFAULT_SUITE;
+    const rootfs = this.o.rootfs ?? this.rootfses.get(suite) ?? debianRootfs(suite);
+    this.rootfses.set(suite, rootfs);
+    this.rootfs ??= rootfs;
     this.prepare(path.join(root, "upper"), ip);
     const server = new Server({ hostKeys: [this.hostKey] }, (client) => this.serve(host, client));
     const host: Host = {
       ip,
+      rootfs,
       serviceId,
       password: rootPassword,
       root,
@@ -297,7 +318,14 @@ export class SshHostSim implements ServerHosts {
   /** The archive hosts named in the root filesystem's apt sources: the only hosts the proxy fetches from. */
   private aptProxy(): Promise<AptProxy> {
     this.proxy ??= (() => {
-      const sources = fs.readFileSync(path.join(this.rootfs!, "etc/apt/sources.list"), "utf8");
+      // One-line sources.list, or deb822 files in sources.list.d (what newer debootstraps write).
+      const listed = [path.join(this.rootfs!, "etc/apt/sources.list")];
+      const d = path.join(this.rootfs!, "etc/apt/sources.list.d");
+      if (fs.existsSync(d)) listed.push(...fs.readdirSync(d).map((f) => path.join(d, f)));
+      const sources = listed
+        .filter((f) => fs.existsSync(f))
+        .map((f) => fs.readFileSync(f, "utf8"))
+        .join("\n");
       const hosts = [...sources.matchAll(/https?:\/\/([^/\s]+)/g)].map((m) => m[1]);
       const cache = path.join(path.dirname(path.dirname(this.rootfs!)), "apt-archive");
       return new AptProxy(path.join(this.o.dir, `apt-proxy-${process.pid}.sock`), hosts, cache).start();
@@ -322,7 +350,7 @@ export class SshHostSim implements ServerHosts {
       `mount --bind -o ro ${fs.realpathSync(process.execPath)} ${m}${STANDIN_NODE}`,
     ];
     const setup = [
-      `mount -t overlay overlay -o lowerdir=${this.rootfs},upperdir=${h.root}/upper,workdir=${h.root}/work ${m}`,
+      `mount -t overlay overlay -o lowerdir=${h.rootfs},upperdir=${h.root}/upper,workdir=${h.root}/work ${m}`,
       ...["proc", "dev"].map((d) => `mount --rbind /${d} ${m}/${d}`),
       `mount -t sysfs sysfs ${m}/sys`,
       `mount -t tmpfs tmpfs ${m}/run`,

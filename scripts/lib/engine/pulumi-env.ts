@@ -2,7 +2,8 @@
  * The one place that says how this project runs the Pulumi engine locally:
  * the toolchain on PATH, a file backend and work dirs in the ignored
  * `.pulumi-dev/` folder, no update checks, no plugin downloads, Node's compile cache for the
- * engine's Node processes, and a passphrase secrets provider with a dev-only passphrase.
+ * engine's Node processes, and the secrets provider (./secrets.ts: the dev-only passphrase for the
+ * local development backend only; any other backend needs the operator's own provider).
  * Tests, the demo, the benchmarks and the fleet commands all start here.
  */
 import { execFileSync } from "child_process";
@@ -10,6 +11,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, LocalWorkspaceOptions, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { DEV_PASSPHRASE, secretsFor } from "./secrets";
+
+export { DEV_PASSPHRASE };
 
 /** The project root: the nearest folder above this file holding Pulumi.yaml (works from src and dist). */
 export const projectRoot = (() => {
@@ -24,9 +28,6 @@ export const projectRoot = (() => {
 
 /** Everything local lives under here; it is in .gitignore. */
 export const devDir = path.join(projectRoot, ".pulumi-dev");
-
-/** Only for local backends of dev runs, tests and the demo; real tenants use their own secrets provider. */
-export const DEV_PASSPHRASE = "penguinmails-dev-only-passphrase";
 
 let cachedBin: string | undefined;
 
@@ -128,8 +129,18 @@ export function compileCacheDir(): string {
   return process.env.NODE_COMPILE_CACHE || path.join(os.tmpdir(), "penguinmails-node-compile-cache");
 }
 
-/** Environment variables for a `pulumi` process run against the local backend. */
+/**
+ * The backend a run uses (`extra.PULUMI_BACKEND_URL`, else the local development backend) and its
+ * secrets provider (./secrets.ts), which stops a run on a real backend without one.
+ */
+export function engineSecrets(opts: EngineEnvOptions = {}): ReturnType<typeof secretsFor> & { backendUrl: string } {
+  const backendUrl = opts.extra?.PULUMI_BACKEND_URL ?? `file://${path.join(devDir, "backends", opts.backend ?? "default")}`;
+  return { ...secretsFor(backendUrl, { ...process.env, ...opts.extra }, devDir), backendUrl };
+}
+
+/** Environment variables for a `pulumi` process run against the local backend (or `extra.PULUMI_BACKEND_URL`). */
 export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
+  const secrets = engineSecrets(opts);
   const { binDir, pulumiHome } = engineDirs(opts.home);
   const backendDir = path.join(devDir, "backends", opts.backend ?? "default");
   fs.mkdirSync(backendDir, { recursive: true });
@@ -137,7 +148,7 @@ export function engineEnv(opts: EngineEnvOptions = {}): Record<string, string> {
     PATH: `${binDir}:${engineNodeDir()}:${process.env.PATH ?? ""}`,
     PULUMI_HOME: pulumiHome,
     PULUMI_BACKEND_URL: `file://${backendDir}`,
-    PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE,
+    ...secrets.env,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
@@ -156,7 +167,8 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
 /** Options for a LocalWorkspace on `workDir`: the engine runs with engineEnv() and the toolchain's CLI. */
 export async function workspaceOptions(workDir: string, opts: EngineEnvOptions = {}): Promise<LocalWorkspaceOptions> {
   const envVars = engineEnv(opts);
-  return { workDir, envVars, pulumiCommand: await pulumiCommand() };
+  // A stack this workspace creates gets the run's provider (`pulumi stack init --secrets-provider`).
+  return { workDir, envVars, secretsProvider: engineSecrets(opts).secretsProvider, pulumiCommand: await pulumiCommand() };
 }
 
 /** Create (or select) a stack of the program in `workDir` on the local backend. */

@@ -3,8 +3,9 @@
  * home: the Automation API's local workspace runs `pulumi stack select`,
  * which rewrites a workspace file in PULUMI_HOME, so two stacks selected at
  * once in one home race. The backend and secrets provider are the caller's
- * (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE in the environment), or the
- * local dev backend when none is set. Provider credentials come from the
+ * (PULUMI_BACKEND_URL; PULUMI_CONFIG_PASSPHRASE_FILE, PULUMI_CONFIG_PASSPHRASE or
+ * PENGUINMAILS_SECRETS_PROVIDER, ../engine/secrets.ts), or the local dev backend
+ * when none is set; a stack created here gets that provider. Provider credentials come from the
  * environment too (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …).
  */
 import * as path from "path";
@@ -26,7 +27,7 @@ const workspaces = new Map<string, Promise<LocalWorkspace>>();
 
 function slotWorkspace(p: FleetProject, slot: number, o: FleetEngineOptions): Promise<LocalWorkspace> {
   const extra: Record<string, string> = {};
-  for (const k of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"])
+  for (const k of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PENGUINMAILS_SECRETS_PROVIDER"])
     if (process.env[k]) extra[k] = process.env[k]!;
   const home = o.homeTag ?? `slot-${slot}`;
   const key = JSON.stringify([p.root, home, o.localBackend ?? "", extra]);

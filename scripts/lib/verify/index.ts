@@ -10,6 +10,7 @@ import { ServerBackup, checkBackups } from "./backup";
 import { HttpsOptions, fetchPolicy, judgeMtaSts, mtaStsResult } from "./mta-sts";
 import { PtrAnswer, SshAccess, judgeHelo, readRelayTransports } from "./relay";
 import { reportUris } from "./mail-auth";
+import { checkCertificateNames } from "./certificate-names";
 
 export interface StackOutputs {
   tenant?: string;
@@ -45,6 +46,8 @@ export interface VerifyOptions {
   ssh?: (server: StackServer) => Promise<SshAccess | undefined>;
   /** Where and how to fetch each domain's MTA-STS policy (tests: another address, a test CA); false skips the check. */
   mtaSts?: HttpsOptions | false;
+  /** Where and how to reach each server's HTTPS for the names pointed at it (autoconfig, autodiscover, mta-sts); false skips the check. */
+  certificates?: HttpsOptions | false;
 }
 
 /** The domains the stack sends for: each has an MX (host names carry SPF too, for HELO, but no MX). */
@@ -107,6 +110,14 @@ export async function verifyStack(outputs: StackOutputs, o: VerifyOptions = {}):
   if (o.mtaSts !== false)
     for (const d of domains.filter((d) => outputs.dnsRecords.some((r) => r.type === "TXT" && r.name === `_mta-sts.${d}`)))
       results.push(await checkMtaSts(d, resolvers[0], o.mtaSts ?? {}));
+  if (o.certificates !== false)
+    results.push(
+      ...(await checkCertificateNames(
+        outputs.dnsRecords,
+        outputs.servers.map((s) => ({ hostname: s.name, address: s.mainIp })),
+        o.certificates ?? {},
+      )),
+    );
   results.push(
     ...(await checkBlocklists(
       sending.map((s) => s.ip),

@@ -126,7 +126,10 @@ const OPTIONS: OptionHelp[] = [
 const FOOTER = `Progress goes to stderr. Exit status: 0 when every tenant succeeded (and, for drift, none
 drifted); 1 when any failed, was blocked by policy or drifted; 2 for bad usage.
 Credentials and backend come from the environment: HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN,
-PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (local dev backend when unset). For fleets on many
+PULUMI_BACKEND_URL (local dev backend when unset) and, for any backend but the local dev one, a
+secrets provider: PULUMI_CONFIG_PASSPHRASE_FILE, PULUMI_CONFIG_PASSPHRASE (not the dev one) or
+PENGUINMAILS_SECRETS_PROVIDER=awskms://…|azurekeyvault://…|gcpkms://…|hashivault://… (new stacks
+get it; without one nothing runs). For fleets on many
 machines use Pulumi's Postgres backend, PULUMI_BACKEND_URL=postgres://user:pass@host/db (add
 sslmode=disable without TLS); a file:// or postgres:// backend is read directly (stack list,
 checkpoints, locks) by drift, orphans and recover, never through 'pulumi stack ls'.`;
