@@ -156,7 +156,7 @@ describe("fleet commands", () => {
     expect(report).toContain("**Monthly cost: $0.00 → $49.91 (+$49.91)**"); // 14.97 + 19.97 + charlie unknown (0) + delta 14.97
     expect(report).toMatch(/\| charlie \| \*\*failed\*\* \|/);
     expect(report).toMatch(/\| delta \| \*\*blocked by policy\*\* \|/);
-    expect(report).toContain("| alpha | ok | +1 | +2 | +16 | $0.00 → $14.97 (+$14.97) |");
+    expect(report).toContain("| alpha | ok | +1 | +2 | +19 | $0.00 → $14.97 (+$14.97) |");
     expect(calls()).toBeGreaterThanOrEqual(0);
   });
 
