@@ -312,6 +312,8 @@ export class HostwindsClient {
         body,
         headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
         timeoutMs: this.opts.requestTimeoutMs,
+        // Keys bound to an IPv4 allow-list refuse calls that arrive over IPv6 (hostwinds-api.md §1, NS).
+        ipv4Only: true,
       }),
       judge: (a) => this.judge(a),
       fail: (f: Failure, tries: number, elapsedMs: number) =>
