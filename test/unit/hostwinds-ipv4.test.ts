@@ -10,7 +10,6 @@ import { send } from "../../providers/lib/http";
 
 const HOST = "dual-stack.hostwinds.test";
 // The module object itself (an `import *` namespace is read-only): net's connect looks names up through it.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const dns = require("dns") as { lookup: unknown };
 
 describe("IPv4 only for Hostwinds", () => {
