@@ -28,6 +28,7 @@ import {
 } from "../providers/model/tenant";
 import { HostwindsClient } from "../providers/hostwinds/client";
 import { accountProblems } from "../providers/hostwinds/account-check";
+import { backendFingerprint } from "../providers/hostwinds/inputs";
 import { SettingsError, clientOptions, readSettings } from "../providers/hostwinds/settings";
 
 const SECRET_KEYS = ["hostwinds:apiKey", "cloudflare:apiToken", "penguinmails-infra:sshPrivateKey", "penguinmails-infra:backupEnv"];
@@ -79,7 +80,13 @@ export = async () => {
   // 2. The config against the Hostwinds account: catalogue and servers read once, nothing bought.
   let inAccount;
   try {
-    inAccount = problemLines(raw, await accountProblems(tenant, stack, new HostwindsClient(clientOptions(settings))));
+    inAccount = problemLines(
+      raw,
+      await accountProblems(tenant, stack, new HostwindsClient(clientOptions(settings)), {
+        project: pulumi.getProject(),
+        backend: backendFingerprint(),
+      }),
+    );
   } catch (e) {
     return stop([`could not read the Hostwinds account to check the config: ${(e as Error).message}`], "the config is unchecked");
   }
@@ -132,6 +139,7 @@ export = async () => {
         sendingIps: s.sendingIps,
         mailDomain,
         adoptServiceId: s.adoptServiceId,
+        allowReplace: s.allowReplace,
         adoptIps: s.adoptIps,
         retireIps: s.retireIps,
         standbyIps: s.standbyIps,

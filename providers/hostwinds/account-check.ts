@@ -8,7 +8,7 @@
  * one), servers (when a server adopts, pauses or retires), and the IPs of those servers.
  */
 import { HostwindsClient } from "./client";
-import { markIs, parseServerName } from "./inputs";
+import { parseServerName, serverName } from "./inputs";
 import { Image, Instance, imageSlug } from "./wire";
 import { findImage } from "./catalog";
 import { BillingCycle, monthlyPriceUsd } from "../model/pricing";
@@ -20,7 +20,12 @@ const listed = (items: string[], max = 12) =>
   items.length === 0 ? "none" : items.length > max ? `${items.slice(0, max).join(", ")}, …` : items.join(", ");
 
 /** `stack`: the stack whose servers are meant (a server's owner mark names it, providers/hostwinds/inputs.ts). */
-export async function accountProblems(t: Tenant, stack: string, client: HostwindsClient): Promise<Problem[]> {
+export async function accountProblems(
+  t: Tenant,
+  stack: string,
+  client: HostwindsClient,
+  owner: { project: string; backend: string } = { project: "", backend: "" },
+): Promise<Problem[]> {
   const out: Problem[] = [];
   const needsServers = t.servers.some((s) => s.adoptServiceId || s.adoptIps?.length || s.pausedIps.length || s.retireIps.length);
   const needsKeys = t.servers.some((s) => s.sshKeys.length);
@@ -84,7 +89,8 @@ export async function accountProblems(t: Tenant, stack: string, client: Hostwind
         if (rid !== undefined && rid !== s.plan)
           out.push({ path: ["servers", i, "plan"], message: `expected ${rid}, the plan rid of server ${server.serviceid} to adopt` });
       } else {
-        const same = instances.filter((x) => markIs(parseServerName(x.srvrname), { tenant: t.id, stack, server: s.name }));
+        const mark = serverName({ ...owner, tenant: t.id, stack, server: s.name });
+        const same = instances.filter((x) => parseServerName(x.srvrname)?.mark === mark);
         server = same.length === 1 ? same[0] : undefined;
       }
       const lists = (["pausedIps", "retireIps", "adoptIps"] as const).filter((k) => s[k]?.length);

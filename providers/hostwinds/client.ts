@@ -16,6 +16,7 @@ import {
   DEFAULT_API_URL,
   DEFAULT_IP_PURCHASE_ACTION,
   REINSTALL_ACTION,
+  UPGRADE_ACTION,
   FormValue,
   INVALID_SERVICE_ID,
   Image,
@@ -184,6 +185,19 @@ export class HostwindsClient {
    */
   async reinstallInstance(serviceId: number, template: string): Promise<void> {
     await this.send(REINSTALL_ACTION, "change", { serviceid: serviceId, template });
+  }
+
+  /**
+   * Orders a plan change of the same server (PM upgrade-billing.md [D]: `upgrade_instance` with the
+   * plan's `rid` creates an order and invoice). Billed: sent once, like a purchase.
+   */
+  async upgradeInstance(serviceId: number, planRid: number): Promise<void> {
+    await this.send(UPGRADE_ACTION, "purchase", { serviceid: serviceId, rid: planRid });
+  }
+
+  /** Accepts a finished resize (status RESIZED → ACTIVE; PM upgrade-billing.md [D]). */
+  async confirmUpgrade(serviceId: number): Promise<void> {
+    await this.send("confirm_upgrade", "change", { serviceid: serviceId });
   }
 
   async renameInstance(serviceId: number, name: string): Promise<void> {

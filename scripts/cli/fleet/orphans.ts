@@ -20,7 +20,7 @@
  */
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
-import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
+import { ownerOf, parseServerName, serverName } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
 import { BillingCycle, defaultPriceBook, monthlyPriceUsd } from "../../../providers/model/pricing";
 import { clientOptions, readSettings } from "../../../providers/hostwinds/settings";
@@ -76,7 +76,17 @@ export function ownedBy(stacks: StackState[]): Owned {
       const i = { ...op.resource.inputs, ...op.resource.outputs };
       if (op.resource.type === INSTANCE_TYPE) {
         if (typeof i.tenant === "string" && typeof i.name === "string")
-          owned.marks.add(serverName(i.tenant, i.name, typeof i.stack === "string" ? i.stack : s.stack));
+          owned.marks.add(
+            serverName(
+              ownerOf({
+                tenant: i.tenant,
+                name: i.name,
+                stack: typeof i.stack === "string" ? i.stack : s.stack,
+                project: typeof i.project === "string" ? i.project : undefined,
+                backend: typeof i.backend === "string" ? i.backend : undefined,
+              }),
+            ),
+          );
         const adopt = num(i.adoptServiceId) ?? num(i.serviceId);
         if (adopt !== undefined) owned.serviceIds.add(adopt);
       }
@@ -109,11 +119,12 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
   for (const server of await client.listInstances()) {
     const { mark, orders } = splitName(server.srvrname);
     const owner = parseServerName(mark);
-    // Ours: marked, or named in the older `pm-<tenant>-<server>` form (no stack to ask, so any busy stack holds it).
+    // Ours: marked, or named in an older `pm-…` form. A mark is a hash of its owner (inputs.ts) and names
+    // no stack to ask, so any busy stack holds every server of ours.
     if (!owner && !server.srvrname.startsWith("pm-")) continue;
     const serverOwned = owned.serviceIds.has(server.serviceid) || owned.marks.has(mark);
-    const busy = owner ? owned.busy.get(owner.stack) : owned.busy.size ? [...owned.busy.values()][0] : undefined;
-    const stackName = owner?.stack ?? [...owned.busy.keys()][0];
+    const busy = owned.busy.size ? [...owned.busy.values()][0] : undefined;
+    const stackName = [...owned.busy.keys()][0];
     const created = Date.parse(String((server as Record<string, unknown>).created_at ?? ""));
     const held = busy
       ? `stack ${stackName} is ${busy}`
