@@ -38,6 +38,7 @@ import {
   parseBody,
   priceListSchema,
   purchasedIpIn,
+  shapeOf,
   sshKeySchema,
 } from "./wire";
 import { z } from "zod";
@@ -92,6 +93,26 @@ export interface WaitOptions {
 
 /** What a request may do on the server, which decides whether it may be re-sent. */
 type Effect = "read" | "change" | "purchase";
+
+/** An answer of another shape than the client expects: the action, where it differs, and the answer's shape (never its values). */
+export class UnexpectedShapeError extends HostwindsError {
+  constructor(
+    action: string,
+    readonly where: string,
+    readonly shape: string,
+  ) {
+    super(
+      action,
+      `unexpected response shape at ${where}; the answer was ${shape}`,
+      false,
+      "The API may have changed or the assumption is wrong; please report it",
+    );
+  }
+}
+
+/** Whether Hostwinds answered with a refusal (an error body: unknown action, not authorized, …), not a shape or network failure. */
+export const isRefusal = (e: unknown): e is HostwindsError =>
+  e instanceof HostwindsError && !(e instanceof UnexpectedShapeError) && !e.retryable;
 
 export class HostwindsClient {
   readonly apiUrl: string;
@@ -284,16 +305,11 @@ export class HostwindsClient {
 
   private async read<S extends z.ZodTypeAny>(action: string, params: Record<string, FormValue>, schema: S): Promise<z.output<S>> {
     const r = await this.send(action, "read", params);
-    if (r.kind !== "data") throw new HostwindsError(action, "expected data but got a change result", false);
+    if (r.kind !== "data") throw new UnexpectedShapeError(action, "(root) (expected {success: …})", shapeOf(r.items));
     const parsed = schema.safeParse(r.data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new HostwindsError(
-        action,
-        `unexpected response shape at ${issue.path.join(".") || "(root)"}: ${issue.message}`,
-        false,
-        "The API may have changed; please report it",
-      );
+      throw new UnexpectedShapeError(action, `${issue.path.join(".") || "(root)"} (${issue.message})`, `{success: ${shapeOf(r.data)}}`);
     }
     return parsed.data;
   }

@@ -28,7 +28,7 @@ import { findImage } from "./catalog";
 import { joinName, splitName } from "./orders";
 import { BillingCycle, monthlyPriceUsd } from "../model/pricing";
 import { Session, configureSession, progress, session } from "./session";
-import { type Instance as ApiInstance, type Plan, imageSlug } from "./wire";
+import { type Instance as ApiInstance, type Plan, UUID, imageSlug } from "./wire";
 
 export interface InstanceOutputs extends InstanceInputs {
   serviceId: number;
@@ -87,6 +87,8 @@ function outputs(api: ApiInstance, inputs: InstanceInputs, price: number, imageU
 
 /** The image UUID add_instance takes; a precise error listing the images when the name is unknown. */
 async function imageUuid(s: Session, inputs: InstanceInputs): Promise<string> {
+  // A UUID is sent as it is: no image listing (ASSUMPTIONS: get_public_images) is needed for it.
+  if (UUID.test(inputs.template.trim())) return inputs.template.trim();
   const images = await s.images();
   const found = findImage(images, inputs.template);
   if (found) return found.uuid;

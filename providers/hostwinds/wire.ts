@@ -59,6 +59,22 @@ export function parseBody(text: string): Parsed {
   return { kind: "error", message: "the response had neither a success nor a result field" };
 }
 
+/**
+ * The shape of an answer, never its values (an answer may hold a root password): keys and types,
+ * three levels deep, the first item of a list, e.g. `{success: {locations: [{location_id: string, …}]}}`.
+ */
+export function shapeOf(v: unknown, depth = 3): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return v.length === 0 ? "[]" : depth <= 0 ? "[…]" : `[${shapeOf(v[0], depth - 1)}${v.length > 1 ? ", …" : ""}]`;
+  if (typeof v === "object") {
+    const keys = Object.keys(v as object);
+    if (depth <= 0) return keys.length ? "{…}" : "{}";
+    const shown = keys.slice(0, 6).map((k) => `${/^\d+$/.test(k) ? "<id>" : k}: ${shapeOf((v as Record<string, unknown>)[k], depth - 1)}`);
+    return `{${shown.join(", ")}${keys.length > 6 ? ", …" : ""}}`;
+  }
+  return typeof v;
+}
+
 /** Hostwinds messages that mean "not now" rather than "no". */
 export function isTransientMessage(message: string): boolean {
   return /too many requests|rate limit|try again|temporarily|timed? ?out|maintenance/i.test(message);
