@@ -238,8 +238,20 @@ export class HostwindsClient {
    * Hostwinds wants an IP justification). Returns the IP when the answer names it ([assumed], rare).
    */
   async buySecondaryIp(serviceId: number, action: string = DEFAULT_IP_PURCHASE_ACTION): Promise<string | undefined> {
-    const r = await this.send(action, "purchase", ipPurchaseParams(serviceId));
-    return r.kind === "results" ? purchasedIpIn(r.items) : undefined;
+    try {
+      const r = await this.send(action, "purchase", ipPurchaseParams(serviceId));
+      return r.kind === "results" ? purchasedIpIn(r.items) : undefined;
+    } catch (e) {
+      // "Invalid Action." is answered before anything is done: the assumed action name is wrong, nothing was bought.
+      if (e instanceof HostwindsError && /invalid action/i.test(e.detail))
+        throw new HostwindsError(
+          action,
+          e.detail,
+          false,
+          `Hostwinds has no action ${action} (ASSUMPTIONS: the secondary-IP purchase action); nothing was bought. Set hostwinds:ipPurchaseAction to the action Hostwinds documents, or run \`npm run fleet -- probe\``,
+        );
+      throw e;
+    }
   }
 
   /** Releases a secondary IP; false when it was no longer on the server. */

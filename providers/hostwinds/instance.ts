@@ -11,7 +11,7 @@
 import { withTruthfulPurchases } from "../lib/purchases";
 import type * as pulumi from "@pulumi/pulumi";
 import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
-import { OutcomeUnknownError } from "./client";
+import { OutcomeUnknownError, UnexpectedShapeError, isRefusal } from "./client";
 import { HostwindsError } from "./errors";
 import {
   InstanceInputs,
@@ -28,7 +28,7 @@ import { findImage } from "./catalog";
 import { joinName, splitName } from "./orders";
 import { BillingCycle, monthlyPriceUsd } from "../model/pricing";
 import { Session, configureSession, progress, session } from "./session";
-import { type Instance as ApiInstance, type Plan, UUID, imageSlug } from "./wire";
+import { type Instance as ApiInstance, type Image, type Plan, UUID, imageSlug } from "./wire";
 
 export interface InstanceOutputs extends InstanceInputs {
   serviceId: number;
@@ -89,7 +89,16 @@ function outputs(api: ApiInstance, inputs: InstanceInputs, price: number, imageU
 async function imageUuid(s: Session, inputs: InstanceInputs): Promise<string> {
   // A UUID is sent as it is: no image listing (ASSUMPTIONS: get_public_images) is needed for it.
   if (UUID.test(inputs.template.trim())) return inputs.template.trim();
-  const images = await s.images();
+  let images: Image[];
+  try {
+    images = await s.images();
+  } catch (e) {
+    if (!(e instanceof UnexpectedShapeError) && !isRefusal(e)) throw e;
+    throw new Error(
+      `${label(inputs)}: image "${inputs.template}" cannot be looked up: ${e.message} (ASSUMPTIONS: "get_public_images answers a list of {uuid, name}"). ` +
+        "Give the server's image as a template UUID (the panel shows it; `fleet catalog` lists them). Nothing was bought.",
+    );
+  }
   const found = findImage(images, inputs.template);
   if (found) return found.uuid;
   throw new Error(
