@@ -15,6 +15,21 @@ export const catalogSchema = z.object({
   locations: z.array(locationSchema),
   plans: z.array(planSchema),
   images: z.array(z.object({ name: z.string(), slug: z.string(), uuid: z.string() })),
+  /**
+   * What `npm run fleet -- probe --write` found, per account (a fingerprint of its key): each
+   * ASSUMPTIONS entry (wire.ts) CONFIRMED, REFUTED or UNKNOWN, with what was seen.
+   */
+  probes: z
+    .record(
+      z.object({
+        at: z.string(),
+        apiUrl: z.string(),
+        results: z.array(
+          z.object({ n: z.number(), what: z.string(), verdict: z.enum(["CONFIRMED", "REFUTED", "UNKNOWN"]), evidence: z.string() }),
+        ),
+      }),
+    )
+    .optional(),
 });
 export type Catalog = z.infer<typeof catalogSchema>;
 
@@ -39,6 +54,7 @@ export function toCatalog(
     locations: live.locations.map((l) => ({ id: l.id, name: l.name })),
     plans: live.plans,
     images: live.images.map((i) => ({ name: i.name, slug: imageSlug(i.name), uuid: i.uuid })),
+    probes: checkedInCatalog().probes,
   };
 }
 

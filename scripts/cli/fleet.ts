@@ -30,7 +30,10 @@ import { openTenantStack } from "./fleet/stacks";
 import { execFileSync } from "child_process";
 import { durationOption, intOption, listOption, parseCommandLine, usageError } from "./lib/args";
 import { catalogChanges, fetchCatalog, writeCatalog } from "./fleet/catalog";
-import { checkedInCatalog } from "../../providers/hostwinds/catalog";
+import { catalogSchema, checkedInCatalog } from "../../providers/hostwinds/catalog";
+import { HostwindsClient } from "../../providers/hostwinds/client";
+import { DEFAULT_API_URL } from "../../providers/hostwinds/wire";
+import { accountFingerprint, probeAccount, renderProbe } from "./fleet/probe";
 import {
   backupServerNow,
   exportState,
@@ -95,6 +98,10 @@ commands:
   worker               runs fleet jobs from the Postgres queue (--database), --concurrency at a
                        time, until stopped; any number of workers on any machine that reaches the
                        same Postgres and the same Pulumi backend
+  probe                check each assumption about the Hostwinds API (providers/hostwinds/wire.ts
+                       ASSUMPTIONS) with calls that cost nothing; prints CONFIRMED / REFUTED /
+                       UNKNOWN with the answer's shape; --write records it in the catalogue;
+                       --rename SERVICEID also renames that server and restores it (the name check)
   catalog              read what Hostwinds sells (locations, unmanaged plans by rid, public images
                        with UUIDs) and write providers/hostwinds/catalog.json, which tenant configs
                        are checked against and the stand-in sells from (--out FILE, --ip-price USD)
@@ -183,6 +190,8 @@ const COMMAND = {
     credentials: { type: "string" },
     out: { type: "string" },
     "ip-price": { type: "string" },
+    rename: { type: "string" },
+    write: { type: "boolean" },
     resolvers: { type: "string" },
     blocklists: { type: "string" },
     json: { type: "boolean" },
@@ -245,6 +254,29 @@ async function main(): Promise<number> {
     else console.log(changes.length ? changes.join("\n") : "no change in locations, plans or images");
     process.stderr.write(`catalog: wrote ${out}\n`);
     return 0;
+  }
+  if (command === "probe") {
+    const apiKey = process.env.HOSTWINDS_API_KEY;
+    if (!apiKey) usage("probe needs a Hostwinds API key in HOSTWINDS_API_KEY (read-only calls)");
+    const rename = flags.rename === undefined ? undefined : Number(flags.rename);
+    if (rename !== undefined && !(Number.isInteger(rename) && rename > 0))
+      usage("--rename needs the service id of a server to rename and restore");
+    const apiUrl = process.env.HOSTWINDS_API_URL ?? DEFAULT_API_URL;
+    const results = await probeAccount(new HostwindsClient({ apiKey: apiKey!, apiUrl }), {
+      renameServiceId: rename,
+      ipPurchaseAction: process.env.HOSTWINDS_IP_PURCHASE_ACTION,
+      log: (l) => process.stderr.write(`${l}\n`),
+    });
+    if (json) console.log(JSON.stringify(results, null, 1));
+    else console.log(renderProbe(results));
+    if (flags.write) {
+      const out = path.resolve(String(flags.out ?? path.join(projectRoot, "providers/hostwinds/catalog.json")));
+      const c = fs.existsSync(out) ? catalogSchema.parse(JSON.parse(fs.readFileSync(out, "utf8"))) : checkedInCatalog();
+      c.probes = { ...c.probes, [accountFingerprint(apiKey!)]: { at: new Date().toISOString(), apiUrl, results } };
+      writeCatalog(out, c);
+      process.stderr.write(`probe: wrote the result to ${out}\n`);
+    }
+    return results.some((r) => r.verdict === "REFUTED") ? 1 : 0;
   }
   if (command === "report") {
     if (!files.length) usage("report needs the --json files of the preview shards");
