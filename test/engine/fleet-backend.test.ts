@@ -6,6 +6,7 @@
  * reads the same rows), `fleet drift` runs no engine when nothing drifted and one engine run for a
  * tenant changed by hand, and a running `up`'s update lock is read from the table.
  */
+import { backendFingerprint, serverName } from "../../providers/hostwinds/inputs";
 import * as fs from "fs";
 import * as os from "os";
 import { Pool } from "pg";
@@ -35,6 +36,9 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
   const saved = { ...process.env };
   const dir = workDirFor(`fleet-backend-${process.pid}`);
   const opts = (): FleetOptions => ({ project: fleetProject(dir), concurrency: 2 });
+  /** The owner mark of a tenant's mx1 on this backend (providers/hostwinds/inputs.ts). */
+  const markOf = (t: string) =>
+    serverName({ backend: backendFingerprint({ PULUMI_BACKEND_URL: url }), project: PROJECT, stack: t, tenant: t, server: "mx1" });
 
   beforeAll(async () => {
     pg = await startPrivatePostgres("fleet-backend");
@@ -89,7 +93,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
       const servers = sim.inventory(KEY);
       for (const [i, t] of ["pa", "pb"].entries()) {
         expect(known[i].unreadable).toBeUndefined();
-        expect(known[i].servers.map((s) => s.serviceId)).toEqual([servers.find((s) => s.name === `pm-${t}.mx1@${t}`)!.serviceId]);
+        expect(known[i].servers.map((s) => s.serviceId)).toEqual([servers.find((s) => s.name === markOf(t))!.serviceId]);
         expect(known[i].ips).toHaveLength(1);
         expect(known[i].records.length).toBeGreaterThan(3);
       }
@@ -117,7 +121,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     expect(clean.stats.engineRuns).toBe(0);
     expect(clean.tenants.map((d) => `${d.tenant} ${d.drifted}`)).toEqual(["pa false", "pb false"]);
 
-    const pb = sim.inventory(KEY).find((s) => s.name === "pm-pb.mx1@pb")!;
+    const pb = sim.inventory(KEY).find((s) => s.name === markOf("pb"))!;
     sim.renameByHand(KEY, pb.serviceId, "pm-pb-renamed");
     const { tenants, stats } = await fleetDrift(opts(), ["pa", "pb"]);
     expect(tenants.map((d) => `${d.tenant} ${d.drifted} ${d.error ?? ""}`)).toEqual(["pa false ", "pb true "]);
