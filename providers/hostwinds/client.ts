@@ -69,6 +69,8 @@ export interface ClientOptions {
    * requestsPerSecond with a burst of 10; env HOSTWINDS_BUDGET "capacity,perSecond" or "off"); null: none.
    */
   budget?: BudgetLimit | null;
+  /** Called before any purchase is sent; throws to refuse it (the probe gate, catalog.ts checkProbed). */
+  beforePurchase?: (action: string) => void;
 }
 
 export interface BuyInstanceArgs {
@@ -117,7 +119,8 @@ export const isRefusal = (e: unknown): e is HostwindsError =>
 export class HostwindsClient {
   readonly apiUrl: string;
   private readonly key: string;
-  private readonly opts: Required<Omit<ClientOptions, "apiKey" | "apiUrl" | "log" | "budget">>;
+  private readonly opts: Required<Omit<ClientOptions, "apiKey" | "apiUrl" | "log" | "budget" | "beforePurchase">>;
+  private readonly beforePurchase?: (action: string) => void;
   private readonly budget?: Budget;
   private readonly log: (line: string) => void;
   /** Requests sent, by action: the benchmarks count calls with it. */
@@ -143,6 +146,7 @@ export class HostwindsClient {
       backoffCapMs: options.backoffCapMs ?? 20_000,
     };
     this.log = options.log ?? (() => undefined);
+    this.beforePurchase = options.beforePurchase;
     const rate = this.opts.requestsPerSecond;
     const limit =
       options.budget === null
@@ -339,6 +343,7 @@ export class HostwindsClient {
   /** Sends one action through the HTTP layer; returns the parsed success body. */
   async send(action: string, effect: Effect, params: Record<string, FormValue>): Promise<Exclude<Parsed, { kind: "error" }>> {
     const body = encodeForm({ action, API: this.key, ...params });
+    if (effect === "purchase") this.beforePurchase?.(action);
     if (effect === "purchase") recordPurchase(params.srvrname ? `${action} ${params.srvrname}` : `${action} on server ${params.serviceid}`);
     return call({
       api: "Hostwinds",

@@ -6,6 +6,8 @@
 import { HostwindsClient } from "../../providers/hostwinds/client";
 import { serverName } from "../../providers/hostwinds/inputs";
 import { ProbeResult, probeAccount, renderProbe } from "../../scripts/cli/fleet/probe";
+import { accountFingerprint, checkProbed, checkedInCatalog } from "../../providers/hostwinds/catalog";
+import { DEFAULT_API_URL } from "../../providers/hostwinds/wire";
 import { HostwindsSim, IMAGES, WireAssumptions } from "../../scripts/dev/standins/hostwinds";
 
 const KEY = "sim-key-probe-0123456789";
@@ -87,5 +89,42 @@ describe("fleet probe", () => {
     expect(r[7].evidence).toContain("the answer was {success: {locations: [{location_id: string, location_name: string}, …]}}");
     const names = await probe({ serverNames: "panel" }, true);
     expect(names[10].verdict).toBe("CONFIRMED"); // a mark-shaped name survives the panel's rewrite
+  });
+
+  test("an account never probed cannot buy; a probe that refuted the action stops it; the stand-in asks only when told", async () => {
+    const results = await probeAccount(client, {});
+    const probed = {
+      ...checkedInCatalog(),
+      probes: { [accountFingerprint(KEY)]: { at: "2026-12-02T00:00:00Z", apiUrl: sim.url, results } },
+    };
+    expect(() => checkProbed(KEY, DEFAULT_API_URL, "add_instance", true, checkedInCatalog())).toThrow(
+      /was never probed.*npm run fleet -- probe --write.*Nothing was bought/,
+    );
+    expect(() => checkProbed(KEY, DEFAULT_API_URL, "add_instance", true, probed)).not.toThrow();
+    expect(() => checkProbed(KEY, sim.url, "add_instance", false, checkedInCatalog())).not.toThrow();
+    const refuted = {
+      ...probed,
+      probes: {
+        [accountFingerprint(KEY)]: {
+          ...probed.probes[accountFingerprint(KEY)],
+          results: results.map((r) => (r.n === 2 ? { ...r, verdict: "REFUTED" as const } : r)),
+        },
+      },
+    };
+    expect(() => checkProbed(KEY, DEFAULT_API_URL, "add_ip", true, refuted)).toThrow(/refuted "secondary-IP purchase action `add_ip`/);
+    // Through the client: refused before the request is sent, so nothing in the ledger.
+    const gated = new HostwindsClient({
+      apiKey: KEY,
+      apiUrl: sim.url,
+      requestsPerSecond: 0,
+      beforePurchase: (action) => checkProbed(KEY, sim.url, action, true, checkedInCatalog()),
+    });
+    const bought = sim.ledger(KEY).length;
+    const requests = sim.requests.get("add_instance") ?? 0;
+    await expect(
+      gated.buyInstance({ template: IMAGES[0].uuid, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-x" }),
+    ).rejects.toThrow(/never probed/);
+    expect(sim.ledger(KEY)).toHaveLength(bought);
+    expect(sim.requests.get("add_instance") ?? 0).toBe(requests);
   });
 });

@@ -7,7 +7,6 @@
  * restored after. Each assumption is CONFIRMED, REFUTED or UNKNOWN, with the answer's shape (never
  * its values). `--write` records the result in the catalogue (providers/hostwinds/catalog.json).
  */
-import { createHash } from "crypto";
 import { HostwindsClient, UnexpectedShapeError } from "../../../providers/hostwinds/client";
 import { HostwindsError } from "../../../providers/hostwinds/errors";
 import { MAX_SERVER_NAME } from "../../../providers/hostwinds/inputs";
@@ -40,9 +39,7 @@ export interface ProbeOptions {
   log?: (line: string) => void;
 }
 
-/** A short fingerprint of the key, to record which account was probed (not the key, nor enough to guess it). */
-export const accountFingerprint = (apiKey: string): string =>
-  createHash("sha256").update(`hostwinds\n${apiKey}`).digest("hex").slice(0, 12);
+export { accountFingerprint } from "../../../providers/hostwinds/catalog";
 
 async function raw(client: HostwindsClient, action: string, params: Record<string, string | number> = {}) {
   try {
