@@ -304,7 +304,9 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     if (Array.isArray(news.retire) && olds.ip && news.retire.includes(olds.ip)) replaces.push("retire");
     // A pending order is settled by an update.
     const pending = olds.status === "purchasing";
-    return { changes: replaces.length > 0 || olds.rdns !== news.rdns || pending, replaces };
+    // The server's mark changed (renamed to a new owner's mark): recorded in place, so a later release checks the live one.
+    const remarked = news.serverMark !== undefined && !isUnknown(news.serverMark) && news.serverMark !== olds.serverMark;
+    return { changes: replaces.length > 0 || olds.rdns !== news.rdns || pending || remarked, replaces };
   },
 
   async create(inputs) {
