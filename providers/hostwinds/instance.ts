@@ -210,6 +210,14 @@ function checkTenantClaim(all: ApiInstance[], inputs: InstanceInputs): void {
   }
 }
 
+/** How long an unmarked server that fits an order is suspected of being an unrecognised purchase. */
+const SUSPECT_UNMARKED_MS = 24 * 3600_000;
+/** Created within SUSPECT_UNMARKED_MS (`created_at`, PM's field list [D]); a server of unknown age is not suspected. */
+function isRecent(i: ApiInstance): boolean {
+  const created = Date.parse(String(i.created_at ?? "").replace(" ", "T"));
+  return Number.isFinite(created) && Date.now() - created < SUSPECT_UNMARKED_MS;
+}
+
 /** What a server bought for these inputs looks like whatever its name came back as. */
 function fitsOrder(i: ApiInstance, inputs: InstanceInputs, template: string, plans: Plan[]): boolean {
   const rid = ridOfProduct(plans, i.product_id);
@@ -300,6 +308,16 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
     );
     return found;
   }
+
+  // A recent server without a mark that fits this order may be this stack's purchase from a run that
+  // stopped before marking it (a panel that ignored the name): refuse, never buy a second one.
+  const suspects = all.filter((i) => !parseServerName(i.srvrname) && fitsOrder(i, inputs, template, plans) && isRecent(i));
+  if (suspects.length)
+    throw new Error(
+      `${label(inputs)}: ${suspects.map((i) => `server ${i.serviceid} ("${i.srvrname}", created ${String(i.created_at)})`).join(", ")} ` +
+        `carries no owner mark and fits this server's order; it may be this stack's purchase from a run that stopped before marking it ` +
+        `(Hostwinds did not keep the name sent; ASSUMPTIONS: server names). Set adoptServiceId to its id to take it over, or rename or terminate it in the panel. Nothing was bought.`,
+    );
 
   // The purchase is known by the service ids before and after it, not by its name coming back intact.
   const before = new Set(all.map((i) => i.serviceid));

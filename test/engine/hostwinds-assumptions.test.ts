@@ -233,31 +233,44 @@ describe("hostwinds provider without the assumed fields", () => {
     },
   );
 
-  test("the provider killed right after the server purchase, names rewritten by the panel: the rerun takes the server over, one purchase", async () => {
-    const sim = await startSim({ buildMs: 1_500, wire: { serverNames: "panel" } });
-    const stack = await tenantStack(sim, "killbuy", { ipCount: "1" });
-    let killed: number[] = [];
-    sim.onRequest = (action) => {
-      if (action === "add_instance" && !killed.length) {
-        killed = descendantsMatching(process.pid, "dynamic-provider");
-        for (const pid of killed) process.kill(pid, "SIGKILL");
+  test.each([
+    ["rewritten by the panel", "panel"],
+    ["ignored by add_instance", "ignored"],
+  ] as const)(
+    "the provider killed right after the server purchase, names %s: the rerun never buys a second server",
+    async (_what, serverNames) => {
+      const sim = await startSim({ buildMs: 1_500, wire: { serverNames } });
+      const stack = await tenantStack(sim, `killbuy-${serverNames}`, { ipCount: "1" });
+      let killed: number[] = [];
+      sim.onRequest = (action) => {
+        if (action === "add_instance" && !killed.length) {
+          killed = descendantsMatching(process.pid, "dynamic-provider");
+          for (const pid of killed) process.kill(pid, "SIGKILL");
+        }
+      };
+      await expect(stack.up(out)).rejects.toThrow();
+      sim.onRequest = undefined;
+      expect(killed.length).toBeGreaterThan(0);
+      await stack.cancel().catch(() => undefined);
+      await stack.refresh({ clearPendingCreates: true, ...out });
+      const serversBought = () => sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought");
+      if (serverNames === "ignored") {
+        // The name Hostwinds gave it is no mark, and the run died before marking it by id: the rerun refuses, naming it.
+        const id = serversBought()[0].serviceId;
+        await expect(stack.up(out)).rejects.toThrow(
+          new RegExp(`server ${id} .*carries no owner mark and fits this server's order.*adoptServiceId`),
+        );
+        expect(serversBought()).toHaveLength(1);
+        await stack.setConfig("adoptServiceId", { value: String(id) });
       }
-    };
-    await expect(stack.up(out)).rejects.toThrow();
-    sim.onRequest = undefined;
-    expect(killed.length).toBeGreaterThan(0);
-    await stack.cancel().catch(() => undefined);
-    await stack.refresh({ clearPendingCreates: true, ...out });
-    const up = await stack.up(out);
-    const servers = sim
-      .ledger(KEY)
-      .filter((e) => e.kind === "server" && e.event === "bought" && e.serviceId === up.outputs.serviceId.value);
-    expect(servers).toHaveLength(1);
-    expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
-    expect(ipsBought(ledgerOf(sim, up.outputs.serviceId.value as number))).toHaveLength(1);
-    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
-    await stack.destroy(out);
-  });
+      const up = await stack.up(out);
+      expect(serversBought()).toHaveLength(1);
+      expect(serversBought()[0].serviceId).toBe(up.outputs.serviceId.value);
+      expect(ipsBought(ledgerOf(sim, up.outputs.serviceId.value as number))).toHaveLength(1);
+      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+      await stack.destroy(out);
+    },
+  );
 
   /**
    * Each assumption served the other way. `config`: what the tenant's config does about it (the
