@@ -152,7 +152,7 @@ describe("hostwinds provider through the engine", () => {
     sim.faults = {};
     // The first two purchases (the server, then an IP) lost their answers; both were settled by reading.
     const printed = logs.slice(seen).join("");
-    expect(printed).toContain("the answer to the purchase was lost; looking for the server by its name");
+    expect(printed).toContain("the answer to the purchase was lost; looking for a new server in the account instead of buying again");
     expect(printed).toContain("the answer to the IP purchase was lost");
     const id = up.outputs.serviceId.value as number;
     const l = ledgerOf(id);
