@@ -461,6 +461,7 @@ function inputsOf(p: SecondaryIpOutputs): SecondaryIpInputs {
   return compact({
     tenant: p.tenant,
     stack: p.stack,
+    serverMark: p.serverMark,
     slot: p.slot,
     siblings: p.siblings ?? [],
     serviceId: p.serviceId,
