@@ -23,6 +23,8 @@ export interface MailServerArgs {
   /** The domain the server's host names live under. */
   mailDomain: string;
   adoptServiceId?: number;
+  /** Accept replacing the server when a change cannot be made in place (refused otherwise). */
+  allowReplace?: boolean;
   adoptIps?: string[];
   /** Sending IPs to replace: each is swapped for a new IP, bought before it is released. */
   retireIps?: string[];
@@ -92,6 +94,7 @@ export class MailServer extends pulumi.ComponentResource {
         billingCycle: args.billingCycle,
         sshKeys: args.sshKeys ?? [],
         adoptServiceId: args.adoptServiceId,
+        allowReplace: args.allowReplace,
         rdns: this.hostname,
       },
       {
@@ -114,6 +117,7 @@ export class MailServer extends pulumi.ComponentResource {
           `${args.name}-ip${i + 1}`,
           {
             tenant: args.tenant,
+            serverMark: this.instance.serverName,
             serviceId: this.instance.serviceId,
             rdns: sendingHostname(args.name, i + 1, args.mailDomain),
             adoptIp: args.adoptIps?.[i],
@@ -130,6 +134,7 @@ export class MailServer extends pulumi.ComponentResource {
           `${args.name}-standby${i + 1}`,
           {
             tenant: args.tenant,
+            serverMark: this.instance.serverName,
             serviceId: this.instance.serviceId,
             rdns: standbyHostname(args.name, i + 1, args.mailDomain),
             retire: args.retireIps ?? [],

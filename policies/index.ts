@@ -5,7 +5,7 @@
  * its TenantPlan, before anything is bought), and the same on the actual
  * resources: sending IPs within the tier, IPs per server, monthly cost within
  * budget, resources belong to the stack's tenant. Advisory: sending domains
- * without SPF, DKIM or DMARC; hourly billing.
+ * without SPF, DKIM or DMARC; hourly billing; servers that allow replacement.
  */
 import { PolicyPack, PolicyResource, StackValidationPolicy } from "@pulumi/policy";
 import {
@@ -17,6 +17,7 @@ import {
   hourlyBillingOnLongLivedServer,
   ipsPerServerWithinLimit,
   monthlyCostWithinBudget,
+  replacementAllowed,
   resourcesBelongToTenant,
   sendingDomainsAuthenticated,
   sendingIpsWithinTier,
@@ -83,6 +84,15 @@ export const pack = new PolicyPack("penguinmails", {
       enforcementLevel: "advisory",
       validateStack: (args, report) => {
         for (const v of sendingDomainsAuthenticated(args.resources.map(toStackResource))) report(v.message, v.urn);
+      },
+    },
+    {
+      name: "servers-kept-in-place",
+      description:
+        "A server's mail and warmed IPs are kept: changes are made in place, and a server that opts into replacement (allowReplace) is named with what it would lose.",
+      enforcementLevel: "advisory",
+      validateStack: (args, report) => {
+        for (const v of replacementAllowed(args.resources.map(toStackResource))) report(v.message, v.urn);
       },
     },
     {

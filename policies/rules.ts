@@ -184,6 +184,26 @@ export function hourlyBillingOnLongLivedServer(r: StackResource): Violation[] {
 }
 
 /**
+ * Advisory: a server that allows being replaced. A change that cannot be made in place (location,
+ * image, billing cycle, another adopted server) replaces such a server: the provider refuses it in
+ * preview unless the tenant's config sets `allowReplace` on the server (providers/hostwinds/instance.ts),
+ * so every server carrying the opt-in is named, with what replacing it would lose.
+ */
+export function replacementAllowed(resources: StackResource[]): Violation[] {
+  return resources
+    .filter((r) => r.type === INSTANCE && r.props.allowReplace === true)
+    .map((r) => {
+      const ips = resources.filter((x) => x.type === SECONDARY_IP && x.serverUrn === r.urn).length;
+      return {
+        urn: r.urn,
+        message:
+          `server ${r.name} of tenant ${String(r.props.tenant)} allows replacement (allowReplace): a change that cannot be made in place terminates it, ` +
+          `losing its mail data and its ${ips} sending IP${ips === 1 ? "" : "s"} with their warm-up; remove allowReplace once the change is done`,
+      };
+    });
+}
+
+/**
  * Advisory: every sending domain (a name with an MX record) also has SPF, a
  * DKIM key and DMARC. Judged by record types and names, which are known in a
  * preview; contents may not be yet.

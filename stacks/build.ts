@@ -65,6 +65,7 @@ function mailServers(tenant: Tenant, plan: TenantPlan): Built[] {
         sendingIps: s.sendingIps,
         mailDomain,
         adoptServiceId: s.adoptServiceId,
+        allowReplace: s.allowReplace,
         adoptIps: s.adoptIps,
         retireIps: s.retireIps,
         standbyIps: s.standbyIps,

@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { stopRun } from "../components/stop-run";
 import { HostwindsClient } from "../providers/hostwinds/client";
 import { accountProblems } from "../providers/hostwinds/account-check";
+import { backendFingerprint } from "../providers/hostwinds/inputs";
 import { clientOptions } from "../providers/hostwinds/settings";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 import { StackConfig, judgeAccount, judgeBackup, judgeConfig } from "./judge";
@@ -43,7 +44,12 @@ export = async () => {
   if (!judged.ok) return stopRun(judged.lines);
   // The config against the Hostwinds account: catalogue and servers read once, nothing bought.
   const found = await Promise.resolve()
-    .then(() => accountProblems(judged.tenant, read.stack, new HostwindsClient(clientOptions(judged.settings))))
+    .then(() =>
+      accountProblems(judged.tenant, read.stack, new HostwindsClient(clientOptions(judged.settings)), {
+        project: pulumi.getProject(),
+        backend: backendFingerprint(),
+      }),
+    )
     .then(
       (problems) => ({ problems }),
       (error: Error) => ({ error }),

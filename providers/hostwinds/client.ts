@@ -16,6 +16,7 @@ import {
   DEFAULT_API_URL,
   DEFAULT_IP_PURCHASE_ACTION,
   REINSTALL_ACTION,
+  UPGRADE_ACTION,
   FormValue,
   INVALID_SERVICE_ID,
   Image,
@@ -37,6 +38,7 @@ import {
   parseBody,
   priceListSchema,
   purchasedIpIn,
+  shapeOf,
   sshKeySchema,
 } from "./wire";
 import { z } from "zod";
@@ -67,6 +69,8 @@ export interface ClientOptions {
    * requestsPerSecond with a burst of 10; env HOSTWINDS_BUDGET "capacity,perSecond" or "off"); null: none.
    */
   budget?: BudgetLimit | null;
+  /** Called before any purchase is sent; throws to refuse it (the probe gate, catalog.ts checkProbed). */
+  beforePurchase?: (action: string) => void;
 }
 
 export interface BuyInstanceArgs {
@@ -92,10 +96,31 @@ export interface WaitOptions {
 /** What a request may do on the server, which decides whether it may be re-sent. */
 type Effect = "read" | "change" | "purchase";
 
+/** An answer of another shape than the client expects: the action, where it differs, and the answer's shape (never its values). */
+export class UnexpectedShapeError extends HostwindsError {
+  constructor(
+    action: string,
+    readonly where: string,
+    readonly shape: string,
+  ) {
+    super(
+      action,
+      `unexpected response shape at ${where}; the answer was ${shape}`,
+      false,
+      "The API may have changed or the assumption is wrong; please report it",
+    );
+  }
+}
+
+/** Whether Hostwinds answered with a refusal (an error body: unknown action, not authorized, …), not a shape or network failure. */
+export const isRefusal = (e: unknown): e is HostwindsError =>
+  e instanceof HostwindsError && !(e instanceof UnexpectedShapeError) && !e.retryable;
+
 export class HostwindsClient {
   readonly apiUrl: string;
   private readonly key: string;
-  private readonly opts: Required<Omit<ClientOptions, "apiKey" | "apiUrl" | "log" | "budget">>;
+  private readonly opts: Required<Omit<ClientOptions, "apiKey" | "apiUrl" | "log" | "budget" | "beforePurchase">>;
+  private readonly beforePurchase?: (action: string) => void;
   private readonly budget?: Budget;
   private readonly log: (line: string) => void;
   /** Requests sent, by action: the benchmarks count calls with it. */
@@ -121,6 +146,7 @@ export class HostwindsClient {
       backoffCapMs: options.backoffCapMs ?? 20_000,
     };
     this.log = options.log ?? (() => undefined);
+    this.beforePurchase = options.beforePurchase;
     const rate = this.opts.requestsPerSecond;
     const limit =
       options.budget === null
@@ -186,6 +212,19 @@ export class HostwindsClient {
     await this.send(REINSTALL_ACTION, "change", { serviceid: serviceId, template });
   }
 
+  /**
+   * Orders a plan change of the same server (PM upgrade-billing.md [D]: `upgrade_instance` with the
+   * plan's `rid` creates an order and invoice). Billed: sent once, like a purchase.
+   */
+  async upgradeInstance(serviceId: number, planRid: number): Promise<void> {
+    await this.send(UPGRADE_ACTION, "purchase", { serviceid: serviceId, rid: planRid });
+  }
+
+  /** Accepts a finished resize (status RESIZED → ACTIVE; PM upgrade-billing.md [D]). */
+  async confirmUpgrade(serviceId: number): Promise<void> {
+    await this.send("confirm_upgrade", "change", { serviceid: serviceId });
+  }
+
   async renameInstance(serviceId: number, name: string): Promise<void> {
     await this.send("edit_instance", "change", { serviceid: serviceId, srvrname: name });
   }
@@ -203,8 +242,20 @@ export class HostwindsClient {
    * Hostwinds wants an IP justification). Returns the IP when the answer names it ([assumed], rare).
    */
   async buySecondaryIp(serviceId: number, action: string = DEFAULT_IP_PURCHASE_ACTION): Promise<string | undefined> {
-    const r = await this.send(action, "purchase", ipPurchaseParams(serviceId));
-    return r.kind === "results" ? purchasedIpIn(r.items) : undefined;
+    try {
+      const r = await this.send(action, "purchase", ipPurchaseParams(serviceId));
+      return r.kind === "results" ? purchasedIpIn(r.items) : undefined;
+    } catch (e) {
+      // "Invalid Action." is answered before anything is done: the assumed action name is wrong, nothing was bought.
+      if (e instanceof HostwindsError && /invalid action/i.test(e.detail))
+        throw new HostwindsError(
+          action,
+          e.detail,
+          false,
+          `Hostwinds has no action ${action} (ASSUMPTIONS: the secondary-IP purchase action); nothing was bought. Set hostwinds:ipPurchaseAction to the action Hostwinds documents, or run \`npm run fleet -- probe\``,
+        );
+      throw e;
+    }
   }
 
   /** Releases a secondary IP; false when it was no longer on the server. */
@@ -270,16 +321,11 @@ export class HostwindsClient {
 
   private async read<S extends z.ZodTypeAny>(action: string, params: Record<string, FormValue>, schema: S): Promise<z.output<S>> {
     const r = await this.send(action, "read", params);
-    if (r.kind !== "data") throw new HostwindsError(action, "expected data but got a change result", false);
+    if (r.kind !== "data") throw new UnexpectedShapeError(action, "(root) (expected {success: …})", shapeOf(r.items));
     const parsed = schema.safeParse(r.data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new HostwindsError(
-        action,
-        `unexpected response shape at ${issue.path.join(".") || "(root)"}: ${issue.message}`,
-        false,
-        "The API may have changed; please report it",
-      );
+      throw new UnexpectedShapeError(action, `${issue.path.join(".") || "(root)"} (${issue.message})`, `{success: ${shapeOf(r.data)}}`);
     }
     return parsed.data;
   }
@@ -297,6 +343,7 @@ export class HostwindsClient {
   /** Sends one action through the HTTP layer; returns the parsed success body. */
   async send(action: string, effect: Effect, params: Record<string, FormValue>): Promise<Exclude<Parsed, { kind: "error" }>> {
     const body = encodeForm({ action, API: this.key, ...params });
+    if (effect === "purchase") this.beforePurchase?.(action);
     if (effect === "purchase") recordPurchase(params.srvrname ? `${action} ${params.srvrname}` : `${action} on server ${params.serviceid}`);
     return call({
       api: "Hostwinds",
@@ -312,6 +359,8 @@ export class HostwindsClient {
         body,
         headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
         timeoutMs: this.opts.requestTimeoutMs,
+        // Keys bound to an IPv4 allow-list refuse calls that arrive over IPv6 (hostwinds-api.md §1, NS).
+        ipv4Only: true,
       }),
       judge: (a) => this.judge(a),
       fail: (f: Failure, tries: number, elapsedMs: number) =>

@@ -13,6 +13,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "../lib/lazy-provider";
+import { backendFingerprint } from "./inputs";
 import type { BillingCycle } from "../model/pricing";
 
 export type { BillingCycle } from "../model/pricing";
@@ -21,7 +22,7 @@ export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
 export const SECONDARY_IP_TYPE = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
 
 export interface InstanceArgs {
-  /** The tenant the server belongs to; part of its mark in Hostwinds (`pm-<tenant>.<name>@<stack>`). */
+  /** The tenant the server belongs to; part of its owner, whose hash is its name in Hostwinds (inputs.ts). */
   tenant: pulumi.Input<string>;
   /** The owning stack, part of the mark (default: this stack). */
   stack?: pulumi.Input<string>;
@@ -29,13 +30,13 @@ export interface InstanceArgs {
   name: pulumi.Input<string>;
   /** Hostwinds location id (get_locations). Changing it replaces the server. */
   location: pulumi.Input<number>;
-  /** Hostwinds plan id (`rid` in the price list). Changing it replaces the server. */
+  /** Hostwinds plan id (`rid` in the price list). Changing it upgrades the same server (upgrade_instance). */
   plan: pulumi.Input<number>;
-  /** Image: a public image's name (e.g. debian-12) or a template UUID. The UUID is the `image` output. Changing it replaces the server. */
+  /** Image: a public image's name (e.g. debian-12) or a template UUID. The UUID is the `image` output. Changing it replaces the server (refused unless allowReplace; `fleet rebuild --reinstall` keeps the server). */
   template: pulumi.Input<string>;
-  /** Default monthly. Changing it replaces the server. */
+  /** Default monthly. Changing it replaces the server (refused unless allowReplace). */
   billingCycle?: pulumi.Input<BillingCycle>;
-  /** Names of SSH keys in the Hostwinds account, installed when the server is built. Changing them replaces the server. */
+  /** Names of SSH keys in the Hostwinds account, installed when the server is built. Changing them is recorded in place (Hostwinds installs them at build only). */
   sshKeys?: pulumi.Input<pulumi.Input<string>[]>;
   /** Take over this existing server instead of buying one (dynamic resources cannot be `pulumi import`ed). */
   adoptServiceId?: pulumi.Input<number>;
@@ -44,6 +45,8 @@ export interface InstanceArgs {
    * whenever it changes (the `set_rdns` the secondary IPs use). A PTR changed in the panel is drift.
    */
   rdns?: pulumi.Input<string>;
+  /** Accept replacing this server (losing its mail, IPs and their warm-up) when a change cannot be made in place. */
+  allowReplace?: pulumi.Input<boolean>;
 }
 
 /** A Hostwinds cloud server, bought on create and terminated on delete. */
@@ -78,7 +81,7 @@ export class Instance extends pulumi.dynamic.Resource {
     super(
       lazyProvider("dist/providers/hostwinds/instance"),
       name,
-      { ...outputs, ...args, stack: args.stack ?? pulumi.getStack() },
+      { ...outputs, ...args, stack: args.stack ?? pulumi.getStack(), project: pulumi.getProject(), backend: backendFingerprint() },
       {
         ...opts,
         additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "rootPassword", "configKey"],
@@ -99,6 +102,8 @@ export interface SecondaryIpArgs {
    * learns which IPs the others hold before taking an unclaimed one; without it, it buys.
    */
   siblings?: pulumi.Input<pulumi.Input<string>[]>;
+  /** The server's owner mark (Instance.serverName): the IP is bought on and released from that server only. */
+  serverMark?: pulumi.Input<string>;
   /** The server (Instance.serviceId). Changing it replaces the IP. */
   serviceId: pulumi.Input<number>;
   /** Reverse DNS of the IP, a host name that resolves back to it. Unique per server. Updated in place. */

@@ -3,6 +3,10 @@
  * (checked by `checkInputs` in providers/lib/dynamic.ts), and the derived
  * server names.
  */
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { z } from "zod";
 import { BILLING_CYCLES } from "../model/pricing";
 import { HOSTNAME_ANY_CASE, IPV4, SLUG } from "../model/names";
@@ -31,6 +35,12 @@ export const instanceInputsSchema = z.object({
   name: slug("the server's logical name in the tenant, e.g. mx1"),
   /** The stack that owns the server: part of its mark, so two stacks never share a tenant's servers. */
   stack,
+  /** The Pulumi project and a fingerprint of the backend (`backendFingerprint`): the rest of the owner, part of the mark. */
+  project: z.string().max(100).optional(),
+  backend: z
+    .string()
+    .regex(/^([0-9a-f]{8})?$/, "must be a backend fingerprint (8 hex characters)")
+    .optional(),
   location: id("a Hostwinds location id; see get_locations"),
   plan: id("a Hostwinds plan rid from the price list"),
   template: z
@@ -41,12 +51,19 @@ export const instanceInputsSchema = z.object({
   adoptServiceId: id("the id of an existing server to take over instead of buying one").optional(),
   /** The server's host name: its main IP's reverse DNS (PTR), set with set_rdns and kept. */
   rdns: hostname.optional(),
+  /**
+   * This server may be replaced (terminated and bought again, losing its mail, IPs and their
+   * warm-up) when a change cannot be made in place. Off: such a change is refused in preview.
+   */
+  allowReplace: z.boolean().optional(),
 });
 export type InstanceInputs = z.infer<typeof instanceInputsSchema>;
 
 export const secondaryIpInputsSchema = z.object({
   tenant: slug("the tenant id, e.g. acme"),
   stack: stack.optional(),
+  /** The server's owner mark (Instance.serverName): IPs are bought on and released from that server only. */
+  serverMark: z.string().optional(),
   /** This slot's stable name among the server's IPs (the resource's name). */
   slot: z.string().min(1).optional(),
   /** Every slot of the same server in this program: a new slot waits to learn what they hold before claiming an IP. */
@@ -60,29 +77,101 @@ export const secondaryIpInputsSchema = z.object({
 export type SecondaryIpInputs = z.infer<typeof secondaryIpInputsSchema>;
 
 /**
- * A server's name in Hostwinds is its owner's mark: `pm-<tenant>.<server>@<stack>`. Derived, so a
- * server bought without an id can be found again; unambiguous, because tenant and server ids are
- * slugs (no `.` or `@`) and stack names have no `@`: tenant `alpha` with server `eu-mx1` is
- * `pm-alpha.eu-mx1@…`, tenant `alpha-eu` with server `mx1` is `pm-alpha-eu.mx1@…`.
- * Marks are compared by exact match of all three parts, never by prefix.
+ * Who owns a server: the backend (a short fingerprint of its URL, `backendFingerprint`), the Pulumi
+ * project, the stack, the tenant and the server's logical name. Kept in full in the resource's
+ * inputs and state; the server's name in Hostwinds carries a hash of it (`serverName`).
  */
-export const serverName = (tenant: string, name: string, stackName: string): string => `pm-${tenant}.${name}@${stackName}`;
-
-export interface ServerMark {
+export interface ServerOwner {
+  backend: string;
+  project: string;
+  stack: string;
   tenant: string;
   server: string;
-  stack: string;
 }
-const MARK = /^pm-([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)\.([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)@([A-Za-z0-9_.-]{1,100})(?:~[0-9a-z.]*)?$/;
-/** The owner a server's name declares (after `~` comes the order journal, orders.ts), or undefined for an unmarked server. */
+
+const B36 = "0123456789abcdefghijklmnopqrstuvwxyz";
+/** `width` base-36 characters of SHA-256 of the parts (unambiguous: parts are joined with a newline none contains). */
+function tag(width: number, ...parts: string[]): string {
+  const digest = createHash("sha256").update(parts.join("\n")).digest();
+  let n = digest.readBigUInt64BE(0);
+  let out = "";
+  for (let i = 0; i < width; i++) {
+    out = B36[Number(n % 36n)] + out;
+    n /= 36n;
+  }
+  return out;
+}
+
+/**
+ * A server's name in Hostwinds is its owner's mark, `pm-<tenant tag><stack tag><server tag>`:
+ * - only lowercase letters, digits and one dash, and at most 32 characters with the order journal
+ *   (orders.ts) appended. No public source says what Hostwinds keeps of a server name
+ *   (ASSUMPTIONS: server names); a host name label allows these characters and every panel seen
+ *   keeps them, so a panel that drops other characters, lower-cases or cuts at 32 leaves it whole;
+ * - hashes, because tenant (32), server (32), stack (100), project and backend do not fit in 32
+ *   characters. The full owner is in the resource's inputs and state; the provider recomputes the
+ *   mark from them and compares, so a server is this resource's only if its name is exactly its mark;
+ * - the tenant tag (6 characters, of the tenant id) and the stack tag (5, of backend, project and
+ *   stack) apart, so a second stack (or the same stack name on another backend) claiming a tenant
+ *   another stack runs is seen before it buys; the server tag (3) tells a stack's servers apart.
+ * A server is never recognised by its name alone after a purchase: the new server is the one
+ * whose service id was not in the account before (instance.ts).
+ */
+export const MARK_PREFIX = "pm-";
+export const serverName = (o: ServerOwner): string =>
+  MARK_PREFIX + tag(6, "tenant", o.tenant) + stackTag(o) + tag(3, "server", o.backend, o.project, o.stack, o.tenant, o.server);
+export const stackTag = (o: Pick<ServerOwner, "backend" | "project" | "stack">): string => tag(5, "stack", o.backend, o.project, o.stack);
+export const tenantTag = (tenant: string): string => tag(6, "tenant", tenant);
+/** A mark's length: `pm-` and the three tags. */
+export const MARK_LENGTH = 17;
+/** The longest server name: the mark (17) and three open IP orders of 5 characters (orders.ts). */
+export const MAX_SERVER_NAME = 32;
+
+export interface ServerMark {
+  mark: string;
+  tenantTag: string;
+  stackTag: string;
+}
+const MARK = /^pm-([0-9a-z]{6})([0-9a-z]{5})([0-9a-z]{3})((?:[0-9a-z]{5}){0,3})$/;
+/** The owner tags a server's name declares (the order journal after the mark is ignored), or undefined for an unmarked server. */
 export function parseServerName(srvrname: string): ServerMark | undefined {
   const m = MARK.exec(srvrname);
-  return m ? { tenant: m[1], server: m[2], stack: m[3] } : undefined;
+  return m ? { mark: srvrname.slice(0, MARK_LENGTH), tenantTag: m[1], stackTag: m[2] } : undefined;
 }
-export const describeMark = (m: ServerMark) => `tenant ${m.tenant}, server ${m.server}, stack ${m.stack}`;
-/** Whether the mark is exactly this owner's (tenant and stack; and server when given). */
-export const markIs = (m: ServerMark | undefined, owner: { tenant: string; stack?: string; server?: string }): boolean =>
-  m !== undefined &&
-  m.tenant === owner.tenant &&
-  (owner.stack === undefined || m.stack === owner.stack) &&
-  (owner.server === undefined || m.server === owner.server);
+/** The owner of a resource's inputs (project and backend are "" in a state written before they were inputs). */
+export const ownerOf = (i: { tenant: string; name: string; stack: string; project?: string; backend?: string }): ServerOwner => ({
+  backend: i.backend ?? "",
+  project: i.project ?? "",
+  stack: i.stack,
+  tenant: i.tenant,
+  server: i.name,
+});
+export const describeOwner = (o: ServerOwner) =>
+  `tenant ${o.tenant}, server ${o.server}, stack ${o.stack}${o.project ? `, project ${o.project}` : ""}${o.backend ? `, backend ${o.backend}` : ""}`;
+/** What a mark that is not this owner's says about whose it is. */
+export function describeOtherMark(m: ServerMark, o: ServerOwner): string {
+  if (m.tenantTag !== tenantTag(o.tenant)) return `marked ${m.mark}, another tenant's server`;
+  if (m.stackTag !== stackTag(o)) return `marked ${m.mark}: tenant ${o.tenant}'s server in another stack, project or backend`;
+  return `marked ${m.mark}: another server of tenant ${o.tenant} in this stack`;
+}
+
+/**
+ * A short fingerprint of the backend this program's state lives in (PULUMI_BACKEND_URL, or the
+ * login in PULUMI_HOME's credentials.json): 8 hex characters of SHA-256 of the URL without its
+ * user and password, so the same stack name on another backend is another owner and a rotated
+ * backend password is not. "" when no backend can be found.
+ */
+export function backendFingerprint(env: NodeJS.ProcessEnv = process.env): string {
+  let url = env.PULUMI_BACKEND_URL;
+  if (!url) {
+    try {
+      const home = env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
+      url = (JSON.parse(fs.readFileSync(path.join(home, "credentials.json"), "utf8")) as { current?: string }).current;
+    } catch {
+      url = undefined;
+    }
+  }
+  if (!url) return "";
+  const clean = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1").replace(/\/+$/, "");
+  return createHash("sha256").update(clean).digest("hex").slice(0, 8);
+}

@@ -11,14 +11,24 @@
 import { withTruthfulPurchases } from "../lib/purchases";
 import type * as pulumi from "@pulumi/pulumi";
 import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
-import { OutcomeUnknownError } from "./client";
+import { OutcomeUnknownError, UnexpectedShapeError, isRefusal } from "./client";
 import { HostwindsError } from "./errors";
-import { InstanceInputs, describeMark, instanceInputsSchema, markIs, parseServerName, serverName } from "./inputs";
+import {
+  InstanceInputs,
+  describeOtherMark,
+  describeOwner,
+  instanceInputsSchema,
+  ownerOf,
+  parseServerName,
+  serverName,
+  stackTag,
+  tenantTag,
+} from "./inputs";
 import { findImage } from "./catalog";
 import { joinName, splitName } from "./orders";
 import { BillingCycle, monthlyPriceUsd } from "../model/pricing";
 import { Session, configureSession, progress, session } from "./session";
-import { type Instance as ApiInstance, type Plan, imageSlug } from "./wire";
+import { type Instance as ApiInstance, type Image, type Plan, UUID, imageSlug } from "./wire";
 
 export interface InstanceOutputs extends InstanceInputs {
   serviceId: number;
@@ -35,16 +45,26 @@ export interface InstanceOutputs extends InstanceInputs {
   configKey: string;
 }
 
-/** Inputs that Hostwinds cannot change on a running server: changing one means a new server. */
-const REPLACE_ON_CHANGE = ["tenant", "location", "plan", "template", "billingCycle", "sshKeys"] as const;
+/**
+ * Inputs that Hostwinds cannot change on a running server: changing one means a new server, which
+ * is refused unless the server allows it (`allowReplace`). A plan change is an upgrade in place
+ * (upgrade_instance) and SSH keys are the server's business (installed at build only), so neither
+ * is here; a new image is `fleet rebuild --reinstall` on the same server.
+ */
+const REPLACE_ON_CHANGE = ["tenant", "location", "template", "billingCycle"] as const;
+
+/** What replacing a server loses, for the refusal in preview. */
+const LOST_BY_REPLACING =
+  "its mail data (mailboxes, queues), its main IP, and every secondary IP on it with the days of warm-up each has (a new server starts warm-up at day 1)";
 
 /** How long to look for a server whose purchase answer was lost. */
 const SETTLE_LOST_PURCHASE_MS = 120_000;
 
+const known = (i: Partial<InstanceInputs>): i is InstanceInputs =>
+  !!i.tenant && !!i.name && !!i.stack && !isUnknown(i.tenant) && !isUnknown(i.name) && !isUnknown(i.stack);
 const label = (i: Partial<InstanceInputs>) =>
-  i.tenant && i.name && i.stack && !isUnknown(i.tenant) && !isUnknown(i.name) && !isUnknown(i.stack)
-    ? `hostwinds.Instance ${serverName(i.tenant, i.name, i.stack)}`
-    : "hostwinds.Instance";
+  known(i) ? `hostwinds.Instance ${i.tenant}/${i.name} (stack ${i.stack})` : "hostwinds.Instance";
+const markOf = (i: InstanceInputs) => serverName(ownerOf(i));
 
 /** Servers named in this process: two resources with the same tenant and name would share one server. */
 const namesInUse = new Set<string>();
@@ -67,7 +87,18 @@ function outputs(api: ApiInstance, inputs: InstanceInputs, price: number, imageU
 
 /** The image UUID add_instance takes; a precise error listing the images when the name is unknown. */
 async function imageUuid(s: Session, inputs: InstanceInputs): Promise<string> {
-  const images = await s.images();
+  // A UUID is sent as it is: no image listing (ASSUMPTIONS: get_public_images) is needed for it.
+  if (UUID.test(inputs.template.trim())) return inputs.template.trim();
+  let images: Image[];
+  try {
+    images = await s.images();
+  } catch (e) {
+    if (!(e instanceof UnexpectedShapeError) && !isRefusal(e)) throw e;
+    throw new Error(
+      `${label(inputs)}: image "${inputs.template}" cannot be looked up: ${e.message} (ASSUMPTIONS: "get_public_images answers a list of {uuid, name}"). ` +
+        "Give the server's image as a template UUID (the panel shows it; `fleet catalog` lists them). Nothing was bought.",
+    );
+  }
   const found = findImage(images, inputs.template);
   if (found) return found.uuid;
   throw new Error(
@@ -144,39 +175,90 @@ async function waitActive(s: Session, id: number, name: string): Promise<ApiInst
 }
 
 /**
- * Refuses a server whose mark names another owner. Returns "unmarked" for a server with no mark
- * (a hand-made one): only an explicit adoptServiceId may take it, and that is logged.
+ * Refuses a server whose mark names another owner: the mark is recomputed from this resource's
+ * owner (inputs or state), never compared with a name state remembers, so a foreign service id in
+ * state (a mistyped adoptServiceId, a hand-edited import) is refused however state came to hold
+ * it. Returns "unmarked" for a server whose name is no mark (made by hand, or renamed in the panel).
  */
 function checkOwner(found: ApiInstance, inputs: InstanceInputs, doing: string): "mine" | "unmarked" {
   const mark = parseServerName(found.srvrname);
   if (!mark) return "unmarked";
-  if (markIs(mark, { tenant: inputs.tenant, stack: inputs.stack, server: inputs.name })) return "mine";
+  const owner = ownerOf(inputs);
+  if (mark.mark === serverName(owner)) return "mine";
   throw new Error(
-    `${label(inputs)}: refusing to ${doing} server ${found.serviceid} ("${found.srvrname}"): it is marked as ${describeMark(mark)}, ` +
-      `and this resource is tenant ${inputs.tenant}, server ${inputs.name}, stack ${inputs.stack}. ` +
-      "A server belongs to exactly one tenant, server name and stack. Nothing was bought or changed.",
+    `${label(inputs)}: refusing to ${doing} server ${found.serviceid} ("${found.srvrname}"): it is ${describeOtherMark(mark, owner)}, ` +
+      `and this resource is ${describeOwner(owner)}. ` +
+      "A server belongs to exactly one tenant, server name, stack, project and backend; if the id is a typo, correct it. Nothing was bought or changed.",
   );
 }
 
 /**
- * Two stacks claiming the same tenant id: the one that does not own the tenant's servers stops
- * before buying anything.
+ * Two stacks claiming the same tenant id (or the same stack name on another backend or project):
+ * the one that does not own the tenant's servers stops before buying anything.
  */
 function checkTenantClaim(all: ApiInstance[], inputs: InstanceInputs): void {
+  const owner = ownerOf(inputs);
   const other = all
     .map((i) => ({ i, m: parseServerName(i.srvrname) }))
-    .find(({ m }) => m && m.tenant === inputs.tenant && m.stack !== inputs.stack);
+    .find(({ m }) => m && m.tenantTag === tenantTag(owner.tenant) && m.stackTag !== stackTag(owner));
   if (other) {
     throw new Error(
-      `${label(inputs)}: tenant ${inputs.tenant} is already managed by stack ${other.m!.stack} (server ${other.i.serviceid}, "${other.i.srvrname}"); ` +
-        `this stack (${inputs.stack}) claims the same tenant id. Give this tenant its own id, or run it from stack ${other.m!.stack}. Nothing was bought.`,
+      `${label(inputs)}: tenant ${inputs.tenant} is already managed by another stack, project or backend (server ${other.i.serviceid}, "${other.i.srvrname}"); ` +
+        `this stack (${inputs.stack}${owner.project ? `, project ${owner.project}` : ""}${owner.backend ? `, backend ${owner.backend}` : ""}) claims the same tenant id. ` +
+        "Give this tenant its own id, or run it from the stack and backend that own it. Nothing was bought.",
     );
   }
 }
 
+/** How long an unmarked server that fits an order is suspected of being an unrecognised purchase. */
+const SUSPECT_UNMARKED_MS = 24 * 3600_000;
+/** Created within SUSPECT_UNMARKED_MS (`created_at`, PM's field list [D]); a server of unknown age is not suspected. */
+function isRecent(i: ApiInstance): boolean {
+  const created = Date.parse(String(i.created_at ?? "").replace(" ", "T"));
+  return Number.isFinite(created) && Date.now() - created < SUSPECT_UNMARKED_MS;
+}
+
+/** What a server bought for these inputs looks like whatever its name came back as. */
+function fitsOrder(i: ApiInstance, inputs: InstanceInputs, template: string, plans: Plan[]): boolean {
+  const rid = ridOfProduct(plans, i.product_id);
+  return (
+    (i.location_id === undefined || i.location_id === inputs.location) &&
+    (rid === undefined || rid === inputs.plan) &&
+    (!i.template_uuid || i.template_uuid === template) &&
+    (!i.billingcycle || i.billingcycle === inputs.billingCycle)
+  );
+}
+
+/**
+ * The server a purchase bought: among the servers whose service id was not in the account before
+ * it, the one carrying this mark, or else the only unmarked one that fits the order (a panel that
+ * rewrote or ignored the name; ASSUMPTIONS: server names). Several candidates stop the run: which is
+ * ours cannot be told, and buying again is never the answer.
+ */
+function boughtServer(
+  now: ApiInstance[],
+  before: Set<number>,
+  inputs: InstanceInputs,
+  template: string,
+  plans: Plan[],
+): ApiInstance | undefined {
+  const name = markOf(inputs);
+  const fresh = now.filter((i) => !before.has(i.serviceid));
+  const marked = fresh.filter((i) => splitName(i.srvrname).mark === name);
+  if (marked.length === 1) return marked[0];
+  const candidates = fresh.filter((i) => !parseServerName(i.srvrname) && fitsOrder(i, inputs, template, plans));
+  if (candidates.length > 1)
+    throw new Error(
+      `${label(inputs)}: ${candidates.length} new servers that fit this purchase appeared in the account under other names (ids ${candidates.map((i) => i.serviceid).join(", ")}: ` +
+        `${candidates.map((i) => `"${i.srvrname}"`).join(", ")}); Hostwinds did not keep the name sent (${name}), so which one is this purchase cannot be told. ` +
+        "Set adoptServiceId to this server's id and run `pulumi up` again; nothing more was bought.",
+    );
+  return candidates[0];
+}
+
 /** Finds the server this resource should manage, buying one only when there is none. The caller has priced the plan. */
 async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): Promise<ApiInstance> {
-  const name = serverName(inputs.tenant, inputs.name, inputs.stack);
+  const name = markOf(inputs);
   const plans = await s.priceList();
   const all = await s.client.listInstances();
   checkTenantClaim(all, inputs);
@@ -209,7 +291,7 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
   const same = all.filter((i) => splitName(i.srvrname).mark === name);
   if (same.length > 1) {
     throw new Error(
-      `${label(inputs)}: ${same.length} servers in the account are named ${name} (ids ${same.map((i) => i.serviceid).join(", ")}); set adoptServiceId to the one to manage and terminate or rename the others. Nothing was bought.`,
+      `${label(inputs)}: ${same.length} servers in the account carry this server's mark ${name} (ids ${same.map((i) => i.serviceid).join(", ")}); set adoptServiceId to the one to manage and terminate or rename the others. Nothing was bought.`,
     );
   }
   if (same.length === 1) {
@@ -217,7 +299,7 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
     const wrong = mismatches(found, inputs, plans);
     if (wrong.length) {
       throw new Error(
-        `${label(inputs)}: server ${found.serviceid} named ${name} is already in the account but is not in this stack's state, and it differs: ${wrong.join("; ")}. ` +
+        `${label(inputs)}: server ${found.serviceid} marked ${name} is already in the account but is not in this stack's state, and it differs: ${wrong.join("; ")}. ` +
           `To manage it, make the inputs match and set adoptServiceId: ${found.serviceid}; otherwise terminate it in the Hostwinds panel. Nothing was bought.`,
       );
     }
@@ -227,6 +309,18 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
     return found;
   }
 
+  // A recent server without a mark that fits this order may be this stack's purchase from a run that
+  // stopped before marking it (a panel that ignored the name): refuse, never buy a second one.
+  const suspects = all.filter((i) => !parseServerName(i.srvrname) && fitsOrder(i, inputs, template, plans) && isRecent(i));
+  if (suspects.length)
+    throw new Error(
+      `${label(inputs)}: ${suspects.map((i) => `server ${i.serviceid} ("${i.srvrname}", created ${String(i.created_at)})`).join(", ")} ` +
+        `carries no owner mark and fits this server's order; it may be this stack's purchase from a run that stopped before marking it ` +
+        `(Hostwinds did not keep the name sent; ASSUMPTIONS: server names). Set adoptServiceId to its id to take it over, or rename or terminate it in the panel. Nothing was bought.`,
+    );
+
+  // The purchase is known by the service ids before and after it, not by its name coming back intact.
+  const before = new Set(all.map((i) => i.serviceid));
   let lost: OutcomeUnknownError | undefined;
   try {
     await s.client.buyInstance({
@@ -240,12 +334,13 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
   } catch (e) {
     if (!(e instanceof OutcomeUnknownError)) throw e;
     lost = e;
-    progress(`${label(inputs)}: the answer to the purchase was lost; looking for the server by its name instead of buying again`);
+    progress(`${label(inputs)}: the answer to the purchase was lost; looking for a new server in the account instead of buying again`);
   }
+  let found: ApiInstance;
   try {
-    return await s.client.waitFor(
+    found = await s.client.waitFor(
       `server ${name} to appear in the account`,
-      async () => (await s.client.listInstances()).find((i) => splitName(i.srvrname).mark === name),
+      async () => boughtServer(await s.client.listInstances(), before, inputs, template, plans),
       {
         timeoutMs: lost ? SETTLE_LOST_PURCHASE_MS : s.settings.buildTimeoutMs,
         initialDelayMs: s.settings.pollIntervalMs,
@@ -256,12 +351,74 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
   } catch (e) {
     if (lost) {
       throw new Error(
-        `${label(inputs)}: the purchase's answer was lost (${lost.detail}) and no server named ${name} appeared within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
-          "It was not bought again. Run `pulumi up` again later: if the purchase went through, the server is found by its name and taken over.",
+        `${label(inputs)}: the purchase's answer was lost (${lost.detail}) and no new server appeared within ${SETTLE_LOST_PURCHASE_MS / 1000} s. ` +
+          "It was not bought again. Run `pulumi up` again later: if the purchase went through, the server is found by its mark and taken over.",
       );
     }
     throw e;
   }
+  if (splitName(found.srvrname).mark !== name) {
+    // Hostwinds changed or ignored the name: the mark is written now, by id, so a later run recognises it.
+    progress(`${label(inputs)}: Hostwinds named the new server ${found.serviceid} "${found.srvrname}", not ${name}; marking it by its id`);
+    await s.client.renameInstance(found.serviceid, name);
+    s.changed(found.serviceid);
+    const again = await s.instance(found.serviceid, true);
+    if (again && splitName(again.srvrname).mark !== name)
+      progress(
+        `${label(inputs)}: server ${found.serviceid} keeps the name "${again.srvrname}" after a rename to ${name}: this stack knows it by its id in state, but a run stopped before saving it could not recognise it (ASSUMPTIONS: server names)`,
+      );
+    found = again ?? { ...found, srvrname: name };
+  }
+  return found;
+}
+
+/**
+ * A plan change on the same server: `upgrade_instance` with the new plan's rid (TF variables,
+ * PM upgrade-billing.md [D]), then `confirm_upgrade` once Hostwinds reports the resize done
+ * (status RESIZED [D]); the server keeps its IPs and disks. Billed, so never sent twice: the plan
+ * the account reports is read first (ASSUMPTIONS: product_id), and a lost answer is settled by
+ * reading. Without a plan the account reports, it stops before any purchase.
+ */
+async function upgrade(s: Session, inputs: InstanceInputs, api: ApiInstance): Promise<ApiInstance> {
+  const plans = await s.priceList();
+  const target = plans.find((p) => p.rid === inputs.plan);
+  if (!target) throw new Error(`${label(inputs)}: plan ${inputs.plan} is not a rid in Hostwinds' price list. Nothing was bought.`);
+  const planNow = (i: ApiInstance) => ridOfProduct(plans, i.product_id);
+  if (planNow(api) === undefined)
+    throw new Error(
+      `${label(inputs)}: cannot tell which plan server ${api.serviceid} is on (its product_id ${api.product_id ?? "is missing"} is no plan's id in the price list; ` +
+        "ASSUMPTIONS: product_id), so an upgrade could be paid twice. Upgrade it in the Hostwinds panel, then set the plan to match. Nothing was bought.",
+    );
+  const done = async (): Promise<ApiInstance | undefined> => {
+    const i = await s.instance(api.serviceid, true);
+    if (!i) throw new Error(`server ${api.serviceid} disappeared from the account during its upgrade`);
+    if (/^(RESIZED|VERIFY_RESIZE)$/i.test(i.status)) {
+      await s.client.confirmUpgrade(api.serviceid);
+      s.changed(api.serviceid);
+      return undefined;
+    }
+    if (/error|fail/i.test(i.status))
+      throw new Error(`the upgrade of server ${api.serviceid} failed: Hostwinds reports status ${i.status}`);
+    return i.status === "ACTIVE" && planNow(i) === inputs.plan ? i : undefined;
+  };
+  if (planNow(api) !== inputs.plan && !/^RESIZ|VERIFY_RESIZE/i.test(api.status)) {
+    try {
+      await s.client.upgradeInstance(api.serviceid, inputs.plan);
+      progress(
+        `${label(inputs)}: upgrading server ${api.serviceid} in place to plan ${target.rid} (${target.name}); its IPs and mail stay`,
+      );
+    } catch (e) {
+      if (!(e instanceof OutcomeUnknownError)) throw e;
+      progress(`${label(inputs)}: the answer to the upgrade was lost; watching the server instead of sending it again`);
+    }
+    s.changed(api.serviceid);
+  }
+  return s.client.waitFor(`server ${api.serviceid} to run on plan ${inputs.plan}`, done, {
+    timeoutMs: s.settings.buildTimeoutMs,
+    initialDelayMs: s.settings.pollIntervalMs,
+    maxDelayMs: s.settings.pollIntervalMs,
+    onProgress: progress,
+  });
 }
 
 export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> = withTruthfulPurchases({
@@ -279,20 +436,34 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       if (JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null)) replaces.push(k);
     }
     if (news.adoptServiceId !== undefined && String(news.adoptServiceId) !== id) replaces.push("adoptServiceId");
-    const wanted =
-      isUnknown(news.tenant) || isUnknown(news.name) || isUnknown(news.stack) ? undefined : serverName(news.tenant, news.name, news.stack);
+    if (replaces.length && !news.allowReplace) {
+      const why = replaces
+        .map((k) => (k === "template" ? "template (a new image: `fleet rebuild --reinstall` rebuilds it on the same server)" : k))
+        .join(", ");
+      throw new Error(
+        `${label(news)}: changing ${why} would replace server ${id}: a new server is bought and this one terminated, losing ${LOST_BY_REPLACING}. ` +
+          "Refused. Put the old value back, or set `allowReplace: true` on this server in the tenant's config to accept the loss. Nothing was bought or changed.",
+      );
+    }
+    const wanted = known(news) ? markOf(news) : undefined;
     const rename = wanted !== olds.serverName || olds.name !== news.name;
+    // A plan change is an upgrade of the same server; SSH keys are recorded (Hostwinds installs them at build only).
+    const inPlace = (["plan", "sshKeys"] as const).some((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null));
     // A server that has not come up (created-but-failed) is updated, which waits for it again.
     const notUp = olds.status !== "ACTIVE";
     // The main IP's PTR is set in place (a refresh that read another value makes them differ too).
     const rdns = news.rdns !== undefined && !isUnknown(news.rdns) && news.rdns !== olds.rdns;
-    // Replacing deletes first: the new server needs the derived name the old one holds.
-    return { changes: replaces.length > 0 || rename || notUp || rdns, replaces, deleteBeforeReplace: replaces.length > 0 };
+    // Replacing (only when allowed) deletes first: one server per mark.
+    return {
+      changes: replaces.length > 0 || rename || inPlace || notUp || rdns,
+      replaces,
+      deleteBeforeReplace: replaces.length > 0,
+    };
   },
 
   async create(inputs) {
     const s = session();
-    const name = serverName(inputs.tenant, inputs.name, inputs.stack);
+    const name = markOf(inputs);
     if (namesInUse.has(name))
       throw new Error(
         `${label(inputs)}: another Instance in this stack already has tenant ${inputs.tenant} and name ${inputs.name}; give each server its own name. Nothing was bought.`,
@@ -324,6 +495,9 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       await s.confirmAccess(`${label(props)}: refresh of server ${id}`);
       return { id: "" } as never;
     }
+    // The owner is recomputed from state's inputs: a server marked for anyone else is never read into this stack.
+    if (checkOwner(api, props, "refresh") === "unmarked")
+      progress(`${label(props)}: server ${id} carries no owner mark (named "${api.srvrname}"); the next up marks it again`);
     const current: InstanceInputs = {
       ...props,
       location: api.location_id ?? props.location,
@@ -333,7 +507,9 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
           ? props.plan
           : (ridOfProduct(await s.priceList(), api.product_id) ?? props.plan),
       billingCycle: (api.billingcycle ?? props.billingCycle) as InstanceInputs["billingCycle"],
-      sshKeys: api.ssh_keys.length || !props.sshKeys?.length ? api.ssh_keys : props.sshKeys,
+      // Hostwinds installs account keys at build only, so the list it reports is the build's; what this
+      // stack set since (in place) stands.
+      sshKeys: props.sshKeys ?? api.ssh_keys,
     };
     // Look the price up again only when what it depends on changed (a refresh stays at one call per server).
     const price =
@@ -348,6 +524,8 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       tenant: props.tenant,
       name: props.name,
       stack: props.stack,
+      project: props.project,
+      backend: props.backend,
       location: current.location,
       plan: current.plan,
       template: props.template,
@@ -355,6 +533,7 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
       sshKeys: current.sshKeys,
       adoptServiceId: props.adoptServiceId,
       rdns: current.rdns,
+      allowReplace: props.allowReplace,
     });
     return { id, props: outs, inputs: inputs as never };
   },
@@ -362,7 +541,7 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
   async update(id, olds, news) {
     const s = session();
     const sid = Number(id);
-    const name = serverName(news.tenant, news.name, news.stack);
+    const name = markOf(news);
     let api = await s.instance(sid, true);
     if (!api) {
       await s.confirmAccess(`${label(news)}: update of server ${sid}`);
@@ -370,9 +549,11 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
         `${label(news)}: server ${sid} is no longer in the account; run \`pulumi refresh\` to drop it from state, then \`pulumi up\` to buy a new one.`,
       );
     }
-    // A server renamed in the panel to another owner's mark is not taken back by a rename.
+    // The live mark must be this resource's, as state's owner or as the new inputs' (a rename or a
+    // move of backend); a server marked for anyone else is not taken by a rename.
     const { mark, orders } = splitName(api.srvrname);
-    if (mark !== olds.serverName) checkOwner(api, news, "rename");
+    if (mark !== markOf(olds) && mark !== name && checkOwner(api, news, "rename") === "unmarked")
+      progress(`${label(news)}: server ${sid} carries no owner mark (named "${api.srvrname}"); marking it again`);
     if (mark !== name) {
       await s.client.renameInstance(sid, joinName(name, orders));
       s.changed(sid);
@@ -391,6 +572,11 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
         );
       }
     }
+    if (news.plan !== olds.plan) api = await upgrade(s, news, api);
+    if (JSON.stringify(news.sshKeys ?? []) !== JSON.stringify(olds.sshKeys ?? []))
+      progress(
+        `${label(news)}: SSH keys recorded as ${JSON.stringify(news.sshKeys)} without rebuilding server ${sid}: Hostwinds installs account keys only when a server is built, so put the key on the server itself (its authorized_keys)`,
+      );
     if (news.rdns && news.rdns !== olds.rdns) await setMainRdns(s, news, api);
     return { outs: outputs(api, news, price, olds.image) };
   },
@@ -398,16 +584,22 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
   async delete(id, props) {
     const s = session();
     const sid = Number(id);
-    namesInUse.delete(serverName(props.tenant, props.name, props.stack));
+    const mine = markOf(props);
+    namesInUse.delete(mine);
     try {
-      // Re-read before releasing: a server now marked for another tenant or stack is not released.
+      // Re-read before releasing: a server marked for anyone else is not released, whatever state says.
       const api = await s.instance(sid, true);
       if (!api) {
         await s.confirmAccess(`${label(props)}: destroy of server ${sid}`);
         progress(`${label(props)}: server ${sid} was already gone`);
         return;
       }
-      if (splitName(api.srvrname).mark !== props.serverName) checkOwner(api, props, "terminate");
+      // An unmarked server is released only if this stack marked it and state last saw it so (renamed by hand since).
+      if (checkOwner(api, props, "terminate") === "unmarked" && props.serverName !== mine)
+        throw new Error(
+          `${label(props)}: refusing to terminate server ${sid} ("${api.srvrname}"): it carries no owner mark, and state does not show this stack marking it. ` +
+            "If it is this stack's, run `pulumi up` (which marks it) and destroy again; otherwise remove it from state (`pulumi state delete`) and terminate it in the panel if you mean to. Nothing was released.",
+        );
       const released = await s.client.terminate(sid);
       s.changed(sid);
       if (!released) progress(`${label(props)}: server ${sid} was already gone`);

@@ -1,7 +1,6 @@
 /**
  * The IP order journal, kept in Hostwinds itself: before an IP purchase is sent, the time of the
- * order is appended to the server's name (`pm-<tenant>.<server>@<stack>~<t1>.<t2>`, base-36
- * seconds), and the entry is removed when an IP that answers it is claimed by a slot. The name is
+ * order is appended to the server's name (the mark, inputs.ts, then 5 base-36 characters an order), and the entry is removed when an IP that answers it is claimed by a slot. The name is
  * written and read back with documented actions (edit_instance: PM server-management.md;
  * srvrname in get_instance: HWF), so the record survives any kill of the CLI, the engine or this
  * process, on any backend, and the next run on any machine sees it.
@@ -12,30 +11,47 @@
  * one of those instead of buying again. An entry older than the IP timeout that no IP answered
  * is taken as never sent (a kill between the journal write and the purchase), and dropped.
  */
-import { parseServerName } from "./inputs";
+import { MARK_LENGTH, MAX_SERVER_NAME, parseServerName } from "./inputs";
 import type { Session } from "./session";
 import { progress } from "./session";
 
-const SEP = "~";
+/**
+ * Each open order is 5 base-36 characters appended to the 17-character mark: its time in seconds
+ * modulo 36^5 (about 700 days), read back as the latest such second not after now. Fixed width and
+ * no separator keep the name within the 32 characters and the characters any panel keeps
+ * (inputs.ts, ASSUMPTIONS: server names), which allows three open orders on a server at a time.
+ */
+const ENTRY = 5;
+const WRAP_S = 36 ** ENTRY;
+export const MAX_OPEN_ORDERS = (MAX_SERVER_NAME - MARK_LENGTH) / ENTRY;
 
 /** A server name split into its owner mark and its journal of open IP orders (epoch ms, oldest first). */
-export function splitName(srvrname: string): { mark: string; orders: number[] } {
-  const i = srvrname.indexOf(SEP);
-  if (i < 0) return { mark: srvrname, orders: [] };
-  const mark = srvrname.slice(0, i);
-  // Only a marked name carries a journal; anything else after "~" is part of someone's own name.
-  if (!parseServerName(mark)) return { mark: srvrname, orders: [] };
-  const orders = srvrname
-    .slice(i + 1)
-    .split(".")
-    .map((t) => parseInt(t, 36) * 1000)
-    .filter((n) => Number.isFinite(n) && n > 0)
-    .sort((a, b) => a - b);
-  return { mark, orders };
+export function splitName(srvrname: string, now = Date.now()): { mark: string; orders: number[] } {
+  // Only a marked name carries a journal; anything else is someone's own name.
+  const parsed = parseServerName(srvrname);
+  if (!parsed) return { mark: srvrname, orders: [] };
+  const nowS = Math.floor(now / 1000);
+  const orders: number[] = [];
+  for (let i = MARK_LENGTH; i + ENTRY <= srvrname.length; i += ENTRY) {
+    const v = parseInt(srvrname.slice(i, i + ENTRY), 36);
+    orders.push((nowS - ((((nowS - v) % WRAP_S) + WRAP_S) % WRAP_S)) * 1000);
+  }
+  return { mark: parsed.mark, orders: orders.sort((a, b) => a - b) };
 }
 
 export function joinName(mark: string, orders: number[]): string {
-  return orders.length ? `${mark}${SEP}${orders.map((t) => Math.floor(t / 1000).toString(36)).join(".")}` : mark;
+  if (orders.length > MAX_OPEN_ORDERS)
+    throw new Error(
+      `server ${mark}: ${orders.length - 1} IP orders are already open on it, and its name holds at most ${MAX_OPEN_ORDERS}; ` +
+        "nothing more is ordered until one arrives: run `pulumi up` again later",
+    );
+  return (
+    mark +
+    [...orders]
+      .sort((a, b) => a - b)
+      .map((t) => (Math.floor(t / 1000) % WRAP_S).toString(36).padStart(ENTRY, "0"))
+      .join("")
+  );
 }
 
 /**

@@ -20,7 +20,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynamic";
 import { OutcomeUnknownError } from "./client";
 import { HostwindsError } from "./errors";
-import { SecondaryIpInputs, describeMark, markIs, parseServerName, secondaryIpInputsSchema } from "./inputs";
+import { SecondaryIpInputs, parseServerName, secondaryIpInputsSchema, tenantTag } from "./inputs";
 import { dropStaleOrders, orphanOrders, recordOrder, settleOrder, splitName } from "./orders";
 import { Session, configureSession, progress, session } from "./session";
 import { INVALID_SERVICE_ID, InstanceIp, isDefaultRdns } from "./wire";
@@ -85,7 +85,7 @@ function outputs(
 /** The tenant's server, or a clear error: IPs are only bought on or released from this stack's own servers. */
 async function stackServer(
   s: Session,
-  inputs: Pick<SecondaryIpInputs, "tenant" | "stack" | "serviceId" | "rdns">,
+  inputs: Pick<SecondaryIpInputs, "tenant" | "stack" | "serviceId" | "rdns" | "serverMark">,
   doing: string,
   fresh = true,
 ) {
@@ -93,11 +93,14 @@ async function stackServer(
   // (only this process changes it while the run lasts) saves a call per IP.
   const server = await (fresh ? s.instance(inputs.serviceId, true) : s.server(inputs.serviceId));
   if (!server) return undefined;
+  // The server's mark (inputs.ts) is exactly the one its Instance computed from the full owner; a slot
+  // written before it was an input checks the tenant's part of it.
   const mark = parseServerName(server.srvrname);
-  if (!markIs(mark, { tenant: inputs.tenant, stack: inputs.stack })) {
+  const ok = inputs.serverMark ? mark?.mark === inputs.serverMark : mark?.tenantTag === tenantTag(inputs.tenant);
+  if (!ok) {
     throw new Error(
-      `${label(inputs)}: server ${inputs.serviceId} ("${splitName(server.srvrname).mark}") is ${mark ? `marked as ${describeMark(mark)}` : "not marked as any tenant's"}, ` +
-        `not as tenant ${inputs.tenant}${inputs.stack ? `, stack ${inputs.stack}` : ""}; refusing to ${doing}. Nothing was bought or released.`,
+      `${label(inputs)}: server ${inputs.serviceId} ("${splitName(server.srvrname).mark}") is ${mark ? `marked ${mark.mark}` : "not marked as any tenant's"}, ` +
+        `not as ${inputs.serverMark ? `${inputs.serverMark} (tenant ${inputs.tenant}'s server)` : `tenant ${inputs.tenant}'s`}; refusing to ${doing}. Nothing was bought or released.`,
     );
   }
   return server;
@@ -301,7 +304,9 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     if (Array.isArray(news.retire) && olds.ip && news.retire.includes(olds.ip)) replaces.push("retire");
     // A pending order is settled by an update.
     const pending = olds.status === "purchasing";
-    return { changes: replaces.length > 0 || olds.rdns !== news.rdns || pending, replaces };
+    // The server's mark changed (renamed to a new owner's mark): recorded in place, so a later release checks the live one.
+    const remarked = news.serverMark !== undefined && !isUnknown(news.serverMark) && news.serverMark !== olds.serverMark;
+    return { changes: replaces.length > 0 || olds.rdns !== news.rdns || pending || remarked, replaces };
   },
 
   async create(inputs) {
@@ -456,6 +461,7 @@ function inputsOf(p: SecondaryIpOutputs): SecondaryIpInputs {
   return compact({
     tenant: p.tenant,
     stack: p.stack,
+    serverMark: p.serverMark,
     slot: p.slot,
     siblings: p.siblings ?? [],
     serviceId: p.serviceId,

@@ -7,6 +7,8 @@
 import { HostwindsClient } from "./client";
 import { readSettings, Settings } from "./settings";
 import { HostwindsError } from "./errors";
+import { checkProbed } from "./catalog";
+import { DEFAULT_API_URL } from "./wire";
 import type { Image, Instance, InstanceIp, Plan } from "./wire";
 
 /** Reads younger than this are shared (a refresh reads every IP of a server at once). */
@@ -34,6 +36,9 @@ export class Session {
       apiUrl: settings.apiUrl,
       requestsPerSecond: settings.requestsPerSecond,
       requestTimeoutMs: settings.requestTimeoutMs,
+      // An account never probed (or whose probe refuted the action) cannot buy: on Hostwinds' own endpoint always.
+      beforePurchase: (action) =>
+        checkProbed(settings.apiKey, settings.apiUrl, action, settings.requireProbe ?? settings.apiUrl === DEFAULT_API_URL),
       // HOSTWINDS_LOG=1 prints one line per request (action, outcome, time; never bodies or keys).
       log: process.env.HOSTWINDS_LOG === "1" ? (line) => progress(`${new Date().toISOString().slice(11, 23)} ${line}`) : undefined,
     });

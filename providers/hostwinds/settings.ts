@@ -24,6 +24,10 @@ export const SETTINGS = {
     env: "HOSTWINDS_IP_PURCHASE_ACTION",
     doc: `The API action that buys a secondary IP (default ${DEFAULT_IP_PURCHASE_ACTION}; [assumed]: no public source names it).`,
   },
+  requireProbe: {
+    env: "HOSTWINDS_REQUIRE_PROBE",
+    doc: "Refuse purchases on an account `fleet probe --write` has not probed (default: on for Hostwinds' own endpoint, off elsewhere).",
+  },
   ipMonthlyPriceUsd: {
     env: "HOSTWINDS_IP_MONTHLY_PRICE_USD",
     doc: "Price of one secondary IP per month; Hostwinds publishes none (default 4.99).",
@@ -48,6 +52,11 @@ export const settingsSchema = z.object({
     .regex(/^[a-z_]{2,64}$/, "must be an API action name such as add_ip")
     .default(DEFAULT_IP_PURCHASE_ACTION),
   ipMonthlyPriceUsd: count(0).default(4.99),
+  requireProbe: z
+    .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], {
+      error: () => "must be true or false",
+    })
+    .optional(),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 

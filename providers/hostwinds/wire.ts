@@ -59,6 +59,22 @@ export function parseBody(text: string): Parsed {
   return { kind: "error", message: "the response had neither a success nor a result field" };
 }
 
+/**
+ * The shape of an answer, never its values (an answer may hold a root password): keys and types,
+ * three levels deep, the first item of a list, e.g. `{success: {locations: [{location_id: string, …}]}}`.
+ */
+export function shapeOf(v: unknown, depth = 3): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return v.length === 0 ? "[]" : depth <= 0 ? "[…]" : `[${shapeOf(v[0], depth - 1)}${v.length > 1 ? ", …" : ""}]`;
+  if (typeof v === "object") {
+    const keys = Object.keys(v as object);
+    if (depth <= 0) return keys.length ? "{…}" : "{}";
+    const shown = keys.slice(0, 6).map((k) => `${/^\d+$/.test(k) ? "<id>" : k}: ${shapeOf((v as Record<string, unknown>)[k], depth - 1)}`);
+    return `{${shown.join(", ")}${keys.length > 6 ? ", …" : ""}}`;
+  }
+  return typeof v;
+}
+
 /** Hostwinds messages that mean "not now" rather than "no". */
 export function isTransientMessage(message: string): boolean {
   return /too many requests|rate limit|try again|temporarily|timed? ?out|maintenance/i.test(message);
@@ -213,6 +229,14 @@ export function purchasedIpIn(items: ResultItem[]): string | undefined {
  */
 export const REINSTALL_ACTION = "reinstall_instance";
 
+/**
+ * [assumed] A plan change of the same server: `upgrade_instance` (serviceid, rid) pays for it; the
+ * server goes through a resize and reports `RESIZED`, and `confirm_upgrade` makes it ACTIVE on the
+ * new plan with its IPs and disks. PM upgrade-billing.md names the actions and the status ([D]);
+ * no source shows whether payment is automatic or how long the resize takes.
+ */
+export const UPGRADE_ACTION = "upgrade_instance";
+
 /** [assumed] The action listing the account's SSH keys (add/delete are in TF; the list is not). */
 export const LIST_SSH_KEYS_ACTION = "get_ssh_keys";
 
@@ -277,5 +301,18 @@ export const ASSUMPTIONS = [
     what: "an IP order can be held for hours or days (IP justification, KB 55) and then appears in get_instance_ips",
     dependsOnIt: "pending IP orders",
     without: "stand-in option ipDelayMs (kept across restarts with --state)",
+  },
+  {
+    what: "a server name comes back as sent (`srvrname` in add_instance and edit_instance): lowercase letters, digits and `-`, 32 characters",
+    dependsOnIt:
+      "recognising a server bought by a run that stopped before saving it; the owner mark and the IP order journal in the name (inputs.ts, orders.ts)",
+    without:
+      "a purchase is found by the service ids before and after it, and the mark written again by id (edit_instance); a name the panel changes is refused by adoption, never bought again (stand-in switch serverNames)",
+  },
+  {
+    what: "plan change in place: `upgrade_instance` (serviceid, rid), status RESIZED, then `confirm_upgrade`",
+    dependsOnIt: "a plan change keeping the server, its IPs and mail",
+    without:
+      "a plan change stops before paying when the account's plan cannot be read (product_id); without RESIZED the upgrade is done when the server is ACTIVE on the new plan (stand-in switch upgradeConfirm: false)",
   },
 ] as const;

@@ -21,6 +21,13 @@ import type { Budget } from "./budget";
 
 /** One keep-alive agent for every API client of the process. */
 const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
+/**
+ * The same, connecting over IPv4 only: a Hostwinds key can be bound to an IPv4 allow-list, and a
+ * call that leaves a dual-stack runner over IPv6 then gets "Not Authorized!" although the runner's
+ * IPv4 is allowed (hostwinds-api.md §1, the network-sync script that forces IPv4). `family: 4` is
+ * passed to the socket's lookup, so a name with AAAA records still connects to its A record.
+ */
+const ipv4Agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, connect: { family: 4 } });
 
 export interface HttpRequest {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -28,6 +35,8 @@ export interface HttpRequest {
   headers: Record<string, string>;
   body?: string;
   timeoutMs: number;
+  /** Connect over IPv4 only (APIs whose keys are bound to IPv4 allow-lists). */
+  ipv4Only?: boolean;
 }
 
 export interface HttpAnswer {
@@ -54,7 +63,7 @@ export async function send(r: HttpRequest): Promise<HttpAnswer> {
       method: r.method,
       headers: r.headers,
       body: r.body,
-      dispatcher: agent,
+      dispatcher: r.ipv4Only ? ipv4Agent : agent,
       headersTimeout: r.timeoutMs,
       bodyTimeout: r.timeoutMs,
     });

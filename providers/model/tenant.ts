@@ -89,6 +89,11 @@ export const serverSchema = z
       .max(MAX_IPS_PER_SERVER, `expected at most ${MAX_IPS_PER_SERVER} sending IPs per server`),
     sshKeys: z.array(z.string().min(1)).default([]),
     adoptServiceId: positiveInt("the id of an existing server (a whole number)").optional(),
+    /**
+     * Accept replacing this server when a change cannot be made in place (location, image, billing
+     * cycle, another adopted server): its mail, IPs and their warm-up are lost. Off: refused in preview.
+     */
+    allowReplace: z.boolean(typeError("expected true or false")).optional(),
     adoptIps: z.array(ipv4).optional(),
     /** Sending IPs to replace (bad reputation): each gets a new IP first, then is released. */
     retireIps: z.array(ipv4).default([]),

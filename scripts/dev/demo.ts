@@ -35,10 +35,11 @@ sample tenant stack ("demo-acme", growth tier, $35/month budget) on a local back
   3. add a second server: the program refuses it (over budget) before anything is bought
      (the policy pack checks the same, as the second guard)
   4. lower to 1 sending IP: the preview shows the release; up applies it
-  5. pulumi destroy, and the stand-in's ledger of everything bought and released
+  5. move the server to a larger plan: upgraded in place (upgrade_instance), same server, same IPs
+  6. pulumi destroy, and the stand-in's ledger of everything bought and released
 Nothing leaves this machine.
 
-  --keep     skip step 5: leave the stack and keep the stand-in running, and print
+  --keep     skip step 6: leave the stack and keep the stand-in running, and print
              the commands to explore it with pulumi by hand (Ctrl-C stops it and
              prints the ledger; no command shown carries the API key)
   --service  instead, the provisioning service's path: a private PostgreSQL and the service
@@ -259,6 +260,17 @@ async function main() {
     say("4. Lowering mx1 to 1 sending IP: the preview shows the release");
     await change(stack, [mx1(1)], sim, costOf([mx1(4)]));
 
+    say("5. Moving mx1 to a larger plan (4GB): the same server is upgraded in place, keeping its IPs, mail and warm-up");
+    const server = async () =>
+      (await stack.outputs()).servers.value as Array<{ serviceId: number; mainIp: string; sendingIps: Array<{ ip: string }> }>;
+    const [beforeUpgrade] = await server();
+    await change(stack, [{ ...mx1(1), plan: 103 }], sim, costOf([mx1(1)]));
+    const [afterUpgrade] = await server();
+    const ipsOf = (x: typeof beforeUpgrade) => [x.mainIp, ...x.sendingIps.map((i) => i.ip)].join(", ");
+    detail(`server ${beforeUpgrade.serviceId} → ${afterUpgrade.serviceId}; IPs ${ipsOf(beforeUpgrade)} → ${ipsOf(afterUpgrade)}`);
+    if (afterUpgrade.serviceId !== beforeUpgrade.serviceId || ipsOf(afterUpgrade) !== ipsOf(beforeUpgrade))
+      throw new Error("the plan change did not keep the server and its IPs");
+
     if (keep) {
       cleanUp = false;
       say("Left for you to explore. In another shell:");
@@ -272,7 +284,7 @@ async function main() {
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));
       for (const e of sim.ledger(KEY)) detail(ledgerLine(e));
     } else {
-      say("5. pulumi destroy: everything of the tenant is released");
+      say("6. pulumi destroy: everything of the tenant is released");
       const mark = sim.ledger(KEY).length;
       await stack.destroy();
       for (const e of sim.ledger(KEY).slice(mark)) detail(ledgerLine(e));

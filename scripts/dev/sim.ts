@@ -2,7 +2,7 @@
  * `npm run sim`: starts the local stand-ins and prints their URLs.
  * Runs until interrupted.
  */
-import { HostwindsSim } from "./standins/hostwinds";
+import { HostwindsSim, WireAssumptions } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
 import * as path from "path";
 import { SshHostSim } from "./standins/ssh-host";
@@ -24,6 +24,8 @@ options:
   --no-rdns           get_instance_ips without rdns (an assumed field, see providers/hostwinds/wire.ts)
   --purchase-answer-ip  the IP purchase answer names the IP (an assumed field)
   --ip-purchase-action NAME  the name of the IP purchase action (default add_ip, assumed)
+  --wire JSON         any assumption served the other way (WireAssumptions in
+                      scripts/dev/standins/hostwinds.ts), e.g. '{"serverNames":"panel","images":"other"}'
   --keys a,b          API keys, one account each (default sim-key-alpha,sim-key-bravo)
   --state FILE        keep the Hostwinds accounts in FILE so they survive restarts
   --cf-port N         Cloudflare stand-in port (default: a free port)
@@ -53,6 +55,7 @@ const COMMAND = {
     "no-rdns": { type: "boolean" },
     "purchase-answer-ip": { type: "boolean" },
     "ip-purchase-action": { type: "string" },
+    wire: { type: "string" },
   },
 } as const;
 
@@ -72,6 +75,7 @@ async function main() {
       rdnsInIpList: !o["no-rdns"],
       purchaseAnswerIp: o["purchase-answer-ip"] === true,
       ipPurchaseAction: o["ip-purchase-action"],
+      ...(o.wire ? (JSON.parse(o.wire) as WireAssumptions) : {}),
     },
   }).start();
   console.log(`hostwinds stand-in: ${sim.url}`);

@@ -7,6 +7,7 @@
  * tenant changed by hand, and a running `up`'s update lock is read from the table.
  */
 import * as path from "path";
+import { backendFingerprint, serverName } from "../../providers/hostwinds/inputs";
 import * as fs from "fs";
 import * as os from "os";
 import { Pool } from "pg";
@@ -36,6 +37,9 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
   const saved = { ...process.env };
   const dir = workDirFor(`fleet-backend-${process.pid}`);
   const opts = (): FleetOptions => ({ project: fleetProject(dir), concurrency: 2 });
+  /** The owner mark of a tenant's mx1 on this backend (providers/hostwinds/inputs.ts). */
+  const markOf = (t: string) =>
+    serverName({ backend: backendFingerprint({ PULUMI_BACKEND_URL: url }), project: PROJECT, stack: t, tenant: t, server: "mx1" });
 
   beforeAll(async () => {
     pg = await startPrivatePostgres("fleet-backend");
@@ -93,7 +97,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
       const servers = sim.inventory(KEY);
       for (const [i, t] of ["pa", "pb"].entries()) {
         expect(known[i].unreadable).toBeUndefined();
-        expect(known[i].servers.map((s) => s.serviceId)).toEqual([servers.find((s) => s.name === `pm-${t}.mx1@${t}`)!.serviceId]);
+        expect(known[i].servers.map((s) => s.serviceId)).toEqual([servers.find((s) => s.name === markOf(t))!.serviceId]);
         expect(known[i].ips).toHaveLength(1);
         expect(known[i].records.length).toBeGreaterThan(3);
       }
@@ -121,7 +125,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     expect(clean.stats.engineRuns).toBe(0);
     expect(clean.tenants.map((d) => `${d.tenant} ${d.drifted}`)).toEqual(["pa false", "pb false"]);
 
-    const pb = sim.inventory(KEY).find((s) => s.name === "pm-pb.mx1@pb")!;
+    const pb = sim.inventory(KEY).find((s) => s.name === markOf("pb"))!;
     sim.renameByHand(KEY, pb.serviceId, "pm-pb-renamed");
     const { tenants, stats } = await fleetDrift(opts(), ["pa", "pb"]);
     expect(tenants.map((d) => `${d.tenant} ${d.drifted} ${d.error ?? ""}`)).toEqual(["pa false ", "pb true "]);

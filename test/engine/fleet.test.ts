@@ -19,12 +19,22 @@ import { openTenantStack } from "../../scripts/lib/stacks/stacks";
 import { changedTenants, fleetProject } from "../../scripts/lib/stacks/tenants";
 import { renderReport } from "../../scripts/cli/fleet/report";
 import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+import { backendFingerprint, serverName } from "../../providers/hostwinds/inputs";
 import { standinEnv } from "../../scripts/dev/standins/env";
 const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-fleet-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-0123456789";
 const BACKEND = `fleet-${process.pid}`;
+/** The owner mark of a tenant's mx1 in this fleet (providers/hostwinds/inputs.ts). */
+const markOf = (t: string) =>
+  serverName({
+    backend: backendFingerprint({ PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", BACKEND)}` }),
+    project: "penguinmails-infra",
+    stack: t,
+    tenant: t,
+    server: "mx1",
+  });
 jest.setTimeout(15 * 60_000);
 
 const tenant = (id: string, over: Record<string, unknown> = {}) => ({
@@ -173,12 +183,12 @@ describe("fleet commands", () => {
         .filter((e) => e.kind === "server")
         .map((e) => e.name)
         .sort(),
-    ).toEqual(["pm-alpha.mx1@alpha", "pm-bravo.mx1@bravo"]);
+    ).toEqual([markOf("alpha"), markOf("bravo")].sort());
     expect(bought.filter((e) => e.kind === "ip")).toHaveLength(4);
   });
 
   test("drift: the inventory finds an IP released in the Hostwinds panel and a record deleted in the dashboard; the engine runs for those tenants only", async () => {
-    const alpha = sim.inventory(KEY).find((s) => s.name === "pm-alpha.mx1@alpha")!;
+    const alpha = sim.inventory(KEY).find((s) => s.name === markOf("alpha"))!;
     sim.releaseIpByHand(KEY, alpha.ips[1]);
     const clean = await fleetDrift(opts(), ["bravo"]);
     expect(clean.stats).toMatchObject({ engineRuns: 0, apiCalls: { hostwinds: 3, cloudflare: 5 } }); // get_instances + 2 × get_instance_ips; 1 zone page + 4 zones
@@ -189,7 +199,7 @@ describe("fleet commands", () => {
     expect(stats.engineRuns).toBe(1);
     cf.deleteByHand("bravo-mail.com", "_dmarc.bravo-mail.com", "TXT");
     // The main IP's PTR (the server's host name, set by Instance) changed in the panel.
-    const bravoMain = sim.inventory(KEY).find((s) => s.name === "pm-bravo.mx1@bravo")!.ips[0];
+    const bravoMain = sim.inventory(KEY).find((s) => s.name === markOf("bravo"))!.ips[0];
     sim.setRdnsByHand(KEY, bravoMain, "hwsrv-1.hostwindsdns.com");
     const cli = await fleetCli("drift", "--tenants", "alpha,bravo", "--json");
     expect(cli.status).toBe(1);
@@ -211,7 +221,7 @@ describe("fleet commands", () => {
   test("orphans: a server and an IP no stack owns are listed with their cost, and released only with --release --yes", async () => {
     const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
     await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
-    const bravo = sim.inventory(KEY).find((s) => s.name === "pm-bravo.mx1@bravo")!;
+    const bravo = sim.inventory(KEY).find((s) => s.name === markOf("bravo"))!;
     await client.buySecondaryIp(bravo.serviceId);
     // The stand-in builds the server and assigns the IP after a delay: wait for both (longer on a busy machine).
     await client.waitFor(
@@ -228,14 +238,14 @@ describe("fleet commands", () => {
       async () =>
         sim
           .inventory(KEY)
-          .find((s) => s.name === "pm-bravo.mx1@bravo")!
+          .find((s) => s.name === markOf("bravo"))!
           .ips.find((ip) => !bravo.ips.includes(ip)),
       { timeoutMs: 120_000, initialDelayMs: 100, maxDelayMs: 500 },
     );
 
     const dry = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
     expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([
-      `ip pm-bravo.mx1@bravo ${strayIp} 4.99`,
+      `ip ${markOf("bravo")} ${strayIp} 4.99`,
       "server pm-alpha-forgotten  4.99",
     ]);
     expect(dry.monthlyUsd).toBe(9.98);
@@ -254,7 +264,7 @@ describe("fleet commands", () => {
         .inventory(KEY)
         .map((s) => s.name)
         .sort(),
-    ).toEqual(["pm-alpha.mx1@alpha", "pm-bravo.mx1@bravo"]);
+    ).toEqual([markOf("alpha"), markOf("bravo")].sort());
   });
 
   test("up of a bad program change goes out in waves and halts in the first: only the first tenant ran, the others were not started", async () => {

@@ -1,6 +1,8 @@
 /** Shared pieces of the engine tests: reading state folders and finding processes. */
 import * as fs from "fs";
 import * as path from "path";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { backendFingerprint, serverName } from "../../providers/hostwinds/inputs";
 import { descendants } from "../../scripts/dev/processes";
 
 /** Every file under a folder, read as text (state files, backups, history). */
@@ -23,4 +25,13 @@ export function descendantsMatching(pid: number, needle: string): number[] {
       return false; // gone
     }
   });
+}
+
+/**
+ * The owner mark (providers/hostwinds/inputs.ts) a server of `tenant` named `server` gets in this
+ * stack: from the backend its workspace points at, its project and its name.
+ */
+export async function serverMarkOf(stack: Stack, tenant: string, server = "mx1"): Promise<string> {
+  const project = (await stack.workspace.projectSettings()).name;
+  return serverName({ backend: backendFingerprint(stack.workspace.envVars), project, stack: stack.name, tenant, server });
 }

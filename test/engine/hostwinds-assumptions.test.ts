@@ -3,17 +3,21 @@
  * ASSUMPTIONS): the stand-in with rDNS gone from get_instance_ips, the purchase action renamed and
  * the purchase answer naming the IP; IP orders Hostwinds holds for longer than a run waits
  * (pending orders, across stand-in restarts); a revoked key; and the CLI killed at several points
- * of an up. The stand-in's ledger is the judge: exactly one purchase per slot, every time.
+ * of an up with server names rewritten by the panel. Then every assumption served the other way
+ * (scripts/dev/standins/hostwinds.ts WireAssumptions), the lifecycle in each: either it works, or it
+ * stops before any purchase naming the assumption. The stand-in's ledger is the judge: exactly one
+ * purchase per slot, every time.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
-import { HostwindsSim, LedgerEntry } from "../../scripts/dev/standins/hostwinds";
+import { HostwindsSim, IMAGES, LedgerEntry, WireAssumptions } from "../../scripts/dev/standins/hostwinds";
 import { descendantsMatching } from "./harness";
 
 const KEY = "sim-key-assume-0123456789";
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 const BACKEND = "hostwinds-assumptions";
 
 jest.setTimeout(15 * 60_000);
@@ -187,42 +191,180 @@ describe("hostwinds provider without the assumed fields", () => {
     ["the first IP purchase", "add_ip", 1],
     ["the journal write before the second purchase", "edit_instance", 3],
     ["a look for the first IP while it is held", "get_instance_ips", 2],
-  ])("the CLI killed at %s of an up with a slow IP: the rerun buys exactly one IP per slot", async (_what, action, nth) => {
-    const sim = await startSim({ ipDelayMs: 2_500 });
-    const tenant = `kill-${action.replace(/_/g, "")}`;
-    // The IP arrives 2.5 s after its order; a run waits for it up to 60 s (returning as soon as it is there), as a busy machine may need.
-    const stack = await tenantStack(sim, tenant, { ipCount: "2", "hostwinds:ipTimeoutMs": "60000" });
-    await stack.setConfig("ipCount", { value: "0" });
-    const server = await stack.up(out);
-    const id = server.outputs.serviceId.value as number;
-    await stack.setConfig("ipCount", { value: "2" });
-    let seen = 0;
-    let killed: number[] = [];
-    sim.onRequest = (a) => {
-      if (a === action && ++seen === nth && !killed.length) {
-        killed = descendantsMatching(process.pid, "pulumi");
-        for (const pid of killed) process.kill(pid, "SIGKILL");
+  ])(
+    "the CLI killed at %s of an up with a slow IP, names rewritten by the panel: the rerun buys exactly one IP per slot",
+    async (_what, action, nth) => {
+      // Names as a panel might rewrite them (ASSUMPTIONS: server names): the marks are made to survive it.
+      const sim = await startSim({ ipDelayMs: 2_500, wire: { serverNames: "panel" } });
+      const tenant = `kill-${action.replace(/_/g, "")}`;
+      // The IP arrives 2.5 s after its order; a run waits for it up to 60 s (returning as soon as it is there), as a busy machine may need.
+      const stack = await tenantStack(sim, tenant, { ipCount: "2", "hostwinds:ipTimeoutMs": "60000" });
+      await stack.setConfig("ipCount", { value: "0" });
+      const server = await stack.up(out);
+      const id = server.outputs.serviceId.value as number;
+      await stack.setConfig("ipCount", { value: "2" });
+      let seen = 0;
+      let killed: number[] = [];
+      sim.onRequest = (a) => {
+        if (a === action && ++seen === nth && !killed.length) {
+          killed = descendantsMatching(process.pid, "pulumi");
+          for (const pid of killed) process.kill(pid, "SIGKILL");
+        }
+      };
+      await expect(stack.up(out)).rejects.toThrow();
+      sim.onRequest = undefined;
+      expect(killed.length).toBeGreaterThan(0);
+      // The recovery: a kill mid-write can leave the checkpoint's `.attrs` sidecar empty (the file backend
+      // writes it apart from the checkpoint, not atomically), which Pulumi then cannot load; an empty
+      // sidecar holds nothing and goes. Then the dead run's lock, then its pending creates (the order
+      // journal settles whatever they bought).
+      const stacksDir = path.join(devDir, "backends", BACKEND, ".pulumi", "stacks", "hostwinds-provider");
+      for (const f of fs.readdirSync(stacksDir))
+        if (f.startsWith(`${tenant}-${process.pid}.json`) && f.endsWith(".attrs") && fs.statSync(path.join(stacksDir, f)).size === 0)
+          fs.rmSync(path.join(stacksDir, f));
+      await stack.cancel();
+      await stack.refresh({ clearPendingCreates: true, ...out });
+      const up = await stack.up(out);
+      const ips = up.outputs.ips.value as string[];
+      expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+      expect(ipsReleased(ledgerOf(sim, id))).toHaveLength(0);
+      expect(new Set(ips).size).toBe(2);
+      expect(onServer(sim, id).sort()).toEqual([up.outputs.mainIp.value, ...ips].sort());
+      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+    },
+  );
+
+  test.each([
+    ["rewritten by the panel", "panel"],
+    ["ignored by add_instance", "ignored"],
+  ] as const)(
+    "the provider killed right after the server purchase, names %s: the rerun never buys a second server",
+    async (_what, serverNames) => {
+      const sim = await startSim({ buildMs: 1_500, wire: { serverNames } });
+      const stack = await tenantStack(sim, `killbuy-${serverNames}`, { ipCount: "1" });
+      let killed: number[] = [];
+      sim.onRequest = (action) => {
+        if (action === "add_instance" && !killed.length) {
+          killed = descendantsMatching(process.pid, "dynamic-provider");
+          for (const pid of killed) process.kill(pid, "SIGKILL");
+        }
+      };
+      await expect(stack.up(out)).rejects.toThrow();
+      sim.onRequest = undefined;
+      expect(killed.length).toBeGreaterThan(0);
+      await stack.cancel().catch(() => undefined);
+      await stack.refresh({ clearPendingCreates: true, ...out });
+      const serversBought = () => sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought");
+      if (serverNames === "ignored") {
+        // The name Hostwinds gave it is no mark, and the run died before marking it by id: the rerun refuses, naming it.
+        const id = serversBought()[0].serviceId;
+        await expect(stack.up(out)).rejects.toThrow(
+          new RegExp(`server ${id} .*carries no owner mark and fits this server's order.*adoptServiceId`),
+        );
+        expect(serversBought()).toHaveLength(1);
+        await stack.setConfig("adoptServiceId", { value: String(id) });
       }
-    };
-    await expect(stack.up(out)).rejects.toThrow();
-    sim.onRequest = undefined;
-    expect(killed.length).toBeGreaterThan(0);
-    // The recovery: a kill mid-write can leave the checkpoint's `.attrs` sidecar empty (the file backend
-    // writes it apart from the checkpoint, not atomically), which Pulumi then cannot load; an empty
-    // sidecar holds nothing and goes. Then the dead run's lock, then its pending creates (the order
-    // journal settles whatever they bought).
-    const stacksDir = path.join(devDir, "backends", BACKEND, ".pulumi", "stacks", "hostwinds-provider");
-    for (const f of fs.readdirSync(stacksDir))
-      if (f.startsWith(`${tenant}-${process.pid}.json`) && f.endsWith(".attrs") && fs.statSync(path.join(stacksDir, f)).size === 0)
-        fs.rmSync(path.join(stacksDir, f));
-    await stack.cancel();
-    await stack.refresh({ clearPendingCreates: true, ...out });
+      const up = await stack.up(out);
+      expect(serversBought()).toHaveLength(1);
+      expect(serversBought()[0].serviceId).toBe(up.outputs.serviceId.value);
+      expect(ipsBought(ledgerOf(sim, up.outputs.serviceId.value as number))).toHaveLength(1);
+      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+      await stack.destroy(out);
+    },
+  );
+
+  /**
+   * Each assumption served the other way. `config`: what the tenant's config does about it (the
+   * image as a UUID, the purchase action's name). `upgrade`: what the plan change must end in.
+   */
+  const MODES: Array<[string, WireAssumptions, Record<string, string>, "in place" | RegExp]> = [
+    ["1. reinstall gives a new root password", { reinstallKeepsPassword: false }, {}, "in place"],
+    [
+      "2. the IP purchase action is named otherwise",
+      { ipPurchaseAction: "order_ip" },
+      { "hostwinds:ipPurchaseAction": "order_ip" },
+      "in place",
+    ],
+    ["3. no rDNS in get_instance_ips", { rdnsInIpList: false }, {}, "in place"],
+    ["4. the purchase answer names the IP", { purchaseAnswerIp: true }, {}, "in place"],
+    ["5. get_public_images answers another shape (image given as a UUID)", { images: "other" }, { image: DEBIAN_12 }, "in place"],
+    ["6. no get_ssh_keys", { sshKeyList: false }, {}, "in place"],
+    ["7. get_locations answers another shape", { locations: "other" }, {}, "in place"],
+    ["8. product_id is not the price list's id", { productIdIsPlanId: false }, {}, /ASSUMPTIONS: product_id.*Nothing was bought/],
+    ["10. server names rewritten by the panel", { serverNames: "panel" }, {}, "in place"],
+    ["10. server names ignored by add_instance", { serverNames: "ignored" }, {}, "in place"],
+    ["11. an upgrade needs no confirmation", { upgradeConfirm: false }, {}, "in place"],
+  ];
+
+  test.each(MODES)("%s: up, refresh, plan change, scale, destroy; one purchase per slot", async (what, wire, config, upgrade) => {
+    const sim = await startSim({ wire });
+    const tenant = `mode-${what.split(".")[0]}-${Object.values(wire)
+      .join("")
+      .replace(/[^a-z0-9]/gi, "")
+      .toLowerCase()
+      .slice(0, 12)}`;
+    const stack = await tenantStack(sim, tenant, { ipCount: "2", plan: "101", ...config });
     const up = await stack.up(out);
+    const id = up.outputs.serviceId.value as number;
     const ips = up.outputs.ips.value as string[];
+    expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
     expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
-    expect(ipsReleased(ledgerOf(sim, id))).toHaveLength(0);
-    expect(new Set(ips).size).toBe(2);
-    expect(onServer(sim, id).sort()).toEqual([up.outputs.mainIp.value, ...ips].sort());
+    expect(sim.inventory(KEY).find((i) => i.serviceId === id)?.name).toBe(up.outputs.serverName.value);
     await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+
+    // A plan change: the same server upgraded, its IPs kept; or a stop before paying that names the assumption.
+    await stack.setConfig("plan", { value: "102" });
+    const before = sim.ledger(KEY).length;
+    if (upgrade === "in place") {
+      const upgraded = await stack.up(out);
+      expect(upgraded.outputs.serviceId.value).toBe(id);
+      expect(upgraded.outputs.ips.value).toEqual(ips);
+      expect(
+        sim
+          .ledger(KEY)
+          .slice(before)
+          .map((e) => `${e.kind} ${e.event}`),
+      ).toEqual(["server upgraded"]);
+      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+    } else {
+      await expect(stack.up(out)).rejects.toThrow(upgrade);
+      expect(sim.ledger(KEY)).toHaveLength(before);
+      await stack.setConfig("plan", { value: "101" });
+    }
+
+    await stack.setConfig("ipCount", { value: "3" });
+    const more = await stack.up(out);
+    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(3);
+    expect(new Set(more.outputs.ips.value as string[]).size).toBe(3);
+    await stack.destroy(out);
+    const l = ledgerOf(sim, id);
+    expect(ipsReleased(l)).toHaveLength(3);
+    expect(l.filter((e) => e.kind === "server" && e.event === "released")).toHaveLength(1);
+  });
+
+  test.each([
+    ["another shape", "other"],
+    ["no such action", "absent"],
+  ] as const)(
+    "5. get_public_images answers %s and the image is a name: the run stops before any purchase naming the assumption",
+    async (_what, images) => {
+      const sim = await startSim({ wire: { images } });
+      const stack = await tenantStack(sim, `images-${images}`, { ipCount: "1" });
+      await expect(stack.up(out)).rejects.toThrow(/ASSUMPTIONS: "get_public_images answers a list of \{uuid, name\}".*Nothing was bought/);
+      expect(sim.ledger(KEY)).toEqual([]);
+    },
+  );
+
+  test("2. the IP purchase action is named otherwise and the setting is not: the IP purchase stops, naming the assumption, nothing bought twice", async () => {
+    const sim = await startSim({ wire: { ipPurchaseAction: "order_ip" } });
+    const stack = await tenantStack(sim, "ipaction", { ipCount: "1" });
+    await expect(stack.up(out)).rejects.toThrow(/ASSUMPTIONS: the secondary-IP purchase action\); nothing was bought/);
+    expect(sim.ledger(KEY).filter((e) => e.kind === "ip")).toEqual([]);
+    await stack.setConfig("hostwinds:ipPurchaseAction", { value: "order_ip" });
+    const up = await stack.up(out);
+    expect(ipsBought(sim.ledger(KEY))).toHaveLength(1);
+    expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
+    await stack.destroy(out);
+    expect(up.outputs.ips.value).toHaveLength(1);
   });
 });

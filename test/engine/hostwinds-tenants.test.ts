@@ -6,6 +6,7 @@
 import { Stack } from "@pulumi/pulumi/automation";
 import { localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { serverMarkOf } from "./harness";
 
 const KEY = "sim-key-tenants-0123456789";
 const BACKEND = "hostwinds-tenants";
@@ -27,8 +28,8 @@ describe("two tenants on one account", () => {
     await sim.stop();
   });
 
-  async function tenantStack(stackName: string, tenant: string, config: Record<string, string> = {}): Promise<Stack> {
-    const stack = await localStack(`${stackName}-${process.pid}`, dir, { backend: BACKEND });
+  async function tenantStack(stackName: string, tenant: string, config: Record<string, string> = {}, backend = BACKEND): Promise<Stack> {
+    const stack = await localStack(`${stackName}-${process.pid}`, dir, { backend });
     stacks.push(stack);
     await stack.setAllConfig({
       ...sim.stackConfig(KEY),
@@ -51,14 +52,14 @@ describe("two tenants on one account", () => {
     const upA = await a.up(out);
     const aId = upA.outputs.serviceId.value as number;
     const aIps = upA.outputs.ips.value as string[];
-    const aStack = `alpha-${process.pid}`;
     const snapshot = world();
 
     // Names that a prefix scheme would confuse: tenant alpha-eu, server mx1 vs tenant alpha, server eu-mx1.
     const collide = await tenantStack("alpha-eu", "alpha-eu", { ipCount: "1", serverName: "mx1" });
     const upC = await collide.up(out);
     expect(upC.outputs.serviceId.value).not.toBe(aId);
-    expect(upC.outputs.serverName.value).toBe(`pm-alpha-eu.mx1@alpha-eu-${process.pid}`);
+    expect(upC.outputs.serverName.value).toBe(await serverMarkOf(collide, "alpha-eu", "mx1"));
+    expect(upC.outputs.serverName.value).not.toBe(upA.outputs.serverName.value);
     await collide.destroy(out);
     expect(world()).toBe(snapshot);
 
@@ -67,8 +68,8 @@ describe("two tenants on one account", () => {
     let bought = purchases();
     const adopt = await failure(b.up(out));
     expect(adopt).toContain(`refusing to adopt server ${aId}`);
-    expect(adopt).toContain(`tenant alpha, server eu-mx1, stack ${aStack}`);
-    expect(adopt).toContain(`tenant bravo, server mx1, stack bravo-${process.pid}`);
+    expect(adopt).toContain(`marked ${upA.outputs.serverName.value}, another tenant's server`);
+    expect(adopt).toContain(`this resource is tenant bravo, server mx1, stack bravo-${process.pid}`);
     expect(purchases()).toBe(bought);
     await b.destroy(out);
     expect(world()).toBe(snapshot);
@@ -77,10 +78,40 @@ describe("two tenants on one account", () => {
     const twin = await tenantStack("alpha-twin", "alpha", { ipCount: "1", serverName: "mx9" });
     bought = purchases();
     const same = await failure(twin.up(out));
-    expect(same).toContain(`tenant alpha is already managed by stack ${aStack}`);
-    expect(same).toContain(`this stack (alpha-twin-${process.pid}) claims the same tenant id`);
+    expect(same).toContain(`tenant alpha is already managed by another stack, project or backend (server ${aId}`);
+    expect(same).toContain(`this stack (alpha-twin-${process.pid}`);
+    expect(same).toContain("claims the same tenant id");
     expect(purchases()).toBe(bought);
     await twin.destroy(out);
+    expect(world()).toBe(snapshot);
+
+    // The same stack name and config on another backend (issue 31 item 3): another owner, refused before buying.
+    const elsewhere = await tenantStack("alpha", "alpha", { ipCount: "2", serverName: "eu-mx1" }, `${BACKEND}-other`);
+    bought = purchases();
+    const moved = await failure(elsewhere.up(out));
+    expect(moved).toContain("tenant alpha is already managed by another stack, project or backend");
+    expect(purchases()).toBe(bought);
+    await elsewhere.destroy(out);
+    expect(world()).toBe(snapshot);
+
+    // A foreign service id in state (a mistyped import id; issue 31 item 4): refresh, up and destroy refuse,
+    // even with state's recorded name copied from the live server.
+    const typo = await tenantStack("typo", "typo", { ipCount: "0" });
+    const own = (await typo.up(out)).outputs.serviceId.value as number;
+    const exported = await typo.exportStack();
+    const inst = (exported.deployment.resources as Array<{ type: string; id: string; outputs: Record<string, unknown> }>).find((r) =>
+      r.type.endsWith("hostwinds:Instance"),
+    )!;
+    inst.id = String(aId);
+    inst.outputs.serverName = upA.outputs.serverName.value;
+    await typo.importStack(exported);
+    expect(await failure(typo.refresh(out))).toContain(`refusing to refresh server ${aId}`);
+    expect(await failure(typo.destroy(out))).toContain(`refusing to terminate server ${aId}`);
+    expect(sim.inventory(KEY).some((i) => i.serviceId === aId)).toBe(true);
+    inst.id = String(own);
+    inst.outputs.serverName = await serverMarkOf(typo, "typo");
+    await typo.importStack(exported);
+    await typo.destroy(out);
     expect(world()).toBe(snapshot);
 
     // A's next refresh finds nothing changed.

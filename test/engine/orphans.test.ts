@@ -13,6 +13,8 @@ import { HostwindsClient } from "../../providers/hostwinds/client";
 import { findImage } from "../../providers/hostwinds/catalog";
 import { fleetOrphans } from "../../scripts/cli/fleet/commands";
 import { fleetProject } from "../../scripts/lib/stacks/tenants";
+import { backendFingerprint, serverName } from "../../providers/hostwinds/inputs";
+import { serverMarkOf } from "./harness";
 
 const KEY = "sim-key-orphans-0123456789";
 const BACKEND = "orphans";
@@ -56,8 +58,16 @@ describe("orphans that are really orphans", () => {
     // Real orphans: a marked server of a stack that does not exist, and an IP no slot holds on gone's server.
     const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
     const template = findImage(await client.images(), "debian-12")!.uuid;
-    await client.buyInstance({ template, planRid: 101, locationId: 1, billingCycle: "monthly", name: `pm-ghost.mx1@ghost-${p}` });
-    const goneServer = sim.inventory(KEY).find((s) => s.name === `pm-gone.mx1@gone-${p}`)!;
+    const ghost = serverName({
+      backend: backendFingerprint(gone.workspace.envVars),
+      project: "orphans",
+      stack: `ghost-${p}`,
+      tenant: "ghost",
+      server: "mx1",
+    });
+    const goneMark = await serverMarkOf(gone, "gone");
+    await client.buyInstance({ template, planRid: 101, locationId: 1, billingCycle: "monthly", name: ghost });
+    const goneServer = sim.inventory(KEY).find((s) => s.name === goneMark)!;
     await client.buySecondaryIp(goneServer.serviceId);
     const stray = await client.waitFor("the stray IP", async () =>
       sim
@@ -68,8 +78,9 @@ describe("orphans that are really orphans", () => {
 
     // A concurrent up: its server is bought and building (BUILD, 4 s) while orphans runs.
     const building = await tenantStack(`building-${p}`, "building");
+    const buildingMark = await serverMarkOf(building, "building");
     const concurrent = building.up();
-    await client.waitFor("the concurrent up's server", async () => names().find((n) => n.startsWith("pm-building.")), {
+    await client.waitFor("the concurrent up's server", async () => names().find((n) => n.startsWith(buildingMark)), {
       timeoutMs: 60_000,
       initialDelayMs: 100,
     });
@@ -78,7 +89,7 @@ describe("orphans that are really orphans", () => {
     // The default minimum age (1 day) holds even a real orphan that is minutes old.
     const dry = await fleetOrphans(o, { release: false });
     expect(dry.orphans.map((x) => [x.kind, x.server, x.ip, x.held ? "held" : ""].filter(Boolean).join(" ")).sort()).toEqual(
-      [`server pm-ghost.mx1@ghost-${p} held`, `ip pm-gone.mx1@gone-${p} ${stray} held`].sort(),
+      [`server ${ghost} held`, `ip ${goneMark} ${stray} held`].sort(),
     );
 
     const released = await fleetOrphans(o, { release: true, graceMs: 1000, minAgeMs: 0 });
@@ -87,11 +98,11 @@ describe("orphans that are really orphans", () => {
         .filter((x) => x.released)
         .map((x) => `${x.kind} ${x.ip ?? x.server}`)
         .sort(),
-    ).toEqual([`server pm-ghost.mx1@ghost-${p}`, `ip ${stray}`].sort());
+    ).toEqual([`server ${ghost}`, `ip ${stray}`].sort());
     const after = names();
-    for (const n of [`pm-gone.mx1@gone-${p}`, `pm-odd.mx1@Odd_Name-${p}`]) expect(after).toContain(n);
-    expect(after.some((n) => n.startsWith(`pm-building.mx1@building-${p}`))).toBe(true);
-    expect(after.some((n) => n.startsWith("pm-ghost."))).toBe(false);
+    for (const n of [goneMark, await serverMarkOf(odd, "odd")]) expect(after).toContain(n);
+    expect(after.some((n) => n.startsWith(buildingMark))).toBe(true);
+    expect(after.some((n) => n.startsWith(ghost))).toBe(false);
     // The concurrent up was not disturbed, and nothing a stack owns was released.
     expect((await concurrent).summary.result).toBe("succeeded");
     const releasedIds = sim.ledger(KEY).filter((e) => e.event === "released");

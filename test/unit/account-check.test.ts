@@ -3,7 +3,8 @@ import { HostwindsClient } from "../../providers/hostwinds/client";
 import { accountProblems } from "../../providers/hostwinds/account-check";
 import { findImage, defaultPriceBook } from "../../providers/hostwinds/catalog";
 import { Tenant, parseTenant, problemLines } from "../../providers/model/tenant";
-import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { serverName } from "../../providers/hostwinds/inputs";
+import { HostwindsSim, WireAssumptions } from "../../scripts/dev/standins/hostwinds";
 
 const KEY = "sim-key-check-0123456789";
 
@@ -34,6 +35,61 @@ describe("the tenant config against the Hostwinds account", () => {
     expect(made.sort()).toEqual(["get_locations 1", "get_price_list 1", "get_public_images 1", "get_ssh_keys 1"]);
   });
 
+  const callsDuring = async (work: () => Promise<unknown>) => {
+    const before = calls();
+    await work();
+    return [...sim.requests]
+      .filter(([a, n]) => n !== (before.get(a) ?? 0))
+      .map(([a, n]) => `${a} ${n - (before.get(a) ?? 0)}`)
+      .sort();
+  };
+  const withWire = async <T>(w: WireAssumptions, work: () => Promise<T>): Promise<T> => {
+    sim.setWire(w);
+    try {
+      return await work();
+    } finally {
+      sim.setWire({ images: "list", locations: "list", sshKeyList: true });
+    }
+  };
+  const DEBIAN = "5f1a8c2e-0d3b-4e7a-9c61-2b8f4d0e7a13";
+
+  test("an image given as a UUID: no image listing; two reads per tenant preview (locations, price list)", async () => {
+    const uuid = "0b9e4c7d-1f2a-4e3b-8c5d-6a7f8e9d0c1b"; // any UUID (a snapshot's, say) is taken as it is
+    let problems: string[] = [];
+    const made = await callsDuring(
+      async () => (problems = await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, image: uuid }])),
+    );
+    expect(problems).toEqual([]);
+    expect(made).toEqual(["get_locations 1", "get_price_list 1"]);
+  });
+
+  test("an answer of another shape fails only what needs it, naming the action, the assumption and the shape", async () => {
+    await withWire({ images: "other" }, async () => {
+      expect(await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, image: DEBIAN }])).toEqual([]);
+      const [line] = await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, image: "debian-12" }]);
+      expect(line).toContain("tenant.servers[0].image: could not be checked: Hostwinds get_public_images answered in an unexpected shape");
+      expect(line).toContain('ASSUMPTIONS: "get_public_images answers a list of {uuid, name}"');
+      expect(line).toContain("the answer was {success: {templates: [{template: string, description: string}, …]}}");
+      expect(line).toContain("give the image as a template UUID");
+    });
+    await withWire({ locations: "other" }, async () => {
+      const lines = await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, image: DEBIAN }]);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^tenant\.servers\[0\]\.location: could not be checked: Hostwinds get_locations answered in an unexpected shape/,
+      );
+    });
+  });
+
+  test("a refused read uses the cached catalogue; a refused SSH key list leaves the keys to add_instance", async () => {
+    await withWire({ locations: "absent", sshKeyList: false }, async () => {
+      expect(await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, image: DEBIAN, sshKeys: ["ops"] }])).toEqual([]);
+      expect(await check([{ name: "mx1", location: 9, plan: 101, sendingIps: 1, image: DEBIAN }])).toEqual([
+        "tenant.servers[0].location: expected a location of the Hostwinds account (1 Seattle, WA, 2 Dallas, TX, 3 Amsterdam, NL), found 9",
+      ]);
+    });
+  });
+
   test("unknown location and image, missing SSH key, paused and retired IPs of a server not bought yet", async () => {
     expect(
       await check([
@@ -59,10 +115,9 @@ describe("the tenant config against the Hostwinds account", () => {
 
   test("on a server that exists: paused/retired/adopted IPs must be its secondary IPs; an adopted server must be there", async () => {
     const template = findImage(await client.images(), "debian-12")!.uuid;
-    await client.buyInstance({ template, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-acme.mx1@acme-stack" });
-    const server = await client.waitFor("mx1", async () =>
-      (await client.listInstances()).find((i) => i.srvrname === "pm-acme.mx1@acme-stack" && i.main_ip),
-    );
+    const name = serverName({ backend: "", project: "", stack: "acme-stack", tenant: "acme", server: "mx1" });
+    await client.buyInstance({ template, planRid: 101, locationId: 1, billingCycle: "monthly", name });
+    const server = await client.waitFor("mx1", async () => (await client.listInstances()).find((i) => i.srvrname === name && i.main_ip));
     await client.buySecondaryIp(server.serviceid);
     const ip = await client.waitFor("ip", async () => (await client.listIps(server.serviceid)).find((i) => i.ip !== server.main_ip)?.ip);
     expect(await check([{ name: "mx1", location: 1, plan: 101, sendingIps: 1, pausedIps: [ip], retireIps: [ip] }])).toEqual([]);

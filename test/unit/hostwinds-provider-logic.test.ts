@@ -8,15 +8,17 @@ import { SettingsError, readSettings } from "../../providers/hostwinds/settings"
 import { isDefaultRdns, planSchema } from "../../providers/hostwinds/wire";
 
 const good = { tenant: "acme", name: "mx1", stack: "acme", location: 2, plan: 102, template: "debian-12" };
+const MARK = serverName({ backend: "", project: "", stack: "acme", tenant: "acme", server: "mx1" });
 const stateOf = (over: Record<string, unknown> = {}) =>
-  ({ ...good, billingCycle: "monthly", sshKeys: [], serviceId: 10001, serverName: "pm-acme.mx1@acme", status: "ACTIVE", ...over }) as never;
+  ({ ...good, billingCycle: "monthly", sshKeys: [], serviceId: 10001, serverName: MARK, status: "ACTIVE", ...over }) as never;
 
 describe("input checks", () => {
   test("defaults are filled in and the derived server name is stable", () => {
     const r = checkInputs(instanceInputsSchema, "hostwinds.Instance", good);
     expect(r.failures).toBeUndefined();
     expect(r.inputs).toEqual({ ...good, billingCycle: "monthly", sshKeys: [] });
-    expect(serverName("acme", "mx1", "acme")).toBe("pm-acme.mx1@acme");
+    expect(serverName({ backend: "", project: "", stack: "acme", tenant: "acme", server: "mx1" })).toBe(MARK);
+    expect(MARK).toMatch(/^pm-[0-9a-z]{14}$/);
   });
 
   test("every bad field gets its own failure naming the field and the reason", () => {
@@ -73,9 +75,27 @@ describe("diffs", () => {
       plan: 103,
       billingCycle: "annually",
       sshKeys: ["ops"],
+      allowReplace: true,
     } as never);
-    expect(moved.replaces).toEqual(["location", "plan", "billingCycle", "sshKeys"]);
+    expect(moved.replaces).toEqual(["location", "billingCycle"]);
     expect(moved.deleteBeforeReplace).toBe(true);
+  });
+
+  test("a plan or SSH key change is made in place; a change that would replace is refused unless allowed, saying what is lost", async () => {
+    for (const change of [{ plan: 103 }, { sshKeys: ["ops"] }]) {
+      expect(await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], ...change } as never)).toEqual({
+        changes: true,
+        replaces: [],
+        deleteBeforeReplace: false,
+      });
+    }
+    for (const change of [{ location: 3 }, { template: "debian-13" }, { billingCycle: "annually" }, { adoptServiceId: 10002 }]) {
+      const refused = instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], ...change } as never);
+      await expect(refused).rejects.toThrow(/would replace server 10001: .*losing its mail data .*warm-up.* Refused\..*allowReplace: true/);
+    }
+    await expect(
+      instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], template: "debian-13" } as never),
+    ).rejects.toThrow(/fleet rebuild --reinstall/);
   });
 
   test("a server renamed in the panel is renamed back; one that is not up is updated (waited for)", async () => {
@@ -99,8 +119,15 @@ describe("diffs", () => {
         .replaces,
     ).toEqual([]);
     expect(
-      (await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], adoptServiceId: 10002 } as never))
-        .replaces,
+      (
+        await instance.diff!("10001", stateOf(), {
+          ...good,
+          billingCycle: "monthly",
+          sshKeys: [],
+          adoptServiceId: 10002,
+          allowReplace: true,
+        } as never)
+      ).replaces,
     ).toEqual(["adoptServiceId"]);
   });
 

@@ -11,6 +11,7 @@ import {
   ipsPerServerWithinLimit,
   monthlyCostWithinBudget,
   projectedMonthlyUsd,
+  replacementAllowed,
   resourcesBelongToTenant,
   sendingIpsWithinTier,
 } from "../../policies/rules";
@@ -82,6 +83,15 @@ describe("policies", () => {
       "tenant acme (starter): the config asks for 3 sending IPs, the starter tier allows 2; remove 1 or move the tenant to a larger tier",
       "tenant acme (starter): the config costs $30.00/month, over the budget of $25.00/month by $5.00; remove servers or IPs, or raise monthlyBudgetUsd",
     ]);
+  });
+
+  test("advisory: a server that allows replacement is named with what it would lose", () => {
+    expect(replacementAllowed([server("mx1"), ...ips("mx1", 2)])).toEqual([]);
+    const [v] = replacementAllowed([server("mx1", { allowReplace: true }), ...ips("mx1", 2)]);
+    expect(v.message).toMatch(
+      /server mx1 of tenant acme allows replacement .*losing its mail data and its 2 sending IPs with their warm-up/,
+    );
+    expect(v.urn).toBe(`urn:pulumi:acme::p::${INSTANCE}::mx1`);
   });
 
   test("advisory: hourly billing on a mail server", () => {

@@ -20,7 +20,7 @@
  */
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
-import { parseServerName, serverName } from "../../../providers/hostwinds/inputs";
+import { ownerOf, parseServerName, serverName, stackTag } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
 import { BillingCycle, monthlyPriceUsd } from "../../../providers/model/pricing";
 import { clientOptions, readSettings } from "../../../providers/hostwinds/settings";
@@ -56,15 +56,35 @@ export interface Owned {
   ipPendingOn: Set<number>;
   /** Busy stacks by name, with why. */
   busy: Map<string, string>;
+  /** Busy stacks by the stack tag their servers' marks carry (inputs.ts), when their state names the owner. */
+  busyTags?: Map<string, string>;
 }
 
+const str = (v: unknown) => (typeof v === "string" ? v : "");
 const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined);
 
 /** What the stacks' states own: resources, and what pending operations are creating. */
 export function ownedBy(stacks: StackState[]): Owned {
-  const owned: Owned = { serviceIds: new Set(), marks: new Set(), ips: new Set(), ipPendingOn: new Set(), busy: new Map() };
+  const owned: Owned = {
+    serviceIds: new Set(),
+    marks: new Set(),
+    ips: new Set(),
+    ipPendingOn: new Set(),
+    busy: new Map(),
+    busyTags: new Map(),
+  };
   for (const s of stacks) {
     if (s.busy) owned.busy.set(s.stack, s.busy);
+    // A busy stack's servers: its marks' stack tag, from any Instance's owner in state or in a pending create.
+    if (s.busy)
+      for (const r of [...s.resources, ...s.pending.map((op) => op.resource)]) {
+        const i = { ...(("inputs" in r ? r.inputs : undefined) ?? {}), ...(r.outputs ?? {}) };
+        if (r.type === INSTANCE_TYPE && typeof i.tenant === "string")
+          owned.busyTags!.set(
+            stackTag({ backend: str(i.backend), project: str(i.project), stack: typeof i.stack === "string" ? i.stack : s.stack }),
+            `stack ${s.stack} is ${s.busy}`,
+          );
+      }
     for (const r of s.resources) {
       const id = num(r.outputs?.serviceId);
       if (r.type === INSTANCE_TYPE) {
@@ -77,7 +97,17 @@ export function ownedBy(stacks: StackState[]): Owned {
       const i = { ...op.resource.inputs, ...op.resource.outputs };
       if (op.resource.type === INSTANCE_TYPE) {
         if (typeof i.tenant === "string" && typeof i.name === "string")
-          owned.marks.add(serverName(i.tenant, i.name, typeof i.stack === "string" ? i.stack : s.stack));
+          owned.marks.add(
+            serverName(
+              ownerOf({
+                tenant: i.tenant,
+                name: i.name,
+                stack: typeof i.stack === "string" ? i.stack : s.stack,
+                project: typeof i.project === "string" ? i.project : undefined,
+                backend: typeof i.backend === "string" ? i.backend : undefined,
+              }),
+            ),
+          );
         const adopt = num(i.adoptServiceId) ?? num(i.serviceId);
         if (adopt !== undefined) owned.serviceIds.add(adopt);
       }
@@ -110,14 +140,19 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
   for (const server of await client.listInstances()) {
     const { mark, orders } = splitName(server.srvrname);
     const owner = parseServerName(mark);
-    // Ours: marked, or named in the older `pm-<tenant>-<server>` form (no stack to ask, so any busy stack holds it).
+    // Ours: marked, or named in an older `pm-…` form. A mark is a hash of its owner (inputs.ts) and names
+    // no stack to ask, so any busy stack holds every server of ours.
     if (!owner && !server.srvrname.startsWith("pm-")) continue;
     const serverOwned = owned.serviceIds.has(server.serviceid) || owned.marks.has(mark);
-    const busy = owner ? owned.busy.get(owner.stack) : owned.busy.size ? [...owned.busy.values()][0] : undefined;
-    const stackName = owner?.stack ?? [...owned.busy.keys()][0];
+    // A busy stack holds its own servers; one whose state names no owner yet (and an unmarked
+    // server) is held by any busy stack.
+    const tagged = new Set(owned.busyTags?.values() ?? []);
+    const untagged = [...owned.busy].map(([name, why]) => `stack ${name} is ${why}`).find((w) => !tagged.has(w));
+    const anyBusy = owned.busy.size ? `stack ${[...owned.busy][0][0]} is ${[...owned.busy][0][1]}` : undefined;
+    const busy = (owner ? owned.busyTags?.get(owner.stackTag) : anyBusy) ?? untagged;
     const created = Date.parse(String((server as Record<string, unknown>).created_at ?? ""));
     const held = busy
-      ? `stack ${stackName} is ${busy}`
+      ? busy
       : Number.isNaN(created)
         ? "Hostwinds reports no creation time, so its age is unknown"
         : now - created < rules.minAgeMs
@@ -139,7 +174,7 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
     }
     const ipHeld =
       busy !== undefined
-        ? `stack ${stackName} is ${busy}`
+        ? busy
         : orders.length
           ? `server ${mark} has ${orders.length} open IP order${orders.length > 1 ? "s" : ""}`
           : owned.ipPendingOn.has(server.serviceid)

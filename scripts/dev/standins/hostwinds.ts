@@ -82,23 +82,45 @@ export function documentationIp(n: number): string {
 }
 
 /**
- * Switches for what no public source settles (providers/hostwinds/wire.ts ASSUMPTIONS): each
- * removes an assumed field or changes an assumed shape, so the provider is tested without it.
+ * Switches for what no public source settles (providers/hostwinds/wire.ts ASSUMPTIONS, in its
+ * order): each removes an assumed field or action or changes an assumed shape, so the provider is
+ * tested without it. Defaults serve the assumption as the client states it.
  */
 export interface WireAssumptions {
-  /** get_instance_ips entries carry `rdns` (default true; false: only `ip`, as PHP2 shows). */
-  rdnsInIpList?: boolean;
-  /** The IP purchase answer names the IP (default false, like add_instance's answer). */
-  purchaseAnswerIp?: boolean;
-  /** The name of the IP purchase action (default add_ip). */
+  /** 1. reinstall_instance keeps the root password (default true; false: a new one, as a fresh build would). */
+  reinstallKeepsPassword?: boolean;
+  /** 2. The name of the IP purchase action (default add_ip). */
   ipPurchaseAction?: string;
+  /** 3. get_instance_ips entries carry `rdns` (default true; false: only `ip`, as PHP2 shows). */
+  rdnsInIpList?: boolean;
+  /** 4. The IP purchase answer names the IP (default false, like add_instance's answer). */
+  purchaseAnswerIp?: boolean;
+  /** 5. get_public_images: "list" of {uuid, name} (default), "other" (another shape), "absent" (Invalid Action). */
+  images?: "list" | "other" | "absent";
+  /** 6. get_ssh_keys lists the account's keys (default true; false: Invalid Action). */
+  sshKeyList?: boolean;
+  /** 7. get_locations: "list" of {id, name} (default), "other" (another shape), "absent" (Invalid Action). */
+  locations?: "list" | "other" | "absent";
+  /** 8. An instance's product_id is the price list's id of its plan (default true; false: an unrelated number). */
+  productIdIsPlanId?: boolean;
+  /** 9. IP orders held: see the ipDelayMs option (kept across restarts with stateFile). */
+  /** 10. Server names: "kept" as sent (default), "panel" (drop `@`/`~`, lower-case, cut at 32; `panelName`), "ignored" (add_instance names it itself; edit_instance as "panel"). */
+  serverNames?: "kept" | "panel" | "ignored";
+  /** 11. An upgrade ends in RESIZED and needs confirm_upgrade (default true; false: ACTIVE on the new plan by itself). */
+  upgradeConfirm?: boolean;
 }
+
+/** [assumed] What a control panel might do to a server name: drop `@` and `~`, lower-case it, cut it at 32 characters. */
+export const panelName = (name: string): string => name.replace(/[@~]/g, "").toLowerCase().slice(0, 32);
+
+/** [assumed] A product_id unrelated to the price list (wire switch productIdIsPlanId: false). */
+const FOREIGN_PRODUCT = 700_000;
 
 export interface LedgerEntry {
   seq: number;
   at: string;
   kind: "server" | "ip";
-  event: "bought" | "released";
+  event: "bought" | "released" | "upgraded";
   serviceId: number;
   ip?: string;
   name?: string;
@@ -131,6 +153,8 @@ interface SimInstance {
   pendingMainIp?: string;
   /** Rebuilding its OS (reinstall_instance): back to ACTIVE with the same IPs. */
   reinstalling?: boolean;
+  /** Being resized to this plan id (upgrade_instance): RESIZE, then RESIZED until confirm_upgrade. */
+  resizingTo?: number;
 }
 interface Account {
   instances: SimInstance[];
@@ -392,6 +416,13 @@ export class HostwindsSim {
       const main = i.ips.find((x) => x.main);
       if (main) this.o.hosts?.reinstallHost?.(main.ip);
       this.persist();
+    } else if (i.status === "RESIZE" && Date.now() >= i.activeAt && i.resizingTo !== undefined) {
+      if (this.o.wire?.upgradeConfirm === false) {
+        i.product_id = i.resizingTo;
+        delete i.resizingTo;
+        i.status = "ACTIVE";
+      } else i.status = "RESIZED";
+      this.persist();
     } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
       i.status = "ACTIVE";
       i.ips.unshift({
@@ -426,7 +457,7 @@ export class HostwindsSim {
       status: i.status,
       main_ip: main?.ip ?? null,
       location_id: i.location_id,
-      product_id: i.product_id,
+      product_id: this.o.wire?.productIdIsPlanId === false ? FOREIGN_PRODUCT + i.product_id : i.product_id,
       billingcycle: i.billingcycle,
       template_uuid: i.template_uuid,
       ssh_keys: i.ssh_keys,
@@ -506,6 +537,7 @@ export class HostwindsSim {
       body: [{ result: "error", action: actionName, message, ERROR: code }],
     });
     const ok = (actionName: string, message: string) => ({ body: [{ result: "success", action: actionName, message }] });
+    const invalidAction = () => ({ body: [{ result: "error", message: "Invalid Action.", ERROR: "6734" }] });
     const instance = () => {
       const id = Number(f.get("serviceid"));
       return acct.instances.find((i) => i.serviceid === id);
@@ -522,10 +554,17 @@ export class HostwindsSim {
       case "check_serviceid":
         return instance() ? { body: { success: true } } : err("Check Serviceid", "A valid serviceid is required.");
       case "get_locations":
+        // [assumed] shape (wire.ts ASSUMPTIONS: get_locations); the switch serves another or none.
+        if (this.o.wire?.locations === "absent") return invalidAction();
+        if (this.o.wire?.locations === "other")
+          return { body: { success: { locations: LOCATIONS.map((l) => ({ location_id: String(l.id), location_name: l.name })) } } };
         return { body: { success: LOCATIONS } };
       case "get_images":
       case "get_public_images":
         // [assumed] shape: no public source shows this answer (see wire.ts ASSUMPTIONS).
+        if (this.o.wire?.images === "absent") return invalidAction();
+        if (this.o.wire?.images === "other")
+          return { body: { success: { templates: IMAGES.map((i) => ({ template: i.uuid, description: i.name })) } } };
         return { body: { success: IMAGES.map((i) => ({ uuid: i.uuid, name: i.name })) } };
       case "get_price_list":
         // PM upgrade-billing.md: an object of plans with `id` and `rid` apart, prices as strings; managed defaults to 1.
@@ -564,7 +603,9 @@ export class HostwindsSim {
           throw e;
         }
         const id = this.state.nextServiceId++;
-        const name = f.get("srvrname") ?? `server-${id}`;
+        const sent = f.get("srvrname") ?? `server-${id}`;
+        const naming = this.o.wire?.serverNames ?? "kept";
+        const name = naming === "ignored" ? `hwsrv-${id}` : naming === "panel" ? panelName(sent) : sent;
         const failBuild = (this.faults.failBuilds ?? 0) > 0;
         if (failBuild) this.faults.failBuilds!--;
         acct.instances.push({
@@ -619,6 +660,7 @@ export class HostwindsSim {
         if (!f.get("template")) return err("Reinstall Instance", "A valid template is required.", "5529904");
         i.status = "BUILD";
         i.reinstalling = true;
+        if (this.o.wire?.reinstallKeepsPassword === false) i.password = `pw-${Math.random().toString(36).slice(2)}`;
         i.activeAt = Date.now() + (this.o.buildMs ?? 0);
         this.persist();
         return ok("Reinstall Instance", `Instance Server#${i.serviceid} is being rebuilt!`);
@@ -626,7 +668,8 @@ export class HostwindsSim {
       case "edit_instance": {
         const i = instance();
         if (!i) return err("Edit Instance", "A valid serviceid is required.", "5529903");
-        i.srvrname = f.get("srvrname") ?? i.srvrname;
+        const sent = f.get("srvrname");
+        if (sent) i.srvrname = (this.o.wire?.serverNames ?? "kept") === "kept" ? sent : panelName(sent);
         this.persist();
         return ok("Edit Instance", "Instance server name has been updated");
       }
@@ -704,9 +747,41 @@ export class HostwindsSim {
         this.persist();
         return ok("Delete SSH Key", "SSH key deleted");
       case LIST_SSH_KEYS_ACTION:
+        if (this.o.wire?.sshKeyList === false) return invalidAction();
         return { body: { success: acct.sshKeys.map((name) => ({ name })) } };
+      case "upgrade_instance": {
+        // PM upgrade-billing.md [D]: rid from the price list; an order and invoice (paid here from credit, [assumed]);
+        // the resize, then RESIZED until confirm_upgrade ([assumed], wire switch upgradeConfirm).
+        const i = instance();
+        if (!i) return err("Upgrade Instance", "A valid serviceid is required.", "5529903");
+        const plan = [...PLANS, ...MANAGED_PLANS].find((p) => p.rid === Number(f.get("rid")));
+        if (!plan) return err("Upgrade Instance", "A valid rid is required.");
+        if (this.settle(i).status !== "ACTIVE") return err("Upgrade Instance", "There is already an open upgrade order for this service.");
+        i.status = "RESIZE";
+        i.resizingTo = plan.id;
+        i.activeAt = Date.now() + (this.o.buildMs ?? 2000);
+        this.record(acct, { kind: "server", event: "upgraded", serviceId: i.serviceid, name: i.srvrname, monthlyUsd: plan.monthly });
+        return {
+          body: [
+            { result: "success", action: "Invoice Paid", message: "Invoice Paid" },
+            { result: "success", action: "Upgrade Instance", message: "Upgrade order created" },
+          ],
+          purchase: true,
+        };
+      }
+      case "confirm_upgrade": {
+        const i = instance();
+        if (!i) return err("Confirm Upgrade", "A valid serviceid is required.", "5529903");
+        if (this.settle(i).status !== "RESIZED" || i.resizingTo === undefined)
+          return err("Confirm Upgrade", "There is no upgrade to confirm.");
+        i.product_id = i.resizingTo;
+        delete i.resizingTo;
+        i.status = "ACTIVE";
+        this.persist();
+        return ok("Confirm Upgrade", "Upgrade confirmed");
+      }
       default:
-        return { body: [{ result: "error", message: "Invalid Action.", ERROR: "6734" }] };
+        return invalidAction();
     }
   }
 

@@ -19,6 +19,8 @@ export const FLEET_OPTIONS = {
   credentials: { type: "string" },
   out: { type: "string" },
   "ip-price": { type: "string" },
+  rename: { type: "string" },
+  write: { type: "boolean" },
   resolvers: { type: "string" },
   blocklists: { type: "string" },
   json: { type: "boolean" },

@@ -15,7 +15,7 @@ interface OptionHelp {
 
 /** The commands that work on a selection of tenant stacks. */
 const SELECTING = ["list", "preview", "up", "drift", "verify", "matrix", "k8s-manifests", "backup-state"];
-const NOT_ON_STACKS = ["catalog", "report"];
+const NOT_ON_STACKS = ["catalog", "probe", "report"];
 
 /** In the order the help lists them. */
 const OPTIONS: OptionHelp[] = [
@@ -103,7 +103,7 @@ const OPTIONS: OptionHelp[] = [
   {
     flag: "--json",
     lines: ["machine-readable output on stdout"],
-    for: ["list", "preview", "up", "drift", "orphans", "recover", "verify", "catalog"],
+    for: ["list", "preview", "up", "drift", "orphans", "recover", "verify", "catalog", "probe"],
   },
   {
     flag: "--release --yes",
@@ -117,7 +117,17 @@ const OPTIONS: OptionHelp[] = [
   { flag: "--force", lines: ["recover: clear a lock whose holder cannot be checked from here"], for: ["recover"] },
   { flag: "--grace D", lines: ["orphans: time between the two scans (default 10m; 90s, 10m, 1h, 1d)"], for: ["orphans"] },
   { flag: "--min-age D", lines: ["orphans: never release a server younger than this (default 1d)"], for: ["orphans"] },
-  { flag: "--out FILE", lines: ["catalog: where to write (default providers/hostwinds/catalog.json)"], for: ["catalog"] },
+  {
+    flag: "--out FILE",
+    lines: ["catalog, probe --write: where to write (default providers/hostwinds/catalog.json)"],
+    for: ["catalog", "probe"],
+  },
+  { flag: "--write", lines: ["probe: record the verdicts in the catalogue, where the client reads them"], for: ["probe"] },
+  {
+    flag: "--rename SERVICEID",
+    lines: ["probe: also rename that server and restore its name (does the panel keep ours?)"],
+    for: ["probe"],
+  },
   { flag: "--ip-price USD", lines: ["catalog: monthly price of one IP to record (Hostwinds publishes none)"], for: ["catalog"] },
   { flag: "--root DIR", lines: ["the project (default: this repository)"], except: NOT_ON_STACKS },
   { flag: "-h, --help", lines: ["this text"] },

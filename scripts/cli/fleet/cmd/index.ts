@@ -11,6 +11,7 @@ import { report } from "./report";
 import { k8sManifests } from "./k8s-manifests";
 import { worker } from "./worker";
 import { catalog } from "./catalog";
+import { probe } from "./probe";
 import { backup, rebuild, restore } from "./backup";
 import { backupState, restoreState } from "./state";
 
@@ -26,6 +27,7 @@ export const FLEET_COMMANDS: FleetCommand[] = [
   report,
   k8sManifests,
   worker,
+  probe,
   catalog,
   backup,
   restore,
