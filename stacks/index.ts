@@ -8,6 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MailDomain } from "../components/mail-domain";
+import { backendFingerprint, ownerMark } from "../providers/model/owner";
 import { MailServer, sendingHostname, standbyHostname } from "../components/mail-server";
 import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
@@ -151,6 +152,8 @@ export = async () => {
   // Standby IPs are in SPF already, so switching to one needs no DNS change.
   // SPF lists only addresses the stack holds: a pending IP order ("" until Hostwinds assigns it) is left out.
   const allSendingIps = servers.flatMap(({ server }) => [...server.ips, ...server.standby].map((ip) => ip.ip));
+  // Every DNS record names its owner (backend, project, stack, tenant): records of another owner in a shared zone are never touched.
+  const dnsOwner = ownerMark({ backend: backendFingerprint(), project: pulumi.getProject(), stack, tenant: tenant.id });
   const domains = tenant.domains.map(
     (d, i) =>
       new MailDomain(d.name, {
@@ -161,6 +164,7 @@ export = async () => {
         sendingIps: allSendingIps,
         dkimSelector: d.dkimSelector,
         dmarcPolicy: d.dmarcPolicy,
+        owner: dnsOwner,
       }),
   );
 
