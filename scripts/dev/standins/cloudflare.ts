@@ -112,6 +112,12 @@ export class CloudflareSim {
     return { "cloudflare:apiToken": { value: token, secret: true }, "cloudflare:baseUrl": { value: this.url } };
   }
 
+  /** Empties a zone (tests start each case from a clean zone). */
+  deleteZoneRecords(zoneName: string): void {
+    const z = [...this.zones.values()].find((x) => x.name === zoneName);
+    if (z) z.records = [];
+  }
+
   /** Deletes a record as if someone did it in the dashboard. */
   deleteByHand(zoneName: string, name: string, type: string): void {
     const z = [...this.zones.values()].find((x) => x.name === zoneName);
