@@ -158,7 +158,9 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
     if (!r.inputs) return r;
     const i = r.inputs;
     if (i.proxied === true && i.type !== "CNAME") {
-      return { failures: [{ property: "proxied", reason: `${label(news)}: mail records are never proxied (Cloudflare proxies only HTTP)` }] };
+      return {
+        failures: [{ property: "proxied", reason: `${label(news)}: mail records are never proxied (Cloudflare proxies only HTTP)` }],
+      };
     }
     if (i.content === "" && !waits(i)) return { failures: [{ property: "content", reason: `${label(news)}: content is empty` }] };
     if ([i.zone, i.name, i.type, i.owner].some(isUnknown)) return r;
@@ -202,7 +204,9 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
     const r = await cf().get(props.zoneId, props.recordId);
     if (!r) return { id: "" } as never;
     if (foreignMark(r, props.owner)) {
-      console.log(`${label(props)}: record ${r.id} now carries the mark of ${describeComment(commentOf(r))}; it leaves this stack's state untouched`);
+      console.log(
+        `${label(props)}: record ${r.id} now carries the mark of ${describeComment(commentOf(r))}; it leaves this stack's state untouched`,
+      );
       return { id: "" } as never;
     }
     const inputs: DnsRecordInputs = compact({

@@ -20,29 +20,35 @@ export interface Owner {
 }
 
 /**
- * The backend this process's Pulumi CLI uses: PULUMI_BACKEND_URL, or the `current` login in
- * PULUMI_HOME's credentials.json (what `pulumi login` writes), or undefined when neither says.
+ * A short fingerprint of the backend this program's state lives in (PULUMI_BACKEND_URL, or the
+ * login in PULUMI_HOME's credentials.json): 8 hex characters of SHA-256 of the URL without its
+ * user and password and trailing slash, so the same stack name on another backend is another
+ * owner, a rotated backend password is not, and no credential shows. "-" when no backend is found.
+ * The same computation as the server marks' (providers/hostwinds/inputs.ts on issue 24's branch):
+ * one backend, one fingerprint on servers and records alike.
  */
+export function backendFingerprint(env: NodeJS.ProcessEnv = process.env): string {
+  return fingerprintOf(backendUrl(env));
+}
+
 export function backendUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.PULUMI_BACKEND_URL) return env.PULUMI_BACKEND_URL;
-  const home = env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
   try {
-    const creds = JSON.parse(fs.readFileSync(path.join(home, "credentials.json"), "utf8")) as { current?: string };
-    return creds.current || undefined;
+    const home = env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
+    return (JSON.parse(fs.readFileSync(path.join(home, "credentials.json"), "utf8")) as { current?: string }).current || undefined;
   } catch {
     return undefined;
   }
 }
 
-/** 10 hex digits of the SHA-256 of the backend URL without query or trailing slash (a password in it never shows). */
-export function backendFingerprint(url: string | undefined = backendUrl()): string {
-  if (!url) return "unknown";
-  const canonical = url.replace(/[?#].*$/, "").replace(/\/+$/, "");
-  return createHash("sha256").update(canonical).digest("hex").slice(0, 10);
+export function fingerprintOf(url: string | undefined): string {
+  if (!url) return "-";
+  const clean = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1").replace(/\/+$/, "");
+  return createHash("sha256").update(clean).digest("hex").slice(0, 8);
 }
 
 const PREFIX = "penguinmails-infra owner";
-const MARK = /^penguinmails-infra owner b=([0-9a-f]{10}|unknown) p=(\S+) s=(\S+) t=(\S+)$/;
+const MARK = /^penguinmails-infra owner b=([0-9a-f]{8}|-) p=(\S+) s=(\S+) t=(\S+)$/;
 
 /** The mark as text: `penguinmails-infra owner b=<fingerprint> p=<project> s=<stack> t=<tenant>`. */
 export const ownerMark = (o: Owner): string => `${PREFIX} b=${o.backend} p=${o.project} s=${o.stack} t=${o.tenant}`;
@@ -55,8 +61,7 @@ export function parseOwnerMark(text: string | null | undefined): Owner | undefin
 /** What today's code wrote before marks named an owner: ours, but whose is unknown. */
 export const LEGACY_MARK = "managed by penguinmails-infra";
 
-export const describeOwner = (o: Owner): string =>
-  `tenant ${o.tenant} (stack ${o.stack}, project ${o.project}, backend ${o.backend})`;
+export const describeOwner = (o: Owner): string => `tenant ${o.tenant} (stack ${o.stack}, project ${o.project}, backend ${o.backend})`;
 
 /** Who a comment names, in words, for errors: an owner, a mark from an older version, or nobody of ours. */
 export function describeComment(comment: string | null | undefined): string {

@@ -5,13 +5,23 @@
  */
 import { provider, DnsRecordInputs, DnsRecordOutputs, claimOf } from "../../providers/cloudflare/dns-record";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
-import { LEGACY_MARK, backendFingerprint, ownerMark, parseOwnerMark } from "../../providers/model/owner";
+import { LEGACY_MARK, fingerprintOf, ownerMark, parseOwnerMark } from "../../providers/model/owner";
 
 const TOKEN = "cf-owner-token-0123456789";
 const ZONE = "shared-mail.com";
-const acme = ownerMark({ backend: backendFingerprint("file:///backends/a"), project: "penguinmails-infra", stack: "acme", tenant: "acme" });
-const globex = ownerMark({ backend: backendFingerprint("file:///backends/a"), project: "penguinmails-infra", stack: "globex", tenant: "globex" });
-const acmeElsewhere = ownerMark({ backend: backendFingerprint("file:///backends/b"), project: "penguinmails-infra", stack: "acme", tenant: "acme" });
+const acme = ownerMark({ backend: fingerprintOf("file:///backends/a"), project: "penguinmails-infra", stack: "acme", tenant: "acme" });
+const globex = ownerMark({
+  backend: fingerprintOf("file:///backends/a"),
+  project: "penguinmails-infra",
+  stack: "globex",
+  tenant: "globex",
+});
+const acmeElsewhere = ownerMark({
+  backend: fingerprintOf("file:///backends/b"),
+  project: "penguinmails-infra",
+  stack: "acme",
+  tenant: "acme",
+});
 
 const spf = (owner: string, ips: string[]): DnsRecordInputs => ({
   zone: ZONE,
@@ -38,21 +48,30 @@ describe("DNS record ownership", () => {
   let cf: CloudflareSim;
   beforeAll(async () => {
     cf = await new CloudflareSim({ tokens: { [TOKEN]: [ZONE] } }).start();
-    await provider.configure!({ config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] } } as never);
+    await provider.configure!({
+      config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] },
+    } as never);
   });
   afterAll(() => cf.stop());
   beforeEach(async () => {
     cf.deleteZoneRecords(ZONE);
     cf.addZone(ZONE);
     // A fresh provider process per scenario (the zone listing is cached per run).
-    await provider.configure!({ config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] } } as never);
+    await provider.configure!({
+      config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] },
+    } as never);
   });
 
   test("the mark names backend, project, stack and tenant, and fits Cloudflare's comment", () => {
-    expect(parseOwnerMark(acme)).toEqual({ backend: backendFingerprint("file:///backends/a"), project: "penguinmails-infra", stack: "acme", tenant: "acme" });
+    expect(parseOwnerMark(acme)).toEqual({
+      backend: fingerprintOf("file:///backends/a"),
+      project: "penguinmails-infra",
+      stack: "acme",
+      tenant: "acme",
+    });
     expect(acme).not.toEqual(acmeElsewhere);
     expect(acme.length).toBeLessThanOrEqual(100);
-    expect(backendFingerprint("postgres://u:secret@db/x")).not.toContain("secret");
+    expect(fingerprintOf("postgres://u:secret@db/x")).toBe(fingerprintOf("postgres://u:rotated@db/x"));
     expect(claimOf("TXT", "v=DKIM1; k=rsa; p=AA==")).toBe("txt:dkim1");
     expect(claimOf("CNAME", "x.example.com")).toBe(claimOf("A", "192.0.2.1"));
   });
@@ -65,8 +84,16 @@ describe("DNS record ownership", () => {
   test("a second tenant claiming the apex SPF, a DKIM selector or a host name is refused in check (preview), naming the owner", async () => {
     await provider.create(spf(acme, ["192.0.2.10"]));
     await provider.create(a(acme, `mail1.${ZONE}`, "192.0.2.10"));
-    await provider.create({ ...spf(acme, []), type: "TXT", name: `pm1._domainkey.${ZONE}`, content: "v=DKIM1; k=rsa; p=AA==", claim: "txt:dkim1" });
-    await provider.configure!({ config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] } } as never);
+    await provider.create({
+      ...spf(acme, []),
+      type: "TXT",
+      name: `pm1._domainkey.${ZONE}`,
+      content: "v=DKIM1; k=rsa; p=AA==",
+      claim: "txt:dkim1",
+    });
+    await provider.configure!({
+      config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] },
+    } as never);
     for (const claim of [
       spf(globex, ["198.51.100.7"]),
       a(globex, `mail1.${ZONE}`, "198.51.100.7"),
@@ -79,7 +106,9 @@ describe("DNS record ownership", () => {
     // The same stack name on another backend is another owner.
     expect((await provider.check!({} as never, spf(acmeElsewhere, ["192.0.2.10"]))).failures?.[0]?.reason).toMatch(/owned by tenant acme/);
     // A TXT that is not SPF at the apex (a verification string) is no rival.
-    expect((await provider.check!({} as never, { ...spf(globex, []), content: "google-site-verification=abc", claim: undefined })).failures).toBeUndefined();
+    expect(
+      (await provider.check!({} as never, { ...spf(globex, []), content: "google-site-verification=abc", claim: undefined })).failures,
+    ).toBeUndefined();
   });
 
   test("create never adopts another owner's identical record, and never doubles SPF", async () => {
@@ -109,9 +138,23 @@ describe("DNS record ownership", () => {
 
   test("a record made before marks (in this stack's state) keeps working and is marked by the next update", async () => {
     const id = cf.seedRecords(ZONE, [
-      { id: "0123456789abcdef0123456789abcdef", type: "TXT", name: ZONE, content: "v=spf1 mx ip4:192.0.2.10 -all", ttl: 300, proxied: false, comment: LEGACY_MARK },
+      {
+        id: "0123456789abcdef0123456789abcdef",
+        type: "TXT",
+        name: ZONE,
+        content: "v=spf1 mx ip4:192.0.2.10 -all",
+        ttl: 300,
+        proxied: false,
+        comment: LEGACY_MARK,
+      },
     ]);
-    const legacyState = { ...spf(acme, ["192.0.2.10"]), owner: undefined, claim: undefined, recordId: "0123456789abcdef0123456789abcdef", zoneId: id } as unknown as DnsRecordOutputs;
+    const legacyState = {
+      ...spf(acme, ["192.0.2.10"]),
+      owner: undefined,
+      claim: undefined,
+      recordId: "0123456789abcdef0123456789abcdef",
+      zoneId: id,
+    } as unknown as DnsRecordOutputs;
     // Preview of the first up after the upgrade: the record is this stack's (its state holds it).
     expect((await provider.check!(legacyState, spf(acme, ["192.0.2.10"]))).failures).toBeUndefined();
     expect((await provider.diff!("0123456789abcdef0123456789abcdef", legacyState, spf(acme, ["192.0.2.10"]))).changes).toBe(true);
@@ -119,10 +162,31 @@ describe("DNS record ownership", () => {
     expect(cf.records(ZONE)[0].comment).toBe(acme);
     // Another stack is refused the unmarked legacy record of an owner nobody can name.
     cf.seedRecords(ZONE, [
-      { id: "fedcba9876543210fedcba9876543210", type: "MX", name: ZONE, content: `mail1.${ZONE}`, priority: 10, ttl: 300, proxied: false, comment: LEGACY_MARK },
+      {
+        id: "fedcba9876543210fedcba9876543210",
+        type: "MX",
+        name: ZONE,
+        content: `mail1.${ZONE}`,
+        priority: 10,
+        ttl: 300,
+        proxied: false,
+        comment: LEGACY_MARK,
+      },
     ]);
-    await provider.configure!({ config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] } } as never);
-    const mx = { zone: ZONE, type: "MX" as const, name: ZONE, content: `mail1.${ZONE}`, priority: 10, ttl: 300, proxied: false, owner: globex, claim: "mx" };
+    await provider.configure!({
+      config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] },
+    } as never);
+    const mx = {
+      zone: ZONE,
+      type: "MX" as const,
+      name: ZONE,
+      content: `mail1.${ZONE}`,
+      priority: 10,
+      ttl: 300,
+      proxied: false,
+      owner: globex,
+      claim: "mx",
+    };
     expect((await provider.check!({} as never, mx)).failures?.[0]?.reason).toMatch(/older version/);
   });
 

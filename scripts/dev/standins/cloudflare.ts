@@ -368,7 +368,10 @@ export class CloudflareSim {
     if (b.comment !== undefined && b.comment !== null) {
       if (typeof b.comment !== "string" || /[\r\n]/.test(b.comment)) return { code: 9100, message: "DNS record comment is invalid." };
       if (b.comment.length > this.commentMax)
-        return { code: 9100, message: `DNS record has ${b.comment.length} characters in its comment, exceeding the limit of ${this.commentMax}.` };
+        return {
+          code: 9100,
+          message: `DNS record has ${b.comment.length} characters in its comment, exceeding the limit of ${this.commentMax}.`,
+        };
     }
     // Tags: `name:value`, names of letters, digits, - and _ ("Record attributes").
     if (b.tags !== undefined && (!Array.isArray(b.tags) || b.tags.some((t) => typeof t !== "string" || !/^[A-Za-z0-9_-]+:/.test(t))))
