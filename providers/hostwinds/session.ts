@@ -8,6 +8,8 @@ import { HostwindsClient } from "./client";
 import { readSettings, Settings } from "./settings";
 import { HostwindsError } from "./errors";
 import type { Image, Instance, InstanceIp, Plan } from "./wire";
+import { Leases, leaseStoreFor, projectOf } from "../lib/lease";
+import { backendUrl } from "../model/owner";
 
 /** Reads younger than this are shared (a refresh reads every IP of a server at once). */
 const SHARED_READ_MS = 5_000;
@@ -25,8 +27,6 @@ export class Session {
   private prices?: Promise<Plan[]>;
   private imageList?: Promise<Image[]>;
   private accessConfirmedAt = -Infinity;
-  /** How long the last bought IP took to appear: the first look for the next waits about that long. */
-  lastIpDelayMs?: number;
 
   constructor(readonly settings: Settings) {
     this.client = new HostwindsClient({
@@ -37,6 +37,14 @@ export class Session {
       // HOSTWINDS_LOG=1 prints one line per request (action, outcome, time; never bodies or keys).
       log: process.env.HOSTWINDS_LOG === "1" ? (line) => progress(`${new Date().toISOString().slice(11, 23)} ${line}`) : undefined,
     });
+  }
+
+  /**
+   * Takes (once per stack and process) the stack's writer lease (providers/lib/lease.ts) before
+   * anything is bought: a second engine on the same stack is refused, even after `pulumi cancel`.
+   */
+  purchaseLease(stack: string, doing: string): Promise<void> {
+    return stackLeases().acquire(projectOf(), stack, doing, progress);
   }
 
   /** Runs `work` after every earlier piece of work on the same server has finished. */
@@ -139,6 +147,17 @@ export class Session {
     value.catch(() => cache.get(serviceId) === entry && cache.delete(serviceId));
     return value;
   }
+}
+
+let leases: Leases | undefined;
+/** This process's writer leases, in the store of the backend the engine uses. */
+export function stackLeases(): Leases {
+  return (leases ??= new Leases(leaseStoreFor(backendUrl())));
+}
+/** Tests: leases in a given store (or back to the backend's with undefined). */
+export function useLeases(l: Leases | undefined): void {
+  leases?.releaseAll();
+  leases = l;
 }
 
 let current: Session | undefined;
