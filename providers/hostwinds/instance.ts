@@ -227,6 +227,8 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
     return found;
   }
 
+  // One writer per stack (providers/lib/lease.ts): a second engine on this stack never buys.
+  await s.purchaseLease(inputs.stack, `buy server ${name}`);
   let lost: OutcomeUnknownError | undefined;
   try {
     await s.client.buyInstance({
