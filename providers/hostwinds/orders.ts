@@ -20,7 +20,6 @@
  */
 import { parseServerName } from "./inputs";
 import type { Session } from "./session";
-import { progress } from "./session";
 
 const SEP = "~";
 
