@@ -163,8 +163,9 @@ async function awaitArrival(
   // an order whose answer was lost only after every answered one (it may be a phantom).
   const answered = o.answered !== false;
   const reservedFor = () =>
-    waiting(inputs.serviceId, slotOf(inputs)).filter((w) => (answered ? w.answered && w.at < o.orderedAt : w.answered || w.at < o.orderedAt))
-      .length;
+    waiting(inputs.serviceId, slotOf(inputs)).filter((w) =>
+      answered ? w.answered && w.at < o.orderedAt : w.answered || w.at < o.orderedAt,
+    ).length;
   const timeoutMs = deadlineOf(s, o.orderedAt) - Date.now();
   try {
     return await s.client.waitFor(
@@ -266,9 +267,9 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Found> 
   const others = waitedFor(inputs.serviceId, slot);
   const missing = unheard(inputs);
   if (missing.length) {
-    // Siblings not in this run (`--target`): up to one open IP and one open order each may be
-    // theirs, and which cannot be told without rDNS. Buy only when nothing is unaccounted for.
-    const unaccounted = open.length + orphanOrders(journal, others).length - others.length;
+    // Siblings not in this run (`--target`): each holds one of the open IPs or open orders, and
+    // which cannot be told without rDNS. Buy only when they account for all of them; never take one.
+    const unaccounted = open.length + orphanOrders(journal, others).length - others.length - missing.length;
     if (unaccounted > 0)
       throw new Error(
         `${label(inputs)}: slots ${missing.join(", ")} of server ${inputs.serviceId} are not part of this run (pulumi up --target?), and the server has ` +

@@ -172,7 +172,10 @@ export function postgresLeaseStore(connection: string, where: string): LeaseStor
 /** The store for a backend URL (PULUMI_BACKEND_URL or the `pulumi login`), as described above. */
 export function leaseStoreFor(backendUrl: string | undefined): LeaseStore {
   if (backendUrl?.startsWith("file://")) {
-    const dir = backendUrl.slice("file://".length).replace(/^~(?=\/)/, os.homedir()).replace(/\?.*$/, "");
+    const dir = backendUrl
+      .slice("file://".length)
+      .replace(/^~(?=\/)/, os.homedir())
+      .replace(/\?.*$/, "");
     return fileLeaseStore(path.join(dir, ".pulumi", "penguinmails", "leases"), "the file backend");
   }
   if (backendUrl?.startsWith("postgres://")) {
