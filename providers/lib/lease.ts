@@ -74,6 +74,9 @@ export interface LeaseStore {
   /** Renews our heartbeat; false when the lease is no longer ours. */
   renew(key: string, me: LeaseHolder): Promise<boolean>;
   release(key: string, me: LeaseHolder): void;
+  /** Who holds the lease now, if anyone (live or not). */
+  peek(key: string): Promise<LeaseHolder | undefined>;
+  close(): Promise<void>;
 }
 
 export function fileLeaseStore(dir: string, where = dir): LeaseStore {
@@ -124,6 +127,10 @@ export function fileLeaseStore(dir: string, where = dir): LeaseStore {
       const f = file(key);
       if (read(f)?.id === me.id) fs.rmSync(f, { force: true });
     },
+    async peek(key) {
+      return read(file(key));
+    },
+    async close() {},
   };
 }
 
@@ -166,6 +173,12 @@ export function postgresLeaseStore(connection: string, where: string): LeaseStor
     release(key, me) {
       void pool.query("delete from penguinmails_stack_leases where key = $1 and holder->>'id' = $2", [key, me.id]).catch(() => undefined);
     },
+    async peek(key) {
+      await init();
+      const { rows } = await pool.query<{ holder: LeaseHolder }>("select holder from penguinmails_stack_leases where key = $1", [key]);
+      return rows[0]?.holder;
+    },
+    close: () => pool.end(),
   };
 }
 

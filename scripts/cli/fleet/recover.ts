@@ -25,7 +25,8 @@ import { splitName } from "../../../providers/hostwinds/orders";
 import * as fs from "fs";
 import { checkpointFile } from "./checkpoints";
 import { backendStacks, describeLock, fileBackendDir, lockState, shortName, stateStore } from "./backend";
-import { hostwindsFromEnv } from "./orphans";
+import { hostwindsFromEnv, ipOf } from "./orphans";
+import { holderAlive, leaseStoreFor } from "../../../providers/lib/lease";
 
 export interface RecoverOptions {
   dryRun?: boolean;
@@ -67,6 +68,15 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     await store?.close();
   }
   const lockLine = describeLock(lock);
+  // The provider's writer lease (providers/lib/lease.ts) outlives `pulumi cancel`: while its holder
+  // lives, an engine is still running on this stack and may be buying; never cancel under it.
+  const leases = leaseStoreFor(backendUrl);
+  const writer = await leases.peek(`${project}/${stack.name}`).finally(() => leases.close());
+  if (writer && holderAlive(writer))
+    throw new Error(
+      `stack ${stack.name}: an engine is still writing it (process ${writer.pid} on ${writer.host}, last seen ${writer.heartbeatAt}, about to ${writer.doing}); ` +
+        "let it finish or stop that process first. `pulumi cancel` now would let a second run buy again.",
+    );
   if (lock.kind === "held" && lock.alive === true)
     throw new Error(`stack ${stack.name}: ${lockLine}: an update is running; let it finish (or stop it) before recovering`);
   if (!o.force && (lock.kind === "unknown" || (lock.kind === "held" && lock.alive === "unknown")))
@@ -87,7 +97,13 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     pending_operations?: Pending[];
   };
   const pending = deployment?.pending_operations ?? [];
-  const held = new Set((deployment?.resources ?? []).filter((r) => r.type === SECONDARY_IP_TYPE && r.id).map((r) => r.id!));
+  // What the stack's slots hold, by their `ip` output (a settled pending order keeps its `order-…` id).
+  const held = new Set(
+    (deployment?.resources ?? [])
+      .filter((r) => r.type === SECONDARY_IP_TYPE)
+      .map(ipOf)
+      .filter((ip): ip is string => ip !== undefined),
+  );
   const lines: string[] = [];
   if (pending.length) {
     const { client } = hostwindsFromEnv();
