@@ -29,7 +29,8 @@ import { z } from "zod";
 import { checkInputs, compact, isUnknown } from "../lib/dynamic";
 import { CloudflareClient, CloudflareRecord, RecordBody, cloudflareSettings } from "./client";
 import { OutcomeUnknownError } from "../lib/http";
-import { describeComment, parseOwnerMark } from "../model/owner";
+import { backendUrl, describeComment, parseOwnerMark } from "../model/owner";
+import { stackLeases } from "../lib/lease";
 
 /** Cloudflare's comment limit on the smallest plans [assumed: the per-plan figures are in a feature table not found in public text]. */
 export const COMMENT_MAX = 100;
@@ -128,7 +129,17 @@ function outputs(i: DnsRecordInputs, r: CloudflareRecord | undefined, zoneId: st
 
 const waits = (i: DnsRecordInputs) => (i.type === "A" || i.type === "AAAA") && i.content === "";
 
+/**
+ * The stack's writer lease (providers/lib/lease.ts), before a record is created, changed or
+ * deleted: two engines on one stack (after `pulumi cancel`) would both create the same record.
+ */
+async function oneWriter(i: Pick<DnsRecordInputs, "owner">, doing: string): Promise<void> {
+  const o = parseOwnerMark(i.owner);
+  if (o) await stackLeases(backendUrl).acquire(o.project, o.stack, doing, (l) => console.log(l));
+}
+
 async function publish(i: DnsRecordInputs, zoneId: string): Promise<CloudflareRecord> {
+  await oneWriter(i, `create ${label(i)}`);
   const here = await cf().list(zoneId, { name: i.name.toLowerCase() });
   const held = rivals(here, i);
   if (held.length) throw new Error(refusal(i, held));
@@ -232,6 +243,7 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
         if (waits(news)) return { outs: outputs(news, undefined, zoneId) };
         return { outs: outputs(news, await publish(news, zoneId), zoneId) };
       }
+      await oneWriter(news, `change ${label(news)}`);
       const live = await cf().get(zoneId, olds.recordId);
       if (live && foreignMark(live, news.owner))
         throw new Error(
@@ -251,6 +263,7 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
   },
   async delete(id, props) {
     if (!props.recordId) return;
+    await oneWriter(props, `delete ${label(props)}`);
     const live = await cf().get(props.zoneId, props.recordId);
     if (!live) return;
     if (foreignMark(live, props.owner)) {

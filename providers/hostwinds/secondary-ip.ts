@@ -127,9 +127,12 @@ async function stackServer(
   return server;
 }
 
+/** How long a new slot waits to hear its siblings (tests and the invariants harness shorten it). */
+export const timing = { siblingWaitMs: 10_000 };
+
 /** Waits (briefly) until every sibling slot has been heard of in this process, so their IPs are known. */
 async function hearSiblings(inputs: SecondaryIpInputs): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + timing.siblingWaitMs;
   const known = slotsOn(inputs.serviceId);
   while (Date.now() < deadline && inputs.siblings.some((k) => !known.has(k) && k !== slotOf(inputs))) {
     await new Promise((r) => setTimeout(r, 50));

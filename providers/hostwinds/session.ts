@@ -8,7 +8,7 @@ import { HostwindsClient } from "./client";
 import { readSettings, Settings } from "./settings";
 import { HostwindsError } from "./errors";
 import type { Image, Instance, InstanceIp, Plan } from "./wire";
-import { Leases, leaseStoreFor, projectOf } from "../lib/lease";
+import { projectOf, stackLeases } from "../lib/lease";
 import { backendUrl } from "../model/owner";
 
 /** Reads younger than this are shared (a refresh reads every IP of a server at once). */
@@ -44,7 +44,7 @@ export class Session {
    * anything is bought: a second engine on the same stack is refused, even after `pulumi cancel`.
    */
   purchaseLease(stack: string, doing: string): Promise<void> {
-    return stackLeases().acquire(projectOf(), stack, doing, progress);
+    return stackLeases(backendUrl).acquire(projectOf(), stack, doing, progress);
   }
 
   /** Runs `work` after every earlier piece of work on the same server has finished. */
@@ -149,16 +149,7 @@ export class Session {
   }
 }
 
-let leases: Leases | undefined;
-/** This process's writer leases, in the store of the backend the engine uses. */
-export function stackLeases(): Leases {
-  return (leases ??= new Leases(leaseStoreFor(backendUrl())));
-}
-/** Tests: leases in a given store (or back to the backend's with undefined). */
-export function useLeases(l: Leases | undefined): void {
-  leases?.releaseAll();
-  leases = l;
-}
+export { useLeases } from "../lib/lease";
 
 let current: Session | undefined;
 let config: (key: string) => unknown = () => undefined;

@@ -274,3 +274,14 @@ export class Leases {
     this.held.clear();
   }
 }
+
+let processLeases: Leases | undefined;
+/** This provider process's writer leases, in the store of the backend the engine uses (one per process, shared by every resource type). */
+export function stackLeases(backend: () => string | undefined): Leases {
+  return (processLeases ??= new Leases(leaseStoreFor(backend())));
+}
+/** Tests and the harness: leases in a given store (undefined: give up every lease and go back to the backend's). */
+export function useLeases(l: Leases | undefined): void {
+  processLeases?.releaseAll();
+  processLeases = l;
+}
