@@ -324,6 +324,37 @@ async function setRdnsOrFail(s: Session, inputs: SecondaryIpInputs, id: string, 
   }
 }
 
+/**
+ * Releases IPs on this stack's server that no slot holds and no slot of this program will claim:
+ * bought by a run killed before saving its slots, when the program now asks for fewer (4 bought,
+ * then 3 asked). Only when every sibling has been heard (never under `--target`), under the
+ * server's lock and the stack's writer lease (no other run is buying here), and never more than
+ * the unclaimed IPs beyond what the slots still without an IP (pending orders or about to claim)
+ * will take. A pending order that arrives later is claimed by its slot, so nothing is owed to it here.
+ */
+async function releaseSurplus(s: Session, inputs: SecondaryIpInputs): Promise<void> {
+  if (unheard(inputs).length) return;
+  const server = await s.server(inputs.serviceId);
+  if (!server) return;
+  const known = slotsOn(inputs.serviceId);
+  const held = new Set([...known.values()].map((v) => v.ip).filter(Boolean));
+  const claimants = [...inputs.siblings, slotOf(inputs)].filter((k, i, a) => a.indexOf(k) === i && !known.get(k)?.ip).length;
+  const unclaimed = (await s.ips(inputs.serviceId, true)).filter(
+    (i) => i.ip !== server.main_ip && !held.has(i.ip) && !inputs.retire.includes(i.ip),
+  );
+  const journal = splitName(server.srvrname).orders.length;
+  // Open orders not yet answered will bring IPs for claimants too: only what exceeds every claim goes.
+  const surplus = unclaimed.length - claimants;
+  if (surplus <= 0 || journal > claimants) return;
+  for (const ip of unclaimed.slice(unclaimed.length - surplus)) {
+    progress(
+      `${label(inputs)}: ${ip.ip} on server ${inputs.serviceId} is held by no slot and no slot of this stack will claim it (bought by a run that stopped before saving it); releasing it`,
+    );
+    await s.client.deleteIp(inputs.serviceId, ip.ip);
+  }
+  s.ipsChanged(inputs.serviceId);
+}
+
 const pendingId = (serviceId: number, orderedAt: number) => `order-${serviceId}-${orderedAt}`;
 
 export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, SecondaryIpOutputs> = withTruthfulPurchases({
@@ -361,7 +392,11 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     note(inputs.serviceId, slotOf(inputs), slotsOn(inputs.serviceId).get(slotOf(inputs)) ?? {});
     await hearSiblings(inputs);
     // Only finding or buying waits for the server's lock; rDNS is set while the next purchase runs.
-    const found = await s.oneAtATime(inputs.serviceId, () => findOrBuy(s, inputs));
+    const found = await s.oneAtATime(inputs.serviceId, async () => {
+      const f = await findOrBuy(s, inputs);
+      await releaseSurplus(s, inputs);
+      return f;
+    });
     if ("pending" in found) {
       return {
         id: pendingId(inputs.serviceId, found.pending),
@@ -447,7 +482,10 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
           return undefined;
         }
         const got = await awaitArrival(s, news, server.main_ip ?? undefined, { orderedAt, answered: olds.orderAnswered });
-        return got ? claim(s, news, got, orderedAt) : undefined;
+        if (!got) return undefined;
+        const claimed = await claim(s, news, got, orderedAt);
+        await releaseSurplus(s, news);
+        return claimed;
       });
       if (!ip) {
         progress(`${label(news)}: the IP ordered at ${olds.orderedAt} is still not assigned; it stays a pending order`);
