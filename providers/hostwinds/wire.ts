@@ -278,4 +278,9 @@ export const ASSUMPTIONS = [
     dependsOnIt: "pending IP orders",
     without: "stand-in option ipDelayMs (kept across restarts with --state)",
   },
+  {
+    what: "no action reports an IP order's state or cancels it (none is named in any source: hostwinds-api.md §4)",
+    dependsOnIt: "orders settle only by an arriving IP or a refused purchase, never by a timeout (secondary-ip.ts, orders.ts)",
+    without: "an operator who sees in the panel that an order does not exist removes its journal entry from the server's name",
+  },
 ] as const;
