@@ -127,6 +127,20 @@ function outputs(i: DnsRecordInputs, r: CloudflareRecord | undefined, zoneId: st
   });
 }
 
+/** Why this record may not be made or kept (another owner's record holds its claim), or undefined. */
+async function ownership(i: DnsRecordInputs, ownId: string | undefined): Promise<string | undefined> {
+  let list = zoneLists.get(i.zone);
+  if (!list) {
+    list = cf()
+      .zoneId(i.zone)
+      .then((id) => cf().listAll(id));
+    list.catch(() => zoneLists.delete(i.zone));
+    zoneLists.set(i.zone, list);
+  }
+  const held = rivals(await list, i, ownId);
+  return held.length ? refusal(i, held) : undefined;
+}
+
 const waits = (i: DnsRecordInputs) => (i.type === "A" || i.type === "AAAA") && i.content === "";
 
 /**
@@ -175,27 +189,24 @@ export const provider: pulumi.dynamic.ResourceProvider<DnsRecordInputs, DnsRecor
     }
     if (i.content === "" && !waits(i)) return { failures: [{ property: "content", reason: `${label(news)}: content is empty` }] };
     if ([i.zone, i.name, i.type, i.owner].some(isUnknown)) return r;
-    // Ownership, in preview: what the zone holds at this name, listed once per zone and run.
-    let list = zoneLists.get(i.zone);
-    if (!list) {
-      list = cf()
-        .zoneId(i.zone)
-        .then((id) => cf().listAll(id));
-      list.catch(() => zoneLists.delete(i.zone));
-      zoneLists.set(i.zone, list);
-    }
-    let records: CloudflareRecord[];
+    // A record already in this stack's state is judged by diff, which knows its record id (the
+    // engine gives check the old inputs only); a new one here.
+    const old = (olds ?? {}) as Partial<DnsRecordOutputs>;
+    if (old.zone !== undefined && !old.recordId) return r;
     try {
-      records = await list;
+      const problem = await ownership(i, old.recordId || undefined);
+      if (problem) return { failures: [{ property: "name", reason: problem }] };
     } catch (e) {
       return { failures: [{ property: "zone", reason: `${label(i)}: ${e instanceof Error ? e.message : e}` }] };
     }
-    const ownId = (olds as Partial<DnsRecordOutputs>)?.recordId || undefined;
-    const held = rivals(records, i, ownId);
-    if (held.length) return { failures: [{ property: "name", reason: refusal(i, held) }] };
     return r;
   },
   async diff(_id, olds, news) {
+    // Ownership of a record in state, in preview: another owner's record at its claim stops the run.
+    if (![news.zone, news.name, news.type, news.owner].some(isUnknown)) {
+      const problem = await ownership(news, olds.recordId || undefined);
+      if (problem) throw new Error(problem);
+    }
     const replaces = (["zone", "type"] as const).filter((k) => olds[k] !== news[k]);
     const changes =
       replaces.length > 0 ||

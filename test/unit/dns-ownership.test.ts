@@ -156,6 +156,9 @@ describe("DNS record ownership", () => {
       zoneId: id,
     } as unknown as DnsRecordOutputs;
     // Preview of the first up after the upgrade: the record is this stack's (its state holds it).
+    // The engine gives check the old inputs (no record id) and diff the old outputs.
+    const { recordId: _r, zoneId: _z, ...oldInputs } = legacyState;
+    expect((await provider.check!(oldInputs as never, spf(acme, ["192.0.2.10"]))).failures).toBeUndefined();
     expect((await provider.check!(legacyState, spf(acme, ["192.0.2.10"]))).failures).toBeUndefined();
     expect((await provider.diff!("0123456789abcdef0123456789abcdef", legacyState, spf(acme, ["192.0.2.10"]))).changes).toBe(true);
     await provider.update!("0123456789abcdef0123456789abcdef", legacyState, spf(acme, ["192.0.2.10"]));
@@ -188,6 +191,27 @@ describe("DNS record ownership", () => {
       claim: "mx",
     };
     expect((await provider.check!({} as never, mx)).failures?.[0]?.reason).toMatch(/older version/);
+  });
+
+  test("a record in state whose claim another owner's record now holds stops the preview in diff, naming the owner", async () => {
+    const mine = await provider.create(a(acme, `mail2.${ZONE}`, "192.0.2.20"));
+    cf.seedRecords(ZONE, [
+      {
+        id: "00112233445566778899aabbccddeeff",
+        type: "CNAME",
+        name: `mail2.${ZONE}`,
+        content: `x.${ZONE}`,
+        ttl: 300,
+        proxied: false,
+        comment: globex,
+      },
+    ]);
+    await provider.configure!({
+      config: { get: (k: string) => ({ "cloudflare:apiToken": TOKEN, "cloudflare:baseUrl": cf.url })[k] },
+    } as never);
+    await expect(provider.diff!(mine.id, mine.outs as DnsRecordOutputs, a(acme, `mail2.${ZONE}`, "192.0.2.21"))).rejects.toThrow(
+      /owned by tenant globex/,
+    );
   });
 
   test("a pending IP's A record waits unpublished, and is published when the address arrives", async () => {
