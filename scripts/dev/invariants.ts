@@ -41,6 +41,8 @@ import type { SecondaryIpOutputs } from "../../providers/hostwinds/secondary-ip"
 import type { DnsRecordInputs, DnsRecordOutputs } from "../../providers/cloudflare/dns-record";
 import { claimOf } from "../../providers/cloudflare/dns-record";
 import { mailDomainRecords } from "../../components/mail-records";
+import { findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
+import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../providers/hostwinds";
 import { fingerprintOf, ownerMark, parseOwnerMark } from "../../providers/model/owner";
 
 const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
@@ -123,6 +125,8 @@ interface Tenant {
   domain: string;
   owner: string;
   desired: number;
+  /** The most slots desired since the account last matched state (IPs bought then may still be outstanding). */
+  peak: number;
   slots: Map<string, Res<SecondaryIpOutputs>>;
   records: Map<string, Res<DnsRecordOutputs>>;
 }
@@ -167,7 +171,8 @@ type Op =
   | { kind: "503"; tenant: number; ips: number }
   | { kind: "storm"; tenant: number; ips: number }
   | { kind: "hostile-zone"; tenant: number; victim: number }
-  | { kind: "hostile-adopt"; tenant: number; victim: number };
+  | { kind: "hostile-adopt"; tenant: number; victim: number }
+  | { kind: "orphans" };
 
 function pick(r: () => number, n: number): number {
   return Math.floor(r() * n);
@@ -189,8 +194,9 @@ function nextOp(r: () => number, tenants: number): Op {
   if (x < 0.77) return { kind: "refuse-order", tenant: t, ips };
   if (x < 0.82) return { kind: "503", tenant: t, ips };
   if (x < 0.89) return { kind: "storm", tenant: t, ips };
-  if (x < 0.95) return { kind: "hostile-zone", tenant: t, victim: other };
-  return { kind: "hostile-adopt", tenant: t, victim: other };
+  if (x < 0.93) return { kind: "hostile-zone", tenant: t, victim: other };
+  if (x < 0.96) return { kind: "hostile-adopt", tenant: t, victim: other };
+  return { kind: "orphans" };
 }
 const describeOp = (op: Op) =>
   Object.entries(op)
@@ -244,6 +250,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         domain: `${id}.${ZONE}`,
         owner: ownerMark({ backend: BACKEND, project: PROJECT, stack: id, tenant: id }),
         desired: 0,
+        peak: 0,
         slots: new Map(),
         records: new Map(),
       });
@@ -443,11 +450,13 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       const holders = new Map<string, string>();
       for (const t of tenants) {
         const held = [...t.slots.values()];
+        t.peak = Math.max(t.peak, t.desired);
         judge(
           "purchases",
-          bought(t) <= Math.max(t.desired, held.length),
-          () => `${t.id}: ${bought(t)} IPs bought and kept for ${t.desired} desired slots`,
+          bought(t) <= Math.max(t.peak, held.length),
+          () => `${t.id}: ${bought(t)} IPs bought and kept for at most ${t.peak} slots desired since the account last matched state`,
         );
+        if (bought(t) <= held.length) t.peak = t.desired;
         for (const s of held)
           if (s.outs.ip) {
             const k = `${t.id}/${s.outs.slot}`;
@@ -638,6 +647,47 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
                   detail: `${t.id} was not refused ${victim.id}'s zone records`,
                 });
             }
+            break;
+          }
+          case "orphans": {
+            // `fleet orphans --release --yes` over every tenant's state (two scans, no grace here).
+            const states = tenants.map((t) => ({
+              stack: t.id,
+              pending: [],
+              resources: [
+                {
+                  type: INSTANCE_TYPE,
+                  id: String(t.serviceId),
+                  outputs: { serviceId: t.serviceId, serverName: serverName(t.id, "mx1", t.id) },
+                },
+                ...[...t.slots.values()].map((x) => ({
+                  type: SECONDARY_IP_TYPE,
+                  id: x.id,
+                  outputs: x.outs as unknown as Record<string, unknown>,
+                })),
+              ],
+            }));
+            const rules = { minAgeMs: 0, now: Date.now() + 86_400_000 };
+            const first = await findOrphans(client, ownedBy(states), 4.99, rules);
+            const second = await findOrphans(client, ownedBy(states), 4.99, rules);
+            const go = releasable(first, second).filter((x) => tenants.some((t) => t.serviceId === x.serviceId));
+            const live = new Set(tenants.flatMap((t) => [...t.slots.values()].map((x) => x.outs.ip)).filter(Boolean));
+            for (const x of go) {
+              result.invariantsChecked++;
+              if (x.kind === "server" || (x.ip && live.has(x.ip)))
+                result.violations.push({
+                  step,
+                  op: describeOp(op),
+                  invariant: "orphans",
+                  detail: `would release ${x.kind} ${x.ip ?? x.server}, held by a live stack`,
+                });
+            }
+            await releaseOrphans(
+              client,
+              go.filter((x) => x.kind === "ip" && !live.has(x.ip!)),
+              () => undefined,
+            );
+            outcome = `released ${go.length} orphan IP(s)`;
             break;
           }
           case "hostile-adopt": {

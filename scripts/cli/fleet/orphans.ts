@@ -150,14 +150,15 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
       });
       continue;
     }
+    // Open orders in the journal hold the server's unclaimed IPs only while a slot waits for them (a
+    // pending slot or a pending create) or the stack is busy: an order whose run died with its slot
+    // unsaved, and that no slot awaits, is money spent on nothing once its IP arrives.
     const ipHeld =
       busy !== undefined
         ? `stack ${stackName} is ${busy}`
-        : orders.length
-          ? `server ${mark} has ${orders.length} open IP order${orders.length > 1 ? "s" : ""}`
-          : owned.ipPendingOn.has(server.serviceid)
-            ? `a stack is creating an IP on server ${mark} (pending operation; see fleet recover)`
-            : held;
+        : owned.ipPendingOn.has(server.serviceid)
+          ? `a slot of this server's stack awaits an IP on server ${mark} (${orders.length} open order${orders.length === 1 ? "" : "s"}; see fleet recover)`
+          : held;
     for (const ip of secondary)
       if (!owned.ips.has(ip.ip))
         out.push({
