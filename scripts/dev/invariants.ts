@@ -42,6 +42,8 @@ import type { DnsRecordInputs, DnsRecordOutputs } from "../../providers/cloudfla
 import { claimOf } from "../../providers/cloudflare/dns-record";
 import { mailDomainRecords } from "../../components/mail-records";
 import { findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
+import { removeStrayRecords } from "../cli/fleet/recover";
+import { CloudflareClient } from "../../providers/cloudflare/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../providers/hostwinds";
 import { fingerprintOf, ownerMark, parseOwnerMark } from "../../providers/model/owner";
 
@@ -597,6 +599,15 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
             const res = await up(t, p, { ips: op.ips, stopAfter: op.after });
             outcome = res.killed ? `killed after ${op.after} saved operation(s)` : "finished before the kill";
             clean.delete(t.id);
+            // The documented recovery (`fleet recover`): refresh, and records the dead run made and never saved go.
+            for (const x of live.splice(0)) x.end();
+            await refresh(t, proc());
+            await removeStrayRecords(
+              new CloudflareClient({ apiToken: TOKEN, baseUrl: cf.url, budget: null }),
+              [...t.records.values()]
+                .map((x) => ({ zoneId: x.outs.zoneId, recordId: x.outs.recordId, owner: t.owner }))
+                .concat([{ zoneId: cf.zoneIdOf(ZONE), recordId: "", owner: t.owner }]),
+            );
             // The next full up settles it; desired is the larger until then (what may have been bought).
             break;
           }

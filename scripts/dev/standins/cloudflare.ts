@@ -98,6 +98,11 @@ export class CloudflareSim {
     return id;
   }
 
+  /** A zone's id by its name (tests). */
+  zoneIdOf(name: string): string {
+    return [...this.zones.values()].find((z) => z.name === name)?.id ?? "";
+  }
+
   /** Every record of every zone (the DNS stand-in serves them). */
   allRecords(): SimDnsRecord[] {
     return [...this.zones.values()].flatMap((z) => z.records);
