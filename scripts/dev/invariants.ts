@@ -332,14 +332,14 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           jobs.push(
             p.ip.create(inputs).then(
               (res) => void (save() && t.slots.set(key, res)),
-              () => void errors++,
+              (e: unknown) => void (errors++, log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`)),
             ),
           );
         else if (cur.outs.status === "purchasing")
           jobs.push(
             p.ip.update(cur.id, cur.outs, inputs).then(
               (res) => void (save() && t.slots.set(key, { id: cur.id, outs: res.outs })),
-              () => void errors++,
+              (e: unknown) => void (errors++, log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`)),
             ),
           );
       }
@@ -362,8 +362,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
               const res = await p.dns.update(cur.id, cur.outs, rec);
               if (save()) t.records.set(key, { id: cur.id, outs: res.outs });
             }
-          } catch {
+          } catch (e) {
             errors++;
+            log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
           }
         }
         // Deletes last: records no longer wanted, then slots beyond the count.
@@ -372,8 +373,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           try {
             await p.dns.delete(cur.id, cur.outs);
             if (save()) t.records.delete(key);
-          } catch {
+          } catch (e) {
             errors++;
+            log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
           }
         }
         for (const [key, cur] of [...t.slots]) {
@@ -381,8 +383,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           try {
             await p.ip.delete(cur.id, cur.outs);
             if (save()) t.slots.delete(key);
-          } catch {
+          } catch (e) {
             errors++;
+            log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
           }
         }
       }
@@ -395,16 +398,18 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         try {
           await p.dns.delete(cur.id, cur.outs);
           t.records.delete(key);
-        } catch {
+        } catch (e) {
           errors++;
+          log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
         }
       }
       for (const [key, cur] of [...t.slots]) {
         try {
           await p.ip.delete(cur.id, cur.outs);
           t.slots.delete(key);
-        } catch {
+        } catch (e) {
           errors++; // a pending order cannot be released until it arrives: it stays in state
+          log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
         }
       }
       return errors;
@@ -453,9 +458,11 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       for (const t of tenants) {
         const held = [...t.slots.values()];
         t.peak = Math.max(t.peak, t.desired);
+        // Slots beyond the count that could not be released yet (a pending order cannot be cancelled) count too.
+        const leaving = held.filter((x) => Number(String(x.outs.slot).slice(6)) > t.desired).length;
         judge(
           "purchases",
-          bought(t) <= Math.max(t.peak, held.length),
+          bought(t) <= Math.max(t.peak, held.length, t.desired + leaving),
           () => `${t.id}: ${bought(t)} IPs bought and kept for at most ${t.peak} slots desired since the account last matched state`,
         );
         if (bought(t) <= held.length) t.peak = t.desired;
