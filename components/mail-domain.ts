@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { DnsRecord } from "../providers/cloudflare";
+import { claimOf } from "../providers/cloudflare/dns-record";
 import { DkimKey } from "../providers/dkim";
 import { DmarcPolicy, MailRecord, mailDomainRecords } from "./mail-records";
 
@@ -21,6 +22,8 @@ export interface MailDomainArgs {
   sendingIps: pulumi.Input<string>[];
   dkimSelector: string;
   dmarcPolicy: DmarcPolicy;
+  /** The owner mark every record carries (providers/model/owner.ts): another owner's records are never touched. */
+  owner: string;
 }
 
 /** Stand-in values, to lay out the record set before the real values are known. */
@@ -89,6 +92,8 @@ export class MailDomain extends pulumi.ComponentResource {
             proxied: false,
             priority: r.priority,
             data: r.data as unknown as Record<string, number | string> | undefined,
+            owner: args.owner,
+            claim: claimOf(r.type, r.content),
           },
           { parent: this },
         ),

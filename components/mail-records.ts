@@ -38,7 +38,11 @@ export interface MailDomainSpec {
   domain: string;
   /** The host MX points at and mail clients use (a server's host name). */
   mailHost: string;
-  /** Every host name that must resolve: servers' main IPs and each sending IP's own name (empty for a domain whose hosts live in another). */
+  /**
+   * Every host name that must resolve: servers' main IPs and each sending IP's own name (empty for a
+   * domain whose hosts live in another). An ip of "" is a pending IP order: its A record has content
+   * "" and waits, unpublished (providers/cloudflare/dns-record.ts).
+   */
   hosts: MailHost[];
   /** IPs that send mail for the domain: all of them must be in SPF. */
   sendingIps: string[];
@@ -135,7 +139,8 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
   if (!HOSTNAME.test(mailHost)) problems.push(`mail host "${mailHost}" is not a lowercase host name`);
   for (const h of spec.hosts) {
     if (!HOSTNAME.test(h.hostname)) problems.push(`host "${h.hostname}" is not a lowercase host name`);
-    if (!IPV4.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
+    // "" is an IP order still pending: its A record waits (published by the run that gets the address).
+    if (h.ip !== "" && !IPV4.test(h.ip)) problems.push(`host ${h.hostname}: "${h.ip}" is not an IPv4 address`);
   }
   if (spec.hosts.length > 0 && !spec.hosts.some((h) => h.hostname === mailHost))
     problems.push(`mail host ${mailHost} is not among the hosts, so MX would point at a name without an address`);

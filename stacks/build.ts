@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MailDomain } from "../components/mail-domain";
+import { backendFingerprint, ownerMark } from "../providers/model/owner";
 import { webHostnames } from "../components/mail-records";
 import { MailServer, sendingHostname, standbyHostname } from "../components/mail-server";
 import { MAILU_VERSION } from "../components/mailu-files";
@@ -90,6 +91,8 @@ function mailDomains(tenant: Tenant, servers: Built[]): MailDomain[] {
   // Standby IPs are in SPF already, so switching to one needs no DNS change.
   // SPF lists only addresses the stack holds: a pending IP order ("" until Hostwinds assigns it) is left out.
   const allSendingIps = servers.flatMap(({ server }) => [...server.ips, ...server.standby].map((ip) => ip.ip));
+  // Every DNS record names its owner (backend, project, stack, tenant): records of another owner in a shared zone are never touched.
+  const owner = ownerMark({ backend: backendFingerprint(), project: pulumi.getProject(), stack: pulumi.getStack(), tenant: tenant.id });
   return tenant.domains.map(
     (d, i) =>
       new MailDomain(d.name, {
@@ -100,6 +103,7 @@ function mailDomains(tenant: Tenant, servers: Built[]): MailDomain[] {
         sendingIps: allSendingIps,
         dkimSelector: d.dkimSelector,
         dmarcPolicy: d.dmarcPolicy,
+        owner,
       }),
   );
 }

@@ -38,6 +38,9 @@ export const recordSchema = z
     proxied: z.boolean().optional(),
     priority: z.number().nullish(),
     data: z.record(z.string(), z.unknown()).nullish(),
+    /** The owner mark this project writes (dns-record.ts); null when none. */
+    comment: z.string().nullish(),
+    tags: z.array(z.string()).nullish(),
   })
   .loose();
 export type CloudflareRecord = z.infer<typeof recordSchema>;

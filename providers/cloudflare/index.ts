@@ -4,7 +4,8 @@
  * that plugin cannot be built here (docs/status.md); inputs use the same
  * names (`zone` is the zone's name, resolved to its id). Credentials:
  * `cloudflare:apiToken` (secret) or CLOUDFLARE_API_TOKEN; endpoint:
- * `cloudflare:baseUrl` or CLOUDFLARE_BASE_URL.
+ * `cloudflare:baseUrl` or CLOUDFLARE_BASE_URL. Every record carries its
+ * owner's mark; another owner's records are never changed (dns-record.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "../lib/lazy-provider";
@@ -20,6 +21,10 @@ export interface DnsRecordArgs {
   proxied?: pulumi.Input<boolean>;
   priority?: pulumi.Input<number>;
   data?: pulumi.Input<Record<string, pulumi.Input<string | number>>>;
+  /** The owner mark (providers/model/owner.ts ownerMark), written as the record's comment. */
+  owner: pulumi.Input<string>;
+  /** What the record claims at its name (dns-record.ts claimOf), for ownership checks while content is unknown. */
+  claim?: pulumi.Input<string>;
 }
 
 export class DnsRecord extends pulumi.dynamic.Resource {

@@ -309,6 +309,9 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
     return found;
   }
 
+  // One writer per stack (providers/lib/lease.ts): a second engine on this stack never buys.
+  await s.purchaseLease(inputs.stack, `buy server ${name}`);
+
   // A recent server without a mark that fits this order may be this stack's purchase from a run that
   // stopped before marking it (a panel that ignored the name): refuse, never buy a second one.
   const suspects = all.filter((i) => !parseServerName(i.srvrname) && fitsOrder(i, inputs, template, plans) && isRecent(i));

@@ -7,13 +7,18 @@
  *
  * What a run learns from it: the number of IP orders sent (or about to be sent) on the server and
  * not yet claimed. Orders a slot in state already waits for (status `purchasing`) are among them;
- * the rest were sent by a run that died before saving its slot, so the next new slot waits for
- * one of those instead of buying again. An entry older than the IP timeout that no IP answered
- * is taken as never sent (a kill between the journal write and the purchase), and dropped.
+ * the rest were recorded by a run that died before saving its slot, so the next new slot waits for
+ * one of those instead of buying again.
+ *
+ * An entry is removed only when an IP that answers it is claimed, or when Hostwinds refused the
+ * purchase outright. Never because time passed: Hostwinds may hold an order for hours or days
+ * (ASSUMPTIONS in wire.ts), and dropping a held order as "never sent" bought the IP a second time
+ * (issue 31). An entry whose purchase was never sent (a kill between the journal write and the
+ * purchase) therefore keeps one slot pending until an operator who sees no such order in the
+ * Hostwinds panel removes the entry from the server's name: waiting costs nothing, paying twice does.
  */
 import { MARK_LENGTH, MAX_SERVER_NAME, parseServerName } from "./inputs";
 import type { Session } from "./session";
-import { progress } from "./session";
 
 /**
  * Each open order is 5 base-36 characters appended to the 17-character mark: its time in seconds
@@ -91,23 +96,3 @@ export async function settleOrder(s: Session, serviceId: number, at: number): Pr
 /** The open orders no slot in state waits for: sent by a run that died before saving its slot. */
 export const orphanOrders = (orders: number[], waitedFor: number[]): number[] =>
   orders.filter((t) => !waitedFor.some((w) => sameSecond(t, w)));
-
-/**
- * Drops orders older than `maxAgeMs` that no IP answered and no slot in state waits for (taken as
- * never sent: the run died between recording and sending); returns the rest. `waitedFor` are the
- * order times of slots in state with status purchasing: those were answered and may wait for days.
- */
-export async function dropStaleOrders(
-  s: Session,
-  serviceId: number,
-  orders: number[],
-  maxAgeMs: number,
-  waitedFor: number[],
-): Promise<number[]> {
-  const stale = orphanOrders(orders, waitedFor).filter((t) => Date.now() - t > maxAgeMs);
-  if (!stale.length) return orders;
-  progress(
-    `server ${serviceId}: ${stale.length} IP order(s) recorded at ${stale.map((t) => new Date(t).toISOString()).join(", ")} got no IP within the IP timeout; taken as never sent`,
-  );
-  return rewrite(s, serviceId, (o) => o.filter((t) => !stale.includes(t)));
-}

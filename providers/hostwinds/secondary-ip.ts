@@ -11,8 +11,16 @@
  * - an IP order is recorded in Hostwinds before it is sent (the order journal, orders.ts), so a
  *   run killed between the purchase and the IP's arrival leaves a record the next run honours:
  *   a new slot waits for that order instead of buying again;
- * - an order Hostwinds has not fulfilled within the IP timeout stays in state as a pending order
- *   (status `purchasing`, `ip` empty); the next `up` settles it without ordering again.
+ * - an order is settled only by what the account shows: an IP that answers it arrives, or
+ *   Hostwinds refused the purchase outright. Never by a timeout: Hostwinds may hold an order for
+ *   hours or days (ASSUMPTIONS), so a run that reaches an order's wait leaves the slot pending
+ *   (status `purchasing`, `ip` empty) and succeeds, and every later run waits on the same order;
+ * - each order's wait is its own: until `ipTimeoutMs` after that order was sent (an order from an
+ *   earlier run gets one look), never sized by another order's wait;
+ * - an order whose answer was lost (a 5xx or a dropped connection: it may or may not exist) ranks
+ *   after every answered order, so a phantom never takes the IP another slot's order bought;
+ * - a slot that has not heard every sibling (`pulumi up --target`) never takes an IP or an order
+ *   it cannot tell from theirs: it buys only when nothing on the server is unaccounted for.
  * rDNS, when the API reports it, only helps: an IP already carrying this slot's rDNS is its own.
  */
 import { withTruthfulPurchases } from "../lib/purchases";
@@ -21,7 +29,7 @@ import { checkInputs, compact, createdButFailed, isUnknown } from "../lib/dynami
 import { OutcomeUnknownError } from "./client";
 import { HostwindsError } from "./errors";
 import { SecondaryIpInputs, parseServerName, secondaryIpInputsSchema, tenantTag } from "./inputs";
-import { dropStaleOrders, orphanOrders, recordOrder, settleOrder, splitName } from "./orders";
+import { orphanOrders, recordOrder, settleOrder, splitName } from "./orders";
 import { Session, configureSession, progress, session } from "./session";
 import { INVALID_SERVICE_ID, InstanceIp, isDefaultRdns } from "./wire";
 
@@ -36,8 +44,12 @@ export interface SecondaryIpOutputs extends SecondaryIpInputs {
   status: IpStatus;
   /** When the IP was ordered, for an IP this resource bought. */
   orderedAt?: string;
+  /** false while pending on an order whose purchase answer was lost (it may not exist). */
+  orderAnswered?: boolean;
 }
 
+/** The stack whose writer lease covers this slot's purchases (older states carry no stack: the tenant's own). */
+const leaseOwner = (i: SecondaryIpInputs): string => i.stack ?? i.tenant;
 const label = (i: Partial<SecondaryIpInputs>) =>
   i.rdns && !isUnknown(i.rdns) ? `hostwinds.SecondaryIp ${i.rdns}` : "hostwinds.SecondaryIp";
 const slotOf = (i: Partial<SecondaryIpInputs>): string => i.slot ?? i.rdns ?? "?";
@@ -46,6 +58,8 @@ const slotOf = (i: Partial<SecondaryIpInputs>): string => i.slot ?? i.rdns ?? "?
 interface SlotView {
   ip?: string;
   orderedAt?: number;
+  /** false: the purchase's answer was lost, so the order may not exist (it ranks after answered ones). */
+  answered?: boolean;
 }
 const slots = new Map<number, Map<string, SlotView>>();
 const slotsOn = (serviceId: number) => {
@@ -62,13 +76,22 @@ function holderOf(serviceId: number, ip: string, slot: string): string | undefin
   return undefined;
 }
 /** Orders that other slots in state wait for. */
-const waitedFor = (serviceId: number, slot: string): number[] =>
-  [...slotsOn(serviceId)].filter(([k, v]) => k !== slot && !v.ip && v.orderedAt).map(([, v]) => v.orderedAt!);
+const waitedFor = (serviceId: number, slot: string): number[] => waiting(serviceId, slot).map((o) => o.at);
+const waiting = (serviceId: number, slot: string): Array<{ at: number; answered: boolean }> =>
+  [...slotsOn(serviceId)]
+    .filter(([k, v]) => k !== slot && !v.ip && v.orderedAt)
+    .map(([, v]) => ({ at: v.orderedAt!, answered: v.answered !== false }));
+/** Siblings this process has not heard of (a `pulumi up --target` leaves them out of the run). */
+const unheard = (inputs: SecondaryIpInputs): string[] =>
+  inputs.siblings.filter((k) => k !== slotOf(inputs) && !slotsOn(inputs.serviceId).has(k));
+/** When the wait for an order ends in this run: ipTimeoutMs after it was sent, and at least one look. */
+const deadlineOf = (s: Session, orderedAt: number): number =>
+  Math.max(orderedAt + s.settings.ipTimeoutMs, Date.now() + s.settings.pollIntervalMs);
 
 function outputs(
   inputs: SecondaryIpInputs,
   s: Session,
-  o: { ip: string; rdns: string; since: string; status: IpStatus; orderedAt?: number | string },
+  o: { ip: string; rdns: string; since: string; status: IpStatus; orderedAt?: number | string; answered?: boolean },
 ): SecondaryIpOutputs {
   const orderedAt = typeof o.orderedAt === "number" ? new Date(o.orderedAt).toISOString() : o.orderedAt;
   return compact({
@@ -79,6 +102,7 @@ function outputs(
     since: o.since,
     status: o.status,
     orderedAt,
+    orderAnswered: o.status === "purchasing" && o.answered === false ? false : undefined,
   });
 }
 
@@ -106,9 +130,12 @@ async function stackServer(
   return server;
 }
 
+/** How long a new slot waits to hear its siblings (tests and the invariants harness shorten it). */
+export const timing = { siblingWaitMs: 10_000 };
+
 /** Waits (briefly) until every sibling slot has been heard of in this process, so their IPs are known. */
 async function hearSiblings(inputs: SecondaryIpInputs): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + timing.siblingWaitMs;
   const known = slotsOn(inputs.serviceId);
   while (Date.now() < deadline && inputs.siblings.some((k) => !known.has(k) && k !== slotOf(inputs))) {
     await new Promise((r) => setTimeout(r, 50));
@@ -126,29 +153,36 @@ function free(ips: InstanceIp[], inputs: SecondaryIpInputs, mainIp: string | und
   );
 }
 
-type Found = { ip: InstanceIp; orderedAt?: number } | { pending: number };
+type Found = { ip: InstanceIp; orderedAt?: number } | { pending: number; answered: boolean };
 
-/** Polls for an IP answering the order at `orderedAt`; undefined when none came within `timeoutMs`. */
+/**
+ * Polls for an IP answering the order at `orderedAt` until the order's own deadline (deadlineOf);
+ * undefined when none came: the order stays open, it is never taken as gone.
+ */
 async function awaitArrival(
   s: Session,
   inputs: SecondaryIpInputs,
   mainIp: string | undefined,
-  o: { orderedAt: number; timeoutMs: number; before?: Set<string>; answerIp?: string },
+  o: { orderedAt: number; answered?: boolean; before?: Set<string>; answerIp?: string },
 ): Promise<InstanceIp | undefined> {
-  const reservedFor = () => waitedFor(inputs.serviceId, slotOf(inputs)).filter((t) => t < o.orderedAt).length;
-  const started = Date.now();
+  // IPs are interchangeable until their rDNS is set: answered orders are served oldest first, and
+  // an order whose answer was lost only after every answered one (it may be a phantom).
+  const answered = o.answered !== false;
+  const reservedFor = () =>
+    waiting(inputs.serviceId, slotOf(inputs)).filter((w) =>
+      answered ? w.answered && w.at < o.orderedAt : w.answered || w.at < o.orderedAt,
+    ).length;
+  const timeoutMs = deadlineOf(s, o.orderedAt) - Date.now();
   try {
     return await s.client.waitFor(
       `a new IP on server ${inputs.serviceId}`,
       async () => {
         const candidates = free(await s.ips(inputs.serviceId, true), inputs, mainIp).filter((i) => !o.before?.has(i.ip));
         const named = o.answerIp ? candidates.find((i) => i.ip === o.answerIp) : undefined;
-        // Older orders of other slots come first; IPs are interchangeable until their rDNS is set.
         return named ?? candidates[reservedFor()];
       },
       {
-        timeoutMs: o.timeoutMs,
-        firstCheckAfterMs: s.lastIpDelayMs !== undefined ? Math.max(0, s.lastIpDelayMs - s.settings.pollIntervalMs) : undefined,
+        timeoutMs,
         initialDelayMs: s.settings.pollIntervalMs,
         maxDelayMs: s.settings.pollIntervalMs,
         onProgress: progress,
@@ -157,8 +191,6 @@ async function awaitArrival(
   } catch (e) {
     if (e instanceof HostwindsError && e.action === "wait") return undefined;
     throw e;
-  } finally {
-    s.lastIpDelayMs = Date.now() - started;
   }
 }
 
@@ -172,9 +204,11 @@ async function claim(s: Session, inputs: SecondaryIpInputs, ip: InstanceIp, orde
 /** Records the order, sends it, and waits for the IP (or returns it as pending). Never re-sends. */
 async function buy(s: Session, inputs: SecondaryIpInputs, ips: InstanceIp[], mainIp: string | undefined): Promise<Found> {
   const before = new Set(ips.map((i) => i.ip));
+  await s.purchaseLease(leaseOwner(inputs), `buy an IP for ${slotOf(inputs)} on server ${inputs.serviceId}`);
   const orderedAt = await recordOrder(s, inputs.serviceId);
   note(inputs.serviceId, slotOf(inputs), { orderedAt });
   let answerIp: string | undefined;
+  let answered = true;
   try {
     answerIp = await s.client.buySecondaryIp(inputs.serviceId, s.settings.ipPurchaseAction);
   } catch (e) {
@@ -184,16 +218,21 @@ async function buy(s: Session, inputs: SecondaryIpInputs, ips: InstanceIp[], mai
       note(inputs.serviceId, slotOf(inputs), {});
       throw e;
     }
-    progress(`${label(inputs)}: the answer to the IP purchase was lost; the order stays recorded and is watched for, never sent again`);
+    answered = false;
+    note(inputs.serviceId, slotOf(inputs), { orderedAt, answered });
+    progress(
+      `${label(inputs)}: the answer to the IP purchase was lost; the order stays recorded and is watched for, never sent again ` +
+        "(it ranks after every answered order, so if it never existed it takes no other slot's IP)",
+    );
   }
   s.ipsChanged(inputs.serviceId);
-  const ip = await awaitArrival(s, inputs, mainIp, { orderedAt, timeoutMs: s.settings.ipTimeoutMs, before, answerIp });
+  const ip = await awaitArrival(s, inputs, mainIp, { orderedAt, answered, before, answerIp });
   if (ip) return { ip: await claim(s, inputs, ip, orderedAt), orderedAt };
   progress(
     `${label(inputs)}: Hostwinds has not assigned the IP ordered at ${new Date(orderedAt).toISOString()} within ${Math.round(s.settings.ipTimeoutMs / 1000)} s; ` +
-      "it stays in state as a pending order (status purchasing) and the next `pulumi up` picks it up without ordering again",
+      "it stays in state as a pending order (status purchasing) and every later `pulumi up` waits on it, never ordering again",
   );
-  return { pending: orderedAt };
+  return { pending: orderedAt, answered };
 }
 
 /** The IP this resource should own: adopted, left by an interrupted run, answering an open order, or bought now. */
@@ -232,6 +271,19 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Found> 
   }
   const journal = splitName(server.srvrname).orders;
   const others = waitedFor(inputs.serviceId, slot);
+  const missing = unheard(inputs);
+  if (missing.length) {
+    // Siblings not in this run (`--target`): each holds one of the open IPs or open orders, and
+    // which cannot be told without rDNS. Buy only when they account for all of them; never take one.
+    const unaccounted = open.length + orphanOrders(journal, others).length - others.length - missing.length;
+    if (unaccounted > 0)
+      throw new Error(
+        `${label(inputs)}: slots ${missing.join(", ")} of server ${inputs.serviceId} are not part of this run (pulumi up --target?), and the server has ` +
+          `${open.length} IP(s) and ${journal.length} open order(s) that no slot heard here holds; which are theirs cannot be told, so this slot takes none and buys nothing. ` +
+          "Run `pulumi up` without --target (or --target every slot of the server).",
+      );
+    return buy(s, inputs, ips, mainIp);
+  }
   // Unclaimed IPs beyond those the pending orders of other slots will take.
   const spare = open.slice(others.length);
   if (spare.length) {
@@ -241,23 +293,22 @@ async function findOrBuy(s: Session, inputs: SecondaryIpInputs): Promise<Found> 
     );
     return { ip: await claim(s, inputs, spare[0], orphan), orderedAt: orphan };
   }
-  const live = orphanOrders(await dropStaleOrders(s, inputs.serviceId, journal, s.settings.ipTimeoutMs, others), others);
+  const live = orphanOrders(journal, others);
   if (live.length) {
-    // An order sent by a run that died before saving its slot: wait for it, never order again.
+    // An order recorded by a run that died before saving its slot (sent or not, nobody can say):
+    // this slot waits for it and never orders again; it is settled only by an IP arriving.
     const orderedAt = live[0];
-    note(inputs.serviceId, slot, { orderedAt });
+    note(inputs.serviceId, slot, { orderedAt, answered: false });
     progress(
       `${label(inputs)}: an IP order recorded at ${new Date(orderedAt).toISOString()} on server ${inputs.serviceId} belongs to no slot in state (a run stopped after ordering); waiting for it instead of buying again`,
     );
-    const left = Math.max(0, orderedAt + s.settings.ipTimeoutMs - Date.now());
-    const ip = await awaitArrival(s, inputs, mainIp, { orderedAt, timeoutMs: Math.max(left, s.settings.pollIntervalMs) });
+    const ip = await awaitArrival(s, inputs, mainIp, { orderedAt, answered: false });
     if (ip) return { ip: await claim(s, inputs, ip, orderedAt), orderedAt };
-    // Nothing came within the IP timeout of the order: taken as never sent (see orders.ts).
-    await settleOrder(s, inputs.serviceId, orderedAt);
-    note(inputs.serviceId, slot, {});
     progress(
-      `${label(inputs)}: the order recorded at ${new Date(orderedAt).toISOString()} got no IP within the IP timeout; taken as never sent`,
+      `${label(inputs)}: no IP has answered the order recorded at ${new Date(orderedAt).toISOString()} yet; this slot stays pending on it. ` +
+        `If the Hostwinds panel shows no such order, remove it from server ${inputs.serviceId}'s order journal (orders.ts) and run \`pulumi up\` again.`,
     );
+    return { pending: orderedAt, answered: false };
   }
   return buy(s, inputs, ips, mainIp);
 }
@@ -274,6 +325,37 @@ async function setRdnsOrFail(s: Session, inputs: SecondaryIpInputs, id: string, 
       `${label(inputs)}: ${ip.ip} is on server ${inputs.serviceId} but its rDNS could not be set: ${e instanceof Error ? e.message : e}. It stays in state; run \`pulumi up\` again.`,
     );
   }
+}
+
+/**
+ * Releases IPs on this stack's server that no slot holds and no slot of this program will claim:
+ * bought by a run killed before saving its slots, when the program now asks for fewer (4 bought,
+ * then 3 asked). Only when every sibling has been heard (never under `--target`), under the
+ * server's lock and the stack's writer lease (no other run is buying here), and never more than
+ * the unclaimed IPs beyond what the slots still without an IP (pending orders or about to claim)
+ * will take. A pending order that arrives later is claimed by its slot, so nothing is owed to it here.
+ */
+async function releaseSurplus(s: Session, inputs: SecondaryIpInputs): Promise<void> {
+  if (unheard(inputs).length) return;
+  const server = await s.server(inputs.serviceId);
+  if (!server) return;
+  const known = slotsOn(inputs.serviceId);
+  const held = new Set([...known.values()].map((v) => v.ip).filter(Boolean));
+  const claimants = [...inputs.siblings, slotOf(inputs)].filter((k, i, a) => a.indexOf(k) === i && !known.get(k)?.ip).length;
+  const unclaimed = (await s.ips(inputs.serviceId, true)).filter(
+    (i) => i.ip !== server.main_ip && !held.has(i.ip) && !inputs.retire.includes(i.ip),
+  );
+  const journal = splitName(server.srvrname).orders.length;
+  // Open orders not yet answered will bring IPs for claimants too: only what exceeds every claim goes.
+  const surplus = unclaimed.length - claimants;
+  if (surplus <= 0 || journal > claimants) return;
+  for (const ip of unclaimed.slice(unclaimed.length - surplus)) {
+    progress(
+      `${label(inputs)}: ${ip.ip} on server ${inputs.serviceId} is held by no slot and no slot of this stack will claim it (bought by a run that stopped before saving it); releasing it`,
+    );
+    await s.client.deleteIp(inputs.serviceId, ip.ip);
+  }
+  s.ipsChanged(inputs.serviceId);
 }
 
 const pendingId = (serviceId: number, orderedAt: number) => `order-${serviceId}-${orderedAt}`;
@@ -294,6 +376,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
       note(olds.serviceId, slotOf(news.slot && !isUnknown(news.slot) ? news : olds), {
         ip: olds.ip || undefined,
         orderedAt: olds.orderedAt ? Date.parse(olds.orderedAt) : undefined,
+        answered: olds.orderAnswered,
       });
     const replaces: string[] = [];
     if (isUnknown(news.serviceId) || olds.serviceId !== news.serviceId) replaces.push("serviceId");
@@ -314,11 +397,22 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     note(inputs.serviceId, slotOf(inputs), slotsOn(inputs.serviceId).get(slotOf(inputs)) ?? {});
     await hearSiblings(inputs);
     // Only finding or buying waits for the server's lock; rDNS is set while the next purchase runs.
-    const found = await s.oneAtATime(inputs.serviceId, () => findOrBuy(s, inputs));
+    const found = await s.oneAtATime(inputs.serviceId, async () => {
+      const f = await findOrBuy(s, inputs);
+      await releaseSurplus(s, inputs);
+      return f;
+    });
     if ("pending" in found) {
       return {
         id: pendingId(inputs.serviceId, found.pending),
-        outs: outputs(inputs, s, { ip: "", rdns: inputs.rdns, since: "", status: "purchasing", orderedAt: found.pending }),
+        outs: outputs(inputs, s, {
+          ip: "",
+          rdns: inputs.rdns,
+          since: "",
+          status: "purchasing",
+          orderedAt: found.pending,
+          answered: found.answered,
+        }),
       };
     }
     const since = new Date().toISOString();
@@ -345,7 +439,7 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
     }
     if (props.status === "purchasing") {
       // Still an order: an up settles it (reads never change the account).
-      note(props.serviceId, slot, { orderedAt: props.orderedAt ? Date.parse(props.orderedAt) : undefined });
+      note(props.serviceId, slot, { orderedAt: props.orderedAt ? Date.parse(props.orderedAt) : undefined, answered: props.orderAnswered });
       return { id, props, inputs: inputsOf(props) as never };
     }
     const ip = props.ip || id;
@@ -383,13 +477,26 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
       const ip = await s.oneAtATime(news.serviceId, async () => {
         const server = await stackServer(s, news, "settle an IP order on it", false);
         if (!server) throw new Error(`${label(news)}: server ${news.serviceId} is no longer in the account; run \`pulumi refresh\`.`);
-        note(news.serviceId, slotOf(news), { orderedAt });
-        const got = await awaitArrival(s, news, server.main_ip ?? undefined, { orderedAt, timeoutMs: s.settings.ipTimeoutMs });
-        return got ? claim(s, news, got, orderedAt) : undefined;
+        note(news.serviceId, slotOf(news), { orderedAt, answered: olds.orderAnswered });
+        await hearSiblings(news);
+        const missing = unheard(news);
+        if (missing.length) {
+          progress(
+            `${label(news)}: slots ${missing.join(", ")} are not part of this run (pulumi up --target?), so an arrived IP cannot be told from theirs; the order stays pending`,
+          );
+          return undefined;
+        }
+        const got = await awaitArrival(s, news, server.main_ip ?? undefined, { orderedAt, answered: olds.orderAnswered });
+        if (!got) return undefined;
+        const claimed = await claim(s, news, got, orderedAt);
+        await releaseSurplus(s, news);
+        return claimed;
       });
       if (!ip) {
         progress(`${label(news)}: the IP ordered at ${olds.orderedAt} is still not assigned; it stays a pending order`);
-        return { outs: outputs(news, s, { ip: "", rdns: news.rdns, since: "", status: "purchasing", orderedAt }) };
+        return {
+          outs: outputs(news, s, { ip: "", rdns: news.rdns, since: "", status: "purchasing", orderedAt, answered: olds.orderAnswered }),
+        };
       }
       const since = new Date().toISOString();
       await setRdnsOrFail(s, news, id, ip, since, orderedAt);
@@ -428,8 +535,8 @@ export const provider: pulumi.dynamic.ResourceProvider<SecondaryIpInputs, Second
       if (props.status === "purchasing") {
         // A pending order is released once it arrives (no public action cancels an order).
         const orderedAt = props.orderedAt ? Date.parse(props.orderedAt) : Date.now();
-        note(props.serviceId, slot, { orderedAt });
-        const got = await awaitArrival(s, props, server.main_ip ?? undefined, { orderedAt, timeoutMs: s.settings.ipTimeoutMs });
+        note(props.serviceId, slot, { orderedAt, answered: props.orderAnswered });
+        const got = await awaitArrival(s, props, server.main_ip ?? undefined, { orderedAt, answered: props.orderAnswered });
         if (!got)
           throw new Error(
             `${label(props)}: the IP ordered at ${props.orderedAt} on server ${props.serviceId} has not arrived, and no public action cancels an order; ` +

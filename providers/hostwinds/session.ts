@@ -10,6 +10,8 @@ import { HostwindsError } from "./errors";
 import { checkProbed } from "./catalog";
 import { DEFAULT_API_URL } from "./wire";
 import type { Image, Instance, InstanceIp, Plan } from "./wire";
+import { projectOf, stackLeases } from "../lib/lease";
+import { backendUrl } from "../model/owner";
 
 /** Reads younger than this are shared (a refresh reads every IP of a server at once). */
 const SHARED_READ_MS = 5_000;
@@ -27,8 +29,6 @@ export class Session {
   private prices?: Promise<Plan[]>;
   private imageList?: Promise<Image[]>;
   private accessConfirmedAt = -Infinity;
-  /** How long the last bought IP took to appear: the first look for the next waits about that long. */
-  lastIpDelayMs?: number;
 
   constructor(readonly settings: Settings) {
     this.client = new HostwindsClient({
@@ -42,6 +42,14 @@ export class Session {
       // HOSTWINDS_LOG=1 prints one line per request (action, outcome, time; never bodies or keys).
       log: process.env.HOSTWINDS_LOG === "1" ? (line) => progress(`${new Date().toISOString().slice(11, 23)} ${line}`) : undefined,
     });
+  }
+
+  /**
+   * Takes (once per stack and process) the stack's writer lease (providers/lib/lease.ts) before
+   * anything is bought: a second engine on the same stack is refused, even after `pulumi cancel`.
+   */
+  purchaseLease(stack: string, doing: string): Promise<void> {
+    return stackLeases(backendUrl).acquire(projectOf(), stack, doing, progress);
   }
 
   /** Runs `work` after every earlier piece of work on the same server has finished. */
@@ -145,6 +153,8 @@ export class Session {
     return value;
   }
 }
+
+export { useLeases } from "../lib/lease";
 
 let current: Session | undefined;
 let config: (key: string) => unknown = () => undefined;

@@ -315,4 +315,9 @@ export const ASSUMPTIONS = [
     without:
       "a plan change stops before paying when the account's plan cannot be read (product_id); without RESIZED the upgrade is done when the server is ACTIVE on the new plan (stand-in switch upgradeConfirm: false)",
   },
+  {
+    what: "no action reports an IP order's state or cancels it (none is named in any source: hostwinds-api.md §4)",
+    dependsOnIt: "orders settle only by an arriving IP or a refused purchase, never by a timeout (secondary-ip.ts, orders.ts)",
+    without: "an operator who sees in the panel that an order does not exist removes its journal entry from the server's name",
+  },
 ] as const;

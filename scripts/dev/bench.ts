@@ -8,6 +8,8 @@
  *   service   the provisioning service: request → assigned against the IP delay, requests/minute
  *   fleet-scale  a synthetic fleet cloned from real checkpoints: inventory drift at N tenants
  *   backup    the recovery drill: backup and restore throughput, RPO and RTO of a lost server
+ *   invariants  the invariants harness (scripts/dev/invariants.ts): seeded random operations on
+ *             three tenants sharing an account and a zone, invariants checked after every step
  */
 import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
@@ -20,8 +22,9 @@ import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
 import { previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
 import { disasterDrill, printDrill } from "./disaster";
+import { freshProcess, printInvariants, runInvariants } from "./invariants";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|fleet-scale|profile] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|fleet-scale|profile|invariants] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
@@ -51,6 +54,11 @@ Sections (all by default):
   backup     the recovery drill (npm run demo -- --disaster) with a bigger mailbox: backup and
              restore throughput, RPO, RTO of a server lost and rebuilt (needs root, restic, rclone)
              --backup-messages N (200)  --backup-message-kib K (256)
+  invariants the invariants harness (only with --only invariants): seeded random operations
+             (up, scale, --target, destroy, kills, two writers, held/refused orders, 503s,
+             rate-limit storms, hostile configs) on 3 tenants sharing an account and a zone,
+             every invariant checked after every step; a violation prints its seed and step
+             --seed N (1; a list: 1,2,3)  --steps N (500 in all, shared by the seeds)
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -82,6 +90,8 @@ const COMMAND = {
       "backup-message-kib",
       "cpu-prof-dir",
       "rounds",
+      "seed",
+      "steps",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -110,6 +120,21 @@ async function main() {
         cpuProfDir: values["cpu-prof-dir"],
       }),
     );
+  if (only === "invariants") {
+    const seeds = arg("seed", "1").split(",").map(Number);
+    const steps = Number(arg("steps", "500"));
+    const results = [];
+    for (const seed of seeds)
+      results.push(
+        await runInvariants({
+          seed,
+          steps: Math.ceil(steps / seeds.length),
+          fresh: freshProcess,
+          log: (l) => process.stderr.write(`  … seed ${seed} ${l}\n`),
+        }),
+      );
+    if (!printInvariants(results)) process.exitCode = 1;
+  }
   if (only === "fleet-scale") {
     const r = await fleetScaleBench({
       tenants: Number(arg("tenants", "300")),

@@ -225,12 +225,16 @@ describe("hostwinds provider without the assumed fields", () => {
       await stack.cancel();
       await stack.refresh({ clearPendingCreates: true, ...out });
       const up = await stack.up(out);
-      const ips = up.outputs.ips.value as string[];
-      expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+      // A kill between the journal write and the purchase leaves an order nobody can say was sent: it
+      // is never taken as gone by a timeout (issue 31), so its slot stays pending instead of buying again.
+      const ips = (up.outputs.ips.value as string[]).filter(Boolean);
+      const pending = (up.outputs.ipStatus.value as string[]).filter((x) => x === "purchasing").length;
+      expect(ipsBought(ledgerOf(sim, id))).toHaveLength(ips.length);
+      expect(ips.length + pending).toBe(2);
       expect(ipsReleased(ledgerOf(sim, id))).toHaveLength(0);
-      expect(new Set(ips).size).toBe(2);
+      expect(new Set(ips).size).toBe(ips.length);
       expect(onServer(sim, id).sort()).toEqual([up.outputs.mainIp.value, ...ips].sort());
-      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+      if (!pending) await stack.preview({ refresh: true, expectNoChanges: true, ...out });
     },
   );
 

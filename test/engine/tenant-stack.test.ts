@@ -256,4 +256,29 @@ describe("tenant stacks with the policy pack", () => {
     expect(sim.inventory(KEY)).toEqual([]);
     expect(cf.records("acme-mail.com")).toEqual([]);
   });
+
+  test("a second tenant naming another tenant's zone and domain is refused in preview, naming the owner; nothing of the owner changes (issue 31 item 2)", async () => {
+    const owner = await tenantStack("zone-owner", tenant({ servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }] }));
+    await owner.up();
+    const before = JSON.stringify(cf.records("acme-mail.com"));
+    expect(cf.records("acme-mail.com").every((r) => (r.comment ?? "").startsWith(`penguinmails-infra owner b=`))).toBe(true);
+    const spent = purchases();
+    const rival = await tenantStack(
+      "zone-rival",
+      tenant({ id: "globex", servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }] }),
+    );
+    const refused = await rival.preview().then(
+      () => "",
+      (e: Error) => e.message,
+    );
+    expect(refused).toContain("owned by tenant acme (stack zone-owner-");
+    expect(refused).toContain("Nothing was created");
+    expect(JSON.stringify(cf.records("acme-mail.com"))).toBe(before);
+    // Its destroy (of nothing) and the owner's next preview leave the owner's records as they are.
+    await rival.destroy();
+    expect(JSON.stringify(cf.records("acme-mail.com"))).toBe(before);
+    expect(purchases()).toBe(spent);
+    await owner.destroy();
+    expect(cf.records("acme-mail.com")).toEqual([]);
+  });
 });

@@ -102,6 +102,13 @@ describe("mail domain records", () => {
     expect(spfRecord("a.example", ["1.2.3.4", "1.2.3.4"]).content).toBe("v=spf1 mx ip4:1.2.3.4 -all");
   });
 
+  test('a pending IP order (address "") gets a waiting A record and no SPF term, instead of failing the run (issue 31 item 7)', () => {
+    const s = spec(["198.51.100.11"]);
+    const records = mailDomainRecords({ ...s, hosts: [...s.hosts, { hostname: "mail1-ip2.acme-mail.com", ip: "" }] });
+    expect(records.find((r) => r.name === "mail1-ip2.acme-mail.com")).toMatchObject({ type: "A", content: "" });
+    expect(records.find((r) => r.content.startsWith("v=spf1"))?.content).toBe("v=spf1 mx ip4:198.51.100.11 -all");
+  });
+
   test("bad inputs are refused with the reason, before anything is made", () => {
     expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), domain: "Acme Mail.com" })).toThrow(MailRecordError);
     expect(() => mailDomainRecords({ ...spec(["198.51.100.11"]), domain: "Acme Mail.com" })).toThrow(

@@ -124,12 +124,13 @@ export function ownedResources(tenant: string, resources: CheckpointResource[]):
         ip: o.status === "purchasing" ? "" : (str(o.ip) ?? r.id ?? ""),
         rdns: str(o.rdns) ?? "",
       });
-    else if (r.type === DNS_RECORD_TYPE && r.id && typeof o.zoneId === "string")
+    // A record waiting for a pending IP's address has no record in Cloudflare yet (recordId "").
+    else if (r.type === DNS_RECORD_TYPE && r.id && typeof o.zoneId === "string" && o.recordId !== "")
       out.records.push({
         resource: nameOf(r.urn),
         zone: str(o.zone) ?? "",
         zoneId: o.zoneId,
-        recordId: r.id,
+        recordId: str(o.recordId) ?? r.id,
         type: str(o.type) ?? "",
         name: str(o.name) ?? "",
         content: str(o.content) ?? "",

@@ -62,6 +62,13 @@ export interface Owned {
 
 const str = (v: unknown) => (typeof v === "string" ? v : "");
 const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined);
+const IPV4_ID = /^\d{1,3}(\.\d{1,3}){3}$/;
+/** The address an IP slot holds: its `ip` output; an id only when it is an address (state written before `ip` was an output). */
+export function ipOf(r: { id?: string; outputs?: Record<string, unknown> }): string | undefined {
+  const ip = r.outputs?.ip;
+  if (typeof ip === "string") return ip || undefined;
+  return r.id && IPV4_ID.test(r.id) ? r.id : undefined;
+}
 
 /** What the stacks' states own: resources, and what pending operations are creating. */
 export function ownedBy(stacks: StackState[]): Owned {
@@ -91,7 +98,14 @@ export function ownedBy(stacks: StackState[]): Owned {
         if (id !== undefined) owned.serviceIds.add(id);
         if (typeof r.outputs?.serverName === "string") owned.marks.add(splitName(r.outputs.serverName).mark);
       }
-      if (r.type === SECONDARY_IP_TYPE && r.id) owned.ips.add(r.id);
+      // An IP slot owns the address in its outputs, whatever its resource id looks like: a slot that
+      // began as a pending order keeps its `order-…` id after the IP arrives (never infer from an id's shape).
+      if (r.type === SECONDARY_IP_TYPE) {
+        const ip = ipOf(r);
+        if (ip) owned.ips.add(ip);
+        // A slot still pending on an order may be answered by any IP that appears on its server.
+        if (r.outputs?.status === "purchasing" && id !== undefined) owned.ipPendingOn.add(id);
+      }
     }
     for (const op of s.pending) {
       const i = { ...op.resource.inputs, ...op.resource.outputs };
@@ -172,14 +186,15 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
       });
       continue;
     }
+    // Open orders in the journal hold the server's unclaimed IPs only while a slot waits for them (a
+    // pending slot or a pending create) or the stack is busy: an order whose run died with its slot
+    // unsaved, and that no slot awaits, is money spent on nothing once its IP arrives.
     const ipHeld =
       busy !== undefined
         ? busy
-        : orders.length
-          ? `server ${mark} has ${orders.length} open IP order${orders.length > 1 ? "s" : ""}`
-          : owned.ipPendingOn.has(server.serviceid)
-            ? `a stack is creating an IP on server ${mark} (pending operation; see fleet recover)`
-            : held;
+        : owned.ipPendingOn.has(server.serviceid)
+          ? `a slot of this server's stack awaits an IP on server ${mark} (${orders.length} open order${orders.length === 1 ? "" : "s"}; see fleet recover)`
+          : held;
     for (const ip of secondary)
       if (!owned.ips.has(ip.ip))
         out.push({

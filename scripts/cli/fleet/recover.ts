@@ -16,7 +16,10 @@
  *    - an update or delete: the refresh below reads the resource's real state.
  * 3. Then, unless --dry-run, what Pulumi itself offers for this: `pulumi cancel` (on a DIY
  *    backend it deletes the lock files) and `pulumi refresh --clear-pending-creates` (every
- *    resource read from the account; pending creates dropped, as decided above).
+ *    resource read from the account; pending creates dropped, as decided above); refused while
+ *    the stack's writer lease (providers/lib/lease.ts) has a live holder.
+ * 4. DNS records carrying this stack's own mark that its state does not hold (created by the dead
+ *    run, never saved) are deleted (removeStrayRecords).
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
@@ -25,7 +28,10 @@ import { splitName } from "../../../providers/hostwinds/orders";
 import * as fs from "fs";
 import { checkpointFile } from "./checkpoints";
 import { backendStacks, describeLock, fileBackendDir, lockState, shortName, stateStore } from "./backend";
-import { hostwindsFromEnv } from "./orphans";
+import { hostwindsFromEnv, ipOf } from "./orphans";
+import { holderAlive, leaseStoreFor } from "../../../providers/lib/lease";
+import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
+import { CloudflareClient, cloudflareSettings } from "../../../providers/cloudflare/client";
 
 export interface RecoverOptions {
   dryRun?: boolean;
@@ -67,6 +73,15 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     await store?.close();
   }
   const lockLine = describeLock(lock);
+  // The provider's writer lease (providers/lib/lease.ts) outlives `pulumi cancel`: while its holder
+  // lives, an engine is still running on this stack and may be buying; never cancel under it.
+  const leases = leaseStoreFor(backendUrl);
+  const writer = await leases.peek(`${project}/${stack.name}`).finally(() => leases.close());
+  if (writer && holderAlive(writer))
+    throw new Error(
+      `stack ${stack.name}: an engine is still writing it (process ${writer.pid} on ${writer.host}, last seen ${writer.heartbeatAt}, about to ${writer.doing}); ` +
+        "let it finish or stop that process first. `pulumi cancel` now would let a second run buy again.",
+    );
   if (lock.kind === "held" && lock.alive === true)
     throw new Error(`stack ${stack.name}: ${lockLine}: an update is running; let it finish (or stop it) before recovering`);
   if (!o.force && (lock.kind === "unknown" || (lock.kind === "held" && lock.alive === "unknown")))
@@ -87,7 +102,13 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     pending_operations?: Pending[];
   };
   const pending = deployment?.pending_operations ?? [];
-  const held = new Set((deployment?.resources ?? []).filter((r) => r.type === SECONDARY_IP_TYPE && r.id).map((r) => r.id!));
+  // What the stack's slots hold, by their `ip` output (a settled pending order keeps its `order-…` id).
+  const held = new Set(
+    (deployment?.resources ?? [])
+      .filter((r) => r.type === SECONDARY_IP_TYPE)
+      .map(ipOf)
+      .filter((ip): ip is string => ip !== undefined),
+  );
   const lines: string[] = [];
   if (pending.length) {
     const { client } = hostwindsFromEnv();
@@ -141,5 +162,39 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
   }
   log(`recover ${stack.name}: pulumi refresh --clear-pending-creates (every resource read from the account)`);
   await stack.refresh({ clearPendingCreates: true });
+  // DNS records the dead run created but never saved carry this stack's own mark: they go.
+  const after = (await stack.exportStack()).deployment as { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> };
+  const records = (after?.resources ?? [])
+    .filter((r) => r.type === DNS_RECORD_TYPE && typeof r.outputs?.owner === "string" && typeof r.outputs?.zoneId === "string")
+    .map((r) => ({ zoneId: String(r.outputs!.zoneId), recordId: String(r.outputs!.recordId ?? ""), owner: String(r.outputs!.owner) }));
+  const settings = cloudflareSettings(() => undefined);
+  if (records.length && settings.apiToken) {
+    const removed = await removeStrayRecords(new CloudflareClient(settings), records);
+    for (const r of removed)
+      log(`recover ${stack.name}: removed ${r}, made by the killed run and in no state (it carried this stack's mark)`);
+  } else if (records.length)
+    log(`recover ${stack.name}: no Cloudflare token in the environment; records a killed run made and never saved are left`);
   return { stack: stack.name, lock: lockLine, pending: lines, cleared: true };
+}
+
+/**
+ * Deletes records carrying one of these owner marks (this stack's, providers/model/owner.ts) that the
+ * stack's state does not hold: made by a run killed between creating them and saving them. A mark
+ * names backend, project, stack and tenant, so no other stack's record ever matches.
+ */
+export async function removeStrayRecords(
+  cf: CloudflareClient,
+  state: Array<{ zoneId: string; recordId: string; owner: string }>,
+): Promise<string[]> {
+  const held = new Set(state.map((r) => r.recordId).filter(Boolean));
+  const out: string[] = [];
+  for (const zoneId of new Set(state.map((r) => r.zoneId))) {
+    const marks = new Set(state.filter((r) => r.zoneId === zoneId).map((r) => r.owner));
+    for (const r of await cf.listAll(zoneId))
+      if (typeof r.comment === "string" && marks.has(r.comment) && !held.has(r.id)) {
+        await cf.delete(zoneId, r.id);
+        out.push(`${r.type} ${r.name} (${r.id})`);
+      }
+  }
+  return out;
 }

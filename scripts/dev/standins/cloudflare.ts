@@ -31,6 +31,9 @@ export interface SimDnsRecord {
   proxied: boolean;
   priority?: number;
   data?: Record<string, unknown>;
+  /** Record attributes ("Record attributes" in Cloudflare's DNS docs; `comment`/`tags` in the DNS record object): null when unset. */
+  comment: string | null;
+  tags: string[];
   created_on: string;
   modified_on: string;
 }
@@ -50,6 +53,8 @@ export interface CloudflareSimOptions {
   rateWindowMs?: number;
   /** How long every call is refused once the limit is passed (default 5 minutes). */
   blockMs?: number;
+  /** Longest record comment accepted (default 100 [assumed], see validate). */
+  commentMax?: number;
 }
 
 /** Cloudflare's documented client API limit (see the header). */
@@ -74,6 +79,7 @@ export class CloudflareSim {
   constructor(o: CloudflareSimOptions = {}) {
     this.tokens = o.tokens ?? { "sim-cf-token-0123456789": ["*"] };
     this.port = o.port ?? 0;
+    this.commentMax = o.commentMax ?? 100;
     this.limit = {
       requests: o.rateLimit ?? CLOUDFLARE_RATE_LIMIT.requests,
       windowMs: o.rateWindowMs ?? CLOUDFLARE_RATE_LIMIT.windowMs,
@@ -81,6 +87,7 @@ export class CloudflareSim {
     };
   }
   private readonly port: number;
+  private readonly commentMax: number;
 
   /** Creates a zone (as if added in the dashboard) and returns its id. */
   addZone(name: string): string {
@@ -89,6 +96,11 @@ export class CloudflareSim {
     const id = randomBytes(16).toString("hex");
     this.zones.set(id, { id, name, records: [] });
     return id;
+  }
+
+  /** A zone's id by its name (tests). */
+  zoneIdOf(name: string): string {
+    return [...this.zones.values()].find((z) => z.name === name)?.id ?? "";
   }
 
   /** Every record of every zone (the DNS stand-in serves them). */
@@ -103,6 +115,12 @@ export class CloudflareSim {
   /** Stack config that points DNS records at this stand-in (token as a secret). */
   stackConfig(token: string): Record<string, { value: string; secret?: boolean }> {
     return { "cloudflare:apiToken": { value: token, secret: true }, "cloudflare:baseUrl": { value: this.url } };
+  }
+
+  /** Empties a zone (tests start each case from a clean zone). */
+  deleteZoneRecords(zoneName: string): void {
+    const z = [...this.zones.values()].find((x) => x.name === zoneName);
+    if (z) z.records = [];
   }
 
   /** Deletes a record as if someone did it in the dashboard. */
@@ -218,6 +236,8 @@ export class CloudflareSim {
           proxied: Boolean(body.proxied),
           priority: body.priority as number | undefined,
           data: body.data as Record<string, unknown> | undefined,
+          comment: typeof body.comment === "string" && body.comment ? body.comment : null,
+          tags: Array.isArray(body.tags) ? (body.tags as string[]) : [],
           created_on: now,
           modified_on: now,
         };
@@ -245,6 +265,9 @@ export class CloudflareSim {
         proxied: Boolean(merged.proxied),
         priority: merged.priority,
         data: merged.data,
+        // PUT overwrites the record: attributes not sent are cleared (Cloudflare's "Overwrite DNS Record").
+        comment: typeof merged.comment === "string" && merged.comment ? merged.comment : null,
+        tags: Array.isArray(merged.tags) ? (merged.tags as string[]) : [],
         modified_on: new Date().toISOString(),
       });
       return send(200, { result: rec });
@@ -296,11 +319,18 @@ export class CloudflareSim {
   }
 
   /** Puts records into a zone as if they had been made earlier (benchmarks seed a fleet with them). */
-  seedRecords(zoneName: string, records: Array<Omit<SimDnsRecord, "zone_id" | "zone_name" | "created_on" | "modified_on">>): string {
+  seedRecords(
+    zoneName: string,
+    records: Array<
+      Omit<SimDnsRecord, "zone_id" | "zone_name" | "created_on" | "modified_on" | "comment" | "tags"> &
+        Partial<Pick<SimDnsRecord, "comment" | "tags">>
+    >,
+  ): string {
     const id = this.addZone(zoneName);
     const z = this.zones.get(id)!;
     const now = new Date().toISOString();
-    for (const r of records) z.records.push({ ...r, zone_id: id, zone_name: zoneName, created_on: now, modified_on: now });
+    for (const r of records)
+      z.records.push({ comment: null, tags: [], ...r, zone_id: id, zone_name: zoneName, created_on: now, modified_on: now });
     return id;
   }
 
@@ -338,6 +368,19 @@ export class CloudflareSim {
         return { code: 9101, message: "SRV record data is invalid: port and target are required." };
     }
     if (b.proxied && !["A", "AAAA", "CNAME"].includes(type)) return { code: 9004, message: `This record type cannot be proxied.` };
+    // Comments: graphic characters, no newline or carriage return ("Record attributes"); the length
+    // limit per plan is [assumed] 100 here, the smallest plans' (providers/cloudflare/dns-record.ts COMMENT_MAX).
+    if (b.comment !== undefined && b.comment !== null) {
+      if (typeof b.comment !== "string" || /[\r\n]/.test(b.comment)) return { code: 9100, message: "DNS record comment is invalid." };
+      if (b.comment.length > this.commentMax)
+        return {
+          code: 9100,
+          message: `DNS record has ${b.comment.length} characters in its comment, exceeding the limit of ${this.commentMax}.`,
+        };
+    }
+    // Tags: `name:value`, names of letters, digits, - and _ ("Record attributes").
+    if (b.tags !== undefined && (!Array.isArray(b.tags) || b.tags.some((t) => typeof t !== "string" || !/^[A-Za-z0-9_-]+:/.test(t))))
+      return { code: 9100, message: "DNS record tags are invalid." };
     const others = zone.records.filter((r) => r.name === name && r.id !== selfId);
     if (type === "CNAME" && others.length) return { code: 81053, message: "An A, AAAA, or CNAME record with that host already exists." };
     if (others.some((r) => r.type === "CNAME")) return { code: 81054, message: "A CNAME record with that host already exists." };

@@ -306,6 +306,13 @@ export class HostwindsSim {
     );
   }
 
+  /** Hostwinds assigns the held IP orders (of one server, or all) now: they show in get_instance_ips. */
+  fulfilHeldOrders(apiKey: string, serviceId?: number): void {
+    for (const i of this.account(apiKey)?.instances ?? [])
+      if (serviceId === undefined || i.serviceid === serviceId) for (const x of i.ips) if (x.readyAt > Date.now()) x.readyAt = Date.now();
+    this.persist();
+  }
+
   ledger(apiKey: string): LedgerEntry[] {
     return this.account(apiKey)?.ledger ?? [];
   }

@@ -1,0 +1,779 @@
+/**
+ * The invariants harness (issue 31): seeded, replayable random sequences of operations on several
+ * tenants that share one Hostwinds account and one Cloudflare zone, against the stand-ins, with
+ * the money and isolation invariants checked after every step.
+ *
+ * What runs: the real SecondaryIp and DnsRecord providers, called the way the engine calls them
+ * (check of every record before anything happens, as a preview; diff of every slot in state;
+ * creates at once; updates; deletes last), each run in a fresh copy of the provider modules (a
+ * new provider process), over real HTTP to the stand-ins. State is a checkpoint per tenant kept
+ * here. It does not run the Pulumi engine itself (an engine run costs seconds; 500 steps would
+ * take hours on this machine): the engine's own paths are covered by test/engine/.
+ *
+ * Operations (each a generator of a finding of issue 31): up with a new IP count (scale up and
+ * down), `--target` one new slot, destroy, refresh, a kill at a random moment (the results of
+ * the run's operations after that moment never reach state), two writers on one stack at once
+ * (what `pulumi cancel` in a second shell allows), orders Hostwinds holds (and later assigns),
+ * orders it refuses, a 503 on a purchase, rate-limit storms on both APIs, and hostile configs:
+ * another tenant's zone records (its domain) and another tenant's IP as adoptIp.
+ *
+ * Invariants, after every step:
+ *   purchases     IPs bought and not released on a tenant's server ≤ its desired slots (never more)
+ *   one-holder    no IP is held by two slots, of one stack or of two
+ *   isolation     nothing of another tenant (its IPs, their rDNS, its DNS records) changed
+ *   owner         every record carrying a mark is in its owner's state; one SPF per name
+ *   state=account every assigned slot's IP is on its server; every record in state is in the zone as stated
+ *   spf           a tenant's SPF lists exactly the IPs its slots hold
+ *   no-orphan     every IP on a tenant's server is held by a slot, or answers a slot's pending order
+ * The last three are judged only after a run that ended cleanly (no kill, no error): a killed run
+ * leaves work for the next, by design.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { HostwindsSim, IMAGES } from "./standins/hostwinds";
+import { CloudflareSim } from "./standins/cloudflare";
+import { HostwindsClient } from "../../providers/hostwinds/client";
+import { serverName } from "../../providers/hostwinds/inputs";
+import { splitName } from "../../providers/hostwinds/orders";
+import type { SecondaryIpInputs } from "../../providers/hostwinds/inputs";
+import type { SecondaryIpOutputs } from "../../providers/hostwinds/secondary-ip";
+import type { DnsRecordInputs, DnsRecordOutputs } from "../../providers/cloudflare/dns-record";
+import { claimOf } from "../../providers/cloudflare/dns-record";
+import { mailDomainRecords } from "../../components/mail-records";
+import { findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
+import { removeStrayRecords } from "../cli/fleet/recover";
+import { CloudflareClient } from "../../providers/cloudflare/client";
+import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../providers/hostwinds";
+import { fingerprintOf, ownerMark, parseOwnerMark } from "../../providers/model/owner";
+
+const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
+const KEY = "sim-key-invariants-0123456789";
+const TOKEN = "cf-invariants-token-0123456789";
+const ZONE = "pm-shared.example";
+const PROJECT = "penguinmails-infra";
+const BACKEND = fingerprintOf("file:///invariants-harness");
+const MAX_IPS = 4;
+
+/** One provider process: the two providers and the Hostwinds session module (for its leases and timing). */
+export interface ProviderProcess {
+  ip: {
+    configure(req: unknown): Promise<void>;
+    create(i: SecondaryIpInputs): Promise<{ id: string; outs: SecondaryIpOutputs }>;
+    diff(id: string, olds: SecondaryIpOutputs, news: SecondaryIpInputs): Promise<unknown>;
+    read(id: string, props: SecondaryIpOutputs): Promise<{ id: string; props?: SecondaryIpOutputs }>;
+    update(id: string, olds: SecondaryIpOutputs, news: SecondaryIpInputs): Promise<{ outs: SecondaryIpOutputs }>;
+    delete(id: string, props: SecondaryIpOutputs): Promise<void>;
+  };
+  dns: {
+    configure(req: unknown): Promise<void>;
+    check(olds: unknown, news: DnsRecordInputs): Promise<{ failures?: Array<{ reason: string }> }>;
+    diff(id: string, olds: DnsRecordOutputs, news: DnsRecordInputs): Promise<{ changes?: boolean; replaces?: string[] }>;
+    create(i: DnsRecordInputs): Promise<{ id: string; outs: DnsRecordOutputs }>;
+    read(id: string, props: DnsRecordOutputs): Promise<{ id: string; props?: DnsRecordOutputs }>;
+    update(id: string, olds: DnsRecordOutputs, news: DnsRecordInputs): Promise<{ outs: DnsRecordOutputs }>;
+    delete(id: string, props: DnsRecordOutputs): Promise<void>;
+  };
+  /** Ends the process: its leases go (what the engine killing it does). */
+  end(): void;
+  /** Shortens the wait for siblings and the writer lease (a harness step must not wait 35 s). */
+  tune(o: { siblingWaitMs: number; leaseWaitMs: number; leaseDir: string }): void;
+}
+
+/** A fresh provider process in plain Node: the provider modules loaded anew (the bench's way; jest passes its own). */
+export function freshProcess(): ProviderProcess {
+  for (const k of Object.keys(require.cache)) if (/[\\/]providers[\\/]/.test(k)) delete require.cache[k];
+  return processFrom((m) => require(m));
+}
+
+/** Builds a ProviderProcess from a module loader (given absolute paths, so jest's loader and Node's agree). */
+export function processFrom(loadAbsolute: (m: string) => unknown): ProviderProcess {
+  const load = (m: string) => loadAbsolute(path.join(__dirname, m));
+  const ipMod = load("../../providers/hostwinds/secondary-ip") as { provider: ProviderProcess["ip"]; timing: { siblingWaitMs: number } };
+  const dnsMod = load("../../providers/cloudflare/dns-record") as { provider: ProviderProcess["dns"] };
+  const lease = load("../../providers/lib/lease") as typeof import("../../providers/lib/lease");
+  return {
+    ip: ipMod.provider,
+    dns: dnsMod.provider,
+    end: () => lease.useLeases(undefined),
+    tune(o) {
+      ipMod.timing.siblingWaitMs = o.siblingWaitMs;
+      lease.useLeases(new lease.Leases(lease.fileLeaseStore(o.leaseDir), { waitMs: o.leaseWaitMs, pollMs: 50 }));
+    },
+  };
+}
+
+/** mulberry32: a small seeded generator, so a seed replays the same sequence. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Res<O> {
+  id: string;
+  outs: O;
+}
+interface Tenant {
+  id: string;
+  serviceId: number;
+  mainIp: string;
+  /** Its own sending domain; a hostile step may name another's. */
+  domain: string;
+  owner: string;
+  desired: number;
+  /** The most slots desired since the account last matched state (IPs bought then may still be outstanding). */
+  peak: number;
+  slots: Map<string, Res<SecondaryIpOutputs>>;
+  records: Map<string, Res<DnsRecordOutputs>>;
+}
+
+export interface Violation {
+  step: number;
+  op: string;
+  invariant: string;
+  detail: string;
+}
+export interface HarnessResult {
+  seed: number;
+  steps: number;
+  ops: Record<string, number>;
+  invariantsChecked: number;
+  violations: Violation[];
+  refusals: number;
+  errors: number;
+  ms: number;
+}
+
+export interface HarnessOptions {
+  seed: number;
+  steps: number;
+  tenants?: number;
+  fresh: () => ProviderProcess;
+  log?: (line: string) => void;
+  /** Stop at the first violation (default true: the seed and step are the reproduction). */
+  stopAtFirst?: boolean;
+}
+
+type Op =
+  | { kind: "up"; tenant: number; ips: number }
+  | { kind: "target"; tenant: number }
+  | { kind: "destroy"; tenant: number }
+  | { kind: "refresh"; tenant: number }
+  | { kind: "kill"; tenant: number; ips: number; after: number }
+  | { kind: "two-writers"; tenant: number; ips: number }
+  | { kind: "hold"; tenant: number; ips: number }
+  | { kind: "assign-held" }
+  | { kind: "refuse-order"; tenant: number; ips: number }
+  | { kind: "503"; tenant: number; ips: number }
+  | { kind: "storm"; tenant: number; ips: number }
+  | { kind: "hostile-zone"; tenant: number; victim: number }
+  | { kind: "hostile-adopt"; tenant: number; victim: number }
+  | { kind: "orphans" };
+
+function pick(r: () => number, n: number): number {
+  return Math.floor(r() * n);
+}
+
+function nextOp(r: () => number, tenants: number): Op {
+  const t = pick(r, tenants);
+  const ips = pick(r, MAX_IPS + 1);
+  const other = (t + 1 + pick(r, tenants - 1)) % tenants;
+  const x = r();
+  if (x < 0.25) return { kind: "up", tenant: t, ips };
+  if (x < 0.33) return { kind: "target", tenant: t };
+  if (x < 0.38) return { kind: "destroy", tenant: t };
+  if (x < 0.43) return { kind: "refresh", tenant: t };
+  if (x < 0.53) return { kind: "kill", tenant: t, ips, after: pick(r, 6) };
+  if (x < 0.6) return { kind: "two-writers", tenant: t, ips };
+  if (x < 0.67) return { kind: "hold", tenant: t, ips };
+  if (x < 0.72) return { kind: "assign-held" };
+  if (x < 0.77) return { kind: "refuse-order", tenant: t, ips };
+  if (x < 0.82) return { kind: "503", tenant: t, ips };
+  if (x < 0.89) return { kind: "storm", tenant: t, ips };
+  if (x < 0.93) return { kind: "hostile-zone", tenant: t, victim: other };
+  if (x < 0.96) return { kind: "hostile-adopt", tenant: t, victim: other };
+  return { kind: "orphans" };
+}
+const describeOp = (op: Op) =>
+  Object.entries(op)
+    .map(([k, v]) => (k === "kind" ? v : `${k}=${v}`))
+    .join(" ");
+
+/** Runs the harness; never throws for a violation (they are in the result). */
+export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
+  const started = Date.now();
+  const log = o.log ?? (() => undefined);
+  const r = rng(o.seed);
+  const leaseDir = fs.mkdtempSync(path.join(os.tmpdir(), "pm-invariants-"));
+  const hw = await new HostwindsSim({ apiKeys: [KEY], buildMs: 20, ipDelayMs: 30 }).start();
+  const cf = await new CloudflareSim({ tokens: { [TOKEN]: [ZONE] } }).start();
+  cf.addZone(ZONE);
+  const env = { CLOUDFLARE_BUDGET: process.env.CLOUDFLARE_BUDGET, HOSTWINDS_BUDGET: process.env.HOSTWINDS_BUDGET };
+  process.env.CLOUDFLARE_BUDGET = "off";
+  process.env.HOSTWINDS_BUDGET = "off";
+  const client = new HostwindsClient({ apiKey: KEY, apiUrl: hw.url, requestsPerSecond: 0 });
+  const config: Record<string, string> = {
+    "hostwinds:apiUrl": hw.url,
+    "hostwinds:apiKey": KEY,
+    "hostwinds:pollIntervalMs": "30",
+    "hostwinds:requestsPerSecond": "0",
+    "hostwinds:ipTimeoutMs": "600",
+    "cloudflare:apiToken": TOKEN,
+    "cloudflare:baseUrl": cf.url,
+  };
+  const result: HarnessResult = { seed: o.seed, steps: 0, ops: {}, invariantsChecked: 0, violations: [], refusals: 0, errors: 0, ms: 0 };
+  const live: ProviderProcess[] = [];
+  const proc = (): ProviderProcess => {
+    const p = o.fresh();
+    p.tune({ siblingWaitMs: 300, leaseWaitMs: 200, leaseDir });
+    void p.ip.configure({ config: { get: (k: string) => config[k] } });
+    void p.dns.configure({ config: { get: (k: string) => config[k] } });
+    live.push(p);
+    return p;
+  };
+
+  try {
+    const names = ["acme", "globex", "initech", "umbrella", "hooli"].slice(0, o.tenants ?? 3);
+    const tenants: Tenant[] = [];
+    for (const id of names) {
+      const name = serverName({ tenant: id, server: "mx1", stack: id, backend: BACKEND, project: PROJECT });
+      await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name });
+      const s = await client.waitFor("server", async () => (await client.listInstances()).find((i) => i.srvrname === name && i.main_ip));
+      tenants.push({
+        id,
+        serviceId: s.serviceid,
+        mainIp: s.main_ip!,
+        domain: `${id}.${ZONE}`,
+        owner: ownerMark({ backend: BACKEND, project: PROJECT, stack: id, tenant: id }),
+        desired: 0,
+        peak: 0,
+        slots: new Map(),
+        records: new Map(),
+      });
+    }
+
+    const slotName = (k: number) => `mx1-ip${k}`;
+    const slotInputs = (t: Tenant, k: number, n: number, adoptIp?: string): SecondaryIpInputs => ({
+      tenant: t.id,
+      stack: t.id,
+      slot: slotName(k),
+      siblings: Array.from({ length: n }, (_, i) => slotName(i + 1)),
+      serviceId: t.serviceId,
+      rdns: `ip${k}.mx1.${t.domain}`,
+      retire: [],
+      ...(adoptIp ? { adoptIp } : {}),
+    });
+    const recordsFor = (t: Tenant, domain: string, slotOuts: SecondaryIpOutputs[]): DnsRecordInputs[] => {
+      const recs = mailDomainRecords({
+        domain,
+        mailHost: `mx1.${domain}`,
+        hosts: [
+          { hostname: `mx1.${domain}`, ip: t.mainIp },
+          ...slotOuts.map((s, i) => ({ hostname: `mx1-ip${i + 1}.${domain}`, ip: s.ip })),
+        ],
+        sendingIps: slotOuts.map((s) => s.ip).filter((ip) => ip !== ""),
+        dkim: { selector: "pm1", publicKeyBase64: "AA==" },
+        dmarcPolicy: "none",
+      });
+      return recs.map((x) => ({
+        zone: ZONE,
+        type: x.type,
+        name: x.name,
+        content: x.content,
+        ttl: x.ttl,
+        proxied: false,
+        priority: x.priority,
+        data: x.data as unknown as Record<string, unknown> | undefined,
+        owner: t.owner,
+        claim: claimOf(x.type, x.content),
+      }));
+    };
+    const recKey = (i: DnsRecordInputs) => `${i.type.toLowerCase()}-${i.name}`;
+
+    /** One engine run of `up` (or `--target` of one slot); `stopAfter`: the kill moment (operations whose results reach state). */
+    async function up(
+      t: Tenant,
+      p: ProviderProcess,
+      o2: { ips: number; domain?: string; target?: number; stopAfter?: number; adoptIp?: string },
+    ): Promise<{ refused?: string; errors: number; killed: boolean }> {
+      const domain = o2.domain ?? t.domain;
+      let saved = 0;
+      const save = () => o2.stopAfter === undefined || saved++ < o2.stopAfter;
+      let errors = 0;
+      // Preview: every record is checked before anything happens (the refusal belongs here).
+      const previewSlots = Array.from(
+        { length: o2.ips },
+        (_, i) => t.slots.get(slotName(i + 1))?.outs ?? ({ ip: "" } as SecondaryIpOutputs),
+      );
+      for (const rec of recordsFor(t, domain, previewSlots)) {
+        const old = t.records.get(recKey(rec))?.outs;
+        const c = await p.dns.check(old ?? {}, rec);
+        if (c.failures?.length) return { refused: c.failures[0].reason, errors: 0, killed: false };
+      }
+      // Diff of every slot in state (a --target run diffs only its target).
+      for (const [k, s] of t.slots) {
+        if (o2.target !== undefined && k !== slotName(o2.target)) continue;
+        await p.ip.diff(s.id, s.outs, slotInputs(t, Number(k.slice(6)), o2.ips));
+      }
+      // Creates at once, updates of pending slots.
+      const jobs: Array<Promise<void>> = [];
+      for (let k = 1; k <= o2.ips; k++) {
+        if (o2.target !== undefined && k !== o2.target) continue;
+        const key = slotName(k);
+        const cur = t.slots.get(key);
+        const inputs = slotInputs(t, k, o2.ips, k === 1 ? o2.adoptIp : undefined);
+        if (!cur)
+          jobs.push(
+            p.ip.create(inputs).then(
+              (res) => void (save() && t.slots.set(key, res)),
+              (e: unknown) => void (errors++, log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`)),
+            ),
+          );
+        else if (cur.outs.status === "purchasing")
+          jobs.push(
+            p.ip.update(cur.id, cur.outs, inputs).then(
+              (res) => void (save() && t.slots.set(key, { id: cur.id, outs: res.outs })),
+              (e: unknown) => void (errors++, log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`)),
+            ),
+          );
+      }
+      await Promise.all(jobs);
+      // DNS after the IPs (records read their addresses); a --target run touches no records.
+      if (o2.target === undefined) {
+        const outs = Array.from({ length: o2.ips }, (_, i) => t.slots.get(slotName(i + 1))?.outs).filter(
+          (x): x is SecondaryIpOutputs => x !== undefined,
+        );
+        const want = recordsFor(t, domain, outs);
+        const wanted = new Set(want.map(recKey));
+        for (const rec of want) {
+          const key = recKey(rec);
+          const cur = t.records.get(key);
+          try {
+            if (!cur) {
+              const res = await p.dns.create(rec);
+              if (save()) t.records.set(key, res);
+            } else if ((await p.dns.diff(cur.id, cur.outs, rec)).changes) {
+              const res = await p.dns.update(cur.id, cur.outs, rec);
+              if (save()) t.records.set(key, { id: cur.id, outs: res.outs });
+            }
+          } catch (e) {
+            errors++;
+            log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
+          }
+        }
+        // Deletes last: records no longer wanted, then slots beyond the count.
+        for (const [key, cur] of [...t.records]) {
+          if (wanted.has(key)) continue;
+          try {
+            await p.dns.delete(cur.id, cur.outs);
+            if (save()) t.records.delete(key);
+          } catch (e) {
+            errors++;
+            log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
+          }
+        }
+        for (const [key, cur] of [...t.slots]) {
+          if (Number(key.slice(6)) <= o2.ips) continue;
+          try {
+            await p.ip.delete(cur.id, cur.outs);
+            if (save()) t.slots.delete(key);
+          } catch (e) {
+            errors++;
+            log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
+          }
+        }
+      }
+      return { errors, killed: o2.stopAfter !== undefined && saved > o2.stopAfter };
+    }
+
+    async function destroy(t: Tenant, p: ProviderProcess): Promise<number> {
+      let errors = 0;
+      for (const [key, cur] of [...t.records]) {
+        try {
+          await p.dns.delete(cur.id, cur.outs);
+          t.records.delete(key);
+        } catch (e) {
+          errors++;
+          log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
+        }
+      }
+      for (const [key, cur] of [...t.slots]) {
+        try {
+          await p.ip.delete(cur.id, cur.outs);
+          t.slots.delete(key);
+        } catch (e) {
+          errors++; // a pending order cannot be released until it arrives: it stays in state
+          log(`  error: ${String(e instanceof Error ? e.message : e).slice(0, 300)}`);
+        }
+      }
+      return errors;
+    }
+
+    async function refresh(t: Tenant, p: ProviderProcess): Promise<void> {
+      for (const [key, cur] of [...t.slots]) {
+        const res = await p.ip.read(cur.id, cur.outs);
+        if (!res.id) t.slots.delete(key);
+        else if (res.props) t.slots.set(key, { id: res.id, outs: res.props });
+      }
+      for (const [key, cur] of [...t.records]) {
+        const res = await p.dns.read(cur.id, cur.outs);
+        if (!res.id) t.records.delete(key);
+        else if (res.props) t.records.set(key, { id: res.id, outs: res.props });
+      }
+    }
+
+    // ---- invariants -------------------------------------------------------------------
+    interface Snapshot {
+      ips: Map<number, Map<string, string | undefined>>;
+      records: Map<string, string>;
+    }
+    const snapshot = async (): Promise<Snapshot> => {
+      const ips = new Map<number, Map<string, string | undefined>>();
+      for (const t of tenants) ips.set(t.serviceId, new Map((await client.listIps(t.serviceId)).map((i) => [i.ip, i.rdns])));
+      return { ips, records: new Map(cf.records(ZONE).map((x) => [x.id, JSON.stringify([x.type, x.name, x.content, x.comment])])) };
+    };
+    const bought = (t: Tenant) => {
+      const l = hw.ledger(KEY).filter((e) => e.kind === "ip" && e.serviceId === t.serviceId);
+      return l.filter((e) => e.event === "bought").length - l.filter((e) => e.event === "released").length;
+    };
+
+    async function check(step: number, op: Op, actor: Tenant | undefined, before: Snapshot, clean: Set<string>): Promise<void> {
+      const fail = (invariant: string, detail: string) => {
+        result.violations.push({ step, op: describeOp(op), invariant, detail });
+        log(`VIOLATION step ${step} (${describeOp(op)}): ${invariant}: ${detail}`);
+      };
+      const judge = (invariant: string, ok: boolean, detail: () => string) => {
+        result.invariantsChecked++;
+        if (!ok) fail(invariant, detail());
+      };
+      const after = await snapshot();
+      const zone = cf.records(ZONE);
+      const holders = new Map<string, string>();
+      for (const t of tenants) {
+        const held = [...t.slots.values()];
+        t.peak = Math.max(t.peak, t.desired);
+        // Slots beyond the count that could not be released yet (a pending order cannot be cancelled) count too.
+        const leaving = held.filter((x) => Number(String(x.outs.slot).slice(6)) > t.desired).length;
+        judge(
+          "purchases",
+          bought(t) <= Math.max(t.peak, held.length, t.desired + leaving),
+          () => `${t.id}: ${bought(t)} IPs bought and kept for at most ${t.peak} slots desired since the account last matched state`,
+        );
+        if (bought(t) <= held.length) t.peak = t.desired;
+        for (const s of held)
+          if (s.outs.ip) {
+            const k = `${t.id}/${s.outs.slot}`;
+            judge("one-holder", !holders.has(s.outs.ip), () => `${s.outs.ip} held by ${holders.get(s.outs.ip)} and ${k}`);
+            holders.set(s.outs.ip, k);
+          }
+        // Isolation: another tenant's operation changed nothing of this tenant's.
+        if (actor && actor !== t) {
+          const was = before.ips.get(t.serviceId)!;
+          const now = after.ips.get(t.serviceId)!;
+          for (const [ip, rdns] of was)
+            judge(
+              "isolation",
+              now.has(ip) && now.get(ip) === rdns,
+              () => `${actor.id}'s step changed ${t.id}'s IP ${ip} (rDNS ${rdns} → ${now.get(ip)})`,
+            );
+          for (const [id, text] of before.records) {
+            const owner = parseOwnerMark(JSON.parse(text)[3]);
+            if (owner?.tenant !== t.id) continue;
+            judge(
+              "isolation",
+              after.records.get(id) === text,
+              () => `${actor.id}'s step changed ${t.id}'s record ${text} → ${after.records.get(id) ?? "deleted"}`,
+            );
+          }
+        }
+        if (!clean.has(t.id)) continue;
+        const onServer = [...after.ips.get(t.serviceId)!.keys()].filter((ip) => ip !== t.mainIp);
+        const slotIps = held.map((s) => s.outs.ip).filter(Boolean);
+        judge(
+          "state=account",
+          slotIps.every((ip) => onServer.includes(ip)),
+          () => `${t.id}: slots hold ${slotIps} but the server has ${onServer}`,
+        );
+        for (const [, rec] of t.records) {
+          if (!rec.outs.recordId) continue;
+          const z = zone.find((x) => x.id === rec.outs.recordId);
+          judge(
+            "state=account",
+            !!z && (rec.outs.type === "SRV" || z.content === rec.outs.content),
+            () =>
+              `${t.id}: record ${rec.outs.type} ${rec.outs.name} is ${z ? `"${z.content}"` : "gone"} in the zone, "${rec.outs.content}" in state`,
+          );
+        }
+        const spf = zone.find((x) => x.name === t.domain && x.content.startsWith("v=spf1") && x.comment === t.owner);
+        if (held.length || t.records.size) {
+          const listed = (spf?.content.match(/ip4:(\S+)/g) ?? []).map((x) => x.slice(4)).sort();
+          judge(
+            "spf",
+            JSON.stringify(listed) === JSON.stringify([...slotIps].sort()),
+            () => `${t.id}: SPF lists ${listed}, slots hold ${slotIps}`,
+          );
+        }
+        const pending = held.filter((s) => s.outs.status === "purchasing").length;
+        const journal = splitName((await client.getInstance(t.serviceId))!.srvrname).orders.length;
+        const unheld = onServer.filter((ip) => !slotIps.includes(ip));
+        judge(
+          "no-orphan",
+          unheld.length <= Math.max(pending, journal),
+          () => `${t.id}: IPs ${unheld} on its server are held by no slot (${pending} pending slot(s))`,
+        );
+      }
+      // Owners: every marked record is in its owner's state; one SPF per name.
+      for (const z of zone) {
+        const owner = parseOwnerMark(z.comment);
+        const t = tenants.find((x) => x.id === owner?.tenant);
+        if (!t || !clean.has(t.id)) continue;
+        judge(
+          "owner",
+          [...t.records.values()].some((x) => x.outs.recordId === z.id),
+          () => `record ${z.type} ${z.name} marked ${t.id} is not in ${t.id}'s state`,
+        );
+      }
+      const spfNames = zone.filter((z) => z.content.startsWith("v=spf1")).map((z) => z.name);
+      judge("owner", new Set(spfNames).size === spfNames.length, () => `two SPF records at one name: ${spfNames}`);
+    }
+
+    // ---- the run --------------------------------------------------------------------
+    const clean = new Set<string>();
+    for (let step = 1; step <= o.steps; step++) {
+      const op = nextOp(r, tenants.length);
+      result.ops[op.kind] = (result.ops[op.kind] ?? 0) + 1;
+      const actor = "tenant" in op ? tenants[op.tenant] : undefined;
+      const before = await snapshot();
+      hw.faults = {};
+      cf.faults = {};
+      hw.onRequest = undefined;
+      let outcome = "";
+      const p = proc();
+      try {
+        switch (op.kind) {
+          case "up":
+          case "hold":
+          case "refuse-order":
+          case "503":
+          case "storm": {
+            const t = actor!;
+            if (op.kind === "hold") hw.setTiming({ ipDelayMs: 3_600_000 });
+            if (op.kind === "refuse-order") hw.faults.purchaseCooldownMs = 3_600_000;
+            if (op.kind === "storm") {
+              hw.faults.http429 = 2 + pick(r, 3);
+              cf.faults.http429 = 2 + pick(r, 3);
+            }
+            if (op.kind === "503") {
+              let once = false;
+              hw.onRequest = (a) => {
+                if (a === "edit_instance" && !once) once = Boolean((hw.faults.http5xx = 1));
+              };
+            }
+            t.desired = op.ips;
+            const res = await up(t, p, { ips: op.ips });
+            if (op.kind === "refuse-order") hw.faults.purchaseCooldownMs = 0;
+            result.errors += res.errors;
+            outcome = res.refused ? `refused: ${res.refused}` : `${res.errors} error(s)`;
+            if (res.refused) result.refusals++;
+            if (res.errors || res.refused) clean.delete(t.id);
+            else clean.add(t.id);
+            if (op.kind === "hold") hw.setTiming({ ipDelayMs: 30 });
+            break;
+          }
+          case "target": {
+            const t = actor!;
+            const k = Math.min(MAX_IPS, t.slots.size + 1);
+            if (t.slots.has(`mx1-ip${k}`)) {
+              outcome = "no new slot to target";
+              break;
+            }
+            t.desired = Math.max(t.desired, k);
+            const res = await up(t, p, { ips: k, target: k });
+            result.errors += res.errors;
+            outcome = `${res.errors} error(s)`;
+            clean.delete(t.id); // its DNS waits for the next full up
+            break;
+          }
+          case "kill": {
+            const t = actor!;
+            t.desired = Math.max(t.desired, op.ips);
+            const res = await up(t, p, { ips: op.ips, stopAfter: op.after });
+            outcome = res.killed ? `killed after ${op.after} saved operation(s)` : "finished before the kill";
+            clean.delete(t.id);
+            // The documented recovery (`fleet recover`): refresh, and records the dead run made and never saved go.
+            for (const x of live.splice(0)) x.end();
+            await refresh(t, proc());
+            await removeStrayRecords(
+              new CloudflareClient({ apiToken: TOKEN, baseUrl: cf.url, budget: null }),
+              [...t.records.values()]
+                .map((x) => ({ zoneId: x.outs.zoneId, recordId: x.outs.recordId, owner: t.owner }))
+                .concat([{ zoneId: cf.zoneIdOf(ZONE), recordId: "", owner: t.owner }]),
+            );
+            // The next full up settles it; desired is the larger until then (what may have been bought).
+            break;
+          }
+          case "two-writers": {
+            const t = actor!;
+            t.desired = op.ips;
+            const second = proc();
+            const [a, b] = await Promise.all([up(t, p, { ips: op.ips }), up(t, second, { ips: op.ips })]);
+            result.errors += a.errors + b.errors;
+            outcome = `${a.errors} + ${b.errors} error(s) (the second writer is refused at its first purchase)`;
+            clean.delete(t.id);
+            break;
+          }
+          case "assign-held":
+            hw.fulfilHeldOrders(KEY);
+            outcome = "Hostwinds assigned every held order";
+            for (const t of tenants) clean.delete(t.id);
+            break;
+          case "destroy": {
+            const t = actor!;
+            const errs = await destroy(t, p);
+            t.desired = [...t.slots.values()].length;
+            result.errors += errs;
+            outcome = `${errs} error(s)`;
+            if (errs) clean.delete(t.id);
+            else clean.add(t.id);
+            break;
+          }
+          case "refresh":
+            await refresh(actor!, p);
+            outcome = "refreshed";
+            break;
+          case "hostile-zone": {
+            const t = actor!;
+            const victim = tenants[op.victim];
+            const res = await up(t, p, { ips: t.slots.size, domain: victim.domain });
+            outcome = res.refused ? "refused in preview" : `NOT refused (${res.errors} errors)`;
+            if (res.refused) result.refusals++;
+            else {
+              // Not refused: only right when the victim holds no records there (first come, first served).
+              clean.delete(t.id);
+              result.invariantsChecked++;
+              if (victim.records.size)
+                result.violations.push({
+                  step,
+                  op: describeOp(op),
+                  invariant: "owner",
+                  detail: `${t.id} was not refused ${victim.id}'s zone records`,
+                });
+            }
+            break;
+          }
+          case "orphans": {
+            // `fleet orphans --release --yes` over every tenant's state (two scans, no grace here).
+            const states = tenants.map((t) => ({
+              stack: t.id,
+              pending: [],
+              resources: [
+                {
+                  type: INSTANCE_TYPE,
+                  id: String(t.serviceId),
+                  outputs: {
+                    serviceId: t.serviceId,
+                    serverName: serverName({ tenant: t.id, server: "mx1", stack: t.id, backend: BACKEND, project: PROJECT }),
+                  },
+                },
+                ...[...t.slots.values()].map((x) => ({
+                  type: SECONDARY_IP_TYPE,
+                  id: x.id,
+                  outputs: x.outs as unknown as Record<string, unknown>,
+                })),
+              ],
+            }));
+            const rules = { minAgeMs: 0, now: Date.now() + 86_400_000 };
+            const first = await findOrphans(client, ownedBy(states), 4.99, rules);
+            const second = await findOrphans(client, ownedBy(states), 4.99, rules);
+            const go = releasable(first, second).filter((x) => tenants.some((t) => t.serviceId === x.serviceId));
+            const live = new Set(tenants.flatMap((t) => [...t.slots.values()].map((x) => x.outs.ip)).filter(Boolean));
+            for (const x of go) {
+              result.invariantsChecked++;
+              if (x.kind === "server" || (x.ip && live.has(x.ip)))
+                result.violations.push({
+                  step,
+                  op: describeOp(op),
+                  invariant: "orphans",
+                  detail: `would release ${x.kind} ${x.ip ?? x.server}, held by a live stack`,
+                });
+            }
+            await releaseOrphans(
+              client,
+              go.filter((x) => x.kind === "ip" && !live.has(x.ip!)),
+              () => undefined,
+            );
+            outcome = `released ${go.length} orphan IP(s)`;
+            break;
+          }
+          case "hostile-adopt": {
+            const t = actor!;
+            const victim = tenants[op.victim];
+            const theirs = [...victim.slots.values()].find((s) => s.outs.ip)?.outs.ip;
+            if (!theirs || t.slots.has("mx1-ip1")) {
+              outcome = "nothing to adopt";
+              break;
+            }
+            const res = await up(t, p, { ips: 1, target: 1, adoptIp: theirs });
+            outcome = res.errors ? "refused" : "NOT refused";
+            if (res.errors) result.refusals++;
+            break;
+          }
+        }
+      } catch (e) {
+        result.errors++;
+        outcome = `error: ${e instanceof Error ? e.message.slice(0, 160) : e}`;
+        if (actor) clean.delete(actor.id);
+      } finally {
+        for (const x of live.splice(0)) x.end();
+      }
+      hw.faults = {};
+      cf.faults = {};
+      hw.onRequest = undefined;
+      await check(step, op, actor, before, clean);
+      result.steps = step;
+      log(`step ${step}: ${describeOp(op)} → ${outcome}`);
+      if (result.violations.length && o.stopAtFirst !== false) break;
+    }
+  } finally {
+    for (const x of live.splice(0)) x.end();
+    await hw.stop();
+    await cf.stop();
+    fs.rmSync(leaseDir, { recursive: true, force: true });
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  result.ms = Date.now() - started;
+  return result;
+}
+
+export function printInvariants(rs: HarnessResult[]): boolean {
+  const steps = rs.reduce((n, x) => n + x.steps, 0);
+  const checked = rs.reduce((n, x) => n + x.invariantsChecked, 0);
+  const violations = rs.flatMap((x) => x.violations.map((v) => ({ ...v, seed: x.seed })));
+  const ops: Record<string, number> = {};
+  for (const x of rs) for (const [k, v] of Object.entries(x.ops)) ops[k] = (ops[k] ?? 0) + v;
+  console.log("\ninvariants harness (3 tenants, one Hostwinds account, one Cloudflare zone)");
+  console.log(`  seeds ${rs.map((x) => x.seed).join(", ")}`);
+  console.log(`  steps ${steps}, invariants checked ${checked}, violations ${violations.length}`);
+  console.log(
+    `  refusals ${rs.reduce((n, x) => n + x.refusals, 0)}, provider errors ${rs.reduce((n, x) => n + x.errors, 0)}, ${Math.round(rs.reduce((n, x) => n + x.ms, 0) / 1000)} s`,
+  );
+  console.log(
+    `  operations: ${Object.entries(ops)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+  );
+  for (const v of violations)
+    console.log(
+      `  VIOLATION seed ${v.seed} step ${v.step} (${v.op}) ${v.invariant}: ${v.detail}\n    replay: npm run bench -- --only invariants --seed ${v.seed} --steps ${v.step}`,
+    );
+  return violations.length === 0;
+}
