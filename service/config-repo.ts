@@ -9,9 +9,10 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
-import { dump, load } from "js-yaml";
+import { Document } from "yaml";
 import { projectRoot } from "../scripts/lib/engine/pulumi-env";
 import { FleetProject, fleetProject } from "../scripts/lib/stacks/tenants";
+import { parseStackFile, setStackConfig, stackConfig, stackFileText } from "../scripts/lib/stacks/stack-file";
 
 const run = promisify(execFile);
 
@@ -72,11 +73,11 @@ export class ConfigRepo {
     return fs.existsSync(this.file(p, tenant));
   }
 
-  /** The whole stack config file and its tenant object. */
-  readTenant(p: FleetProject, tenant: string): { doc: { config: Record<string, unknown> }; tenant: unknown } {
-    const doc = (load(fs.readFileSync(this.file(p, tenant), "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    const config = doc.config ?? {};
-    return { doc: { ...doc, config }, tenant: config[TENANT_KEY] };
+  /** The whole stack config file (a yaml Document: its comments and order are kept on edit) and its tenant object. */
+  readTenant(p: FleetProject, tenant: string): { doc: Document; tenant: unknown } {
+    const file = this.file(p, tenant);
+    const doc = parseStackFile(fs.readFileSync(file, "utf8"), file);
+    return { doc, tenant: stackConfig(doc)[TENANT_KEY] };
   }
 
   /** The commit on the remote branch with this trailer line (`Request: <id>`, `Reverts-request: <id>`), if any. */
@@ -99,8 +100,8 @@ export class ConfigRepo {
   ): Promise<string> {
     for (let i = 1; ; i++) {
       const { doc, tenant: before } = this.readTenant(p, tenant);
-      doc.config[TENANT_KEY] = change(before);
-      fs.writeFileSync(this.file(p, tenant), dump(doc, { lineWidth: 120, noRefs: true }));
+      setStackConfig(doc, TENANT_KEY, change(before));
+      fs.writeFileSync(this.file(p, tenant), stackFileText(doc));
       await this.git(p.root, "commit", "-qam", message);
       try {
         await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);

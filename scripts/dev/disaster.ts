@@ -11,7 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { makeFleetProject } from "./fleet-project";
-import { dump } from "js-yaml";
+import { stringify } from "yaml";
 import { devDir, workDirFor } from "../lib/engine/pulumi-env";
 import { HostwindsSim } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
@@ -83,7 +83,7 @@ export async function disasterDrill(o: DrillOptions): Promise<DrillResult> {
     domains: [{ name: ZONE }],
     servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
   };
-  fs.writeFileSync(path.join(dir, "stacks/Pulumi.acme.yaml"), dump({ config: { "penguinmails-infra:tenant": tenant } }));
+  fs.writeFileSync(path.join(dir, "stacks/Pulumi.acme.yaml"), stringify({ config: { "penguinmails-infra:tenant": tenant } }));
   const backend = id;
   const opts: FleetOptions = { project: fleetProject(dir), concurrency: 1, localBackend: backend, log: (l) => detail(l) };
   const stack = await openTenantStack(opts.project, "acme", 0, opts, true);

@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { dump } from "js-yaml";
+import { stringify } from "yaml";
 import { NODEJS_RUNTIME, projectRoot } from "../lib/engine/pulumi-env";
 
 /** Empties `dir` and makes it a fleet project of the tenant program. */
@@ -29,7 +29,7 @@ export interface SmallTenant {
 
 /** The stack config file of a small starter tenant whose zone is `<id>-mail.com`. */
 export function smallTenantYaml(id: string, o: SmallTenant = {}): string {
-  return dump({
+  return stringify({
     ...(o.encryptionsalt ? { encryptionsalt: o.encryptionsalt } : {}),
     config: {
       "penguinmails-infra:installMailu": false,

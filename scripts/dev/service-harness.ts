@@ -7,7 +7,7 @@
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump, load } from "js-yaml";
+import { parse, stringify } from "yaml";
 import { devDir, projectRoot } from "../lib/engine/pulumi-env";
 import { HostwindsSim } from "./standins/hostwinds";
 import { CloudflareSim } from "./standins/cloudflare";
@@ -42,7 +42,10 @@ export function makeConfigRepo(dir: string, tenants: Array<Record<string, unknow
   fs.mkdirSync(path.join(work, "stacks"));
   const file = (id: string) => path.join(work, "stacks", `Pulumi.${id}.yaml`);
   const write = (t: Record<string, unknown>) =>
-    fs.writeFileSync(file(String(t.id)), dump({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } }));
+    fs.writeFileSync(
+      file(String(t.id)),
+      stringify({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } }),
+    );
   for (const t of tenants) write(t);
   git("add", "-A");
   git("commit", "-qm", "tenants");
@@ -59,7 +62,7 @@ export function makeConfigRepo(dir: string, tenants: Array<Record<string, unknow
     },
     readTenant(id) {
       git("pull", "-q", "--rebase", "origin", "main");
-      return (load(fs.readFileSync(file(id), "utf8")) as { config: Record<string, Record<string, unknown>> }).config[
+      return (parse(fs.readFileSync(file(id), "utf8")) as { config: Record<string, Record<string, unknown>> }).config[
         "penguinmails-infra:tenant"
       ];
     },

@@ -11,7 +11,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump } from "js-yaml";
+import { stringify } from "yaml";
 import { devDir, workDirFor, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
@@ -103,10 +103,10 @@ maybe("backups and disaster recovery", () => {
       "name: penguinmails-infra\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\nstackConfigDir: stacks\n",
     );
     write("index.js", `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`);
-    write("stacks/Pulumi.acme.yaml", dump({ config: { "penguinmails-infra:tenant": tenant("acme", 2) } }));
+    write("stacks/Pulumi.acme.yaml", stringify({ config: { "penguinmails-infra:tenant": tenant("acme", 2) } }));
     write(
       "stacks/Pulumi.bravo.yaml",
-      dump({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": tenant("bravo", 1) } }),
+      stringify({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": tenant("bravo", 1) } }),
     );
     // The repository URL carries the target's password, so it is secret config.
     const acme = await openTenantStack(fleetProject(dir), "acme", 0, { localBackend: BACKEND }, true);

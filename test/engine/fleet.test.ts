@@ -8,7 +8,7 @@
 import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { dump } from "js-yaml";
+import { stringify } from "yaml";
 import { devDir, projectRoot, workDirFor } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
@@ -58,7 +58,7 @@ describe("fleet commands", () => {
     fs.writeFileSync(path.join(dir, file), content);
   };
   const stackFile = (t: Record<string, unknown>) =>
-    dump({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } });
+    stringify({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } });
   const commit = (msg: string) => {
     git("add", "-A");
     git("commit", "-qm", msg);

@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 
 const root = path.resolve(__dirname, "../..");
 const lint = (...args: string[]) =>
@@ -40,7 +40,7 @@ describe("GitHub workflows", () => {
       const text = fs.readFileSync(path.join(root, ".github/workflows", f), "utf8");
       for (const m of text.matchAll(/fleet -- ([a-z]+)/g)) expect([f, commands.includes(m[1])]).toEqual([f, true]);
     }
-    const apply = load(fs.readFileSync(path.join(root, ".github/workflows/fleet-apply.yml"), "utf8")) as {
+    const apply = parse(fs.readFileSync(path.join(root, ".github/workflows/fleet-apply.yml"), "utf8")) as {
       jobs: { apply: { concurrency: { group: string; "cancel-in-progress": boolean } } };
     };
     expect(apply.jobs.apply.concurrency).toEqual({ group: "fleet-apply-${{ matrix.tenants }}", "cancel-in-progress": false });
@@ -49,7 +49,7 @@ describe("GitHub workflows", () => {
   test("the toolchain comes from the cache keyed by its inputs (Go's caches only on a miss); the PR checks run lint and unit tests", () => {
     type Step = { uses?: string; run?: string; if?: string; with?: Record<string, string> };
     type Workflow = { on: Record<string, unknown>; jobs: Record<string, { steps: Step[] }> };
-    const read = (f: string) => load(fs.readFileSync(path.join(root, f), "utf8")) as Workflow;
+    const read = (f: string) => parse(fs.readFileSync(path.join(root, f), "utf8")) as Workflow;
     for (const f of workflows) {
       for (const [name, job] of Object.entries(read(`.github/workflows/${f}`).jobs)) {
         const runs = job.steps.map((s) => s.run ?? "").join("\n");
@@ -59,7 +59,7 @@ describe("GitHub workflows", () => {
         expect([f, name, /npm run toolchain|setup-go/.test(runs + job.steps.map((s) => s.uses ?? "").join(" "))]).toEqual([f, name, false]);
       }
     }
-    const action = load(fs.readFileSync(path.join(root, ".github/actions/toolchain/action.yml"), "utf8")) as { runs: { steps: Step[] } };
+    const action = parse(fs.readFileSync(path.join(root, ".github/actions/toolchain/action.yml"), "utf8")) as { runs: { steps: Step[] } };
     const [toolchain, go, goCache, build] = action.runs.steps;
     for (const input of ["package-lock.json", "scripts/toolchain.sh", "scripts/toolchain/**"]) expect(toolchain.with!.key).toContain(input);
     expect(toolchain.with!.path).toContain("~/.cache/penguinmails-infra/toolchain");

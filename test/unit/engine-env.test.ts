@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { NODEJS_RUNTIME, compileCacheDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 
 describe("engine environment", () => {
@@ -26,8 +26,8 @@ describe("engine environment", () => {
   });
 
   it("runs the project's program with the runtime every generated program folder gets", () => {
-    const project = load(fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as { runtime: unknown };
-    const generated = load(NODEJS_RUNTIME) as { runtime: unknown };
+    const project = parse(fs.readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as { runtime: unknown };
+    const generated = parse(NODEJS_RUNTIME) as { runtime: unknown };
     expect(project.runtime).toEqual(generated.runtime);
     expect(generated.runtime).toEqual({ name: "nodejs", options: { typescript: false, nodeargs: "--allow-natives-syntax" } });
   });

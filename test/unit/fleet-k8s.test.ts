@@ -1,12 +1,12 @@
 /** Pulumi Kubernetes Operator Stack manifests: one per tenant, fitting the CRD as we read it. */
-import { loadAll } from "js-yaml";
+import { parseAllDocuments } from "yaml";
 import { checkStackManifest, stackManifest, stackManifests } from "../../scripts/cli/fleet/k8s";
 
 describe("Kubernetes operator manifests", () => {
   const o = { repo: "https://git.example.com/ops/penguinmails-infra.git", namespace: "pulumi", backend: "s3://state-bucket" };
 
   test("one Stack per tenant, each fitting the CRD; credentials only as Secret references", () => {
-    const docs = loadAll(stackManifests(["acme", "globex", "initech"], o)) as Array<Record<string, unknown>>;
+    const docs = parseAllDocuments(stackManifests(["acme", "globex", "initech"], o)).map((d) => d.toJS()) as Array<Record<string, unknown>>;
     expect(docs.map((d) => (d.metadata as { name: string }).name)).toEqual(["tenant-acme", "tenant-globex", "tenant-initech"]);
     for (const d of docs) expect(checkStackManifest(d)).toEqual([]);
     const spec = docs[0].spec as Record<string, unknown>;

@@ -1,5 +1,5 @@
 /** The files MailuInstall writes, checked for exact content and parsed as YAML. */
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { COMPOSE_KEYS, MAILU_ENV_KEYS } from "../../scripts/dev/standins/host-spec";
 import {
   MAILU_VERSION,
@@ -31,7 +31,7 @@ describe("MailU files", () => {
         .filter((l) => l && !l.startsWith("#"))
         .map((l) => l.split("=")[0]);
       expect(keys.filter((k) => !MAILU_ENV_KEYS.has(k))).toEqual([]);
-      const doc = load(composeFile(c)) as Record<string, Record<string, Record<string, unknown>>>;
+      const doc = parse(composeFile(c)) as Record<string, Record<string, Record<string, unknown>>>;
       expect(Object.keys(doc).filter((k) => !COMPOSE_KEYS.top.has(k))).toEqual([]);
       for (const svc of Object.values(doc.services)) expect(Object.keys(svc).filter((k) => !COMPOSE_KEYS.service.has(k))).toEqual([]);
       for (const net of Object.values(doc.networks)) expect(Object.keys(net).filter((k) => !COMPOSE_KEYS.network.has(k))).toEqual([]);
@@ -61,7 +61,7 @@ describe("MailU files", () => {
   });
 
   test("docker-compose.yml: every MailU image pinned, ports on the main IP only, no sending IP (the host's relay sends)", () => {
-    const doc = load(composeFile(config())) as {
+    const doc = parse(composeFile(config())) as {
       services: Record<string, { image: string; ports?: string[] }>;
       networks: { default: { driver_opts?: Record<string, string> } };
     };

@@ -8,7 +8,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { builtinModules } from "module";
-import { load } from "js-yaml";
+import { parse as load } from "yaml";
 import { projectRoot } from "../../scripts/lib/engine/pulumi-env";
 
 const PACK = path.join(projectRoot, "policies");

@@ -7,7 +7,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { dump } from "js-yaml";
+import { stringify } from "yaml";
 import { parseTenant } from "../../providers/model/tenant";
 import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../service/requests";
 import { ConfigRepo, TENANT_KEY } from "../../service/config-repo";
@@ -100,8 +100,8 @@ describe("service requests", () => {
       git(work, "config", "user.name", "t");
       fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
       const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
-      fs.writeFileSync(file("acme"), dump({ config: { [TENANT_KEY]: raw } }));
-      fs.writeFileSync(file("globex"), dump({ config: { [TENANT_KEY]: { ...raw, id: "globex" } } }));
+      fs.writeFileSync(file("acme"), stringify({ config: { [TENANT_KEY]: raw } }));
+      fs.writeFileSync(file("globex"), stringify({ config: { [TENANT_KEY]: { ...raw, id: "globex" } } }));
       git(work, "add", "-A");
       git(work, "commit", "-qm", "tenants");
       git(work, "remote", "add", "origin", remote);
@@ -117,7 +117,7 @@ describe("service requests", () => {
           calls++;
           if (calls === 1) {
             // a person merges a change to another tenant while the service works
-            fs.writeFileSync(file("globex"), dump({ config: { [TENANT_KEY]: { ...raw, id: "globex", monthlyBudgetUsd: 30 } } }));
+            fs.writeFileSync(file("globex"), stringify({ config: { [TENANT_KEY]: { ...raw, id: "globex", monthlyBudgetUsd: 30 } } }));
             git(work, "commit", "-qam", "globex: budget 30");
             git(work, "push", "-q", "origin", "main");
           }

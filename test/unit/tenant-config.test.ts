@@ -1,7 +1,7 @@
 /** The tenant schema: the example tenants are valid, and mistakes come back as one precise line each. */
 import * as fs from "fs";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { DEFAULT_IMAGE, TenantConfigError, limitProblems, parseTenant, problemLines, rawTenantValue } from "../../providers/model/tenant";
 import { monthlyCost } from "../../providers/model/pricing";
 import { warmupSchedule } from "../../providers/model/warmup";
@@ -31,7 +31,7 @@ const valid = {
 
 describe("tenant config", () => {
   test.each(examples)("the example %s is a valid tenant of its own tier and budget", (file) => {
-    const doc = load(fs.readFileSync(path.join(stacksDir, file), "utf8")) as { config: Record<string, unknown> };
+    const doc = parse(fs.readFileSync(path.join(stacksDir, file), "utf8")) as { config: Record<string, unknown> };
     const t = parseTenant(file, doc.config["penguinmails-infra:tenant"], defaultPriceBook());
     expect(file).toBe(`Pulumi.${t.id}.yaml`);
     const cost = monthlyCost(
@@ -44,7 +44,7 @@ describe("tenant config", () => {
   test("there are at least three examples of different tiers", () => {
     const tiers = examples.map(
       (f) =>
-        (load(fs.readFileSync(path.join(stacksDir, f), "utf8")) as { config: Record<string, { tier: string }> }).config[
+        (parse(fs.readFileSync(path.join(stacksDir, f), "utf8")) as { config: Record<string, { tier: string }> }).config[
           "penguinmails-infra:tenant"
         ].tier,
     );

@@ -10,7 +10,7 @@
  * tests run (its Go module answers 403 on the module proxy), so the tests
  * check our manifests against this reading.
  */
-import { dump } from "js-yaml";
+import { stringify } from "yaml";
 
 export const STACK_API_VERSION = "pulumi.com/v1";
 
@@ -86,7 +86,7 @@ export function stackManifest(tenant: string, o: ManifestOptions): Record<string
 
 /** One YAML document per tenant, for `kubectl apply -f`. */
 export function stackManifests(tenants: string[], o: ManifestOptions): string {
-  return tenants.map((t) => dump(stackManifest(t, o), { lineWidth: 120, noRefs: true })).join("---\n");
+  return tenants.map((t) => stringify(stackManifest(t, o), { lineWidth: 120, aliasDuplicateObjects: false })).join("---\n");
 }
 
 /** Problems of a manifest against STACK_SPEC (empty when it fits). */

@@ -12,7 +12,7 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { devDir, engineEnv, workDirFor } from "../../lib/engine/pulumi-env";
 import { makeFleetProject, smallTenantYaml } from "../fleet-project";
 import { ASSUMED_RATE_LIMIT, HostwindsSim } from "../standins/hostwinds";
@@ -223,7 +223,7 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
       const file = checkpointFile(backendDir, PROJECT, t);
       if (!file) throw new Error(`no checkpoint for template ${t} in ${backendDir}`);
       const doc = JSON.parse(fs.readFileSync(file, "utf8")) as { checkpoint: { latest: unknown } };
-      const salt = (load(fs.readFileSync(path.join(dir, "stacks", `Pulumi.${t}.yaml`), "utf8")) as { encryptionsalt?: string })
+      const salt = (parse(fs.readFileSync(path.join(dir, "stacks", `Pulumi.${t}.yaml`), "utf8")) as { encryptionsalt?: string })
         .encryptionsalt;
       return { id: t, latest: doc.checkpoint.latest, resources: readCheckpoint(file).resources, salt };
     });

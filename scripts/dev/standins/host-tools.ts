@@ -20,7 +20,7 @@ import { createHash } from "crypto";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { MAILU_ENV_KEYS, PINNED_MAILU_IMAGE } from "./host-spec";
 
 export const STATE_DIR = "/var/lib/penguinmails-standin";
@@ -86,7 +86,7 @@ function loadProject(cwd: string, compose: string[]): Project {
   const real = spawnSync(compose[0], [...compose.slice(1), "-f", file, "config", "-q"], { cwd, encoding: "utf8" });
   if (real.status !== 0)
     throw new ToolError((real.stderr || real.stdout || `${compose.join(" ")} config failed`).trim(), real.status ?? 15);
-  const doc = load(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  const doc = parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
   const problems: string[] = [];
   const services = (doc.services ?? {}) as Record<string, Record<string, unknown>>;
   const result: Record<string, { hash: string; image: string }> = {};

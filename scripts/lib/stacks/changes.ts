@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { EngineEvent } from "@pulumi/pulumi/automation";
 import { FleetProject } from "./tenants";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
@@ -108,7 +108,7 @@ export function conciseError(err: unknown): string {
  */
 export function costAfter(p: FleetProject, change: TenantChange): void {
   try {
-    const doc = load(fs.readFileSync(path.join(p.root, p.stacksDir, `Pulumi.${change.tenant}.yaml`), "utf8")) as {
+    const doc = parse(fs.readFileSync(path.join(p.root, p.stacksDir, `Pulumi.${change.tenant}.yaml`), "utf8")) as {
       config?: Record<string, unknown>;
     };
     const config = doc?.config ?? {};

@@ -8,7 +8,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { load } from "js-yaml";
+import { parse } from "yaml";
 import { FleetProject } from "./tenants";
 
 export interface Credential {
@@ -40,7 +40,7 @@ export function tenantAccounts(p: FleetProject, tenant: string): { hostwinds: st
   const file = path.join(p.root, p.stacksDir, `Pulumi.${tenant}.yaml`);
   let config: Record<string, unknown> = {};
   try {
-    config = ((load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined)?.config ?? {}) as Record<
+    config = ((parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined)?.config ?? {}) as Record<
       string,
       unknown
     >;
