@@ -16,11 +16,12 @@ import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
 import { standinEnv } from "../../scripts/dev/standins/env";
+import { ENGINE_TEST_CEILING_MS } from "./harness";
 
 const KEY = "sim-key-fleet-workers-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-workers-0123456789";
 const BACKEND = `fleet-workers-${process.pid}`;
-jest.setTimeout(10 * 60_000);
+jest.setTimeout(ENGINE_TEST_CEILING_MS);
 
 describe("fleet workers on the Postgres queue", () => {
   let pg: PrivatePostgres;

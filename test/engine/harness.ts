@@ -35,3 +35,10 @@ export async function serverMarkOf(stack: Stack, tenant: string, server = "mx1")
   const project = (await stack.workspace.projectSettings()).name;
   return serverName({ backend: backendFingerprint(stack.workspace.envVars), project, stack: stack.name, tenant, server });
 }
+
+/**
+ * How long one engine test may run before Jest gives up on it. A quiet machine needs a few minutes
+ * for the longest (a first `up` that installs MailU); at load 30 on 2 cores that `up` took over 10.
+ * A ceiling, not a wait: a test ends as soon as it is done.
+ */
+export const ENGINE_TEST_CEILING_MS = 40 * 60_000;

@@ -13,7 +13,7 @@
 import * as path from "path";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
-import { readAll } from "./harness";
+import { ENGINE_TEST_CEILING_MS, readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
@@ -32,7 +32,7 @@ const unavailable = SshHostSim.unavailableReason();
 if (unavailable) console.warn(`mail-server engine tests skipped: ${unavailable}`);
 const maybe = unavailable ? describe.skip : describe;
 
-jest.setTimeout(10 * 60_000);
+jest.setTimeout(ENGINE_TEST_CEILING_MS);
 
 /** A secret in exportStack()'s deployment: decrypted, still wrapped in its signature object. */
 const plain = (v: unknown): string => {

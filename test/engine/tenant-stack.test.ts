@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { devDir, localStack, programDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
-import { readAll } from "./harness";
+import { ENGINE_TEST_CEILING_MS, readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 
@@ -16,7 +16,7 @@ const KEY = "sim-key-tenant-0123456789";
 const CF_TOKEN = "sim-cf-token-tenant-0123456789";
 const POLICIES = path.join(projectRoot, "policies");
 
-jest.setTimeout(10 * 60_000);
+jest.setTimeout(ENGINE_TEST_CEILING_MS);
 
 describe("tenant stacks with the policy pack", () => {
   let sim: HostwindsSim;

@@ -27,12 +27,13 @@ import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { MailuFrontSim } from "../../scripts/dev/standins/mailu-front";
 import { COMPOSE, REPORT_LOCAL_PARTS } from "../../components/mailu-scripts";
 import { relayAccess } from "../../scripts/cli/fleet/recovery";
+import { ENGINE_TEST_CEILING_MS } from "./harness";
 
 const KEY = "sim-key-verify-0123456789";
 const CF_TOKEN = "sim-cf-token-verify-0123456789";
 const ZONE = "acme-mail.com";
 const HOST = `mx1.${ZONE}`;
-jest.setTimeout(10 * 60_000);
+jest.setTimeout(ENGINE_TEST_CEILING_MS);
 /** How long the stand-ins here may take to answer: milliseconds when quiet, longer at load 10+; a check returns on the answer. */
 const ANSWER_CEILING_MS = 60_000;
 const TENANT = JSON.stringify({
