@@ -110,6 +110,7 @@ describe("service requests", () => {
       const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
       const p = await repo.checkout(0);
       let calls = 0;
+      const recorded: string[] = [];
       const sha = await repo.commitTenant(
         p,
         "acme",
@@ -124,12 +125,19 @@ describe("service requests", () => {
           return { ...(before as object), monthlyBudgetUsd: 40 };
         },
         "service: raise budget\n\nRequest: 00000000-0000-0000-0000-000000000001",
+        async (pending) => void recorded.push(pending),
       );
       expect(calls).toBe(2);
       const log = execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
       expect(log).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
       expect(execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim()).toBe(sha);
-      expect(await repo.commitWith(p, "Request", "00000000-0000-0000-0000-000000000001")).toBe(sha);
+      // the sha recorded before each push: the last one is what reached the branch, the first did not
+      expect(recorded).toHaveLength(2);
+      expect(recorded[1]).toBe(sha);
+      const p2 = await repo.checkout(0);
+      expect(await repo.onBranch(p2, recorded[1])).toBe(true);
+      expect(await repo.onBranch(p2, recorded[0])).toBe(false);
+      expect(await repo.onBranch(p2, "not-a-sha")).toBe(false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

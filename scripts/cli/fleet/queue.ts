@@ -37,15 +37,9 @@ interface JobPayload {
 
 const jobKey = (run: string, tenant: string) => `fleet:${run}:${tenant}`;
 
+/** The fleet's tables are migrations like every other (scripts/lib/postgres/migrations.ts). */
 async function ensureTables(pool: Pool): Promise<void> {
   await migrate(pool);
-  await pool.query(
-    `create table if not exists fleet_results (run text not null, tenant text not null, result jsonb not null,
-       worker text not null, finished_at timestamptz not null default now(), primary key (run, tenant))`,
-  );
-  await pool.query(
-    `create table if not exists fleet_halts (run text primary key, tenant text not null, halted_at timestamptz not null default now())`,
-  );
 }
 
 /** Marks the run halted and removes its jobs no worker has taken yet; returns the tenants removed. */
