@@ -16,9 +16,9 @@ import { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { Pool } from "pg";
 import { z } from "zod";
-import { enqueue, inTransaction } from "../scripts/lib/postgres/index";
+import { inTransaction } from "../scripts/lib/postgres/index";
 import { SLUG } from "../providers/model/names";
-import { WEBHOOK_ATTEMPTS, WEBHOOK_TASK, moveTo, publicRequest, rerun, submitOnce } from "./lifecycle";
+import { moveTo, publicRequest, rerun, submitOnce } from "./lifecycle";
 import { OPENAPI } from "./openapi";
 import { fail, problem, problemResponse, ProblemError, checked } from "./problems";
 import { requestBodies } from "./requests";
@@ -27,7 +27,8 @@ import { getRequest, listRequests, requestEvents, requestIps } from "./store/req
 import { listIps, saveSettings } from "./store/ips";
 import { costReport, foreignRecords, recordUsage, unusedIps } from "./store/usage";
 import { findLiveToken, getToken, insertToken, listTokens, revokeToken, TokenRow } from "./store/tokens";
-import { getDelivery, listUndelivered, reopenDelivery } from "./store/webhooks";
+import { getDelivery, listUndelivered } from "./store/webhooks";
+import { redeliver } from "./webhooks";
 import { keepAnswer, keptAnswer } from "./store/idempotency";
 import * as q from "./schemas";
 
@@ -92,15 +93,21 @@ export function serviceApi(pool: Pool, o: ApiOptions = {}): Hono<Env> {
   app.notFound((c) => {
     const allowed = ROUTES.filter((r) => pathRegex(r.path).test(c.req.path)).map((r) => r.method);
     if (allowed.length)
-      return problemResponse(problem("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allowed.join(", ")}`), {
-        allow: allowed.join(", "),
-      });
+      return problemResponse(
+        problem("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allowed.join(", ")}`),
+        {
+          allow: allowed.join(", "),
+        },
+      );
     return problemResponse(problem("not_found", `no route ${c.req.method} ${c.req.path}`));
   });
   const maxSize = o.maxBodyBytes ?? 1 << 20;
   app.use("*", bodyLimit({ maxSize, onError: () => problemResponse(problem("body_too_large", `the body is over ${maxSize} bytes`)) }));
   app.use("*", async (c, next) => {
-    if (["POST", "PUT", "PATCH"].includes(c.req.method) && !/^application\/(?:[\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? ""))
+    if (
+      ["POST", "PUT", "PATCH"].includes(c.req.method) &&
+      !/^application\/(?:[\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")
+    )
       fail("unsupported_media_type", "send the body as JSON with Content-Type: application/json");
     await next();
   });
@@ -130,7 +137,12 @@ function register(app: Hono<Env>, method: "get" | "post" | "put" | "delete", pat
 function publicRoutes(app: Hono<Env>, pool: Pool, o: ApiOptions) {
   register(app, "get", "/health", (c) => c.json({ ok: true }));
   register(app, "get", "/ready", async (c) => {
-    const problems = o.notReady ? await o.notReady() : await pool.query("select 1").then(() => [], (e: Error) => [`database: ${e.message}`]);
+    const problems = o.notReady
+      ? await o.notReady()
+      : await pool.query("select 1").then(
+          () => [],
+          (e: Error) => [`database: ${e.message}`],
+        );
     if (problems.length) return problemResponse(problem("not_ready", problems.join("; ")), { "retry-after": "5" });
     return c.json({ ready: true });
   });
@@ -190,7 +202,8 @@ async function once(c: C, pool: Pool, body: unknown, run: () => Promise<{ status
   return c.json(out.body as object, out.status as 200);
 }
 
-const uuidParam = (c: C, name: string) => checked("params", z.object({ [name]: z.string().uuid("not a request id") }), { [name]: c.req.param(name)! })[name] as string;
+const uuidParam = (c: C, name: string) =>
+  checked("params", z.object({ [name]: z.string().uuid("not a request id") }), { [name]: c.req.param(name)! })[name] as string;
 const intPath = (c: C, name: string) => checked("params", z.object({ [name]: q.idParam }), { [name]: c.req.param(name)! })[name] as number;
 
 function requestRoutes(app: Hono<Env>, pool: Pool) {
@@ -263,7 +276,8 @@ async function cancelIn(
     "select locked_at from graphile_worker._private_jobs where key = $1 for update",
     [`request:${id}`],
   );
-  if (job[0]?.locked_at) return fail("not_cancellable", `request ${id} is being carried out right now; try again in a moment or release what it got`);
+  if (job[0]?.locked_at)
+    return fail("not_cancellable", `request ${id} is being carried out right now; try again in a moment or release what it got`);
   const moved = await moveTo(tx, id, "cancelled", { failure_reason: `cancelled by ${caller.caller}` });
   if (!moved) return fail("not_cancellable", `request ${id} moved on meanwhile`);
   // Its commit is on the branch already: the request's job reverts it.
@@ -323,7 +337,10 @@ function reportRoutes(app: Hono<Env>, pool: Pool) {
           fail(
             "invalid_body",
             `${foreign.length >= 100 ? "100 or more" : foreign.length} record(s) name an IP that is not the tenant's; nothing was recorded`,
-            foreign.map((i) => ({ field: `body.records.${i}.ip`, message: `${body.records[i].ip} is not an IP of tenant ${body.records[i].tenant}` })),
+            foreign.map((i) => ({
+              field: `body.records.${i}.ip`,
+              message: `${body.records[i].ip} is not an IP of tenant ${body.records[i].tenant}`,
+            })),
           );
         return recordUsage(tx, body.records);
       });
@@ -354,7 +371,10 @@ function reportRoutes(app: Hono<Env>, pool: Pool) {
     const rows = await costReport(pool, scope(c, query.tenant), query.months, { after: query.cursor, limit: query.limit + 1 });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
-    return c.json({ rows: page, nextCursor: rows.length > query.limit ? q.encodeCursor({ tenant: last.tenant, month: last.month }) : null });
+    return c.json({
+      rows: page,
+      nextCursor: rows.length > query.limit ? q.encodeCursor({ tenant: last.tenant, month: last.month }) : null,
+    });
   });
 }
 
@@ -385,12 +405,10 @@ function webhookRoutes(app: Hono<Env>, pool: Pool) {
     const row = await getDelivery(pool, id);
     if (!row || !may(c.get("caller"), row.tenant)) fail("not_found", `no webhook event ${id}`);
     return once(c, pool, body, async () => {
-      if (row!.delivered_at) return { status: 200, body: { id, delivered: true } };
-      await inTransaction(pool, async (tx) => {
-        await reopenDelivery(tx, id);
-        await enqueue(tx, WEBHOOK_TASK, { id }, { maxAttempts: WEBHOOK_ATTEMPTS, key: `webhook:${id}` });
-      });
-      return { status: 202, body: { id, delivered: false, queued: true } };
+      const out = await redeliver(pool, id);
+      return out === "delivered"
+        ? { status: 200, body: { id, delivered: true } }
+        : { status: 202, body: { id, delivered: false, queued: true } };
     });
   });
 }

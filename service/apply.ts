@@ -179,7 +179,9 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
   const p = await ctx.repo.checkout(slot);
   if (row.status === "cancelled") return revertStep(ctx, p, row, "it was cancelled");
   if (!ctx.repo.hasTenant(p, row.tenant)) {
-    await move(ctx, row.id, "rejected", { failure_reason: `tenant ${row.tenant} has no stack config (stacks/Pulumi.${row.tenant}.yaml) in the config repository` });
+    await move(ctx, row.id, "rejected", {
+      failure_reason: `tenant ${row.tenant} has no stack config (stacks/Pulumi.${row.tenant}.yaml) in the config repository`,
+    });
     return;
   }
   const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
@@ -224,7 +226,9 @@ async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   await move(ctx, id, "confirmed", {
     commit_sha: sha,
     domain: t.domains[0].name,
-    ...(server ? { hostwinds: { server: server.name, location: server.location, plan: server.plan, billingCycle: server.billingCycle } } : {}),
+    ...(server
+      ? { hostwinds: { server: server.name, location: server.location, plan: server.plan, billingCycle: server.billingCycle } }
+      : {}),
   });
   return true;
 }
@@ -238,14 +242,17 @@ async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise
   const collector = new ChangeCollector(row.tenant);
   let writes: Promise<unknown> = Promise.resolve();
   const later = (what: string, f: () => Promise<unknown>) => {
-    writes = writes.then(() => db(ctx, `request ${id}: ${what}`, f)).catch((e: Error) => ctx.log(`request ${id}: recording an engine event failed: ${e.message}`));
+    writes = writes
+      .then(() => db(ctx, `request ${id}: ${what}`, f))
+      .catch((e: Error) => ctx.log(`request ${id}: recording an engine event failed: ${e.message}`));
   };
   const onEvent = (e: EngineEvent) => {
     collector.onEvent(e);
     const pre = e.resourcePreEvent?.metadata;
     if (pre && (pre.type === SECONDARY_IP_TYPE || pre.type === INSTANCE_TYPE)) {
       if (["create", "create-replacement", "replace"].includes(pre.op)) later("purchasing", () => advance(ctx.pool, id, "purchasing"));
-      if (pre.type === SECONDARY_IP_TYPE && ["delete", "delete-replaced"].includes(pre.op)) later("releasing", () => advance(ctx.pool, id, "releasing"));
+      if (pre.type === SECONDARY_IP_TYPE && ["delete", "delete-replaced"].includes(pre.op))
+        later("releasing", () => advance(ctx.pool, id, "releasing"));
     }
     const out = e.resOutputsEvent?.metadata;
     if (out?.type !== SECONDARY_IP_TYPE) return;
@@ -294,8 +301,11 @@ async function revertStep(ctx: ApplyContext, p: FleetProject, row: RequestRow, w
   const sha = fresh?.commit_sha;
   if (!sha || fresh.revert_sha) return;
   let revert = fresh.pending_revert_sha && (await ctx.repo.onBranch(p, fresh.pending_revert_sha)) ? fresh.pending_revert_sha : undefined;
-  revert ??= await ctx.repo.revert(p, sha, `service: revert request ${id} for ${row.tenant} (${why})\n\nReverts-request: ${id}`, (pending) =>
-    db(ctx, `request ${id}: recording its revert`, () => setPendingSha(ctx.pool, id, "revert", pending)),
+  revert ??= await ctx.repo.revert(
+    p,
+    sha,
+    `service: revert request ${id} for ${row.tenant} (${why})\n\nReverts-request: ${id}`,
+    (pending) => db(ctx, `request ${id}: recording its revert`, () => setPendingSha(ctx.pool, id, "revert", pending)),
   );
   await db(ctx, `request ${id}: recording its revert`, () => setRevertSha(ctx.pool, id, revert));
   ctx.log(`request ${id} (${row.tenant}): reverted ${sha.slice(0, 10)} (${why})`);

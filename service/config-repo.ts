@@ -44,7 +44,8 @@ export class ConfigRepo {
    */
   async checkout(slot: number): Promise<FleetProject> {
     const dir = path.join(this.o.dir, `slot-${slot}`);
-    if (fs.existsSync(path.join(dir, ".git")) && (await this.origin(dir)) !== this.o.remote) fs.rmSync(dir, { recursive: true, force: true });
+    if (fs.existsSync(path.join(dir, ".git")) && (await this.origin(dir)) !== this.o.remote)
+      fs.rmSync(dir, { recursive: true, force: true });
     if (!fs.existsSync(path.join(dir, ".git"))) await this.clone(dir);
     await this.sync(dir);
     return fleetProject(dir);

@@ -70,7 +70,9 @@ export const unusedQuery = z
 export const costQuery = z
   .object({
     tenant: tenant.optional(),
-    months: wholeNumber(1, 36).optional().transform((v) => v ?? 6),
+    months: wholeNumber(1, 36)
+      .optional()
+      .transform((v) => v ?? 6),
     cursor: cursor(costCursor).optional(),
     limit: limit.optional().transform((v) => v ?? 100),
   })
@@ -108,7 +110,8 @@ export const usageBatch = z
     const seen = new Map<string, number>();
     b.records.forEach((r, i) => {
       const k = `${r.tenant} ${r.ip} ${r.day}`;
-      if (seen.has(k)) ctx.addIssue({ code: "custom", path: ["records", i], message: `the same tenant, IP and day as record ${seen.get(k)}` });
+      if (seen.has(k))
+        ctx.addIssue({ code: "custom", path: ["records", i], message: `the same tenant, IP and day as record ${seen.get(k)}` });
       else seen.set(k, i);
     });
   });

@@ -8,7 +8,9 @@
  */
 import { createHmac, timingSafeEqual } from "crypto";
 import { Pool } from "pg";
-import { markDelivered, markFailed, startAttempt } from "./store/webhooks";
+import { enqueue, inTransaction } from "../scripts/lib/postgres/index";
+import { WEBHOOK_ATTEMPTS, WEBHOOK_TASK } from "./lifecycle";
+import { getDelivery, markDelivered, markFailed, reopenDelivery, startAttempt } from "./store/webhooks";
 
 export interface WebhookOptions {
   url?: string;
@@ -36,7 +38,12 @@ export function verifySignature(secret: string, body: string, header: string | u
  * by it (deliveries are retried independently, so they can arrive out of order) and ignores a
  * `sequence` it has seen (a retry after a lost answer delivers twice).
  */
-export async function deliverWebhook(pool: Pool, o: WebhookOptions, id: number, attempt?: { attempts: number; maxAttempts: number }): Promise<void> {
+export async function deliverWebhook(
+  pool: Pool,
+  o: WebhookOptions,
+  id: number,
+  attempt?: { attempts: number; maxAttempts: number },
+): Promise<void> {
   const row = await startAttempt(pool, id);
   if (!row || row.delivered_at) return;
   const lastTry = !!attempt && attempt.attempts >= attempt.maxAttempts;
@@ -68,4 +75,16 @@ export async function deliverWebhook(pool: Pool, o: WebhookOptions, id: number, 
     throw new Error(`webhook ${id}: ${error}`);
   }
   await markDelivered(pool, id);
+}
+
+/** Sends an undelivered event again now (its tries start over); a delivered one is left alone. */
+export async function redeliver(pool: Pool, id: number): Promise<"queued" | "delivered" | "unknown"> {
+  return inTransaction(pool, async (tx) => {
+    const row = await getDelivery(tx, id);
+    if (!row) return "unknown";
+    if (row.delivered_at) return "delivered";
+    await reopenDelivery(tx, id);
+    await enqueue(tx, WEBHOOK_TASK, { id }, { maxAttempts: WEBHOOK_ATTEMPTS, key: `webhook:${id}` });
+    return "queued";
+  });
 }

@@ -88,7 +88,13 @@ export async function requestIps(c: Queryable, id: string): Promise<Array<{ ip: 
   return (await c.query("select ip, action, at from request_ips where request_id = $1 order by at", [id])).rows;
 }
 
-export async function recordRequestIp(c: Queryable, id: string, ip: string, action: "bought" | "released", resource: string): Promise<void> {
+export async function recordRequestIp(
+  c: Queryable,
+  id: string,
+  ip: string,
+  action: "bought" | "released",
+  resource: string,
+): Promise<void> {
   await c.query("insert into request_ips (request_id, ip, action, resource) values ($1, $2, $3, $4) on conflict do nothing", [
     id,
     ip,

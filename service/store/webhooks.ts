@@ -43,14 +43,20 @@ export async function markDelivered(c: Queryable, id: number): Promise<void> {
 }
 
 export async function markFailed(c: Queryable, id: number, error: string, givenUp: boolean): Promise<void> {
-  await c.query(
-    "update webhook_deliveries set last_error = $2, given_up_at = case when $3 then now() else given_up_at end where id = $1",
-    [id, error, givenUp],
-  );
+  await c.query("update webhook_deliveries set last_error = $2, given_up_at = case when $3 then now() else given_up_at end where id = $1", [
+    id,
+    error,
+    givenUp,
+  ]);
 }
 
 /** Undelivered events of these tenants ('*' = all), oldest first, after the cursor's id. */
-export async function listUndelivered(c: Queryable, tenants: string[] | "*", afterId: number | undefined, limit: number): Promise<DeliveryRow[]> {
+export async function listUndelivered(
+  c: Queryable,
+  tenants: string[] | "*",
+  afterId: number | undefined,
+  limit: number,
+): Promise<DeliveryRow[]> {
   const { rows } = await c.query<DeliveryRow>(
     `select * from webhook_deliveries where delivered_at is null and ($1::text[] is null or tenant = any($1::text[]))
         and ($2::bigint is null or id > $2::bigint) order by id limit $3`,

@@ -7,7 +7,7 @@
 import { Pool } from "pg";
 import { serviceApi } from "../../service/api";
 import { commitMessage } from "../../service/apply";
-import { oneLine, withoutServerPaths } from "../../service/problems";
+import { Problem, oneLine, withoutServerPaths } from "../../service/problems";
 import { submission, unusedQuery, usageBatch } from "../../service/schemas";
 
 const TOKEN = "pmt_test";
@@ -30,7 +30,12 @@ const call = async (method: string, path: string, o: { body?: string; headers?: 
     },
     body: o.body,
   });
-  return { status: res.status, type: res.headers.get("content-type"), allow: res.headers.get("allow"), body: (await res.json()) as Record<string, any> };
+  return {
+    status: res.status,
+    type: res.headers.get("content-type"),
+    allow: res.headers.get("allow"),
+    body: (await res.json()) as Problem,
+  };
 };
 
 describe("the API's errors are RFC 9457 problem details with a stable code", () => {
@@ -76,12 +81,12 @@ describe("every query parameter is checked (issue 23: `days=-1` listed every IP 
   ])("GET /unused?%s → 400 naming %s", async (qs, field) => {
     const r = await call("GET", `/unused?${qs}`);
     expect(r).toMatchObject({ status: 400, body: { code: "invalid_query" } });
-    expect(r.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+    expect(r.body.errors!.map((e) => e.field)).toContain(field);
   });
   test.each(["months=1.5", "months=0", "months=1e3", "months=x"])("GET /reports/cost?%s → 400 naming query.months", async (qs) => {
     const r = await call("GET", `/reports/cost?${qs}`);
     expect(r.status).toBe(400);
-    expect(r.body.errors[0].field).toBe("query.months");
+    expect(r.body.errors![0].field).toBe("query.months");
   });
   test("the schema keeps what is valid", () => {
     expect(unusedQuery.parse({ days: "30", belowDailyAverage: "0.5" })).toMatchObject({ days: 30, belowDailyAverage: 0.5, limit: 100 });
@@ -115,6 +120,7 @@ describe("what a caller writes cannot forge a request's completion", () => {
     expect(body.success).toBe(false);
     const msg = commitMessage({ id: own, tenant: "globex", kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester });
     // Every line break git or a reader could see: only our own trailer starts a line.
+    // eslint-disable-next-line no-control-regex
     const lines = msg.split(/\r\n|[\n\r\u2028\u2029\u0085\u000b\u000c]/);
     expect(lines.filter((l) => /^Request:/.test(l))).toEqual([`Request: ${own}`]);
   });

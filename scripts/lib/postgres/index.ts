@@ -96,6 +96,8 @@ export interface QueueOptions {
 export interface Queue {
   instanceId: string;
   runner: Runner;
+  /** Whether the heartbeat reached the database lately (a readiness check). */
+  healthy(): boolean;
   stop(): Promise<void>;
 }
 
@@ -132,51 +134,91 @@ export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promis
   return dead;
 }
 
-/** Starts the queue's workers in this process, with the heartbeat and the dead-worker sweep. */
+/**
+ * Starts the queue's workers in this process, with the heartbeat and the dead-worker sweep.
+ * graphile-worker ends a worker whose job's completion could not be written (the database went
+ * away: "committing seppuku") while the process lives on: its job stays locked and its queue (a
+ * tenant's) blocked. Such a worker is taken for dead at once: the next sweep that reaches the
+ * database unlocks its jobs and starts a worker in its place.
+ */
 export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): Promise<Queue> {
   const deadAfterMs = o.deadAfterMs ?? 30_000;
   const instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   await pool.query("insert into service_instances (id) values ($1)", [instanceId]);
-  const sweep = async () => {
-    await pool.query("update service_instances set heartbeat_at = now() where id = $1", [instanceId]);
-    const dead = await unlockDeadWorkers(pool, deadAfterMs);
-    if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
-  };
   const pending: Promise<unknown>[] = [];
+  const fatal: string[] = [];
   const { EventEmitter } = await import("events");
   const events = new EventEmitter();
   events.on("worker:create", ({ worker }: { worker: { workerId: string } }) => {
     pending.push(
-      pool.query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [
-        worker.workerId,
-        instanceId,
-      ]),
+      pool
+        .query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [worker.workerId, instanceId])
+        .catch((e: Error) => o.log?.(`queue: registering worker ${worker.workerId} failed: ${e.message}`)),
     );
   });
-  const runner = await run({
-    pgPool: pool,
-    taskList: tasks,
-    concurrency: o.concurrency,
-    pollInterval: o.pollIntervalMs ?? 1000,
-    noHandleSignals: true,
-    logger: quietLogger(),
-    events: events as never,
+  events.on("worker:fatalError", ({ worker }: { worker: { workerId: string } }) => {
+    fatal.push(worker.workerId);
+    o.log?.(
+      `queue: worker ${worker.workerId} stopped (its job's result could not be written); its jobs will be unlocked and a worker started in its place`,
+    );
   });
+  const start = (concurrency: number) =>
+    run({
+      pgPool: pool,
+      taskList: tasks,
+      concurrency,
+      pollInterval: o.pollIntervalMs ?? 1000,
+      noHandleSignals: true,
+      logger: quietLogger(),
+      events: events as never,
+    });
+  const runners = [await start(o.concurrency)];
   await Promise.all(pending);
+  const replaceFatal = async () => {
+    if (!fatal.length) return;
+    const ids = fatal.splice(0);
+    try {
+      const utils = await makeWorkerUtils({ pgPool: pool, logger: quietLogger() });
+      try {
+        await utils.forceUnlockWorkers(ids);
+      } finally {
+        await utils.release();
+      }
+      await pool.query("delete from service_workers where worker_id = any($1::text[])", [ids]);
+    } catch (e) {
+      fatal.push(...ids);
+      throw e;
+    }
+    runners.push(await start(ids.length));
+    o.log?.(`queue: unlocked the jobs of ${ids.length} stopped worker(s) of this process and started ${ids.length} in their place`);
+  };
+  const sweep = async () => {
+    await pool.query("update service_instances set heartbeat_at = now() where id = $1", [instanceId]);
+    await replaceFatal();
+    const dead = await unlockDeadWorkers(pool, deadAfterMs);
+    if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
+  };
   await sweep();
+  let lastSweepOk = Date.now();
   const timer = setInterval(
     () => {
-      sweep().catch((e: Error) => o.log?.(`queue: heartbeat failed: ${e.message}`));
+      sweep().then(
+        () => (lastSweepOk = Date.now()),
+        (e: Error) => o.log?.(`queue: heartbeat failed: ${e.message}`),
+      );
     },
     Math.max(500, Math.floor(deadAfterMs / 3)),
   );
   timer.unref();
   return {
     instanceId,
-    runner,
+    get runner() {
+      return runners[0];
+    },
+    healthy: () => Date.now() - lastSweepOk < deadAfterMs,
     async stop() {
       clearInterval(timer);
-      await runner.stop();
+      await Promise.all(runners.map((r) => r.stop()));
       await pool.query("delete from service_instances where id = $1", [instanceId]).catch(() => undefined);
     },
   };

@@ -4,7 +4,21 @@
  * tried again until the database answers, as long as `maxMs`. Only errors that say the database
  * is unreachable or restarting are waited on; any other error is thrown at once.
  */
-const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOENT", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"]);
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOENT",
+  "EPIPE",
+  "ETIMEDOUT",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08003",
+  "08006",
+  "08001",
+  "08004",
+]);
 
 export function databaseUnreachable(e: unknown): boolean {
   const err = e as { code?: string; message?: string } | undefined;
