@@ -14,6 +14,8 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
 /** A real calendar day (2026-02-30 is not), not after today (UTC). */
 const isRealDay = (d: string) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
 const today = () => new Date().toISOString().slice(0, 10);
+/** The oldest day still kept (older usage would be pruned at once). */
+const oldestKept = () => new Date(Date.now() - (USAGE_DAYS_KEPT - 1) * 86_400_000).toISOString().slice(0, 10);
 
 export const usageRecord = z
   .object({
@@ -23,7 +25,8 @@ export const usageRecord = z
       .string()
       .regex(DAY, "expected a day as YYYY-MM-DD")
       .refine(isRealDay, "not a calendar day")
-      .refine((d) => d <= today(), "a day in the future"),
+      .refine((d) => d <= today(), "a day in the future")
+      .refine((d) => d >= oldestKept(), `older than the ${USAGE_DAYS_KEPT} days kept`),
     sent: z.number().int().min(0).max(2_000_000_000),
   })
   .strict();
