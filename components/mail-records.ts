@@ -74,6 +74,17 @@ export function spfRecord(domain: string, sendingIps: string[], ttl = 300): Mail
   return { type: "TXT", name: domain, content, ttl, proxied: false };
 }
 
+/**
+ * SPF for a host name used as HELO (RFC 7208 §2.3, §2.4): mail with an empty return path (bounces,
+ * delivery reports) is judged by the HELO identity alone, so each sending IP's own name (its PTR
+ * and HELO, `mx1-ip2.<domain>`) authorizes exactly its own address, and so does each server's
+ * host name for its main IP.
+ */
+export function heloSpfRecord(host: MailHost, ttl = 300): MailRecord {
+  if (!IPV4.test(host.ip)) throw new MailRecordError(`SPF for HELO name ${host.hostname}: "${host.ip}" is not an IPv4 address`);
+  return { type: "TXT", name: host.hostname, content: `v=spf1 ip4:${host.ip} -all`, ttl, proxied: false };
+}
+
 /** DKIM public key record. One unquoted string: Cloudflare splits TXT values over 255 bytes itself. */
 export function dkimRecord(domain: string, selector: string, publicKeyBase64: string, ttl = 300): MailRecord {
   if (!/^[A-Za-z0-9+/]+=*$/.test(publicKeyBase64))
@@ -133,6 +144,7 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
   const tlsTo = `${spec.reportsTo?.tls ?? "tls-reports"}@${domain}`;
   return [
     ...spec.hosts.map((h): MailRecord => ({ type: "A", name: h.hostname, content: h.ip, ttl, proxied: false })),
+    ...spec.hosts.filter((h) => h.hostname !== domain).map((h) => heloSpfRecord(h, ttl)),
     { type: "MX", name: domain, content: mailHost, priority: 10, ttl, proxied: false },
     spfRecord(domain, spec.sendingIps, ttl),
     dkimRecord(domain, spec.dkim.selector, spec.dkim.publicKeyBase64, ttl),

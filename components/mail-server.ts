@@ -1,7 +1,7 @@
 /**
  * MailServer: one Hostwinds server and its sending IPs, each IP's reverse DNS
  * set to its own host name under the mail domain (the main IP's to the server's host name). (DNS records and the MailU
- * install join here; see the README's Status.)
+ * install join here; see docs/status.md.)
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as hostwinds from "../providers/hostwinds";

@@ -1,7 +1,7 @@
 /**
  * `cloudflare.DnsRecord`: one DNS record in a Cloudflare zone, through the
  * Cloudflare v4 API. It stands in for `@pulumi/cloudflare`'s DnsRecord while
- * that plugin cannot be built here (README, Status); inputs use the same
+ * that plugin cannot be built here (docs/status.md); inputs use the same
  * names (`zone` is the zone's name, resolved to its id). Credentials:
  * `cloudflare:apiToken` (secret) or CLOUDFLARE_API_TOKEN; endpoint:
  * `cloudflare:baseUrl` or CLOUDFLARE_BASE_URL.

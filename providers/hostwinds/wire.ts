@@ -227,7 +227,7 @@ export function isDefaultRdns(rdns: string | undefined, ip: string): boolean {
 
 /**
  * Every field and action this project uses that no public source settles, with what depends on
- * it and what the provider does without it. The README's assumptions table is this list; the
+ * it and what the provider does without it. The assumptions table in docs/contributors.md is this list; the
  * stand-in (scripts/dev/standins/hostwinds.ts) can remove or change each one (`wire` options) and
  * the engine tests run the lifecycle both ways.
  */

@@ -13,7 +13,7 @@
  * The store decides who shares it: `InProcessBudget` is shared by every client
  * in one process (the fleet's inventory, one engine run's providers); a store in
  * the service's Postgres shares it between processes and machines (the same
- * interface; see the README's fleet section).
+ * interface; see docs/operators.md, the fleet section).
  */
 import { createHash } from "crypto";
 import { sleep } from "./retry";

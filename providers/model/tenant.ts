@@ -251,7 +251,8 @@ export function parseTenant(stack: string, raw: unknown, book: PriceBook, config
     ...issues.flatMap((i) =>
       i.code === "unrecognized_keys"
         ? i.keys.map(
-            (k) => `${keyPath([...i.path, k], configKey)}: unknown key; expected one of the documented keys (README, "Tenant config")`,
+            (k) =>
+              `${keyPath([...i.path, k], configKey)}: unknown key; expected one of the documented keys (docs/operators.md, "Tenant stacks")`,
           )
         : problemLines(raw, [{ path: i.path, message: i.message }], configKey),
     ),

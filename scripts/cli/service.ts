@@ -22,7 +22,7 @@ serve (default): the provisioning service. Applies its migrations, then serves t
 (GET /openapi.json), carries out requests from a job queue on the same Postgres (one tenant at
 a time per tenant, tenants side by side), delivers webhooks, and monitors every tenant's IPs.
 Each request becomes a commit to stacks/Pulumi.<tenant>.yaml in the config repository, pushed,
-then applied with the policy pack; its lifecycle is in Postgres (README: "The provisioning service").
+then applied with the policy pack; its lifecycle is in Postgres (docs/platform-integrators.md).
 
   --database URL         Postgres connection string (or DATABASE_URL)
   --config-repo URL      the config repository to clone, commit to and push to (a URL or path)

@@ -142,7 +142,7 @@ describe("fleet commands", () => {
     expect(by.alpha).toMatchObject({ status: "ok", costBeforeUsd: 0, costAfterUsd: 14.97 });
     expect(by.alpha.servers.create).toEqual(["mx1"]);
     expect(by.alpha.ips.create.sort()).toEqual(["mx1-ip1", "mx1-ip2"]);
-    expect(by.alpha.dns.create).toHaveLength(16);
+    expect(by.alpha.dns.create).toHaveLength(19); // 3 A, 3 HELO SPF, MX, SPF, DKIM, DMARC, 2 CNAME, 4 SRV, MTA-STS CNAME and TXT, TLS-RPT
     // Plan 102 at $9.99 and two IPs at $4.99: the stand-in's price list.
     expect(by.bravo).toMatchObject({ status: "ok", costAfterUsd: 19.97 });
     expect(by.charlie.status).toBe("failed");

@@ -86,7 +86,7 @@ describe("tenant stacks with the policy pack", () => {
       `stack ${stack.name}: tenant.monthlyBudgetUsd: expected a number of US dollars, found "lots"`,
       `stack ${stack.name}: tenant.domains[0].name: expected a lowercase domain name such as acme-mail.com, found "Acme Mail.com"`,
       `stack ${stack.name}: tenant.domains[0].dmarcPolicy: expected none, quarantine or reject, found "rejekt"`,
-      `stack ${stack.name}: tenant.servers[0].ipcount: unknown key; expected one of the documented keys (README, "Tenant config")`,
+      `stack ${stack.name}: tenant.servers[0].ipcount: unknown key; expected one of the documented keys (docs/operators.md, "Tenant stacks")`,
     ]);
     expect(text).toContain("5 problems in the tenant config (above); nothing was bought or created");
     expect(apiCalls()).toBe(calls);

@@ -35,6 +35,8 @@ describe("mail domain records", () => {
     expect(rs).toEqual([
       "A mx1.acme-mail.com 198.51.100.10",
       "A mx1-ip1.acme-mail.com 198.51.100.11",
+      "TXT mx1.acme-mail.com v=spf1 ip4:198.51.100.10 -all",
+      "TXT mx1-ip1.acme-mail.com v=spf1 ip4:198.51.100.11 -all",
       "MX acme-mail.com 10 mx1.acme-mail.com",
       "TXT acme-mail.com v=spf1 mx ip4:198.51.100.11 -all",
       "TXT pm1._domainkey.acme-mail.com (dkim)",
@@ -52,6 +54,23 @@ describe("mail domain records", () => {
     expect(mailDomainRecords(spec(["198.51.100.11"])).every((r) => r.proxied === false)).toBe(true);
   });
 
+  test("null-sender mail passes SPF by its HELO name alone (RFC 7208 §2.4), judged by mailauth", async () => {
+    // mailauth is an independent SPF implementation; its resolver here serves exactly the records laid out.
+    const { spf } = require("mailauth/lib/spf") as {
+      spf: (o: Record<string, unknown>) => Promise<{ status: { result: string } }>;
+    };
+    const rs = mailDomainRecords(spec(["198.51.100.11", "198.51.100.12"]));
+    const resolver = async (name: string, rr: string) => {
+      const found = rs.filter((r) => r.name === name.toLowerCase() && r.type === rr).map((r) => (rr === "TXT" ? [r.content] : r.content));
+      if (!found.length) throw Object.assign(new Error(`no ${rr} for ${name}`), { code: "ENOTFOUND" });
+      return found;
+    };
+    const judge = (helo: string, ip: string) => spf({ sender: "", helo, ip, mta: "sink.example", resolver }).then((r) => r.status.result);
+    expect(await judge("mx1-ip2.acme-mail.com", "198.51.100.12")).toBe("pass");
+    expect(await judge("mx1-ip2.acme-mail.com", "198.51.100.11")).toBe("fail");
+    expect(await judge("mx1.acme-mail.com", "198.51.100.10")).toBe("pass");
+  });
+
   test("MTA-STS: the policy text of RFC 8461 §3.2, and an id that changes whenever the policy does", () => {
     const policy = mtaStsPolicy(["mx1.acme-mail.com"]);
     expect(policy).toBe("version: STSv1\r\nmode: enforce\r\nmx: mx1.acme-mail.com\r\nmax_age: 604800\r\n");
@@ -65,7 +84,7 @@ describe("mail domain records", () => {
     const ips = ["198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.14"];
     const rs = mailDomainRecords(spec(ips));
     expect(rs.filter((r) => r.type === "A").map((r) => r.content)).toEqual(["198.51.100.10", ...ips]);
-    const spf = rs.find((r) => r.content.startsWith("v=spf1"))!;
+    const spf = rs.find((r) => r.name === "acme-mail.com" && r.content.startsWith("v=spf1"))!;
     for (const ip of ips) expect(spf.content.split(" ")).toContain(`ip4:${ip}`);
     expect(countSpfLookups(spf.content)).toBe(1);
   });

@@ -47,9 +47,8 @@ export interface VerifyOptions {
   mtaSts?: HttpsOptions | false;
 }
 
-/** The domains the stack sends for: each has an SPF record. */
-export const sendingDomains = (records: PublishedRecord[]) =>
-  records.filter((r) => r.type === "TXT" && r.content.startsWith("v=spf1")).map((r) => r.name);
+/** The domains the stack sends for: each has an MX (host names carry SPF too, for HELO, but no MX). */
+export const sendingDomains = (records: PublishedRecord[]) => records.filter((r) => r.type === "MX").map((r) => r.name);
 
 async function authoritativeFor(domain: string, via: string): Promise<NameServer[]> {
   const r = new dns.Resolver({ timeout: 3000, tries: 2 });
