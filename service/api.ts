@@ -23,7 +23,7 @@ import { OPENAPI } from "./openapi";
 import { fail, problem, problemResponse, ProblemError, checked } from "./problems";
 import { requestBodies } from "./requests";
 import { warmupToday } from "./tenant-ips";
-import { getRequest, listRequests, requestEvents, requestIps } from "./store/requests";
+import { getRequest, holdJob, listRequests, lockRequest, requestEvents, requestIps } from "./store/requests";
 import { listIps, saveSettings } from "./store/ips";
 import { costReport, foreignRecords, recordUsage, unusedIps } from "./store/usage";
 import { findLiveToken, getToken, insertToken, listTokens, revokeToken, TokenRow } from "./store/tokens";
@@ -251,13 +251,7 @@ function requestRoutes(app: Hono<Env>, pool: Pool) {
 
   register(app, "delete", "/requests/:id", async (c) => {
     const id = uuidParam(c, "id");
-    const row = await inTransaction(pool, async (tx) => {
-      const r = await tx.query<{ status: string; tenant: string; commit_sha: string | null }>(
-        "select status, tenant, commit_sha from service_requests where id = $1 for update",
-        [id],
-      );
-      return cancelIn(tx, c.get("caller"), id, r.rows[0]);
-    });
+    const row = await inTransaction(pool, async (tx) => cancelIn(tx, c.get("caller"), id, await lockRequest(tx, id)));
     return c.json(publicRequest(row), 200);
   });
 }
@@ -272,11 +266,7 @@ async function cancelIn(
   if (!row || !may(caller, row.tenant)) return fail("not_found", `no request ${id}`);
   if (!["requested", "confirmed"].includes(row.status))
     return fail("not_cancellable", `request ${id} is ${row.status}; only a request not yet purchasing can be cancelled`);
-  const { rows: job } = await tx.query<{ locked_at: Date | null }>(
-    "select locked_at from graphile_worker._private_jobs where key = $1 for update",
-    [`request:${id}`],
-  );
-  if (job[0]?.locked_at)
+  if (await holdJob(tx, id))
     return fail("not_cancellable", `request ${id} is being carried out right now; try again in a moment or release what it got`);
   const moved = await moveTo(tx, id, "cancelled", { failure_reason: `cancelled by ${caller.caller}` });
   if (!moved) return fail("not_cancellable", `request ${id} moved on meanwhile`);

@@ -158,14 +158,20 @@ export async function openPauseRequest(c: Queryable, tenant: string, ip: string)
   return !!r.rowCount;
 }
 
-/** Whether the request's job is being run by a worker right now. */
-export async function jobRunning(c: Queryable, id: string): Promise<boolean> {
-  const r = await c.query("select 1 from graphile_worker.jobs where key = $1 and locked_at is not null", [`request:${id}`]);
-  return !!r.rowCount;
+/** The request's row, locked for the caller's transaction. */
+export async function lockRequest(c: Queryable, id: string): Promise<RequestRow | undefined> {
+  return (await c.query<RequestRow>("select * from service_requests where id = $1 for update", [id])).rows[0];
 }
 
-/** Removes the request's job when no worker holds it (inside the caller's transaction); true when it did. */
-export async function removeIdleJob(c: Queryable, id: string): Promise<boolean> {
-  const r = await c.query("select graphile_worker.remove_job($1) as j", [`request:${id}`]);
-  return r.rows[0]?.j != null;
+/**
+ * Holds the request's queue job for the caller's transaction (a worker's fetch skips a held job)
+ * and says whether a worker is running it already. graphile-worker's table is private: this is
+ * the one place that reads it, checked by the service's engine test on each upgrade.
+ */
+export async function holdJob(c: Queryable, id: string): Promise<boolean> {
+  const { rows } = await c.query<{ locked_at: Date | null }>(
+    "select locked_at from graphile_worker._private_jobs where key = $1 for update",
+    [`request:${id}`],
+  );
+  return !!rows[0]?.locked_at;
 }

@@ -108,6 +108,15 @@ function quietLogger() {
   });
 }
 
+async function forceUnlock(pool: Pool, workerIds: string[]): Promise<void> {
+  const utils = await makeWorkerUtils({ pgPool: pool, logger: quietLogger() });
+  try {
+    await utils.forceUnlockWorkers(workerIds);
+  } finally {
+    await utils.release();
+  }
+}
+
 /** Unlocks the jobs of workers whose process stopped heartbeating; returns how many workers. */
 export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promise<string[]> {
   const { rows } = await pool.query<{ locked_by: string }>(
@@ -120,14 +129,7 @@ export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promis
     [deadAfterMs],
   );
   const dead = rows.map((r) => r.locked_by);
-  if (dead.length) {
-    const utils = await makeWorkerUtils({ pgPool: pool, logger: quietLogger() });
-    try {
-      await utils.forceUnlockWorkers(dead);
-    } finally {
-      await utils.release();
-    }
-  }
+  if (dead.length) await forceUnlock(pool, dead);
   await pool.query("delete from service_instances where heartbeat_at < now() - make_interval(secs => $1::double precision / 1000 * 10)", [
     deadAfterMs,
   ]);
@@ -178,12 +180,7 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
     if (!fatal.length) return;
     const ids = fatal.splice(0);
     try {
-      const utils = await makeWorkerUtils({ pgPool: pool, logger: quietLogger() });
-      try {
-        await utils.forceUnlockWorkers(ids);
-      } finally {
-        await utils.release();
-      }
+      await forceUnlock(pool, ids);
       await pool.query("delete from service_workers where worker_id = any($1::text[])", [ids]);
     } catch (e) {
       fatal.push(...ids);
