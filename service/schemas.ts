@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { SLUG } from "../providers/model/names";
 import { REQUEST_KINDS, RequestKind } from "./requests";
-import { usageRecord } from "./store/usage";
+import { badUsageDay, usageRecord } from "./store/usage";
 
 /** A whole number in [min, max] given as query text: `1.5`, `1e10`, `-1`, `abc` and `` are all refused. */
 export const wholeNumber = (min: number, max: number) =>
@@ -108,7 +108,11 @@ export const usageBatch = z
   .strict()
   .superRefine((b, ctx) => {
     const seen = new Map<string, number>();
+    const days = new Map<string, string | undefined>();
     b.records.forEach((r, i) => {
+      if (!days.has(r.day)) days.set(r.day, badUsageDay(r.day));
+      const bad = days.get(r.day);
+      if (bad) ctx.addIssue({ code: "custom", path: ["records", i, "day"], message: bad });
       const k = `${r.tenant} ${r.ip} ${r.day}`;
       if (seen.has(k))
         ctx.addIssue({ code: "custom", path: ["records", i], message: `the same tenant, IP and day as record ${seen.get(k)}` });

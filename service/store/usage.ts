@@ -11,22 +11,27 @@ import { Queryable } from "../../scripts/lib/postgres/index";
 export const USAGE_DAYS_KEPT = 90;
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
-/** A real calendar day (2026-02-30 is not), not after today (UTC). */
+/** A real calendar day (2026-02-30 is not). */
 const isRealDay = (d: string) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
-const today = () => new Date().toISOString().slice(0, 10);
-/** The oldest day still kept (older usage would be pruned at once). */
-const oldestKept = () => new Date(Date.now() - (USAGE_DAYS_KEPT - 1) * 86_400_000).toISOString().slice(0, 10);
 
+/**
+ * What is wrong with a day of usage, or undefined: not a calendar day, in the future (UTC), or
+ * older than the days kept (it would be pruned at once). A batch judges each distinct day once.
+ */
+export function badUsageDay(d: string, now = new Date()): string | undefined {
+  if (!isRealDay(d)) return "not a calendar day";
+  if (d > now.toISOString().slice(0, 10)) return "a day in the future";
+  if (d < new Date(now.getTime() - (USAGE_DAYS_KEPT - 1) * 86_400_000).toISOString().slice(0, 10))
+    return `older than the ${USAGE_DAYS_KEPT} days kept`;
+  return undefined;
+}
+
+/** One record's shape; the day's calendar checks are made per batch (usageBatch in ../schemas.ts), once per distinct day. */
 export const usageRecord = z
   .object({
     tenant: z.string().min(1).max(63),
     ip: z.string().regex(IPV4, "expected an IPv4 address"),
-    day: z
-      .string()
-      .regex(DAY, "expected a day as YYYY-MM-DD")
-      .refine(isRealDay, "not a calendar day")
-      .refine((d) => d <= today(), "a day in the future")
-      .refine((d) => d >= oldestKept(), `older than the ${USAGE_DAYS_KEPT} days kept`),
+    day: z.string().regex(DAY, "expected a day as YYYY-MM-DD"),
     sent: z.number().int().min(0).max(2_000_000_000),
   })
   .strict();

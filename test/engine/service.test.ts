@@ -292,7 +292,11 @@ describe("the provisioning service", () => {
     ).toBe(403);
     expect((await api(tokens.acme, "GET", `/requests/${g.id}`)).status).toBe(404);
     expect(
-      (await api(tokens.acme, "POST", "/usage", { records: [{ tenant: "globex", ip: "198.51.0.1", day: "2026-01-01", sent: 1 }] })).status,
+      (
+        await api(tokens.acme, "POST", "/usage", {
+          records: [{ tenant: "globex", ip: "198.51.0.1", day: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10), sent: 1 }],
+        })
+      ).status,
     ).toBe(403);
     expect((await api(tokens.acme, "GET", "/unused?tenant=globex")).status).toBe(403);
     expect((await api(tokens.globex, "GET", `/requests/${g.id}`)).status).toBe(200);
