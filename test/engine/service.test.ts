@@ -26,6 +26,7 @@ import { standinEnv } from "../../scripts/dev/standins/env";
 import { verifySignature } from "../../service/webhooks";
 import { submitRequest } from "../../service/lifecycle";
 import { insertRequest } from "../../service/store/requests";
+import { prune } from "../../service/store/retention";
 
 const KEY = "sim-key-service-0123456789";
 const CF_TOKEN = "sim-cf-token-service-0123456789";
@@ -618,6 +619,29 @@ describe("the provisioning service", () => {
     expect(ok.body).toEqual({ recorded: 10_000 });
     expect(await count()).toBe(10_000);
     expect(ms).toBeLessThan(1000);
+  });
+
+  test("start-up does the slow work: the toolchain is ready before the service listens", () => {
+    const out = service.output();
+    expect(out.indexOf("toolchain ready")).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf("toolchain ready")).toBeLessThan(out.indexOf("listening on"));
+  });
+
+  test("retention: monitoring results and delivered webhooks older than the kept days are pruned; undelivered ones stay", async () => {
+    await db.query(
+      "insert into monitor_results (tenant, ip, check_name, status, detail, at) values ('old', '192.0.2.1', 'blocklist', 'pass', 'x', now() - interval '100 days')",
+    );
+    const { rows } = await db.query<{ id: string }>(
+      `insert into webhook_deliveries (kind, tenant, body, created_at, delivered_at) values
+         ('ip.alert', 'old', '{}', now() - interval '100 days', now() - interval '100 days'),
+         ('ip.alert', 'old', '{}', now() - interval '100 days', null) returning id`,
+    );
+    const n = await prune(db, 90);
+    expect(n.monitorResults).toBeGreaterThanOrEqual(1);
+    expect(n.webhooks).toBeGreaterThanOrEqual(1);
+    const left = (await db.query("select id, delivered_at from webhook_deliveries where tenant = 'old'")).rows;
+    expect(left.map((r) => r.id)).toEqual([rows[1].id]);
+    expect((await db.query("select 1 from monitor_results where tenant = 'old'")).rowCount).toBe(0);
   });
 
   test("/ready says the database is down while it is; tokens are listed, expire and are revoked", async () => {

@@ -65,6 +65,20 @@ describe("the API's errors are RFC 9457 problem details with a stable code", () 
   });
 });
 
+test("each token has a rate limit: over it → 429 with Retry-After", async () => {
+  const app = serviceApi(pool, { ratePerMinute: 1000 });
+  const statuses: number[] = [];
+  let retryAfter: string | null = null;
+  for (let i = 0; i < 7; i++) {
+    const res = await app.request("/unused?days=abc", { headers: { authorization: `Bearer ${TOKEN}` } });
+    statuses.push(res.status);
+    if (res.status === 429) retryAfter = res.headers.get("retry-after");
+  }
+  // the token allows 5 a minute
+  expect(statuses).toEqual([400, 400, 400, 400, 400, 429, 429]);
+  expect(Number(retryAfter)).toBeGreaterThan(0);
+});
+
 describe("every query parameter is checked (issue 23: `days=-1` listed every IP as unused)", () => {
   test.each([
     ["days=-1", "query.days"],

@@ -142,4 +142,36 @@ describe("service requests", () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("a clone of another remote (the service restarted with a changed --config-repo) is made again, never pushed to", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-origin-"));
+    try {
+      const make = (name: string) => {
+        const remote = path.join(dir, `${name}.git`);
+        const work = path.join(dir, `${name}-work`);
+        execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+        fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
+        const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
+        git("init", "-q", "-b", "main");
+        git("config", "user.email", "t@test.invalid");
+        git("config", "user.name", "t");
+        fs.writeFileSync(path.join(work, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nstackConfigDir: stacks\n`);
+        git("add", "-A");
+        git("commit", "-qm", name);
+        git("remote", "add", "origin", remote);
+        git("push", "-q", "origin", "main");
+        return remote;
+      };
+      const old = make("old");
+      const fresh = make("fresh");
+      const clones = path.join(dir, "clones");
+      const p1 = await new ConfigRepo({ remote: old, branch: "main", dir: clones }).checkout(0);
+      expect(fs.readFileSync(path.join(p1.root, "Pulumi.yaml"), "utf8")).toMatch(/name: old/);
+      const p2 = await new ConfigRepo({ remote: fresh, branch: "main", dir: clones }).checkout(0);
+      expect(fs.readFileSync(path.join(p2.root, "Pulumi.yaml"), "utf8")).toMatch(/name: fresh/);
+      expect(execFileSync("git", ["remote", "get-url", "origin"], { cwd: p2.root, encoding: "utf8" }).trim()).toBe(fresh);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
