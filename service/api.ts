@@ -16,7 +16,7 @@ import { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { Pool } from "pg";
 import { z } from "zod";
-import { inTransaction } from "../scripts/lib/postgres/index";
+import { databaseProblem, inTransaction } from "../scripts/lib/postgres/index";
 import { SLUG } from "../providers/model/names";
 import { moveTo, publicRequest, rerun, submitOnce } from "./lifecycle";
 import { OPENAPI } from "./openapi";
@@ -137,12 +137,7 @@ function register(app: Hono<Env>, method: "get" | "post" | "put" | "delete", pat
 function publicRoutes(app: Hono<Env>, pool: Pool, o: ApiOptions) {
   register(app, "get", "/health", (c) => c.json({ ok: true }));
   register(app, "get", "/ready", async (c) => {
-    const problems = o.notReady
-      ? await o.notReady()
-      : await pool.query("select 1").then(
-          () => [],
-          (e: Error) => [`database: ${e.message}`],
-        );
+    const problems = o.notReady ? await o.notReady() : [await databaseProblem(pool)].filter((p): p is string => !!p);
     if (problems.length) return problemResponse(problem("not_ready", problems.join("; ")), { "retry-after": "5" });
     return c.json({ ready: true });
   });

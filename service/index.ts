@@ -15,7 +15,7 @@ import { APPLY_TASK, WEBHOOK_TASK, advance } from "./lifecycle";
 import { ApplyContext, SlotPool, applyRequest } from "./apply";
 import { ConfigRepo } from "./config-repo";
 import { MonitorOptions, monitorOnce } from "./monitor";
-import { Queue, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
+import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
 
 export interface ServiceOptions {
@@ -131,7 +131,8 @@ async function startQueues(o: ServiceOptions, ctx: ApplyContext, log: (line: str
 /** What keeps the service from taking work: the database, or a queue whose heartbeat does not reach it. */
 async function notReady(pool: Pool, queues: Queue[]): Promise<string[]> {
   const problems: string[] = [];
-  await pool.query("select 1 from graphile_worker.jobs limit 1").catch((e: Error) => problems.push(`database: ${e.message}`));
+  const db = await databaseProblem(pool);
+  if (db) problems.push(db);
   if (!queues.every((q) => q.healthy())) problems.push("queue: the workers' heartbeat has not reached the database lately");
   return problems;
 }

@@ -39,6 +39,14 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
   }
 }
 
+/** What is wrong with the database as the queue needs it (reachable, its schema there), or undefined. */
+export async function databaseProblem(c: Queryable): Promise<string | undefined> {
+  return c.query("select 1 from graphile_worker.jobs limit 1").then(
+    () => undefined,
+    (e: Error) => `database: ${e.message}`,
+  );
+}
+
 /** Any number 64-bit-ish and fixed: the lock that makes two starting processes migrate one at a time. */
 const MIGRATION_LOCK = 0x70656e67;
 
