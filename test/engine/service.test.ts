@@ -615,10 +615,14 @@ describe("the provisioning service", () => {
     const t0 = Date.now();
     const ok = await api(bulk, "POST", "/usage", { records });
     const ms = Date.now() - t0;
-    console.log(`POST /usage of ${records.length} records: ${ms} ms`);
+    // Under 1 s on a machine with a core to spare; a loaded one (load average above its cores) gets that much longer.
+    const slowdown = Math.max(1, os.loadavg()[0] / os.cpus().length);
+    console.log(
+      `POST /usage of ${records.length} records: ${ms} ms (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores)`,
+    );
     expect(ok.body).toEqual({ recorded: 10_000 });
     expect(await count()).toBe(10_000);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(1000 * slowdown);
   });
 
   test("start-up does the slow work: the toolchain is ready before the service listens", () => {
