@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { SLUG } from "../providers/model/names";
-import { REQUEST_KINDS, RequestKind } from "./requests";
+import { REQUEST_KINDS, requestBodies } from "./requests";
 import { badUsageDay, usageRecord } from "./store/usage";
 
 /** A whole number in [min, max] given as query text: `1.5`, `1e10`, `-1`, `abc` and `` are all refused. */
@@ -92,14 +92,21 @@ const oneLineText = z
   .max(200)
   .regex(/^[^\p{Cc}\p{Cf}\u2028\u2029]+$/u, "must be one line of text (no control characters or line separators)");
 
-export const submission = z
-  .object({
-    kind: z.enum(REQUEST_KINDS as [RequestKind, ...RequestKind[]]),
-    params: z.record(z.string(), z.unknown()).default({}),
-    /** Who on the platform asked (a user, a job); the caller's name when absent. */
-    requester: oneLineText.optional(),
-  })
-  .strict();
+/** A request: one variant per kind, each with its own `params` (the OpenAPI document's oneOf). */
+const submissionVariants = REQUEST_KINDS.map((kind) =>
+  z
+    .object({
+      kind: z.literal(kind),
+      params: requestBodies[kind] as z.ZodTypeAny,
+      /** Who on the platform asked (a user, a job); the caller's name when absent. */
+      requester: oneLineText.optional(),
+    })
+    .strict(),
+);
+export const submission = z.discriminatedUnion(
+  "kind",
+  submissionVariants as unknown as [(typeof submissionVariants)[number], ...(typeof submissionVariants)[number][]],
+);
 
 export const settings = z.object({ autoEmergencySwitch: z.boolean() }).strict();
 

@@ -130,8 +130,10 @@ describe("what a caller writes cannot forge a request's completion", () => {
     ["U+0085", `x\u0085Request: ${victim}`],
     ["VT/FF", `x\u000b\u000cRequest: ${victim}`],
   ])("requester with %s: refused by the API, one line in the commit message", (_, requester) => {
-    const body = submission.safeParse({ kind: "acquire_ips", params: {}, requester });
+    const body = submission.safeParse({ kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester });
     expect(body.success).toBe(false);
+    expect(body.success ? [] : body.error.issues.map((i) => i.path.join("."))).toEqual(["requester"]);
+    expect(submission.safeParse({ kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester: "ana@platform" }).success).toBe(true);
     const msg = commitMessage({ id: own, tenant: "globex", kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester });
     // Every line break git or a reader could see: only our own trailer starts a line.
     // eslint-disable-next-line no-control-regex
