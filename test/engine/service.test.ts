@@ -27,6 +27,7 @@ import { verifySignature } from "../../service/webhooks";
 import { submitRequest } from "../../service/lifecycle";
 import { insertRequest } from "../../service/store/requests";
 import { prune } from "../../service/store/retention";
+import { monitorOnce } from "../../service/monitor";
 
 const KEY = "sim-key-service-0123456789";
 const CF_TOKEN = "sim-cf-token-service-0123456789";
@@ -625,6 +626,43 @@ describe("the provisioning service", () => {
     expect(ms).toBeLessThan(1000 * slowdown);
   });
 
+  test("the emergency switch is judged every pass: listed before opting in, no free standby → an incident every pass; a standby added → switched", async () => {
+    const ip = "192.0.2.50";
+    await db.query(
+      "insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) values ('switchy', $1, 'mx1', 'sending', 1, 'mx1-ip1.switchy.test', 'assigned')",
+      [ip],
+    );
+    blocklist.listed.push(ip);
+    const o = { resolver: dnsSim.address, blocklists: ["bl.test.invalid"], smtp: false as const };
+    const pass = async () => {
+      // the service's own monitor may be mid-pass (one at a time): wait for ours
+      while (!(await monitorOnce(db, o))) await new Promise((res) => setTimeout(res, 200));
+    };
+    const incidents = async () =>
+      (await db.query("select count(*)::int as n from webhook_deliveries where tenant = 'switchy' and body->>'level' = 'incident'")).rows[0]
+        .n as number;
+    await pass();
+    expect(await incidents()).toBe(0); // not opted in: an alert only
+    await db.query("insert into tenant_settings (tenant, auto_emergency_switch) values ('switchy', true)");
+    await pass();
+    const first = await incidents();
+    expect(first).toBeGreaterThanOrEqual(1);
+    await pass();
+    expect(await incidents()).toBeGreaterThan(first);
+    await db.query(
+      "insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) values ('switchy', '192.0.2.51', 'mx1', 'standby', 1, 'mx1-standby1.switchy.test', 'assigned')",
+    );
+    await pass();
+    const pause = (
+      await db.query("select id from service_requests where tenant = 'switchy' and kind = 'pause_ip' and params->>'ip' = $1", [ip])
+    ).rows;
+    expect(pause).toHaveLength(1);
+    // switchy has no stack file: the request ends rejected, and nothing is left open
+    expect((await settled(pause[0].id)).status).toBe("rejected");
+    blocklist.listed.splice(blocklist.listed.indexOf(ip), 1);
+    await db.query("update tenant_ips set status = 'released' where tenant = 'switchy'");
+  });
+
   test("start-up does the slow work: the toolchain is ready before the service listens", () => {
     const out = service.output();
     expect(out.indexOf("toolchain ready")).toBeGreaterThanOrEqual(0);
@@ -676,6 +714,15 @@ describe("the provisioning service", () => {
     const back = Date.now();
     const done = await settled(r.id);
     const recovery = Date.now() - back;
+    // what the service said while the database was away and when it came back
+    console.log(
+      service
+        .output()
+        .split("\n")
+        .filter((l) => /unreachable|database is back|stopped \(|unlocked|heartbeat failed/.test(l))
+        .slice(-15)
+        .join("\n"),
+    );
     console.log(`database down ${ms / 1000} s mid-purchase: the request ended ${done.status} ${recovery} ms after it came back`);
     sim.setTiming({ buildMs: 200, ipDelayMs: 300 });
     expect(done.status).toBe("assigned");
