@@ -133,7 +133,9 @@ describe("what a caller writes cannot forge a request's completion", () => {
     const body = submission.safeParse({ kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester });
     expect(body.success).toBe(false);
     expect(body.success ? [] : body.error.issues.map((i) => i.path.join("."))).toEqual(["requester"]);
-    expect(submission.safeParse({ kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester: "ana@platform" }).success).toBe(true);
+    expect(submission.safeParse({ kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester: "ana@platform" }).success).toBe(
+      true,
+    );
     const msg = commitMessage({ id: own, tenant: "globex", kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester });
     // Every line break git or a reader could see: only our own trailer starts a line.
     // eslint-disable-next-line no-control-regex
