@@ -7,8 +7,9 @@
  *                purchasing, the first release step to releasing, each IP recorded as it arrives.
  *              → assigned / released from the stack's outputs; a change the engine's policy pack
  *                refuses is reverted in git and rejected; one that keeps failing ends failed.
- * Every step can be killed and run again: the commit is found by its request id instead of made
- * twice, `up` converges (the Hostwinds provider takes over an IP bought by a killed run instead of
+ * Every step can be killed and run again: the sha of a commit is recorded on the request's row
+ * before it is pushed, so the next try finds it by the request's id (never by searching commit
+ * messages, which hold text a caller sent) instead of making it twice; `up` converges (the Hostwinds provider takes over an IP bought by a killed run instead of
  * buying another), and a stack lock left by a killed engine on this host is cleared.
  */
 import * as fs from "fs";
@@ -23,10 +24,15 @@ import { FleetEngineOptions, openTenantStack } from "../scripts/lib/stacks/stack
 import { devDir } from "../scripts/lib/engine/pulumi-env";
 import { FleetProject } from "../scripts/lib/stacks/tenants";
 import { ConfigRepo } from "./config-repo";
-import { RequestRow, advance, getRequest } from "./lifecycle";
+import { RequestRow, StatusFields, advance, getRequest } from "./lifecycle";
 import { inTransaction } from "../scripts/lib/postgres/index";
+import { untilDatabase } from "../scripts/lib/postgres/outage";
+import { oneLine } from "./problems";
+import { recordRequestIp, requestIps, setPendingSha, setRevertSha } from "./store/requests";
+import { Status } from "./requests";
 import { KnownIp, RequestRejected, TERMINAL, changeTenant, doneStatus, judgeTenant } from "./requests";
-import { syncTenantIps, syncTenantServers, tenantIpsFromOutputs, tenantServersFromOutputs } from "./tenant-ips";
+import { tenantIpsFromOutputs, tenantServersFromOutputs } from "./tenant-ips";
+import { syncTenantIps, syncTenantServers } from "./store/ips";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 
 export interface ApplyContext {
@@ -36,6 +42,8 @@ export interface ApplyContext {
   engine: FleetEngineOptions;
   policyPacks: string[];
   log: (line: string) => void;
+  /** How long a step waits for the database to come back before giving up (default 1 hour). */
+  outageMaxMs?: number;
 }
 
 /** How long a request waits for another run's stack lock before the try counts as failed. */
@@ -143,8 +151,10 @@ export async function applyRequest(
   requestId: string,
   attempt: { attempts: number; maxAttempts: number },
 ): Promise<void> {
-  const row = await getRequest(ctx.pool, requestId);
-  if (!row || (TERMINAL as readonly string[]).includes(row.status)) return;
+  const row = await db(ctx, "reading the request", () => getRequest(ctx.pool, requestId));
+  if (!row) return;
+  const revertCancelled = row.status === "cancelled" && row.commit_sha && !row.revert_sha;
+  if ((TERMINAL as readonly string[]).includes(row.status) && !revertCancelled) return;
   const slot = await ctx.slots.acquire();
   try {
     await run(ctx, row, slot, attempt);
@@ -153,130 +163,165 @@ export async function applyRequest(
   }
 }
 
+/** A database step that waits out an outage (the engine's work is never thrown away for it). */
+const db = <T>(ctx: ApplyContext, what: string, f: () => Promise<T>) =>
+  untilDatabase(f, { maxMs: ctx.outageMaxMs, log: (l) => ctx.log(`${what}: ${l}`) });
+
+const move = (ctx: ApplyContext, id: string, status: Status, fields: StatusFields = {}) =>
+  db(ctx, `request ${id}: recording ${status}`, () => advance(ctx.pool, id, status, fields));
+
+/** The commit message: the request's own words, and the caller's name on one line of its own. */
+export function commitMessage(row: Pick<RequestRow, "id" | "tenant" | "kind" | "params" | "requester">): string {
+  return `service: ${oneLine(describe(row as RequestRow))} for ${row.tenant}\n\nRequested by ${oneLine(row.requester)} through the provisioning service.\n\nRequest: ${row.id}`;
+}
+
 async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { attempts: number; maxAttempts: number }): Promise<void> {
-  const { pool, repo } = ctx;
-  const id = row.id;
-  const p = await repo.checkout(slot);
-  if (!repo.hasTenant(p, row.tenant)) {
-    await advance(pool, id, "rejected", {
-      failure_reason: `tenant ${row.tenant} has no stack config (${p.stacksDir}/Pulumi.${row.tenant}.yaml) in the config repository`,
+  const p = await ctx.repo.checkout(slot);
+  if (row.status === "cancelled") return revertStep(ctx, p, row, "it was cancelled");
+  if (!ctx.repo.hasTenant(p, row.tenant)) {
+    await move(ctx, row.id, "rejected", {
+      failure_reason: `tenant ${row.tenant} has no stack config (stacks/Pulumi.${row.tenant}.yaml) in the config repository`,
     });
     return;
   }
   const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
+  if (row.status === "requested" && !(await commitStep(ctx, p, stack, row))) return;
+  const failure = await upStep(ctx, stack, row);
+  if (failure) return failedStep(ctx, p, row, failure, attempt);
+  await recordStep(ctx, p, stack, row);
+}
 
-  if (row.status === "requested") {
-    let sha = await repo.commitWith(p, "Request", id);
-    let after: unknown;
-    if (!sha) {
-      const ips = ["release_ip", "retire_ip", "pause_ip"].includes(row.kind) ? await knownIps(p, repo, stack, row.tenant) : [];
-      try {
-        sha = await repo.commitTenant(
-          p,
-          row.tenant,
-          (raw) => {
-            const before = judgeTenant(row.tenant, raw);
-            after = judgeTenant(row.tenant, changeTenant(before, row.kind, row.params, ips));
-            return after;
-          },
-          `service: ${describe(row)} for ${row.tenant}\n\nRequested by ${row.requester} through the provisioning service.\n\nRequest: ${id}`,
-        );
-      } catch (e) {
-        if (!(e instanceof RequestRejected) && !(e instanceof Error && e.name === "ZodError")) throw e;
-        await advance(pool, id, "rejected", { failure_reason: e instanceof RequestRejected ? e.message : conciseError(e) });
-        ctx.log(`request ${id} (${row.tenant}): rejected: ${e.message}`);
-        return;
-      }
-      ctx.log(`request ${id} (${row.tenant}): committed ${sha.slice(0, 10)} and pushed`);
-    } else {
-      after = repo.readTenant(p, row.tenant).tenant;
+/** requested → confirmed: the change committed and pushed (or found pushed by an earlier try); false when rejected. */
+async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<boolean> {
+  const { repo } = ctx;
+  const id = row.id;
+  const fresh = await db(ctx, `request ${id}`, () => getRequest(ctx.pool, id));
+  let sha = fresh?.pending_commit_sha && (await repo.onBranch(p, fresh.pending_commit_sha)) ? fresh.pending_commit_sha : undefined;
+  let after: unknown;
+  if (!sha) {
+    const ips = ["release_ip", "retire_ip", "pause_ip"].includes(row.kind) ? await knownIps(p, repo, stack, row.tenant) : [];
+    try {
+      sha = await repo.commitTenant(
+        p,
+        row.tenant,
+        (raw) => {
+          const before = judgeTenant(row.tenant, raw);
+          after = judgeTenant(row.tenant, changeTenant(before, row.kind, row.params, ips));
+          return after;
+        },
+        commitMessage(row),
+        (pending) => db(ctx, `request ${id}: recording its commit`, () => setPendingSha(ctx.pool, id, "commit", pending)),
+      );
+    } catch (e) {
+      if (!(e instanceof RequestRejected) && !(e instanceof Error && e.name === "ZodError")) throw e;
+      await move(ctx, id, "rejected", { failure_reason: e instanceof RequestRejected ? e.message : conciseError(e) });
+      ctx.log(`request ${id} (${row.tenant}): rejected: ${e.message}`);
+      return false;
     }
-    const t = parseTenant(row.tenant, after ?? repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
-    const serverName = (row.params.server ?? row.params.name) as string | undefined;
-    const server = t.servers.find((s) => s.name === serverName);
-    await advance(pool, id, "confirmed", {
-      commit_sha: sha,
-      domain: t.domains[0].name,
-      ...(server
-        ? { hostwinds: { server: server.name, location: server.location, plan: server.plan, billingCycle: server.billingCycle } }
-        : {}),
-    });
+    ctx.log(`request ${id} (${row.tenant}): committed ${sha.slice(0, 10)} and pushed`);
   }
+  const t = parseTenant(row.tenant, after ?? repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
+  const serverName = (row.params.server ?? row.params.name) as string | undefined;
+  const server = t.servers.find((s) => s.name === serverName);
+  await move(ctx, id, "confirmed", {
+    commit_sha: sha,
+    domain: t.domains[0].name,
+    ...(server
+      ? { hostwinds: { server: server.name, location: server.location, plan: server.plan, billingCycle: server.billingCycle } }
+      : {}),
+  });
+  return true;
+}
 
-  // Desired state is in git: apply the tenant's stack as the branch has it now.
+/**
+ * `up` of the tenant's stack as the branch has it now; the engine's events move the row and
+ * record each IP (in order, each waiting out a database outage). Returns the failure, if any.
+ */
+async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise<ChangeCollector["change"] | undefined> {
+  const id = row.id;
   const collector = new ChangeCollector(row.tenant);
   let writes: Promise<unknown> = Promise.resolve();
-  const later = (f: () => Promise<unknown>) => {
-    writes = writes.then(f).catch((e: Error) => ctx.log(`request ${id}: recording an engine event failed: ${e.message}`));
+  const later = (what: string, f: () => Promise<unknown>) => {
+    writes = writes
+      .then(() => db(ctx, `request ${id}: ${what}`, f))
+      .catch((e: Error) => ctx.log(`request ${id}: recording an engine event failed: ${e.message}`));
   };
   const onEvent = (e: EngineEvent) => {
     collector.onEvent(e);
     const pre = e.resourcePreEvent?.metadata;
     if (pre && (pre.type === SECONDARY_IP_TYPE || pre.type === INSTANCE_TYPE)) {
-      if (["create", "create-replacement", "replace"].includes(pre.op)) later(() => advance(pool, id, "purchasing"));
-      if (pre.type === SECONDARY_IP_TYPE && ["delete", "delete-replaced"].includes(pre.op)) later(() => advance(pool, id, "releasing"));
+      if (["create", "create-replacement", "replace"].includes(pre.op)) later("purchasing", () => advance(ctx.pool, id, "purchasing"));
+      if (pre.type === SECONDARY_IP_TYPE && ["delete", "delete-replaced"].includes(pre.op))
+        later("releasing", () => advance(ctx.pool, id, "releasing"));
     }
     const out = e.resOutputsEvent?.metadata;
-    if (out?.type === SECONDARY_IP_TYPE) {
-      const resource = out.urn.split("::").pop() ?? out.urn;
-      const bought = ["create", "create-replacement"].includes(out.op) ? (out.new?.outputs?.ip as string | undefined) : undefined;
-      const released = ["delete", "delete-replaced"].includes(out.op) ? (out.old?.outputs?.ip as string | undefined) : undefined;
-      for (const [ip, action] of [
-        [bought, "bought"],
-        [released, "released"],
-      ] as const)
-        if (ip)
-          later(() =>
-            pool.query("insert into request_ips (request_id, ip, action, resource) values ($1, $2, $3, $4) on conflict do nothing", [
-              id,
-              ip,
-              action,
-              resource,
-            ]),
-          );
-    }
+    if (out?.type !== SECONDARY_IP_TYPE) return;
+    const resource = out.urn.split("::").pop() ?? out.urn;
+    const bought = ["create", "create-replacement"].includes(out.op) ? (out.new?.outputs?.ip as string | undefined) : undefined;
+    const released = ["delete", "delete-replaced"].includes(out.op) ? (out.old?.outputs?.ip as string | undefined) : undefined;
+    if (bought) later(`IP ${bought} bought`, () => recordRequestIp(ctx.pool, id, bought, "bought", resource));
+    if (released) later(`IP ${released} released`, () => recordRequestIp(ctx.pool, id, released, "released", resource));
   };
-  const policyPacks = ctx.policyPacks;
   let failure: unknown;
   try {
-    await unlocked(ctx, row, () => stack.up({ policyPacks, onEvent }));
+    await unlocked(ctx, row, () => stack.up({ policyPacks: ctx.policyPacks, onEvent }));
   } catch (e) {
     failure = e;
+    collector.failed(e);
   }
   await writes;
-  if (failure) {
-    collector.failed(failure);
-    const c = collector.change;
-    if (c.status === "blocked") {
-      const reason = c.policy
-        .filter((x) => x.level === "mandatory")
-        .map((x) => x.message)
-        .join("; ");
-      const sha = (await getRequest(pool, id))?.commit_sha;
-      const reverted = await repo.commitWith(p, "Reverts-request", id);
-      if (sha && !reverted)
-        await repo.revert(p, sha, `service: revert request ${id} for ${row.tenant} (the policy pack refused it)\n\nReverts-request: ${id}`);
-      await advance(pool, id, "rejected", { failure_reason: reason });
-      return;
-    }
-    if (attempt.attempts < attempt.maxAttempts) throw new Error(`tenant ${row.tenant}: up failed (will try again): ${c.error}`);
-    await advance(pool, id, "failed", { failure_reason: `up of tenant ${row.tenant} failed ${attempt.attempts} times; last: ${c.error}` });
+  return failure ? collector.change : undefined;
+}
+
+/** The engine failed: a change the policy pack refused is reverted and rejected; anything else is tried again, then failed. */
+async function failedStep(
+  ctx: ApplyContext,
+  p: FleetProject,
+  row: RequestRow,
+  c: ChangeCollector["change"],
+  attempt: { attempts: number; maxAttempts: number },
+): Promise<void> {
+  if (c.status === "blocked") {
+    const reason = c.policy
+      .filter((x) => x.level === "mandatory")
+      .map((x) => x.message)
+      .join("; ");
+    await revertStep(ctx, p, row, "the policy pack refused it");
+    await move(ctx, row.id, "rejected", { failure_reason: reason });
     return;
   }
+  if (attempt.attempts < attempt.maxAttempts) throw new Error(`tenant ${row.tenant}: up failed (will try again): ${c.error}`);
+  await move(ctx, row.id, "failed", { failure_reason: `up of tenant ${row.tenant} failed ${attempt.attempts} times; last: ${c.error}` });
+}
 
+/** Reverts the request's pushed commit once (its sha recorded before the push, like the commit's). */
+async function revertStep(ctx: ApplyContext, p: FleetProject, row: RequestRow, why: string): Promise<void> {
+  const id = row.id;
+  const fresh = await db(ctx, `request ${id}`, () => getRequest(ctx.pool, id));
+  const sha = fresh?.commit_sha;
+  if (!sha || fresh.revert_sha) return;
+  let revert = fresh.pending_revert_sha && (await ctx.repo.onBranch(p, fresh.pending_revert_sha)) ? fresh.pending_revert_sha : undefined;
+  revert ??= await ctx.repo.revert(
+    p,
+    sha,
+    `service: revert request ${id} for ${row.tenant} (${why})\n\nReverts-request: ${id}`,
+    (pending) => db(ctx, `request ${id}: recording its revert`, () => setPendingSha(ctx.pool, id, "revert", pending)),
+  );
+  await db(ctx, `request ${id}: recording its revert`, () => setRevertSha(ctx.pool, id, revert));
+  ctx.log(`request ${id} (${row.tenant}): reverted ${sha.slice(0, 10)} (${why})`);
+}
+
+/** assigned / released: the stack's outputs, the IPs the engine reported, the tenant's IPs and servers. */
+async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<void> {
+  const id = row.id;
   const outputs = await stackOutputs(stack);
-  const t = parseTenant(row.tenant, repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
+  const t = parseTenant(row.tenant, ctx.repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
   const ips = tenantIpsFromOutputs(t, outputs);
-  const { rows: touched } = await pool.query<{ ip: string; action: string }>("select ip, action from request_ips where request_id = $1", [
-    id,
-  ]);
+  const touched = (await db(ctx, `request ${id}`, () => requestIps(ctx.pool, id))).map((x) => ({ ip: x.ip, action: x.action }));
   const wanted = row.params.ip as string | undefined;
   // A release the engine reported without outputs: the IP the request named, gone from the stack.
   if (row.kind === "release_ip" && wanted && !ips.some((i) => i.ip === wanted) && !touched.some((x) => x.ip === wanted)) {
-    await pool.query(
-      "insert into request_ips (request_id, ip, action, resource) values ($1, $2, 'released', 'SecondaryIp') on conflict do nothing",
-      [id, wanted],
-    );
+    await db(ctx, `request ${id}`, () => recordRequestIp(ctx.pool, id, wanted, "released", "SecondaryIp"));
     touched.push({ ip: wanted, action: "released" });
   }
   const result = {
@@ -287,10 +332,12 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
       : {}),
     monthlyCostUsd: (outputs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd,
   };
-  await inTransaction(pool, async (c) => {
-    await syncTenantIps(c, row.tenant, ips);
-    await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs));
-  });
-  await advance(pool, id, doneStatus(row.kind), { result, commit_sha: undefined });
+  await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
+    inTransaction(ctx.pool, async (c) => {
+      await syncTenantIps(c, row.tenant, ips);
+      await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs));
+    }),
+  );
+  await move(ctx, id, doneStatus(row.kind), { result });
   ctx.log(`request ${id} (${row.tenant}): ${doneStatus(row.kind)}`);
 }

@@ -39,24 +39,35 @@ export class ConfigRepo {
     }
   }
 
-  /** The slot's clone, made on first use and reset to the remote branch. */
+  /**
+   * The slot's clone, made on first use and reset to the remote branch. A clone whose `origin` is
+   * not the configured remote (the service was started with another --config-repo) is made again.
+   */
   async checkout(slot: number): Promise<FleetProject> {
     const dir = path.join(this.o.dir, `slot-${slot}`);
-    if (!fs.existsSync(path.join(dir, ".git"))) {
-      fs.mkdirSync(this.o.dir, { recursive: true });
+    if (fs.existsSync(path.join(dir, ".git")) && (await this.origin(dir)) !== this.o.remote)
       fs.rmSync(dir, { recursive: true, force: true });
-      await run("git", ["clone", "-q", "--branch", this.o.branch, this.o.remote, dir]);
-      const a = this.o.author ?? { name: "penguinmails service", email: "service@penguinmails.invalid" };
-      await this.git(dir, "config", "user.name", a.name);
-      await this.git(dir, "config", "user.email", a.email);
-      for (const link of ["node_modules", "dist"]) {
-        const at = path.join(dir, link);
-        if (!fs.existsSync(at)) fs.symlinkSync(path.join(projectRoot, link), at);
-      }
-      fs.appendFileSync(path.join(dir, ".git", "info", "exclude"), "/node_modules\n/dist\n/.pulumi-dev/\n");
-    }
+    if (!fs.existsSync(path.join(dir, ".git"))) await this.clone(dir);
     await this.sync(dir);
     return fleetProject(dir);
+  }
+
+  private async origin(dir: string): Promise<string | undefined> {
+    return this.git(dir, "remote", "get-url", "origin").catch(() => undefined);
+  }
+
+  private async clone(dir: string): Promise<void> {
+    fs.mkdirSync(this.o.dir, { recursive: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    await run("git", ["clone", "-q", "--branch", this.o.branch, "--", this.o.remote, dir]);
+    const a = this.o.author ?? { name: "penguinmails service", email: "service@penguinmails.invalid" };
+    await this.git(dir, "config", "user.name", a.name);
+    await this.git(dir, "config", "user.email", a.email);
+    for (const link of ["node_modules", "dist"]) {
+      const at = path.join(dir, link);
+      if (!fs.existsSync(at)) fs.symlinkSync(path.join(projectRoot, link), at);
+    }
+    fs.appendFileSync(path.join(dir, ".git", "info", "exclude"), "/node_modules\n/dist\n/.pulumi-dev/\n");
   }
 
   private async sync(dir: string): Promise<void> {
@@ -80,10 +91,16 @@ export class ConfigRepo {
     return { doc, tenant: stackConfig(doc)[TENANT_KEY] };
   }
 
-  /** The commit on the remote branch with this trailer line (`Request: <id>`, `Reverts-request: <id>`), if any. */
-  async commitWith(p: FleetProject, trailer: string, requestId: string): Promise<string | undefined> {
-    const sha = await this.git(p.root, "log", `origin/${this.o.branch}`, "-n1", "--format=%H", `--grep=^${trailer}: ${requestId}$`);
-    return sha || undefined;
+  /**
+   * Whether this commit is on the remote branch. A request's commit is known by the sha the
+   * service recorded for it before pushing, never by searching messages (a caller's text is in them).
+   */
+  async onBranch(p: FleetProject, sha: string): Promise<boolean> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) return false;
+    return this.git(p.root, "merge-base", "--is-ancestor", sha, `origin/${this.o.branch}`).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -96,6 +113,7 @@ export class ConfigRepo {
     tenant: string,
     change: (tenantBefore: unknown) => unknown,
     message: string,
+    beforePush: (sha: string) => Promise<void>,
     attempts = 6,
   ): Promise<string> {
     for (let i = 1; ; i++) {
@@ -103,6 +121,7 @@ export class ConfigRepo {
       setStackConfig(doc, TENANT_KEY, change(before));
       fs.writeFileSync(this.file(p, tenant), stackFileText(doc));
       await this.git(p.root, "commit", "-qam", message);
+      await beforePush(await this.git(p.root, "rev-parse", "HEAD"));
       try {
         await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
         return this.git(p.root, "rev-parse", "HEAD");
@@ -115,13 +134,15 @@ export class ConfigRepo {
   }
 
   /** Reverts a pushed commit (a change the engine refused), naming the request. */
-  async revert(p: FleetProject, sha: string, message: string, attempts = 6): Promise<void> {
+  async revert(p: FleetProject, sha: string, message: string, beforePush: (sha: string) => Promise<void>, attempts = 6): Promise<string> {
     for (let i = 1; ; i++) {
       await this.git(p.root, "revert", "--no-edit", sha);
       await this.git(p.root, "commit", "-q", "--amend", "-m", message);
+      const revert = await this.git(p.root, "rev-parse", "HEAD");
+      await beforePush(revert);
       try {
         await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
-        return;
+        return revert;
       } catch (e) {
         if (i >= attempts) throw e;
         await this.sync(p.root);

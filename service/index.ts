@@ -7,13 +7,15 @@ import * as path from "path";
 import { AddressInfo } from "net";
 import { serve } from "@hono/node-server";
 import { Pool } from "pg";
-import { devDir, projectRoot } from "../scripts/lib/engine/pulumi-env";
+import { devDir, prepareToolchain, projectRoot } from "../scripts/lib/engine/pulumi-env";
+import { untilDatabase } from "../scripts/lib/postgres/outage";
+import { prune } from "./store/retention";
 import { serviceApi } from "./api";
-import { APPLY_TASK, WEBHOOK_TASK, advance, getRequest } from "./lifecycle";
+import { APPLY_TASK, WEBHOOK_TASK, advance } from "./lifecycle";
 import { ApplyContext, SlotPool, applyRequest } from "./apply";
 import { ConfigRepo } from "./config-repo";
 import { MonitorOptions, monitorOnce } from "./monitor";
-import { Queue, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
+import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
 
 export interface ServiceOptions {
@@ -30,6 +32,10 @@ export interface ServiceOptions {
   monitorEverySeconds: number;
   monitor: Omit<MonitorOptions, "log">;
   deadAfterMs?: number;
+  /** Webhook deliveries at once (their own workers; default 4). */
+  webhookConcurrency?: number;
+  /** Days monitoring results and delivered webhooks are kept (default 90). */
+  retentionDays?: number;
   log?: (line: string) => void;
 }
 
@@ -41,11 +47,36 @@ export interface RunningService {
 
 export async function startService(o: ServiceOptions): Promise<RunningService> {
   const log = o.log ?? ((l: string) => console.log(`${new Date().toISOString()} ${l}`));
-  const pool = openPool(o.databaseUrl, o.concurrency * 2 + 10);
+  // The slow work first: a fresh host builds the engine here, never inside a request.
+  const bin = await prepareToolchain(log);
+  log(`service: toolchain ready (${path.basename(path.dirname(bin))})`);
+  const pool = openPool(o.databaseUrl, o.concurrency * 2 + 14);
   const applied = await migrate(pool);
   if (applied.length) log(`service: applied migrations ${applied.join(", ")}`);
+  const ctx = applyContext(o, pool, log);
+  const { applies, hooks } = await startQueues(o, ctx, log);
+  const app = serviceApi(pool, { notReady: () => notReady(pool, [applies, hooks]) });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: o.listen.host, port: o.listen.port }, () => resolve(s));
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.address}:${addr.port}`;
+  log(`service: listening on ${url} (queue instance ${applies.instanceId}, ${o.concurrency} engine slots)`);
+  const timers = startTimers(o, pool, log);
+  return {
+    url,
+    pool,
+    async stop() {
+      timers.forEach((t) => clearInterval(t));
+      await new Promise<void>((r) => server.close(() => r()));
+      await Promise.all([applies.stop(), hooks.stop()]);
+      await pool.end();
+    },
+  };
+}
 
-  const ctx: ApplyContext = {
+function applyContext(o: ServiceOptions, pool: Pool, log: (line: string) => void): ApplyContext {
+  return {
     pool,
     repo: new ConfigRepo({
       remote: o.configRepo.remote,
@@ -57,7 +88,15 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     policyPacks: o.policyPacks ?? [path.join(projectRoot, "policies")],
     log,
   };
-  const queue: Queue = await startQueue(
+}
+
+/**
+ * Two sets of workers: applies (one engine slot each) and webhook deliveries (their own, so a
+ * receiver that never answers delays no apply; each try waits at most the webhook timeout).
+ */
+async function startQueues(o: ServiceOptions, ctx: ApplyContext, log: (line: string) => void) {
+  const { pool } = ctx;
+  const applies = await startQueue(
     pool,
     {
       [APPLY_TASK]: async (payload, helpers) => {
@@ -67,30 +106,39 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
           await applyRequest(ctx, requestId, attempt);
         } catch (e) {
           log(`request ${requestId}: attempt ${attempt.attempts} of ${attempt.maxAttempts} failed: ${(e as Error).message}`);
+          if (attempt.attempts < attempt.maxAttempts) throw e;
           // The last attempt ends the request instead of leaving it mid-way.
-          if (attempt.attempts >= attempt.maxAttempts) {
-            const row = await getRequest(pool, requestId);
-            if (row) await advance(pool, requestId, "failed", { failure_reason: (e as Error).message.slice(0, 1000) });
-            return;
-          }
-          throw e;
+          await untilDatabase(() => advance(pool, requestId, "failed", { failure_reason: (e as Error).message.slice(0, 1000) }));
         }
       },
-      [WEBHOOK_TASK]: async (payload) => deliverWebhook(pool, o.webhook, (payload as { id: number }).id),
     },
-    // Webhook jobs share the workers: one more than the engine slots keeps deliveries moving while every slot applies.
-    { concurrency: o.concurrency + 2, deadAfterMs: o.deadAfterMs, log },
+    { concurrency: o.concurrency, deadAfterMs: o.deadAfterMs, log },
   );
+  const hooks = await startQueue(
+    pool,
+    {
+      [WEBHOOK_TASK]: async (payload, helpers) =>
+        deliverWebhook(pool, o.webhook, (payload as { id: number }).id, {
+          attempts: helpers.job.attempts,
+          maxAttempts: helpers.job.max_attempts,
+        }),
+    },
+    { concurrency: o.webhookConcurrency ?? 4, deadAfterMs: o.deadAfterMs, log },
+  );
+  return { applies, hooks };
+}
 
-  const app = serviceApi(pool);
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: o.listen.host, port: o.listen.port }, () => resolve(s));
-  });
-  const addr = server.address() as AddressInfo;
-  const url = `http://${addr.address}:${addr.port}`;
-  log(`service: listening on ${url} (queue instance ${queue.instanceId}, ${o.concurrency} engine slots)`);
+/** What keeps the service from taking work: the database, or a queue whose heartbeat does not reach it. */
+async function notReady(pool: Pool, queues: Queue[]): Promise<string[]> {
+  const problems: string[] = [];
+  const db = await databaseProblem(pool);
+  if (db) problems.push(db);
+  if (!queues.every((q) => q.healthy())) problems.push("queue: the workers' heartbeat has not reached the database lately");
+  return problems;
+}
 
-  let monitorTimer: NodeJS.Timeout | undefined;
+function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = [];
   if (o.monitorEverySeconds > 0) {
     const tick = () =>
       monitorOnce(pool, { ...o.monitor, log })
@@ -98,17 +146,15 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
           (p) => p && (p.alerts || p.switches.length) && log(`monitor: ${p.ips} IPs of ${p.tenants} tenants checked, ${p.alerts} alerts`),
         )
         .catch((e: Error) => log(`monitor: the pass failed: ${e.message}`));
-    monitorTimer = setInterval(tick, o.monitorEverySeconds * 1000);
+    timers.push(setInterval(tick, o.monitorEverySeconds * 1000));
   }
-
-  return {
-    url,
-    pool,
-    async stop() {
-      if (monitorTimer) clearInterval(monitorTimer);
-      await new Promise<void>((r) => server.close(() => r()));
-      await queue.stop();
-      await pool.end();
-    },
-  };
+  const days = o.retentionDays ?? 90;
+  const prunePass = () =>
+    prune(pool, days)
+      .then((n) => Object.values(n).some((x) => x > 0) && log(`retention: pruned ${JSON.stringify(n)} (kept ${days} days)`))
+      .catch((e: Error) => log(`retention: the pass failed: ${e.message}`));
+  void prunePass();
+  timers.push(setInterval(prunePass, 60 * 60_000));
+  timers.forEach((t) => t.unref());
+  return timers;
 }

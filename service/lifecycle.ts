@@ -1,35 +1,18 @@
 /**
- * A request's lifecycle in Postgres: requested → confirmed → purchasing → assigned, or
- * releasing → released, or rejected / failed. A status moves only forward and never out of a
- * terminal one; each move stamps its own timestamp, appends to request_events and writes the
- * webhook for it, all in one statement batch inside the caller's transaction.
+ * A request's lifecycle: requested → confirmed → purchasing → assigned, or releasing → released,
+ * or rejected / failed / cancelled. A status moves only forward and never out of a terminal one;
+ * each move stamps its own timestamp, appends to request_events and writes the webhook for it,
+ * all inside the caller's transaction. The SQL is in store/requests.ts and store/webhooks.ts.
  */
 import { Pool } from "pg";
 import { Queryable, enqueue, inTransaction } from "../scripts/lib/postgres/index";
 import { RequestKind, Status, TERMINAL } from "./requests";
+import { withoutServerPaths } from "./problems";
+import { NewRequest, RequestRow, insertEvent, insertRequest, updateStatus } from "./store/requests";
+import { insertDelivery } from "./store/webhooks";
 
-export interface RequestRow {
-  id: string;
-  tenant: string;
-  requester: string;
-  kind: RequestKind;
-  params: Record<string, unknown>;
-  status: Status;
-  hostwinds: Record<string, unknown> | null;
-  domain: string | null;
-  commit_sha: string | null;
-  failure_reason: string | null;
-  result: Record<string, unknown> | null;
-  requested_at: Date;
-  confirmed_at: Date | null;
-  purchasing_at: Date | null;
-  releasing_at: Date | null;
-  assigned_at: Date | null;
-  released_at: Date | null;
-  rejected_at: Date | null;
-  failed_at: Date | null;
-  updated_at: Date;
-}
+export type { RequestRow } from "./store/requests";
+export { getRequest } from "./store/requests";
 
 const ORDER: Record<Status, number> = {
   requested: 0,
@@ -40,6 +23,7 @@ const ORDER: Record<Status, number> = {
   released: 4,
   rejected: 4,
   failed: 4,
+  cancelled: 4,
 };
 
 export interface StatusFields {
@@ -54,69 +38,52 @@ export const WEBHOOK_TASK = "deliver-webhook";
 export const APPLY_TASK = "apply-request";
 /** How often a request's job is tried before it ends failed (the queue backs off between tries). */
 export const APPLY_ATTEMPTS = 5;
+/**
+ * Tries of a webhook: the queue waits exp(min(try, 10)) seconds between tries, so 25 tries span
+ * about 4 days (the first 10 take ~10 h, then one every ~6 h).
+ */
+export const WEBHOOK_ATTEMPTS = 25;
+
+const applyJob = (c: Queryable, row: RequestRow) =>
+  enqueue(c, APPLY_TASK, { requestId: row.id }, { queue: `tenant:${row.tenant}`, key: `request:${row.id}`, maxAttempts: APPLY_ATTEMPTS });
 
 /**
  * Records a request and its job in one transaction: the row exists exactly when its job does.
  * The job runs in the tenant's queue, so a tenant's requests are carried out one at a time, in order.
+ * With an idempotency key the caller used before, nothing is written and that request is returned.
  */
-export async function submitRequest(
-  pool: Pool,
-  r: { tenant: string; requester: string; kind: RequestKind; params: unknown },
-): Promise<RequestRow> {
+export async function submitRequest(pool: Pool, r: NewRequest): Promise<RequestRow> {
+  return (await submitOnce(pool, r)).row;
+}
+
+export async function submitOnce(pool: Pool, r: NewRequest): Promise<{ row: RequestRow; created: boolean }> {
   return inTransaction(pool, async (c) => {
-    const { rows } = await c.query<RequestRow>(
-      "insert into service_requests (tenant, requester, kind, params) values ($1, $2, $3, $4) returning *",
-      [r.tenant, r.requester, r.kind, JSON.stringify(r.params)],
-    );
-    const row = rows[0];
-    await c.query("insert into request_events (request_id, status, detail) values ($1, 'requested', '{}')", [row.id]);
+    const { row, created } = await insertRequest(c, r);
+    if (!created) return { row, created };
+    await insertEvent(c, row.id, "requested", {});
     await queueWebhook(c, "request.status", row.tenant, { event: "request.status", request: publicRequest(row) });
-    await enqueue(
-      c,
-      APPLY_TASK,
-      { requestId: row.id },
-      { queue: `tenant:${r.tenant}`, key: `request:${row.id}`, maxAttempts: APPLY_ATTEMPTS },
-    );
-    return row;
+    await applyJob(c, row);
+    return { row, created };
   });
 }
 
-/** Writes the outbox row and its delivery job (inside the caller's transaction). */
-export async function queueWebhook(c: Queryable, kind: "request.status" | "ip.alert", tenant: string, body: unknown): Promise<void> {
-  const { rows } = await c.query<{ id: string }>("insert into webhook_deliveries (kind, tenant, body) values ($1, $2, $3) returning id", [
-    kind,
-    tenant,
-    JSON.stringify(body),
-  ]);
-  await enqueue(c, WEBHOOK_TASK, { id: Number(rows[0].id) }, { maxAttempts: 12 });
+/** Runs the request's job again now (a cancelled request whose commit needs reverting). */
+export const rerun = (c: Queryable, row: RequestRow) => applyJob(c, row);
+
+/** Writes the outbox row (with the tenant's next sequence number) and its delivery job, inside the caller's transaction. */
+export async function queueWebhook(c: Queryable, kind: "request.status" | "ip.alert", tenant: string, body: object): Promise<void> {
+  const { id } = await insertDelivery(c, kind, tenant, body);
+  await enqueue(c, WEBHOOK_TASK, { id }, { maxAttempts: WEBHOOK_ATTEMPTS, key: `webhook:${id}` });
 }
 
 /** Moves the request to `status` when that is forward; returns the updated row, or undefined when it did not move. */
 export async function moveTo(c: Queryable, id: string, status: Status, fields: StatusFields = {}): Promise<RequestRow | undefined> {
   const earlier = (Object.keys(ORDER) as Status[]).filter((s) => ORDER[s] < ORDER[status] && !(TERMINAL as readonly string[]).includes(s));
-  const { rows } = await c.query<RequestRow>(
-    `update service_requests set status = $2, ${status}_at = now(), updated_at = now(),
-       failure_reason = coalesce($4, failure_reason), result = coalesce($5::jsonb, result), commit_sha = coalesce($6, commit_sha),
-       hostwinds = coalesce($7::jsonb, hostwinds), domain = coalesce($8, domain)
-     where id = $1 and status = any($3::text[]) returning *`,
-    [
-      id,
-      status,
-      earlier,
-      fields.failure_reason ?? null,
-      fields.result ? JSON.stringify(fields.result) : null,
-      fields.commit_sha ?? null,
-      fields.hostwinds ? JSON.stringify(fields.hostwinds) : null,
-      fields.domain ?? null,
-    ],
-  );
-  const row = rows[0];
+  const reason = fields.failure_reason === undefined ? undefined : withoutServerPaths(fields.failure_reason).slice(0, 2000);
+  const row = await updateStatus(c, id, status, earlier, { ...fields, failure_reason: reason });
   if (!row) return undefined;
-  const detail = {
-    ...(fields.failure_reason ? { reason: fields.failure_reason } : {}),
-    ...(fields.result ? { result: fields.result } : {}),
-  };
-  await c.query("insert into request_events (request_id, status, detail) values ($1, $2, $3)", [id, status, JSON.stringify(detail)]);
+  const detail = { ...(reason ? { reason } : {}), ...(fields.result ? { result: fields.result } : {}) };
+  await insertEvent(c, id, status, detail);
   await queueWebhook(c, "request.status", row.tenant, { event: "request.status", request: publicRequest(row) });
   return row;
 }
@@ -125,10 +92,6 @@ export async function moveTo(c: Queryable, id: string, status: Status, fields: S
 export const advance = (pool: Pool, id: string, status: Status, fields: StatusFields = {}) =>
   inTransaction(pool, (c) => moveTo(c, id, status, fields));
 
-export async function getRequest(c: Queryable, id: string): Promise<RequestRow | undefined> {
-  return (await c.query<RequestRow>("select * from service_requests where id = $1", [id])).rows[0];
-}
-
 /** A request as the API and the webhooks show it. */
 export function publicRequest(r: RequestRow) {
   const at = (d: Date | null) => (d ? new Date(d).toISOString() : null);
@@ -136,13 +99,13 @@ export function publicRequest(r: RequestRow) {
     id: r.id,
     tenant: r.tenant,
     requester: r.requester,
-    kind: r.kind,
+    kind: r.kind as RequestKind,
     params: r.params,
     status: r.status,
     hostwinds: r.hostwinds,
     domain: r.domain,
     commit: r.commit_sha,
-    failureReason: r.failure_reason,
+    failureReason: r.failure_reason === null ? null : withoutServerPaths(r.failure_reason),
     result: r.result,
     timestamps: {
       requested: at(r.requested_at),
@@ -153,6 +116,7 @@ export function publicRequest(r: RequestRow) {
       released: at(r.released_at),
       rejected: at(r.rejected_at),
       failed: at(r.failed_at),
+      cancelled: at(r.cancelled_at),
     },
   };
 }

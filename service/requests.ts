@@ -37,7 +37,7 @@ export const requestBodies = {
 export type RequestKind = keyof typeof requestBodies;
 export const REQUEST_KINDS = Object.keys(requestBodies) as RequestKind[];
 
-export const TERMINAL = ["assigned", "released", "rejected", "failed"] as const;
+export const TERMINAL = ["assigned", "released", "rejected", "failed", "cancelled"] as const;
 export const STATUSES = ["requested", "confirmed", "purchasing", "releasing", ...TERMINAL] as const;
 export type Status = (typeof STATUSES)[number];
 

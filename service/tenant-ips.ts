@@ -1,11 +1,10 @@
 /**
  * A tenant's IPs as its stack's outputs describe them (servers in config order, sending and
  * standby IPs with their host names, which IPs mail leaves from, the warm-up plan), and the
- * tenant_ips table that keeps them for the API, the unused-IP report and monitoring.
+ * warm-up day of each (store/ips.ts keeps them for the API, the unused-IP report and monitoring).
  */
 import { Tenant, billedIps } from "../providers/model/tenant";
 import { warmupDay } from "../providers/model/warmup";
-import { Queryable } from "../scripts/lib/postgres/index";
 
 export interface TenantIp {
   ip: string;
@@ -69,24 +68,6 @@ export function tenantIpsFromOutputs(t: Tenant, raw: Record<string, unknown>): T
   return out;
 }
 
-/** Makes tenant_ips say what the outputs say: new and changed IPs upserted, vanished ones released. */
-export async function syncTenantIps(c: Queryable, tenant: string, ips: TenantIp[]): Promise<void> {
-  for (const i of ips)
-    await c.query(
-      `insert into tenant_ips (tenant, ip, server, role, slot, ptr, since, status, monthly_usd, warmup)
-       values ($1, $2, $3, $4, $9, $5, $6, 'assigned', $7, $8)
-       on conflict (tenant, ip) do update set server = excluded.server, role = excluded.role, slot = excluded.slot, ptr = excluded.ptr,
-         since = excluded.since, status = 'assigned', monthly_usd = excluded.monthly_usd, warmup = excluded.warmup,
-         released_at = null, updated_at = now()`,
-      [tenant, i.ip, i.server, i.role, i.ptr, i.since ?? null, i.monthlyUsd, JSON.stringify(i.warmup ?? null), i.slot],
-    );
-  await c.query(
-    `update tenant_ips set status = 'released', released_at = now(), updated_at = now()
-      where tenant = $1 and status = 'assigned' and not (ip = any($2::text[]))`,
-    [tenant, ips.map((i) => i.ip)],
-  );
-}
-
 /** The tenant's servers (logical name, host name, main IP) from the outputs, in config order. */
 export function tenantServersFromOutputs(
   t: Tenant,
@@ -95,21 +76,6 @@ export function tenantServersFromOutputs(
   return ((raw as Outputs).servers ?? []).flatMap((s, i) =>
     t.servers[i] && s.name && s.mainIp ? [{ server: t.servers[i].name, hostname: s.name, mainIp: s.mainIp }] : [],
   );
-}
-
-export async function syncTenantServers(
-  c: Queryable,
-  tenant: string,
-  servers: Array<{ server: string; hostname: string; mainIp: string }>,
-): Promise<void> {
-  await c.query("delete from tenant_servers where tenant = $1", [tenant]);
-  for (const s of servers)
-    await c.query("insert into tenant_servers (tenant, server, hostname, main_ip) values ($1, $2, $3, $4)", [
-      tenant,
-      s.server,
-      s.hostname,
-      s.mainIp,
-    ]);
 }
 
 /** The warm-up day of an IP got at `since` (day 1 is the UTC date it was got, as the server's cap counts) and that day's volume. */

@@ -1,11 +1,16 @@
 /**
  * Webhooks to the platform: one POST per outbox row (a status change or an alert), JSON, signed
  * with HMAC-SHA256 over `<timestamp>.<body>` in `X-Penguinmails-Signature: t=<unix seconds>,v1=<hex>`
- * (the receiver recomputes it with the shared secret and rejects old timestamps). A delivery that
- * fails (no answer, or not 2xx) throws, and the queue retries it with exponential backoff.
+ * (the receiver recomputes it with the shared secret and rejects old timestamps). Deliveries run on workers of
+ * their own (never the ones that apply requests), each try waits at most `timeoutMs` (5 s), and a
+ * failed one is tried again with exponential backoff for about 4 days; one still undelivered is
+ * listed by GET /webhooks/undelivered and sent again by POST /webhooks/{id}/redeliver.
  */
 import { createHmac, timingSafeEqual } from "crypto";
 import { Pool } from "pg";
+import { enqueue, inTransaction } from "../scripts/lib/postgres/index";
+import { WEBHOOK_ATTEMPTS, WEBHOOK_TASK } from "./lifecycle";
+import { getDelivery, markDelivered, markFailed, reopenDelivery, startAttempt } from "./store/webhooks";
 
 export interface WebhookOptions {
   url?: string;
@@ -27,26 +32,38 @@ export function verifySignature(secret: string, body: string, header: string | u
   return timingSafeEqual(expected, Buffer.from(m[2], "hex"));
 }
 
-/** Delivers one outbox row; throws when the receiver did not take it. */
-export async function deliverWebhook(pool: Pool, o: WebhookOptions, id: number): Promise<void> {
-  const { rows } = await pool.query<{ id: string; kind: string; body: unknown; delivered_at: Date | null; created_at: Date }>(
-    "update webhook_deliveries set attempts = attempts + 1 where id = $1 returning *",
-    [id],
-  );
-  const row = rows[0];
+/**
+ * Delivers one outbox row; throws when the receiver did not take it (the queue tries again).
+ * Each event carries `sequence`, the tenant's event number: a receiver orders a tenant's events
+ * by it (deliveries are retried independently, so they can arrive out of order) and ignores a
+ * `sequence` it has seen (a retry after a lost answer delivers twice).
+ */
+export async function deliverWebhook(
+  pool: Pool,
+  o: WebhookOptions,
+  id: number,
+  attempt?: { attempts: number; maxAttempts: number },
+): Promise<void> {
+  const row = await startAttempt(pool, id);
   if (!row || row.delivered_at) return;
+  const lastTry = !!attempt && attempt.attempts >= attempt.maxAttempts;
   if (!o.url || !o.secret) {
-    await pool.query("update webhook_deliveries set last_error = 'no webhook configured' where id = $1", [id]);
+    await markFailed(pool, id, "no webhook configured", true);
     return;
   }
-  const body = JSON.stringify({ id: Number(row.id), at: new Date(row.created_at).toISOString(), ...(row.body as object) });
+  const body = JSON.stringify({
+    id: Number(row.id),
+    sequence: row.seq === null ? null : Number(row.seq),
+    at: new Date(row.created_at).toISOString(),
+    ...(row.body as object),
+  });
   let error: string | undefined;
   try {
     const res = await fetch(o.url, {
       method: "POST",
       headers: { "content-type": "application/json", [SIGNATURE_HEADER]: sign(o.secret, body), "x-penguinmails-delivery": String(row.id) },
       body,
-      signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
+      signal: AbortSignal.timeout(o.timeoutMs ?? 5_000),
     });
     await res.arrayBuffer().catch(() => undefined);
     if (!res.ok) error = `the receiver answered ${res.status}`;
@@ -54,8 +71,20 @@ export async function deliverWebhook(pool: Pool, o: WebhookOptions, id: number):
     error = `the receiver could not be reached: ${(e as Error).message}`;
   }
   if (error) {
-    await pool.query("update webhook_deliveries set last_error = $2 where id = $1", [id, error]);
+    await markFailed(pool, id, error, lastTry);
     throw new Error(`webhook ${id}: ${error}`);
   }
-  await pool.query("update webhook_deliveries set delivered_at = now(), last_error = null where id = $1", [id]);
+  await markDelivered(pool, id);
+}
+
+/** Sends an undelivered event again now (its tries start over); a delivered one is left alone. */
+export async function redeliver(pool: Pool, id: number): Promise<"queued" | "delivered" | "unknown"> {
+  return inTransaction(pool, async (tx) => {
+    const row = await getDelivery(tx, id);
+    if (!row) return "unknown";
+    if (row.delivered_at) return "delivered";
+    await reopenDelivery(tx, id);
+    await enqueue(tx, WEBHOOK_TASK, { id }, { maxAttempts: WEBHOOK_ATTEMPTS, key: `webhook:${id}` });
+    return "queued";
+  });
 }

@@ -2,14 +2,20 @@
  * `npm run service -- [serve|token|openapi|migrate] [options]`: the provisioning service. See HELP.
  */
 import { getServers } from "dns";
-import { createToken } from "../../service/api";
+import { Pool } from "pg";
+import { createToken, publicToken } from "../../service/api";
+import { redeliver } from "../../service/webhooks";
+import { listTokens, revokeToken } from "../../service/store/tokens";
+import { listUndelivered } from "../../service/store/webhooks";
 import { startService } from "../../service/index";
 import { OPENAPI } from "../../service/openapi";
 import { migrate, openPool } from "../lib/postgres/index";
 import { intOption, listOption, parseCommandLine, usageError } from "../lib/args";
 
 const HELP = `usage: npm run service -- [serve] [options]
-       npm run service -- token --caller NAME --tenants a,b|'*'
+       npm run service -- token --caller NAME --tenants a,b|'*' [--expires-in-days N] [--rate-per-minute N]
+       npm run service -- tokens | revoke-token ID
+       npm run service -- webhooks [--tenant T] | redeliver ID
        npm run service -- openapi | migrate
 
 serve (default): the provisioning service. Applies its migrations, then serves the HTTP API
@@ -32,9 +38,13 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --smtp-host ADDR       reach every server's SMTP at ADDR (tests); --no-smtp skips SMTP checks
   --smtp-ports 25=2525,… port mapping for the SMTP checks (tests)
   --dead-after S         a service process silent this long has its jobs taken over (default 30)
+  --webhook-concurrency N  webhook deliveries at once, on workers of their own (default 4)
+  --retention-days N     days monitoring results and delivered webhooks are kept (default 90)
 
 token: makes an API token for a caller and the tenants it may act for ('*' = all) and prints it
-(only its hash is stored). openapi: prints the API's OpenAPI document. migrate: applies migrations.
+(only its hash is stored); tokens lists them, revoke-token ends one. webhooks lists the events not
+delivered (after ~4 days of tries, or still trying); redeliver ID sends one again.
+openapi: prints the API's OpenAPI document. migrate: applies migrations.
 Provider credentials come from the environment (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …) or the
 stacks' secret config, as for \`npm run fleet\`.`;
 
@@ -60,30 +70,74 @@ const COMMAND = {
     "dead-after": { type: "string" },
     caller: { type: "string" },
     tenants: { type: "string" },
+    tenant: { type: "string" },
+    "expires-in-days": { type: "string" },
+    "rate-per-minute": { type: "string" },
+    "webhook-concurrency": { type: "string" },
+    "retention-days": { type: "string" },
   },
 } as const;
+
+const SUBCOMMANDS = ["serve", "token", "tokens", "revoke-token", "webhooks", "redeliver", "openapi", "migrate"];
+
+type Flags = Partial<Record<string, string | boolean>> & {
+  [K in "caller" | "tenants" | "tenant" | "expires-in-days" | "rate-per-minute"]?: string;
+};
+
+/** The subcommands that only read or change the database (tokens, undelivered webhooks). */
+async function operatorCommand(pool: Pool, sub: string, arg: string | undefined, f: Flags): Promise<void> {
+  const id = () => (arg && /^\d{1,12}$/.test(arg) ? Number(arg) : usageError("service", `${sub} needs a numeric id`));
+  switch (sub) {
+    case "token": {
+      if (!f.caller || !f.tenants) usageError("service", "token needs --caller NAME and --tenants a,b (or '*')");
+      const tenants = f.tenants!.trim() === "*" ? "*" : listOption(f.tenants)!;
+      const days = intOption("service", "expires-in-days", f["expires-in-days"], 1);
+      console.log(
+        await createToken(pool, f.caller!, tenants, {
+          expiresAt: days ? new Date(Date.now() + days * 86_400_000) : undefined,
+          ratePerMinute: intOption("service", "rate-per-minute", f["rate-per-minute"], 1),
+        }),
+      );
+      return;
+    }
+    case "tokens":
+      for (const t of await listTokens(pool, "*", undefined, 100_000)) console.log(JSON.stringify(publicToken(t)));
+      return;
+    case "revoke-token":
+      await revokeToken(pool, id());
+      console.log(`token ${id()} revoked`);
+      return;
+    case "webhooks":
+      for (const w of await listUndelivered(pool, f.tenant ? [f.tenant] : "*", undefined, 100_000))
+        console.log(
+          `${w.id}\t${w.tenant}\t#${w.seq}\t${w.kind}\t${w.attempts} tries\t${w.given_up_at ? "given up" : "retrying"}\t${w.last_error ?? ""}`,
+        );
+      return;
+    case "redeliver":
+      await redeliver(pool, id());
+      console.log(`webhook ${id()} queued for delivery`);
+      return;
+  }
+}
 
 async function main(): Promise<void> {
   const { values: f, positionals } = parseCommandLine(COMMAND);
   const sub = positionals[0] ?? "serve";
-  if (positionals.length > 1 || !["serve", "token", "openapi", "migrate"].includes(sub))
-    usageError("service", `unknown subcommand '${positionals.join(" ")}'; expected serve, token, openapi or migrate`);
+  const withArg = ["revoke-token", "redeliver"].includes(sub);
+  if (positionals.length > (withArg ? 2 : 1) || !SUBCOMMANDS.includes(sub))
+    usageError("service", `unknown subcommand '${positionals.join(" ")}'; expected ${SUBCOMMANDS.join(", ")}`);
   if (sub === "openapi") {
     console.log(JSON.stringify(OPENAPI, null, 2));
     return;
   }
   const databaseUrl = f.database ?? process.env.DATABASE_URL;
   if (!databaseUrl) usageError("service", "--database URL (or DATABASE_URL) is needed");
-  if (sub === "migrate" || sub === "token") {
+  if (sub !== "serve") {
     const pool = openPool(databaseUrl, 2);
     try {
       const applied = await migrate(pool);
       if (sub === "migrate") console.log(applied.length ? `applied: ${applied.join(", ")}` : "the schema is up to date");
-      else {
-        if (!f.caller || !f.tenants) usageError("service", "token needs --caller NAME and --tenants a,b (or '*')");
-        const tenants = f.tenants.trim() === "*" ? "*" : listOption(f.tenants)!;
-        console.log(await createToken(pool, f.caller, tenants));
-      }
+      else await operatorCommand(pool, sub, positionals[1], f);
     } finally {
       await pool.end();
     }
@@ -110,6 +164,8 @@ async function main(): Promise<void> {
       smtpHost: f["smtp-host"],
     },
     deadAfterMs: (intOption("service", "dead-after", f["dead-after"]) ?? 30) * 1000,
+    webhookConcurrency: intOption("service", "webhook-concurrency", f["webhook-concurrency"], 1),
+    retentionDays: intOption("service", "retention-days", f["retention-days"], 1),
   });
   if (f["webhook-url"] && !process.env.PENGUINMAILS_WEBHOOK_SECRET)
     console.error("service: --webhook-url without PENGUINMAILS_WEBHOOK_SECRET: webhooks are not sent");

@@ -15,6 +15,9 @@ export interface PrivatePostgres {
   /** Connection string for the `postgres` superuser over the unix socket. */
   url: string;
   dir: string;
+  /** Stops the server, keeping its data (an outage); `resume` starts it again. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +65,12 @@ export async function startPrivatePostgres(name = "pm"): Promise<PrivatePostgres
   return {
     url,
     dir,
+    async halt() {
+      asOwner(path.join(bin, "pg_ctl"), ["stop", "-D", data, "-m", "immediate", "-s", "-w"], asRoot);
+    },
+    async resume() {
+      asOwner(path.join(bin, "pg_ctl"), ["start", "-D", data, "-w", "-s", "-l", path.join(dir, "log"), "-o", opts], asRoot);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

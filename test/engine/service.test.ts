@@ -24,6 +24,10 @@ import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgre
 import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, startServiceProcess } from "../../scripts/dev/service-harness";
 import { standinEnv } from "../../scripts/dev/standins/env";
 import { verifySignature } from "../../service/webhooks";
+import { submitRequest } from "../../service/lifecycle";
+import { insertRequest } from "../../service/store/requests";
+import { prune } from "../../service/store/retention";
+import { monitorOnce } from "../../service/monitor";
 
 const KEY = "sim-key-service-0123456789";
 const CF_TOKEN = "sim-cf-token-service-0123456789";
@@ -64,6 +68,8 @@ describe("the provisioning service", () => {
   let service: ServiceProcess;
   const blocklist = { listed: [] as string[], unknown: [] as string[] };
   const hooks: Array<{ body: Record<string, unknown>; valid: boolean }> = [];
+  /** The receiver as a dead one: it takes the connection and never answers. */
+  const dead = { on: false, held: [] as http.ServerResponse[] };
   let receiver: http.Server;
   let hookUrl = "";
   const dir = path.join(devDir, "work", `service-${process.pid}`);
@@ -120,7 +126,7 @@ describe("the provisioning service", () => {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const r = await getReq(id);
-      if (["assigned", "released", "rejected", "failed"].includes(r.status)) return r;
+      if (["assigned", "released", "rejected", "failed", "cancelled"].includes(r.status)) return r;
       if (Date.now() > until) throw new Error(`request ${id} still ${r.status}\n${service.output().slice(-3000)}`);
       await new Promise((res) => setTimeout(res, 250));
     }
@@ -149,7 +155,7 @@ describe("the provisioning service", () => {
     db = new Pool({ connectionString: pg.url, max: 3 });
     sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 300 }).start();
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
-    for (const t of ["acme", "globex", "initech"]) cf.addZone(`${t}-mail.com`);
+    for (const t of ["acme", "globex", "initech", "umbrella"]) cf.addZone(`${t}-mail.com`);
     dnsSim = await new DnsSim({
       records: () => cf.allRecords(),
       ptr: (ip) => sim.ptr(ip),
@@ -159,6 +165,10 @@ describe("the provisioning service", () => {
       let body = "";
       req.on("data", (d: Buffer) => (body += d));
       req.on("end", () => {
+        if (dead.on) {
+          dead.held.push(res);
+          return;
+        }
         hooks.push({
           body: JSON.parse(body) as Record<string, unknown>,
           valid: verifySignature(SECRET, body, req.headers["x-penguinmails-signature"] as string),
@@ -168,7 +178,16 @@ describe("the provisioning service", () => {
     });
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-    repo = makeConfigRepo(path.join(dir, "repo"), [tenant("acme"), tenant("globex"), tenant("initech")]);
+    repo = makeConfigRepo(path.join(dir, "repo"), [
+      tenant("acme"),
+      tenant("globex"),
+      tenant("initech"),
+      tenant("umbrella", {
+        tier: "scale",
+        monthlyBudgetUsd: 500,
+        servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 0, standbyIps: 0 }],
+      }),
+    ]);
     tokens.platform = cli("token", "--database", pg.url, "--caller", "platform", "--tenants", "*");
     tokens.acme = cli("token", "--database", pg.url, "--caller", "acme-dashboard", "--tenants", "acme");
     tokens.globex = cli("token", "--database", pg.url, "--caller", "globex-dashboard", "--tenants", "globex");
@@ -177,6 +196,7 @@ describe("the provisioning service", () => {
 
   afterAll(async () => {
     await service?.stop().catch(() => undefined);
+    for (const res of dead.held) res.destroy();
     await db?.end();
     await pg?.stop();
     await sim?.stop();
@@ -245,7 +265,10 @@ describe("the provisioning service", () => {
     expect(row.hostwinds).toMatchObject({ server: "mx1", plan: 101, location: 1 });
     // webhooks: one per status change, signed
     await waitUntil("4 webhooks", () => hooks.filter((h) => (h.body.request as Req | undefined)?.id === r.id).length === 4);
-    const mine = hooks.filter((h) => (h.body.request as Req | undefined)?.id === r.id);
+    // deliveries run side by side: a receiver orders a tenant's events by their sequence number
+    const mine = hooks
+      .filter((h) => (h.body.request as Req | undefined)?.id === r.id)
+      .sort((a, b) => (a.body.sequence as number) - (b.body.sequence as number));
     expect(mine.every((h) => h.valid)).toBe(true);
     expect(mine.map((h) => (h.body.request as Req).status)).toEqual(["requested", "confirmed", "purchasing", "assigned"]);
   });
@@ -271,7 +294,11 @@ describe("the provisioning service", () => {
     ).toBe(403);
     expect((await api(tokens.acme, "GET", `/requests/${g.id}`)).status).toBe(404);
     expect(
-      (await api(tokens.acme, "POST", "/usage", { records: [{ tenant: "globex", ip: "198.51.0.1", day: "2026-01-01", sent: 1 }] })).status,
+      (
+        await api(tokens.acme, "POST", "/usage", {
+          records: [{ tenant: "globex", ip: "198.51.0.1", day: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10), sent: 1 }],
+        })
+      ).status,
     ).toBe(403);
     expect((await api(tokens.acme, "GET", "/unused?tenant=globex")).status).toBe(403);
     expect((await api(tokens.globex, "GET", `/requests/${g.id}`)).status).toBe(200);
@@ -445,4 +472,283 @@ describe("the provisioning service", () => {
     expect(after.find((i) => i.ip === bad)).toMatchObject({ role: "paused", lastCheck: { blocklist: "listed" } });
     expect(after.filter((i) => i.role === "sending").length).toBeGreaterThan(0);
   });
+
+  // ---- issue 23 ----
+
+  const umbrellaIps = () => ipsBought("umbrella").length;
+  const commitBody = (sha: string) =>
+    execFileSync("git", ["--git-dir", repo.remote, "log", "-1", "--format=%B", sha], { encoding: "utf8" });
+
+  test("a forged `Request:` trailer (LF, CR, U+2028) is refused by the API, and one slipped past it completes no other request", async () => {
+    const probe = (
+      await insertRequest(db, { tenant: "acme", requester: "probe", kind: "add_standby", params: { server: "mx1", count: 1 } })
+    ).row;
+    for (const sep of ["\n\n", "\r\r", "\u2028\u2028", "\r\n\r\n", "\u0085"]) {
+      const r = await api(tokens.platform, "POST", "/tenants/umbrella/requests", {
+        kind: "add_standby",
+        params: { server: "mx1", count: 1 },
+        requester: `x${sep}Request: ${probe.id}`,
+      });
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ code: "invalid_body" });
+      expect((r.body.errors as Array<{ field: string }>).map((e) => e.field)).toContain("body.requester");
+    }
+    // The same text written straight to the database (as a bug elsewhere could): the commit names only its own request.
+    const forged = await submitRequest(db, {
+      tenant: "umbrella",
+      requester: `x\n\nRequest: ${probe.id}\r\rRequest: ${probe.id}\u2028Request: ${probe.id}`,
+      kind: "add_standby",
+      params: { server: "mx1", count: 1 },
+    });
+    const done = await settled(forged.id);
+    expect(done.status).toBe("assigned");
+    const trailers = commitBody(done.commit!)
+      .split(/\r\n|[\n\r\u2028\u2029\u0085]/)
+      .filter((l) => /^Request:/.test(l));
+    expect(trailers).toEqual([`Request: ${forged.id}`]);
+    // the probe has no job: it is still requested, with no commit, and no webhook said otherwise
+    const p = await getReq(probe.id);
+    expect(p).toMatchObject({ status: "requested", commit: null });
+    expect(hooks.some((h) => (h.body.request as Req | undefined)?.id === probe.id)).toBe(false);
+    // and it can be cancelled (it is not purchasing)
+    const cancel = await api(tokens.platform, "DELETE", `/requests/${probe.id}`);
+    expect(cancel).toMatchObject({ status: 200, body: { status: "cancelled" } });
+    expect((await api(tokens.platform, "DELETE", `/requests/${probe.id}`)).body).toMatchObject({ code: "not_cancellable" });
+  });
+
+  test("cancel: a request waiting in its tenant's queue is cancelled and never committed; idempotency keys replay or refuse", async () => {
+    const headers = (key: string) => ({ "idempotency-key": key });
+    const post = async (key: string, count: number) => {
+      const res = await fetch(`${service.url}/tenants/umbrella/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokens.platform}`, "content-type": "application/json", ...headers(key) },
+        body: JSON.stringify({ kind: "add_standby", params: { server: "mx1", count } }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const first = await post("k-first", 1);
+    expect(first.status).toBe(202);
+    const again = await post("k-first", 1);
+    expect(again).toMatchObject({ status: 200, body: { id: first.body.id } });
+    expect(await post("k-first", 2)).toMatchObject({ status: 422, body: { code: "idempotency_key_reused" } });
+    // the second waits behind the first in umbrella's queue
+    const second = await post("k-second", 1);
+    const cancelled = await api(tokens.platform, "DELETE", `/requests/${second.body.id}`);
+    expect(cancelled).toMatchObject({ status: 200, body: { status: "cancelled" } });
+    expect((await settled(first.body.id as string)).status).toBe("assigned");
+    const s = await settled(second.body.id as string);
+    expect(s.status).toBe("cancelled");
+    expect(s.commit).toBeNull();
+    expect(commitsFor(second.body.id as string)).toHaveLength(0);
+    // pages: one request at a time, each page's cursor leads to the next, no request twice
+    const seen: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page = await api(tokens.platform, "GET", `/tenants/umbrella/requests?limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(page.status).toBe(200);
+      seen.push(...(page.body.requests as Req[]).map((r) => r.id));
+      cursor = page.body.nextCursor as string | null;
+    }
+    const n = (await db.query("select count(*)::int as n from service_requests where tenant = 'umbrella'")).rows[0].n;
+    expect(new Set(seen).size).toBe(n);
+  });
+
+  test("webhooks: a receiver that never answers delays no request; events are numbered per tenant; undelivered ones are listed and sent again", async () => {
+    const rejectedRequestTime = async () => {
+      // a backlog of events (each over-budget request: requested, rejected) and one request timed
+      for (let i = 0; i < 8; i++) await submit("globex", "acquire_ips", { server: "mx1", count: 4 });
+      const t0 = Date.now();
+      const r = await submit("acme", "acquire_ips", { server: "mx1", count: 4 });
+      expect((await settled(r.id)).status).toBe("rejected");
+      return Date.now() - t0;
+    };
+    const healthy = await rejectedRequestTime();
+    dead.on = true;
+    const deadMs = await rejectedRequestTime();
+    console.log(`request time with a healthy receiver ${healthy} ms, with one that never answers ${deadMs} ms`);
+    expect(deadMs).toBeLessThan(healthy + 5000);
+    // undelivered events are listed with their error
+    await waitUntil("a failed delivery", async () => {
+      const u = await api(tokens.platform, "GET", "/webhooks/undelivered?tenant=acme");
+      return (u.body.events as Array<{ attempts: number; lastError: string | null }>).some((e) => e.attempts > 0 && e.lastError);
+    });
+    dead.on = false;
+    for (const res of dead.held.splice(0)) res.destroy();
+    const u = (await api(tokens.acme, "GET", "/webhooks/undelivered")).body.events as Array<{
+      id: number;
+      tenant: string;
+      sequence: number;
+    }>;
+    expect(u.length).toBeGreaterThan(0);
+    expect(u.every((e) => e.tenant === "acme")).toBe(true);
+    const target = u[0];
+    expect((await api(tokens.acme, "POST", `/webhooks/${target.id}/redeliver`, {})).status).toBe(202);
+    await waitUntil("the redelivery", () => hooks.some((h) => h.body.id === target.id));
+    // every tenant's events carry distinct, increasing numbers
+    const acme = hooks.filter(
+      (h) => (h.body.request as Req | undefined)?.id && (h.body as { request: { tenant: string } }).request.tenant === "acme",
+    );
+    const seqs = acme.map((h) => h.body.sequence as number);
+    expect(seqs.every((x) => Number.isInteger(x) && x > 0)).toBe(true);
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  test("usage: 10,000 records in one statement under a second; all or nothing; only the tenant's own IPs; no future days", async () => {
+    // 120 IPs of tenant bulk, as a stack's outputs would have recorded them
+    const ips = Array.from({ length: 120 }, (_, i) => `203.0.${Math.floor(i / 100)}.${(i % 100) + 1}`);
+    await db.query(
+      `insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) select 'bulk', ip, 'mx1', 'sending', 1, 'x', 'assigned' from unnest($1::text[]) ip`,
+      [ips],
+    );
+    const bulk = cli("token", "--database", pg.url, "--caller", "bulk-reporter", "--tenants", "bulk");
+    const days = Array.from({ length: 84 }, (_, i) => new Date(Date.now() - (i + 1) * 86_400_000).toISOString().slice(0, 10));
+    const records = days.flatMap((day) => ips.map((ip) => ({ tenant: "bulk", ip, day, sent: 5 }))).slice(0, 10_000);
+    const count = async () => (await db.query("select count(*)::int as n from ip_usage where tenant = 'bulk'")).rows[0].n as number;
+    // one foreign IP among 3,000: nothing written, the record named
+    const bad = records.slice(0, 3000).map((r, i) => (i === 2999 ? { ...r, ip: "198.51.100.77" } : r));
+    const refused = await api(bulk, "POST", "/usage", { records: bad });
+    expect(refused).toMatchObject({ status: 400, body: { code: "invalid_body" } });
+    expect((refused.body.errors as Array<{ field: string }>)[0].field).toBe("body.records.2999.ip");
+    expect(await count()).toBe(0);
+    const future = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+    const f = await api(bulk, "POST", "/usage", { records: [{ ...records[0], day: future }] });
+    expect((f.body.errors as Array<{ field: string }>)[0].field).toBe("body.records.0.day");
+    const t0 = Date.now();
+    const ok = await api(bulk, "POST", "/usage", { records });
+    const ms = Date.now() - t0;
+    // Under 1 s on a machine with a core to spare; a loaded one (load average above its cores) gets that much longer.
+    const slowdown = Math.max(1, os.loadavg()[0] / os.cpus().length);
+    console.log(
+      `POST /usage of ${records.length} records: ${ms} ms (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores)`,
+    );
+    expect(ok.body).toEqual({ recorded: 10_000 });
+    expect(await count()).toBe(10_000);
+    expect(ms).toBeLessThan(1000 * slowdown);
+  });
+
+  test("the emergency switch is judged every pass: listed before opting in, no free standby → an incident every pass; a standby added → switched", async () => {
+    const ip = "192.0.2.50";
+    await db.query(
+      "insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) values ('switchy', $1, 'mx1', 'sending', 1, 'mx1-ip1.switchy.test', 'assigned')",
+      [ip],
+    );
+    blocklist.listed.push(ip);
+    const o = { resolver: dnsSim.address, blocklists: ["bl.test.invalid"], smtp: false as const };
+    const pass = async () => {
+      // the service's own monitor may be mid-pass (one at a time): wait for ours
+      while (!(await monitorOnce(db, o))) await new Promise((res) => setTimeout(res, 200));
+    };
+    const incidents = async () =>
+      (await db.query("select count(*)::int as n from webhook_deliveries where tenant = 'switchy' and body->>'level' = 'incident'")).rows[0]
+        .n as number;
+    await pass();
+    expect(await incidents()).toBe(0); // not opted in: an alert only
+    await db.query("insert into tenant_settings (tenant, auto_emergency_switch) values ('switchy', true)");
+    await pass();
+    const first = await incidents();
+    expect(first).toBeGreaterThanOrEqual(1);
+    await pass();
+    expect(await incidents()).toBeGreaterThan(first);
+    await db.query(
+      "insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) values ('switchy', '192.0.2.51', 'mx1', 'standby', 1, 'mx1-standby1.switchy.test', 'assigned')",
+    );
+    await pass();
+    const pause = (
+      await db.query("select id from service_requests where tenant = 'switchy' and kind = 'pause_ip' and params->>'ip' = $1", [ip])
+    ).rows;
+    expect(pause).toHaveLength(1);
+    blocklist.listed.splice(blocklist.listed.indexOf(ip), 1);
+    await db.query("update tenant_ips set status = 'released' where tenant = 'switchy'");
+    // switchy has no stack file: the request ends rejected, and nothing is left open
+    expect((await settled(pause[0].id)).status).toBe("rejected");
+  });
+
+  test("start-up does the slow work: the toolchain is ready before the service listens", () => {
+    const out = service.output();
+    expect(out.indexOf("toolchain ready")).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf("toolchain ready")).toBeLessThan(out.indexOf("listening on"));
+  });
+
+  test("retention: monitoring results and delivered webhooks older than the kept days are pruned; undelivered ones stay", async () => {
+    await db.query(
+      "insert into monitor_results (tenant, ip, check_name, status, detail, at) values ('old', '192.0.2.1', 'blocklist', 'pass', 'x', now() - interval '100 days')",
+    );
+    const { rows } = await db.query<{ id: string }>(
+      `insert into webhook_deliveries (kind, tenant, body, created_at, delivered_at) values
+         ('ip.alert', 'old', '{}', now() - interval '100 days', now() - interval '100 days'),
+         ('ip.alert', 'old', '{}', now() - interval '100 days', null) returning id`,
+    );
+    const n = await prune(db, 90);
+    expect(n.monitorResults).toBeGreaterThanOrEqual(1);
+    expect(n.webhooks).toBeGreaterThanOrEqual(1);
+    const left = (await db.query("select id, delivered_at from webhook_deliveries where tenant = 'old'")).rows;
+    expect(left.map((r) => r.id)).toEqual([rows[1].id]);
+    expect((await db.query("select 1 from monitor_results where tenant = 'old'")).rowCount).toBe(0);
+  });
+
+  test("/ready says the database is down while it is; tokens are listed, expire and are revoked", async () => {
+    expect((await fetch(`${service.url}/ready`)).status).toBe(200);
+    const made = await api(tokens.platform, "POST", "/tokens", { caller: "short-lived", tenants: ["acme"], expiresInDays: 1 });
+    expect(made.status).toBe(201);
+    const listed = (await api(tokens.acme, "GET", "/tokens")).body.tokens as Array<{ id: number; caller: string }>;
+    expect(listed.some((t) => t.caller === "short-lived")).toBe(true);
+    expect((await api(made.body.token as string, "GET", "/tenants/acme/ips")).status).toBe(200);
+    await db.query("update api_tokens set expires_at = now() - interval '1 second' where id = $1", [made.body.id]);
+    expect((await api(made.body.token as string, "GET", "/tenants/acme/ips")).status).toBe(401);
+    const other = await api(tokens.platform, "POST", "/tokens", { caller: "revoked-one", tenants: ["acme"] });
+    expect((await api(tokens.acme, "DELETE", `/tokens/${other.body.id}`)).status).toBe(200);
+    expect((await api(other.body.token as string, "GET", "/tenants/acme/ips")).status).toBe(401);
+  });
+
+  const outage = async (ms: number) => {
+    sim.setTiming({ buildMs: 200, ipDelayMs: 4000 });
+    const before = umbrellaIps();
+    const r = await submit("umbrella", "acquire_ips", { server: "mx1", count: 1 });
+    await waitUntil("the purchase", () => umbrellaIps() > before);
+    await pg.halt();
+    const ready = await fetch(`${service.url}/ready`);
+    expect(ready.status).toBe(503);
+    // the outage's length is what is tested, not a guess at how long something takes
+    await new Promise((res) => setTimeout(res, ms));
+    await pg.resume();
+    const back = Date.now();
+    const done = await settled(r.id);
+    const recovery = Date.now() - back;
+    // what the service said while the database was away and when it came back
+    console.log(
+      service
+        .output()
+        .split("\n")
+        .filter((l) => /unreachable|database is back|stopped \(|unlocked|heartbeat failed/.test(l))
+        .slice(-15)
+        .join("\n"),
+    );
+    console.log(`database down ${ms / 1000} s mid-purchase: the request ended ${done.status} ${recovery} ms after it came back`);
+    sim.setTiming({ buildMs: 200, ipDelayMs: 300 });
+    expect(done.status).toBe("assigned");
+    expect(umbrellaIps() - before).toBe(1);
+    expect(done.result!.bought).toHaveLength(1);
+    const stuck = (
+      await db.query(
+        "select id, status from service_requests where status not in ('assigned', 'released', 'rejected', 'failed', 'cancelled')",
+      )
+    ).rows;
+    expect(stuck).toEqual([]);
+    // the tenant's queue is free: the next request runs
+    const next = await submit("umbrella", "retire_ip", { ip: done.result!.bought[0].ip });
+    expect((await settled(next.id)).status).toBe("assigned");
+  };
+
+  test("Postgres stopped for 30 s mid-purchase: the purchase is recorded when it returns, no row mid-way, the next request runs", async () => {
+    await outage(30_000);
+  });
+
+  // The 5-minute outage of the issue: the same path, only longer; run it with SERVICE_LONG_OUTAGE=1.
+  (process.env.SERVICE_LONG_OUTAGE ? test : test.skip)(
+    "Postgres stopped for 5 min mid-purchase (SERVICE_LONG_OUTAGE=1)",
+    async () => {
+      await outage(5 * 60_000);
+    },
+    20 * 60_000,
+  );
 });

@@ -110,6 +110,7 @@ describe("service requests", () => {
       const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
       const p = await repo.checkout(0);
       let calls = 0;
+      const recorded: string[] = [];
       const sha = await repo.commitTenant(
         p,
         "acme",
@@ -124,12 +125,51 @@ describe("service requests", () => {
           return { ...(before as object), monthlyBudgetUsd: 40 };
         },
         "service: raise budget\n\nRequest: 00000000-0000-0000-0000-000000000001",
+        async (pending) => void recorded.push(pending),
       );
       expect(calls).toBe(2);
       const log = execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
       expect(log).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
       expect(execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim()).toBe(sha);
-      expect(await repo.commitWith(p, "Request", "00000000-0000-0000-0000-000000000001")).toBe(sha);
+      // the sha recorded before each push: the last one is what reached the branch, the first did not
+      expect(recorded).toHaveLength(2);
+      expect(recorded[1]).toBe(sha);
+      const p2 = await repo.checkout(0);
+      expect(await repo.onBranch(p2, recorded[1])).toBe(true);
+      expect(await repo.onBranch(p2, recorded[0])).toBe(false);
+      expect(await repo.onBranch(p2, "not-a-sha")).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a clone of another remote (the service restarted with a changed --config-repo) is made again, never pushed to", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-origin-"));
+    try {
+      const make = (name: string) => {
+        const remote = path.join(dir, `${name}.git`);
+        const work = path.join(dir, `${name}-work`);
+        execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+        fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
+        const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
+        git("init", "-q", "-b", "main");
+        git("config", "user.email", "t@test.invalid");
+        git("config", "user.name", "t");
+        fs.writeFileSync(path.join(work, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nstackConfigDir: stacks\n`);
+        git("add", "-A");
+        git("commit", "-qm", name);
+        git("remote", "add", "origin", remote);
+        git("push", "-q", "origin", "main");
+        return remote;
+      };
+      const old = make("old");
+      const fresh = make("fresh");
+      const clones = path.join(dir, "clones");
+      const p1 = await new ConfigRepo({ remote: old, branch: "main", dir: clones }).checkout(0);
+      expect(fs.readFileSync(path.join(p1.root, "Pulumi.yaml"), "utf8")).toMatch(/name: old/);
+      const p2 = await new ConfigRepo({ remote: fresh, branch: "main", dir: clones }).checkout(0);
+      expect(fs.readFileSync(path.join(p2.root, "Pulumi.yaml"), "utf8")).toMatch(/name: fresh/);
+      expect(execFileSync("git", ["remote", "get-url", "origin"], { cwd: p2.root, encoding: "utf8" }).trim()).toBe(fresh);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

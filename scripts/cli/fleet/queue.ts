@@ -16,7 +16,8 @@ import { randomBytes } from "crypto";
 import * as os from "os";
 import { Pool } from "pg";
 import { TaskList } from "graphile-worker";
-import { Queryable, enqueue, inTransaction, migrate, openPool, startQueue } from "../../lib/postgres/index";
+import { enqueue, inTransaction, migrate, openPool, startQueue } from "../../lib/postgres/index";
+import { haltRun, haltedBy, jobKey, jobsLeft, resultCount, runJobIds, runResults, saveResult } from "./runs-store";
 import { DriftResult, FleetOptions, fleetPreview, fleetUp, refreshDrift } from "./commands";
 import { TenantChange } from "../../lib/stacks/changes";
 import { fleetProject } from "../../lib/stacks/tenants";
@@ -35,36 +36,9 @@ interface JobPayload {
   haltOnProblem?: boolean;
 }
 
-const jobKey = (run: string, tenant: string) => `fleet:${run}:${tenant}`;
-
+/** The fleet's tables are migrations like every other (scripts/lib/postgres/migrations.ts). */
 async function ensureTables(pool: Pool): Promise<void> {
   await migrate(pool);
-  await pool.query(
-    `create table if not exists fleet_results (run text not null, tenant text not null, result jsonb not null,
-       worker text not null, finished_at timestamptz not null default now(), primary key (run, tenant))`,
-  );
-  await pool.query(
-    `create table if not exists fleet_halts (run text primary key, tenant text not null, halted_at timestamptz not null default now())`,
-  );
-}
-
-/** Marks the run halted and removes its jobs no worker has taken yet; returns the tenants removed. */
-async function haltRun(c: Queryable, run: string, tenant: string, tenants?: string[]): Promise<string[]> {
-  await c.query("insert into fleet_halts (run, tenant) values ($1, $2) on conflict (run) do nothing", [run, tenant]);
-  const { rows } = await c.query<{ key: string }>(
-    tenants
-      ? "select key from graphile_worker.jobs where key = any($1::text[]) and locked_at is null"
-      : "select key from graphile_worker.jobs where key like $1 and locked_at is null",
-    [tenants ? tenants.map((t) => jobKey(run, t)) : `${jobKey(run, "")}%`],
-  );
-  const removed: string[] = [];
-  for (const { key } of rows) {
-    const r = await c.query<{ locked_at: Date | null; key: string | null }>("select locked_at, key from graphile_worker.remove_job($1)", [
-      key,
-    ]);
-    if (r.rows[0] && r.rows[0].locked_at === null) removed.push(key.slice(jobKey(run, "").length));
-  }
-  return removed;
 }
 
 export interface QueueRunOptions {
@@ -102,46 +76,34 @@ export async function runOnQueue(
         );
     });
     // The jobs by id: a job removed while a worker had just taken it loses its key but still runs.
-    const ids = (
-      await pool.query<{ id: string }>("select id from graphile_worker.jobs where key = any($1::text[])", [
-        tenants.map((t) => jobKey(run, t)),
-      ])
-    ).rows.map((r) => r.id);
+    const ids = await runJobIds(pool, run, tenants);
     o.log?.(`fleet ${op}: ${tenants.length} jobs on the queue (run ${run}); waiting for workers`);
     const started = Date.now();
     let done = 0;
     let halted = false;
     for (;;) {
-      const { rows } = await pool.query<{ n: string }>("select count(*) as n from fleet_results where run = $1", [run]);
-      const n = Number(rows[0].n);
+      const n = await resultCount(pool, run);
       if (n !== done) {
         done = n;
         o.onProgress?.({ done, total: tenants.length, running: [], elapsedMs: Date.now() - started });
       }
       if (n >= tenants.length) break;
       if (q.halt && !halted) {
-        const h = await pool.query<{ tenant: string }>("select tenant from fleet_halts where run = $1", [run]);
-        if (h.rows.length) {
+        const by = await haltedBy(pool, run);
+        if (by) {
           halted = true;
           // The worker that halted removed the untaken jobs; this catches any added meanwhile.
-          await haltRun(pool, run, h.rows[0].tenant, tenants);
-          o.log?.(`fleet ${op}: ${h.rows[0].tenant} halted the run; waiting for the jobs already running`);
+          await haltRun(pool, run, by, tenants);
+          o.log?.(`fleet ${op}: ${by} halted the run; waiting for the jobs already running`);
         }
       }
       // Halted: done once no job of the run is left running or waiting.
       if (halted) {
-        const left = await pool.query<{ n: string }>(
-          "select count(*) as n from graphile_worker.jobs where id = any($1::bigint[]) and (locked_at is not null or attempts < max_attempts)",
-          [ids],
-        );
-        if (Number(left.rows[0].n) === 0) break;
+        if ((await jobsLeft(pool, ids)) === 0) break;
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    const { rows } = await pool.query<{ tenant: string; result: TenantChange | DriftResult }>(
-      "select tenant, result from fleet_results where run = $1",
-      [run],
-    );
+    const rows = await runResults<TenantChange | DriftResult>(pool, run);
     const by = new Map(rows.map((r) => [r.tenant, r.result]));
     if (!halted) return tenants.map((t) => by.get(t)!);
     // Tenants without a result were not run: the wave reports them so (waves.ts).
@@ -178,7 +140,7 @@ export async function fleetWorker(w: WorkerOptions): Promise<void> {
       const slot = free.shift() ?? 0;
       const t0 = Date.now();
       try {
-        if (p.haltOnProblem && (await pool.query("select 1 from fleet_halts where run = $1", [p.run])).rows.length) {
+        if (p.haltOnProblem && (await haltedBy(pool, p.run))) {
           w.log(`fleet worker ${me}: ${p.op} ${p.tenant} not run: its rollout halted`);
           return;
         }
@@ -194,10 +156,7 @@ export async function fleetWorker(w: WorkerOptions): Promise<void> {
           p.op === "drift" ? (await refreshDrift(o, [p.tenant]))[0] : (await (p.op === "up" ? fleetUp : fleetPreview)(o, [p.tenant]))[0];
         const bad = p.haltOnProblem && p.op === "up" && (result as TenantChange).status !== "ok";
         await inTransaction(pool, async (c) => {
-          await c.query(
-            "insert into fleet_results (run, tenant, result, worker) values ($1, $2, $3, $4) on conflict (run, tenant) do update set result = excluded.result",
-            [p.run, p.tenant, JSON.stringify(result), me],
-          );
+          await saveResult(c, p.run, p.tenant, result, me);
           if (bad) {
             const removed = await haltRun(c, p.run, p.tenant);
             w.log(

@@ -6,7 +6,7 @@
  * local development backend only; any other backend needs the operator's own provider).
  * Tests, the demo, the benchmarks and the fleet commands all start here.
  */
-import { execFileSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -38,6 +38,31 @@ export function toolchainBin(): string {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   });
+  cachedBin = out.trim().split("\n").pop()!;
+  return cachedBin;
+}
+
+/**
+ * The same, without blocking the event loop: a long-running process (the service) makes the
+ * toolchain ready at start, before it takes work, so no request ever builds it.
+ */
+export async function prepareToolchain(log: (line: string) => void = () => undefined): Promise<string> {
+  if (cachedBin) return cachedBin;
+  const child = spawn("bash", [path.join(projectRoot, "scripts", "toolchain.sh"), "--print-bin"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) =>
+    d
+      .toString()
+      .split("\n")
+      .filter(Boolean)
+      .forEach((l) => log(`toolchain: ${l}`)),
+  );
+  const code = await new Promise<number | null>((r) => child.on("close", r));
+  if (code !== 0)
+    throw new Error(
+      `the toolchain could not be made ready (scripts/toolchain.sh exited ${code}); run \`npm run toolchain\` and start again`,
+    );
   cachedBin = out.trim().split("\n").pop()!;
   return cachedBin;
 }

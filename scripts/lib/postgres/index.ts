@@ -40,6 +40,14 @@ export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promis
   }
 }
 
+/** What is wrong with the database as the queue needs it (reachable, its schema there), or undefined. */
+export async function databaseProblem(c: Queryable): Promise<string | undefined> {
+  return c.query("select 1 from graphile_worker.jobs limit 1").then(
+    () => undefined,
+    (e: Error) => `database: ${e.message}`,
+  );
+}
+
 /** Any number 64-bit-ish and fixed: the lock that makes two starting processes migrate one at a time. */
 const MIGRATION_LOCK = 0x70656e67;
 
@@ -97,6 +105,8 @@ export interface QueueOptions {
 export interface Queue {
   instanceId: string;
   runner: Runner;
+  /** Whether the heartbeat reached the database lately (a readiness check). */
+  healthy(): boolean;
   stop(): Promise<void>;
 }
 
@@ -105,6 +115,15 @@ function quietLogger() {
   return new Logger(() => (level: string, message: string) => {
     if (level === "error") console.error(`queue: ${message}`);
   });
+}
+
+async function forceUnlock(pool: Pool, workerIds: string[]): Promise<void> {
+  const utils = await makeWorkerUtils({ pgPool: pool, logger: quietLogger() });
+  try {
+    await utils.forceUnlockWorkers(workerIds);
+  } finally {
+    await utils.release();
+  }
 }
 
 /** Unlocks the jobs of workers whose process stopped heartbeating; returns how many workers. */
@@ -119,64 +138,92 @@ export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promis
     [deadAfterMs],
   );
   const dead = rows.map((r) => r.locked_by);
-  if (dead.length) {
-    const utils = await makeWorkerUtils({ pgPool: pool, logger: quietLogger() });
-    try {
-      await utils.forceUnlockWorkers(dead);
-    } finally {
-      await utils.release();
-    }
-  }
+  if (dead.length) await forceUnlock(pool, dead);
   await pool.query("delete from service_instances where heartbeat_at < now() - make_interval(secs => $1::double precision / 1000 * 10)", [
     deadAfterMs,
   ]);
   return dead;
 }
 
-/** Starts the queue's workers in this process, with the heartbeat and the dead-worker sweep. */
+/**
+ * Starts the queue's workers in this process, with the heartbeat and the dead-worker sweep.
+ * graphile-worker ends a worker whose job's completion could not be written (the database went
+ * away: "committing seppuku") while the process lives on: its job stays locked and its queue (a
+ * tenant's) blocked. Such a worker is taken for dead at once: the next sweep that reaches the
+ * database unlocks its jobs and starts a worker in its place.
+ */
 export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): Promise<Queue> {
   const deadAfterMs = o.deadAfterMs ?? 30_000;
   const instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   await pool.query("insert into service_instances (id) values ($1)", [instanceId]);
-  const sweep = async () => {
-    await pool.query("update service_instances set heartbeat_at = now() where id = $1", [instanceId]);
-    const dead = await unlockDeadWorkers(pool, deadAfterMs);
-    if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
-  };
   const pending: Promise<unknown>[] = [];
+  const fatal: string[] = [];
   const events = new EventEmitter();
   events.on("worker:create", ({ worker }: { worker: { workerId: string } }) => {
     pending.push(
-      pool.query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [
-        worker.workerId,
-        instanceId,
-      ]),
+      pool
+        .query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [worker.workerId, instanceId])
+        .catch((e: Error) => o.log?.(`queue: registering worker ${worker.workerId} failed: ${e.message}`)),
     );
   });
-  const runner = await run({
-    pgPool: pool,
-    taskList: tasks,
-    concurrency: o.concurrency,
-    pollInterval: o.pollIntervalMs ?? 1000,
-    noHandleSignals: true,
-    logger: quietLogger(),
-    events: events as never,
+  events.on("worker:fatalError", ({ worker }: { worker: { workerId: string } }) => {
+    fatal.push(worker.workerId);
+    o.log?.(
+      `queue: worker ${worker.workerId} stopped (its job's result could not be written); its jobs will be unlocked and a worker started in its place`,
+    );
   });
+  const start = (concurrency: number) =>
+    run({
+      pgPool: pool,
+      taskList: tasks,
+      concurrency,
+      pollInterval: o.pollIntervalMs ?? 1000,
+      noHandleSignals: true,
+      logger: quietLogger(),
+      events: events as never,
+    });
+  const runners = [await start(o.concurrency)];
   await Promise.all(pending);
+  const replaceFatal = async () => {
+    if (!fatal.length) return;
+    const ids = fatal.splice(0);
+    try {
+      await forceUnlock(pool, ids);
+      await pool.query("delete from service_workers where worker_id = any($1::text[])", [ids]);
+    } catch (e) {
+      fatal.push(...ids);
+      throw e;
+    }
+    runners.push(await start(ids.length));
+    o.log?.(`queue: unlocked the jobs of ${ids.length} stopped worker(s) of this process and started ${ids.length} in their place`);
+  };
+  const sweep = async () => {
+    await pool.query("update service_instances set heartbeat_at = now() where id = $1", [instanceId]);
+    await replaceFatal();
+    const dead = await unlockDeadWorkers(pool, deadAfterMs);
+    if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
+  };
   await sweep();
+  let lastSweepOk = Date.now();
   const timer = setInterval(
     () => {
-      sweep().catch((e: Error) => o.log?.(`queue: heartbeat failed: ${e.message}`));
+      sweep().then(
+        () => (lastSweepOk = Date.now()),
+        (e: Error) => o.log?.(`queue: heartbeat failed: ${e.message}`),
+      );
     },
     Math.max(500, Math.floor(deadAfterMs / 3)),
   );
   timer.unref();
   return {
     instanceId,
-    runner,
+    get runner() {
+      return runners[0];
+    },
+    healthy: () => Date.now() - lastSweepOk < deadAfterMs,
     async stop() {
       clearInterval(timer);
-      await runner.stop();
+      await Promise.all(runners.map((r) => r.stop()));
       await pool.query("delete from service_instances where id = $1", [instanceId]).catch(() => undefined);
     },
   };

@@ -147,4 +147,58 @@ create table service_workers (
 );
 `,
   },
+  {
+    version: 2,
+    name: "completion by id, idempotency, cancel, token expiry, webhook order, fleet and budget tables",
+    sql: `
+-- A request's commit (and a refused change's revert) is known by the sha recorded here before
+-- the push, never by searching commit messages (a caller's text can be in them).
+alter table service_requests add column pending_commit_sha text;
+alter table service_requests add column revert_sha text;
+alter table service_requests add column pending_revert_sha text;
+alter table service_requests add column cancelled_at timestamptz;
+alter table service_requests add column caller text;
+alter table service_requests add column idempotency_key text;
+alter table service_requests add column body_sha256 text;
+create unique index service_requests_idempotency on service_requests (caller, idempotency_key) where idempotency_key is not null;
+create index service_requests_tenant_id on service_requests (tenant, requested_at desc, id desc);
+alter table service_requests drop constraint service_requests_status_check;
+alter table service_requests add constraint service_requests_status_check
+  check (status in ('requested', 'confirmed', 'purchasing', 'releasing', 'assigned', 'released', 'rejected', 'failed', 'cancelled'));
+
+alter table api_tokens add column id bigserial unique;
+alter table api_tokens add column expires_at timestamptz;
+alter table api_tokens add column revoked_at timestamptz;
+-- requests a minute this token may make (null = the service's default)
+alter table api_tokens add column rate_per_minute integer check (rate_per_minute > 0);
+
+-- Every event of a tenant carries the next number of its tenant: receivers order by it.
+create table tenant_event_seq (tenant text primary key, last bigint not null);
+alter table webhook_deliveries add column seq bigint;
+alter table webhook_deliveries add column next_attempt_at timestamptz;
+alter table webhook_deliveries add column given_up_at timestamptz;
+create index webhook_deliveries_undelivered on webhook_deliveries (tenant, id) where delivered_at is null;
+create index monitor_results_at on monitor_results (at);
+
+-- The fleet's queue runs (scripts/cli/fleet/queue.ts) and the shared API budgets
+-- (providers/lib/budget.ts, which creates the same table itself when it runs on a database
+-- these migrations have not reached: the provider process has no access to them).
+create table idempotency_keys (
+  caller text not null,
+  key text not null,
+  route text not null,
+  body_sha256 text not null,
+  status integer not null,
+  response jsonb not null,
+  created_at timestamptz not null default now(),
+  primary key (caller, key, route)
+);
+
+create table if not exists fleet_results (run text not null, tenant text not null, result jsonb not null,
+  worker text not null, finished_at timestamptz not null default now(), primary key (run, tenant));
+create table if not exists fleet_halts (run text primary key, tenant text not null, halted_at timestamptz not null default now());
+create table if not exists api_budgets (credential text primary key, tokens double precision not null,
+  at timestamptz not null default clock_timestamp());
+`,
+  },
 ];

@@ -1,0 +1,79 @@
+/** SQL for a tenant's IPs and servers (as its stack's outputs last said) and its settings. */
+import { Queryable } from "../../scripts/lib/postgres/index";
+import type { TenantIp } from "../tenant-ips";
+
+/** Makes tenant_ips say what the outputs say: new and changed IPs upserted, vanished ones released. */
+export async function syncTenantIps(c: Queryable, tenant: string, ips: TenantIp[]): Promise<void> {
+  for (const i of ips)
+    await c.query(
+      `insert into tenant_ips (tenant, ip, server, role, slot, ptr, since, status, monthly_usd, warmup)
+       values ($1, $2, $3, $4, $9, $5, $6, 'assigned', $7, $8)
+       on conflict (tenant, ip) do update set server = excluded.server, role = excluded.role, slot = excluded.slot, ptr = excluded.ptr,
+         since = excluded.since, status = 'assigned', monthly_usd = excluded.monthly_usd, warmup = excluded.warmup,
+         released_at = null, updated_at = now()`,
+      [tenant, i.ip, i.server, i.role, i.ptr, i.since ?? null, i.monthlyUsd, JSON.stringify(i.warmup ?? null), i.slot],
+    );
+  await c.query(
+    `update tenant_ips set status = 'released', released_at = now(), updated_at = now()
+      where tenant = $1 and status = 'assigned' and not (ip = any($2::text[]))`,
+    [tenant, ips.map((i) => i.ip)],
+  );
+}
+
+export async function syncTenantServers(
+  c: Queryable,
+  tenant: string,
+  servers: Array<{ server: string; hostname: string; mainIp: string }>,
+): Promise<void> {
+  await c.query("delete from tenant_servers where tenant = $1", [tenant]);
+  for (const s of servers)
+    await c.query("insert into tenant_servers (tenant, server, hostname, main_ip) values ($1, $2, $3, $4)", [
+      tenant,
+      s.server,
+      s.hostname,
+      s.mainIp,
+    ]);
+}
+
+export interface IpRow {
+  ip: string;
+  server: string;
+  role: string;
+  slot: number;
+  status: string;
+  ptr: string;
+  since: Date | null;
+  monthly_usd: string;
+  warmup: Array<{ day: number; maxMessages: number }> | null;
+  last_check: unknown;
+  last_check_at: Date | null;
+  released_at: Date | null;
+}
+
+/** A page of the tenant's IPs by (server, role, slot, ip), after the cursor's key. */
+export async function listIps(
+  c: Queryable,
+  tenant: string,
+  after: { server: string; role: string; slot: number; ip: string } | undefined,
+  limit: number,
+): Promise<IpRow[]> {
+  const { rows } = await c.query<IpRow>(
+    `select * from tenant_ips where tenant = $1
+        and ($2::text is null or (server, role, slot, ip) > ($2::text, $3::text, $4::int, $5::text))
+      order by server, role, slot, ip limit $6`,
+    [tenant, after?.server ?? null, after?.role ?? null, after?.slot ?? null, after?.ip ?? null, limit],
+  );
+  return rows;
+}
+
+export async function saveSettings(c: Queryable, tenant: string, autoEmergencySwitch: boolean): Promise<void> {
+  await c.query(
+    "insert into tenant_settings (tenant, auto_emergency_switch) values ($1, $2) on conflict (tenant) do update set auto_emergency_switch = excluded.auto_emergency_switch",
+    [tenant, autoEmergencySwitch],
+  );
+}
+
+export async function autoSwitchOn(c: Queryable, tenant: string): Promise<boolean> {
+  const { rows } = await c.query<{ on: boolean }>("select auto_emergency_switch as on from tenant_settings where tenant = $1", [tenant]);
+  return rows[0]?.on ?? false;
+}

@@ -1,0 +1,60 @@
+/** SQL for monitoring: the IPs and servers to check, each check's result, the advisory lock of a pass. */
+import { Queryable } from "../../scripts/lib/postgres/index";
+import { CheckResult } from "../../scripts/lib/verify/result";
+
+export type Verdict = "listed" | "not listed" | "unknown";
+
+export interface MonitoredIp {
+  tenant: string;
+  ip: string;
+  server: string;
+  role: string;
+  last_check: { blocklist?: Verdict } | null;
+}
+
+export async function assignedIps(c: Queryable): Promise<MonitoredIp[]> {
+  return (
+    await c.query<MonitoredIp>("select tenant, ip, server, role, last_check from tenant_ips where status = 'assigned' order by tenant, ip")
+  ).rows;
+}
+
+export async function monitoredServers(
+  c: Queryable,
+): Promise<Array<{ tenant: string; server: string; hostname: string; main_ip: string }>> {
+  return (await c.query("select tenant, server, hostname, main_ip from tenant_servers order by tenant, server")).rows;
+}
+
+export async function saveLastCheck(c: Queryable, tenant: string, ip: string, check: unknown): Promise<void> {
+  await c.query("update tenant_ips set last_check = $3, last_check_at = now() where tenant = $1 and ip = $2", [
+    tenant,
+    ip,
+    JSON.stringify(check),
+  ]);
+}
+
+export async function keepResult(c: Queryable, tenant: string, ip: string, r: CheckResult): Promise<void> {
+  await c.query("insert into monitor_results (tenant, ip, check_name, status, detail) values ($1, $2, $3, $4, $5)", [
+    tenant,
+    ip,
+    r.check,
+    r.status,
+    `${r.subject}: ${r.detail}`,
+  ]);
+}
+
+/** Whether the server has a standby IP not yet sending in another's place. */
+export async function freeStandby(c: Queryable, tenant: string, server: string): Promise<boolean> {
+  const r = await c.query("select 1 from tenant_ips where tenant = $1 and server = $2 and role = 'standby' and status = 'assigned'", [
+    tenant,
+    server,
+  ]);
+  return !!r.rowCount;
+}
+
+export async function tryPassLock(c: Queryable, key: number): Promise<boolean> {
+  return (await c.query<{ ok: boolean }>("select pg_try_advisory_lock($1) as ok", [key])).rows[0].ok;
+}
+
+export async function passUnlock(c: Queryable, key: number): Promise<void> {
+  await c.query("select pg_advisory_unlock($1)", [key]);
+}

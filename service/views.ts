@@ -1,0 +1,135 @@
+/**
+ * What the API answers, as zod schemas: the OpenAPI document's response schemas are generated
+ * from these (./openapi.ts), and the answers are typed by them.
+ */
+import { z } from "zod";
+import { REQUEST_KINDS, RequestKind, STATUSES, Status } from "./requests";
+import { PROBLEM_CODES, ProblemCode } from "./problems";
+
+const at = z.string().describe("ISO 8601 time");
+const nullableAt = at.nullable();
+
+export const problemView = z
+  .object({
+    type: z.string().describe("urn:penguinmails:problem:<code>"),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.enum(Object.keys(PROBLEM_CODES) as [ProblemCode, ...ProblemCode[]]),
+    detail: z.string(),
+    errors: z.array(z.object({ field: z.string().describe("query.days, body.records.3.day, …"), message: z.string() })).optional(),
+  })
+  .describe("RFC 9457 problem details");
+
+export const requestView = z.object({
+  id: z.string().uuid(),
+  tenant: z.string(),
+  requester: z.string(),
+  kind: z.enum(REQUEST_KINDS as [RequestKind, ...RequestKind[]]),
+  params: z.record(z.string(), z.unknown()),
+  status: z.enum(STATUSES as unknown as [Status, ...Status[]]),
+  hostwinds: z.record(z.string(), z.unknown()).nullable(),
+  domain: z.string().nullable(),
+  commit: z.string().nullable(),
+  failureReason: z.string().nullable(),
+  result: z.record(z.string(), z.unknown()).nullable(),
+  timestamps: z.object(
+    Object.fromEntries(
+      ["requested", "confirmed", "purchasing", "releasing", "assigned", "released", "rejected", "failed", "cancelled"].map((s) => [
+        s,
+        nullableAt,
+      ]),
+    ),
+  ),
+});
+
+export const requestDetailView = requestView.extend({
+  events: z.array(z.object({ status: z.string(), at })),
+  ips: z.array(z.object({ ip: z.string(), action: z.enum(["bought", "released"]), at })),
+});
+
+const cursor = z.string().nullable().describe("pass as ?cursor= for the next page; null on the last page");
+
+export const requestPageView = z.object({ requests: z.array(requestView), nextCursor: cursor });
+
+export const ipView = z.object({
+  ip: z.string(),
+  server: z.string(),
+  role: z.enum(["sending", "standby", "paused"]),
+  status: z.enum(["assigned", "released"]),
+  ptr: z.string(),
+  since: nullableAt,
+  releasedAt: nullableAt,
+  monthlyUsd: z.number(),
+  warmup: z.object({ day: z.number().int().nullable(), maxMessages: z.number().int().nullable(), warmedUp: z.boolean().optional() }),
+  lastCheck: z.record(z.string(), z.unknown()).nullable(),
+});
+export const ipPageView = z.object({ ips: z.array(ipView), nextCursor: cursor });
+
+export const settingsView = z.object({ tenant: z.string(), autoEmergencySwitch: z.boolean() });
+export const recordedView = z.object({ recorded: z.number().int() });
+
+export const unusedView = z.object({
+  windowDays: z.number().int(),
+  ips: z.array(
+    z.object({
+      tenant: z.string(),
+      ip: z.string(),
+      server: z.string(),
+      role: z.string(),
+      assignedSince: nullableAt,
+      sentInWindow: z.number(),
+      dailyAverage: z.number(),
+      monthlyUsd: z.number(),
+      suggestion: z.union([
+        z.object({ kind: z.literal("release_ip"), params: z.object({ ip: z.string() }) }),
+        z.object({ note: z.string() }),
+      ]),
+    }),
+  ),
+  monthlySavingsUsd: z.number().describe("over every unused IP in scope, not only this page"),
+  nextCursor: cursor,
+});
+
+export const costView = z.object({
+  rows: z.array(
+    z.object({
+      tenant: z.string(),
+      month: z.string(),
+      ips: z.number().int(),
+      ipCostUsd: z.number(),
+      idleIps: z.number().int(),
+      idleCostUsd: z.number(),
+    }),
+  ),
+  nextCursor: cursor,
+});
+
+export const undeliveredView = z.object({
+  events: z.array(
+    z.object({
+      id: z.number().int(),
+      tenant: z.string(),
+      sequence: z.number().int().nullable(),
+      kind: z.string(),
+      createdAt: at,
+      attempts: z.number().int(),
+      givenUp: z.boolean(),
+      lastError: z.string().nullable(),
+      body: z.unknown(),
+    }),
+  ),
+  nextCursor: cursor,
+});
+export const redeliverView = z.object({ id: z.number().int(), delivered: z.boolean(), queued: z.boolean().optional() });
+
+export const tokenView = z.object({
+  id: z.number().int(),
+  caller: z.string(),
+  tenants: z.array(z.string()),
+  createdAt: at,
+  expiresAt: nullableAt,
+  revokedAt: nullableAt,
+  ratePerMinute: z.number().int().nullable(),
+});
+export const newTokenView = tokenView.extend({ token: z.string().describe("shown once; only its hash is kept") });
+export const tokenPageView = z.object({ tokens: z.array(tokenView), nextCursor: cursor });
