@@ -158,7 +158,8 @@ export function mailDomainRecords(spec: MailDomainSpec): MailRecord[] {
   const tlsTo = `${spec.reportsTo?.tls ?? "tls-reports"}@${domain}`;
   return [
     ...spec.hosts.map((h): MailRecord => ({ type: "A", name: h.hostname, content: h.ip, ttl, proxied: false })),
-    ...spec.hosts.filter((h) => h.hostname !== domain).map((h) => heloSpfRecord(h, ttl)),
+    // A pending IP sends nothing yet: its HELO record comes with its address.
+    ...spec.hosts.filter((h) => h.hostname !== domain && h.ip !== "").map((h) => heloSpfRecord(h, ttl)),
     { type: "MX", name: domain, content: mailHost, priority: 10, ttl, proxied: false },
     spfRecord(domain, spec.sendingIps, ttl),
     dkimRecord(domain, spec.dkim.selector, spec.dkim.publicKeyBase64, ttl),

@@ -146,17 +146,19 @@ export interface Problem {
   found?: string;
 }
 
-/**
- * Checks across fields, run on the raw config whether or not the schema
- * passed, so that every problem is reported in one go.
- */
-function crossChecks(raw: unknown, book: PriceBook): Problem[] {
-  const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown; ipWarmup?: unknown };
+/** `ipWarmup` names only this tenant's IPs, by slot (`mx1-ip2`, `mx1-standby1`). */
+function ipWarmupChecks(t: { servers?: unknown; ipWarmup?: unknown }): Problem[] {
   const out: Problem[] = [];
   if (t?.ipWarmup && typeof t.ipWarmup === "object" && Array.isArray(t.servers)) {
     const slots = (t.servers as Array<{ name?: unknown; sendingIps?: unknown; standbyIps?: unknown }>).flatMap((s) => [
-      ...Array.from({ length: typeof s?.sendingIps === "number" ? s.sendingIps : 0 }, (_, k) => `${String(s?.name)}-ip${k + 1}`),
-      ...Array.from({ length: typeof s?.standbyIps === "number" ? s.standbyIps : 0 }, (_, k) => `${String(s?.name)}-standby${k + 1}`),
+      ...Array.from(
+        { length: typeof s?.sendingIps === "number" ? Math.min(s.sendingIps, MAX_IPS_PER_SERVER) : 0 },
+        (_, k) => `${String(s?.name)}-ip${k + 1}`,
+      ),
+      ...Array.from(
+        { length: typeof s?.standbyIps === "number" ? Math.min(s.standbyIps, 4) : 0 },
+        (_, k) => `${String(s?.name)}-standby${k + 1}`,
+      ),
     ]);
     for (const slot of Object.keys(t.ipWarmup))
       if (!slots.includes(slot))
@@ -165,6 +167,16 @@ function crossChecks(raw: unknown, book: PriceBook): Problem[] {
           message: `expected a sending or standby IP of this tenant by its slot (${slots.join(", ") || "none: no IPs are configured"})`,
         });
   }
+  return out;
+}
+
+/**
+ * Checks across fields, run on the raw config whether or not the schema
+ * passed, so that every problem is reported in one go.
+ */
+function crossChecks(raw: unknown, book: PriceBook): Problem[] {
+  const t = raw as { zone?: unknown; servers?: unknown; domains?: unknown; ipWarmup?: unknown };
+  const out: Problem[] = [];
   if (Array.isArray(t?.servers)) {
     const seen = new Set<unknown>();
     // Plans are priced from the checked-in price list (budgets are judged before anything is bought),
@@ -240,7 +252,7 @@ function crossChecks(raw: unknown, book: PriceBook): Problem[] {
         out.push({ path: ["domains", i, "name"], message: `expected a domain inside the zone ${zone}` });
     });
   }
-  return out;
+  return [...ipWarmupChecks(t), ...out];
 }
 export type Tenant = z.infer<typeof tenantSchema>;
 export type TenantServer = Tenant["servers"][number];

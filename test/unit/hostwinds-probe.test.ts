@@ -58,6 +58,7 @@ describe("fleet probe", () => {
       "9 UNKNOWN",
       "10 CONFIRMED",
       "11 UNKNOWN",
+      "12 UNKNOWN",
     ]);
     // The renamed server has its name back.
     expect((await client.getInstance(serviceId))?.srvrname).toMatch(/^pm-[0-9a-z]{14}$/);

@@ -106,7 +106,11 @@ describe("mail domain records", () => {
     const s = spec(["198.51.100.11"]);
     const records = mailDomainRecords({ ...s, hosts: [...s.hosts, { hostname: "mail1-ip2.acme-mail.com", ip: "" }] });
     expect(records.find((r) => r.name === "mail1-ip2.acme-mail.com")).toMatchObject({ type: "A", content: "" });
-    expect(records.find((r) => r.content.startsWith("v=spf1"))?.content).toBe("v=spf1 mx ip4:198.51.100.11 -all");
+    expect(records.find((r) => r.name === "acme-mail.com" && r.content.startsWith("v=spf1"))?.content).toBe(
+      "v=spf1 mx ip4:198.51.100.11 -all",
+    );
+    // A pending IP sends nothing: its HELO record comes with its address.
+    expect(records.filter((r) => r.name === "mail1-ip2.acme-mail.com").map((r) => r.type)).toEqual(["A"]);
   });
 
   test("bad inputs are refused with the reason, before anything is made", () => {
