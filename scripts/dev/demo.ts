@@ -207,8 +207,10 @@ async function main() {
       certificate: certs.good,
       recipients: (a) => (hosts ? hosts.mailuHasAddress(first.mainIp, a) : REPORT_LOCAL_PARTS.some((l) => a === `${l}@acme-mail.com`)),
     }).start();
-    // MailU's front serving the MTA-STS policy from the install's override file (only with MailU installed).
-    const stsCerts = hosts ? testCertificates(path.join(devDir, "demo-mta-sts-certs"), "mta-sts.acme-mail.com") : undefined;
+    // MailU's front serving the MTA-STS policy from the install's override file (only with MailU installed),
+    // with a certificate for the names the install asked Let's Encrypt for (HOSTNAMES in mailu.env).
+    const hostnames = hosts ? (/^HOSTNAMES=(.*)$/m.exec(hosts.file(first.mainIp, "/mailu/mailu.env") ?? "")?.[1].split(",") ?? []) : [];
+    const stsCerts = hosts ? testCertificates(path.join(devDir, "demo-front-certs"), "mta-sts.acme-mail.com", hostnames) : undefined;
     const front = stsCerts
       ? await new MailuFrontSim({
           certificate: stsCerts.good,
@@ -222,6 +224,7 @@ async function main() {
         smtpHost: "127.0.0.1",
         smtp: { ports: smtp.ports, ca: certs.ca },
         mtaSts: front && stsCerts ? { host: "127.0.0.1", port: front.port, ca: stsCerts.ca } : false,
+        certificates: front && stsCerts ? { host: "127.0.0.1", port: front.port, ca: stsCerts.ca } : false,
         ssh: hosts ? relayAccess(stack, "acme") : undefined,
       });
       const count = (st: string) => results.filter((r) => r.status === st).length;
