@@ -1,7 +1,7 @@
 /**
  * The provisioning service as tests, the demo and the benchmarks run it: a config repository
  * (a bare git repo with the project's Pulumi.yaml and one stack file per tenant), and the service
- * as its own process (`dist/scripts/cli/service.js`, in its own process group so a test can kill
+ * as its own process (`dist/service/main.js`, in its own process group so a test can kill
  * it and every engine it started at once, as a machine that dies would).
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
@@ -87,7 +87,7 @@ export interface ServiceProcess {
 export function startServiceProcess(args: string[], env: Record<string, string>, onLine?: (line: string) => void): Promise<ServiceProcess> {
   const proc = spawn(
     process.execPath,
-    [path.join(projectRoot, "dist/scripts/cli/service.js"), "serve", "--listen", "127.0.0.1:0", ...args],
+    [path.join(projectRoot, "dist/service/main.js"), "serve", "--listen", "127.0.0.1:0", ...args],
     {
       env: { ...process.env, ...env },
       detached: true,
@@ -186,7 +186,7 @@ export async function startServiceEnvironment(o: {
   const env = standinEnv(sim, key, cf, cfToken);
   const token = execFileSync(
     process.execPath,
-    [path.join(projectRoot, "dist/scripts/cli/service.js"), "token", "--database", pg.url, "--caller", "platform", "--tenants", "*"],
+    [path.join(projectRoot, "dist/service/main.js"), "token", "--database", pg.url, "--caller", "platform", "--tenants", "*"],
     { encoding: "utf8" },
   ).trim();
   const service = await startServiceProcess(

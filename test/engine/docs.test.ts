@@ -15,7 +15,7 @@ const scripts: Record<string, string> = JSON.parse(fs.readFileSync(path.join(pro
 const entries: Record<string, string> = {
   fleet: "dist/scripts/cli/fleet.js",
   verify: "dist/scripts/cli/verify.js",
-  service: "dist/scripts/cli/service.js",
+  service: "dist/service/main.js",
   demo: "dist/scripts/dev/demo.js",
   bench: "dist/scripts/dev/bench.js",
   sim: "dist/scripts/dev/sim.js",

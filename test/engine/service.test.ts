@@ -103,7 +103,7 @@ describe("the provisioning service", () => {
     service = await startServiceProcess(serviceArgs(), env());
   };
   const cli = (...args: string[]) =>
-    execFileSync(process.execPath, [path.join(projectRoot, "dist/scripts/cli/service.js"), ...args], {
+    execFileSync(process.execPath, [path.join(projectRoot, "dist/service/main.js"), ...args], {
       encoding: "utf8",
       env: { ...process.env, ...env() },
     }).trim();

@@ -3,14 +3,14 @@
  */
 import { getServers } from "dns";
 import { Pool } from "pg";
-import { createToken, publicToken } from "../../service/api";
-import { redeliver } from "../../service/webhooks";
-import { listTokens, revokeToken } from "../../service/store/tokens";
-import { listUndelivered } from "../../service/store/webhooks";
-import { startService } from "../../service/index";
-import { OPENAPI } from "../../service/openapi";
-import { migrate, openPool } from "../lib/postgres/index";
-import { intOption, listOption, parseCommandLine, usageError } from "../lib/args";
+import { createToken, publicToken } from "./api";
+import { redeliver } from "./webhooks";
+import { listTokens, revokeToken } from "./store/tokens";
+import { listUndelivered } from "./store/webhooks";
+import { startService } from "./index";
+import { OPENAPI } from "./openapi";
+import { migrate, openPool } from "../scripts/lib/postgres/index";
+import { intOption, listOption, parseCommandLine, usageError } from "../scripts/lib/args";
 
 const HELP = `usage: npm run service -- [serve] [options]
        npm run service -- token --caller NAME --tenants a,b|'*' [--expires-in-days N] [--rate-per-minute N]
