@@ -126,6 +126,15 @@ async function forceUnlock(pool: Pool, workerIds: string[]): Promise<void> {
   }
 }
 
+/**
+ * The queue instances and workers of this process: one heartbeat covers them all, and a sweep
+ * never takes a worker of its own process for dead (after a database outage, the first sweep to
+ * reach the database would otherwise unlock a job another queue of this process is still running,
+ * and the job would run twice and leave its tenant's queue locked).
+ */
+const localInstances = new Set<string>();
+const localWorkers = new Set<string>();
+
 /** Unlocks the jobs of workers whose process stopped heartbeating; returns how many workers. */
 export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promise<string[]> {
   const { rows } = await pool.query<{ locked_by: string }>(
@@ -134,8 +143,9 @@ export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promis
         and not exists (select 1 from service_workers w join service_instances i on i.id = w.instance_id
                          where w.worker_id = j.locked_by and i.heartbeat_at > now() - make_interval(secs => $1::double precision / 1000))
         -- a worker locks a job before its registration commits: give that a moment
-        and locked_at < now() - interval '5 seconds'`,
-    [deadAfterMs],
+        and locked_at < now() - interval '5 seconds'
+        and not (locked_by = any($2::text[]))`,
+    [deadAfterMs, [...localWorkers]],
   );
   const dead = rows.map((r) => r.locked_by);
   if (dead.length) await forceUnlock(pool, dead);
@@ -156,10 +166,12 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
   const deadAfterMs = o.deadAfterMs ?? 30_000;
   const instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   await pool.query("insert into service_instances (id) values ($1)", [instanceId]);
+  localInstances.add(instanceId);
   const pending: Promise<unknown>[] = [];
   const fatal: string[] = [];
   const events = new EventEmitter();
   events.on("worker:create", ({ worker }: { worker: { workerId: string } }) => {
+    localWorkers.add(worker.workerId);
     pending.push(
       pool
         .query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [worker.workerId, instanceId])
@@ -167,10 +179,9 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
     );
   });
   events.on("worker:fatalError", ({ worker }: { worker: { workerId: string } }) => {
+    localWorkers.delete(worker.workerId);
     fatal.push(worker.workerId);
-    o.log?.(
-      `queue: worker ${worker.workerId} stopped (its job's result could not be written); its jobs will be unlocked and a worker started in its place`,
-    );
+    o.log?.(`queue: worker ${worker.workerId} stopped (its job's result could not be written); it will be replaced`);
   });
   const start = (concurrency: number) =>
     run({
@@ -198,7 +209,7 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
     o.log?.(`queue: unlocked the jobs of ${ids.length} stopped worker(s) of this process and started ${ids.length} in their place`);
   };
   const sweep = async () => {
-    await pool.query("update service_instances set heartbeat_at = now() where id = $1", [instanceId]);
+    await pool.query("update service_instances set heartbeat_at = now() where id = any($1::text[])", [[...localInstances]]);
     await replaceFatal();
     const dead = await unlockDeadWorkers(pool, deadAfterMs);
     if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
@@ -223,6 +234,7 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
     healthy: () => Date.now() - lastSweepOk < deadAfterMs,
     async stop() {
       clearInterval(timer);
+      localInstances.delete(instanceId);
       await Promise.all(runners.map((r) => r.stop()));
       await pool.query("delete from service_instances where id = $1", [instanceId]).catch(() => undefined);
     },
