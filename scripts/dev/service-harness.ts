@@ -85,15 +85,11 @@ export interface ServiceProcess {
 
 /** Runs `service.js` with these arguments and environment; resolves once it listens. */
 export function startServiceProcess(args: string[], env: Record<string, string>, onLine?: (line: string) => void): Promise<ServiceProcess> {
-  const proc = spawn(
-    process.execPath,
-    [path.join(projectRoot, "dist/service/main.js"), "serve", "--listen", "127.0.0.1:0", ...args],
-    {
-      env: { ...process.env, ...env },
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const proc = spawn(process.execPath, [path.join(projectRoot, "dist/service/main.js"), "serve", "--listen", "127.0.0.1:0", ...args], {
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const exited = new Promise<void>((r) => proc.on("exit", () => r()));
   return new Promise((resolve, reject) => {
