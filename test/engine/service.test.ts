@@ -9,6 +9,7 @@
  *   in one terminal state, nothing is bought twice, no row is left mid-way.
  *   A token for one tenant can neither read nor change another.
  */
+import { parseServerName, tenantTag } from "../../providers/hostwinds/inputs";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -36,7 +37,8 @@ const BACKEND = `service-${process.pid}`;
 jest.setTimeout(12 * 60_000);
 
 /** Server mx1 of tenant t as the provider names it in Hostwinds (`pm-<tenant>.<server>@<stack>`, providers/hostwinds/inputs.ts). */
-const isServer = (name: string, t: string) => name.startsWith(`pm-${t}.mx1@`);
+// A server's name is its owner mark, hashes of its owner (providers/hostwinds/inputs.ts): the tenant's tag tells whose it is.
+const isServer = (name: string, t: string) => parseServerName(name)?.tenantTag === tenantTag(t);
 
 const tenant = (id: string, over: Record<string, unknown> = {}) => ({
   id,
