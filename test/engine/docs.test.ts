@@ -67,9 +67,13 @@ function help(cmd: string[], cwd = projectRoot): string {
 /** What is wrong with one shown command, or undefined. */
 function problem(command: string): string | undefined {
   const words = command.replace(/^(?:[A-Z_]+=\S*\s+)+/, "").split(/\s+/);
-  const flags = words.filter((w) => /^--[a-z]/.test(w)).map((w) => w.replace(/=.*$/, ""));
+  const flags = words
+    .map((w) => w.replace(/^\[/, ""))
+    .filter((w) => /^--[a-z]/.test(w) && w !== "--help")
+    .map((w) => w.replace(/[=\]].*$/, ""));
   if (words[0] === "npm") {
     const script = words[2];
+    if (!/^[a-z][a-z:-]*$/.test(script)) return undefined; // a placeholder such as `npm run …`
     if (!scripts[script]) return `npm script "${script}" is not in package.json`;
     const entry = entries[script];
     if (!entry || words[3] !== "--") return undefined;
@@ -82,10 +86,15 @@ function problem(command: string): string | undefined {
   }
   const sub = words.slice(1).filter((w, i, a) => !w.startsWith("-") && !w.startsWith("<") && (i === 0 || !a[i - 1].startsWith("-")));
   const subcommand = sub.slice(0, sub[0] === "config" || sub[0] === "stack" || sub[0] === "state" || sub[0] === "policy" ? 2 : 1);
-  const text = help([path.join(toolchainBin(), "pulumi"), ...subcommand]);
-  if (!/Usage:/.test(text)) return `pulumi ${subcommand.join(" ")} is not a pulumi command`;
-  const missing = flags.filter((f) => !text.includes(f));
-  return missing.length ? `pulumi ${subcommand.join(" ")} --help does not know ${missing.join(", ")}` : undefined;
+  // `pulumi preview|up …` shows two commands at once: each must know the flags.
+  for (const first of (subcommand[0] ?? "").split("|")) {
+    const cmd = [first, ...subcommand.slice(1)].filter(Boolean);
+    const text = help([path.join(toolchainBin(), "pulumi"), ...cmd]);
+    if (!/Usage:/.test(text)) return `pulumi ${cmd.join(" ")} is not a pulumi command`;
+    const missing = flags.filter((f) => !text.includes(f));
+    if (missing.length) return `pulumi ${cmd.join(" ")} --help does not know ${missing.join(", ")}`;
+  }
+  return undefined;
 }
 
 describe("the commands the docs show exist as shown", () => {
