@@ -4,12 +4,10 @@
  * server names.
  */
 import { createHash } from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { z } from "zod";
 import { BILLING_CYCLES } from "../model/pricing";
 import { HOSTNAME_ANY_CASE, IPV4, SLUG } from "../model/names";
+import { backendFingerprint as ownerBackendFingerprint } from "../model/owner";
 
 const slug = (what: string) =>
   z
@@ -156,22 +154,10 @@ export function describeOtherMark(m: ServerMark, o: ServerOwner): string {
 }
 
 /**
- * A short fingerprint of the backend this program's state lives in (PULUMI_BACKEND_URL, or the
- * login in PULUMI_HOME's credentials.json): 8 hex characters of SHA-256 of the URL without its
- * user and password, so the same stack name on another backend is another owner and a rotated
- * backend password is not. "" when no backend can be found.
+ * The backend's fingerprint as the server marks carry it: the one of providers/model/owner.ts (DNS
+ * records carry the same), "" where that says "-" (no backend found), as marks made before read.
  */
 export function backendFingerprint(env: NodeJS.ProcessEnv = process.env): string {
-  let url = env.PULUMI_BACKEND_URL;
-  if (!url) {
-    try {
-      const home = env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
-      url = (JSON.parse(fs.readFileSync(path.join(home, "credentials.json"), "utf8")) as { current?: string }).current;
-    } catch {
-      url = undefined;
-    }
-  }
-  if (!url) return "";
-  const clean = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1").replace(/\/+$/, "");
-  return createHash("sha256").update(clean).digest("hex").slice(0, 8);
+  const f = ownerBackendFingerprint(env);
+  return f === "-" ? "" : f;
 }

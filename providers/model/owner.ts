@@ -24,7 +24,7 @@ export interface Owner {
  * login in PULUMI_HOME's credentials.json): 8 hex characters of SHA-256 of the URL without its
  * user and password and trailing slash, so the same stack name on another backend is another
  * owner, a rotated backend password is not, and no credential shows. "-" when no backend is found.
- * The same computation as the server marks' (providers/hostwinds/inputs.ts on issue 24's branch):
+ * The server marks use this one too (providers/hostwinds/inputs.ts, "" for "-"):
  * one backend, one fingerprint on servers and records alike.
  */
 export function backendFingerprint(env: NodeJS.ProcessEnv = process.env): string {
