@@ -220,13 +220,15 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
     const cmds = hosts.execs.filter((e) => e.ip === ip).map((e) => e.command);
     expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
     // Backups go on from the new server into the same repository; retention keeps one snapshot a day (keepDaily).
+    // Debian 13's restic (0.18) also keeps the oldest snapshot while fewer days than keepDaily exist
+    // ("oldest daily snapshot" in `restic forget --dry-run`); bookworm's 0.14 does not: one or two.
     const [first] = await checkBackups(after.servers);
     expect((await backupServerNow(opts(), "acme", "mx1")).ok).toBe(true);
     const [next] = await checkBackups(after.servers);
     expect([next.status, next.detail.split(" ")[2] === first.detail.split(" ")[2], next.detail]).toEqual([
       "pass",
       false,
-      expect.stringContaining(", 1 snapshot,"),
+      expect.stringMatching(/, [12] snapshots?,/),
     ]);
   });
 
