@@ -53,7 +53,21 @@ const MIGRATION_LOCK = 0x70656e67;
 
 /** Applies the queue's and the service's migrations not yet applied; returns the names applied. */
 export async function migrate(pool: Pool): Promise<string[]> {
-  await runMigrations({ pgPool: pool, logger: quietLogger() });
+  // Processes starting together (a fleet command and its workers) must not run the queue's own
+  // migrations side by side: two `create schema` at once fail on Postgres' unique index. One session
+  // lock around all of it (another key than ours inside, which another session takes).
+  const outer = await pool.connect();
+  try {
+    await outer.query("select pg_advisory_lock($1)", [MIGRATION_LOCK + 1]);
+    await runMigrations({ pgPool: pool, logger: quietLogger() });
+    return await ourMigrations(pool);
+  } finally {
+    await outer.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK + 1]).catch(() => undefined);
+    outer.release();
+  }
+}
+
+async function ourMigrations(pool: Pool): Promise<string[]> {
   return inTransaction(pool, async (c) => {
     await c.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
     await c.query(
