@@ -255,6 +255,7 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
     // so the state goes back to the same one. (Into a backend at another address, IPs would be replaced
     // today: docs/status.md, "Not yet".)
     fs.rmSync(path.join(devDir, "backends", BACKEND), { recursive: true, force: true });
+    fs.mkdirSync(path.join(devDir, "backends", BACKEND), { recursive: true });
     const restored = await importState(opts(), loaded);
     expect(restored).toEqual(["acme", "bravo"]);
     for (const t of restored) {
