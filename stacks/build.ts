@@ -209,8 +209,7 @@ function serverOutput(server: MailServer, install: MailuInstall | undefined, bac
 
 /** One IP's warm-up as the outputs show it: the config's `ipWarmup` for its slot (its host name's first label), else the tenant's. */
 function warmupOf(tenant: Tenant, hostname: string) {
-  const own = tenant.ipWarmup[hostname.split(".")[0]];
-  const w = own ? ipWarmup(tenant.warmup, own) : ipWarmup(tenant.warmup);
+  const w = ipWarmup(tenant.warmup, tenant.ipWarmup[hostname.split(".")[0]]);
   return { schedule: w.volumes.map((maxMessages, i) => ({ day: i + 1, maxMessages })), paused: w.paused, ceilingHolds: w.holdsAtEnd };
 }
 

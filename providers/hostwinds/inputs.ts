@@ -161,3 +161,20 @@ export function backendFingerprint(env: NodeJS.ProcessEnv = process.env): string
   const f = ownerBackendFingerprint(env);
   return f === "-" ? "" : f;
 }
+
+/**
+ * The mark of a server from an Instance's raw inputs as a checkpoint holds them (a pending create's
+ * too): undefined when they name no tenant or server. `stack` stands in where the inputs name none.
+ */
+export function markOfInputs(i: Record<string, unknown>, stack: string): string | undefined {
+  if (typeof i.tenant !== "string" || typeof i.name !== "string") return undefined;
+  return serverName(
+    ownerOf({
+      tenant: i.tenant,
+      name: i.name,
+      stack: typeof i.stack === "string" ? i.stack : stack,
+      project: typeof i.project === "string" ? i.project : undefined,
+      backend: typeof i.backend === "string" ? i.backend : undefined,
+    }),
+  );
+}

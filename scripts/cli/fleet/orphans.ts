@@ -20,7 +20,7 @@
  */
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
-import { ownerOf, parseServerName, serverName, stackTag } from "../../../providers/hostwinds/inputs";
+import { markOfInputs, parseServerName, stackTag } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
 import { BillingCycle, monthlyPriceUsd } from "../../../providers/model/pricing";
 import { clientOptions, readSettings } from "../../../providers/hostwinds/settings";
@@ -110,18 +110,8 @@ export function ownedBy(stacks: StackState[]): Owned {
     for (const op of s.pending) {
       const i = { ...op.resource.inputs, ...op.resource.outputs };
       if (op.resource.type === INSTANCE_TYPE) {
-        if (typeof i.tenant === "string" && typeof i.name === "string")
-          owned.marks.add(
-            serverName(
-              ownerOf({
-                tenant: i.tenant,
-                name: i.name,
-                stack: typeof i.stack === "string" ? i.stack : s.stack,
-                project: typeof i.project === "string" ? i.project : undefined,
-                backend: typeof i.backend === "string" ? i.backend : undefined,
-              }),
-            ),
-          );
+        const mark = markOfInputs(i, s.stack);
+        if (mark) owned.marks.add(mark);
         const adopt = num(i.adoptServiceId) ?? num(i.serviceId);
         if (adopt !== undefined) owned.serviceIds.add(adopt);
       }

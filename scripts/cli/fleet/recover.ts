@@ -23,7 +23,7 @@
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
-import { ownerOf, parseServerName, serverName } from "../../../providers/hostwinds/inputs";
+import { parseServerName, markOfInputs } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
 import * as fs from "fs";
 import { checkpointFile } from "./checkpoints";
@@ -116,18 +116,10 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     for (const op of pending) {
       const i = { ...op.resource.inputs, ...op.resource.outputs };
       const name = op.resource.urn.split("::").pop();
+      const mark = op.resource.type === INSTANCE_TYPE ? markOfInputs(i, stack.name) : undefined;
       if (op.type !== "creating") {
         lines.push(`${name}: interrupted while ${op.type}; refresh reads its real state`);
-      } else if (op.resource.type === INSTANCE_TYPE && typeof i.tenant === "string" && typeof i.name === "string") {
-        const mark = serverName(
-          ownerOf({
-            tenant: i.tenant,
-            name: i.name,
-            stack: typeof i.stack === "string" ? i.stack : stack.name,
-            project: typeof i.project === "string" ? i.project : undefined,
-            backend: typeof i.backend === "string" ? i.backend : undefined,
-          }),
-        );
+      } else if (mark) {
         const adopt = num(i.adoptServiceId);
         const found = servers.find((s) => (adopt ? s.serviceid === adopt : splitName(s.srvrname).mark === mark));
         lines.push(
