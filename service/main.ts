@@ -3,7 +3,7 @@
  */
 import { getServers } from "dns";
 import { Pool } from "pg";
-import { createToken, publicToken } from "./api";
+import { createToken, publicToken } from "./tokens";
 import { redeliver } from "./webhooks";
 import { listTokens, revokeToken } from "./store/tokens";
 import { listUndelivered } from "./store/webhooks";

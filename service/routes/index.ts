@@ -1,0 +1,20 @@
+/**
+ * Every route of the API, in the order the OpenAPI document lists them. A new topic is a module
+ * of routes beside these and one line here.
+ */
+import { Route } from "../http";
+import { IP_ROUTES } from "./ips";
+import { PUBLIC_ROUTES } from "./public";
+import { REPORT_ROUTES } from "./reports";
+import { REQUEST_ROUTES } from "./requests";
+import { TOKEN_ROUTES } from "./tokens";
+import { WEBHOOK_ROUTES } from "./webhooks";
+
+export const ALL_ROUTES: Route[] = [
+  ...PUBLIC_ROUTES,
+  ...REQUEST_ROUTES,
+  ...IP_ROUTES,
+  ...REPORT_ROUTES,
+  ...WEBHOOK_ROUTES,
+  ...TOKEN_ROUTES,
+];
