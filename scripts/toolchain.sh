@@ -145,6 +145,8 @@ MOD
     mv "$LANG_DIR/pulumi-language-nodejs.tmp" "$LANG_DIR/pulumi-language-nodejs"
     step "pulumi-language-nodejs built"
   fi
+  # Files the language host loads from beside itself (policy-pack-javascript.js).
+  cp "$GLUE/language-nodejs/"*.js "$LANG_DIR/"
   ln -sf "$LANG_DIR/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
 fi
 
