@@ -38,7 +38,7 @@ describe("the policy pack is publishable", () => {
     expect(files.has("package.json")).toBe(true);
     expect(pkg.main.startsWith("..")).toBe(false);
     expect(files.has(path.normalize(pkg.main))).toBe(true);
-    // Compiled JavaScript only: no TypeScript at run time (scripts/toolchain/language-nodejs/policy-pack-javascript.js).
+    // Compiled JavaScript only: no TypeScript at run time (scripts/toolchain/language-nodejs/javascript-only.js).
     expect((load(fs.readFileSync(path.join(PACK, "PulumiPolicy.yaml"), "utf8")) as { runtime: unknown }).runtime).toEqual({
       name: "nodejs",
       options: { typescript: false },

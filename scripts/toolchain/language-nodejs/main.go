@@ -235,6 +235,9 @@ func (o options) env() []string {
 	return env
 }
 
+// javascriptOnly is loaded first into a program or policy pack that says `typescript: false`.
+const javascriptOnly = "javascript-only.js"
+
 // besideHost is a file shipped next to this binary (the toolchain copies it there).
 func besideHost(name string) (string, error) {
 	exe, err := os.Executable()
@@ -279,6 +282,14 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	opts := parseOptions(info)
 
 	args := append([]string{}, opts.nodeargs...)
+	if !opts.typescript {
+		// A JavaScript program: TypeScript is loaded only if something uses it (see the file).
+		preload, err := besideHost(javascriptOnly)
+		if err != nil {
+			return &pulumirpc.RunResponse{Error: err.Error()}, nil
+		}
+		args = append([]string{"--require", preload}, args...)
+	}
 	args = append(args, runPath)
 	flagArg := func(k, v string) {
 		if v != "" {
@@ -370,10 +381,10 @@ func (h *languageHost) RunPlugin(req *pulumirpc.RunPluginRequest, server grpc.Se
 	opts := parseOptions(req.GetInfo())
 	env := append(append([]string{}, req.GetEnv()...), opts.env()...)
 	args := append([]string{runPath}, opts.nodeargs...)
-	if isPolicy && !opts.typescript {
+	if !opts.typescript {
 		// The SDK's policy-pack runner loads TypeScript and ts-node whatever the pack is written in;
 		// a pack that says `typescript: false` runs its JavaScript without them (see the file).
-		preload, err := besideHost("policy-pack-javascript.js")
+		preload, err := besideHost(javascriptOnly)
 		if err != nil {
 			return err
 		}
