@@ -47,18 +47,23 @@ export const COMPILE_CACHE_VARIANTS: ProfileVariant[] = [
   { name: "compile cache on", env: {} },
 ];
 
+/** A user's own `pulumi preview` has none of the engine settings' compile cache (docs/contributors.md, "run pulumi by hand"). */
+const BY_HAND = { NODE_DISABLE_COMPILE_CACHE: "1" };
+
 /**
  * An older checkout (`--before DIR`) against this one, on both paths: each pair is before then
- * now. The older checkout runs on this checkout's toolchain and engine settings; its own program,
- * providers and policy pack (with its own PulumiPolicy.yaml) are what differ.
+ * now, each checkout with its own toolchain (its glue: language host, dynamic-provider shim),
+ * engine settings, fleet code, program, providers and policy pack. The plain path is `pulumi
+ * preview` as a user runs it by hand, without the engine settings' compile cache; the fleet path
+ * is `fleet preview` with them.
  */
 export function beforeAndNow(before: string): ProfileVariant[] {
   const root = path.resolve(before);
   if (!fs.existsSync(path.join(root, "dist", "stacks", "index.js")) || !fs.existsSync(path.join(root, "node_modules", "@pulumi", "pulumi")))
     throw new Error(`--before ${before}: not a built checkout (it needs node_modules and dist/ from \`npm ci && npm run build\` there)`);
   return [
-    { name: "before: pulumi preview", env: {}, root },
-    { name: "now: pulumi preview", env: {} },
+    { name: "before: pulumi preview", env: BY_HAND, root },
+    { name: "now: pulumi preview", env: BY_HAND },
     { name: "before: fleet preview", env: {}, root, path: "fleet" },
     { name: "now: fleet preview", env: {}, path: "fleet" },
   ];
@@ -145,31 +150,29 @@ export async function previewProfile(
   // The fleet path reads the providers' settings from this process's environment, as `fleet` does.
   const saved = { ...process.env };
   Object.assign(process.env, providerEnv);
-  const backends: string[] = [];
+  const cleanups: string[] = [];
   try {
     cf.addZone("prof-mail.com");
-    // One project folder and backend per checkout, inside it, so its providers load its own dist/.
-    const projects = new Map<string, { dir: string; backend: string }>();
+    // Per checkout: its own engine settings and toolchain (its scripts/lib/engine/pulumi-env), its
+    // fleet code, and a project folder and backend inside it, so its providers load its own dist/.
+    const projects = new Map<string, Checkout>();
     for (const root of new Set(variants.map((v) => v.root ?? projectRoot))) {
-      const dir = path.join(root, ".pulumi-dev", "work", "bench-profile");
-      makeFleetProject(dir, root);
-      writeSmallTenant(dir, "prof");
-      const backend = `bench-profile-${process.pid}-${projects.size}`;
-      backends.push(backend);
-      projects.set(root, { dir, backend });
+      const c = checkout(root, `bench-profile-${process.pid}`);
+      makeFleetProject(c.dir, root);
+      writeSmallTenant(c.dir, "prof");
+      cleanups.push(c.backendDir);
+      projects.set(root, c);
       await new Promise((r) =>
-        spawn("pulumi", ["stack", "select", "--create", "prof"], {
-          cwd: dir,
-          env: { ...process.env, ...engineEnv({ backend }) },
-          stdio: "ignore",
-        }).on("close", r),
+        spawn("pulumi", ["stack", "select", "--create", "prof"], { cwd: c.dir, env: { ...process.env, ...c.env }, stdio: "ignore" }).on(
+          "close",
+          r,
+        ),
       );
     }
     const once = (v: ProfileVariant) => {
       const root = v.root ?? projectRoot;
-      const { dir, backend } = projects.get(root)!;
-      const pack = path.join(root, "policies");
-      return sampledPreview(v.path ?? "cli", { dir, backend, pack, env: { ...engineEnv({ backend }), ...providerEnv, ...v.env } });
+      const c = projects.get(root)!;
+      return sampledPreview(v.path ?? "cli", { ...c, pack: path.join(root, "policies"), env: { ...c.env, ...providerEnv, ...v.env } });
     };
     // Not counted: the fleet's workspaces are made, and every process's compile cache written.
     for (const v of variants) {
@@ -186,15 +189,42 @@ export async function previewProfile(
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
-    for (const b of backends) fs.rmSync(path.join(devDir, "backends", b), { recursive: true, force: true });
+    for (const b of cleanups) fs.rmSync(b, { recursive: true, force: true });
     await sim.stop();
     await cf.stop();
   }
 }
 
-interface PreviewTarget {
+/** A checkout's way of running the engine: its engine environment, fleet command and a project folder in it. */
+interface Checkout {
   dir: string;
   backend: string;
+  backendDir: string;
+  env: Record<string, string>;
+  fleetPreview: typeof fleetPreview;
+  fleetProject: typeof fleetProject;
+}
+
+function checkout(root: string, backend: string): Checkout {
+  const dist = (m: string) => path.join(root, "dist", "scripts", m);
+  // This checkout's own modules are the ones already loaded (the bench runs from its dist/).
+  const engine = (root === projectRoot ? { engineEnv, devDir } : require(dist("lib/engine/pulumi-env"))) as {
+    engineEnv: typeof engineEnv;
+    devDir: string;
+  };
+  const fleet = (root === projectRoot ? { fleetPreview } : require(dist("cli/fleet/commands"))) as { fleetPreview: typeof fleetPreview };
+  const tenants = (root === projectRoot ? { fleetProject } : require(dist("lib/stacks/tenants"))) as { fleetProject: typeof fleetProject };
+  return {
+    dir: path.join(root, ".pulumi-dev", "work", "bench-profile"),
+    backend,
+    backendDir: path.join(engine.devDir, "backends", backend),
+    env: engine.engineEnv({ backend }),
+    fleetPreview: fleet.fleetPreview,
+    fleetProject: tenants.fleetProject,
+  };
+}
+
+interface PreviewTarget extends Checkout {
   pack: string;
   env: Record<string, string>;
 }
@@ -202,9 +232,9 @@ interface PreviewTarget {
 /**
  * One preview of the stack prof in `t.dir`, the CPU of every process it starts read from /proc
  * every 20 ms. `cli`: `pulumi preview` as a user runs it, the tree under that process. `fleet`:
- * `fleet preview` of the one tenant in this process, the tree of processes this process starts
- * meanwhile (the Automation API's CLI and everything under it); this process's own share (reading
- * the engine's events) is not counted.
+ * `fleet preview` of the one tenant in this process (the checkout's own fleet code), the tree of
+ * processes this process starts meanwhile (the Automation API's CLI and everything under it);
+ * this process's own share (reading the engine's events) is not counted.
  */
 async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<ProfileResult> {
   if (how === "cli") {
@@ -219,11 +249,11 @@ async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<P
   const env = { ...process.env };
   Object.assign(process.env, t.env);
   try {
-    const done = fleetPreview({ project: fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend }, [
-      "prof",
-    ]).then((r) => {
-      if (r[0]?.status !== "ok") throw new Error(`fleet preview of prof in ${t.dir}: ${JSON.stringify(r[0])}`);
-    });
+    const done = t
+      .fleetPreview({ project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend }, ["prof"])
+      .then((r) => {
+        if (r[0]?.status !== "ok") throw new Error(`fleet preview of prof in ${t.dir}: ${JSON.stringify(r[0])}`);
+      });
     return await sampledTree(process.pid, done, false);
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
