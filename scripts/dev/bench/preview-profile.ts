@@ -250,7 +250,10 @@ async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<P
   Object.assign(process.env, t.env);
   try {
     const done = t
-      .fleetPreview({ project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend }, ["prof"])
+      .fleetPreview(
+        { project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend, homeTag: "bench-profile" },
+        ["prof"],
+      )
       .then((r) => {
         if (r[0]?.status !== "ok") throw new Error(`fleet preview of prof in ${t.dir}: ${JSON.stringify(r[0])}`);
       });
