@@ -145,11 +145,13 @@ MOD
     mv "$LANG_DIR/pulumi-language-nodejs.tmp" "$LANG_DIR/pulumi-language-nodejs"
     step "pulumi-language-nodejs built"
   fi
+  # Files the language host loads from beside itself (javascript-only.js).
+  cp "$GLUE/language-nodejs/"*.js "$LANG_DIR/"
   ln -sf "$LANG_DIR/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
 fi
 
 # --- the dynamic-provider shim (Pulumi ships one beside the CLI; ours adds the engine watch) ---
-cp "$GLUE/dynamic-provider/pulumi-resource-pulumi-nodejs" "$GLUE/dynamic-provider/engine-watch.js" "$BIN/"
+cp "$GLUE/dynamic-provider/pulumi-resource-pulumi-nodejs" "$GLUE/dynamic-provider/engine-watch.js" "$GLUE/language-nodejs/javascript-only.js" "$BIN/"
 chmod +x "$BIN/pulumi-resource-pulumi-nodejs"
 
 # --- random provider ------------------------------------------------------------

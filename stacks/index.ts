@@ -15,6 +15,7 @@ import { clientOptions } from "../providers/hostwinds/settings";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 import { StackConfig, judgeAccount, judgeBackup, judgeConfig } from "./judge";
 import { buildTenant } from "./build";
+import { skipResourceStackTraces } from "./stack-traces";
 
 /** The keys the stack's config holds encrypted (the language host lists them for the program). */
 function secretConfigKeys(): string[] {
@@ -36,6 +37,8 @@ function readStack(config: pulumi.Config): StackConfig {
 }
 
 export = async () => {
+  // No source-mapped stack trace per resource: nothing reads them (stack-traces.ts).
+  skipResourceStackTraces();
   // An edit without `npm run build` would deploy the old code (Pulumi.yaml runs dist/): refuse it.
   assertFreshBuild("the tenant program", ["stacks", "components", "providers"]);
   const config = new pulumi.Config();

@@ -8,7 +8,7 @@
  * owner's mark; another owner's records are never changed (dns-record.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { lazyProvider } from "../lib/lazy-provider";
+import { DynamicResource } from "../lib/dynamic-resource";
 
 export const DNS_RECORD_TYPE = "pulumi-nodejs:dynamic/cloudflare:DnsRecord";
 
@@ -27,14 +27,14 @@ export interface DnsRecordArgs {
   claim?: pulumi.Input<string>;
 }
 
-export class DnsRecord extends pulumi.dynamic.Resource {
+export class DnsRecord extends DynamicResource {
   declare readonly name: pulumi.Output<string>;
   declare readonly type: pulumi.Output<string>;
   declare readonly content: pulumi.Output<string>;
   declare readonly recordId: pulumi.Output<string>;
   constructor(name: string, args: DnsRecordArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      lazyProvider("dist/providers/cloudflare/dns-record"),
+      "dist/providers/cloudflare/dns-record",
       name,
       { recordId: undefined, zoneId: undefined, ...args },
       opts,

@@ -1,8 +1,8 @@
 /** `DkimKey`: a DKIM key pair per sending domain; `privateKeyPem` is a secret output. */
 import * as pulumi from "@pulumi/pulumi";
-import { lazyProvider } from "../lib/lazy-provider";
+import { DynamicResource } from "../lib/dynamic-resource";
 
-export class DkimKey extends pulumi.dynamic.Resource {
+export class DkimKey extends DynamicResource {
   declare readonly publicKeyBase64: pulumi.Output<string>;
   /** Secret. */
   declare readonly privateKeyPem: pulumi.Output<string>;
@@ -12,7 +12,7 @@ export class DkimKey extends pulumi.dynamic.Resource {
     opts: pulumi.CustomResourceOptions = {},
   ) {
     super(
-      lazyProvider("dist/providers/dkim/key"),
+      "dist/providers/dkim/key",
       name,
       { publicKeyBase64: undefined, privateKeyPem: undefined, ...args },
       { ...opts, additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "privateKeyPem"] },

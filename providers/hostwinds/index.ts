@@ -12,7 +12,7 @@
  * module path of the implementation is serialized into state.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { lazyProvider } from "../lib/lazy-provider";
+import { DynamicResource } from "../lib/dynamic-resource";
 import { backendFingerprint } from "./inputs";
 import type { BillingCycle } from "../model/pricing";
 
@@ -50,7 +50,7 @@ export interface InstanceArgs {
 }
 
 /** A Hostwinds cloud server, bought on create and terminated on delete. */
-export class Instance extends pulumi.dynamic.Resource {
+export class Instance extends DynamicResource {
   declare readonly tenant: pulumi.Output<string>;
   declare readonly serviceId: pulumi.Output<number>;
   declare readonly serverName: pulumi.Output<string>;
@@ -79,7 +79,7 @@ export class Instance extends pulumi.dynamic.Resource {
       configKey: undefined,
     };
     super(
-      lazyProvider("dist/providers/hostwinds/instance"),
+      "dist/providers/hostwinds/instance",
       name,
       { ...outputs, ...args, stack: args.stack ?? pulumi.getStack(), project: pulumi.getProject(), backend: backendFingerprint() },
       {
@@ -118,7 +118,7 @@ export interface SecondaryIpArgs {
 }
 
 /** One additional IPv4 address on a server, bought on create and released on delete. */
-export class SecondaryIp extends pulumi.dynamic.Resource {
+export class SecondaryIp extends DynamicResource {
   declare readonly tenant: pulumi.Output<string>;
   declare readonly serviceId: pulumi.Output<number>;
   declare readonly ip: pulumi.Output<string>;
@@ -133,7 +133,7 @@ export class SecondaryIp extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SecondaryIpArgs, opts: pulumi.CustomResourceOptions = {}) {
     super(
-      lazyProvider("dist/providers/hostwinds/secondary-ip"),
+      "dist/providers/hostwinds/secondary-ip",
       name,
       {
         ip: undefined,

@@ -1,13 +1,15 @@
 /**
- * Dynamic providers are serialized into every resource's state (`__provider`).
- * To keep that tiny, the serialized object holds only a module path and loads
- * the real implementation when the provider process first calls it. The path
- * is relative to the project root, found from where @pulumi/pulumi resolves,
- * so state carries no absolute paths and no code beyond these few lines.
- * `configure` is forwarded, so the implementation reads credentials from the
- * stack's config instead of from anything captured here.
+ * The provider object the Node dynamic-provider process uses for one compiled module: each call
+ * loads the module's `provider` export (once) and forwards to it. The process reaches this file
+ * through the `__provider` text of dynamic-resource.ts, so it loads only the client it serves,
+ * found by path from the project root (where @pulumi/pulumi resolves). `configure` is forwarded,
+ * so the implementation reads credentials from the stack's config instead of from anything in
+ * state.
+ *
+ * Stacks made before dynamic-resource.ts hold a closure of an earlier copy of this function in
+ * their state, serialized by pulumi.dynamic.Resource; it loads the same files by the same paths.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 
 export function lazyProvider(modulePath: string): pulumi.dynamic.ResourceProvider {
   let flushed = false;

@@ -5,7 +5,7 @@
  * output has those values replaced by `[secret]`.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { lazyProvider } from "../lib/lazy-provider";
+import { DynamicResource } from "../lib/dynamic-resource";
 
 export const COMMAND_TYPE = "pulumi-nodejs:dynamic/ssh:Command";
 
@@ -37,12 +37,12 @@ export interface CommandArgs {
   timeoutSeconds?: pulumi.Input<number>;
 }
 
-export class Command extends pulumi.dynamic.Resource {
+export class Command extends DynamicResource {
   declare readonly stdout: pulumi.Output<string>;
   declare readonly stderr: pulumi.Output<string>;
   constructor(name: string, args: CommandArgs, opts: pulumi.CustomResourceOptions = {}) {
     super(
-      lazyProvider("dist/providers/ssh/command"),
+      "dist/providers/ssh/command",
       name,
       { stdout: undefined, stderr: undefined, ...args },
       {

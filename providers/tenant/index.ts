@@ -5,7 +5,7 @@
  * is bought, even in an `up` without a preview.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { lazyProvider } from "../lib/lazy-provider";
+import { DynamicResource } from "../lib/dynamic-resource";
 import type { Tier } from "../model/tiers";
 
 export const TENANT_PLAN_TYPE = "pulumi-nodejs:dynamic/penguinmails:TenantPlan";
@@ -20,11 +20,11 @@ export interface TenantPlanArgs {
   projectedMonthlyUsd: pulumi.Input<number>;
 }
 
-export class TenantPlan extends pulumi.dynamic.Resource {
+export class TenantPlan extends DynamicResource {
   declare readonly tenant: pulumi.Output<string>;
   declare readonly tier: pulumi.Output<Tier>;
   declare readonly monthlyBudgetUsd: pulumi.Output<number>;
   constructor(name: string, args: TenantPlanArgs, opts?: pulumi.CustomResourceOptions) {
-    super(lazyProvider("dist/providers/tenant/plan"), name, args, opts, "penguinmails", "TenantPlan");
+    super("dist/providers/tenant/plan", name, args, opts, "penguinmails", "TenantPlan");
   }
 }

@@ -19,7 +19,7 @@ import { printServiceBench, serviceBench } from "./bench/service";
 import { parseCommandLine } from "../lib/args";
 import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
 import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
-import { previewProfile, printPreviewProfile } from "./bench/preview-profile";
+import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
 import { disasterDrill, printDrill } from "./disaster";
 import { freshProcess, printInvariants, runInvariants } from "./invariants";
@@ -41,6 +41,8 @@ Sections (all by default):
   profile    CPU of one tenant preview by process (CLI, language host, program, dynamic
              providers, policy pack), from /proc, with Node's compile cache off and on side by
              side (only with --only profile)  --rounds N (3; the median is printed)
+             --before DIR instead: a built older checkout (npm ci and npm run build done there)
+             against this one, on both paths (plain pulumi preview, fleet preview), in turn
              --cpu-prof-dir DIR also writes a V8 CPU profile of each Node process there
   fleet-scale  fleet drift of a synthetic fleet cloned from real checkpoints, ~1% drift
              injected, the stand-ins' limits on (only with --only fleet-scale)
@@ -89,6 +91,7 @@ const COMMAND = {
       "backup-messages",
       "backup-message-kib",
       "cpu-prof-dir",
+      "before",
       "rounds",
       "seed",
       "steps",
@@ -118,6 +121,7 @@ async function main() {
       await previewProfile((l) => process.stderr.write(`  … ${l}\n`), {
         rounds: Number(arg("rounds", "3")),
         cpuProfDir: values["cpu-prof-dir"],
+        variants: values["before"] ? beforeAndNow(values["before"]) : undefined,
       }),
     );
   if (only === "invariants") {

@@ -8,14 +8,14 @@ import * as path from "path";
 import { stringify } from "yaml";
 import { NODEJS_RUNTIME, projectRoot } from "../lib/engine/pulumi-env";
 
-/** Empties `dir` and makes it a fleet project of the tenant program. */
-export function makeFleetProject(dir: string): void {
+/** Empties `dir` and makes it a fleet project of the tenant program (of the checkout at `root`; default this one). */
+export function makeFleetProject(dir: string, root = projectRoot): void {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
   fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: penguinmails-infra\n${NODEJS_RUNTIME}main: index.js\nstackConfigDir: stacks\n`);
   fs.writeFileSync(
     path.join(dir, "index.js"),
-    `module.exports = require(${JSON.stringify(path.relative(dir, path.join(projectRoot, "dist", "stacks")))});\n`,
+    `module.exports = require(${JSON.stringify(path.relative(dir, path.join(root, "dist", "stacks")))});\n`,
   );
 }
 

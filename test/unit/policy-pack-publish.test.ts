@@ -38,7 +38,11 @@ describe("the policy pack is publishable", () => {
     expect(files.has("package.json")).toBe(true);
     expect(pkg.main.startsWith("..")).toBe(false);
     expect(files.has(path.normalize(pkg.main))).toBe(true);
-    expect((load(fs.readFileSync(path.join(PACK, "PulumiPolicy.yaml"), "utf8")) as { runtime: string }).runtime).toBe("nodejs");
+    // Compiled JavaScript only: no TypeScript at run time (scripts/toolchain/language-nodejs/javascript-only.js).
+    expect((load(fs.readFileSync(path.join(PACK, "PulumiPolicy.yaml"), "utf8")) as { runtime: unknown }).runtime).toEqual({
+      name: "nodejs",
+      options: { typescript: false },
+    });
 
     // Walk the requires from main: every local one resolves inside the pack, every package is declared.
     const root = JSON.parse(fs.readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { dependencies: Record<string, string> };

@@ -1,17 +1,22 @@
 /**
- * Where one tenant preview spends its CPU: `pulumi preview` of a one-server tenant with the
- * policy pack, its process tree sampled from /proc every 20 ms (user + system time of each
- * process: the CLI, the language host, the program, the dynamic-provider processes, the policy
- * pack), summed by role. Linux only.
+ * Where one tenant preview spends its CPU: a preview of a one-server tenant with the policy pack,
+ * its process tree sampled from /proc every 20 ms (user + system time of each process: the CLI,
+ * the language host, the program, the dynamic-provider processes, the policy pack), summed by
+ * role. Two ways of previewing: plain `pulumi preview` in the project folder (what a user and the
+ * merge pipeline run) and the fleet's (`fleet preview`: the Automation API, one workspace per
+ * slot). Variants run side by side: Node's compile cache off and on, or (`--before DIR`) the
+ * program and policy pack of an older checkout against this one's. Linux only.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { engineEnv, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
+import { devDir, engineEnv, projectRoot } from "../../lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
+import { fleetPreview } from "../../cli/fleet/commands";
+import { fleetProject } from "../../lib/stacks/tenants";
 
 const KEY = "bench-profile-key-0123456789";
 const CF_TOKEN = "bench-profile-cf-0123456789";
@@ -25,10 +30,15 @@ export interface ProfileResult {
   totalCpuS: number;
 }
 
-/** A way of running the engine, compared side by side with the others: extra environment for every process. */
+/** A way of running the engine, compared side by side with the others. */
 export interface ProfileVariant {
   name: string;
+  /** Extra environment for every process. */
   env: Record<string, string>;
+  /** A built checkout (its own node_modules, `npm run build` done) whose program and policy pack run; default this one. */
+  root?: string;
+  /** `pulumi preview` in the project folder (default), or the fleet's preview through the Automation API. */
+  path?: "cli" | "fleet";
 }
 
 /** The variants the bench compares: Node's module compile cache off (as before) and on (engineEnv's default). */
@@ -36,6 +46,28 @@ export const COMPILE_CACHE_VARIANTS: ProfileVariant[] = [
   { name: "compile cache off", env: { NODE_DISABLE_COMPILE_CACHE: "1" } },
   { name: "compile cache on", env: {} },
 ];
+
+/** A user's own `pulumi preview` has none of the engine settings' compile cache (docs/contributors.md, "run pulumi by hand"). */
+const BY_HAND = { NODE_DISABLE_COMPILE_CACHE: "1" };
+
+/**
+ * An older checkout (`--before DIR`) against this one, on both paths: each pair is before then
+ * now, each checkout with its own toolchain (its glue: language host, dynamic-provider shim),
+ * engine settings, fleet code, program, providers and policy pack. The plain path is `pulumi
+ * preview` as a user runs it by hand, without the engine settings' compile cache; the fleet path
+ * is `fleet preview` with them.
+ */
+export function beforeAndNow(before: string): ProfileVariant[] {
+  const root = path.resolve(before);
+  if (!fs.existsSync(path.join(root, "dist", "stacks", "index.js")) || !fs.existsSync(path.join(root, "node_modules", "@pulumi", "pulumi")))
+    throw new Error(`--before ${before}: not a built checkout (it needs node_modules and dist/ from \`npm ci && npm run build\` there)`);
+  return [
+    { name: "before: pulumi preview", env: BY_HAND, root },
+    { name: "now: pulumi preview", env: BY_HAND },
+    { name: "before: fleet preview", env: {}, root, path: "fleet" },
+    { name: "now: fleet preview", env: {}, path: "fleet" },
+  ];
+}
 
 export interface ProfileComparison {
   rounds: number;
@@ -107,50 +139,145 @@ export async function previewProfile(
   const variants = o.variants ?? COMPILE_CACHE_VARIANTS;
   const sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+  const providerEnv: Record<string, string> = {
+    HOSTWINDS_API_URL: sim.url,
+    HOSTWINDS_API_KEY: KEY,
+    HOSTWINDS_REQUESTS_PER_SECOND: "0",
+    CLOUDFLARE_BASE_URL: cf.url,
+    CLOUDFLARE_API_TOKEN: CF_TOKEN,
+    ...(o.cpuProfDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(o.cpuProfDir)}` } : {}),
+  };
+  // The fleet path reads the providers' settings from this process's environment, as `fleet` does.
+  const saved = { ...process.env };
+  Object.assign(process.env, providerEnv);
+  const cleanups: string[] = [];
   try {
-    const dir = workDirFor("bench-profile");
-    makeFleetProject(dir);
     cf.addZone("prof-mail.com");
-    writeSmallTenant(dir, "prof");
-    const env = {
-      ...process.env,
-      ...engineEnv({ backend: `bench-profile-${process.pid}` }),
-      HOSTWINDS_API_URL: sim.url,
-      HOSTWINDS_API_KEY: KEY,
-      HOSTWINDS_REQUESTS_PER_SECOND: "0",
-      CLOUDFLARE_BASE_URL: cf.url,
-      CLOUDFLARE_API_TOKEN: CF_TOKEN,
-      ...(o.cpuProfDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(o.cpuProfDir)}` } : {}),
+    // Per checkout: its own engine settings and toolchain (its scripts/lib/engine/pulumi-env), its
+    // fleet code, and a project folder and backend inside it, so its providers load its own dist/.
+    const projects = new Map<string, Checkout>();
+    for (const root of new Set(variants.map((v) => v.root ?? projectRoot))) {
+      const c = checkout(root, `bench-profile-${process.pid}`);
+      makeFleetProject(c.dir, root);
+      writeSmallTenant(c.dir, "prof");
+      cleanups.push(c.backendDir);
+      projects.set(root, c);
+      await new Promise((r) =>
+        spawn("pulumi", ["stack", "select", "--create", "prof"], { cwd: c.dir, env: { ...process.env, ...c.env }, stdio: "ignore" }).on(
+          "close",
+          r,
+        ),
+      );
+    }
+    const once = (v: ProfileVariant) => {
+      const root = v.root ?? projectRoot;
+      const c = projects.get(root)!;
+      return sampledPreview(v.path ?? "cli", { ...c, pack: path.join(root, "policies"), env: { ...c.env, ...providerEnv, ...v.env } });
     };
-    await new Promise((r) => spawn("pulumi", ["stack", "select", "--create", "prof"], { cwd: dir, env, stdio: "ignore" }).on("close", r));
+    // Not counted: the fleet's workspaces are made, and every process's compile cache written.
+    for (const v of variants) {
+      progress(`warm-up: ${v.name}`);
+      await once(v);
+    }
     const runs = variants.map(() => [] as ProfileResult[]);
     for (let round = 1; round <= rounds; round++)
       for (const [i, v] of variants.entries()) {
-        progress(`round ${round}/${rounds}: pulumi preview of one tenant, ${v.name}, process tree sampled`);
-        runs[i].push(await sampledPreview(dir, { ...env, ...v.env }));
+        progress(`round ${round}/${rounds}: ${v.name} of one tenant, process tree sampled`);
+        runs[i].push(await once(v));
       }
     return { rounds, variants: variants.map((v, i) => ({ name: v.name, median: medianOf(runs[i]), runs: runs[i] })) };
   } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    for (const b of cleanups) fs.rmSync(b, { recursive: true, force: true });
     await sim.stop();
     await cf.stop();
   }
 }
 
-/** `pulumi preview` of the stack prof in `dir`, its process tree's CPU read from /proc every 20 ms. */
-async function sampledPreview(dir: string, env: NodeJS.ProcessEnv): Promise<ProfileResult> {
+/** A checkout's way of running the engine: its engine environment, fleet command and a project folder in it. */
+interface Checkout {
+  dir: string;
+  backend: string;
+  backendDir: string;
+  env: Record<string, string>;
+  fleetPreview: typeof fleetPreview;
+  fleetProject: typeof fleetProject;
+}
+
+function checkout(root: string, backend: string): Checkout {
+  const dist = (m: string) => path.join(root, "dist", "scripts", m);
+  // This checkout's own modules are the ones already loaded (the bench runs from its dist/).
+  const engine = (root === projectRoot ? { engineEnv, devDir } : require(dist("lib/engine/pulumi-env"))) as {
+    engineEnv: typeof engineEnv;
+    devDir: string;
+  };
+  const fleet = (root === projectRoot ? { fleetPreview } : require(dist("cli/fleet/commands"))) as { fleetPreview: typeof fleetPreview };
+  const tenants = (root === projectRoot ? { fleetProject } : require(dist("lib/stacks/tenants"))) as { fleetProject: typeof fleetProject };
+  return {
+    dir: path.join(root, ".pulumi-dev", "work", "bench-profile"),
+    backend,
+    backendDir: path.join(engine.devDir, "backends", backend),
+    env: engine.engineEnv({ backend }),
+    fleetPreview: fleet.fleetPreview,
+    fleetProject: tenants.fleetProject,
+  };
+}
+
+interface PreviewTarget extends Checkout {
+  pack: string;
+  env: Record<string, string>;
+}
+
+/**
+ * One preview of the stack prof in `t.dir`, the CPU of every process it starts read from /proc
+ * every 20 ms. `cli`: `pulumi preview` as a user runs it, the tree under that process. `fleet`:
+ * `fleet preview` of the one tenant in this process (the checkout's own fleet code), the tree of
+ * processes this process starts meanwhile (the Automation API's CLI and everything under it);
+ * this process's own share (reading the engine's events) is not counted.
+ */
+async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<ProfileResult> {
+  if (how === "cli") {
+    const p = spawn("pulumi", ["preview", "--stack", "prof", "--non-interactive", "--policy-pack", t.pack], {
+      cwd: t.dir,
+      env: { ...process.env, ...t.env },
+      stdio: "ignore",
+    });
+    const done = new Promise<void>((r) => p.on("close", () => r()));
+    return sampledTree(p.pid!, done);
+  }
+  const env = { ...process.env };
+  Object.assign(process.env, t.env);
+  try {
+    const done = t
+      .fleetPreview(
+        { project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend, homeTag: "bench-profile" },
+        ["prof"],
+      )
+      .then((r) => {
+        if (r[0]?.status !== "ok") throw new Error(`fleet preview of prof in ${t.dir}: ${JSON.stringify(r[0])}`);
+      });
+    return await sampledTree(process.pid, done, false);
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
+    Object.assign(process.env, env);
+  }
+}
+
+/** The CPU of the process tree under `root` (with `root` itself when `withRoot`) until `done`, read from /proc every 20 ms. */
+async function sampledTree(root: number, done: Promise<void>, withRoot = true): Promise<ProfileResult> {
   {
     const cpu = new Map<number, { args: string; ticks: number }>();
     const t0 = Date.now();
-    const p = spawn("pulumi", ["preview", "--stack", "prof", "--non-interactive", "--policy-pack", path.join(projectRoot, "policies")], {
-      cwd: dir,
-      env,
-      stdio: "ignore",
-    });
     let running = true;
-    p.on("close", () => (running = false));
+    let failure: unknown;
+    void done.then(
+      () => (running = false),
+      (e) => ((failure = e), (running = false)),
+    );
     while (running) {
       const parent = children();
-      const tree = new Set([p.pid!]);
+      const tree = new Set([root]);
       for (let grew = true; grew;) {
         grew = false;
         for (const [pid, pp] of parent)
@@ -159,6 +286,7 @@ async function sampledPreview(dir: string, env: NodeJS.ProcessEnv): Promise<Prof
             grew = true;
           }
       }
+      if (!withRoot) tree.delete(root);
       for (const pid of tree) {
         try {
           const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -172,6 +300,7 @@ async function sampledPreview(dir: string, env: NodeJS.ProcessEnv): Promise<Prof
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    if (failure) throw failure;
     const wallS = (Date.now() - t0) / 1000;
     const roles = new Map<string, { processes: number; cpuS: number }>();
     for (const { args, ticks } of cpu.values()) {
@@ -207,10 +336,15 @@ export function printPreviewProfile(c: ProfileComparison): void {
     console.log("    by process (the median run):");
     for (const x of r.processes) console.log(`      ${x.cpuS.toFixed(2).padStart(5)} s  ${x.role.padEnd(18)} ${x.args}`);
   }
-  if (c.variants.length === 2) {
-    const [a, b] = c.variants.map((v) => v.median);
+  // Variants come in pairs (before, after): each pair's ratio, and per role.
+  for (let i = 0; i + 1 < c.variants.length; i += 2) {
+    const [a, b] = [c.variants[i].median, c.variants[i + 1].median];
     console.log(
-      `\n  ${c.variants[1].name} / ${c.variants[0].name}: CPU ×${(b.totalCpuS / a.totalCpuS).toFixed(2)}, wall ×${(b.wallS / a.wallS).toFixed(2)}`,
+      `\n  ${c.variants[i + 1].name} / ${c.variants[i].name}: CPU ×${(b.totalCpuS / a.totalCpuS).toFixed(2)} (${a.totalCpuS.toFixed(2)} → ${b.totalCpuS.toFixed(2)} s), wall ×${(b.wallS / a.wallS).toFixed(2)}`,
     );
+    for (const role of a.byRole.map((x) => x.role)) {
+      const [x, y] = [a, b].map((r) => r.byRole.find((z) => z.role === role)?.cpuS ?? 0);
+      console.log(`    ${role.padEnd(22)} ${x.toFixed(2).padStart(6)} → ${y.toFixed(2).padStart(6)} s`);
+    }
   }
 }

@@ -235,6 +235,25 @@ func (o options) env() []string {
 	return env
 }
 
+// javascriptOnly is loaded first into a program or policy pack that says `typescript: false`.
+const javascriptOnly = "javascript-only.js"
+
+// besideHost is a file shipped next to this binary (the toolchain copies it there).
+func besideHost(name string) (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return "", fmt.Errorf("could not find the language host's folder: %w", err)
+	}
+	file := filepath.Join(filepath.Dir(exe), name)
+	if _, err := os.Stat(file); err != nil {
+		return "", fmt.Errorf("%s is missing beside the language host (%v): run `npm run toolchain`", name, err)
+	}
+	return file, nil
+}
+
 // resolve finds an entry point of @pulumi/pulumi the way Node would from dir.
 func resolve(ctx context.Context, node, dir, module string) (string, error) {
 	script := fmt.Sprintf("try{console.log(require.resolve(%q))}catch(e){console.error(e.code==='MODULE_NOT_FOUND'?"+
@@ -263,6 +282,14 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	opts := parseOptions(info)
 
 	args := append([]string{}, opts.nodeargs...)
+	if !opts.typescript {
+		// A JavaScript program: TypeScript is loaded only if something uses it (see the file).
+		preload, err := besideHost(javascriptOnly)
+		if err != nil {
+			return &pulumirpc.RunResponse{Error: err.Error()}, nil
+		}
+		args = append([]string{"--require", preload}, args...)
+	}
 	args = append(args, runPath)
 	flagArg := func(k, v string) {
 		if v != "" {
@@ -354,6 +381,15 @@ func (h *languageHost) RunPlugin(req *pulumirpc.RunPluginRequest, server grpc.Se
 	opts := parseOptions(req.GetInfo())
 	env := append(append([]string{}, req.GetEnv()...), opts.env()...)
 	args := append([]string{runPath}, opts.nodeargs...)
+	if !opts.typescript {
+		// The SDK's policy-pack runner loads TypeScript and ts-node whatever the pack is written in;
+		// a pack that says `typescript: false` runs its JavaScript without them (see the file).
+		preload, err := besideHost(javascriptOnly)
+		if err != nil {
+			return err
+		}
+		args = append([]string{"--require", preload}, args...)
+	}
 	if isPolicy {
 		args = append(append(args, req.GetArgs()...), dir)
 	} else {

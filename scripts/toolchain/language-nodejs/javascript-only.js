@@ -1,0 +1,63 @@
+// Loaded (node --require) first into the Node processes of a program or policy pack whose
+// Pulumi.yaml / PulumiPolicy.yaml says `runtime: {name: nodejs, options: {typescript: false}}`
+// (main.go), and into every dynamic-provider process (../dynamic-provider/pulumi-resource-pulumi-nodejs):
+// code that is JavaScript already runs without TypeScript or ts-node loaded.
+//
+// 1. The policy-pack runner reads no option for it. @pulumi/pulumi's cmd/run-policy-pack passes
+//    `typeScript: !process.versions.bun` to ./run (upstream sdk/nodejs/cmd/run-policy-pack/index.ts:
+//    "Should have no deleterious impact on JS codebases"), and run() then loads TypeScript, parses
+//    the pack's tsconfig.json and registers ts-node in every run, whatever the pack is written in
+//    (the program runner, by contrast, reads PULUMI_NODEJS_TYPESCRIPT, which that same option
+//    sets). Here the runner's ./run module, the one its entry point is about to require (same
+//    file, so the same module object), has run() wrapped to pass `typeScript: false`.
+// 2. Every process that loads @pulumi/pulumi's runtime loads TypeScript (9 MB) at start:
+//    runtime/index.js → closure/serializeClosure → closure/parseFunction, whose top line is
+//    `require("../../typescript-shim")`, although TypeScript is used only when a function is
+//    serialized (the other users of the shim already require it on first use). The shim's entry in
+//    Node's module cache is made a stand-in that loads the real shim on first use, so a process that
+//    serializes nothing never loads it, and one that does gets the same module.
+// Everything else (error handling, exit codes, V8 hooks, loading the program) is the SDK's.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const Module = require("module");
+
+const entry = process.argv[1] || "";
+const cmd = /[\\/]@pulumi[\\/]pulumi[\\/]cmd[\\/]([a-z-]+)(?:[\\/]index(?:\.js)?)?$/.exec(entry);
+if (cmd) {
+  const sdk = path.resolve(path.dirname(entry.endsWith(".js") ? entry : path.join(entry, "index.js")), "..", "..");
+
+  if (cmd[1] === "run-policy-pack") {
+    const runner = require(path.join(sdk, "cmd", "run-policy-pack", "run"));
+    const run = runner.run;
+    if (typeof run === "function") runner.run = (opts) => run({ ...opts, typeScript: false });
+  }
+
+  const shim = path.join(sdk, "typescript-shim.js");
+  if (fs.existsSync(shim) && !require.cache[shim]) {
+    let real;
+    const load = () => {
+      if (!real) {
+        delete require.cache[shim];
+        real = require(shim);
+      }
+      return real;
+    };
+    const standIn = new Module(shim, module);
+    standIn.filename = shim;
+    standIn.loaded = true;
+    standIn.exports = new Proxy(
+      {},
+      {
+        get: (_, k) => load()[k],
+        has: (_, k) => k in load(),
+        ownKeys: () => Reflect.ownKeys(load()),
+        getOwnPropertyDescriptor: (_, k) => {
+          const d = Reflect.getOwnPropertyDescriptor(load(), k);
+          return d && { ...d, configurable: true };
+        },
+      },
+    );
+    require.cache[shim] = standIn;
+  }
+}

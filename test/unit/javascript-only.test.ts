@@ -1,0 +1,72 @@
+/**
+ * scripts/toolchain/language-nodejs/javascript-only.js, which the language host loads first into a
+ * program or policy pack that says `typescript: false` and the dynamic-provider shim into every
+ * provider: the SDK's runners start without TypeScript or ts-node, and TypeScript still loads
+ * (the same module) when something serializes a function. Run on the SDK's real entry points in a
+ * child Node process; a second preload reports what got loaded.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { projectRoot } from "../../scripts/lib/engine/pulumi-env";
+
+const PRELOAD = path.join(projectRoot, "scripts", "toolchain", "language-nodejs", "javascript-only.js");
+const SDK = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+const work = path.join(projectRoot, ".pulumi-dev", "work", "javascript-only-test");
+
+jest.setTimeout(120_000);
+
+/** What modules a process ended up with: TypeScript, ts-node; `serialize` also serializes a function first. */
+function loaded(
+  entry: string,
+  args: string[],
+  o: { preload: boolean; serialize?: boolean },
+): { ts: boolean; tsNode: boolean; text?: string } {
+  const report = path.join(work, "report.js");
+  fs.writeFileSync(
+    report,
+    `const done = (text) => { const ks = Object.keys(require.cache);
+  process.stderr.write("REPORT " + JSON.stringify({ ts: ks.some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$|typescript@3\\.8\\.3/.test(k)), tsNode: ks.some((k) => /ts-node/.test(k)), text }) + "\\n");
+  process.exit(0); };
+setTimeout(() => {
+  if (!${o.serialize ? "true" : "false"}) return done();
+  require(${JSON.stringify(path.join(SDK, "runtime", "closure", "serializeClosure"))}).serializeFunction(() => 6 * 7).then((f) => done(f.text), (e) => done("failed: " + e.message));
+}, 3000).unref();
+setTimeout(() => {}, 20000);
+`,
+  );
+  const r = spawnSync(process.execPath, [...(o.preload ? ["--require", PRELOAD] : []), "--require", report, entry, ...args], {
+    cwd: work,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  const line = r.stderr.split("\n").find((l) => l.startsWith("REPORT "));
+  if (!line) throw new Error(`no report from ${entry}: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(line.slice("REPORT ".length));
+}
+
+describe("JavaScript-only runs of the SDK's entry points", () => {
+  beforeAll(() => {
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.mkdirSync(work, { recursive: true });
+    // A policy pack that only stays up: what the runner loaded before it is what counts.
+    fs.writeFileSync(path.join(work, "package.json"), JSON.stringify({ name: "pack", main: "pack.js" }));
+    fs.writeFileSync(path.join(work, "tsconfig.json"), "{}");
+    fs.writeFileSync(path.join(work, "pack.js"), "setTimeout(() => {}, 20000);\n");
+  });
+
+  test("the policy-pack runner: TypeScript and ts-node without it, neither with it", () => {
+    const entry = path.join(SDK, "cmd", "run-policy-pack", "index.js");
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: false })).toMatchObject({ ts: true, tsNode: true });
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: true })).toMatchObject({ ts: false, tsNode: false });
+  });
+
+  test("the dynamic-provider host: no TypeScript until a function is serialized, which then works", () => {
+    const entry = path.join(SDK, "cmd", "dynamic-provider", "index.js");
+    expect(loaded(entry, ["127.0.0.1:1"], { preload: false })).toMatchObject({ ts: true });
+    expect(loaded(entry, ["127.0.0.1:1"], { preload: true })).toMatchObject({ ts: false });
+    const serialized = loaded(entry, ["127.0.0.1:1"], { preload: true, serialize: true });
+    expect(serialized.ts).toBe(true);
+    expect(serialized.text).toMatch(/6 \* 7/);
+  });
+});
