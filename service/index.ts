@@ -14,6 +14,7 @@ import { serviceApi } from "./api";
 import { APPLY_TASK, WEBHOOK_TASK, advance } from "./lifecycle";
 import { ApplyContext, SlotPool, applyRequest } from "./apply";
 import { ConfigRepo } from "./config-repo";
+import { budgetPass } from "./budget-alerts";
 import { MonitorOptions, monitorOnce } from "./monitor";
 import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
@@ -147,6 +148,11 @@ function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void)
         )
         .catch((e: Error) => log(`monitor: the pass failed: ${e.message}`));
     timers.push(setInterval(tick, o.monitorEverySeconds * 1000));
+    const budgets = () =>
+      budgetPass(pool)
+        .then((sent) => sent.forEach((a) => log(`budget: ${a.tenant} projected at ${a.threshold}% of its budget (alert sent)`)))
+        .catch((e: Error) => log(`budget: the pass failed: ${e.message}`));
+    timers.push(setInterval(budgets, o.monitorEverySeconds * 1000));
   }
   const days = o.retentionDays ?? 90;
   const prunePass = () =>

@@ -75,6 +75,8 @@ export const costQuery = z
       .transform((v) => v ?? 6),
     cursor: cursor(costCursor).optional(),
     limit: limit.optional().transform((v) => v ?? 100),
+    /** csv: one line per tenant of the scope (this month, projection, next month) and a fleet line. */
+    format: z.enum(["json", "csv"], { error: () => "expected json or csv" }).optional(),
   })
   .strict();
 

@@ -90,7 +90,34 @@ export const unusedView = z.object({
   nextCursor: cursor,
 });
 
+const money = z.number().describe("US dollars");
+export const tenantCostView = z.object({
+  tenant: z.string(),
+  month: z.string().describe("YYYY-MM (UTC)"),
+  monthToDateUsd: money,
+  projectedUsd: money.describe("month to date plus what is held now for the rest of the month"),
+  nextMonthUsd: money.describe("what is held now for a whole month, plus the open requests"),
+  openRequestsUsd: money.describe("what the open requests add (negative: release) a month, at catalogue prices"),
+  priceListChangeUsd: money.describe("next month's difference if what is held were renewed at today's catalogue prices"),
+  byKind: z.object({ servers: money, ips: money, backups: money }).describe("this month's projection by kind"),
+  budgetUsd: money.nullable(),
+  budgetPct: z.number().nullable().describe("projected as a percentage of the budget"),
+  assumptions: z.array(z.string()).describe("prices not from the catalogue"),
+});
+export const fleetCostView = z.object({
+  tenants: z.number().int(),
+  month: z.string(),
+  monthToDateUsd: money,
+  projectedUsd: money,
+  nextMonthUsd: money,
+  openRequestsUsd: money,
+  priceListChangeUsd: money,
+  overBudget: z.number().int().describe("tenants projected at or over their budget"),
+});
+
 export const costView = z.object({
+  fleet: fleetCostView.describe("every tenant of the token's scope (or ?tenant=)"),
+  tenants: z.array(tenantCostView).describe("this month and next for the tenants on this page"),
   rows: z.array(
     z.object({
       tenant: z.string(),
