@@ -80,6 +80,15 @@ export const costQuery = z
   })
   .strict();
 
+export const incidentQuery = z
+  .object({
+    tenant: tenant.optional(),
+    status: z.enum(["open", "resolved"], { error: () => "expected open or resolved" }).optional(),
+    cursor: cursor(idCursor).optional(),
+    limit: limit.optional().transform((v) => v ?? 100),
+  })
+  .strict();
+
 export const undeliveredQuery = z
   .object({ tenant: tenant.optional(), cursor: cursor(idCursor).optional(), limit: limit.optional().transform((v) => v ?? 100) })
   .strict();
@@ -128,6 +137,9 @@ export const usageBatch = z
       else seen.set(k, i);
     });
   });
+
+/** Who acknowledges (the caller's name when absent). */
+export const acknowledgement = z.object({ by: oneLineText.optional() }).strict();
 
 export const newToken = z
   .object({

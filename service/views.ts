@@ -131,6 +131,29 @@ export const costView = z.object({
   nextCursor: cursor,
 });
 
+export const incidentView = z.object({
+  id: z.number().int(),
+  tenant: z.string(),
+  cause: z.string().describe("blocklist, smtp, certificate, unreachable, …"),
+  status: z.enum(["open", "resolved"]),
+  summary: z.string(),
+  openedAt: at,
+  resolvedAt: nullableAt,
+  acknowledgedAt: nullableAt,
+  acknowledgedBy: z.string().nullable(),
+  channelsTold: z.number().int().describe("how many channels have been told (escalation)"),
+});
+export const incidentPageView = z.object({ incidents: z.array(incidentView), nextCursor: cursor });
+export const incidentDetailView = incidentView.extend({
+  timeline: z.array(
+    z.object({
+      at,
+      kind: z.enum(["opened", "check", "action", "acknowledged", "notified", "escalated", "resolved"]),
+      detail: z.string(),
+    }),
+  ),
+});
+
 export const undeliveredView = z.object({
   events: z.array(
     z.object({

@@ -3,6 +3,7 @@
  * of routes beside these and one line here.
  */
 import { Route } from "../http";
+import { INCIDENT_ROUTES } from "./incidents";
 import { IP_ROUTES } from "./ips";
 import { PUBLIC_ROUTES } from "./public";
 import { REPORT_ROUTES } from "./reports";
@@ -16,5 +17,6 @@ export const ALL_ROUTES: Route[] = [
   ...IP_ROUTES,
   ...REPORT_ROUTES,
   ...WEBHOOK_ROUTES,
+  ...INCIDENT_ROUTES,
   ...TOKEN_ROUTES,
 ];
