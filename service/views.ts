@@ -154,6 +154,40 @@ export const incidentDetailView = incidentView.extend({
   ),
 });
 
+export const capacityEntryView = z.object({
+  tenant: z.string(),
+  capPerDay: z.number().describe("what the sending IPs may send today under their warm-up caps"),
+  recentPeakPerDay: z.number().describe("the busiest of the last 7 days"),
+  usePct: z.number().nullable(),
+  advice: z
+    .object({
+      moreIps: z.number().int(),
+      monthlyUsd: money,
+      why: z.string(),
+      request: z
+        .object({
+          kind: z.literal("acquire_ips"),
+          params: z.object({ server: z.string(), count: z.number().int() }),
+          requester: z.string(),
+        })
+        .describe("POST it to /tenants/{tenant}/requests as it is"),
+    })
+    .nullable(),
+});
+export const capacityView = z.object({ tenants: z.array(capacityEntryView) });
+export const tenantUsageView = z.object({
+  tenant: z.string(),
+  ips: z.array(
+    z.object({
+      ip: z.string(),
+      days: z.array(z.object({ day: z.string(), sent: z.number().int() })),
+      trendPerDay: z.number().describe("messages a day gained per day over the last 30 days"),
+      anomalies: z.array(z.object({ day: z.string(), sent: z.number().int(), expected: z.number() })),
+    }),
+  ),
+  capacity: capacityEntryView,
+});
+
 export const undeliveredView = z.object({
   events: z.array(
     z.object({

@@ -9,6 +9,7 @@ import { PUBLIC_ROUTES } from "./public";
 import { REPORT_ROUTES } from "./reports";
 import { REQUEST_ROUTES } from "./requests";
 import { TOKEN_ROUTES } from "./tokens";
+import { USAGE_ROUTES } from "./usage";
 import { WEBHOOK_ROUTES } from "./webhooks";
 
 export const ALL_ROUTES: Route[] = [
@@ -18,5 +19,6 @@ export const ALL_ROUTES: Route[] = [
   ...REPORT_ROUTES,
   ...WEBHOOK_ROUTES,
   ...INCIDENT_ROUTES,
+  ...USAGE_ROUTES,
   ...TOKEN_ROUTES,
 ];
