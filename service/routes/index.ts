@@ -3,6 +3,7 @@
  * of routes beside these and one line here.
  */
 import { Route } from "../http";
+import { CONSOLE_ROUTES } from "./console";
 import { INCIDENT_ROUTES } from "./incidents";
 import { IP_ROUTES } from "./ips";
 import { PUBLIC_ROUTES } from "./public";
@@ -20,5 +21,6 @@ export const ALL_ROUTES: Route[] = [
   ...WEBHOOK_ROUTES,
   ...INCIDENT_ROUTES,
   ...USAGE_ROUTES,
+  ...CONSOLE_ROUTES,
   ...TOKEN_ROUTES,
 ];
