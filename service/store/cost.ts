@@ -8,25 +8,29 @@ import { BillingCycle, PriceBook, monthlyPriceUsd } from "../../providers/model/
 import { BACKUP_USD_PER_GB_MONTH, HeldItem, OpenRequest, TenantCostInput } from "../cost";
 
 const OPEN = ["requested", "confirmed", "purchasing", "releasing"];
+const MS = (col: string) => `(extract(epoch from ${col}) * 1000)::float8`;
+const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 
 /** Every tenant of the scope with what it holds this month, by tenant (one query per table, the whole scope). */
 export async function costInputs(c: Queryable, tenants: string[] | "*", book: PriceBook): Promise<TenantCostInput[]> {
   const scope = tenants === "*" ? null : tenants;
   const [servers, ips, budgets, requests] = await Promise.all([
+    // Times as epoch milliseconds and prices as float8: the driver parses those as numbers, several times faster than dates.
     c.query<{
       tenant: string;
       server: string;
       plan: number | null;
       billing_cycle: string | null;
-      monthly_usd: string;
-      since: Date;
+      monthly_usd: number;
+      since: number;
       backup_bytes: string | null;
     }>(
-      "select tenant, server, plan, billing_cycle, monthly_usd, since, backup_bytes from tenant_servers where $1::text[] is null or tenant = any($1::text[])",
+      `select tenant, server, plan, billing_cycle, monthly_usd::float8 as monthly_usd, ${MS("since")} as since, backup_bytes
+         from tenant_servers where $1::text[] is null or tenant = any($1::text[])`,
       [scope],
     ),
-    c.query<{ tenant: string; ip: string; monthly_usd: string; since: Date | null; released_at: Date | null }>(
-      `select tenant, ip, monthly_usd, since, released_at from tenant_ips
+    c.query<{ tenant: string; ip: string; monthly_usd: number; since: number | null; released_at: number | null }>(
+      `select tenant, ip, monthly_usd::float8 as monthly_usd, ${MS("since")} as since, ${MS("released_at")} as released_at from tenant_ips
         where ($1::text[] is null or tenant = any($1::text[])) and (status = 'assigned' or released_at >= date_trunc('month', now()))`,
       [scope],
     ),
@@ -48,14 +52,14 @@ export async function costInputs(c: Queryable, tenants: string[] | "*", book: Pr
   for (const s of servers.rows) {
     const plan = book.plans.find((p) => p.rid === s.plan);
     const list = plan ? monthlyPriceUsd(plan, (s.billing_cycle ?? "monthly") as BillingCycle) : undefined;
-    const item: HeldItem = { kind: "server", name: s.server, monthlyUsd: Number(s.monthly_usd), since: s.since, releasedAt: null };
+    const item: HeldItem = { kind: "server", name: s.server, monthlyUsd: s.monthly_usd, since: date(s.since), releasedAt: null };
     of(s.tenant).items.push(list === undefined ? item : { ...item, listUsd: list });
     if (s.backup_bytes !== null)
       of(s.tenant).items.push({
         kind: "backup",
         name: `${s.server} backups`,
         monthlyUsd: (Number(s.backup_bytes) / 1e9) * BACKUP_USD_PER_GB_MONTH,
-        since: s.since,
+        since: date(s.since),
         releasedAt: null,
       });
   }
@@ -63,10 +67,10 @@ export async function costInputs(c: Queryable, tenants: string[] | "*", book: Pr
     of(i.tenant).items.push({
       kind: "ip",
       name: i.ip,
-      monthlyUsd: Number(i.monthly_usd),
+      monthlyUsd: i.monthly_usd,
       listUsd: book.ipMonthlyPriceUsd,
-      since: i.since,
-      releasedAt: i.released_at,
+      since: date(i.since),
+      releasedAt: date(i.released_at),
     });
   for (const b of budgets.rows) of(b.tenant).budgetUsd = b.budget === null ? null : Number(b.budget);
   for (const r of requests.rows) of(r.tenant).openRequests.push({ id: r.id, kind: r.kind, params: r.params });
