@@ -19,7 +19,8 @@ export interface MailServer {
 /** Splits an SMTP reply stream into complete replies (the last line has a space after the code, RFC 5321 §4.2). */
 function replies(socket: net.Socket | tls.TLSSocket, timeoutMs: number) {
   let buf = "";
-  const waiting: Array<(r: { code: number; text: string }) => void> = [];
+  let failed: Error | undefined;
+  const waiting: Array<{ ok: (r: { code: number; text: string }) => void; no: (e: Error) => void }> = [];
   const ready: Array<{ code: number; text: string }> = [];
   const onData = (d: Buffer) => {
     buf += d.toString("utf8");
@@ -28,21 +29,34 @@ function replies(socket: net.Socket | tls.TLSSocket, timeoutMs: number) {
       const r = { code: Number(m[2]), text: m[0].trim() };
       buf = buf.slice(m[0].length);
       const w = waiting.shift();
-      if (w) w(r);
+      if (w) w.ok(r);
       else ready.push(r);
     }
   };
+  // An error after the conversation (a reset once QUIT is sent) must not go unhandled; during it, it fails the step.
+  const onError = (e: Error) => {
+    failed = e;
+    waiting.splice(0).forEach((w) => w.no(e));
+  };
   socket.on("data", onData);
+  socket.on("error", onError);
   return {
     off: () => socket.off("data", onData),
     next: () =>
       new Promise<{ code: number; text: string }>((resolve, reject) => {
         const r = ready.shift();
         if (r) return resolve(r);
+        if (failed) return reject(failed);
         const t = setTimeout(() => reject(new Error(`the SMTP server did not answer within ${timeoutMs} ms`)), timeoutMs);
-        waiting.push((x) => {
-          clearTimeout(t);
-          resolve(x);
+        waiting.push({
+          ok: (x) => {
+            clearTimeout(t);
+            resolve(x);
+          },
+          no: (e) => {
+            clearTimeout(t);
+            reject(e);
+          },
         });
       }),
   };

@@ -19,6 +19,7 @@ import { seedFleet } from "../../scripts/dev/console-seed";
 import { migrate, openPool } from "../../scripts/lib/postgres/index";
 import { serviceApi } from "../../service/api";
 import { recordAction, recordCause } from "../../service/incident-pass";
+import { budgetPass } from "../../service/budget-alerts";
 import { createToken } from "../../service/tokens";
 
 const ARTIFACTS = path.join(__dirname, "../../test-artifacts/console");
@@ -280,4 +281,23 @@ test("pages fed quotes, script tags and huge values answer escaped", async () =>
     expect([p, r.status >= 400 && r.status < 500, r.headers.get("content-type")]).toEqual([p, true, "text/html; charset=utf-8"]);
     expect(body).not.toMatch(/<script>alert|<img src=x/);
   }
+});
+
+test("budget alerts: at 80% and 100% of the budget by the projection, each once per month and threshold", async () => {
+  await pool.query("update tenant_settings set monthly_budget_usd = 20 where tenant = 'acme'");
+  await pool.query("update tenant_settings set monthly_budget_usd = 30 where tenant = 'beta'");
+  const first = await budgetPass(pool);
+  expect(first.sort((a, b) => (a.tenant + a.threshold < b.tenant + b.threshold ? -1 : 1))).toEqual([
+    { tenant: "acme", threshold: 80 },
+    { tenant: "acme", threshold: 100 },
+    { tenant: "beta", threshold: 80 },
+  ]);
+  expect(await budgetPass(pool)).toEqual([]);
+  const { rows } = await pool.query("select tenant, body from webhook_deliveries where kind = 'budget.alert' order by id");
+  expect(rows.map((r) => [r.tenant, r.body.threshold])).toEqual([
+    ["acme", 80],
+    ["acme", 100],
+    ["beta", 80],
+  ]);
+  expect(rows[0].body.detail).toMatch(/tenant acme is projected to spend \$[\d.]+ in \d{4}-\d{2}, [\d.]+% of its \$20 budget/);
 });

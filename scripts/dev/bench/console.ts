@@ -18,7 +18,7 @@ export interface ConsoleBenchResult {
   tenants: number;
   usageRows: number;
   seedSeconds: number;
-  rows: Array<{ what: string; medianMs: number; maxMs: number; bytes: number; targetMs: number }>;
+  rows: Array<{ what: string; firstMs: number; medianMs: number; maxMs: number; bytes: number; targetMs: number }>;
 }
 
 export async function consoleBench(o: { tenants: number; rounds: number; progress: (l: string) => void }): Promise<ConsoleBenchResult> {
@@ -54,17 +54,21 @@ export async function consoleBench(o: { tenants: number; rounds: number; progres
     for (const c of cases) {
       const times: number[] = [];
       let bytes = 0;
+      let firstMs = 0;
       for (let r = 0; r < o.rounds + 1; r++) {
         const start = process.hrtime.bigint();
         const res = await fetch(`${base}${c.path}`, { headers: { authorization: `Bearer ${c.token}` } });
         const body = await res.arrayBuffer();
         if (res.status !== 200) throw new Error(`${c.path} answered ${res.status}`);
-        // the first round warms the plans and caches; it is not counted
-        if (r > 0) times.push(Number(process.hrtime.bigint() - start) / 1e6);
+        // the first round (cold: plans, the fleet page's 30 s cost cache) is shown apart, not in the median
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        if (r > 0) times.push(ms);
+        else firstMs = Math.round(ms);
         bytes = body.byteLength;
       }
       times.sort((a, b) => a - b);
       rows.push({
+        firstMs,
         what: c.what,
         medianMs: Math.round(times[Math.floor(times.length / 2)]),
         maxMs: Math.round(times[times.length - 1]),
@@ -85,9 +89,9 @@ export function printConsoleBench(r: ConsoleBenchResult): void {
   console.log(
     `\nconsole and cost report: ${r.tenants} tenants, ${r.usageRows} usage rows (90 days), seeded in ${r.seedSeconds.toFixed(1)} s`,
   );
-  console.log(`${"".padEnd(34)}  median     max  target     size`);
+  console.log(`${"".padEnd(34)}    first  median     max  target     size`);
   for (const x of r.rows)
     console.log(
-      `${x.what.padEnd(34)}  ${`${x.medianMs} ms`.padStart(7)}  ${`${x.maxMs} ms`.padStart(7)}  ${`${x.targetMs} ms`.padStart(7)}  ${`${Math.round(x.bytes / 1024)} KiB`.padStart(7)}${x.medianMs > x.targetMs ? "  over target" : ""}`,
+      `${x.what.padEnd(34)}  ${`${x.firstMs} ms`.padStart(7)}  ${`${x.medianMs} ms`.padStart(7)}  ${`${x.maxMs} ms`.padStart(7)}  ${`${x.targetMs} ms`.padStart(7)}  ${`${Math.round(x.bytes / 1024)} KiB`.padStart(7)}${x.medianMs > x.targetMs ? "  over target" : ""}`,
     );
 }
