@@ -287,7 +287,7 @@ test("budget alerts: at 80% and 100% of the budget by the projection, each once 
   await pool.query("update tenant_settings set monthly_budget_usd = 20 where tenant = 'acme'");
   await pool.query("update tenant_settings set monthly_budget_usd = 30 where tenant = 'beta'");
   const first = await budgetPass(pool);
-  expect(first.sort((a, b) => (a.tenant + a.threshold < b.tenant + b.threshold ? -1 : 1))).toEqual([
+  expect(first).toEqual([
     { tenant: "acme", threshold: 80 },
     { tenant: "acme", threshold: 100 },
     { tenant: "beta", threshold: 80 },
