@@ -49,8 +49,10 @@ export function serviceApi(pool: Pool, o: ApiOptions = {}): Hono<Env> {
   const maxSize = o.maxBodyBytes ?? 1 << 20;
   app.use("*", bodyLimit({ maxSize, onError: () => problemResponse(problem("body_too_large", `the body is over ${maxSize} bytes`)) }));
   app.use("*", async (c, next) => {
+    // The console's forms post as browsers do (./routes/console.ts checks them itself).
     if (
       ["POST", "PUT", "PATCH"].includes(c.req.method) &&
+      !c.req.path.startsWith("/console/") &&
       !/^application\/(?:[\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")
     )
       fail("unsupported_media_type", "send the body as JSON with Content-Type: application/json");

@@ -335,7 +335,7 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
     inTransaction(ctx.pool, async (c) => {
       await syncTenantIps(c, row.tenant, ips);
-      await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs));
+      await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs), t.monthlyBudgetUsd);
     }),
   );
   await move(ctx, id, doneStatus(row.kind), { result });

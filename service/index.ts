@@ -14,6 +14,8 @@ import { serviceApi } from "./api";
 import { APPLY_TASK, WEBHOOK_TASK, advance } from "./lifecycle";
 import { ApplyContext, SlotPool, applyRequest } from "./apply";
 import { ConfigRepo } from "./config-repo";
+import { budgetPass } from "./budget-alerts";
+import { NotifyOptions, notifyPass } from "./notify";
 import { MonitorOptions, monitorOnce } from "./monitor";
 import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
@@ -31,6 +33,8 @@ export interface ServiceOptions {
   /** Seconds between monitoring passes; 0 turns monitoring off. */
   monitorEverySeconds: number;
   monitor: Omit<MonitorOptions, "log">;
+  /** Incident channels and escalation (default: the webhook only, escalation after 30 minutes). */
+  incidents?: Omit<NotifyOptions, "consoleUrl">;
   deadAfterMs?: number;
   /** Webhook deliveries at once (their own workers; default 4). */
   webhookConcurrency?: number;
@@ -62,7 +66,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.address}:${addr.port}`;
   log(`service: listening on ${url} (queue instance ${applies.instanceId}, ${o.concurrency} engine slots)`);
-  const timers = startTimers(o, pool, log);
+  const timers = startTimers(o, pool, log, url);
   return {
     url,
     pool,
@@ -137,7 +141,7 @@ async function notReady(pool: Pool, queues: Queue[]): Promise<string[]> {
   return problems;
 }
 
-function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void): NodeJS.Timeout[] {
+function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void, url: string): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   if (o.monitorEverySeconds > 0) {
     const tick = () =>
@@ -145,8 +149,17 @@ function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void)
         .then(
           (p) => p && (p.alerts || p.switches.length) && log(`monitor: ${p.ips} IPs of ${p.tenants} tenants checked, ${p.alerts} alerts`),
         )
+        .then(() =>
+          notifyPass(pool, { ...(o.incidents ?? { channels: [{ kind: "webhook" }], escalateAfterMinutes: 30 }), consoleUrl: url }),
+        )
+        .then((n) => n && log(`incidents: ${n} notification(s) sent`))
         .catch((e: Error) => log(`monitor: the pass failed: ${e.message}`));
     timers.push(setInterval(tick, o.monitorEverySeconds * 1000));
+    const budgets = () =>
+      budgetPass(pool)
+        .then((sent) => sent.forEach((a) => log(`budget: ${a.tenant} projected at ${a.threshold}% of its budget (alert sent)`)))
+        .catch((e: Error) => log(`budget: the pass failed: ${e.message}`));
+    timers.push(setInterval(budgets, o.monitorEverySeconds * 1000));
   }
   const days = o.retentionDays ?? 90;
   const prunePass = () =>

@@ -5,6 +5,7 @@ import { getServers } from "dns";
 import { Pool } from "pg";
 import { createToken, publicToken } from "./tokens";
 import { redeliver } from "./webhooks";
+import { channelsFrom } from "./notify";
 import { listTokens, revokeToken } from "./store/tokens";
 import { listUndelivered } from "./store/webhooks";
 import { startService } from "./index";
@@ -40,6 +41,12 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --dead-after S         a service process silent this long has its jobs taken over (default 30)
   --webhook-concurrency N  webhook deliveries at once, on workers of their own (default 4)
   --retention-days N     days monitoring results and delivered webhooks are kept (default 90)
+  --operator-email ADDR  incidents are also mailed to ADDR (after the webhook), through --mail-relay
+  --mail-relay HOST:PORT the SMTP server incident mail goes through (default 127.0.0.1:25)
+  --mail-from ADDR       the incident mail's sender (default penguinmails-service@localhost)
+  --escalate-after MIN   an incident unacknowledged this long goes to the next channel (default 30);
+                         the last channel is a Slack-compatible webhook when
+                         PENGUINMAILS_SLACK_WEBHOOK_URL is set
 
 token: makes an API token for a caller and the tenants it may act for ('*' = all) and prints it
 (only its hash is stored); tokens lists them, revoke-token ends one. webhooks lists the events not
@@ -75,6 +82,10 @@ const COMMAND = {
     "rate-per-minute": { type: "string" },
     "webhook-concurrency": { type: "string" },
     "retention-days": { type: "string" },
+    "operator-email": { type: "string" },
+    "mail-relay": { type: "string" },
+    "mail-from": { type: "string" },
+    "escalate-after": { type: "string" },
   },
 } as const;
 
@@ -166,6 +177,15 @@ async function main(): Promise<void> {
     deadAfterMs: (intOption("service", "dead-after", f["dead-after"]) ?? 30) * 1000,
     webhookConcurrency: intOption("service", "webhook-concurrency", f["webhook-concurrency"], 1),
     retentionDays: intOption("service", "retention-days", f["retention-days"], 1),
+    incidents: {
+      channels: channelsFrom({
+        operatorEmail: f["operator-email"],
+        mailRelay: f["mail-relay"],
+        mailFrom: f["mail-from"],
+        slackUrl: process.env.PENGUINMAILS_SLACK_WEBHOOK_URL,
+      }),
+      escalateAfterMinutes: intOption("service", "escalate-after", f["escalate-after"], 1) ?? 30,
+    },
   });
   if (f["webhook-url"] && !process.env.PENGUINMAILS_WEBHOOK_SECRET)
     console.error("service: --webhook-url without PENGUINMAILS_WEBHOOK_SECRET: webhooks are not sent");

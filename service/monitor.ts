@@ -6,6 +6,7 @@
  * when the verdict changes): a listed sending IP is paused (its standby takes over) by a pause_ip
  * request through the normal request path as soon as its server has a free standby; until then
  * every pass raises an incident-level `ip.alert` saying so. Opting in switches IPs listed before.
+ * Each pass's results also feed the tenant's incidents, by cause (./incident-pass.ts).
  * One pass at a time across all service processes (a Postgres advisory lock).
  */
 import { Pool } from "pg";
@@ -15,6 +16,8 @@ import { CheckResult } from "../scripts/lib/verify/result";
 import { inTransaction } from "../scripts/lib/postgres/index";
 import { queueWebhook, submitRequest } from "./lifecycle";
 import { openPauseRequest } from "./store/requests";
+import { outcomesByCause } from "./incidents";
+import { recordAction, recordCause } from "./incident-pass";
 import { autoSwitchOn } from "./store/ips";
 import {
   MonitoredIp,
@@ -87,6 +90,10 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
       if (verdict === "listed" && i.role === "sending" && switchOn) await emergencySwitch(pool, i, out, o);
     }
     for (const r of results.filter((x) => x.check !== "blocklist")) await keepResult(pool, tenant, r.ip, r);
+    for (const [cause, r] of outcomesByCause(results)) {
+      const t = await recordCause(pool, tenant, cause, r);
+      if (t) o.log?.(`monitor: ${tenant} ${cause}: incident ${t}`);
+    }
   }
   return out;
 }
@@ -145,5 +152,6 @@ async function emergencySwitch(pool: Pool, i: MonitoredIp, out: MonitorPass, o: 
   });
   await inTransaction(pool, (c) => queueWebhook(c, "ip.alert", i.tenant, { ...base, requestId: req.id }));
   out.switches.push(req.id);
+  await recordAction(pool, i.tenant, "blocklist", `automatic emergency switch: pause_ip ${i.ip} requested (${req.id})`);
   o.log?.(`monitor: ${i.tenant} ${i.ip} is listed; automatic emergency switch requested (${req.id})`);
 }

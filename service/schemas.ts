@@ -75,6 +75,17 @@ export const costQuery = z
       .transform((v) => v ?? 6),
     cursor: cursor(costCursor).optional(),
     limit: limit.optional().transform((v) => v ?? 100),
+    /** csv: one line per tenant of the scope (this month, projection, next month) and a fleet line. */
+    format: z.enum(["json", "csv"], { error: () => "expected json or csv" }).optional(),
+  })
+  .strict();
+
+export const incidentQuery = z
+  .object({
+    tenant: tenant.optional(),
+    status: z.enum(["open", "resolved"], { error: () => "expected open or resolved" }).optional(),
+    cursor: cursor(idCursor).optional(),
+    limit: limit.optional().transform((v) => v ?? 100),
   })
   .strict();
 
@@ -126,6 +137,9 @@ export const usageBatch = z
       else seen.set(k, i);
     });
   });
+
+/** Who acknowledges (the caller's name when absent). */
+export const acknowledgement = z.object({ by: oneLineText.optional() }).strict();
 
 export const newToken = z
   .object({

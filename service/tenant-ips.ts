@@ -26,7 +26,7 @@ interface Outputs {
     standbyIps?: Array<{ ip: string; hostname: string; since?: string }>;
     outboundIps?: string[];
   }>;
-  monthlyCostUsd?: { servers?: Array<{ ipsUsd?: number }> };
+  monthlyCostUsd?: { servers?: Array<{ ipsUsd?: number; serverUsd?: number }> };
   warmup?: Array<{ ip: string; since?: string; schedule?: Array<{ day: number; maxMessages: number }> }>;
 }
 
@@ -68,13 +68,32 @@ export function tenantIpsFromOutputs(t: Tenant, raw: Record<string, unknown>): T
   return out;
 }
 
-/** The tenant's servers (logical name, host name, main IP) from the outputs, in config order. */
-export function tenantServersFromOutputs(
-  t: Tenant,
-  raw: Record<string, unknown>,
-): Array<{ server: string; hostname: string; mainIp: string }> {
-  return ((raw as Outputs).servers ?? []).flatMap((s, i) =>
-    t.servers[i] && s.name && s.mainIp ? [{ server: t.servers[i].name, hostname: s.name, mainIp: s.mainIp }] : [],
+/** A tenant's server as the service keeps it: names, main IP, plan, and what Hostwinds charges for it a month. */
+export interface TenantServer {
+  server: string;
+  hostname: string;
+  mainIp: string;
+  plan: number;
+  billingCycle: string;
+  monthlyUsd: number;
+}
+
+/** The tenant's servers (logical name, host name, main IP, plan and price) from the outputs, in config order. */
+export function tenantServersFromOutputs(t: Tenant, raw: Record<string, unknown>): TenantServer[] {
+  const o = raw as Outputs;
+  return (o.servers ?? []).flatMap((s, i) =>
+    t.servers[i] && s.name && s.mainIp
+      ? [
+          {
+            server: t.servers[i].name,
+            hostname: s.name,
+            mainIp: s.mainIp,
+            plan: t.servers[i].plan,
+            billingCycle: t.servers[i].billingCycle,
+            monthlyUsd: o.monthlyCostUsd?.servers?.[i]?.serverUsd ?? 0,
+          },
+        ]
+      : [],
   );
 }
 

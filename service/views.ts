@@ -90,7 +90,34 @@ export const unusedView = z.object({
   nextCursor: cursor,
 });
 
+const money = z.number().describe("US dollars");
+export const tenantCostView = z.object({
+  tenant: z.string(),
+  month: z.string().describe("YYYY-MM (UTC)"),
+  monthToDateUsd: money,
+  projectedUsd: money.describe("month to date plus what is held now for the rest of the month"),
+  nextMonthUsd: money.describe("what is held now for a whole month, plus the open requests"),
+  openRequestsUsd: money.describe("what the open requests add (negative: release) a month, at catalogue prices"),
+  priceListChangeUsd: money.describe("next month's difference if what is held were renewed at today's catalogue prices"),
+  byKind: z.object({ servers: money, ips: money, backups: money }).describe("this month's projection by kind"),
+  budgetUsd: money.nullable(),
+  budgetPct: z.number().nullable().describe("projected as a percentage of the budget"),
+  assumptions: z.array(z.string()).describe("prices not from the catalogue"),
+});
+export const fleetCostView = z.object({
+  tenants: z.number().int(),
+  month: z.string(),
+  monthToDateUsd: money,
+  projectedUsd: money,
+  nextMonthUsd: money,
+  openRequestsUsd: money,
+  priceListChangeUsd: money,
+  overBudget: z.number().int().describe("tenants projected at or over their budget"),
+});
+
 export const costView = z.object({
+  fleet: fleetCostView.describe("every tenant of the token's scope (or ?tenant=)"),
+  tenants: z.array(tenantCostView).describe("this month and next for the tenants on this page"),
   rows: z.array(
     z.object({
       tenant: z.string(),
@@ -102,6 +129,63 @@ export const costView = z.object({
     }),
   ),
   nextCursor: cursor,
+});
+
+export const incidentView = z.object({
+  id: z.number().int(),
+  tenant: z.string(),
+  cause: z.string().describe("blocklist, smtp, certificate, unreachable, …"),
+  status: z.enum(["open", "resolved"]),
+  summary: z.string(),
+  openedAt: at,
+  resolvedAt: nullableAt,
+  acknowledgedAt: nullableAt,
+  acknowledgedBy: z.string().nullable(),
+  channelsTold: z.number().int().describe("how many channels have been told (escalation)"),
+});
+export const incidentPageView = z.object({ incidents: z.array(incidentView), nextCursor: cursor });
+export const incidentDetailView = incidentView.extend({
+  timeline: z.array(
+    z.object({
+      at,
+      kind: z.enum(["opened", "check", "action", "acknowledged", "notified", "escalated", "resolved"]),
+      detail: z.string(),
+    }),
+  ),
+});
+
+export const capacityEntryView = z.object({
+  tenant: z.string(),
+  capPerDay: z.number().describe("what the sending IPs may send today under their warm-up caps"),
+  recentPeakPerDay: z.number().describe("the busiest of the last 7 days"),
+  usePct: z.number().nullable(),
+  advice: z
+    .object({
+      moreIps: z.number().int(),
+      monthlyUsd: money,
+      why: z.string(),
+      request: z
+        .object({
+          kind: z.literal("acquire_ips"),
+          params: z.object({ server: z.string(), count: z.number().int() }),
+          requester: z.string(),
+        })
+        .describe("POST it to /tenants/{tenant}/requests as it is"),
+    })
+    .nullable(),
+});
+export const capacityView = z.object({ tenants: z.array(capacityEntryView) });
+export const tenantUsageView = z.object({
+  tenant: z.string(),
+  ips: z.array(
+    z.object({
+      ip: z.string(),
+      days: z.array(z.object({ day: z.string(), sent: z.number().int() })),
+      trendPerDay: z.number().describe("messages a day gained per day over the last 30 days"),
+      anomalies: z.array(z.object({ day: z.string(), sent: z.number().int(), expected: z.number() })),
+    }),
+  ),
+  capacity: capacityEntryView,
 });
 
 export const undeliveredView = z.object({

@@ -8,6 +8,7 @@
  *   service   the provisioning service: request → assigned against the IP delay, requests/minute
  *   fleet-scale  a synthetic fleet cloned from real checkpoints: inventory drift at N tenants
  *   backup    the recovery drill: backup and restore throughput, RPO and RTO of a lost server
+ *   console   the operator console's pages and the cost report at fleet size (seeded Postgres)
  *   invariants  the invariants harness (scripts/dev/invariants.ts): seeded random operations on
  *             three tenants sharing an account and a zone, invariants checked after every step
  */
@@ -16,6 +17,7 @@ import { fleetBench, printFleetBench } from "./bench/fleet-preview";
 import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
 import { printServiceBench, serviceBench } from "./bench/service";
+import { consoleBench, printConsoleBench } from "./bench/console";
 import { parseCommandLine } from "../lib/args";
 import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
 import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
@@ -24,7 +26,7 @@ import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/previ
 import { disasterDrill, printDrill } from "./disaster";
 import { freshProcess, printInvariants, runInvariants } from "./invariants";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|fleet-scale|profile|invariants] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|fleet-scale|profile|invariants|console] [options]
 
 Sections (all by default):
   standin    load test of the Hostwinds stand-in with faults on
@@ -61,6 +63,9 @@ Sections (all by default):
              rate-limit storms, hostile configs) on 3 tenants sharing an account and a zone,
              every invariant checked after every step; a violation prints its seed and step
              --seed N (1; a list: 1,2,3)  --steps N (500 in all, shared by the seeds)
+  console    the operator console's fleet overview and tenant page, and the cost report, on a
+             private Postgres seeded with N tenants and 90 days of usage (only with --only console)
+             --console-tenants N (10000)  --rounds N (5)
 
 Prints figures; exits non-zero only when a correctness check fails
 (purchases lost or doubled).`;
@@ -95,6 +100,7 @@ const COMMAND = {
       "rounds",
       "seed",
       "steps",
+      "console-tenants",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -139,6 +145,14 @@ async function main() {
       );
     if (!printInvariants(results)) process.exitCode = 1;
   }
+  if (only === "console")
+    printConsoleBench(
+      await consoleBench({
+        tenants: Number(arg("console-tenants", "10000")),
+        rounds: Number(arg("rounds", "5")),
+        progress: (l) => process.stderr.write(`  … ${l}\n`),
+      }),
+    );
   if (only === "fleet-scale") {
     const r = await fleetScaleBench({
       tenants: Number(arg("tenants", "300")),

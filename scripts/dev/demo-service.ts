@@ -5,6 +5,7 @@
  * ledger, the git history and the tenant's IPs say.
  */
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
+import { consoleDemo } from "./demo-console";
 
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -77,6 +78,7 @@ export async function serviceDemo(): Promise<void> {
     env.repo.git("fetch", "-q", "origin");
     for (const l of env.repo.git("log", "--format=%h %s", "origin/main").split("\n")) detail(`git     ${l}`);
     for (const i of await ips()) detail(`ips     ${i.ip.padEnd(15)} ${i.role.padEnd(8)} ${i.status}`);
+    await consoleDemo(env, say, detail);
   } finally {
     say("Stopping the service, Postgres and the stand-ins");
     await env.stop();

@@ -9,6 +9,7 @@
 #     `serve restic` as the backup target, sqlite3 for MailU's admin database
 #   - debootstrap, iproute2, util-linux: the SSH-host stand-in's clean Debian root filesystem
 #     (scripts/dev/debian-rootfs.sh) and its mount and network namespaces (unshare, nsenter, ip)
+#   - chromium: the operator console's browser test (driven by playwright-core, no browser download)
 #
 # usage: scripts/dev/system-packages.sh [--check] [--help]
 #   --check   only say what is missing (exit 1 when something is), install nothing
@@ -24,6 +25,7 @@ PACKAGES=(
   "debootstrap:/usr/sbin/debootstrap"
   "iproute2:/usr/sbin/ip"
   "util-linux:/usr/bin/nsenter"
+  "chromium:/usr/bin/chromium"
 )
 
 CHECK=0
@@ -31,7 +33,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) CHECK=1 ;;
     -h | --help)
-      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)

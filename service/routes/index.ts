@@ -3,11 +3,14 @@
  * of routes beside these and one line here.
  */
 import { Route } from "../http";
+import { CONSOLE_ROUTES } from "./console";
+import { INCIDENT_ROUTES } from "./incidents";
 import { IP_ROUTES } from "./ips";
 import { PUBLIC_ROUTES } from "./public";
 import { REPORT_ROUTES } from "./reports";
 import { REQUEST_ROUTES } from "./requests";
 import { TOKEN_ROUTES } from "./tokens";
+import { USAGE_ROUTES } from "./usage";
 import { WEBHOOK_ROUTES } from "./webhooks";
 
 export const ALL_ROUTES: Route[] = [
@@ -16,5 +19,8 @@ export const ALL_ROUTES: Route[] = [
   ...IP_ROUTES,
   ...REPORT_ROUTES,
   ...WEBHOOK_ROUTES,
+  ...INCIDENT_ROUTES,
+  ...USAGE_ROUTES,
+  ...CONSOLE_ROUTES,
   ...TOKEN_ROUTES,
 ];

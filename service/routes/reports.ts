@@ -1,8 +1,11 @@
-/** What the platform reports (daily volume per IP) and what it reads back: unused IPs, cost. */
+/** What the platform reports (daily volume per IP) and what it reads back: unused IPs, cost (JSON or CSV). */
 import { inTransaction } from "../../scripts/lib/postgres/index";
 import { AUTH, BODY, Route, jsonBody, may, once, paged, scope } from "../http";
 import { checked, fail } from "../problems";
 import { costReport, foreignRecords, recordUsage, unusedIps } from "../store/usage";
+import { costInputs } from "../store/cost";
+import { FleetCost, TenantCost, fleetCost, tenantCost, toCsv } from "../cost";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 import * as q from "../schemas";
 import * as v from "../views";
 
@@ -67,15 +70,41 @@ export const REPORT_ROUTES: Route[] = [
     method: "get",
     path: "/reports/cost",
     operationId: "costReport",
-    summary: "IP cost by tenant and month, and the part spent on IPs that sent nothing",
+    summary:
+      "cost of servers, IPs and backup storage: this month to date, projected, next month with the open requests, the price-list change, budget use (fleet and per tenant); IP cost by tenant and month; ?format=csv for one line per tenant",
     query: q.costQuery,
-    ok: { status: 200, description: "a page of rows", schema: v.costView },
+    ok: { status: 200, description: "a page of rows (or text/csv with ?format=csv)", schema: v.costView },
     errors: [...AUTH, "forbidden", "invalid_query"],
     handler: async (c, { pool }) => {
       const query = checked("query", q.costQuery, c.req.query());
-      const rows = await costReport(pool, scope(c, query.tenant), query.months, { after: query.cursor, limit: query.limit + 1 });
+      const tenants = scope(c, query.tenant);
+      const now = new Date();
+      const book = defaultPriceBook();
+      const costs = (await costInputs(pool, tenants, book)).map((i) => tenantCost(i, book, now));
+      const fleet = fleetCost(costs, now);
+      if (query.format === "csv") return c.body(costCsv(fleet, costs), 200, { "content-type": "text/csv; charset=utf-8" });
+      const rows = await costReport(pool, tenants, query.months, { after: query.cursor, limit: query.limit + 1 });
       const { page, nextCursor } = paged(rows, query.limit, (last) => ({ tenant: last.tenant, month: last.month }));
-      return c.json({ rows: page, nextCursor });
+      const onPage = new Set(page.map((r) => r.tenant));
+      return c.json({ fleet, tenants: costs.filter((x) => onPage.has(x.tenant)), rows: page, nextCursor });
     },
   },
 ];
+
+/** The CSV answer: one line per tenant, then the fleet's line (tenant `*`). */
+function costCsv(fleet: FleetCost, costs: TenantCost[]): string {
+  const header = ["tenant", "month", "month_to_date_usd", "projected_usd", "next_month_usd", "open_requests_usd", "price_list_change_usd"];
+  const line = (t: string, x: FleetCost | TenantCost) => [
+    t,
+    x.month,
+    x.monthToDateUsd,
+    x.projectedUsd,
+    x.nextMonthUsd,
+    x.openRequestsUsd,
+    x.priceListChangeUsd,
+  ];
+  return toCsv(
+    [...header, "budget_usd", "budget_pct"],
+    [...costs.map((x) => [...line(x.tenant, x), x.budgetUsd, x.budgetPct]), [...line("*", fleet), "", ""]],
+  );
+}

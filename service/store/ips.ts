@@ -1,6 +1,6 @@
 /** SQL for a tenant's IPs and servers (as its stack's outputs last said) and its settings. */
 import { Queryable } from "../../scripts/lib/postgres/index";
-import type { TenantIp } from "../tenant-ips";
+import type { TenantIp, TenantServer } from "../tenant-ips";
 
 /** Makes tenant_ips say what the outputs say: new and changed IPs upserted, vanished ones released. */
 export async function syncTenantIps(c: Queryable, tenant: string, ips: TenantIp[]): Promise<void> {
@@ -20,19 +20,25 @@ export async function syncTenantIps(c: Queryable, tenant: string, ips: TenantIp[
   );
 }
 
-export async function syncTenantServers(
-  c: Queryable,
-  tenant: string,
-  servers: Array<{ server: string; hostname: string; mainIp: string }>,
-): Promise<void> {
-  await c.query("delete from tenant_servers where tenant = $1", [tenant]);
+/**
+ * Makes tenant_servers say what the outputs say: servers upserted (the time a server was first
+ * seen is kept: the cost report bills from it), vanished ones deleted; and the tenant's budget.
+ */
+export async function syncTenantServers(c: Queryable, tenant: string, servers: TenantServer[], budgetUsd?: number): Promise<void> {
+  await c.query("delete from tenant_servers where tenant = $1 and not (server = any($2::text[]))", [tenant, servers.map((s) => s.server)]);
   for (const s of servers)
-    await c.query("insert into tenant_servers (tenant, server, hostname, main_ip) values ($1, $2, $3, $4)", [
-      tenant,
-      s.server,
-      s.hostname,
-      s.mainIp,
-    ]);
+    await c.query(
+      `insert into tenant_servers (tenant, server, hostname, main_ip, plan, billing_cycle, monthly_usd) values ($1, $2, $3, $4, $5, $6, $7)
+       on conflict (tenant, server) do update set hostname = excluded.hostname, main_ip = excluded.main_ip, plan = excluded.plan,
+         billing_cycle = excluded.billing_cycle, monthly_usd = excluded.monthly_usd`,
+      [tenant, s.server, s.hostname, s.mainIp, s.plan, s.billingCycle, s.monthlyUsd],
+    );
+  if (budgetUsd !== undefined)
+    await c.query(
+      `insert into tenant_settings (tenant, monthly_budget_usd) values ($1, $2)
+       on conflict (tenant) do update set monthly_budget_usd = excluded.monthly_budget_usd`,
+      [tenant, budgetUsd],
+    );
 }
 
 export interface IpRow {

@@ -192,3 +192,41 @@ export async function costReport(
     idleCostUsd: Number(r.idle_cost),
   }));
 }
+
+/** The tenant's daily usage per IP over the days kept, by IP and day. */
+export async function usageByIp(c: Queryable, tenant: string): Promise<Array<{ ip: string; day: string; sent: number }>> {
+  const { rows } = await c.query<{ ip: string; day: string; sent: number }>(
+    `select ip, to_char(day, 'YYYY-MM-DD') as day, sent from ip_usage where tenant = $1 and day > current_date - $2::int order by ip, day`,
+    [tenant, USAGE_DAYS_KEPT],
+  );
+  return rows;
+}
+
+/** The sending IPs of the scope with their warm-up plans (what capacity advice counts). */
+export async function sendingIps(
+  c: Queryable,
+  tenants: string[] | "*",
+): Promise<
+  Array<{ tenant: string; ip: string; server: string; since: Date | null; warmup: Array<{ day: number; maxMessages: number }> | null }>
+> {
+  const { rows } = await c.query(
+    `select tenant, ip, server, since, warmup from tenant_ips where status = 'assigned' and role = 'sending'
+        and ($1::text[] is null or tenant = any($1::text[])) order by tenant, ip`,
+    [tenants === "*" ? null : tenants],
+  );
+  return rows;
+}
+
+/** Each tenant's total sent a day over the last `days` days (days without a report are absent). */
+export async function dailyTotals(
+  c: Queryable,
+  tenants: string[] | "*",
+  days: number,
+): Promise<Array<{ tenant: string; day: string; sent: number }>> {
+  const { rows } = await c.query<{ tenant: string; day: string; sent: string }>(
+    `select tenant, to_char(day, 'YYYY-MM-DD') as day, sum(sent) as sent from ip_usage
+      where day > current_date - $2::int and ($1::text[] is null or tenant = any($1::text[])) group by tenant, day order by tenant, day`,
+    [tenants === "*" ? null : tenants, days],
+  );
+  return rows.map((r) => ({ tenant: r.tenant, day: r.day, sent: Number(r.sent) }));
+}

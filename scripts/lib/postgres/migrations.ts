@@ -201,4 +201,66 @@ create table if not exists api_budgets (credential text primary key, tokens doub
   at timestamptz not null default clock_timestamp());
 `,
   },
+  {
+    version: 3,
+    name: "cost (servers, budgets, budget alerts) and incidents (state, timeline, notifications)",
+    sql: `
+-- What a server costs and since when it is held (from the stack's outputs), kept across syncs.
+alter table tenant_servers add column plan integer;
+alter table tenant_servers add column billing_cycle text;
+alter table tenant_servers add column monthly_usd numeric(10, 2) not null default 0;
+alter table tenant_servers add column since timestamptz not null default now();
+alter table tenant_servers add column backup_bytes bigint;
+alter table tenant_settings add column monthly_budget_usd numeric(10, 2);
+
+-- A budget alert is sent once per tenant, month and threshold (80, 100 % of the budget).
+create table budget_alerts (
+  tenant text not null,
+  month text not null,
+  threshold integer not null,
+  projected_usd numeric(10, 2) not null,
+  budget_usd numeric(10, 2) not null,
+  at timestamptz not null default now(),
+  primary key (tenant, month, threshold)
+);
+
+alter table webhook_deliveries drop constraint webhook_deliveries_kind_check;
+alter table webhook_deliveries add constraint webhook_deliveries_kind_check
+  check (kind in ('request.status', 'ip.alert', 'budget.alert', 'incident'));
+
+-- Incidents: one open per tenant and cause; its timeline in incident_events. The flapping
+-- filter's state per (tenant, cause) in check_states (service/incidents.ts).
+create table incidents (
+  id bigserial primary key,
+  tenant text not null,
+  cause text not null,
+  status text not null check (status in ('open', 'resolved')),
+  summary text not null,
+  opened_at timestamptz not null default now(),
+  resolved_at timestamptz,
+  acknowledged_at timestamptz,
+  acknowledged_by text,
+  -- channels notified so far (0 = none); escalation moves to the next after N minutes unacknowledged
+  escalation integer not null default 0,
+  notified_at timestamptz
+);
+create unique index incidents_one_open on incidents (tenant, cause) where status = 'open';
+create index incidents_tenant on incidents (tenant, id desc);
+create table incident_events (
+  id bigserial primary key,
+  incident_id bigint not null references incidents (id),
+  at timestamptz not null default now(),
+  kind text not null check (kind in ('opened', 'check', 'action', 'acknowledged', 'notified', 'escalated', 'resolved')),
+  detail text not null
+);
+create index incident_events_incident on incident_events (incident_id, id);
+create table check_states (
+  tenant text not null,
+  cause text not null,
+  state jsonb not null,
+  primary key (tenant, cause)
+);
+create index ip_usage_day on ip_usage (day);
+`,
+  },
 ];
