@@ -135,7 +135,7 @@ async function main() {
   detail(`Cloudflare API stand-in: ${cf.url} (zone acme-mail.com)`);
   detail(
     hosts
-      ? "SSH hosts: each new server's main IP is an sshd on 127.77.x.y:22 with a sandboxed shell"
+      ? "SSH hosts: each new server's main IP is an sshd on 127.N.x.y:22 with a sandboxed shell"
       : `SSH hosts: none (${noHosts}); the MailU install is skipped`,
   );
   const dir = programDir("demo", "stacks", "penguinmails-infra");

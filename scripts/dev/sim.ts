@@ -13,7 +13,7 @@ const HELP = `usage: npm run sim -- [options]
 
 Starts local stand-ins of the Hostwinds Cloud API, Cloudflare's DNS API and the
 servers' SSH hosts on loopback and prints their URLs. Each server that finishes
-building gets an SSH host at its main IP (127.77.x.y:22, root with the password
+building gets an SSH host at its main IP (127.N.x.y:22, root with the password
 the API reports), whose files land in .pulumi-dev/ssh-hosts/sim/<ip>/upper.
 
 options:
@@ -88,7 +88,7 @@ async function main() {
   console.log(`use it with: CLOUDFLARE_BASE_URL=${cf.url} CLOUDFLARE_API_TOKEN=${token}`);
   console.log(
     hosts
-      ? "ssh hosts:          one per server at its main IP (127.77.x.y:22)"
+      ? "ssh hosts:          one per server at its main IP (127.N.x.y:22)"
       : `ssh hosts:          none (${unavailable}); set penguinmails-infra:installMailu false`,
   );
   const stop = async () => {

@@ -7,6 +7,14 @@
  * (scripts/dev/standins/hostwinds.ts WireAssumptions), the lifecycle in each: either it works, or it
  * stops before any purchase naming the assumption. The stand-in's ledger is the judge: exactly one
  * purchase per slot, every time.
+ *
+ * Each test has a stand-in and a stack of its own, and most of an engine run is waiting (the
+ * stand-in's build and IP delays, the CLI and plugins starting), so the tests that kill no process
+ * run side by side (`test.concurrent`, Jest's maxConcurrency at a time). Jest runs a describe's
+ * concurrent tests together as one step, never beside its other tests: the kills
+ * (`descendantsMatching` on this process) run alone and reach only their own run's processes. The
+ * pending order runs alone too: its held order (25 s) must outlast two ups, which side by side at
+ * load 20 it did not.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -159,33 +167,36 @@ describe("hostwinds provider without the assumed fields", () => {
     await stack.destroy(out);
   });
 
-  test("one IP, one slot: two slots claiming one address is drift; the fix buys nothing and scale-down releases only the unheld one", async () => {
-    const sim = await startSim({ wire: { rdnsInIpList: false } });
-    const stack = await tenantStack(sim, "oneslot", { ipCount: "2" });
-    const up = await stack.up(out);
-    const id = up.outputs.serviceId.value as number;
-    const [a, b] = up.outputs.ips.value as string[];
-    // State as an older run could leave it: slot 2 claims slot 1's address.
-    const exported = await stack.exportStack();
-    const slot2 = (exported.deployment.resources as Array<{ urn: string; id: string; outputs: { ip: string } }>).find((r) =>
-      r.urn.endsWith("::mx1-ip2"),
-    )!;
-    slot2.id = a;
-    slot2.outputs.ip = a;
-    await stack.importStack(exported);
-    await expect(stack.preview({ refresh: true, expectNoChanges: true, ...out })).rejects.toThrow();
-    expect((await stack.refresh(out)).summary.resourceChanges).toMatchObject({ delete: 1 });
-    const fixed = await stack.up(out);
-    expect((fixed.outputs.ips.value as string[]).slice().sort()).toEqual([a, b].sort());
-    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
-    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
-    await stack.setConfig("ipCount", { value: "1" });
-    const down = await stack.up(out);
-    const kept = (down.outputs.ips.value as string[])[0];
-    expect(ipsReleased(ledgerOf(sim, id)).map((e) => e.ip)).toEqual([[a, b].find((x) => x !== kept)]);
-    expect(onServer(sim, id).sort()).toEqual([down.outputs.mainIp.value, kept].sort());
-    await stack.destroy(out);
-  });
+  test.concurrent(
+    "one IP, one slot: two slots claiming one address is drift; the fix buys nothing and scale-down releases only the unheld one",
+    async () => {
+      const sim = await startSim({ wire: { rdnsInIpList: false } });
+      const stack = await tenantStack(sim, "oneslot", { ipCount: "2" });
+      const up = await stack.up(out);
+      const id = up.outputs.serviceId.value as number;
+      const [a, b] = up.outputs.ips.value as string[];
+      // State as an older run could leave it: slot 2 claims slot 1's address.
+      const exported = await stack.exportStack();
+      const slot2 = (exported.deployment.resources as Array<{ urn: string; id: string; outputs: { ip: string } }>).find((r) =>
+        r.urn.endsWith("::mx1-ip2"),
+      )!;
+      slot2.id = a;
+      slot2.outputs.ip = a;
+      await stack.importStack(exported);
+      await expect(stack.preview({ refresh: true, expectNoChanges: true, ...out })).rejects.toThrow();
+      expect((await stack.refresh(out)).summary.resourceChanges).toMatchObject({ delete: 1 });
+      const fixed = await stack.up(out);
+      expect((fixed.outputs.ips.value as string[]).slice().sort()).toEqual([a, b].sort());
+      expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+      await stack.setConfig("ipCount", { value: "1" });
+      const down = await stack.up(out);
+      const kept = (down.outputs.ips.value as string[])[0];
+      expect(ipsReleased(ledgerOf(sim, id)).map((e) => e.ip)).toEqual([[a, b].find((x) => x !== kept)]);
+      expect(onServer(sim, id).sort()).toEqual([down.outputs.mainIp.value, kept].sort());
+      await stack.destroy(out);
+    },
+  );
 
   test.each([
     ["the first IP purchase", "add_ip", 1],
@@ -300,53 +311,56 @@ describe("hostwinds provider without the assumed fields", () => {
     ["11. an upgrade needs no confirmation", { upgradeConfirm: false }, {}, "in place"],
   ];
 
-  test.each(MODES)("%s: up, refresh, plan change, scale, destroy; one purchase per slot", async (what, wire, config, upgrade) => {
-    const sim = await startSim({ wire });
-    const tenant = `mode-${what.split(".")[0]}-${Object.values(wire)
-      .join("")
-      .replace(/[^a-z0-9]/gi, "")
-      .toLowerCase()
-      .slice(0, 12)}`;
-    const stack = await tenantStack(sim, tenant, { ipCount: "2", plan: "101", ...config });
-    const up = await stack.up(out);
-    const id = up.outputs.serviceId.value as number;
-    const ips = up.outputs.ips.value as string[];
-    expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
-    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
-    expect(sim.inventory(KEY).find((i) => i.serviceId === id)?.name).toBe(up.outputs.serverName.value);
-    await stack.preview({ refresh: true, expectNoChanges: true, ...out });
-
-    // A plan change: the same server upgraded, its IPs kept; or a stop before paying that names the assumption.
-    await stack.setConfig("plan", { value: "102" });
-    const before = sim.ledger(KEY).length;
-    if (upgrade === "in place") {
-      const upgraded = await stack.up(out);
-      expect(upgraded.outputs.serviceId.value).toBe(id);
-      expect(upgraded.outputs.ips.value).toEqual(ips);
-      expect(
-        sim
-          .ledger(KEY)
-          .slice(before)
-          .map((e) => `${e.kind} ${e.event}`),
-      ).toEqual(["server upgraded"]);
+  test.concurrent.each(MODES)(
+    "%s: up, refresh, plan change, scale, destroy; one purchase per slot",
+    async (what, wire, config, upgrade) => {
+      const sim = await startSim({ wire });
+      const tenant = `mode-${what.split(".")[0]}-${Object.values(wire)
+        .join("")
+        .replace(/[^a-z0-9]/gi, "")
+        .toLowerCase()
+        .slice(0, 12)}`;
+      const stack = await tenantStack(sim, tenant, { ipCount: "2", plan: "101", ...config });
+      const up = await stack.up(out);
+      const id = up.outputs.serviceId.value as number;
+      const ips = up.outputs.ips.value as string[];
+      expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
+      expect(ipsBought(ledgerOf(sim, id))).toHaveLength(2);
+      expect(sim.inventory(KEY).find((i) => i.serviceId === id)?.name).toBe(up.outputs.serverName.value);
       await stack.preview({ refresh: true, expectNoChanges: true, ...out });
-    } else {
-      await expect(stack.up(out)).rejects.toThrow(upgrade);
-      expect(sim.ledger(KEY)).toHaveLength(before);
-      await stack.setConfig("plan", { value: "101" });
-    }
 
-    await stack.setConfig("ipCount", { value: "3" });
-    const more = await stack.up(out);
-    expect(ipsBought(ledgerOf(sim, id))).toHaveLength(3);
-    expect(new Set(more.outputs.ips.value as string[]).size).toBe(3);
-    await stack.destroy(out);
-    const l = ledgerOf(sim, id);
-    expect(ipsReleased(l)).toHaveLength(3);
-    expect(l.filter((e) => e.kind === "server" && e.event === "released")).toHaveLength(1);
-  });
+      // A plan change: the same server upgraded, its IPs kept; or a stop before paying that names the assumption.
+      await stack.setConfig("plan", { value: "102" });
+      const before = sim.ledger(KEY).length;
+      if (upgrade === "in place") {
+        const upgraded = await stack.up(out);
+        expect(upgraded.outputs.serviceId.value).toBe(id);
+        expect(upgraded.outputs.ips.value).toEqual(ips);
+        expect(
+          sim
+            .ledger(KEY)
+            .slice(before)
+            .map((e) => `${e.kind} ${e.event}`),
+        ).toEqual(["server upgraded"]);
+        await stack.preview({ refresh: true, expectNoChanges: true, ...out });
+      } else {
+        await expect(stack.up(out)).rejects.toThrow(upgrade);
+        expect(sim.ledger(KEY)).toHaveLength(before);
+        await stack.setConfig("plan", { value: "101" });
+      }
 
-  test.each([
+      await stack.setConfig("ipCount", { value: "3" });
+      const more = await stack.up(out);
+      expect(ipsBought(ledgerOf(sim, id))).toHaveLength(3);
+      expect(new Set(more.outputs.ips.value as string[]).size).toBe(3);
+      await stack.destroy(out);
+      const l = ledgerOf(sim, id);
+      expect(ipsReleased(l)).toHaveLength(3);
+      expect(l.filter((e) => e.kind === "server" && e.event === "released")).toHaveLength(1);
+    },
+  );
+
+  test.concurrent.each([
     ["another shape", "other"],
     ["no such action", "absent"],
   ] as const)(
@@ -359,16 +373,19 @@ describe("hostwinds provider without the assumed fields", () => {
     },
   );
 
-  test("2. the IP purchase action is named otherwise and the setting is not: the IP purchase stops, naming the assumption, nothing bought twice", async () => {
-    const sim = await startSim({ wire: { ipPurchaseAction: "order_ip" } });
-    const stack = await tenantStack(sim, "ipaction", { ipCount: "1" });
-    await expect(stack.up(out)).rejects.toThrow(/ASSUMPTIONS: the secondary-IP purchase action\); nothing was bought/);
-    expect(sim.ledger(KEY).filter((e) => e.kind === "ip")).toEqual([]);
-    await stack.setConfig("hostwinds:ipPurchaseAction", { value: "order_ip" });
-    const up = await stack.up(out);
-    expect(ipsBought(sim.ledger(KEY))).toHaveLength(1);
-    expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
-    await stack.destroy(out);
-    expect(up.outputs.ips.value).toHaveLength(1);
-  });
+  test.concurrent(
+    "2. the IP purchase action is named otherwise and the setting is not: the IP purchase stops, naming the assumption, nothing bought twice",
+    async () => {
+      const sim = await startSim({ wire: { ipPurchaseAction: "order_ip" } });
+      const stack = await tenantStack(sim, "ipaction", { ipCount: "1" });
+      await expect(stack.up(out)).rejects.toThrow(/ASSUMPTIONS: the secondary-IP purchase action\); nothing was bought/);
+      expect(sim.ledger(KEY).filter((e) => e.kind === "ip")).toEqual([]);
+      await stack.setConfig("hostwinds:ipPurchaseAction", { value: "order_ip" });
+      const up = await stack.up(out);
+      expect(ipsBought(sim.ledger(KEY))).toHaveLength(1);
+      expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
+      await stack.destroy(out);
+      expect(up.outputs.ips.value).toHaveLength(1);
+    },
+  );
 });

@@ -11,6 +11,7 @@ import { devDir, localStack, programDir, projectRoot } from "../../scripts/lib/e
 import { ENGINE_TEST_CEILING_MS, readAll } from "./harness";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { validTenant } from "../fixtures/tenant";
 
 const KEY = "sim-key-tenant-0123456789";
 const CF_TOKEN = "sim-cf-token-tenant-0123456789";
@@ -37,16 +38,7 @@ describe("tenant stacks with the policy pack", () => {
     await cf.stop();
   });
 
-  const tenant = (over: Record<string, unknown> = {}) => ({
-    id: "acme",
-    tier: "starter",
-    monthlyBudgetUsd: 25,
-    zone: "acme-mail.com",
-    domains: [{ name: "acme-mail.com" }],
-    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
-    warmup: "conservative",
-    ...over,
-  });
+  const tenant = (over: Record<string, unknown> = {}) => validTenant({ warmup: "conservative", ...over });
 
   async function tenantStack(name: string, t: unknown): Promise<Stack> {
     const stack = await localStack(`${name}-${process.pid}`, dir, { backend: "tenant-stack" });

@@ -1,17 +1,9 @@
 /** The tenant program's judgement (stacks/judge.ts): each refusal, its lines and their order, without an engine. */
 import { SECRET_KEYS, StackConfig, judgeAccount, judgeBackup, judgeConfig } from "../../stacks/judge";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
+import { validTenant } from "../fixtures/tenant";
 
-const tenant = (over: Record<string, unknown> = {}) =>
-  JSON.stringify({
-    id: "acme",
-    tier: "starter",
-    monthlyBudgetUsd: 25,
-    zone: "acme-mail.com",
-    domains: [{ name: "acme-mail.com" }],
-    servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
-    ...over,
-  });
+const tenant = (over: Record<string, unknown> = {}) => JSON.stringify(validTenant(over));
 
 const stack = (over: Partial<StackConfig> = {}, config: Record<string, string> = {}): StackConfig => ({
   stack: "acme",

@@ -6,6 +6,7 @@ import { DEFAULT_IMAGE, TenantConfigError, limitProblems, parseTenant, problemLi
 import { monthlyCost } from "../../providers/model/pricing";
 import { warmupSchedule } from "../../providers/model/warmup";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
+import { validTenant } from "../fixtures/tenant";
 
 const stacksDir = path.join(__dirname, "..", "..", "stacks");
 const examples = fs.readdirSync(stacksDir).filter((f) => /^Pulumi\..+\.yaml$/.test(f));
@@ -20,14 +21,7 @@ function problems(raw: unknown): string[] {
   }
 }
 
-const valid = {
-  id: "acme",
-  tier: "starter",
-  monthlyBudgetUsd: 25,
-  zone: "acme-mail.com",
-  domains: [{ name: "acme-mail.com" }],
-  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2 }],
-};
+const valid = validTenant();
 
 describe("tenant config", () => {
   test.each(examples)("the example %s is a valid tenant of its own tier and budget", (file) => {

@@ -318,6 +318,13 @@ export class CloudflareSim {
     return 0;
   }
 
+  /** Requests of `token` the rate limit counts now (its window), or Infinity while the token is blocked: tests wait for 0. */
+  rateWindow(token: string): number {
+    const now = Date.now();
+    if ((this.blockedUntil.get(token) ?? 0) > now) return Infinity;
+    return (this.recent.get(token) ?? []).filter((t) => t > now - this.limit.windowMs).length;
+  }
+
   /** Puts records into a zone as if they had been made earlier (benchmarks seed a fleet with them). */
   seedRecords(
     zoneName: string,

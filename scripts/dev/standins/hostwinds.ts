@@ -313,6 +313,13 @@ export class HostwindsSim {
     this.persist();
   }
 
+  /** Requests of `apiKey` the rate limit counts now (its window; 0 without a limit): tests wait for 0. */
+  rateWindow(apiKey: string): number {
+    const limit = this.o.rateLimit;
+    if (!limit?.requests) return 0;
+    return (this.recent.get(apiKey) ?? []).filter((t) => t > Date.now() - limit.windowMs).length;
+  }
+
   ledger(apiKey: string): LedgerEntry[] {
     return this.account(apiKey)?.ledger ?? [];
   }

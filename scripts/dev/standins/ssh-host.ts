@@ -1,6 +1,6 @@
 /**
  * Stand-in for the servers Hostwinds hands out: each is an SSH server (ssh2)
- * on its own loopback address (127.77.x.y, port 22), logging in `root` with
+ * on its own loopback address (127.N.x.y, port 22: see sshHostPrefix), logging in `root` with
  * the root password the Hostwinds stand-in gave the server (or an authorized
  * key), and running each command with a real bash in a real Debian system:
  * a private mount namespace whose root is an overlay of a clean Debian root
@@ -21,7 +21,7 @@
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { timingSafeEqual } from "crypto";
+import { createHash, timingSafeEqual } from "crypto";
 import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from "ssh2";
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
 import * as net from "net";
@@ -32,7 +32,7 @@ export interface SshHostSimOptions {
   dir: string;
   /** Default 22. */
   port?: number;
-  /** First two octets of the loopback addresses handed out (default $PENGUINMAILS_SSH_HOST_PREFIX, else 127.77; separate checkouts testing at once use separate prefixes). */
+  /** First two octets of the loopback addresses handed out (default: sshHostPrefix()). */
   addressPrefix?: string;
   /** OpenSSH public key lines accepted for root on every host. */
   authorizedKeys?: string[];
@@ -42,6 +42,20 @@ export interface SshHostSimOptions {
   suite?: string;
   /** The NIC's name on every host (default ens3: Debian's predictable name on a KVM server). */
   nic?: string;
+}
+
+/**
+ * The first two octets of the hosts' loopback addresses: $PENGUINMAILS_SSH_HOST_PREFIX when set,
+ * else 127.N with N from a hash of the checkout's path and the process id, so two checkouts (or two
+ * processes of one) testing at once do not hand out the same address (every host listens on port
+ * 22). N is never 0 or 1 (127.0.0.1 and the machine's own names live there) nor 255 (the
+ * blocklist stand-in's "unknown" answers, 127.255.255.x). Two processes still meet on a prefix 1 time
+ * in 253: the override separates them.
+ */
+export function sshHostPrefix(env: NodeJS.ProcessEnv = process.env, checkout = projectRoot, pid = process.pid): string {
+  if (env.PENGUINMAILS_SSH_HOST_PREFIX) return env.PENGUINMAILS_SSH_HOST_PREFIX;
+  const h = createHash("sha256").update(`${checkout}\0${pid}`).digest();
+  return `127.${2 + (h.readUInt32BE(0) % 253)}`;
 }
 
 const netNamespace = (pid: number): string | undefined => {
@@ -108,6 +122,7 @@ const TOOLS = ["docker", "docker-compose", "systemctl"];
 export class SshHostSim implements ServerHosts {
   private hosts = new Map<string, Host>();
   private next = 2;
+  private prefix?: string;
   private hostKey = utils.generateKeyPairSync("ed25519").private;
   private keys: ParsedKey[];
   /** Root filesystems by suite, built or found once. */
@@ -143,7 +158,8 @@ export class SshHostSim implements ServerHosts {
 
   addHost(serviceId: number, rootPassword: string, image?: string): string {
     const n = this.next++;
-    const ip = `${this.o.addressPrefix ?? process.env.PENGUINMAILS_SSH_HOST_PREFIX ?? "127.77"}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+    this.prefix ??= this.o.addressPrefix ?? sshHostPrefix();
+    const ip = `${this.prefix}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
     const root = path.join(this.o.dir, ip);
     fs.rmSync(root, { recursive: true, force: true });
     for (const d of ["upper", "work", "merged"]) fs.mkdirSync(path.join(root, d), { recursive: true });

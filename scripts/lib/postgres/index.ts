@@ -20,8 +20,12 @@ export type Queryable = Pick<PoolClient, "query">;
 
 export function openPool(url: string, max = 20): Pool {
   const pool = new Pool({ connectionString: url, max });
-  // An idle client's error (the server restarted) must not crash the process; the next query reconnects.
+  // A client's error (the server restarted) must not crash the process: an idle client's comes to
+  // the pool, a checked-out one's to the client, and `pg` raises it again at that client's next
+  // query; the next query on the pool reconnects. graphile-worker 0.17 asks for both handlers
+  // (its assertPool; it warns and adds its own only while it runs, which leaves gaps).
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 
@@ -118,7 +122,6 @@ export interface QueueOptions {
 
 export interface Queue {
   instanceId: string;
-  runner: Runner;
   /** Whether the heartbeat reached the database lately (a readiness check). */
   healthy(): boolean;
   stop(): Promise<void>;
@@ -141,25 +144,30 @@ async function forceUnlock(pool: Pool, workerIds: string[]): Promise<void> {
 }
 
 /**
- * The queue instances and workers of this process: one heartbeat covers them all, and a sweep
- * never takes a worker of its own process for dead (after a database outage, the first sweep to
+ * The queue instances and lock identities of this process: one heartbeat covers them all, and a
+ * sweep never takes a lock of its own process for dead (after a database outage, the first sweep to
  * reach the database would otherwise unlock a job another queue of this process is still running,
  * and the job would run twice and leave its tenant's queue locked).
+ *
+ * A job's lock identity (`locked_by`) is its worker pool's id, one per `run()`, shared by all its
+ * workers: graphile-worker 0.17 locks "jobs and queues by their WorkerPool's id rather than the
+ * workerId" (its RELEASE_NOTES, 0.17.0; `batchGetJobs(…, workerPool.id, …)` in its dist/main.js).
+ * So that id is what an instance registers (`service_workers.worker_id`) and what the sweep unlocks.
  */
 const localInstances = new Set<string>();
-const localWorkers = new Set<string>();
+const localLocks = new Set<string>();
 
-/** Unlocks the jobs of workers whose process stopped heartbeating; returns how many workers. */
+/** Unlocks the jobs held by lock identities whose process stopped heartbeating; returns those identities. */
 export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promise<string[]> {
   const { rows } = await pool.query<{ locked_by: string }>(
     `select distinct locked_by from graphile_worker.jobs j
       where locked_by is not null
         and not exists (select 1 from service_workers w join service_instances i on i.id = w.instance_id
                          where w.worker_id = j.locked_by and i.heartbeat_at > now() - make_interval(secs => $1::double precision / 1000))
-        -- a worker locks a job before its registration commits: give that a moment
+        -- a pool locks a job before its registration commits: give that a moment
         and locked_at < now() - interval '5 seconds'
         and not (locked_by = any($2::text[]))`,
-    [deadAfterMs, [...localWorkers]],
+    [deadAfterMs, [...localLocks]],
   );
   const dead = rows.map((r) => r.locked_by);
   if (dead.length) await forceUnlock(pool, dead);
@@ -169,64 +177,37 @@ export async function unlockDeadWorkers(pool: Pool, deadAfterMs: number): Promis
   return dead;
 }
 
+interface PoolEvent {
+  workerPool: { id: string };
+}
+interface WorkerEvent {
+  worker: { workerId: string; workerPool: { id: string } };
+}
+
 /**
  * Starts the queue's workers in this process, with the heartbeat and the dead-worker sweep.
- * graphile-worker ends a worker whose job's completion could not be written (the database went
- * away: "committing seppuku") while the process lives on: its job stays locked and its queue (a
- * tenant's) blocked. Such a worker is taken for dead at once: the next sweep that reaches the
- * database unlocks its jobs and starts a worker in its place.
+ *
+ * A job's result that cannot be written (the database went away): graphile-worker 0.17's worker
+ * does not wait for its `completeJob`/`failJob` (dist/worker.js), so unbatched, the write's failure
+ * is an unhandled rejection (the process dies) and the job stays locked. Batched, even with no
+ * delay (`completeJobBatchDelay: 0`), the batcher reports it (`pool:fatalError`) and shuts the
+ * whole pool down gracefully: its other workers finish their jobs first (dist/main.js). The jobs
+ * stay locked by the pool's id and their queues (a tenant's) blocked. Once the pool has ended no
+ * job of this process runs under that id any more: the next sweep that reaches the database
+ * unlocks its jobs and starts a pool in its place.
  */
 export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): Promise<Queue> {
   const deadAfterMs = o.deadAfterMs ?? 30_000;
   const instanceId = `${process.pid}-${randomBytes(6).toString("hex")}`;
   await pool.query("insert into service_instances (id) values ($1)", [instanceId]);
   localInstances.add(instanceId);
-  const pending: Promise<unknown>[] = [];
-  const fatal: string[] = [];
-  const events = new EventEmitter();
-  events.on("worker:create", ({ worker }: { worker: { workerId: string } }) => {
-    localWorkers.add(worker.workerId);
-    pending.push(
-      pool
-        .query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [worker.workerId, instanceId])
-        .catch((e: Error) => o.log?.(`queue: registering worker ${worker.workerId} failed: ${e.message}`)),
-    );
-  });
-  events.on("worker:fatalError", ({ worker }: { worker: { workerId: string } }) => {
-    localWorkers.delete(worker.workerId);
-    fatal.push(worker.workerId);
-    o.log?.(`queue: worker ${worker.workerId} stopped (its job's result could not be written); it will be replaced`);
-  });
-  const start = (concurrency: number) =>
-    run({
-      pgPool: pool,
-      taskList: tasks,
-      concurrency,
-      pollInterval: o.pollIntervalMs ?? 1000,
-      noHandleSignals: true,
-      logger: quietLogger(),
-      events: events as never,
-    });
-  const runners = [await start(o.concurrency)];
-  await Promise.all(pending);
-  const replaceFatal = async () => {
-    if (!fatal.length) return;
-    const ids = fatal.splice(0);
-    try {
-      await forceUnlock(pool, ids);
-      await pool.query("delete from service_workers where worker_id = any($1::text[])", [ids]);
-    } catch (e) {
-      fatal.push(...ids);
-      throw e;
-    }
-    runners.push(await start(ids.length));
-    o.log?.(`queue: unlocked the jobs of ${ids.length} stopped worker(s) of this process and started ${ids.length} in their place`);
-  };
+  const pools = new WorkerPools(pool, tasks, instanceId, o);
+  await pools.start();
   const sweep = async () => {
     await pool.query("update service_instances set heartbeat_at = now() where id = any($1::text[])", [[...localInstances]]);
-    await replaceFatal();
+    await pools.replaceEnded();
     const dead = await unlockDeadWorkers(pool, deadAfterMs);
-    if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker(s) of a stopped process`);
+    if (dead.length) o.log?.(`queue: unlocked the jobs of ${dead.length} worker pool(s) of a stopped process`);
   };
   await sweep();
   let lastSweepOk = Date.now();
@@ -242,15 +223,114 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
   timer.unref();
   return {
     instanceId,
-    get runner() {
-      return runners[0];
-    },
     healthy: () => Date.now() - lastSweepOk < deadAfterMs,
     async stop() {
       clearInterval(timer);
       localInstances.delete(instanceId);
-      await Promise.all(runners.map((r) => r.stop()));
+      await pools.stop();
       await pool.query("delete from service_instances where id = $1", [instanceId]).catch(() => undefined);
     },
   };
+}
+
+/** The worker pools (graphile-worker runners) of one queue instance: registered, replaced when one ends, stopped. */
+class WorkerPools {
+  /** Pools that ended while the queue runs: their locks go and a pool starts in their place. */
+  private readonly ended: string[] = [];
+  /** This queue's lock identities (its pools' ids), until their jobs are unlocked. */
+  private readonly locks = new Set<string>();
+  private readonly registering: Promise<unknown>[] = [];
+  /** Each running runner, with its end (which never rejects). */
+  private readonly runners = new Map<Runner, Promise<void>>();
+  private readonly events = new EventEmitter();
+  private stopping = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly tasks: TaskList,
+    private readonly instanceId: string,
+    private readonly o: QueueOptions,
+  ) {
+    const replaced = "ends after its running jobs and will be replaced";
+    this.events.on("pool:create", ({ workerPool }: PoolEvent) => this.register(workerPool.id));
+    this.events.on("pool:fatalError", ({ workerPool, action }: PoolEvent & { action: string }) =>
+      o.log?.(`queue: a job's result could not be written (${action}); worker pool ${workerPool.id} ${replaced}`),
+    );
+    this.events.on("worker:fatalError", ({ worker }: WorkerEvent) =>
+      o.log?.(`queue: worker ${worker.workerId} stopped; worker pool ${worker.workerPool.id} ${replaced}`),
+    );
+    this.events.on("pool:release", ({ workerPool }: PoolEvent) => {
+      if (!this.stopping) this.ended.push(workerPool.id);
+    });
+  }
+
+  private register(poolId: string): void {
+    this.locks.add(poolId);
+    localLocks.add(poolId);
+    this.registering.push(
+      this.pool
+        .query("insert into service_workers (worker_id, instance_id) values ($1, $2) on conflict do nothing", [poolId, this.instanceId])
+        .catch((e: Error) => this.o.log?.(`queue: registering worker pool ${poolId} failed: ${e.message}`)),
+    );
+  }
+
+  /** Starts one pool of `concurrency` workers; resolves once its id is registered. */
+  async start(): Promise<void> {
+    const runner = await run({
+      pgPool: this.pool,
+      taskList: this.tasks,
+      concurrency: this.o.concurrency,
+      pollInterval: this.o.pollIntervalMs ?? 1000,
+      noHandleSignals: true,
+      logger: quietLogger(),
+      events: this.events as never,
+      // Batched (at once): a result that cannot be written ends the pool instead of the process (above).
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    });
+    // A runner whose pool ended stops itself: it leaves the list, and its end never rejects unhandled.
+    this.runners.set(
+      runner,
+      runner.promise.then(
+        () => void this.runners.delete(runner),
+        (e: Error) => {
+          this.runners.delete(runner);
+          this.o.log?.(`queue: a worker pool ended: ${e.message}`);
+        },
+      ),
+    );
+    await Promise.all(this.registering.splice(0));
+  }
+
+  /** Unlocks the jobs of the pools that ended (none of their jobs runs any more) and starts one in place of each. */
+  async replaceEnded(): Promise<void> {
+    if (!this.ended.length) return;
+    const ids = this.ended.splice(0);
+    try {
+      await forceUnlock(this.pool, ids);
+      await this.pool.query("delete from service_workers where worker_id = any($1::text[])", [ids]);
+    } catch (e) {
+      this.ended.push(...ids);
+      throw e;
+    }
+    for (const id of ids) {
+      this.locks.delete(id);
+      localLocks.delete(id);
+    }
+    for (let i = 0; i < ids.length; i++) await this.start();
+    this.o.log?.(`queue: unlocked the jobs of ${ids.length} ended worker pool(s) of this process and started ${ids.length} in their place`);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    // A runner already stopping (its pool ended) refuses stop(): wait for its end instead.
+    await Promise.all(
+      [...this.runners].map(([r, end]) =>
+        r.stop().then(
+          () => end,
+          () => end,
+        ),
+      ),
+    );
+    for (const id of this.locks) localLocks.delete(id);
+  }
 }

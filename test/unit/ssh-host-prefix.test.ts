@@ -1,0 +1,22 @@
+import { sshHostPrefix } from "../../scripts/dev/standins/ssh-host";
+
+describe("the SSH-host stand-in's loopback prefix", () => {
+  test("the override wins", () => {
+    expect(sshHostPrefix({ PENGUINMAILS_SSH_HOST_PREFIX: "127.203" }, "/a", 1)).toBe("127.203");
+  });
+
+  test("by default one per checkout and process, fixed for both, never 127.0, 127.1 or 127.255", () => {
+    expect(sshHostPrefix({}, "/work/a", 100)).toBe(sshHostPrefix({}, "/work/a", 100));
+    const seen = new Set<string>();
+    for (const checkout of ["/work/a", "/work/b", "/work/c"])
+      for (let pid = 1; pid <= 400; pid++) {
+        const p = sshHostPrefix({}, checkout, pid);
+        expect(p).toMatch(/^127\.(\d+)$/);
+        const n = Number(p.split(".")[1]);
+        expect(n >= 2 && n <= 254).toBe(true);
+        seen.add(p);
+      }
+    // 1,200 checkouts × processes spread over the 253 prefixes (a constant would give one).
+    expect(seen.size).toBeGreaterThan(200);
+  });
+});
