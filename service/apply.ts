@@ -34,6 +34,9 @@ import { KnownIp, RequestRejected, TERMINAL, changeTenant, doneStatus, judgeTena
 import { tenantIpsFromOutputs, tenantServersFromOutputs } from "./tenant-ips";
 import { syncTenantIps, syncTenantServers } from "./store/ips";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
+import { Tenant } from "../providers/model/tenant";
+import { VerificationOptions, expectedDomains, verifyTenantDomains, zonesOfTenant } from "./domains";
+import { syncTenantDomains } from "./store/domains";
 
 export interface ApplyContext {
   pool: Pool;
@@ -44,6 +47,8 @@ export interface ApplyContext {
   log: (line: string) => void;
   /** How long a step waits for the database to come back before giving up (default 1 hour). */
   outageMaxMs?: number;
+  /** Where domains are verified after each apply (./domains.ts). */
+  verification?: VerificationOptions;
 }
 
 /** How long a request waits for another run's stack lock before the try counts as failed. */
@@ -76,6 +81,10 @@ const describe = (r: RequestRow): string => {
       return `add server ${p.name}`;
     case "add_standby":
       return `add ${p.count ?? 1} standby IP${(p.count ?? 1) === 1 ? "" : "s"} on ${p.server}`;
+    case "add_domain":
+      return `add the sending domain ${p.name}`;
+    case "remove_domain":
+      return `remove the sending domain ${p.domain}`;
     default:
       return `${r.kind.replace("_ip", "")} IP ${p.ip}`;
   }
@@ -311,6 +320,25 @@ async function revertStep(ctx: ApplyContext, p: FleetProject, row: RequestRow, w
   ctx.log(`request ${id} (${row.tenant}): reverted ${sha.slice(0, 10)} (${why})`);
 }
 
+/**
+ * The tenant's domains as the stack now publishes them, each verified again (an apply may touch
+ * any of them: an IP in SPF, a record put back); a status that moved is a webhook. Verification
+ * failing to run leaves the statuses as they were: the request itself is done.
+ */
+async function recordDomains(ctx: ApplyContext, t: Tenant, outputs: Record<string, unknown>) {
+  const o = ctx.verification ?? {};
+  const { zones } = await zonesOfTenant(t, o).catch(() => ({ zones: [] as string[] }));
+  await db(ctx, `tenant ${t.id}: recording its domains`, () =>
+    inTransaction(ctx.pool, (c) => syncTenantDomains(c, t.id, expectedDomains(t, outputs, zones))),
+  );
+  try {
+    return (await verifyTenantDomains(ctx.pool, o, t.id)).map((v) => ({ domain: v.domain, status: v.status }));
+  } catch (e) {
+    ctx.log(`tenant ${t.id}: verifying its domains failed (statuses kept): ${(e as Error).message}`);
+    return [];
+  }
+}
+
 /** assigned / released: the stack's outputs, the IPs the engine reported, the tenant's IPs and servers. */
 async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<void> {
   const id = row.id;
@@ -331,6 +359,7 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
       ? { nowSending: ips.filter((i) => i.server === ips.find((j) => j.ip === wanted)?.server && i.role === "sending").map((i) => i.ip) }
       : {}),
     monthlyCostUsd: (outputs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd,
+    domains: await recordDomains(ctx, t, outputs),
   };
   await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
     inTransaction(ctx.pool, async (c) => {

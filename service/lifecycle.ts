@@ -71,7 +71,12 @@ export async function submitOnce(pool: Pool, r: NewRequest): Promise<{ row: Requ
 export const rerun = (c: Queryable, row: RequestRow) => applyJob(c, row);
 
 /** Writes the outbox row (with the tenant's next sequence number) and its delivery job, inside the caller's transaction. */
-export async function queueWebhook(c: Queryable, kind: "request.status" | "ip.alert", tenant: string, body: object): Promise<void> {
+export async function queueWebhook(
+  c: Queryable,
+  kind: "request.status" | "ip.alert" | "domain.status",
+  tenant: string,
+  body: object,
+): Promise<void> {
   const { id } = await insertDelivery(c, kind, tenant, body);
   await enqueue(c, WEBHOOK_TASK, { id }, { maxAttempts: WEBHOOK_ATTEMPTS, key: `webhook:${id}` });
 }

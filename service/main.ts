@@ -8,6 +8,7 @@ import { redeliver } from "./webhooks";
 import { listTokens, revokeToken } from "./store/tokens";
 import { listUndelivered } from "./store/webhooks";
 import { startService } from "./index";
+import { cloudflareSettings } from "../providers/cloudflare/client";
 import { OPENAPI } from "./openapi";
 import { migrate, openPool } from "../scripts/lib/postgres/index";
 import { intOption, listOption, parseCommandLine, usageError } from "../scripts/lib/args";
@@ -34,6 +35,8 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --webhook-url URL      where status changes and alerts are POSTed (secret: PENGUINMAILS_WEBHOOK_SECRET)
   --monitor-every S      seconds between monitoring passes (default 300; 0 = off)
   --resolver ADDR        resolver for the blocklist checks (ip or ip:port; default this machine's)
+  --resolvers a,b        public resolvers a domain's verification judges propagation by (default --resolver)
+  --authoritative a,b    the zones' authoritative servers for domain verification (default: looked up, NS)
   --blocklists a,b       DNS blocklist zones (default zen.spamhaus.org)
   --smtp-host ADDR       reach every server's SMTP at ADDR (tests); --no-smtp skips SMTP checks
   --smtp-ports 25=2525,… port mapping for the SMTP checks (tests)
@@ -63,6 +66,8 @@ const COMMAND = {
     "webhook-url": { type: "string" },
     "monitor-every": { type: "string" },
     resolver: { type: "string" },
+    resolvers: { type: "string" },
+    authoritative: { type: "string" },
     blocklists: { type: "string" },
     "smtp-host": { type: "string" },
     "smtp-ports": { type: "string" },
@@ -166,6 +171,12 @@ async function main(): Promise<void> {
     deadAfterMs: (intOption("service", "dead-after", f["dead-after"]) ?? 30) * 1000,
     webhookConcurrency: intOption("service", "webhook-concurrency", f["webhook-concurrency"], 1),
     retentionDays: intOption("service", "retention-days", f["retention-days"], 1),
+    verification: {
+      resolvers: listOption(f.resolvers) ?? (f.resolver ? [f.resolver] : undefined),
+      authoritative: listOption(f.authoritative),
+      // Which zones the token sees (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL), as the stacks' provider reads them.
+      cloudflare: process.env.CLOUDFLARE_API_TOKEN ? cloudflareSettings(() => undefined) : undefined,
+    },
   });
   if (f["webhook-url"] && !process.env.PENGUINMAILS_WEBHOOK_SECRET)
     console.error("service: --webhook-url without PENGUINMAILS_WEBHOOK_SECRET: webhooks are not sent");

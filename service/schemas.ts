@@ -86,7 +86,7 @@ export const undeliveredQuery = z
 export const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, "Idempotency-Key: 1 to 200 printable ASCII characters");
 
 /** One line of text: no control characters, line or paragraph separators, or invisible format characters. */
-const oneLineText = z
+export const oneLineText = z
   .string()
   .min(1)
   .max(200)

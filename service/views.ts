@@ -133,3 +133,24 @@ export const tokenView = z.object({
 });
 export const newTokenView = tokenView.extend({ token: z.string().describe("shown once; only its hash is kept") });
 export const tokenPageView = z.object({ tokens: z.array(tokenView), nextCursor: cursor });
+
+/** A record of a domain's verification (scripts/lib/verify/domain.ts). */
+export const domainRecordView = z.object({
+  type: z.string(),
+  name: z.string(),
+  expected: z.string(),
+  authoritative: z.array(z.string()).describe("what each of the zone's authoritative servers answers"),
+  resolvers: z.array(z.string()).describe("what each public resolver answers (propagation)"),
+  state: z.enum(["ok", "propagating", "failing"]),
+  hint: z.string().optional().describe("what to do, where the answers differ from the expected value"),
+});
+export const domainView = z.object({
+  domain: z.string(),
+  tenant: z.string(),
+  zone: z.string().describe("the Cloudflare zone the domain's records are in"),
+  status: z.enum(["pending", "verified", "failing"]),
+  checkedAt: nullableAt,
+  hints: z.array(z.string()),
+  records: z.array(domainRecordView),
+});
+export const domainPageView = z.object({ domains: z.array(domainView), nextCursor: cursor });

@@ -5,6 +5,7 @@
  * suffix of the domain (a delegated sub-zone such as mail.globex.io wins over globex.io, as DNS
  * itself answers from the most specific zone). The servers' host names stay in the tenant's `zone`.
  */
+import { parse as parseDomain } from "tldts";
 
 /** Whether `name` is the zone's apex or a name under it. */
 export const inZone = (name: string, zone: string): boolean => name === zone || name.endsWith(`.${zone}`);
@@ -58,4 +59,15 @@ export function domainZones(
     }
   });
   return { zones, problems };
+}
+
+/**
+ * Why `name` cannot be a sending domain of its own, or undefined: it must be a registrable domain
+ * (under a public suffix of the ICANN section of the Public Suffix List, as tldts reads it) or a name under one.
+ */
+export function registrableProblem(name: string): string | undefined {
+  const p = parseDomain(name);
+  if (p.isIp || !p.isIcann || !p.domain)
+    return `${name} is not a registrable domain (its public suffix is ${p.publicSuffix ?? "unknown"}); give a domain registered with a registrar, such as acme-mail.com, or a name under one`;
+  return undefined;
 }

@@ -3,6 +3,7 @@
  * of routes beside these and one line here.
  */
 import { Route } from "../http";
+import { DOMAIN_ROUTES } from "./domains";
 import { IP_ROUTES } from "./ips";
 import { PUBLIC_ROUTES } from "./public";
 import { REPORT_ROUTES } from "./reports";
@@ -14,6 +15,7 @@ export const ALL_ROUTES: Route[] = [
   ...PUBLIC_ROUTES,
   ...REQUEST_ROUTES,
   ...IP_ROUTES,
+  ...DOMAIN_ROUTES,
   ...REPORT_ROUTES,
   ...WEBHOOK_ROUTES,
   ...TOKEN_ROUTES,

@@ -1,4 +1,4 @@
-import { domainZones, needsZoneList, zoneOfDomain } from "../../providers/model/zones";
+import { domainZones, needsZoneList, registrableProblem, zoneOfDomain } from "../../providers/model/zones";
 
 describe("the zone of a sending domain", () => {
   test("the longest suffix among the zones the token sees", () => {
@@ -25,5 +25,16 @@ describe("the zone of a sending domain", () => {
         "tenant acme: tenant.domains[2] acmeoutreach.com: no zone the Cloudflare token can see holds it (it sees acme-mail.com, tryacme.io); add the zone in Cloudflare and give the token access to it, or name it with domains[2].zone",
       ],
     });
+  });
+});
+
+describe("a registrable domain", () => {
+  test("a domain under a public suffix, or a name under one; not a suffix, an IP or a private name", () => {
+    expect(registrableProblem("tryacme.io")).toBeUndefined();
+    expect(registrableProblem("mail.globex.io")).toBeUndefined();
+    expect(registrableProblem("co.uk")).toBe(
+      "co.uk is not a registrable domain (its public suffix is co.uk); give a domain registered with a registrar, such as acme-mail.com, or a name under one",
+    );
+    expect(registrableProblem("acme.internal")).toMatch(/is not a registrable domain/);
   });
 });

@@ -201,4 +201,30 @@ create table if not exists api_budgets (credential text primary key, tokens doub
   at timestamptz not null default clock_timestamp());
 `,
   },
+  {
+    version: 3,
+    name: "sending domains with their verification status; domain requests; domain.status webhooks",
+    sql: `
+-- A tenant's sending domains as its stack last published them, and their verification as the
+-- platform shows it (scripts/lib/verify/domain.ts). A domain belongs to one tenant at a time.
+create table tenant_domains (
+  domain text primary key,
+  tenant text not null,
+  zone text not null,
+  status text not null default 'pending' check (status in ('pending', 'verified', 'failing')),
+  -- what verification compares: the records the domain needs and the IPs it sends from
+  expected jsonb not null,
+  verification jsonb,
+  checked_at timestamptz,
+  status_changed_at timestamptz not null default now()
+);
+create index tenant_domains_tenant on tenant_domains (tenant, domain);
+
+alter table service_requests drop constraint service_requests_kind_check;
+alter table service_requests add constraint service_requests_kind_check
+  check (kind in ('acquire_ips', 'add_server', 'release_ip', 'retire_ip', 'pause_ip', 'add_standby', 'add_domain', 'remove_domain'));
+alter table webhook_deliveries drop constraint webhook_deliveries_kind_check;
+alter table webhook_deliveries add constraint webhook_deliveries_kind_check check (kind in ('request.status', 'ip.alert', 'domain.status'));
+`,
+  },
 ];
