@@ -38,15 +38,29 @@ export const requestBodies = {
   remove_domain: z.object({ domain: z.string().regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com") }).strict(),
 };
 
-export type RequestKind = keyof typeof requestBodies;
-export const REQUEST_KINDS = Object.keys(requestBodies) as RequestKind[];
+/**
+ * A tenant's whole life, asked for on /tenants (platform-wide tokens only), never through
+ * POST /tenants/{t}/requests: onboarding (the config is the stack config as a person writes it)
+ * and offboarding.
+ */
+export const tenantRequestBodies = {
+  create_tenant: z.record(z.string(), z.unknown()),
+  delete_tenant: z.object({ force: z.boolean().default(false) }).strict(),
+};
+
+/** The kinds POST /tenants/{t}/requests takes. */
+export type SubmittableKind = keyof typeof requestBodies;
+export const SUBMITTABLE_KINDS = Object.keys(requestBodies) as SubmittableKind[];
+export type RequestKind = SubmittableKind | keyof typeof tenantRequestBodies;
+export const REQUEST_KINDS = [...SUBMITTABLE_KINDS, ...Object.keys(tenantRequestBodies)] as RequestKind[];
 
 export const TERMINAL = ["assigned", "released", "rejected", "failed", "cancelled"] as const;
 export const STATUSES = ["requested", "confirmed", "purchasing", "releasing", ...TERMINAL] as const;
 export type Status = (typeof STATUSES)[number];
 
 /** The status a request ends in when its change is applied. */
-export const doneStatus = (kind: RequestKind): Status => (kind === "release_ip" || kind === "remove_domain" ? "released" : "assigned");
+export const doneStatus = (kind: RequestKind): Status =>
+  kind === "release_ip" || kind === "remove_domain" || kind === "delete_tenant" ? "released" : "assigned";
 
 /** An IP as the tenant's stack outputs describe it. */
 export interface KnownIp {
@@ -78,7 +92,7 @@ function findIp(t: Tenant, ips: KnownIp[], address: string): KnownIp {
  * The tenant config after the request, or RequestRejected saying why not. `ips` are the
  * tenant's IPs now (from its stack's outputs); needed by the requests that name an IP.
  */
-export function changeTenant(before: Tenant, kind: RequestKind, params: unknown, ips: KnownIp[]): Tenant {
+export function changeTenant(before: Tenant, kind: SubmittableKind, params: unknown, ips: KnownIp[]): Tenant {
   const t = structuredClone(before);
   switch (kind) {
     case "acquire_ips": {

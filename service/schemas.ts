@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { SLUG } from "../providers/model/names";
-import { REQUEST_KINDS, requestBodies } from "./requests";
+import { SUBMITTABLE_KINDS, requestBodies } from "./requests";
 import { badUsageDay, usageRecord } from "./store/usage";
 
 /** A whole number in [min, max] given as query text: `1.5`, `1e10`, `-1`, `abc` and `` are all refused. */
@@ -93,7 +93,7 @@ export const oneLineText = z
   .regex(/^[^\p{Cc}\p{Cf}\u2028\u2029]+$/u, "must be one line of text (no control characters or line separators)");
 
 /** A request: one variant per kind, each with its own `params` (the OpenAPI document's oneOf). */
-const submissionVariants = REQUEST_KINDS.map((kind) =>
+const submissionVariants = SUBMITTABLE_KINDS.map((kind) =>
   z
     .object({
       kind: z.literal(kind),

@@ -154,3 +154,22 @@ export const domainView = z.object({
   records: z.array(domainRecordView),
 });
 export const domainPageView = z.object({ domains: z.array(domainView), nextCursor: cursor });
+
+export const tenantSummaryView = z.object({
+  id: z.string(),
+  status: z.enum(["onboarding", "active", "offboarding", "offboarded"]),
+  createdAt: at,
+  offboardedAt: nullableAt,
+});
+export const tenantPageView = z.object({ tenants: z.array(tenantSummaryView), nextCursor: cursor });
+export const tenantView = z.object({
+  id: z.string(),
+  status: z.enum(["onboarding", "active", "offboarding", "offboarded"]),
+  config: z.record(z.string(), z.unknown()).nullable().describe("the config it was onboarded with (null for a tenant made in YAML)"),
+  servers: z.array(z.object({ server: z.string(), hostname: z.string(), mainIp: z.string() })),
+  ips: z.array(z.object({ ip: z.string(), server: z.string(), role: z.string() })),
+  domains: z.array(domainView),
+  monthlyCostUsd: z.number().nullable(),
+  openRequests: z.array(z.object({ id: z.string(), kind: z.string(), status: z.string() })),
+  offboarding: z.record(z.string(), z.unknown()).nullable().describe("what offboarding left: final backups, servers and IPs released"),
+});

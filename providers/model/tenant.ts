@@ -178,6 +178,30 @@ function ipWarmupChecks(t: { servers?: unknown; ipWarmup?: unknown }): Problem[]
 }
 
 /**
+ * Where the domains' records go: the servers' host names (<server>.<first domain>) are published in
+ * the tenant's zone, so the first domain must be inside it; a domain naming its zone must be inside that.
+ */
+function domainZoneChecks(t: { zone?: unknown; domains?: unknown }): Problem[] {
+  const out: Problem[] = [];
+  if (Array.isArray(t?.domains)) {
+    t.domains.forEach((d: { name?: unknown; zone?: unknown }, i) => {
+      // Only well-formed names: a malformed one already has its own line.
+      if (!domain.safeParse(d?.name).success) return;
+      const name = String(d.name);
+      // The servers' host names are <server>.<first domain>, published in the tenant's zone.
+      if (i === 0 && typeof t.zone === "string" && !inZone(name, t.zone))
+        out.push({
+          path: ["domains", 0, "name"],
+          message: `expected the first domain inside the zone ${t.zone} (the servers' host names, mx1.<first domain>, are published there); list a domain of that zone first`,
+        });
+      if (typeof d.zone === "string" && domain.safeParse(d.zone).success && !inZone(name, d.zone))
+        out.push({ path: ["domains", i, "zone"], message: `expected the zone that holds ${name} (${name} or a parent of it)` });
+    });
+  }
+  return out;
+}
+
+/**
  * Checks across fields, run on the raw config whether or not the schema
  * passed, so that every problem is reported in one go.
  */
@@ -251,22 +275,7 @@ function crossChecks(raw: unknown, book: PriceBook): Problem[] {
         });
     });
   }
-  if (Array.isArray(t?.domains)) {
-    t.domains.forEach((d: { name?: unknown; zone?: unknown }, i) => {
-      // Only well-formed names: a malformed one already has its own line.
-      if (!domain.safeParse(d?.name).success) return;
-      const name = String(d.name);
-      // The servers' host names are <server>.<first domain>, published in the tenant's zone.
-      if (i === 0 && typeof t.zone === "string" && !inZone(name, t.zone))
-        out.push({
-          path: ["domains", 0, "name"],
-          message: `expected the first domain inside the zone ${t.zone} (the servers' host names, mx1.<first domain>, are published there); list a domain of that zone first`,
-        });
-      if (typeof d.zone === "string" && domain.safeParse(d.zone).success && !inZone(name, d.zone))
-        out.push({ path: ["domains", i, "zone"], message: `expected the zone that holds ${name} (${name} or a parent of it)` });
-    });
-  }
-  return [...ipWarmupChecks(t), ...out];
+  return [...ipWarmupChecks(t), ...out, ...domainZoneChecks(t)];
 }
 export type Tenant = z.infer<typeof tenantSchema>;
 export type TenantServer = Tenant["servers"][number];

@@ -5,6 +5,7 @@
 import { Route } from "../http";
 import { DOMAIN_ROUTES } from "./domains";
 import { IP_ROUTES } from "./ips";
+import { TENANT_ROUTES } from "./tenants";
 import { PUBLIC_ROUTES } from "./public";
 import { REPORT_ROUTES } from "./reports";
 import { REQUEST_ROUTES } from "./requests";
@@ -13,6 +14,7 @@ import { WEBHOOK_ROUTES } from "./webhooks";
 
 export const ALL_ROUTES: Route[] = [
   ...PUBLIC_ROUTES,
+  ...TENANT_ROUTES,
   ...REQUEST_ROUTES,
   ...IP_ROUTES,
   ...DOMAIN_ROUTES,
