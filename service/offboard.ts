@@ -10,7 +10,7 @@ import * as zlib from "zlib";
 import { Stack } from "@pulumi/pulumi/automation";
 import { BACKUP_SCRIPT } from "../components/backup-scripts";
 import { run } from "../providers/ssh/client";
-import { serverConnection } from "../scripts/cli/fleet/recovery";
+import { serverConnection } from "../scripts/lib/stacks/server-connection";
 
 export interface FinalBackup {
   server: string;

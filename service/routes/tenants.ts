@@ -131,7 +131,7 @@ export const TENANT_ROUTES: Route[] = [
       const held = await tenantHoldings(pool, id);
       const domains = await listDomains(pool, id, undefined, 10_000);
       if (!row && !held.servers.length && !domains.length) fail("not_found", `no tenant ${id} known to the service`);
-      let cost: number | null = null;
+      let cost: number | null;
       try {
         cost = row ? declaredCost(parseTenant(id, row.config, defaultPriceBook())) : null;
       } catch {
