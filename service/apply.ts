@@ -38,7 +38,7 @@ import { syncTenantIps, syncTenantServers } from "./store/ips";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 import { Tenant } from "../providers/model/tenant";
 import { VerificationOptions, expectedDomains, verifyTenantDomains, zonesOfTenant } from "./domains";
-import { syncTenantDomains } from "./store/domains";
+import { hasFailingDomain, syncTenantDomains } from "./store/domains";
 
 export interface ApplyContext {
   pool: Pool;
@@ -290,7 +290,9 @@ async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise
   };
   let failure: unknown;
   try {
-    await unlocked(ctx, row, () => stack.up({ policyPacks: ctx.policyPacks, onEvent }));
+    // A domain failing verification may have a record changed by hand: refresh first, so the up puts it back.
+    const refresh = await db(ctx, `request ${id}`, () => hasFailingDomain(ctx.pool, row.tenant));
+    await unlocked(ctx, row, () => stack.up({ policyPacks: ctx.policyPacks, onEvent, refresh }));
   } catch (e) {
     failure = e;
     collector.failed(e);

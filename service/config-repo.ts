@@ -120,6 +120,7 @@ export class ConfigRepo {
     attempts = 6,
   ): Promise<string> {
     const file = this.file(p, tenant);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     // A new tenant's file holds what `stack init` wrote (its secrets provider, its salt): kept across a re-sync.
     const tracked = await this.git(p.root, "ls-files", "--", file).then((out) => out !== "");
     const untracked = !tracked && fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;

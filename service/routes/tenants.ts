@@ -65,7 +65,8 @@ export const TENANT_ROUTES: Route[] = [
       platformWide(c);
       const body = checked("body", newTenant, await jsonBody(c));
       const t = judged(body);
-      const live = await liveOnboarding(pool, t.id);
+      // Offboarded: the same id starts over.
+      const live = (await getTenantRow(pool, t.id))?.status === "offboarded" ? undefined : await liveOnboarding(pool, t.id);
       if (live) {
         const diff = differences(live.params, body);
         if (diff.length)

@@ -76,3 +76,9 @@ export async function pendingDomainOwner(c: Queryable, domain: string, tenant: s
   );
   return rows[0]?.tenant;
 }
+
+/** Whether a domain of the tenant failed its last verification. */
+export async function hasFailingDomain(c: Queryable, tenant: string): Promise<boolean> {
+  const { rows } = await c.query("select 1 from tenant_domains where tenant = $1 and status = 'failing' limit 1", [tenant]);
+  return rows.length > 0;
+}
