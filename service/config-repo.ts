@@ -152,8 +152,11 @@ export class ConfigRepo {
     attempts = 6,
   ): Promise<string> {
     for (let i = 1; ; i++) {
-      if (!this.hasTenant(p, tenant)) return this.git(p.root, "rev-parse", "HEAD");
-      await this.git(p.root, "rm", "-q", "--", this.file(p, tenant));
+      // Tracked on the branch, whether or not the file is still there (`stack rm` deletes it from the work tree).
+      const file = this.file(p, tenant);
+      if ((await this.git(p.root, "ls-files", "--", file)) === "") return this.git(p.root, "rev-parse", "HEAD");
+      await this.git(p.root, "rm", "-q", "--cached", "--", file);
+      fs.rmSync(file, { force: true });
       await this.git(p.root, "commit", "-qm", message);
       await beforePush(await this.git(p.root, "rev-parse", "HEAD"));
       try {
