@@ -5,6 +5,7 @@
  * ledger, the git history and the tenant's IPs say.
  */
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
+import { tenantsDemo } from "./demo-tenants";
 
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -81,4 +82,5 @@ export async function serviceDemo(): Promise<void> {
     say("Stopping the service, Postgres and the stand-ins");
     await env.stop();
   }
+  await tenantsDemo(say, detail);
 }
