@@ -14,6 +14,8 @@ export interface DomainVerificationBench {
   fiftyDomainsMs: number;
   recordsPerDomain: number;
   verified: number;
+  /** The hints of the domains not verified in the last round. */
+  notVerified: string[];
 }
 
 const ms = async (f: () => Promise<unknown>) => {
@@ -57,6 +59,7 @@ export async function domainVerificationBench(rounds = 3): Promise<DomainVerific
   };
   try {
     let verified = 0;
+    let notVerified: string[] = [];
     const one: number[] = [];
     const fifty: number[] = [];
     for (let r = 0; r < rounds; r++) {
@@ -64,14 +67,16 @@ export async function domainVerificationBench(rounds = 3): Promise<DomainVerific
       fifty.push(
         await ms(async () => {
           verified = 0;
+          notVerified = [];
           for (let i = 0; i < domains.length; i += 10)
             for (const v of await Promise.all(domains.slice(i, i + 10).map((d) => verifyDomain(d, servers))))
               if (v.status === "verified") verified++;
+              else notVerified.push(`${v.domain} ${v.status}: ${v.hints.join("; ")}`);
         }),
       );
     }
     const median = (l: number[]) => [...l].sort((a, b) => a - b)[Math.floor(l.length / 2)];
-    return { oneDomainMs: median(one), fiftyDomainsMs: median(fifty), recordsPerDomain: domains[1].records.length, verified };
+    return { oneDomainMs: median(one), fiftyDomainsMs: median(fifty), recordsPerDomain: domains[1].records.length, verified, notVerified };
   } finally {
     await auth.stop();
     await resolver.stop();
@@ -83,4 +88,5 @@ export function printDomainVerification(b: DomainVerificationBench): void {
     `domain verification: 1 domain ${b.oneDomainMs.toFixed(0)} ms; 50 domains ${b.fiftyDomainsMs.toFixed(0)} ms (10 side by side); ` +
       `${b.recordsPerDomain} records a domain plus SPF/DKIM/DMARC parsed and 2 PTRs; ${b.verified}/50 verified`,
   );
+  for (const l of b.notVerified) console.log(`  not verified: ${l}`);
 }
