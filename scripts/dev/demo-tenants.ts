@@ -41,8 +41,8 @@ interface Domain {
   hints: string[];
 }
 
-export async function tenantsDemo(say: (s: string) => void, detail: (s: string) => void): Promise<void> {
-  say("A customer's whole life: private Postgres, the stand-ins (Cloudflare token sees 3 zones), DNS servers, the service");
+/** Postgres, the stand-ins (the Cloudflare token sees ZONES), two DNS servers, a config repository and the service on them. */
+async function environment() {
   const backend = `demo-tenants-${process.pid}`;
   const dir = path.join(devDir, "work", backend);
   const pg = await startPrivatePostgres("demo-tenants");
@@ -69,6 +69,12 @@ export async function tenantsDemo(say: (s: string) => void, detail: (s: string) 
     ],
     env,
   );
+  return { backend, dir, pg, sim, cf, authoritative, resolver, service, token };
+}
+
+export async function tenantsDemo(say: (s: string) => void, detail: (s: string) => void): Promise<void> {
+  say("A customer's whole life: private Postgres, the stand-ins (Cloudflare token sees 3 zones), DNS servers, the service");
+  const { backend, dir, pg, sim, cf, authoritative, resolver, service, token } = await environment();
   const api = async <T>(method: string, p: string, body?: unknown) => {
     const res = await fetch(`${service.url}${p}`, {
       method,
