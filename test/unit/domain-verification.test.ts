@@ -35,6 +35,11 @@ describe("a domain's verification, record by record", () => {
       "a conflicting TXT record at tryacme.io (v=spf1 include:other.example -all)",
     );
     expect(judgeRecord(mx, [[]], [[]], zone).hint).toContain("do not serve MX tryacme.io");
+    const timeout = Object.assign(new Error("timeout"), { code: "ETIMEOUT" });
+    expect(judgeRecord(mx, [timeout], [[]], zone)).toMatchObject({
+      state: "propagating",
+      hint: "no answer from the zone's authoritative servers for MX tryacme.io (error ETIMEOUT); verify again",
+    });
     expect(judgeRecord(mx, [[]], [[]], { ...zone, onAccount: false }).hint).toContain(
       "the zone tryacme.io is not on this Cloudflare account",
     );

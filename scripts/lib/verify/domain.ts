@@ -76,6 +76,13 @@ export function judgeRecord(rec: PublishedRecord, auth: Answer[], resolvers: Ans
       hint: `a second SPF record at ${rec.name}: a domain may publish only one (RFC 7208 §3.2, §4.5) and receivers then fail both; delete the one not made by the service in Cloudflare`,
     };
   if (!auth.length || !auth.every((a) => serves(a, expected))) {
+    // A server that did not answer (a timeout, a refusal) tells nothing: pending, asked again next time.
+    if (auth.some((a) => a instanceof Error) && !sameKind.length)
+      return {
+        ...base,
+        state: "propagating",
+        hint: `no answer from the zone's authoritative servers for ${rec.type} ${rec.name} (${shown(auth.find((a) => a instanceof Error)!)}); verify again`,
+      };
     if (sameKind.length)
       return {
         ...base,
