@@ -13,6 +13,8 @@ import { DmarcPolicy, MailRecord, mailDomainRecords } from "./mail-records";
 export interface MailDomainArgs {
   /** The Cloudflare zone the domain lives in. */
   zone: string;
+  /** The zone of the host names' records (A and HELO SPF of `hosts`): the tenant's zone (default `zone`). */
+  hostZone?: string;
   domain: string;
   /** The host MX points at. */
   mailHost: string;
@@ -79,12 +81,13 @@ export class MailDomain extends pulumi.ComponentResource {
         ])
         .apply(([hostIps, sendingIps, publicKeyBase64]) => build({ hostIps, sendingIps, publicKeyBase64 })[i].content);
     };
+    const hostNames = new Set(args.hosts.map((h) => h.hostname));
     this.dnsRecords = layout.map(
       (r, i) =>
         new DnsRecord(
           `${r.type.toLowerCase()}-${r.name}`,
           {
-            zone: args.zone,
+            zone: hostNames.has(r.name) && r.name !== args.domain ? (args.hostZone ?? args.zone) : args.zone,
             type: r.type,
             name: r.name,
             content: content(i),

@@ -30,10 +30,15 @@ import { untilDatabase } from "../scripts/lib/postgres/outage";
 import { oneLine } from "./problems";
 import { recordRequestIp, requestIps, setPendingSha, setRevertSha } from "./store/requests";
 import { Status } from "./requests";
-import { KnownIp, RequestRejected, TERMINAL, changeTenant, doneStatus, judgeTenant } from "./requests";
+import { KnownIp, RequestRejected, SubmittableKind, TERMINAL, changeTenant, doneStatus, judgeTenant } from "./requests";
+import { archiveStackState, finalBackups, serversToBackUp } from "./offboard";
+import { openRequestsOf, setTenantStatus } from "./store/tenants";
 import { tenantIpsFromOutputs, tenantServersFromOutputs } from "./tenant-ips";
 import { syncTenantIps, syncTenantServers } from "./store/ips";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
+import { Tenant } from "../providers/model/tenant";
+import { VerificationOptions, expectedDomains, verifyTenantDomains, zonesOfTenant } from "./domains";
+import { hasFailingDomain, syncTenantDomains } from "./store/domains";
 
 export interface ApplyContext {
   pool: Pool;
@@ -44,6 +49,10 @@ export interface ApplyContext {
   log: (line: string) => void;
   /** How long a step waits for the database to come back before giving up (default 1 hour). */
   outageMaxMs?: number;
+  /** Where offboarding writes each stack's final state (default .pulumi-dev/service/offboarded). */
+  archiveDir?: string;
+  /** Where domains are verified after each apply (./domains.ts). */
+  verification?: VerificationOptions;
 }
 
 /** How long a request waits for another run's stack lock before the try counts as failed. */
@@ -76,6 +85,14 @@ const describe = (r: RequestRow): string => {
       return `add server ${p.name}`;
     case "add_standby":
       return `add ${p.count ?? 1} standby IP${(p.count ?? 1) === 1 ? "" : "s"} on ${p.server}`;
+    case "add_domain":
+      return `add the sending domain ${p.name}`;
+    case "remove_domain":
+      return `remove the sending domain ${p.domain}`;
+    case "create_tenant":
+      return `onboard the tenant`;
+    case "delete_tenant":
+      return `offboard the tenant`;
     default:
       return `${r.kind.replace("_ip", "")} IP ${p.ip}`;
   }
@@ -178,7 +195,8 @@ export function commitMessage(row: Pick<RequestRow, "id" | "tenant" | "kind" | "
 async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { attempts: number; maxAttempts: number }): Promise<void> {
   const p = await ctx.repo.checkout(slot);
   if (row.status === "cancelled") return revertStep(ctx, p, row, "it was cancelled");
-  if (!ctx.repo.hasTenant(p, row.tenant)) {
+  if (row.kind === "delete_tenant") return offboardStep(ctx, p, slot, row, attempt);
+  if (row.kind !== "create_tenant" && !ctx.repo.hasTenant(p, row.tenant)) {
     await move(ctx, row.id, "rejected", {
       failure_reason: `tenant ${row.tenant} has no stack config (stacks/Pulumi.${row.tenant}.yaml) in the config repository`,
     });
@@ -205,8 +223,16 @@ async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
         p,
         row.tenant,
         (raw) => {
+          if (row.kind === "create_tenant") {
+            if (raw !== undefined)
+              throw new RequestRejected(
+                `tenant ${row.tenant} has a stack config already (stacks/Pulumi.${row.tenant}.yaml); change it with requests, or offboard it first`,
+              );
+            after = judgeTenant(row.tenant, row.params);
+            return after;
+          }
           const before = judgeTenant(row.tenant, raw);
-          after = judgeTenant(row.tenant, changeTenant(before, row.kind, row.params, ips));
+          after = judgeTenant(row.tenant, changeTenant(before, row.kind as SubmittableKind, row.params, ips));
           return after;
         },
         commitMessage(row),
@@ -264,7 +290,9 @@ async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise
   };
   let failure: unknown;
   try {
-    await unlocked(ctx, row, () => stack.up({ policyPacks: ctx.policyPacks, onEvent }));
+    // A domain failing verification may have a record changed by hand: refresh first, so the up puts it back.
+    const refresh = await db(ctx, `request ${id}`, () => hasFailingDomain(ctx.pool, row.tenant));
+    await unlocked(ctx, row, () => stack.up({ policyPacks: ctx.policyPacks, onEvent, refresh }));
   } catch (e) {
     failure = e;
     collector.failed(e);
@@ -311,6 +339,25 @@ async function revertStep(ctx: ApplyContext, p: FleetProject, row: RequestRow, w
   ctx.log(`request ${id} (${row.tenant}): reverted ${sha.slice(0, 10)} (${why})`);
 }
 
+/**
+ * The tenant's domains as the stack now publishes them, each verified again (an apply may touch
+ * any of them: an IP in SPF, a record put back); a status that moved is a webhook. Verification
+ * failing to run leaves the statuses as they were: the request itself is done.
+ */
+async function recordDomains(ctx: ApplyContext, t: Tenant, outputs: Record<string, unknown>) {
+  const o = ctx.verification ?? {};
+  const { zones } = await zonesOfTenant(t, o).catch(() => ({ zones: [] as string[] }));
+  await db(ctx, `tenant ${t.id}: recording its domains`, () =>
+    inTransaction(ctx.pool, (c) => syncTenantDomains(c, t.id, expectedDomains(t, outputs, zones))),
+  );
+  try {
+    return (await verifyTenantDomains(ctx.pool, o, t.id)).map((v) => ({ domain: v.domain, status: v.status }));
+  } catch (e) {
+    ctx.log(`tenant ${t.id}: verifying its domains failed (statuses kept): ${(e as Error).message}`);
+    return [];
+  }
+}
+
 /** assigned / released: the stack's outputs, the IPs the engine reported, the tenant's IPs and servers. */
 async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<void> {
   const id = row.id;
@@ -331,6 +378,7 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
       ? { nowSending: ips.filter((i) => i.server === ips.find((j) => j.ip === wanted)?.server && i.role === "sending").map((i) => i.ip) }
       : {}),
     monthlyCostUsd: (outputs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd,
+    domains: await recordDomains(ctx, t, outputs),
   };
   await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
     inTransaction(ctx.pool, async (c) => {
@@ -338,6 +386,83 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
       await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs), t.monthlyBudgetUsd);
     }),
   );
+  if (row.kind === "create_tenant") await db(ctx, `tenant ${row.tenant}`, () => setTenantStatus(ctx.pool, row.tenant, "active"));
   await move(ctx, id, doneStatus(row.kind), { result });
   ctx.log(`request ${id} (${row.tenant}): ${doneStatus(row.kind)}`);
+}
+
+/**
+ * Offboarding (delete_tenant): refused while another request of the tenant is open (unless
+ * `force`); then a final backup of every server and of the stack's state, `destroy` (every server
+ * and IP released, every DNS record deleted), the stack removed from the backend (the same id
+ * onboarded again starts clean), and the config file removed by a commit. The result names the
+ * backups and everything released. A backup that fails stops it before anything is destroyed.
+ */
+async function offboardStep(
+  ctx: ApplyContext,
+  p: FleetProject,
+  slot: number,
+  row: RequestRow,
+  attempt: { attempts: number; maxAttempts: number },
+): Promise<void> {
+  const id = row.id;
+  const open = await db(ctx, `request ${id}`, () => openRequestsOf(ctx.pool, row.tenant, id));
+  if (open.length && !(row.params as { force?: boolean }).force) {
+    await move(ctx, id, "rejected", {
+      failure_reason: `tenant ${row.tenant} has open requests (${open.map((r) => `${r.kind} ${r.id}`).join(", ")}); wait for them, cancel them, or offboard with force`,
+    });
+    return;
+  }
+  if (!ctx.repo.hasTenant(p, row.tenant)) {
+    await move(ctx, id, "rejected", {
+      failure_reason: `tenant ${row.tenant} has no stack config (stacks/Pulumi.${row.tenant}.yaml): nothing to offboard`,
+    });
+    return;
+  }
+  const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
+  await move(ctx, id, "confirmed");
+  await db(ctx, `tenant ${row.tenant}`, () => setTenantStatus(ctx.pool, row.tenant, "offboarding"));
+  const outputs = await stackOutputs(stack);
+  const t = parseTenant(row.tenant, ctx.repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
+  const servers = tenantServersFromOutputs(t, outputs);
+  const ips = tenantIpsFromOutputs(t, outputs);
+  const backups = await finalBackups(stack, row.tenant, serversToBackUp(outputs));
+  const failedBackup = backups.find((b) => b.status === "failed");
+  if (failedBackup) {
+    if (attempt.attempts < attempt.maxAttempts) throw new Error(`tenant ${row.tenant}: ${failedBackup.server}: ${failedBackup.detail}`);
+    await move(ctx, id, "failed", {
+      failure_reason: `the final backup of ${failedBackup.server} failed; nothing was destroyed: ${failedBackup.detail}`,
+    });
+    return;
+  }
+  const stateBackup = await archiveStackState(stack, ctx.archiveDir ?? path.join(devDir, "service", "offboarded"), row.tenant);
+  await move(ctx, id, "releasing");
+  try {
+    await unlocked(ctx, row, () => stack.destroy());
+  } catch (e) {
+    if (attempt.attempts < attempt.maxAttempts) throw e;
+    await move(ctx, id, "failed", { failure_reason: `destroy of tenant ${row.tenant} failed: ${conciseError(e)}` });
+    return;
+  }
+  await stack.workspace.removeStack(row.tenant);
+  const sha = await ctx.repo.removeTenant(p, row.tenant, commitMessage(row), (pending) =>
+    db(ctx, `request ${id}: recording its commit`, () => setPendingSha(ctx.pool, id, "commit", pending)),
+  );
+  const result = {
+    finalBackups: backups,
+    stateBackup,
+    releasedServers: servers.map((s) => ({ server: s.server, hostname: s.hostname, mainIp: s.mainIp })),
+    releasedIps: ips.map((i) => i.ip),
+    commit: sha,
+  };
+  await db(ctx, `tenant ${row.tenant}: recording the offboarding`, () =>
+    inTransaction(ctx.pool, async (c) => {
+      await syncTenantIps(c, row.tenant, []);
+      await syncTenantServers(c, row.tenant, []);
+      await syncTenantDomains(c, row.tenant, []);
+      await setTenantStatus(c, row.tenant, "offboarded", result);
+    }),
+  );
+  await move(ctx, id, "released", { result, commit_sha: sha });
+  ctx.log(`request ${id} (${row.tenant}): offboarded`);
 }

@@ -84,10 +84,13 @@ export class ConfigRepo {
     return fs.existsSync(this.file(p, tenant));
   }
 
-  /** The whole stack config file (a yaml Document: its comments and order are kept on edit) and its tenant object. */
+  /**
+   * The whole stack config file (a yaml Document: its comments and order are kept on edit) and its
+   * tenant object; a tenant being onboarded has no file yet (or only what \`stack init\` wrote).
+   */
   readTenant(p: FleetProject, tenant: string): { doc: Document; tenant: unknown } {
     const file = this.file(p, tenant);
-    const doc = parseStackFile(fs.readFileSync(file, "utf8"), file);
+    const doc = parseStackFile(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "{}\n", file);
     return { doc, tenant: stackConfig(doc)[TENANT_KEY] };
   }
 
@@ -116,11 +119,18 @@ export class ConfigRepo {
     beforePush: (sha: string) => Promise<void>,
     attempts = 6,
   ): Promise<string> {
+    const file = this.file(p, tenant);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // A new tenant's file holds what `stack init` wrote (its secrets provider, its salt): kept across a re-sync.
+    const tracked = await this.git(p.root, "ls-files", "--", file).then((out) => out !== "");
+    const untracked = !tracked && fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
     for (let i = 1; ; i++) {
+      if (untracked !== undefined && !fs.existsSync(file)) fs.writeFileSync(file, untracked);
       const { doc, tenant: before } = this.readTenant(p, tenant);
       setStackConfig(doc, TENANT_KEY, change(before));
-      fs.writeFileSync(this.file(p, tenant), stackFileText(doc));
-      await this.git(p.root, "commit", "-qam", message);
+      fs.writeFileSync(file, stackFileText(doc));
+      await this.git(p.root, "add", "--", file);
+      await this.git(p.root, "commit", "-qm", message);
       await beforePush(await this.git(p.root, "rev-parse", "HEAD"));
       try {
         await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
@@ -128,6 +138,32 @@ export class ConfigRepo {
       } catch (e) {
         if (i >= attempts) throw new Error(`could not push the change to ${tenant} after ${attempts} tries: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, 100 * i + Math.random() * 200));
+        await this.sync(p.root);
+      }
+    }
+  }
+
+  /** Removes the tenant's stack config file by a commit (offboarding), pushed like a change. */
+  async removeTenant(
+    p: FleetProject,
+    tenant: string,
+    message: string,
+    beforePush: (sha: string) => Promise<void>,
+    attempts = 6,
+  ): Promise<string> {
+    for (let i = 1; ; i++) {
+      // Tracked on the branch, whether or not the file is still there (`stack rm` deletes it from the work tree).
+      const file = this.file(p, tenant);
+      if ((await this.git(p.root, "ls-files", "--", file)) === "") return this.git(p.root, "rev-parse", "HEAD");
+      await this.git(p.root, "rm", "-q", "--cached", "--", file);
+      fs.rmSync(file, { force: true });
+      await this.git(p.root, "commit", "-qm", message);
+      await beforePush(await this.git(p.root, "rev-parse", "HEAD"));
+      try {
+        await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
+        return this.git(p.root, "rev-parse", "HEAD");
+      } catch (e) {
+        if (i >= attempts) throw new Error(`could not push the removal of ${tenant} after ${attempts} tries: ${(e as Error).message}`);
         await this.sync(p.root);
       }
     }

@@ -13,6 +13,7 @@ import { z } from "zod";
 import { ProblemCode, checked, fail } from "./problems";
 import { keepAnswer, keptAnswer } from "./store/idempotency";
 import * as q from "./schemas";
+import type { VerificationOptions } from "./domains";
 
 export interface Caller {
   tokenId: string;
@@ -30,6 +31,8 @@ export interface ApiOptions {
   maxBodyBytes?: number;
   /** Requests a minute per token unless the token says otherwise (default 600). */
   ratePerMinute?: number;
+  /** Where domains are verified and which zones the Cloudflare token sees (./domains.ts). */
+  verification?: VerificationOptions;
 }
 
 /** What a handler may use besides the call itself. */

@@ -19,6 +19,7 @@ import { NotifyOptions, notifyPass } from "./notify";
 import { MonitorOptions, monitorOnce } from "./monitor";
 import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
+import type { VerificationOptions } from "./domains";
 
 export interface ServiceOptions {
   databaseUrl: string;
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   webhookConcurrency?: number;
   /** Days monitoring results and delivered webhooks are kept (default 90). */
   retentionDays?: number;
+  /** Where domains are verified (after each apply and on POST …/verify). */
+  verification?: VerificationOptions;
   log?: (line: string) => void;
 }
 
@@ -59,7 +62,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   if (applied.length) log(`service: applied migrations ${applied.join(", ")}`);
   const ctx = applyContext(o, pool, log);
   const { applies, hooks } = await startQueues(o, ctx, log);
-  const app = serviceApi(pool, { notReady: () => notReady(pool, [applies, hooks]) });
+  const app = serviceApi(pool, { notReady: () => notReady(pool, [applies, hooks]), verification: o.verification });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: o.listen.host, port: o.listen.port }, () => resolve(s));
   });
@@ -91,6 +94,7 @@ function applyContext(o: ServiceOptions, pool: Pool, log: (line: string) => void
     engine: { localBackend: o.localBackend },
     policyPacks: o.policyPacks ?? [path.join(projectRoot, "policies")],
     log,
+    verification: o.verification,
   };
 }
 

@@ -73,7 +73,7 @@ export const rerun = (c: Queryable, row: RequestRow) => applyJob(c, row);
 /** Writes the outbox row (with the tenant's next sequence number) and its delivery job, inside the caller's transaction. */
 export async function queueWebhook(
   c: Queryable,
-  kind: "request.status" | "ip.alert" | "budget.alert" | "incident",
+  kind: "request.status" | "ip.alert" | "budget.alert" | "incident" | "domain.status",
   tenant: string,
   body: object,
 ): Promise<void> {

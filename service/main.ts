@@ -9,6 +9,7 @@ import { channelsFrom } from "./notify";
 import { listTokens, revokeToken } from "./store/tokens";
 import { listUndelivered } from "./store/webhooks";
 import { startService } from "./index";
+import { cloudflareSettings } from "../providers/cloudflare/client";
 import { OPENAPI } from "./openapi";
 import { migrate, openPool } from "../scripts/lib/postgres/index";
 import { intOption, listOption, parseCommandLine, usageError } from "../scripts/lib/args";
@@ -35,6 +36,8 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --webhook-url URL      where status changes and alerts are POSTed (secret: PENGUINMAILS_WEBHOOK_SECRET)
   --monitor-every S      seconds between monitoring passes (default 300; 0 = off)
   --resolver ADDR        resolver for the blocklist checks (ip or ip:port; default this machine's)
+  --resolvers a,b        public resolvers a domain's verification judges propagation by (default --resolver)
+  --authoritative a,b    the zones' authoritative servers for domain verification (default: looked up, NS)
   --blocklists a,b       DNS blocklist zones (default zen.spamhaus.org)
   --smtp-host ADDR       reach every server's SMTP at ADDR (tests); --no-smtp skips SMTP checks
   --smtp-ports 25=2525,… port mapping for the SMTP checks (tests)
@@ -70,6 +73,8 @@ const COMMAND = {
     "webhook-url": { type: "string" },
     "monitor-every": { type: "string" },
     resolver: { type: "string" },
+    resolvers: { type: "string" },
+    authoritative: { type: "string" },
     blocklists: { type: "string" },
     "smtp-host": { type: "string" },
     "smtp-ports": { type: "string" },
@@ -185,6 +190,12 @@ async function main(): Promise<void> {
         slackUrl: process.env.PENGUINMAILS_SLACK_WEBHOOK_URL,
       }),
       escalateAfterMinutes: intOption("service", "escalate-after", f["escalate-after"], 1) ?? 30,
+    },
+    verification: {
+      resolvers: listOption(f.resolvers) ?? (f.resolver ? [f.resolver] : undefined),
+      authoritative: listOption(f.authoritative),
+      // Which zones the token sees (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL), as the stacks' provider reads them.
+      cloudflare: process.env.CLOUDFLARE_API_TOKEN ? cloudflareSettings(() => undefined) : undefined,
     },
   });
   if (f["webhook-url"] && !process.env.PENGUINMAILS_WEBHOOK_SECRET)

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { PROBLEM_CODES } from "./problems";
-import { REQUEST_KINDS } from "./requests";
+import { SUBMITTABLE_KINDS } from "./requests";
 import * as q from "./schemas";
 import * as v from "./views";
 import { Route } from "./http";
@@ -85,7 +85,8 @@ export function openApiDocument() {
         "(requested → confirmed → purchasing → assigned; releasing → released; rejected; failed; cancelled). " +
         "Bearer tokens are per caller and list the tenants they may act for. Every error is RFC 9457 problem+json " +
         "with a stable `code`; every list is paged by `cursor`; every POST takes `Idempotency-Key`. " +
-        `Request kinds: ${REQUEST_KINDS.join(", ")} (the request body is one variant per kind).`,
+        `Request kinds: ${SUBMITTABLE_KINDS.join(", ")} (the request body is one variant per kind); ` +
+        "onboarding and offboarding are requests too (create_tenant, delete_tenant), made on /tenants; domains on /tenants/{tenant}/domains.",
     },
     security: [{ bearer: [] }],
     paths,

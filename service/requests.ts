@@ -6,7 +6,7 @@
  * engine runs the pack again on `up`, so nothing over a limit is bought even if this check missed.
  */
 import { z } from "zod";
-import { IPV4, SLUG } from "../providers/model/names";
+import { HOSTNAME, IPV4, SLUG } from "../providers/model/names";
 import {
   DEFAULT_IMAGE,
   MAX_IPS_PER_SERVER,
@@ -14,9 +14,11 @@ import {
   TenantConfigError,
   billedIps,
   declaredMonthlyCost,
+  domainSchema,
   parseTenant,
   serverSchema,
 } from "../providers/model/tenant";
+import { registrableProblem } from "../providers/model/zones";
 import { PolicyConfig, TENANT_PLAN, declaredPlanWithinLimits, limitsFor } from "../policies/rules";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 
@@ -32,17 +34,33 @@ export const requestBodies = {
   retire_ip: z.object({ ip }).strict(),
   pause_ip: z.object({ ip }).strict(),
   add_standby: z.object({ server: serverName, count: z.number().int().min(1).max(4).default(1) }).strict(),
+  add_domain: domainSchema.pick({ name: true, dmarcPolicy: true, zone: true }).strict(),
+  remove_domain: z.object({ domain: z.string().regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com") }).strict(),
 };
 
-export type RequestKind = keyof typeof requestBodies;
-export const REQUEST_KINDS = Object.keys(requestBodies) as RequestKind[];
+/**
+ * A tenant's whole life, asked for on /tenants (platform-wide tokens only), never through
+ * POST /tenants/{t}/requests: onboarding (the config is the stack config as a person writes it)
+ * and offboarding.
+ */
+export const tenantRequestBodies = {
+  create_tenant: z.record(z.string(), z.unknown()),
+  delete_tenant: z.object({ force: z.boolean().default(false) }).strict(),
+};
+
+/** The kinds POST /tenants/{t}/requests takes. */
+export type SubmittableKind = keyof typeof requestBodies;
+export const SUBMITTABLE_KINDS = Object.keys(requestBodies) as SubmittableKind[];
+export type RequestKind = SubmittableKind | keyof typeof tenantRequestBodies;
+export const REQUEST_KINDS = [...SUBMITTABLE_KINDS, ...Object.keys(tenantRequestBodies)] as RequestKind[];
 
 export const TERMINAL = ["assigned", "released", "rejected", "failed", "cancelled"] as const;
 export const STATUSES = ["requested", "confirmed", "purchasing", "releasing", ...TERMINAL] as const;
 export type Status = (typeof STATUSES)[number];
 
 /** The status a request ends in when its change is applied. */
-export const doneStatus = (kind: RequestKind): Status => (kind === "release_ip" ? "released" : "assigned");
+export const doneStatus = (kind: RequestKind): Status =>
+  kind === "release_ip" || kind === "remove_domain" || kind === "delete_tenant" ? "released" : "assigned";
 
 /** An IP as the tenant's stack outputs describe it. */
 export interface KnownIp {
@@ -74,7 +92,7 @@ function findIp(t: Tenant, ips: KnownIp[], address: string): KnownIp {
  * The tenant config after the request, or RequestRejected saying why not. `ips` are the
  * tenant's IPs now (from its stack's outputs); needed by the requests that name an IP.
  */
-export function changeTenant(before: Tenant, kind: RequestKind, params: unknown, ips: KnownIp[]): Tenant {
+export function changeTenant(before: Tenant, kind: SubmittableKind, params: unknown, ips: KnownIp[]): Tenant {
   const t = structuredClone(before);
   switch (kind) {
     case "acquire_ips": {
@@ -114,6 +132,33 @@ export function changeTenant(before: Tenant, kind: RequestKind, params: unknown,
       if (k.role === "standby") throw new RequestRejected(`IP ${p.ip} of tenant ${t.id} is a standby IP; only sending IPs are retired`);
       const s = findServer(t, k.server);
       if (!s.retireIps.includes(p.ip)) s.retireIps.push(p.ip);
+      break;
+    }
+    case "add_domain": {
+      const p = requestBodies.add_domain.parse(params);
+      if (t.domains.some((d) => d.name === p.name)) throw new RequestRejected(`tenant ${t.id} has the domain ${p.name} already`);
+      const bad = registrableProblem(p.name);
+      if (bad) throw new RequestRejected(`tenant ${t.id}: ${bad}`);
+      // MailU signs every domain of a server with one selector: the new domain takes the tenant's.
+      t.domains.push({
+        name: p.name,
+        dmarcPolicy: p.dmarcPolicy,
+        dkimSelector: t.domains[0].dkimSelector,
+        ...(p.zone ? { zone: p.zone } : {}),
+      });
+      break;
+    }
+    case "remove_domain": {
+      const p = requestBodies.remove_domain.parse(params);
+      const i = t.domains.findIndex((d) => d.name === p.domain);
+      if (i < 0)
+        throw new RequestRejected(`tenant ${t.id} has no domain ${p.domain} (its domains: ${t.domains.map((d) => d.name).join(", ")})`);
+      if (i === 0)
+        throw new RequestRejected(
+          `${p.domain} is the first domain of tenant ${t.id}: the servers' host names (mx1.${p.domain}) live under it, so it stays; remove another domain`,
+        );
+      t.domains.splice(i, 1);
+      for (const s of t.servers) if (s.domainIps) delete s.domainIps[p.domain];
       break;
     }
     case "release_ip": {

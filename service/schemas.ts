@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { SLUG } from "../providers/model/names";
-import { REQUEST_KINDS, requestBodies } from "./requests";
+import { SUBMITTABLE_KINDS, requestBodies } from "./requests";
 import { badUsageDay, usageRecord } from "./store/usage";
 
 /** A whole number in [min, max] given as query text: `1.5`, `1e10`, `-1`, `abc` and `` are all refused. */
@@ -97,14 +97,14 @@ export const undeliveredQuery = z
 export const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, "Idempotency-Key: 1 to 200 printable ASCII characters");
 
 /** One line of text: no control characters, line or paragraph separators, or invisible format characters. */
-const oneLineText = z
+export const oneLineText = z
   .string()
   .min(1)
   .max(200)
   .regex(/^[^\p{Cc}\p{Cf}\u2028\u2029]+$/u, "must be one line of text (no control characters or line separators)");
 
 /** A request: one variant per kind, each with its own `params` (the OpenAPI document's oneOf). */
-const submissionVariants = REQUEST_KINDS.map((kind) =>
+const submissionVariants = SUBMITTABLE_KINDS.map((kind) =>
   z
     .object({
       kind: z.literal(kind),

@@ -217,3 +217,43 @@ export const tokenView = z.object({
 });
 export const newTokenView = tokenView.extend({ token: z.string().describe("shown once; only its hash is kept") });
 export const tokenPageView = z.object({ tokens: z.array(tokenView), nextCursor: cursor });
+
+/** A record of a domain's verification (scripts/lib/verify/domain.ts). */
+export const domainRecordView = z.object({
+  type: z.string(),
+  name: z.string(),
+  expected: z.string(),
+  authoritative: z.array(z.string()).describe("what each of the zone's authoritative servers answers"),
+  resolvers: z.array(z.string()).describe("what each public resolver answers (propagation)"),
+  state: z.enum(["ok", "propagating", "failing"]),
+  hint: z.string().optional().describe("what to do, where the answers differ from the expected value"),
+});
+export const domainView = z.object({
+  domain: z.string(),
+  tenant: z.string(),
+  zone: z.string().describe("the Cloudflare zone the domain's records are in"),
+  status: z.enum(["pending", "verified", "failing"]),
+  checkedAt: nullableAt,
+  hints: z.array(z.string()),
+  records: z.array(domainRecordView),
+});
+export const domainPageView = z.object({ domains: z.array(domainView), nextCursor: cursor });
+
+export const tenantSummaryView = z.object({
+  id: z.string(),
+  status: z.enum(["onboarding", "active", "offboarding", "offboarded"]),
+  createdAt: at,
+  offboardedAt: nullableAt,
+});
+export const tenantPageView = z.object({ tenants: z.array(tenantSummaryView), nextCursor: cursor });
+export const tenantView = z.object({
+  id: z.string(),
+  status: z.enum(["onboarding", "active", "offboarding", "offboarded"]),
+  config: z.record(z.string(), z.unknown()).nullable().describe("the config it was onboarded with (null for a tenant made in YAML)"),
+  servers: z.array(z.object({ server: z.string(), hostname: z.string(), mainIp: z.string() })),
+  ips: z.array(z.object({ ip: z.string(), server: z.string(), role: z.string() })),
+  domains: z.array(domainView),
+  monthlyCostUsd: z.number().nullable(),
+  openRequests: z.array(z.object({ id: z.string(), kind: z.string(), status: z.string() })),
+  offboarding: z.record(z.string(), z.unknown()).nullable().describe("what offboarding left: final backups, servers and IPs released"),
+});

@@ -25,6 +25,8 @@ export interface BuildOptions {
   book: PriceBook;
   ipPriceSetting: string | undefined;
   backup?: { settings: BackupSettings; env: Record<string, string> };
+  /** Each domain's Cloudflare zone, in the order of `tenant.domains` (default: the tenant's zone). */
+  domainZones?: string[];
 }
 
 interface Built {
@@ -78,10 +80,11 @@ function mailServers(tenant: Tenant, plan: TenantPlan): Built[] {
 }
 
 /**
- * DNS: A records for every host name live under the first domain; every domain gets MX (to the
- * first server), SPF covering every sending IP, DKIM, DMARC, client autoconfig, MTA-STS and TLS-RPT.
+ * DNS: A records for every host name live under the first domain, in the tenant's zone; every domain
+ * gets, in its own zone, MX (to the first server), SPF covering every sending IP, DKIM, DMARC, client
+ * autoconfig, MTA-STS and TLS-RPT.
  */
-function mailDomains(tenant: Tenant, servers: Built[]): MailDomain[] {
+function mailDomains(tenant: Tenant, servers: Built[], zones: string[] = []): MailDomain[] {
   const mailDomain = tenant.domains[0].name;
   const hosts = servers.flatMap(({ config: c, server }) => [
     { hostname: server.hostname, ip: server.mainIp },
@@ -96,7 +99,8 @@ function mailDomains(tenant: Tenant, servers: Built[]): MailDomain[] {
   return tenant.domains.map(
     (d, i) =>
       new MailDomain(d.name, {
-        zone: tenant.zone,
+        zone: zones[i] || tenant.zone,
+        hostZone: tenant.zone,
         domain: d.name,
         mailHost: servers[0].server.hostname,
         hosts: i === 0 ? hosts : [],
@@ -218,7 +222,7 @@ export function buildTenant(tenant: Tenant, o: BuildOptions) {
   const backup = o.backup ? { settings: o.backup.settings, env: pulumi.secret(o.backup.env) } : undefined;
   const plan = tenantPlan(tenant, o);
   const servers = mailServers(tenant, plan);
-  const domains = mailDomains(tenant, servers);
+  const domains = mailDomains(tenant, servers, o.domainZones);
   const installs = mailuInstalls(tenant, servers, domains, o.config, backup);
 
   const sending = pulumi.all(servers.map(({ server }) => server.sendingIps)).apply((l) => l.flat());

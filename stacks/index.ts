@@ -16,6 +16,31 @@ import { defaultPriceBook } from "../providers/hostwinds/catalog";
 import { StackConfig, judgeAccount, judgeBackup, judgeConfig } from "./judge";
 import { buildTenant } from "./build";
 import { skipResourceStackTraces } from "./stack-traces";
+import { CloudflareClient, cloudflareSettings } from "../providers/cloudflare/client";
+import { domainZones, needsZoneList } from "../providers/model/zones";
+import type { Tenant } from "../providers/model/tenant";
+
+/**
+ * Each sending domain's Cloudflare zone: named in the config, or found among the zones the token
+ * can see (listed only when some domain needs it, so a stack whose zones the config settles asks nothing).
+ */
+async function judgeZones(read: StackConfig, tenant: Tenant): Promise<{ ok: true; zones: string[] } | { ok: false; lines: string[] }> {
+  let visible: string[] = [];
+  if (needsZoneList(tenant.domains, tenant.zone)) {
+    try {
+      visible = (await new CloudflareClient(cloudflareSettings(read.config, read.env)).zones()).map((z) => z.name);
+    } catch (e) {
+      return { ok: false, lines: [`stack ${read.stack}: cannot list the Cloudflare zones to place the domains: ${(e as Error).message}`] };
+    }
+  }
+  const { zones, problems } = domainZones(tenant.id, tenant.domains, tenant.zone, visible);
+  if (problems.length)
+    return {
+      ok: false,
+      lines: [...problems.map((l) => `stack ${read.stack}: ${l}`), `stack ${read.stack}: nothing was bought or created`],
+    };
+  return { ok: true, zones };
+}
 
 /** The keys the stack's config holds encrypted (the language host lists them for the program). */
 function secretConfigKeys(): string[] {
@@ -61,5 +86,13 @@ export = async () => {
   if (!inAccount.ok) return stopRun(inAccount.lines);
   const backup = judgeBackup(read.stack, config.getObject("backup"), config.getObject("backupEnv"), read.secretKeys);
   if (!backup.ok) return stopRun(backup.lines);
-  return buildTenant(judged.tenant, { config, book: defaultPriceBook(), ipPriceSetting: judged.ipPriceSetting, backup: backup.backup });
+  const zones = await judgeZones(read, judged.tenant);
+  if (!zones.ok) return stopRun(zones.lines);
+  return buildTenant(judged.tenant, {
+    config,
+    book: defaultPriceBook(),
+    ipPriceSetting: judged.ipPriceSetting,
+    backup: backup.backup,
+    domainZones: zones.zones,
+  });
 };

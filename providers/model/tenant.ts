@@ -9,6 +9,7 @@ import { DEFAULT_TIER_LIMITS, TIERS } from "./tiers";
 import { BILLING_CYCLES, BillingCycle, MonthlyCost, PriceBook, monthlyCost, monthlyPriceUsd } from "./pricing";
 import { DEFAULT_WARMUP_CEILING, WARMUP_CURVES } from "./warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
+import { inZone } from "./zones";
 
 /** zod 4's `error` covers a missing value too: leave that to parseTenant's "Required" (zod 3's required_error). */
 const typeError = (message: string) => ({ error: (i: { input?: unknown }) => (i.input === undefined ? undefined : message) });
@@ -121,6 +122,12 @@ export const domainSchema = z
     name: domain,
     dmarcPolicy: z.enum(["none", "quarantine", "reject"], { error: () => "expected none, quarantine or reject" }).default("none"),
     dkimSelector: z.string().regex(DKIM_SELECTOR, "expected a DKIM selector such as pm1").default("pm1"),
+    /**
+     * The Cloudflare zone the domain's records go in. Not given: the zone the Cloudflare token can
+     * see whose name is the longest suffix of the domain (providers/model/zones.ts); for the first
+     * domain, whose names the servers' host names take, the tenant's `zone`.
+     */
+    zone: domain.optional(),
   })
   .strict();
 
@@ -166,6 +173,30 @@ function ipWarmupChecks(t: { servers?: unknown; ipWarmup?: unknown }): Problem[]
           path: ["ipWarmup", slot],
           message: `expected a sending or standby IP of this tenant by its slot (${slots.join(", ") || "none: no IPs are configured"})`,
         });
+  }
+  return out;
+}
+
+/**
+ * Where the domains' records go: the servers' host names (<server>.<first domain>) are published in
+ * the tenant's zone, so the first domain must be inside it; a domain naming its zone must be inside that.
+ */
+function domainZoneChecks(t: { zone?: unknown; domains?: unknown }): Problem[] {
+  const out: Problem[] = [];
+  if (Array.isArray(t?.domains)) {
+    t.domains.forEach((d: { name?: unknown; zone?: unknown }, i) => {
+      // Only well-formed names: a malformed one already has its own line.
+      if (!domain.safeParse(d?.name).success) return;
+      const name = String(d.name);
+      // The servers' host names are <server>.<first domain>, published in the tenant's zone.
+      if (i === 0 && typeof t.zone === "string" && !inZone(name, t.zone))
+        out.push({
+          path: ["domains", 0, "name"],
+          message: `expected the first domain inside the zone ${t.zone} (the servers' host names, mx1.<first domain>, are published there); list a domain of that zone first`,
+        });
+      if (typeof d.zone === "string" && domain.safeParse(d.zone).success && !inZone(name, d.zone))
+        out.push({ path: ["domains", i, "zone"], message: `expected the zone that holds ${name} (${name} or a parent of it)` });
+    });
   }
   return out;
 }
@@ -244,15 +275,7 @@ function crossChecks(raw: unknown, book: PriceBook): Problem[] {
         });
     });
   }
-  if (Array.isArray(t?.domains) && typeof t.zone === "string") {
-    const zone = t.zone;
-    t.domains.forEach((d: { name?: unknown }, i) => {
-      // Only well-formed names: a malformed one already has its own line.
-      if (domain.safeParse(d?.name).success && d.name !== zone && !String(d.name).endsWith(`.${zone}`))
-        out.push({ path: ["domains", i, "name"], message: `expected a domain inside the zone ${zone}` });
-    });
-  }
-  return [...ipWarmupChecks(t), ...out];
+  return [...ipWarmupChecks(t), ...out, ...domainZoneChecks(t)];
 }
 export type Tenant = z.infer<typeof tenantSchema>;
 export type TenantServer = Tenant["servers"][number];

@@ -24,11 +24,14 @@ import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
 import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
 import { disasterDrill, printDrill } from "./disaster";
+import { domainVerificationBench, printDomainVerification } from "./bench/domain-verification";
 import { freshProcess, printInvariants, runInvariants } from "./invariants";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|fleet-scale|profile|invariants|console] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|domains|fleet-scale|profile|invariants|console] [options]
 
 Sections (all by default):
+  domains    verification of 1 and of 50 sending domains (what the service runs after an apply
+             and on "Re-verify DNS"), against DNS stand-ins on loopback
   standin    load test of the Hostwinds stand-in with faults on
              --requests N (4000)  --clients N (64)
   provider   the Hostwinds provider through the Pulumi engine
@@ -194,6 +197,7 @@ async function main() {
     printServiceBench(r);
     if (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked) process.exitCode = 1;
   }
+  if (!only || only === "domains") printDomainVerification(await domainVerificationBench());
   if (!only || only === "backup") {
     const r = await disasterDrill({
       messages: Number(arg("backup-messages", "200")),

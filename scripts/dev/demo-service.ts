@@ -6,6 +6,7 @@
  */
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { consoleDemo } from "./demo-console";
+import { tenantsDemo } from "./demo-tenants";
 
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -83,4 +84,5 @@ export async function serviceDemo(): Promise<void> {
     say("Stopping the service, Postgres and the stand-ins");
     await env.stop();
   }
+  await tenantsDemo(say, detail);
 }

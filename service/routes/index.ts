@@ -5,7 +5,9 @@
 import { Route } from "../http";
 import { CONSOLE_ROUTES } from "./console";
 import { INCIDENT_ROUTES } from "./incidents";
+import { DOMAIN_ROUTES } from "./domains";
 import { IP_ROUTES } from "./ips";
+import { TENANT_ROUTES } from "./tenants";
 import { PUBLIC_ROUTES } from "./public";
 import { REPORT_ROUTES } from "./reports";
 import { REQUEST_ROUTES } from "./requests";
@@ -15,8 +17,10 @@ import { WEBHOOK_ROUTES } from "./webhooks";
 
 export const ALL_ROUTES: Route[] = [
   ...PUBLIC_ROUTES,
+  ...TENANT_ROUTES,
   ...REQUEST_ROUTES,
   ...IP_ROUTES,
+  ...DOMAIN_ROUTES,
   ...REPORT_ROUTES,
   ...WEBHOOK_ROUTES,
   ...INCIDENT_ROUTES,

@@ -8,7 +8,7 @@ import * as path from "path";
 import { Pool } from "pg";
 import { ROUTES, serviceApi } from "../../service/api";
 import { OPENAPI, OPERATIONS } from "../../service/openapi";
-import { REQUEST_KINDS } from "../../service/requests";
+import { SUBMITTABLE_KINDS } from "../../service/requests";
 
 test("every served route has exactly one operation, and every operation is served", () => {
   serviceApi({} as Pool);
@@ -26,7 +26,7 @@ test("the request body is one variant per kind, each with its own params", () =>
     }
   ).requestBody.content["application/json"].schema;
   const variants = (body.oneOf ?? body.anyOf) as Array<{ properties: { kind: { const: string }; params: { properties: object } } }>;
-  expect(variants.map((v) => v.properties.kind.const).sort()).toEqual([...REQUEST_KINDS].sort());
+  expect(variants.map((v) => v.properties.kind.const).sort()).toEqual([...SUBMITTABLE_KINDS].sort());
   const acquire = variants.find((v) => v.properties.kind.const === "acquire_ips")!;
   expect(Object.keys(acquire.properties.params.properties).sort()).toEqual(["count", "server"]);
 });

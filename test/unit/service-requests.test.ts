@@ -41,6 +41,12 @@ describe("service requests", () => {
       changeTenant(base, "add_server", { name: "mx2", location: 1, plan: 101, sendingIps: 1 }, ips).servers.map((s) => s.name),
     ).toEqual(["mx1", "mx2"]);
     expect(base.servers[0].sendingIps).toBe(2); // the input is not changed
+    const two = changeTenant(base, "add_domain", { name: "tryacme.io", dmarcPolicy: "reject" }, ips);
+    expect(two.domains.map((d) => [d.name, d.dmarcPolicy, d.dkimSelector])).toEqual([
+      ["acme-mail.com", "none", "pm1"],
+      ["tryacme.io", "reject", "pm1"],
+    ]);
+    expect(changeTenant(two, "remove_domain", { domain: "tryacme.io" }, ips).domains.map((d) => d.name)).toEqual(["acme-mail.com"]);
   });
 
   test("what cannot be done is refused with a reason naming the tenant and what to do", () => {
@@ -53,6 +59,12 @@ describe("service requests", () => {
       }
       throw new Error("not refused");
     };
+    expect(refused(() => changeTenant(base, "remove_domain", { domain: "acme-mail.com" }, ips))).toMatch(
+      /acme-mail.com is the first domain of tenant acme: the servers' host names \(mx1.acme-mail.com\) live under it/,
+    );
+    expect(refused(() => changeTenant(base, "add_domain", { name: "acme-mail.com" }, ips))).toBe(
+      "tenant acme has the domain acme-mail.com already",
+    );
     expect(refused(() => changeTenant(base, "acquire_ips", { server: "mx9", count: 1 }, ips))).toBe(
       "tenant acme has no server mx9 (it has mx1)",
     );

@@ -69,7 +69,12 @@ describe("tenant config", () => {
       'tenant.servers[1].name: expected a name not used by another server ("mx1" is used twice), found "mx1"',
     ]);
     expect(problems({ ...valid, domains: [{ name: "other.com" }] })).toEqual([
-      'tenant.domains[0].name: expected a domain inside the zone acme-mail.com, found "other.com"',
+      'tenant.domains[0].name: expected the first domain inside the zone acme-mail.com (the servers\' host names, mx1.<first domain>, are published there); list a domain of that zone first, found "other.com"',
+    ]);
+    // Other domains may be registered domains of their own, each in its own zone.
+    expect(problems({ ...valid, domains: [{ name: "acme-mail.com" }, { name: "tryacme.io" }] })).toEqual([]);
+    expect(problems({ ...valid, domains: [{ name: "acme-mail.com" }, { name: "tryacme.io", zone: "acme.io" }] })).toEqual([
+      'tenant.domains[1].zone: expected the zone that holds tryacme.io (tryacme.io or a parent of it), found "acme.io"',
     ]);
     expect(
       problems({

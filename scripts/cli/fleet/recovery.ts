@@ -18,52 +18,11 @@ import { BACKUP_SCRIPT, RESTORE_SCRIPT } from "../../../components/backup-script
 import { ResticAccess, displayRepository, restic, snapshots } from "../../lib/restic";
 import { FleetOptions } from "./options";
 import { openTenantStack } from "../../lib/stacks/stacks";
+import { COMMAND_TYPE, StateResource, serverConnection } from "../../lib/stacks/server-connection";
+
+export { serverConnection };
 import { runPool } from "./pool";
 import { hostwindsFromEnv } from "./orphans";
-
-const COMMAND_TYPE = "pulumi-nodejs:dynamic/ssh:Command";
-
-/** A secret in `pulumi stack export --show-secrets`: still wrapped in its signature object. */
-function plain<T>(v: unknown): T {
-  const o = v as { plaintext?: string };
-  return (typeof v === "object" && v !== null && typeof o.plaintext === "string" ? JSON.parse(o.plaintext) : v) as T;
-}
-
-interface StateResource {
-  urn: string;
-  type: string;
-  outputs?: Record<string, unknown>;
-}
-
-/** The SSH connection of a server's backup step (or another of its MailU steps, e.g. `mailu-network`), from the stack's state. */
-export async function serverConnection(
-  stack: Stack,
-  tenant: string,
-  server: string,
-  stepName = "mailu-backup",
-): Promise<{ connection: SshConnection; redact: string[] }> {
-  const state = await stack.exportStack();
-  const resources = (state.deployment.resources ?? []) as StateResource[];
-  const step = resources.find((r) => r.type === COMMAND_TYPE && r.urn.endsWith(`::${server}-${stepName}`));
-  if (!step && stepName !== "mailu-backup")
-    throw new Error(`tenant ${tenant}: server ${server} has no ${stepName} step in the stack's state (is MailU installed on it? run up)`);
-  if (!step) {
-    const servers = resources
-      .filter((r) => r.type === COMMAND_TYPE && r.urn.endsWith("-mailu-backup"))
-      .map((r) =>
-        r.urn
-          .split("::")
-          .pop()!
-          .replace(/-mailu-backup$/, ""),
-      );
-    throw new Error(
-      `tenant ${tenant}: server ${server} has no backup step in the stack's state (servers with backups: ${servers.join(", ") || "none"}; set penguinmails-infra:backup and run up)`,
-    );
-  }
-  const connection = plain<SshConnection>(step.outputs?.connection);
-  const redact = plain<string[]>(step.outputs?.redact) ?? [];
-  return { connection, redact };
-}
 
 /**
  * For `verify`'s HELO check: each server reached over SSH as the install's network step reaches it

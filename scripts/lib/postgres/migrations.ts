@@ -263,4 +263,42 @@ create table check_states (
 create index ip_usage_day on ip_usage (day);
 `,
   },
+  {
+    version: 4,
+    name: "sending domains with their verification status; domain and tenant requests; domain.status webhooks",
+    sql: `
+-- A tenant's sending domains as its stack last published them, and their verification as the
+-- platform shows it (scripts/lib/verify/domain.ts). A domain belongs to one tenant at a time.
+create table tenant_domains (
+  domain text primary key,
+  tenant text not null,
+  zone text not null,
+  status text not null default 'pending' check (status in ('pending', 'verified', 'failing')),
+  -- what verification compares: the records the domain needs and the IPs it sends from
+  expected jsonb not null,
+  verification jsonb,
+  checked_at timestamptz,
+  status_changed_at timestamptz not null default now()
+);
+create index tenant_domains_tenant on tenant_domains (tenant, domain);
+
+alter table service_requests drop constraint service_requests_kind_check;
+alter table service_requests add constraint service_requests_kind_check
+  check (kind in ('acquire_ips', 'add_server', 'release_ip', 'retire_ip', 'pause_ip', 'add_standby', 'add_domain', 'remove_domain',
+    'create_tenant', 'delete_tenant'));
+
+-- Tenants onboarded and offboarded through the API (a tenant made by hand in YAML has no row).
+create table service_tenants (
+  id text primary key,
+  status text not null check (status in ('onboarding', 'active', 'offboarding', 'offboarded')),
+  config jsonb not null,
+  created_at timestamptz not null default now(),
+  offboarded_at timestamptz,
+  -- what offboarding left: final backups, servers and IPs released
+  offboarding jsonb
+);
+alter table webhook_deliveries drop constraint webhook_deliveries_kind_check;
+alter table webhook_deliveries add constraint webhook_deliveries_kind_check check (kind in ('request.status', 'ip.alert', 'budget.alert', 'incident', 'domain.status'));
+`,
+  },
 ];

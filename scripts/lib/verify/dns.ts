@@ -20,7 +20,7 @@ export interface NameServer {
   address: string;
 }
 
-type Answer = string[] | "NXDOMAIN" | Error;
+export type Answer = string[] | "NXDOMAIN" | Error;
 
 function resolver(address: string): dns.Resolver {
   const r = new dns.Resolver({ timeout: 3000, tries: 2 });
@@ -55,8 +55,14 @@ export async function lookup(address: string, type: string, name: string): Promi
   }
 }
 
-const expectedOf = (r: PublishedRecord) => (r.type === "MX" ? `${r.priority ?? 10} ${r.content}` : r.content);
-const shown = (a: Answer) =>
+/** The record's content as a lookup answers it (MX with its preference). */
+export const expectedOf = (r: PublishedRecord) => (r.type === "MX" ? `${r.priority ?? 10} ${r.content}` : r.content);
+/** Whether one server's answer serves the expected content. */
+export const serves = (a: Answer, want: string): boolean => Array.isArray(a) && a.includes(want);
+/** Each server's answer for the record, in the order of `servers`. */
+export const answersOf = (rec: Pick<PublishedRecord, "type" | "name">, servers: NameServer[]): Promise<Answer[]> =>
+  Promise.all(servers.map((s) => lookup(s.address, rec.type, rec.name)));
+export const shown = (a: Answer) =>
   a === "NXDOMAIN"
     ? "NXDOMAIN"
     : a instanceof Error
@@ -70,11 +76,8 @@ export async function checkPropagation(records: PublishedRecord[], servers: Name
   const out: CheckResult[] = [];
   for (const rec of records) {
     const want = expectedOf(rec);
-    const wrong: string[] = [];
-    for (const s of servers) {
-      const a = await lookup(s.address, rec.type, rec.name);
-      if (a === "NXDOMAIN" || a instanceof Error || !a.includes(want)) wrong.push(`${s.label} answers ${shown(a)}`);
-    }
+    const answers = await answersOf(rec, servers);
+    const wrong = servers.flatMap((s, i) => (serves(answers[i], want) ? [] : [`${s.label} answers ${shown(answers[i])}`]));
     out.push({
       check: "dns record",
       subject: `${rec.type} ${rec.name}`,

@@ -53,7 +53,7 @@ export interface VerifyOptions {
 /** The domains the stack sends for: each has an MX (host names carry SPF too, for HELO, but no MX). */
 export const sendingDomains = (records: PublishedRecord[]) => records.filter((r) => r.type === "MX").map((r) => r.name);
 
-async function authoritativeFor(domain: string, via: string): Promise<NameServer[]> {
+export async function authoritativeFor(domain: string, via: string): Promise<NameServer[]> {
   const r = new dns.Resolver({ timeout: 3000, tries: 2 });
   r.setServers([via]);
   for (let name = domain; name.includes("."); name = name.slice(name.indexOf(".") + 1)) {

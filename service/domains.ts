@@ -1,0 +1,118 @@
+/**
+ * A tenant's sending domains as the platform shows them: each domain's zone (found as the program
+ * finds it, providers/model/zones.ts), what it must serve (from the stack's outputs), and its
+ * verification status, judged by the verify library (scripts/lib/verify/domain.ts) after every
+ * apply and on "Re-verify DNS". Each move of a status (pending → verified | failing, and back) is a
+ * `domain.status` webhook, written in the transaction that records it.
+ */
+import { Pool } from "pg";
+import { CloudflareClient } from "../providers/cloudflare/client";
+import { Tenant } from "../providers/model/tenant";
+import { domainZones, needsZoneList } from "../providers/model/zones";
+export { registrableProblem } from "../providers/model/zones";
+import { inTransaction } from "../scripts/lib/postgres/index";
+import { NameServer, PublishedRecord } from "../scripts/lib/verify/dns";
+import { DomainToVerify, DomainVerification, recordsOfDomain, verifyDomain } from "../scripts/lib/verify/domain";
+import { authoritativeFor } from "../scripts/lib/verify/index";
+import { promises as dns } from "dns";
+import { queueWebhook } from "./lifecycle";
+import { DomainRow, listDomains, saveVerification } from "./store/domains";
+
+export interface VerificationOptions {
+  /** The zones' authoritative servers (ip or ip:port); default: looked up (NS) per domain. */
+  authoritative?: string[];
+  /** Public resolvers to judge propagation by (ip or ip:port); default this machine's. */
+  resolvers?: string[];
+  /** The Cloudflare token's settings (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL): which zones it sees. */
+  cloudflare?: { apiToken: string; baseUrl: string };
+}
+
+/** The zones the service's Cloudflare token can see (undefined without a token). */
+export async function visibleZones(o: VerificationOptions): Promise<string[] | undefined> {
+  if (!o.cloudflare?.apiToken) return undefined;
+  return (await new CloudflareClient(o.cloudflare).zones()).map((z) => z.name);
+}
+
+/** Each domain's zone as the program places it (named, the tenant's zone for the first, else the token's zone list). */
+export async function zonesOfTenant(t: Tenant, o: VerificationOptions): Promise<{ zones: string[]; problems: string[] }> {
+  const visible = needsZoneList(t.domains, t.zone) ? ((await visibleZones(o)) ?? []) : [];
+  return domainZones(t.id, t.domains, t.zone, visible);
+}
+
+interface OutputServer {
+  name: string;
+  sendingIps?: Array<{ ip: string; hostname: string }>;
+  standbyIps?: Array<{ ip: string; hostname: string }>;
+}
+
+/** What each domain must serve, from the stack's outputs: its records, the hosts' A records, the PTR of every IP it sends from. */
+export function expectedDomains(
+  t: Tenant,
+  outputs: Record<string, unknown>,
+  zones: string[],
+): Array<{ domain: string; zone: string; expected: Omit<DomainToVerify, "zone"> }> {
+  const records = (outputs.dnsRecords ?? []) as PublishedRecord[];
+  const servers = (outputs.servers ?? []) as OutputServer[];
+  const sending = servers.flatMap((s) => [...(s.sendingIps ?? []), ...(s.standbyIps ?? [])]);
+  const hosts = [...servers.map((s) => s.name), ...sending.map((s) => s.hostname)];
+  return t.domains.map((d, i) => ({
+    domain: d.name,
+    zone: zones[i] || t.zone,
+    expected: { domain: d.name, records: recordsOfDomain(d.name, records, hosts), sendingIps: sending },
+  }));
+}
+
+/** A domain as the API and its webhook show it. */
+export function publicDomain(r: Pick<DomainRow, "domain" | "tenant" | "zone" | "status" | "checked_at" | "verification">) {
+  return {
+    domain: r.domain,
+    tenant: r.tenant,
+    zone: r.zone,
+    status: r.status,
+    checkedAt: r.checked_at ? new Date(r.checked_at).toISOString() : null,
+    hints: r.verification?.hints ?? [],
+    records: r.verification?.records ?? [],
+  };
+}
+
+const nameServers = (list: string[], label: string): NameServer[] => list.map((a) => ({ label: `${label} ${a}`, address: a }));
+
+/**
+ * Verifies the tenant's domains (all, or those named) and records each; a status that moved is a
+ * `domain.status` webhook. Domains are checked side by side, a few at a time.
+ */
+export async function verifyTenantDomains(
+  pool: Pool,
+  o: VerificationOptions,
+  tenant: string,
+  only?: string[],
+): Promise<DomainVerification[]> {
+  const rows = (await listDomains(pool, tenant, undefined, 100_000)).filter((r) => !only || only.includes(r.domain));
+  if (!rows.length) return [];
+  const visible = await visibleZones(o).catch(() => undefined);
+  const resolvers = nameServers(o.resolvers?.length ? o.resolvers : dns.getServers(), "resolver");
+  const out: DomainVerification[] = [];
+  const one = async (r: DomainRow) => {
+    const found = o.authoritative?.length
+      ? nameServers(o.authoritative, "authoritative")
+      : await authoritativeFor(r.domain, resolvers[0].address).catch(() => []);
+    // No NS answer: judged by the resolvers alone, as `npm run verify` does ("checked resolvers only").
+    const authoritative = found.length ? found : resolvers;
+    const v = await verifyDomain(
+      { ...r.expected, zone: { zone: r.zone, ...(visible ? { onAccount: visible.includes(r.zone) } : {}) } },
+      { authoritative, resolvers },
+    );
+    await inTransaction(pool, async (c) => {
+      const before = await saveVerification(c, tenant, v);
+      if (before !== undefined && before !== v.status)
+        await queueWebhook(c, "domain.status", tenant, {
+          event: "domain.status",
+          previousStatus: before,
+          domain: publicDomain({ ...r, status: v.status, checked_at: new Date(v.checkedAt), verification: v }),
+        });
+    });
+    out.push(v);
+  };
+  for (let i = 0; i < rows.length; i += 10) await Promise.all(rows.slice(i, i + 10).map(one));
+  return out;
+}
