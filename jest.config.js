@@ -1,5 +1,9 @@
 /** Unit tests run on the TypeScript sources; engine tests drive the real Pulumi engine
  *  on the compiled program in dist/ (npm test builds it first). */
+// Providers run in-process by unit tests have no backend, so their writer leases are this machine's
+// (providers/lib/lease.ts): each checkout keeps its own, so two checkouts' suites never wait on each other.
+process.env.PENGUINMAILS_LEASE_DIR ||= require("path").join(__dirname, ".pulumi-dev", "leases");
+
 module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],

@@ -48,14 +48,18 @@ export interface TenantCostInput {
   openRequests: OpenRequest[];
 }
 
-export interface TenantCost {
-  tenant: string;
+/** The figures of a month's cost, in USD: a tenant's, or the fleet's sum of them. */
+export interface CostFigures {
   month: string;
   monthToDateUsd: number;
   projectedUsd: number;
   nextMonthUsd: number;
   openRequestsUsd: number;
   priceListChangeUsd: number;
+}
+
+export interface TenantCost extends CostFigures {
+  tenant: string;
   byKind: { servers: number; ips: number; backups: number };
   budgetUsd: number | null;
   /** Projected as a percentage of the budget (null without one). */
@@ -151,14 +155,8 @@ export function budgetThresholdsReached(projectedUsd: number, budgetUsd: number 
   return BUDGET_THRESHOLDS.filter((p) => projectedUsd >= (budgetUsd * p) / 100);
 }
 
-export interface FleetCost {
+export interface FleetCost extends CostFigures {
   tenants: number;
-  month: string;
-  monthToDateUsd: number;
-  projectedUsd: number;
-  nextMonthUsd: number;
-  openRequestsUsd: number;
-  priceListChangeUsd: number;
   overBudget: number;
 }
 

@@ -12,8 +12,9 @@ import { domainZones, needsZoneList } from "../providers/model/zones";
 export { registrableProblem } from "../providers/model/zones";
 import { inTransaction } from "../scripts/lib/postgres/index";
 import { NameServer, PublishedRecord } from "../scripts/lib/verify/dns";
-import { DomainToVerify, DomainVerification, recordsOfDomain, verifyDomain } from "../scripts/lib/verify/domain";
+import { DomainToVerify, DomainVerification, delegatedTo, recordsOfDomain, verifyDomain } from "../scripts/lib/verify/domain";
 import { authoritativeFor } from "../scripts/lib/verify/index";
+import { HttpsOptions } from "../scripts/lib/verify/mta-sts";
 import { promises as dns } from "dns";
 import { queueWebhook } from "./lifecycle";
 import { DomainRow, listDomains, saveVerification } from "./store/domains";
@@ -23,14 +24,31 @@ export interface VerificationOptions {
   authoritative?: string[];
   /** Public resolvers to judge propagation by (ip or ip:port); default this machine's. */
   resolvers?: string[];
+  /**
+   * How to reach each mta-sts.<domain> to fetch its policy (`{}`: by its DNS name, the default);
+   * false: the policy is not fetched (only its TXT is judged), for servers with no MailU yet.
+   */
+  mtaSts?: HttpsOptions | false;
   /** The Cloudflare token's settings (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL): which zones it sees. */
   cloudflare?: { apiToken: string; baseUrl: string };
 }
 
 /** The zones the service's Cloudflare token can see (undefined without a token). */
 export async function visibleZones(o: VerificationOptions): Promise<string[] | undefined> {
+  return (await cloudflareZones(o))?.map((z) => z.name);
+}
+
+/** The token's zones with the name servers Cloudflare assigned each (undefined without a token). */
+async function cloudflareZones(o: VerificationOptions): Promise<Array<{ name: string; nameServers?: string[] }> | undefined> {
   if (!o.cloudflare?.apiToken) return undefined;
-  return (await new CloudflareClient(o.cloudflare).zones()).map((z) => z.name);
+  return (await new CloudflareClient(o.cloudflare).zones()).map((z) => ({ name: z.name, nameServers: z.name_servers }));
+}
+
+/** The NS the resolver answers for a zone (undefined when it has none or does not answer). */
+async function servedNameServers(zone: string, resolver: string): Promise<string[] | undefined> {
+  const r = new dns.Resolver({ timeout: 3000, tries: 2 });
+  r.setServers([resolver]);
+  return r.resolveNs(zone).catch(() => undefined);
 }
 
 /** Each domain's zone as the program places it (named, the tenant's zone for the first, else the token's zone list). */
@@ -89,7 +107,8 @@ export async function verifyTenantDomains(
 ): Promise<DomainVerification[]> {
   const rows = (await listDomains(pool, tenant, undefined, 100_000)).filter((r) => !only || only.includes(r.domain));
   if (!rows.length) return [];
-  const visible = await visibleZones(o).catch(() => undefined);
+  const zones = await cloudflareZones(o).catch(() => undefined);
+  const visible = zones?.map((z) => z.name);
   const resolvers = nameServers(o.resolvers?.length ? o.resolvers : dns.getServers(), "resolver");
   const out: DomainVerification[] = [];
   const one = async (r: DomainRow) => {
@@ -98,10 +117,15 @@ export async function verifyTenantDomains(
       : await authoritativeFor(r.domain, resolvers[0].address).catch(() => []);
     // No NS answer: judged by the resolvers alone, as `npm run verify` does ("checked resolvers only").
     const authoritative = found.length ? found : resolvers;
-    const v = await verifyDomain(
-      { ...r.expected, zone: { zone: r.zone, ...(visible ? { onAccount: visible.includes(r.zone) } : {}) } },
-      { authoritative, resolvers },
-    );
+    // Delegation: the resolvers' NS for the zone against the name servers Cloudflare gave it (the hint names them).
+    const cloudflareNs = zones?.find((z) => z.name === r.zone)?.nameServers;
+    const delegated = cloudflareNs?.length ? delegatedTo(cloudflareNs, await servedNameServers(r.zone, resolvers[0].address)) : undefined;
+    const facts = {
+      zone: r.zone,
+      ...(visible ? { onAccount: visible.includes(r.zone) } : {}),
+      ...(delegated === undefined ? {} : { delegated, nameServers: cloudflareNs }),
+    };
+    const v = await verifyDomain({ ...r.expected, zone: facts }, { authoritative, resolvers, mtaSts: o.mtaSts ?? {} });
     await inTransaction(pool, async (c) => {
       const before = await saveVerification(c, tenant, v);
       if (before !== undefined && before !== v.status)

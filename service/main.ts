@@ -39,6 +39,8 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --resolvers a,b        public resolvers a domain's verification judges propagation by (default --resolver)
   --authoritative a,b    the zones' authoritative servers for domain verification (default: looked up, NS)
   --blocklists a,b       DNS blocklist zones (default zen.spamhaus.org)
+  --mta-sts-host ADDR    fetch every domain's MTA-STS policy from ADDR (host or host:port; tests);
+                         --no-mta-sts judges only the _mta-sts TXT (servers with no MailU yet)
   --smtp-host ADDR       reach every server's SMTP at ADDR (tests); --no-smtp skips SMTP checks
   --smtp-ports 25=2525,… port mapping for the SMTP checks (tests)
   --dead-after S         a service process silent this long has its jobs taken over (default 30)
@@ -79,6 +81,8 @@ const COMMAND = {
     "smtp-host": { type: "string" },
     "smtp-ports": { type: "string" },
     "no-smtp": { type: "boolean" },
+    "mta-sts-host": { type: "string" },
+    "no-mta-sts": { type: "boolean" },
     "dead-after": { type: "string" },
     caller: { type: "string" },
     tenants: { type: "string" },
@@ -93,6 +97,14 @@ const COMMAND = {
     "escalate-after": { type: "string" },
   },
 } as const;
+
+/** `--mta-sts-host host[:port]` as the policy fetch's target; none: each mta-sts.<domain> by its DNS name. */
+function mtaStsTarget(v: string | boolean | undefined): { host?: string; port?: number } {
+  if (typeof v !== "string") return {};
+  const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(v);
+  if (!m) usageError("service", `--mta-sts-host must be HOST or HOST:PORT (got '${v}')`);
+  return { host: m![1], ...(m![2] ? { port: Number(m![2]) } : {}) };
+}
 
 const SUBCOMMANDS = ["serve", "token", "tokens", "revoke-token", "webhooks", "redeliver", "openapi", "migrate"];
 
@@ -194,6 +206,7 @@ async function main(): Promise<void> {
     verification: {
       resolvers: listOption(f.resolvers) ?? (f.resolver ? [f.resolver] : undefined),
       authoritative: listOption(f.authoritative),
+      mtaSts: f["no-mta-sts"] ? false : mtaStsTarget(f["mta-sts-host"]),
       // Which zones the token sees (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL), as the stacks' provider reads them.
       cloudflare: process.env.CLOUDFLARE_API_TOKEN ? cloudflareSettings(() => undefined) : undefined,
     },

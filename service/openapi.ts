@@ -11,6 +11,7 @@ import * as q from "./schemas";
 import * as v from "./views";
 import { Route } from "./http";
 import { ALL_ROUTES } from "./routes/index";
+import { EXAMPLES } from "./examples";
 
 /** Every operation: the routes themselves (./routes/), each declared beside its handler. */
 export const OPERATIONS: Route[] = ALL_ROUTES;
@@ -21,7 +22,9 @@ function jsonSchema(s: z.ZodType, io: "input" | "output"): Record<string, unknow
   return rest;
 }
 
-const json = (schema: object, type = "application/json") => ({ content: { [type]: { schema } } });
+const json = (schema: object, type = "application/json", example?: unknown) => ({
+  content: { [type]: { schema, ...(example === undefined ? {} : { example }) } },
+});
 
 function operation(o: Route) {
   const parameters = [
@@ -57,12 +60,14 @@ function operation(o: Route) {
     summary: o.summary,
     ...(o.public ? { security: [] } : {}),
     ...(parameters.length ? { parameters } : {}),
-    ...(o.body ? { requestBody: { required: true, ...json(jsonSchema(o.body, "input")) } } : {}),
+    ...(o.body
+      ? { requestBody: { required: true, ...json(jsonSchema(o.body, "input"), undefined, EXAMPLES[o.operationId]?.request) } }
+      : {}),
     responses: {
       [o.ok.status]: {
         description: o.ok.description,
         ...(o.ok.schema
-          ? json(jsonSchema(o.ok.schema, "output"), o.ok.contentType)
+          ? json(jsonSchema(o.ok.schema, "output"), o.ok.contentType, EXAMPLES[o.operationId]?.response)
           : o.ok.contentType
             ? { content: { [o.ok.contentType]: {} } }
             : {}),

@@ -116,8 +116,9 @@ export class CloudflareClient {
    * Every zone the token may manage, page by page: the zone list answers at most 50 a page
    * (per_page maximum in Cloudflare's List Zones reference), so a fleet of N zones costs N/50 calls.
    */
-  async zones(onPage: () => void = () => undefined): Promise<Array<{ id: string; name: string }>> {
-    const zone = z.object({ id: z.string(), name: z.string() }).loose();
+  async zones(onPage: () => void = () => undefined): Promise<Array<{ id: string; name: string; name_servers?: string[] }>> {
+    // name_servers: the name servers Cloudflare assigns the zone (List Zones reference), for the delegation hint.
+    const zone = z.object({ id: z.string(), name: z.string(), name_servers: z.array(z.string()).optional() }).loose();
     return this.allPages(50, (page, perPage) => {
       onPage();
       return this.call(`list zones (page ${page})`, "GET", `/zones?per_page=${perPage}&page=${page}`, z.array(zone));

@@ -195,7 +195,9 @@ export function leaseStoreFor(backendUrl: string | undefined): LeaseStore {
     const connection = backendUrl.replace(/([?&])table=[^&]*&?/, "$1").replace(/[?&]$/, "");
     return postgresLeaseStore(connection, "the Postgres backend");
   }
-  return fileLeaseStore(path.join(os.tmpdir(), "penguinmails-leases"), "this machine only (the backend is not file:// or postgres://)");
+  // PENGUINMAILS_LEASE_DIR: another folder for this machine's leases (the tests give each checkout its own).
+  const dir = process.env.PENGUINMAILS_LEASE_DIR || path.join(os.tmpdir(), "penguinmails-leases");
+  return fileLeaseStore(dir, "this machine only (the backend is not file:// or postgres://)");
 }
 
 /** The Pulumi project of the program this provider serves: `name:` of Pulumi.yaml in the working folder. */

@@ -65,7 +65,7 @@ async function environment() {
   const service = await startServiceProcess(
     [
       ...["--database", pg.url, "--config-repo", repo.remote, "--clones", path.join(dir, "clones"), "--local-backend", backend],
-      ...["--monitor-every", "0", "--no-smtp", "--authoritative", authoritative.address, "--resolvers", resolver.address],
+      ...["--monitor-every", "0", "--no-smtp", "--authoritative", authoritative.address, "--resolvers", resolver.address, "--no-mta-sts"],
     ],
     env,
   );

@@ -11,7 +11,7 @@ export const PUBLIC_ROUTES: Route[] = [
     operationId: "health",
     summary: "liveness",
     public: true,
-    ok: { status: 200, description: "up" },
+    ok: { status: 200, description: "up", schema: z.object({ ok: z.literal(true) }) },
     errors: [],
     handler: (c) => c.json({ ok: true }),
   },

@@ -16,7 +16,7 @@ import * as path from "path";
 import { AddressInfo } from "net";
 import { devDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
-import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { CloudflareSim, nameServersOf } from "../../scripts/dev/standins/cloudflare";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
 import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, startServiceProcess } from "../../scripts/dev/service-harness";
@@ -58,6 +58,8 @@ describe("a customer's whole life through the service", () => {
   let cf: CloudflareSim;
   let authoritative: DnsSim;
   let resolver: DnsSim;
+  /** Where the resolvers see a zone delegated (none: no NS answer, no delegation hint). */
+  const delegation = new Map<string, string[]>();
   let repo: ConfigRepoFixture;
   let service: ServiceProcess;
   let receiver: http.Server;
@@ -99,7 +101,7 @@ describe("a customer's whole life through the service", () => {
     for (const z of ["acme-mail.com", "tryacme.io", "acmeoutreach.com", "notours.com"]) cf.addZone(z);
     const source = { records: () => cf.allRecords(), ptr: (ip: string) => sim.ptr(ip) };
     authoritative = await new DnsSim(source).start();
-    resolver = await new DnsSim(source).start();
+    resolver = await new DnsSim({ ...source, ns: (zone) => delegation.get(zone) }).start();
     receiver = http.createServer((req, res) => {
       let body = "";
       req.on("data", (d: Buffer) => (body += d));
@@ -125,7 +127,7 @@ describe("a customer's whole life through the service", () => {
         ...["--database", pg.url, "--config-repo", repo.remote, "--clones", path.join(dir, "clones"), "--local-backend", BACKEND],
         ...["--concurrency", "2", "--monitor-every", "0", "--no-smtp"],
         ...["--webhook-url", `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`],
-        ...["--authoritative", authoritative.address, "--resolvers", resolver.address],
+        ...["--authoritative", authoritative.address, "--resolvers", resolver.address, "--no-mta-sts"],
       ],
       env,
     );
@@ -181,6 +183,17 @@ describe("a customer's whole life through the service", () => {
     expect(added.status).toBe(202);
     expect((await settled(added.body.id)).status).toBe("assigned");
     expect(await domain("acmeoutreach.com")).toMatchObject({ zone: "acmeoutreach.com", status: "verified" });
+
+    // NS still at the registrar's parking servers: the zone serves the MX, the resolvers do not, and the hint
+    // names the two name servers Cloudflare assigned the zone (read from Cloudflare's zone list).
+    delegation.set("acmeoutreach.com", ["ns1.parking.example", "ns2.parking.example"]);
+    resolver.faults = { missing: new Set(["MX acmeoutreach.com"]) };
+    const undelegated = (await api<Domain>("POST", "/tenants/acme/domains/acmeoutreach.com/verify", {})).body;
+    expect(undelegated.status).toBe("failing");
+    const cfNs = nameServersOf(cf.addZone("acmeoutreach.com")).join(", ");
+    expect(undelegated.hints.join("\n")).toContain(`at the registrar set the name servers to ${cfNs}`);
+    delegation.clear();
+    resolver.faults = {};
 
     // A record changed by hand in Cloudflare: failing with the hint, a webhook; the next apply repairs it.
     const dmarc = cf.records("tryacme.io").find((r) => r.type === "TXT" && r.name === "_dmarc.tryacme.io")!;

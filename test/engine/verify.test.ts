@@ -23,6 +23,7 @@ import { DnsSim } from "../../scripts/dev/standins/dns";
 import { SmtpSim, TestCertificates, testCertificates } from "../../scripts/dev/standins/smtp";
 import { StackOutputs, VerifyOptions, verifyStack } from "../../scripts/lib/verify/index";
 import { CheckResult } from "../../scripts/lib/verify/result";
+import { recordsOfDomain, verifyDomain } from "../../scripts/lib/verify/domain";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { MailuFrontSim } from "../../scripts/dev/standins/mailu-front";
 import { COMPOSE, REPORT_LOCAL_PARTS } from "../../components/mailu-scripts";
@@ -410,6 +411,29 @@ withHosts("verify: what only the server can say (MailU installed over SSH on the
       `dmarc-reports@${ZONE} pass`,
       `tls-reports@${ZONE} pass`,
     ]);
+  });
+
+  test("a domain's verification (the service's Re-verify DNS) fetches its MTA-STS policy: ok when served and trusted, failing with the reason when not", async () => {
+    const s = outputs.servers[0];
+    const sending = [...s.sendingIps, ...(s.standbyIps ?? [])];
+    const records = recordsOfDomain(ZONE, outputs.dnsRecords, [s.name, ...sending.map((x) => x.hostname)]);
+    const verifyWith = (mtaSts: { host: string; port: number; ca?: string; timeoutMs: number }) =>
+      verifyDomain(
+        { domain: ZONE, zone: { zone: ZONE }, records, sendingIps: sending },
+        {
+          authoritative: [{ label: "authoritative", address: dns.address }],
+          resolvers: [{ label: "resolver", address: dns.address }],
+          mtaSts,
+        },
+      );
+    const policyRow = (v: Awaited<ReturnType<typeof verifyDomain>>) =>
+      v.records.find((r) => r.name === `https://mta-sts.${ZONE}/.well-known/mta-sts.txt`);
+    const good = await verifyWith({ host: "127.0.0.1", port: front.port, ca: stsCerts.ca, timeoutMs: ANSWER_CEILING_MS });
+    expect(policyRow(good)).toMatchObject({ type: "MTA-STS", state: "ok" });
+    // The same front, its certificate not trusted (no test CA): a sender would refuse the policy (RFC 8461 §3.3).
+    const untrusted = await verifyWith({ host: "127.0.0.1", port: front.port, timeoutMs: ANSWER_CEILING_MS });
+    expect(policyRow(untrusted)).toMatchObject({ type: "MTA-STS", state: "failing", hint: expect.stringContaining(`mta-sts.${ZONE}`) });
+    expect(untrusted.status).toBe("failing");
   });
 
   test("a wrong HELO in the relay (set with the server's own postconf) fails for that IP only", async () => {

@@ -1,4 +1,4 @@
-import { domainStatus, judgeRecord, recordsOfDomain } from "../../scripts/lib/verify/domain";
+import { delegatedTo, domainStatus, judgeRecord, recordsOfDomain } from "../../scripts/lib/verify/domain";
 
 const spf = { type: "TXT", name: "tryacme.io", content: "v=spf1 ip4:198.51.100.1 -all" };
 const mx = { type: "MX", name: "tryacme.io", content: "mx1.acme-mail.com", priority: 10 };
@@ -25,6 +25,16 @@ describe("a domain's verification, record by record", () => {
     expect(
       judgeRecord(mx, [["10 mx1.acme-mail.com"]], ["NXDOMAIN"], { ...zone, delegated: false, nameServers: ["ada.ns.cloudflare.com"] }),
     ).toMatchObject({ state: "failing", hint: expect.stringContaining("set the name servers to ada.ns.cloudflare.com") });
+  });
+
+  test("delegated: the resolvers' NS are exactly Cloudflare's (case and final dot aside); unknown when either side is", () => {
+    const cf = ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"];
+    expect(delegatedTo(cf, ["BOB.ns.cloudflare.com.", "ada.ns.cloudflare.com"])).toBe(true);
+    expect(delegatedTo(cf, ["ns1.registrar-parking.example", "ns2.registrar-parking.example"])).toBe(false);
+    expect(delegatedTo(cf, ["ada.ns.cloudflare.com"])).toBe(false);
+    expect(delegatedTo(undefined, ["ada.ns.cloudflare.com"])).toBeUndefined();
+    expect(delegatedTo(cf, undefined)).toBeUndefined();
+    expect(delegatedTo(cf, [])).toBeUndefined();
   });
 
   test("a second SPF, a record made by hand, nothing served, a zone not on the account", () => {

@@ -21,4 +21,4 @@ test("a short seeded run keeps every invariant (seed and step printed on failure
   if (r.violations.length) console.log(lines.join("\n"));
   expect({ seed, violations: r.violations }).toEqual({ seed, violations: [] });
   expect(r.invariantsChecked).toBeGreaterThan(r.steps);
-}, 120_000);
+}, 900_000); // a generous ceiling: 30 steps took 118 s at load 33

@@ -8,7 +8,8 @@ import * as path from "path";
 import { Pool } from "pg";
 import { ROUTES, serviceApi } from "../../service/api";
 import { OPENAPI, OPERATIONS } from "../../service/openapi";
-import { SUBMITTABLE_KINDS } from "../../service/requests";
+import { SUBMITTABLE_KINDS, judgeTenant } from "../../service/requests";
+import { EXAMPLES } from "../../service/examples";
 
 test("every served route has exactly one operation, and every operation is served", () => {
   serviceApi({} as Pool);
@@ -40,4 +41,33 @@ test("errors are problem+json; query parameters are typed; the checked-in docume
   expect(Object.keys(unused.responses["400"].content!)).toEqual(["application/problem+json"]);
   const file = JSON.parse(fs.readFileSync(path.join(__dirname, "../../service/openapi.json"), "utf8"));
   expect(file).toEqual(JSON.parse(JSON.stringify(OPENAPI)));
+});
+
+test("every route with a body or a JSON answer has an example of each, valid by the schema that checks the call and types the answer", () => {
+  const bad: string[] = [];
+  for (const o of OPERATIONS) {
+    const ex = EXAMPLES[o.operationId];
+    if (o.body) {
+      if (ex?.request === undefined) bad.push(`${o.operationId}: no request example`);
+      else {
+        const r = o.body.safeParse(ex.request);
+        if (!r.success) bad.push(`${o.operationId}: request example: ${r.error.message}`);
+      }
+    }
+    if (o.ok.schema && !o.ok.contentType) {
+      if (ex?.response === undefined) bad.push(`${o.operationId}: no answer example`);
+      else {
+        const r = o.ok.schema.safeParse(ex.response);
+        if (!r.success) bad.push(`${o.operationId}: answer example: ${r.error.message}`);
+      }
+    }
+  }
+  expect(bad).toEqual([]);
+  // No example for an operation that is not there (a renamed operationId would leave one behind).
+  const ids = new Set(OPERATIONS.map((o) => o.operationId));
+  expect(Object.keys(EXAMPLES).filter((id) => !ids.has(id))).toEqual([]);
+  // The onboarding example is a tenant config a preview accepts, and it is in the document.
+  expect(() => judgeTenant("acme", EXAMPLES.onboardTenant.request as Record<string, unknown>)).not.toThrow();
+  const onboard = OPENAPI.paths["/tenants"].post as { requestBody: { content: Record<string, { example?: unknown }> } };
+  expect(onboard.requestBody.content["application/json"].example).toEqual(EXAMPLES.onboardTenant.request);
 });

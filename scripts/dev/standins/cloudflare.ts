@@ -63,6 +63,13 @@ export const CLOUDFLARE_RATE_LIMIT = { requests: 1200, windowMs: 5 * 60_000, blo
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const HOST = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
+/** The two name servers the stand-in assigns a zone, shaped as Cloudflare's ("<name>.ns.cloudflare.com"), fixed by its id. */
+export function nameServersOf(zoneId: string): string[] {
+  const names = ["ada", "bob", "kai", "lola", "noah", "rita", "sam", "vera"];
+  const n = parseInt(zoneId.slice(0, 4), 16) || 0;
+  return [`${names[n % 8]}.ns.cloudflare.com`, `${names[(n + 1 + ((n >> 3) % 7)) % 8]}.ns.cloudflare.com`];
+}
+
 export class CloudflareSim {
   private server?: http.Server;
   private readonly zones = new Map<string, Zone>();
@@ -193,7 +200,8 @@ export class CloudflareSim {
       const name = url.searchParams.get("name");
       const list = [...this.zones.values()]
         .filter((z) => may(z) && (!name || z.name === name))
-        .map((z) => ({ id: z.id, name: z.name, status: "active" }));
+        // `name_servers`: the two name servers Cloudflare assigns the zone (List Zones reference, Zone object).
+        .map((z) => ({ id: z.id, name: z.name, status: "active", name_servers: nameServersOf(z.id) }));
       return send(200, this.page(list, url, 20, 50));
     }
     const zone = this.zones.get(parts[1]);

@@ -3,7 +3,8 @@
  * world would once the stand-ins' changes propagated: the Cloudflare
  * stand-in's records (authoritative), PTR from the Hostwinds stand-in's
  * rDNS, and DNS blocklist zones (listed → 127.0.0.2, "could not tell" →
- * 127.255.255.254, otherwise NXDOMAIN). Faults make it a lagging or wrong
+ * 127.255.255.254, otherwise NXDOMAIN), and a zone's NS when the test says where it is
+ * delegated (RFC 1035 §3.3.11). Faults make it a lagging or wrong
  * resolver: records it does not serve yet, or serves with old content.
  * Long TXT values are split into 255-byte strings, as on the wire.
  */
@@ -20,6 +21,8 @@ export interface DnsRecordSource {
 export interface DnsSimOptions {
   records: () => DnsRecordSource[];
   ptr?: (ip: string) => string | undefined;
+  /** The NS a zone's delegation names (as the parent zone and resolvers answer it), or undefined: none. */
+  ns?: (zone: string) => string[] | undefined;
   /** Blocklist zones, each with the IPs listed on it and those it cannot tell about. */
   blocklists?: Record<string, { listed?: string[]; unknown?: string[] }>;
 }
@@ -96,6 +99,8 @@ export class DnsSim {
       if (bl.listed?.includes(ip)) return [{ type: T.A, address: "127.0.0.2" }];
       return "NXDOMAIN";
     }
+    const ns = type === T.NS ? this.o.ns?.(name) : undefined;
+    if (ns) return ns.map((host) => ({ type: T.NS, ns: host }));
     if (name.endsWith(".in-addr.arpa")) {
       const ip = name
         .replace(/\.in-addr\.arpa$/, "")

@@ -18,7 +18,7 @@ declare module "dns2" {
   }
   const dns2: {
     Packet: {
-      TYPE: Record<"A" | "TXT" | "MX" | "CNAME" | "SRV" | "PTR", number>;
+      TYPE: Record<"A" | "NS" | "TXT" | "MX" | "CNAME" | "SRV" | "PTR", number>;
       CLASS: { IN: number };
       createResponseFromRequest(r: Request): Response;
     };

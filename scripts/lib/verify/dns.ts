@@ -182,3 +182,13 @@ export async function checkBlocklists(ips: string[], zones: string[], server: Na
   }
   return out;
 }
+
+/** The host names of a domain's MX records, lowest preference first. */
+export async function mxHosts(domain: string, server: NameServer): Promise<string[]> {
+  const a = await lookup(server.address, "MX", domain);
+  if (!Array.isArray(a)) return [];
+  return a
+    .map((m) => m.split(" "))
+    .sort((x, y) => Number(x[0]) - Number(y[0]))
+    .map((m) => dnsName(m[1]));
+}

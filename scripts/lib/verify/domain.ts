@@ -11,6 +11,7 @@
  */
 import { Answer, NameServer, PublishedRecord, answersOf, checkMailAuth, checkReverseDns, expectedOf, serves, shown } from "./dns";
 import { CheckResult } from "./result";
+import { HttpsOptions, checkMtaSts } from "./mta-sts";
 
 export type DomainStatus = "pending" | "verified" | "failing";
 export type RecordState = "ok" | "propagating" | "failing";
@@ -46,6 +47,17 @@ export interface ZoneFacts {
   delegated?: boolean;
   /** The name servers Cloudflare gave the zone (for the hint). */
   nameServers?: string[];
+}
+
+/**
+ * Whether a zone is delegated to the name servers Cloudflare assigned it (pure): the NS the
+ * resolvers answer for the zone are exactly those (case and a final dot aside). Undefined when
+ * either side is unknown (no list from Cloudflare, no NS answer): no hint is better than a wrong one.
+ */
+export function delegatedTo(cloudflare: string[] | undefined, served: string[] | undefined): boolean | undefined {
+  if (!cloudflare?.length || !served?.length) return undefined;
+  const norm = (l: string[]) => [...new Set(l.map((h) => h.toLowerCase().replace(/\.$/, "")))].sort().join(" ");
+  return norm(cloudflare) === norm(served);
 }
 
 /** What a TXT record claims, by its `v=` tag (SPF, DKIM, DMARC, MTA-STS, TLS-RPT); other types claim their name. */
@@ -137,10 +149,14 @@ export interface DomainToVerify {
   sendingIps: Array<{ ip: string; hostname: string }>;
 }
 
-/** Asks the servers and judges the domain; `now` stamps it. */
+/**
+ * Asks the servers and judges the domain; `now` stamps it. With `mtaSts` (how to reach each
+ * mta-sts.<domain>; `{}` is by its DNS name) the MTA-STS policy is fetched and judged as a sender
+ * would (RFC 8461 §3.3: `verify`'s own check) for a domain that publishes an `_mta-sts` TXT.
+ */
 export async function verifyDomain(
   d: DomainToVerify,
-  servers: { authoritative: NameServer[]; resolvers: NameServer[] },
+  servers: { authoritative: NameServer[]; resolvers: NameServer[]; mtaSts?: HttpsOptions | false },
   now = new Date(),
 ): Promise<DomainVerification> {
   const rows = await Promise.all(
@@ -160,6 +176,13 @@ export async function verifyDomain(
       ...semantic.filter((r) => r.status === "fail").map((r) => fromCheck(r, r.check === "spf" ? "one SPF covering every sending IP" : "")),
     );
     rows.push(...(await checkReverseDns(d.sendingIps, servers.resolvers[0])).map((r, i) => fromCheck(r, d.sendingIps[i].hostname)));
+    if (servers.mtaSts && d.records.some((r) => r.type === "TXT" && r.name === `_mta-sts.${d.domain}`)) {
+      const policy = fromCheck(
+        await checkMtaSts(d.domain, servers.resolvers[0], servers.mtaSts),
+        "a policy naming every MX, its id in the TXT",
+      );
+      rows.push({ ...policy, name: `https://mta-sts.${d.domain}/.well-known/mta-sts.txt` });
+    }
   }
   const hints = [...new Set(rows.flatMap((r) => (r.hint ? [r.hint] : [])))];
   return { domain: d.domain, zone: d.zone.zone, status: domainStatus(rows), checkedAt: now.toISOString(), records: rows, hints };

@@ -4,10 +4,10 @@
  */
 import { promises as dns } from "dns";
 import { CheckResult } from "./result";
-import { NameServer, PublishedRecord, checkBlocklists, checkMailAuth, checkPropagation, checkReverseDns, dnsName, lookup } from "./dns";
+import { NameServer, PublishedRecord, checkBlocklists, checkMailAuth, checkPropagation, checkReverseDns, lookup, mxHosts } from "./dns";
 import { ReportMailbox, SmtpOptions, checkReportMailboxes, checkSmtp } from "./smtp";
 import { ServerBackup, checkBackups } from "./backup";
-import { HttpsOptions, fetchPolicy, judgeMtaSts, mtaStsResult } from "./mta-sts";
+import { HttpsOptions, checkMtaSts } from "./mta-sts";
 import { PtrAnswer, SshAccess, judgeHelo, readRelayTransports } from "./relay";
 import { reportUris } from "./mail-auth";
 import { checkCertificateNames } from "./certificate-names";
@@ -137,16 +137,6 @@ export async function verifyStack(outputs: StackOutputs, o: VerifyOptions = {}):
   return results;
 }
 
-/** The host names of a domain's MX records, lowest preference first. */
-async function mxHosts(domain: string, server: NameServer): Promise<string[]> {
-  const a = await lookup(server.address, "MX", domain);
-  if (!Array.isArray(a)) return [];
-  return a
-    .map((m) => m.split(" "))
-    .sort((x, y) => Number(x[0]) - Number(y[0]))
-    .map((m) => dnsName(m[1]));
-}
-
 /** HELO = PTR for each transport of the server's relay, read over SSH. */
 async function checkHelo(s: StackServer, server: NameServer, o: VerifyOptions): Promise<CheckResult[]> {
   const unknown = (detail: string): CheckResult[] => [{ check: "helo = ptr", subject: s.name, status: "unknown", detail }];
@@ -164,12 +154,6 @@ async function checkHelo(s: StackServer, server: NameServer, o: VerifyOptions): 
   const ptrs = new Map<string, PtrAnswer>();
   for (const t of transports) if (t.bind && !ptrs.has(t.bind)) ptrs.set(t.bind, await lookup(server.address, "PTR", t.bind));
   return judgeHelo(s.name, transports, [...s.sendingIps, ...(s.standbyIps ?? [])], s.mainIp, (ip) => ptrs.get(ip) ?? "NXDOMAIN");
-}
-
-async function checkMtaSts(domain: string, server: NameServer, https: HttpsOptions): Promise<CheckResult> {
-  const txt = await lookup(server.address, "TXT", `_mta-sts.${domain}`);
-  const fetched = await fetchPolicy(domain, https);
-  return mtaStsResult(domain, judgeMtaSts({ txt: Array.isArray(txt) ? txt : [], fetched, mxHosts: await mxHosts(domain, server) }));
 }
 
 /** The mailto: report addresses DMARC (rua, ruf) and TLS-RPT (rua) name, each with the MX of its domain. */

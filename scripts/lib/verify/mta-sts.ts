@@ -9,7 +9,7 @@
 import * as https from "https";
 import * as tls from "tls";
 import { mtaStsId } from "../../../components/mail-records";
-import { dnsName } from "./dns";
+import { NameServer, dnsName, lookup, mxHosts } from "./dns";
 import { CheckResult } from "./result";
 
 export interface MtaStsPolicy {
@@ -166,4 +166,11 @@ export function fetchPolicy(domain: string, o: HttpsOptions = {}): Promise<{ bod
 
 export function mtaStsResult(domain: string, v: ReturnType<typeof judgeMtaSts>): CheckResult {
   return { check: "mta-sts", subject: domain, status: v.ok ? "pass" : "fail", detail: v.ok ? v.summary! : v.problems.join("; ") };
+}
+
+/** The domain's MTA-STS as a sender judges it: its `_mta-sts` TXT, the policy fetched, the MX hosts it must name. */
+export async function checkMtaSts(domain: string, server: NameServer, https: HttpsOptions): Promise<CheckResult> {
+  const txt = await lookup(server.address, "TXT", `_mta-sts.${domain}`);
+  const fetched = await fetchPolicy(domain, https);
+  return mtaStsResult(domain, judgeMtaSts({ txt: Array.isArray(txt) ? txt : [], fetched, mxHosts: await mxHosts(domain, server) }));
 }
