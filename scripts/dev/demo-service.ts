@@ -2,7 +2,8 @@
  * `npm run demo -- --service`: the provisioning service's path, narrated. A private Postgres,
  * the stand-ins, a config repository with one tenant, and the service as its own process; the
  * demo plays the platform: requests through the API, each status as it happens, then what the
- * ledger, the git history and the tenant's IPs say.
+ * ledger, the git history and the tenant's IPs say; it ends on the operator console's address.
+ * Before it, a customer's whole life through the service (./demo-tenants.ts).
  */
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { consoleDemo } from "./demo-console";
@@ -23,6 +24,8 @@ const TENANT = {
 };
 
 export async function serviceDemo(): Promise<void> {
+  // A customer's whole life first (its own environment), so that the demo ends on the console's address.
+  await tenantsDemo(say, detail);
   say("Starting a private PostgreSQL, the Hostwinds and Cloudflare stand-ins, a config repository and the service");
   const env = await startServiceEnvironment({ name: "demo-service", tenants: [TENANT], ipDelayMs: 1500 });
   detail(`service: ${env.service.url} (OpenAPI: ${env.service.url}/openapi.json); Postgres: ${env.pg.url}`);
@@ -84,5 +87,4 @@ export async function serviceDemo(): Promise<void> {
     say("Stopping the service, Postgres and the stand-ins");
     await env.stop();
   }
-  await tenantsDemo(say, detail);
 }
