@@ -149,7 +149,7 @@ function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void,
   const timers: NodeJS.Timeout[] = [];
   if (o.monitorEverySeconds > 0) {
     const tick = () =>
-      monitorOnce(pool, { ...o.monitor, log })
+      monitorOnce(pool, { ...o.monitor, ...(o.verification ? { domains: o.verification } : {}), log })
         .then(
           (p) => p && (p.alerts || p.switches.length) && log(`monitor: ${p.ips} IPs of ${p.tenants} tenants checked, ${p.alerts} alerts`),
         )

@@ -6,7 +6,8 @@
  * when the verdict changes): a listed sending IP is paused (its standby takes over) by a pause_ip
  * request through the normal request path as soon as its server has a free standby; until then
  * every pass raises an incident-level `ip.alert` saying so. Opting in switches IPs listed before.
- * Each pass's results also feed the tenant's incidents, by cause (./incident-pass.ts).
+ * Each pass's results also feed the tenant's incidents, by cause (./incident-pass.ts); with
+ * `domains`, each tenant's domains are verified again too (a `dns` incident while one fails).
  * One pass at a time across all service processes (a Postgres advisory lock).
  */
 import { Pool } from "pg";
@@ -19,6 +20,8 @@ import { openPauseRequest } from "./store/requests";
 import { outcomesByCause } from "./incidents";
 import { recordAction, recordCause } from "./incident-pass";
 import { autoSwitchOn } from "./store/ips";
+import { VerificationOptions, verifyTenantDomains } from "./domains";
+import type { DomainVerification } from "../scripts/lib/verify/domain";
 import {
   MonitoredIp,
   Verdict,
@@ -40,6 +43,12 @@ export interface MonitorOptions {
   smtp: SmtpOptions | false;
   /** Where to reach each server's SMTP instead of its main IP (tests). */
   smtpHost?: string;
+  /**
+   * How to verify the tenants' domains (the service's `verification`): each pass verifies them
+   * again, so DNS served differently from the stack (a record changed by hand, a lost delegation)
+   * opens a `dns` incident. Absent: domains are verified only after applies and on request.
+   */
+  domains?: VerificationOptions;
   log?: (line: string) => void;
 }
 
@@ -90,12 +99,28 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
       if (verdict === "listed" && i.role === "sending" && switchOn) await emergencySwitch(pool, i, out, o);
     }
     for (const r of results.filter((x) => x.check !== "blocklist")) await keepResult(pool, tenant, r.ip, r);
-    for (const [cause, r] of outcomesByCause(results)) {
+    // Each domain's verification is kept on its own row (and its move is a webhook): here it only feeds the incident.
+    const dns = o.domains ? domainResults(await verifyTenantDomains(pool, o.domains, tenant)) : [];
+    for (const [cause, r] of outcomesByCause([...results, ...dns])) {
       const t = await recordCause(pool, tenant, cause, r);
       if (t) o.log?.(`monitor: ${tenant} ${cause}: incident ${t}`);
     }
   }
   return out;
+}
+
+/** A domain's verification as a monitoring result (pure): failing fails, pending (propagation) tells nothing yet. */
+export function domainResults(vs: DomainVerification[]): CheckResult[] {
+  return vs.map((v) => ({
+    check: "dns",
+    subject: v.domain,
+    status: v.status === "failing" ? "fail" : v.status === "pending" ? "unknown" : "pass",
+    detail: v.hints.length
+      ? v.hints.join("; ")
+      : v.status === "verified"
+        ? "verified: every record served as the stack publishes it"
+        : `${v.status}: propagation under way`,
+  }));
 }
 
 /** Keeps the IP's blocklist results and raises an alert when its verdict changed; returns the verdict. */

@@ -98,6 +98,8 @@ describe("the provisioning service", () => {
     "--blocklists",
     "bl.test.invalid",
     "--no-smtp",
+    // The servers here have no MailU: a domain's verification judges its MTA-STS TXT only (no policy fetch).
+    "--no-mta-sts",
     "--dead-after",
     "2",
   ];
@@ -475,6 +477,22 @@ describe("the provisioning service", () => {
     }>;
     expect(after.find((i) => i.ip === bad)).toMatchObject({ role: "paused", lastCheck: { blocklist: "listed" } });
     expect(after.filter((i) => i.role === "sending").length).toBeGreaterThan(0);
+
+    // DNS served differently from the stack: a record changed by hand opens a `dns` incident within a few passes.
+    const dmarc = cf.records("globex-mail.com").find((r) => r.type === "TXT" && r.name === "_dmarc.globex-mail.com")!;
+    const kept = dmarc.content;
+    dmarc.content = "v=DMARC1; p=none";
+    try {
+      await waitUntil(
+        "a dns incident",
+        async () =>
+          (await db.query("select 1 from incidents where tenant = 'globex' and cause = 'dns' and status = 'open'")).rows.length > 0,
+      );
+      const [inc] = (await db.query("select summary from incidents where tenant = 'globex' and cause = 'dns'")).rows;
+      expect(inc.summary).toContain("_dmarc.globex-mail.com");
+    } finally {
+      dmarc.content = kept;
+    }
   });
 
   // ---- issue 23 ----

@@ -190,7 +190,7 @@ describe("a customer's whole life through the service", () => {
     resolver.faults = { missing: new Set(["MX acmeoutreach.com"]) };
     const undelegated = (await api<Domain>("POST", "/tenants/acme/domains/acmeoutreach.com/verify", {})).body;
     expect(undelegated.status).toBe("failing");
-    const cfNs = nameServersOf(cf.addZone("acmeoutreach.com")).join(", ");
+    const cfNs = nameServersOf(cf.zoneIdOf("acmeoutreach.com")).join(", ");
     expect(undelegated.hints.join("\n")).toContain(`at the registrar set the name servers to ${cfNs}`);
     delegation.clear();
     resolver.faults = {};

@@ -10,6 +10,7 @@ import { AddressInfo } from "net";
 import { Pool } from "pg";
 import { CLOSED, CheckOutcome, CheckState, StateConfig, nextChannel, outcomesByCause, step } from "../../service/incidents";
 import { sendMail } from "../../service/mailer";
+import { domainResults } from "../../service/monitor";
 import { tellChannel } from "../../service/notify";
 import type { IncidentRow } from "../../service/store/incidents";
 
@@ -208,4 +209,25 @@ test('the Slack-compatible channel POSTs {"text": …} as JSON; a refusal is an 
   } finally {
     server.close();
   }
+});
+
+test("a domain's verification as a monitoring result: failing fails with its hints, pending tells nothing yet, verified passes", () => {
+  const v = (domain: string, status: "pending" | "verified" | "failing", hints: string[] = []) => ({
+    domain,
+    zone: domain,
+    status,
+    checkedAt: "2026-12-02T10:00:00.000Z",
+    records: [],
+    hints,
+  });
+  expect(
+    domainResults([v("a.com", "failing", ["a conflicting TXT record at _dmarc.a.com"]), v("b.com", "pending"), v("c.com", "verified")]),
+  ).toEqual([
+    { check: "dns", subject: "a.com", status: "fail", detail: "a conflicting TXT record at _dmarc.a.com" },
+    { check: "dns", subject: "b.com", status: "unknown", detail: "pending: propagation under way" },
+    { check: "dns", subject: "c.com", status: "pass", detail: "verified: every record served as the stack publishes it" },
+  ]);
+  expect([...outcomesByCause(domainResults([v("a.com", "failing", ["x"])]))]).toEqual([
+    ["dns", { outcome: "fail", details: ["a.com: x"] }],
+  ]);
 });
