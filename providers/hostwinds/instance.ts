@@ -36,7 +36,7 @@ export interface InstanceOutputs extends InstanceInputs {
   hostname: string;
   mainIp: string;
   status: string;
-  /** The image's UUID (`template` keeps the readable name; add_instance takes the UUID). */
+  /** The UUID of the image it was bought with (`template` keeps the readable name; add_instance takes the UUID). */
   image: string;
   monthlyPriceUsd: number;
   /** The product id Hostwinds reports; a refresh reads the price list only when it changes. */
@@ -531,7 +531,8 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     // The main IP's PTR only when Hostwinds reports it (no source says it does, ASSUMPTIONS: rdns):
     // otherwise what this stack set stands. Shared with the secondary IPs' read of the same list.
     if (props.rdns && api.main_ip) current.rdns = (await s.ips(api.serviceid)).find((i) => i.ip === api.main_ip)?.rdns ?? props.rdns;
-    const outs = outputs(api, current, price, props.image);
+    // `image` stays the one it was bought with (as `template`): a reinstall since is its OsImage's to report.
+    const outs = { ...outputs(api, current, price, props.image), ...(props.image ? { image: props.image } : {}) };
     const inputs: InstanceInputs = compact({
       tenant: props.tenant,
       name: props.name,
