@@ -227,3 +227,25 @@ rm -f /tmp/penguinmails-restic.err
 echo "backup: scheduled"
 `;
 }
+
+/**
+ * Before an OS reinstall (an image change, hostwinds.OsImage): a snapshot of MailU's data now, with
+ * the server's own backup script. A server with MailU data and no backup script stops it: the
+ * reinstall would lose the data. A server with no MailU data has nothing to lose.
+ */
+export function preReinstallScript(server: string): string {
+  return `set -eu
+if [ -x ${BACKUP_SCRIPT} ]; then
+  echo "reinstall: backing up MailU's data on ${server} before its OS is reinstalled"
+  ${BACKUP_SCRIPT}
+elif [ -d ${MAILU_DIR}/mail ] || [ -f ${MAILU_DB} ]; then
+  echo "reinstall: ${server} holds MailU data but has no backup step (penguinmails-infra:backup is not set): reinstalling would lose it. Set penguinmails-infra:backup and run up (the backup step comes first), or put the server's image back. Nothing was reinstalled." >&2
+  exit 3
+else
+  echo "reinstall: no MailU data on ${server}: nothing to back up"
+fi
+`;
+}
+
+/** What the step runs when it is first recorded and the image is the one the server was bought with: nothing. */
+export const NO_REINSTALL_SCRIPT = "echo 'reinstall: the server runs the image it was bought with; nothing to back up'";

@@ -7,6 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as hostwinds from "../providers/hostwinds";
 import { stopRun } from "./stop-run";
 import { DEFAULT_IMAGE } from "../providers/model/tenant";
+import { Command } from "../providers/ssh";
+import { NO_REINSTALL_SCRIPT, preReinstallScript } from "./backup-scripts";
 
 export interface MailServerArgs {
   tenant: string;
@@ -30,6 +32,11 @@ export interface MailServerArgs {
   retireIps?: string[];
   /** Standby IPs: bought, with rDNS, A record and SPF entry, ready to send but out of the rotation. */
   standbyIps?: number;
+  /**
+   * How the stack logs in to the server (MailU installed): then an image change backs MailU's data up
+   * before the reinstall. Without it, nothing is installed on the server and nothing is backed up.
+   */
+  ssh?: { port?: number; privateKey?: pulumi.Input<string> };
   /** Sending IPs taken out of the rotation at once (an emergency); a standby IP takes each one's place. */
   pausedIps?: string[];
 }
@@ -79,6 +86,14 @@ export class MailServer extends pulumi.ComponentResource {
   readonly sendingIps: pulumi.Output<SendingIp[]>;
   readonly standbyIps: pulumi.Output<SendingIp[]>;
   readonly serverMonthlyUsd: pulumi.Output<number>;
+  /** The image the server runs: a change is a reinstall on the same server (backup before, when MailU is installed). */
+  readonly osImage: hostwinds.OsImage;
+  /**
+   * [] while the server runs the image it was bought with, else [that image]: the server's SSH steps
+   * take it as their triggers (and depend on osImage), so a reinstall runs them again on the fresh disk.
+   * Known in a preview (config and state), so a stack made before OsImage previews its steps unchanged.
+   */
+  readonly osGeneration: pulumi.Output<string[]>;
 
   constructor(name: string, args: MailServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailServer", name, {}, opts);
@@ -100,11 +115,11 @@ export class MailServer extends pulumi.ComponentResource {
       {
         parent: this,
         dependsOn: opts?.dependsOn,
-        // A server with no image named was bought with the default of its day: a newer default is for
-        // new servers, never a reason to replace a running one (a change of an image named in the config is).
-        ignoreChanges: args.image === undefined ? ["template"] : [],
+        // The Instance's template is the image it was bought with; the image it runs is osImage's.
+        ignoreChanges: ["template"],
       },
     ); // children do not inherit a component's dependsOn
+    ({ osImage: this.osImage, generation: this.osGeneration } = this.reimaging(args));
     // Every IP slot of this server, so a new slot learns what the others hold before taking an IP.
     const siblings = [
       ...Array.from({ length: args.sendingIps }, (_, i) => `${args.name}-ip${i + 1}`),
@@ -167,5 +182,50 @@ export class MailServer extends pulumi.ComponentResource {
     this.sendingIps = describe(this.ips);
     this.standbyIps = describe(this.standby);
     this.registerOutputs({ hostname: this.hostname, serviceId: this.serviceId, mainIp: this.mainIp, sendingIps: this.sendingIps });
+  }
+  /**
+   * The server's image, bound to its Instance. A server with no image named keeps the one it was bought
+   * with (a newer DEFAULT_IMAGE is for new servers, and removing the name reinstalls nothing). With SSH
+   * access, a step backs MailU's data up first whenever the image changes (osImage depends on it).
+   */
+  private reimaging(args: MailServerArgs): { osImage: hostwinds.OsImage; generation: pulumi.Output<string[]> } {
+    const builtWith = this.instance.template;
+    const wanted = args.image === undefined ? builtWith : pulumi.output(args.image);
+    const changed = pulumi.all([wanted, builtWith]).apply(([w, b]) => w !== b);
+    const generation = pulumi.all([wanted, changed]).apply(([w, c]) => (c ? [w] : []));
+    const before = args.ssh
+      ? new Command(
+          `${args.name}-pre-reinstall`,
+          {
+            description: `the backup before an OS reinstall of ${args.name} (${args.tenant})`,
+            connection: {
+              host: this.instance.mainIp,
+              port: args.ssh.port ?? 22,
+              user: "root",
+              password: this.instance.rootPassword,
+              privateKey: args.ssh.privateKey,
+            },
+            // Recorded with nothing to do; run again (the backup) whenever the image asked for changes.
+            create: changed.apply((c) => (c ? preReinstallScript(args.name) : NO_REINSTALL_SCRIPT)),
+            update: preReinstallScript(args.name),
+            triggers: generation,
+            timeoutSeconds: 3600,
+          },
+          { parent: this },
+        )
+      : undefined;
+    const osImage = new hostwinds.OsImage(
+      `${args.name}-os`,
+      {
+        tenant: args.tenant,
+        name: args.name,
+        serviceId: this.instance.serviceId,
+        serverMark: this.instance.serverName,
+        template: wanted,
+        builtWith,
+      },
+      { parent: this, dependsOn: before ? [before] : [], ignoreChanges: args.image === undefined ? ["template"] : [] },
+    );
+    return { osImage, generation };
   }
 }

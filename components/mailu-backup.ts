@@ -79,6 +79,8 @@ export interface MailuBackupArgs {
   env: pulumi.Input<Record<string, string>>;
   /** Values to mask (the connection's password, generated secrets). */
   redact?: pulumi.Input<string>[];
+  /** A change runs the step again (a reinstalled server: its newest snapshot is restored). */
+  triggers?: pulumi.Input<unknown[]>;
 }
 
 export class MailuBackup extends pulumi.ComponentResource {
@@ -119,6 +121,7 @@ export class MailuBackup extends pulumi.ComponentResource {
         create: backupStepScript(WRITE_FILES, args.hostname),
         stdin: pulumi.secret(files),
         redact: pulumi.all([password.result, envValues, pulumi.all(args.redact ?? [])]).apply(([pw, ev, r]) => [pw, ...ev, ...r]),
+        ...(args.triggers ? { triggers: args.triggers } : {}),
       },
       { parent: this, dependsOn: opts?.dependsOn },
     );

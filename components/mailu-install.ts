@@ -109,6 +109,11 @@ export interface MailuInstallArgs {
   messagesPerDay?: number;
   /** Backups of MailU's data (./mailu-backup.ts); a step of its own that runs before MailU starts. */
   backup?: { settings: BackupSettings; env: pulumi.Input<Record<string, string>> };
+  /**
+   * The server's image (MailServer.osImage) and its generation (MailServer.osGeneration): every step
+   * runs after the image is in place and runs again when the generation changes (a reinstall: a fresh disk).
+   */
+  os?: { image: pulumi.Resource; generation: pulumi.Input<string[]> };
 }
 
 const POSTMASTER = "admin";
@@ -157,12 +162,13 @@ export class MailuInstall extends pulumi.ComponentResource {
     });
     const where = `${args.server} (${args.tenant})`;
     const redact = [secretKey.result, apiToken.result, password.result];
-    const defaults = { connection, redact };
+    const defaults = { connection, redact, ...(args.os ? { triggers: args.os.generation } : {}) };
+    const afterImage = args.os ? [args.os.image] : [];
 
     this.packages = new Command(
       `${name}-packages`,
       { ...defaults, description: `Debian packages on ${where}`, create: packagesScript() },
-      { parent: this },
+      { parent: this, dependsOn: afterImage },
     );
 
     // A rebuilt server gets its newest snapshot back before MailU's containers start (after the packages:
@@ -170,7 +176,15 @@ export class MailuInstall extends pulumi.ComponentResource {
     if (args.backup)
       this.backup = new MailuBackup(
         `${name}-backup`,
-        { tenant: args.tenant, server: args.server, hostname: args.hostname, connection, redact, ...args.backup },
+        {
+          tenant: args.tenant,
+          server: args.server,
+          hostname: args.hostname,
+          connection,
+          redact,
+          triggers: args.os?.generation,
+          ...args.backup,
+        },
         { parent: this, dependsOn: [this.packages] },
       );
 

@@ -185,7 +185,7 @@ export function hourlyBillingOnLongLivedServer(r: StackResource): Violation[] {
 
 /**
  * Advisory: a server that allows being replaced. A change that cannot be made in place (location,
- * image, billing cycle, another adopted server) replaces such a server: the provider refuses it in
+ * billing cycle, another adopted server; an image change is a reinstall in place, hostwinds.OsImage) replaces such a server: the provider refuses it in
  * preview unless the tenant's config sets `allowReplace` on the server (providers/hostwinds/instance.ts),
  * so every server carrying the opt-in is named, with what replacing it would lose.
  */

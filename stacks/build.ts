@@ -51,8 +51,13 @@ function tenantPlan(tenant: Tenant, o: BuildOptions): TenantPlan {
   });
 }
 
-function mailServers(tenant: Tenant, plan: TenantPlan): Built[] {
+function mailServers(tenant: Tenant, plan: TenantPlan, config: pulumi.Config): Built[] {
   const mailDomain = tenant.domains[0].name;
+  // With MailU installed, an image change backs its data up over SSH first (MailServer.osImage).
+  const ssh =
+    config.getBoolean("installMailu") === false
+      ? undefined
+      : { port: config.getNumber("sshPort"), privateKey: config.getSecret("sshPrivateKey") };
   return tenant.servers.map((s) => ({
     config: s,
     server: new MailServer(
@@ -73,6 +78,7 @@ function mailServers(tenant: Tenant, plan: TenantPlan): Built[] {
         retireIps: s.retireIps,
         standbyIps: s.standbyIps,
         pausedIps: s.pausedIps,
+        ssh,
       },
       { dependsOn: [plan] },
     ),
@@ -158,6 +164,7 @@ function mailuInstalls(tenant: Tenant, servers: Built[], domains: MailDomain[], 
             privateKey: config.getSecret("sshPrivateKey"),
           },
           backup,
+          os: { image: server.osImage, generation: server.osGeneration },
         },
         { parent: server, dependsOn: domains },
       ),
@@ -221,7 +228,7 @@ function warmupOf(tenant: Tenant, hostname: string) {
 export function buildTenant(tenant: Tenant, o: BuildOptions) {
   const backup = o.backup ? { settings: o.backup.settings, env: pulumi.secret(o.backup.env) } : undefined;
   const plan = tenantPlan(tenant, o);
-  const servers = mailServers(tenant, plan);
+  const servers = mailServers(tenant, plan, o.config);
   const domains = mailDomains(tenant, servers, o.domainZones);
   const installs = mailuInstalls(tenant, servers, domains, o.config, backup);
 

@@ -20,6 +20,7 @@ export type { BillingCycle } from "../model/pricing";
 
 export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
 export const SECONDARY_IP_TYPE = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
+export const OS_IMAGE_TYPE = "pulumi-nodejs:dynamic/hostwinds:OsImage";
 
 export interface InstanceArgs {
   /** The tenant the server belongs to; part of its owner, whose hash is its name in Hostwinds (inputs.ts). */
@@ -32,7 +33,11 @@ export interface InstanceArgs {
   location: pulumi.Input<number>;
   /** Hostwinds plan id (`rid` in the price list). Changing it upgrades the same server (upgrade_instance). */
   plan: pulumi.Input<number>;
-  /** Image: a public image's name (e.g. debian-12) or a template UUID. The UUID is the `image` output. Changing it replaces the server (refused unless allowReplace; `fleet rebuild --reinstall` keeps the server). */
+  /**
+   * The image the server is bought with: a public image's name (e.g. debian-12) or a template UUID (the
+   * `image` output). Changing it later changes nothing on the server: the image a running server has is
+   * a `hostwinds.OsImage`'s, whose change is a reinstall on the same server.
+   */
   template: pulumi.Input<string>;
   /** Default monthly. Changing it replaces the server (refused unless allowReplace). */
   billingCycle?: pulumi.Input<BillingCycle>;
@@ -59,6 +64,8 @@ export class Instance extends DynamicResource {
   /** The main IP's reverse DNS as last set or read ("" when not managed). */
   declare readonly rdns: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
+  /** The image it was bought with, as the config named it. */
+  declare readonly template: pulumi.Output<string>;
   declare readonly image: pulumi.Output<string>;
   declare readonly monthlyPriceUsd: pulumi.Output<number>;
   /** Secret. */
@@ -148,6 +155,44 @@ export class SecondaryIp extends DynamicResource {
       opts,
       "hostwinds",
       "SecondaryIp",
+    );
+  }
+}
+
+export interface OsImageArgs {
+  tenant: pulumi.Input<string>;
+  /** The server's logical name in the tenant (for messages). */
+  name: pulumi.Input<string>;
+  stack?: pulumi.Input<string>;
+  /** The server (Instance.serviceId). Another server is another OsImage. */
+  serviceId: pulumi.Input<number>;
+  /** The server's owner mark (Instance.serverName): a server carrying another mark is never reinstalled. */
+  serverMark?: pulumi.Input<string>;
+  /** The image the server is to run: a public image's name or a template UUID. Changing it reinstalls the same server. */
+  template: pulumi.Input<string>;
+  /** The image the server was bought with (Instance.template): recording that one reinstalls nothing. */
+  builtWith: pulumi.Input<string>;
+}
+
+/**
+ * The image a Hostwinds server runs, bound to its Instance. A change is an OS reinstall on the same
+ * server (`reinstall_instance`): its IPs and their warm-up stay, its disk is rebuilt. Make what must
+ * run before (a backup) a dependency of it, and what must run after (the server's setup) depend on it.
+ */
+export class OsImage extends DynamicResource {
+  declare readonly image: pulumi.Output<string>;
+  declare readonly template: pulumi.Output<string>;
+  /** When this resource last reinstalled the server (ISO time), "" when it never did. */
+  declare readonly reinstalledAt: pulumi.Output<string>;
+
+  constructor(name: string, args: OsImageArgs, opts: pulumi.CustomResourceOptions = {}) {
+    super(
+      "dist/providers/hostwinds/os-image",
+      name,
+      { image: undefined, reinstalledAt: undefined, ...args, stack: args.stack ?? pulumi.getStack() },
+      opts,
+      "hostwinds",
+      "OsImage",
     );
   }
 }

@@ -74,6 +74,25 @@ export const secondaryIpInputsSchema = z.object({
 });
 export type SecondaryIpInputs = z.infer<typeof secondaryIpInputsSchema>;
 
+const imageName = (what: string) =>
+  z.string({ error: (i) => (i.input === undefined ? "is required" : undefined) }).min(1, `must name an image (${what})`);
+
+export const osImageInputsSchema = z.object({
+  tenant: slug("the tenant id, e.g. acme"),
+  /** The server's logical name in the tenant (for messages). */
+  name: slug("the server's logical name in the tenant, e.g. mx1"),
+  stack: stack.optional(),
+  /** The server (Instance.serviceId): a new server is a new OsImage. */
+  serviceId: id("the id of the server whose image this is"),
+  /** The server's owner mark (Instance.serverName): a server carrying another is never reinstalled. */
+  serverMark: z.string().optional(),
+  /** The image the server is to run: a public image's name (debian-13) or a template UUID. A change is a reinstall. */
+  template: imageName("a name such as debian-13, or a template UUID"),
+  /** The image the server was bought with (Instance.template): no reinstall while the two are the same. */
+  builtWith: imageName("the Instance's template"),
+});
+export type OsImageInputs = z.infer<typeof osImageInputsSchema>;
+
 /**
  * Who owns a server: the backend (a short fingerprint of its URL, `backendFingerprint`), the Pulumi
  * project, the stack, the tenant and the server's logical name. Kept in full in the resource's

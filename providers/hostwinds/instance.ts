@@ -36,7 +36,7 @@ export interface InstanceOutputs extends InstanceInputs {
   hostname: string;
   mainIp: string;
   status: string;
-  /** The image's UUID (`template` keeps the readable name; add_instance takes the UUID). */
+  /** The UUID of the image it was bought with (`template` keeps the readable name; add_instance takes the UUID). */
   image: string;
   monthlyPriceUsd: number;
   /** The product id Hostwinds reports; a refresh reads the price list only when it changes. */
@@ -49,9 +49,10 @@ export interface InstanceOutputs extends InstanceInputs {
  * Inputs that Hostwinds cannot change on a running server: changing one means a new server, which
  * is refused unless the server allows it (`allowReplace`). A plan change is an upgrade in place
  * (upgrade_instance) and SSH keys are the server's business (installed at build only), so neither
- * is here; a new image is `fleet rebuild --reinstall` on the same server.
+ * is here; nor is the template: it is the image the server was bought with, and the image it runs
+ * is `hostwinds.OsImage`'s, whose change is a reinstall on the same server (os-image.ts).
  */
-const REPLACE_ON_CHANGE = ["tenant", "location", "template", "billingCycle"] as const;
+const REPLACE_ON_CHANGE = ["tenant", "location", "billingCycle"] as const;
 
 /** What replacing a server loses, for the refusal in preview. */
 const LOST_BY_REPLACING =
@@ -86,24 +87,30 @@ function outputs(api: ApiInstance, inputs: InstanceInputs, price: number, imageU
 }
 
 /** The image UUID add_instance takes; a precise error listing the images when the name is unknown. */
-async function imageUuid(s: Session, inputs: InstanceInputs): Promise<string> {
-  // A UUID is sent as it is: no image listing (ASSUMPTIONS: get_public_images) is needed for it.
-  if (UUID.test(inputs.template.trim())) return inputs.template.trim();
+const imageUuid = (s: Session, inputs: InstanceInputs) => resolveImage(s, label(inputs), inputs.template, "Nothing was bought.");
+
+/**
+ * The UUID of image `template` (a public image's name, or a UUID sent as it is: no image listing,
+ * ASSUMPTIONS: get_public_images, is needed for it). `what` names the resource in errors, which end
+ * with `nothing` (what was not done).
+ */
+export async function resolveImage(s: Session, what: string, template: string, nothing: string): Promise<string> {
+  if (UUID.test(template.trim())) return template.trim();
   let images: Image[];
   try {
     images = await s.images();
   } catch (e) {
     if (!(e instanceof UnexpectedShapeError) && !isRefusal(e)) throw e;
     throw new Error(
-      `${label(inputs)}: image "${inputs.template}" cannot be looked up: ${e.message} (ASSUMPTIONS: "get_public_images answers a list of {uuid, name}"). ` +
-        "Give the server's image as a template UUID (the panel shows it; `fleet catalog` lists them). Nothing was bought.",
+      `${what}: image "${template}" cannot be looked up: ${e.message} (ASSUMPTIONS: "get_public_images answers a list of {uuid, name}"). ` +
+        `Give the server's image as a template UUID (the panel shows it; \`fleet catalog\` lists them). ${nothing}`,
     );
   }
-  const found = findImage(images, inputs.template);
+  const found = findImage(images, template);
   if (found) return found.uuid;
   throw new Error(
-    `${label(inputs)}: image "${inputs.template}" is not among Hostwinds' public images (${images.map((i) => `${imageSlug(i.name)} = ${i.uuid}`).join(", ") || "none"}). ` +
-      "Set the server's image to one of these names, or to a template UUID (a snapshot's, say). Nothing was bought.",
+    `${what}: image "${template}" is not among Hostwinds' public images (${images.map((i) => `${imageSlug(i.name)} = ${i.uuid}`).join(", ") || "none"}). ` +
+      `Set the server's image to one of these names, or to a template UUID (a snapshot's, say). ${nothing}`,
   );
 }
 
@@ -440,14 +447,16 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     }
     if (news.adoptServiceId !== undefined && String(news.adoptServiceId) !== id) replaces.push("adoptServiceId");
     if (replaces.length && !news.allowReplace) {
-      const why = replaces
-        .map((k) => (k === "template" ? "template (a new image: `fleet rebuild --reinstall` rebuilds it on the same server)" : k))
-        .join(", ");
       throw new Error(
-        `${label(news)}: changing ${why} would replace server ${id}: a new server is bought and this one terminated, losing ${LOST_BY_REPLACING}. ` +
+        `${label(news)}: changing ${replaces.join(", ")} would replace server ${id}: a new server is bought and this one terminated, losing ${LOST_BY_REPLACING}. ` +
           "Refused. Put the old value back, or set `allowReplace: true` on this server in the tenant's config to accept the loss. Nothing was bought or changed.",
       );
     }
+    if (news.template !== undefined && !isUnknown(news.template) && news.template !== olds.template)
+      progress(
+        `${label(news)}: template ${olds.template} → ${news.template} is not applied to server ${id}: an Instance's template is the image it was bought with; ` +
+          "the image a server runs is changed by a hostwinds.OsImage bound to it (a reinstall on the same server), which tenant stacks have",
+      );
     const wanted = known(news) ? markOf(news) : undefined;
     const rename = wanted !== olds.serverName || olds.name !== news.name;
     // A plan change is an upgrade of the same server; SSH keys are recorded (Hostwinds installs them at build only).
@@ -522,7 +531,8 @@ export const provider: pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceO
     // The main IP's PTR only when Hostwinds reports it (no source says it does, ASSUMPTIONS: rdns):
     // otherwise what this stack set stands. Shared with the secondary IPs' read of the same list.
     if (props.rdns && api.main_ip) current.rdns = (await s.ips(api.serviceid)).find((i) => i.ip === api.main_ip)?.rdns ?? props.rdns;
-    const outs = outputs(api, current, price, props.image);
+    // `image` stays the one it was bought with (as `template`): a reinstall since is its OsImage's to report.
+    const outs = { ...outputs(api, current, price, props.image), ...(props.image ? { image: props.image } : {}) };
     const inputs: InstanceInputs = compact({
       tenant: props.tenant,
       name: props.name,

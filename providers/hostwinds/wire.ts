@@ -258,8 +258,10 @@ export function isDefaultRdns(rdns: string | undefined, ip: string): boolean {
 export const ASSUMPTIONS = [
   {
     what: "OS reinstall on the same VPS `reinstall_instance` (serviceid, template), keeping IPs and root password",
-    dependsOnIt: "`fleet rebuild --reinstall` (a broken server back with its IPs)",
-    without: "`fleet up --refresh` after terminating: a new server with new IPs (warm-up restarts)",
+    dependsOnIt:
+      "an image change in the config (hostwinds.OsImage: backup, reinstall, the SSH steps again) and `fleet rebuild --reinstall` (a broken server back with its IPs)",
+    without:
+      "a reinstall that moved the IPs or changed the password is reported (run `up --refresh`); without the action, an image change stops before the reinstall (Invalid Action, nothing lost) and a broken server is rebuilt as a new one: terminate and `fleet up --refresh` (new IPs, warm-up restarts)",
   },
   {
     what: "secondary-IP purchase action `add_ip` (serviceid, qty)",

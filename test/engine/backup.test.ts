@@ -282,4 +282,58 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
     expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
     expect(sim.ledger(KEY).length).toBe(ledger); // nothing bought or released
   });
+
+  test("the image changed in the config: the same server reinstalled in place (preview says so, replaces nothing); mail backed up before, restored after; same IPs", async () => {
+    const before = await outputsOf("acme");
+    const ip = before.servers[0].mainIp;
+    // Mail that arrived after the last backup: only the backup taken before the reinstall keeps it.
+    const late = "cur/1700000009.M9P1.mx1:2,S";
+    const lateMail = "From: d@example.net\r\nTo: admin@acme-mail.com\r\nSubject: late\r\n\r\nafter the last backup\r\n";
+    await onServer(`set -e; base64 -d > '${MAILBOX}/${late}'; touch /root/only-on-the-old-disk`, Buffer.from(lateMail).toString("base64"));
+    const ledger = sim.ledger(KEY).length;
+    const execs = hosts.execs.length;
+    const stack = await stackOf("acme");
+    // The stand-in's host keeps its Debian suite across a reinstall; the image asked for is what changes.
+    const t = tenant("acme", 2);
+    await stack.setConfig("penguinmails-infra:tenant", {
+      value: JSON.stringify({ ...t, servers: [{ ...t.servers[0], image: "debian-12" }] }),
+    });
+    const said: string[] = [];
+    const preview = await stack.preview({ onOutput: (l) => said.push(l) });
+    expect(preview.changeSummary).toMatchObject({ update: expect.any(Number) });
+    expect(preview.changeSummary).not.toHaveProperty("replace");
+    expect(preview.changeSummary).not.toHaveProperty("delete");
+    expect(preview.changeSummary).not.toHaveProperty("create");
+    expect(said.join("")).toMatch(
+      /the image changes from debian-13 to debian-12: server \d+ is reinstalled in place .*IPs and their warm-up stay/,
+    );
+
+    const [r] = await fleetUp(opts(), ["acme"]);
+    expect([r.status, r.error]).toEqual(["ok", undefined]);
+    const after = await outputsOf("acme");
+    expect([after.servers[0].serviceId, after.servers[0].mainIp, after.sendingIps]).toEqual([
+      before.servers[0].serviceId,
+      ip,
+      before.sendingIps,
+    ]);
+    // The ledger: one reinstall of that server, nothing bought or released.
+    expect(
+      sim
+        .ledger(KEY)
+        .slice(ledger)
+        .map((e) => [e.kind, e.event, e.serviceId]),
+    ).toEqual([["server", "reinstalled", before.servers[0].serviceId]]);
+    expect(hosts.file(ip, "/root/only-on-the-old-disk")).toBeUndefined(); // a fresh disk
+    expect(hosts.file(ip, `${MAILBOX}/${late}`)).toBe(lateMail);
+    for (const [f, content] of Object.entries(messages)) expect(hosts.file(ip, `${MAILBOX}/${f}`)).toBe(content);
+    expect(hosts.file(ip, `/mailu/dkim/${ZONE}.pm1.key`)).toBe(dkimBefore);
+    // The backup before the reinstall, then the restore, then MailU's containers.
+    const cmds = hosts.execs.slice(execs).map((e) => e.command);
+    const backup = cmds.findIndex((c) => c.includes("backing up MailU's data"));
+    const restore = cmds.findIndex((c) => c.includes("restoring the newest"));
+    expect(backup).toBeGreaterThanOrEqual(0);
+    expect(backup).toBeLessThan(restore);
+    expect(restore).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
+    await expect(stack.preview({ expectNoChanges: true })).resolves.toBeDefined();
+  });
 });

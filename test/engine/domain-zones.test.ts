@@ -1,7 +1,8 @@
 /**
  * Sending domains each in their own Cloudflare zone (issue 25 item 1), through the real engine:
- * a stack made by the code before domains had zones of their own previews with no change under
- * this code (no config change, no record replaced); a second domain in its own zone, found among
+ * a stack made by the code before domains had zones of their own previews under this code with no
+ * change but the record of each server's image (hostwinds.OsImage, a create that reinstalls nothing;
+ * no config change, no record replaced), as does one made just before OsImage; a second domain in its own zone, found among
  * the zones the token can see, gets its records there while the host names stay in the tenant's
  * zone; a domain no visible zone holds is refused before anything is bought.
  */
@@ -30,10 +31,10 @@ const git = (...args: string[]) => execFileSync("git", args, { cwd: projectRoot,
  * (lazy-provider.ts resolves them from @pulumi/pulumi, which the worktree links here), so what
  * differs is what the program declares: each record's zone, name and content.
  */
-function programBefore(): string {
-  const added = git("log", "--diff-filter=A", "--format=%H", "--", "providers/model/zones.ts").split("\n").pop()!;
+function programBefore(file = "providers/model/zones.ts"): string {
+  const added = git("log", "--diff-filter=A", "--format=%H", "--", file).split("\n").pop()!;
   const base = git("rev-parse", `${added}^`);
-  const tree = path.join(os.tmpdir(), `penguinmails-before-zones-${base.slice(0, 12)}`);
+  const tree = path.join(os.tmpdir(), `penguinmails-before-${path.basename(file, ".ts")}-${base.slice(0, 12)}`);
   if (!fs.existsSync(path.join(tree, "dist", "stacks", "index.js"))) {
     fs.rmSync(tree, { recursive: true, force: true });
     git("worktree", "prune");
@@ -44,7 +45,7 @@ function programBefore(): string {
       stdio: "inherit",
     });
   }
-  const dir = workDirFor("domain-zones-before");
+  const dir = workDirFor(`domain-zones-before-${path.basename(file, ".ts")}`);
   fs.writeFileSync(
     path.join(dir, "Pulumi.yaml"),
     fs.readFileSync(path.join(programDir("domain-zones", "stacks", "penguinmails-infra"), "Pulumi.yaml")),
@@ -104,10 +105,46 @@ describe("sending domains in zones of their own", () => {
     // The same stack and its config file as they are (the secrets' salt with them), under this code.
     fs.copyFileSync(path.join(before, `Pulumi.${name}.yaml`), path.join(dir, `Pulumi.${name}.yaml`));
     const stack = await localStack(name, dir, { backend: BACKEND });
-    const preview = await stack.preview({ expectNoChanges: true, diff: true });
-    expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
-    expect((await stack.up()).summary.resourceChanges).toEqual({ same: expect.any(Number) });
+    await previewsOnlyTheImageRecord(stack);
     expect(cf.records("globex.io").map((r) => `${r.id} ${r.type} ${r.name} ${r.content}`)).toEqual(recordsBefore);
+    await stack.destroy();
+  });
+
+  /**
+   * A stack made before hostwinds.OsImage previews, under this code, no replace, no delete and no
+   * update: only the new record of each server's image (a create that reinstalls nothing, since the
+   * image asked for is the one the server was bought with); `up` then buys and changes nothing.
+   */
+  async function previewsOnlyTheImageRecord(stack: Stack): Promise<void> {
+    const bought = purchases();
+    const ops: string[] = [];
+    const preview = await stack.preview({
+      diff: true,
+      onEvent: (e) => {
+        const m = e.resourcePreEvent?.metadata;
+        if (m && m.op !== "same") ops.push(`${m.op} ${m.type}`);
+      },
+    });
+    expect(Object.keys(preview.changeSummary).sort()).toEqual(["create", "same"]);
+    expect(ops).toEqual(Array(preview.changeSummary.create).fill("create pulumi-nodejs:dynamic/hostwinds:OsImage"));
+    expect(preview.stdout).not.toMatch(/reinstalled in place/);
+    expect((await stack.up()).summary.resourceChanges).toEqual({ same: expect.any(Number), create: preview.changeSummary.create });
+    expect(purchases()).toBe(bought);
+    expect(sim.ledger(KEY).filter((e) => e.event === "reinstalled")).toEqual([]);
+    await expect(stack.preview({ expectNoChanges: true })).resolves.toBeDefined();
+  }
+
+  test("a stack made by the code before OsImage previews only the image records: no replace, delete or update; DNS unchanged", async () => {
+    const name = `before-os-${process.pid}`;
+    const config = tenant({ id: "initech", zone: "tryacme.io", domains: [{ name: "tryacme.io" }] });
+    const before = programBefore("providers/hostwinds/os-image.ts");
+    const old = await tenantStack(name, config, before);
+    expect((await old.up()).summary.result).toBe("succeeded");
+    const recordsBefore = cf.records("tryacme.io").map((r) => `${r.id} ${r.type} ${r.name} ${r.content}`);
+    fs.copyFileSync(path.join(before, `Pulumi.${name}.yaml`), path.join(dir, `Pulumi.${name}.yaml`));
+    const stack = await localStack(name, dir, { backend: BACKEND });
+    await previewsOnlyTheImageRecord(stack);
+    expect(cf.records("tryacme.io").map((r) => `${r.id} ${r.type} ${r.name} ${r.content}`)).toEqual(recordsBefore);
     await stack.destroy();
   });
 

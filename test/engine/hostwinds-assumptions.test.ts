@@ -26,6 +26,7 @@ import { descendantsMatching } from "./harness";
 
 const KEY = "sim-key-assume-0123456789";
 const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
+const DEBIAN_13 = IMAGES.find((i) => i.slug === "debian-13")!.uuid;
 const BACKEND = "hostwinds-assumptions";
 
 jest.setTimeout(15 * 60_000);
@@ -312,7 +313,7 @@ describe("hostwinds provider without the assumed fields", () => {
   ];
 
   test.concurrent.each(MODES)(
-    "%s: up, refresh, plan change, scale, destroy; one purchase per slot",
+    "%s: up, refresh, plan change, image change (a reinstall in place), scale, destroy; one purchase per slot",
     async (what, wire, config, upgrade) => {
       const sim = await startSim({ wire });
       const tenant = `mode-${what.split(".")[0]}-${Object.values(wire)
@@ -348,6 +349,32 @@ describe("hostwinds provider without the assumed fields", () => {
         expect(sim.ledger(KEY)).toHaveLength(before);
         await stack.setConfig("plan", { value: "101" });
       }
+
+      // The image: first recorded as the one it was bought with (a create, nothing reinstalled), then
+      // changed: a reinstall of the same server (one ledger entry), its IPs kept.
+      const bought = config.image ?? "debian-12";
+      await stack.setConfig("osImage", { value: bought });
+      const recorded = await stack.up(out);
+      expect([recorded.summary.resourceChanges, sim.ledger(KEY).length]).toEqual([
+        expect.objectContaining({ create: 1 }),
+        before + (upgrade === "in place" ? 1 : 0),
+      ]);
+      expect(recorded.summary.resourceChanges).not.toHaveProperty("replace");
+      await stack.setConfig("osImage", { value: config.image ? DEBIAN_13 : "debian-13" });
+      const seen = logs.length;
+      const reimaged = await stack.up(out);
+      expect([reimaged.outputs.serviceId.value, reimaged.outputs.ips.value]).toEqual([id, recorded.outputs.ips.value]);
+      expect(reimaged.outputs.image.value).toBe(DEBIAN_13);
+      expect(
+        sim
+          .ledger(KEY)
+          .filter((e) => e.event === "reinstalled")
+          .map((e) => e.serviceId),
+      ).toEqual([id]);
+      expect(sim.ledger(KEY).filter((e) => e.kind === "server" && e.event === "bought")).toHaveLength(1);
+      if (wire.reinstallKeepsPassword === false)
+        expect(logs.slice(seen).join("")).toMatch(/has a new root password after the reinstall \(ASSUMPTIONS: reinstall/);
+      await stack.preview({ refresh: true, expectNoChanges: true, ...out });
 
       await stack.setConfig("ipCount", { value: "3" });
       const more = await stack.up(out);

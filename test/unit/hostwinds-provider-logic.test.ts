@@ -7,6 +7,18 @@ import { monthlyPriceUsd } from "../../providers/model/pricing";
 import { SettingsError, readSettings } from "../../providers/hostwinds/settings";
 import { isDefaultRdns, planSchema } from "../../providers/hostwinds/wire";
 
+/** What `fn` printed (the provider's progress lines, shown in a preview). */
+async function captured(fn: () => Promise<unknown>): Promise<string[]> {
+  const lines: string[] = [];
+  const spy = jest.spyOn(console, "log").mockImplementation((l: unknown) => void lines.push(String(l)));
+  try {
+    await fn();
+  } finally {
+    spy.mockRestore();
+  }
+  return lines;
+}
+
 const good = { tenant: "acme", name: "mx1", stack: "acme", location: 2, plan: 102, template: "debian-12" };
 const MARK = serverName({ backend: "", project: "", stack: "acme", tenant: "acme", server: "mx1" });
 const stateOf = (over: Record<string, unknown> = {}) =>
@@ -89,13 +101,19 @@ describe("diffs", () => {
         deleteBeforeReplace: false,
       });
     }
-    for (const change of [{ location: 3 }, { template: "debian-13" }, { billingCycle: "annually" }, { adoptServiceId: 10002 }]) {
+    for (const change of [{ location: 3 }, { billingCycle: "annually" }, { adoptServiceId: 10002 }]) {
       const refused = instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], ...change } as never);
       await expect(refused).rejects.toThrow(/would replace server 10001: .*losing its mail data .*warm-up.* Refused\..*allowReplace: true/);
     }
-    await expect(
-      instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], template: "debian-13" } as never),
-    ).rejects.toThrow(/fleet rebuild --reinstall/);
+  });
+
+  test("an Instance's template is the image it was bought with: a change neither replaces nor updates it (OsImage reinstalls)", async () => {
+    const lines = captured(async () =>
+      expect(
+        await instance.diff!("10001", stateOf(), { ...good, billingCycle: "monthly", sshKeys: [], template: "debian-13" } as never),
+      ).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false }),
+    );
+    expect((await lines).join("\n")).toMatch(/not applied to server 10001: .*hostwinds\.OsImage/);
   });
 
   test("a server renamed in the panel is renamed back; one that is not up is updated (waited for)", async () => {

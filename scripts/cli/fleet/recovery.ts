@@ -23,6 +23,8 @@ import { COMMAND_TYPE, StateResource, serverConnection } from "../../lib/stacks/
 export { serverConnection };
 import { runPool } from "./pool";
 import { hostwindsFromEnv } from "./orphans";
+import { reinstallAndWait } from "../../../providers/hostwinds/reinstall";
+import { OS_IMAGE_TYPE } from "../../../providers/hostwinds";
 
 /**
  * For `verify`'s HELO check: each server reached over SSH as the install's network step reaches it
@@ -221,7 +223,9 @@ export async function rebuildInPlace(o: FleetOptions, tenant: string, server: st
   if (!instance?.id)
     throw new Error(`tenant ${tenant}: no server ${server} in the stack's state (servers are named as in the tenant config)`);
   const serviceId = Number(instance.id);
-  const template = String(instance.outputs?.image ?? instance.outputs?.template ?? "");
+  // The image it runs: the last one an image change installed (hostwinds.OsImage), else the one it was bought with.
+  const os = resources.find((r) => r.type === OS_IMAGE_TYPE && r.urn.endsWith(`::${server}-os`));
+  const template = String(os?.outputs?.image || instance.outputs?.image || instance.outputs?.template || "");
   const steps = resources.filter((r) => r.type === COMMAND_TYPE && r.urn.includes(`::${server}-mailu-`)).map((r) => r.urn);
   if (!steps.some((u) => u.endsWith(`::${server}-mailu-backup`)))
     throw new Error(
@@ -229,21 +233,7 @@ export async function rebuildInPlace(o: FleetOptions, tenant: string, server: st
     );
   const { client } = hostwindsFromEnv();
   o.log?.(`${tenant}/${server}: reinstalling server ${serviceId} from image ${template} (same VPS, same IPs)`);
-  await client.reinstallInstance(serviceId, template);
-  const asked = Date.now();
-  let left = false;
-  const back = await client.waitFor(
-    `server ${serviceId} to be rebuilt`,
-    async () => {
-      const i = await client.getInstance(serviceId);
-      if (!i) throw new Error(`server ${serviceId} disappeared from the account while it was rebuilt`);
-      if (/error|fail/i.test(i.status)) throw new Error(`server ${serviceId} failed to rebuild: Hostwinds reports status ${i.status}`);
-      if (i.status !== "ACTIVE") left = true;
-      // [assumed] a rebuild leaves ACTIVE; if it never shows, a minute of ACTIVE is taken as done.
-      return i.status === "ACTIVE" && (left || Date.now() - asked > 60_000) ? i : undefined;
-    },
-    { timeoutMs: 60 * 60_000, initialDelayMs: 500, maxDelayMs: 10_000, onProgress: o.log },
-  );
+  const back = await reinstallAndWait(client, serviceId, template, { log: o.log });
   o.log?.(
     `${tenant}/${server}: server ${serviceId} is ACTIVE again at ${back.main_ip}; rerunning its ${steps.length} SSH steps (backup and restore first)`,
   );

@@ -120,7 +120,8 @@ export interface LedgerEntry {
   seq: number;
   at: string;
   kind: "server" | "ip";
-  event: "bought" | "released" | "upgraded";
+  /** reinstalled: the OS rebuilt on the same server (reinstall_instance), nothing charged. */
+  event: "bought" | "released" | "upgraded" | "reinstalled";
   serviceId: number;
   ip?: string;
   name?: string;
@@ -674,6 +675,8 @@ export class HostwindsSim {
         if (!f.get("template")) return err("Reinstall Instance", "A valid template is required.", "5529904");
         i.status = "BUILD";
         i.reinstalling = true;
+        i.template_uuid = f.get("template")!;
+        this.record(acct, { kind: "server", event: "reinstalled", serviceId: i.serviceid, name: i.srvrname, monthlyUsd: 0 });
         if (this.o.wire?.reinstallKeepsPassword === false) i.password = `pw-${Math.random().toString(36).slice(2)}`;
         i.activeAt = Date.now() + (this.o.buildMs ?? 0);
         this.persist();
