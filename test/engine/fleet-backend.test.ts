@@ -73,7 +73,7 @@ const s3 = (): BackendKind => {
     async start() {
       server = await new GoFakeS3({ bucket: "pm-state" }).start();
       // The folder after the bucket is the keys' prefix, as for any blob backend (pkg/backend/diy/backend.go).
-      return { url: server.backendUrl("fleet"), env: { ...server.env, AWS_REGION: "us-east-1" } };
+      return { url: server.backendUrl("fleet"), env: server.env };
     },
     async stackBlobs() {
       const keys = await server.keys("fleet/.pulumi/stacks/");
