@@ -1,10 +1,12 @@
 /**
- * The fleet on a shared state backend read directly: Pulumi's Postgres DIY backend
- * (`postgres://`, pkg/backend/diy/postgres) in a private Postgres cluster. Real `pulumi up` runs
- * write the stacks (one plain, one with PULUMI_DIY_BACKEND_GZIP); the fleet then lists the stacks
- * and reads their checkpoints from the table itself, agreeing with what the CLI lists (`fleet list`
- * reads the same rows), `fleet drift` runs no engine when nothing drifted and one engine run for a
- * tenant changed by hand, and a running `up`'s update lock is read from the table.
+ * The fleet on a shared state backend read directly, for each DIY backend read here besides a
+ * folder: Pulumi's Postgres backend (`postgres://`, pkg/backend/diy/postgres) in a private Postgres
+ * cluster, and an S3 bucket (`s3://<bucket>?endpoint=…&disableSSL=true&s3ForcePathStyle=true`, the
+ * form Pulumi's docs give for S3-compatible servers, "Using a DIY Backend") on gofakes3. Real
+ * `pulumi up` runs write the stacks (one plain, one with PULUMI_DIY_BACKEND_GZIP); the fleet then
+ * lists the stacks and reads their checkpoints from the backend itself, agreeing with what the CLI
+ * lists (`fleet list` reads the same blobs), `fleet drift` runs no engine when nothing drifted and
+ * one engine run for a tenant changed by hand, and a running `up`'s update lock is read from it.
  */
 import * as path from "path";
 import { backendFingerprint, serverName } from "../../providers/hostwinds/inputs";
@@ -16,6 +18,7 @@ import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-proj
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
+import { GoFakeS3 } from "../../scripts/dev/standins/s3";
 import { FleetOptions, fleetList, fleetOrphans, fleetUp } from "../../scripts/cli/fleet/commands";
 import { fleetDrift } from "../../scripts/cli/fleet/drift";
 import { fleetProject } from "../../scripts/lib/stacks/tenants";
@@ -29,8 +32,62 @@ const CF_TOKEN = "sim-cf-token-fleet-backend-0123456789";
 const PROJECT = "penguinmails-infra";
 jest.setTimeout(10 * 60_000);
 
-describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
+/** One kind of backend: started, its URL and environment, and the stored blobs as the CLI wrote them. */
+interface BackendKind {
+  start(): Promise<{ url: string; env: Record<string, string> }>;
+  /** The stored stack blobs' keys under `.pulumi/stacks/`, and a blob's bytes. */
+  stackBlobs(): Promise<{ keys: string[]; bytes(key: string): Promise<Buffer> }>;
+  /** What the stored keys start with before `.pulumi/` (the URL's path or database name). */
+  prefix: string;
+  stop(): Promise<void>;
+}
+
+const postgres = (): BackendKind => {
   let pg: PrivatePostgres;
+  let url = "";
+  return {
+    prefix: "postgres/",
+    async start() {
+      pg = await startPrivatePostgres("fleet-backend");
+      // lib/pq (the CLI's driver) asks for TLS unless told otherwise; the cluster listens on a unix socket only.
+      url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
+      return { url, env: {} };
+    },
+    async stackBlobs() {
+      // The rows as the CLI wrote them: the database name is the keys' prefix, data is {"data": base64}.
+      const pool = new Pool({ connectionString: postgresBackend(url).connection });
+      const { rows } = await pool.query<{ key: string; data: { data: string } }>(
+        "select key, data from pulumi_state where key like 'postgres/.pulumi/stacks/%' order by key",
+      );
+      await pool.end();
+      return { keys: rows.map((r) => r.key), bytes: async (k) => Buffer.from(rows.find((r) => r.key === k)!.data.data, "base64") };
+    },
+    stop: async () => pg?.stop(),
+  };
+};
+
+const s3 = (): BackendKind => {
+  let server: GoFakeS3;
+  return {
+    prefix: "fleet/",
+    async start() {
+      server = await new GoFakeS3({ bucket: "pm-state" }).start();
+      // The folder after the bucket is the keys' prefix, as for any blob backend (pkg/backend/diy/backend.go).
+      return { url: server.backendUrl("fleet"), env: server.env };
+    },
+    async stackBlobs() {
+      const keys = await server.keys("fleet/.pulumi/stacks/");
+      return { keys, bytes: async (k) => Buffer.from(await (await fetch(`${server.endpoint}/pm-state/${k}`)).arrayBuffer()) };
+    },
+    stop: async () => server?.stop(),
+  };
+};
+
+describe.each([
+  ["Postgres", postgres],
+  ["S3 (gofakes3)", s3],
+])("fleet on Pulumi's %s DIY backend, read directly", (_name, kind) => {
+  const backend = kind();
   let sim: HostwindsSim;
   let cf: CloudflareSim;
   let url = "";
@@ -42,7 +99,8 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     serverName({ backend: backendFingerprint({ PULUMI_BACKEND_URL: url }), project: PROJECT, stack: t, tenant: t, server: "mx1" });
 
   beforeAll(async () => {
-    pg = await startPrivatePostgres("fleet-backend");
+    const started = await backend.start();
+    url = started.url;
     sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 100, ipDelayMs: 100 }).start();
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
     makeFleetProject(dir);
@@ -50,23 +108,24 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
       cf.addZone(`${t}-mail.com`);
       writeSmallTenant(dir, t, { sendingIps: 1 });
     }
-    // lib/pq (the CLI's driver) asks for TLS unless told otherwise; the cluster listens on a unix socket only.
-    url = `postgres://postgres@/postgres?host=${encodeURIComponent(pg.dir)}&sslmode=disable`;
     // Not the development backend: the stacks get an operator's passphrase (scripts/lib/engine/secrets.ts).
     const passphrase = path.join(dir, "passphrase");
     fs.writeFileSync(passphrase, "fleet-backend-test-passphrase\n", { mode: 0o600 });
-    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN, { PULUMI_BACKEND_URL: url, PULUMI_CONFIG_PASSPHRASE_FILE: passphrase }));
+    Object.assign(
+      process.env,
+      standinEnv(sim, KEY, cf, CF_TOKEN, { ...started.env, PULUMI_BACKEND_URL: url, PULUMI_CONFIG_PASSPHRASE_FILE: passphrase }),
+    );
   });
   afterAll(async () => {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
     await sim?.stop();
     await cf?.stop();
-    await pg?.stop();
+    await backend.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test("real pulumi up into the table; the stack list and checkpoints read from it directly agree with the CLI", async () => {
+  test("real pulumi up into the backend; the stack list and checkpoints read from it directly agree with the CLI", async () => {
     expect((await fleetUp(opts(), ["pa"])).map((u) => `${u.tenant} ${u.status} ${u.error ?? ""}`)).toEqual(["pa ok "]);
     process.env.PULUMI_DIY_BACKEND_GZIP = "true";
     try {
@@ -74,18 +133,12 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     } finally {
       delete process.env.PULUMI_DIY_BACKEND_GZIP;
     }
-    // The rows as the CLI wrote them: the database name is the keys' prefix, data is {"data": base64}.
-    const pool = new Pool({ connectionString: postgresBackend(url).connection });
-    const { rows } = await pool.query<{ key: string; data: { data: string } }>(
-      "select key, data from pulumi_state where key like 'postgres/.pulumi/stacks/%' order by key",
+    const blobs = await backend.stackBlobs();
+    const p = backend.prefix;
+    expect(blobs.keys).toEqual(
+      expect.arrayContaining([`${p}.pulumi/stacks/${PROJECT}/pa.json`, `${p}.pulumi/stacks/${PROJECT}/pb.json.gz`]),
     );
-    await pool.end();
-    expect(rows.map((r) => r.key)).toEqual(
-      expect.arrayContaining([`postgres/.pulumi/stacks/${PROJECT}/pa.json`, `postgres/.pulumi/stacks/${PROJECT}/pb.json.gz`]),
-    );
-    expect(Buffer.from(rows.find((r) => r.key.endsWith("pb.json.gz"))!.data.data, "base64").subarray(0, 2)).toEqual(
-      Buffer.from([0x1f, 0x8b]),
-    );
+    expect((await blobs.bytes(`${p}.pulumi/stacks/${PROJECT}/pb.json.gz`)).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
 
     const store = stateStore(url)!;
     try {
@@ -102,7 +155,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
         expect(known[i].records.length).toBeGreaterThan(3);
       }
       expect(known[2].unreadable).toBe("no checkpoint (never deployed)");
-      // fleet list from the same rows: outputs and last write, no CLI call per tenant.
+      // fleet list from the same blobs: outputs and last write, no CLI call per tenant.
       const list = await fleetList(opts(), ["pa", "pb", "nobody"]);
       expect(list.map((r) => `${r.tenant} ${r.servers} ${r.sendingIps} ${r.monthlyCostUsd} ${r.error ?? ""}`)).toEqual([
         "pa 1 1 9.98 ",
@@ -115,7 +168,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     }
   });
 
-  test("fleet drift reads the table, not the engine: no engine run when nothing drifted, one for the tenant renamed by hand", async () => {
+  test("fleet drift reads the backend, not the engine: no engine run when nothing drifted, one for the tenant renamed by hand", async () => {
     const clean = await fleetDrift(opts(), ["pa", "pb"], {
       engine: async () => {
         throw new Error("the engine must not run: nothing drifted");
@@ -132,7 +185,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     expect(stats.engineRuns).toBe(1);
   });
 
-  test("a running up's update lock is read from the table: held by this host's CLI, still running; free afterwards", async () => {
+  test("a running up's update lock is read from the backend: held by this host's CLI, still running; free afterwards", async () => {
     const store = stateStore(url)!;
     try {
       let done = false;
@@ -152,7 +205,7 @@ describe("fleet on Pulumi's Postgres DIY backend, read directly", () => {
     }
   });
 
-  test("orphans: the owner set is every stack in the table, read directly; nothing the stacks own is an orphan", async () => {
+  test("orphans: the owner set is every stack in the backend, read directly; nothing the stacks own is an orphan", async () => {
     const r = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
     expect(r.orphans).toEqual([]);
   });

@@ -72,8 +72,23 @@ describe("the state backend read directly", () => {
     }
   });
 
-  test("backends not read directly: none (the CLI is asked)", () => {
-    expect(stateStore("s3://bucket/path")).toBeUndefined();
+  test("backends not read directly: none (the CLI is asked); s3:// without static credentials too", () => {
+    expect(stateStore("gs://bucket/path")).toBeUndefined();
     expect(stateStore(undefined)).toBeUndefined();
+    const saved = { ...process.env };
+    try {
+      delete process.env.AWS_ACCESS_KEY_ID;
+      delete process.env.AWS_SECRET_ACCESS_KEY;
+      delete process.env.AWS_PROFILE;
+      process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(os.tmpdir(), `no-such-credentials-${process.pid}`);
+      expect(stateStore("s3://bucket/path")).toBeUndefined();
+      expect(stateStore("s3://bucket/path?anonymous=true")).toBeDefined();
+      process.env.AWS_ACCESS_KEY_ID = "AK";
+      process.env.AWS_SECRET_ACCESS_KEY = "SK";
+      expect(stateStore("s3://bucket/path")?.url).toBe("s3://bucket/path");
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
   });
 });

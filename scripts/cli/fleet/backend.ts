@@ -5,7 +5,7 @@
  * from here.
  *
  * A DIY backend is read directly, never through `pulumi stack ls` (at 10,000 stacks that alone
- * ran over 330 s and 3.4 GB: it loads every checkpoint). Two kinds are read (`stateStore`):
+ * ran over 330 s and 3.4 GB: it loads every checkpoint). Three kinds are read (`stateStore`):
  * - `file://<dir>`: the folder itself.
  * - `postgres://…` (Pulumi's Postgres DIY backend, pkg/backend/diy/postgres, in the CLI since
  *   3.176): one table (`?table=`, default `pulumi_state`) of `key text primary key, data json,
@@ -13,6 +13,11 @@
  *   `{"data":"<base64 of the bytes>"}`; the keys are the file backend's paths under a prefix,
  *   the URL's path (the database name) plus "/" (pkg/backend/diy/backend.go wraps every non-file
  *   bucket in `blob.PrefixedBucket(bucket, <URL path>/)`), e.g. `pm/.pulumi/stacks/<project>/<stack>.json`.
+ * - `s3://<bucket>[/<folders>][?endpoint=…&disableSSL=true&s3ForcePathStyle=true]` (AWS S3 or an
+ *   S3-compatible server; Pulumi docs, "Using a DIY Backend", AWS S3): the bucket's objects, the
+ *   folders being the keys' prefix as above, listed and read through the S3 API (scripts/lib/s3.ts)
+ *   with the credentials the CLI would use when they are static (environment or shared
+ *   credentials file); with none found there (roles, SSO), the CLI is asked as for other backends.
  * The layout under the root is the same for both (pkg/backend/diy/store.go): `.pulumi/meta.yaml`
  * (present: project mode), `.pulumi/stacks/<project>/<stack>.json` (older layout:
  * `.pulumi/stacks/<stack>.json`), `.json.gz` with PULUMI_DIY_BACKEND_GZIP, `.json.zst` with
@@ -21,7 +26,7 @@
  * Whether an update holds a stack: Pulumi Cloud says so in `stack ls` (`updateInProgress`); a DIY
  * backend keeps one lock blob per running update, `.pulumi/locks/<org>/<project>/<stack>/<id>.json`
  * holding the pid, user and host of the CLI that took it (pkg/backend/diy/lock.go). On a DIY
- * backend not read here (s3://, gs://, azblob://) the answer is "unknown", and callers treat
+ * backend not read here (gs://, azblob://) the answer is "unknown", and callers treat
  * unknown as locked.
  */
 import * as fs from "fs";
@@ -31,6 +36,7 @@ import * as zlib from "zlib";
 import { Pool } from "pg";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { devDir } from "../../lib/engine/pulumi-env";
+import { S3Bucket, s3Credentials, s3Location } from "../../lib/s3";
 import { FleetProject } from "../../lib/stacks/tenants";
 
 /** The folder holding the stacks' checkpoints of a file backend URL, or undefined for other backends. */
@@ -201,12 +207,32 @@ function postgresBlobs(url: string): Blobs {
   };
 }
 
-/** The backend read directly, for file:// and postgres:// DIY backends; undefined for others (the CLI is asked). */
+/** The objects of an s3:// backend, or undefined when no static credentials are found (the CLI is asked then). */
+function s3Blobs(url: string): Blobs | undefined {
+  const at = s3Location(url);
+  const credentials = at.anonymous ? undefined : s3Credentials(at.profile);
+  if (!at.anonymous && !credentials) return undefined;
+  const bucket = new S3Bucket(at, credentials);
+  let pm: Promise<boolean> | undefined;
+  return {
+    projectMode: () => (pm ??= bucket.get(".pulumi/meta.yaml").then((b) => b !== undefined)),
+    keys: (sub) => bucket.keys(sub),
+    read: (keys) => bucket.getMany(keys),
+    where: (key) => `s3://${at.bucket}/${at.prefix}${key}`,
+    async close() {},
+  };
+}
+
+/** The backend read directly, for file://, postgres:// and s3:// DIY backends; undefined for others (the CLI is asked). */
 export function stateStore(backendUrl: string | undefined): StateStore | undefined {
   if (!backendUrl) return undefined;
   const dir = fileBackendDir(backendUrl);
   if (dir) return layoutStore(backendUrl, fileBlobs(dir));
   if (backendUrl.startsWith("postgres://")) return layoutStore(backendUrl, postgresBlobs(backendUrl));
+  if (backendUrl.startsWith("s3://")) {
+    const blobs = s3Blobs(backendUrl);
+    return blobs && layoutStore(backendUrl, blobs);
+  }
   return undefined;
 }
 
