@@ -42,6 +42,8 @@ interface Step {
   /** Let the step go on once the database is down. */
   let?: () => void;
   disarm?: () => void;
+  /** What else the step must have kept, given when its request was sent. */
+  kept?: (sentAt: Date) => Promise<void>;
 }
 
 describe("Postgres stopped at each step of a request", () => {
@@ -219,6 +221,13 @@ describe("Postgres stopped at each step of a request", () => {
         await waitUntil("the domains' verification", () => dnsSim.queries > before);
       },
       let: () => dnsSim.release(),
+      kept: async (sentAt) => {
+        // the verdict judged while the database was away is recorded when it returns, not lost
+        const rows = (await db.query<{ checked_at: Date | null }>("select checked_at from tenant_domains where tenant = $1", [TENANT]))
+          .rows;
+        expect(rows.length).toBeGreaterThan(0);
+        for (const r of rows) expect(r.checked_at!.getTime()).toBeGreaterThan(sentAt.getTime());
+      },
     },
     {
       name: "webhook",
@@ -234,6 +243,7 @@ describe("Postgres stopped at each step of a request", () => {
   test.each(steps.map((s) => [s.name, s] as const))("stopped at %s, for the outage's length: recorded when it returns", async (_, s) => {
     await s.arm?.();
     const before = heldIps();
+    const sentAt = new Date();
     const id = await submit();
     await s.reached(id);
     await env.pg.halt(s.mode);
@@ -265,6 +275,7 @@ describe("Postgres stopped at each step of a request", () => {
     expect(bought).toHaveLength(1);
     expect(done.result!.bought.map((b) => b.ip)).toEqual(bought);
     await consistent();
+    await s.kept?.(sentAt);
   });
 
   test("afterwards the tenant's next request runs, and rows = ledger", async () => {

@@ -12,6 +12,7 @@ import { parseTenant } from "../../providers/model/tenant";
 import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../service/requests";
 import { ConfigRepo, TENANT_KEY } from "../../service/config-repo";
 import { sign, verifySignature } from "../../service/webhooks";
+import { WEBHOOK_ATTEMPTS } from "../../service/lifecycle";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 
 const raw = {
@@ -97,6 +98,15 @@ describe("service requests", () => {
     expect(verifySignature("s3cret", `${body} `, header)).toBe(false);
     expect(verifySignature("other", body, header)).toBe(false);
     expect(verifySignature("s3cret", body, sign("s3cret", body, Math.floor(Date.now() / 1000) - 3600))).toBe(false);
+  });
+
+  test("an undelivered webhook is tried for at least 3 days (graphile-worker's back-off over WEBHOOK_ATTEMPTS tries)", () => {
+    // The queue's library waits exp(min(attempts, 10)) seconds after each failed try (its failJobs SQL).
+    const sql = fs.readFileSync(require.resolve("graphile-worker/dist/sql/failJobs.js"), "utf8");
+    expect(sql).toContain("exp(least(attempts, 10))");
+    let seconds = 0;
+    for (let attempt = 1; attempt < WEBHOOK_ATTEMPTS; attempt++) seconds += Math.exp(Math.min(attempt, 10));
+    expect(seconds / 86_400).toBeGreaterThanOrEqual(3);
   });
 
   test("a push refused because main moved is made again on the new tip", async () => {
