@@ -55,7 +55,7 @@ describe("Postgres stopped at each step of a request", () => {
   /** While armed, the next delivery is held (not answered) in `held`. */
   const hold: { armed?: boolean; held?: http.ServerResponse } = {};
   const gate = fs.mkdtempSync(path.join(os.tmpdir(), "outage-push-gate-"));
-  const recoveries: Array<{ step: string; mode: string; ms: number }> = [];
+  const recoveries: Array<{ step: string; mode: string; ms: number; delivered: number }> = [];
 
   const waitUntil = async (what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 10 * 60_000, everyMs = 100) => {
     const until = Date.now() + timeoutMs;
@@ -160,8 +160,10 @@ describe("Postgres stopped at each step of a request", () => {
 
   afterAll(async () => {
     console.log(
-      `Postgres down ${OUTAGE_MS / 1000} s at each step; recovery (Postgres back → every request terminal, webhooks delivered):\n` +
-        recoveries.map((r) => `  ${r.step.padEnd(12)} ${r.mode.padEnd(9)} ${(r.ms / 1000).toFixed(1)} s`).join("\n"),
+      `Postgres down ${OUTAGE_MS / 1000} s at each step; Postgres back → every request terminal (→ its webhooks delivered), load ${os.loadavg()[0].toFixed(0)}:\n` +
+        recoveries
+          .map((r) => `  ${r.step.padEnd(12)} ${r.mode.padEnd(9)} ${(r.ms / 1000).toFixed(1)} s (${(r.delivered / 1000).toFixed(1)} s)`)
+          .join("\n"),
     );
     hold.held?.destroy();
     dnsSim?.release();
@@ -257,9 +259,9 @@ describe("Postgres stopped at each step of a request", () => {
     }
     const back = Date.now();
     const done = await env.settle(id);
-    await waitUntil("every webhook of the request delivered", async () => (await undelivered(id)) === 0, 10 * 60_000, 250);
     const ms = Date.now() - back;
-    recoveries.push({ step: s.name, mode: s.mode, ms });
+    await waitUntil("every webhook of the request delivered", async () => (await undelivered(id)) === 0, 10 * 60_000, 250);
+    recoveries.push({ step: s.name, mode: s.mode, ms, delivered: Date.now() - back });
     s.disarm?.();
     console.log(
       `${s.name} (${s.mode}): ${done.status} ${(ms / 1000).toFixed(1)} s after Postgres came back\n` +
@@ -281,6 +283,7 @@ describe("Postgres stopped at each step of a request", () => {
   test("afterwards the tenant's next request runs, and rows = ledger", async () => {
     const id = await submit();
     expect((await env.settle(id)).status).toBe("assigned");
+    await waitUntil("every webhook of the request delivered", async () => (await undelivered(id)) === 0, 10 * 60_000, 250);
     await consistent();
     // a receiver may see an event twice (answered while the database was down), never miss one
     expect(new Set(hooks.filter((h) => h.status === "assigned").map((h) => h.requestId)).size).toBe(steps.length + 1);
