@@ -351,7 +351,8 @@ async function recordDomains(ctx: ApplyContext, t: Tenant, outputs: Record<strin
     inTransaction(ctx.pool, (c) => syncTenantDomains(c, t.id, expectedDomains(t, outputs, zones))),
   );
   try {
-    return (await verifyTenantDomains(ctx.pool, o, t.id)).map((v) => ({ domain: v.domain, status: v.status }));
+    const save = (write: () => Promise<void>) => db(ctx, `tenant ${t.id}: recording a domain's verification`, write);
+    return (await verifyTenantDomains(ctx.pool, o, t.id, undefined, save)).map((v) => ({ domain: v.domain, status: v.status }));
   } catch (e) {
     ctx.log(`tenant ${t.id}: verifying its domains failed (statuses kept): ${(e as Error).message}`);
     return [];

@@ -124,23 +124,15 @@ export class ConfigRepo {
     // A new tenant's file holds what `stack init` wrote (its secrets provider, its salt): kept across a re-sync.
     const tracked = await this.git(p.root, "ls-files", "--", file).then((out) => out !== "");
     const untracked = !tracked && fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
-    for (let i = 1; ; i++) {
+    const stage = async () => {
       if (untracked !== undefined && !fs.existsSync(file)) fs.writeFileSync(file, untracked);
       const { doc, tenant: before } = this.readTenant(p, tenant);
       setStackConfig(doc, TENANT_KEY, change(before));
       fs.writeFileSync(file, stackFileText(doc));
       await this.git(p.root, "add", "--", file);
-      await this.git(p.root, "commit", "-qm", message);
-      await beforePush(await this.git(p.root, "rev-parse", "HEAD"));
-      try {
-        await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
-        return this.git(p.root, "rev-parse", "HEAD");
-      } catch (e) {
-        if (i >= attempts) throw new Error(`could not push the change to ${tenant} after ${attempts} tries: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 100 * i + Math.random() * 200));
-        await this.sync(p.root);
-      }
-    }
+      return true;
+    };
+    return this.commitAndPush(p, stage, message, beforePush, attempts, `the change to ${tenant}`);
   }
 
   /** Removes the tenant's stack config file by a commit (offboarding), pushed like a change. */
@@ -151,19 +143,42 @@ export class ConfigRepo {
     beforePush: (sha: string) => Promise<void>,
     attempts = 6,
   ): Promise<string> {
-    for (let i = 1; ; i++) {
+    const file = this.file(p, tenant);
+    const stage = async () => {
       // Tracked on the branch, whether or not the file is still there (`stack rm` deletes it from the work tree).
-      const file = this.file(p, tenant);
-      if ((await this.git(p.root, "ls-files", "--", file)) === "") return this.git(p.root, "rev-parse", "HEAD");
+      if ((await this.git(p.root, "ls-files", "--", file)) === "") return false;
       await this.git(p.root, "rm", "-q", "--cached", "--", file);
       fs.rmSync(file, { force: true });
+      return true;
+    };
+    return this.commitAndPush(p, stage, message, beforePush, attempts, `the removal of ${tenant}`);
+  }
+
+  /**
+   * The one commit-and-push loop: `stage` puts the change in the index (false: nothing to change,
+   * the branch's tip is the answer), the commit's sha goes to `beforePush` (the request's row)
+   * before the push, and a push refused because the branch moved is tried again on the new tip
+   * after a short, jittered back-off, as many as `attempts` times.
+   */
+  private async commitAndPush(
+    p: FleetProject,
+    stage: () => Promise<boolean>,
+    message: string,
+    beforePush: (sha: string) => Promise<void>,
+    attempts: number,
+    what: string,
+  ): Promise<string> {
+    for (let i = 1; ; i++) {
+      if (!(await stage())) return this.git(p.root, "rev-parse", "HEAD");
       await this.git(p.root, "commit", "-qm", message);
-      await beforePush(await this.git(p.root, "rev-parse", "HEAD"));
+      const sha = await this.git(p.root, "rev-parse", "HEAD");
+      await beforePush(sha);
       try {
         await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
-        return this.git(p.root, "rev-parse", "HEAD");
+        return sha;
       } catch (e) {
-        if (i >= attempts) throw new Error(`could not push the removal of ${tenant} after ${attempts} tries: ${(e as Error).message}`);
+        if (i >= attempts) throw new Error(`could not push ${what} after ${attempts} tries: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100 * i + Math.random() * 200));
         await this.sync(p.root);
       }
     }
@@ -171,18 +186,10 @@ export class ConfigRepo {
 
   /** Reverts a pushed commit (a change the engine refused), naming the request. */
   async revert(p: FleetProject, sha: string, message: string, beforePush: (sha: string) => Promise<void>, attempts = 6): Promise<string> {
-    for (let i = 1; ; i++) {
-      await this.git(p.root, "revert", "--no-edit", sha);
-      await this.git(p.root, "commit", "-q", "--amend", "-m", message);
-      const revert = await this.git(p.root, "rev-parse", "HEAD");
-      await beforePush(revert);
-      try {
-        await this.git(p.root, "push", "-q", "origin", `HEAD:${this.o.branch}`);
-        return revert;
-      } catch (e) {
-        if (i >= attempts) throw e;
-        await this.sync(p.root);
-      }
-    }
+    const stage = async () => {
+      await this.git(p.root, "revert", "--no-commit", sha);
+      return true;
+    };
+    return this.commitAndPush(p, stage, message, beforePush, attempts, `the revert of ${sha.slice(0, 10)}`);
   }
 }

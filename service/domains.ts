@@ -97,13 +97,16 @@ const nameServers = (list: string[], label: string): NameServer[] => list.map((a
 
 /**
  * Verifies the tenant's domains (all, or those named) and records each; a status that moved is a
- * `domain.status` webhook. Domains are checked side by side, a few at a time.
+ * `domain.status` webhook. Domains are checked side by side, a few at a time. `save` runs each
+ * record's write (an apply passes one that waits out a database outage, so a verdict judged while
+ * the database was away is not lost).
  */
 export async function verifyTenantDomains(
   pool: Pool,
   o: VerificationOptions,
   tenant: string,
   only?: string[],
+  save: (write: () => Promise<void>) => Promise<void> = (write) => write(),
 ): Promise<DomainVerification[]> {
   const rows = (await listDomains(pool, tenant, undefined, 100_000)).filter((r) => !only || only.includes(r.domain));
   if (!rows.length) return [];
@@ -126,15 +129,17 @@ export async function verifyTenantDomains(
       ...(delegated === undefined ? {} : { delegated, nameServers: cloudflareNs }),
     };
     const v = await verifyDomain({ ...r.expected, zone: facts }, { authoritative, resolvers, mtaSts: o.mtaSts ?? {} });
-    await inTransaction(pool, async (c) => {
-      const before = await saveVerification(c, tenant, v);
-      if (before !== undefined && before !== v.status)
-        await queueWebhook(c, "domain.status", tenant, {
-          event: "domain.status",
-          previousStatus: before,
-          domain: publicDomain({ ...r, status: v.status, checked_at: new Date(v.checkedAt), verification: v }),
-        });
-    });
+    await save(() =>
+      inTransaction(pool, async (c) => {
+        const before = await saveVerification(c, tenant, v);
+        if (before !== undefined && before !== v.status)
+          await queueWebhook(c, "domain.status", tenant, {
+            event: "domain.status",
+            previousStatus: before,
+            domain: publicDomain({ ...r, status: v.status, checked_at: new Date(v.checkedAt), verification: v }),
+          });
+      }),
+    );
     out.push(v);
   };
   for (let i = 0; i < rows.length; i += 10) await Promise.all(rows.slice(i, i + 10).map(one));

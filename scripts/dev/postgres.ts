@@ -15,8 +15,11 @@ export interface PrivatePostgres {
   /** Connection string for the `postgres` superuser over the unix socket. */
   url: string;
   dir: string;
-  /** Stops the server, keeping its data (an outage); `resume` starts it again. */
-  halt(): Promise<void>;
+  /**
+   * Stops the server, keeping its data (an outage): `immediate` (default) as a crash would, `fast`
+   * as an operator's shutdown (clients disconnected, a clean checkpoint); `resume` starts it again.
+   */
+  halt(mode?: "immediate" | "fast"): Promise<void>;
   resume(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -65,8 +68,8 @@ export async function startPrivatePostgres(name = "pm"): Promise<PrivatePostgres
   return {
     url,
     dir,
-    async halt() {
-      asOwner(path.join(bin, "pg_ctl"), ["stop", "-D", data, "-m", "immediate", "-s", "-w"], asRoot);
+    async halt(mode = "immediate") {
+      asOwner(path.join(bin, "pg_ctl"), ["stop", "-D", data, "-m", mode, "-s", "-w"], asRoot);
     },
     async resume() {
       asOwner(path.join(bin, "pg_ctl"), ["start", "-D", data, "-w", "-s", "-l", path.join(dir, "log"), "-o", opts], asRoot);

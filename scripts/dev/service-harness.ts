@@ -169,6 +169,10 @@ export async function startServiceEnvironment(o: {
   concurrency?: number;
   /** The Cloudflare stand-in's requests per 5 minutes per token (default Cloudflare's 1,200; 0 = no limit). */
   cloudflareRateLimit?: number;
+  /** More `serve` options (a webhook URL, resolvers), given the stand-ins once they listen. */
+  args?: (sim: HostwindsSim, cf: CloudflareSim) => string[];
+  /** More environment for the service (PENGUINMAILS_WEBHOOK_SECRET). */
+  env?: Record<string, string>;
 }): Promise<ServiceEnvironment> {
   const key = `${o.name}-hostwinds-key-0123456789`;
   const cfToken = `${o.name}-cf-token-0123456789`;
@@ -201,8 +205,9 @@ export async function startServiceEnvironment(o: {
       "0",
       // The stand-in servers have no MailU: a domain's verification judges its MTA-STS TXT only.
       "--no-mta-sts",
+      ...(o.args?.(sim, cf) ?? []),
     ],
-    env,
+    { ...env, ...o.env },
   );
   const api = async <T>(method: string, p: string, body?: unknown) => {
     const res = await fetch(`${service.url}${p}`, {

@@ -12,6 +12,7 @@ import { parseTenant } from "../../providers/model/tenant";
 import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../service/requests";
 import { ConfigRepo, TENANT_KEY } from "../../service/config-repo";
 import { sign, verifySignature } from "../../service/webhooks";
+import { WEBHOOK_ATTEMPTS } from "../../service/lifecycle";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 
 const raw = {
@@ -99,6 +100,15 @@ describe("service requests", () => {
     expect(verifySignature("s3cret", body, sign("s3cret", body, Math.floor(Date.now() / 1000) - 3600))).toBe(false);
   });
 
+  test("an undelivered webhook is tried for at least 3 days (graphile-worker's back-off over WEBHOOK_ATTEMPTS tries)", () => {
+    // The queue's library waits exp(min(attempts, 10)) seconds after each failed try (its failJobs SQL).
+    const sql = fs.readFileSync(require.resolve("graphile-worker/dist/sql/failJobs.js"), "utf8");
+    expect(sql).toContain("exp(least(attempts, 10))");
+    let seconds = 0;
+    for (let attempt = 1; attempt < WEBHOOK_ATTEMPTS; attempt++) seconds += Math.exp(Math.min(attempt, 10));
+    expect(seconds / 86_400).toBeGreaterThanOrEqual(3);
+  });
+
   test("a push refused because main moved is made again on the new tip", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-repo-"));
     try {
@@ -150,6 +160,69 @@ describe("service requests", () => {
       expect(await repo.onBranch(p2, recorded[1])).toBe(true);
       expect(await repo.onBranch(p2, recorded[0])).toBe(false);
       expect(await repo.onBranch(p2, "not-a-sha")).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a removal and a revert whose push is refused because main moved are made again on the new tip, like a change", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-remove-"));
+    try {
+      const remote = path.join(dir, "config.git");
+      const work = path.join(dir, "work");
+      const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
+      execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+      fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
+      git(work, "init", "-q", "-b", "main");
+      git(work, "config", "user.email", "t@test.invalid");
+      git(work, "config", "user.name", "t");
+      fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
+      const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
+      for (const t of ["acme", "globex"]) fs.writeFileSync(file(t), stringify({ config: { [TENANT_KEY]: { ...raw, id: t } } }));
+      git(work, "add", "-A");
+      git(work, "commit", "-qm", "tenants");
+      git(work, "remote", "add", "origin", remote);
+      git(work, "push", "-q", "origin", "main");
+      const personPushes = (msg: string) => {
+        git(work, "pull", "-q", "--rebase", "origin", "main");
+        fs.appendFileSync(file("globex"), `# ${msg}\n`);
+        git(work, "commit", "-qam", msg);
+        git(work, "push", "-q", "origin", "main");
+      };
+      const log = () => execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
+      const tip = () => execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim();
+
+      const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
+      let p = await repo.checkout(0);
+      const recorded: string[] = [];
+      const removed = await repo.removeTenant(p, "acme", "service: offboard acme", async (pending) => {
+        recorded.push(pending);
+        if (recorded.length === 1) personPushes("globex: a note");
+      });
+      expect(log()).toEqual(["service: offboard acme", "globex: a note", "tenants"]);
+      expect(removed).toBe(tip());
+      expect(recorded).toEqual([expect.any(String), removed]);
+      p = await repo.checkout(0);
+      expect(repo.hasTenant(p, "acme")).toBe(false);
+      // removed already: no commit, the branch's tip is the answer
+      expect(await repo.removeTenant(p, "acme", "again", async () => undefined)).toBe(removed);
+      expect(log()).toHaveLength(3);
+
+      const reverted: string[] = [];
+      const revert = await repo.revert(p, removed, "service: revert the offboarding", async (pending) => {
+        reverted.push(pending);
+        if (reverted.length === 1) personPushes("globex: another note");
+      });
+      expect(log()).toEqual([
+        "service: revert the offboarding",
+        "globex: another note",
+        "service: offboard acme",
+        "globex: a note",
+        "tenants",
+      ]);
+      expect(revert).toBe(tip());
+      expect(reverted).toHaveLength(2);
+      expect(repo.hasTenant(await repo.checkout(0), "acme")).toBe(true);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

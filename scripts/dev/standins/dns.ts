@@ -47,6 +47,11 @@ export function txtStrings(value: string): string[] {
 
 export class DnsSim {
   faults: DnsFaults = {};
+  /** Questions asked so far (a test waits on one arriving). */
+  queries = 0;
+  /** While true, questions are taken and not answered until `release()` (a test holds a step there). */
+  holding = false;
+  private held: Array<() => void> = [];
   private udp?: ReturnType<typeof dns2.createServer>;
   private port = 0;
 
@@ -61,13 +66,18 @@ export class DnsSim {
     const server = dns2.createServer({
       udp: true,
       handle: (request, send) => {
-        const response = dns2.Packet.createResponseFromRequest(request);
-        response.header.aa = 1;
-        const [q] = request.questions;
-        const answers = q ? this.answer(q.name.toLowerCase().replace(/\.$/, ""), q.type) : [];
-        if (answers === "NXDOMAIN") response.header.rcode = 3;
-        else response.answers.push(...answers.map((a) => ({ name: q.name, class: dns2.Packet.CLASS.IN, ttl: 60, ...a })));
-        send(response);
+        this.queries++;
+        const answer = () => {
+          const response = dns2.Packet.createResponseFromRequest(request);
+          response.header.aa = 1;
+          const [q] = request.questions;
+          const answers = q ? this.answer(q.name.toLowerCase().replace(/\.$/, ""), q.type) : [];
+          if (answers === "NXDOMAIN") response.header.rcode = 3;
+          else response.answers.push(...answers.map((a) => ({ name: q.name, class: dns2.Packet.CLASS.IN, ttl: 60, ...a })));
+          send(response);
+        };
+        if (this.holding) this.held.push(answer);
+        else answer();
       },
     });
     // UDP only: on loopback an answer of any size arrives whole (resolvers advertise EDNS0).
@@ -80,7 +90,14 @@ export class DnsSim {
     return this;
   }
 
+  /** Answers the held questions and stops holding. */
+  release(): void {
+    this.holding = false;
+    for (const answer of this.held.splice(0)) answer();
+  }
+
   async stop(): Promise<void> {
+    this.release();
     await this.udp?.close();
   }
 
