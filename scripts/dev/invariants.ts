@@ -41,7 +41,7 @@ import type { SecondaryIpOutputs } from "../../providers/hostwinds/secondary-ip"
 import type { DnsRecordInputs, DnsRecordOutputs } from "../../providers/cloudflare/dns-record";
 import { claimOf } from "../../providers/cloudflare/dns-record";
 import { mailDomainRecords } from "../../components/mail-records";
-import { StackState, findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
+import { Orphan, StackState, findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
 import { removeStrayRecords } from "../cli/fleet/recover";
 import { CloudflareClient } from "../../providers/cloudflare/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../providers/hostwinds";
@@ -165,6 +165,8 @@ export interface HarnessOptions {
   stopAtFirst?: boolean;
   /** Findings mode: put back the old behaviour of one finding of issue 31 (FINDINGS), with its generators only. */
   finding?: Finding;
+  /** With `finding`: its generators only, its old behaviour not put back (the control: no violation). */
+  control?: boolean;
 }
 
 /**
@@ -181,11 +183,11 @@ export const FINDINGS = {
   /** 3. The owner mark names no backend: the same stack name on another backend owns the same servers. */
   "mark-no-backend": { invariants: ["orphans"], ops: ["up", "orphans"] },
   /** 4. A foreign service id in state is trusted once the live mark equals state (the old refresh copied the live mark in). */
-  "foreign-id": { invariants: ["purchases", "isolation", "no-orphan"], ops: ["up", "foreign-id"] },
+  "foreign-id": { invariants: ["buy-once", "purchases", "isolation", "no-orphan"], ops: ["up", "foreign-id"] },
   /** 5. No writer lease: two engines on one stack both buy. */
-  "no-lease": { invariants: ["purchases", "one-holder", "no-orphan", "owner"], ops: ["up", "two-writers"] },
+  "no-lease": { invariants: ["buy-once", "purchases", "one-holder", "no-orphan", "owner"], ops: ["up", "two-writers"] },
   /** 6. A timeout settles an order: an order held past ipTimeoutMs is dropped as never sent, and bought again. */
-  "timeout-settles": { invariants: ["purchases", "no-orphan"], ops: ["up", "hold", "assign-held"] },
+  "timeout-settles": { invariants: ["buy-once", "purchases", "no-orphan"], ops: ["up", "hold", "assign-held"] },
   /** 7. An IP still pending fails the run (`"" is not an IPv4 address`) instead of leaving its A record waiting. */
   "empty-ip": { invariants: ["pending-ok"], ops: ["up", "hold"] },
   /** 8. `--target` of a new slot takes an IP it cannot tell from an unheard sibling's when no rDNS is reported. */
@@ -275,8 +277,8 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
     "cloudflare:apiToken": TOKEN,
     "cloudflare:baseUrl": cf.url,
   };
-  const finding = o.finding;
-  const only = finding ? FINDINGS[finding].ops : undefined;
+  const finding = o.control ? undefined : o.finding;
+  const only = o.finding ? FINDINGS[o.finding].ops : undefined;
   // Finding 3: marks made without the backend (every backend's stack of one name marks alike).
   const markBackend = (b: string) => (finding === "mark-no-backend" ? "" : b);
   const result: HarnessResult = { seed: o.seed, steps: 0, ops: {}, invariantsChecked: 0, violations: [], refusals: 0, errors: 0, ms: 0 };
@@ -501,15 +503,74 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       }
     }
 
+    /**
+     * What `fleet orphans --release --yes` would release, run from backend `view` (two scans, no grace
+     * or minimum age here): every stack of that backend, and an empty stack there named like a tenant's
+     * stack on the other backend.
+     */
+    async function releasableFrom(view: string): Promise<Orphan[]> {
+      const twin = tenants.find((t) => t.backend !== view)!;
+      const states: StackState[] = tenants
+        .filter((t) => t.backend === view)
+        .map((t) => ({
+          stack: t.id,
+          pending: [],
+          resources: [
+            {
+              type: INSTANCE_TYPE,
+              id: String(t.serviceId),
+              outputs: { serviceId: t.serviceId, serverName: t.serverMark },
+            },
+            ...[...t.slots.values()].map((x) => ({
+              type: SECONDARY_IP_TYPE,
+              id: x.id,
+              // Finding 1: ownership from the resource id's shape (an `order-…` id owned nothing).
+              outputs: (finding === "order-id" && x.id.startsWith("order-") ? { ...x.outs, ip: undefined } : x.outs) as unknown as Record<
+                string,
+                unknown
+              >,
+            })),
+          ],
+        }))
+        .concat([{ stack: twin.id, pending: [], resources: [] }]);
+      const ownerSet = () => {
+        const owned = ownedBy(states, { backend: markBackend(view), project: PROJECT });
+        // The open bug: every mark of ours taken for this backend's.
+        if (finding === "orphans-any-backend") owned.stackTags = { has: () => true } as unknown as Set<string>;
+        return owned;
+      };
+      const rules = { minAgeMs: 0, now: Date.now() + 86_400_000 };
+      const first = await findOrphans(client, ownerSet(), 4.99, rules);
+      const second = await findOrphans(client, ownerSet(), 4.99, rules);
+      return releasable(first, second).filter((x) => tenants.some((t) => t.serviceId === x.serviceId));
+    }
+
     // ---- invariants -------------------------------------------------------------------
     interface Snapshot {
       ips: Map<number, Map<string, string | undefined>>;
       records: Map<string, string>;
+      /** IPs ever bought on each server, and each tenant's slots in state. */
+      orders: Map<number, number>;
+      slots: Map<string, Set<string>>;
     }
+    const everBought = (serviceId: number) =>
+      hw.ledger(KEY).filter((e) => e.kind === "ip" && e.serviceId === serviceId && e.event === "bought").length;
     const snapshot = async (): Promise<Snapshot> => {
       const ips = new Map<number, Map<string, string | undefined>>();
       for (const t of tenants) ips.set(t.serviceId, new Map((await client.listIps(t.serviceId)).map((i) => [i.ip, i.rdns])));
-      return { ips, records: new Map(cf.records(ZONE).map((x) => [x.id, JSON.stringify([x.type, x.name, x.content, x.comment])])) };
+      return {
+        ips,
+        records: new Map(cf.records(ZONE).map((x) => [x.id, JSON.stringify([x.type, x.name, x.content, x.comment])])),
+        orders: new Map(tenants.map((t) => [t.serviceId, everBought(t.serviceId)])),
+        slots: new Map(tenants.map((t) => [t.id, new Set(t.slots.keys())])),
+      };
+    };
+    /** How many IPs a step may buy for a tenant: one per slot it runs that had none in state before (never one more, even for a moment). */
+    const mayBuy = (t: Tenant, op: Op, actor: Tenant | undefined, had: Set<string>): number => {
+      if (actor !== t) return 0;
+      if (op.kind === "target") return 1;
+      const n = "ips" in op ? op.ips : op.kind === "hostile-zone" ? had.size : 0;
+      return Array.from({ length: n }, (_, i) => slotName(i + 1)).filter((k) => !had.has(k)).length;
     };
     const bought = (t: Tenant) => {
       const l = hw.ledger(KEY).filter((e) => e.kind === "ip" && e.serviceId === t.serviceId);
@@ -539,6 +600,13 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           () => `${t.id}: ${bought(t)} IPs bought and kept for at most ${t.peak} slots desired since the account last matched state`,
         );
         if (bought(t) <= held.length) t.peak = t.desired;
+        const boughtNow = everBought(t.serviceId) - before.orders.get(t.serviceId)!;
+        const allowed = mayBuy(t, op, actor, before.slots.get(t.id)!);
+        judge(
+          "buy-once",
+          boughtNow <= allowed,
+          () => `${t.id}: ${boughtNow} IP(s) bought in one step for ${allowed} slot(s) without an IP or order`,
+        );
         for (const s of held)
           if (s.outs.ip) {
             const k = `${t.id}/${s.outs.slot}`;
@@ -595,11 +663,14 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         const pending = held.filter((s) => s.outs.status === "purchasing").length;
         const journal = splitName((await client.getInstance(t.serviceId))!.srvrname).orders.length;
         const unheld = onServer.filter((ip) => !slotIps.includes(ip));
-        judge(
-          "no-orphan",
-          unheld.length <= Math.max(pending, journal),
-          () => `${t.id}: IPs ${unheld} on its server are held by no slot (${pending} pending slot(s))`,
-        );
+        let noOrphan = unheld.length <= Math.max(pending, journal);
+        // A stack that desires no IP runs no slot, so IPs a killed run bought stay until `fleet orphans`
+        // (nightly) releases them: they must be orphans it would release.
+        if (!noOrphan && t.desired === 0 && !pending) {
+          const go = await releasableFrom(t.backend);
+          noOrphan = unheld.every((ip) => go.some((x) => x.kind === "ip" && x.ip === ip));
+        }
+        judge("no-orphan", noOrphan, () => `${t.id}: IPs ${unheld} on its server are held by no slot (${pending} pending slot(s))`);
       }
       // Owners: every marked record is in its owner's state; one SPF per name.
       for (const z of zone) {
@@ -721,6 +792,8 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
             const t = actor!;
             t.desired = op.ips;
             const second = proc();
+            // A slow API (Hostwinds answers in seconds): both writers read the account before either writes to it.
+            hw.faults.slowMs = 100;
             const [a, b] = await Promise.all([up(t, p, { ips: op.ips }), up(t, second, { ips: op.ips })]);
             result.errors += a.errors + b.errors;
             outcome = `${a.errors} + ${b.errors} error(s) (the second writer is refused at its first purchase)`;
@@ -769,40 +842,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           case "orphans": {
             // `fleet orphans --release --yes` from one backend (two scans, no grace here): every stack of
             // that backend, and an empty stack there named like a tenant's stack on the other backend.
-            const view = [BACKEND, BACKEND_B][op.from];
-            const twin = tenants.find((t) => t.backend !== view)!;
-            const states: StackState[] = tenants
-              .filter((t) => t.backend === view)
-              .map((t) => ({
-                stack: t.id,
-                pending: [],
-                resources: [
-                  {
-                    type: INSTANCE_TYPE,
-                    id: String(t.serviceId),
-                    outputs: { serviceId: t.serviceId, serverName: t.serverMark },
-                  },
-                  ...[...t.slots.values()].map((x) => ({
-                    type: SECONDARY_IP_TYPE,
-                    id: x.id,
-                    // Finding 1: ownership from the resource id's shape (an `order-…` id owned nothing).
-                    outputs: (finding === "order-id" && x.id.startsWith("order-")
-                      ? { ...x.outs, ip: undefined }
-                      : x.outs) as unknown as Record<string, unknown>,
-                  })),
-                ],
-              }))
-              .concat([{ stack: twin.id, pending: [], resources: [] }]);
-            const ownerSet = () => {
-              const owned = ownedBy(states, { backend: markBackend(view), project: PROJECT });
-              // The open bug: every mark of ours taken for this backend's.
-              if (finding === "orphans-any-backend") owned.stackTags = { has: () => true } as unknown as Set<string>;
-              return owned;
-            };
-            const rules = { minAgeMs: 0, now: Date.now() + 86_400_000 };
-            const first = await findOrphans(client, ownerSet(), 4.99, rules);
-            const second = await findOrphans(client, ownerSet(), 4.99, rules);
-            const go = releasable(first, second).filter((x) => tenants.some((t) => t.serviceId === x.serviceId));
+            const go = await releasableFrom([BACKEND, BACKEND_B][op.from]);
             const live = new Set(tenants.flatMap((t) => [...t.slots.values()].map((x) => x.outs.ip)).filter(Boolean));
             for (const x of go) {
               result.invariantsChecked++;
@@ -906,4 +946,73 @@ export function printInvariants(rs: HarnessResult[]): boolean {
       `  VIOLATION seed ${v.seed} step ${v.step} (${v.op}) ${v.invariant}: ${v.detail}\n    replay: npm run bench -- --only invariants --seed ${v.seed} --steps ${v.step}`,
     );
   return violations.length === 0;
+}
+
+/** The seed and most steps each finding's switch is run with (npm test and `--findings yes`): the first violation ends the run. */
+export const FINDING_RUNS: Record<Finding, { seed: number; steps: number }> = {
+  "order-id": { seed: 2, steps: 20 },
+  "dns-claims": { seed: 2, steps: 20 },
+  "mark-no-backend": { seed: 1, steps: 10 },
+  "foreign-id": { seed: 1, steps: 10 },
+  "no-lease": { seed: 1, steps: 10 },
+  "timeout-settles": { seed: 1, steps: 10 },
+  "empty-ip": { seed: 1, steps: 10 },
+  "target-double": { seed: 1, steps: 10 },
+  "orphans-any-backend": { seed: 1, steps: 10 },
+};
+
+export interface FindingRun {
+  finding: Finding;
+  seed: number;
+  /** The first violation of one of the finding's invariants, if found. */
+  found?: Violation;
+  /** Violations of other invariants on the way (a switch may break more than its own). */
+  others: Violation[];
+  /** The same operations with the switch off: none expected. */
+  control: Violation[];
+  steps: number;
+  ms: number;
+}
+
+/** Findings mode: each switch on in turn; each must find a violation of its named invariant. */
+export async function runFindings(
+  fresh: () => ProviderProcess,
+  names: Finding[] = Object.keys(FINDINGS) as Finding[],
+  log?: (line: string) => void,
+): Promise<FindingRun[]> {
+  const out: FindingRun[] = [];
+  for (const finding of names) {
+    const { seed, steps } = FINDING_RUNS[finding];
+    const r = await runInvariants({ seed, steps, fresh, finding, log: log && ((l) => log(`${finding}: ${l}`)) });
+    const named: readonly string[] = FINDINGS[finding].invariants;
+    const control = await runInvariants({
+      seed,
+      steps: r.steps,
+      fresh,
+      finding,
+      control: true,
+      log: log && ((l) => log(`${finding} (off): ${l}`)),
+    });
+    out.push({
+      finding,
+      seed,
+      found: r.violations.find((v) => named.includes(v.invariant)),
+      others: r.violations.filter((v) => !named.includes(v.invariant)),
+      control: control.violations,
+      steps: r.steps,
+      ms: r.ms,
+    });
+  }
+  return out;
+}
+
+export function printFindings(rs: FindingRun[]): boolean {
+  console.log("\ninvariants harness, findings mode (each finding of issue 31 put back by its switch)");
+  for (const x of rs)
+    console.log(
+      `  ${x.finding.padEnd(20)} seed ${x.seed}: ${x.found ? `${x.found.invariant} violated at step ${x.found.step} (${x.found.op}): ${x.found.detail}` : `NOT FOUND in ${x.steps} steps`}` +
+        `${x.others.length ? `; also ${x.others.map((v) => v.invariant).join(", ")}` : ""}; switch off, the same steps: ` +
+        `${x.control.length ? `${x.control.length} VIOLATION(S): ${x.control[0].invariant} at step ${x.control[0].step}: ${x.control[0].detail}` : "0 violations"} (${(x.ms / 1000).toFixed(1)} s)`,
+    );
+  return rs.every((x) => x.found && !x.control.length);
 }
