@@ -89,9 +89,10 @@ describe("orphans that are really orphans", () => {
       initialDelayMs: 100,
     });
 
-    // From another backend on the same account (a stack of its own, named like one here): every server
-    // of this backend is foreign, listed and never released, even with --release --yes.
-    const other = await localStack(`gone-${p}`, dir, { backend: OTHER_BACKEND });
+    // From another backend on the same account (with a stack of its own; not named like one here, as
+    // both backends' stacks would share its config file in this folder): every server of this backend
+    // is foreign, listed and never released, even with --release --yes.
+    const other = await localStack(`elsewhere-${p}`, dir, { backend: OTHER_BACKEND });
     const fromOther = await fleetOrphans(
       { project: fleetProject(dir), localBackend: OTHER_BACKEND, concurrency: 2 },
       { release: true, graceMs: 1000, minAgeMs: 0 },
