@@ -25,7 +25,7 @@ import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/previ
 
 import { disasterDrill, printDrill } from "./disaster";
 import { domainVerificationBench, printDomainVerification } from "./bench/domain-verification";
-import { freshProcess, printInvariants, runInvariants } from "./invariants";
+import { FINDINGS, Finding, freshProcess, printFindings, printInvariants, runFindings, runInvariants } from "./invariants";
 
 const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|domains|fleet-scale|profile|invariants|console] [options]
 
@@ -66,6 +66,9 @@ Sections (all by default):
              rate-limit storms, hostile configs) on 3 tenants sharing an account and a zone,
              every invariant checked after every step; a violation prints its seed and step
              --seed N (1; a list: 1,2,3)  --steps N (500 in all, shared by the seeds)
+             --findings yes|NAME,…: findings mode instead: each finding of issue 31 put back by
+             its switch (${Object.keys(FINDINGS).join(", ")})
+             must be found by the harness (its seed and steps are fixed in invariants.ts)
   console    the operator console's fleet overview and tenant page, and the cost report, on a
              private Postgres seeded with N tenants and 90 days of usage (only with --only console)
              --console-tenants N (10000)  --rounds N (5)
@@ -103,6 +106,7 @@ const COMMAND = {
       "rounds",
       "seed",
       "steps",
+      "findings",
       "console-tenants",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
@@ -133,7 +137,13 @@ async function main() {
         variants: values["before"] ? beforeAndNow(values["before"]) : undefined,
       }),
     );
-  if (only === "invariants") {
+  if (only === "invariants" && values.findings) {
+    const names = values.findings === "yes" ? undefined : (values.findings.split(",") as Finding[]);
+    const bad = names?.filter((n) => !(n in FINDINGS));
+    if (bad?.length) throw new Error(`--findings: no finding named ${bad.join(", ")}; one of ${Object.keys(FINDINGS).join(", ")}`);
+    const rs = await runFindings(freshProcess, names, (l) => process.stderr.write(`  … ${l}\n`));
+    if (!printFindings(rs)) process.exitCode = 1;
+  } else if (only === "invariants") {
     const seeds = arg("seed", "1").split(",").map(Number);
     const steps = Number(arg("steps", "500"));
     const results = [];

@@ -41,7 +41,7 @@ import type { SecondaryIpOutputs } from "../../providers/hostwinds/secondary-ip"
 import type { DnsRecordInputs, DnsRecordOutputs } from "../../providers/cloudflare/dns-record";
 import { claimOf } from "../../providers/cloudflare/dns-record";
 import { mailDomainRecords } from "../../components/mail-records";
-import { findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
+import { Orphan, StackState, findOrphans, ownedBy, releasable, releaseOrphans } from "../cli/fleet/orphans";
 import { removeStrayRecords } from "../cli/fleet/recover";
 import { CloudflareClient } from "../../providers/cloudflare/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../providers/hostwinds";
@@ -53,6 +53,8 @@ const TOKEN = "cf-invariants-token-0123456789";
 const ZONE = "pm-shared.example";
 const PROJECT = "penguinmails-infra";
 const BACKEND = fingerprintOf("file:///invariants-harness");
+/** A second backend on the same account: the third tenant's stack lives there (`fleet orphans` is run from either). */
+const BACKEND_B = fingerprintOf("file:///invariants-harness-other");
 const MAX_IPS = 4;
 
 /** One provider process: the two providers and the Hostwinds session module (for its leases and timing). */
@@ -126,6 +128,9 @@ interface Tenant {
   /** Its own sending domain; a hostile step may name another's. */
   domain: string;
   owner: string;
+  /** The backend its stack lives in (a fingerprint), and the server's mark its Instance computed (Instance.serverName). */
+  backend: string;
+  serverMark: string;
   desired: number;
   /** The most slots desired since the account last matched state (IPs bought then may still be outstanding). */
   peak: number;
@@ -158,11 +163,43 @@ export interface HarnessOptions {
   log?: (line: string) => void;
   /** Stop at the first violation (default true: the seed and step are the reproduction). */
   stopAtFirst?: boolean;
+  /** Findings mode: put back the old behaviour of one finding of issue 31 (FINDINGS), with its generators only. */
+  finding?: Finding;
+  /** With `finding`: its generators only, its old behaviour not put back (the control: no violation). */
+  control?: boolean;
 }
+
+/**
+ * The findings of issue 31, each a switch that puts back the behaviour before its fix, as a shim on
+ * the harness's side (what the engine, an old provider or an old command did); nothing in the
+ * providers or commands reads them. With a switch on, the harness draws only that finding's
+ * generators and must find a violation of the named invariant (test/unit/invariants.test.ts).
+ */
+export const FINDINGS = {
+  /** 1. `fleet orphans` takes ownership from resource ids: a settled pending slot keeps its `order-…` id, so its IP looks unowned. */
+  "order-id": { invariants: ["orphans"], ops: ["up", "hold", "assign-held", "orphans"] },
+  /** 2. Nothing decides who owns a DNS record: a tenant naming another's zone records is not refused in preview. */
+  "dns-claims": { invariants: ["owner", "isolation"], ops: ["up", "hostile-zone"] },
+  /** 3. The owner mark names no backend: the same stack name on another backend owns the same servers. */
+  "mark-no-backend": { invariants: ["orphans"], ops: ["up", "orphans"] },
+  /** 4. A foreign service id in state is trusted once the live mark equals state (the old refresh copied the live mark in). */
+  "foreign-id": { invariants: ["buy-once", "purchases", "isolation", "no-orphan"], ops: ["up", "foreign-id"] },
+  /** 5. No writer lease: two engines on one stack both buy. */
+  "no-lease": { invariants: ["buy-once", "purchases", "one-holder", "no-orphan", "owner"], ops: ["up", "two-writers"] },
+  /** 6. A timeout settles an order: an order held past ipTimeoutMs is dropped as never sent, and bought again. */
+  "timeout-settles": { invariants: ["buy-once", "purchases", "no-orphan"], ops: ["up", "hold", "assign-held"] },
+  /** 7. An IP still pending fails the run (`"" is not an IPv4 address`) instead of leaving its A record waiting. */
+  "empty-ip": { invariants: ["pending-ok"], ops: ["up", "hold"] },
+  /** 8. `--target` of a new slot takes an IP it cannot tell from an unheard sibling's when no rDNS is reported. */
+  "target-double": { invariants: ["one-holder"], ops: ["up", "target"] },
+  /** The open bug after the fixes: `fleet orphans` from another backend on the account takes every server of this one for unowned. */
+  "orphans-any-backend": { invariants: ["orphans"], ops: ["up", "orphans"] },
+} as const satisfies Record<string, { invariants: readonly string[]; ops: readonly Op["kind"][] }>;
+export type Finding = keyof typeof FINDINGS;
 
 type Op =
   | { kind: "up"; tenant: number; ips: number }
-  | { kind: "target"; tenant: number }
+  | { kind: "target"; tenant: number; rdns: boolean }
   | { kind: "destroy"; tenant: number }
   | { kind: "refresh"; tenant: number }
   | { kind: "kill"; tenant: number; ips: number; after: number }
@@ -174,19 +211,30 @@ type Op =
   | { kind: "storm"; tenant: number; ips: number }
   | { kind: "hostile-zone"; tenant: number; victim: number }
   | { kind: "hostile-adopt"; tenant: number; victim: number }
-  | { kind: "orphans" };
+  | { kind: "foreign-id"; tenant: number; victim: number }
+  | { kind: "orphans"; from: number };
 
 function pick(r: () => number, n: number): number {
   return Math.floor(r() * n);
 }
 
-function nextOp(r: () => number, tenants: number): Op {
+/** The next operation; in findings mode one of the finding's generators, each as likely as the others. */
+function nextOp(r: () => number, tenants: number, only?: readonly string[]): Op {
+  if (!only) return anyOp(r, tenants);
+  const kind = only[pick(r, only.length)];
+  for (;;) {
+    const op = anyOp(r, tenants);
+    if (op.kind === kind) return op;
+  }
+}
+
+function anyOp(r: () => number, tenants: number): Op {
   const t = pick(r, tenants);
   const ips = pick(r, MAX_IPS + 1);
   const other = (t + 1 + pick(r, tenants - 1)) % tenants;
   const x = r();
   if (x < 0.25) return { kind: "up", tenant: t, ips };
-  if (x < 0.33) return { kind: "target", tenant: t };
+  if (x < 0.33) return { kind: "target", tenant: t, rdns: r() < 0.5 };
   if (x < 0.38) return { kind: "destroy", tenant: t };
   if (x < 0.43) return { kind: "refresh", tenant: t };
   if (x < 0.53) return { kind: "kill", tenant: t, ips, after: pick(r, 6) };
@@ -197,8 +245,9 @@ function nextOp(r: () => number, tenants: number): Op {
   if (x < 0.82) return { kind: "503", tenant: t, ips };
   if (x < 0.89) return { kind: "storm", tenant: t, ips };
   if (x < 0.93) return { kind: "hostile-zone", tenant: t, victim: other };
-  if (x < 0.96) return { kind: "hostile-adopt", tenant: t, victim: other };
-  return { kind: "orphans" };
+  if (x < 0.955) return { kind: "hostile-adopt", tenant: t, victim: other };
+  if (x < 0.97) return { kind: "foreign-id", tenant: t, victim: other };
+  return { kind: "orphans", from: pick(r, 2) };
 }
 const describeOp = (op: Op) =>
   Object.entries(op)
@@ -209,6 +258,7 @@ const describeOp = (op: Op) =>
 export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
   const started = Date.now();
   const log = o.log ?? (() => undefined);
+  const logLine = log;
   const r = rng(o.seed);
   const leaseDir = fs.mkdtempSync(path.join(os.tmpdir(), "pm-invariants-"));
   const hw = await new HostwindsSim({ apiKeys: [KEY], buildMs: 20, ipDelayMs: 30 }).start();
@@ -227,11 +277,17 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
     "cloudflare:apiToken": TOKEN,
     "cloudflare:baseUrl": cf.url,
   };
+  const finding = o.control ? undefined : o.finding;
+  const only = o.finding ? FINDINGS[o.finding].ops : undefined;
+  // Finding 3: marks made without the backend (every backend's stack of one name marks alike).
+  const markBackend = (b: string) => (finding === "mark-no-backend" ? "" : b);
   const result: HarnessResult = { seed: o.seed, steps: 0, ops: {}, invariantsChecked: 0, violations: [], refusals: 0, errors: 0, ms: 0 };
   const live: ProviderProcess[] = [];
   const proc = (): ProviderProcess => {
     const p = o.fresh();
-    p.tune({ siblingWaitMs: 300, leaseWaitMs: 200, leaseDir });
+    // Finding 5: no writer lease (each process its own, so nobody ever waits for another writer).
+    const dir = finding === "no-lease" ? fs.mkdtempSync(path.join(leaseDir, "p-")) : leaseDir;
+    p.tune({ siblingWaitMs: 300, leaseWaitMs: 200, leaseDir: dir });
     void p.ip.configure({ config: { get: (k: string) => config[k] } });
     void p.dns.configure({ config: { get: (k: string) => config[k] } });
     live.push(p);
@@ -242,7 +298,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
     const names = ["acme", "globex", "initech", "umbrella", "hooli"].slice(0, o.tenants ?? 3);
     const tenants: Tenant[] = [];
     for (const id of names) {
-      const name = serverName({ tenant: id, server: "mx1", stack: id, backend: BACKEND, project: PROJECT });
+      // The third tenant's stack is in another backend on the same account.
+      const backend = tenants.length === 2 ? BACKEND_B : BACKEND;
+      const name = serverName({ tenant: id, server: "mx1", stack: id, backend: markBackend(backend), project: PROJECT });
       await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name });
       const s = await client.waitFor("server", async () => (await client.listInstances()).find((i) => i.srvrname === name && i.main_ip));
       tenants.push({
@@ -250,7 +308,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         serviceId: s.serviceid,
         mainIp: s.main_ip!,
         domain: `${id}.${ZONE}`,
-        owner: ownerMark({ backend: BACKEND, project: PROJECT, stack: id, tenant: id }),
+        owner: ownerMark({ backend, project: PROJECT, stack: id, tenant: id }),
+        backend,
+        serverMark: name,
         desired: 0,
         peak: 0,
         slots: new Map(),
@@ -262,6 +322,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
     const slotInputs = (t: Tenant, k: number, n: number, adoptIp?: string): SecondaryIpInputs => ({
       tenant: t.id,
       stack: t.id,
+      serverMark: t.serverMark,
       slot: slotName(k),
       siblings: Array.from({ length: n }, (_, i) => slotName(i + 1)),
       serviceId: t.serviceId,
@@ -269,7 +330,12 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       retire: [],
       ...(adoptIp ? { adoptIp } : {}),
     });
-    const recordsFor = (t: Tenant, domain: string, slotOuts: SecondaryIpOutputs[]): DnsRecordInputs[] => {
+    const recordsFor = (t: Tenant, domain: string, slotOuts: SecondaryIpOutputs[], applying = false): DnsRecordInputs[] => {
+      // Finding 7: the records of a slot whose order is still pending failed the run (the old check of every host's address).
+      if (finding === "empty-ip" && applying && slotOuts.some((x) => x.ip === ""))
+        throw new Error(
+          `records for ${domain}: host mx1-ip${slotOuts.findIndex((x) => x.ip === "") + 1}.${domain}: "" is not an IPv4 address`,
+        );
       const recs = mailDomainRecords({
         domain,
         mailHost: `mx1.${domain}`,
@@ -301,8 +367,13 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       t: Tenant,
       p: ProviderProcess,
       o2: { ips: number; domain?: string; target?: number; stopAfter?: number; adoptIp?: string },
-    ): Promise<{ refused?: string; errors: number; killed: boolean }> {
+    ): Promise<{ refused?: string; errors: number; killed: boolean; messages: string[] }> {
       const domain = o2.domain ?? t.domain;
+      const messages: string[] = [];
+      const log = (line: string) => {
+        messages.push(line);
+        logLine(line);
+      };
       let saved = 0;
       const save = () => o2.stopAfter === undefined || saved++ < o2.stopAfter;
       let errors = 0;
@@ -314,7 +385,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       for (const rec of recordsFor(t, domain, previewSlots)) {
         const old = t.records.get(recKey(rec))?.outs;
         const c = await p.dns.check(old ?? {}, rec);
-        if (c.failures?.length) return { refused: c.failures[0].reason, errors: 0, killed: false };
+        // Finding 2: nobody decided who owns a record (no claim was refused).
+        const failures = (c.failures ?? []).filter((x) => !(finding === "dns-claims" && (x as { property?: string }).property === "name"));
+        if (failures.length) return { refused: failures[0].reason, errors: 0, killed: false, messages };
       }
       // Diff of every slot in state (a --target run diffs only its target).
       for (const [k, s] of t.slots) {
@@ -327,7 +400,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         if (o2.target !== undefined && k !== o2.target) continue;
         const key = slotName(k);
         const cur = t.slots.get(key);
-        const inputs = slotInputs(t, k, o2.ips, k === 1 ? o2.adoptIp : undefined);
+        const all = slotInputs(t, k, o2.ips, k === 1 ? o2.adoptIp : undefined);
+        // Finding 8: a --target slot knew nothing of siblings it had not heard, and took an IP it could not tell from theirs.
+        const inputs = finding === "target-double" && o2.target !== undefined ? { ...all, siblings: [] } : all;
         if (!cur)
           jobs.push(
             p.ip.create(inputs).then(
@@ -349,7 +424,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         const outs = Array.from({ length: o2.ips }, (_, i) => t.slots.get(slotName(i + 1))?.outs).filter(
           (x): x is SecondaryIpOutputs => x !== undefined,
         );
-        const want = recordsFor(t, domain, outs);
+        const want = recordsFor(t, domain, outs, true);
         const wanted = new Set(want.map(recKey));
         for (const rec of want) {
           const key = recKey(rec);
@@ -389,7 +464,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           }
         }
       }
-      return { errors, killed: o2.stopAfter !== undefined && saved > o2.stopAfter };
+      return { errors, killed: o2.stopAfter !== undefined && saved > o2.stopAfter, messages };
     }
 
     async function destroy(t: Tenant, p: ProviderProcess): Promise<number> {
@@ -428,15 +503,74 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       }
     }
 
+    /**
+     * What `fleet orphans --release --yes` would release, run from backend `view` (two scans, no grace
+     * or minimum age here): every stack of that backend, and an empty stack there named like a tenant's
+     * stack on the other backend.
+     */
+    async function releasableFrom(view: string): Promise<Orphan[]> {
+      const twin = tenants.find((t) => t.backend !== view)!;
+      const states: StackState[] = tenants
+        .filter((t) => t.backend === view)
+        .map((t) => ({
+          stack: t.id,
+          pending: [],
+          resources: [
+            {
+              type: INSTANCE_TYPE,
+              id: String(t.serviceId),
+              outputs: { serviceId: t.serviceId, serverName: t.serverMark },
+            },
+            ...[...t.slots.values()].map((x) => ({
+              type: SECONDARY_IP_TYPE,
+              id: x.id,
+              // Finding 1: ownership from the resource id's shape (an `order-…` id owned nothing).
+              outputs: (finding === "order-id" && x.id.startsWith("order-") ? { ...x.outs, ip: undefined } : x.outs) as unknown as Record<
+                string,
+                unknown
+              >,
+            })),
+          ],
+        }))
+        .concat([{ stack: twin.id, pending: [], resources: [] }]);
+      const ownerSet = () => {
+        const owned = ownedBy(states, { backend: markBackend(view), project: PROJECT });
+        // The open bug: every mark of ours taken for this backend's.
+        if (finding === "orphans-any-backend") owned.stackTags = { has: () => true } as unknown as Set<string>;
+        return owned;
+      };
+      const rules = { minAgeMs: 0, now: Date.now() + 86_400_000 };
+      const first = await findOrphans(client, ownerSet(), 4.99, rules);
+      const second = await findOrphans(client, ownerSet(), 4.99, rules);
+      return releasable(first, second).filter((x) => tenants.some((t) => t.serviceId === x.serviceId));
+    }
+
     // ---- invariants -------------------------------------------------------------------
     interface Snapshot {
       ips: Map<number, Map<string, string | undefined>>;
       records: Map<string, string>;
+      /** IPs ever bought on each server, and each tenant's slots in state. */
+      orders: Map<number, number>;
+      slots: Map<string, Set<string>>;
     }
+    const everBought = (serviceId: number) =>
+      hw.ledger(KEY).filter((e) => e.kind === "ip" && e.serviceId === serviceId && e.event === "bought").length;
     const snapshot = async (): Promise<Snapshot> => {
       const ips = new Map<number, Map<string, string | undefined>>();
       for (const t of tenants) ips.set(t.serviceId, new Map((await client.listIps(t.serviceId)).map((i) => [i.ip, i.rdns])));
-      return { ips, records: new Map(cf.records(ZONE).map((x) => [x.id, JSON.stringify([x.type, x.name, x.content, x.comment])])) };
+      return {
+        ips,
+        records: new Map(cf.records(ZONE).map((x) => [x.id, JSON.stringify([x.type, x.name, x.content, x.comment])])),
+        orders: new Map(tenants.map((t) => [t.serviceId, everBought(t.serviceId)])),
+        slots: new Map(tenants.map((t) => [t.id, new Set(t.slots.keys())])),
+      };
+    };
+    /** How many IPs a step may buy for a tenant: one per slot it runs that had none in state before (never one more, even for a moment). */
+    const mayBuy = (t: Tenant, op: Op, actor: Tenant | undefined, had: Set<string>): number => {
+      if (actor !== t) return 0;
+      if (op.kind === "target") return 1;
+      const n = "ips" in op ? op.ips : op.kind === "hostile-zone" ? had.size : 0;
+      return Array.from({ length: n }, (_, i) => slotName(i + 1)).filter((k) => !had.has(k)).length;
     };
     const bought = (t: Tenant) => {
       const l = hw.ledger(KEY).filter((e) => e.kind === "ip" && e.serviceId === t.serviceId);
@@ -466,6 +600,13 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
           () => `${t.id}: ${bought(t)} IPs bought and kept for at most ${t.peak} slots desired since the account last matched state`,
         );
         if (bought(t) <= held.length) t.peak = t.desired;
+        const boughtNow = everBought(t.serviceId) - before.orders.get(t.serviceId)!;
+        const allowed = mayBuy(t, op, actor, before.slots.get(t.id)!);
+        judge(
+          "buy-once",
+          boughtNow <= allowed,
+          () => `${t.id}: ${boughtNow} IP(s) bought in one step for ${allowed} slot(s) without an IP or order`,
+        );
         for (const s of held)
           if (s.outs.ip) {
             const k = `${t.id}/${s.outs.slot}`;
@@ -522,11 +663,14 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
         const pending = held.filter((s) => s.outs.status === "purchasing").length;
         const journal = splitName((await client.getInstance(t.serviceId))!.srvrname).orders.length;
         const unheld = onServer.filter((ip) => !slotIps.includes(ip));
-        judge(
-          "no-orphan",
-          unheld.length <= Math.max(pending, journal),
-          () => `${t.id}: IPs ${unheld} on its server are held by no slot (${pending} pending slot(s))`,
-        );
+        let noOrphan = unheld.length <= Math.max(pending, journal);
+        // A stack that desires no IP runs no slot, so IPs a killed run bought stay until `fleet orphans`
+        // (nightly) releases them: they must be orphans it would release.
+        if (!noOrphan && t.desired === 0 && !pending) {
+          const go = await releasableFrom(t.backend);
+          noOrphan = unheld.every((ip) => go.some((x) => x.kind === "ip" && x.ip === ip));
+        }
+        judge("no-orphan", noOrphan, () => `${t.id}: IPs ${unheld} on its server are held by no slot (${pending} pending slot(s))`);
       }
       // Owners: every marked record is in its owner's state; one SPF per name.
       for (const z of zone) {
@@ -546,7 +690,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
     // ---- the run --------------------------------------------------------------------
     const clean = new Set<string>();
     for (let step = 1; step <= o.steps; step++) {
-      const op = nextOp(r, tenants.length);
+      const op = nextOp(r, tenants.length, only);
       result.ops[op.kind] = (result.ops[op.kind] ?? 0) + 1;
       const actor = "tenant" in op ? tenants[op.tenant] : undefined;
       const before = await snapshot();
@@ -576,8 +720,32 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
               };
             }
             t.desired = op.ips;
-            const res = await up(t, p, { ips: op.ips });
+            const res = await up(t, p, { ips: op.ips }).catch((e: unknown) => ({
+              errors: 1,
+              refused: undefined,
+              killed: false,
+              messages: [`  error: ${e instanceof Error ? e.message : e}`],
+            }));
             if (op.kind === "refuse-order") hw.faults.purchaseCooldownMs = 0;
+            if (op.kind === "hold") {
+              // The documented path: an order still held at the timeout leaves its slot pending and the run
+              // succeeds (its A record waits). Errors left: a pending order that cannot be released yet, and
+              // the journal's limit of three open orders per server (nothing more is ordered until one arrives).
+              const expected = ["no public action cancels an order", "IP orders are already open on it"];
+              const unexpected = res.messages.filter((m) => m.includes("error:") && !expected.some((x) => m.includes(x)));
+              result.invariantsChecked++;
+              if (unexpected.length) {
+                result.violations.push({ step, op: describeOp(op), invariant: "pending-ok", detail: `${t.id}: ${unexpected[0].trim()}` });
+                log(`VIOLATION step ${step} (${describeOp(op)}): pending-ok: ${unexpected[0].trim()}`);
+              }
+              // Finding 6: the old provider settled an order by its timeout (dropped as never sent, journal entry gone).
+              if (finding === "timeout-settles")
+                for (const [key, x] of [...t.slots])
+                  if (x.outs.status === "purchasing") {
+                    t.slots.delete(key);
+                    await client.renameInstance(t.serviceId, t.serverMark);
+                  }
+            }
             result.errors += res.errors;
             outcome = res.refused ? `refused: ${res.refused}` : `${res.errors} error(s)`;
             if (res.refused) result.refusals++;
@@ -594,7 +762,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
               break;
             }
             t.desired = Math.max(t.desired, k);
-            const res = await up(t, p, { ips: k, target: k });
+            // Whether get_instance_ips reports rDNS (no source says it does): without it, IPs cannot be told apart by it.
+            hw.setWire({ rdnsInIpList: op.rdns });
+            const res = await up(t, p, { ips: k, target: k }).finally(() => hw.setWire({ rdnsInIpList: true }));
             result.errors += res.errors;
             outcome = `${res.errors} error(s)`;
             clean.delete(t.id); // its DNS waits for the next full up
@@ -622,6 +792,8 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
             const t = actor!;
             t.desired = op.ips;
             const second = proc();
+            // A slow API (Hostwinds answers in seconds): both writers read the account before either writes to it.
+            hw.faults.slowMs = 100;
             const [a, b] = await Promise.all([up(t, p, { ips: op.ips }), up(t, second, { ips: op.ips })]);
             result.errors += a.errors + b.errors;
             outcome = `${a.errors} + ${b.errors} error(s) (the second writer is refused at its first purchase)`;
@@ -668,30 +840,9 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
             break;
           }
           case "orphans": {
-            // `fleet orphans --release --yes` over every tenant's state (two scans, no grace here).
-            const states = tenants.map((t) => ({
-              stack: t.id,
-              pending: [],
-              resources: [
-                {
-                  type: INSTANCE_TYPE,
-                  id: String(t.serviceId),
-                  outputs: {
-                    serviceId: t.serviceId,
-                    serverName: serverName({ tenant: t.id, server: "mx1", stack: t.id, backend: BACKEND, project: PROJECT }),
-                  },
-                },
-                ...[...t.slots.values()].map((x) => ({
-                  type: SECONDARY_IP_TYPE,
-                  id: x.id,
-                  outputs: x.outs as unknown as Record<string, unknown>,
-                })),
-              ],
-            }));
-            const rules = { minAgeMs: 0, now: Date.now() + 86_400_000 };
-            const first = await findOrphans(client, ownedBy(states), 4.99, rules);
-            const second = await findOrphans(client, ownedBy(states), 4.99, rules);
-            const go = releasable(first, second).filter((x) => tenants.some((t) => t.serviceId === x.serviceId));
+            // `fleet orphans --release --yes` from one backend (two scans, no grace here): every stack of
+            // that backend, and an empty stack there named like a tenant's stack on the other backend.
+            const go = await releasableFrom([BACKEND, BACKEND_B][op.from]);
             const live = new Set(tenants.flatMap((t) => [...t.slots.values()].map((x) => x.outs.ip)).filter(Boolean));
             for (const x of go) {
               result.invariantsChecked++;
@@ -709,6 +860,25 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
               () => undefined,
             );
             outcome = `released ${go.length} orphan IP(s)`;
+            break;
+          }
+          case "foreign-id": {
+            // The stack's Instance imported with another tenant's server id (a mistyped import id), then
+            // an up of one new slot. Its state keeps its own mark (the Instance's refresh refuses a
+            // foreign one), so the slot is refused; finding 4: the old refresh copied the live mark in.
+            const t = actor!;
+            const victim = tenants[op.victim];
+            const live = splitName((await client.getInstance(victim.serviceId))!.srvrname).mark;
+            const ghost: Tenant = {
+              ...t,
+              serviceId: victim.serviceId,
+              serverMark: finding === "foreign-id" ? live : t.serverMark,
+              slots: new Map(),
+              records: new Map(),
+            };
+            const res = await up(ghost, p, { ips: 1, target: 1 });
+            outcome = res.errors ? "refused" : "NOT refused";
+            if (res.errors) result.refusals++;
             break;
           }
           case "hostile-adopt": {
@@ -776,4 +946,73 @@ export function printInvariants(rs: HarnessResult[]): boolean {
       `  VIOLATION seed ${v.seed} step ${v.step} (${v.op}) ${v.invariant}: ${v.detail}\n    replay: npm run bench -- --only invariants --seed ${v.seed} --steps ${v.step}`,
     );
   return violations.length === 0;
+}
+
+/** The seed and most steps each finding's switch is run with (npm test and `--findings yes`): the first violation ends the run. */
+export const FINDING_RUNS: Record<Finding, { seed: number; steps: number }> = {
+  "order-id": { seed: 2, steps: 20 },
+  "dns-claims": { seed: 2, steps: 20 },
+  "mark-no-backend": { seed: 1, steps: 10 },
+  "foreign-id": { seed: 1, steps: 10 },
+  "no-lease": { seed: 1, steps: 10 },
+  "timeout-settles": { seed: 1, steps: 10 },
+  "empty-ip": { seed: 1, steps: 10 },
+  "target-double": { seed: 1, steps: 10 },
+  "orphans-any-backend": { seed: 1, steps: 10 },
+};
+
+export interface FindingRun {
+  finding: Finding;
+  seed: number;
+  /** The first violation of one of the finding's invariants, if found. */
+  found?: Violation;
+  /** Violations of other invariants on the way (a switch may break more than its own). */
+  others: Violation[];
+  /** The same operations with the switch off: none expected. */
+  control: Violation[];
+  steps: number;
+  ms: number;
+}
+
+/** Findings mode: each switch on in turn; each must find a violation of its named invariant. */
+export async function runFindings(
+  fresh: () => ProviderProcess,
+  names: Finding[] = Object.keys(FINDINGS) as Finding[],
+  log?: (line: string) => void,
+): Promise<FindingRun[]> {
+  const out: FindingRun[] = [];
+  for (const finding of names) {
+    const { seed, steps } = FINDING_RUNS[finding];
+    const r = await runInvariants({ seed, steps, fresh, finding, log: log && ((l) => log(`${finding}: ${l}`)) });
+    const named: readonly string[] = FINDINGS[finding].invariants;
+    const control = await runInvariants({
+      seed,
+      steps: r.steps,
+      fresh,
+      finding,
+      control: true,
+      log: log && ((l) => log(`${finding} (off): ${l}`)),
+    });
+    out.push({
+      finding,
+      seed,
+      found: r.violations.find((v) => named.includes(v.invariant)),
+      others: r.violations.filter((v) => !named.includes(v.invariant)),
+      control: control.violations,
+      steps: r.steps,
+      ms: r.ms,
+    });
+  }
+  return out;
+}
+
+export function printFindings(rs: FindingRun[]): boolean {
+  console.log("\ninvariants harness, findings mode (each finding of issue 31 put back by its switch)");
+  for (const x of rs)
+    console.log(
+      `  ${x.finding.padEnd(20)} seed ${x.seed}: ${x.found ? `${x.found.invariant} violated at step ${x.found.step} (${x.found.op}): ${x.found.detail}` : `NOT FOUND in ${x.steps} steps`}` +
+        `${x.others.length ? `; also ${x.others.map((v) => v.invariant).join(", ")}` : ""}; switch off, the same steps: ` +
+        `${x.control.length ? `${x.control.length} VIOLATION(S): ${x.control[0].invariant} at step ${x.control[0].step}: ${x.control[0].detail}` : "0 violations"} (${(x.ms / 1000).toFixed(1)} s)`,
+    );
+  return rs.every((x) => x.found && !x.control.length);
 }

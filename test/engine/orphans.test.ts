@@ -4,7 +4,9 @@
  * stack that is updating holds its servers; a release needs two scans a grace period apart and a
  * minimum age. Three cases of issue 18 (an offboarded tenant whose config file was removed, a
  * server still building in a concurrent up, a stack whose name is not a config file's) beside a
- * real orphan server and a stray IP, which are released.
+ * real orphan server and a stray IP, which are released. And issue 31's open bug: `fleet orphans`
+ * run from another backend on the same account (server marks are hashes of backend, project and
+ * stack) sees every server of this one as foreign: listed, never released.
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
@@ -18,6 +20,7 @@ import { serverMarkOf } from "./harness";
 
 const KEY = "sim-key-orphans-0123456789";
 const BACKEND = "orphans";
+const OTHER_BACKEND = "orphans-other";
 jest.setTimeout(8 * 60_000);
 
 describe("orphans that are really orphans", () => {
@@ -55,13 +58,14 @@ describe("orphans that are really orphans", () => {
     const odd = await tenantStack(`Odd_Name-${p}`, "odd");
     await odd.up();
 
-    // Real orphans: a marked server of a stack that does not exist, and an IP no slot holds on gone's server.
+    // Real orphans: a server marked by a stack of this backend (gone's) that its state does not hold
+    // (a run killed before saving it), and an IP no slot holds on gone's server.
     const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
     const template = findImage(await client.images(), "debian-12")!.uuid;
     const ghost = serverName({
       backend: backendFingerprint(gone.workspace.envVars),
       project: "orphans",
-      stack: `ghost-${p}`,
+      stack: `gone-${p}`,
       tenant: "ghost",
       server: "mx1",
     });
@@ -84,6 +88,20 @@ describe("orphans that are really orphans", () => {
       timeoutMs: 60_000,
       initialDelayMs: 100,
     });
+
+    // From another backend on the same account (with a stack of its own; not named like one here, as
+    // both backends' stacks would share its config file in this folder): every server of this backend
+    // is foreign, listed and never released, even with --release --yes.
+    const other = await localStack(`elsewhere-${p}`, dir, { backend: OTHER_BACKEND });
+    const fromOther = await fleetOrphans(
+      { project: fleetProject(dir), localBackend: OTHER_BACKEND, concurrency: 2 },
+      { release: true, graceMs: 1000, minAgeMs: 0 },
+    );
+    await other.workspace.removeStack(other.name, { force: true });
+    expect(fromOther.orphans.filter((x) => x.released || !x.foreign)).toEqual([]);
+    expect(fromOther.orphans.map((x) => x.server)).toEqual(expect.arrayContaining([goneMark, ghost, await serverMarkOf(odd, "odd")]));
+    expect(fromOther.monthlyUsd).toBe(0);
+    expect(sim.ledger(KEY).filter((e) => e.event === "released")).toEqual([]);
 
     const o = { project: fleetProject(dir), localBackend: BACKEND, concurrency: 2 };
     // The default minimum age (1 day) holds even a real orphan that is minutes old.

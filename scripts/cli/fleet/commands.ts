@@ -10,6 +10,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../../lib/engine/pulumi-env";
 import { ChangeCollector, TenantChange, conciseError, costAfter } from "../../lib/stacks/changes";
 import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
+import { backendFingerprint } from "../../../providers/hostwinds/inputs";
 import { backendStacks, backendUrl, describeLock, lockState, projectName, shortName, stackParts, stateStore } from "./backend";
 import { parseCheckpoint } from "./checkpoints";
 import { JobResult, runPool } from "./pool";
@@ -319,7 +320,13 @@ export async function ownerScan(o: FleetOptions): Promise<Owned> {
           stacks.find((s) => s.name === name)!,
           project,
         );
-        return { stack: shortName(name), busy: lock.kind === "free" ? undefined : describeLock(lock), resources, pending };
+        return {
+          stack: shortName(name),
+          project: stackParts(name, project).project || project,
+          busy: lock.kind === "free" ? undefined : describeLock(lock),
+          resources,
+          pending,
+        };
       },
     );
     const failed = results.filter((r) => !r.ok);
@@ -327,7 +334,11 @@ export async function ownerScan(o: FleetOptions): Promise<Owned> {
       throw new Error(
         `could not read the state of ${failed.map((f) => `${f.name} (${f.error})`).join(", ")}; without every stack's state, nothing can be called an orphan`,
       );
-    return ownedBy(results.map((r) => r.value!));
+    // This backend as the server marks name it (the engine runs the program with this env on top of ours).
+    return ownedBy(
+      results.map((r) => r.value!),
+      { backend: backendFingerprint({ ...process.env, ...ws.envVars }), project },
+    );
   } finally {
     await store?.close();
   }
@@ -360,7 +371,8 @@ export async function fleetOrphans(o: FleetOptions, r: OrphanOptions): Promise<O
   }
   return {
     orphans,
-    monthlyUsd: Math.round(orphans.reduce((s, x) => s + x.monthlyUsd, 0) * 100) / 100,
+    // Foreign servers (another backend's) are listed, never counted as money spent on nothing.
+    monthlyUsd: Math.round(orphans.reduce((s, x) => s + (x.foreign ? 0 : x.monthlyUsd), 0) * 100) / 100,
     released: orphans.some((x) => x.released),
   };
 }

@@ -16,7 +16,14 @@
  *   scans and its server's age are what judge it.
  *
  * Candidates are only servers named by this project (its mark, or the older `pm-` names): anything
- * else in the account is not ours to release. A dry run by default; releasing needs --release and --yes.
+ * else in the account is not ours to release. And a mark is only ours when it names this backend:
+ * a server mark is a hash of backend, project, stack, tenant and server (inputs.ts), so from another
+ * backend on the same account every server of this one looks unowned. A server is an orphan only
+ * when its mark's stack tag is one of this backend's stacks (each stack's own, and every owner an
+ * Instance in its state names) and that stack does not hold it; any other mark of ours, and an older
+ * `pm-` name that names no backend, is foreign: reported, never released (issue 31). A server of a
+ * stack since removed from this backend is foreign too (its tag cannot be told from another
+ * backend's). A dry run by default; releasing needs --release and --yes.
  */
 import { HostwindsClient } from "../../../providers/hostwinds/client";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
@@ -34,6 +41,8 @@ export interface Orphan {
   monthlyUsd: number;
   /** Why it is not released even though no stack owns it. */
   held?: string;
+  /** Marked by another backend (or a stack no longer in this one): reported, never released. */
+  foreign?: boolean;
   released?: boolean;
 }
 
@@ -41,6 +50,8 @@ export interface Orphan {
 export interface StackState {
   /** The stack's name in its project (what owner marks carry). */
   stack: string;
+  /** Its Pulumi project (what owner marks carry); the fleet's project when not given. */
+  project?: string;
   /** Locked or updating, or unknown: its servers are held back. */
   busy?: string;
   resources: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;
@@ -58,6 +69,14 @@ export interface Owned {
   busy: Map<string, string>;
   /** Busy stacks by the stack tag their servers' marks carry (inputs.ts), when their state names the owner. */
   busyTags?: Map<string, string>;
+  /** The stack tags (inputs.ts) of this backend's stacks: only a mark with one of them can be an orphan here. */
+  stackTags: Set<string>;
+}
+
+/** Whose backend the owner set was read from: its fingerprint as server marks carry it (inputs.ts) and the fleet's project. */
+export interface OwnerScope {
+  backend: string;
+  project: string;
 }
 
 const str = (v: unknown) => (typeof v === "string" ? v : "");
@@ -71,7 +90,7 @@ export function ipOf(r: { id?: string; outputs?: Record<string, unknown> }): str
 }
 
 /** What the stacks' states own: resources, and what pending operations are creating. */
-export function ownedBy(stacks: StackState[]): Owned {
+export function ownedBy(stacks: StackState[], scope: OwnerScope): Owned {
   const owned: Owned = {
     serviceIds: new Set(),
     marks: new Set(),
@@ -79,8 +98,19 @@ export function ownedBy(stacks: StackState[]): Owned {
     ipPendingOn: new Set(),
     busy: new Map(),
     busyTags: new Map(),
+    stackTags: new Set(),
   };
   for (const s of stacks) {
+    // This backend's stacks: the tag each would mark a server with, and the owner its Instances name
+    // (a state written before marks named project and backend names "" for them).
+    owned.stackTags.add(stackTag({ backend: scope.backend, project: s.project ?? scope.project, stack: s.stack }));
+    for (const r of [...s.resources, ...s.pending.map((op) => op.resource)]) {
+      const i = { ...(("inputs" in r ? r.inputs : undefined) ?? {}), ...(r.outputs ?? {}) };
+      if (r.type === INSTANCE_TYPE && typeof i.tenant === "string")
+        owned.stackTags.add(
+          stackTag({ backend: str(i.backend), project: str(i.project), stack: typeof i.stack === "string" ? i.stack : s.stack }),
+        );
+    }
     if (s.busy) owned.busy.set(s.stack, s.busy);
     // A busy stack's servers: its marks' stack tag, from any Instance's owner in state or in a pending create.
     if (s.busy)
@@ -148,6 +178,8 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
     // no stack to ask, so any busy stack holds every server of ours.
     if (!owner && !server.srvrname.startsWith("pm-")) continue;
     const serverOwned = owned.serviceIds.has(server.serviceid) || owned.marks.has(mark);
+    // Another backend's mark (or an older name that names none): never this backend's to release.
+    const foreign = !serverOwned && !(owner && owned.stackTags.has(owner.stackTag));
     // A busy stack holds its own servers; one whose state names no owner yet (and an unmarked
     // server) is held by any busy stack.
     const tagged = new Set(owned.busyTags?.values() ?? []);
@@ -172,7 +204,12 @@ export async function findOrphans(client: HostwindsClient, owned: Owned, ipMonth
         serviceId: server.serviceid,
         server: server.srvrname,
         monthlyUsd: Math.round((serverUsd + secondary.length * ipMonthlyPriceUsd) * 100) / 100,
-        held,
+        held: foreign
+          ? owner
+            ? `foreign: its mark names no stack of this backend (a stack on another backend or project on this account, or one removed from this backend); left alone`
+            : "foreign: an older name that names no backend; left alone"
+          : held,
+        ...(foreign ? { foreign: true } : {}),
       });
       continue;
     }

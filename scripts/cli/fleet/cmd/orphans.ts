@@ -6,9 +6,10 @@ import { FleetCommand, plural, selectFleet, usage, usd } from "./command";
 export const orphans: FleetCommand = {
   name: "orphans",
   summary: [
-    "Hostwinds servers (marked pm-<tenant>.<server>@<stack>) and IPs that no",
+    "Hostwinds servers marked by a stack of this backend and IPs that no",
     "stack in the backend owns (every stack, every project, pending operations",
-    "included), with their monthly cost; a dry run unless --release --yes",
+    "included), with their monthly cost; a dry run unless --release --yes.",
+    "Servers another backend marked are listed as foreign and never released",
   ],
   async run(inv) {
     const { flags, json } = inv;
@@ -23,10 +24,12 @@ export const orphans: FleetCommand = {
     else {
       for (const x of r.orphans)
         console.log(
-          `${x.released ? "released" : x.held ? "held" : "orphan"}  ${x.kind.padEnd(6)} ${(x.ip ?? "").padEnd(16)} ${x.server} (${x.serviceId})  ${usd(x.monthlyUsd)}/month${x.held && !x.released ? `  (held: ${x.held})` : ""}`,
+          `${x.released ? "released" : x.foreign ? "foreign" : x.held ? "held" : "orphan"}  ${x.kind.padEnd(6)} ${(x.ip ?? "").padEnd(16)} ${x.server} (${x.serviceId})  ${usd(x.monthlyUsd)}/month${x.held && !x.released ? `  (held: ${x.held})` : ""}`,
         );
+      const mine = r.orphans.filter((x) => !x.foreign);
+      const foreign = r.orphans.length - mine.length;
       console.log(
-        `${r.orphans.length} ${plural(r.orphans.length, "orphan")}, ${usd(r.monthlyUsd)}/month${r.released ? ", released" : r.orphans.length ? " (dry run: --release --yes releases them)" : ""}`,
+        `${mine.length} ${plural(mine.length, "orphan")}, ${usd(r.monthlyUsd)}/month${r.released ? ", released" : mine.length ? " (dry run: --release --yes releases them)" : ""}${foreign ? `; ${foreign} foreign (another backend's, left alone)` : ""}`,
       );
     }
     return 0;
