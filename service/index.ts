@@ -66,6 +66,9 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: o.listen.host, port: o.listen.port }, () => resolve(s));
   });
+  // Keep idle connections longer than any client's keep-alive (undici's is 4 s): a client never
+  // reuses a socket the service is just closing ("other side closed" on a POST, seen at load 40).
+  Object.assign(server, { keepAliveTimeout: 65_000, headersTimeout: 66_000 });
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.address}:${addr.port}`;
   log(`service: listening on ${url} (queue instance ${applies.instanceId}, ${o.concurrency} engine slots)`);
