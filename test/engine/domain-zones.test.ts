@@ -94,7 +94,7 @@ describe("sending domains in zones of their own", () => {
     return stack;
   }
 
-  test("a stack made by the code before zones of their own previews with no change: same config, no record replaced", async () => {
+  test("a stack made by the code before zones of their own previews no change but the image records (OsImage): same config, no record replaced", async () => {
     const name = `before-${process.pid}`;
     // A domain below the zone (globex's shape) and one at its apex (acme's): both kinds of existing config.
     const config = tenant({ id: "globex", zone: "globex.io", domains: [{ name: "mail.globex.io" }, { name: "globex.io" }] });
