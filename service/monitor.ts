@@ -152,16 +152,17 @@ async function emergencySwitch(
 ) {
   const base = { event: "ip.alert", tenant: i.tenant, ip: i.ip, server: i.server, check: "emergency-switch", reason: d.reason };
   const cause = d.reason === "listed" ? "blocklist" : "reputation";
+  const what = d.reason === "listed" ? "is listed" : `has a reputation ${d.reason}`;
   if (d.action === "alert") {
     await inTransaction(pool, (c) =>
       queueWebhook(c, "ip.alert", i.tenant, {
         ...base,
         level: "incident",
-        detail: `${i.ip} is ${d.reason} and still sending: server ${i.server} has ${d.why}; add a standby (add_standby) and it is switched on the next pass`,
+        detail: `${i.ip} ${what} and still sending, not switched: server ${i.server} has ${d.why}; add a standby (add_standby) and it is switched on the next pass`,
       }),
     );
     out.alerts++;
-    o.log?.(`monitor: ${i.tenant} ${i.ip} is ${d.reason} and server ${i.server} has ${d.why} (incident)`);
+    o.log?.(`monitor: ${i.tenant} ${i.ip} ${what} and server ${i.server} has ${d.why} (incident)`);
     return;
   }
   const req = await submitRequest(pool, {
@@ -178,5 +179,5 @@ async function emergencySwitch(
     cause,
     `automatic emergency switch (${d.reason}): pause_ip ${i.ip} requested (${req.id}), ${d.standby} takes over`,
   );
-  o.log?.(`monitor: ${i.tenant} ${i.ip} is ${d.reason}; automatic emergency switch requested (${req.id}), ${d.standby} takes over`);
+  o.log?.(`monitor: ${i.tenant} ${i.ip} ${what}; automatic emergency switch requested (${req.id}), ${d.standby} takes over`);
 }

@@ -113,6 +113,6 @@ export function switchDecision(s: SwitchInputs): SwitchDecision {
         : undefined;
   if (!reason) return { action: "none" };
   if (!s.standby) return { action: "alert", reason, why: "no free standby IP" };
-  if (s.standby.verdict === "listed") return { action: "alert", reason, why: `its standby ${s.standby.ip} is listed itself` };
+  if (s.standby.verdict === "listed") return { action: "alert", reason, why: `one free standby, ${s.standby.ip}, and it is listed itself` };
   return { action: "switch", reason, standby: s.standby.ip };
 }

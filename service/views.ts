@@ -101,7 +101,8 @@ export const reputationHistoryView = z.object({
       score: z.number().int(),
       lowest: z.number().int().describe("the day's lowest score"),
       at: z.string(),
-      inputs: z.unknown(),
+      inputs: z.record(z.string(), z.unknown()).describe("what the day's latest score was computed from"),
+      penalties: z.record(z.string(), z.number()).describe("what each input took off the 100"),
     }),
   ),
 });

@@ -1,7 +1,7 @@
 /**
  * SQL for reputation (../reputation.ts): what the score is computed from (usage over a window, the days
- * an IP sent), each IP's latest score on tenant_ips and one row per IP and day in ip_reputation, kept
- * REPUTATION_DAYS_KEPT days.
+ * an IP sent), each IP's latest score on tenant_ips and one row per IP and day in ip_reputation (the
+ * day's latest score, its inputs and penalties, and its lowest), kept REPUTATION_DAYS_KEPT days.
  */
 import { Queryable } from "../../scripts/lib/postgres/index";
 import type { Reputation } from "../reputation";
@@ -40,8 +40,12 @@ export async function sentDays(c: Queryable, tenant: string): Promise<Map<string
 
 /** Keeps the IP's latest score (shown by GET …/ips) and today's row of its history. */
 export async function saveReputation(c: Queryable, tenant: string, ip: string, r: Reputation): Promise<void> {
-  const body = JSON.stringify(r);
-  await c.query("update tenant_ips set reputation = $3, reputation_at = now() where tenant = $1 and ip = $2", [tenant, ip, body]);
+  await c.query("update tenant_ips set reputation = $3, reputation_at = now() where tenant = $1 and ip = $2", [
+    tenant,
+    ip,
+    JSON.stringify(r),
+  ]);
+  const body = JSON.stringify({ inputs: r.inputs, penalties: r.penalties });
   await c.query(
     `insert into ip_reputation (tenant, ip, day, score, lowest, inputs) values ($1, $2, current_date, $3, $3, $4)
      on conflict (tenant, ip, day) do update set score = excluded.score, lowest = least(ip_reputation.lowest, excluded.score),
@@ -56,16 +60,24 @@ export interface ReputationDay {
   lowest: number;
   at: string;
   inputs: unknown;
+  penalties: unknown;
 }
 
 /** The IP's daily scores, newest first, over the days kept. */
 export async function reputationHistory(c: Queryable, tenant: string, ip: string): Promise<ReputationDay[]> {
-  const { rows } = await c.query<{ day: string; score: number; lowest: number; at: Date; inputs: unknown }>(
+  const { rows } = await c.query<{ day: string; score: number; lowest: number; at: Date; inputs: { inputs: unknown; penalties: unknown } }>(
     `select to_char(day, 'YYYY-MM-DD') as day, score, lowest, at, inputs from ip_reputation
       where tenant = $1 and ip = $2 and day > current_date - $3::int order by day desc`,
     [tenant, ip, REPUTATION_DAYS_KEPT],
   );
-  return rows.map((r) => ({ day: r.day, score: r.score, lowest: r.lowest, at: new Date(r.at).toISOString(), inputs: r.inputs }));
+  return rows.map((r) => ({
+    day: r.day,
+    score: r.score,
+    lowest: r.lowest,
+    at: new Date(r.at).toISOString(),
+    inputs: r.inputs.inputs,
+    penalties: r.inputs.penalties,
+  }));
 }
 
 export async function pruneReputation(c: Queryable): Promise<number> {

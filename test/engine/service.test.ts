@@ -713,7 +713,9 @@ describe("the provisioning service", () => {
     expect(await pauses()).toHaveLength(0); // its standby is listed itself: an incident, no switch
     const incident = await db.query(
       "select 1 from webhook_deliveries where tenant = 'reputy' and body->>'level' = 'incident' and body->>'detail' like $1",
-      [`%${b} is listed itself%`],
+      [
+        `%${a} has a reputation score 50 below 70 and still sending, not switched: server mx1 has one free standby, ${b}, and it is listed itself%`,
+      ],
     );
     expect(incident.rowCount).toBeGreaterThanOrEqual(1);
 

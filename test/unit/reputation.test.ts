@@ -94,7 +94,7 @@ describe("the automatic switch's decision", () => {
     expect(switchDecision({ ...base, score: 10, standby: { ip: "198.51.0.12", verdict: "listed" } })).toEqual({
       action: "alert",
       reason: "score 10 below 60",
-      why: "its standby 198.51.0.12 is listed itself",
+      why: "one free standby, 198.51.0.12, and it is listed itself",
     });
     expect(switchDecision({ ...base, verdict: "listed", standby: null })).toMatchObject({ action: "alert", why: "no free standby IP" });
     // a standby the lists could not judge (unknown) is not listed
