@@ -155,6 +155,14 @@ describe("warm-up and recovery requests", () => {
     });
     expect(plan).toContain(`pm-mx1-ip2 ${today} run 50 100`);
   });
+  test("restartedOn as Pulumi's config reader hands an unquoted YAML day back is that day", () => {
+    const t = parseTenant(
+      "acme",
+      { ...raw, ipWarmup: { "mx1-ip2": { restartedOn: "2026-12-02 00:00:00 +0000 UTC" } } },
+      defaultPriceBook(),
+    );
+    expect(t.ipWarmup["mx1-ip2"].restartedOn).toBe("2026-12-02");
+  });
   test("recover_ip retire: replaced new-first (retireIps), no longer paused", () => {
     const paused = { ...tenant, servers: [{ ...tenant.servers[0], pausedIps: ["198.51.0.11"] }] };
     const t = changeTenant(paused, "recover_ip", { ip: "198.51.0.11", action: "retire" }, ips);
