@@ -30,6 +30,8 @@ import {
   relayMasterCf,
   relaySysctl,
   senderTransports,
+  domainRoutes,
+  idleIps,
   transportName,
 } from "./outbound-relay";
 import {
@@ -139,6 +141,8 @@ export class MailuInstall extends pulumi.ComponentResource {
   /** Secret: the postmaster's password (`admin@<first domain>`). */
   readonly postmasterPassword: pulumi.Output<string>;
   readonly postmaster: string;
+  /** Which IP each sending domain leaves from, and the IPs mail could leave from that carry none (billed, sending nothing). */
+  readonly routes: pulumi.Output<{ domains: Array<{ domain: string; ip: string }>; idleIps: string[] }>;
 
   constructor(name: string, args: MailuInstallArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailuInstall", name, {}, opts);
@@ -188,15 +192,20 @@ export class MailuInstall extends pulumi.ComponentResource {
         { parent: this, dependsOn: [this.packages] },
       );
 
-    const networkFiles = pulumi.all([resolved(args.sendingIps), resolved(args.standbyIps ?? [])]).apply(([sending, standby]) => {
-      const relay = {
-        hostname: args.hostname,
-        sending,
-        standby,
-        paused: args.pausedIps ?? [],
-        domains: args.domains.map((d) => d.name),
-        domainIps: args.domainIps,
-      };
+    const relays = pulumi.all([resolved(args.sendingIps), resolved(args.standbyIps ?? [])]).apply(([sending, standby]) => ({
+      hostname: args.hostname,
+      sending,
+      standby,
+      paused: args.pausedIps ?? [],
+      domains: args.domains.map((d) => d.name),
+      domainIps: args.domainIps,
+    }));
+    this.routes = relays.apply((relay) => ({
+      domains: domainRoutes(relay).map((r) => ({ domain: r.domain, ip: r.via.ip })),
+      idleIps: idleIps(relay).map((s) => s.ip),
+    }));
+    const networkFiles = relays.apply((relay) => {
+      const { sending, standby } = relay;
       return fileBundle([
         { path: INTERFACES_TEMPLATE, content: interfacesFile([...sending, ...standby].map((s) => s.ip)), mode: "0644" },
         { path: SYSCTL_FILE, content: relaySysctl(), mode: "0644" },

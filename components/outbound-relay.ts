@@ -66,7 +66,31 @@ function spread(domain: string, slots: OutboundIp[]): OutboundIp {
 }
 
 /**
- * Which IP each domain leaves from: its configured slot or the spread; a paused IP's domains go to the
+ * The spread of the domains no map names, so that every sending IP carries at least one domain
+ * whenever there are at least as many domains as sending IPs, and no two share an IP while one is
+ * empty (an IP that carries none is billed, in SPF and warming up, and sends nothing): the
+ * rendezvous choice first, then, while a slot is empty, the domain (from a slot that keeps another)
+ * with the highest hash for an empty slot moves there.
+ * Only moves into an empty slot happen, so adding a slot still moves only domains that go to it.
+ */
+function balancedSpread(c: RelayConfig): Map<string, OutboundIp> {
+  const at = new Map<string, OutboundIp>();
+  const fixed = (d: string) => c.domainIps?.[d] !== undefined;
+  for (const d of c.domains) at.set(d, fixed(d) ? c.sending[c.domainIps![d] - 1] : spread(d, c.sending));
+  const score = (d: string, s: OutboundIp) => createHash("sha256").update(`${d}\n${s.slot}`).digest().readUInt32BE(0);
+  for (;;) {
+    const load = (s: OutboundIp) => c.domains.filter((d) => at.get(d) === s).length;
+    const empty = c.sending.filter((s) => load(s) === 0);
+    const movable = c.domains.filter((d) => !fixed(d) && load(at.get(d)!) > 1);
+    if (!empty.length || !movable.length) return at;
+    let best = { d: movable[0], s: empty[0], score: -1 };
+    for (const s of empty) for (const d of movable) if (score(d, s) > best.score) best = { d, s, score: score(d, s) };
+    at.set(best.d, best.s);
+  }
+}
+
+/**
+ * Which IP each domain leaves from: its configured slot or the (balanced) spread; a paused IP's domains go to the
  * standby that takes its place (the k-th paused sending IP → the k-th standby, as the outbound rotation
  * does), or, with no standby left, are spread over the IPs still sending.
  */
@@ -74,9 +98,9 @@ export function domainRoutes(c: RelayConfig): Array<{ domain: string; via: Outbo
   checkRelayConfig(c);
   const active = c.sending.filter((s) => !c.paused.includes(s.ip));
   const pausedInOrder = c.sending.filter((s) => c.paused.includes(s.ip));
+  const chosenOf = balancedSpread(c);
   return c.domains.map((domain) => {
-    const n = c.domainIps?.[domain];
-    const chosen = n !== undefined ? c.sending[n - 1] : spread(domain, c.sending);
+    const chosen = chosenOf.get(domain)!;
     if (!c.paused.includes(chosen.ip)) return { domain, via: chosen };
     const standby = c.standby[pausedInOrder.indexOf(chosen)];
     if (standby) return { domain, via: standby };
@@ -86,6 +110,14 @@ export function domainRoutes(c: RelayConfig): Array<{ domain: string; via: Outbo
       );
     return { domain, via: spread(domain, active) };
   });
+}
+
+/** The IPs mail could leave from (sending, not paused; standbys in a paused IP's place) that carry no domain: billed and sending nothing. */
+export function idleIps(c: RelayConfig): OutboundIp[] {
+  const used = new Set(domainRoutes(c).map((r) => r.via.slot));
+  const pausedCount = c.sending.filter((s) => c.paused.includes(s.ip)).length;
+  const live = [...c.sending.filter((s) => !c.paused.includes(s.ip)), ...c.standby.slice(0, pausedCount)];
+  return live.filter((s) => !used.has(s.slot));
 }
 
 function checkRelayConfig(c: RelayConfig): void {

@@ -76,7 +76,10 @@ export function warmupPlan(ips: WarmupIp[], spec: WarmupPlanSpec): string {
         `warm-up plan: ${s.slot} has no start date (its "since" is "${s.since}"); refresh the stack (up --refresh)`,
       );
     const mode = w.paused ? "paused" : "run";
-    return `${s.transport} ${new Date(t).toISOString().slice(0, 10)} ${mode} ${w.volumes.join(" ")}${w.holdsAtEnd ? " +" : ""}`;
+    // A warm-up started over (recover_ip resume) counts from that day: the server starts a new count on another date.
+    const got = new Date(t).toISOString().slice(0, 10);
+    const from = w.restartedOn && w.restartedOn > got ? w.restartedOn : got;
+    return `${s.transport} ${from} ${mode} ${w.volumes.join(" ")}${w.holdsAtEnd ? " +" : ""}`;
   });
   return [
     "# Written by penguinmails-infra (MailuInstall): each IP's warm-up, day N = the N-th day it sent; read by penguinmails-warmup.",

@@ -217,7 +217,9 @@ async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   let sha = fresh?.pending_commit_sha && (await repo.onBranch(p, fresh.pending_commit_sha)) ? fresh.pending_commit_sha : undefined;
   let after: unknown;
   if (!sha) {
-    const ips = ["release_ip", "retire_ip", "pause_ip"].includes(row.kind) ? await knownIps(p, repo, stack, row.tenant) : [];
+    const ips = ["release_ip", "retire_ip", "pause_ip", "set_warmup", "recover_ip"].includes(row.kind)
+      ? await knownIps(p, repo, stack, row.tenant)
+      : [];
     try {
       sha = await repo.commitTenant(
         p,
@@ -375,7 +377,7 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   const result = {
     bought: touched.filter((x) => x.action === "bought").map((x) => ips.find((i) => i.ip === x.ip) ?? { ip: x.ip }),
     released: touched.filter((x) => x.action === "released").map((x) => x.ip),
-    ...(row.kind === "pause_ip"
+    ...(row.kind === "pause_ip" || row.kind === "recover_ip"
       ? { nowSending: ips.filter((i) => i.server === ips.find((j) => j.ip === wanted)?.server && i.role === "sending").map((i) => i.ip) }
       : {}),
     monthlyCostUsd: (outputs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd,

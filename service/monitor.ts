@@ -2,10 +2,12 @@
  * Monitoring: every few minutes, `npm run verify`'s blocklist and SMTP checks for every tenant's
  * assigned IPs and servers. Each IP's latest result is kept on tenant_ips (the API shows it) and
  * every result in monitor_results; a change of an IP's blocklist verdict raises an `ip.alert`
- * webhook. A tenant that opted in gets the emergency switch, judged again on every pass (not only
- * when the verdict changes): a listed sending IP is paused (its standby takes over) by a pause_ip
- * request through the normal request path as soon as its server has a free standby; until then
- * every pass raises an incident-level `ip.alert` saying so. Opting in switches IPs listed before.
+ * webhook. Every IP is scored (./reputation-pass.ts). A tenant that opted in gets the emergency
+ * switch (./reputation.ts `switchDecision`), judged again on every pass (not only when the verdict
+ * changes): a sending IP that is listed, or whose score fell below the tenant's threshold, is paused
+ * (its standby takes over) by a pause_ip request through the normal request path as soon as its
+ * server has a free standby that is not listed itself; until then every pass raises an
+ * incident-level `ip.alert` saying so. Opting in switches IPs listed before.
  * Each pass's results also feed the tenant's incidents, by cause (./incident-pass.ts); with
  * `domains`, each tenant's domains are verified again too (a `dns` incident while one fails).
  * One pass at a time across all service processes (a Postgres advisory lock).
@@ -19,7 +21,9 @@ import { queueWebhook, submitRequest } from "./lifecycle";
 import { openPauseRequest } from "./store/requests";
 import { outcomesByCause } from "./incidents";
 import { recordAction, recordCause } from "./incident-pass";
-import { autoSwitchOn } from "./store/ips";
+import { switchSettings } from "./store/reputation";
+import { scoreTenantIps } from "./reputation-pass";
+import { SwitchDecision, switchDecision } from "./reputation";
 import { VerificationOptions, verifyTenantDomains } from "./domains";
 import type { DomainVerification } from "../scripts/lib/verify/domain";
 import {
@@ -93,10 +97,20 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
       const targets = servers.filter((s) => s.tenant === tenant).map((s) => ({ hostname: s.hostname, address: o.smtpHost ?? s.main_ip }));
       for (const r of await checkSmtp(targets, o.smtp)) results.push({ ...r, ip: r.subject });
     }
-    const switchOn = await autoSwitchOn(pool, tenant);
-    for (const i of mine) {
-      const verdict = await judgeIp(pool, i, results, out);
-      if (verdict === "listed" && i.role === "sending" && switchOn) await emergencySwitch(pool, i, out, o);
+    const verdicts = new Map<string, Verdict>();
+    for (const i of mine) verdicts.set(i.ip, await judgeIp(pool, i, results, out));
+    const scores = await scoreTenantIps(pool, tenant, mine, results);
+    const cfg = await switchSettings(pool, tenant);
+    for (const i of mine.filter((x) => x.role === "sending" && cfg.optedIn)) {
+      const standby = await freeStandby(pool, i.tenant, i.server);
+      const d = switchDecision({
+        ...cfg,
+        verdict: verdicts.get(i.ip)!,
+        score: scores.get(i.ip)?.score ?? null,
+        pauseOpen: await openPauseRequest(pool, i.tenant, i.ip),
+        standby: standby ? { ip: standby, verdict: verdicts.get(standby) ?? null } : null,
+      });
+      if (d.action !== "none") await emergencySwitch(pool, i, d, out, o);
     }
     for (const r of results.filter((x) => x.check !== "blocklist")) await keepResult(pool, tenant, r.ip, r);
     // Each domain's verification is kept on its own row (and its move is a webhook): here it only feeds the incident.
@@ -153,20 +167,27 @@ async function judgeIp(pool: Pool, i: MonitoredIp, results: Array<CheckResult & 
   return verdict;
 }
 
-/** A listed sending IP of a tenant that opted in: paused when a standby is free, else an incident alert (every pass). */
-async function emergencySwitch(pool: Pool, i: MonitoredIp, out: MonitorPass, o: MonitorOptions): Promise<void> {
-  if (await openPauseRequest(pool, i.tenant, i.ip)) return;
-  const base = { event: "ip.alert", tenant: i.tenant, ip: i.ip, server: i.server, check: "emergency-switch" };
-  if (!(await freeStandby(pool, i.tenant, i.server))) {
+/** A sending IP the switch decided on: paused when a standby that is not listed is free, else an incident alert (every pass). */
+async function emergencySwitch(
+  pool: Pool,
+  i: MonitoredIp,
+  d: Exclude<SwitchDecision, { action: "none" }>,
+  out: MonitorPass,
+  o: MonitorOptions,
+) {
+  const base = { event: "ip.alert", tenant: i.tenant, ip: i.ip, server: i.server, check: "emergency-switch", reason: d.reason };
+  const cause = d.reason === "listed" ? "blocklist" : "reputation";
+  const what = d.reason === "listed" ? "is listed" : `has a reputation ${d.reason}`;
+  if (d.action === "alert") {
     await inTransaction(pool, (c) =>
       queueWebhook(c, "ip.alert", i.tenant, {
         ...base,
         level: "incident",
-        detail: `${i.ip} is listed and still sending: server ${i.server} has no free standby IP; add one (add_standby) and it is switched on the next pass`,
+        detail: `${i.ip} ${what} and still sending, not switched: server ${i.server} has ${d.why}; add a standby (add_standby) and it is switched on the next pass`,
       }),
     );
     out.alerts++;
-    o.log?.(`monitor: ${i.tenant} ${i.ip} is listed and server ${i.server} has no free standby (incident)`);
+    o.log?.(`monitor: ${i.tenant} ${i.ip} ${what} and server ${i.server} has ${d.why} (incident)`);
     return;
   }
   const req = await submitRequest(pool, {
@@ -175,8 +196,13 @@ async function emergencySwitch(pool: Pool, i: MonitoredIp, out: MonitorPass, o: 
     kind: "pause_ip",
     params: { ip: i.ip },
   });
-  await inTransaction(pool, (c) => queueWebhook(c, "ip.alert", i.tenant, { ...base, requestId: req.id }));
+  await inTransaction(pool, (c) => queueWebhook(c, "ip.alert", i.tenant, { ...base, standby: d.standby, requestId: req.id }));
   out.switches.push(req.id);
-  await recordAction(pool, i.tenant, "blocklist", `automatic emergency switch: pause_ip ${i.ip} requested (${req.id})`);
-  o.log?.(`monitor: ${i.tenant} ${i.ip} is listed; automatic emergency switch requested (${req.id})`);
+  await recordAction(
+    pool,
+    i.tenant,
+    cause,
+    `automatic emergency switch (${d.reason}): pause_ip ${i.ip} requested (${req.id}), ${d.standby} takes over`,
+  );
+  o.log?.(`monitor: ${i.tenant} ${i.ip} ${what}; automatic emergency switch requested (${req.id}), ${d.standby} takes over`);
 }

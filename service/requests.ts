@@ -15,6 +15,7 @@ import {
   billedIps,
   declaredMonthlyCost,
   domainSchema,
+  ipWarmupSettings,
   parseTenant,
   serverSchema,
 } from "../providers/model/tenant";
@@ -36,6 +37,14 @@ export const requestBodies = {
   add_standby: z.object({ server: serverName, count: z.number().int().min(1).max(4).default(1) }).strict(),
   add_domain: domainSchema.pick({ name: true, dmarcPolicy: true, zone: true }).strict(),
   remove_domain: z.object({ domain: z.string().regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com") }).strict(),
+  /** The customer's warm-up of one IP (PUT /tenants/{t}/ips/{ip}/warmup): start, growth, ceiling, pause; each left out keeps the tenant's. */
+  set_warmup: ipWarmupSettings.omit({ restartedOn: true }).extend({ ip }).strict(),
+  /**
+   * The journeys' "Initiate Recovery Protocol" for an IP taken out of use ("Switch to Backup IP" is
+   * pause_ip): `retire` replaces it (the new IP is bought and takes its slot before the old one is
+   * released), `resume` sends from it again with its warm-up started over from today.
+   */
+  recover_ip: z.object({ ip, action: z.enum(["retire", "resume"], "expected retire or resume") }).strict(),
 };
 
 /**
@@ -80,6 +89,9 @@ function findServer(t: Tenant, name: string) {
   if (!s) throw new RequestRejected(`tenant ${t.id} has no server ${name} (it has ${t.servers.map((x) => x.name).join(", ")})`);
   return s;
 }
+
+/** An IP's slot name as the config's `ipWarmup` keys it (`mx1-ip2`, `mx1-standby1`). */
+export const slotName = (k: KnownIp) => `${k.server}-${k.role === "standby" ? "standby" : "ip"}${k.slot}`;
 
 function findIp(t: Tenant, ips: KnownIp[], address: string): KnownIp {
   const k = ips.find((i) => i.ip === address);
@@ -126,6 +138,15 @@ export function changeTenant(before: Tenant, kind: SubmittableKind, params: unkn
       s.pausedIps.push(p.ip);
       break;
     }
+    case "set_warmup": {
+      const { ip: address, ...own } = requestBodies.set_warmup.parse(params);
+      const slot = slotName(findIp(t, ips, address));
+      t.ipWarmup[slot] = { ...t.ipWarmup[slot], ...own };
+      break;
+    }
+    case "recover_ip":
+      recoverIp(t, requestBodies.recover_ip.parse(params), ips);
+      break;
     case "retire_ip": {
       const p = requestBodies.retire_ip.parse(params);
       const k = findIp(t, ips, p.ip);
@@ -183,6 +204,24 @@ export function changeTenant(before: Tenant, kind: SubmittableKind, params: unkn
     }
   }
   return t;
+}
+
+/** recover_ip: the IP retired (replaced new-first) or sending again with a fresh warm-up. */
+function recoverIp(t: Tenant, p: z.infer<typeof requestBodies.recover_ip>, ips: KnownIp[], today = new Date()): void {
+  const k = findIp(t, ips, p.ip);
+  const s = findServer(t, k.server);
+  if (k.role === "standby")
+    throw new RequestRejected(`IP ${p.ip} of tenant ${t.id} is a standby IP; only a sending or paused IP is recovered`);
+  if (p.action === "retire") {
+    if (!s.retireIps.includes(p.ip)) s.retireIps.push(p.ip);
+    s.pausedIps = s.pausedIps.filter((x) => x !== p.ip);
+    return;
+  }
+  if (k.role !== "paused")
+    throw new RequestRejected(`IP ${p.ip} of tenant ${t.id} is sending, not paused; recover_ip resume brings back a paused IP (pause_ip)`);
+  s.pausedIps = s.pausedIps.filter((x) => x !== p.ip);
+  const slot = slotName(k);
+  t.ipWarmup[slot] = { ...t.ipWarmup[slot], restartedOn: today.toISOString().slice(0, 10) };
 }
 
 /**

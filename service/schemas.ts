@@ -119,7 +119,19 @@ export const submission = z.discriminatedUnion(
   submissionVariants as unknown as [(typeof submissionVariants)[number], ...(typeof submissionVariants)[number][]],
 );
 
-export const settings = z.object({ autoEmergencySwitch: z.boolean() }).strict();
+export const settings = z
+  .object({
+    autoEmergencySwitch: z.boolean(),
+    /** The automatic switch also fires when a sending IP's reputation score falls below this; null: on a listing only. */
+    switchBelowScore: z
+      .number("expected a reputation score from 0 to 100")
+      .int("expected a whole reputation score from 0 to 100")
+      .min(0, "expected a reputation score from 0 to 100")
+      .max(100, "expected a reputation score from 0 to 100")
+      .nullable()
+      .optional(),
+  })
+  .strict();
 
 export const usageBatch = z
   .object({ records: z.array(usageRecord).min(1).max(10_000) })

@@ -16,6 +16,10 @@ export interface TenantIp {
   since?: string;
   monthlyUsd: number;
   warmup?: Array<{ day: number; maxMessages: number }>;
+  /** The day its warm-up started over (recover_ip resume), if it did. */
+  warmupFrom?: string;
+  /** The sending domains that leave from it (unknown without MailU installed). */
+  domains?: string[];
 }
 
 interface Outputs {
@@ -25,9 +29,10 @@ interface Outputs {
     sendingIps?: Array<{ ip: string; hostname: string; since?: string }>;
     standbyIps?: Array<{ ip: string; hostname: string; since?: string }>;
     outboundIps?: string[];
+    routes?: { domains?: Array<{ domain: string; ip: string }>; idleIps?: string[] };
   }>;
   monthlyCostUsd?: { servers?: Array<{ ipsUsd?: number; serverUsd?: number }> };
-  warmup?: Array<{ ip: string; since?: string; schedule?: Array<{ day: number; maxMessages: number }> }>;
+  warmup?: Array<{ ip: string; since?: string; restartedOn?: string; schedule?: Array<{ day: number; maxMessages: number }> }>;
 }
 
 export function tenantIpsFromOutputs(t: Tenant, raw: Record<string, unknown>): TenantIp[] {
@@ -39,6 +44,8 @@ export function tenantIpsFromOutputs(t: Tenant, raw: Record<string, unknown>): T
     const perIp = billedIps(conf) ? (o.monthlyCostUsd?.servers?.[i]?.ipsUsd ?? 0) / billedIps(conf) : 0;
     const outbound = s.outboundIps ?? [];
     const warm = (ip: string) => o.warmup?.find((w) => w.ip === ip);
+    const domains = (ip: string) =>
+      s.routes?.domains ? { domains: s.routes.domains.filter((r) => r.ip === ip).map((r) => r.domain) } : {};
     (s.sendingIps ?? []).forEach((x, k) =>
       out.push({
         ip: x.ip,
@@ -49,6 +56,8 @@ export function tenantIpsFromOutputs(t: Tenant, raw: Record<string, unknown>): T
         since: x.since ?? warm(x.ip)?.since,
         monthlyUsd: Math.round(perIp * 100) / 100,
         warmup: warm(x.ip)?.schedule,
+        warmupFrom: warm(x.ip)?.restartedOn,
+        ...domains(x.ip),
       }),
     );
     (s.standbyIps ?? []).forEach((x, k) =>
@@ -62,6 +71,8 @@ export function tenantIpsFromOutputs(t: Tenant, raw: Record<string, unknown>): T
         since: x.since ?? warm(x.ip)?.since,
         monthlyUsd: Math.round(perIp * 100) / 100,
         warmup: warm(x.ip)?.schedule,
+        warmupFrom: warm(x.ip)?.restartedOn,
+        ...domains(x.ip),
       }),
     );
   });
@@ -97,10 +108,20 @@ export function tenantServersFromOutputs(t: Tenant, raw: Record<string, unknown>
   );
 }
 
-/** The warm-up day of an IP got at `since` (day 1 is the UTC date it was got, as the server's cap counts) and that day's volume. */
-export function warmupToday(since: Date | string | null, schedule: Array<{ day: number; maxMessages: number }> | null, now = new Date()) {
+/**
+ * The warm-up day of an IP got at `since` and that day's volume. With `sentDays` (the days before today
+ * it sent, by the platform's usage reports since its warm-up started) day N is the N-th day it sends,
+ * as the server's relay counts (components/warmup-cap.ts), so an idle IP stays where it stopped;
+ * without, the calendar estimate (day 1 = the UTC date it was got).
+ */
+export function warmupToday(
+  since: Date | string | null,
+  schedule: Array<{ day: number; maxMessages: number }> | null,
+  now = new Date(),
+  sentDays?: number,
+) {
   if (!since) return { day: null, maxMessages: null };
-  const day = warmupDay(since, now);
+  const day = sentDays === undefined ? warmupDay(since, now) : sentDays + 1;
   const step =
     schedule?.find((s) => s.day === day) ??
     (schedule?.length && day > schedule[schedule.length - 1].day ? schedule[schedule.length - 1] : undefined);

@@ -60,12 +60,59 @@ export const ipView = z.object({
   since: nullableAt,
   releasedAt: nullableAt,
   monthlyUsd: z.number(),
-  warmup: z.object({ day: z.number().int().nullable(), maxMessages: z.number().int().nullable(), warmedUp: z.boolean().optional() }),
+  warmup: z.object({
+    day: z
+      .number()
+      .int()
+      .nullable()
+      .describe("the warm-up day: the N-th day the IP sends, by the usage reports (an idle IP stays where it stopped)"),
+    maxMessages: z.number().int().nullable().describe("today's cap"),
+    warmedUp: z.boolean().optional(),
+    planDays: z.number().int().nullable().optional(),
+    sentToday: z.number().int().optional().describe("by today's usage report"),
+    restartedOn: z.string().nullable().optional().describe("the day its warm-up started over (recover_ip resume)"),
+    heldOnRelay: z.null().optional().describe("mail held by the cap is visible only on the server (its held list); not reported yet"),
+  }),
+  domains: z.array(z.string()).nullable().describe("the sending domains that leave from it; null: not known (MailU not installed)"),
+  idle: z
+    .boolean()
+    .nullable()
+    .describe(
+      "a sending IP that carries no domain: billed (monthlyUsd), in SPF and warming up, sending nothing; add a domain or release it",
+    ),
   lastCheck: z.record(z.string(), z.unknown()).nullable(),
+  reputation: z
+    .object({
+      score: z.number().int().min(0).max(100),
+      at: nullableAt,
+      inputs: z.record(z.string(), z.unknown()),
+      penalties: z.record(z.string(), z.number()),
+    })
+    .nullable()
+    .optional()
+    .describe("the latest reputation score (0-100) and what it was computed from; null until the first monitoring pass"),
+});
+export const reputationHistoryView = z.object({
+  tenant: z.string(),
+  ip: z.string(),
+  days: z.array(
+    z.object({
+      day: z.string(),
+      score: z.number().int(),
+      lowest: z.number().int().describe("the day's lowest score"),
+      at: z.string(),
+      inputs: z.record(z.string(), z.unknown()).describe("what the day's latest score was computed from"),
+      penalties: z.record(z.string(), z.number()).describe("what each input took off the 100"),
+    }),
+  ),
 });
 export const ipPageView = z.object({ ips: z.array(ipView), nextCursor: cursor });
 
-export const settingsView = z.object({ tenant: z.string(), autoEmergencySwitch: z.boolean() });
+export const settingsView = z.object({
+  tenant: z.string(),
+  autoEmergencySwitch: z.boolean(),
+  switchBelowScore: z.number().int().nullable(),
+});
 export const recordedView = z.object({ recorded: z.number().int() });
 
 export const unusedView = z.object({

@@ -197,6 +197,8 @@ function serverOutput(server: MailServer, install: MailuInstall | undefined, bac
     sendingIps: server.sendingIps,
     standbyIps: server.standbyIps,
     outboundIps: pulumi.all(server.outboundIps),
+    // Which IP each sending domain leaves from, and the IPs that carry none (the API and verify report them).
+    ...(install ? { routes: install.routes } : {}),
     ...(install
       ? { mailu: { version: MAILU_VERSION, postmaster: install.postmaster, postmasterPassword: install.postmasterPassword } }
       : {}),
@@ -221,7 +223,12 @@ function serverOutput(server: MailServer, install: MailuInstall | undefined, bac
 /** One IP's warm-up as the outputs show it: the config's `ipWarmup` for its slot (its host name's first label), else the tenant's. */
 function warmupOf(tenant: Tenant, hostname: string) {
   const w = ipWarmup(tenant.warmup, tenant.ipWarmup[hostname.split(".")[0]]);
-  return { schedule: w.volumes.map((maxMessages, i) => ({ day: i + 1, maxMessages })), paused: w.paused, ceilingHolds: w.holdsAtEnd };
+  return {
+    schedule: w.volumes.map((maxMessages, i) => ({ day: i + 1, maxMessages })),
+    paused: w.paused,
+    ceilingHolds: w.holdsAtEnd,
+    ...(w.restartedOn ? { restartedOn: w.restartedOn } : {}),
+  };
 }
 
 /** Registers the tenant's resources and returns the stack's outputs. */

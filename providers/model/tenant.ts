@@ -46,12 +46,22 @@ const warmupRamp = z
   .object({ startVolume, dailyGrowthPercent, ceiling: ceiling.default(DEFAULT_WARMUP_CEILING) })
   .strict()
   .refine((r) => r.ceiling >= r.startVolume, { message: "expected a ceiling at least the start volume", path: ["ceiling"] });
-const ipWarmupSettings = z
+/** One IP's own warm-up (`ipWarmup.<slot>`; PUT /tenants/{t}/ips/{ip}/warmup): each field overrides the tenant's. */
+export const ipWarmupSettings = z
   .object({
     startVolume: startVolume.optional(),
     dailyGrowthPercent: dailyGrowthPercent.optional(),
     ceiling: ceiling.optional(),
     paused: z.boolean().optional(),
+    /** The day its warm-up started over (recover_ip resume): its sent days count from here, not from the day it was got. */
+    // An unquoted day in YAML is a timestamp to Pulumi's config reader, which hands it back as
+    // "2026-12-02 00:00:00 +0000 UTC": the day is its first ten characters.
+    restartedOn: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(?:[ T].*)?$/, "expected a day as YYYY-MM-DD")
+      .transform((d) => d.slice(0, 10))
+      .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "expected a calendar day")
+      .optional(),
   })
   .strict();
 

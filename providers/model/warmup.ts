@@ -48,10 +48,13 @@ export interface IpWarmup {
   volumes: number[];
   holdsAtEnd: boolean;
   paused: boolean;
+  /** The day (YYYY-MM-DD) the warm-up started over, when later than the day the IP was got: days count from here. */
+  restartedOn?: string;
 }
 
 /** One IP's warm-up from the tenant's and, where given, the IP's own settings (`ipWarmup` in the config). */
-export function ipWarmup(tenant: Warmup, own?: Partial<WarmupRamp> & { paused?: boolean }): IpWarmup {
+export function ipWarmup(tenant: Warmup, own?: Partial<WarmupRamp> & { paused?: boolean; restartedOn?: string }): IpWarmup {
+  const restart = own?.restartedOn ? { restartedOn: own.restartedOn } : {};
   const ramp = own && (own.startVolume !== undefined || own.dailyGrowthPercent !== undefined || own.ceiling !== undefined);
   const base = typeof tenant === "object" && !Array.isArray(tenant) ? (tenant as WarmupRamp) : undefined;
   if (ramp) {
@@ -60,9 +63,14 @@ export function ipWarmup(tenant: Warmup, own?: Partial<WarmupRamp> & { paused?: 
       dailyGrowthPercent: own.dailyGrowthPercent ?? base?.dailyGrowthPercent ?? 25,
       ceiling: own.ceiling ?? base?.ceiling ?? DEFAULT_WARMUP_CEILING,
     };
-    return { volumes: rampVolumes(r), holdsAtEnd: true, paused: own.paused ?? false };
+    return { volumes: rampVolumes(r), holdsAtEnd: true, paused: own.paused ?? false, ...restart };
   }
-  return { volumes: warmupSchedule(tenant).map((d) => d.maxMessages), holdsAtEnd: base !== undefined, paused: own?.paused ?? false };
+  return {
+    volumes: warmupSchedule(tenant).map((d) => d.maxMessages),
+    holdsAtEnd: base !== undefined,
+    paused: own?.paused ?? false,
+    ...restart,
+  };
 }
 
 export interface WarmupDay {

@@ -8,6 +8,7 @@
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { consoleDemo } from "./demo-console";
 import { tenantsDemo } from "./demo-tenants";
+import { reputationDemo } from "./demo-reputation";
 
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -75,6 +76,7 @@ export async function serviceDemo(): Promise<void> {
     detail(`now sending: ${p.result?.nowSending?.join(", ")}`);
 
     await ask(`release ${sending[1].ip}`, "release_ip", { ip: sending[1].ip });
+    await reputationDemo(env, say, detail, ask);
 
     say("What each part says now");
     for (const e of env.sim.ledger(env.hostwindsKey))

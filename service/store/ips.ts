@@ -6,12 +6,24 @@ import type { TenantIp, TenantServer } from "../tenant-ips";
 export async function syncTenantIps(c: Queryable, tenant: string, ips: TenantIp[]): Promise<void> {
   for (const i of ips)
     await c.query(
-      `insert into tenant_ips (tenant, ip, server, role, slot, ptr, since, status, monthly_usd, warmup)
-       values ($1, $2, $3, $4, $9, $5, $6, 'assigned', $7, $8)
+      `insert into tenant_ips (tenant, ip, server, role, slot, ptr, since, status, monthly_usd, warmup, warmup_from, domains)
+       values ($1, $2, $3, $4, $9, $5, $6, 'assigned', $7, $8, $10, $11)
        on conflict (tenant, ip) do update set server = excluded.server, role = excluded.role, slot = excluded.slot, ptr = excluded.ptr,
          since = excluded.since, status = 'assigned', monthly_usd = excluded.monthly_usd, warmup = excluded.warmup,
-         released_at = null, updated_at = now()`,
-      [tenant, i.ip, i.server, i.role, i.ptr, i.since ?? null, i.monthlyUsd, JSON.stringify(i.warmup ?? null), i.slot],
+         warmup_from = excluded.warmup_from, domains = excluded.domains, released_at = null, updated_at = now()`,
+      [
+        tenant,
+        i.ip,
+        i.server,
+        i.role,
+        i.ptr,
+        i.since ?? null,
+        i.monthlyUsd,
+        JSON.stringify(i.warmup ?? null),
+        i.slot,
+        i.warmupFrom ?? null,
+        i.domains ?? null,
+      ],
     );
   await c.query(
     `update tenant_ips set status = 'released', released_at = now(), updated_at = now()
@@ -54,6 +66,10 @@ export interface IpRow {
   last_check: unknown;
   last_check_at: Date | null;
   released_at: Date | null;
+  reputation: unknown;
+  reputation_at: Date | null;
+  warmup_from: string | null;
+  domains: string[] | null;
 }
 
 /** A page of the tenant's IPs by (server, role, slot, ip), after the cursor's key. */
@@ -72,14 +88,19 @@ export async function listIps(
   return rows;
 }
 
-export async function saveSettings(c: Queryable, tenant: string, autoEmergencySwitch: boolean): Promise<void> {
-  await c.query(
-    "insert into tenant_settings (tenant, auto_emergency_switch) values ($1, $2) on conflict (tenant) do update set auto_emergency_switch = excluded.auto_emergency_switch",
-    [tenant, autoEmergencySwitch],
+/** The switch settings; a threshold left out keeps the one saved, null removes it. */
+export async function saveSettings(
+  c: Queryable,
+  tenant: string,
+  autoEmergencySwitch: boolean,
+  switchBelowScore?: number | null,
+): Promise<{ switchBelowScore: number | null }> {
+  const { rows } = await c.query<{ below: number | null }>(
+    `insert into tenant_settings (tenant, auto_emergency_switch, switch_below_score) values ($1, $2, $3)
+     on conflict (tenant) do update set auto_emergency_switch = excluded.auto_emergency_switch,
+       switch_below_score = case when $4 then excluded.switch_below_score else tenant_settings.switch_below_score end
+     returning switch_below_score as below`,
+    [tenant, autoEmergencySwitch, switchBelowScore ?? null, switchBelowScore !== undefined],
   );
-}
-
-export async function autoSwitchOn(c: Queryable, tenant: string): Promise<boolean> {
-  const { rows } = await c.query<{ on: boolean }>("select auto_emergency_switch as on from tenant_settings where tenant = $1", [tenant]);
-  return rows[0]?.on ?? false;
+  return { switchBelowScore: rows[0].below };
 }

@@ -9,12 +9,16 @@ export interface MonitoredIp {
   ip: string;
   server: string;
   role: string;
+  slot: number;
   last_check: { blocklist?: Verdict } | null;
+  warmup: Array<{ day: number; maxMessages: number }> | null;
 }
 
 export async function assignedIps(c: Queryable): Promise<MonitoredIp[]> {
   return (
-    await c.query<MonitoredIp>("select tenant, ip, server, role, last_check from tenant_ips where status = 'assigned' order by tenant, ip")
+    await c.query<MonitoredIp>(
+      "select tenant, ip, server, role, slot, last_check, warmup from tenant_ips where status = 'assigned' order by tenant, ip",
+    )
   ).rows;
 }
 
@@ -42,13 +46,16 @@ export async function keepResult(c: Queryable, tenant: string, ip: string, r: Ch
   ]);
 }
 
-/** Whether the server has a standby IP not yet sending in another's place. */
-export async function freeStandby(c: Queryable, tenant: string, server: string): Promise<boolean> {
-  const r = await c.query("select 1 from tenant_ips where tenant = $1 and server = $2 and role = 'standby' and status = 'assigned'", [
-    tenant,
-    server,
-  ]);
-  return !!r.rowCount;
+/**
+ * The standby IP that takes the next paused IP's place on the server (the first not yet sending in
+ * another's: the k-th paused sending IP → the k-th standby, components/outbound-relay.ts), or undefined.
+ */
+export async function freeStandby(c: Queryable, tenant: string, server: string): Promise<string | undefined> {
+  const r = await c.query<{ ip: string }>(
+    "select ip from tenant_ips where tenant = $1 and server = $2 and role = 'standby' and status = 'assigned' order by slot limit 1",
+    [tenant, server],
+  );
+  return r.rows[0]?.ip;
 }
 
 export async function tryPassLock(c: Queryable, key: number): Promise<boolean> {

@@ -1,5 +1,6 @@
 /**
- * What IPs send and what they cost: the platform reports each IP's daily sent volume, kept 90
+ * What IPs send and what they cost: the platform reports each IP's daily sent volume (and of it, bounces
+ * and complaints: the reputation score's rates), kept 90
  * days; an IP assigned for a whole window and sending (almost) nothing in it is unused, and
  * releasing it saves its monthly price. The cost report prices each tenant's IPs per month from
  * the same tables (an IP is billed for every month it was held, as Hostwinds bills monthly).
@@ -33,8 +34,15 @@ export const usageRecord = z
     ip: z.string().regex(IPV4, "expected an IPv4 address"),
     day: z.string().regex(DAY, "expected a day as YYYY-MM-DD"),
     sent: z.number().int().min(0).max(2_000_000_000),
+    /** Of those, how many bounced and how many recipients complained (the reputation score's rates). */
+    bounced: z.number().int().min(0).max(2_000_000_000).default(0),
+    complained: z.number().int().min(0).max(2_000_000_000).default(0),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    for (const k of ["bounced", "complained"] as const)
+      if (r[k] > r.sent) ctx.addIssue({ code: "custom", path: [k], message: `expected at most the ${r.sent} sent that day` });
+  });
 export type UsageRecord = z.infer<typeof usageRecord>;
 
 /** The records (by index) naming an IP that is not the tenant's (as its stack's outputs said). */
@@ -50,10 +58,17 @@ export async function foreignRecords(c: Queryable, records: UsageRecord[]): Prom
 /** Writes the batch in one statement (all or nothing); a repeated day replaces the earlier figure. */
 export async function recordUsage(c: Queryable, records: UsageRecord[]): Promise<number> {
   const r = await c.query(
-    `insert into ip_usage (tenant, ip, day, sent)
-     select * from unnest($1::text[], $2::text[], $3::date[], $4::int[])
-     on conflict (tenant, ip, day) do update set sent = excluded.sent`,
-    [records.map((x) => x.tenant), records.map((x) => x.ip), records.map((x) => x.day), records.map((x) => x.sent)],
+    `insert into ip_usage (tenant, ip, day, sent, bounced, complained)
+     select * from unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[], $6::int[])
+     on conflict (tenant, ip, day) do update set sent = excluded.sent, bounced = excluded.bounced, complained = excluded.complained`,
+    [
+      records.map((x) => x.tenant),
+      records.map((x) => x.ip),
+      records.map((x) => x.day),
+      records.map((x) => x.sent),
+      records.map((x) => x.bounced),
+      records.map((x) => x.complained),
+    ],
   );
   return r.rowCount ?? records.length;
 }

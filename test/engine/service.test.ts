@@ -682,6 +682,76 @@ describe("the provisioning service", () => {
     expect((await settled(pause[0].id)).status).toBe("rejected");
   });
 
+  test("reputation: usage reports carrying complaints lower the score below the tenant's threshold and trigger the switch, never onto a listed standby", async () => {
+    const [a, b] = ["192.0.2.60", "192.0.2.61"];
+    await db.query(
+      `insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) values
+         ('reputy', $1, 'mx1', 'sending', 1, 'mx1-ip1.reputy.test', 'assigned'),
+         ('reputy', $2, 'mx1', 'standby', 1, 'mx1-standby1.reputy.test', 'assigned')`,
+      [a, b],
+    );
+    blocklist.listed.push(b);
+    const o = { resolver: dnsSim.address, blocklists: ["bl.test.invalid"], smtp: false as const };
+    const pass = async () => {
+      while (!(await monitorOnce(db, o))) await new Promise((res) => setTimeout(res, 200));
+    };
+    const bad = await api(tokens.platform, "PUT", "/tenants/reputy/settings", { autoEmergencySwitch: true, switchBelowScore: 101 });
+    expect(bad.status).toBe(400);
+    expect((bad.body.errors as Array<{ field: string }>).map((e) => e.field)).toEqual(["body.switchBelowScore"]);
+    const saved = await api(tokens.platform, "PUT", "/tenants/reputy/settings", { autoEmergencySwitch: true, switchBelowScore: 70 });
+    expect(saved.body).toEqual({ tenant: "reputy", autoEmergencySwitch: true, switchBelowScore: 70 });
+    const day = new Date().toISOString().slice(0, 10);
+    const usage = (bounced: number, complained: number) =>
+      api(tokens.platform, "POST", "/usage", { records: [{ tenant: "reputy", ip: a, day, sent: 1000, bounced, complained }] });
+    const refused = await api(tokens.platform, "POST", "/usage", { records: [{ tenant: "reputy", ip: a, day, sent: 10, bounced: 11 }] });
+    expect(refused.status).toBe(400);
+    expect((refused.body.errors as Array<{ field: string }>).map((e) => e.field)).toEqual(["body.records.0.bounced"]);
+    const pauses = async () =>
+      (await db.query("select id from service_requests where tenant = 'reputy' and kind = 'pause_ip' and params->>'ip' = $1", [a])).rows;
+    const ipOf = async (ip: string) =>
+      (
+        (await api(tokens.platform, "GET", "/tenants/reputy/ips")).body.ips as Array<{
+          ip: string;
+          warmup: { sentToday: number };
+          reputation: { score: number; inputs: { complaintRate: number; blocklists: Array<{ verdict: string }> } };
+        }>
+      ).find((i) => i.ip === ip)!;
+
+    expect((await usage(5, 0)).status).toBe(200);
+    await pass();
+    expect(await ipOf(a)).toMatchObject({ warmup: { sentToday: 1000 }, reputation: { score: 100, inputs: { complaintRate: 0 } } });
+    expect(await pauses()).toHaveLength(0);
+
+    expect((await usage(5, 10)).status).toBe(200); // 1% complaints
+    await pass();
+    expect((await ipOf(a)).reputation).toMatchObject({ score: 50, inputs: { complaintRate: 0.01 } });
+    expect(await pauses()).toHaveLength(0); // its standby is listed itself: an incident, no switch
+    const incident = await db.query(
+      "select 1 from webhook_deliveries where tenant = 'reputy' and body->>'level' = 'incident' and body->>'detail' like $1",
+      [
+        `%${a} has a reputation score 50 below 70 and still sending, not switched: server mx1 has one free standby, ${b}, and it is listed itself%`,
+      ],
+    );
+    expect(incident.rowCount).toBeGreaterThanOrEqual(1);
+
+    blocklist.listed.splice(blocklist.listed.indexOf(b), 1);
+    await pass();
+    expect(await pauses()).toHaveLength(1);
+    const hook = await db.query(
+      "select body from webhook_deliveries where tenant = 'reputy' and body->>'check' = 'emergency-switch' and body ? 'requestId'",
+    );
+    expect(hook.rows[0].body).toMatchObject({ ip: a, standby: b, reason: "score 50 below 70" });
+    const history = (await api(tokens.platform, "GET", `/tenants/reputy/ips/${a}/reputation`)).body.days as Array<{
+      day: string;
+      score: number;
+      lowest: number;
+    }>;
+    expect(history).toEqual([expect.objectContaining({ day, score: 50, lowest: 50 })]);
+    await db.query("update tenant_ips set status = 'released' where tenant = 'reputy'");
+    // reputy has no stack file: the request ends rejected, and nothing is left open
+    expect((await settled((await pauses())[0].id)).status).toBe("rejected");
+  });
+
   test("start-up does the slow work: the toolchain is ready before the service listens", () => {
     const out = service.output();
     expect(out.indexOf("toolchain ready")).toBeGreaterThanOrEqual(0);

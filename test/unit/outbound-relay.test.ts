@@ -1,5 +1,6 @@
 /** The outbound relay's files: which IP each domain leaves from, and the Postfix transports that do it. */
-import { OutboundIp, RelayConfig, domainRoutes, relayMasterCf, senderTransports } from "../../components/outbound-relay";
+import { OutboundIp, RelayConfig, domainRoutes, idleIps, relayMasterCf, senderTransports } from "../../components/outbound-relay";
+import { idleIpChecks } from "../../scripts/lib/verify/index";
 
 const ip = (slot: string, n: number): OutboundIp => ({ slot, ip: `198.51.100.${n}`, hostname: `${slot}.acme-mail.com` });
 const sending = [ip("mx1-ip1", 1), ip("mx1-ip2", 2), ip("mx1-ip3", 3)];
@@ -52,5 +53,45 @@ describe("outbound relay", () => {
     expect(() => domainRoutes(config({ domainIps: { "d0.acme-mail.com": 4 } }))).toThrow(
       /domainIps\.d0\.acme-mail\.com is 4: expected a sending IP number from 1 to 3/,
     );
+  });
+
+  test("every sending IP carries a domain when there are at least as many domains as IPs; with fewer, the idle ones are named", () => {
+    for (let n = 1; n <= 40; n++) {
+      const ds = Array.from({ length: 3 }, (_, i) => `x${n}-${i}.example.com`);
+      const c = config({ domains: ds });
+      expect(new Set(Object.values(via(c))).size).toBe(3);
+      expect(idleIps(c)).toEqual([]);
+      const two = config({ domains: ds.slice(0, 2) });
+      expect(idleIps(two)).toHaveLength(1);
+      expect(Object.values(via(two))).not.toContain(idleIps(two)[0].slot);
+    }
+    // a paused IP is not idle; the standby sending in its place is counted instead
+    const paused = config({ domains: ["a.example.com"], domainIps: { "a.example.com": 1 }, paused: ["198.51.100.1"] });
+    expect(idleIps(paused).map((s) => s.slot)).toEqual(["mx1-ip2", "mx1-ip3"]);
+  });
+
+  test("verify: an idle sending IP is a warning with its monthly cost; one that carries a domain passes", () => {
+    const outputs = {
+      dnsRecords: [],
+      servers: [
+        {
+          name: "mx1.acme-mail.com",
+          mainIp: "198.51.100.100",
+          sendingIps: sending.slice(0, 2),
+          standbyIps: standby,
+          routes: { domains: [{ domain: "a.example.com", ip: "198.51.100.1" }], idleIps: ["198.51.100.2"] },
+        },
+      ],
+      monthlyCostUsd: { servers: [{ ipsUsd: 14.97 }] },
+    };
+    expect(idleIpChecks(outputs)).toEqual([
+      { check: "ip carries a domain", subject: "198.51.100.1", status: "pass", detail: "a.example.com" },
+      {
+        check: "ip carries a domain",
+        subject: "198.51.100.2",
+        status: "warn",
+        detail: expect.stringMatching(/^idle: .* costs \$4\.99\/month and is in SPF; add a domain or release the IP$/),
+      },
+    ]);
   });
 });

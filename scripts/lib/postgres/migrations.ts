@@ -301,4 +301,37 @@ alter table webhook_deliveries drop constraint webhook_deliveries_kind_check;
 alter table webhook_deliveries add constraint webhook_deliveries_kind_check check (kind in ('request.status', 'ip.alert', 'budget.alert', 'incident', 'domain.status'));
 `,
   },
+  {
+    version: 5,
+    name: "reputation: bounces and complaints in usage, a score per IP with 90 days of history, the score threshold of the switch; each IP's domains; warm-up and recovery requests",
+    sql: `
+-- The platform's usage reports carry bounces and complaints too (service/store/usage.ts).
+alter table ip_usage add column bounced integer not null default 0 check (bounced >= 0),
+  add column complained integer not null default 0 check (complained >= 0);
+-- Each IP's latest reputation (service/reputation.ts: score 0-100 and its inputs) as the API shows it,
+-- and the day its warm-up started over (recover_ip resume), from which its sent days count.
+-- and the sending domains that leave from it (null: not known, MailU not installed; empty: idle).
+alter table tenant_ips add column reputation jsonb, add column reputation_at timestamptz, add column warmup_from date,
+  add column domains text[];
+-- One row per IP and day: the day's latest score and its lowest, kept 90 days (store/retention.ts).
+create table ip_reputation (
+  tenant text not null,
+  ip text not null,
+  day date not null,
+  score smallint not null check (score between 0 and 100),
+  lowest smallint not null check (lowest between 0 and 100),
+  inputs jsonb not null,
+  at timestamptz not null default now(),
+  primary key (tenant, ip, day)
+);
+create index ip_reputation_day on ip_reputation (day);
+-- The automatic switch also fires when a sending IP's score falls below this (null: on a listing only).
+alter table tenant_settings add column switch_below_score smallint check (switch_below_score between 0 and 100);
+
+alter table service_requests drop constraint service_requests_kind_check;
+alter table service_requests add constraint service_requests_kind_check
+  check (kind in ('acquire_ips', 'add_server', 'release_ip', 'retire_ip', 'pause_ip', 'add_standby', 'add_domain', 'remove_domain',
+    'set_warmup', 'recover_ip', 'create_tenant', 'delete_tenant'));
+`,
+  },
 ];

@@ -20,8 +20,39 @@ export interface StackOutputs {
     sendingIps: Array<{ ip: string; hostname: string }>;
     standbyIps?: Array<{ ip: string; hostname: string }>;
     backup?: ServerBackup;
+    /** Which IP each sending domain leaves from and the IPs that carry none (stacks/build.ts; with MailU installed). */
+    routes?: { domains?: Array<{ domain: string; ip: string }>; idleIps?: string[] };
   }>;
   dnsRecords: PublishedRecord[];
+  monthlyCostUsd?: { servers?: Array<{ ipsUsd?: number }> };
+}
+
+/**
+ * Each IP mail leaves from carries at least one sending domain; one that carries none (the tenant has
+ * fewer domains than sending IPs) is billed, in SPF and warming up, and sends nothing: a warning with its cost.
+ */
+export function idleIpChecks(outputs: StackOutputs): CheckResult[] {
+  return outputs.servers.flatMap((s, i) => {
+    if (!s.routes?.idleIps) return [];
+    const ips = s.sendingIps.length + (s.standbyIps?.length ?? 0);
+    const each = ips ? (outputs.monthlyCostUsd?.servers?.[i]?.ipsUsd ?? 0) / ips : 0;
+    const carried = (ip: string) => (s.routes?.domains ?? []).filter((r) => r.ip === ip).map((r) => r.domain);
+    return s.sendingIps.map((x): CheckResult => {
+      if (!s.routes!.idleIps!.includes(x.ip))
+        return {
+          check: "ip carries a domain",
+          subject: x.ip,
+          status: "pass",
+          detail: carried(x.ip).join(", ") || "paused (its standby sends)",
+        };
+      return {
+        check: "ip carries a domain",
+        subject: x.ip,
+        status: "warn",
+        detail: `idle: no sending domain leaves from it (fewer domains than sending IPs), yet it costs $${each.toFixed(2)}/month and is in SPF; add a domain or release the IP`,
+      };
+    });
+  });
 }
 export type StackServer = StackOutputs["servers"][number];
 
@@ -107,6 +138,7 @@ export async function verifyStack(outputs: StackOutputs, o: VerifyOptions = {}):
     )),
   );
   for (const s of outputs.servers) results.push(...(await checkHelo(s, resolvers[0], o)));
+  results.push(...idleIpChecks(outputs));
   if (o.mtaSts !== false)
     for (const d of domains.filter((d) => outputs.dnsRecords.some((r) => r.type === "TXT" && r.name === `_mta-sts.${d}`)))
       results.push(await checkMtaSts(d, resolvers[0], o.mtaSts ?? {}));
