@@ -7,6 +7,7 @@
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { consoleDemo } from "./demo-console";
 import { tenantsDemo } from "./demo-tenants";
+import { mailboxesDemo } from "./demo-mailboxes";
 
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -85,4 +86,5 @@ export async function serviceDemo(): Promise<void> {
     await env.stop();
   }
   await tenantsDemo(say, detail);
+  await mailboxesDemo(say, detail);
 }
