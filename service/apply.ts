@@ -385,7 +385,8 @@ function mailboxesFromOutputs(outputs: Record<string, unknown>) {
 
 /**
  * For a request that made a password (add_mailbox, rotate_mailbox): the password from the stack's
- * secret output, sealed for mailbox_credentials, and what the result shows instead of it.
+ * secret output, sealed for mailbox_credentials, and what the result shows instead of it; or why
+ * there is none (a stack that installs no MailU makes no passwords).
  */
 function mailboxCredential(ctx: ApplyContext, row: RequestRow, outputs: Record<string, unknown>) {
   if (!CREDENTIAL_KINDS.includes(row.kind as SubmittableKind)) return undefined;
@@ -394,7 +395,9 @@ function mailboxCredential(ctx: ApplyContext, row: RequestRow, outputs: Record<s
   const password = ((outputs.mailboxPasswords ?? {}) as Record<string, string>)[address];
   const box = ((outputs.mailboxes ?? []) as Array<{ address: string; host: string }>).find((m) => m.address === address);
   if (!password || !box || !ctx.credentialKey)
-    throw new Error(`request ${row.id}: the stack has no password for ${address} (will try again)`);
+    return {
+      missing: `tenant ${row.tenant}: the stack made no password for ${address} (its servers install no MailU: installMailu is false); set installMailu and rotate the mailbox`,
+    };
   return {
     sealed: seal(ctx.credentialKey, row.id, password),
     public: { address, ...mailboxSettings(address, box.host), password: `shown once, in GET /requests/${row.id}` },
@@ -424,16 +427,20 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
     domains: await recordDomains(ctx, t, outputs),
   };
   const credential = mailboxCredential(ctx, row, outputs);
-  if (credential) Object.assign(result, { mailbox: credential.public });
+  if (credential?.public) Object.assign(result, { mailbox: credential.public });
   await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
     inTransaction(ctx.pool, async (c) => {
       await syncTenantIps(c, row.tenant, ips);
       await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs), t.monthlyBudgetUsd);
       await syncTenantMailboxes(c, row.tenant, mailboxesFromOutputs(outputs));
-      if (credential) await saveCredential(c, id, row.tenant, credential.public.address, credential.sealed);
+      if (credential?.public) await saveCredential(c, id, row.tenant, credential.public.address, credential.sealed);
     }),
   );
   if (row.kind === "create_tenant") await db(ctx, `tenant ${row.tenant}`, () => setTenantStatus(ctx.pool, row.tenant, "active"));
+  if (credential?.missing) {
+    await move(ctx, id, "failed", { failure_reason: credential.missing, result });
+    return;
+  }
   await move(ctx, id, doneStatus(row.kind), { result });
   ctx.log(`request ${id} (${row.tenant}): ${doneStatus(row.kind)}`);
 }
