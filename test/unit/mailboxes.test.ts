@@ -14,6 +14,8 @@ import { declaredPlanWithinLimits, TENANT_PLAN } from "../../policies/rules";
 import { mailboxSettings, seal, unseal } from "../../service/credentials";
 import { validTenant } from "../fixtures/tenant";
 import { randomBytes } from "crypto";
+import { execFileSync } from "child_process";
+import { mailboxImportScript } from "../../components/mailu-scripts";
 
 const book = defaultPriceBook();
 const problems = (raw: unknown): string[] => {
@@ -141,6 +143,14 @@ describe("mailbox plan (what one apply sends to MailU)", () => {
     const p = planMailboxes(boxes, pw, boxes.slice(1), pw);
     expect(p).toEqual({ upsert: [], remove: [boxes[0].email] });
     expect(parse(importDocument(p))).toEqual({ user: [{ "-email": boxes[0].email }] });
+  });
+
+  test("the import script: valid bash, the document from stdin only, MailU's update mode through docker exec -i", () => {
+    const script = mailboxImportScript();
+    execFileSync("bash", ["-n"], { input: script });
+    expect(script).toContain('doc="$(cat)"');
+    expect(script).toMatch(/printf '%s\\n' "\$doc" \| docker exec -i "\$admin_id" flask mailu config-import -u -q -/);
+    expect(script).not.toMatch(/mktemp|> *\/tmp/);
   });
 
   test("any text stays one YAML scalar (quotes, colons, a hash)", () => {
