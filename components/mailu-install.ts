@@ -19,7 +19,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { Command, Connection } from "../providers/ssh";
+import { Command, Connection, Mailboxes } from "../providers/ssh";
+import { MailboxState } from "../providers/model/mailboxes";
 import { BackupSettings, MailuBackup } from "./mailu-backup";
 import { MailuConfig, composeFile, mailuEnv, mtaStsOverride, postfixOverride } from "./mailu-files";
 import {
@@ -59,6 +60,7 @@ import {
   SYSCTL_FILE,
   accountsInput,
   accountsScript,
+  mailboxImportScript,
   fileBundle,
   firewallUnit,
   mailuConfigScript,
@@ -116,6 +118,8 @@ export interface MailuInstallArgs {
    * runs after the image is in place and runs again when the generation changes (a reinstall: a fresh disk).
    */
   os?: { image: pulumi.Resource; generation: pulumi.Input<string[]> };
+  /** Mailboxes this MailU holds; `rotation` is part of each password's keepers, so raising it makes a new one. */
+  mailboxes?: Array<MailboxState & { rotation: number }>;
 }
 
 const POSTMASTER = "admin";
@@ -143,6 +147,10 @@ export class MailuInstall extends pulumi.ComponentResource {
   readonly postmaster: string;
   /** Which IP each sending domain leaves from, and the IPs mail could leave from that carry none (billed, sending nothing). */
   readonly routes: pulumi.Output<{ domains: Array<{ domain: string; ip: string }>; idleIps: string[] }>;
+  /** The mailboxes' step: one SSH round trip per change, only for the mailboxes that changed. */
+  readonly mailboxes?: Mailboxes;
+  /** Secret: each mailbox's password by address, made here with @pulumi/random. */
+  readonly mailboxPasswords: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: MailuInstallArgs, opts?: pulumi.ComponentResourceOptions) {
     super("penguinmails:mail:MailuInstall", name, {}, opts);
@@ -297,6 +305,35 @@ export class MailuInstall extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [this.mailu] },
     );
+
+    const boxes = args.mailboxes ?? [];
+    // A password per mailbox, letters and digits (they travel in MailU's YAML import); `rotation` in the
+    // keepers makes a new one when the `rotate` request raises it, and nothing else does.
+    const passwords = boxes.map(
+      (m) =>
+        new random.RandomPassword(
+          `${name}-mailbox-${m.email.replace("@", "-at-")}`,
+          { length: 24, special: false, keepers: { rotation: String(m.rotation) } },
+          { parent: this },
+        ),
+    );
+    const byAddress = pulumi.secret(
+      pulumi.all(passwords.map((p) => p.result)).apply((l) => Object.fromEntries(boxes.map((m, i) => [m.email, l[i]]))),
+    );
+    this.mailboxPasswords = byAddress;
+    // No mailboxes, no resource: removing the last one deletes it, and its delete removes them from MailU.
+    if (boxes.length > 0)
+      this.mailboxes = new Mailboxes(
+        `${name}-mailboxes`,
+        {
+          description: `MailU mailboxes on ${where}`,
+          connection,
+          script: mailboxImportScript(),
+          mailboxes: boxes.map((m) => ({ email: m.email, quotaBytes: m.quotaBytes, enabled: m.enabled })),
+          passwords: byAddress,
+        },
+        { parent: this, dependsOn: [this.accounts] },
+      );
 
     this.registerOutputs({ postmaster: this.postmaster });
   }

@@ -242,6 +242,29 @@ done
 `;
 }
 
+/**
+ * Imports the mailboxes that changed, in one call of MailU's declarative import (the document,
+ * providers/ssh/mailboxes.ts importDocument, arrives on stdin and is held in memory, never written
+ * to a file). Run in the admin container with `docker exec -i`, as MailU 2024.06 docs/cli.rst
+ * "config-import" says to ("docker compose exec does not pass stdin correctly"); `-u` merges into
+ * the existing config (without it the import replaces the whole config), `-q` prints only errors.
+ */
+export function mailboxImportScript(): string {
+  return `set -euo pipefail
+doc="$(cat)"
+cd ${MAILU_DIR}
+${COMPOSE}
+for i in $(seq 1 60); do
+  if dc exec -T admin flask mailu --help </dev/null >/dev/null 2>&1; then break; fi
+  [ "$i" = 60 ] && { echo "MailU's admin container did not answer within 5 minutes" >&2; exit 1; }
+  sleep 5
+done
+admin_id="$(dc ps -q admin)"
+printf '%s\\n' "$doc" | docker exec -i "$admin_id" flask mailu config-import -u -q -
+echo "mailboxes: imported $(printf '%s\\n' "$doc" | grep -c '^  - email:' || true) and removed $(printf '%s\\n' "$doc" | grep -c '^  - -email:' || true)"
+`;
+}
+
 /** The report addresses DMARC (rua) and TLS-RPT name for each domain (mail-records.ts): aliases to the postmaster. */
 export const REPORT_LOCAL_PARTS = ["dmarc-reports", "tls-reports"] as const;
 

@@ -42,6 +42,7 @@ interface TenantPlan {
   servers?: number;
   sendingIps?: number;
   projectedMonthlyUsd?: number;
+  mailboxes?: number;
 }
 
 export function limitsFor(tier: Tier, cfg: PolicyConfig = {}): TierLimits {
@@ -89,6 +90,13 @@ export function declaredPlanWithinLimits(r: StackResource, cfg: PolicyConfig = {
     out.push({
       urn: r.urn,
       message: `${who(plan)}: the config asks for ${plan.sendingIps} sending IPs, the ${plan.tier} tier allows ${maxSendingIps}; remove ${plan.sendingIps - maxSendingIps} or move the tenant to a larger tier`,
+    });
+  }
+  const { maxMailboxes } = limitsFor(plan.tier, cfg);
+  if (plan.mailboxes !== undefined && plan.mailboxes > maxMailboxes) {
+    out.push({
+      urn: r.urn,
+      message: `${who(plan)}: the config asks for ${plan.mailboxes} mailboxes, the ${plan.tier} tier allows ${maxMailboxes}; remove ${plan.mailboxes - maxMailboxes} (domains[].mailboxes) or move the tenant to a larger tier`,
     });
   }
   if (plan.projectedMonthlyUsd !== undefined && plan.projectedMonthlyUsd > plan.monthlyBudgetUsd) {

@@ -39,6 +39,9 @@ import { defaultPriceBook } from "../providers/hostwinds/catalog";
 import { Tenant } from "../providers/model/tenant";
 import { VerificationOptions, expectedDomains, verifyTenantDomains, zonesOfTenant } from "./domains";
 import { hasFailingDomain, syncTenantDomains } from "./store/domains";
+import { saveCredential, syncTenantMailboxes } from "./store/mailboxes";
+import { mailboxSettings, seal } from "./credentials";
+import { CREDENTIAL_KINDS } from "./requests";
 
 export interface ApplyContext {
   pool: Pool;
@@ -53,6 +56,8 @@ export interface ApplyContext {
   archiveDir?: string;
   /** Where domains are verified after each apply (./domains.ts). */
   verification?: VerificationOptions;
+  /** Seals a new mailbox password until its request is read once (./credentials.ts). */
+  credentialKey?: Buffer;
 }
 
 /** How long a request waits for another run's stack lock before the try counts as failed. */
@@ -89,6 +94,14 @@ const describe = (r: RequestRow): string => {
       return `add the sending domain ${p.name}`;
     case "remove_domain":
       return `remove the sending domain ${p.domain}`;
+    case "add_mailbox":
+      return `add the mailbox ${p.localPart}@${p.domain}`;
+    case "change_mailbox":
+      return `change the mailbox ${p.address}`;
+    case "remove_mailbox":
+      return `remove the mailbox ${p.address}`;
+    case "rotate_mailbox":
+      return `give the mailbox ${p.address} a new password`;
     case "create_tenant":
       return `onboard the tenant`;
     case "delete_tenant":
@@ -361,6 +374,39 @@ async function recordDomains(ctx: ApplyContext, t: Tenant, outputs: Record<strin
   }
 }
 
+/** The mailboxes the stack published (no passwords: those are only in the secret `mailboxPasswords`). */
+function mailboxesFromOutputs(outputs: Record<string, unknown>) {
+  const list = (outputs.mailboxes ?? []) as Array<{ address: string; quotaMb: number; enabled: boolean; host: string }>;
+  return list.map((m) => ({
+    address: m.address,
+    domain: m.address.slice(m.address.lastIndexOf("@") + 1),
+    quota_mb: m.quotaMb,
+    enabled: m.enabled,
+    host: m.host,
+  }));
+}
+
+/**
+ * For a request that made a password (add_mailbox, rotate_mailbox): the password from the stack's
+ * secret output, sealed for mailbox_credentials, and what the result shows instead of it; or why
+ * there is none (a stack that installs no MailU makes no passwords).
+ */
+function mailboxCredential(ctx: ApplyContext, row: RequestRow, outputs: Record<string, unknown>) {
+  if (!CREDENTIAL_KINDS.includes(row.kind as SubmittableKind)) return undefined;
+  const p = row.params as { address?: string; localPart?: string; domain?: string };
+  const address = p.address ?? `${p.localPart}@${p.domain}`;
+  const password = ((outputs.mailboxPasswords ?? {}) as Record<string, string>)[address];
+  const box = ((outputs.mailboxes ?? []) as Array<{ address: string; host: string }>).find((m) => m.address === address);
+  if (!password || !box || !ctx.credentialKey)
+    return {
+      missing: `tenant ${row.tenant}: the stack made no password for ${address} (its servers install no MailU: installMailu is false); set installMailu and rotate the mailbox`,
+    };
+  return {
+    sealed: seal(ctx.credentialKey, row.id, password),
+    public: { address, ...mailboxSettings(address, box.host), password: `shown once, in GET /requests/${row.id}` },
+  };
+}
+
 /** assigned / released: the stack's outputs, the IPs the engine reported, the tenant's IPs and servers. */
 async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<void> {
   const id = row.id;
@@ -383,13 +429,21 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
     monthlyCostUsd: (outputs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd,
     domains: await recordDomains(ctx, t, outputs),
   };
+  const credential = mailboxCredential(ctx, row, outputs);
+  if (credential?.public) Object.assign(result, { mailbox: credential.public });
   await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
     inTransaction(ctx.pool, async (c) => {
       await syncTenantIps(c, row.tenant, ips);
       await syncTenantServers(c, row.tenant, tenantServersFromOutputs(t, outputs), t.monthlyBudgetUsd);
+      await syncTenantMailboxes(c, row.tenant, mailboxesFromOutputs(outputs));
+      if (credential?.public) await saveCredential(c, id, row.tenant, credential.public.address, credential.sealed);
     }),
   );
   if (row.kind === "create_tenant") await db(ctx, `tenant ${row.tenant}`, () => setTenantStatus(ctx.pool, row.tenant, "active"));
+  if (credential?.missing) {
+    await move(ctx, id, "failed", { failure_reason: credential.missing, result });
+    return;
+  }
   await move(ctx, id, doneStatus(row.kind), { result });
   ctx.log(`request ${id} (${row.tenant}): ${doneStatus(row.kind)}`);
 }

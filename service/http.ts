@@ -33,6 +33,8 @@ export interface ApiOptions {
   ratePerMinute?: number;
   /** Where domains are verified and which zones the Cloudflare token sees (./domains.ts). */
   verification?: VerificationOptions;
+  /** Opens the mailbox passwords sealed for GET /requests/{id} (../credentials.ts). */
+  credentialKey?: Buffer;
 }
 
 /** What a handler may use besides the call itself. */

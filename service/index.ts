@@ -20,6 +20,7 @@ import { MonitorOptions, monitorOnce } from "./monitor";
 import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
 import type { VerificationOptions } from "./domains";
+import { randomBytes } from "crypto";
 
 export interface ServiceOptions {
   databaseUrl: string;
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   retentionDays?: number;
   /** Where domains are verified (after each apply and on POST …/verify). */
   verification?: VerificationOptions;
+  /** Seals mailbox passwords until read once (./credentials.ts; default: a key made at start). */
+  credentialKey?: Buffer;
   log?: (line: string) => void;
 }
 
@@ -60,9 +63,10 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const pool = openPool(o.databaseUrl, o.concurrency * 2 + 14);
   const applied = await migrate(pool);
   if (applied.length) log(`service: applied migrations ${applied.join(", ")}`);
-  const ctx = applyContext(o, pool, log);
+  const credentialKey = o.credentialKey ?? randomBytes(32);
+  const ctx = { ...applyContext(o, pool, log), credentialKey };
   const { applies, hooks } = await startQueues(o, ctx, log);
-  const app = serviceApi(pool, { notReady: () => notReady(pool, [applies, hooks]), verification: o.verification });
+  const app = serviceApi(pool, { notReady: () => notReady(pool, [applies, hooks]), verification: o.verification, credentialKey });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: o.listen.host, port: o.listen.port }, () => resolve(s));
   });

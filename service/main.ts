@@ -11,6 +11,7 @@ import { listUndelivered } from "./store/webhooks";
 import { startService } from "./index";
 import { cloudflareSettings } from "../providers/cloudflare/client";
 import { OPENAPI } from "./openapi";
+import { credentialKey } from "./credentials";
 import { migrate, openPool } from "../scripts/lib/postgres/index";
 import { intOption, listOption, parseCommandLine, usageError } from "../scripts/lib/args";
 
@@ -203,6 +204,7 @@ async function main(): Promise<void> {
       }),
       escalateAfterMinutes: intOption("service", "escalate-after", f["escalate-after"], 1) ?? 30,
     },
+    credentialKey: credentialKey(process.env.PENGUINMAILS_CREDENTIAL_KEY, (l) => console.error(l)),
     verification: {
       resolvers: listOption(f.resolvers) ?? (f.resolver ? [f.resolver] : undefined),
       authoritative: listOption(f.authoritative),

@@ -16,15 +16,26 @@ import {
   declaredMonthlyCost,
   domainSchema,
   ipWarmupSettings,
+  mailboxCount,
   parseTenant,
   serverSchema,
 } from "../providers/model/tenant";
 import { registrableProblem } from "../providers/model/zones";
+import { localPart, mailboxSchema } from "../providers/model/mailboxes";
 import { PolicyConfig, TENANT_PLAN, declaredPlanWithinLimits, limitsFor } from "../policies/rules";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 
 const serverName = z.string().regex(SLUG, "expected a server name (lowercase letters, digits, dashes)");
 const ip = z.string().regex(IPV4, "expected an IPv4 address");
+const domainName = z.string().regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com");
+/** A mailbox's address: a local part MailU takes, @, one of the tenant's domains. */
+export const mailboxAddress = z.string({ error: "expected a mailbox address" }).superRefine((v, ctx) => {
+  const at = v.lastIndexOf("@");
+  const local = localPart.safeParse(v.slice(0, Math.max(at, 0)));
+  if (at < 1 || !HOSTNAME.test(v.slice(at + 1))) ctx.addIssue({ code: "custom", message: "expected local-part@domain" });
+  else if (!local.success) ctx.addIssue({ code: "custom", message: local.error.issues[0].message });
+});
+const splitAddress = (a: string) => ({ local: a.slice(0, a.lastIndexOf("@")), domain: a.slice(a.lastIndexOf("@") + 1) });
 
 export const requestBodies = {
   acquire_ips: z.object({ server: serverName, count: z.number().int().min(1).max(MAX_IPS_PER_SERVER) }).strict(),
@@ -36,7 +47,13 @@ export const requestBodies = {
   pause_ip: z.object({ ip }).strict(),
   add_standby: z.object({ server: serverName, count: z.number().int().min(1).max(4).default(1) }).strict(),
   add_domain: domainSchema.pick({ name: true, dmarcPolicy: true, zone: true }).strict(),
-  remove_domain: z.object({ domain: z.string().regex(HOSTNAME, "expected a lowercase domain name such as acme-mail.com") }).strict(),
+  remove_domain: z.object({ domain: domainName }).strict(),
+  add_mailbox: mailboxSchema.pick({ localPart: true, quotaMb: true, enabled: true }).extend({ domain: domainName }).strict(),
+  change_mailbox: z
+    .object({ address: mailboxAddress, quotaMb: mailboxSchema.shape.quotaMb.unwrap().optional(), enabled: z.boolean().optional() })
+    .strict(),
+  remove_mailbox: z.object({ address: mailboxAddress }).strict(),
+  rotate_mailbox: z.object({ address: mailboxAddress }).strict(),
   /** The customer's warm-up of one IP (PUT /tenants/{t}/ips/{ip}/warmup): start, growth, ceiling, pause; each left out keeps the tenant's. */
   set_warmup: ipWarmupSettings.omit({ restartedOn: true }).extend({ ip }).strict(),
   /**
@@ -69,7 +86,10 @@ export type Status = (typeof STATUSES)[number];
 
 /** The status a request ends in when its change is applied. */
 export const doneStatus = (kind: RequestKind): Status =>
-  kind === "release_ip" || kind === "remove_domain" || kind === "delete_tenant" ? "released" : "assigned";
+  kind === "release_ip" || kind === "remove_domain" || kind === "delete_tenant" || kind === "remove_mailbox" ? "released" : "assigned";
+
+/** The requests whose result carries a new password, shown once (GET /requests/{id}). */
+export const CREDENTIAL_KINDS: readonly RequestKind[] = ["add_mailbox", "rotate_mailbox"];
 
 /** An IP as the tenant's stack outputs describe it. */
 export interface KnownIp {
@@ -92,6 +112,15 @@ function findServer(t: Tenant, name: string) {
 
 /** An IP's slot name as the config's `ipWarmup` keys it (`mx1-ip2`, `mx1-standby1`). */
 export const slotName = (k: KnownIp) => `${k.server}-${k.role === "standby" ? "standby" : "ip"}${k.slot}`;
+function findMailbox(t: Tenant, address: string) {
+  const { local, domain } = splitAddress(address);
+  const d = t.domains.find((x) => x.name === domain);
+  if (!d) throw new RequestRejected(`tenant ${t.id} has no domain ${domain} (its domains: ${t.domains.map((x) => x.name).join(", ")})`);
+  const i = d.mailboxes.findIndex((m) => m.localPart === local);
+  if (i < 0)
+    throw new RequestRejected(`tenant ${t.id} has no mailbox ${address} (GET /tenants/${t.id}/domains/${domain}/mailboxes lists them)`);
+  return { d, i, m: d.mailboxes[i] };
+}
 
 function findIp(t: Tenant, ips: KnownIp[], address: string): KnownIp {
   const k = ips.find((i) => i.ip === address);
@@ -165,6 +194,7 @@ export function changeTenant(before: Tenant, kind: SubmittableKind, params: unkn
         name: p.name,
         dmarcPolicy: p.dmarcPolicy,
         dkimSelector: t.domains[0].dkimSelector,
+        mailboxes: [],
         ...(p.zone ? { zone: p.zone } : {}),
       });
       break;
@@ -180,6 +210,36 @@ export function changeTenant(before: Tenant, kind: SubmittableKind, params: unkn
         );
       t.domains.splice(i, 1);
       for (const s of t.servers) if (s.domainIps) delete s.domainIps[p.domain];
+      break;
+    }
+    case "add_mailbox": {
+      const p = requestBodies.add_mailbox.parse(params);
+      const d = t.domains.find((x) => x.name === p.domain);
+      if (!d)
+        throw new RequestRejected(
+          `tenant ${t.id} has no domain ${p.domain} (its domains: ${t.domains.map((x) => x.name).join(", ")}); add the domain first`,
+        );
+      if (d.mailboxes.some((m) => m.localPart === p.localPart))
+        throw new RequestRejected(`tenant ${t.id} has the mailbox ${p.localPart}@${p.domain} already (rotate its password with …/rotate)`);
+      d.mailboxes.push({ localPart: p.localPart, quotaMb: p.quotaMb, enabled: p.enabled, rotation: 0 });
+      break;
+    }
+    case "change_mailbox": {
+      const p = requestBodies.change_mailbox.parse(params);
+      const { m } = findMailbox(t, p.address);
+      if (p.quotaMb !== undefined) m.quotaMb = p.quotaMb;
+      if (p.enabled !== undefined) m.enabled = p.enabled;
+      break;
+    }
+    case "remove_mailbox": {
+      const p = requestBodies.remove_mailbox.parse(params);
+      const { d, i } = findMailbox(t, p.address);
+      d.mailboxes.splice(i, 1);
+      break;
+    }
+    case "rotate_mailbox": {
+      const p = requestBodies.rotate_mailbox.parse(params);
+      findMailbox(t, p.address).m.rotation += 1;
       break;
     }
     case "release_ip": {
@@ -243,6 +303,7 @@ export function judgeTenant(stack: string, raw: unknown, ipMonthlyPriceUsd?: str
     servers: t.servers.length,
     sendingIps: t.servers.reduce((n, s) => n + billedIps(s), 0),
     projectedMonthlyUsd: declaredMonthlyCost(t, defaultPriceBook(), ipMonthlyPriceUsd).totalUsd,
+    mailboxes: mailboxCount(t),
   };
   const problems = declaredPlanWithinLimits({ type: TENANT_PLAN, urn: `tenant-plan::${t.id}`, name: "tenant", props: plan }, cfg).map(
     (v) => v.message,

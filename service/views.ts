@@ -286,6 +286,16 @@ export const domainView = z.object({
 });
 export const domainPageView = z.object({ domains: z.array(domainView), nextCursor: cursor });
 
+export const mailboxView = z.object({
+  address: z.string(),
+  domain: z.string(),
+  quotaMb: z.number().int(),
+  enabled: z.boolean(),
+  /** Where it logs in: submission 587 (STARTTLS) and 465 (TLS), IMAP 993 (TLS). Never its password. */
+  host: z.string(),
+});
+export const mailboxPageView = z.object({ mailboxes: z.array(mailboxView), nextCursor: cursor });
+
 export const tenantSummaryView = z.object({
   id: z.string(),
   status: z.enum(["onboarding", "active", "offboarding", "offboarded"]),

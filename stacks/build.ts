@@ -13,9 +13,10 @@ import { MAILU_VERSION } from "../components/mailu-files";
 import { MailuInstall } from "../components/mailu-install";
 import type { BackupSettings } from "../components/mailu-backup";
 import { ipWarmup } from "../providers/model/warmup";
+import { mailboxStates } from "../providers/model/mailboxes";
 import { PriceBook, monthlyCost } from "../providers/model/pricing";
 import { TenantPlan } from "../providers/tenant";
-import { Tenant, billedIps, declaredMonthlyCost } from "../providers/model/tenant";
+import { Tenant, billedIps, declaredMonthlyCost, mailboxCount } from "../providers/model/tenant";
 
 /** What building needs besides the tenant. */
 export interface BuildOptions {
@@ -48,6 +49,7 @@ function tenantPlan(tenant: Tenant, o: BuildOptions): TenantPlan {
     servers: tenant.servers.length,
     sendingIps: tenant.servers.reduce((n, s) => n + billedIps(s), 0),
     projectedMonthlyUsd: declared.totalUsd,
+    mailboxes: mailboxCount(tenant),
   });
 }
 
@@ -165,6 +167,8 @@ function mailuInstalls(tenant: Tenant, servers: Built[], domains: MailDomain[], 
           },
           backup,
           os: { image: server.osImage, generation: server.osGeneration },
+          // The mailboxes live on the first server, the one MX names (IMAP and submission there).
+          mailboxes: i === 0 ? mailboxStates(tenant.domains) : undefined,
         },
         { parent: server, dependsOn: domains },
       ),
@@ -257,6 +261,14 @@ export function buildTenant(tenant: Tenant, o: BuildOptions) {
       ),
     // Day N is the N-th day the IP sent (the relay counts them), so an idle IP resumes where it stopped
     // and a replacement IP starts over. Standby IPs are in the plan too.
+    // Where each mailbox logs in (the first server); the passwords only in the secret output below.
+    mailboxes: mailboxStates(tenant.domains).map((m) => ({
+      address: m.email,
+      quotaMb: m.quotaBytes / (1024 * 1024),
+      enabled: m.enabled,
+      host: servers[0].server.hostname,
+    })),
+    mailboxPasswords: installs[0]?.mailboxPasswords ?? pulumi.secret({} as Record<string, string>),
     warmup: pulumi.all([sending, standby]).apply(([l, sb]) =>
       [...l.map((s) => ({ ...s, role: "sending" })), ...sb.map((s) => ({ ...s, role: "standby" }))].map((s) => ({
         ip: s.ip,

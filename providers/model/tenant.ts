@@ -10,6 +10,7 @@ import { BILLING_CYCLES, BillingCycle, MonthlyCost, PriceBook, monthlyCost, mont
 import { DEFAULT_WARMUP_CEILING, WARMUP_CURVES } from "./warmup";
 import { DKIM_SELECTOR, HOSTNAME, IPV4, SLUG } from "./names";
 import { inZone } from "./zones";
+import { duplicateMailboxes, mailboxSchema } from "./mailboxes";
 
 /** zod 4's `error` covers a missing value too: leave that to parseTenant's "Required" (zod 3's required_error). */
 const typeError = (message: string) => ({ error: (i: { input?: unknown }) => (i.input === undefined ? undefined : message) });
@@ -138,6 +139,8 @@ export const domainSchema = z
      * domain, whose names the servers' host names take, the tenant's `zone`.
      */
     zone: domain.optional(),
+    /** The domain's mailboxes (SMTP sending accounts, MailU users on the first server); passwords are made by the stack. */
+    mailboxes: z.array(mailboxSchema).default([]),
   })
   .strict();
 
@@ -260,6 +263,8 @@ function crossChecks(raw: unknown, book: PriceBook): Problem[] {
         out.push({ path: ["domains", i, "name"], message: `expected a domain not listed before ("${d.name}" is listed twice)` });
       seen.add(d?.name);
     });
+    for (const { domain: i, index: j } of duplicateMailboxes(t.domains as Array<{ mailboxes?: Array<{ localPart?: unknown }> }>))
+      out.push({ path: ["domains", i, "mailboxes", j, "localPart"], message: "expected a local part not listed before on this domain" });
   }
   if (Array.isArray(t?.servers) && Array.isArray(t?.domains)) {
     const names = t.domains.map((d: { name?: unknown }) => d?.name);
@@ -289,6 +294,9 @@ function crossChecks(raw: unknown, book: PriceBook): Problem[] {
 }
 export type Tenant = z.infer<typeof tenantSchema>;
 export type TenantServer = Tenant["servers"][number];
+
+/** The tenant's mailboxes over all its domains (the tier's `maxMailboxes` counts these). */
+export const mailboxCount = (t: Pick<Tenant, "domains">): number => t.domains.reduce((n, d) => n + d.mailboxes.length, 0);
 
 /** IPs a server pays for: sending and standby (both count toward the tier's IP limit too). */
 export const billedIps = (s: Pick<TenantServer, "sendingIps" | "standbyIps">): number => s.sendingIps + s.standbyIps;
@@ -400,6 +408,13 @@ export function limitProblems(t: Tenant, book: PriceBook, ipMonthlyPriceUsd?: st
       path: ["servers"],
       message: `expected at most ${limits.maxSendingIps} sending and standby IPs in all on the ${t.tier} tier (or a larger tier)`,
       found: `${total}`,
+    });
+  const mailboxes = mailboxCount(t);
+  if (mailboxes > limits.maxMailboxes)
+    out.push({
+      path: ["domains"],
+      message: `expected at most ${limits.maxMailboxes} mailboxes in all on the ${t.tier} tier (remove some, or move to a larger tier)`,
+      found: `${mailboxes}`,
     });
   const cost = declaredMonthlyCost(t, book, ipMonthlyPriceUsd).totalUsd;
   if (cost > t.monthlyBudgetUsd)

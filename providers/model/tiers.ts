@@ -10,10 +10,12 @@ export interface TierLimits {
   maxSendingIps: number;
   /** Secondary IPs on one server. */
   maxIpsPerServer: number;
+  /** Mailboxes (SMTP sending accounts) across all the tenant's domains. */
+  maxMailboxes: number;
 }
 
 export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
-  starter: { maxSendingIps: 2, maxIpsPerServer: 2 },
-  growth: { maxSendingIps: 8, maxIpsPerServer: 4 },
-  scale: { maxSendingIps: 32, maxIpsPerServer: 8 },
+  starter: { maxSendingIps: 2, maxIpsPerServer: 2, maxMailboxes: 25 },
+  growth: { maxSendingIps: 8, maxIpsPerServer: 4, maxMailboxes: 250 },
+  scale: { maxSendingIps: 32, maxIpsPerServer: 8, maxMailboxes: 2500 },
 };

@@ -56,3 +56,35 @@ export class Command extends DynamicResource {
     );
   }
 }
+
+export const MAILBOXES_TYPE = "pulumi-nodejs:dynamic/ssh:Mailboxes";
+
+export interface MailboxesArgs {
+  /** For messages, e.g. "mailboxes on mx1 (acme)". */
+  description: pulumi.Input<string>;
+  connection: pulumi.Input<Connection>;
+  /** Runs once per create, update or delete, with MailU's import document on its stdin. */
+  script: pulumi.Input<string>;
+  mailboxes: pulumi.Input<Array<{ email: string; quotaBytes: number; enabled: boolean }>>;
+  /** Secret: each mailbox's password by address. */
+  passwords: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  timeoutSeconds?: pulumi.Input<number>;
+}
+
+/**
+ * `ssh.Mailboxes`: a server's MailU mailboxes; each change is one SSH round trip carrying only the
+ * mailboxes that changed (./mailboxes.ts). Passwords and the connection are secret in state.
+ */
+export class Mailboxes extends DynamicResource {
+  declare readonly applied: pulumi.Output<{ upserted: number; removed: number }>;
+  constructor(name: string, args: MailboxesArgs, opts: pulumi.CustomResourceOptions = {}) {
+    super(
+      "dist/providers/ssh/mailboxes",
+      name,
+      { applied: undefined, ...args },
+      { ...opts, additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), "connection", "passwords"] },
+      "ssh",
+      "Mailboxes",
+    );
+  }
+}

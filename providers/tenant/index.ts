@@ -18,6 +18,7 @@ export interface TenantPlanArgs {
   servers: pulumi.Input<number>;
   sendingIps: pulumi.Input<number>;
   projectedMonthlyUsd: pulumi.Input<number>;
+  mailboxes?: pulumi.Input<number>;
 }
 
 export class TenantPlan extends DynamicResource {

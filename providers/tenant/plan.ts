@@ -19,6 +19,8 @@ export const tenantPlanSchema = z.object({
   servers: z.number().int().nonnegative(),
   sendingIps: z.number().int().nonnegative(),
   projectedMonthlyUsd: z.number().nonnegative(),
+  /** Mailboxes over all the tenant's domains (absent in plans recorded before mailboxes existed). */
+  mailboxes: z.number().int().nonnegative().optional(),
 });
 export type TenantPlanInputs = z.infer<typeof tenantPlanSchema>;
 

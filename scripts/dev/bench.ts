@@ -9,6 +9,7 @@
  *   fleet-scale  a synthetic fleet cloned from real checkpoints: inventory drift at N tenants
  *   backup    the recovery drill: backup and restore throughput, RPO and RTO of a lost server
  *   console   the operator console's pages and the cost report at fleet size (seeded Postgres)
+ *   mailboxes  250 mailboxes created on one server, then 1 changed: wall time and SSH round trips
  *   invariants  the invariants harness (scripts/dev/invariants.ts): seeded random operations on
  *             three tenants sharing an account and a zone, invariants checked after every step
  */
@@ -26,8 +27,9 @@ import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/previ
 import { disasterDrill, printDrill } from "./disaster";
 import { domainVerificationBench, printDomainVerification } from "./bench/domain-verification";
 import { FINDINGS, Finding, freshProcess, printFindings, printInvariants, runFindings, runInvariants } from "./invariants";
+import { mailboxesBench, printMailboxesBench } from "./bench/mailboxes";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|domains|fleet-scale|profile|invariants|console] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|domains|mailboxes|fleet-scale|profile|invariants|console] [options]
 
 Sections (all by default):
   domains    verification of 1 and of 50 sending domains (what the service runs after an apply
@@ -61,6 +63,10 @@ Sections (all by default):
   backup     the recovery drill (npm run demo -- --disaster) with a bigger mailbox: backup and
              restore throughput, RPO, RTO of a server lost and rebuilt (needs root, restic, rclone)
              --backup-messages N (200)  --backup-message-kib K (256)
+  mailboxes  D domains × M mailboxes on one server through the engine (SSH-host stand-in, needs
+             root): MailU installed first, then the mailboxes created in one up, then one
+             changed; wall time and SSH round trips of each
+             --mailbox-domains D (50)  --mailboxes-per-domain M (5)
   invariants the invariants harness (only with --only invariants): seeded random operations
              (up, scale, --target, destroy, kills, two writers, held/refused orders, 503s,
              rate-limit storms, hostile configs) on 3 tenants sharing an account and a zone,
@@ -108,6 +114,8 @@ const COMMAND = {
       "steps",
       "findings",
       "console-tenants",
+      "mailbox-domains",
+      "mailboxes-per-domain",
     ].map((k) => [k, { type: "string" }]),
   ) as Record<string, { type: "string" }>,
 };
@@ -208,6 +216,14 @@ async function main() {
     if (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked) process.exitCode = 1;
   }
   if (!only || only === "domains") printDomainVerification(await domainVerificationBench());
+  if (!only || only === "mailboxes")
+    printMailboxesBench(
+      await mailboxesBench({
+        domains: Number(arg("mailbox-domains", "50")),
+        perDomain: Number(arg("mailboxes-per-domain", "5")),
+        progress: (l) => process.stderr.write(`  … ${l}\n`),
+      }),
+    );
   if (!only || only === "backup") {
     const r = await disasterDrill({
       messages: Number(arg("backup-messages", "200")),

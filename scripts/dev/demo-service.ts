@@ -9,6 +9,7 @@ import { ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { consoleDemo } from "./demo-console";
 import { tenantsDemo } from "./demo-tenants";
 import { reputationDemo } from "./demo-reputation";
+import { mailboxesDemo } from "./demo-mailboxes";
 
 const t0 = Date.now();
 const say = (s: string) => console.log(`\n[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -27,6 +28,7 @@ const TENANT = {
 export async function serviceDemo(): Promise<void> {
   // A customer's whole life first (its own environment), so that the demo ends on the console's address.
   await tenantsDemo(say, detail);
+  await mailboxesDemo(say, detail);
   say("Starting a private PostgreSQL, the Hostwinds and Cloudflare stand-ins, a config repository and the service");
   const env = await startServiceEnvironment({ name: "demo-service", tenants: [TENANT], ipDelayMs: 1500 });
   detail(`service: ${env.service.url} (OpenAPI: ${env.service.url}/openapi.json); Postgres: ${env.pg.url}`);

@@ -14,6 +14,7 @@ import { CloudflareSim } from "./standins/cloudflare";
 import { PrivatePostgres, startPrivatePostgres } from "./postgres";
 import { descendants } from "./processes";
 import { standinEnv } from "./standins/env";
+import type { SshHostSim } from "./standins/ssh-host";
 
 export interface ConfigRepoFixture {
   /** The bare repository the service clones and pushes to. */
@@ -26,7 +27,11 @@ export interface ConfigRepoFixture {
   readTenant(id: string): Record<string, unknown>;
 }
 
-export function makeConfigRepo(dir: string, tenants: Array<Record<string, unknown> & { id: string }>): ConfigRepoFixture {
+export function makeConfigRepo(
+  dir: string,
+  tenants: Array<Record<string, unknown> & { id: string }>,
+  o: { installMailu?: boolean } = {},
+): ConfigRepoFixture {
   fs.rmSync(dir, { recursive: true, force: true });
   const remote = path.join(dir, "config.git");
   const work = path.join(dir, "work");
@@ -44,7 +49,7 @@ export function makeConfigRepo(dir: string, tenants: Array<Record<string, unknow
   const write = (t: Record<string, unknown>) =>
     fs.writeFileSync(
       file(String(t.id)),
-      stringify({ config: { "penguinmails-infra:installMailu": false, "penguinmails-infra:tenant": t } }),
+      stringify({ config: { "penguinmails-infra:installMailu": o.installMailu ?? false, "penguinmails-infra:tenant": t } }),
     );
   for (const t of tenants) write(t);
   git("add", "-A");
@@ -173,16 +178,18 @@ export async function startServiceEnvironment(o: {
   args?: (sim: HostwindsSim, cf: CloudflareSim) => string[];
   /** More environment for the service (PENGUINMAILS_WEBHOOK_SECRET). */
   env?: Record<string, string>;
+  /** SSH-host stand-ins for the servers: MailU is installed on them (without: no MailU, installMailu false). */
+  hosts?: SshHostSim;
 }): Promise<ServiceEnvironment> {
   const key = `${o.name}-hostwinds-key-0123456789`;
   const cfToken = `${o.name}-cf-token-0123456789`;
   const backend = `${o.name}-${process.pid}`;
   const dir = path.join(devDir, "work", backend);
   const pg = await startPrivatePostgres(o.name);
-  const sim = await new HostwindsSim({ apiKeys: [key], buildMs: o.buildMs ?? 200, ipDelayMs: o.ipDelayMs ?? 300 }).start();
+  const sim = await new HostwindsSim({ apiKeys: [key], buildMs: o.buildMs ?? 200, ipDelayMs: o.ipDelayMs ?? 300, hosts: o.hosts }).start();
   const cf = await new CloudflareSim({ tokens: { [cfToken]: ["*"] }, rateLimit: o.cloudflareRateLimit }).start();
   for (const t of o.tenants) cf.addZone(t.zone);
-  const repo = makeConfigRepo(path.join(dir, "repo"), o.tenants);
+  const repo = makeConfigRepo(path.join(dir, "repo"), o.tenants, { installMailu: !!o.hosts });
   const env = standinEnv(sim, key, cf, cfToken);
   const token = execFileSync(
     process.execPath,

@@ -8,9 +8,9 @@
 import { z } from "zod";
 import { HOSTNAME } from "../../providers/model/names";
 import { zoneOfDomain } from "../../providers/model/zones";
-import { AUTH, BODY, C, Route, RouteDeps, idempotencyKey, jsonBody, paged, sha256, tenantParam } from "../http";
+import { AUTH, BODY, C, Route, RouteDeps, jsonBody, paged, tenantParam } from "../http";
 import { publicDomain, registrableProblem, verifyTenantDomains, visibleZones } from "../domains";
-import { publicRequest, submitOnce } from "../lifecycle";
+import { submitRequest } from "./submit";
 import { checked, fail } from "../problems";
 import { requestBodies } from "../requests";
 import { domainOwner, getDomain, listDomains, pendingDomainOwner } from "../store/domains";
@@ -41,26 +41,6 @@ async function refuseDomain(deps: RouteDeps, tenant: string, name: string, zone:
       `tenant ${tenant}: ${zone ? `zone: ${zone} is not` : `name: no zone holding ${name} is`} on the Cloudflare account the service uses; add the zone in Cloudflare (and give the service's token access to it), then try again`,
       [{ field: zone ? "body.zone" : "body.name", message: "no such zone for the token" }],
     );
-}
-
-/** Submits a domain request once per Idempotency-Key, as POST /tenants/{t}/requests does. */
-async function submitDomainRequest(c: C, deps: RouteDeps, kind: "add_domain" | "remove_domain", params: unknown, requester?: string) {
-  const tenant = c.req.param("tenant")!;
-  const key = idempotencyKey(c);
-  const caller = c.get("caller").caller;
-  const canonical = sha256(JSON.stringify({ tenant, kind, params, requester: requester ?? null }));
-  const { row, created } = await submitOnce(deps.pool, {
-    tenant,
-    requester: requester ?? caller,
-    kind,
-    params,
-    caller,
-    idempotencyKey: key,
-    bodySha256: canonical,
-  });
-  if (!created && row.body_sha256 !== canonical)
-    fail("idempotency_key_reused", `Idempotency-Key ${key} was used with another body (request ${row.id})`);
-  return c.json(publicRequest(row), created ? 202 : 200);
 }
 
 export const DOMAIN_ROUTES: Route[] = [
@@ -112,7 +92,7 @@ export const DOMAIN_ROUTES: Route[] = [
       const tenant = c.req.param("tenant")!;
       const { requester, ...params } = checked("body", newDomain, await jsonBody(c));
       await refuseDomain(deps, tenant, params.name, params.zone);
-      return submitDomainRequest(c, deps, "add_domain", params, requester);
+      return submitRequest(c, deps, "add_domain", params, requester);
     },
   },
   {
@@ -128,7 +108,7 @@ export const DOMAIN_ROUTES: Route[] = [
       const domain = pathDomain(c);
       if (!(await getDomain(deps.pool, tenant, domain)))
         fail("not_found", `tenant ${tenant} has no domain ${domain} (GET /tenants/${tenant}/domains lists them)`);
-      return submitDomainRequest(c, deps, "remove_domain", { domain });
+      return submitRequest(c, deps, "remove_domain", { domain });
     },
   },
   {

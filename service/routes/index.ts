@@ -6,6 +6,7 @@ import { Route } from "../http";
 import { CONSOLE_ROUTES } from "./console";
 import { INCIDENT_ROUTES } from "./incidents";
 import { DOMAIN_ROUTES } from "./domains";
+import { MAILBOX_ROUTES } from "./mailboxes";
 import { IP_ROUTES } from "./ips";
 import { TENANT_ROUTES } from "./tenants";
 import { PUBLIC_ROUTES } from "./public";
@@ -21,6 +22,7 @@ export const ALL_ROUTES: Route[] = [
   ...REQUEST_ROUTES,
   ...IP_ROUTES,
   ...DOMAIN_ROUTES,
+  ...MAILBOX_ROUTES,
   ...REPORT_ROUTES,
   ...WEBHOOK_ROUTES,
   ...INCIDENT_ROUTES,

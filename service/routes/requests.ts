@@ -1,8 +1,13 @@
 /** A tenant's requests: submit, list, follow one, cancel one (./lifecycle.ts carries them out). */
 import { PoolClient } from "pg";
 import { inTransaction } from "../../scripts/lib/postgres/index";
-import { AUTH, BODY, Caller, Route, idempotencyKey, jsonBody, may, paged, requestIdParam, sha256, tenantParam, uuidParam } from "../http";
-import { moveTo, publicRequest, rerun, submitOnce } from "../lifecycle";
+import { Pool } from "pg";
+import { AUTH, BODY, Caller, Route, jsonBody, may, paged, requestIdParam, tenantParam, uuidParam } from "../http";
+import { RequestRow, moveTo, publicRequest, rerun } from "../lifecycle";
+import { CREDENTIAL_KINDS, RequestKind } from "../requests";
+import { unseal } from "../credentials";
+import { takeCredential } from "../store/mailboxes";
+import { submitRequest } from "./submit";
 import { checked, fail } from "../problems";
 import { getRequest, holdJob, listRequests, lockRequest, requestEvents, requestIps } from "../store/requests";
 import * as q from "../schemas";
@@ -22,25 +27,9 @@ export const REQUEST_ROUTES: Route[] = [
       schema: v.requestView,
     },
     errors: [...AUTH, ...BODY, "forbidden", "idempotency_key_reused"],
-    handler: async (c, { pool }) => {
-      const tenant = c.req.param("tenant")!;
+    handler: async (c, deps) => {
       const body = checked("body", q.submission, await jsonBody(c));
-      const params: unknown = body.params;
-      const key = idempotencyKey(c);
-      const caller = c.get("caller").caller;
-      const canonical = sha256(JSON.stringify({ tenant, kind: body.kind, params, requester: body.requester ?? null }));
-      const { row, created } = await submitOnce(pool, {
-        tenant,
-        requester: body.requester ?? caller,
-        kind: body.kind,
-        params,
-        caller,
-        idempotencyKey: key,
-        bodySha256: canonical,
-      });
-      if (!created && row.body_sha256 !== canonical)
-        fail("idempotency_key_reused", `Idempotency-Key ${key} was used with another body (request ${row.id})`);
-      return c.json(publicRequest(row), created ? 202 : 200);
+      return submitRequest(c, deps, body.kind, body.params, body.requester);
     },
   },
   {
@@ -63,17 +52,21 @@ export const REQUEST_ROUTES: Route[] = [
     method: "get",
     path: "/requests/{id}",
     operationId: "getRequest",
-    summary: "one request, its status history and the IPs it bought or released",
+    summary:
+      "one request, its status history and the IPs it bought or released; a mailbox request's new password once (result.mailbox.password, then gone)",
     pathParams: requestIdParam,
     ok: { status: 200, description: "the request", schema: v.requestDetailView },
     errors: [...AUTH, "not_found", "invalid_body"],
-    handler: async (c, { pool }) => {
+    handler: async (c, { pool, options }) => {
       const id = uuidParam(c, "id");
       const row = await getRequest(pool, id);
       if (!row || !may(c.get("caller"), row.tenant)) fail("not_found", `no request ${id}`);
       const events = await requestEvents(pool, id);
       const ips = await requestIps(pool, id);
-      return c.json({ ...publicRequest(row!), events: events.map((e) => ({ status: e.status, at: new Date(e.at).toISOString() })), ips });
+      const shown = publicRequest(row!);
+      const password = await passwordOnce(pool, options.credentialKey, row!);
+      if (password) shown.result = { ...shown.result, mailbox: { ...(shown.result?.mailbox as object), password } };
+      return c.json({ ...shown, events: events.map((e) => ({ status: e.status, at: new Date(e.at).toISOString() })), ips });
     },
   },
   {
@@ -91,6 +84,22 @@ export const REQUEST_ROUTES: Route[] = [
     },
   },
 ];
+
+/**
+ * The password a mailbox request made, the first time its result is read (the sealed row is deleted
+ * as it is read, so a second GET, or another reader, finds none); a key that cannot open it (the
+ * service restarted without PENGUINMAILS_CREDENTIAL_KEY) says so instead.
+ */
+async function passwordOnce(pool: Pool, key: Buffer | undefined, row: RequestRow): Promise<string | undefined> {
+  if (!CREDENTIAL_KINDS.includes(row.kind as RequestKind) || row.status !== "assigned") return undefined;
+  const taken = await takeCredential(pool, row.id);
+  if (!taken) return undefined;
+  try {
+    return key ? unseal(key, row.id, taken.sealed) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Cancels a request not yet purchasing and not being carried out right now (its job row is held meanwhile, so no worker takes it). */
 async function cancelIn(

@@ -11,6 +11,7 @@
  * and no IP sends more than its warm-up volume of the day.
  */
 import * as path from "path";
+import { createHash } from "crypto";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { ENGINE_TEST_CEILING_MS, readAll } from "./harness";
@@ -225,6 +226,75 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
     const r = await up();
     expect(Object.keys(r.changes)).toEqual(["same"]);
     expect(hosts.execs.length).toBe(execs);
+  });
+
+  test("mailboxes: two created in one SSH round trip, one changed touching only it, one deleted; the passwords reach MailU and nowhere else", async () => {
+    const withBoxes = (boxes: Record<string, Array<Record<string, unknown>>>) => ({
+      ...tenant(2),
+      domains: [ZONE, NEWS].map((name) => ({ name, mailboxes: boxes[name] ?? [] })),
+    });
+    const users = () =>
+      hosts.state<ComposeState>(ip, "compose-mailu")!.users as Record<
+        string,
+        { passwordSha: string; quotaBytes?: number; enabled?: boolean }
+      >;
+    const importsSince = (n: number) => hosts.execs.slice(n).filter((e) => e.command.includes("config-import"));
+    const sales = `sales@${ZONE}`;
+    const news = `hello@${NEWS}`;
+
+    // Two mailboxes on two domains: one import, one SSH round trip.
+    let execs = hosts.execs.length;
+    await stack.setConfig("tenant", {
+      value: JSON.stringify(withBoxes({ [ZONE]: [{ localPart: "sales" }], [NEWS]: [{ localPart: "hello", quotaMb: 50 }] })),
+    });
+    let r = await up();
+    expect(hosts.execs.length - execs).toBe(1);
+    expect(importsSince(execs)).toHaveLength(1);
+    const passwords = r.outputs.mailboxPasswords.value as Record<string, string>;
+    expect(Object.keys(passwords).sort()).toEqual([news, sales]);
+    expect(r.outputs.mailboxes.value).toEqual([
+      { address: sales, quotaMb: 1024, enabled: true, host: `mx1.${ZONE}` },
+      { address: news, quotaMb: 50, enabled: true, host: `mx1.${ZONE}` },
+    ]);
+    const sha = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
+    expect(users()[sales]).toMatchObject({ passwordSha: sha(passwords[sales]), quotaBytes: 1024 ** 3, enabled: true });
+    expect(users()[news]).toMatchObject({ passwordSha: sha(passwords[news]), quotaBytes: 50 * 1024 ** 2 });
+
+    // One changed (disabled): one round trip; the other mailbox untouched, no password changes.
+    const before = users()[news];
+    execs = hosts.execs.length;
+    await stack.setConfig("tenant", {
+      value: JSON.stringify(withBoxes({ [ZONE]: [{ localPart: "sales", enabled: false }], [NEWS]: [{ localPart: "hello", quotaMb: 50 }] })),
+    });
+    r = await up();
+    expect(hosts.execs.length - execs).toBe(1);
+    expect(users()[sales]).toMatchObject({ enabled: false, passwordSha: sha(passwords[sales]) });
+    expect(users()[news]).toEqual(before);
+    expect(r.outputs.mailboxPasswords.value).toEqual(passwords);
+
+    // A message submitted as each mailbox leaves from its domain's IP with HELO = that IP's PTR.
+    await startRelay(hosts, ip);
+    expect(await identityProblems(await deliver(hosts, ip, [sales, news]), { dnsServer: dns.address, mainIp: ip })).toEqual([]);
+
+    // One deleted: one round trip, MailU no longer has it; the other stays.
+    execs = hosts.execs.length;
+    await stack.setConfig("tenant", { value: JSON.stringify(withBoxes({ [NEWS]: [{ localPart: "hello", quotaMb: 50 }] })) });
+    r = await up();
+    expect(hosts.execs.length - execs).toBe(1);
+    expect(Object.keys(users()).sort()).toEqual([`admin@${ZONE}`, news]);
+
+    // The passwords: on the server only as MailU's state, never in the engine's output, the tools' log or the state files.
+    const onDisk = readAll(path.join(devDir, "backends", backend));
+    const calls = JSON.stringify(hosts.calls(ip));
+    for (const [address, value] of Object.entries(passwords))
+      expect([address, r.stdout.includes(value), onDisk.includes(value), calls.includes(value)]).toEqual([address, false, false, false]);
+
+    // The last one gone: the resource is deleted and takes it out of MailU (one round trip).
+    execs = hosts.execs.length;
+    await stack.setConfig("tenant", { value: JSON.stringify(tenant(2)) });
+    await up();
+    expect(hosts.execs.length - execs).toBe(1);
+    expect(Object.keys(users())).toEqual([`admin@${ZONE}`]);
   });
 
   test("a real Postfix on the install's files: each domain leaves from one sending IP with HELO = its PTR, never from the main IP", async () => {

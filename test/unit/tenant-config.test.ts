@@ -50,7 +50,7 @@ describe("tenant config", () => {
     expect(t.servers[0]).toMatchObject({ billingCycle: "monthly", sshKeys: [] });
     expect(t.servers[0].image).toBeUndefined();
     expect(DEFAULT_IMAGE).toBe("debian-13");
-    expect(t.domains[0]).toEqual({ name: "acme-mail.com", dmarcPolicy: "none", dkimSelector: "pm1" });
+    expect(t.domains[0]).toEqual({ name: "acme-mail.com", dmarcPolicy: "none", dkimSelector: "pm1", mailboxes: [] });
     expect(t.warmup).toBe("standard");
   });
 

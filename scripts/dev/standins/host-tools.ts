@@ -66,7 +66,7 @@ interface ComposeState {
   /** Config hash per network that exists; compose will not change one in place. */
   networks: Record<string, string>;
   domains: string[];
-  users: Record<string, { passwordSha: string; admin: boolean }>;
+  users: Record<string, { passwordSha: string; admin: boolean; quotaBytes?: number; enabled?: boolean }>;
   aliases?: Record<string, string[]>;
 }
 const emptyCompose = (): ComposeState => ({ services: {}, networks: {}, domains: [], users: {} });
@@ -165,6 +165,14 @@ function flaskMailu(state: ComposeState, args: string[]): string[] {
       if (!state.domains.includes(domain)) state.domains.push(domain);
       return args;
     }
+    case "config-import": {
+      // MailU 2024.06 docs/cli.rst "config-import": YAML or JSON from a file or stdin (`-`); without
+      // -u/--update the import replaces the whole config, which the stack never asks for.
+      if (!rest.includes("-u") && !rest.includes("--update"))
+        throw new ToolError("the stand-in imports only with -u/--update (without it MailU replaces the whole config)", 2);
+      configImport(state, fs.readFileSync(0, "utf8"));
+      return args;
+    }
     case "alias-delete": {
       const [email] = positional;
       if (!email) throw new ToolError("Error: Missing argument 'EMAIL'.", 2);
@@ -176,10 +184,70 @@ function flaskMailu(state: ComposeState, args: string[]): string[] {
   }
 }
 
+/**
+ * The `user` list of an import in update mode (MailU 2024.06 docs/cli.rst "config-import"): items
+ * keyed by `email`; `password` with `hash_password: true` is plain and hashed by MailU; `- -email: x`
+ * deletes x. A user needs an existing domain (models.py User.domain is a foreign key) and, when new,
+ * a password (schemas.py UserSchema: `password` required). Atomic as MailU's (one transaction).
+ */
+function configImport(state: ComposeState, text: string): void {
+  const doc = (parse(text) ?? {}) as { user?: Array<Record<string, unknown>> };
+  const users = { ...state.users };
+  for (const [i, item] of (doc.user ?? []).entries()) {
+    if (typeof item["-email"] === "string") {
+      delete users[item["-email"]];
+      continue;
+    }
+    const email = String(item.email ?? "");
+    const [local, domain] = email.split("@");
+    if (!local || !domain) throw new ToolError(`Error: user[${i}].email: invalid email address`, 1);
+    if (!state.domains.includes(domain)) throw new ToolError(`Error: user[${i}].email: domain ${domain} does not exist`, 1);
+    const was = users[email];
+    if (!was && typeof item.password !== "string") throw new ToolError(`Error: user[${i}].password: Missing data for required field.`, 1);
+    if (typeof item.password === "string" && item.hash_password !== true)
+      throw new ToolError(`Error: user[${i}].password: invalid password hash`, 1);
+    users[email] = {
+      passwordSha: typeof item.password === "string" ? sha(item.password) : was!.passwordSha,
+      admin: was?.admin ?? false,
+      quotaBytes: typeof item.quota_bytes === "number" ? item.quota_bytes : (was?.quotaBytes ?? 1_000_000_000),
+      enabled: typeof item.enabled === "boolean" ? item.enabled : (was?.enabled ?? true),
+    };
+  }
+  state.users = users;
+}
+
+/**
+ * `docker exec -i <container> flask mailu …`, the way MailU's docs feed config-import its stdin;
+ * the container id is what `compose ps -q` printed for a service of a project in this stand-in.
+ */
+function dockerExec(args: string[]): string[] {
+  const a = args.filter((x) => x !== "-i" && x !== "--interactive");
+  const [id, ...command] = a;
+  for (const f of fs.existsSync(STATE_DIR) ? fs.readdirSync(STATE_DIR) : []) {
+    const m = /^compose-(.+)\.json$/.exec(f);
+    if (!m) continue;
+    const project = m[1];
+    const state = readState<ComposeState>(`compose-${project}`, emptyCompose());
+    const service = Object.keys(state.services).find((name) => sha(`${project}-${name}`) === id);
+    if (!service) continue;
+    if (!state.services[service].running) throw new ToolError(`Error response from daemon: container ${id} is not running`, 1);
+    if (service !== "admin" || command[0] !== "flask" || command[1] !== "mailu")
+      throw new ToolError(`the stand-in runs only 'flask mailu' in admin, not '${command.join(" ")}'`, 126);
+    const logged = ["exec", ...args.slice(0, args.length - command.length), "flask", "mailu", ...flaskMailu(state, command.slice(2))];
+    writeState(`compose-${project}`, state);
+    return logged;
+  }
+  throw new ToolError(`Error response from daemon: No such container: ${id ?? ""}`, 1);
+}
+
 function docker(args: string[], cwd: string): string[] {
   if (!fs.existsSync(REAL_DOCKER)) throw new ToolError("bash: docker: command not found", 127);
+  if (args[0] === "exec") return dockerExec(args.slice(1));
   if (args[0] !== "compose")
-    throw new ToolError(`the stand-in's docker (no daemon here) knows only 'docker compose', not '${args[0] ?? ""}'`, 125);
+    throw new ToolError(
+      `the stand-in's docker (no daemon here) knows only 'docker compose' and 'docker exec', not '${args[0] ?? ""}'`,
+      125,
+    );
   if (!fs.existsSync(COMPOSE_PLUGIN)) throw new ToolError("docker: 'compose' is not a docker command.\nSee 'docker --help'", 1);
   // Run directly, Debian 13's plugin binary is Compose standalone (its args are compose's own: `docker-compose -p …`).
   return compose(args.slice(1), cwd, [COMPOSE_PLUGIN], (logged) => ["compose", ...logged]);

@@ -334,4 +334,35 @@ alter table service_requests add constraint service_requests_kind_check
     'set_warmup', 'recover_ip', 'create_tenant', 'delete_tenant'));
 `,
   },
+  {
+    version: 6,
+    name: "mailboxes and their one-time credentials; mailbox requests",
+    sql: `
+-- A tenant's mailboxes as its stack last published them (never a password).
+create table tenant_mailboxes (
+  address text primary key,
+  tenant text not null,
+  domain text not null,
+  quota_mb integer not null,
+  enabled boolean not null,
+  host text not null
+);
+create index tenant_mailboxes_tenant on tenant_mailboxes (tenant, domain, address);
+
+-- The password a mailbox request made, sealed (AES-256-GCM, the service's credential key, the request's
+-- id as associated data) until the platform reads it once with GET /requests/{id}; the row goes then.
+create table mailbox_credentials (
+  request_id uuid primary key references service_requests (id) on delete cascade,
+  tenant text not null,
+  address text not null,
+  sealed bytea not null,
+  created_at timestamptz not null default now()
+);
+
+alter table service_requests drop constraint service_requests_kind_check;
+alter table service_requests add constraint service_requests_kind_check
+  check (kind in ('acquire_ips', 'add_server', 'release_ip', 'retire_ip', 'pause_ip', 'add_standby', 'add_domain', 'remove_domain',
+    'set_warmup', 'recover_ip', 'create_tenant', 'delete_tenant', 'add_mailbox', 'change_mailbox', 'remove_mailbox', 'rotate_mailbox'));
+`,
+  },
 ];
