@@ -88,6 +88,19 @@ const failingDomain = {
   ],
 };
 
+/** What a reputation score is computed from (service/reputation.ts): two lists, 7 days of usage reports, the warm-up. */
+const REPUTATION_INPUTS = {
+  blocklists: [
+    { list: "zen.spamhaus.org", verdict: "not listed" },
+    { list: "b.barracudacentral.org", verdict: "unknown" },
+  ],
+  usage: { days: 7, sent: 1890, bounced: 23, complained: 0 },
+  warmup: { day: 12, planDays: 30 },
+  bounceRate: 0.0122,
+  complaintRate: 0,
+  warmupProgress: 0.4,
+};
+
 const incident = {
   id: 42,
   tenant: "acme",
@@ -189,14 +202,61 @@ export const EXAMPLES: Record<string, OperationExample> = {
           since: "2026-11-02T10:00:00.000Z",
           releasedAt: null,
           monthlyUsd: 3,
-          warmup: { day: 12, maxMessages: 300, warmedUp: false },
-          lastCheck: { listed: false, at: AT },
+          warmup: { day: 12, maxMessages: 300, warmedUp: false, planDays: 30, sentToday: 214, restartedOn: null },
+          domains: ["acme-mail.com"],
+          idle: false,
+          lastCheck: { blocklist: "not listed", details: [] },
+          reputation: {
+            score: 92,
+            at: AT,
+            inputs: REPUTATION_INPUTS,
+            penalties: { blocklists: 0, bounces: 0, complaints: 0, warmup: 8 },
+          },
         },
       ],
       nextCursor: null,
     },
   },
-  saveSettings: { request: { autoEmergencySwitch: true }, response: { tenant: "acme", autoEmergencySwitch: true } },
+  saveSettings: {
+    request: { autoEmergencySwitch: true, switchBelowScore: 60 },
+    response: { tenant: "acme", autoEmergencySwitch: true, switchBelowScore: 60 },
+  },
+  setIpWarmup: {
+    request: { startVolume: 30, dailyGrowthPercent: 25, ceiling: 1500, requester: "platform:user-481" },
+    response: request("set_warmup", { ip: "203.0.113.21", startVolume: 30, dailyGrowthPercent: 25, ceiling: 1500 }),
+  },
+  ipReputationHistory: {
+    response: {
+      tenant: "acme",
+      ip: "203.0.113.21",
+      days: [
+        {
+          day: "2026-11-29",
+          score: 92,
+          lowest: 88,
+          at: AT,
+          inputs: REPUTATION_INPUTS,
+          penalties: { blocklists: 0, bounces: 0, complaints: 0, warmup: 8 },
+        },
+      ],
+    },
+  },
+  listMailboxes: {
+    response: {
+      mailboxes: [{ address: "sales@acme-mail.com", domain: "acme-mail.com", quotaMb: 2048, enabled: true, host: "mx1.acme-mail.com" }],
+      nextCursor: null,
+    },
+  },
+  addMailbox: {
+    request: { localPart: "sales", quotaMb: 2048, enabled: true, requester: "platform:user-481" },
+    response: request("add_mailbox", { domain: "acme-mail.com", localPart: "sales", quotaMb: 2048, enabled: true }),
+  },
+  changeMailbox: {
+    request: { quotaMb: 4096 },
+    response: request("change_mailbox", { address: "sales@acme-mail.com", quotaMb: 4096 }),
+  },
+  removeMailbox: { response: request("remove_mailbox", { address: "sales@acme-mail.com" }) },
+  rotateMailboxPassword: { request: {}, response: request("rotate_mailbox", { address: "sales@acme-mail.com" }) },
   reportUsage: {
     request: {
       records: [

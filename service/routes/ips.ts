@@ -5,14 +5,14 @@
  */
 import { z } from "zod";
 import { IPV4 } from "../../providers/model/names";
-import { AUTH, BODY, C, Route, idempotencyKey, jsonBody, paged, sha256, tenantParam } from "../http";
-import { publicRequest, submitOnce } from "../lifecycle";
+import { AUTH, BODY, C, Route, jsonBody, paged, tenantParam } from "../http";
 import { checked, fail } from "../problems";
 import { requestBodies } from "../requests";
 import { IpRow, listIps, saveSettings } from "../store/ips";
 import { reputationHistory, sentDays } from "../store/reputation";
 import { warmupToday } from "../tenant-ips";
 import * as q from "../schemas";
+import { submitRequest } from "./submit";
 import * as v from "../views";
 
 const ipParam = { ip: z.string().regex(IPV4, "not an IPv4 address") };
@@ -108,22 +108,7 @@ export const IP_ROUTES: Route[] = [
       const { requester, ...own } = checked("body", warmupBody, await jsonBody(c));
       const known = await pool.query("select 1 from tenant_ips where tenant = $1 and ip = $2 and status = 'assigned'", [tenant, ip]);
       if (!known.rowCount) fail("not_found", `tenant ${tenant} has no IP ${ip} (GET /tenants/${tenant}/ips lists them)`);
-      const params = { ip, ...own };
-      const key = idempotencyKey(c);
-      const caller = c.get("caller").caller;
-      const canonical = sha256(JSON.stringify({ tenant, kind: "set_warmup", params, requester: requester ?? null }));
-      const { row, created } = await submitOnce(pool, {
-        tenant,
-        requester: requester ?? caller,
-        kind: "set_warmup",
-        params,
-        caller,
-        idempotencyKey: key,
-        bodySha256: canonical,
-      });
-      if (!created && row.body_sha256 !== canonical)
-        fail("idempotency_key_reused", `Idempotency-Key ${key} was used with another body (request ${row.id})`);
-      return c.json(publicRequest(row), created ? 202 : 200);
+      return submitRequest(c, { pool }, "set_warmup", { ip, ...own }, requester);
     },
   },
   {

@@ -26,7 +26,6 @@ test("a short seeded run keeps every invariant (seed and step printed on failure
   expect(r.invariantsChecked).toBeGreaterThan(r.steps);
 }, 900_000); // a generous ceiling: 30 steps took 118 s at load 33
 
-
 describe("findings mode: every finding of issue 31, put back, is found", () => {
   test.each(Object.keys(FINDINGS) as Finding[])(
     "%s",
