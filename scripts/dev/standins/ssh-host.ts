@@ -143,6 +143,11 @@ export class SshHostSim implements ServerHosts {
       return Array.isArray(parsed) ? parsed[0] : parsed;
     });
     this.nic = o.nic ?? "ens3";
+    // The clean root filesystem is found now (built when missing: about a minute cold, synchronously),
+    // before any server is asked for. Built inside addHost, it stalled the process that also answers
+    // the engine's API calls: a fresh machine's first demo failed on get_instance timeouts.
+    const suite = o.suite ?? DEFAULT_SUITE;
+    if (!o.rootfs && !SshHostSim.unavailableReason()) this.rootfses.set(suite, debianRootfs(suite));
   }
 
   /** Whether this machine can run the stand-in (root, unshare, overlayfs), and if not, why. */
