@@ -27,13 +27,13 @@ const KEY = "sim-key-fleet-0123456789";
 const CF_TOKEN = "sim-cf-token-fleet-0123456789";
 const BACKEND = `fleet-${process.pid}`;
 /** The owner mark of a tenant's mx1 in this fleet (providers/hostwinds/inputs.ts). */
-const markOf = (t: string) =>
+const markOf = (t: string, server = "mx1") =>
   serverName({
     backend: backendFingerprint({ PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", BACKEND)}` }),
     project: "penguinmails-infra",
     stack: t,
     tenant: t,
-    server: "mx1",
+    server,
   });
 jest.setTimeout(15 * 60_000);
 
@@ -220,13 +220,16 @@ describe("fleet commands", () => {
 
   test("orphans: a server and an IP no stack owns are listed with their cost, and released only with --release --yes", async () => {
     const client = new HostwindsClient({ apiKey: KEY, apiUrl: sim.url, requestsPerSecond: 0 });
-    await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "pm-alpha-forgotten" });
+    // Marked by a stack of this backend (alpha) that does not hold it: an orphan. A mark naming no stack of
+    // this backend would be another backend's, listed as foreign and never released (orphans.test.ts).
+    const forgotten = markOf("alpha", "forgotten");
+    await client.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: forgotten });
     const bravo = sim.inventory(KEY).find((s) => s.name === markOf("bravo"))!;
     await client.buySecondaryIp(bravo.serviceId);
     // The stand-in builds the server and assigns the IP after a delay: wait for both (longer on a busy machine).
     await client.waitFor(
       "the forgotten server",
-      async () => sim.inventory(KEY).find((s) => s.name === "pm-alpha-forgotten" && s.status === "ACTIVE"),
+      async () => sim.inventory(KEY).find((s) => s.name === forgotten && s.status === "ACTIVE"),
       {
         timeoutMs: 120_000,
         initialDelayMs: 100,
@@ -246,7 +249,7 @@ describe("fleet commands", () => {
     const dry = await fleetOrphans(opts(), { release: false, minAgeMs: 0 });
     expect(dry.orphans.map((o) => `${o.kind} ${o.server} ${o.ip ?? ""} ${o.monthlyUsd}`).sort()).toEqual([
       `ip ${markOf("bravo")} ${strayIp} 4.99`,
-      "server pm-alpha-forgotten  4.99",
+      `server ${forgotten}  4.99`,
     ]);
     expect(dry.monthlyUsd).toBe(9.98);
     const released = () => sim.ledger(KEY).filter((e) => e.event === "released").length;
