@@ -94,7 +94,7 @@ describe("sending domains in zones of their own", () => {
     return stack;
   }
 
-  test("a stack made by the code before zones of their own previews no change but the image records (OsImage): same config, no record replaced", async () => {
+  test("a stack made by the code before zones of their own previews no change but the image records (OsImage) and the plan record: same config, no record replaced", async () => {
     const name = `before-${process.pid}`;
     // A domain below the zone (globex's shape) and one at its apex (acme's): both kinds of existing config.
     const config = tenant({ id: "globex", zone: "globex.io", domains: [{ name: "mail.globex.io" }, { name: "globex.io" }] });
@@ -125,16 +125,31 @@ describe("sending domains in zones of their own", () => {
         if (m && m.op !== "same") ops.push(`${m.op} ${m.type}`);
       },
     });
-    expect(Object.keys(preview.changeSummary).sort()).toEqual(["create", "same"]);
-    expect(ops).toEqual(Array(preview.changeSummary.create).fill("create pulumi-nodejs:dynamic/hostwinds:OsImage"));
+    // Besides the image records, the tenant's plan record may take the mailbox count it now keeps (0): an
+    // update of that record alone, which buys and changes nothing on any server or zone.
+    expect(
+      Object.keys(preview.changeSummary)
+        .filter((k) => k !== "update")
+        .sort(),
+    ).toEqual(["create", "same"]);
+    expect(ops.filter((o) => !o.startsWith("update "))).toEqual(
+      Array(preview.changeSummary.create).fill("create pulumi-nodejs:dynamic/hostwinds:OsImage"),
+    );
+    expect([...new Set(ops.filter((o) => o.startsWith("update ")))]).toEqual(
+      preview.changeSummary.update ? ["update pulumi-nodejs:dynamic/penguinmails:TenantPlan"] : [],
+    );
     expect(preview.stdout).not.toMatch(/reinstalled in place/);
-    expect((await stack.up()).summary.resourceChanges).toEqual({ same: expect.any(Number), create: preview.changeSummary.create });
+    expect((await stack.up()).summary.resourceChanges).toEqual({
+      same: expect.any(Number),
+      create: preview.changeSummary.create,
+      ...(preview.changeSummary.update ? { update: preview.changeSummary.update } : {}),
+    });
     expect(purchases()).toBe(bought);
     expect(sim.ledger(KEY).filter((e) => e.event === "reinstalled")).toEqual([]);
     await expect(stack.preview({ expectNoChanges: true })).resolves.toBeDefined();
   }
 
-  test("a stack made by the code before OsImage previews only the image records: no replace, delete or update; DNS unchanged", async () => {
+  test("a stack made by the code before OsImage previews only the image records and the plan record: no replace or delete; DNS unchanged", async () => {
     const name = `before-os-${process.pid}`;
     const config = tenant({ id: "initech", zone: "tryacme.io", domains: [{ name: "tryacme.io" }] });
     const before = programBefore("providers/hostwinds/os-image.ts");
