@@ -109,42 +109,73 @@ export function requestMonthlyUsd(r: OpenRequest, book: PriceBook, ipPrice: (ip:
   }
 }
 
-/** One tenant's month to date, projection, next month, price-list change and budget use. */
-export function tenantCost(input: TenantCostInput, book: PriceBook, now: Date): TenantCost {
+/**
+ * The sums a tenant's figures are made of, over what it holds (in the items' order): month to date,
+ * the rest of the month, the monthly price of what is held now, and the price-list change of that.
+ * store/cost.ts's `scopeFleetCost` computes the same, and tenantFigures', in Postgres for the fleet's figures.
+ */
+export interface HeldSums {
+  mtd: number;
+  rest: number;
+  held: number;
+  change: number;
+}
+
+export function heldSums(items: HeldItem[], now: Date): HeldSums & { byKind: TenantCost["byKind"] } {
   const m = monthOf(now);
   const t = now.getTime();
   const byKind = { servers: 0, ips: 0, backups: 0 };
-  let mtd = 0;
-  let rest = 0;
-  let held = 0;
-  let change = 0;
-  for (const i of input.items) {
+  const s = { mtd: 0, rest: 0, held: 0, change: 0 };
+  for (const i of items) {
     const from = i.since?.getTime() ?? m.start;
     const to = i.releasedAt?.getTime() ?? Infinity;
     const part = (i.monthlyUsd * overlap(from, to, m.start, t)) / m.ms;
     const ahead = (i.monthlyUsd * overlap(from, to, t, m.end)) / m.ms;
-    mtd += part;
-    rest += ahead;
+    s.mtd += part;
+    s.rest += ahead;
     byKind[i.kind === "server" ? "servers" : i.kind === "ip" ? "ips" : "backups"] += part + ahead;
     if (heldAt(i, now)) {
-      held += i.monthlyUsd;
-      if (i.listUsd !== undefined) change += i.listUsd - i.monthlyUsd;
+      s.held += i.monthlyUsd;
+      if (i.listUsd !== undefined) s.change += i.listUsd - i.monthlyUsd;
     }
   }
+  return { ...s, byKind };
+}
+
+/** What the fleet's figures take from each tenant's. */
+export type TenantFigures = Pick<
+  TenantCost,
+  "monthToDateUsd" | "projectedUsd" | "nextMonthUsd" | "openRequestsUsd" | "priceListChangeUsd" | "budgetUsd" | "budgetPct"
+>;
+
+/** A tenant's figures from its sums, what its open requests add to next month, and its budget. */
+export function tenantFigures(s: HeldSums, openUsd: number, budgetUsd: number | null): TenantFigures {
+  const projected = cents(s.mtd + s.rest);
+  return {
+    monthToDateUsd: cents(s.mtd),
+    projectedUsd: projected,
+    nextMonthUsd: cents(Math.max(0, s.held + openUsd)),
+    openRequestsUsd: cents(openUsd),
+    priceListChangeUsd: cents(s.change),
+    budgetUsd,
+    budgetPct: budgetUsd ? Math.round((projected / budgetUsd) * 1000) / 10 : null,
+  };
+}
+
+/** One tenant's month to date, projection, next month, price-list change and budget use. */
+export function tenantCost(input: TenantCostInput, book: PriceBook, now: Date): TenantCost {
+  const sums = heldSums(input.items, now);
   const ipPrice = (ip: string) => input.items.find((i) => i.kind === "ip" && i.name === ip)?.monthlyUsd;
   const open = input.openRequests.reduce((s, r) => s + requestMonthlyUsd(r, book, ipPrice), 0);
-  const projected = cents(mtd + rest);
+  const { budgetUsd, budgetPct, ...figures } = tenantFigures(sums, open, input.budgetUsd);
+  const { byKind } = sums;
   return {
     tenant: input.tenant,
-    month: m.name,
-    monthToDateUsd: cents(mtd),
-    projectedUsd: projected,
-    nextMonthUsd: cents(Math.max(0, held + open)),
-    openRequestsUsd: cents(open),
-    priceListChangeUsd: cents(change),
+    month: monthOf(now).name,
+    ...figures,
     byKind: { servers: cents(byKind.servers), ips: cents(byKind.ips), backups: cents(byKind.backups) },
-    budgetUsd: input.budgetUsd,
-    budgetPct: input.budgetUsd ? Math.round((projected / input.budgetUsd) * 1000) / 10 : null,
+    budgetUsd,
+    budgetPct,
     assumptions: input.items.some((i) => i.kind === "backup") ? [ASSUMED_BACKUP_PRICE] : [],
   };
 }
@@ -160,18 +191,21 @@ export interface FleetCost extends CostFigures {
   overBudget: number;
 }
 
-/** The whole fleet's figures: the sum over its tenants. */
-export function fleetCost(rows: TenantCost[], now: Date): FleetCost {
-  const sum = (f: (r: TenantCost) => number) => cents(rows.reduce((s, r) => s + f(r), 0));
+/** The fleet's figures for some of its tenants, already summed (store/cost.ts's scopeFleetCost). */
+export type FleetSums = Omit<FleetCost, "month">;
+
+/** The whole fleet's figures: the sum over its tenants (plus `summed`, for tenants summed elsewhere). */
+export function fleetCost(rows: TenantFigures[], now: Date, summed?: FleetSums): FleetCost {
+  const sum = (f: (r: TenantFigures) => number, from = 0) => cents(rows.reduce((s, r) => s + f(r), from));
   return {
-    tenants: rows.length,
+    tenants: (summed?.tenants ?? 0) + rows.length,
     month: monthOf(now).name,
-    monthToDateUsd: sum((r) => r.monthToDateUsd),
-    projectedUsd: sum((r) => r.projectedUsd),
-    nextMonthUsd: sum((r) => r.nextMonthUsd),
-    openRequestsUsd: sum((r) => r.openRequestsUsd),
-    priceListChangeUsd: sum((r) => r.priceListChangeUsd),
-    overBudget: rows.filter((r) => r.budgetPct !== null && r.budgetPct >= 100).length,
+    monthToDateUsd: sum((r) => r.monthToDateUsd, summed?.monthToDateUsd),
+    projectedUsd: sum((r) => r.projectedUsd, summed?.projectedUsd),
+    nextMonthUsd: sum((r) => r.nextMonthUsd, summed?.nextMonthUsd),
+    openRequestsUsd: sum((r) => r.openRequestsUsd, summed?.openRequestsUsd),
+    priceListChangeUsd: sum((r) => r.priceListChangeUsd, summed?.priceListChangeUsd),
+    overBudget: (summed?.overBudget ?? 0) + rows.filter((r) => r.budgetPct !== null && r.budgetPct >= 100).length,
   };
 }
 

@@ -35,6 +35,8 @@ export interface ApiOptions {
   verification?: VerificationOptions;
   /** Opens the mailbox passwords sealed for GET /requests/{id} (../credentials.ts). */
   credentialKey?: Buffer;
+  /** How long the console's fleet page keeps the scope's cost figures, in ms (default 30 s; 0: computed on every request). */
+  fleetCostTtlMs?: number;
 }
 
 /** What a handler may use besides the call itself. */

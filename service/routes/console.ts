@@ -12,12 +12,12 @@ import { z } from "zod";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 import { warmupToday } from "../tenant-ips";
 import { FleetTenantRow, fleetTenants, fleetTotals, tenantKnown, tenantServerRows } from "../store/console";
-import { costInputs } from "../store/cost";
+import { costInputs, scopeFleetCost } from "../store/cost";
 import { listIps } from "../store/ips";
 import { listIncidents } from "../store/incidents";
 import { costReport } from "../store/usage";
 import { findLiveToken } from "../store/tokens";
-import { TenantCost, fleetCost, monthOf, tenantCost } from "../cost";
+import { FleetCost, TenantCost, monthOf, tenantCost } from "../cost";
 import { C, Caller, Route, RouteDeps, may, sha256 } from "../http";
 import { acknowledgeFor, incidentFor, publicIncident } from "../incident-view";
 import { submitOnce } from "../lifecycle";
@@ -113,34 +113,39 @@ const page = (path: string, summary: string): Pick<Route, "method" | "path" | "o
 });
 
 /**
- * The scope's cost figures for the fleet page, kept FLEET_COST_TTL_MS per scope in this process:
- * they need every item the scope holds (40,000 rows at 10,000 tenants), and they move by cents
- * an hour between applies. The cost report always computes them afresh.
+ * The scope's cost figures for the fleet page (summed in Postgres: store/cost.ts's scopeFleetCost),
+ * kept `fleetCostTtlMs` (default 30 s) per scope in this process: they move by cents an hour
+ * between applies. The tenants on the page and the cost report are always computed afresh.
  */
 const FLEET_COST_TTL_MS = 30_000;
-const fleetCosts = new Map<string, { at: number; costs: Promise<TenantCost[]> }>();
-function scopeCosts(deps: RouteDeps, tenants: string[] | "*", now: Date): Promise<TenantCost[]> {
+const fleetCosts = new Map<string, { at: number; cost: Promise<FleetCost> }>();
+function scopeCost(deps: RouteDeps, tenants: string[] | "*", now: Date): Promise<FleetCost> {
+  const ttl = deps.options.fleetCostTtlMs ?? FLEET_COST_TTL_MS;
   const key = tenants === "*" ? "*" : [...tenants].sort().join(",");
   const kept = fleetCosts.get(key);
-  if (kept && now.getTime() - kept.at < FLEET_COST_TTL_MS) return kept.costs;
-  const book = defaultPriceBook();
-  const costs = costInputs(deps.pool, tenants, book).then((inputs) => inputs.map((i) => tenantCost(i, book, now)));
-  costs.catch(() => fleetCosts.delete(key));
+  if (kept && now.getTime() - kept.at < ttl) return kept.cost;
+  const cost = scopeFleetCost(deps.pool, tenants, defaultPriceBook(), now);
+  if (ttl <= 0) return cost;
+  cost.catch(() => fleetCosts.delete(key));
   if (fleetCosts.size > 1000) fleetCosts.clear();
-  fleetCosts.set(key, { at: now.getTime(), costs });
-  return costs;
+  fleetCosts.set(key, { at: now.getTime(), cost });
+  return cost;
 }
 
 async function fleetData(deps: RouteDeps, caller: Caller, after: string | undefined) {
   const now = new Date();
-  const [rows, totals, costs] = await Promise.all([
+  const book = defaultPriceBook();
+  const [rows, totals, cost] = await Promise.all([
     fleetTenants(deps.pool, caller.tenants, after, PAGE + 1),
     fleetTotals(deps.pool, caller.tenants),
-    scopeCosts(deps, caller.tenants, now),
+    scopeCost(deps, caller.tenants, now),
   ]);
-  const byTenant = new Map(costs.map((x) => [x.tenant, x]));
-  const shown: Array<FleetTenantRow & { cost?: TenantCost }> = rows.slice(0, PAGE).map((r) => ({ ...r, cost: byTenant.get(r.tenant) }));
-  return { totals, cost: fleetCost(costs, now), tenants: shown, next: rows.length > PAGE ? rows[PAGE - 1].tenant : null };
+  const onPage = rows.slice(0, PAGE);
+  const names = onPage.map((r) => r.tenant);
+  const inputs = names.length ? await costInputs(deps.pool, names, book) : [];
+  const byTenant = new Map(inputs.map((i) => [i.tenant, tenantCost(i, book, now)]));
+  const shown: Array<FleetTenantRow & { cost?: TenantCost }> = onPage.map((r) => ({ ...r, cost: byTenant.get(r.tenant) }));
+  return { totals, cost, tenants: shown, next: rows.length > PAGE ? rows[PAGE - 1].tenant : null };
 }
 
 async function tenantData(deps: RouteDeps, tenant: string) {
