@@ -103,6 +103,14 @@ test("the fleet is the sum of its tenants; over budget counted", () => {
   expect(fleetCost([a, b], now)).toMatchObject({ tenants: 2, month: "2026-04", projectedUsd: 20, nextMonthUsd: 20, overBudget: 1 });
 });
 
+test("the fleet adds its tenants to what was summed elsewhere (the tenants without open requests, summed in Postgres)", () => {
+  const a = tenantCost({ tenant: "a", budgetUsd: 10, items: [server], openRequests: [] }, book, now);
+  const b = tenantCost({ tenant: "b", budgetUsd: 100, items: [server], openRequests: [] }, book, now);
+  const { month: _month, ...summed } = fleetCost([a], now);
+  expect(fleetCost([b], now, summed)).toEqual(fleetCost([a, b], now));
+  expect(fleetCost([], now, summed)).toEqual(fleetCost([a], now));
+});
+
 test("CSV: RFC 4180 quoting, formulas neutralised", () => {
   expect(csvField('a,"b"')).toBe('"a,""b"""');
   expect(csvField("=HYPERLINK(1)")).toBe("'=HYPERLINK(1)");
