@@ -156,7 +156,12 @@ async function notReady(pool: Pool, queues: Queue[]): Promise<string[]> {
   return problems;
 }
 
-function startTimers(o: Omit<ServiceOptions, "monitor"> & { monitor: Omit<MonitorOptions, "log"> }, pool: Pool, log: (line: string) => void, url: string): NodeJS.Timeout[] {
+function startTimers(
+  o: Omit<ServiceOptions, "monitor"> & { monitor: Omit<MonitorOptions, "log"> },
+  pool: Pool,
+  log: (line: string) => void,
+  url: string,
+): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   if (o.monitorEverySeconds > 0) {
     const tick = () =>

@@ -122,7 +122,16 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
       });
       if (d.action !== "none") await emergencySwitch(pool, i, d, out, o);
     }
-    if (o.servers) results.push(...(await checkServers(pool, o.servers, tenant, servers.filter((s) => s.tenant === tenant), o.log)));
+    if (o.servers)
+      results.push(
+        ...(await checkServers(
+          pool,
+          o.servers,
+          tenant,
+          servers.filter((s) => s.tenant === tenant),
+          o.log,
+        )),
+      );
     for (const r of results.filter((x) => x.check !== "blocklist")) await keepResult(pool, tenant, r.ip, r);
     const dns = o.domains ? await monitorDomains(pool, o.domains, tenant, o.domainsEvery ?? DOMAINS_EVERY) : [];
     for (const [cause, r] of outcomesByCause([...results, ...dns])) {

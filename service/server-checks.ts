@@ -86,7 +86,8 @@ const int = (s: string | undefined) => (s && /^\d+$/.test(s) ? Number(s) : 0);
 export function parseServerCheck(stdout: string): ServerCheck {
   const s = sections(stdout);
   const missing = SECTIONS.filter((k) => !s.has(k));
-  if (missing.length) throw new ServerCheckParseError(`the server check's output has no ${missing.join(", ")} section (is bash the login shell?)`);
+  if (missing.length)
+    throw new ServerCheckParseError(`the server check's output has no ${missing.join(", ")} section (is bash the login shell?)`);
   const byTransport: Record<string, number> = {};
   for (const l of s.get("held")!) {
     const [t] = l.split(/\s+/);
@@ -115,7 +116,14 @@ export function parseServerCheck(stdout: string): ServerCheck {
     }),
   );
   const memory = mem.MemTotal ? { totalKb: mem.MemTotal, availableKb: mem.MemAvailable ?? 0 } : null;
-  return { at: s.get("now")![0] ?? "", held: { byTransport, queue }, transportIps, disks, memory, backup: parseBackupStatus(s.get("backup")!) };
+  return {
+    at: s.get("now")![0] ?? "",
+    held: { byTransport, queue },
+    transportIps,
+    disks,
+    memory,
+    backup: parseBackupStatus(s.get("backup")!),
+  };
 }
 
 function parseBackupStatus(lines: string[]): ServerCheck["backup"] {

@@ -14,7 +14,14 @@ import { openTenantStack } from "../scripts/lib/stacks/stacks";
 import { serverConnection } from "../scripts/lib/stacks/server-connection";
 import type { ApplyContext } from "./apply";
 import { saveServerCheck } from "./store/monitoring";
-import { DEFAULT_SERVER_LIMITS, SERVER_CHECK_SCRIPT, ServerLimits, judgeServer, parseServerCheck, unreachableResult } from "./server-checks";
+import {
+  DEFAULT_SERVER_LIMITS,
+  SERVER_CHECK_SCRIPT,
+  ServerLimits,
+  judgeServer,
+  parseServerCheck,
+  unreachableResult,
+} from "./server-checks";
 
 export interface ServerAccess {
   connection: SshConnection;

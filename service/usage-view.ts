@@ -21,7 +21,10 @@ async function plansByTenant(pool: Pool, tenants: string[] | "*"): Promise<Map<s
   const out = new Map<string, ReturnType<typeof planAdvice>>();
   for (const s of await checkedServers(pool, tenants)) {
     const short = shortOf(s.last_check);
-    const a = planAdvice([{ server: s.server, plan: s.plan, billingCycle: s.billing_cycle, monthlyUsd: Number(s.monthly_usd), ...short }], plans);
+    const a = planAdvice(
+      [{ server: s.server, plan: s.plan, billingCycle: s.billing_cycle, monthlyUsd: Number(s.monthly_usd), ...short }],
+      plans,
+    );
     if (a.length) out.set(s.tenant, [...(out.get(s.tenant) ?? []), ...a]);
   }
   return out;

@@ -88,9 +88,7 @@ export async function serverChecks(
 export async function checkedServers(
   c: Queryable,
   tenants: string[] | "*",
-): Promise<
-  Array<{ tenant: string; server: string; plan: number; billing_cycle: string; monthly_usd: string; last_check: ServerCheck }>
-> {
+): Promise<Array<{ tenant: string; server: string; plan: number; billing_cycle: string; monthly_usd: string; last_check: ServerCheck }>> {
   return (
     await c.query(
       `select tenant, server, plan, billing_cycle, monthly_usd, last_check from tenant_servers

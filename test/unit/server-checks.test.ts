@@ -42,7 +42,12 @@ test("parsed: held mail per transport and IP, the queue, disks, memory and the b
   expect(c.disks.map((d) => d.mount)).toEqual(["/", "/mailu"]);
   expect(c.memory).toEqual({ totalKb: 2000000, availableKb: 900000 });
   expect(c.backup).toEqual({ at: "2026-04-10T02:00:00Z", ok: true, detail: "snapshot saved" });
-  expect(status(judgeServer("mx1", c, DEFAULT_SERVER_LIMITS, now))).toEqual({ "held-mail": "pass", disk: "pass", memory: "pass", backup: "pass" });
+  expect(status(judgeServer("mx1", c, DEFAULT_SERVER_LIMITS, now))).toEqual({
+    "held-mail": "pass",
+    disk: "pass",
+    memory: "pass",
+    backup: "pass",
+  });
 });
 
 test("judged: held mail over the threshold, a full disk, short memory, an old or failed backup each fail their cause", () => {

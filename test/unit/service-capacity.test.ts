@@ -29,7 +29,9 @@ test("an IP's cap today: its warm-up step by the days it sent (as GET …/ips), 
   expect(ipDailyCap({ ip: "a", server: "mx1", since: new Date("2026-04-09T08:00:00Z"), warmup: plan, sentDays: 1 }, now, 20000)).toBe(100);
   // Got months ago but it sent on one day only: day 2, not the calendar's day 100.
   expect(ipDailyCap({ ip: "a", server: "mx1", since: new Date("2026-01-01T00:00:00Z"), warmup: plan, sentDays: 1 }, now, 20000)).toBe(100);
-  expect(ipDailyCap({ ip: "a", server: "mx1", since: new Date("2026-01-01T00:00:00Z"), warmup: plan, sentDays: 90 }, now, 20000)).toBe(1000);
+  expect(ipDailyCap({ ip: "a", server: "mx1", since: new Date("2026-01-01T00:00:00Z"), warmup: plan, sentDays: 90 }, now, 20000)).toBe(
+    1000,
+  );
   expect(ipDailyCap({ ip: "a", server: "mx1", since: null, warmup: null, sentDays: 0 }, now, 20000)).toBe(20000);
 });
 
