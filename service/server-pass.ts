@@ -102,6 +102,10 @@ export function stackServerAccess(ctx: Pick<ApplyContext, "repo" | "slots" | "en
           .catch(() => undefined);
         cache.set(key, { at: Date.now(), access });
         return access;
+      } catch (e) {
+        // No stack (yet), or its state unreadable now: not checked, asked again after the TTL; said once.
+        cache.set(key, { at: Date.now(), access: undefined });
+        throw e;
       } finally {
         ctx.slots.release(slot);
       }
