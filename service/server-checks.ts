@@ -239,3 +239,11 @@ export function shortOf(
   ];
   return { disk: disks.length > 0, memory: memPct < limits.memoryAvailablePct, why };
 }
+
+/** One line of a server's resource use for the console, from its latest check. */
+export function resourceLine(c: ServerCheck): string {
+  const disks = c.disks.map((d) => `${d.mount} ${usedPct(d)}% used`);
+  const mem = c.memory ? [`memory ${Math.round((c.memory.availableKb / c.memory.totalKb) * 1000) / 10}% available`] : [];
+  const held = c.held.queue.hold + c.held.queue.deferred;
+  return [...disks, ...mem, `${held} held on the relay`, `checked ${c.at}`].join("; ");
+}

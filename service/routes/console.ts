@@ -12,6 +12,8 @@ import { z } from "zod";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 import { warmupToday } from "../tenant-ips";
 import { sentDays } from "../store/reputation";
+import { serverChecks } from "../store/monitoring";
+import { resourceLine } from "../server-checks";
 import { FleetTenantRow, fleetTenants, fleetTotals, tenantKnown, tenantServerRows } from "../store/console";
 import { costInputs } from "../store/cost";
 import { listIps } from "../store/ips";
@@ -156,6 +158,7 @@ async function tenantData(deps: RouteDeps, tenant: string) {
     tenantUsage(deps.pool, tenant, now),
     sentDays(deps.pool, tenant),
   ]);
+  const checks = new Map((await serverChecks(deps.pool, tenant)).map((x) => [x.server, x.last_check]));
   const cost = inputs[0] ? tenantCost(inputs[0], book, now) : undefined;
   // Cost by month: the IPs as billed each month plus the servers held that month; this month as projected.
   const byMonth = months.map((m) => {
@@ -168,7 +171,10 @@ async function tenantData(deps: RouteDeps, tenant: string) {
   });
   return {
     tenant,
-    servers,
+    servers: servers.map((x) => {
+      const check = checks.get(x.server);
+      return { ...x, resources: check ? resourceLine(check) : null };
+    }),
     ips: ips
       .filter((i) => i.status === "assigned")
       .map((i) => ({

@@ -1,6 +1,14 @@
 /** The monitor's server checks over SSH (service/server-checks.ts): the script's output parsed and judged, by hand-made output. */
 import { execFileSync } from "child_process";
-import { DEFAULT_SERVER_LIMITS, heldByIp, judgeServer, parseServerCheck, shortOf, SERVER_CHECK_SCRIPT } from "../../service/server-checks";
+import {
+  DEFAULT_SERVER_LIMITS,
+  heldByIp,
+  judgeServer,
+  parseServerCheck,
+  resourceLine,
+  shortOf,
+  SERVER_CHECK_SCRIPT,
+} from "../../service/server-checks";
 
 const GIB = 1024 ** 3;
 /** What the script prints on a MailU server whose relay holds mail for two IPs (formats: df(1) -P, proc(5), postconf(1) -P). */
@@ -77,4 +85,10 @@ test("the script runs under bash on this machine and its output parses (no Postf
   expect(c.disks.find((d) => d.mount === "/")?.sizeBytes).toBeGreaterThan(0);
   expect(c.memory?.totalKb).toBeGreaterThan(0);
   expect(Date.parse(c.at)).not.toBeNaN();
+});
+
+test("the console's resource line: each filesystem, memory, held mail and when", () => {
+  expect(resourceLine(parseServerCheck(output()))).toBe(
+    "/ 33.3% used; /mailu 33.3% used; memory 45% available; 4 held on the relay; checked 2026-04-10T12:00:00Z",
+  );
 });
