@@ -88,6 +88,8 @@ const describe = (r: RequestRow): string => {
       return `acquire ${p.count} sending IP${p.count === 1 ? "" : "s"} on ${p.server}`;
     case "add_server":
       return `add server ${p.name}`;
+    case "change_plan":
+      return `move server ${p.server} to plan ${p.plan}`;
     case "add_standby":
       return `add ${p.count ?? 1} standby IP${(p.count ?? 1) === 1 ? "" : "s"} on ${p.server}`;
     case "add_domain":

@@ -7,10 +7,16 @@
  * - per tenant: what its sending IPs may send today (each its warm-up cap; a warmed-up IP its
  *   plan's last step, the volume it was raised to), against its recent volume (the busiest of the
  *   last 7 days); from 80 % on, advice: N more IPs so the volume is at most 80 % of what they may
- *   send once warmed up, with their monthly cost and the request body to POST.
+ *   send once warmed up, with their monthly cost and the request body to POST;
+ * - per IP, bounce spikes: days whose bounce rate is far above the IP's recent rate;
+ * - per server whose disk or memory is short by the monitor's latest check over SSH
+ *   (./server-checks.ts): the next larger plan of the catalogue with its monthly cost, as a
+ *   change_plan request body (an upgrade in place: mail and IPs stay).
+ * An IP's warm-up day is the one the API shows (./tenant-ips.ts `warmupToday`: the days it sent).
  */
-import { warmupDay } from "../providers/model/warmup";
+import { BillingCycle, PlanPrices, monthlyPriceUsd } from "../providers/model/pricing";
 import { cents } from "./cost";
+import { warmupToday } from "./tenant-ips";
 
 export interface DaySent {
   day: string;
@@ -42,11 +48,116 @@ export function anomalies(series: DaySent[], window = 14): Array<DaySent & { exp
   return out;
 }
 
+export interface DayBounced {
+  day: string;
+  sent: number;
+  bounced: number;
+}
+
+/**
+ * Bounce spikes: days whose bounce rate is more than 3 standard deviations and 2 percentage points
+ * above the rate of the 14 sending days before them (7 needed), with at least 10 bounces.
+ */
+export function bounceSpikes(series: DayBounced[], window = 14): Array<DayBounced & { ratePct: number; expectedPct: number }> {
+  const out: Array<DayBounced & { ratePct: number; expectedPct: number }> = [];
+  const sending = series.filter((d) => d.sent > 0);
+  const pct = (d: DayBounced) => (d.bounced / d.sent) * 100;
+  sending.forEach((d, i) => {
+    const before = sending.slice(Math.max(0, i - window), i).map(pct);
+    if (before.length < 7 || d.bounced < 10) return;
+    const mean = before.reduce((a, b) => a + b, 0) / before.length;
+    const sd = Math.sqrt(before.reduce((a, b) => a + (b - mean) ** 2, 0) / before.length);
+    const rate = pct(d);
+    if (rate - mean > Math.max(3 * sd, 2)) out.push({ ...d, ratePct: Math.round(rate * 10) / 10, expectedPct: Math.round(mean * 10) / 10 });
+  });
+  return out;
+}
+
+export interface CatalogPlan {
+  rid: number;
+  name: string;
+  ram?: number;
+  disk?: number;
+  [cycle: string]: unknown;
+}
+
+export interface ServerShort {
+  server: string;
+  plan: number;
+  billingCycle: string;
+  monthlyUsd: number;
+  /** By the server's latest check over SSH (./server-checks.ts `shortOf`). */
+  disk: boolean;
+  memory: boolean;
+  why: string[];
+}
+
+export interface PlanAdvice {
+  server: string;
+  fromPlan: number;
+  toPlan: number | null;
+  name: string | null;
+  monthlyUsd: number | null;
+  extraMonthlyUsd: number | null;
+  why: string;
+  request: { kind: "change_plan"; params: { server: string; plan: number }; requester: string } | null;
+}
+
+/**
+ * For each server short of disk or memory, the cheapest plan of the catalogue with more of what is
+ * short (and no less of the rest), at the server's billing cycle; none larger: add a server.
+ */
+export function planAdvice(servers: ServerShort[], plans: CatalogPlan[]): PlanAdvice[] {
+  return servers
+    .filter((s) => s.disk || s.memory)
+    .map((s) => {
+      const now = plans.find((p) => p.rid === s.plan);
+      const price = (p: CatalogPlan) => monthlyPriceUsd(p as unknown as PlanPrices, s.billingCycle as BillingCycle);
+      const bigger = now
+        ? plans
+            .filter(
+              (p) =>
+                price(p) !== undefined &&
+                (p.ram ?? 0) >= (now.ram ?? 0) &&
+                (p.disk ?? 0) >= (now.disk ?? 0) &&
+                (!s.memory || (p.ram ?? 0) > (now.ram ?? 0)) &&
+                (!s.disk || (p.disk ?? 0) > (now.disk ?? 0)),
+            )
+            .sort((a, b) => price(a)! - price(b)!)[0]
+        : undefined;
+      const short = s.why.join(", ");
+      if (!bigger)
+        return {
+          server: s.server,
+          fromPlan: s.plan,
+          toPlan: null,
+          name: null,
+          monthlyUsd: null,
+          extraMonthlyUsd: null,
+          why: `${s.server}: ${short}; no larger plan in the catalogue${now ? "" : ` (plan ${s.plan} is not in it)`}: add a server (add_server) and move domains to it`,
+          request: null,
+        };
+      const monthly = price(bigger)!;
+      return {
+        server: s.server,
+        fromPlan: s.plan,
+        toPlan: bigger.rid,
+        name: bigger.name,
+        monthlyUsd: cents(monthly),
+        extraMonthlyUsd: cents(monthly - s.monthlyUsd),
+        why: `${s.server}: ${short}; plan ${bigger.rid} (${bigger.name}${bigger.ram ? `, ${bigger.ram} GB memory` : ""}${bigger.disk ? `, ${bigger.disk} GB disk` : ""}) upgrades it in place`,
+        request: { kind: "change_plan", params: { server: s.server, plan: bigger.rid }, requester: "capacity advice" },
+      };
+    });
+}
+
 export interface SendingIp {
   ip: string;
   server: string;
   since: Date | null;
   warmup: Array<{ day: number; maxMessages: number }> | null;
+  /** The days before today it sent since its warm-up started (store/usage.ts; as GET …/ips counts them). */
+  sentDays: number;
 }
 
 /** What one IP may send today: its warm-up step, or once warmed up (or without a plan) its plan's last step (`ceiling` without one). */
@@ -54,7 +165,7 @@ export function ipDailyCap(i: SendingIp, now: Date, ceiling: number): number {
   const plan = i.warmup ?? [];
   const last = plan.length ? plan[plan.length - 1].maxMessages : ceiling;
   if (!i.since || !plan.length) return last;
-  return plan.find((s) => s.day === warmupDay(i.since!, now))?.maxMessages ?? last;
+  return warmupToday(i.since, plan, now, i.sentDays).maxMessages ?? last;
 }
 
 export interface CapacityAdvice {
@@ -62,6 +173,8 @@ export interface CapacityAdvice {
   capPerDay: number;
   recentPeakPerDay: number;
   usePct: number | null;
+  /** A larger plan for each server whose disk or memory is short (usage-view.ts adds it from the servers' checks). */
+  plans?: PlanAdvice[];
   advice: null | {
     moreIps: number;
     monthlyUsd: number;

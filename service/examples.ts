@@ -156,6 +156,18 @@ const capacity = {
     why: "the busiest of the last 7 days used 96% of today's warm-up caps",
     request: { kind: "acquire_ips", params: { server: "mx1", count: 1 }, requester: "capacity advice" },
   },
+  plans: [
+    {
+      server: "mx1",
+      fromPlan: 101,
+      toPlan: 102,
+      name: "Unmanaged Linux 2GB",
+      monthlyUsd: 9.99,
+      extraMonthlyUsd: 5,
+      why: "mx1: 6.1% of memory available; plan 102 (Unmanaged Linux 2GB, 2 GB memory, 50 GB disk) upgrades it in place",
+      request: { kind: "change_plan", params: { server: "mx1", plan: 102 }, requester: "capacity advice" },
+    },
+  ],
 };
 
 /** Every operation's example; test/unit/service-openapi-examples.test.ts requires one wherever a route has a body or a JSON answer. */
@@ -202,7 +214,7 @@ export const EXAMPLES: Record<string, OperationExample> = {
           since: "2026-11-02T10:00:00.000Z",
           releasedAt: null,
           monthlyUsd: 3,
-          warmup: { day: 12, maxMessages: 300, warmedUp: false, planDays: 30, sentToday: 214, restartedOn: null },
+          warmup: { day: 12, maxMessages: 300, warmedUp: false, planDays: 30, sentToday: 214, restartedOn: null, heldOnRelay: 0 },
           domains: ["acme-mail.com"],
           idle: false,
           lastCheck: { blocklist: "not listed", details: [] },
@@ -315,6 +327,7 @@ export const EXAMPLES: Record<string, OperationExample> = {
           ],
           trendPerDay: 8.5,
           anomalies: [],
+          bounceSpikes: [{ day: "2026-11-29", sent: 287, bounced: 31, ratePct: 10.8, expectedPct: 1.2 }],
         },
       ],
       capacity,

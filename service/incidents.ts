@@ -1,7 +1,7 @@
 /**
  * Incidents from monitoring results, as pure functions (./incident-pass.ts applies them to the
  * database): one incident per tenant and cause (a listed IP, a failing SMTP/TLS check, a
- * certificate near its end, an old backup, held mail, an unreachable server), opened after
+ * certificate near its end, an old backup, held mail, a disk or memory short, an unreachable server), opened after
  * `openAfter` failing results in a row and resolved after `resolveAfter` passing ones in a row,
  * so a check that flaps (fail, pass, fail, …) opens nothing and an open incident does not close
  * on one lucky pass. An unknown result (the check could not tell) changes nothing.
@@ -48,7 +48,7 @@ export function step(
 }
 
 /** The causes an incident can have, as the monitor names its checks. */
-export const CAUSES = ["blocklist", "smtp", "tls", "certificate", "backup", "held-mail", "unreachable", "dns"] as const;
+export const CAUSES = ["blocklist", "smtp", "tls", "certificate", "backup", "held-mail", "disk", "memory", "unreachable", "dns"] as const;
 
 /** The cause a check result belongs to (the verify checks' names; unknown names are their own cause). */
 export function causeOf(check: string): string {

@@ -17,6 +17,7 @@ import { ConfigRepo } from "./config-repo";
 import { budgetPass } from "./budget-alerts";
 import { NotifyOptions, notifyPass } from "./notify";
 import { MonitorOptions, monitorOnce } from "./monitor";
+import { ServerCheckOptions, stackServerAccess } from "./server-pass";
 import { Queue, databaseProblem, migrate, openPool, startQueue } from "../scripts/lib/postgres/index";
 import { WebhookOptions, deliverWebhook } from "./webhooks";
 import type { VerificationOptions } from "./domains";
@@ -34,7 +35,9 @@ export interface ServiceOptions {
   webhook: WebhookOptions;
   /** Seconds between monitoring passes; 0 turns monitoring off. */
   monitorEverySeconds: number;
-  monitor: Omit<MonitorOptions, "log">;
+  monitor: Omit<MonitorOptions, "log" | "servers">;
+  /** The server checks over SSH (their connections are read from each tenant's stack); false: none. */
+  serverChecks?: Omit<ServerCheckOptions, "connect" | "forget"> | false;
   /** Incident channels and escalation (default: the webhook only, escalation after 30 minutes). */
   incidents?: Omit<NotifyOptions, "consoleUrl">;
   deadAfterMs?: number;
@@ -76,7 +79,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.address}:${addr.port}`;
   log(`service: listening on ${url} (queue instance ${applies.instanceId}, ${o.concurrency} engine slots)`);
-  const timers = startTimers(o, pool, log, url);
+  const servers = o.serverChecks === false ? undefined : { ...o.serverChecks, ...stackServerAccess(ctx) };
+  const timers = startTimers({ ...o, monitor: { ...o.monitor, ...(servers ? { servers } : {}) } }, pool, log, url);
   return {
     url,
     pool,
@@ -152,7 +156,12 @@ async function notReady(pool: Pool, queues: Queue[]): Promise<string[]> {
   return problems;
 }
 
-function startTimers(o: ServiceOptions, pool: Pool, log: (line: string) => void, url: string): NodeJS.Timeout[] {
+function startTimers(
+  o: Omit<ServiceOptions, "monitor"> & { monitor: Omit<MonitorOptions, "log"> },
+  pool: Pool,
+  log: (line: string) => void,
+  url: string,
+): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   if (o.monitorEverySeconds > 0) {
     const tick = () =>

@@ -44,6 +44,11 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
                          --no-mta-sts judges only the _mta-sts TXT (servers with no MailU yet)
   --smtp-host ADDR       reach every server's SMTP at ADDR (tests); --no-smtp skips SMTP checks
   --smtp-ports 25=2525,… port mapping for the SMTP checks (tests)
+  --domains-every N      the monitor verifies a verified domain every N passes (default 12; failing and
+                         pending ones every pass)
+  --no-server-checks     no checks over SSH (held mail on the relay, disk, memory, backup age)
+  --held-mail-over N     held and deferred messages on a server's relay that open an incident (default 500)
+  --backup-max-age H     hours the newest backup may be old before an incident (default 26: daily)
   --dead-after S         a service process silent this long has its jobs taken over (default 30)
   --webhook-concurrency N  webhook deliveries at once, on workers of their own (default 4)
   --retention-days N     days monitoring results and delivered webhooks are kept (default 90)
@@ -85,6 +90,10 @@ const COMMAND = {
     "mta-sts-host": { type: "string" },
     "no-mta-sts": { type: "boolean" },
     "dead-after": { type: "string" },
+    "domains-every": { type: "string" },
+    "no-server-checks": { type: "boolean" },
+    "held-mail-over": { type: "string" },
+    "backup-max-age": { type: "string" },
     caller: { type: "string" },
     tenants: { type: "string" },
     tenant: { type: "string" },
@@ -105,6 +114,13 @@ function mtaStsTarget(v: string | boolean | undefined): { host?: string; port?: 
   const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(v);
   if (!m) usageError("service", `--mta-sts-host must be HOST or HOST:PORT (got '${v}')`);
   return { host: m![1], ...(m![2] ? { port: Number(m![2]) } : {}) };
+}
+
+/** The thresholds of the server checks the flags set (the rest: service/server-checks.ts DEFAULT_SERVER_LIMITS). */
+function serverLimits(heldOver: string | undefined, backupHours: string | undefined) {
+  const held = intOption("service", "held-mail-over", heldOver, 0);
+  const hours = intOption("service", "backup-max-age", backupHours, 1);
+  return { ...(held === undefined ? {} : { heldMailOver: held }), ...(hours === undefined ? {} : { backupMaxAgeHours: hours }) };
 }
 
 const SUBCOMMANDS = ["serve", "token", "tokens", "revoke-token", "webhooks", "redeliver", "openapi", "migrate"];
@@ -191,7 +207,9 @@ async function main(): Promise<void> {
         ? false
         : { ports: ports ? Object.fromEntries(ports.map((p) => p.split("=").map(Number))) : undefined, timeoutMs: 5000 },
       smtpHost: f["smtp-host"],
+      domainsEvery: intOption("service", "domains-every", f["domains-every"], 1),
     },
+    serverChecks: f["no-server-checks"] ? false : { limits: serverLimits(f["held-mail-over"], f["backup-max-age"]) },
     deadAfterMs: (intOption("service", "dead-after", f["dead-after"]) ?? 30) * 1000,
     webhookConcurrency: intOption("service", "webhook-concurrency", f["webhook-concurrency"], 1),
     retentionDays: intOption("service", "retention-days", f["retention-days"], 1),

@@ -9,7 +9,11 @@
  * server has a free standby that is not listed itself; until then every pass raises an
  * incident-level `ip.alert` saying so. Opting in switches IPs listed before.
  * Each pass's results also feed the tenant's incidents, by cause (./incident-pass.ts); with
- * `domains`, each tenant's domains are verified again too (a `dns` incident while one fails).
+ * `domains`, each tenant's domains are verified again too (a `dns` incident while one fails): a
+ * failing or pending one every pass, a verified one every `domainsEvery` passes (`domainsDue`).
+ * With `servers`, each tenant server is checked over SSH (./server-pass.ts): mail held on the relay,
+ * disk, memory and the newest backup's age, each its own incident cause, `unreachable` when it does
+ * not answer.
  * One pass at a time across all service processes (a Postgres advisory lock).
  */
 import { Pool } from "pg";
@@ -25,6 +29,8 @@ import { switchSettings } from "./store/reputation";
 import { scoreTenantIps } from "./reputation-pass";
 import { SwitchDecision, switchDecision } from "./reputation";
 import { VerificationOptions, verifyTenantDomains } from "./domains";
+import { countMonitorSkips, listDomains } from "./store/domains";
+import { ServerCheckOptions, checkServers } from "./server-pass";
 import type { DomainVerification } from "../scripts/lib/verify/domain";
 import {
   MonitoredIp,
@@ -53,6 +59,10 @@ export interface MonitorOptions {
    * opens a `dns` incident. Absent: domains are verified only after applies and on request.
    */
   domains?: VerificationOptions;
+  /** A verified domain is verified again every this many passes (default 12: an hour at 5 minutes); failing and pending ones every pass. */
+  domainsEvery?: number;
+  /** How to reach each server over SSH for its checks; absent: servers are not checked over SSH. */
+  servers?: ServerCheckOptions;
   log?: (line: string) => void;
 }
 
@@ -112,15 +122,47 @@ async function pass(pool: Pool, o: MonitorOptions): Promise<MonitorPass> {
       });
       if (d.action !== "none") await emergencySwitch(pool, i, d, out, o);
     }
+    if (o.servers)
+      results.push(
+        ...(await checkServers(
+          pool,
+          o.servers,
+          tenant,
+          servers.filter((s) => s.tenant === tenant),
+          o.log,
+        )),
+      );
     for (const r of results.filter((x) => x.check !== "blocklist")) await keepResult(pool, tenant, r.ip, r);
-    // Each domain's verification is kept on its own row (and its move is a webhook): here it only feeds the incident.
-    const dns = o.domains ? domainResults(await verifyTenantDomains(pool, o.domains, tenant)) : [];
+    const dns = o.domains ? await monitorDomains(pool, o.domains, tenant, o.domainsEvery ?? DOMAINS_EVERY) : [];
     for (const [cause, r] of outcomesByCause([...results, ...dns])) {
       const t = await recordCause(pool, tenant, cause, r);
       if (t) o.log?.(`monitor: ${tenant} ${cause}: incident ${t}`);
     }
   }
   return out;
+}
+
+export const DOMAINS_EVERY = 12;
+
+/**
+ * Which of a tenant's domains this pass verifies (pure): every one not verified (failing, pending:
+ * the operator wants to know as soon as it changes), and a verified one once `every` passes.
+ */
+export function domainsDue(domains: Array<{ domain: string; status: string; monitor_skips?: number }>, every: number): string[] {
+  return domains.filter((d) => d.status !== "verified" || (d.monitor_skips ?? 0) + 1 >= Math.max(1, every)).map((d) => d.domain);
+}
+
+/** The tenant's domains due this pass verified again (each verification kept on its own row, its move a webhook); their results feed the incident. */
+async function monitorDomains(pool: Pool, o: VerificationOptions, tenant: string, every: number): Promise<CheckResult[]> {
+  const rows = await listDomains(pool, tenant, undefined, 100_000);
+  const due = domainsDue(rows, every);
+  await countMonitorSkips(
+    pool,
+    tenant,
+    due,
+    rows.map((r) => r.domain).filter((d) => !due.includes(d)),
+  );
+  return due.length ? domainResults(await verifyTenantDomains(pool, o, tenant, due)) : [];
 }
 
 /** A domain's verification as a monitoring result (pure): failing fails, pending (propagation) tells nothing yet. */

@@ -46,6 +46,8 @@ export const requestBodies = {
   retire_ip: z.object({ ip }).strict(),
   pause_ip: z.object({ ip }).strict(),
   add_standby: z.object({ server: serverName, count: z.number().int().min(1).max(4).default(1) }).strict(),
+  /** A larger (or smaller) Hostwinds plan for a server: upgraded in place (upgrade_instance), mail and IPs kept (providers/hostwinds/instance.ts). */
+  change_plan: z.object({ server: serverName, plan: z.number().int().positive() }).strict(),
   add_domain: domainSchema.pick({ name: true, dmarcPolicy: true, zone: true }).strict(),
   remove_domain: z.object({ domain: domainName }).strict(),
   add_mailbox: mailboxSchema.pick({ localPart: true, quotaMb: true, enabled: true }).extend({ domain: domainName }).strict(),
@@ -150,6 +152,13 @@ export function changeTenant(before: Tenant, kind: SubmittableKind, params: unkn
     case "add_standby": {
       const p = requestBodies.add_standby.parse(params);
       findServer(t, p.server).standbyIps += p.count;
+      break;
+    }
+    case "change_plan": {
+      const p = requestBodies.change_plan.parse(params);
+      const s = findServer(t, p.server);
+      if (s.plan === p.plan) throw new RequestRejected(`server ${p.server} of tenant ${t.id} is on plan ${p.plan} already`);
+      s.plan = p.plan;
       break;
     }
     case "pause_ip": {

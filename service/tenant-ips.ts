@@ -4,7 +4,6 @@
  * warm-up day of each (store/ips.ts keeps them for the API, the unused-IP report and monitoring).
  */
 import { Tenant, billedIps } from "../providers/model/tenant";
-import { warmupDay } from "../providers/model/warmup";
 
 export interface TenantIp {
   ip: string;
@@ -109,19 +108,19 @@ export function tenantServersFromOutputs(t: Tenant, raw: Record<string, unknown>
 }
 
 /**
- * The warm-up day of an IP got at `since` and that day's volume. With `sentDays` (the days before today
- * it sent, by the platform's usage reports since its warm-up started) day N is the N-th day it sends,
- * as the server's relay counts (components/warmup-cap.ts), so an idle IP stays where it stopped;
- * without, the calendar estimate (day 1 = the UTC date it was got).
+ * The warm-up day of an IP got at `since` and that day's volume, the one implementation the API, the
+ * console and capacity advice share: with `sentDays` (the days before today it sent, by the platform's
+ * usage reports since its warm-up started) day N is the N-th day it sends, as the server's relay
+ * counts (components/warmup-cap.ts), so an idle IP stays where it stopped.
  */
 export function warmupToday(
   since: Date | string | null,
   schedule: Array<{ day: number; maxMessages: number }> | null,
-  now = new Date(),
-  sentDays?: number,
+  now: Date,
+  sentDays: number,
 ) {
   if (!since) return { day: null, maxMessages: null };
-  const day = sentDays === undefined ? warmupDay(since, now) : sentDays + 1;
+  const day = sentDays + 1;
   const step =
     schedule?.find((s) => s.day === day) ??
     (schedule?.length && day > schedule[schedule.length - 1].day ? schedule[schedule.length - 1] : undefined);

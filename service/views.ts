@@ -71,7 +71,14 @@ export const ipView = z.object({
     planDays: z.number().int().nullable().optional(),
     sentToday: z.number().int().optional().describe("by today's usage report"),
     restartedOn: z.string().nullable().optional().describe("the day its warm-up started over (recover_ip resume)"),
-    heldOnRelay: z.null().optional().describe("mail held by the cap is visible only on the server (its held list); not reported yet"),
+    heldOnRelay: z
+      .number()
+      .int()
+      .nullable()
+      .optional()
+      .describe(
+        "messages the warm-up cap holds for this IP on its server's relay, by the monitor's latest check of the server over SSH; null: the server was not checked yet (no MailU, or no pass since)",
+      ),
   }),
   domains: z.array(z.string()).nullable().describe("the sending domains that leave from it; null: not known (MailU not installed)"),
   idle: z
@@ -220,6 +227,28 @@ export const capacityEntryView = z.object({
         .describe("POST it to /tenants/{tenant}/requests as it is"),
     })
     .nullable(),
+  plans: z
+    .array(
+      z.object({
+        server: z.string(),
+        fromPlan: z.number().int(),
+        toPlan: z.number().int().nullable().describe("null: no larger plan in the catalogue (add a server)"),
+        name: z.string().nullable(),
+        monthlyUsd: money.nullable().describe("the larger plan's monthly price at the server's billing cycle (catalogue)"),
+        extraMonthlyUsd: money.nullable().describe("what it adds to the month"),
+        why: z.string(),
+        request: z
+          .object({
+            kind: z.literal("change_plan"),
+            params: z.object({ server: z.string(), plan: z.number().int() }),
+            requester: z.string(),
+          })
+          .nullable()
+          .describe("POST it to /tenants/{tenant}/requests as it is"),
+      }),
+    )
+    .optional()
+    .describe("a larger plan for each server whose disk or memory is short by the monitor's latest check over SSH"),
 });
 export const capacityView = z.object({ tenants: z.array(capacityEntryView) });
 export const tenantUsageView = z.object({
@@ -230,6 +259,12 @@ export const tenantUsageView = z.object({
       days: z.array(z.object({ day: z.string(), sent: z.number().int() })),
       trendPerDay: z.number().describe("messages a day gained per day over the last 30 days"),
       anomalies: z.array(z.object({ day: z.string(), sent: z.number().int(), expected: z.number() })),
+      bounceSpikes: z
+        .array(
+          z.object({ day: z.string(), sent: z.number().int(), bounced: z.number().int(), ratePct: z.number(), expectedPct: z.number() }),
+        )
+        .optional()
+        .describe("days whose bounce rate is far above the IP's recent rate (3 standard deviations and 2 points, 10 bounces or more)"),
     }),
   ),
   capacity: capacityEntryView,

@@ -94,7 +94,14 @@ export function fleetPage(d: FleetData, s: Session): string {
 
 export interface TenantData {
   tenant: string;
-  servers: Array<{ server: string; hostname: string; main_ip: string; plan: number | null; monthly_usd: string }>;
+  servers: Array<{
+    server: string;
+    hostname: string;
+    main_ip: string;
+    plan: number | null;
+    monthly_usd: string;
+    resources?: string | null;
+  }>;
   ips: Array<{
     ip: string;
     server: string;
@@ -152,7 +159,7 @@ export function tenantPage(d: TenantData, s: Session): string {
                 <td>${x.main_ip}</td>
                 <td>${x.plan ?? "—"}</td>
                 <td>${usd(Number(x.monthly_usd))}</td>
-                <td class="muted">not reported</td>
+                ${x.resources ? html`<td>${x.resources}</td>` : html`<td class="muted">not checked yet</td>`}
               </tr>`,
           )}
         </tbody>

@@ -11,6 +11,9 @@ import { createHmac, timingSafeEqual } from "crypto";
 import { z } from "zod";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 import { warmupToday } from "../tenant-ips";
+import { sentDays } from "../store/reputation";
+import { serverChecks } from "../store/monitoring";
+import { resourceLine } from "../server-checks";
 import { FleetTenantRow, fleetTenants, fleetTotals, tenantKnown, tenantServerRows } from "../store/console";
 import { costInputs, scopeFleetCost } from "../store/cost";
 import { listIps } from "../store/ips";
@@ -151,14 +154,16 @@ async function fleetData(deps: RouteDeps, caller: Caller, after: string | undefi
 async function tenantData(deps: RouteDeps, tenant: string) {
   const book = defaultPriceBook();
   const now = new Date();
-  const [servers, ips, incidents, inputs, months, usage] = await Promise.all([
+  const [servers, ips, incidents, inputs, months, usage, sent] = await Promise.all([
     tenantServerRows(deps.pool, tenant),
     listIps(deps.pool, tenant, undefined, 500),
     listIncidents(deps.pool, [tenant], { limit: 50 }),
     costInputs(deps.pool, [tenant], book),
     costReport(deps.pool, [tenant], 6),
     tenantUsage(deps.pool, tenant, now),
+    sentDays(deps.pool, tenant),
   ]);
+  const checks = new Map((await serverChecks(deps.pool, tenant)).map((x) => [x.server, x.last_check]));
   const cost = inputs[0] ? tenantCost(inputs[0], book, now) : undefined;
   // Cost by month: the IPs as billed each month plus the servers held that month; this month as projected.
   const byMonth = months.map((m) => {
@@ -171,7 +176,10 @@ async function tenantData(deps: RouteDeps, tenant: string) {
   });
   return {
     tenant,
-    servers,
+    servers: servers.map((x) => {
+      const check = checks.get(x.server);
+      return { ...x, resources: check ? resourceLine(check) : null };
+    }),
     ips: ips
       .filter((i) => i.status === "assigned")
       .map((i) => ({
@@ -181,7 +189,7 @@ async function tenantData(deps: RouteDeps, tenant: string) {
         ptr: i.ptr,
         verdict: ((i.last_check as { blocklist?: string } | null)?.blocklist ?? "not checked yet") as string,
         warmup: i.warmup ?? [],
-        day: warmupToday(i.since, i.warmup, now).day,
+        day: warmupToday(i.since, i.warmup, now, sent.get(i.ip)?.days ?? 0).day,
       })),
     incidents: incidents.map(publicIncident),
     cost,

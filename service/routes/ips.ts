@@ -11,6 +11,8 @@ import { requestBodies } from "../requests";
 import { IpRow, listIps, saveSettings } from "../store/ips";
 import { reputationHistory, sentDays } from "../store/reputation";
 import { warmupToday } from "../tenant-ips";
+import { ServerCheck, heldByIp } from "../server-checks";
+import { serverChecks } from "../store/monitoring";
 import * as q from "../schemas";
 import { submitRequest } from "./submit";
 import * as v from "../views";
@@ -19,9 +21,16 @@ const ipParam = { ip: z.string().regex(IPV4, "not an IPv4 address") };
 const pathIp = (c: C) => checked("params", z.object(ipParam), { ip: c.req.param("ip")! }).ip;
 const warmupBody = requestBodies.set_warmup.omit({ ip: true }).extend({ requester: q.oneLineText.optional() }).strict();
 
+/** Each IP's mail held on its server's relay, by the server's latest check over SSH (an IP of a server never checked: absent). */
+function heldOnRelay(checks: Array<{ last_check: ServerCheck | null }>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of checks) if (c.last_check) for (const [ip, n] of Object.entries(heldByIp(c.last_check))) out.set(ip, n);
+  return out;
+}
+
 const at = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
-function publicIp(r: IpRow, sent: { days: number; today: number } | undefined) {
+function publicIp(r: IpRow, sent: { days: number; today: number } | undefined, held: Map<string, number>) {
   const rep = r.reputation as { score: number; inputs: Record<string, unknown>; penalties: Record<string, number> } | null;
   return {
     ip: r.ip,
@@ -37,7 +46,7 @@ function publicIp(r: IpRow, sent: { days: number; today: number } | undefined) {
       planDays: r.warmup?.length ?? null,
       sentToday: sent?.today ?? 0,
       restartedOn: r.warmup_from ? String(r.warmup_from).slice(0, 10) : null,
-      heldOnRelay: null,
+      heldOnRelay: held.get(r.ip) ?? null,
     },
     domains: r.domains,
     // A sending IP that carries no domain is billed, in SPF and warming up, and sends nothing (fewer domains than sending IPs).
@@ -63,13 +72,14 @@ export const IP_ROUTES: Route[] = [
       const tenant = c.req.param("tenant")!;
       const rows = await listIps(pool, tenant, query.cursor, query.limit + 1);
       const sent = await sentDays(pool, tenant);
+      const held = heldOnRelay(await serverChecks(pool, tenant));
       const { page, nextCursor } = paged(rows, query.limit, (last) => ({
         server: last.server,
         role: last.role,
         slot: last.slot,
         ip: last.ip,
       }));
-      return c.json({ ips: page.map((r) => publicIp(r, sent.get(r.ip))), nextCursor });
+      return c.json({ ips: page.map((r) => publicIp(r, sent.get(r.ip), held)), nextCursor });
     },
   },
   {

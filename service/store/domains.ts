@@ -11,6 +11,8 @@ export interface DomainRow {
   verification: DomainVerification | null;
   checked_at: Date | null;
   status_changed_at: Date;
+  /** Monitoring passes since the monitor last verified it. */
+  monitor_skips?: number;
 }
 
 /**
@@ -81,4 +83,15 @@ export async function pendingDomainOwner(c: Queryable, domain: string, tenant: s
 export async function hasFailingDomain(c: Queryable, tenant: string): Promise<boolean> {
   const { rows } = await c.query("select 1 from tenant_domains where tenant = $1 and status = 'failing' limit 1", [tenant]);
   return rows.length > 0;
+}
+
+/** The monitor's bookkeeping: the domains it verified this pass start counting again, the others count one more pass. */
+export async function countMonitorSkips(c: Queryable, tenant: string, verified: string[], skipped: string[]): Promise<void> {
+  if (verified.length)
+    await c.query("update tenant_domains set monitor_skips = 0 where tenant = $1 and domain = any($2::text[])", [tenant, verified]);
+  if (skipped.length)
+    await c.query("update tenant_domains set monitor_skips = monitor_skips + 1 where tenant = $1 and domain = any($2::text[])", [
+      tenant,
+      skipped,
+    ]);
 }

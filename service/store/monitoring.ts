@@ -1,6 +1,7 @@
 /** SQL for monitoring: the IPs and servers to check, each check's result, the advisory lock of a pass. */
 import { Queryable } from "../../scripts/lib/postgres/index";
 import { CheckResult } from "../../scripts/lib/verify/result";
+import type { ServerCheck } from "../server-checks";
 
 export type Verdict = "listed" | "not listed" | "unknown";
 
@@ -64,4 +65,35 @@ export async function tryPassLock(c: Queryable, key: number): Promise<boolean> {
 
 export async function passUnlock(c: Queryable, key: number): Promise<void> {
   await c.query("select pg_advisory_unlock($1)", [key]);
+}
+
+/** A server's latest check over SSH (service/server-checks.ts `ServerCheck`). */
+export async function saveServerCheck(c: Queryable, tenant: string, server: string, check: unknown): Promise<void> {
+  await c.query("update tenant_servers set last_check = $3, last_check_at = now() where tenant = $1 and server = $2", [
+    tenant,
+    server,
+    JSON.stringify(check),
+  ]);
+}
+
+/** The tenant's servers' latest checks (null before the first). */
+export async function serverChecks(
+  c: Queryable,
+  tenant: string,
+): Promise<Array<{ server: string; last_check: ServerCheck | null; last_check_at: Date | null }>> {
+  return (await c.query("select server, last_check, last_check_at from tenant_servers where tenant = $1 order by server", [tenant])).rows;
+}
+
+/** The servers of the scope that have a check, with their plan and price (capacity advice's larger plans). */
+export async function checkedServers(
+  c: Queryable,
+  tenants: string[] | "*",
+): Promise<Array<{ tenant: string; server: string; plan: number; billing_cycle: string; monthly_usd: string; last_check: ServerCheck }>> {
+  return (
+    await c.query(
+      `select tenant, server, plan, billing_cycle, monthly_usd, last_check from tenant_servers
+        where last_check is not null and plan is not null and ($1::text[] is null or tenant = any($1::text[])) order by tenant, server`,
+      [tenants === "*" ? null : tenants],
+    )
+  ).rows;
 }

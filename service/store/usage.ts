@@ -209,9 +209,9 @@ export async function costReport(
 }
 
 /** The tenant's daily usage per IP over the days kept, by IP and day. */
-export async function usageByIp(c: Queryable, tenant: string): Promise<Array<{ ip: string; day: string; sent: number }>> {
-  const { rows } = await c.query<{ ip: string; day: string; sent: number }>(
-    `select ip, to_char(day, 'YYYY-MM-DD') as day, sent from ip_usage where tenant = $1 and day > current_date - $2::int order by ip, day`,
+export async function usageByIp(c: Queryable, tenant: string): Promise<Array<{ ip: string; day: string; sent: number; bounced: number }>> {
+  const { rows } = await c.query<{ ip: string; day: string; sent: number; bounced: number }>(
+    `select ip, to_char(day, 'YYYY-MM-DD') as day, sent, bounced from ip_usage where tenant = $1 and day > current_date - $2::int order by ip, day`,
     [tenant, USAGE_DAYS_KEPT],
   );
   return rows;
@@ -222,11 +222,24 @@ export async function sendingIps(
   c: Queryable,
   tenants: string[] | "*",
 ): Promise<
-  Array<{ tenant: string; ip: string; server: string; since: Date | null; warmup: Array<{ day: number; maxMessages: number }> | null }>
+  Array<{
+    tenant: string;
+    ip: string;
+    server: string;
+    since: Date | null;
+    warmup: Array<{ day: number; maxMessages: number }> | null;
+    sentDays: number;
+  }>
 > {
+  // sentDays: the days before today it sent since its warm-up started, as store/reputation.ts `sentDays` counts them
+  // (only for an IP with a warm-up plan: without one the day does not matter).
   const { rows } = await c.query(
-    `select tenant, ip, server, since, warmup from tenant_ips where status = 'assigned' and role = 'sending'
-        and ($1::text[] is null or tenant = any($1::text[])) order by tenant, ip`,
+    `select t.tenant, t.ip, t.server, t.since, t.warmup,
+            case when t.warmup is null then 0 else
+              (select count(*)::int from ip_usage u where u.tenant = t.tenant and u.ip = t.ip and u.sent > 0 and u.day < current_date
+                  and u.day >= coalesce(t.warmup_from, (t.since at time zone 'UTC')::date, '-infinity'::date)) end as "sentDays"
+       from tenant_ips t where t.status = 'assigned' and t.role = 'sending'
+        and ($1::text[] is null or t.tenant = any($1::text[])) order by t.tenant, t.ip`,
     [tenants === "*" ? null : tenants],
   );
   return rows;

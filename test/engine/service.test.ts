@@ -29,6 +29,8 @@ import { submitRequest } from "../../service/lifecycle";
 import { insertRequest } from "../../service/store/requests";
 import { prune } from "../../service/store/retention";
 import { monitorOnce } from "../../service/monitor";
+import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
+import { WARMUP_STATE } from "../../components/warmup-cap";
 
 const KEY = "sim-key-service-0123456789";
 const CF_TOKEN = "sim-cf-token-service-0123456789";
@@ -751,6 +753,99 @@ describe("the provisioning service", () => {
     // reputy has no stack file: the request ends rejected, and nothing is left open
     expect((await settled((await pauses())[0].id)).status).toBe("rejected");
   });
+
+  // A server of the tenant as the SSH-host stand-in runs it (real sshd login, real bash, df and /proc/meminfo in a
+  // Debian root filesystem); the relay's Postfix is not installed there, so `postconf` is a stand-in answering in
+  // postconf(1)'s formats (`-h`: the value alone; `-P`: `service/type/parameter = value`) and the held mail is what the
+  // warm-up policy leaves (components/warmup-cap.ts: the held list, one file per message in the queue's hold folder).
+  const sshUnavailable = SshHostSim.unavailableReason();
+  (sshUnavailable ? test.skip : test)(
+    "server checks over SSH: mail held on the relay over the threshold opens a held-mail incident, shown per IP, resolved once released; a server that does not answer is unreachable",
+    async () => {
+      const hosts = new SshHostSim({ dir: path.join(dir, "ssh-hosts") });
+      const password = "sim-root-password-hosty-0123";
+      const host = hosts.addHost(9001, password);
+      await hosts.ready();
+      const ip = "192.0.2.70";
+      try {
+        const setup = await hosts.run(
+          host,
+          `set -e
+mkdir -p /var/spool/postfix/hold ${WARMUP_STATE}
+printf '%s\n' '#!/bin/sh' 'case "$1" in -h) echo /var/spool/postfix ;; -P) echo "pm-mx1-ip1/unix/smtp_bind_address = ${ip}" ;; esac' >/usr/sbin/postconf
+chmod 755 /usr/sbin/postconf
+for id in 4A1 4A2 4A3; do : >/var/spool/postfix/hold/$id; echo "$id 1 pm-mx1-ip1 news@hosty-mail.com" >>${WARMUP_STATE}/held; done`,
+        );
+        expect(setup).toMatchObject({ code: 0 });
+        await db.query(
+          "insert into tenant_ips (tenant, ip, server, role, slot, ptr, status) values ('hosty', $1, 'mx1', 'sending', 1, 'mx1-ip1.hosty.test', 'assigned')",
+          [ip],
+        );
+        await db.query(
+          "insert into tenant_servers (tenant, server, hostname, main_ip) values ('hosty', 'mx1', 'mx1.hosty.test', $1), ('hosty', 'mx2', 'mx2.hosty.test', '192.0.2.71')",
+          [host],
+        );
+        const o = {
+          resolver: dnsSim.address,
+          blocklists: ["bl.test.invalid"],
+          smtp: false as const,
+          servers: {
+            limits: { heldMailOver: 2 },
+            dialAttempts: 1,
+            // mx1: the stand-in host; mx2: nothing listens there (port 1 of loopback refuses).
+            connect: async (t: string, server: string) =>
+              t !== "hosty"
+                ? undefined
+                : server === "mx1"
+                  ? { connection: { host, port: 22, user: "root", password }, redact: [] }
+                  : { connection: { host: "127.0.0.1", port: 1, user: "root", password }, redact: [] },
+          },
+        };
+        const pass = async () => {
+          while (!(await monitorOnce(db, o))) await new Promise((res) => setTimeout(res, 200));
+        };
+        const incident = async (cause: string) =>
+          (await db.query("select id, status from incidents where tenant = 'hosty' and cause = $1 order by id desc limit 1", [cause]))
+            .rows[0] as { id: string; status: string } | undefined;
+        const held = async () =>
+          (
+            (await api(tokens.platform, "GET", "/tenants/hosty/ips")).body.ips as Array<{
+              ip: string;
+              warmup: { heldOnRelay: number | null };
+            }>
+          )[0].warmup.heldOnRelay;
+        expect(await held()).toBeNull(); // no check yet
+        await pass();
+        expect(await held()).toBe(3);
+        expect(await incident("held-mail")).toBeUndefined(); // one failing pass opens nothing (flapping filter)
+        await pass();
+        const opened = await incident("held-mail");
+        expect(opened).toMatchObject({ status: "open" });
+        expect(await incident("unreachable")).toMatchObject({ status: "open" });
+        const timeline = (await db.query("select kind, detail from incident_events where incident_id = $1 order by id", [opened!.id])).rows;
+        expect(timeline[0]).toMatchObject({ kind: "opened" });
+        expect(timeline.some((e) => e.kind === "check" && /3 message\(s\) held or deferred on the relay/.test(e.detail))).toBe(true);
+        const checked = (await db.query("select last_check from tenant_servers where tenant = 'hosty' and server = 'mx1'")).rows[0]
+          .last_check;
+        expect(checked.memory.totalKb).toBeGreaterThan(0);
+        expect(checked.disks[0]).toMatchObject({ mount: "/" });
+
+        // The mail is released (the warm-up job's postsuper -H moves it out of hold): two passing passes resolve it.
+        expect((await hosts.run(host, "rm -f /var/spool/postfix/hold/*")).code).toBe(0);
+        await pass();
+        expect(await held()).toBe(0);
+        await pass();
+        expect(await incident("held-mail")).toMatchObject({ id: opened!.id, status: "resolved" });
+        const last = (await db.query("select kind from incident_events where incident_id = $1 order by id desc limit 1", [opened!.id]))
+          .rows[0];
+        expect(last.kind).toBe("resolved");
+      } finally {
+        await db.query("delete from tenant_servers where tenant = 'hosty'");
+        await db.query("update tenant_ips set status = 'released' where tenant = 'hosty'");
+        await hosts.stop();
+      }
+    },
+  );
 
   test("start-up does the slow work: the toolchain is ready before the service listens", () => {
     const out = service.output();

@@ -10,7 +10,7 @@ import { AddressInfo } from "net";
 import { Pool } from "pg";
 import { CLOSED, CheckOutcome, CheckState, StateConfig, nextChannel, outcomesByCause, step } from "../../service/incidents";
 import { sendMail } from "../../service/mailer";
-import { domainResults } from "../../service/monitor";
+import { domainResults, domainsDue } from "../../service/monitor";
 import { tellChannel } from "../../service/notify";
 import type { IncidentRow } from "../../service/store/incidents";
 
@@ -116,6 +116,8 @@ function smtpSink(): Promise<{ port: number; messages: Array<{ from: string; to:
     let buf = "";
     let inData = false;
     const m = { from: "", to: "", data: "" };
+    // The client may reset the connection after QUIT; that is not the test's failure.
+    s.on("error", () => undefined);
     s.write("220 sink.test ESMTP\r\n");
     s.on("data", (d) => {
       buf += d.toString();
@@ -229,5 +231,35 @@ test("a domain's verification as a monitoring result: failing fails with its hin
   ]);
   expect([...outcomesByCause(domainResults([v("a.com", "failing", ["x"])]))]).toEqual([
     ["dns", { outcome: "fail", details: ["a.com: x"] }],
+  ]);
+});
+
+test("the monitor verifies a failing or pending domain every pass and a verified one every N passes", () => {
+  const d = (domain: string, status: string, monitor_skips: number) => ({ domain, status, monitor_skips });
+  expect(
+    domainsDue([d("a.com", "failing", 0), d("b.com", "pending", 3), d("c.com", "verified", 0), d("e.com", "verified", 11)], 12),
+  ).toEqual(["a.com", "b.com", "e.com"]);
+  // Over many passes a verified domain is verified once in 12 (the monitor counts the passes it skipped).
+  let skips = 0;
+  let verified = 0;
+  for (let pass = 0; pass < 120; pass++) {
+    if (domainsDue([d("c.com", "verified", skips)], 12).length) {
+      verified++;
+      skips = 0;
+    } else skips++;
+  }
+  expect(verified).toBe(10);
+  // 1 (or less): every pass, as before.
+  expect(domainsDue([d("c.com", "verified", 0)], 1)).toEqual(["c.com"]);
+  expect(domainsDue([d("c.com", "verified", 0)], 0)).toEqual(["c.com"]);
+  // A server's results over SSH are incident causes of their own.
+  expect([
+    ...outcomesByCause([
+      { check: "held-mail", subject: "mx1", status: "fail", detail: "900 held" },
+      { check: "disk", subject: "mx1", status: "pass", detail: "ok" },
+    ]),
+  ]).toEqual([
+    ["held-mail", { outcome: "fail", details: ["mx1: 900 held"] }],
+    ["disk", { outcome: "pass", details: [] }],
   ]);
 });

@@ -41,6 +41,7 @@ describe("service requests", () => {
     expect(
       changeTenant(base, "add_server", { name: "mx2", location: 1, plan: 101, sendingIps: 1 }, ips).servers.map((s) => s.name),
     ).toEqual(["mx1", "mx2"]);
+    expect(changeTenant(base, "change_plan", { server: "mx1", plan: 102 }, ips).servers[0].plan).toBe(102);
     expect(base.servers[0].sendingIps).toBe(2); // the input is not changed
     const two = changeTenant(base, "add_domain", { name: "tryacme.io", dmarcPolicy: "reject" }, ips);
     expect(two.domains.map((d) => [d.name, d.dmarcPolicy, d.dkimSelector])).toEqual([
@@ -65,6 +66,9 @@ describe("service requests", () => {
     );
     expect(refused(() => changeTenant(base, "add_domain", { name: "acme-mail.com" }, ips))).toBe(
       "tenant acme has the domain acme-mail.com already",
+    );
+    expect(refused(() => changeTenant(base, "change_plan", { server: "mx1", plan: base.servers[0].plan }, ips))).toBe(
+      `server mx1 of tenant acme is on plan ${base.servers[0].plan} already`,
     );
     expect(refused(() => changeTenant(base, "acquire_ips", { server: "mx9", count: 1 }, ips))).toBe(
       "tenant acme has no server mx9 (it has mx1)",

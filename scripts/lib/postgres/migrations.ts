@@ -365,4 +365,22 @@ alter table service_requests add constraint service_requests_kind_check
     'set_warmup', 'recover_ip', 'create_tenant', 'delete_tenant', 'add_mailbox', 'change_mailbox', 'remove_mailbox', 'rotate_mailbox'));
 `,
   },
+  {
+    version: 7,
+    name: "server checks over SSH (held mail, disk, memory, backup age), domains verified by the monitor every N passes, plan changes",
+    sql: `
+-- Each server's latest check over SSH (service/server-checks.ts ServerCheck): held mail per relay transport, disks, memory, backup.
+alter table tenant_servers add column last_check jsonb;
+alter table tenant_servers add column last_check_at timestamptz;
+
+-- Monitoring passes since the monitor last verified the domain (a verified one is verified every N passes).
+alter table tenant_domains add column monitor_skips integer not null default 0;
+
+alter table service_requests drop constraint service_requests_kind_check;
+alter table service_requests add constraint service_requests_kind_check
+  check (kind in ('acquire_ips', 'add_server', 'release_ip', 'retire_ip', 'pause_ip', 'add_standby', 'add_domain', 'remove_domain',
+    'set_warmup', 'recover_ip', 'create_tenant', 'delete_tenant', 'add_mailbox', 'change_mailbox', 'remove_mailbox', 'rotate_mailbox',
+    'change_plan'));
+`,
+  },
 ];
