@@ -218,8 +218,10 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
     });
     return;
   }
+  // A tenant being onboarded (no stack config on the branch yet) gets the operator's backup target.
+  const onboarding = row.kind === "create_tenant" && row.status === "requested" && !ctx.repo.hasTenant(p, row.tenant);
   const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
-  if (row.kind === "create_tenant" && row.status === "requested" && (await giveBackupTarget(stack, ctx.backupRepository)))
+  if (onboarding && (await giveBackupTarget(stack, ctx.backupRepository)))
     ctx.log(`request ${row.id} (${row.tenant}): its servers back up to the operator's backup target`);
   if (row.status === "requested" && !(await commitStep(ctx, p, stack, row))) return;
   const failure = await upStep(ctx, stack, row);
