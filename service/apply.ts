@@ -32,6 +32,7 @@ import { recordRequestIp, requestIps, setPendingSha, setRevertSha } from "./stor
 import { Status } from "./requests";
 import { KnownIp, RequestRejected, SubmittableKind, TERMINAL, changeTenant, doneStatus, judgeTenant } from "./requests";
 import { archiveStackState, finalBackups, serversToBackUp } from "./offboard";
+import { giveBackupTarget } from "./tenant-backup";
 import { openRequestsOf, setTenantStatus } from "./store/tenants";
 import { tenantIpsFromOutputs, tenantServersFromOutputs } from "./tenant-ips";
 import { syncTenantIps, syncTenantServers } from "./store/ips";
@@ -58,6 +59,8 @@ export interface ApplyContext {
   verification?: VerificationOptions;
   /** Seals a new mailbox password until its request is read once (./credentials.ts). */
   credentialKey?: Buffer;
+  /** The restic repository new tenants back their servers up to (PENGUINMAILS_BACKUP_REPOSITORY; ./tenant-backup.ts). */
+  backupRepository?: string;
 }
 
 /** How long a request waits for another run's stack lock before the try counts as failed. */
@@ -217,7 +220,11 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
     });
     return;
   }
+  // A tenant being onboarded (no stack config on the branch yet) gets the operator's backup target.
+  const onboarding = row.kind === "create_tenant" && row.status === "requested" && !ctx.repo.hasTenant(p, row.tenant);
   const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
+  if (onboarding && (await giveBackupTarget(stack, ctx.backupRepository)))
+    ctx.log(`request ${row.id} (${row.tenant}): its servers back up to the operator's backup target`);
   if (row.status === "requested" && !(await commitStep(ctx, p, stack, row))) return;
   const failure = await upStep(ctx, stack, row);
   if (failure) return failedStep(ctx, p, row, failure, attempt);

@@ -49,6 +49,8 @@ export interface ServiceOptions {
   verification?: VerificationOptions;
   /** Seals mailbox passwords until read once (./credentials.ts; default: a key made at start). */
   credentialKey?: Buffer;
+  /** The restic repository tenants onboarded through the API back up to (./tenant-backup.ts). */
+  backupRepository?: string;
   log?: (line: string) => void;
 }
 
@@ -106,6 +108,7 @@ function applyContext(o: ServiceOptions, pool: Pool, log: (line: string) => void
     policyPacks: o.policyPacks ?? [path.join(projectRoot, "policies")],
     log,
     verification: o.verification,
+    backupRepository: o.backupRepository,
   };
 }
 

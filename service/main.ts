@@ -64,7 +64,9 @@ token: makes an API token for a caller and the tenants it may act for ('*' = all
 delivered (after ~4 days of tries, or still trying); redeliver ID sends one again.
 openapi: prints the API's OpenAPI document. migrate: applies migrations.
 Provider credentials come from the environment (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …) or the
-stacks' secret config, as for \`npm run fleet\`.`;
+stacks' secret config, as for \`npm run fleet\`. PENGUINMAILS_BACKUP_REPOSITORY (a restic repository
+URL): every tenant onboarded through POST /tenants backs its servers up there (secret config
+penguinmails-infra:backup), and offboarding's final backup goes there.`;
 
 const COMMAND = {
   name: "service",
@@ -223,6 +225,7 @@ async function main(): Promise<void> {
       escalateAfterMinutes: intOption("service", "escalate-after", f["escalate-after"], 1) ?? 30,
     },
     credentialKey: credentialKey(process.env.PENGUINMAILS_CREDENTIAL_KEY, (l) => console.error(l)),
+    backupRepository: process.env.PENGUINMAILS_BACKUP_REPOSITORY || undefined,
     verification: {
       resolvers: listOption(f.resolvers) ?? (f.resolver ? [f.resolver] : undefined),
       authoritative: listOption(f.authoritative),

@@ -17,7 +17,14 @@ export interface FinalBackup {
   /** done: a snapshot was saved; none: the server has no backup configured (penguinmails-infra:backup). */
   status: "done" | "none" | "failed";
   repository?: string;
+  /** The snapshot's id as restic printed it (`snapshot <id> saved`), for `restic restore <id>` or `fleet restore --snapshot`. */
+  snapshot?: string;
   detail: string;
+}
+
+/** The id in restic's `snapshot 1a2b3c4d saved` line (restic backup's summary; cmd_backup.go prints it unless --quiet). */
+export function savedSnapshot(output: string): string | undefined {
+  return /^snapshot ([0-9a-f]{8,64}) saved$/m.exec(output)?.[1];
 }
 
 /** Runs each server's backup now; a server without a backup step says so (nothing to run). */
@@ -41,11 +48,14 @@ export async function finalBackups(
       timeoutMs: 60 * 60_000,
     }).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
     const last = `${r.stdout}${r.stderr}`.trim().split("\n").pop() ?? "";
+    const snapshot = r.code === 0 ? savedSnapshot(r.stdout) : undefined;
     out.push({
       server: s.server,
       status: r.code === 0 ? "done" : "failed",
       ...(s.repository ? { repository: s.repository } : {}),
-      detail: r.code === 0 ? "a final snapshot of MailU's data saved" : `the backup failed: ${last}`,
+      ...(snapshot ? { snapshot } : {}),
+      detail:
+        r.code === 0 ? `a final snapshot of MailU's data saved${snapshot ? ` (snapshot ${snapshot})` : ""}` : `the backup failed: ${last}`,
     });
   }
   return out;

@@ -5,12 +5,24 @@
  * exactly once; one changed, one deleted, the other's password rotated. Then the passwords are looked
  * for where they must never be: the stack's state files, the config repository's whole history, the
  * service's output (its log), every table of the service (webhook bodies included) and the host's tool log.
+ * Last, the tenant (onboarded by POST /tenants, so its servers back up to the operator's target,
+ * PENGUINMAILS_BACKUP_REPOSITORY: a real restic REST target) is offboarded by DELETE /tenants/mbx:
+ * the request's result and its webhook name the final backup, done, with its repository and
+ * snapshot; real restic finds in that snapshot a mail delivered just before the DELETE; the
+ * state is archived, every purchase released and the Hostwinds stand-in's ledger balanced (issue 25).
  */
+import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
 import * as path from "path";
 import { Pool } from "pg";
 import { devDir } from "../../scripts/lib/engine/pulumi-env";
 import { ServiceEnvironment, ServiceRequest, startServiceEnvironment } from "../../scripts/dev/service-harness";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
+import { RestBackupTarget } from "../../scripts/dev/standins/backup-target";
+import { restic, snapshots } from "../../scripts/lib/restic";
+import { serverRepository } from "../../components/mailu-backup";
+import { verifySignature } from "../../service/webhooks";
 import { ENGINE_TEST_CEILING_MS, readAll } from "./harness";
 
 const ZONE = "mbx-mail.com";
@@ -22,7 +34,8 @@ const TENANT = {
   domains: [{ name: ZONE }],
   servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 1 }],
 };
-const unavailable = SshHostSim.unavailableReason();
+const SECRET = "webhook-secret-for-mailboxes-service";
+const unavailable = SshHostSim.unavailableReason() ?? RestBackupTarget.unavailableReason();
 if (unavailable) console.warn(`mailboxes-service engine tests skipped: ${unavailable}`);
 const maybe = unavailable ? describe.skip : describe;
 jest.setTimeout(ENGINE_TEST_CEILING_MS);
@@ -42,14 +55,39 @@ interface Mailbox {
 
 maybe("mailboxes through the service", () => {
   let hosts: SshHostSim;
+  let target: RestBackupTarget;
   let env: ServiceEnvironment;
+  let receiver: http.Server;
+  const hooks: Array<Record<string, unknown>> = [];
   beforeAll(async () => {
     hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `mailboxes-service-${process.pid}`) });
-    env = await startServiceEnvironment({ name: "mailboxes-service", tenants: [TENANT], hosts });
+    target = await new RestBackupTarget({ dir: path.join(devDir, "backup-targets", `mailboxes-service-${process.pid}`) }).start();
+    // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
+    await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
+    receiver = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d));
+      req.on("end", () => {
+        if (verifySignature(SECRET, body, req.headers["x-penguinmails-signature"] as string)) hooks.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    // The tenant is onboarded through the API below (its zone is the stand-in's part).
+    env = await startServiceEnvironment({
+      name: "mailboxes-service",
+      tenants: [],
+      hosts,
+      env: { PENGUINMAILS_BACKUP_REPOSITORY: target.repository, PENGUINMAILS_WEBHOOK_SECRET: SECRET },
+      args: () => ["--webhook-url", `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`],
+    });
+    env.cf.addZone(ZONE);
   });
   afterAll(async () => {
     await env?.stop();
     await hosts?.stop();
+    await target?.stop();
+    receiver?.close();
   });
 
   const settled = async (r: { status: number; body: ServiceRequest }) => {
@@ -62,10 +100,8 @@ maybe("mailboxes through the service", () => {
   const base = `/tenants/mbx/domains/${ZONE}/mailboxes`;
 
   test("bad input is refused before any commit, naming the field; two created, each password shown once; changed, deleted, rotated; the passwords nowhere else", async () => {
-    // The tenant's first apply: MailU on its server, its domain recorded.
-    await settled(
-      await env.api<ServiceRequest>("POST", "/tenants/mbx/requests", { kind: "add_standby", params: { server: "mx1", count: 1 } }),
-    );
+    // Onboarding, the tenant's first apply: the backup step, then MailU on its server, its domain recorded.
+    await settled(await env.api<ServiceRequest>("POST", "/tenants", TENANT));
     const ip = hosts.addresses()[0];
 
     const head = env.repo.git("ls-remote", env.repo.remote, "main");
@@ -140,5 +176,71 @@ maybe("mailboxes through the service", () => {
     expect(tables).toContain("request.status"); // the webhook bodies are among them
     for (const pw of [first.password, second.password, third.password])
       for (const [where, text] of Object.entries(places)) expect([where, text.includes(pw)]).toEqual([where, false]);
+  });
+
+  test("offboarding over HTTP: the final backup done, its snapshot holding the mail delivered just before, in the result, the webhook and the target; the state archived; the ledger balanced", async () => {
+    const ip = hosts.addresses()[0];
+    const mail = `/mailu/mail/sales@${ZONE}/new/1700000099.M9P1.mx1`;
+    const delivered = await hosts.run(
+      ip,
+      `mkdir -p "$(dirname ${mail})" && cat > ${mail}`,
+      "Subject: the last one\r\n\r\nbefore offboarding\r\n",
+    );
+    expect([delivered.code, delivered.stderr]).toEqual([0, ""]);
+    // The server's restic password (the stack's secret, on the server root-only): what the operator's state archive keeps.
+    const password = (await hosts.run(ip, "cat /etc/penguinmails/backup.password")).stdout.trim();
+
+    const off = await env.api<ServiceRequest>("DELETE", "/tenants/mbx");
+    expect(off.status).toBe(202);
+    const done = await env.settle(off.body.id);
+    expect([done.status, done.failureReason]).toEqual(["released", null]);
+    const result = done.result as unknown as {
+      finalBackups: Array<{ server: string; status: string; repository?: string; snapshot?: string }>;
+      stateBackup: string;
+      releasedServers: Array<{ server: string }>;
+      releasedIps: string[];
+    };
+    const repository = serverRepository(target.repository, "mbx", "mx1");
+    expect(result.finalBackups).toEqual([
+      {
+        server: "mx1",
+        status: "done",
+        repository: repository.replace(/:\/\/[^/@]*@/, "://"),
+        snapshot: expect.stringMatching(/^[0-9a-f]{8,64}$/),
+        detail: expect.stringContaining("a final snapshot of MailU's data saved"),
+      },
+    ]);
+    const snapshot = result.finalBackups[0].snapshot!;
+    // The webhook names it too (request.status of the offboarding, released).
+    const hook = () =>
+      hooks.find((h) => {
+        const r = h.request as { id?: string; status?: string } | undefined;
+        return h.event === "request.status" && r?.id === off.body.id && r.status === "released";
+      });
+    const until = Date.now() + 3 * 60_000;
+    while (!hook() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    expect((hook()?.request as { result?: typeof result } | undefined)?.result?.finalBackups).toEqual(result.finalBackups);
+
+    // Real restic against the target: the final snapshot is the newest of the server, and it holds the mail.
+    const access = { repository, password };
+    const all = await snapshots(access);
+    expect(all[all.length - 1].id.startsWith(snapshot)).toBe(true);
+    const files = (await restic(access, ["ls", snapshot])).toString();
+    expect(files).toContain(mail);
+    const content = (await restic(access, ["dump", snapshot, mail])).toString();
+    expect(content).toContain("before offboarding");
+
+    // The state archived, every purchase released, the ledger balanced, the tenant offboarded.
+    expect(fs.existsSync(result.stateBackup)).toBe(true);
+    expect(result.releasedServers.map((s) => s.server)).toEqual(["mx1"]);
+    expect(result.releasedIps).toHaveLength(1);
+    const ledger = env.sim.ledger(env.hostwindsKey);
+    for (const kind of ["server", "ip"])
+      expect([kind, ledger.filter((e) => e.kind === kind && e.event === "released").length]).toEqual([
+        kind,
+        ledger.filter((e) => e.kind === kind && e.event === "bought").length,
+      ]);
+    expect(env.sim.inventory(env.hostwindsKey)).toEqual([]);
+    expect((await env.api<{ status: string }>("GET", "/tenants/mbx")).body.status).toBe("offboarded");
   });
 });
