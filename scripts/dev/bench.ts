@@ -22,7 +22,7 @@ import { consoleBench, printConsoleBench } from "./bench/console";
 import { parseCommandLine } from "../lib/args";
 import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
 import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
-import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/preview-profile";
+import { COMPILE_CACHE_VARIANTS, beforeAndNow, previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
 import { disasterDrill, printDrill } from "./disaster";
 import { domainVerificationBench, printDomainVerification } from "./bench/domain-verification";
@@ -46,8 +46,11 @@ Sections (all by default):
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
              --service-concurrency N (4)
   profile    CPU of one tenant preview by process (CLI, language host, program, dynamic
-             providers, policy pack), from /proc, with Node's compile cache off and on side by
-             side (only with --only profile)  --rounds N (3; the median is printed)
+             providers, policy pack, engine worker), from /proc: the CLI program against the
+             program inline in a warm engine worker (fleet --inline), for a preview and an up
+             with no change, and a plain pulumi preview by hand (only with --only profile)
+             --rounds N (3; the median is printed)
+             --compile-cache yes instead: Node's compile cache off and on side by side
              --before DIR instead: a built older checkout (npm ci and npm run build done there)
              against this one, on both paths (plain pulumi preview, fleet preview), in turn
              --cpu-prof-dir DIR also writes a V8 CPU profile of each Node process there
@@ -109,6 +112,7 @@ const COMMAND = {
       "backup-message-kib",
       "cpu-prof-dir",
       "before",
+      "compile-cache",
       "rounds",
       "seed",
       "steps",
@@ -142,7 +146,7 @@ async function main() {
       await previewProfile((l) => process.stderr.write(`  … ${l}\n`), {
         rounds: Number(arg("rounds", "3")),
         cpuProfDir: values["cpu-prof-dir"],
-        variants: values["before"] ? beforeAndNow(values["before"]) : undefined,
+        variants: values["before"] ? beforeAndNow(values["before"]) : values["compile-cache"] ? COMPILE_CACHE_VARIANTS : undefined,
       }),
     );
   if (only === "invariants" && values.findings) {
