@@ -40,6 +40,7 @@ Sections (all by default):
              --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
   fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
              --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
+             --fleet-inline yes: the fleet side runs --inline (engine workers, their start counted)
              --rounds N (5: the stacks in N batches, each previewed both ways in turn)
   service    the provisioning service: request → assigned time against the stand-in's IP
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
@@ -97,6 +98,7 @@ const COMMAND = {
       "ip-delay-ms",
       "refresh-sizes",
       "fleet-sizes",
+      "fleet-inline",
       "concurrency",
       "service-ip-delay-ms",
       "service-tenants",
@@ -205,6 +207,7 @@ async function main() {
       Number(arg("concurrency", String(os.cpus().length))),
       (l) => process.stderr.write(`  … ${l}\n`),
       Number(arg("rounds", "5")),
+      values["fleet-inline"] === "yes",
     );
     printFleetBench(r);
     if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;

@@ -53,9 +53,8 @@ function startWorker(key: string): Worker {
     execArgv: ["--allow-natives-syntax"],
     env,
     // The program's own console output goes to stderr: stdout is the fleet command's report.
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
+    stdio: ["ignore", 2, 2, "ipc"],
   });
-  child.stdout?.pipe(process.stderr);
   const w: Worker = { child, pending: new Map() };
   child.on("message", (m: WorkerReply) => {
     const job = w.pending.get(m.id);
