@@ -134,8 +134,7 @@ export async function fleetBench(
         const f = await measured(async () => {
           const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies], inline }, batch);
           failed += r.filter((c) => c.status !== "ok").length;
-          // Ended and reaped inside the measure, so their CPU (start included) is counted.
-          if (inline) await stopEngineWorkers();
+          if (inline) await stopEngineWorkers(); // reaped inside the measure: their CPU, start included, counts
         });
         delete process.env.PULUMI_BACKEND_URL;
         seq.wallS += s.wallS;
