@@ -14,7 +14,7 @@
  */
 import { ChildProcess, fork } from "child_process";
 import * as path from "path";
-import { compileCacheDir, engineNodeDir } from "../../lib/engine/pulumi-env";
+import { compileCacheDir, engineNodeDir, projectRoot } from "../../lib/engine/pulumi-env";
 import { TenantChange } from "../../lib/stacks/changes";
 import { FleetOptions } from "./options";
 
@@ -44,10 +44,16 @@ export function engineWorkerPids(): number[] {
   return [...workers.values()].map((w) => w.child.pid!).filter(Boolean);
 }
 
+/** The compiled worker beside this file, or in dist/ when this runs from source (tests under ts-jest). */
+function workerScript(): string {
+  if (__filename.endsWith(".js")) return path.join(__dirname, "engine-worker.js");
+  return path.join(projectRoot, "dist", path.relative(projectRoot, __dirname), "engine-worker.js");
+}
+
 function startWorker(key: string): Worker {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (env.NODE_DISABLE_COMPILE_CACHE !== "1") env.NODE_COMPILE_CACHE = compileCacheDir();
-  const child = fork(path.join(__dirname, "engine-worker.js"), [], {
+  const child = fork(workerScript(), [], {
     execPath: path.join(engineNodeDir(), "node"),
     // The program's V8 flags (Pulumi.yaml nodeargs), so compile-cache entries match the CLI path's.
     execArgv: ["--allow-natives-syntax"],
