@@ -30,8 +30,12 @@ interface Checkpoint {
   resources: Array<{ urn: string; type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }>;
 }
 
-/** What must not differ between the two programs: each resource's URN, type and inputs, in order. */
-const resourcesOf = (c: Checkpoint) => c.resources.map((r) => ({ urn: r.urn, type: r.type, inputs: r.inputs ?? {} }));
+/**
+ * What must not differ between the two programs: each resource's URN, type and inputs, by URN (the
+ * checkpoint lists resources in the order the run registered them, which parallel steps vary).
+ */
+const resourcesOf = (c: Checkpoint) =>
+  c.resources.map((r) => ({ urn: r.urn, type: r.type, inputs: r.inputs ?? {} })).sort((a, b) => a.urn.localeCompare(b.urn));
 const stackOutputs = (c: Checkpoint) => c.resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs ?? {};
 const changed = (c: TenantChange) =>
   [c.servers, c.ips, c.dns].flatMap((x) => Object.entries(x).flatMap(([op, names]) => names.map((n) => `${op} ${n}`)));
