@@ -42,8 +42,15 @@ async function judgeZones(read: StackConfig, tenant: Tenant): Promise<{ ok: true
   return { ok: true, zones };
 }
 
-/** The keys the stack's config holds encrypted (the language host lists them for the program). */
+/**
+ * The keys the stack's config holds encrypted: the language host lists them for the program
+ * (PULUMI_CONFIG_SECRET_KEYS); an inline program (scripts/lib/stacks/inline.ts) gets them in its
+ * run's config store instead, which the SDK answers through `runtime.isConfigSecret` (internal, but
+ * exported by runtime/config.js, and it reads the store either way).
+ */
 function secretConfigKeys(): string[] {
+  const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  if (isSecret) return Object.keys(pulumi.runtime.allConfig()).filter((k) => isSecret(k));
   try {
     return JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS || "[]") as string[];
   } catch {

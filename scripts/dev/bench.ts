@@ -22,7 +22,7 @@ import { consoleBench, printConsoleBench } from "./bench/console";
 import { parseCommandLine } from "../lib/args";
 import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
 import { fleetWorkersBench, printFleetWorkers } from "./bench/fleet-workers";
-import { beforeAndNow, previewProfile, printPreviewProfile } from "./bench/preview-profile";
+import { COMPILE_CACHE_VARIANTS, beforeAndNow, previewProfile, printPreviewProfile } from "./bench/preview-profile";
 
 import { disasterDrill, printDrill } from "./disaster";
 import { domainVerificationBench, printDomainVerification } from "./bench/domain-verification";
@@ -40,14 +40,18 @@ Sections (all by default):
              --ips N (4)  --ip-delay-ms D (15000)  --refresh-sizes 1,5,20
   fleet      fleet preview of N small tenant stacks vs plain 'pulumi preview' in a row
              --fleet-sizes 10,50 (add 200 for the long run)  --concurrency N (cores)
+             --fleet-inline yes: the fleet side runs --inline (engine workers, their start counted)
              --rounds N (5: the stacks in N batches, each previewed both ways in turn)
   service    the provisioning service: request → assigned time against the stand-in's IP
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
              --service-concurrency N (4)
   profile    CPU of one tenant preview by process (CLI, language host, program, dynamic
-             providers, policy pack), from /proc, with Node's compile cache off and on side by
-             side (only with --only profile)  --rounds N (3; the median is printed)
+             providers, policy pack, engine worker), from /proc: the CLI program against the
+             program inline in a warm engine worker (fleet --inline), for a preview and an up
+             with no change, and a plain pulumi preview by hand (only with --only profile)
+             --rounds N (3; the median is printed)
+             --compile-cache yes instead: Node's compile cache off and on side by side
              --before DIR instead: a built older checkout (npm ci and npm run build done there)
              against this one, on both paths (plain pulumi preview, fleet preview), in turn
              --cpu-prof-dir DIR also writes a V8 CPU profile of each Node process there
@@ -94,6 +98,7 @@ const COMMAND = {
       "ip-delay-ms",
       "refresh-sizes",
       "fleet-sizes",
+      "fleet-inline",
       "concurrency",
       "service-ip-delay-ms",
       "service-tenants",
@@ -109,6 +114,7 @@ const COMMAND = {
       "backup-message-kib",
       "cpu-prof-dir",
       "before",
+      "compile-cache",
       "rounds",
       "seed",
       "steps",
@@ -142,7 +148,7 @@ async function main() {
       await previewProfile((l) => process.stderr.write(`  … ${l}\n`), {
         rounds: Number(arg("rounds", "3")),
         cpuProfDir: values["cpu-prof-dir"],
-        variants: values["before"] ? beforeAndNow(values["before"]) : undefined,
+        variants: values["before"] ? beforeAndNow(values["before"]) : values["compile-cache"] ? COMPILE_CACHE_VARIANTS : undefined,
       }),
     );
   if (only === "invariants" && values.findings) {
@@ -201,6 +207,7 @@ async function main() {
       Number(arg("concurrency", String(os.cpus().length))),
       (l) => process.stderr.write(`  … ${l}\n`),
       Number(arg("rounds", "5")),
+      values["fleet-inline"] === "yes",
     );
     printFleetBench(r);
     if (r.rows.some((x) => x.failed > 0)) process.exitCode = 1;

@@ -22,6 +22,7 @@ import { CheckResult } from "../../lib/verify/result";
 import { rebuiltServers } from "./rebuilt";
 import { relayAccess } from "./recovery";
 import { FleetOptions } from "./options";
+import { changeInWorker } from "./engine-workers";
 
 export type { FleetOptions } from "./options";
 
@@ -65,7 +66,31 @@ async function perTenant<T>(
   );
 }
 
-/** Previews or applies each tenant with the policy pack; a tenant's failure is its own, never thrown. */
+/**
+ * One tenant's preview or up with the policy pack, in this process: its change (a failure is the
+ * change's, never thrown). With `o.inline` the program runs inline here too (an engine worker).
+ */
+export async function changeTenant(o: FleetOptions, tenant: string, slot: number, op: "preview" | "up"): Promise<TenantChange> {
+  const c = new ChangeCollector(tenant);
+  costAfter(o.project, c.change);
+  try {
+    await onTenantStack(o.project, tenant, slot, o, async (stack) => {
+      const refresh = op === "up" && o.refresh === true;
+      const before = refresh ? await stack.outputs() : undefined;
+      await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) });
+      if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
+    });
+  } catch (e) {
+    c.failed(e);
+  }
+  return c.change;
+}
+
+/**
+ * Previews or applies each tenant with the policy pack; a tenant's failure is its own, never
+ * thrown. With `o.inline` each pool slot sends its tenants to its own long-lived engine worker
+ * (./engine-workers.ts), which runs the program inline.
+ */
 async function changeEach(
   o: FleetOptions,
   tenants: string[],
@@ -76,20 +101,9 @@ async function changeEach(
     tenants,
     o.concurrency ?? defaultConcurrency(),
     async (tenant, slot) => {
-      const c = new ChangeCollector(tenant);
-      costAfter(o.project, c.change);
-      try {
-        await onTenantStack(o.project, tenant, slot, o, async (stack) => {
-          const refresh = op === "up" && o.refresh === true;
-          const before = refresh ? await stack.outputs() : undefined;
-          await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) });
-          if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
-        });
-      } catch (e) {
-        c.failed(e);
-      }
-      if (c.change.status !== "ok") halt?.problem(c.change);
-      return c.change;
+      const change = o.inline ? await changeInWorker(o, tenant, slot, op) : await changeTenant(o, tenant, slot, op);
+      if (change.status !== "ok") halt?.problem(change);
+      return change;
     },
     o.onProgress,
     halt?.stopped,

@@ -123,6 +123,8 @@ export interface WorkerOptions {
   log: (line: string) => void;
   /** Stop after this many jobs (benchmarks); default never. */
   stopAfter?: number;
+  /** Run tenant programs inline in long-lived engine workers, one per slot (engine-workers.ts). */
+  inline?: boolean;
 }
 
 /** `fleet worker`: runs fleet jobs until stopped (SIGINT/SIGTERM) or `stopAfter` jobs. */
@@ -151,6 +153,7 @@ export async function fleetWorker(w: WorkerOptions): Promise<void> {
           localBackend: p.localBackend,
           // Its own Pulumi home per process and slot: workers on one machine never share one.
           homeTag: `worker-${process.pid}-${slot}`,
+          inline: w.inline,
         };
         const result =
           p.op === "drift" ? (await refreshDrift(o, [p.tenant]))[0] : (await (p.op === "up" ? fleetUp : fleetPreview)(o, [p.tenant]))[0];

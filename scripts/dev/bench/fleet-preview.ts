@@ -15,6 +15,7 @@ import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetPreview } from "../../cli/fleet/commands";
+import { stopEngineWorkers } from "../../cli/fleet/engine-workers";
 import { fleetProject } from "../../lib/stacks/tenants";
 import { standinEnv } from "../standins/env";
 
@@ -35,6 +36,8 @@ export interface FleetBenchRow {
 }
 export interface FleetBenchResult {
   concurrency: number;
+  /** The fleet side ran `--inline` (engine workers; counted with their start, stopped after each batch). */
+  inline: boolean;
   rounds: number;
   emptyPreviewS: number;
   rows: FleetBenchRow[];
@@ -84,6 +87,7 @@ export async function fleetBench(
   concurrency: number,
   progress: (l: string) => void,
   rounds = 2,
+  inline = false,
 ): Promise<FleetBenchResult> {
   const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 100 }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
@@ -128,8 +132,9 @@ export async function fleetBench(
         progress(`${n} stacks: ${batch[0]}–${batch[batch.length - 1]}: fleet preview, ${concurrency} at a time`);
         process.env.PULUMI_BACKEND_URL = env.PULUMI_BACKEND_URL;
         const f = await measured(async () => {
-          const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies] }, batch);
+          const r = await fleetPreview({ project: fleetProject(dir), concurrency, policyPacks: [policies], inline }, batch);
           failed += r.filter((c) => c.status !== "ok").length;
+          if (inline) await stopEngineWorkers(); // reaped inside the measure: their CPU, start included, counts
         });
         delete process.env.PULUMI_BACKEND_URL;
         seq.wallS += s.wallS;
@@ -151,7 +156,7 @@ export async function fleetBench(
       });
       fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
     }
-    return { concurrency, rounds, emptyPreviewS, rows };
+    return { concurrency, inline, rounds, emptyPreviewS, rows };
   } finally {
     await sim.stop();
     await cf.stop();
@@ -160,7 +165,7 @@ export async function fleetBench(
 
 export function printFleetBench(r: FleetBenchResult): void {
   console.log(
-    `\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}, policy pack on, stand-ins on loopback, ${r.rounds} batches each way in turn)`,
+    `\nFleet preview (${os.cpus().length} cores, fleet concurrency ${r.concurrency}${r.inline ? ", fleet --inline" : ""}, policy pack on, stand-ins on loopback, ${r.rounds} batches each way in turn)`,
   );
   console.log(`  empty program, one preview: ${r.emptyPreviewS.toFixed(1)} s (the engine's fixed cost per stack)`);
   console.log(

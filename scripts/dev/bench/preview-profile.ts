@@ -4,8 +4,12 @@
  * the language host, the program, the dynamic-provider processes, the policy pack), summed by
  * role. Two ways of previewing: plain `pulumi preview` in the project folder (what a user and the
  * merge pipeline run) and the fleet's (`fleet preview`: the Automation API, one workspace per
- * slot). Variants run side by side: Node's compile cache off and on, or (`--before DIR`) the
- * program and policy pack of an older checkout against this one's. Linux only.
+ * slot), either with the CLI program (a program process per run) or `--inline` (the program inline
+ * in a long-lived engine worker, scripts/cli/fleet/engine-workers.ts: its CPU counted from before the
+ * run to after, so a warm worker's start is not). Variants run side by side: by default the CLI
+ * program against the inline one, for a preview and for an `up` with no change; or Node's compile
+ * cache off and on (`--compile-cache`); or (`--before DIR`) the program and policy pack of an
+ * older checkout against this one's. Linux only.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -15,7 +19,7 @@ import { devDir, engineEnv, projectRoot } from "../../lib/engine/pulumi-env";
 import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
-import { fleetPreview } from "../../cli/fleet/commands";
+import { fleetPreview, fleetUp } from "../../cli/fleet/commands";
 import { fleetProject } from "../../lib/stacks/tenants";
 
 const KEY = "bench-profile-key-0123456789";
@@ -37,14 +41,34 @@ export interface ProfileVariant {
   env: Record<string, string>;
   /** A built checkout (its own node_modules, `npm run build` done) whose program and policy pack run; default this one. */
   root?: string;
-  /** `pulumi preview` in the project folder (default), or the fleet's preview through the Automation API. */
-  path?: "cli" | "fleet";
+  /**
+   * `pulumi preview` in the project folder (default), the fleet's preview through the Automation
+   * API with the CLI program, or the same with the program inline in a warm engine worker.
+   */
+  path?: "cli" | "fleet" | "inline";
+  /** A preview (default; of a tenant with nothing yet) or an `up` (of a tenant already up: no change). */
+  op?: "preview" | "up";
+  /** The variant this one is compared with (its name): ratios are printed for each such pair. */
+  against?: string;
 }
 
 /** The variants the bench compares: Node's module compile cache off (as before) and on (engineEnv's default). */
 export const COMPILE_CACHE_VARIANTS: ProfileVariant[] = [
   { name: "compile cache off", env: { NODE_DISABLE_COMPILE_CACHE: "1" } },
-  { name: "compile cache on", env: {} },
+  { name: "compile cache on", env: {}, against: "compile cache off" },
+];
+
+/**
+ * The default: the CLI program (a Node process per run) against the program inline in a warm
+ * engine worker, for a preview of a new tenant and for an `up` with no change; and a plain
+ * `pulumi preview` as a user runs it by hand, for reference.
+ */
+export const INLINE_VARIANTS: ProfileVariant[] = [
+  { name: "pulumi preview by hand", env: { NODE_DISABLE_COMPILE_CACHE: "1" } },
+  { name: "fleet preview, CLI program", env: {}, path: "fleet" },
+  { name: "fleet preview, inline", env: {}, path: "inline", against: "fleet preview, CLI program" },
+  { name: "fleet up no change, CLI program", env: {}, path: "fleet", op: "up" },
+  { name: "fleet up no change, inline", env: {}, path: "inline", op: "up", against: "fleet up no change, CLI program" },
 ];
 
 /** A user's own `pulumi preview` has none of the engine settings' compile cache (docs/contributors.md, "run pulumi by hand"). */
@@ -63,16 +87,16 @@ export function beforeAndNow(before: string): ProfileVariant[] {
     throw new Error(`--before ${before}: not a built checkout (it needs node_modules and dist/ from \`npm ci && npm run build\` there)`);
   return [
     { name: "before: pulumi preview", env: BY_HAND, root },
-    { name: "now: pulumi preview", env: BY_HAND },
+    { name: "now: pulumi preview", env: BY_HAND, against: "before: pulumi preview" },
     { name: "before: fleet preview", env: {}, root, path: "fleet" },
-    { name: "now: fleet preview", env: {}, path: "fleet" },
+    { name: "now: fleet preview", env: {}, path: "fleet", against: "before: fleet preview" },
   ];
 }
 
 export interface ProfileComparison {
   rounds: number;
   /** Per variant, the median over the rounds of each figure. */
-  variants: Array<{ name: string; median: ProfileResult; runs: ProfileResult[] }>;
+  variants: Array<{ name: string; against?: string; median: ProfileResult; runs: ProfileResult[] }>;
 }
 
 /** A command line without the project's path, cut to a readable length. */
@@ -89,6 +113,7 @@ function roleOf(args: string): string {
   if (/pulumi-language-nodejs/.test(args)) return "language host";
   if (/pulumi-resource-random/.test(args)) return "random provider";
   if (/cmd\/run\b|@pulumi\/pulumi\/cmd\/run/.test(args)) return "program";
+  if (/engine-worker\.js/.test(args)) return "engine worker (program)";
   return `other: ${args.split(" ")[0].split("/").pop()}`;
 }
 
@@ -136,7 +161,7 @@ export async function previewProfile(
   o: { rounds?: number; variants?: ProfileVariant[]; cpuProfDir?: string } = {},
 ): Promise<ProfileComparison> {
   const rounds = o.rounds ?? 3;
-  const variants = o.variants ?? COMPILE_CACHE_VARIANTS;
+  const variants = o.variants ?? INLINE_VARIANTS;
   const sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
   const providerEnv: Record<string, string> = {
@@ -153,26 +178,35 @@ export async function previewProfile(
   const cleanups: string[] = [];
   try {
     cf.addZone("prof-mail.com");
+    cf.addZone("profup-mail.com");
     // Per checkout: its own engine settings and toolchain (its scripts/lib/engine/pulumi-env), its
     // fleet code, and a project folder and backend inside it, so its providers load its own dist/.
     const projects = new Map<string, Checkout>();
     for (const root of new Set(variants.map((v) => v.root ?? projectRoot))) {
       const c = checkout(root, `bench-profile-${process.pid}`);
       makeFleetProject(c.dir, root);
+      // prof is only ever previewed (a new tenant: everything to create); profup is applied by
+      // the first up (the warm-up) and then has nothing to change.
       writeSmallTenant(c.dir, "prof");
+      writeSmallTenant(c.dir, "profup");
       cleanups.push(c.backendDir);
       projects.set(root, c);
-      await new Promise((r) =>
-        spawn("pulumi", ["stack", "select", "--create", "prof"], { cwd: c.dir, env: { ...process.env, ...c.env }, stdio: "ignore" }).on(
-          "close",
-          r,
-        ),
-      );
+      for (const stack of ["prof", "profup"])
+        await new Promise((r) =>
+          spawn("pulumi", ["stack", "select", "--create", stack], { cwd: c.dir, env: { ...process.env, ...c.env }, stdio: "ignore" }).on(
+            "close",
+            r,
+          ),
+        );
     }
     const once = (v: ProfileVariant) => {
       const root = v.root ?? projectRoot;
       const c = projects.get(root)!;
-      return sampledPreview(v.path ?? "cli", { ...c, pack: path.join(root, "policies"), env: { ...c.env, ...providerEnv, ...v.env } });
+      return sampledPreview(v.path ?? "cli", v.op ?? "preview", {
+        ...c,
+        pack: path.join(root, "policies"),
+        env: { ...c.env, ...providerEnv, ...v.env },
+      });
     };
     // Not counted: the fleet's workspaces are made, and every process's compile cache written.
     for (const v of variants) {
@@ -185,7 +219,7 @@ export async function previewProfile(
         progress(`round ${round}/${rounds}: ${v.name} of one tenant, process tree sampled`);
         runs[i].push(await once(v));
       }
-    return { rounds, variants: variants.map((v, i) => ({ name: v.name, median: medianOf(runs[i]), runs: runs[i] })) };
+    return { rounds, variants: variants.map((v, i) => ({ name: v.name, against: v.against, median: medianOf(runs[i]), runs: runs[i] })) };
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
@@ -202,6 +236,7 @@ interface Checkout {
   backendDir: string;
   env: Record<string, string>;
   fleetPreview: typeof fleetPreview;
+  fleetUp: typeof fleetUp;
   fleetProject: typeof fleetProject;
 }
 
@@ -212,7 +247,10 @@ function checkout(root: string, backend: string): Checkout {
     engineEnv: typeof engineEnv;
     devDir: string;
   };
-  const fleet = (root === projectRoot ? { fleetPreview } : require(dist("cli/fleet/commands"))) as { fleetPreview: typeof fleetPreview };
+  const fleet = (root === projectRoot ? { fleetPreview, fleetUp } : require(dist("cli/fleet/commands"))) as {
+    fleetPreview: typeof fleetPreview;
+    fleetUp: typeof fleetUp;
+  };
   const tenants = (root === projectRoot ? { fleetProject } : require(dist("lib/stacks/tenants"))) as { fleetProject: typeof fleetProject };
   return {
     dir: path.join(root, ".pulumi-dev", "work", "bench-profile"),
@@ -220,6 +258,7 @@ function checkout(root: string, backend: string): Checkout {
     backendDir: path.join(engine.devDir, "backends", backend),
     env: engine.engineEnv({ backend }),
     fleetPreview: fleet.fleetPreview,
+    fleetUp: fleet.fleetUp,
     fleetProject: tenants.fleetProject,
   };
 }
@@ -230,15 +269,18 @@ interface PreviewTarget extends Checkout {
 }
 
 /**
- * One preview of the stack prof in `t.dir`, the CPU of every process it starts read from /proc
- * every 20 ms. `cli`: `pulumi preview` as a user runs it, the tree under that process. `fleet`:
- * `fleet preview` of the one tenant in this process (the checkout's own fleet code), the tree of
- * processes this process starts meanwhile (the Automation API's CLI and everything under it);
- * this process's own share (reading the engine's events) is not counted.
+ * One preview of the stack prof (or `up` of profup) in `t.dir`, the CPU of every process it starts
+ * read from /proc every 20 ms. `cli`: `pulumi preview` (`pulumi up`) as a user runs it, the tree
+ * under that process. `fleet`, `inline`: `fleet preview` (`fleet up`) of the one tenant in this
+ * process (the checkout's own fleet code), the tree of processes under this one meanwhile (the
+ * Automation API's CLI and everything under it; with `inline` also the engine worker, counted
+ * from before the run); this process's own share (reading the engine's events) is not counted.
  */
-async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<ProfileResult> {
+async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "up", t: PreviewTarget): Promise<ProfileResult> {
+  const stack = op === "up" ? "profup" : "prof";
   if (how === "cli") {
-    const p = spawn("pulumi", ["preview", "--stack", "prof", "--non-interactive", "--policy-pack", t.pack], {
+    const args = op === "up" ? ["up", "--yes", "--skip-preview"] : ["preview"];
+    const p = spawn("pulumi", [...args, "--stack", stack, "--non-interactive", "--policy-pack", t.pack], {
       cwd: t.dir,
       env: { ...process.env, ...t.env },
       stdio: "ignore",
@@ -249,14 +291,11 @@ async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<P
   const env = { ...process.env };
   Object.assign(process.env, t.env);
   try {
-    const done = t
-      .fleetPreview(
-        { project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend, homeTag: "bench-profile" },
-        ["prof"],
-      )
-      .then((r) => {
-        if (r[0]?.status !== "ok") throw new Error(`fleet preview of prof in ${t.dir}: ${JSON.stringify(r[0])}`);
-      });
+    const run = op === "up" ? t.fleetUp : t.fleetPreview;
+    const o = { project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend, homeTag: "bench-profile" };
+    const done = run({ ...o, ...(how === "inline" ? { inline: true } : {}) }, [stack]).then((r) => {
+      if (r[0]?.status !== "ok") throw new Error(`fleet ${op} of ${stack} in ${t.dir}: ${JSON.stringify(r[0])}`);
+    });
     return await sampledTree(process.pid, done, false);
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
@@ -264,10 +303,41 @@ async function sampledPreview(how: "cli" | "fleet", t: PreviewTarget): Promise<P
   }
 }
 
+/** The processes under `root` now (with `root` itself when `withRoot`). */
+function treeOf(root: number, withRoot: boolean): Set<number> {
+  const parent = children();
+  const tree = new Set([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, pp] of parent)
+      if (tree.has(pp) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
+  }
+  if (!withRoot) tree.delete(root);
+  return tree;
+}
+
+/** A process's user + system time so far (clock ticks) and its command line; undefined once it is gone. */
+function ticksOf(pid: number): { args: string; ticks: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
+    return { args, ticks: Number(rest[11]) + Number(rest[12]) };
+  } catch {
+    return undefined; // exited between the listing and the read
+  }
+}
+
 /** The CPU of the process tree under `root` (with `root` itself when `withRoot`) until `done`, read from /proc every 20 ms. */
 async function sampledTree(root: number, done: Promise<void>, withRoot = true): Promise<ProfileResult> {
   {
     const cpu = new Map<number, { args: string; ticks: number }>();
+    // A process already running (a warm engine worker) counts from now: its ticks so far are subtracted.
+    const base = new Map<number, number>();
+    for (const pid of treeOf(root, withRoot)) base.set(pid, ticksOf(pid)?.ticks ?? 0);
     const t0 = Date.now();
     let running = true;
     let failure: unknown;
@@ -275,31 +345,17 @@ async function sampledTree(root: number, done: Promise<void>, withRoot = true): 
       () => (running = false),
       (e) => ((failure = e), (running = false)),
     );
+    const sample = () => {
+      for (const pid of treeOf(root, withRoot)) {
+        const got = ticksOf(pid);
+        if (got) cpu.set(pid, { args: cpu.get(pid)?.args || got.args, ticks: got.ticks - (base.get(pid) ?? 0) });
+      }
+    };
     while (running) {
-      const parent = children();
-      const tree = new Set([root]);
-      for (let grew = true; grew;) {
-        grew = false;
-        for (const [pid, pp] of parent)
-          if (tree.has(pp) && !tree.has(pid)) {
-            tree.add(pid);
-            grew = true;
-          }
-      }
-      if (!withRoot) tree.delete(root);
-      for (const pid of tree) {
-        try {
-          const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-          const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-          const ticks = Number(rest[11]) + Number(rest[12]);
-          const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
-          cpu.set(pid, { args: cpu.get(pid)?.args || args, ticks });
-        } catch {
-          // exited between the listing and the read
-        }
-      }
+      sample();
       await new Promise((r) => setTimeout(r, 20));
     }
+    sample(); // the processes still running (a warm worker) up to the end
     if (failure) throw failure;
     const wallS = (Date.now() - t0) / 1000;
     const roles = new Map<string, { processes: number; cpuS: number }>();
@@ -336,15 +392,19 @@ export function printPreviewProfile(c: ProfileComparison): void {
     console.log("    by process (the median run):");
     for (const x of r.processes) console.log(`      ${x.cpuS.toFixed(2).padStart(5)} s  ${x.role.padEnd(18)} ${x.args}`);
   }
-  // Variants come in pairs (before, after): each pair's ratio, and per role.
-  for (let i = 0; i + 1 < c.variants.length; i += 2) {
-    const [a, b] = [c.variants[i].median, c.variants[i + 1].median];
+  // Each variant compared with another (`against`): the ratio, and per role.
+  for (const now of c.variants) {
+    const v = c.variants.find((x) => x.name === variantAgainst(c, now.name));
+    if (!v) continue;
+    const [a, b] = [v.median, now.median];
     console.log(
-      `\n  ${c.variants[i + 1].name} / ${c.variants[i].name}: CPU ×${(b.totalCpuS / a.totalCpuS).toFixed(2)} (${a.totalCpuS.toFixed(2)} → ${b.totalCpuS.toFixed(2)} s), wall ×${(b.wallS / a.wallS).toFixed(2)}`,
+      `\n  ${now.name} / ${v.name}: CPU ×${(b.totalCpuS / a.totalCpuS).toFixed(2)} (${a.totalCpuS.toFixed(2)} → ${b.totalCpuS.toFixed(2)} s), wall ×${(b.wallS / a.wallS).toFixed(2)}`,
     );
-    for (const role of a.byRole.map((x) => x.role)) {
+    for (const role of [...new Set([...a.byRole, ...b.byRole].map((x) => x.role))]) {
       const [x, y] = [a, b].map((r) => r.byRole.find((z) => z.role === role)?.cpuS ?? 0);
-      console.log(`    ${role.padEnd(22)} ${x.toFixed(2).padStart(6)} → ${y.toFixed(2).padStart(6)} s`);
+      console.log(`    ${role.padEnd(24)} ${x.toFixed(2).padStart(6)} → ${y.toFixed(2).padStart(6)} s`);
     }
   }
 }
+
+const variantAgainst = (c: ProfileComparison, name: string) => c.variants.find((v) => v.name === name)?.against;

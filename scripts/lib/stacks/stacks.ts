@@ -13,12 +13,18 @@ import { LocalWorkspace, Stack, StackNotFoundError } from "@pulumi/pulumi/automa
 import { devDir, workspaceOptions } from "../engine/pulumi-env";
 import { FleetProject } from "./tenants";
 import { tenantCredentialEnv } from "./credentials";
+import { tenantProgram, withProgramEnv } from "./inline";
 
 export interface FleetEngineOptions {
   /** Backend folder under .pulumi-dev/backends when PULUMI_BACKEND_URL is not set (default "default"). */
   localBackend?: string;
   /** The Pulumi home's name under .pulumi-dev/fleet-homes (default slot-<n>); a worker process gives its own. */
   homeTag?: string;
+  /**
+   * Run the tenant program inline, in this process (./inline.ts), not in a new Node process per
+   * run; one tenant at a time per process. The fleet commands give it to their engine workers.
+   */
+  inline?: boolean;
 }
 
 /** The tenant's stack; `create` makes it when missing (preview and up of a new tenant), otherwise a missing stack is an error. */
@@ -59,13 +65,16 @@ export async function onTenantStack<T>(
 ): Promise<T> {
   const ws = await slotWorkspace(p, slot, o);
   useTenantCredentials(p, tenant, ws);
-  const unselected: LocalWorkspace = Object.create(ws, { selectStack: { value: async () => undefined } });
+  // Inline: the stack's operations run the program through this view's `program` (Stack.preview/up read it).
+  const programmed: PropertyDescriptorMap = o.inline ? { program: { value: tenantProgram(p) } } : {};
+  const run = (s: Stack) => (o.inline ? withProgramEnv(tenant, { ...ws.envVars }, p.root, () => op(s)) : op(s));
+  const unselected: LocalWorkspace = Object.create(ws, { selectStack: { value: async () => undefined }, ...programmed });
   try {
-    return await op(await Stack.select(tenant, unselected));
+    return await run(await Stack.select(tenant, unselected));
   } catch (e) {
     if (!(e instanceof StackNotFoundError)) throw e;
   }
-  return op(await Stack.createOrSelect(tenant, ws));
+  return run(await Stack.createOrSelect(tenant, Object.create(ws, programmed) as LocalWorkspace));
 }
 
 /** The slot's workspace is reused tenant after tenant: each gets its own accounts' credentials. */

@@ -76,6 +76,7 @@ export function selectFleet(inv: Invocation): FleetRun {
     changedSince: flags["changed-since"],
     policyPacks: flags["no-policy"] ? undefined : [path.join(projectRoot, "policies")],
     refresh: flags.refresh === true,
+    inline: flags.inline === true,
     onProgress: (p) => process.stderr.write(`${progressLine(command, p)}\n`),
     log: (l) => process.stderr.write(`${l}\n`),
   };

@@ -38,6 +38,7 @@ export const FLEET_OPTIONS = {
   "engine-only": { type: "boolean" },
   waves: { type: "string" },
   refresh: { type: "boolean" },
+  inline: { type: "boolean" },
   server: { type: "string" },
   snapshot: { type: "string" },
   repository: { type: "string" },

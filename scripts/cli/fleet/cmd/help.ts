@@ -79,6 +79,15 @@ const OPTIONS: OptionHelp[] = [
   { flag: "--no-policy", lines: ["preview/up without the policy pack (policies/)"], for: ["preview", "up"] },
   { flag: "--refresh", lines: ["up: refresh first, so a server lost behind the stack's back is rebuilt"], for: ["up"] },
   {
+    flag: "--inline",
+    lines: [
+      "preview/up/worker: run the tenant program inline in one long-lived engine",
+      "worker process per --concurrency slot (SDK and program load once), not in",
+      "a new Node process per tenant; the result is the same",
+    ],
+    for: ["preview", "up", "worker"],
+  },
+  {
     flag: "--tenant T",
     lines: ["backup/restore/rebuild: the tenant; recover: the stack to recover (its name in the backend)"],
     for: ["backup", "restore", "rebuild", "recover"],

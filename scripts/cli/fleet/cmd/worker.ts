@@ -12,7 +12,12 @@ export const worker: FleetCommand = {
   async run(inv) {
     const { database, concurrency } = selectFleet(inv);
     if (!database) usage("worker needs --database URL (or PENGUINMAILS_DATABASE_URL)");
-    await fleetWorker({ url: database, concurrency: concurrency ?? 1, log: (l) => process.stderr.write(`${l}\n`) });
+    await fleetWorker({
+      url: database,
+      concurrency: concurrency ?? 1,
+      inline: inv.flags.inline === true,
+      log: (l) => process.stderr.write(`${l}\n`),
+    });
     return 0;
   },
 };

@@ -1,0 +1,113 @@
+/**
+ * The tenant program run inline in a long-lived engine worker (`fleet preview/up --inline`,
+ * scripts/cli/fleet/engine-workers.ts) gives the same result as the CLI program (a Node process
+ * per run): one tenant is applied with the CLI program, then previewed and applied again inline,
+ * on the stand-ins and a local backend. Inline sees nothing to change, and the checkpoint's
+ * resources (URN, type, inputs) and the stack outputs are identical before and after. A tenant
+ * whose config the program refuses fails with its own errors inline too, without ending the
+ * worker, which takes the next tenant.
+ */
+import * as path from "path";
+import * as fs from "fs";
+import { devDir, projectRoot, workDirFor } from "../../scripts/lib/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
+import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
+import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
+import { standinEnv } from "../../scripts/dev/standins/env";
+import { FleetOptions, fleetPreview, fleetUp } from "../../scripts/cli/fleet/commands";
+import { engineWorkerPids, stopEngineWorkers } from "../../scripts/cli/fleet/engine-workers";
+import { openTenantStack } from "../../scripts/lib/stacks/stacks";
+import { fleetProject } from "../../scripts/lib/stacks/tenants";
+import { TenantChange } from "../../scripts/lib/stacks/changes";
+import { ENGINE_TEST_CEILING_MS } from "./harness";
+
+const KEY = "sim-key-inline-program-0123456789";
+const CF_TOKEN = "sim-cf-token-inline-program-0123456789";
+const BACKEND = `inline-program-${process.pid}`;
+jest.setTimeout(ENGINE_TEST_CEILING_MS);
+
+interface Checkpoint {
+  resources: Array<{ urn: string; type: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }>;
+}
+
+/**
+ * What must not differ between the two programs: each resource's URN, type and inputs, by URN (the
+ * checkpoint lists resources in the order the run registered them, which parallel steps vary).
+ */
+const resourcesOf = (c: Checkpoint) =>
+  c.resources.map((r) => ({ urn: r.urn, type: r.type, inputs: r.inputs ?? {} })).sort((a, b) => a.urn.localeCompare(b.urn));
+const stackOutputs = (c: Checkpoint) => c.resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs ?? {};
+const changed = (c: TenantChange) =>
+  [c.servers, c.ips, c.dns].flatMap((x) => Object.entries(x).flatMap(([op, names]) => names.map((n) => `${op} ${n}`)));
+
+describe("the tenant program inline in an engine worker", () => {
+  let sim: HostwindsSim;
+  let cf: CloudflareSim;
+  const dir = workDirFor(`inline-program-${process.pid}`);
+  const saved = { ...process.env };
+  const opts = (inline: boolean): FleetOptions => ({
+    project: fleetProject(dir),
+    concurrency: 1,
+    localBackend: BACKEND,
+    policyPacks: [path.join(projectRoot, "policies")],
+    inline,
+  });
+  const checkpoint = async (tenant: string) =>
+    (await (await openTenantStack(fleetProject(dir), tenant, 0, { localBackend: BACKEND }, false)).exportStack()).deployment as Checkpoint;
+
+  beforeAll(async () => {
+    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 150 }).start();
+    cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+    // The fleet commands give the engine (and the workers) this process's environment.
+    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN));
+    makeFleetProject(dir);
+    for (const t of ["ia", "ib"]) cf.addZone(`${t}-mail.com`);
+    writeSmallTenant(dir, "ia", { sendingIps: 2 });
+    // A starter tenant may not have this many IPs: the program stops with its own error.
+    writeSmallTenant(dir, "ib", { sendingIps: 40 });
+  });
+  afterAll(async () => {
+    await stopEngineWorkers();
+    const s = await openTenantStack(fleetProject(dir), "ia", 0, { localBackend: BACKEND }, false).catch(() => undefined);
+    if (s) await s.destroy().catch(() => undefined);
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await sim.stop();
+    await cf.stop();
+    fs.rmSync(path.join(devDir, "backends", BACKEND), { recursive: true, force: true });
+  });
+
+  test("applied by the CLI program, the inline program previews and applies no change: same resources, inputs and outputs", async () => {
+    const [byCli] = await fleetUp(opts(false), ["ia"]);
+    expect(byCli.error ?? "").toBe("");
+    expect(changed(byCli).length).toBeGreaterThan(0);
+    const before = await checkpoint("ia");
+
+    const [preview] = await fleetPreview(opts(true), ["ia"]);
+    expect(preview.error ?? "").toBe("");
+    expect(preview.status).toBe("ok");
+    expect(changed(preview)).toEqual([]);
+    const worker = engineWorkerPids();
+    expect(worker).toHaveLength(1);
+
+    const [up] = await fleetUp(opts(true), ["ia"]);
+    expect(up.error ?? "").toBe("");
+    expect(changed(up)).toEqual([]);
+    // The same worker process ran both: the program loaded once.
+    expect(engineWorkerPids()).toEqual(worker);
+
+    const after = await checkpoint("ia");
+    expect(resourcesOf(after)).toEqual(resourcesOf(before));
+    expect(stackOutputs(after)).toEqual(stackOutputs(before));
+    expect(Object.keys(stackOutputs(after)).length).toBeGreaterThan(0);
+  });
+
+  test("a config the program refuses fails that tenant inline with its errors; the worker lives on for the next", async () => {
+    const [bad, good] = await fleetPreview(opts(true), ["ib", "ia"]);
+    expect(bad.status).toBe("failed");
+    expect(bad.error).toMatch(/ib/);
+    expect(good.status).toBe("ok");
+    expect(changed(good)).toEqual([]);
+    expect(engineWorkerPids()).toHaveLength(1);
+  });
+});
