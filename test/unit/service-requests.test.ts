@@ -30,6 +30,35 @@ const ips: KnownIp[] = [
   { ip: "198.51.0.12", server: "mx1", role: "standby", slot: 1 },
 ];
 
+/** A config repository as the service finds it: a bare remote and a person's clone of it that pushed
+ *  `Pulumi.yaml` and a stack file per tenant (`tenants`, one commit). */
+function configRemote(dir: string, name: string, tenants: Record<string, object>) {
+  const remote = path.join(dir, `${name}.git`);
+  const work = path.join(dir, `${name}-work`);
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
+  execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+  fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
+  git("init", "-q", "-b", "main");
+  git("config", "user.email", "t@test.invalid");
+  git("config", "user.name", "t");
+  fs.writeFileSync(path.join(work, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nstackConfigDir: stacks\n`);
+  const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
+  for (const [t, config] of Object.entries(tenants)) fs.writeFileSync(file(t), stringify({ config: { [TENANT_KEY]: config } }));
+  git("add", "-A");
+  git("commit", "-qm", Object.keys(tenants).length ? "tenants" : name);
+  git("remote", "add", "origin", remote);
+  git("push", "-q", "origin", "main");
+  const remoteGit = (...args: string[]) => execFileSync("git", ["--git-dir", remote, ...args], { encoding: "utf8" }).trim();
+  return {
+    remote,
+    work,
+    git,
+    file,
+    log: () => remoteGit("log", "main", "--format=%s").split("\n"),
+    tip: () => remoteGit("rev-parse", "main"),
+  };
+}
+
 describe("service requests", () => {
   test("each kind is the one change a person would make", () => {
     expect(changeTenant(base, "acquire_ips", { server: "mx1", count: 1 }, ips).servers[0].sendingIps).toBe(3);
@@ -112,22 +141,7 @@ describe("service requests", () => {
   test("a push refused because main moved is made again on the new tip", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-repo-"));
     try {
-      const remote = path.join(dir, "config.git");
-      const work = path.join(dir, "work");
-      const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
-      execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
-      fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
-      git(work, "init", "-q", "-b", "main");
-      git(work, "config", "user.email", "t@test.invalid");
-      git(work, "config", "user.name", "t");
-      fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
-      const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
-      fs.writeFileSync(file("acme"), stringify({ config: { [TENANT_KEY]: raw } }));
-      fs.writeFileSync(file("globex"), stringify({ config: { [TENANT_KEY]: { ...raw, id: "globex" } } }));
-      git(work, "add", "-A");
-      git(work, "commit", "-qm", "tenants");
-      git(work, "remote", "add", "origin", remote);
-      git(work, "push", "-q", "origin", "main");
+      const { remote, git, file, log, tip } = configRemote(dir, "config", { acme: raw, globex: { ...raw, id: "globex" } });
 
       const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
       const p = await repo.checkout(0);
@@ -141,8 +155,8 @@ describe("service requests", () => {
           if (calls === 1) {
             // a person merges a change to another tenant while the service works
             fs.writeFileSync(file("globex"), stringify({ config: { [TENANT_KEY]: { ...raw, id: "globex", monthlyBudgetUsd: 30 } } }));
-            git(work, "commit", "-qam", "globex: budget 30");
-            git(work, "push", "-q", "origin", "main");
+            git("commit", "-qam", "globex: budget 30");
+            git("push", "-q", "origin", "main");
           }
           return { ...(before as object), monthlyBudgetUsd: 40 };
         },
@@ -150,9 +164,8 @@ describe("service requests", () => {
         async (pending) => void recorded.push(pending),
       );
       expect(calls).toBe(2);
-      const log = execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
-      expect(log).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
-      expect(execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim()).toBe(sha);
+      expect(log()).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
+      expect(tip()).toBe(sha);
       // the sha recorded before each push: the last one is what reached the branch, the first did not
       expect(recorded).toHaveLength(2);
       expect(recorded[1]).toBe(sha);
@@ -168,29 +181,13 @@ describe("service requests", () => {
   test("a removal and a revert whose push is refused because main moved are made again on the new tip, like a change", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-remove-"));
     try {
-      const remote = path.join(dir, "config.git");
-      const work = path.join(dir, "work");
-      const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
-      execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
-      fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
-      git(work, "init", "-q", "-b", "main");
-      git(work, "config", "user.email", "t@test.invalid");
-      git(work, "config", "user.name", "t");
-      fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
-      const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
-      for (const t of ["acme", "globex"]) fs.writeFileSync(file(t), stringify({ config: { [TENANT_KEY]: { ...raw, id: t } } }));
-      git(work, "add", "-A");
-      git(work, "commit", "-qm", "tenants");
-      git(work, "remote", "add", "origin", remote);
-      git(work, "push", "-q", "origin", "main");
+      const { remote, git, file, log, tip } = configRemote(dir, "config", { acme: raw, globex: { ...raw, id: "globex" } });
       const personPushes = (msg: string) => {
-        git(work, "pull", "-q", "--rebase", "origin", "main");
+        git("pull", "-q", "--rebase", "origin", "main");
         fs.appendFileSync(file("globex"), `# ${msg}\n`);
-        git(work, "commit", "-qam", msg);
-        git(work, "push", "-q", "origin", "main");
+        git("commit", "-qam", msg);
+        git("push", "-q", "origin", "main");
       };
-      const log = () => execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
-      const tip = () => execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim();
 
       const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
       let p = await repo.checkout(0);
@@ -231,22 +228,7 @@ describe("service requests", () => {
   test("a clone of another remote (the service restarted with a changed --config-repo) is made again, never pushed to", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-origin-"));
     try {
-      const make = (name: string) => {
-        const remote = path.join(dir, `${name}.git`);
-        const work = path.join(dir, `${name}-work`);
-        execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
-        fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
-        const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
-        git("init", "-q", "-b", "main");
-        git("config", "user.email", "t@test.invalid");
-        git("config", "user.name", "t");
-        fs.writeFileSync(path.join(work, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nstackConfigDir: stacks\n`);
-        git("add", "-A");
-        git("commit", "-qm", name);
-        git("remote", "add", "origin", remote);
-        git("push", "-q", "origin", "main");
-        return remote;
-      };
+      const make = (name: string) => configRemote(dir, name, {}).remote;
       const old = make("old");
       const fresh = make("fresh");
       const clones = path.join(dir, "clones");
