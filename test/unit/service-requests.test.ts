@@ -9,26 +9,14 @@ import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
 import { parseTenant } from "../../providers/model/tenant";
-import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../service/requests";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
+import { changeTenant, judgeTenant } from "../../service/requests";
 import { ConfigRepo, TENANT_KEY } from "../../service/config-repo";
 import { sign, verifySignature } from "../../service/webhooks";
 import { WEBHOOK_ATTEMPTS } from "../../service/lifecycle";
-import { defaultPriceBook } from "../../providers/hostwinds/catalog";
+import { ips, raw, refused, tenant } from "../fixtures/service-tenant";
 
-const raw = {
-  id: "acme",
-  tier: "growth",
-  monthlyBudgetUsd: 25,
-  zone: "acme-mail.com",
-  domains: [{ name: "acme-mail.com" }],
-  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }],
-};
-const base = parseTenant("acme", raw, defaultPriceBook());
-const ips: KnownIp[] = [
-  { ip: "198.51.0.10", server: "mx1", role: "sending", slot: 1 },
-  { ip: "198.51.0.11", server: "mx1", role: "sending", slot: 2 },
-  { ip: "198.51.0.12", server: "mx1", role: "standby", slot: 1 },
-];
+const base = tenant;
 
 /** A config repository as the service finds it: a bare remote and a person's clone of it that pushed
  *  `Pulumi.yaml` and a stack file per tenant (`tenants`, one commit). */
@@ -80,15 +68,6 @@ describe("service requests", () => {
   });
 
   test("what cannot be done is refused with a reason naming the tenant and what to do", () => {
-    const refused = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(RequestRejected);
-        return (e as Error).message;
-      }
-      throw new Error("not refused");
-    };
     expect(refused(() => changeTenant(base, "remove_domain", { domain: "acme-mail.com" }, ips))).toMatch(
       /acme-mail.com is the first domain of tenant acme: the servers' host names \(mx1.acme-mail.com\) live under it/,
     );
