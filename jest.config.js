@@ -10,6 +10,9 @@ module.exports = {
   testMatch: ["**/*.test.ts"],
   transform: {
     // ts-jest compiles module nodenext to CommonJS (as Node runs dist/) and says so per file (151002): quiet that note.
+    // tsconfig.json's isolatedModules makes it transpile each file alone, without type-checking it and all it
+    // imports once per test file (a unit file's compile: 70 s → 22 s at load 13); the types are checked by
+    // `npm run build` (tsc over the tests too), which `npm test` runs first (its pretest).
     "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json", diagnostics: { warnOnly: false, ignoreCodes: [151002] } }],
   },
   testTimeout: 600000,

@@ -10,25 +10,13 @@
 # usage: scripts/toolchain.sh [--quiet] [--print-bin] [--help]
 set -euo pipefail
 
-QUIET=0; PRINT_BIN=0
-for arg in "$@"; do
-  case "$arg" in
-    --quiet) QUIET=1 ;;
-    --print-bin) PRINT_BIN=1; QUIET=1 ;;
-    -h|--help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
-      echo
-      echo "Environment: PENGUINMAILS_CACHE (default ~/.cache/penguinmails-infra)"
-      exit 0 ;;
-    *) echo "toolchain: unknown option '$arg' (see --help)" >&2; exit 2 ;;
-  esac
-done
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The flags, the cache, the Go environment and the build's progress, shared with scripts/dev/gofakes3.sh.
+# shellcheck source=scripts/toolchain/cached-build.sh
+source "$ROOT/scripts/toolchain/cached-build.sh"
+cached_build_flags toolchain 2,10 "$@"
+
 GLUE="$ROOT/scripts/toolchain"
-CACHE="${PENGUINMAILS_CACHE:-$HOME/.cache/penguinmails-infra}"
-START=$(date +%s)
-say() { [ "$QUIET" = 1 ] || echo "toolchain: $*" >&2; }
 
 lockver() { # version of an npm package in package-lock.json
   node -e 'const l=require(process.argv[1]);const p=l.packages["node_modules/"+process.argv[2]];if(!p){console.error("toolchain: "+process.argv[2]+" is not in package-lock.json: run npm ci");process.exit(1)}console.log(p.version)' "$ROOT/package-lock.json" "$1"
@@ -61,25 +49,11 @@ fi
 mkdir -p "$BIN"
 
 # A cold build spends minutes inside single commands (go mod download, go build): a heartbeat names
-# the step still running and its time every HEARTBEAT seconds, so the build is never silent for long.
-HEARTBEAT=${PENGUINMAILS_TOOLCHAIN_HEARTBEAT:-20}
-STEP_FILE=$(mktemp)
-step() {
-  echo "toolchain [$(( $(date +%s) - START ))s] $*" >&2
-  echo "$(date +%s) $*" > "$STEP_FILE"
-}
+# the step still running and its time every 20 seconds, so the build is never silent for long.
+heartbeat_start
 step "toolchain $KEY is not in $CACHE yet: preparing it (a cold build takes a while; progress follows)"
-( while sleep "$HEARTBEAT" </dev/null >/dev/null 2>&1; do
-    [ -e "$STEP_FILE" ] || exit 0
-    read -r since what < "$STEP_FILE" || continue
-    echo "toolchain [$(( $(date +%s) - START ))s] still at: ${what} ($(( $(date +%s) - since ))s on this step)" >&2
-  done ) &
-HEARTBEAT_PID=$!
-trap 'kill "$HEARTBEAT_PID" 2>/dev/null || true; rm -f "$STEP_FILE"' EXIT
 
-export GOFLAGS=-mod=mod CGO_ENABLED=0
-# The checksum database is not reachable here; module contents still come only from the module proxy.
-export GOSUMDB=off
+go_env
 GOBUILD=(go build -trimpath -ldflags)
 
 have_version() { # have_version <binary> <version>: does an installed binary report this version?

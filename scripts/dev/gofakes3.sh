@@ -12,36 +12,23 @@ set -euo pipefail
 # The version the tests run against (issue 28). A new version is a new cache entry.
 GOFAKES3_V=v1.2.0
 
-QUIET=0; PRINT_BIN=0
-for arg in "$@"; do
-  case "$arg" in
-    --quiet) QUIET=1 ;;
-    --print-bin) PRINT_BIN=1; QUIET=1 ;;
-    -h|--help)
-      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-      echo
-      echo "Environment: PENGUINMAILS_CACHE (default ~/.cache/penguinmails-infra)"
-      exit 0 ;;
-    *) echo "gofakes3: unknown option '$arg' (see --help)" >&2; exit 2 ;;
-  esac
-done
+# The flags, the cache, the Go environment and the build's progress, shared with scripts/toolchain.sh.
+# shellcheck source=scripts/toolchain/cached-build.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/toolchain/cached-build.sh"
+cached_build_flags gofakes3 2,9 "$@"
 
-CACHE="${PENGUINMAILS_CACHE:-$HOME/.cache/penguinmails-infra}"
 DIR="$CACHE/gofakes3/$GOFAKES3_V"
 BIN="$DIR/gofakes3"
-say() { [ "$QUIET" = 1 ] || echo "gofakes3: $*" >&2; }
 
 if [ ! -x "$BIN" ]; then
-  export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
-  command -v go >/dev/null || { echo "gofakes3: Go is needed to build gofakes3 (apt-get install golang-go; .ci/run installs it)" >&2; exit 1; }
-  # Debian's Go may be older than the module's go line; let Go fetch the toolchain it names.
-  export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0
-  # The checksum database is not reachable here; the module still comes only from the module proxy.
-  export GOSUMDB=off GOFLAGS=-mod=mod
-  echo "gofakes3: building github.com/johannesboyne/gofakes3 $GOFAKES3_V into $DIR (once; about a minute cold)" >&2
+  go_env
+  need_go
   mkdir -p "$DIR"
   W=$(mktemp -d)
-  trap 'rm -rf "$W"' EXIT
+  # shellcheck disable=SC2016  # expanded by the exit trap
+  CACHED_BUILD_CLEANUP='rm -rf "$W"'
+  heartbeat_start
+  step "building github.com/johannesboyne/gofakes3 $GOFAKES3_V into $DIR (once; about a minute cold)"
   # `go install module/cmd@version` builds at exactly that version, outside any module.
   GOBIN="$W" go install -trimpath -ldflags "-s -w" "github.com/johannesboyne/gofakes3/cmd/gofakes3@$GOFAKES3_V"
   mv "$W/gofakes3" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"

@@ -8,7 +8,8 @@ import { ipWarmup } from "../../providers/model/warmup";
 import { warmupPlan } from "../../components/warmup-cap";
 import { defaultPriceBook } from "../../providers/hostwinds/catalog";
 import { ReputationInputs, SwitchInputs, reputationScore, switchDecision } from "../../service/reputation";
-import { KnownIp, RequestRejected, changeTenant, judgeTenant, requestBodies } from "../../service/requests";
+import { KnownIp, changeTenant, judgeTenant, requestBodies } from "../../service/requests";
+import { ips as shared, raw, refused, tenant } from "../fixtures/service-tenant";
 import { settings, submission, usageBatch } from "../../service/schemas";
 import { warmupToday } from "../../service/tenant-ips";
 
@@ -102,29 +103,8 @@ describe("the automatic switch's decision", () => {
   });
 });
 
-const raw = {
-  id: "acme",
-  tier: "growth",
-  monthlyBudgetUsd: 25,
-  zone: "acme-mail.com",
-  domains: [{ name: "acme-mail.com" }],
-  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }],
-};
-const tenant = parseTenant("acme", raw, defaultPriceBook());
-const ips: KnownIp[] = [
-  { ip: "198.51.0.10", server: "mx1", role: "sending", slot: 1 },
-  { ip: "198.51.0.11", server: "mx1", role: "paused", slot: 2 },
-  { ip: "198.51.0.12", server: "mx1", role: "sending", slot: 1 },
-];
-const refused = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof RequestRejected) return e.message;
-    throw e;
-  }
-  throw new Error("not refused");
-};
+// 198.51.0.11 paused (the recovery requests' subject)
+const ips: KnownIp[] = shared.map((ip) => (ip.ip === "198.51.0.11" ? { ...ip, role: "paused" } : ip));
 
 describe("warm-up and recovery requests", () => {
   test("set_warmup sets that IP's own warm-up by its slot, keeping what the body leaves out", () => {

@@ -9,26 +9,43 @@ import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
 import { parseTenant } from "../../providers/model/tenant";
-import { KnownIp, RequestRejected, changeTenant, judgeTenant } from "../../service/requests";
+import { defaultPriceBook } from "../../providers/hostwinds/catalog";
+import { changeTenant, judgeTenant } from "../../service/requests";
 import { ConfigRepo, TENANT_KEY } from "../../service/config-repo";
 import { sign, verifySignature } from "../../service/webhooks";
 import { WEBHOOK_ATTEMPTS } from "../../service/lifecycle";
-import { defaultPriceBook } from "../../providers/hostwinds/catalog";
+import { ips, raw, refused, tenant } from "../fixtures/service-tenant";
 
-const raw = {
-  id: "acme",
-  tier: "growth",
-  monthlyBudgetUsd: 25,
-  zone: "acme-mail.com",
-  domains: [{ name: "acme-mail.com" }],
-  servers: [{ name: "mx1", location: 1, plan: 101, sendingIps: 2, standbyIps: 1 }],
-};
-const base = parseTenant("acme", raw, defaultPriceBook());
-const ips: KnownIp[] = [
-  { ip: "198.51.0.10", server: "mx1", role: "sending", slot: 1 },
-  { ip: "198.51.0.11", server: "mx1", role: "sending", slot: 2 },
-  { ip: "198.51.0.12", server: "mx1", role: "standby", slot: 1 },
-];
+const base = tenant;
+
+/** A config repository as the service finds it: a bare remote and a person's clone of it that pushed
+ *  `Pulumi.yaml` and a stack file per tenant (`tenants`, one commit). */
+function configRemote(dir: string, name: string, tenants: Record<string, object>) {
+  const remote = path.join(dir, `${name}.git`);
+  const work = path.join(dir, `${name}-work`);
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
+  execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
+  fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
+  git("init", "-q", "-b", "main");
+  git("config", "user.email", "t@test.invalid");
+  git("config", "user.name", "t");
+  fs.writeFileSync(path.join(work, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nstackConfigDir: stacks\n`);
+  const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
+  for (const [t, config] of Object.entries(tenants)) fs.writeFileSync(file(t), stringify({ config: { [TENANT_KEY]: config } }));
+  git("add", "-A");
+  git("commit", "-qm", Object.keys(tenants).length ? "tenants" : name);
+  git("remote", "add", "origin", remote);
+  git("push", "-q", "origin", "main");
+  const remoteGit = (...args: string[]) => execFileSync("git", ["--git-dir", remote, ...args], { encoding: "utf8" }).trim();
+  return {
+    remote,
+    work,
+    git,
+    file,
+    log: () => remoteGit("log", "main", "--format=%s").split("\n"),
+    tip: () => remoteGit("rev-parse", "main"),
+  };
+}
 
 describe("service requests", () => {
   test("each kind is the one change a person would make", () => {
@@ -52,15 +69,6 @@ describe("service requests", () => {
   });
 
   test("what cannot be done is refused with a reason naming the tenant and what to do", () => {
-    const refused = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(RequestRejected);
-        return (e as Error).message;
-      }
-      throw new Error("not refused");
-    };
     expect(refused(() => changeTenant(base, "remove_domain", { domain: "acme-mail.com" }, ips))).toMatch(
       /acme-mail.com is the first domain of tenant acme: the servers' host names \(mx1.acme-mail.com\) live under it/,
     );
@@ -116,22 +124,7 @@ describe("service requests", () => {
   test("a push refused because main moved is made again on the new tip", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-repo-"));
     try {
-      const remote = path.join(dir, "config.git");
-      const work = path.join(dir, "work");
-      const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
-      execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
-      fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
-      git(work, "init", "-q", "-b", "main");
-      git(work, "config", "user.email", "t@test.invalid");
-      git(work, "config", "user.name", "t");
-      fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
-      const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
-      fs.writeFileSync(file("acme"), stringify({ config: { [TENANT_KEY]: raw } }));
-      fs.writeFileSync(file("globex"), stringify({ config: { [TENANT_KEY]: { ...raw, id: "globex" } } }));
-      git(work, "add", "-A");
-      git(work, "commit", "-qm", "tenants");
-      git(work, "remote", "add", "origin", remote);
-      git(work, "push", "-q", "origin", "main");
+      const { remote, git, file, log, tip } = configRemote(dir, "config", { acme: raw, globex: { ...raw, id: "globex" } });
 
       const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
       const p = await repo.checkout(0);
@@ -145,8 +138,8 @@ describe("service requests", () => {
           if (calls === 1) {
             // a person merges a change to another tenant while the service works
             fs.writeFileSync(file("globex"), stringify({ config: { [TENANT_KEY]: { ...raw, id: "globex", monthlyBudgetUsd: 30 } } }));
-            git(work, "commit", "-qam", "globex: budget 30");
-            git(work, "push", "-q", "origin", "main");
+            git("commit", "-qam", "globex: budget 30");
+            git("push", "-q", "origin", "main");
           }
           return { ...(before as object), monthlyBudgetUsd: 40 };
         },
@@ -154,9 +147,8 @@ describe("service requests", () => {
         async (pending) => void recorded.push(pending),
       );
       expect(calls).toBe(2);
-      const log = execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
-      expect(log).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
-      expect(execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim()).toBe(sha);
+      expect(log()).toEqual(["service: raise budget", "globex: budget 30", "tenants"]);
+      expect(tip()).toBe(sha);
       // the sha recorded before each push: the last one is what reached the branch, the first did not
       expect(recorded).toHaveLength(2);
       expect(recorded[1]).toBe(sha);
@@ -172,29 +164,13 @@ describe("service requests", () => {
   test("a removal and a revert whose push is refused because main moved are made again on the new tip, like a change", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-remove-"));
     try {
-      const remote = path.join(dir, "config.git");
-      const work = path.join(dir, "work");
-      const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8" }).trim();
-      execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
-      fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
-      git(work, "init", "-q", "-b", "main");
-      git(work, "config", "user.email", "t@test.invalid");
-      git(work, "config", "user.name", "t");
-      fs.writeFileSync(path.join(work, "Pulumi.yaml"), "name: p\nruntime: nodejs\nstackConfigDir: stacks\n");
-      const file = (t: string) => path.join(work, "stacks", `Pulumi.${t}.yaml`);
-      for (const t of ["acme", "globex"]) fs.writeFileSync(file(t), stringify({ config: { [TENANT_KEY]: { ...raw, id: t } } }));
-      git(work, "add", "-A");
-      git(work, "commit", "-qm", "tenants");
-      git(work, "remote", "add", "origin", remote);
-      git(work, "push", "-q", "origin", "main");
+      const { remote, git, file, log, tip } = configRemote(dir, "config", { acme: raw, globex: { ...raw, id: "globex" } });
       const personPushes = (msg: string) => {
-        git(work, "pull", "-q", "--rebase", "origin", "main");
+        git("pull", "-q", "--rebase", "origin", "main");
         fs.appendFileSync(file("globex"), `# ${msg}\n`);
-        git(work, "commit", "-qam", msg);
-        git(work, "push", "-q", "origin", "main");
+        git("commit", "-qam", msg);
+        git("push", "-q", "origin", "main");
       };
-      const log = () => execFileSync("git", ["--git-dir", remote, "log", "main", "--format=%s"], { encoding: "utf8" }).trim().split("\n");
-      const tip = () => execFileSync("git", ["--git-dir", remote, "rev-parse", "main"], { encoding: "utf8" }).trim();
 
       const repo = new ConfigRepo({ remote, branch: "main", dir: path.join(dir, "clones") });
       let p = await repo.checkout(0);
@@ -235,22 +211,7 @@ describe("service requests", () => {
   test("a clone of another remote (the service restarted with a changed --config-repo) is made again, never pushed to", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "service-origin-"));
     try {
-      const make = (name: string) => {
-        const remote = path.join(dir, `${name}.git`);
-        const work = path.join(dir, `${name}-work`);
-        execFileSync("git", ["init", "-q", "--bare", "-b", "main", remote]);
-        fs.mkdirSync(path.join(work, "stacks"), { recursive: true });
-        const git = (...args: string[]) => execFileSync("git", args, { cwd: work, encoding: "utf8" }).trim();
-        git("init", "-q", "-b", "main");
-        git("config", "user.email", "t@test.invalid");
-        git("config", "user.name", "t");
-        fs.writeFileSync(path.join(work, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nstackConfigDir: stacks\n`);
-        git("add", "-A");
-        git("commit", "-qm", name);
-        git("remote", "add", "origin", remote);
-        git("push", "-q", "origin", "main");
-        return remote;
-      };
+      const make = (name: string) => configRemote(dir, name, {}).remote;
       const old = make("old");
       const fresh = make("fresh");
       const clones = path.join(dir, "clones");

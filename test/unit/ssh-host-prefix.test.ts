@@ -1,4 +1,4 @@
-import { sshHostPrefix } from "../../scripts/dev/standins/ssh-host";
+import { SshHostSim, sshHostPrefix } from "../../scripts/dev/standins/ssh-host";
 
 describe("the SSH-host stand-in's loopback prefix", () => {
   test("the override wins", () => {
@@ -18,5 +18,12 @@ describe("the SSH-host stand-in's loopback prefix", () => {
       }
     // 1,200 checkouts × processes spread over the 253 prefixes (a constant would give one).
     expect(seen.size).toBeGreaterThan(200);
+  });
+
+  test("whether this machine can run the stand-in is found once per process, then kept (no unshare per ask)", () => {
+    const kept = () => (SshHostSim as unknown as { unavailable: string | undefined | null }).unavailable;
+    const first = SshHostSim.unavailableReason();
+    expect(kept()).toBe(first);
+    for (let i = 0; i < 5; i++) expect(SshHostSim.unavailableReason()).toBe(first);
   });
 });

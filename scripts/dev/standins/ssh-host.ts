@@ -150,8 +150,14 @@ export class SshHostSim implements ServerHosts {
     if (!o.rootfs && !SshHostSim.unavailableReason()) this.rootfses.set(suite, debianRootfs(suite));
   }
 
-  /** Whether this machine can run the stand-in (root, unshare, overlayfs), and if not, why. */
+  /** Whether this machine can run the stand-in (root, unshare, overlayfs), and if not, why: found
+   *  once per process (finding it spawns `unshare`; every stand-in, demo and test file asks). */
   static unavailableReason(): string | undefined {
+    if (SshHostSim.unavailable === null) SshHostSim.unavailable = SshHostSim.whyUnavailable();
+    return SshHostSim.unavailable;
+  }
+  private static unavailable: string | undefined | null = null;
+  private static whyUnavailable(): string | undefined {
     if (process.getuid?.() !== 0) return "the SSH-host stand-in needs root (mount namespaces, overlayfs, port 22)";
     try {
       execFileSync("unshare", ["-m", "-n", "--propagation", "private", "true"], { stdio: "ignore" });
