@@ -2,12 +2,18 @@
  * The mailboxes part of `npm run demo -- --service` (issue 26): a tenant's server with MailU on the
  * SSH-host stand-in, two mailboxes created through the API, and the one-time credentials each
  * request's result shows (password masked here but for its first 2 characters) with the SMTP and
- * IMAP settings; a second read of the same result no longer has the password.
+ * IMAP settings; a second read of the same result no longer has the password. Then one message
+ * from each mailbox, submitted with its password (587, AUTH), DKIM-signed as MailU signs and relayed by
+ * the install's relay to a sink in the host (./mailu-submission.ts): the IP and HELO it left by, and
+ * mailauth's DKIM verdict against the published record.
  */
 import * as path from "path";
 import { devDir } from "../lib/engine/pulumi-env";
 import { ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { SshHostSim } from "./standins/ssh-host";
+import { DnsSim } from "./standins/dns";
+import { startRelay } from "./relay-harness";
+import { MailboxLogin, judge, startSubmission, submitAndReceive } from "./mailu-submission";
 
 const ZONE = "acme-mail.com";
 const TENANT = {
@@ -38,6 +44,7 @@ export async function mailboxesDemo(say: (s: string) => void, detail: (s: string
   say("Mailboxes: a tenant whose server runs MailU (SSH-host stand-in), its first apply installs it");
   const hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", "demo-mailboxes") });
   const env = await startServiceEnvironment({ name: "demo-mailboxes", tenants: [TENANT], hosts });
+  const logins: MailboxLogin[] = [];
   try {
     const first = await env.api<ServiceRequest>("POST", `/tenants/${TENANT.id}/requests`, {
       kind: "add_standby",
@@ -60,9 +67,49 @@ export async function mailboxesDemo(say: (s: string) => void, detail: (s: string
       );
       const again = (await env.api<{ result: { mailbox: Credentials } }>("GET", `/requests/${done.id}`)).body.result.mailbox;
       detail(`read again: password "${again.password}"`);
+      logins.push({ address: once.address, password: once.password });
     }
+    await sendFromEach(env, hosts, logins, say, detail);
   } finally {
     await env.stop();
     await hosts.stop();
+  }
+}
+
+/** One message from each mailbox through submission, rspamd's signing and the relay, to the sink in the host. */
+async function sendFromEach(
+  env: Awaited<ReturnType<typeof startServiceEnvironment>>,
+  hosts: SshHostSim,
+  logins: MailboxLogin[],
+  say: (s: string) => void,
+  detail: (s: string) => void,
+): Promise<void> {
+  if (!logins.length) return;
+  const ip = hosts.addresses()[0];
+  say(
+    `Sending one message from each mailbox: SMTP submission with its password, DKIM-signed by Debian's rspamd on MailU's config, out through the relay`,
+  );
+  const dns = await new DnsSim({ records: () => env.cf.allRecords(), ptr: (x) => env.sim.ptr(x) }).start();
+  try {
+    await startRelay(hosts, ip);
+    await startSubmission(hosts, ip, { hostname: `mx1.${ZONE}`, mailboxes: logins });
+    for (const login of logins) {
+      const sent = await submitAndReceive(hosts, ip, login);
+      if (!sent.received) {
+        detail(`${login.address}: not delivered (swaks ${sent.code}: ${sent.reply})`);
+        continue;
+      }
+      const got = sent.received;
+      const v = await judge(got, dns.address);
+      detail(
+        `${login.address}: left from ${got.addr}, HELO ${got.helo} (PTR ${v.ptr.join(", ") || "none"}); DKIM ${v.dkim} (${v.signedBy}), SPF ${v.spf}, DMARC ${v.dmarc}; ${got.seconds?.toFixed(1)} s to the sink`,
+      );
+    }
+    const wrong = await submitAndReceive(hosts, ip, { ...logins[0], password: `${logins[0].password}x` });
+    detail(
+      `a wrong password for ${logins[0].address}: ${wrong.code === 28 ? "refused" : `not refused (swaks ${wrong.code})`} (${wrong.reply})`,
+    );
+  } finally {
+    await dns.stop();
   }
 }
