@@ -146,7 +146,10 @@ export function relayMainCf(c: Pick<RelayConfig, "hostname">): string {
   return [
     HEADER,
     "compatibility_level = 3.6",
-    `myhostname = ${c.hostname}`,
+    // Not the server's host name: MailU's Postfix has that one (HOSTNAMES' first), and a Postfix client refuses a
+    // server that greets with its own name ("mail for [relay]:25 loops back to myself", 5.4.6): seen with Debian's
+    // Postfix as MailU's smtp in scripts/dev/mailu-submission.ts. The world never sees it (each transport's HELO is its PTR).
+    `myhostname = relay.${c.hostname}`,
     "myorigin = $myhostname",
     "# Relay only: no local mail, nothing accepted from outside MailU's network.",
     "mydestination =",

@@ -6,7 +6,10 @@
  * onboarded through POST /tenants, so its server backs up to the operator's restic target (a real
  * one on loopback, PENGUINMAILS_BACKUP_REPOSITORY); it ends offboarded by DELETE /tenants/{t}: the
  * final backup's snapshot (read back with restic: the mail delivered just before is in it), the
- * state archive, and the Hostwinds stand-in's ledger balanced.
+ * state archive, and the Hostwinds stand-in's ledger balanced. Before that, one message
+ * from each mailbox, submitted with its password (587, AUTH), DKIM-signed as MailU signs and relayed by
+ * the install's relay to a sink in the host (./mailu-submission.ts): the IP and HELO it left by, and
+ * mailauth's DKIM verdict against the published record.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -16,6 +19,9 @@ import { serverRepository } from "../../components/mailu-backup";
 import { ServiceEnvironment, ServiceRequest, startServiceEnvironment } from "./service-harness";
 import { SshHostSim } from "./standins/ssh-host";
 import { RestBackupTarget } from "./standins/backup-target";
+import { DnsSim } from "./standins/dns";
+import { startRelay } from "./relay-harness";
+import { MailboxLogin, judge, startSubmission, submitAndReceive } from "./mailu-submission";
 
 const ZONE = "acme-mail.com";
 const TENANT = {
@@ -54,6 +60,7 @@ export async function mailboxesDemo(say: (s: string) => void, detail: (s: string
     env: { PENGUINMAILS_BACKUP_REPOSITORY: target.repository },
   });
   env.cf.addZone(ZONE);
+  const logins: MailboxLogin[] = [];
   try {
     say(`POST /tenants ${JSON.stringify(TENANT)}  (onboarding: the backup step, then MailU, on mx1)`);
     const first = await env.api<ServiceRequest>("POST", "/tenants", TENANT);
@@ -78,7 +85,9 @@ export async function mailboxesDemo(say: (s: string) => void, detail: (s: string
       );
       const again = (await env.api<{ result: { mailbox: Credentials } }>("GET", `/requests/${done.id}`)).body.result.mailbox;
       detail(`read again: password "${again.password}"`);
+      logins.push({ address: once.address, password: once.password });
     }
+    await sendFromEach(env, hosts, logins, say, detail);
     await offboardWithBackup(env, hosts, target, say, detail);
   } finally {
     await env.stop();
@@ -133,4 +142,42 @@ async function offboardWithBackup(
   detail(
     `ledger: ${count("bought")} bought, ${count("released")} released; servers left in the account: ${env.sim.inventory(env.hostwindsKey).length}`,
   );
+}
+
+/** One message from each mailbox through submission, rspamd's signing and the relay, to the sink in the host. */
+async function sendFromEach(
+  env: Awaited<ReturnType<typeof startServiceEnvironment>>,
+  hosts: SshHostSim,
+  logins: MailboxLogin[],
+  say: (s: string) => void,
+  detail: (s: string) => void,
+): Promise<void> {
+  if (!logins.length) return;
+  const ip = hosts.addresses()[0];
+  say(
+    `Sending one message from each mailbox: SMTP submission with its password, DKIM-signed by Debian's rspamd on MailU's config, out through the relay`,
+  );
+  const dns = await new DnsSim({ records: () => env.cf.allRecords(), ptr: (x) => env.sim.ptr(x) }).start();
+  try {
+    await startRelay(hosts, ip);
+    await startSubmission(hosts, ip, { hostname: `mx1.${ZONE}`, mailboxes: logins });
+    for (const login of logins) {
+      const sent = await submitAndReceive(hosts, ip, login);
+      if (!sent.received) {
+        detail(`${login.address}: not delivered (swaks ${sent.code}: ${sent.reply})`);
+        continue;
+      }
+      const got = sent.received;
+      const v = await judge(got, dns.address);
+      detail(
+        `${login.address}: left from ${got.addr}, HELO ${got.helo} (PTR ${v.ptr.join(", ") || "none"}); DKIM ${v.dkim} (${v.signedBy}), SPF ${v.spf}, DMARC ${v.dmarc}; ${got.seconds?.toFixed(1)} s to the sink`,
+      );
+    }
+    const wrong = await submitAndReceive(hosts, ip, { ...logins[0], password: `${logins[0].password}x` });
+    detail(
+      `a wrong password for ${logins[0].address}: ${wrong.code === 28 ? "refused" : `not refused (swaks ${wrong.code})`} (${wrong.reply})`,
+    );
+  } finally {
+    await dns.stop();
+  }
 }

@@ -12,7 +12,7 @@ import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
-import { deliver, startRelay } from "./relay-harness";
+import { deliver, startRelay } from "../../scripts/dev/relay-harness";
 import { judgeInstall } from "./install-judge";
 
 const KEY = "sim-key-debian12-0123456789";

@@ -5,7 +5,7 @@
  * records each delivery's client address and HELO; smtp-source plays MailU handing mail over.
  */
 import { promises as dnsp } from "dns";
-import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
+import { SshHostSim } from "./standins/ssh-host";
 import { RELAY_ADDRESS } from "../../components/outbound-relay";
 
 export const SINK = "203.0.113.25";
