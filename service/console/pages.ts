@@ -201,6 +201,14 @@ export function tenantPage(d: TenantData, s: Session): string {
               <p><a href="/console/tenants/${seg(d.tenant)}/advice">Request ${a.moreIps} more IP(s)…</a></p>`
           : ""
       }
+      ${(d.capacity.plans ?? []).map((p) =>
+        p.request
+          ? html`<p class="alert">${p.why}: ${usd(p.extraMonthlyUsd ?? 0)} a month more.</p>
+              <p>
+                <a href="/console/tenants/${seg(d.tenant)}/servers/${seg(p.server)}/upgrade">Upgrade ${p.server} to plan ${p.toPlan}…</a>
+              </p>`
+          : html`<p class="alert">${p.why}.</p>`,
+      )}
       <h2>Incidents</h2>
       ${
         d.incidents.length

@@ -5,7 +5,7 @@
  * only its own (another tenant's page, incident or action is a 404, as if it did not exist).
  * Every form post carries a CSRF token derived from the session's token (HMAC), and a POST whose
  * Origin is another site is refused. Pages: fleet → tenant → incident → acknowledge (behind a
- * confirmation); the capacity advice's request, also behind a confirmation.
+ * confirmation); the capacity advice's requests (more IPs, a server's larger plan), also behind a confirmation.
  */
 import { createHmac, timingSafeEqual } from "crypto";
 import { z } from "zod";
@@ -104,6 +104,18 @@ const incidentIdOf = (c: C) => {
   if (!/^\d{1,12}$/.test(id)) throw new PageError(404, `no incident ${id.slice(0, 20)}`);
   return Number(id);
 };
+
+/** The capacity advice's larger plan for the path's server (`missing`: 404 to look at it, 409 when a form came too late). */
+async function planAdviceOf(c: C, deps: RouteDeps, caller: Caller, missing: number) {
+  const tenant = tenantOf(c, caller);
+  const server = c.req.param("server") ?? "";
+  const advice = SLUG.test(server)
+    ? (await tenantUsage(deps.pool, tenant)).capacity.plans?.find((p) => p.server === server && p.request)
+    : undefined;
+  if (!advice)
+    throw new PageError(missing, `no larger plan advised for server ${server.slice(0, 63)} of ${tenant} now; nothing was requested`);
+  return { tenant, advice };
+}
 
 const page = (path: string, summary: string): Pick<Route, "method" | "path" | "operationId" | "summary" | "public" | "errors" | "ok"> => ({
   method: "get",
@@ -278,6 +290,45 @@ export const CONSOLE_ROUTES: Route[] = [
         requester: `${s.caller.caller} (console, capacity advice)`,
         kind: a.request.kind,
         params: a.request.params,
+        caller: s.caller.caller,
+      });
+      return send(
+        c,
+        confirmPage(
+          "Requested",
+          html`Request ${row.id} is ${row.status}; follow it with GET /requests/${row.id}.`,
+          "/console/fleet",
+          `/console/tenants/${encodeURIComponent(tenant)}`,
+          s.session,
+        ),
+        202,
+      );
+    }),
+  },
+  {
+    ...page("/console/tenants/{tenant}/servers/{server}/upgrade", "confirms the capacity advice's larger plan for a server"),
+    handler: withSession(async (c, deps, s) => {
+      const { tenant, advice } = await planAdviceOf(c, deps, s.caller, 404);
+      const what = html`Upgrade server ${advice.server} of ${tenant} to plan ${advice.toPlan} (${advice.name ?? ""}) in place, keeping its
+      IPs and mail: about $${(advice.extraMonthlyUsd ?? 0).toFixed(2)} a month more. ${advice.why}.`;
+      const here = `/console/tenants/${encodeURIComponent(tenant)}`;
+      return send(
+        c,
+        confirmPage(`Upgrade ${advice.server}`, what, `${here}/servers/${encodeURIComponent(advice.server)}/upgrade`, here, s.session),
+      );
+    }),
+  },
+  {
+    ...page("/console/tenants/{tenant}/servers/{server}/upgrade", "submits the larger plan's change_plan request (CSRF-protected form)"),
+    method: "post",
+    operationId: "consoleSubmitUpgrade",
+    handler: withSession(async (c, deps, s) => {
+      const { tenant, advice } = await planAdviceOf(c, deps, s.caller, 409);
+      const { row } = await submitOnce(deps.pool, {
+        tenant,
+        requester: `${s.caller.caller} (console, capacity advice)`,
+        kind: advice.request!.kind,
+        params: advice.request!.params,
         caller: s.caller.caller,
       });
       return send(

@@ -301,3 +301,40 @@ test("budget alerts: at 80% and 100% of the budget by the projection, each once 
   ]);
   expect(rows[0].body.detail).toMatch(/tenant acme is projected to spend \$[\d.]+ in \d{4}-\d{2}, [\d.]+% of its \$20 budget/);
 });
+
+test("a server short of memory is offered a larger plan behind a confirmation; the form submits change_plan; another tenant sees none of it", async () => {
+  // the server's latest check over SSH (service/server-checks.ts's shape): 3% of memory available
+  const check = {
+    at: new Date().toISOString(),
+    held: { byTransport: {}, queue: { hold: 0, deferred: 0, active: 0, incoming: 0 } },
+    transportIps: {},
+    disks: [{ mount: "/", filesystem: "/dev/vda1", sizeBytes: 30e9, usedBytes: 10e9, availableBytes: 20e9 }],
+    memory: { totalKb: 1_000_000, availableKb: 30_000 },
+    backup: null,
+  };
+  await pool.query("update tenant_servers set last_check = $1, last_check_at = now() where tenant = 'acme' and server = 'mx1'", [check]);
+  try {
+    const page = await browser.newPage();
+    await page.setExtraHTTPHeaders({ authorization: `Bearer ${operator}` });
+    await page.goto(`${base}/console/tenants/acme`);
+    await tabAndEnter(page, /^Upgrade mx1 to plan 102…$/);
+    await page.waitForURL(`${base}/console/tenants/acme/servers/mx1/upgrade`, { timeout: 60_000 });
+    expect(await page.textContent("main")).toMatch(/Upgrade server mx1 of acme to plan 102 .* in place, keeping its\s+IPs and mail/);
+    await checkPage(page, "6-upgrade-confirm");
+    await tabAndEnter(page, /^Upgrade mx1$/);
+    expect(await page.textContent("main")).toMatch(/Request [0-9a-f-]{36} is requested/);
+    await page.close();
+    const { rows } = await pool.query("select kind, params from service_requests where tenant = 'acme' and kind = 'change_plan'");
+    expect(rows).toEqual([{ kind: "change_plan", params: { server: "mx1", plan: 102 } }]);
+
+    const csrf = /name="csrf" value="([0-9a-f]+)"/.exec(await (await get("/console/fleet", betaToken)).text())![1];
+    const form = { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `csrf=${csrf}` };
+    for (const init of [{}, form] as RequestInit[])
+      expect((await get("/console/tenants/acme/servers/mx1/upgrade", betaToken, init)).status).toBe(404);
+    expect(await (await get("/console/tenants/acme", operator)).text()).toContain("/console/tenants/acme/servers/mx1/upgrade");
+    expect((await get("/console/tenants/acme/servers/mx2/upgrade", operator)).status).toBe(404);
+    expect((await get(`/console/tenants/acme/servers/${encodeURIComponent("<b>")}/upgrade`, operator)).status).toBe(404);
+  } finally {
+    await pool.query("update tenant_servers set last_check = null where tenant = 'acme'");
+  }
+});
