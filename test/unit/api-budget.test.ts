@@ -35,7 +35,8 @@ describe("API budgets", () => {
     // Cloudflare's rule (1,200 / 5 min, then blocked 5 min) scaled to 20 / 2 s, blocked 1.5 s.
     cf = await new CloudflareSim({ tokens: { [TOKEN]: ["*"] }, rateLimit: 20, rateWindowMs: 2000, blockMs: 1500 }).start();
     cf.addZone("acme-mail.com");
-    hw = await new HostwindsSim({ apiKeys: [KEY], rateLimit: { requests: 10, windowMs: 1000 } }).start();
+    // A 5 s window: a burst of 15 sent at once lands inside it even when a loaded machine spreads the sends out.
+    hw = await new HostwindsSim({ apiKeys: [KEY], rateLimit: { requests: 10, windowMs: 5000 } }).start();
   });
   afterAll(async () => {
     await cf.stop();
@@ -73,8 +74,8 @@ describe("API budgets", () => {
     await until("the Hostwinds stand-in's window to empty", () => hw.rateWindow(KEY) === 0);
     hw.refused.clear();
     useBudgetStore(new InProcessBudget());
-    // At most 2 + 2 × 1 = 4 leave in any 1 s: 6 to spare of the 10, i.e. 3 s (at 2 a second) of late arrivals.
-    const budgeted = new HostwindsClient({ apiKey: KEY, apiUrl: hw.url, requestsPerSecond: 0, budget: { capacity: 2, perSecond: 2 } });
+    // At most 2 + 1 × 5 = 7 leave in any 5 s: 3 to spare of the 10, i.e. 3 s (at 1 a second) of late arrivals.
+    const budgeted = new HostwindsClient({ apiKey: KEY, apiUrl: hw.url, requestsPerSecond: 0, budget: { capacity: 2, perSecond: 1 } });
     await Promise.all(Array.from({ length: 15 }, () => budgeted.listInstances()));
     expect(hw.refused.get(KEY) ?? 0).toBe(0);
   });
