@@ -24,6 +24,7 @@ import { FleetCost, TenantCost, monthOf, tenantCost } from "../cost";
 import { C, Caller, Route, RouteDeps, may, sha256 } from "../http";
 import { acknowledgeFor, incidentFor, publicIncident } from "../incident-view";
 import { submitOnce } from "../lifecycle";
+import type { RequestKind } from "../requests";
 import { tenantUsage } from "../usage-view";
 import { SLUG } from "../../providers/model/names";
 import { html } from "../console/html";
@@ -115,6 +116,34 @@ async function planAdviceOf(c: C, deps: RouteDeps, caller: Caller, missing: numb
   if (!advice)
     throw new PageError(missing, `no larger plan advised for server ${server.slice(0, 63)} of ${tenant} now; nothing was requested`);
   return { tenant, advice };
+}
+
+/** Submits a capacity advice's ready request for the tenant (the IP advice's or a larger plan's) and confirms it. */
+async function submitAdvice(
+  c: C,
+  deps: RouteDeps,
+  s: { caller: Caller; session: Session },
+  tenant: string,
+  request: { kind: RequestKind; params: unknown },
+): Promise<Response> {
+  const { row } = await submitOnce(deps.pool, {
+    tenant,
+    requester: `${s.caller.caller} (console, capacity advice)`,
+    kind: request.kind,
+    params: request.params,
+    caller: s.caller.caller,
+  });
+  return send(
+    c,
+    confirmPage(
+      "Requested",
+      html`Request ${row.id} is ${row.status}; follow it with GET /requests/${row.id}.`,
+      "/console/fleet",
+      `/console/tenants/${encodeURIComponent(tenant)}`,
+      s.session,
+    ),
+    202,
+  );
 }
 
 const page = (path: string, summary: string): Pick<Route, "method" | "path" | "operationId" | "summary" | "public" | "errors" | "ok"> => ({
@@ -285,24 +314,7 @@ export const CONSOLE_ROUTES: Route[] = [
       const tenant = tenantOf(c, s.caller);
       const a = (await tenantUsage(deps.pool, tenant)).capacity.advice;
       if (!a) throw new PageError(409, `no capacity advice for ${tenant} now; nothing was requested`);
-      const { row } = await submitOnce(deps.pool, {
-        tenant,
-        requester: `${s.caller.caller} (console, capacity advice)`,
-        kind: a.request.kind,
-        params: a.request.params,
-        caller: s.caller.caller,
-      });
-      return send(
-        c,
-        confirmPage(
-          "Requested",
-          html`Request ${row.id} is ${row.status}; follow it with GET /requests/${row.id}.`,
-          "/console/fleet",
-          `/console/tenants/${encodeURIComponent(tenant)}`,
-          s.session,
-        ),
-        202,
-      );
+      return submitAdvice(c, deps, s, tenant, a.request);
     }),
   },
   {
@@ -324,24 +336,7 @@ export const CONSOLE_ROUTES: Route[] = [
     operationId: "consoleSubmitUpgrade",
     handler: withSession(async (c, deps, s) => {
       const { tenant, advice } = await planAdviceOf(c, deps, s.caller, 409);
-      const { row } = await submitOnce(deps.pool, {
-        tenant,
-        requester: `${s.caller.caller} (console, capacity advice)`,
-        kind: advice.request!.kind,
-        params: advice.request!.params,
-        caller: s.caller.caller,
-      });
-      return send(
-        c,
-        confirmPage(
-          "Requested",
-          html`Request ${row.id} is ${row.status}; follow it with GET /requests/${row.id}.`,
-          "/console/fleet",
-          `/console/tenants/${encodeURIComponent(tenant)}`,
-          s.session,
-        ),
-        202,
-      );
+      return submitAdvice(c, deps, s, tenant, advice.request!);
     }),
   },
   {
