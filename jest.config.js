@@ -1,8 +1,5 @@
 /** Unit tests run on the TypeScript sources; engine tests drive the real Pulumi engine
  *  on the compiled program in dist/ (npm test builds it first). */
-// Providers run in-process by unit tests have no backend, so their writer leases are this machine's
-// (providers/lib/lease.ts): each checkout keeps its own, so two checkouts' suites never wait on each other.
-process.env.PENGUINMAILS_LEASE_DIR ||= require("path").join(__dirname, ".pulumi-dev", "leases");
 
 module.exports = {
   testEnvironment: "node",
@@ -15,6 +12,12 @@ module.exports = {
     // `npm run build` (tsc over the tests too), which `npm test` runs first (its pretest).
     "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json", diagnostics: { warnOnly: false, ignoreCodes: [151002] } }],
   },
+  // Each worker keeps its own machine-local folders (test/worker-env.ts; scripts/lib/engine/pulumi-env.ts devDir).
+  setupFiles: ["<rootDir>/test/worker-env.ts"],
+  // Test files side by side. Most of an engine test's time is waiting (engines starting, stand-ins'
+  // delays, apt in a server's chroot, Postgres held down on purpose), so three files share 2 cores well;
+  // `--runInBand` (or `-w N`) on the command line wins over this.
+  maxWorkers: 3,
   testTimeout: 600000,
   verbose: true,
 };

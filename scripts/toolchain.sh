@@ -48,6 +48,20 @@ fi
 
 mkdir -p "$BIN"
 
+# One build at a time per cache: a second `npm test` or `npm run demo` started meanwhile (another
+# terminal, another checkout) waits for the first and then finds the stamp, instead of building the
+# same folders over it (they share $CACHE/build).
+exec 9>"$CACHE/.toolchain.lock"
+if ! flock -n 9; then
+  step "another toolchain build is running (its progress is in its own terminal); waiting for it to finish $BIN"
+  flock 9
+fi
+if [ -f "$STAMP" ]; then
+  [ "$PRINT_BIN" = 1 ] && echo "$BIN"
+  say "up to date ($KEY), built meanwhile by the other build"
+  exit 0
+fi
+
 # A cold build spends minutes inside single commands (go mod download, go build): a heartbeat names
 # the step still running and its time every 20 seconds, so the build is never silent for long.
 heartbeat_start

@@ -20,7 +20,7 @@ import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../providers/hostwinds";
 import { parseTenant } from "../providers/model/tenant";
 import { ChangeCollector, conciseError } from "../scripts/lib/stacks/changes";
-import { FleetEngineOptions, openTenantStack } from "../scripts/lib/stacks/stacks";
+import { FleetEngineOptions, openTenantStack, withoutUpResult } from "../scripts/lib/stacks/stacks";
 import { devDir } from "../scripts/lib/engine/pulumi-env";
 import { FleetProject } from "../scripts/lib/stacks/tenants";
 import { ConfigRepo } from "./config-repo";
@@ -316,7 +316,8 @@ async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise
   try {
     // A domain failing verification may have a record changed by hand: refresh first, so the up puts it back.
     const refresh = await db(ctx, `request ${id}`, () => hasFailingDomain(ctx.pool, row.tenant));
-    await unlocked(ctx, row, () => stack.up({ policyPacks: ctx.policyPacks, onEvent, refresh }));
+    // recordStep reads the outputs it records; the up's own result would cost three more CLI runs.
+    await unlocked(ctx, row, () => withoutUpResult(stack, { policyPacks: ctx.policyPacks, onEvent, refresh }));
   } catch (e) {
     failure = e;
     collector.failed(e);

@@ -51,6 +51,7 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --backup-max-age H     hours the newest backup may be old before an incident (default 26: daily)
   --dead-after S         a service process silent this long has its jobs taken over (default 30)
   --webhook-concurrency N  webhook deliveries at once, on workers of their own (default 4)
+  --webhook-timeout S    seconds one delivery waits for the receiver's answer before it is tried again (default 5)
   --retention-days N     days monitoring results and delivered webhooks are kept (default 90)
   --operator-email ADDR  incidents are also mailed to ADDR (after the webhook), through --mail-relay
   --mail-relay HOST:PORT the SMTP server incident mail goes through (default 127.0.0.1:25)
@@ -102,6 +103,7 @@ const COMMAND = {
     "expires-in-days": { type: "string" },
     "rate-per-minute": { type: "string" },
     "webhook-concurrency": { type: "string" },
+    "webhook-timeout": { type: "string" },
     "retention-days": { type: "string" },
     "operator-email": { type: "string" },
     "mail-relay": { type: "string" },
@@ -200,7 +202,11 @@ async function main(): Promise<void> {
     listen: { host: listen[1], port: Number(listen[2]) },
     concurrency: intOption("service", "concurrency", f.concurrency) ?? 4,
     localBackend: f["local-backend"],
-    webhook: { url: f["webhook-url"], secret: process.env.PENGUINMAILS_WEBHOOK_SECRET },
+    webhook: {
+      url: f["webhook-url"],
+      secret: process.env.PENGUINMAILS_WEBHOOK_SECRET,
+      timeoutMs: (intOption("service", "webhook-timeout", f["webhook-timeout"]) ?? 5) * 1000,
+    },
     monitorEverySeconds: intOption("service", "monitor-every", f["monitor-every"], 0) ?? 300,
     monitor: {
       resolver: f.resolver ?? getServers()[0] ?? "127.0.0.1",

@@ -93,6 +93,9 @@ export interface WaitOptions {
   onProgress?: (line: string) => void;
 }
 
+/** A wait reports its first check, then at most one line this often. */
+export const PROGRESS_EVERY_MS = 10_000;
+
 /** What a request may do on the server, which decides whether it may be re-sent. */
 type Effect = "read" | "change" | "purchase";
 
@@ -299,6 +302,7 @@ export class HostwindsClient {
     const start = Date.now();
     let delay = o.initialDelayMs ?? 1000;
     if (o.firstCheckAfterMs && o.firstCheckAfterMs < timeoutMs) await sleep(o.firstCheckAfterMs);
+    let reportedAt = -Infinity;
     for (let round = 1; ; round++) {
       const v = await probe();
       if (v !== undefined) return v;
@@ -311,7 +315,12 @@ export class HostwindsClient {
           "Hostwinds may still finish it: run `pulumi refresh` later, then `pulumi up` again",
         );
       }
-      o.onProgress?.(`waiting for ${what} (${Math.round(elapsed / 1000)} s, check ${round})`);
+      // The first check, then one line per PROGRESS_EVERY_MS: a 30-minute wait polled every 0.1 s
+      // once printed 16,000 lines.
+      if (elapsed - reportedAt >= PROGRESS_EVERY_MS) {
+        reportedAt = elapsed;
+        o.onProgress?.(`waiting for ${what} (${Math.round(elapsed / 1000)} s, check ${round})`);
+      }
       await sleep(delay);
       delay = Math.min(o.maxDelayMs ?? 15_000, Math.ceil(delay * 1.5));
     }

@@ -109,6 +109,16 @@ export const instanceSchema = z
       .transform((v) => v ?? []),
     password: optionalText,
     configkey: optionalText,
+    /**
+     * The server's IPs. PM server-management documents the field (`ips` array|null: shared reference
+     * hostwinds-api.md); what an entry holds is [assumed] (ASSUMPTIONS: ips in get_instances): an address
+     * or an object with `ip`, both read. Left undefined when the answer has no such list.
+     */
+    ips: z
+      .array(z.union([z.string(), z.object({ ip: z.string() }).loose()]))
+      .nullish()
+      .transform((v) => v?.map((x) => (typeof x === "string" ? x : x.ip)))
+      .catch(undefined),
   })
   .loose();
 export type Instance = z.infer<typeof instanceSchema>;
@@ -126,6 +136,12 @@ export const instanceIpsSchema = z
   .transform((v) => (Array.isArray(v) ? v : v["IP Addresses"]));
 /** An IP on a server; `rdns` only when Hostwinds reports it (no public source says it does). */
 export type InstanceIp = { ip: string; rdns?: string };
+
+/** Whether two lists hold the same addresses, in any order. */
+export function sameAddresses(a: string[], b: string[]): boolean {
+  const x = new Set(a);
+  return x.size === new Set(b).size && b.every((ip) => x.has(ip));
+}
 
 /** Hostwinds returns some lists as arrays and some as objects keyed by id; accept both. */
 const listOf = <T extends z.ZodTypeAny>(item: T) =>
@@ -316,6 +332,13 @@ export const ASSUMPTIONS = [
     dependsOnIt: "a plan change keeping the server, its IPs and mail",
     without:
       "a plan change stops before paying when the account's plan cannot be read (product_id); without RESIZED the upgrade is done when the server is ACTIVE on the new plan (stand-in switch upgradeConfirm: false)",
+  },
+  {
+    what: "get_instances lists each server's IPs in `ips`, the same addresses get_instance_ips lists",
+    dependsOnIt:
+      "drift inventory in one listing per account (fleet drift): get_instance_ips only for the account's first server, to check the listing against it and whether rDNS is reported",
+    without:
+      "an account whose listing lacks `ips` or disagrees with get_instance_ips, or that reports rDNS, is read one get_instance_ips per server as before (stand-in switch ipsInInstanceList: false)",
   },
   {
     what: "no action reports an IP order's state or cancels it (none is named in any source: hostwinds-api.md §4)",

@@ -10,6 +10,7 @@
  *   backup    the recovery drill: backup and restore throughput, RPO and RTO of a lost server
  *   console   the operator console's pages and the cost report at fleet size (seeded Postgres)
  *   mailboxes  250 mailboxes created on one server, then 1 changed: wall time and SSH round trips
+ *   worker-memory  one long-lived engine worker's RSS over N tenant previews (100, 500, 1,000)
  *   invariants  the invariants harness (scripts/dev/invariants.ts): seeded random operations on
  *             three tenants sharing an account and a zone, invariants checked after every step
  */
@@ -28,8 +29,9 @@ import { disasterDrill, printDrill } from "./disaster";
 import { domainVerificationBench, printDomainVerification } from "./bench/domain-verification";
 import { FINDINGS, Finding, freshProcess, printFindings, printInvariants, runFindings, runInvariants } from "./invariants";
 import { mailboxesBench, printMailboxesBench } from "./bench/mailboxes";
+import { printWorkerMemory, workerMemoryBench } from "./bench/worker-memory";
 
-const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|domains|mailboxes|fleet-scale|profile|invariants|console] [options]
+const HELP = `usage: npm run bench -- [--only standin|provider|fleet|service|backup|domains|mailboxes|fleet-scale|profile|worker-memory|invariants|console] [options]
 
 Sections (all by default):
   domains    verification of 1 and of 50 sending domains (what the service runs after an apply
@@ -55,6 +57,10 @@ Sections (all by default):
              --before DIR instead: a built older checkout (npm ci and npm run build done there)
              against this one, on both paths (plain pulumi preview, fleet preview), in turn
              --cpu-prof-dir DIR also writes a V8 CPU profile of each Node process there
+  worker-memory  one long-lived engine worker (fleet preview --inline, one slot): N small tenant
+             previews through it, its RSS (and peak) after the first tenant and after 100, 500
+             and 1,000, with wall time per tenant (only with --only worker-memory)
+             --tenants N (1000)
   fleet-scale  fleet drift of a synthetic fleet cloned from real checkpoints, ~1% drift
              injected, the stand-ins' limits on (only with --only fleet-scale)
              --tenants N (300; 10000 for the full figure)  --per-account N (1000 tenants
@@ -171,6 +177,11 @@ async function main() {
         }),
       );
     if (!printInvariants(results)) process.exitCode = 1;
+  }
+  if (only === "worker-memory") {
+    const r = await workerMemoryBench(Number(arg("tenants", "1000")), (l) => process.stderr.write(`  … ${l}\n`));
+    printWorkerMemory(r);
+    if (r.failed > 0) process.exitCode = 1;
   }
   if (only === "console")
     printConsoleBench(

@@ -77,6 +77,19 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 mkdir -p "$CACHE/rootfs"
+# One build per suite at a time: a second run started meanwhile (the demo and the tests at once, two
+# checkouts) waits for the first and then finds its stamp. Without this lock the second build ended by
+# replacing the folder while the first one's hosts ran on it ("merged/proc: mount point does not exist").
+exec 9>"$CACHE/rootfs/.$SUITE.lock"
+if ! flock -n 9; then
+  echo "debian-rootfs: another build of Debian $SUITE is running; waiting for it to finish $DIR" >&2
+  flock 9
+fi
+if [ -f "$STAMP" ]; then
+  [ "$PRINT_DIR" = 1 ] && echo "$DIR"
+  step "up to date: $DIR (built meanwhile by the other run)"
+  exit 0
+fi
 TMP="$DIR.building.$$"
 trap 'rm -rf "$TMP"' EXIT
 step "building a clean Debian $SUITE ($VARIANT + $INCLUDE) from this machine's Debian archive into $DIR (a cold build takes a few minutes)"

@@ -107,15 +107,25 @@ const MASTER_CF = `sed -e '/^smtp \\+inet/d' -e '/^#/d' -e '/^ /d' -e '/^$/d' /u
 grep -q '^postlog' ${PF}/master.cf || echo 'postlog   unix-dgram n  -       n       -       1       postlogd' >> ${PF}/master.cf
 echo '${SUBMISSION_ADDRESS}:submission inet n - n - - smtpd -o syslog_name=postfix-mailu/submission' >> ${PF}/master.cf`;
 
+/** What both Dovecot versions' configs share: where it runs, no TLS, the two mechanisms, Postfix's auth socket. */
+const DOVECOT_COMMON = `base_dir = /run/dovecot-mailu
+log_path = /var/log/dovecot-mailu.log
+ssl = no
+auth_mechanisms = plain login`;
+const DOVECOT_AUTH_SOCKET = `service auth {
+  unix_listener /var/spool/postfix-mailu/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}`;
+
 /** Dovecot's config, auth only, for its major version (2.4 changed the syntax; trixie has 2.4, bookworm 2.3). */
 const DOVECOT_CONF = `v=$(dovecot --version | cut -d. -f1,2)
 if [ "$v" = 2.3 ]; then cat > ${DOVECOT}/dovecot.conf <<EOF
 protocols =
 listen =
-base_dir = /run/dovecot-mailu
-log_path = /var/log/dovecot-mailu.log
-ssl = no
-auth_mechanisms = plain login
+${DOVECOT_COMMON}
 passdb {
   driver = passwd-file
   args = ${DOVECOT}/passwd
@@ -124,23 +134,14 @@ userdb {
   driver = static
   args = uid=nobody gid=nogroup home=/nonexistent
 }
-service auth {
-  unix_listener /var/spool/postfix-mailu/private/auth {
-    mode = 0660
-    user = postfix
-    group = postfix
-  }
-}
+${DOVECOT_AUTH_SOCKET}
 EOF
 else cat > ${DOVECOT}/dovecot.conf <<EOF
 dovecot_config_version = $(dovecot --version | cut -d' ' -f1 | cut -d- -f1)
 dovecot_storage_version = $(dovecot --version | cut -d' ' -f1 | cut -d- -f1)
 protocols {
 }
-base_dir = /run/dovecot-mailu
-log_path = /var/log/dovecot-mailu.log
-ssl = no
-auth_mechanisms = plain login
+${DOVECOT_COMMON}
 passdb passwd-file {
   passwd_file_path = ${DOVECOT}/passwd
 }
@@ -151,13 +152,7 @@ userdb static {
     home = /nonexistent
   }
 }
-service auth {
-  unix_listener /var/spool/postfix-mailu/private/auth {
-    mode = 0660
-    user = postfix
-    group = postfix
-  }
-}
+${DOVECOT_AUTH_SOCKET}
 EOF
 fi`;
 

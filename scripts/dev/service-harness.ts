@@ -6,6 +6,8 @@
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
+import { AddressInfo } from "net";
 import * as path from "path";
 import { parse, stringify } from "yaml";
 import { devDir, projectRoot } from "../lib/engine/pulumi-env";
@@ -15,6 +17,7 @@ import { PrivatePostgres, startPrivatePostgres } from "./postgres";
 import { descendants } from "./processes";
 import { standinEnv } from "./standins/env";
 import type { SshHostSim } from "./standins/ssh-host";
+import { verifySignature } from "../../service/webhooks";
 
 export interface ConfigRepoFixture {
   /** The bare repository the service clones and pushes to. */
@@ -257,4 +260,27 @@ export async function startServiceEnvironment(o: {
       fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
     },
   };
+}
+
+/** The platform's side of the webhooks: a receiver on loopback keeping every event whose signature checks. */
+export interface WebhookReceiver {
+  /** What to give the service as --webhook-url. */
+  url: string;
+  /** The events received with a valid signature, in arrival order. */
+  hooks: Array<Record<string, unknown>>;
+  close(): void;
+}
+
+export async function startWebhookReceiver(secret: string): Promise<WebhookReceiver> {
+  const hooks: Array<Record<string, unknown>> = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d));
+    req.on("end", () => {
+      if (verifySignature(secret, body, req.headers["x-penguinmails-signature"] as string)) hooks.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, hooks, close: () => server.close() };
 }

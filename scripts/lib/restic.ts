@@ -60,6 +60,11 @@ export function restic(access: ResticAccess, args: string[], o: { stdin?: Buffer
       const last = err.trim().split("\n").filter(Boolean).slice(-2).join(" / ") || `exit ${code}`;
       reject(new ResticError(`restic ${args[0]} on ${displayRepository(access.repository)}: ${scrub(last, secretsOf(access))}`));
     });
+    // A command that reads no stdin may exit before its stdin is closed: that EPIPE is not the
+    // command's outcome (its exit code is), and unhandled it was thrown out of the test that ran it.
+    p.stdin.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") reject(new ResticError(`restic ${args[0]}: writing its input failed: ${e.message}`));
+    });
     p.stdin.end(o.stdin ?? "");
   });
 }

@@ -322,6 +322,14 @@ test("a server short of memory is offered a larger plan behind a confirmation; t
     expect(await page.textContent("main")).toMatch(/Upgrade server mx1 of acme to plan 102 .* in place, keeping its\s+IPs and mail/);
     await checkPage(page, "6-upgrade-confirm");
     await tabAndEnter(page, /^Upgrade mx1$/);
+    // The form's answer is a new page: wait for it (tabAndEnter's load state can be the confirmation page's own).
+    await page.waitForFunction(
+      () => /Request [0-9a-f-]{36} is requested/.test(document.querySelector("main")?.textContent ?? ""),
+      undefined,
+      {
+        timeout: 60_000,
+      },
+    );
     expect(await page.textContent("main")).toMatch(/Request [0-9a-f-]{36} is requested/);
     await page.close();
     const { rows } = await pool.query("select kind, params from service_requests where tenant = 'acme' and kind = 'change_plan'");

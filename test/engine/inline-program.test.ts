@@ -5,7 +5,8 @@
  * on the stand-ins and a local backend. Inline sees nothing to change, and the checkpoint's
  * resources (URN, type, inputs) and the stack outputs are identical before and after. A tenant
  * whose config the program refuses fails with its own errors inline too, without ending the
- * worker, which takes the next tenant.
+ * worker, which takes the next tenant. The fleet's up runs no CLI command after `pulumi up` to
+ * build a result it does not read (no `stack output`, no `stack history`).
  */
 import * as path from "path";
 import * as fs from "fs";
@@ -15,8 +16,8 @@ import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { standinEnv } from "../../scripts/dev/standins/env";
 import { FleetOptions, fleetPreview, fleetUp } from "../../scripts/cli/fleet/commands";
-import { engineWorkerPids, stopEngineWorkers } from "../../scripts/cli/fleet/engine-workers";
-import { openTenantStack } from "../../scripts/lib/stacks/stacks";
+import { engineWorkerPids, engineWorkersStarted, stopEngineWorkers } from "../../scripts/cli/fleet/engine-workers";
+import { fleetWorkspace, openTenantStack } from "../../scripts/lib/stacks/stacks";
 import { fleetProject } from "../../scripts/lib/stacks/tenants";
 import { TenantChange } from "../../scripts/lib/stacks/changes";
 import { ENGINE_TEST_CEILING_MS } from "./harness";
@@ -78,9 +79,21 @@ describe("the tenant program inline in an engine worker", () => {
   });
 
   test("applied by the CLI program, the inline program previews and applies no change: same resources, inputs and outputs", async () => {
+    // Every CLI command the up runs in this process (pool slot 0's workspace).
+    // (PulumiCommand.run is what Stack runs every command through; its declaration is internal.)
+    const command = (await fleetWorkspace(fleetProject(dir), { localBackend: BACKEND })).pulumiCommand;
+    const cli = jest.spyOn(command as unknown as { run: (args: string[], ...rest: unknown[]) => Promise<unknown> }, "run");
     const [byCli] = await fleetUp(opts(false), ["ia"]);
+    const commands = cli.mock.calls.map(([args]) => args.join(" "));
+    cli.mockRestore();
     expect(byCli.error ?? "").toBe("");
     expect(changed(byCli).length).toBeGreaterThan(0);
+    // The up ran (a second time once the stack was created: onTenantStack), and nothing after it
+    // only to build Stack.up's result (withoutUpResult).
+    const ups = commands.filter((c) => c.startsWith("up "));
+    expect(ups.length).toBeGreaterThan(0);
+    expect(commands.slice(commands.lastIndexOf(ups[ups.length - 1]) + 1)).toEqual([]);
+    expect(commands.filter((c) => /^stack (output|history)/.test(c))).toEqual([]);
     const before = await checkpoint("ia");
 
     const [preview] = await fleetPreview(opts(true), ["ia"]);
@@ -109,5 +122,19 @@ describe("the tenant program inline in an engine worker", () => {
     expect(good.status).toBe("ok");
     expect(changed(good)).toEqual([]);
     expect(engineWorkerPids()).toHaveLength(1);
+  });
+
+  test("a worker past its share of tenants is retired; the slot's next tenant starts a new one (memory stays bounded)", async () => {
+    const startedBefore = engineWorkersStarted();
+    process.env.PENGUINMAILS_TENANTS_PER_WORKER = "1";
+    try {
+      const changes = await fleetPreview(opts(true), ["ia", "ib", "ia"]);
+      expect(changes.map((c) => c.status)).toEqual(["ok", "failed", "ok"]);
+      // The worker of the tests above had served its one: retired after the first; one new worker each for the others.
+      expect(engineWorkersStarted() - startedBefore).toBe(2);
+      expect(engineWorkerPids()).toEqual([]);
+    } finally {
+      delete process.env.PENGUINMAILS_TENANTS_PER_WORKER;
+    }
   });
 });

@@ -12,17 +12,20 @@
  * state is archived, every purchase released and the Hostwinds stand-in's ledger balanced (issue 25).
  */
 import * as fs from "fs";
-import * as http from "http";
-import { AddressInfo } from "net";
 import * as path from "path";
 import { Pool } from "pg";
 import { devDir } from "../../scripts/lib/engine/pulumi-env";
-import { ServiceEnvironment, ServiceRequest, startServiceEnvironment } from "../../scripts/dev/service-harness";
+import {
+  ServiceEnvironment,
+  ServiceRequest,
+  WebhookReceiver,
+  startServiceEnvironment,
+  startWebhookReceiver,
+} from "../../scripts/dev/service-harness";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { RestBackupTarget } from "../../scripts/dev/standins/backup-target";
 import { restic, snapshots } from "../../scripts/lib/restic";
 import { serverRepository } from "../../components/mailu-backup";
-import { verifySignature } from "../../service/webhooks";
 import { ENGINE_TEST_CEILING_MS, readAll } from "./harness";
 
 const ZONE = "mbx-mail.com";
@@ -57,29 +60,20 @@ maybe("mailboxes through the service", () => {
   let hosts: SshHostSim;
   let target: RestBackupTarget;
   let env: ServiceEnvironment;
-  let receiver: http.Server;
-  const hooks: Array<Record<string, unknown>> = [];
+  let receiver: WebhookReceiver;
   beforeAll(async () => {
     hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `mailboxes-service-${process.pid}`) });
     target = await new RestBackupTarget({ dir: path.join(devDir, "backup-targets", `mailboxes-service-${process.pid}`) }).start();
     // Each server runs in its own network namespace: the target's loopback port is forwarded into it.
     await hosts.forwardLoopback(Number(/:(\d+)\/$/.exec(target.repository)![1]));
-    receiver = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (d: Buffer) => (body += d));
-      req.on("end", () => {
-        if (verifySignature(SECRET, body, req.headers["x-penguinmails-signature"] as string)) hooks.push(JSON.parse(body));
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    receiver = await startWebhookReceiver(SECRET);
     // The tenant is onboarded through the API below (its zone is the stand-in's part).
     env = await startServiceEnvironment({
       name: "mailboxes-service",
       tenants: [],
       hosts,
       env: { PENGUINMAILS_BACKUP_REPOSITORY: target.repository, PENGUINMAILS_WEBHOOK_SECRET: SECRET },
-      args: () => ["--webhook-url", `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`],
+      args: () => ["--webhook-url", receiver.url],
     });
     env.cf.addZone(ZONE);
   });
@@ -213,7 +207,7 @@ maybe("mailboxes through the service", () => {
     const snapshot = result.finalBackups[0].snapshot!;
     // The webhook names it too (request.status of the offboarding, released).
     const hook = () =>
-      hooks.find((h) => {
+      receiver.hooks.find((h) => {
         const r = h.request as { id?: string; status?: string } | undefined;
         return h.event === "request.status" && r?.id === off.body.id && r.status === "released";
       });

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { localStack, programDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
+import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 
 describe("engine smoke test", () => {
   test("up gives the outputs, preview shows no changes, destroy empties the stack", async () => {
@@ -24,7 +24,7 @@ describe("engine smoke test", () => {
       const types = state.deployment.resources.map((r: { type: string }) => r.type);
       expect(types).toEqual(expect.arrayContaining(["pulumi-nodejs:dynamic/smoke:Greeting", "random:index/randomPassword:RandomPassword"]));
       // On disk the generated password is ciphertext (exportStack itself shows plaintext).
-      const stateFile = path.join(projectRoot, ".pulumi-dev", "backends", "smoke", ".pulumi", "stacks", "smoke", `${stack.name}.json`);
+      const stateFile = path.join(devDir, "backends", "smoke", ".pulumi", "stacks", "smoke", `${stack.name}.json`);
       const onDisk = fs.readFileSync(stateFile, "utf8");
       expect(onDisk).toContain("random:index/randomPassword:RandomPassword");
       expect(onDisk).not.toContain(up.outputs.password.value);

@@ -11,17 +11,21 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import * as path from "path";
-import { AddressInfo } from "net";
 import { devDir, projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
 import { CloudflareSim, nameServersOf } from "../../scripts/dev/standins/cloudflare";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { PrivatePostgres, startPrivatePostgres } from "../../scripts/dev/postgres";
-import { ConfigRepoFixture, ServiceProcess, makeConfigRepo, startServiceProcess } from "../../scripts/dev/service-harness";
+import {
+  ConfigRepoFixture,
+  ServiceProcess,
+  WebhookReceiver,
+  makeConfigRepo,
+  startServiceProcess,
+  startWebhookReceiver,
+} from "../../scripts/dev/service-harness";
 import { standinEnv } from "../../scripts/dev/standins/env";
-import { verifySignature } from "../../service/webhooks";
 
 const KEY = "sim-key-journeys-0123456789";
 const CF_TOKEN = "sim-cf-token-journeys-0123456789";
@@ -62,8 +66,7 @@ describe("a customer's whole life through the service", () => {
   const delegation = new Map<string, string[]>();
   let repo: ConfigRepoFixture;
   let service: ServiceProcess;
-  let receiver: http.Server;
-  const hooks: Array<Record<string, unknown>> = [];
+  let receiver: WebhookReceiver;
   const dir = path.join(devDir, "work", BACKEND);
   let token = "";
 
@@ -102,15 +105,7 @@ describe("a customer's whole life through the service", () => {
     const source = { records: () => cf.allRecords(), ptr: (ip: string) => sim.ptr(ip) };
     authoritative = await new DnsSim(source).start();
     resolver = await new DnsSim({ ...source, ns: (zone) => delegation.get(zone) }).start();
-    receiver = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (d: Buffer) => (body += d));
-      req.on("end", () => {
-        if (verifySignature(SECRET, body, req.headers["x-penguinmails-signature"] as string)) hooks.push(JSON.parse(body));
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
+    receiver = await startWebhookReceiver(SECRET);
     repo = makeConfigRepo(path.join(dir, "repo"), []);
     // No MailU in this test: every stack of the repository gets installMailu: false (project-level config).
     fs.appendFileSync(path.join(repo.work, "Pulumi.yaml"), "config:\n  installMailu:\n    type: boolean\n    default: false\n");
@@ -126,7 +121,7 @@ describe("a customer's whole life through the service", () => {
       [
         ...["--database", pg.url, "--config-repo", repo.remote, "--clones", path.join(dir, "clones"), "--local-backend", BACKEND],
         ...["--concurrency", "2", "--monitor-every", "0", "--no-smtp"],
-        ...["--webhook-url", `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`],
+        ...["--webhook-url", receiver.url],
         ...["--authoritative", authoritative.address, "--resolvers", resolver.address, "--no-mta-sts"],
       ],
       env,
@@ -202,7 +197,7 @@ describe("a customer's whole life through the service", () => {
     expect(failing.status).toBe("failing");
     expect(failing.hints.join("\n")).toContain("a conflicting TXT record at _dmarc.tryacme.io (v=DMARC1; p=none)");
     await waitFor("the domain.status webhook", async () =>
-      hooks.some(
+      receiver.hooks.some(
         (h) => h.event === "domain.status" && (h.domain as Domain).domain === "tryacme.io" && (h.domain as Domain).status === "failing",
       ),
     );

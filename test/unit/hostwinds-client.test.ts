@@ -6,6 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { AddressesExhaustedError, DOCUMENTATION_ADDRESSES, HostwindsSim, documentationIp } from "../../scripts/dev/standins/hostwinds";
 import { IMAGES } from "../../scripts/dev/standins/hostwinds";
+import type { ServerHosts } from "../../scripts/dev/standins/ssh-host";
 const DEBIAN_12 = IMAGES.find((i) => i.slug === "debian-12")!.uuid;
 
 const KEY = "sim-key-alpha";
@@ -186,6 +187,33 @@ describe("HostwindsClient against the stand-in", () => {
     expect(err.message).toMatch(/gave up waiting for server ghost to become ACTIVE/);
   });
 
+  test("a long wait reports its first check, then one line per 10 s, not one per check", async () => {
+    let now = 1_000_000;
+    const clock = jest.spyOn(Date, "now").mockImplementation(() => (now += 3000));
+    const lines: string[] = [];
+    try {
+      const err = await client()
+        .waitFor("server slow to become ACTIVE", async () => undefined, {
+          timeoutMs: 60_000,
+          initialDelayMs: 1,
+          maxDelayMs: 1,
+          onProgress: (l) => lines.push(l),
+        })
+        .catch((e) => e);
+      expect(err.message).toMatch(/gave up waiting for server slow to become ACTIVE/);
+    } finally {
+      clock.mockRestore();
+    }
+    // 19 checks 3 s apart: reported at 3, 15, 27, 39 and 51 s.
+    expect(lines.map((l) => l.replace(/^waiting for server slow to become ACTIVE /, ""))).toEqual([
+      "(3 s, check 1)",
+      "(15 s, check 5)",
+      "(27 s, check 9)",
+      "(39 s, check 13)",
+      "(51 s, check 17)",
+    ]);
+  });
+
   test("the shared rate limit spaces requests", async () => {
     const c = client(KEY, { requestsPerSecond: 20 });
     const t0 = Date.now();
@@ -253,6 +281,38 @@ describe("the stand-in's public addresses: documentation ranges only (RFC 5737)"
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the stand-in's own failures", () => {
+  test("a host the SSH-host stand-in cannot make fails the request, named; the server stays in BUILD, never ACTIVE without an IP", async () => {
+    const hosts: ServerHosts = {
+      addHost: (): string => {
+        throw new Error("Cannot parse privateKey: Malformed OpenSSH private key");
+      },
+      removeHost: () => undefined,
+    };
+    const sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 0, ipDelayMs: 0, hosts }).start();
+    try {
+      const c = new HostwindsClient({
+        apiKey: KEY,
+        apiUrl: sim.url,
+        requestsPerSecond: 0,
+        maxAttempts: 2,
+        backoffBaseMs: 10,
+        backoffCapMs: 20,
+      });
+      await c.buyInstance({ template: DEBIAN_12, planRid: 101, locationId: 1, billingCycle: "monthly", name: "hostless" });
+      const err = await c.listInstances().catch((e) => e);
+      expect(err).toBeInstanceOf(HostwindsError);
+      expect(err.message).toMatch(/HTTP 500/);
+      expect(sim.failures[0]).toMatch(/Malformed OpenSSH private key/);
+      hosts.addHost = () => "127.0.0.9";
+      const [srv] = await c.listInstances();
+      expect(srv).toMatchObject({ srvrname: "hostless", status: "ACTIVE", main_ip: "127.0.0.9" });
+    } finally {
+      await sim.stop();
     }
   });
 });

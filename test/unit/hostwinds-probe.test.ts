@@ -58,7 +58,8 @@ describe("fleet probe", () => {
       "9 UNKNOWN",
       "10 CONFIRMED",
       "11 UNKNOWN",
-      "12 UNKNOWN",
+      "12 CONFIRMED",
+      "13 UNKNOWN",
     ]);
     // The renamed server has its name back.
     expect((await client.getInstance(serviceId))?.srvrname).toMatch(/^pm-[0-9a-z]{14}$/);
@@ -74,17 +75,20 @@ describe("fleet probe", () => {
         sshKeyList: false,
         locations: "other",
         productIdIsPlanId: false,
+        ipsInInstanceList: false,
       },
       false,
     );
-    expect([2, 3, 5, 6, 7, 8].map((n) => `${n} ${r[n].verdict}`)).toEqual([
+    expect([2, 3, 5, 6, 7, 8, 12].map((n) => `${n} ${r[n].verdict}`)).toEqual([
       "2 REFUTED",
       "3 REFUTED",
       "5 REFUTED",
       "6 REFUTED",
       "7 REFUTED",
       "8 REFUTED",
+      "12 REFUTED",
     ]);
+    expect(r[12].evidence).toBe("get_instances has no `ips` list of addresses for its servers");
     expect(r[2].evidence).toBe('add_ip: "Invalid Action."');
     expect(r[3].evidence).toBe("get_instance_ips answered {success: {IP Addresses: [{ip: string}]}}");
     expect(r[7].evidence).toContain("the answer was {success: {locations: [{location_id: string, location_name: string}, …]}}");

@@ -15,7 +15,7 @@ import { backendStacks, backendUrl, describeLock, lockState, projectName, shortN
 import { parseCheckpoint } from "./checkpoints";
 import { JobResult, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
-import { fleetWorkspace, onTenantStack, openTenantStack } from "../../lib/stacks/stacks";
+import { fleetWorkspace, onTenantStack, openTenantStack, withoutUpResult } from "../../lib/stacks/stacks";
 import { changedTenants, tenantStacks } from "../../lib/stacks/tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../../lib/verify/index";
 import { CheckResult } from "../../lib/verify/result";
@@ -77,7 +77,9 @@ export async function changeTenant(o: FleetOptions, tenant: string, slot: number
     await onTenantStack(o.project, tenant, slot, o, async (stack) => {
       const refresh = op === "up" && o.refresh === true;
       const before = refresh ? await stack.outputs() : undefined;
-      await stack[op]({ policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) });
+      const run = { policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) };
+      // The change is the events'; an up's result (outputs, history) would cost three more CLI runs.
+      await (op === "up" ? withoutUpResult(stack, run) : stack.preview(run));
       if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
     });
   } catch (e) {

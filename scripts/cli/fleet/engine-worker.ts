@@ -1,19 +1,48 @@
 /**
  * An engine worker process (./engine-workers.ts starts it): runs the jobs its parent sends, one
  * tenant at a time, each with the tenant program inline (scripts/lib/stacks/inline.ts), and
- * answers with the tenant's change. It ends when its parent disconnects or exits.
+ * answers with the tenant's change. It ends when its parent disconnects or exits: at once when
+ * idle; mid-tenant it first interrupts its CLI as a Ctrl-C at the terminal would (SIGINT to its
+ * process group, which a terminal's Ctrl-C does not reach), so the run stops as a CLI run stops on
+ * Ctrl-C, then ends when that tenant's run does.
  */
 import { changeTenant } from "./commands";
-import type { WorkerJob, WorkerReply } from "./engine-workers";
+import * as v8 from "v8";
+import * as vm from "vm";
+import type { MemoryAsk, WorkerJob, WorkerReply } from "./engine-workers";
 
-const reply = (m: WorkerReply) => process.send?.(m);
+const reply = (m: WorkerReply) => {
+  if (process.connected) process.send?.(m);
+};
 
 let queue: Promise<void> = Promise.resolve();
+let busy = 0;
 
-process.on("message", (job: WorkerJob) => {
+/** A full garbage collection, without starting the worker with --expose-gc (its V8 flags stay the CLI program's). */
+function collect(): void {
+  v8.setFlagsFromString("--expose-gc");
+  (vm.runInNewContext("gc") as () => void)();
+}
+
+process.on("message", (job: WorkerJob | MemoryAsk) => {
+  if ("memory" in job) {
+    collect();
+    return reply({ memory: process.memoryUsage() });
+  }
+  busy++;
   queue = queue.then(async () => {
     const o = { ...job.options, inline: true, concurrency: 1, log: (line: string) => reply({ id: job.id, log: line }) };
     reply({ id: job.id, change: await changeTenant(o, job.tenant, job.slot, job.op) });
+    busy--;
   });
 });
-process.on("disconnect", () => process.exit(0));
+process.on("disconnect", () => {
+  if (!busy) process.exit(0);
+  process.on("SIGINT", () => undefined);
+  try {
+    process.kill(-process.pid, "SIGINT");
+  } catch {
+    // Not a group leader (started by hand): nothing else to interrupt.
+  }
+  void queue.finally(() => process.exit(0));
+});

@@ -8,9 +8,14 @@
  * folder, which the program reads, are process-wide.
  *
  * A worker runs on the engine's Node (engineNodeDir(): this Node may be too old for the SDK) with
- * the engine's compile cache and V8 flags. If it dies mid-tenant, that tenant fails with the exit
+ * the engine's compile cache and V8 flags, in a process group of its own that the CLI it runs and
+ * that CLI's plugins share. If it dies mid-tenant (killed, out of memory), its whole group is
+ * killed with it: the CLI would otherwise go on alone with the run. That tenant fails with the exit
  * named, its stack is left as a killed CLI leaves it (lock, pending operations: `fleet recover`),
- * and the slot's next tenant starts a new worker.
+ * and the slot's next tenant starts a new worker. Its own group also keeps a Ctrl-C at the terminal
+ * from reaching its CLI directly: when this process goes, the worker interrupts its CLI as Ctrl-C
+ * would (./engine-worker.ts). A worker is also retired after its share of tenants
+ * (tenantsPerWorker), so its memory stays bounded over a fleet.
  */
 import { ChildProcess, fork } from "child_process";
 import * as path from "path";
@@ -27,17 +32,47 @@ export interface WorkerJob {
   options: Pick<FleetOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag">;
 }
 
-/** What a worker answers: log lines while it runs, then the tenant's change. */
-export type WorkerReply = { id: number; log: string } | { id: number; change: TenantChange };
+/** Asks a worker for its heap after a full collection (benchmarks). */
+export interface MemoryAsk {
+  memory: true;
+}
+
+/** What a worker answers: log lines while it runs, then the tenant's change; or its memory when asked. */
+export type WorkerReply = { id: number; log: string } | { id: number; change: TenantChange } | { memory: NodeJS.MemoryUsage };
 
 interface Worker {
   child: ChildProcess;
-  pending: Map<number, { resolve: (c: TenantChange) => void; reject: (e: Error) => void; log?: (l: string) => void }>;
+  /** Tenants it has run; past tenantsPerWorker() it is retired once idle. */
+  served: number;
+  /** Waiting for the worker's answer to a MemoryAsk. */
+  memory?: (m: NodeJS.MemoryUsage) => void;
+  pending: Map<number, { tenant: string; resolve: (c: TenantChange) => void; reject: (e: Error) => void; log?: (l: string) => void }>;
 }
 
 /** By Pulumi home (the slot's, or the caller's homeTag): jobs that may run at once never share a worker. */
 const workers = new Map<string, Worker>();
 let nextId = 1;
+let started = 0;
+
+/**
+ * How many tenants one worker runs before it is retired and the slot's next tenant starts a new
+ * one (`PENGUINMAILS_TENANTS_PER_WORKER`, default 100; 0 never retires). A worker's heap keeps about
+ * 0.45 MiB per tenant run (`npm run bench -- --only worker-memory`), so a worker that never ended
+ * would grow without bound over a fleet; a new worker costs one start per 100 tenants.
+ */
+export function tenantsPerWorker(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.PENGUINMAILS_TENANTS_PER_WORKER;
+  if (raw === undefined || raw === "") return 100;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`PENGUINMAILS_TENANTS_PER_WORKER=${raw}: give a whole number of tenants (0: a worker is never retired)`);
+  return n;
+}
+
+/** Workers started by this process so far (tests: a retired worker's slot starts a new one). */
+export function engineWorkersStarted(): number {
+  return started;
+}
 
 /** The pid of each slot's worker now running (benchmarks read their CPU). */
 export function engineWorkerPids(): number[] {
@@ -60,24 +95,52 @@ function startWorker(key: string): Worker {
     env,
     // The program's own console output goes to stderr: stdout is the fleet command's report.
     stdio: ["ignore", 2, 2, "ipc"],
+    // Its own process group (it leads it), which the CLI it runs joins: killed as one below.
+    detached: true,
   });
-  const w: Worker = { child, pending: new Map() };
+  const w: Worker = { child, served: 0, pending: new Map() };
+  started++;
   child.on("message", (m: WorkerReply) => {
+    if ("memory" in m) return w.memory?.(m.memory);
     const job = w.pending.get(m.id);
     if (!job) return;
     if ("log" in m) return job.log?.(m.log);
     w.pending.delete(m.id);
+    w.served++;
     job.resolve(m.change);
     idle(w);
+    retireIfDone(key, w);
   });
   child.on("exit", (code, signal) => {
     if (workers.get(key) === w) workers.delete(key);
+    if (w.pending.size) killGroup(child.pid);
     for (const job of w.pending.values())
-      job.reject(new Error(`the engine worker ${key} exited (${signal ?? `code ${code}`}) while running this tenant`));
+      job.reject(
+        new Error(
+          `the engine worker ${key} (pid ${child.pid}) exited (${signal ?? `code ${code}`}) while running this tenant; its stack may be locked with pending operations: run \`fleet recover --tenant ${job.tenant}\` before its next up`,
+        ),
+      );
     w.pending.clear();
   });
   idle(w);
   return w;
+}
+
+/** Kills what is left of a dead worker's process group (its CLI and that CLI's plugins), as a killed CLI's run ends. */
+function killGroup(pid: number | undefined): void {
+  try {
+    if (pid) process.kill(-pid, "SIGKILL");
+  } catch {
+    // Nothing left in it.
+  }
+}
+
+/** An idle worker past its share of tenants leaves the slot (the next tenant starts a new one) and ends. */
+function retireIfDone(key: string, w: Worker): void {
+  const limit = tenantsPerWorker();
+  if (limit === 0 || w.served < limit || w.pending.size > 0) return;
+  if (workers.get(key) === w) workers.delete(key);
+  if (w.child.connected) w.child.disconnect();
 }
 
 /** An idle worker does not keep this process alive; one at work does. */
@@ -95,6 +158,8 @@ function idle(w: Worker): void {
 
 /** Runs one tenant's preview or up in the slot's worker (started when the slot has none). */
 export function changeInWorker(o: FleetOptions, tenant: string, slot: number, op: "preview" | "up"): Promise<TenantChange> {
+  // A bad PENGUINMAILS_TENANTS_PER_WORKER fails the tenant here, before any engine run, not later in a worker's answer.
+  tenantsPerWorker();
   const key = o.homeTag ?? `slot-${slot}`;
   let w = workers.get(key);
   if (!w) workers.set(key, (w = startWorker(key)));
@@ -108,10 +173,26 @@ export function changeInWorker(o: FleetOptions, tenant: string, slot: number, op
   };
   const worker = w;
   return new Promise<TenantChange>((resolve, reject) => {
-    worker.pending.set(id, { resolve, reject, log: o.log });
+    worker.pending.set(id, { tenant, resolve, reject, log: o.log });
     idle(worker);
     worker.child.send(job);
   });
+}
+
+/**
+ * Each running worker's memory as it reports it after a full garbage collection (benchmarks: what
+ * the heap retains, against the resident set /proc shows). Ask between tenants.
+ */
+export function engineWorkerMemory(): Promise<Array<{ pid: number; memory: NodeJS.MemoryUsage }>> {
+  return Promise.all(
+    [...workers.values()].map(
+      (w) =>
+        new Promise<{ pid: number; memory: NodeJS.MemoryUsage }>((resolve) => {
+          w.memory = (memory) => resolve({ pid: w.child.pid!, memory });
+          w.child.send({ memory: true } satisfies MemoryAsk);
+        }),
+    ),
+  );
 }
 
 /** Ends every worker (a worker also ends by itself when this process does). */

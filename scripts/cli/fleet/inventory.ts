@@ -8,6 +8,7 @@
  */
 import { CloudflareClient, CloudflareRecord, cloudflareSettings } from "../../../providers/cloudflare/client";
 import { HostwindsClient } from "../../../providers/hostwinds/client";
+import { Instance, InstanceIp, instanceIpsSchema, sameAddresses } from "../../../providers/hostwinds/wire";
 import { KnownRecord, LastKnown } from "./checkpoints";
 import { splitName } from "../../../providers/hostwinds/orders";
 import { defaultPriceBook } from "../../../providers/hostwinds/catalog";
@@ -58,10 +59,13 @@ async function eachLimited<T>(items: T[], limit: number, f: (t: T) => Promise<vo
 }
 
 /**
- * Lists the real world: per Hostwinds account one `get_instances` and one
- * `get_instance_ips` per server of ours (the only action that gives each IP's
- * rDNS); per Cloudflare token its zones (50 a page) and each zone's records
- * (one page for a tenant's zone).
+ * Lists the real world: per Hostwinds account one `get_instances`, then the IPs of each server of
+ * ours. When the listing carries each server's `ips` (ASSUMPTIONS: ips in get_instances), one
+ * `get_instance_ips` of the account's first server checks it: the same addresses and no rDNS
+ * reported (rDNS is only in get_instance_ips, and drift compares it) → the listing's IPs serve
+ * for every server, 2 calls per account. Otherwise one `get_instance_ips` per server, as the
+ * provider's refresh reads them. Per Cloudflare token its zones (50 a page) and each zone's
+ * records (one page for a tenant's zone).
  */
 export async function realWorld(s: InventorySources): Promise<RealWorld> {
   const world: RealWorld = { servers: new Map(), zones: new Map(), unreadableZones: new Map(), calls: { hostwinds: 0, cloudflare: 0 } };
@@ -71,9 +75,7 @@ export async function realWorld(s: InventorySources): Promise<RealWorld> {
   const hostwinds = async (client: HostwindsClient) => {
     world.calls.hostwinds++;
     const servers = (await client.listInstances()).filter((i) => i.srvrname.startsWith(prefix));
-    await eachLimited(servers, limit, async (i) => {
-      world.calls.hostwinds++;
-      const ips = await client.listIps(i.serviceid).catch(() => undefined);
+    const add = (i: Instance, ips: InstanceIp[] | undefined) =>
       world.servers.set(i.serviceid, {
         serviceId: i.serviceid,
         name: i.srvrname,
@@ -84,8 +86,36 @@ export async function realWorld(s: InventorySources): Promise<RealWorld> {
         billingCycle: i.billingcycle,
         ips: new Map((ips ?? []).map((x) => [x.ip, x.rdns || undefined])),
       });
-    });
-    s.log?.(`inventory: ${servers.length} servers in a Hostwinds account`);
+    const eachServer = (list: Instance[]) =>
+      eachLimited(list, limit, async (i) => {
+        world.calls.hostwinds++;
+        add(i, await client.listIps(i.serviceid).catch(() => undefined));
+      });
+    const [first, ...rest] = servers;
+    const checked = first && servers.every((i) => i.ips !== undefined) ? await firstServerIps(client, first, world) : undefined;
+    const listed = checked?.ips;
+    const listingServes =
+      !!checked &&
+      !checked.rdnsField &&
+      sameAddresses(
+        first.ips!,
+        checked.ips.map((x) => x.ip),
+      );
+    if (listingServes) {
+      add(first, listed);
+      for (const i of rest)
+        add(
+          i,
+          i.ips!.map((ip) => ({ ip })),
+        );
+    } else if (listed !== undefined) {
+      add(first, listed);
+      await eachServer(rest);
+    } else await eachServer(servers);
+    s.log?.(
+      `inventory: ${servers.length} servers in a Hostwinds account` +
+        (servers.length ? (listingServes ? ", their IPs from the listing" : ", their IPs one server at a time") : ""),
+    );
   };
   const cloudflare = async (client: CloudflareClient) => {
     const zones = await client.zones(() => world.calls.cloudflare++);
@@ -115,6 +145,30 @@ function recordDifference(k: KnownRecord, r: CloudflareRecord | undefined): stri
   if (!same(k.ttl, r.ttl) || !same(k.proxied, r.proxied ?? false) || !same(k.priority, r.priority ?? undefined))
     return `${what}: ttl, proxy or priority changed`;
   return undefined;
+}
+
+/**
+ * The first server's IPs by get_instance_ips, and whether its answer has an `rdns` field at all (even
+ * empty: the account reports rDNS, so drift must read every server's); undefined when unreadable.
+ */
+async function firstServerIps(
+  client: HostwindsClient,
+  first: Instance,
+  world: RealWorld,
+): Promise<{ ips: InstanceIp[]; rdnsField: boolean } | undefined> {
+  world.calls.hostwinds++;
+  try {
+    const r = await client.send("get_instance_ips", "read", { serviceid: first.serviceid });
+    const answer = r.kind === "data" ? r.data : r.items;
+    const parsed = instanceIpsSchema.safeParse(answer);
+    if (!parsed.success) return undefined;
+    return {
+      ips: parsed.data.map((x) => ({ ip: x.ip, rdns: x.rdns })),
+      rdnsField: parsed.data.some((x) => Object.prototype.hasOwnProperty.call(x, "rdns")),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

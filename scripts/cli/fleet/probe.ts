@@ -18,6 +18,7 @@ import {
   LIST_SSH_KEYS_ACTION,
   REINSTALL_ACTION,
   UPGRADE_ACTION,
+  sameAddresses,
   shapeOf,
 } from "../../../providers/hostwinds/wire";
 
@@ -139,6 +140,26 @@ export async function probeAccount(client: HostwindsClient, o: ProbeOptions = {}
     );
   }
   set(11, "UNKNOWN", `${UPGRADE_ACTION} is billed: not probed`);
+
+  // 12. The listing's `ips` against get_instance_ips of the same server.
+  if (!first) set(12, "UNKNOWN", "the account has no server to compare IPs of");
+  else if (!first.ips) set(12, "REFUTED", "get_instances has no `ips` list of addresses for its servers");
+  else {
+    const listed = await client.listIps(first.serviceid).catch(() => undefined);
+    const same =
+      listed &&
+      sameAddresses(
+        first.ips,
+        listed.map((x) => x.ip),
+      );
+    set(
+      12,
+      !listed ? "UNKNOWN" : same ? "CONFIRMED" : "REFUTED",
+      !listed
+        ? "get_instance_ips of the first server could not be read"
+        : `get_instances' ips ${same ? "are" : "are not"} the addresses get_instance_ips lists (${listed.length} on the first server)`,
+    );
+  }
 
   return ASSUMPTIONS.map((a, i) => ({
     n: i + 1,

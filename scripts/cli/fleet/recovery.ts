@@ -17,7 +17,7 @@ import { SshConnection } from "../../../providers/ssh/client";
 import { BACKUP_SCRIPT, RESTORE_SCRIPT } from "../../../components/backup-scripts";
 import { ResticAccess, displayRepository, restic, snapshots } from "../../lib/restic";
 import { FleetOptions } from "./options";
-import { openTenantStack } from "../../lib/stacks/stacks";
+import { openTenantStack, withoutUpResult } from "../../lib/stacks/stacks";
 import { COMMAND_TYPE, StateResource, serverConnection } from "../../lib/stacks/server-connection";
 
 export { serverConnection };
@@ -237,6 +237,6 @@ export async function rebuildInPlace(o: FleetOptions, tenant: string, server: st
   o.log?.(
     `${tenant}/${server}: server ${serviceId} is ACTIVE again at ${back.main_ip}; rerunning its ${steps.length} SSH steps (backup and restore first)`,
   );
-  await stack.up({ refresh: true, replace: steps, onOutput: () => undefined });
+  await withoutUpResult(stack, { refresh: true, replace: steps, onOutput: () => undefined });
   return { tenant, server, serviceId, mainIp: back.main_ip ?? "", ms: Date.now() - t0 };
 }

@@ -19,6 +19,7 @@ import { ASSUMED_RATE_LIMIT, HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetUp } from "../../cli/fleet/commands";
 import { fleetDrift } from "../../cli/fleet/drift";
+import { fleetInventorySources, realWorld } from "../../cli/fleet/inventory";
 import { fleetProject } from "../../lib/stacks/tenants";
 import { checkpointFile, lastKnownWorld, readCheckpoint } from "../../cli/fleet/checkpoints";
 import { stateStore } from "../../cli/fleet/backend";
@@ -66,6 +67,8 @@ export interface FleetScaleResult {
   checkpointReadS: number;
   onPostgres?: PostgresFigures;
   setupS: number;
+  /** The inventory alone, each way an account's IPs can be read (ASSUMPTIONS: ips in get_instances). */
+  inventoryWays: Array<{ way: string; s: number; hostwindsCalls: number; servers: number }>;
 }
 
 function run(cmd: string, args: string[], cwd: string, env: Record<string, string>, capMs?: number): Promise<string> {
@@ -390,7 +393,24 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
     const errors = report.tenants.filter((d) => d.error);
     if (errors.length) o.progress(`errors: ${errors.map((e) => `${e.tenant}: ${e.error}`).join("; ")}`);
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    const refused = { hostwinds: sum(hw.refused), cloudflare: sum(cf.refused) };
+
+    // 6. The inventory alone, side by side: one get_instance_ips per server (the account reports rDNS)
+    // against the listing's ips (it does not), on the same accounts, limits on.
+    const inventoryWays: FleetScaleResult["inventoryWays"] = [];
+    const sources = fleetInventorySources(project, ids)!;
+    for (const [way, rdnsInIpList] of [
+      ["one get_instance_ips per server (rDNS reported)", true],
+      ["the listing's ips (no rDNS reported)", false],
+    ] as const) {
+      hw.setWire({ rdnsInIpList });
+      const t = Date.now();
+      const w = await realWorld({ ...sources, cloudflare: [] });
+      inventoryWays.push({ way, s: (Date.now() - t) / 1000, hostwindsCalls: w.calls.hostwinds, servers: w.servers.size });
+    }
+    hw.setWire({ rdnsInIpList: true });
     return {
+      inventoryWays,
       tenants: o.tenants,
       accounts,
       injected,
@@ -403,7 +423,7 @@ export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleR
       apiCalls: report.stats.apiCalls,
       servers: o.tenants,
       zones: o.tenants,
-      refused: { hostwinds: sum(hw.refused), cloudflare: sum(cf.refused) },
+      refused,
       imported,
       stackLsS,
       stackLsCapS: o.stackLsCapS,
@@ -436,6 +456,8 @@ export function printFleetScale(r: FleetScaleResult): void {
   console.log(
     `  drift injected in ${r.injected.length}, found in ${r.found.length}: ${r.exact ? "exactly the injected tenants" : `MISMATCH (missed ${r.injected.filter((x) => !r.found.includes(x)).join(",") || "none"}; extra ${r.found.filter((x) => !r.injected.includes(x)).join(",") || "none"})`}`,
   );
+  for (const w of r.inventoryWays)
+    console.log(`  Hostwinds inventory, ${w.way}: ${w.hostwindsCalls} calls, ${w.s.toFixed(1)} s for ${w.servers} servers`);
   const p = r.onPostgres;
   if (p)
     console.log(

@@ -108,6 +108,8 @@ export interface WireAssumptions {
   serverNames?: "kept" | "panel" | "ignored";
   /** 11. An upgrade ends in RESIZED and needs confirm_upgrade (default true; false: ACTIVE on the new plan by itself). */
   upgradeConfirm?: boolean;
+  /** 12. get_instances carries each server's `ips` as addresses (default true; false: `ips: null`, the documented "array|null"). */
+  ipsInInstanceList?: boolean;
 }
 
 /** [assumed] What a control panel might do to a server name: drop `@` and `~`, lower-case it, cut it at 32 characters. */
@@ -222,6 +224,8 @@ export class HostwindsSim {
   faults: Faults = {};
   /** Requests received by action, for tests and benchmarks. */
   readonly requests = new Map<string, number>();
+  /** The stand-in's own failures (answered 500), for tests to show. */
+  readonly failures: string[] = [];
   /** Requests refused by the rate limit, per API key. */
   readonly refused = new Map<string, number>();
   private readonly recent = new Map<string, number[]>();
@@ -252,7 +256,15 @@ export class HostwindsSim {
   }
 
   async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer((req, res) =>
+      this.handle(req, res).catch((e: Error) => {
+        // The stand-in itself broke (e.g. a host it could not make): a 500 the client gives up on
+        // after its retries, named, rather than a request never answered.
+        this.failures.push(e.message);
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ message: `Hostwinds stand-in failed: ${e.message}` }));
+      }),
+    );
     this.server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve) => this.server!.listen(this.o.port ?? 0, this.o.host ?? "127.0.0.1", resolve));
     return this;
@@ -439,16 +451,15 @@ export class HostwindsSim {
       } else i.status = "RESIZED";
       this.persist();
     } else if (i.status === "BUILD" && Date.now() >= i.activeAt) {
+      // The host first: if the SSH-host stand-in cannot make it, the server stays in BUILD and the
+      // request fails (500, see handle), instead of an ACTIVE server with no main IP waited on for 30 min.
+      // The host runs the image the server was bought with (Debian 12 or 13: the SSH-host stand-in's suite).
+      const ip =
+        this.o.hosts?.addHost(i.serviceid, i.password, IMAGES.find((x) => x.uuid === i.template_uuid)?.slug) ??
+        i.pendingMainIp ??
+        this.newIp();
       i.status = "ACTIVE";
-      i.ips.unshift({
-        // The host runs the image the server was bought with (Debian 12 or 13: the SSH-host stand-in's suite).
-        ip:
-          this.o.hosts?.addHost(i.serviceid, i.password, IMAGES.find((x) => x.uuid === i.template_uuid)?.slug) ??
-          i.pendingMainIp ??
-          this.newIp(),
-        main: true,
-        readyAt: Date.now(),
-      });
+      i.ips.unshift({ ip, main: true, readyAt: Date.now() });
       delete i.pendingMainIp;
       this.persist();
     }
@@ -478,6 +489,9 @@ export class HostwindsSim {
       ssh_keys: i.ssh_keys,
       password: i.password,
       configkey: i.configkey,
+      // PM server-management's field list (`ips` array|null; shared reference hostwinds-api.md); the entries as
+      // addresses is [assumed] (providers/hostwinds/wire.ts ASSUMPTIONS: ips in get_instances).
+      ips: this.o.wire?.ipsInInstanceList === false ? null : this.visibleIps(i).map((x) => x.ip),
       hourly: i.billingcycle === "hourly" ? 1 : 0,
       locked: 0,
       created_at: i.createdAt,

@@ -24,6 +24,7 @@ import * as path from "path";
 import { createHash, timingSafeEqual } from "crypto";
 import { AuthContext, Connection, ParsedKey, Server, ServerChannel, utils } from "ssh2";
 import { CALLS_LOG, STATE_DIR, ToolCall } from "./host-tools";
+import { parsableHostKey } from "./host-key";
 import * as net from "net";
 import { APT_PROXY_PORT, AptProxy, loopbackBridge } from "./apt-proxy";
 import { projectRoot } from "../../lib/engine/pulumi-env";
@@ -46,16 +47,21 @@ export interface SshHostSimOptions {
 
 /**
  * The first two octets of the hosts' loopback addresses: $PENGUINMAILS_SSH_HOST_PREFIX when set,
- * else 127.N with N from a hash of the checkout's path and the process id, so two checkouts (or two
- * processes of one) testing at once do not hand out the same address (every host listens on port
- * 22). N is never 0 or 1 (127.0.0.1 and the machine's own names live there) nor 255 (the
- * blocklist stand-in's "unknown" answers, 127.255.255.x). Two processes still meet on a prefix 1 time
- * in 253: the override separates them.
+ * else 127.N with N from a hash of the checkout's path and, under Jest, the worker's number
+ * (JEST_WORKER_ID: Jest's workers of one checkout get consecutive N, so test files running at once never
+ * meet), otherwise the process id, so two checkouts (or two processes of one) testing at once do not
+ * hand out the same address (every host listens on port 22). N is never 0 or 1 (127.0.0.1 and the
+ * machine's own names live there) nor 255 (the blocklist stand-in's "unknown" answers, 127.255.255.x).
+ * Two checkouts still meet on a prefix 1 time in 253: the override separates them.
  */
 export function sshHostPrefix(env: NodeJS.ProcessEnv = process.env, checkout = projectRoot, pid = process.pid): string {
   if (env.PENGUINMAILS_SSH_HOST_PREFIX) return env.PENGUINMAILS_SSH_HOST_PREFIX;
-  const h = createHash("sha256").update(`${checkout}\0${pid}`).digest();
-  return `127.${2 + (h.readUInt32BE(0) % 253)}`;
+  const worker = Number(env.JEST_WORKER_ID);
+  const h = createHash("sha256")
+    .update(worker ? checkout : `${checkout}\0${pid}`)
+    .digest()
+    .readUInt32BE(0);
+  return `127.${2 + ((h + (worker || 0)) % 253)}`;
 }
 
 const netNamespace = (pid: number): string | undefined => {
@@ -123,7 +129,7 @@ export class SshHostSim implements ServerHosts {
   private hosts = new Map<string, Host>();
   private next = 2;
   private prefix?: string;
-  private hostKey = utils.generateKeyPairSync("ed25519").private;
+  private hostKey = parsableHostKey().private;
   private keys: ParsedKey[];
   /** Root filesystems by suite, built or found once. */
   private rootfses = new Map<string, string>();

@@ -26,8 +26,17 @@ export const projectRoot = (() => {
   return dir;
 })();
 
-/** Everything local lives under here; it is in .gitignore. */
-export const devDir = path.join(projectRoot, ".pulumi-dev");
+/**
+ * Everything local lives under here; it is in .gitignore. Under Jest each worker process gets its own
+ * folder (`.pulumi-dev/jest-<JEST_WORKER_ID>`; every process a test starts inherits that variable), so
+ * test files running at once never share a Pulumi home, a workspace file, a backend or a program folder.
+ */
+export const devDir = devDirFor(process.env);
+
+export function devDirFor(env: NodeJS.ProcessEnv): string {
+  const base = path.join(projectRoot, ".pulumi-dev");
+  return env.JEST_WORKER_ID ? path.join(base, `jest-${env.JEST_WORKER_ID}`) : base;
+}
 
 let cachedBin: string | undefined;
 

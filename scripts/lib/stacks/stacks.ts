@@ -9,7 +9,7 @@
  * environment too (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …).
  */
 import * as path from "path";
-import { LocalWorkspace, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, Stack, StackNotFoundError, UpOptions } from "@pulumi/pulumi/automation";
 import { devDir, workspaceOptions } from "../engine/pulumi-env";
 import { FleetProject } from "./tenants";
 import { tenantCredentialEnv } from "./credentials";
@@ -75,6 +75,20 @@ export async function onTenantStack<T>(
     if (!(e instanceof StackNotFoundError)) throw e;
   }
   return run(await Stack.createOrSelect(tenant, Object.create(ws, programmed) as LocalWorkspace));
+}
+
+/**
+ * `pulumi up` exactly as Stack.up runs it (its arguments, inline program, event log), without the
+ * three CLI processes Stack.up starts after it only to build its result: `stack output --json`
+ * twice (masked, then --show-secrets) and `stack history` (about 1.3 s of CPU per tenant, measured).
+ * For callers that read neither the result's outputs nor its summary: the fleet (a tenant's change
+ * comes from the engine's events) and the service (it reads the outputs it records itself).
+ * Stack.up (@pulumi/pulumi 3.276 automation/stack.js) asks `this.outputs()` and `this.info()` for
+ * them; here it runs on a view of the stack whose two answer empty. Errors are Stack.up's.
+ */
+export async function withoutUpResult(stack: Stack, opts?: UpOptions): Promise<void> {
+  const view: Stack = Object.create(stack, { outputs: { value: async () => ({}) }, info: { value: async () => undefined } });
+  await view.up(opts);
 }
 
 /** The slot's workspace is reused tenant after tenant: each gets its own accounts' credentials. */

@@ -41,6 +41,15 @@ export const usd = (n: number) => `$${n.toFixed(2)}`;
 export const plural = (n: number, one: string, many = `${one}s`) => (n === 1 ? one : many);
 
 /** The K-th of N shards of a list: every N-th item from K (stable: the same tenant lands in the same shard). */
+/**
+ * Whether preview, up and worker run tenant programs inline in long-lived engine workers
+ * (../engine-workers.ts): the default; `--no-inline` runs the CLI program, a Node process per tenant.
+ */
+export function inlineEngine(flags: FleetFlags): boolean {
+  if (flags.inline === true && flags["no-inline"] === true) usage("--inline and --no-inline: give one");
+  return flags["no-inline"] !== true;
+}
+
 export function shardOf<T>(items: T[], k: number, n: number): T[] {
   return items.filter((_, i) => i % n === k - 1);
 }
@@ -76,7 +85,7 @@ export function selectFleet(inv: Invocation): FleetRun {
     changedSince: flags["changed-since"],
     policyPacks: flags["no-policy"] ? undefined : [path.join(projectRoot, "policies")],
     refresh: flags.refresh === true,
-    inline: flags.inline === true,
+    inline: inlineEngine(flags),
     onProgress: (p) => process.stderr.write(`${progressLine(command, p)}\n`),
     log: (l) => process.stderr.write(`${l}\n`),
   };

@@ -39,6 +39,7 @@ export const FLEET_OPTIONS = {
   waves: { type: "string" },
   refresh: { type: "boolean" },
   inline: { type: "boolean" },
+  "no-inline": { type: "boolean" },
   server: { type: "string" },
   snapshot: { type: "string" },
   repository: { type: "string" },

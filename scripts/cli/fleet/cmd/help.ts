@@ -79,11 +79,12 @@ const OPTIONS: OptionHelp[] = [
   { flag: "--no-policy", lines: ["preview/up without the policy pack (policies/)"], for: ["preview", "up"] },
   { flag: "--refresh", lines: ["up: refresh first, so a server lost behind the stack's back is rebuilt"], for: ["up"] },
   {
-    flag: "--inline",
+    flag: "--no-inline",
     lines: [
-      "preview/up/worker: run the tenant program inline in one long-lived engine",
-      "worker process per --concurrency slot (SDK and program load once), not in",
-      "a new Node process per tenant; the result is the same",
+      "preview/up/worker: run the tenant program in a new Node process per tenant",
+      "(the CLI program) instead of the default: inline in one long-lived engine",
+      "worker process per --concurrency slot (SDK and program load once); the",
+      "result is the same (--inline, the default, is accepted)",
     ],
     for: ["preview", "up", "worker"],
   },

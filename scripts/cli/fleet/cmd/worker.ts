@@ -1,6 +1,6 @@
 /** `fleet worker`: runs fleet jobs from the Postgres queue until stopped. */
 import { fleetWorker } from "../queue";
-import { FleetCommand, selectFleet, usage } from "./command";
+import { FleetCommand, inlineEngine, selectFleet, usage } from "./command";
 
 export const worker: FleetCommand = {
   name: "worker",
@@ -15,7 +15,7 @@ export const worker: FleetCommand = {
     await fleetWorker({
       url: database,
       concurrency: concurrency ?? 1,
-      inline: inv.flags.inline === true,
+      inline: inlineEngine(inv.flags),
       log: (l) => process.stderr.write(`${l}\n`),
     });
     return 0;

@@ -1,0 +1,124 @@
+/**
+ * A long-lived engine worker's memory over many tenants: N tenant previews (small tenants, each its
+ * own stack, the policy pack on) through one engine worker (`fleet preview --inline`, one slot),
+ * on the stand-ins and a local backend. The worker's resident set (VmRSS from /proc) is read after
+ * its first tenant (warm), then after 100, 500 and 1,000 tenants (those up to N, and N), with its
+ * peak (VmHWM), what its heap retains after a full collection (heapUsed, and external memory:
+ * Buffers and native objects, as the worker reports them), and the wall time per tenant over each
+ * stretch. Linux only.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { devDir, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
+import { makeFleetProject, writeSmallTenant } from "../fleet-project";
+import { HostwindsSim } from "../standins/hostwinds";
+import { CloudflareSim } from "../standins/cloudflare";
+import { standinEnv } from "../standins/env";
+import { fleetPreview } from "../../cli/fleet/commands";
+import { engineWorkerMemory, engineWorkerPids, stopEngineWorkers } from "../../cli/fleet/engine-workers";
+import { fleetProject } from "../../lib/stacks/tenants";
+
+const KEY = "bench-worker-memory-key-0123456789";
+const CF_TOKEN = "bench-worker-memory-cf-0123456789";
+/** Tenants previewed between two readings of the worker's memory. */
+const BATCH = 10;
+
+export interface MemoryRow {
+  tenants: number;
+  rssMiB: number;
+  peakMiB: number;
+  /** After a full garbage collection (engineWorkerMemory). */
+  heapMiB: number;
+  externalMiB: number;
+  /** Wall seconds per tenant since the previous row. */
+  wallPerTenantS: number;
+}
+export interface WorkerMemoryResult {
+  worker: number;
+  failed: number;
+  rows: MemoryRow[];
+}
+
+/** The process's resident set and its peak, in MiB. */
+function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rssMiB: kib("VmRSS") / 1024, peakMiB: kib("VmHWM") / 1024 };
+}
+
+/** The tenant counts at which the worker's memory is reported: 1 (warm), 100, 500, 1000 up to `tenants`, and `tenants`. */
+export function memoryMarks(tenants: number): number[] {
+  return [...new Set([1, ...[100, 500, 1000].filter((n) => n < tenants), tenants])];
+}
+
+export async function workerMemoryBench(tenants: number, progress: (l: string) => void): Promise<WorkerMemoryResult> {
+  const sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
+  const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
+  const backend = `bench-worker-memory-${process.pid}`;
+  const saved = { ...process.env };
+  try {
+    const dir = workDirFor("bench-worker-memory");
+    makeFleetProject(dir);
+    const ids = Array.from({ length: tenants }, (_, i) => `m${String(i).padStart(4, "0")}`);
+    for (const t of ids) {
+      cf.addZone(`${t}-mail.com`);
+      writeSmallTenant(dir, t);
+    }
+    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN));
+    // One worker for the whole run, never retired (engine-workers.ts tenantsPerWorker): its growth is what is measured.
+    process.env.PENGUINMAILS_TENANTS_PER_WORKER = "0";
+    const o = {
+      project: fleetProject(dir),
+      concurrency: 1,
+      localBackend: backend,
+      policyPacks: [path.join(projectRoot, "policies")],
+      inline: true,
+    };
+    const marks = memoryMarks(tenants);
+    const rows: MemoryRow[] = [];
+    let failed = 0;
+    let done = 0;
+    let since = Date.now();
+    let worker = 0;
+    while (done < tenants) {
+      const next = Math.min(tenants, done === 0 ? 1 : done + BATCH, ...marks.filter((m) => m > done));
+      const results = await fleetPreview(o, ids.slice(done, next));
+      failed += results.filter((r) => r.status !== "ok").length;
+      const pids = engineWorkerPids();
+      if (pids.length !== 1 || (worker && pids[0] !== worker))
+        throw new Error(`expected one engine worker throughout, found ${pids.join(", ") || "none"} (was ${worker})`);
+      worker = pids[0];
+      const at = Date.now();
+      if (marks.includes(next)) {
+        const wallPerTenantS = (at - since) / 1000 / (next - (rows.at(-1)?.tenants ?? 0));
+        const resident = memoryOf(worker);
+        const [{ memory }] = await engineWorkerMemory();
+        const heap = { heapMiB: memory.heapUsed / 2 ** 20, externalMiB: memory.external / 2 ** 20 };
+        rows.push({ tenants: next, ...resident, ...heap, wallPerTenantS });
+        since = Date.now();
+        progress(`${next} tenants: worker RSS ${rows.at(-1)!.rssMiB.toFixed(0)} MiB (${failed} failed)`);
+      }
+      done = next;
+    }
+    return { worker, failed, rows };
+  } finally {
+    await stopEngineWorkers();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await sim.stop();
+    await cf.stop();
+    fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
+  }
+}
+
+export function printWorkerMemory(r: WorkerMemoryResult): void {
+  const warm = r.rows[0];
+  console.log(`\nOne engine worker (pid ${r.worker}), tenant previews inline one after another (policy pack on), ${r.failed} failed`);
+  console.log("  (heap and external: what the worker retains after a full garbage collection)");
+  console.log("  tenants   RSS MiB   peak MiB   vs warm   heap MiB   external MiB   wall s/tenant");
+  const mib = (n: number, w: number) => n.toFixed(0).padStart(w);
+  for (const x of r.rows)
+    console.log(
+      `  ${String(x.tenants).padStart(7)}  ${mib(x.rssMiB, 8)}  ${mib(x.peakMiB, 9)}  ${`×${(x.rssMiB / warm.rssMiB).toFixed(2)}`.padStart(8)}  ${mib(x.heapMiB, 9)}  ${mib(x.externalMiB, 13)}  ${x.wallPerTenantS.toFixed(2).padStart(14)}`,
+    );
+}
