@@ -8,21 +8,12 @@ import * as fs from "fs";
 import { Stack } from "@pulumi/pulumi/automation";
 import { localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
-import { descendantsMatching } from "./harness";
+import { descendantsMatching, running } from "./harness";
 import { recoverStack } from "../../scripts/cli/fleet/recover";
 
 const KEY = "sim-key-killed-0123456789";
 jest.setTimeout(5 * 60_000);
 
-/** Whether a process is still running (a zombie waiting to be reaped has ended). */
-function running(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 const cmdline = (pid: number) => {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();

@@ -16,6 +16,16 @@ export function readAll(dir: string): string {
   return out;
 }
 
+/** Whether a process is still running (a zombie waiting to be reaped has ended). */
+export function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** Pids of the descendants of `pid` whose command line contains `needle`. */
 export function descendantsMatching(pid: number, needle: string): number[] {
   return descendants(pid).filter((c) => {

@@ -8,23 +8,13 @@
  * worker, which takes the next tenant. The fleet's up runs no CLI command after `pulumi up` to
  * build a result it does not read (no `stack output`, no `stack history`).
  */
-import * as path from "path";
-import * as fs from "fs";
-import { devDir, projectRoot, workDirFor } from "../../scripts/lib/engine/pulumi-env";
-import { makeFleetProject, writeSmallTenant } from "../../scripts/dev/fleet-project";
-import { HostwindsSim } from "../../scripts/dev/standins/hostwinds";
-import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
-import { standinEnv } from "../../scripts/dev/standins/env";
-import { FleetOptions, fleetPreview, fleetUp } from "../../scripts/cli/fleet/commands";
-import { engineWorkerPids, engineWorkersStarted, stopEngineWorkers } from "../../scripts/cli/fleet/engine-workers";
-import { fleetWorkspace, openTenantStack } from "../../scripts/lib/stacks/stacks";
-import { fleetProject } from "../../scripts/lib/stacks/tenants";
+import { fleetPreview, fleetUp } from "../../scripts/cli/fleet/commands";
+import { engineWorkerPids, engineWorkersStarted } from "../../scripts/cli/fleet/engine-workers";
+import { fleetWorkspace } from "../../scripts/lib/stacks/stacks";
 import { TenantChange } from "../../scripts/lib/stacks/changes";
 import { ENGINE_TEST_CEILING_MS } from "./harness";
+import { StandinFleet, startStandinFleet } from "./standin-fleet";
 
-const KEY = "sim-key-inline-program-0123456789";
-const CF_TOKEN = "sim-cf-token-inline-program-0123456789";
-const BACKEND = `inline-program-${process.pid}`;
 jest.setTimeout(ENGINE_TEST_CEILING_MS);
 
 interface Checkpoint {
@@ -42,46 +32,21 @@ const changed = (c: TenantChange) =>
   [c.servers, c.ips, c.dns].flatMap((x) => Object.entries(x).flatMap(([op, names]) => names.map((n) => `${op} ${n}`)));
 
 describe("the tenant program inline in an engine worker", () => {
-  let sim: HostwindsSim;
-  let cf: CloudflareSim;
-  const dir = workDirFor(`inline-program-${process.pid}`);
-  const saved = { ...process.env };
-  const opts = (inline: boolean): FleetOptions => ({
-    project: fleetProject(dir),
-    concurrency: 1,
-    localBackend: BACKEND,
-    policyPacks: [path.join(projectRoot, "policies")],
-    inline,
-  });
-  const checkpoint = async (tenant: string) =>
-    (await (await openTenantStack(fleetProject(dir), tenant, 0, { localBackend: BACKEND }, false)).exportStack()).deployment as Checkpoint;
+  let fleet: StandinFleet;
+  const opts = (inline: boolean) => fleet.options({ inline });
+  const checkpoint = async (tenant: string) => (await (await fleet.stackOf(tenant)).exportStack()).deployment as Checkpoint;
 
   beforeAll(async () => {
-    sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 200, ipDelayMs: 150 }).start();
-    cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
-    // The fleet commands give the engine (and the workers) this process's environment.
-    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN));
-    makeFleetProject(dir);
-    for (const t of ["ia", "ib"]) cf.addZone(`${t}-mail.com`);
-    writeSmallTenant(dir, "ia", { sendingIps: 2 });
-    // A starter tenant may not have this many IPs: the program stops with its own error.
-    writeSmallTenant(dir, "ib", { sendingIps: 40 });
+    // A starter tenant may not have 40 IPs: ib's program stops with its own error.
+    fleet = await startStandinFleet("inline-program", { buildMs: 200, ipDelayMs: 150 }, { ia: { sendingIps: 2 }, ib: { sendingIps: 40 } });
   });
-  afterAll(async () => {
-    await stopEngineWorkers();
-    const s = await openTenantStack(fleetProject(dir), "ia", 0, { localBackend: BACKEND }, false).catch(() => undefined);
-    if (s) await s.destroy().catch(() => undefined);
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-    await sim.stop();
-    await cf.stop();
-    fs.rmSync(path.join(devDir, "backends", BACKEND), { recursive: true, force: true });
-  });
+  afterAll(() => fleet.stop(["ia"]));
 
   test("applied by the CLI program, the inline program previews and applies no change: same resources, inputs and outputs", async () => {
     // Every CLI command the up runs in this process (pool slot 0's workspace).
     // (PulumiCommand.run is what Stack runs every command through; its declaration is internal.)
-    const command = (await fleetWorkspace(fleetProject(dir), { localBackend: BACKEND })).pulumiCommand;
+    const { project, localBackend } = opts(false);
+    const command = (await fleetWorkspace(project, { localBackend })).pulumiCommand;
     const cli = jest.spyOn(command as unknown as { run: (args: string[], ...rest: unknown[]) => Promise<unknown> }, "run");
     const [byCli] = await fleetUp(opts(false), ["ia"]);
     const commands = cli.mock.calls.map(([args]) => args.join(" "));

@@ -108,7 +108,7 @@ async function changeEach(
       return change;
     },
     o.onProgress,
-    halt?.stopped,
+    () => o.stopped?.() === true || halt?.stopped() === true,
   );
   return results.map((r) => {
     const c = r.value ?? failedChange(r.name, r.error);

@@ -16,6 +16,10 @@ const reply = (m: WorkerReply) => {
 };
 
 let queue: Promise<void> = Promise.resolve();
+
+// A SIGINT to this worker's group (engine-workers.ts interruptEngineWorkers, or below) is for the
+// CLI it runs: the worker answers with the interrupted tenant's change and goes on.
+process.on("SIGINT", () => undefined);
 let busy = 0;
 
 /** A full garbage collection, without starting the worker with --expose-gc (its V8 flags stay the CLI program's). */
@@ -38,7 +42,6 @@ process.on("message", (job: WorkerJob | MemoryAsk) => {
 });
 process.on("disconnect", () => {
   if (!busy) process.exit(0);
-  process.on("SIGINT", () => undefined);
   try {
     process.kill(-process.pid, "SIGINT");
   } catch {

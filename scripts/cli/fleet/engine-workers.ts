@@ -180,6 +180,26 @@ export function changeInWorker(o: FleetOptions, tenant: string, slot: number, op
 }
 
 /**
+ * Ctrl-C for the workers (their own process groups keep a terminal's Ctrl-C from them): SIGINT to
+ * the group of each worker running a tenant, so its CLI stops as a CLI stops on Ctrl-C (the
+ * operations under way finish, the stack is saved and unlocked) and the tenant ends failed. The
+ * worker itself ignores it (./engine-worker.ts) and answers as usual. The number of workers interrupted.
+ */
+export function interruptEngineWorkers(): number {
+  let n = 0;
+  for (const w of workers.values()) {
+    if (!w.pending.size || !w.child.pid) continue;
+    try {
+      process.kill(-w.child.pid, "SIGINT");
+      n++;
+    } catch {
+      // Already gone: its exit fails the tenant.
+    }
+  }
+  return n;
+}
+
+/**
  * Each running worker's memory as it reports it after a full garbage collection (benchmarks: what
  * the heap retains, against the resident set /proc shows). Ask between tenants.
  */

@@ -14,5 +14,7 @@ export interface FleetOptions extends FleetEngineOptions {
   /** up: refresh first (a server lost behind the stack's back is then rebuilt). */
   refresh?: boolean;
   onProgress?: (p: PoolProgress) => void;
+  /** Checked before each tenant starts: once true, no further tenant starts (Ctrl-C: ./interrupt.ts). */
+  stopped?: () => boolean;
   log?: (line: string) => void;
 }

@@ -40,7 +40,6 @@ export function usage(msg: string): never {
 export const usd = (n: number) => `$${n.toFixed(2)}`;
 export const plural = (n: number, one: string, many = `${one}s`) => (n === 1 ? one : many);
 
-/** The K-th of N shards of a list: every N-th item from K (stable: the same tenant lands in the same shard). */
 /**
  * Whether preview, up and worker run tenant programs inline in long-lived engine workers
  * (../engine-workers.ts): the default; `--no-inline` runs the CLI program, a Node process per tenant.
@@ -50,6 +49,7 @@ export function inlineEngine(flags: FleetFlags): boolean {
   return flags["no-inline"] !== true;
 }
 
+/** The K-th of N shards of a list: every N-th item from K (stable: the same tenant lands in the same shard). */
 export function shardOf<T>(items: T[], k: number, n: number): T[] {
   return items.filter((_, i) => i % n === k - 1);
 }

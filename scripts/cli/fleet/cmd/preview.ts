@@ -8,6 +8,7 @@ import { fleetPreview, fleetUpInWaves } from "../commands";
 import { WaveOutcome, inWaves } from "../waves";
 import { QueueRunOptions, runOnQueue } from "../queue";
 import { renderReport } from "../report";
+import { onCtrlC } from "../interrupt";
 import { FleetCommand, FleetRun, Invocation, selectFleet } from "./command";
 
 type Halted = WaveOutcome["halted"];
@@ -26,10 +27,13 @@ async function runChanges(command: "preview" | "up", f: FleetRun): Promise<{ res
   return { results: r.results, halted: r.outcome.halted };
 }
 
-function reportFooter(changedSince: string | undefined, halted: Halted): string | undefined {
+function reportFooter(changedSince: string | undefined, halted: Halted, notStarted: string[] | undefined): string | undefined {
   return (
     [
       changedSince ? `Tenants changed since \`${changedSince}\`.` : "",
+      notStarted
+        ? `**Interrupted (Ctrl-C)**: the tenants running stopped as pulumi stops on Ctrl-C; ${notStarted.length} not started${notStarted.length ? `: ${notStarted.join(", ")}` : ""}.`
+        : "",
       halted
         ? `**Rollout halted in wave ${halted.wave}**: ${halted.tenant} ${halted.status === "blocked" ? "was blocked by policy" : "failed"}; ${halted.notRun.length} tenant${halted.notRun.length === 1 ? " was" : "s were"} not started: ${halted.notRun.join(", ")}.`
         : "",
@@ -42,13 +46,19 @@ function reportFooter(changedSince: string | undefined, halted: Halted): string 
 async function changes(inv: Invocation & { command: "preview" | "up" }): Promise<number> {
   const { command, flags, json } = inv;
   const f = selectFleet(inv);
-  const { results, halted } = await runChanges(command, f);
+  // On the queue the jobs are the workers'; here Ctrl-C stops the run as pulumi's does (../interrupt.ts).
+  const ctrlC = f.queued ? undefined : onCtrlC(command);
+  f.o.stopped = ctrlC?.interrupted;
+  const { results, halted } = await runChanges(command, f).finally(() => ctrlC?.dispose());
+  const interrupted = ctrlC?.interrupted() === true;
+  const notStarted = interrupted ? f.tenants.filter((t) => !results.some((r) => r.tenant === t)) : undefined;
   const report = renderReport(results, {
     title: command === "up" ? "Fleet apply" : "Fleet preview",
-    footer: reportFooter(f.o.changedSince, halted),
+    footer: reportFooter(f.o.changedSince, halted, notStarted),
   });
   if (typeof flags.report === "string") fs.writeFileSync(flags.report, report);
-  if (json) console.log(JSON.stringify(halted ? { tenants: results, halted } : { tenants: results }, null, 1));
+  if (json)
+    console.log(JSON.stringify({ tenants: results, ...(halted ? { halted } : {}), ...(notStarted ? { notStarted } : {}) }, null, 1));
   else if (typeof flags.report !== "string") console.log(report);
   if (halted)
     process.stderr.write(
@@ -59,7 +69,8 @@ async function changes(inv: Invocation & { command: "preview" | "up" }): Promise
   process.stderr.write(
     `fleet ${command}: ${results.length - bad.length} of ${results.length} succeeded${bad.length ? `; ${bad.map((r) => `${r.tenant} (${r.status})`).join(", ")} did not` : ""}\n`,
   );
-  return bad.length ? 1 : 0;
+  if (notStarted) process.stderr.write(`fleet ${command}: interrupted; not started: ${notStarted.join(", ") || "none"}\n`);
+  return interrupted ? 130 : bad.length ? 1 : 0;
 }
 
 export const preview: FleetCommand = {
