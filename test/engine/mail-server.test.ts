@@ -21,7 +21,7 @@ import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { DnsSim } from "../../scripts/dev/standins/dns";
 import { deliver, identityProblems, relayQueueWhen, sendMany, sinkSeen, startRelay } from "../../scripts/dev/relay-harness";
 import { judgeInstall } from "./install-judge";
-import { judge, routedIp, startSubmission, submitAndReceive } from "../../scripts/dev/mailu-submission";
+import { SUBMISSION_PACKAGES, judge, routedIp, startSubmission, submitAndReceive } from "../../scripts/dev/mailu-submission";
 import { COMMAND_TYPE } from "../../providers/ssh";
 import { DNS_RECORD_TYPE } from "../../providers/cloudflare";
 
@@ -97,7 +97,9 @@ maybe("a tenant's mail server: server, IPs, DNS and MailU over SSH", () => {
       .map((e) => e.resOutputsEvent!.metadata.urn.split("::").pop());
 
   beforeAll(async () => {
-    hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `mail-server-${process.pid}`) });
+    // The submission proof's rspamd, Dovecot and swaks come with the host's image (a cached root filesystem),
+    // not from apt at every run; the install still installs its own packages (Postfix, Docker) with apt.
+    hosts = new SshHostSim({ dir: path.join(devDir, "ssh-hosts", `mail-server-${process.pid}`), packages: SUBMISSION_PACKAGES });
     sim = await new HostwindsSim({ apiKeys: [KEY], buildMs: 300, ipDelayMs: 200, hosts }).start();
     cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: [ZONE] } }).start();
     cf.addZone(ZONE);

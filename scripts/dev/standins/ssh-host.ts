@@ -43,6 +43,12 @@ export interface SshHostSimOptions {
   suite?: string;
   /** The NIC's name on every host (default ens3: Debian's predictable name on a KVM server). */
   nic?: string;
+  /**
+   * Debian packages every host holds beyond the clean system from its first boot: a test's own judge
+   * (never what the install adds, which it installs with its own apt). They come from a root filesystem
+   * built once with them (scripts/dev/debian-rootfs-with.sh), not from apt at every run.
+   */
+  packages?: string[];
 }
 
 /**
@@ -87,6 +93,15 @@ export function debianRootfs(suite = DEFAULT_SUITE): string {
     stdio: ["ignore", "pipe", "inherit"],
     encoding: "utf8",
   }).trim();
+}
+
+/** The clean Debian root filesystem plus `packages`, built once per machine and package list. */
+export function debianRootfsWith(suite: string, packages: string[]): string {
+  return execFileSync(
+    "bash",
+    [path.join(projectRoot, "scripts", "dev", "debian-rootfs-with.sh"), "--suite", suite, "--packages", packages.join(","), "--print-dir"],
+    { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" },
+  ).trim();
 }
 
 /** The side the Hostwinds stand-in calls: a built server gets a host; a terminated one loses it. */
@@ -153,7 +168,7 @@ export class SshHostSim implements ServerHosts {
     // before any server is asked for. Built inside addHost, it stalled the process that also answers
     // the engine's API calls: a fresh machine's first demo failed on get_instance timeouts.
     const suite = o.suite ?? DEFAULT_SUITE;
-    if (!o.rootfs && !SshHostSim.unavailableReason()) this.rootfses.set(suite, debianRootfs(suite));
+    if (!o.rootfs && !SshHostSim.unavailableReason()) this.rootfses.set(suite, this.suiteRootfs(suite));
   }
 
   /** Whether this machine can run the stand-in (root, unshare, overlayfs), and if not, why: found
@@ -173,6 +188,10 @@ export class SshHostSim implements ServerHosts {
     return undefined;
   }
 
+  private suiteRootfs(suite: string): string {
+    return this.o.packages?.length ? debianRootfsWith(suite, this.o.packages) : debianRootfs(suite);
+  }
+
   addHost(serviceId: number, rootPassword: string, image?: string): string {
     const n = this.next++;
     this.prefix ??= this.o.addressPrefix ?? sshHostPrefix();
@@ -181,7 +200,7 @@ export class SshHostSim implements ServerHosts {
     fs.rmSync(root, { recursive: true, force: true });
     for (const d of ["upper", "work", "merged"]) fs.mkdirSync(path.join(root, d), { recursive: true });
     const suite = (image && IMAGE_SUITES[image]) ?? this.o.suite ?? DEFAULT_SUITE;
-    const rootfs = this.o.rootfs ?? this.rootfses.get(suite) ?? debianRootfs(suite);
+    const rootfs = this.o.rootfs ?? this.rootfses.get(suite) ?? this.suiteRootfs(suite);
     this.rootfses.set(suite, rootfs);
     this.rootfs ??= rootfs;
     this.prepare(path.join(root, "upper"), ip);
@@ -329,7 +348,8 @@ export class SshHostSim implements ServerHosts {
   /**
    * What the stand-in adds to the clean Debian system, in the overlay's upper folder: the stand-in
    * tools, Debian's policy-rc.d convention that keeps package scripts from starting services (there is
-   * no systemd), apt's way to the archive, and the network config a Hostwinds image ships with.
+   * no systemd), apt's way to the archive, a resolver that fails at once, and the network config a
+   * Hostwinds image ships with.
    */
   private prepare(upper: string, ip: string): void {
     const write = (p: string, content: string, mode = 0o644) => {
@@ -342,6 +362,12 @@ export class SshHostSim implements ServerHosts {
     // invoke-rc.d(8) / policy-rc.d: exit 101 = action forbidden.
     write("/usr/sbin/policy-rc.d", "#!/bin/sh\n# penguinmails stand-in: no services start here (no systemd)\nexit 101\n", 0o755);
     write("/etc/apt/apt.conf.d/00penguinmails-standin-proxy", `Acquire::http::Proxy "http://127.0.0.1:${APT_PROXY_PORT}";\n`);
+    // The host has no network, so no resolver answers. The clean system's resolv.conf names the build
+    // machine's, which the host's default route sends into the veth that leads nowhere: every lookup
+    // waited out its timeouts (a reverse lookup 6 s, a name 12 s: Postfix's smtpd on each connection,
+    // swaks). On 127.0.0.1 nothing listens on port 53, so a lookup fails at once, as on a server whose
+    // resolver refuses; names the tests need are numeric or in /etc/hosts.
+    write("/etc/resolv.conf", "# penguinmails stand-in: the host has no network; lookups fail at once\nnameserver 127.0.0.1\n");
     write(
       "/etc/network/interfaces.d/50-cloud-init",
       `# the server's main IP, as the provider's image configures it\nauto ${this.nic}\niface ${this.nic} inet static\n    address ${ip}/32\n`,
