@@ -32,9 +32,10 @@ export interface WorkerJob {
   options: Pick<FleetOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag">;
 }
 
-/** Asks a worker for its heap after a full collection (benchmarks). */
+/** Asks a worker for its heap after a full collection (benchmarks), and to write a heap snapshot to `snapshot` when given. */
 export interface MemoryAsk {
   memory: true;
+  snapshot?: string;
 }
 
 /** What a worker answers: log lines while it runs, then the tenant's change; or its memory when asked. */
@@ -181,15 +182,16 @@ export function changeInWorker(o: FleetOptions, tenant: string, slot: number, op
 
 /**
  * Each running worker's memory as it reports it after a full garbage collection (benchmarks: what
- * the heap retains, against the resident set /proc shows). Ask between tenants.
+ * the heap retains, against the resident set /proc shows). Ask between tenants. With `snapshot`,
+ * each worker also writes a heap snapshot (V8's .heapsnapshot JSON) to `snapshot(pid)`.
  */
-export function engineWorkerMemory(): Promise<Array<{ pid: number; memory: NodeJS.MemoryUsage }>> {
+export function engineWorkerMemory(snapshot?: (pid: number) => string): Promise<Array<{ pid: number; memory: NodeJS.MemoryUsage }>> {
   return Promise.all(
     [...workers.values()].map(
       (w) =>
         new Promise<{ pid: number; memory: NodeJS.MemoryUsage }>((resolve) => {
           w.memory = (memory) => resolve({ pid: w.child.pid!, memory });
-          w.child.send({ memory: true } satisfies MemoryAsk);
+          w.child.send({ memory: true, snapshot: snapshot?.(w.child.pid!) } satisfies MemoryAsk);
         }),
     ),
   );

@@ -46,12 +46,26 @@ function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   return { rssMiB: kib("VmRSS") / 1024, peakMiB: kib("VmHWM") / 1024 };
 }
 
-/** The tenant counts at which the worker's memory is reported: 1 (warm), 100, 500, 1000 up to `tenants`, and `tenants`. */
-export function memoryMarks(tenants: number): number[] {
-  return [...new Set([1, ...[100, 500, 1000].filter((n) => n < tenants), tenants])];
+/**
+ * The tenant counts at which the worker's memory is reported: 1 (warm), `at` (100, 500, 1000 by
+ * default) below `tenants`, and `tenants`.
+ */
+export function memoryMarks(tenants: number, at: number[] = [100, 500, 1000]): number[] {
+  return [...new Set([1, ...at.filter((n) => n > 1 && n < tenants), tenants])].sort((a, b) => a - b);
 }
 
-export async function workerMemoryBench(tenants: number, progress: (l: string) => void): Promise<WorkerMemoryResult> {
+export interface WorkerMemoryOptions {
+  /** Tenant counts to report at (memoryMarks). */
+  marks?: number[];
+  /** Also write a heap snapshot of the worker at each mark into this folder (worker-<tenants>.heapsnapshot; scripts/dev/heap-diff.ts compares two). */
+  snapshotDir?: string;
+}
+
+export async function workerMemoryBench(
+  tenants: number,
+  progress: (l: string) => void,
+  opts: WorkerMemoryOptions = {},
+): Promise<WorkerMemoryResult> {
   const sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
   const backend = `bench-worker-memory-${process.pid}`;
@@ -74,7 +88,8 @@ export async function workerMemoryBench(tenants: number, progress: (l: string) =
       policyPacks: [path.join(projectRoot, "policies")],
       inline: true,
     };
-    const marks = memoryMarks(tenants);
+    const marks = memoryMarks(tenants, opts.marks);
+    if (opts.snapshotDir) fs.mkdirSync(opts.snapshotDir, { recursive: true });
     const rows: MemoryRow[] = [];
     let failed = 0;
     let done = 0;
@@ -92,7 +107,8 @@ export async function workerMemoryBench(tenants: number, progress: (l: string) =
       if (marks.includes(next)) {
         const wallPerTenantS = (at - since) / 1000 / (next - (rows.at(-1)?.tenants ?? 0));
         const resident = memoryOf(worker);
-        const [{ memory }] = await engineWorkerMemory();
+        const snapshot = opts.snapshotDir ? () => path.resolve(opts.snapshotDir!, `worker-${next}.heapsnapshot`) : undefined;
+        const [{ memory }] = await engineWorkerMemory(snapshot);
         const heap = { heapMiB: memory.heapUsed / 2 ** 20, externalMiB: memory.external / 2 ** 20 };
         rows.push({ tenants: next, ...resident, ...heap, wallPerTenantS });
         since = Date.now();
