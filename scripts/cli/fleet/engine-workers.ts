@@ -57,9 +57,10 @@ let started = 0;
 
 /**
  * How many tenants one worker runs before it is retired and the slot's next tenant starts a new
- * one (`PENGUINMAILS_TENANTS_PER_WORKER`, default 100; 0 never retires). A worker's heap keeps about
- * 0.45 MiB per tenant run (`npm run bench -- --only worker-memory`), so a worker that never ended
- * would grow without bound over a fleet; a new worker costs one start per 100 tenants.
+ * one (`PENGUINMAILS_TENANTS_PER_WORKER`, default 100; 0 never retires). A worker's heap kept about
+ * 0.45 MiB per tenant run until each run's gRPC clients were closed (scripts/lib/stacks/inline.ts);
+ * it is now flat (`npm run bench -- --only worker-memory`): the retirement stays as a bound against
+ * what a later SDK may keep, at one worker start per 100 tenants.
  */
 export function tenantsPerWorker(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.PENGUINMAILS_TENANTS_PER_WORKER;
