@@ -60,7 +60,9 @@ Sections (all by default):
   worker-memory  one long-lived engine worker (fleet preview --inline, one slot): N small tenant
              previews through it, its RSS (and peak) after the first tenant and after 100, 500
              and 1,000, with wall time per tenant (only with --only worker-memory)
-             --tenants N (1000)
+             --tenants N (1000)  --marks 100,500,1000 (the counts reported at, besides the
+             first and the last)  --heap-snapshot-dir DIR (a heap snapshot of the worker at
+             each of them too: node dist/scripts/dev/heap-diff.js A B compares two)
   fleet-scale  fleet drift of a synthetic fleet cloned from real checkpoints, ~1% drift
              injected, the stand-ins' limits on (only with --only fleet-scale)
              --tenants N (300; 10000 for the full figure)  --per-account N (1000 tenants
@@ -110,6 +112,8 @@ const COMMAND = {
       "service-tenants",
       "service-concurrency",
       "tenants",
+      "marks",
+      "heap-snapshot-dir",
       "per-account",
       "import-sample",
       "stack-ls-cap",
@@ -179,7 +183,10 @@ async function main() {
     if (!printInvariants(results)) process.exitCode = 1;
   }
   if (only === "worker-memory") {
-    const r = await workerMemoryBench(Number(arg("tenants", "1000")), (l) => process.stderr.write(`  … ${l}\n`));
+    const r = await workerMemoryBench(Number(arg("tenants", "1000")), (l) => process.stderr.write(`  … ${l}\n`), {
+      marks: arg("marks", "100,500,1000").split(",").map(Number),
+      snapshotDir: values["heap-snapshot-dir"] || undefined,
+    });
     printWorkerMemory(r);
     if (r.failed > 0) process.exitCode = 1;
   }

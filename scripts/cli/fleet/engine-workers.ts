@@ -32,9 +32,10 @@ export interface WorkerJob {
   options: Pick<FleetOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag">;
 }
 
-/** Asks a worker for its heap after a full collection (benchmarks). */
+/** Asks a worker for its heap after a full collection (benchmarks), and to write a heap snapshot to `snapshot` when given. */
 export interface MemoryAsk {
   memory: true;
+  snapshot?: string;
 }
 
 /** What a worker answers: log lines while it runs, then the tenant's change; or its memory when asked. */
@@ -56,9 +57,10 @@ let started = 0;
 
 /**
  * How many tenants one worker runs before it is retired and the slot's next tenant starts a new
- * one (`PENGUINMAILS_TENANTS_PER_WORKER`, default 100; 0 never retires). A worker's heap keeps about
- * 0.45 MiB per tenant run (`npm run bench -- --only worker-memory`), so a worker that never ended
- * would grow without bound over a fleet; a new worker costs one start per 100 tenants.
+ * one (`PENGUINMAILS_TENANTS_PER_WORKER`, default 100; 0 never retires). A worker's heap kept about
+ * 0.45 MiB per tenant run until each run's gRPC clients were closed (scripts/lib/stacks/inline.ts);
+ * it is now flat (`npm run bench -- --only worker-memory`): the retirement stays as a bound against
+ * what a later SDK may keep, at one worker start per 100 tenants.
  */
 export function tenantsPerWorker(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.PENGUINMAILS_TENANTS_PER_WORKER;
@@ -201,15 +203,16 @@ export function interruptEngineWorkers(): number {
 
 /**
  * Each running worker's memory as it reports it after a full garbage collection (benchmarks: what
- * the heap retains, against the resident set /proc shows). Ask between tenants.
+ * the heap retains, against the resident set /proc shows). Ask between tenants. With `snapshot`,
+ * each worker also writes a heap snapshot (V8's .heapsnapshot JSON) to `snapshot(pid)`.
  */
-export function engineWorkerMemory(): Promise<Array<{ pid: number; memory: NodeJS.MemoryUsage }>> {
+export function engineWorkerMemory(snapshot?: (pid: number) => string): Promise<Array<{ pid: number; memory: NodeJS.MemoryUsage }>> {
   return Promise.all(
     [...workers.values()].map(
       (w) =>
         new Promise<{ pid: number; memory: NodeJS.MemoryUsage }>((resolve) => {
           w.memory = (memory) => resolve({ pid: w.child.pid!, memory });
-          w.child.send({ memory: true } satisfies MemoryAsk);
+          w.child.send({ memory: true, snapshot: snapshot?.(w.child.pid!) } satisfies MemoryAsk);
         }),
     ),
   );

@@ -46,12 +46,31 @@ function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   return { rssMiB: kib("VmRSS") / 1024, peakMiB: kib("VmHWM") / 1024 };
 }
 
-/** The tenant counts at which the worker's memory is reported: 1 (warm), 100, 500, 1000 up to `tenants`, and `tenants`. */
-export function memoryMarks(tenants: number): number[] {
-  return [...new Set([1, ...[100, 500, 1000].filter((n) => n < tenants), tenants])];
+/** The 1-minute load average (/proc/loadavg), for the progress lines of a long run. */
+function loadAverage(): string {
+  return fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0];
 }
 
-export async function workerMemoryBench(tenants: number, progress: (l: string) => void): Promise<WorkerMemoryResult> {
+/**
+ * The tenant counts at which the worker's memory is reported: 1 (warm), `at` (100, 500, 1000 by
+ * default) below `tenants`, and `tenants`.
+ */
+export function memoryMarks(tenants: number, at: number[] = [100, 500, 1000]): number[] {
+  return [...new Set([1, ...at.filter((n) => n > 1 && n < tenants), tenants])].sort((a, b) => a - b);
+}
+
+export interface WorkerMemoryOptions {
+  /** Tenant counts to report at (memoryMarks). */
+  marks?: number[];
+  /** Also write a heap snapshot of the worker at each mark into this folder (worker-<tenants>.heapsnapshot; scripts/dev/heap-diff.ts compares two). */
+  snapshotDir?: string;
+}
+
+export async function workerMemoryBench(
+  tenants: number,
+  progress: (l: string) => void,
+  opts: WorkerMemoryOptions = {},
+): Promise<WorkerMemoryResult> {
   const sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
   const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
   const backend = `bench-worker-memory-${process.pid}`;
@@ -74,7 +93,8 @@ export async function workerMemoryBench(tenants: number, progress: (l: string) =
       policyPacks: [path.join(projectRoot, "policies")],
       inline: true,
     };
-    const marks = memoryMarks(tenants);
+    const marks = memoryMarks(tenants, opts.marks);
+    if (opts.snapshotDir) fs.mkdirSync(opts.snapshotDir, { recursive: true });
     const rows: MemoryRow[] = [];
     let failed = 0;
     let done = 0;
@@ -92,11 +112,15 @@ export async function workerMemoryBench(tenants: number, progress: (l: string) =
       if (marks.includes(next)) {
         const wallPerTenantS = (at - since) / 1000 / (next - (rows.at(-1)?.tenants ?? 0));
         const resident = memoryOf(worker);
-        const [{ memory }] = await engineWorkerMemory();
+        const snapshot = opts.snapshotDir ? () => path.resolve(opts.snapshotDir!, `worker-${next}.heapsnapshot`) : undefined;
+        const [{ memory }] = await engineWorkerMemory(snapshot);
         const heap = { heapMiB: memory.heapUsed / 2 ** 20, externalMiB: memory.external / 2 ** 20 };
         rows.push({ tenants: next, ...resident, ...heap, wallPerTenantS });
         since = Date.now();
-        progress(`${next} tenants: worker RSS ${rows.at(-1)!.rssMiB.toFixed(0)} MiB (${failed} failed)`);
+        const r = rows.at(-1)!;
+        progress(
+          `${next} tenants: worker RSS ${r.rssMiB.toFixed(0)} MiB, heap ${r.heapMiB.toFixed(1)} MiB, ${r.wallPerTenantS.toFixed(2)} s/tenant, load ${loadAverage()} (${failed} failed)`,
+        );
       }
       done = next;
     }
@@ -115,10 +139,14 @@ export function printWorkerMemory(r: WorkerMemoryResult): void {
   const warm = r.rows[0];
   console.log(`\nOne engine worker (pid ${r.worker}), tenant previews inline one after another (policy pack on), ${r.failed} failed`);
   console.log("  (heap and external: what the worker retains after a full garbage collection)");
-  console.log("  tenants   RSS MiB   peak MiB   vs warm   heap MiB   external MiB   wall s/tenant");
+  console.log("  (heap KiB/tenant: the heap's growth per tenant since the row before)");
+  console.log("  tenants   RSS MiB   peak MiB   vs warm   heap MiB   heap KiB/tenant   external MiB   wall s/tenant");
   const mib = (n: number, w: number) => n.toFixed(0).padStart(w);
-  for (const x of r.rows)
+  r.rows.forEach((x, i) => {
+    const prev = r.rows[i - 1];
+    const perTenant = prev ? (((x.heapMiB - prev.heapMiB) * 1024) / (x.tenants - prev.tenants)).toFixed(1) : "";
     console.log(
-      `  ${String(x.tenants).padStart(7)}  ${mib(x.rssMiB, 8)}  ${mib(x.peakMiB, 9)}  ${`×${(x.rssMiB / warm.rssMiB).toFixed(2)}`.padStart(8)}  ${mib(x.heapMiB, 9)}  ${mib(x.externalMiB, 13)}  ${x.wallPerTenantS.toFixed(2).padStart(14)}`,
+      `  ${String(x.tenants).padStart(7)}  ${mib(x.rssMiB, 8)}  ${mib(x.peakMiB, 9)}  ${`×${(x.rssMiB / warm.rssMiB).toFixed(2)}`.padStart(8)}  ${x.heapMiB.toFixed(1).padStart(9)}  ${perTenant.padStart(16)}  ${mib(x.externalMiB, 13)}  ${x.wallPerTenantS.toFixed(2).padStart(14)}`,
     );
+  });
 }

@@ -14,11 +14,36 @@
  * PULUMI_BACKEND_URL for the owner tags) and its working folder: both process-wide. So a process
  * runs one tenant at a time, with `process.env` and the working folder set as the CLI would give
  * its program process (the workspace's variables over this process's), and put back after.
+ *
+ * Nor does it close a run's two gRPC clients (3.276): in a run's store, runtime/settings.js
+ * getMonitor and getEngine make the resource monitor and engine clients the store's own, but
+ * disconnectSync closes only the process-wide ones, which an inline run never makes. So each run
+ * left two channels open on ports gone with its CLI, each with a 30-minute idle timer and a
+ * never-firing interval that keep the channel and what its calls reached: a worker's heap grew
+ * ~0.5 MiB per tenant (heap snapshots after 15 and 45 tenants, scripts/dev/heap-diff.ts: 90
+ * channels, 12.5 of the 14.5 MiB of new objects held by those timers). The program notes the
+ * run's two clients (runClients) and withProgramEnv closes them once the run is over.
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import { FleetProject } from "./tenants";
+
+/** The gRPC clients of the inline run now under way (one run at a time per process): closed when it is over. */
+const runClients = new Set<{ close?: () => void }>();
+
+/** Closes the clients the finished run made (a client already closed closes again harmlessly). */
+function closeRunClients(): void {
+  for (const c of runClients) {
+    try {
+      c.close?.();
+    } catch {
+      // Closing is best effort: the CLI it talked to is gone.
+    }
+  }
+  runClients.clear();
+}
 
 /** Set in a process that runs tenant programs inline: components/stop-run.ts then throws instead of exiting. */
 export const INLINE_PROGRAM_ENV = "PENGUINMAILS_INLINE_PROGRAM";
@@ -45,6 +70,8 @@ export function tenantProgram(p: FleetProject): PulumiFn {
       `the program ${file} loads ${theirs}, but the engine worker runs ${ours}: an inline program needs the same @pulumi/pulumi; run it with the CLI program instead (without --inline)`,
     );
   return async () => {
+    // In the run's store (the SDK calls the program inside it): its own monitor and engine clients, made here if not yet.
+    for (const c of [pulumi.runtime.getMonitor(), pulumi.runtime.getEngine()]) if (c) runClients.add(c as { close?: () => void });
     const exported = require(file) as unknown;
     const run = typeof exported === "function" ? exported : (exported as { default?: unknown }).default;
     if (typeof run !== "function") return exported as Record<string, unknown>;
@@ -76,6 +103,7 @@ export async function withProgramEnv<T>(tenant: string, vars: Record<string, str
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
     process.chdir(savedCwd);
+    closeRunClients();
     running = undefined;
   }
 }
