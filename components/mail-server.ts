@@ -53,6 +53,12 @@ export const sendingHostname = (server: string, n: number, mailDomain: string) =
 /** The host name of standby IP n (1-based). */
 export const standbyHostname = (server: string, n: number, mailDomain: string) => `${server}-standby${n}.${mailDomain}`;
 
+/** Each IP slot as the stack's outputs list it: address, hostname, price, since when. */
+const describe = (ips: hostwinds.SecondaryIp[]) =>
+  pulumi
+    .all(ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
+    .apply((list) => list.map(([ip, hostname, monthlyPriceUsd, since]) => ({ ip, hostname, monthlyPriceUsd, since })));
+
 /**
  * The IPs mail leaves from: the sending IPs not paused, then as many standby IPs as were paused.
  * A paused address that is not one of the server's sending IPs is a mistake in the config: it is
@@ -120,12 +126,23 @@ export class MailServer extends pulumi.ComponentResource {
       },
     ); // children do not inherit a component's dependsOn
     ({ osImage: this.osImage, generation: this.osGeneration } = this.reimaging(args));
+    ({ sending: this.ips, standby: this.standby } = this.ipSlots(args));
+    this.outboundIps = this.outbound(args);
+    this.serviceId = this.instance.serviceId;
+    this.mainIp = this.instance.mainIp;
+    this.serverMonthlyUsd = this.instance.monthlyPriceUsd;
+    this.sendingIps = describe(this.ips);
+    this.standbyIps = describe(this.standby);
+    this.registerOutputs({ hostname: this.hostname, serviceId: this.serviceId, mainIp: this.mainIp, sendingIps: this.sendingIps });
+  }
+  /** The server's sending and standby IP slots (children of this server, named <name>-ipN and <name>-standbyN). */
+  private ipSlots(args: MailServerArgs): { sending: hostwinds.SecondaryIp[]; standby: hostwinds.SecondaryIp[] } {
     // Every IP slot of this server, so a new slot learns what the others hold before taking an IP.
     const siblings = [
       ...Array.from({ length: args.sendingIps }, (_, i) => `${args.name}-ip${i + 1}`),
       ...Array.from({ length: args.standbyIps ?? 0 }, (_, i) => `${args.name}-standby${i + 1}`),
     ];
-    this.ips = Array.from(
+    const sending = Array.from(
       { length: args.sendingIps },
       (_, i) =>
         new hostwinds.SecondaryIp(
@@ -142,7 +159,7 @@ export class MailServer extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
-    this.standby = Array.from(
+    const standby = Array.from(
       { length: args.standbyIps ?? 0 },
       (_, i) =>
         new hostwinds.SecondaryIp(
@@ -158,10 +175,14 @@ export class MailServer extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
+    return { sending, standby };
+  }
+  /** The IPs mail leaves from: the sending slots, or with some paused, the rotation that swaps standbys in. */
+  private outbound(args: MailServerArgs): pulumi.Output<string>[] {
     const paused = args.pausedIps ?? [];
     const places = args.sendingIps - Math.max(0, paused.length - this.standby.length);
     if (paused.length === 0) {
-      this.outboundIps = this.ips.map((ip) => ip.ip);
+      return this.ips.map((ip) => ip.ip);
     } else {
       const rotation = pulumi
         .all([pulumi.all(this.ips.map((ip) => ip.ip)), pulumi.all(this.standby.map((ip) => ip.ip))])
@@ -170,18 +191,8 @@ export class MailServer extends pulumi.ComponentResource {
           if (r.problem) await stopRun([r.problem, "the run stopped there: fix the config and run it again"], this);
           return r.rotation;
         });
-      this.outboundIps = Array.from({ length: places }, (_, k) => rotation.apply((r) => r[k]));
+      return Array.from({ length: places }, (_, k) => rotation.apply((r) => r[k]));
     }
-    this.serviceId = this.instance.serviceId;
-    this.mainIp = this.instance.mainIp;
-    this.serverMonthlyUsd = this.instance.monthlyPriceUsd;
-    const describe = (ips: hostwinds.SecondaryIp[]) =>
-      pulumi
-        .all(ips.map((ip) => pulumi.all([ip.ip, ip.rdns, ip.monthlyPriceUsd, ip.since])))
-        .apply((list) => list.map(([ip, hostname, monthlyPriceUsd, since]) => ({ ip, hostname, monthlyPriceUsd, since })));
-    this.sendingIps = describe(this.ips);
-    this.standbyIps = describe(this.standby);
-    this.registerOutputs({ hostname: this.hostname, serviceId: this.serviceId, mainIp: this.mainIp, sendingIps: this.sendingIps });
   }
   /**
    * The server's image, bound to its Instance. A server with no image named keeps the one it was bought

@@ -130,6 +130,9 @@ const generated = (name: string, length: number, parent: pulumi.Resource) =>
 
 const dependsOnList = (d: pulumi.ComponentResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] =>
   d === undefined ? [] : Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+/** What every SSH step of one install shares: the connection, the secrets masked, the OS generation as a trigger. */
+type StepDefaults = { connection: pulumi.Output<Connection>; redact: pulumi.Output<string>[]; triggers?: pulumi.Input<string[]> };
+
 /** A pending IP order has no address yet (""): it joins the NIC and the relay once assigned. */
 const resolved = (ips: MailuOutboundIp[]): pulumi.Output<Array<OutboundIp & { since: string }>> =>
   pulumi
@@ -200,6 +203,35 @@ export class MailuInstall extends pulumi.ComponentResource {
         { parent: this, dependsOn: [this.packages] },
       );
 
+    ({ routes: this.routes, network: this.network } = this.relayNetwork(name, args, defaults, where));
+
+    this.mailu = this.mailuContainers(name, args, defaults, where, [secretKey.result, apiToken.result], opts);
+
+    this.accounts = new Command(
+      `${name}-accounts`,
+      {
+        ...defaults,
+        description: `MailU domains, report addresses and postmaster on ${where}`,
+        create: accountsScript(),
+        stdin: pulumi.secret(
+          password.result.apply((pw) =>
+            accountsInput(
+              args.domains.map((d) => d.name),
+              POSTMASTER,
+              pw,
+            ),
+          ),
+        ),
+      },
+      { parent: this, dependsOn: [this.mailu] },
+    );
+
+    ({ passwords: this.mailboxPasswords, mailboxes: this.mailboxes } = this.mailboxSteps(name, args, connection, where));
+    this.registerOutputs({ postmaster: this.postmaster });
+  }
+
+  /** The sending IPs, the outbound relay and the warm-up on the server: one step, after the packages. */
+  private relayNetwork(name: string, args: MailuInstallArgs, defaults: StepDefaults, where: string) {
     const relays = pulumi.all([resolved(args.sendingIps), resolved(args.standbyIps ?? [])]).apply(([sending, standby]) => ({
       hostname: args.hostname,
       sending,
@@ -208,7 +240,7 @@ export class MailuInstall extends pulumi.ComponentResource {
       domains: args.domains.map((d) => d.name),
       domainIps: args.domainIps,
     }));
-    this.routes = relays.apply((relay) => ({
+    const routes = relays.apply((relay) => ({
       domains: domainRoutes(relay).map((r) => ({ domain: r.domain, ip: r.via.ip })),
       idleIps: idleIps(relay).map((s) => s.ip),
     }));
@@ -236,7 +268,7 @@ export class MailuInstall extends pulumi.ComponentResource {
         { path: `/etc/systemd/system/${WARMUP_TIMER}`, content: warmupTimer(), mode: "0644" },
       ]);
     });
-    this.network = new Command(
+    const network = new Command(
       `${name}-network`,
       {
         ...defaults,
@@ -247,8 +279,19 @@ export class MailuInstall extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [this.packages] },
     );
+    return { routes, network };
+  }
 
-    const config = pulumi.all([args.mainIp, secretKey.result, apiToken.result]).apply(([mainIp, sk, token]): MailuConfig => ({
+  /** MailU's files (config, compose, overrides, DKIM keys) and containers: after the network step and any restore. */
+  private mailuContainers(
+    name: string,
+    args: MailuInstallArgs,
+    defaults: StepDefaults,
+    where: string,
+    [secretKeyResult, apiTokenResult]: pulumi.Output<string>[],
+    opts?: pulumi.ComponentResourceOptions,
+  ): Command {
+    const config = pulumi.all([args.mainIp, secretKeyResult, apiTokenResult]).apply(([mainIp, sk, token]): MailuConfig => ({
       domain: args.domains[0].name,
       hostnames: [args.hostname, ...(args.extraHostnames ?? [])],
       mainIp,
@@ -273,7 +316,7 @@ export class MailuInstall extends pulumi.ComponentResource {
       ]),
     );
     // After the network step: the relay MailU hands mail to exists before MailU starts.
-    this.mailu = new Command(
+    return new Command(
       `${name}-mailu`,
       {
         ...defaults,
@@ -286,26 +329,10 @@ export class MailuInstall extends pulumi.ComponentResource {
         dependsOn: [this.network, ...dependsOnList(opts?.dependsOn), ...(this.backup ? [this.backup.command] : [])],
       },
     );
+  }
 
-    this.accounts = new Command(
-      `${name}-accounts`,
-      {
-        ...defaults,
-        description: `MailU domains, report addresses and postmaster on ${where}`,
-        create: accountsScript(),
-        stdin: pulumi.secret(
-          password.result.apply((pw) =>
-            accountsInput(
-              args.domains.map((d) => d.name),
-              POSTMASTER,
-              pw,
-            ),
-          ),
-        ),
-      },
-      { parent: this, dependsOn: [this.mailu] },
-    );
-
+  /** Each mailbox's password, and the step that holds the mailboxes in MailU (none when there are none). */
+  private mailboxSteps(name: string, args: MailuInstallArgs, connection: pulumi.Output<Connection>, where: string) {
     const boxes = args.mailboxes ?? [];
     // A password per mailbox, letters and digits (they travel in MailU's YAML import); `rotation` in the
     // keepers makes a new one when the `rotate` request raises it, and nothing else does.
@@ -320,21 +347,21 @@ export class MailuInstall extends pulumi.ComponentResource {
     const byAddress = pulumi.secret(
       pulumi.all(passwords.map((p) => p.result)).apply((l) => Object.fromEntries(boxes.map((m, i) => [m.email, l[i]]))),
     );
-    this.mailboxPasswords = byAddress;
     // No mailboxes, no resource: removing the last one deletes it, and its delete removes them from MailU.
-    if (boxes.length > 0)
-      this.mailboxes = new Mailboxes(
-        `${name}-mailboxes`,
-        {
-          description: `MailU mailboxes on ${where}`,
-          connection,
-          script: mailboxImportScript(),
-          mailboxes: boxes.map((m) => ({ email: m.email, quotaBytes: m.quotaBytes, enabled: m.enabled })),
-          passwords: byAddress,
-        },
-        { parent: this, dependsOn: [this.accounts] },
-      );
-
-    this.registerOutputs({ postmaster: this.postmaster });
+    const mailboxes =
+      boxes.length > 0
+        ? new Mailboxes(
+            `${name}-mailboxes`,
+            {
+              description: `MailU mailboxes on ${where}`,
+              connection,
+              script: mailboxImportScript(),
+              mailboxes: boxes.map((m) => ({ email: m.email, quotaBytes: m.quotaBytes, enabled: m.enabled })),
+              passwords: byAddress,
+            },
+            { parent: this, dependsOn: [this.accounts] },
+          )
+        : undefined;
+    return { passwords: byAddress, mailboxes };
   }
 }

@@ -8,7 +8,7 @@ import { redeliver } from "./webhooks";
 import { channelsFrom } from "./notify";
 import { listTokens, revokeToken } from "./store/tokens";
 import { listUndelivered } from "./store/webhooks";
-import { startService } from "./index";
+import { startService, type ServiceOptions } from "./index";
 import { cloudflareSettings } from "../providers/cloudflare/client";
 import { OPENAPI } from "./openapi";
 import { credentialKey } from "./credentials";
@@ -169,34 +169,16 @@ async function operatorCommand(pool: Pool, sub: string, arg: string | undefined,
   }
 }
 
-async function main(): Promise<void> {
-  const { values: f, positionals } = parseCommandLine(COMMAND);
-  const sub = positionals[0] ?? "serve";
-  const withArg = ["revoke-token", "redeliver"].includes(sub);
-  if (positionals.length > (withArg ? 2 : 1) || !SUBCOMMANDS.includes(sub))
-    usageError("service", `unknown subcommand '${positionals.join(" ")}'; expected ${SUBCOMMANDS.join(", ")}`);
-  if (sub === "openapi") {
-    console.log(JSON.stringify(OPENAPI, null, 2));
-    return;
-  }
-  const databaseUrl = f.database ?? process.env.DATABASE_URL;
-  if (!databaseUrl) usageError("service", "--database URL (or DATABASE_URL) is needed");
-  if (sub !== "serve") {
-    const pool = openPool(databaseUrl, 2);
-    try {
-      const applied = await migrate(pool);
-      if (sub === "migrate") console.log(applied.length ? `applied: ${applied.join(", ")}` : "the schema is up to date");
-      else await operatorCommand(pool, sub, positionals[1], f);
-    } finally {
-      await pool.end();
-    }
-    return;
-  }
+/** The flags as parsed (each option typed as COMMAND declares it). */
+type ServeFlags = ReturnType<typeof parseCommandLine<(typeof COMMAND)["options"]>>["values"];
+
+/** The options `serve` starts the service with, from its flags and environment. */
+function serveOptions(f: ServeFlags, databaseUrl: string): ServiceOptions {
   if (!f["config-repo"]) usageError("service", "--config-repo URL is needed (the repository holding stacks/Pulumi.<tenant>.yaml)");
   const listen = /^(.*):(\d+)$/.exec(f.listen ?? "127.0.0.1:8080");
   if (!listen) usageError("service", `--listen must be HOST:PORT (got '${f.listen}')`);
   const ports = listOption(f["smtp-ports"]);
-  const service = await startService({
+  return {
     databaseUrl,
     configRepo: { remote: f["config-repo"], branch: f.branch ?? "main", dir: f.clones },
     listen: { host: listen[1], port: Number(listen[2]) },
@@ -239,7 +221,12 @@ async function main(): Promise<void> {
       // Which zones the token sees (CLOUDFLARE_API_TOKEN, CLOUDFLARE_BASE_URL), as the stacks' provider reads them.
       cloudflare: process.env.CLOUDFLARE_API_TOKEN ? cloudflareSettings(() => undefined) : undefined,
     },
-  });
+  };
+}
+
+/** `serve`: starts the service and stops it on SIGINT/SIGTERM. */
+async function serve(f: ServeFlags, databaseUrl: string): Promise<void> {
+  const service = await startService(serveOptions(f, databaseUrl));
   if (f["webhook-url"] && !process.env.PENGUINMAILS_WEBHOOK_SECRET)
     console.error("service: --webhook-url without PENGUINMAILS_WEBHOOK_SECRET: webhooks are not sent");
   const stop = (sig: string) => {
@@ -251,6 +238,34 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));
+}
+
+/** `migrate` and the operator commands: apply the migrations, then the command, on a small pool. */
+async function oneShot(sub: string, arg: string | undefined, f: Flags, databaseUrl: string): Promise<void> {
+  const pool = openPool(databaseUrl, 2);
+  try {
+    const applied = await migrate(pool);
+    if (sub === "migrate") console.log(applied.length ? `applied: ${applied.join(", ")}` : "the schema is up to date");
+    else await operatorCommand(pool, sub, arg, f);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values: f, positionals } = parseCommandLine(COMMAND);
+  const sub = positionals[0] ?? "serve";
+  const withArg = ["revoke-token", "redeliver"].includes(sub);
+  if (positionals.length > (withArg ? 2 : 1) || !SUBCOMMANDS.includes(sub))
+    usageError("service", `unknown subcommand '${positionals.join(" ")}'; expected ${SUBCOMMANDS.join(", ")}`);
+  if (sub === "openapi") {
+    console.log(JSON.stringify(OPENAPI, null, 2));
+    return;
+  }
+  const databaseUrl = f.database ?? process.env.DATABASE_URL;
+  if (!databaseUrl) usageError("service", "--database URL (or DATABASE_URL) is needed");
+  if (sub !== "serve") return oneShot(sub, positionals[1], f, databaseUrl);
+  await serve(f, databaseUrl);
 }
 
 if (require.main === module) {

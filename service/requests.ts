@@ -131,147 +131,135 @@ function findIp(t: Tenant, ips: KnownIp[], address: string): KnownIp {
   return k;
 }
 
+/** What each request does to the tenant config (`t`, a copy): one handler per kind, each reading its own body. */
+const CHANGES: { [K in SubmittableKind]: (t: Tenant, params: unknown, ips: KnownIp[]) => void } = {
+  acquire_ips: (t, params) => {
+    const p = requestBodies.acquire_ips.parse(params);
+    findServer(t, p.server).sendingIps += p.count;
+  },
+  add_server: (t, params) => {
+    const p = requestBodies.add_server.parse(params);
+    if (t.servers.some((s) => s.name === p.name)) throw new RequestRejected(`tenant ${t.id} already has a server ${p.name}`);
+    t.servers.push({ ...p, image: DEFAULT_IMAGE, sshKeys: [], retireIps: [], pausedIps: [] });
+  },
+  add_standby: (t, params) => {
+    const p = requestBodies.add_standby.parse(params);
+    findServer(t, p.server).standbyIps += p.count;
+  },
+  change_plan: (t, params) => {
+    const p = requestBodies.change_plan.parse(params);
+    const s = findServer(t, p.server);
+    if (s.plan === p.plan) throw new RequestRejected(`server ${p.server} of tenant ${t.id} is on plan ${p.plan} already`);
+    s.plan = p.plan;
+  },
+  pause_ip: (t, params, ips) => {
+    const p = requestBodies.pause_ip.parse(params);
+    const k = findIp(t, ips, p.ip);
+    const s = findServer(t, k.server);
+    if (k.role !== "sending")
+      throw new RequestRejected(
+        `IP ${p.ip} of tenant ${t.id} is ${k.role === "paused" ? "paused already" : "a standby IP"}; only a sending IP can be paused`,
+      );
+    if (s.pausedIps.length >= s.standbyIps)
+      throw new RequestRejected(
+        `server ${s.name} of tenant ${t.id} has no free standby IP to take ${p.ip}'s place; add a standby first (add_standby)`,
+      );
+    s.pausedIps.push(p.ip);
+  },
+  set_warmup: (t, params, ips) => {
+    const { ip: address, ...own } = requestBodies.set_warmup.parse(params);
+    const slot = slotName(findIp(t, ips, address));
+    t.ipWarmup[slot] = { ...t.ipWarmup[slot], ...own };
+  },
+  recover_ip: (t, params, ips) => recoverIp(t, requestBodies.recover_ip.parse(params), ips),
+  retire_ip: (t, params, ips) => {
+    const p = requestBodies.retire_ip.parse(params);
+    const k = findIp(t, ips, p.ip);
+    if (k.role === "standby") throw new RequestRejected(`IP ${p.ip} of tenant ${t.id} is a standby IP; only sending IPs are retired`);
+    const s = findServer(t, k.server);
+    if (!s.retireIps.includes(p.ip)) s.retireIps.push(p.ip);
+  },
+  add_domain: (t, params) => {
+    const p = requestBodies.add_domain.parse(params);
+    if (t.domains.some((d) => d.name === p.name)) throw new RequestRejected(`tenant ${t.id} has the domain ${p.name} already`);
+    const bad = registrableProblem(p.name);
+    if (bad) throw new RequestRejected(`tenant ${t.id}: ${bad}`);
+    // MailU signs every domain of a server with one selector: the new domain takes the tenant's.
+    t.domains.push({
+      name: p.name,
+      dmarcPolicy: p.dmarcPolicy,
+      dkimSelector: t.domains[0].dkimSelector,
+      mailboxes: [],
+      ...(p.zone ? { zone: p.zone } : {}),
+    });
+  },
+  remove_domain: (t, params) => {
+    const p = requestBodies.remove_domain.parse(params);
+    const i = t.domains.findIndex((d) => d.name === p.domain);
+    if (i < 0)
+      throw new RequestRejected(`tenant ${t.id} has no domain ${p.domain} (its domains: ${t.domains.map((d) => d.name).join(", ")})`);
+    if (i === 0)
+      throw new RequestRejected(
+        `${p.domain} is the first domain of tenant ${t.id}: the servers' host names (mx1.${p.domain}) live under it, so it stays; remove another domain`,
+      );
+    t.domains.splice(i, 1);
+    for (const s of t.servers) if (s.domainIps) delete s.domainIps[p.domain];
+  },
+  add_mailbox: (t, params) => {
+    const p = requestBodies.add_mailbox.parse(params);
+    const d = t.domains.find((x) => x.name === p.domain);
+    if (!d)
+      throw new RequestRejected(
+        `tenant ${t.id} has no domain ${p.domain} (its domains: ${t.domains.map((x) => x.name).join(", ")}); add the domain first`,
+      );
+    if (d.mailboxes.some((m) => m.localPart === p.localPart))
+      throw new RequestRejected(`tenant ${t.id} has the mailbox ${p.localPart}@${p.domain} already (rotate its password with …/rotate)`);
+    d.mailboxes.push({ localPart: p.localPart, quotaMb: p.quotaMb, enabled: p.enabled, rotation: 0 });
+  },
+  change_mailbox: (t, params) => {
+    const p = requestBodies.change_mailbox.parse(params);
+    const { m } = findMailbox(t, p.address);
+    if (p.quotaMb !== undefined) m.quotaMb = p.quotaMb;
+    if (p.enabled !== undefined) m.enabled = p.enabled;
+  },
+  remove_mailbox: (t, params) => {
+    const p = requestBodies.remove_mailbox.parse(params);
+    const { d, i } = findMailbox(t, p.address);
+    d.mailboxes.splice(i, 1);
+  },
+  rotate_mailbox: (t, params) => {
+    const p = requestBodies.rotate_mailbox.parse(params);
+    findMailbox(t, p.address).m.rotation += 1;
+  },
+  release_ip: (t, params, ips) => {
+    const p = requestBodies.release_ip.parse(params);
+    const k = findIp(t, ips, p.ip);
+    const s = findServer(t, k.server);
+    // Slots are numbered: lowering the count releases the last one, so only the last can go.
+    const standby = k.role === "standby";
+    const count = standby ? s.standbyIps : s.sendingIps;
+    if (k.slot !== count) {
+      const last = ips.find((i) => i.server === k.server && (i.role === "standby") === standby && i.slot === count);
+      throw new RequestRejected(
+        `IP ${p.ip} is ${standby ? "standby" : "sending"} slot ${k.slot} of ${count} on server ${s.name}; only the last slot (${last?.ip ?? "?"}) can be released. ` +
+          `Release that one, or retire ${p.ip} (retire_ip) to replace it`,
+      );
+    }
+    if (standby) s.standbyIps -= 1;
+    else s.sendingIps -= 1;
+    s.pausedIps = s.pausedIps.filter((x) => x !== p.ip);
+    s.retireIps = s.retireIps.filter((x) => x !== p.ip);
+  },
+};
+
 /**
  * The tenant config after the request, or RequestRejected saying why not. `ips` are the
  * tenant's IPs now (from its stack's outputs); needed by the requests that name an IP.
  */
 export function changeTenant(before: Tenant, kind: SubmittableKind, params: unknown, ips: KnownIp[]): Tenant {
   const t = structuredClone(before);
-  switch (kind) {
-    case "acquire_ips": {
-      const p = requestBodies.acquire_ips.parse(params);
-      findServer(t, p.server).sendingIps += p.count;
-      break;
-    }
-    case "add_server": {
-      const p = requestBodies.add_server.parse(params);
-      if (t.servers.some((s) => s.name === p.name)) throw new RequestRejected(`tenant ${t.id} already has a server ${p.name}`);
-      t.servers.push({ ...p, image: DEFAULT_IMAGE, sshKeys: [], retireIps: [], pausedIps: [] });
-      break;
-    }
-    case "add_standby": {
-      const p = requestBodies.add_standby.parse(params);
-      findServer(t, p.server).standbyIps += p.count;
-      break;
-    }
-    case "change_plan": {
-      const p = requestBodies.change_plan.parse(params);
-      const s = findServer(t, p.server);
-      if (s.plan === p.plan) throw new RequestRejected(`server ${p.server} of tenant ${t.id} is on plan ${p.plan} already`);
-      s.plan = p.plan;
-      break;
-    }
-    case "pause_ip": {
-      const p = requestBodies.pause_ip.parse(params);
-      const k = findIp(t, ips, p.ip);
-      const s = findServer(t, k.server);
-      if (k.role !== "sending")
-        throw new RequestRejected(
-          `IP ${p.ip} of tenant ${t.id} is ${k.role === "paused" ? "paused already" : "a standby IP"}; only a sending IP can be paused`,
-        );
-      if (s.pausedIps.length >= s.standbyIps)
-        throw new RequestRejected(
-          `server ${s.name} of tenant ${t.id} has no free standby IP to take ${p.ip}'s place; add a standby first (add_standby)`,
-        );
-      s.pausedIps.push(p.ip);
-      break;
-    }
-    case "set_warmup": {
-      const { ip: address, ...own } = requestBodies.set_warmup.parse(params);
-      const slot = slotName(findIp(t, ips, address));
-      t.ipWarmup[slot] = { ...t.ipWarmup[slot], ...own };
-      break;
-    }
-    case "recover_ip":
-      recoverIp(t, requestBodies.recover_ip.parse(params), ips);
-      break;
-    case "retire_ip": {
-      const p = requestBodies.retire_ip.parse(params);
-      const k = findIp(t, ips, p.ip);
-      if (k.role === "standby") throw new RequestRejected(`IP ${p.ip} of tenant ${t.id} is a standby IP; only sending IPs are retired`);
-      const s = findServer(t, k.server);
-      if (!s.retireIps.includes(p.ip)) s.retireIps.push(p.ip);
-      break;
-    }
-    case "add_domain": {
-      const p = requestBodies.add_domain.parse(params);
-      if (t.domains.some((d) => d.name === p.name)) throw new RequestRejected(`tenant ${t.id} has the domain ${p.name} already`);
-      const bad = registrableProblem(p.name);
-      if (bad) throw new RequestRejected(`tenant ${t.id}: ${bad}`);
-      // MailU signs every domain of a server with one selector: the new domain takes the tenant's.
-      t.domains.push({
-        name: p.name,
-        dmarcPolicy: p.dmarcPolicy,
-        dkimSelector: t.domains[0].dkimSelector,
-        mailboxes: [],
-        ...(p.zone ? { zone: p.zone } : {}),
-      });
-      break;
-    }
-    case "remove_domain": {
-      const p = requestBodies.remove_domain.parse(params);
-      const i = t.domains.findIndex((d) => d.name === p.domain);
-      if (i < 0)
-        throw new RequestRejected(`tenant ${t.id} has no domain ${p.domain} (its domains: ${t.domains.map((d) => d.name).join(", ")})`);
-      if (i === 0)
-        throw new RequestRejected(
-          `${p.domain} is the first domain of tenant ${t.id}: the servers' host names (mx1.${p.domain}) live under it, so it stays; remove another domain`,
-        );
-      t.domains.splice(i, 1);
-      for (const s of t.servers) if (s.domainIps) delete s.domainIps[p.domain];
-      break;
-    }
-    case "add_mailbox": {
-      const p = requestBodies.add_mailbox.parse(params);
-      const d = t.domains.find((x) => x.name === p.domain);
-      if (!d)
-        throw new RequestRejected(
-          `tenant ${t.id} has no domain ${p.domain} (its domains: ${t.domains.map((x) => x.name).join(", ")}); add the domain first`,
-        );
-      if (d.mailboxes.some((m) => m.localPart === p.localPart))
-        throw new RequestRejected(`tenant ${t.id} has the mailbox ${p.localPart}@${p.domain} already (rotate its password with …/rotate)`);
-      d.mailboxes.push({ localPart: p.localPart, quotaMb: p.quotaMb, enabled: p.enabled, rotation: 0 });
-      break;
-    }
-    case "change_mailbox": {
-      const p = requestBodies.change_mailbox.parse(params);
-      const { m } = findMailbox(t, p.address);
-      if (p.quotaMb !== undefined) m.quotaMb = p.quotaMb;
-      if (p.enabled !== undefined) m.enabled = p.enabled;
-      break;
-    }
-    case "remove_mailbox": {
-      const p = requestBodies.remove_mailbox.parse(params);
-      const { d, i } = findMailbox(t, p.address);
-      d.mailboxes.splice(i, 1);
-      break;
-    }
-    case "rotate_mailbox": {
-      const p = requestBodies.rotate_mailbox.parse(params);
-      findMailbox(t, p.address).m.rotation += 1;
-      break;
-    }
-    case "release_ip": {
-      const p = requestBodies.release_ip.parse(params);
-      const k = findIp(t, ips, p.ip);
-      const s = findServer(t, k.server);
-      // Slots are numbered: lowering the count releases the last one, so only the last can go.
-      const standby = k.role === "standby";
-      const count = standby ? s.standbyIps : s.sendingIps;
-      if (k.slot !== count) {
-        const last = ips.find((i) => i.server === k.server && (i.role === "standby") === standby && i.slot === count);
-        throw new RequestRejected(
-          `IP ${p.ip} is ${standby ? "standby" : "sending"} slot ${k.slot} of ${count} on server ${s.name}; only the last slot (${last?.ip ?? "?"}) can be released. ` +
-            `Release that one, or retire ${p.ip} (retire_ip) to replace it`,
-        );
-      }
-      if (standby) s.standbyIps -= 1;
-      else s.sendingIps -= 1;
-      s.pausedIps = s.pausedIps.filter((x) => x !== p.ip);
-      s.retireIps = s.retireIps.filter((x) => x !== p.ip);
-      break;
-    }
-  }
+  // A kind without a handler (none today; the type lists them all) leaves the config as it was, as the switch did.
+  if (Object.hasOwn(CHANGES, kind)) CHANGES[kind](t, params, ips);
   return t;
 }
 

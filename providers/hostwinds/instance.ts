@@ -265,36 +265,44 @@ function boughtServer(
 
 /** Finds the server this resource should manage, buying one only when there is none. The caller has priced the plan. */
 async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): Promise<ApiInstance> {
-  const name = markOf(inputs);
   const plans = await s.priceList();
   const all = await s.client.listInstances();
   checkTenantClaim(all, inputs);
-  if (inputs.adoptServiceId !== undefined) {
-    // Re-read the one server (fresh): its mark decides, not a list that may be a moment old.
-    const found = await s.instance(inputs.adoptServiceId, true);
-    if (!found) {
-      throw new Error(
-        `${label(inputs)}: adoptServiceId ${inputs.adoptServiceId} is not a server in this Hostwinds account; check the id in the panel. Nothing was bought.`,
-      );
-    }
-    const owner = checkOwner(found, inputs, "adopt");
-    const wrong = mismatches(found, inputs, plans);
-    if (wrong.length)
-      throw new Error(
-        `${label(inputs)}: cannot adopt server ${found.serviceid} as described: ${wrong.join("; ")}. Make the inputs match the server. Nothing was bought.`,
-      );
-    if (owner === "unmarked") {
-      await s.client.renameInstance(found.serviceid, name);
-      s.changed(found.serviceid);
-      progress(
-        `${label(inputs)}: adopted unmarked server ${found.serviceid} ("${found.srvrname}") as asked by adoptServiceId, and marked it ${name}`,
-      );
-      return { ...found, srvrname: name };
-    }
-    progress(`${label(inputs)}: adopted server ${found.serviceid}`);
-    return found;
-  }
+  if (inputs.adoptServiceId !== undefined) return adopt(s, inputs, inputs.adoptServiceId, plans);
+  return takeOverMarked(all, inputs, plans) ?? (await buy(s, inputs, template, plans, all));
+}
 
+/** adoptServiceId: the server named, if it fits the inputs and no other stack owns it; an unmarked one gets this mark. */
+async function adopt(s: Session, inputs: InstanceInputs, serviceId: number, plans: Plan[]): Promise<ApiInstance> {
+  const name = markOf(inputs);
+  // Re-read the one server (fresh): its mark decides, not a list that may be a moment old.
+  const found = await s.instance(serviceId, true);
+  if (!found) {
+    throw new Error(
+      `${label(inputs)}: adoptServiceId ${inputs.adoptServiceId} is not a server in this Hostwinds account; check the id in the panel. Nothing was bought.`,
+    );
+  }
+  const owner = checkOwner(found, inputs, "adopt");
+  const wrong = mismatches(found, inputs, plans);
+  if (wrong.length)
+    throw new Error(
+      `${label(inputs)}: cannot adopt server ${found.serviceid} as described: ${wrong.join("; ")}. Make the inputs match the server. Nothing was bought.`,
+    );
+  if (owner === "unmarked") {
+    await s.client.renameInstance(found.serviceid, name);
+    s.changed(found.serviceid);
+    progress(
+      `${label(inputs)}: adopted unmarked server ${found.serviceid} ("${found.srvrname}") as asked by adoptServiceId, and marked it ${name}`,
+    );
+    return { ...found, srvrname: name };
+  }
+  progress(`${label(inputs)}: adopted server ${found.serviceid}`);
+  return found;
+}
+
+/** A server already carrying this mark (a run stopped before saving it): taken over if it fits, never bought twice. */
+function takeOverMarked(all: ApiInstance[], inputs: InstanceInputs, plans: Plan[]): ApiInstance | undefined {
+  const name = markOf(inputs);
   const same = all.filter((i) => splitName(i.srvrname).mark === name);
   if (same.length > 1) {
     throw new Error(
@@ -315,7 +323,12 @@ async function findOrBuy(s: Session, inputs: InstanceInputs, template: string): 
     );
     return found;
   }
+  return undefined;
+}
 
+/** Buys the server under this stack's lease, then finds it by the ids before and after and makes sure it carries the mark. */
+async function buy(s: Session, inputs: InstanceInputs, template: string, plans: Plan[], all: ApiInstance[]): Promise<ApiInstance> {
+  const name = markOf(inputs);
   // One writer per stack (providers/lib/lease.ts): a second engine on this stack never buys.
   await s.purchaseLease(inputs.stack, `buy server ${name}`);
 

@@ -138,6 +138,7 @@ const COMMAND = {
 const { values } = parseCommandLine(COMMAND);
 const arg = (name: string, dflt: string): string => values[name] ?? dflt;
 
+// eslint-disable-next-line max-lines-per-function -- the benchmark list read top to bottom: each `--only` block runs one bench and prints its ratio
 async function main() {
   const only = arg("only", "");
   if (!only || only === "standin") {

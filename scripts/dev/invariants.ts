@@ -255,6 +255,7 @@ const describeOp = (op: Op) =>
     .join(" ");
 
 /** Runs the harness; never throws for a violation (they are in the result). */
+// eslint-disable-next-line max-lines-per-function -- the harness's closures share one world (stand-ins, tenants, snapshots); split would thread it everywhere
 export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
   const started = Date.now();
   const log = o.log ?? (() => undefined);
@@ -363,6 +364,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
     const recKey = (i: DnsRecordInputs) => `${i.type.toLowerCase()}-${i.name}`;
 
     /** One engine run of `up` (or `--target` of one slot); `stopAfter`: the kill moment (operations whose results reach state). */
+    // eslint-disable-next-line max-lines-per-function -- one engine run with its kill moment and every result check; the checks read in run order
     async function up(
       t: Tenant,
       p: ProviderProcess,
@@ -577,6 +579,7 @@ export async function runInvariants(o: HarnessOptions): Promise<HarnessResult> {
       return l.filter((e) => e.event === "bought").length - l.filter((e) => e.event === "released").length;
     };
 
+    // eslint-disable-next-line max-lines-per-function -- the list of invariants checked after each step, one after another; a list reads best as one
     async function check(step: number, op: Op, actor: Tenant | undefined, before: Snapshot, clean: Set<string>): Promise<void> {
       const fail = (invariant: string, detail: string) => {
         result.violations.push({ step, op: describeOp(op), invariant, detail });

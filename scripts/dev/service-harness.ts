@@ -169,6 +169,7 @@ export interface ServiceRequest {
  * Postgres, the Hostwinds and Cloudflare stand-ins, a config repository holding `tenants`, and the
  * service on them (for the demo and the benchmarks; the engine test builds the same by hand).
  */
+// eslint-disable-next-line max-lines-per-function -- a dev-only setup list (postgres, stand-ins, config repo, service) in start order
 export async function startServiceEnvironment(o: {
   name: string;
   tenants: Array<Record<string, unknown> & { id: string; zone: string }>;

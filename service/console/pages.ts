@@ -118,129 +118,148 @@ export interface TenantData {
 }
 
 export function tenantPage(d: TenantData, s: Session): string {
-  const c = d.cost;
-  const a = d.capacity.advice;
   return page(
     `Tenant ${d.tenant}`,
     html`<p><a href="/console/fleet">Fleet</a> › ${d.tenant}</p>
       <h1>Tenant ${d.tenant}</h1>
       <h2>Cost</h2>
-      ${
-        c
-          ? html`<div class="figures">
-                <div>${c.month}: <strong>${usd(c.monthToDateUsd)}</strong> so far</div>
-                <div>projected <strong>${usd(c.projectedUsd)}</strong></div>
-                <div>next month ${usd(c.nextMonthUsd)}${c.openRequestsUsd ? html` (open requests ${usd(c.openRequestsUsd)})` : ""}</div>
-                <div class="${budgetClass(c.budgetPct)}">budget ${usd(c.budgetUsd)}: ${pct(c.budgetPct)} used</div>
-                ${c.priceListChangeUsd ? html`<div>price-list change ${usd(c.priceListChangeUsd)} a month</div>` : ""}
-              </div>
-              ${c.assumptions.map((x) => html`<p class="muted">${x}</p>`)}`
-          : html`<p class="muted">nothing held</p>`
-      }
-      ${barChart(`Cost by month, ${d.tenant}`, d.byMonth)}
+      ${costFigures(d.cost)} ${barChart(`Cost by month, ${d.tenant}`, d.byMonth)}
       <h2>Servers</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Server</th>
-            <th scope="col">Host name</th>
-            <th scope="col">Main IP</th>
-            <th scope="col">Plan</th>
-            <th scope="col">A month</th>
-            <th scope="col">Resource use</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${d.servers.map(
-            (x) =>
-              html`<tr>
-                <td>${x.server}</td>
-                <td>${x.hostname}</td>
-                <td>${x.main_ip}</td>
-                <td>${x.plan ?? "—"}</td>
-                <td>${usd(Number(x.monthly_usd))}</td>
-                ${x.resources ? html`<td>${x.resources}</td>` : html`<td class="muted">not checked yet</td>`}
-              </tr>`,
-          )}
-        </tbody>
-      </table>
+      ${serversTable(d)}
       <h2>IPs</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">IP</th>
-            <th scope="col">Server</th>
-            <th scope="col">Role</th>
-            <th scope="col">PTR</th>
-            <th scope="col">Blocklists</th>
-            <th scope="col">Warm-up</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${d.ips.map(
-            (i) =>
-              html`<tr>
-                <td>${i.ip}</td>
-                <td>${i.server}</td>
-                <td>${i.role}</td>
-                <td>${i.ptr}</td>
-                <td class="${i.verdict === "listed" ? "alert" : ""}">${i.verdict}</td>
-                <td>${warmupCurve(i.ip, i.warmup, i.day)} <span class="muted">${i.day === null ? "" : `day ${i.day}`}</span></td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
+      ${ipsTable(d)}
       <h2>Capacity</h2>
-      <p>
-        Busiest recent day ${d.capacity.recentPeakPerDay} of ${d.capacity.capPerDay} messages the sending IPs may send today
-        (${pct(d.capacity.usePct)}).
-      </p>
-      ${
-        a
-          ? html`<p class="alert">${a.why}: ${usd(a.monthlyUsd)} a month.</p>
-              <p><a href="/console/tenants/${seg(d.tenant)}/advice">Request ${a.moreIps} more IP(s)…</a></p>`
-          : ""
-      }
-      ${(d.capacity.plans ?? []).map((p) =>
-        p.request
-          ? html`<p class="alert">${p.why}: ${usd(p.extraMonthlyUsd ?? 0)} a month more.</p>
-              <p>
-                <a href="/console/tenants/${seg(d.tenant)}/servers/${seg(p.server)}/upgrade">Upgrade ${p.server} to plan ${p.toPlan}…</a>
-              </p>`
-          : html`<p class="alert">${p.why}.</p>`,
-      )}
+      ${capacityAdvice(d)}
       <h2>Incidents</h2>
-      ${
-        d.incidents.length
-          ? html`<table>
-              <thead>
-                <tr>
-                  <th scope="col">Incident</th>
-                  <th scope="col">Cause</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Opened</th>
-                  <th scope="col">Summary</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${d.incidents.map(
-                  (i) =>
-                    html`<tr>
-                      <td><a href="/console/incidents/${seg(i.id)}">#${i.id}</a></td>
-                      <td>${i.cause}</td>
-                      <td class="${i.status === "open" ? "alert" : "ok"}">
-                        ${i.status}${i.status === "open" && i.acknowledgedAt ? " (acknowledged)" : ""}
-                      </td>
-                      <td>${i.openedAt}</td>
-                      <td>${i.summary}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
-          : html`<p class="ok">No incidents.</p>`
-      }`,
+      ${incidentsTable(d)}`,
     s,
   );
+}
+
+/** The tenant's cost this month, projected, next month and against its budget. */
+function costFigures(c: TenantCost | undefined): Html {
+  return c
+    ? html`<div class="figures">
+          <div>${c.month}: <strong>${usd(c.monthToDateUsd)}</strong> so far</div>
+          <div>projected <strong>${usd(c.projectedUsd)}</strong></div>
+          <div>next month ${usd(c.nextMonthUsd)}${c.openRequestsUsd ? html` (open requests ${usd(c.openRequestsUsd)})` : ""}</div>
+          <div class="${budgetClass(c.budgetPct)}">budget ${usd(c.budgetUsd)}: ${pct(c.budgetPct)} used</div>
+          ${c.priceListChangeUsd ? html`<div>price-list change ${usd(c.priceListChangeUsd)} a month</div>` : ""}
+        </div>
+        ${c.assumptions.map((x) => html`<p class="muted">${x}</p>`)}`
+    : html`<p class="muted">nothing held</p>`;
+}
+
+/** One row per server: host name, main IP, plan, price, resource use. */
+function serversTable(d: TenantData): Html {
+  return html`<table>
+    <thead>
+      <tr>
+        <th scope="col">Server</th>
+        <th scope="col">Host name</th>
+        <th scope="col">Main IP</th>
+        <th scope="col">Plan</th>
+        <th scope="col">A month</th>
+        <th scope="col">Resource use</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${d.servers.map(
+        (x) =>
+          html`<tr>
+            <td>${x.server}</td>
+            <td>${x.hostname}</td>
+            <td>${x.main_ip}</td>
+            <td>${x.plan ?? "—"}</td>
+            <td>${usd(Number(x.monthly_usd))}</td>
+            ${x.resources ? html`<td>${x.resources}</td>` : html`<td class="muted">not checked yet</td>`}
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
+/** One row per IP: server, role, PTR, blocklists, warm-up curve. */
+function ipsTable(d: TenantData): Html {
+  return html`<table>
+    <thead>
+      <tr>
+        <th scope="col">IP</th>
+        <th scope="col">Server</th>
+        <th scope="col">Role</th>
+        <th scope="col">PTR</th>
+        <th scope="col">Blocklists</th>
+        <th scope="col">Warm-up</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${d.ips.map(
+        (i) =>
+          html`<tr>
+            <td>${i.ip}</td>
+            <td>${i.server}</td>
+            <td>${i.role}</td>
+            <td>${i.ptr}</td>
+            <td class="${i.verdict === "listed" ? "alert" : ""}">${i.verdict}</td>
+            <td>${warmupCurve(i.ip, i.warmup, i.day)} <span class="muted">${i.day === null ? "" : `day ${i.day}`}</span></td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
+/** The busiest recent day against today's cap, and the IPs or upgrades advised. */
+function capacityAdvice(d: TenantData): Html {
+  const a = d.capacity.advice;
+  return html`<p>
+      Busiest recent day ${d.capacity.recentPeakPerDay} of ${d.capacity.capPerDay} messages the sending IPs may send today
+      (${pct(d.capacity.usePct)}).
+    </p>
+    ${
+      a
+        ? html`<p class="alert">${a.why}: ${usd(a.monthlyUsd)} a month.</p>
+            <p><a href="/console/tenants/${seg(d.tenant)}/advice">Request ${a.moreIps} more IP(s)…</a></p>`
+        : ""
+    }
+    ${(d.capacity.plans ?? []).map((p) =>
+      p.request
+        ? html`<p class="alert">${p.why}: ${usd(p.extraMonthlyUsd ?? 0)} a month more.</p>
+            <p>
+              <a href="/console/tenants/${seg(d.tenant)}/servers/${seg(p.server)}/upgrade">Upgrade ${p.server} to plan ${p.toPlan}…</a>
+            </p>`
+        : html`<p class="alert">${p.why}.</p>`,
+    )}`;
+}
+
+/** The tenant's incidents: cause, status (acknowledged or not), when opened, summary. */
+function incidentsTable(d: TenantData): Html {
+  return d.incidents.length
+    ? html`<table>
+        <thead>
+          <tr>
+            <th scope="col">Incident</th>
+            <th scope="col">Cause</th>
+            <th scope="col">Status</th>
+            <th scope="col">Opened</th>
+            <th scope="col">Summary</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${d.incidents.map(
+            (i) =>
+              html`<tr>
+                <td><a href="/console/incidents/${seg(i.id)}">#${i.id}</a></td>
+                <td>${i.cause}</td>
+                <td class="${i.status === "open" ? "alert" : "ok"}">
+                  ${i.status}${i.status === "open" && i.acknowledgedAt ? " (acknowledged)" : ""}
+                </td>
+                <td>${i.openedAt}</td>
+                <td>${i.summary}</td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>`
+    : html`<p class="ok">No incidents.</p>`;
 }
 
 export interface IncidentData {

@@ -19,10 +19,7 @@ const SKIPPED = /(^|\/)(node_modules|dist|scripts\/toolchain)\/|\.test\.ts$|\.d\
  * (a stale entry fails too, so the list only shrinks).
  */
 const ALLOWED: Record<string, string> = {
-  // Files other work of issue 30 is rewriting now (the Hostwinds provider, MailU, fleet recover): split with that work, not beside it.
-  "providers/hostwinds/instance.ts: findOrBuy": "the purchase-once transaction (DESIGN decision 3), in a file under parallel edit",
-  "components/mailu-install.ts: MailuInstall.constructor": "registers the install's SSH steps in order, in a file under parallel edit",
-  "scripts/cli/fleet/recover.ts: recoverStack": "one pass over a stack's pending operations, in a file under parallel edit",
+  // A file under parallel edit: split with that work, not beside it.
   "scripts/dev/standins/hostwinds.ts: HostwindsSim.dispatch": "the stand-in's action table as one switch, in a file under parallel edit",
   // Development only (stand-ins, drills, benches): a script read top to bottom as the story it tells.
   "scripts/dev/standins/cloudflare.ts: CloudflareSim.handle": "the stand-in's route table as one switch, each case a few lines",
@@ -38,11 +35,6 @@ const ALLOWED: Record<string, string> = {
   "scripts/dev/invariants.ts: check": "the invariants after a step, one block each, read as the list the issue states",
   // A shell script as one template literal: its lines are the script the server runs, not TypeScript logic.
   "components/warmup-cap.ts: warmupJobScript": "the daily job's bash script, one template literal",
-  // Grown by the merge of issues 24, 28 and 31 in one session; to be split in the next.
-  "providers/hostwinds/account-check.ts: accountProblems":
-    "reads only what the config needs, then one check per field, in a file three issues changed at once",
-  "components/mail-server.ts: MailServer.constructor": "registers a server's resources in order, in a file three issues changed at once",
-  "scripts/cli/fleet/probe.ts: probeAccount": "one probe per assumption, in ASSUMPTIONS' order",
 };
 
 export interface LongFunction {

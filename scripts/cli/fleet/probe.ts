@@ -87,18 +87,8 @@ export async function probeAccount(client: HostwindsClient, o: ProbeOptions = {}
   else if (!buy.ok && buy.message === INVALID_SERVICE_ID) set(2, "CONFIRMED", `${action} exists: "${buy.message}" for service id 0`);
   else set(2, "UNKNOWN", buy.ok ? `${action} for service id 0 answered ${buy.shape}` : `${action}: "${buy.message}"`);
 
-  // 3. rDNS in get_instance_ips: the first server's list.
   const first = servers.find((s) => s.status === "ACTIVE") ?? servers[0];
-  if (!first) set(3, "UNKNOWN", "the account has no server to list IPs of");
-  else {
-    log(`probe: get_instance_ips of server ${first.serviceid}`);
-    const r = await raw(client, "get_instance_ips", { serviceid: first.serviceid });
-    if (!r.ok) set(3, "UNKNOWN", `get_instance_ips: "${r.message}"`);
-    else {
-      const text = JSON.stringify(r.data ?? null);
-      set(3, /"rdns"\s*:/.test(text) ? "CONFIRMED" : "REFUTED", `get_instance_ips answered ${r.shape}`);
-    }
-  }
+  await probeRdns(client, first, set, log);
   set(4, "UNKNOWN", "only a purchase shows its answer");
   await listShape(5, "get_public_images", () => client.images());
   await listShape(6, LIST_SSH_KEYS_ACTION, () => client.sshKeys());
@@ -117,7 +107,48 @@ export async function probeAccount(client: HostwindsClient, o: ProbeOptions = {}
   }
   set(9, "UNKNOWN", "how long Hostwinds holds an IP order shows only after a purchase");
 
-  // 10. Names: a rename of the operator's server to a mark-shaped name of the full length, then back.
+  await probeNames(client, o, servers, set, log);
+  set(11, "UNKNOWN", `${UPGRADE_ACTION} is billed: not probed`);
+
+  await probeIpsList(client, first, set);
+
+  return ASSUMPTIONS.map((a, i) => ({
+    n: i + 1,
+    what: a.what,
+    ...(verdicts.get(i + 1) ?? { verdict: "UNKNOWN" as Verdict, evidence: "not probed" }),
+  }));
+}
+
+/** Records one assumption's verdict and the evidence for it. */
+type SetVerdict = (n: number, verdict: Verdict, evidence: string) => void;
+
+/** 3. rDNS in get_instance_ips: the first server's list. */
+async function probeRdns(
+  client: HostwindsClient,
+  first: Instance | undefined,
+  set: SetVerdict,
+  log: (line: string) => void,
+): Promise<void> {
+  if (!first) set(3, "UNKNOWN", "the account has no server to list IPs of");
+  else {
+    log(`probe: get_instance_ips of server ${first.serviceid}`);
+    const r = await raw(client, "get_instance_ips", { serviceid: first.serviceid });
+    if (!r.ok) set(3, "UNKNOWN", `get_instance_ips: "${r.message}"`);
+    else {
+      const text = JSON.stringify(r.data ?? null);
+      set(3, /"rdns"\s*:/.test(text) ? "CONFIRMED" : "REFUTED", `get_instance_ips answered ${r.shape}`);
+    }
+  }
+}
+
+/** 10. Names: a rename of the operator's server to a mark-shaped name of the full length, then back (or the marks already there). */
+async function probeNames(
+  client: HostwindsClient,
+  o: ProbeOptions,
+  servers: Instance[],
+  set: SetVerdict,
+  log: (line: string) => void,
+): Promise<void> {
   if (o.renameServiceId !== undefined) {
     const server = await client.getInstance(o.renameServiceId);
     if (!server) throw new Error(`probe --rename ${o.renameServiceId}: no such server for this key`);
@@ -139,9 +170,10 @@ export async function probeAccount(client: HostwindsClient, o: ProbeOptions = {}
       marked ? `${marked} servers carry a mark as sent` : "no server carries a mark; run with --rename SERVICEID to check with a rename",
     );
   }
-  set(11, "UNKNOWN", `${UPGRADE_ACTION} is billed: not probed`);
+}
 
-  // 12. The listing's `ips` against get_instance_ips of the same server.
+/** 12. The listing's `ips` against get_instance_ips of the same server. */
+async function probeIpsList(client: HostwindsClient, first: Instance | undefined, set: SetVerdict): Promise<void> {
   if (!first) set(12, "UNKNOWN", "the account has no server to compare IPs of");
   else if (!first.ips) set(12, "REFUTED", "get_instances has no `ips` list of addresses for its servers");
   else {
@@ -160,12 +192,6 @@ export async function probeAccount(client: HostwindsClient, o: ProbeOptions = {}
         : `get_instances' ips ${same ? "are" : "are not"} the addresses get_instance_ips lists (${listed.length} on the first server)`,
     );
   }
-
-  return ASSUMPTIONS.map((a, i) => ({
-    n: i + 1,
-    what: a.what,
-    ...(verdicts.get(i + 1) ?? { verdict: "UNKNOWN" as Verdict, evidence: "not probed" }),
-  }));
 }
 
 /** The table printed for the operator. */

@@ -109,43 +109,7 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
       .map(ipOf)
       .filter((ip): ip is string => ip !== undefined),
   );
-  const lines: string[] = [];
-  if (pending.length) {
-    const { client } = hostwindsFromEnv();
-    const servers = await client.listInstances();
-    for (const op of pending) {
-      const i = { ...op.resource.inputs, ...op.resource.outputs };
-      const name = op.resource.urn.split("::").pop();
-      const mark = op.resource.type === INSTANCE_TYPE ? markOfInputs(i, stack.name) : undefined;
-      if (op.type !== "creating") {
-        lines.push(`${name}: interrupted while ${op.type}; refresh reads its real state`);
-      } else if (mark) {
-        const adopt = num(i.adoptServiceId);
-        const found = servers.find((s) => (adopt ? s.serviceid === adopt : splitName(s.srvrname).mark === mark));
-        lines.push(
-          found
-            ? `${name}: server ${mark} exists in the account (id ${found.serviceid}, ${found.status}); the next up takes it over by its owner mark, buying nothing`
-            : `${name}: no server ${mark} in the account: nothing was bought; the pending create is dropped`,
-        );
-      } else if (op.resource.type === SECONDARY_IP_TYPE) {
-        const serviceId = num(i.serviceId);
-        const server = servers.find((s) => s.serviceid === serviceId);
-        if (!server) lines.push(`${name}: its server ${serviceId ?? "?"} is not in the account: nothing to claim; dropped`);
-        else {
-          const { mark, orders } = splitName(server.srvrname);
-          const free = (await client.listIps(server.serviceid)).map((x) => x.ip).filter((ip) => ip !== server.main_ip && !held.has(ip));
-          lines.push(
-            `${name}: server ${parseServerName(mark) ? mark : server.srvrname} has ${orders.length} open IP order${orders.length === 1 ? "" : "s"} and ` +
-              `${free.length ? `unclaimed IPs ${free.join(", ")}` : "no unclaimed IP"}; the next up's slot settles them, buying again only what no order covers`,
-          );
-        }
-      } else {
-        lines.push(
-          `${name}: interrupted while creating (${op.resource.type}); the next up creates it again (it finds and adopts what exists)`,
-        );
-      }
-    }
-  }
+  const lines = pending.length ? await pendingLines(stack.name, pending, held) : [];
   for (const l of lines) log(`recover ${stack.name}: ${l}`);
   if (o.dryRun) return { stack: stack.name, lock: lockLine, pending: lines, cleared: false };
   if (lock.kind !== "free") {
@@ -154,18 +118,7 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
   }
   log(`recover ${stack.name}: pulumi refresh --clear-pending-creates (every resource read from the account)`);
   await stack.refresh({ clearPendingCreates: true });
-  // DNS records the dead run created but never saved carry this stack's own mark: they go.
-  const after = (await stack.exportStack()).deployment as { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> };
-  const records = (after?.resources ?? [])
-    .filter((r) => r.type === DNS_RECORD_TYPE && typeof r.outputs?.owner === "string" && typeof r.outputs?.zoneId === "string")
-    .map((r) => ({ zoneId: String(r.outputs!.zoneId), recordId: String(r.outputs!.recordId ?? ""), owner: String(r.outputs!.owner) }));
-  const settings = cloudflareSettings(() => undefined);
-  if (records.length && settings.apiToken) {
-    const removed = await removeStrayRecords(new CloudflareClient(settings), records);
-    for (const r of removed)
-      log(`recover ${stack.name}: removed ${r}, made by the killed run and in no state (it carried this stack's mark)`);
-  } else if (records.length)
-    log(`recover ${stack.name}: no Cloudflare token in the environment; records a killed run made and never saved are left`);
+  await removeStrayDns(stack, log);
   return { stack: stack.name, lock: lockLine, pending: lines, cleared: true };
 }
 
@@ -189,4 +142,59 @@ export async function removeStrayRecords(
       }
   }
   return out;
+}
+
+/** One line per pending operation: what the account holds for it and what the next up does with it. */
+async function pendingLines(stackName: string, pending: Pending[], held: Set<string>): Promise<string[]> {
+  const lines: string[] = [];
+  const { client } = hostwindsFromEnv();
+  const servers = await client.listInstances();
+  for (const op of pending) {
+    const i = { ...op.resource.inputs, ...op.resource.outputs };
+    const name = op.resource.urn.split("::").pop();
+    const mark = op.resource.type === INSTANCE_TYPE ? markOfInputs(i, stackName) : undefined;
+    if (op.type !== "creating") {
+      lines.push(`${name}: interrupted while ${op.type}; refresh reads its real state`);
+    } else if (mark) {
+      const adopt = num(i.adoptServiceId);
+      const found = servers.find((s) => (adopt ? s.serviceid === adopt : splitName(s.srvrname).mark === mark));
+      lines.push(
+        found
+          ? `${name}: server ${mark} exists in the account (id ${found.serviceid}, ${found.status}); the next up takes it over by its owner mark, buying nothing`
+          : `${name}: no server ${mark} in the account: nothing was bought; the pending create is dropped`,
+      );
+    } else if (op.resource.type === SECONDARY_IP_TYPE) {
+      const serviceId = num(i.serviceId);
+      const server = servers.find((s) => s.serviceid === serviceId);
+      if (!server) lines.push(`${name}: its server ${serviceId ?? "?"} is not in the account: nothing to claim; dropped`);
+      else {
+        const { mark, orders } = splitName(server.srvrname);
+        const free = (await client.listIps(server.serviceid)).map((x) => x.ip).filter((ip) => ip !== server.main_ip && !held.has(ip));
+        lines.push(
+          `${name}: server ${parseServerName(mark) ? mark : server.srvrname} has ${orders.length} open IP order${orders.length === 1 ? "" : "s"} and ` +
+            `${free.length ? `unclaimed IPs ${free.join(", ")}` : "no unclaimed IP"}; the next up's slot settles them, buying again only what no order covers`,
+        );
+      }
+    } else {
+      lines.push(
+        `${name}: interrupted while creating (${op.resource.type}); the next up creates it again (it finds and adopts what exists)`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** After the refresh: DNS records the killed run made and never saved (they carry this stack's mark) are removed. */
+async function removeStrayDns(stack: Stack, log: (line: string) => void): Promise<void> {
+  const after = (await stack.exportStack()).deployment as { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> };
+  const records = (after?.resources ?? [])
+    .filter((r) => r.type === DNS_RECORD_TYPE && typeof r.outputs?.owner === "string" && typeof r.outputs?.zoneId === "string")
+    .map((r) => ({ zoneId: String(r.outputs!.zoneId), recordId: String(r.outputs!.recordId ?? ""), owner: String(r.outputs!.owner) }));
+  const settings = cloudflareSettings(() => undefined);
+  if (records.length && settings.apiToken) {
+    const removed = await removeStrayRecords(new CloudflareClient(settings), records);
+    for (const r of removed)
+      log(`recover ${stack.name}: removed ${r}, made by the killed run and in no state (it carried this stack's mark)`);
+  } else if (records.length)
+    log(`recover ${stack.name}: no Cloudflare token in the environment; records a killed run made and never saved are left`);
 }

@@ -173,6 +173,7 @@ async function postgresBackendFigures(backendDir: string, dir: string, ids: stri
   }
 }
 
+// eslint-disable-next-line max-lines-per-function -- one benchmark scenario read top to bottom (set up, measure, tear down); steps share the timings
 export async function fleetScaleBench(o: FleetScaleOptions): Promise<FleetScaleResult> {
   const t0 = Date.now();
   const accounts = Math.max(1, Math.ceil(o.tenants / o.perAccount));

@@ -561,6 +561,7 @@ export class HostwindsSim {
     this.onRequest?.(action);
   }
 
+  // eslint-disable-next-line max-lines-per-function -- a stand-in's request dispatcher: one case per API action, read as the API's table of actions
   private dispatch(acct: Account, action: string, f: URLSearchParams): { body: unknown; purchase?: boolean } {
     const err = (actionName: string, message: string, code = "1000") => ({
       body: [{ result: "error", action: actionName, message, ERROR: code }],
