@@ -14,6 +14,9 @@ module.exports = {
   },
   // Each worker keeps its own machine-local folders (test/worker-env.ts; scripts/lib/engine/pulumi-env.ts devDir).
   setupFiles: ["<rootDir>/test/worker-env.ts"],
+  // The tests' stacks are encrypted by a Vault transit stand-in, not the passphrase (test/global-setup.ts).
+  globalSetup: "<rootDir>/test/global-setup.ts",
+  globalTeardown: "<rootDir>/test/global-teardown.ts",
   // Test files side by side. Most of an engine test's time is waiting (engines starting, stand-ins'
   // delays, apt in a server's chroot, Postgres held down on purpose), so three files share 2 cores well;
   // `--runInBand` (or `-w N`) on the command line wins over this.

@@ -20,11 +20,17 @@ describe("secrets provider on a real backend", () => {
   const passphraseFile = path.join(tmp, "passphrase");
   const dir = programDir("secrets", "test/fixtures/smoke");
   const stackName = `secrets-${process.pid}`;
+  // The suite's own key management URL (test/global-setup.ts) would be taken on any backend: this file is about a passphrase.
+  const suiteProvider = process.env.PENGUINMAILS_SECRETS_PROVIDER;
   beforeAll(() => {
+    delete process.env.PENGUINMAILS_SECRETS_PROVIDER;
     fs.mkdirSync(path.join(tmp, "state"));
     fs.writeFileSync(passphraseFile, "an operator's own passphrase\n", { mode: 0o600 });
   });
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  afterAll(() => {
+    if (suiteProvider !== undefined) process.env.PENGUINMAILS_SECRETS_PROVIDER = suiteProvider;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
   test("refused with the development passphrase or none; accepted with a passphrase file, which the stack's secrets are under", async () => {
     const refused: Record<string, string>[] = [

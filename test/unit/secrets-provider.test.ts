@@ -61,6 +61,12 @@ describe("secrets provider of an engine run", () => {
       env: {},
       secretsProvider: "hashivault://penguinmails",
     });
+    // On the development backend the development passphrase stays beside it, for that backend's older stacks.
+    expect(secretsFor(devBackend, { PENGUINMAILS_SECRETS_PROVIDER: "hashivault://penguinmails-tests" }, DEV)).toEqual({
+      env: { PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE },
+      secretsProvider: "hashivault://penguinmails-tests",
+      describe: "hashivault://penguinmails-tests",
+    });
     expect(secretsFor(url, { PENGUINMAILS_SECRETS_PROVIDER: "awskms://alias/penguinmails?region=us-east-1" }, DEV).secretsProvider).toBe(
       "awskms://alias/penguinmails?region=us-east-1",
     );

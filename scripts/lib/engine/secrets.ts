@@ -11,7 +11,10 @@
  *   - a key management service: PENGUINMAILS_SECRETS_PROVIDER=awskms://…, azurekeyvault://…,
  *     gcpkms://… or hashivault://… (the URLs `pulumi stack init --secrets-provider` takes; Pulumi
  *     docs "Configuring secrets encryption").
- * Stacks the fleet and the service create get this provider (`--secrets-provider`).
+ * Stacks the fleet and the service create get this provider (`--secrets-provider`). The tests set
+ * PENGUINMAILS_SECRETS_PROVIDER to a Vault transit stand-in's key on the development backend
+ * (test/global-setup.ts, scripts/dev/standins/vault-transit.ts): a passphrase costs every `pulumi`
+ * process a key derivation.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -64,7 +67,10 @@ export function secretsFor(backendUrl: string, env: Record<string, string | unde
       throw new SecretsProviderError(
         `PENGUINMAILS_SECRETS_PROVIDER is "${kms}", not a key management URL or "passphrase"; the choices are:\n${CHOICES}`,
       );
-    return { env: {}, secretsProvider: kms, describe: kms.replace(/\?.*$/, "") };
+    // On the development backend the development passphrase stays at hand: its stacks made before the
+    // key management URL was set (the dev backends persist) still open.
+    const devEnv: Record<string, string> = dev && passphrase === undefined && !file ? { PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE } : {};
+    return { env: devEnv, secretsProvider: kms, describe: kms.replace(/\?.*$/, "") };
   }
   if (passphrase !== undefined && file)
     throw new SecretsProviderError(
