@@ -45,7 +45,10 @@ describe("Vault transit stand-in", () => {
   });
 
   test("refuses a wrong token, another key's or a changed ciphertext, and an unknown route, as Vault's errors", async () => {
-    expect(await write("transit/encrypt/pm", { plaintext: "eA==" }, "wrong")).toEqual({ status: 403, body: { errors: ["permission denied"] } });
+    expect(await write("transit/encrypt/pm", { plaintext: "eA==" }, "wrong")).toEqual({
+      status: 403,
+      body: { errors: ["permission denied"] },
+    });
     const { ciphertext } = (await write("transit/encrypt/pm", { plaintext: "eA==" })).body.data!;
     expect((await write("transit/decrypt/other", { ciphertext })).status).toBe(400);
     const changed = ciphertext.slice(0, -4) + (ciphertext.endsWith("AAA=") ? "BBB=" : "AAA=");
