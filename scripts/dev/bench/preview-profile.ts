@@ -64,15 +64,19 @@ export const COMPILE_CACHE_VARIANTS: ProfileVariant[] = [
  * `pulumi preview` as a user runs it by hand, for reference.
  */
 export const INLINE_VARIANTS: ProfileVariant[] = [
-  { name: "pulumi preview by hand", env: { NODE_DISABLE_COMPILE_CACHE: "1" } },
+  { name: "pulumi preview by hand", env: { NODE_COMPILE_CACHE: "" } },
   { name: "fleet preview, CLI program", env: {}, path: "fleet" },
   { name: "fleet preview, inline", env: {}, path: "inline", against: "fleet preview, CLI program" },
   { name: "fleet up no change, CLI program", env: {}, path: "fleet", op: "up" },
   { name: "fleet up no change, inline", env: {}, path: "inline", op: "up", against: "fleet up no change, CLI program" },
 ];
 
-/** A user's own `pulumi preview` has none of the engine settings' compile cache (docs/contributors.md, "run pulumi by hand"). */
-const BY_HAND = { NODE_DISABLE_COMPILE_CACHE: "1" };
+/**
+ * A user's own `pulumi preview` has none of the engine settings (docs/contributors.md, "run pulumi
+ * by hand"), so no NODE_COMPILE_CACHE: whatever compile cache it gets is the toolchain's own (the
+ * language host and the dynamic-provider shim default to the engine's folder since issue 29).
+ */
+const BY_HAND = { NODE_COMPILE_CACHE: "" };
 
 /**
  * An older checkout (`--before DIR`) against this one, on both paths: each pair is before then
