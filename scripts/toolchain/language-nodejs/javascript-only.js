@@ -16,7 +16,15 @@
 //    serialized (the other users of the shim already require it on first use). The shim's entry in
 //    Node's module cache is made a stand-in that loads the real shim on first use, so a process that
 //    serializes nothing never loads it, and one that does gets the same module.
-// Everything else (error handling, exit codes, V8 hooks, loading the program) is the SDK's.
+// 3. The program, policy-pack and plugin runners open an inspector session with the debugger on
+//    before they load anything else (runtime/closure/v8Hooks.js, `isInitializedAsync`), so that
+//    closure serialization can map V8's script ids to files. Every module loaded after that is
+//    reported to the session (a `Debugger.scriptParsed` event into JavaScript per module), and
+//    enabling the debugger costs on its own: ~50 ms of CPU in each of the program and the pack,
+//    for a serialization that never happens here. The wait is made a no-op: the session opens on
+//    the first `getSessionAsync` (the serializer's), and `Debugger.enable` then reports every script
+//    already loaded, so the same script-id map is there when a function is serialized.
+// Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -31,6 +39,13 @@ if (cmd) {
     const runner = require(path.join(sdk, "cmd", "run-policy-pack", "run"));
     const run = runner.run;
     if (typeof run === "function") runner.run = (opts) => run({ ...opts, typeScript: false });
+  }
+
+  const hooks = path.join(sdk, "runtime", "closure", "v8Hooks.js");
+  if (cmd[1] !== "dynamic-provider" && fs.existsSync(hooks)) {
+    const v8Hooks = require(hooks);
+    if (typeof v8Hooks.isInitializedAsync === "function" && typeof v8Hooks.getSessionAsync === "function")
+      v8Hooks.isInitializedAsync = async () => undefined;
   }
 
   const shim = path.join(sdk, "typescript-shim.js");
