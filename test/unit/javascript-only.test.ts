@@ -73,6 +73,37 @@ describe("JavaScript-only runs of the SDK's entry points", () => {
     expect(serialized.text).toMatch(/6 \* 7/);
   });
 
+  test("the program runner: OpenTelemetry's tracing SDK only when the run is traced", () => {
+    const entry = path.join(SDK, "cmd", "run", "index.js");
+    // A program run against an engine that is not there: the runner loads everything, fails, exits.
+    fs.writeFileSync(path.join(work, "program.js"), "module.exports = () => ({});\n");
+    const tracer = (preload: boolean, env: Record<string, string> = {}) => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          ...(preload ? ["--require", PRELOAD] : []),
+          ...["--require", path.join(work, "exit-report.js"), entry],
+          ...["--monitor", "127.0.0.1:1", "--engine", "127.0.0.1:1", "--project", "p", "--stack", "s", "--pwd", work, "program.js"],
+        ],
+        { cwd: work, encoding: "utf8", timeout: 60_000, env: { ...process.env, ...env } },
+      );
+      const line = r.stderr.split("\n").find((l) => l.startsWith("REPORT "));
+      if (!line) throw new Error(`no report from ${entry}: ${r.stderr.slice(-2000)}`);
+      return JSON.parse(line.slice("REPORT ".length)) as { tracerLoaded: boolean; runnerLoaded: boolean };
+    };
+    fs.writeFileSync(
+      path.join(work, "exit-report.js"),
+      `process.on("exit", () => { const ks = Object.keys(require.cache);
+  process.stderr.write("REPORT " + JSON.stringify({ tracerLoaded: ks.some((k) => /sdk-trace-node/.test(k)), runnerLoaded: ks.some((k) => /cmd[\\\\/]run[\\\\/]run\\.js$/.test(k)) }) + "\\n"); });\n`,
+    );
+    expect(tracer(false)).toEqual({ tracerLoaded: true, runnerLoaded: true });
+    expect(tracer(true)).toEqual({ tracerLoaded: false, runnerLoaded: true });
+    expect(tracer(true, { TRACEPARENT: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })).toEqual({
+      tracerLoaded: true,
+      runnerLoaded: true,
+    });
+  });
+
   test("the dynamic-provider host: no TypeScript until a function is serialized, which then works", () => {
     const entry = path.join(SDK, "cmd", "dynamic-provider", "index.js");
     expect(loaded(entry, ["127.0.0.1:1"], { preload: false })).toMatchObject({ ts: true });

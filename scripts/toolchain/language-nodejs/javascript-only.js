@@ -24,6 +24,13 @@
 //    for a serialization that never happens here. The wait is made a no-op: the session opens on
 //    the first `getSessionAsync` (the serializer's), and `Debugger.enable` then reports every script
 //    already loaded, so the same script-id map is there when a function is serialized.
+// 4. The program runner loads OpenTelemetry's tracing SDK (cmd/run/tracing.js: the Node tracer
+//    provider, the Zipkin exporter, gRPC instrumentation; ~0.1 s of CPU) in every run, though it
+//    only starts it for a `--tracing` URL, which this project's language host never passes. When
+//    the run is not traced (no `--tracing` argument, no TRACEPARENT from the engine, which
+//    cmd/run/instrumentation.js would honour), that module's cache entry is a stand-in: `newSpan`
+//    gives the OpenTelemetry API's own span with no provider registered (what the real one gives
+//    then: a span that records nothing), and `start`/`stop` load the real module.
 // Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
@@ -46,6 +53,30 @@ if (cmd) {
     const v8Hooks = require(hooks);
     if (typeof v8Hooks.isInitializedAsync === "function" && typeof v8Hooks.getSessionAsync === "function")
       v8Hooks.isInitializedAsync = async () => undefined;
+  }
+
+  const tracing = path.join(sdk, "cmd", "run", "tracing.js");
+  const traced = !!process.env.TRACEPARENT || process.argv.some((a) => a === "--tracing" || a.startsWith("--tracing="));
+  if (cmd[1] === "run" && !traced && fs.existsSync(tracing) && !require.cache[tracing]) {
+    let real;
+    const load = () => {
+      if (!real) {
+        delete require.cache[tracing];
+        real = require(tracing);
+      }
+      return real;
+    };
+    const standIn = new Module(tracing, module);
+    standIn.filename = tracing;
+    standIn.loaded = true;
+    standIn.exports = {
+      start: (url) => load().start(url),
+      stop: () => load().stop(),
+      // The API as the SDK resolves it (this file sits in the toolchain's folder, not the project's).
+      newSpan: (name) =>
+        real ? real.newSpan(name) : Module.createRequire(tracing)("@opentelemetry/api").trace.getTracer("nodejs-runtime").startSpan(name),
+    };
+    require.cache[tracing] = standIn;
   }
 
   const shim = path.join(sdk, "typescript-shim.js");
