@@ -215,6 +215,7 @@ export async function previewProfile(
       return sampledPreview(v.path ?? "cli", v.op ?? "preview", {
         ...c,
         pack: path.join(root, "policies"),
+        otherRoots: [...projects.keys()].filter((r) => r !== root),
         env: { ...c.env, ...providerEnv, ...v.env },
       });
     };
@@ -278,6 +279,8 @@ function checkout(root: string, backend: string): Checkout {
 
 interface PreviewTarget extends Checkout {
   pack: string;
+  /** The other checkouts compared (their processes are not this run's). */
+  otherRoots: string[];
   env: Record<string, string>;
 }
 
@@ -311,7 +314,8 @@ async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "
     const done = run({ ...o, ...(how === "inline" ? { inline: true } : {}) }, [stack]).then((r) => {
       if (r[0]?.status !== "ok") throw new Error(`fleet ${op} of ${stack} in ${t.dir}: ${JSON.stringify(r[0])}`);
     });
-    return await sampledTree(process.pid, done, false);
+    // Not counted: another checkout's warm engine worker, also under this process.
+    return await sampledTree(process.pid, done, false, { skip: (args) => t.otherRoots.some((r) => args.includes(r + "/")) });
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
     Object.assign(process.env, env);
@@ -347,7 +351,12 @@ function ticksOf(pid: number): { args: string; ticks: number } | undefined {
 }
 
 /** The CPU of the process tree under `root` (with `root` itself when `withRoot`) until `done`, read from /proc every 20 ms. */
-async function sampledTree(root: number, done: Promise<void>, withRoot = true): Promise<ProfileResult> {
+async function sampledTree(
+  root: number,
+  done: Promise<void>,
+  withRoot = true,
+  o: { skip?: (args: string) => boolean } = {},
+): Promise<ProfileResult> {
   {
     const cpu = new Map<number, { args: string; ticks: number }>();
     // A process already running (a warm engine worker) counts from now: its ticks so far are subtracted.
@@ -363,7 +372,9 @@ async function sampledTree(root: number, done: Promise<void>, withRoot = true): 
     const sample = () => {
       for (const pid of treeOf(root, withRoot)) {
         const got = ticksOf(pid);
-        if (got) cpu.set(pid, { args: cpu.get(pid)?.args || got.args, ticks: got.ticks - (base.get(pid) ?? 0) });
+        // The latest command line: a child sampled between fork and exec still shows its parent's.
+        if (got && !o.skip?.(got.args))
+          cpu.set(pid, { args: got.args || cpu.get(pid)?.args || "", ticks: got.ticks - (base.get(pid) ?? 0) });
       }
     };
     while (running) {
