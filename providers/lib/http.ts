@@ -15,19 +15,32 @@
  *
  * Errors carry no credential and no raw body: clients scrub details with `scrub` before judging.
  */
-import { Agent, request } from "undici";
+import * as http from "http";
+import * as https from "https";
 import { backoffMs, retryAfterMs, sleep } from "./retry";
 import type { Budget } from "./budget";
 
-/** One keep-alive agent for every API client of the process. */
-const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
 /**
- * The same, connecting over IPv4 only: a Hostwinds key can be bound to an IPv4 allow-list, and a
- * call that leaves a dual-stack runner over IPv6 then gets "Not Authorized!" although the runner's
- * IPv4 is allowed (hostwinds-api.md §1, the network-sync script that forces IPv4). `family: 4` is
- * passed to the socket's lookup, so a name with AAAA records still connects to its A record.
+ * Keep-alive agents shared by every API client of the process: 8 connections per host, an idle
+ * one closed after 10 s. Node's own `http`/`https`, not undici: loading undici cost ~0.1 s of CPU
+ * in every engine process that makes a call (the program's account check, each provider process),
+ * a tenth of a preview (issue 29). `ipv4`: connecting over IPv4 only. A Hostwinds key can be bound
+ * to an IPv4 allow-list, and a call that leaves a dual-stack runner over IPv6 then gets "Not
+ * Authorized!" although the runner's IPv4 is allowed (hostwinds-api.md §1, the network-sync script
+ * that forces IPv4). `family: 4` is passed to the socket's lookup, so a name with AAAA records
+ * still connects to its A record.
  */
-const ipv4Agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, connect: { family: 4 } });
+const agents = new Map<string, http.Agent>();
+function agentFor(secure: boolean, ipv4: boolean): http.Agent {
+  const key = `${secure}:${ipv4}`;
+  let a = agents.get(key);
+  if (!a) {
+    const o = { keepAlive: true, maxSockets: 8, timeout: 10_000, ...(ipv4 ? { family: 4 } : {}) };
+    a = secure ? new https.Agent(o) : new http.Agent(o);
+    agents.set(key, a);
+  }
+  return a;
+}
 
 export interface HttpRequest {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -57,24 +70,47 @@ export class NetworkFailure extends Error {
 }
 
 /** Layer 1: one request, one answer (any status), or a NetworkFailure. */
-export async function send(r: HttpRequest): Promise<HttpAnswer> {
-  try {
-    const res = await request(r.url, {
-      method: r.method,
-      headers: r.headers,
-      body: r.body,
-      dispatcher: r.ipv4Only ? ipv4Agent : agent,
-      headersTimeout: r.timeoutMs,
-      bodyTimeout: r.timeoutMs,
+export function send(r: HttpRequest): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      const err = e as NodeJS.ErrnoException;
+      const code = err.code ?? err.name;
+      // Refused or unresolvable: nothing reached the server. Anything else (reset, timeout) may have.
+      reject(new NetworkFailure(code, !(code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN")));
+    };
+    let url: URL;
+    try {
+      url = new URL(r.url);
+    } catch (e) {
+      return fail(Object.assign(e as Error, { code: "ERR_INVALID_URL" }));
+    }
+    const secure = url.protocol === "https:";
+    const headers: Record<string, string | number> = { ...r.headers };
+    if (r.body !== undefined) headers["content-length"] = Buffer.byteLength(r.body);
+    const req = (secure ? https : http).request(url, { method: r.method, headers, agent: agentFor(secure, !!r.ipv4Only) });
+    // No byte for timeoutMs while waiting for the answer's head or body: given up (as undici's headersTimeout and bodyTimeout).
+    req.setTimeout(r.timeoutMs, () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
+    req.on("error", fail);
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", fail);
+      res.on("aborted", () => fail(Object.assign(new Error("aborted"), { code: "ECONNRESET" })));
+      res.on("end", () => {
+        if (settled) return;
+        settled = true;
+        resolve({
+          status: res.statusCode ?? 0,
+          retryAfterMs: retryAfterMs(res.headers["retry-after"]),
+          text: Buffer.concat(chunks).toString("utf8"),
+        });
+      });
     });
-    const text = await res.body.text();
-    return { status: res.statusCode, retryAfterMs: retryAfterMs(res.headers["retry-after"]), text };
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const code = err.code ?? err.name;
-    // Refused or unresolvable: nothing reached the server. Anything else (reset, timeout) may have.
-    throw new NetworkFailure(code, !(code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN"));
-  }
+    req.end(r.body);
+  });
 }
 
 /**

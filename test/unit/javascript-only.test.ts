@@ -3,7 +3,8 @@
  * program or policy pack that says `typescript: false` and the dynamic-provider shim into every
  * provider: the SDK's runners start without TypeScript or ts-node, and TypeScript still loads
  * (the same module) when something serializes a function. Run on the SDK's real entry points in a
- * child Node process; a second preload reports what got loaded.
+ * child Node process; a second preload reports what got loaded and how many inspector sessions
+ * were opened (the SDK's v8Hooks opens one at start unless the preload defers it to first use).
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -21,12 +22,16 @@ function loaded(
   entry: string,
   args: string[],
   o: { preload: boolean; serialize?: boolean },
-): { ts: boolean; tsNode: boolean; text?: string } {
+): { ts: boolean; tsNode: boolean; sessions: number; text?: string } {
   const report = path.join(work, "report.js");
   fs.writeFileSync(
     report,
-    `const done = (text) => { const ks = Object.keys(require.cache);
-  process.stderr.write("REPORT " + JSON.stringify({ ts: ks.some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$|typescript@3\\.8\\.3/.test(k)), tsNode: ks.some((k) => /ts-node/.test(k)), text }) + "\\n");
+    `let sessions = 0;
+const { Session } = require("inspector");
+const connect = Session.prototype.connect;
+Session.prototype.connect = function () { sessions++; return connect.call(this); };
+const done = (text) => { const ks = Object.keys(require.cache);
+  process.stderr.write("REPORT " + JSON.stringify({ ts: ks.some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$|typescript@3\\.8\\.3/.test(k)), tsNode: ks.some((k) => /ts-node/.test(k)), sessions, text }) + "\\n");
   process.exit(0); };
 setTimeout(() => {
   if (!${o.serialize ? "true" : "false"}) return done();
@@ -55,10 +60,48 @@ describe("JavaScript-only runs of the SDK's entry points", () => {
     fs.writeFileSync(path.join(work, "pack.js"), "setTimeout(() => {}, 20000);\n");
   });
 
-  test("the policy-pack runner: TypeScript and ts-node without it, neither with it", () => {
+  test("the policy-pack runner: TypeScript, ts-node and an inspector session at start without it, none of them with it", () => {
     const entry = path.join(SDK, "cmd", "run-policy-pack", "index.js");
-    expect(loaded(entry, ["127.0.0.1:1", work], { preload: false })).toMatchObject({ ts: true, tsNode: true });
-    expect(loaded(entry, ["127.0.0.1:1", work], { preload: true })).toMatchObject({ ts: false, tsNode: false });
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: false })).toMatchObject({ ts: true, tsNode: true, sessions: 1 });
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: true })).toMatchObject({ ts: false, tsNode: false, sessions: 0 });
+  });
+
+  test("the policy-pack runner with it: the inspector session opens when a function is serialized, which then works", () => {
+    const entry = path.join(SDK, "cmd", "run-policy-pack", "index.js");
+    const serialized = loaded(entry, ["127.0.0.1:1", work], { preload: true, serialize: true });
+    expect(serialized).toMatchObject({ ts: true, sessions: 1 });
+    expect(serialized.text).toMatch(/6 \* 7/);
+  });
+
+  test("the program runner: OpenTelemetry's tracing SDK only when the run is traced", () => {
+    const entry = path.join(SDK, "cmd", "run", "index.js");
+    // A program run against an engine that is not there: the runner loads everything, fails, exits.
+    fs.writeFileSync(path.join(work, "program.js"), "module.exports = () => ({});\n");
+    const tracer = (preload: boolean, env: Record<string, string> = {}) => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          ...(preload ? ["--require", PRELOAD] : []),
+          ...["--require", path.join(work, "exit-report.js"), entry],
+          ...["--monitor", "127.0.0.1:1", "--engine", "127.0.0.1:1", "--project", "p", "--stack", "s", "--pwd", work, "program.js"],
+        ],
+        { cwd: work, encoding: "utf8", timeout: 60_000, env: { ...process.env, ...env } },
+      );
+      const line = r.stderr.split("\n").find((l) => l.startsWith("REPORT "));
+      if (!line) throw new Error(`no report from ${entry}: ${r.stderr.slice(-2000)}`);
+      return JSON.parse(line.slice("REPORT ".length)) as { tracerLoaded: boolean; runnerLoaded: boolean };
+    };
+    fs.writeFileSync(
+      path.join(work, "exit-report.js"),
+      `process.on("exit", () => { const ks = Object.keys(require.cache);
+  process.stderr.write("REPORT " + JSON.stringify({ tracerLoaded: ks.some((k) => /sdk-trace-node/.test(k)), runnerLoaded: ks.some((k) => /cmd[\\\\/]run[\\\\/]run\\.js$/.test(k)) }) + "\\n"); });\n`,
+    );
+    expect(tracer(false)).toEqual({ tracerLoaded: true, runnerLoaded: true });
+    expect(tracer(true)).toEqual({ tracerLoaded: false, runnerLoaded: true });
+    expect(tracer(true, { TRACEPARENT: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })).toEqual({
+      tracerLoaded: true,
+      runnerLoaded: true,
+    });
   });
 
   test("the dynamic-provider host: no TypeScript until a function is serialized, which then works", () => {

@@ -30,6 +30,21 @@ describe("resource stack traces", () => {
     expect(formatter).toHaveBeenCalledTimes(1);
   });
 
+  test("the trace the SDK keeps on each tracked promise is V8's format, not the formatter's", async () => {
+    const { debuggablePromise } = require("@pulumi/pulumi/runtime/debuggable") as {
+      debuggablePromise: <T>(p: Promise<T>, ctx: string) => Promise<T>;
+    };
+    const formatter = jest.fn((error: Error) => `${String(error)} [mapped]`);
+    Error.prepareStackTrace = formatter;
+    skipResourceStackTraces({});
+    const tracked = Promise.resolve(1);
+    await debuggablePromise(tracked, "test");
+    const trace = (tracked as unknown as { _debugStackTrace: string })._debugStackTrace;
+    expect(trace).toMatch(/^Error\n {4}at debuggablePromise \(.*[\\/]@pulumi[\\/]pulumi[\\/]runtime[\\/]debuggable\.js:\d+:\d+\)/);
+    expect(formatter).not.toHaveBeenCalled();
+    expect(new Error("boom").stack).toBe("Error: boom [mapped]");
+  });
+
   test("with no formatter installed, other traces are V8's format", () => {
     delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
     skipResourceStackTraces({});

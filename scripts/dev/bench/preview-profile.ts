@@ -64,33 +64,42 @@ export const COMPILE_CACHE_VARIANTS: ProfileVariant[] = [
  * `pulumi preview` as a user runs it by hand, for reference.
  */
 export const INLINE_VARIANTS: ProfileVariant[] = [
-  { name: "pulumi preview by hand", env: { NODE_DISABLE_COMPILE_CACHE: "1" } },
+  { name: "pulumi preview by hand", env: { NODE_COMPILE_CACHE: "" } },
   { name: "fleet preview, CLI program", env: {}, path: "fleet" },
   { name: "fleet preview, inline", env: {}, path: "inline", against: "fleet preview, CLI program" },
   { name: "fleet up no change, CLI program", env: {}, path: "fleet", op: "up" },
   { name: "fleet up no change, inline", env: {}, path: "inline", op: "up", against: "fleet up no change, CLI program" },
 ];
 
-/** A user's own `pulumi preview` has none of the engine settings' compile cache (docs/contributors.md, "run pulumi by hand"). */
-const BY_HAND = { NODE_DISABLE_COMPILE_CACHE: "1" };
+/**
+ * A user's own `pulumi preview` has none of the engine settings (docs/contributors.md, "run pulumi
+ * by hand"), so no NODE_COMPILE_CACHE: whatever compile cache it gets is the toolchain's own (the
+ * language host and the dynamic-provider shim default to the engine's folder since issue 29).
+ */
+const BY_HAND = { NODE_COMPILE_CACHE: "" };
 
 /**
- * An older checkout (`--before DIR`) against this one, on both paths: each pair is before then
- * now, each checkout with its own toolchain (its glue: language host, dynamic-provider shim),
- * engine settings, fleet code, program, providers and policy pack. The plain path is `pulumi
- * preview` as a user runs it by hand, without the engine settings' compile cache; the fleet path
- * is `fleet preview` with them.
+ * An older checkout (`--before DIR`) against this one: each pair is before then now, each
+ * checkout with its own toolchain (its glue: language host, dynamic-provider shim), engine
+ * settings, fleet code, program, providers and policy pack. Four pairs: a preview of a new tenant
+ * and an `up` with no change, each on the plain path (`pulumi preview`/`up` in the project folder as
+ * a user runs it by hand: no engine-settings compile cache) and on the fleet's (`fleet preview`/`up`
+ * with the program inline in a warm engine worker, the engine settings).
  */
 export function beforeAndNow(before: string): ProfileVariant[] {
   const root = path.resolve(before);
   if (!fs.existsSync(path.join(root, "dist", "stacks", "index.js")) || !fs.existsSync(path.join(root, "node_modules", "@pulumi", "pulumi")))
     throw new Error(`--before ${before}: not a built checkout (it needs node_modules and dist/ from \`npm ci && npm run build\` there)`);
-  return [
-    { name: "before: pulumi preview", env: BY_HAND, root },
-    { name: "now: pulumi preview", env: BY_HAND, against: "before: pulumi preview" },
-    { name: "before: fleet preview", env: {}, root, path: "fleet" },
-    { name: "now: fleet preview", env: {}, path: "fleet", against: "before: fleet preview" },
+  const pairs: Array<[string, Omit<ProfileVariant, "name">]> = [
+    ["pulumi preview", { env: BY_HAND }],
+    ["fleet preview", { env: {}, path: "inline" }],
+    ["pulumi up, no change", { env: BY_HAND, op: "up" }],
+    ["fleet up, no change", { env: {}, path: "inline", op: "up" }],
   ];
+  return pairs.flatMap(([name, v]) => [
+    { name: `before: ${name}`, ...v, root },
+    { name: `now: ${name}`, ...v, against: `before: ${name}` },
+  ]);
 }
 
 export interface ProfileComparison {
@@ -178,20 +187,21 @@ export async function previewProfile(
   const cleanups: string[] = [];
   try {
     cf.addZone("prof-mail.com");
-    cf.addZone("profup-mail.com");
     // Per checkout: its own engine settings and toolchain (its scripts/lib/engine/pulumi-env), its
     // fleet code, and a project folder and backend inside it, so its providers load its own dist/.
     const projects = new Map<string, Checkout>();
     for (const root of new Set(variants.map((v) => v.root ?? projectRoot))) {
       const c = checkout(root, `bench-profile-${process.pid}`);
       makeFleetProject(c.dir, root);
-      // prof is only ever previewed (a new tenant: everything to create); profup is applied by
-      // the first up (the warm-up) and then has nothing to change.
+      // prof is only ever previewed (a new tenant: everything to create); the up stack is applied
+      // by the first up (the warm-up) and then has nothing to change. Each checkout ups a tenant
+      // of its own: the stand-ins are shared, and a record another backend's stack owns is refused.
       writeSmallTenant(c.dir, "prof");
-      writeSmallTenant(c.dir, "profup");
+      writeSmallTenant(c.dir, c.upStack);
+      cf.addZone(`${c.upStack}-mail.com`);
       cleanups.push(c.backendDir);
       projects.set(root, c);
-      for (const stack of ["prof", "profup"])
+      for (const stack of ["prof", c.upStack])
         await new Promise((r) =>
           spawn("pulumi", ["stack", "select", "--create", stack], { cwd: c.dir, env: { ...process.env, ...c.env }, stdio: "ignore" }).on(
             "close",
@@ -205,6 +215,7 @@ export async function previewProfile(
       return sampledPreview(v.path ?? "cli", v.op ?? "preview", {
         ...c,
         pack: path.join(root, "policies"),
+        otherRoots: [...projects.keys()].filter((r) => r !== root),
         env: { ...c.env, ...providerEnv, ...v.env },
       });
     };
@@ -238,6 +249,8 @@ interface Checkout {
   fleetPreview: typeof fleetPreview;
   fleetUp: typeof fleetUp;
   fleetProject: typeof fleetProject;
+  /** The tenant this checkout's `up`s apply: profup here, profupold in an older checkout. */
+  upStack: string;
 }
 
 function checkout(root: string, backend: string): Checkout {
@@ -260,11 +273,14 @@ function checkout(root: string, backend: string): Checkout {
     fleetPreview: fleet.fleetPreview,
     fleetUp: fleet.fleetUp,
     fleetProject: tenants.fleetProject,
+    upStack: root === projectRoot ? "profup" : "profupold",
   };
 }
 
 interface PreviewTarget extends Checkout {
   pack: string;
+  /** The other checkouts compared (their processes are not this run's). */
+  otherRoots: string[];
   env: Record<string, string>;
 }
 
@@ -277,7 +293,7 @@ interface PreviewTarget extends Checkout {
  * from before the run); this process's own share (reading the engine's events) is not counted.
  */
 async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "up", t: PreviewTarget): Promise<ProfileResult> {
-  const stack = op === "up" ? "profup" : "prof";
+  const stack = op === "up" ? t.upStack : "prof";
   if (how === "cli") {
     const args = op === "up" ? ["up", "--yes", "--skip-preview"] : ["preview"];
     const p = spawn("pulumi", [...args, "--stack", stack, "--non-interactive", "--policy-pack", t.pack], {
@@ -285,7 +301,9 @@ async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "
       env: { ...process.env, ...t.env },
       stdio: "ignore",
     });
-    const done = new Promise<void>((r) => p.on("close", () => r()));
+    const done = new Promise<void>((resolve, reject) =>
+      p.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`pulumi ${args[0]} of ${stack} in ${t.dir} exited ${code}`)))),
+    );
     return sampledTree(p.pid!, done);
   }
   const env = { ...process.env };
@@ -296,7 +314,8 @@ async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "
     const done = run({ ...o, ...(how === "inline" ? { inline: true } : {}) }, [stack]).then((r) => {
       if (r[0]?.status !== "ok") throw new Error(`fleet ${op} of ${stack} in ${t.dir}: ${JSON.stringify(r[0])}`);
     });
-    return await sampledTree(process.pid, done, false);
+    // Not counted: another checkout's warm engine worker, also under this process.
+    return await sampledTree(process.pid, done, false, { skip: (args) => t.otherRoots.some((r) => args.includes(r + "/")) });
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
     Object.assign(process.env, env);
@@ -332,7 +351,12 @@ function ticksOf(pid: number): { args: string; ticks: number } | undefined {
 }
 
 /** The CPU of the process tree under `root` (with `root` itself when `withRoot`) until `done`, read from /proc every 20 ms. */
-async function sampledTree(root: number, done: Promise<void>, withRoot = true): Promise<ProfileResult> {
+async function sampledTree(
+  root: number,
+  done: Promise<void>,
+  withRoot = true,
+  o: { skip?: (args: string) => boolean } = {},
+): Promise<ProfileResult> {
   {
     const cpu = new Map<number, { args: string; ticks: number }>();
     // A process already running (a warm engine worker) counts from now: its ticks so far are subtracted.
@@ -348,7 +372,9 @@ async function sampledTree(root: number, done: Promise<void>, withRoot = true): 
     const sample = () => {
       for (const pid of treeOf(root, withRoot)) {
         const got = ticksOf(pid);
-        if (got) cpu.set(pid, { args: cpu.get(pid)?.args || got.args, ticks: got.ticks - (base.get(pid) ?? 0) });
+        // The latest command line: a child sampled between fork and exec still shows its parent's.
+        if (got && !o.skip?.(got.args))
+          cpu.set(pid, { args: got.args || cpu.get(pid)?.args || "", ticks: got.ticks - (base.get(pid) ?? 0) });
       }
     };
     while (running) {

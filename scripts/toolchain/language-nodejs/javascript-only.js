@@ -16,7 +16,22 @@
 //    serialized (the other users of the shim already require it on first use). The shim's entry in
 //    Node's module cache is made a stand-in that loads the real shim on first use, so a process that
 //    serializes nothing never loads it, and one that does gets the same module.
-// Everything else (error handling, exit codes, V8 hooks, loading the program) is the SDK's.
+// 3. The program, policy-pack and plugin runners open an inspector session with the debugger on
+//    before they load anything else (runtime/closure/v8Hooks.js, `isInitializedAsync`), so that
+//    closure serialization can map V8's script ids to files. Every module loaded after that is
+//    reported to the session (a `Debugger.scriptParsed` event into JavaScript per module), and
+//    enabling the debugger costs on its own: ~50 ms of CPU in each of the program and the pack,
+//    for a serialization that never happens here. The wait is made a no-op: the session opens on
+//    the first `getSessionAsync` (the serializer's), and `Debugger.enable` then reports every script
+//    already loaded, so the same script-id map is there when a function is serialized.
+// 4. The program runner loads OpenTelemetry's tracing SDK (cmd/run/tracing.js: the Node tracer
+//    provider, the Zipkin exporter, gRPC instrumentation; ~0.1 s of CPU) in every run, though it
+//    only starts it for a `--tracing` URL, which this project's language host never passes. When
+//    the run is not traced (no `--tracing` argument, no TRACEPARENT from the engine, which
+//    cmd/run/instrumentation.js would honour), that module's cache entry is a stand-in: `newSpan`
+//    gives the OpenTelemetry API's own span with no provider registered (what the real one gives
+//    then: a span that records nothing), and `start`/`stop` load the real module.
+// Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -31,6 +46,37 @@ if (cmd) {
     const runner = require(path.join(sdk, "cmd", "run-policy-pack", "run"));
     const run = runner.run;
     if (typeof run === "function") runner.run = (opts) => run({ ...opts, typeScript: false });
+  }
+
+  const hooks = path.join(sdk, "runtime", "closure", "v8Hooks.js");
+  if (cmd[1] !== "dynamic-provider" && fs.existsSync(hooks)) {
+    const v8Hooks = require(hooks);
+    if (typeof v8Hooks.isInitializedAsync === "function" && typeof v8Hooks.getSessionAsync === "function")
+      v8Hooks.isInitializedAsync = async () => undefined;
+  }
+
+  const tracing = path.join(sdk, "cmd", "run", "tracing.js");
+  const traced = !!process.env.TRACEPARENT || process.argv.some((a) => a === "--tracing" || a.startsWith("--tracing="));
+  if (cmd[1] === "run" && !traced && fs.existsSync(tracing) && !require.cache[tracing]) {
+    let real;
+    const load = () => {
+      if (!real) {
+        delete require.cache[tracing];
+        real = require(tracing);
+      }
+      return real;
+    };
+    const standIn = new Module(tracing, module);
+    standIn.filename = tracing;
+    standIn.loaded = true;
+    standIn.exports = {
+      start: (url) => load().start(url),
+      stop: () => load().stop(),
+      // The API as the SDK resolves it (this file sits in the toolchain's folder, not the project's).
+      newSpan: (name) =>
+        real ? real.newSpan(name) : Module.createRequire(tracing)("@opentelemetry/api").trace.getTracer("nodejs-runtime").startSpan(name),
+    };
+    require.cache[tracing] = standIn;
   }
 
   const shim = path.join(sdk, "typescript-shim.js");
