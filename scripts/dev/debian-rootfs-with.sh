@@ -28,30 +28,15 @@ BASE=$(bash "$(dirname "${BASH_SOURCE[0]}")/debian-rootfs.sh" --suite "$SUITE" -
 SCRIPT_SUM=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8)
 KEY=$(printf '%s\n' "$(basename "$BASE")" "$PACKAGES" "$SCRIPT_SUM" | sha256sum | cut -c1-12)
 DIR="$BASE+$KEY"
-STAMP="$DIR/.penguinmails-rootfs-complete"
 START=$(date +%s)
 step() { [ "$QUIET" = 1 ] || echo "debian-rootfs-with [$(( $(date +%s) - START ))s] $*" >&2; }
-
-if [ -f "$STAMP" ]; then
-  [ "$PRINT_DIR" = 1 ] && echo "$DIR"
-  step "up to date: $DIR"
-  exit 0
-fi
+# shellcheck source=scripts/dev/rootfs-cache.sh
+. "$(dirname "${BASH_SOURCE[0]}")/rootfs-cache.sh"
+rootfs_stamped
 [ "$(id -u)" = 0 ] || { echo "debian-rootfs-with: building a root filesystem needs root (chroot)" >&2; exit 1; }
 
 # One build per folder at a time (as debian-rootfs.sh): a second run waits, then finds the stamp.
-exec 9>"$DIR.lock"
-if ! flock -n 9; then
-  echo "debian-rootfs-with: another build of $DIR is running; waiting for it" >&2
-  flock 9
-fi
-if [ -f "$STAMP" ]; then
-  [ "$PRINT_DIR" = 1 ] && echo "$DIR"
-  step "up to date: $DIR (built meanwhile by the other run)"
-  exit 0
-fi
-TMP="$DIR.building.$$"
-trap 'rm -rf "$TMP"' EXIT
+rootfs_lock "$DIR.lock" "$(basename "$DIR")"
 step "copying $BASE and installing ${PACKAGES//,/ } into it with apt-get (once)"
 cp -a "$BASE" "$TMP"
 rm -f "$TMP/.penguinmails-rootfs-complete"
@@ -73,11 +58,4 @@ for p in $LIST; do
   chroot "$TMP" dpkg -s "$p" >/dev/null 2>&1 || { echo "debian-rootfs-with: $p is not installed after apt-get" >&2; exit 1; }
 done
 rm -f "$TMP/usr/sbin/policy-rc.d"
-rm -rf "$TMP"/var/cache/apt/archives/*.deb
-touch "$TMP/.penguinmails-rootfs-complete"
-rm -rf "$DIR"
-mv "$TMP" "$DIR"
-trap - EXIT
-step "ready: $DIR ($(du -sh "$DIR" | cut -f1))"
-[ "$PRINT_DIR" = 1 ] && echo "$DIR"
-exit 0
+rootfs_finish

@@ -37,15 +37,11 @@ CACHE="${PENGUINMAILS_CACHE:-$HOME/.cache/penguinmails-infra}"
 SCRIPT_SUM=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8)
 KEY=$(printf '%s\n' "$SUITE" "$VARIANT" "$INCLUDE" "$SCRIPT_SUM" | sha256sum | cut -c1-12)
 DIR="$CACHE/rootfs/$SUITE-$KEY"
-STAMP="$DIR/.penguinmails-rootfs-complete"
 START=$(date +%s)
 step() { [ "$QUIET" = 1 ] || echo "debian-rootfs [$(( $(date +%s) - START ))s] $*" >&2; }
-
-if [ -f "$STAMP" ]; then
-  [ "$PRINT_DIR" = 1 ] && echo "$DIR"
-  step "up to date: $DIR"
-  exit 0
-fi
+# shellcheck source=scripts/dev/rootfs-cache.sh
+. "$(dirname "${BASH_SOURCE[0]}")/rootfs-cache.sh"
+rootfs_stamped
 
 [ "$(id -u)" = 0 ] || { echo "debian-rootfs: building a root filesystem needs root (debootstrap)" >&2; exit 1; }
 
@@ -80,18 +76,7 @@ mkdir -p "$CACHE/rootfs"
 # One build per suite at a time: a second run started meanwhile (the demo and the tests at once, two
 # checkouts) waits for the first and then finds its stamp. Without this lock the second build ended by
 # replacing the folder while the first one's hosts ran on it ("merged/proc: mount point does not exist").
-exec 9>"$CACHE/rootfs/.$SUITE.lock"
-if ! flock -n 9; then
-  echo "debian-rootfs: another build of Debian $SUITE is running; waiting for it to finish $DIR" >&2
-  flock 9
-fi
-if [ -f "$STAMP" ]; then
-  [ "$PRINT_DIR" = 1 ] && echo "$DIR"
-  step "up to date: $DIR (built meanwhile by the other run)"
-  exit 0
-fi
-TMP="$DIR.building.$$"
-trap 'rm -rf "$TMP"' EXIT
+rootfs_lock "$CACHE/rootfs/.$SUITE.lock" "Debian $SUITE"
 step "building a clean Debian $SUITE ($VARIANT + $INCLUDE) from this machine's Debian archive into $DIR (a cold build takes a few minutes)"
 debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$TMP" "$MIRROR" 2>&1 | while IFS= read -r line; do
   case "$line" in
@@ -100,12 +85,5 @@ debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$TMP" "$MIRROR" 
   esac
 done
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "debian-rootfs: debootstrap failed (see above)" >&2; exit 1; }
-# As on a fresh server: no downloaded packages left, the apt lists of the build kept.
-rm -rf "$TMP"/var/cache/apt/archives/*.deb
-touch "$TMP/.penguinmails-rootfs-complete"
-rm -rf "$DIR"
-mv "$TMP" "$DIR"
-trap - EXIT
-step "ready: $DIR ($(du -sh "$DIR" | cut -f1))"
-[ "$PRINT_DIR" = 1 ] && echo "$DIR"
-exit 0
+# The apt lists of the build are kept, as on a fresh server.
+rootfs_finish

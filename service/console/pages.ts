@@ -60,33 +60,19 @@ export function fleetPage(d: FleetData, s: Session): string {
         </div>
       </div>
       <h2>Tenants</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Tenant</th>
-            <th scope="col">Servers</th>
-            <th scope="col">IPs (sending/standby/paused)</th>
-            <th scope="col">Listed</th>
-            <th scope="col">Open incidents</th>
-            <th scope="col">Projected</th>
-            <th scope="col">Budget used</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${d.tenants.map(
-            (t) =>
-              html`<tr>
-                <td><a href="/console/tenants/${seg(t.tenant)}">${t.tenant}</a></td>
-                <td>${t.servers}</td>
-                <td>${t.sending} / ${t.standby} / ${t.paused}</td>
-                <td class="${t.listed ? "alert" : ""}">${t.listed}</td>
-                <td class="${t.open_incidents ? "alert" : ""}">${t.open_incidents}</td>
-                <td>${usd(t.cost?.projectedUsd)}</td>
-                <td class="${budgetClass(t.cost?.budgetPct ?? null)}">${pct(t.cost?.budgetPct ?? null)}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
+      ${table(
+        ["Tenant", "Servers", "IPs (sending/standby/paused)", "Listed", "Open incidents", "Projected", "Budget used"],
+        d.tenants,
+        (t) => [
+          td(html`<a href="/console/tenants/${seg(t.tenant)}">${t.tenant}</a>`),
+          td(t.servers),
+          td(`${t.sending} / ${t.standby} / ${t.paused}`),
+          td(t.listed, t.listed ? "alert" : ""),
+          td(t.open_incidents, t.open_incidents ? "alert" : ""),
+          td(usd(t.cost?.projectedUsd)),
+          td(pct(t.cost?.budgetPct ?? null), budgetClass(t.cost?.budgetPct ?? null)),
+        ],
+      )}
       ${d.next ? html`<p><a href="/console/fleet?after=${encodeURIComponent(d.next)}">Next tenants</a></p>` : ""}`,
     s,
   );
@@ -150,62 +136,50 @@ function costFigures(c: TenantCost | undefined): Html {
     : html`<p class="muted">nothing held</p>`;
 }
 
-/** One row per server: host name, main IP, plan, price, resource use. */
-function serversTable(d: TenantData): Html {
+/** A cell: its content, with a class when the value says something (alert, muted). */
+const td = (v: unknown, cls = ""): Html => (cls ? html`<td class="${cls}">${v}</td>` : html`<td>${v}</td>`);
+
+/** A table of `items`: a header row of `columns`, then one row per item, its cells from `cells`. */
+function table<T>(columns: string[], items: T[], cells: (x: T) => Html[]): Html {
   return html`<table>
     <thead>
       <tr>
-        <th scope="col">Server</th>
-        <th scope="col">Host name</th>
-        <th scope="col">Main IP</th>
-        <th scope="col">Plan</th>
-        <th scope="col">A month</th>
-        <th scope="col">Resource use</th>
+        ${columns.map((c) => html`<th scope="col">${c}</th>`)}
       </tr>
     </thead>
     <tbody>
-      ${d.servers.map(
+      ${items.map(
         (x) =>
           html`<tr>
-            <td>${x.server}</td>
-            <td>${x.hostname}</td>
-            <td>${x.main_ip}</td>
-            <td>${x.plan ?? "—"}</td>
-            <td>${usd(Number(x.monthly_usd))}</td>
-            ${x.resources ? html`<td>${x.resources}</td>` : html`<td class="muted">not checked yet</td>`}
+            ${cells(x)}
           </tr>`,
       )}
     </tbody>
   </table>`;
 }
 
+/** One row per server: host name, main IP, plan, price, resource use. */
+function serversTable(d: TenantData): Html {
+  return table(["Server", "Host name", "Main IP", "Plan", "A month", "Resource use"], d.servers, (x) => [
+    td(x.server),
+    td(x.hostname),
+    td(x.main_ip),
+    td(x.plan ?? "—"),
+    td(usd(Number(x.monthly_usd))),
+    x.resources ? td(x.resources) : td("not checked yet", "muted"),
+  ]);
+}
+
 /** One row per IP: server, role, PTR, blocklists, warm-up curve. */
 function ipsTable(d: TenantData): Html {
-  return html`<table>
-    <thead>
-      <tr>
-        <th scope="col">IP</th>
-        <th scope="col">Server</th>
-        <th scope="col">Role</th>
-        <th scope="col">PTR</th>
-        <th scope="col">Blocklists</th>
-        <th scope="col">Warm-up</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${d.ips.map(
-        (i) =>
-          html`<tr>
-            <td>${i.ip}</td>
-            <td>${i.server}</td>
-            <td>${i.role}</td>
-            <td>${i.ptr}</td>
-            <td class="${i.verdict === "listed" ? "alert" : ""}">${i.verdict}</td>
-            <td>${warmupCurve(i.ip, i.warmup, i.day)} <span class="muted">${i.day === null ? "" : `day ${i.day}`}</span></td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return table(["IP", "Server", "Role", "PTR", "Blocklists", "Warm-up"], d.ips, (i) => [
+    td(i.ip),
+    td(i.server),
+    td(i.role),
+    td(i.ptr),
+    td(i.verdict, i.verdict === "listed" ? "alert" : ""),
+    td(html`${warmupCurve(i.ip, i.warmup, i.day)} <span class="muted">${i.day === null ? "" : `day ${i.day}`}</span>`),
+  ]);
 }
 
 /** The busiest recent day against today's cap, and the IPs or upgrades advised. */
@@ -234,31 +208,13 @@ function capacityAdvice(d: TenantData): Html {
 /** The tenant's incidents: cause, status (acknowledged or not), when opened, summary. */
 function incidentsTable(d: TenantData): Html {
   return d.incidents.length
-    ? html`<table>
-        <thead>
-          <tr>
-            <th scope="col">Incident</th>
-            <th scope="col">Cause</th>
-            <th scope="col">Status</th>
-            <th scope="col">Opened</th>
-            <th scope="col">Summary</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${d.incidents.map(
-            (i) =>
-              html`<tr>
-                <td><a href="/console/incidents/${seg(i.id)}">#${i.id}</a></td>
-                <td>${i.cause}</td>
-                <td class="${i.status === "open" ? "alert" : "ok"}">
-                  ${i.status}${i.status === "open" && i.acknowledgedAt ? " (acknowledged)" : ""}
-                </td>
-                <td>${i.openedAt}</td>
-                <td>${i.summary}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>`
+    ? table(["Incident", "Cause", "Status", "Opened", "Summary"], d.incidents, (i) => [
+        td(html`<a href="/console/incidents/${seg(i.id)}">#${i.id}</a>`),
+        td(i.cause),
+        td(`${i.status}${i.status === "open" && i.acknowledgedAt ? " (acknowledged)" : ""}`, i.status === "open" ? "alert" : "ok"),
+        td(i.openedAt),
+        td(i.summary),
+      ])
     : html`<p class="ok">No incidents.</p>`;
 }
 

@@ -8,8 +8,8 @@
  *   purchasing  the Hostwinds stand-in took the IP's order, the IP not arrived;
  *   recording   the engine finished, the domains' verification asking DNS (held), the result not recorded;
  *   webhook     a delivery of the request's event at the receiver, answered while the database is down.
- * The database stays down 30 s (5 min with PENGUINMAILS_LONG_OUTAGE=1: six steps of it take over
- * half an hour, too long for the suite), then starts again. Afterwards: every request terminal,
+ * The database stays down OUTAGE_MS (below: 10 s, or 5 min with PENGUINMAILS_LONG_OUTAGE=1: six
+ * steps of it take over half an hour, too long for the suite), then starts again. Afterwards: every request terminal,
  * the tenant's IP rows are the stand-in's ledger (IPs bought = the slots the config asks), every
  * webhook delivered, and the tenant's next request runs (each step's request is the previous
  * step's next one; a last one follows the last step). Each step's recovery (Postgres back → all
@@ -26,7 +26,28 @@ import { DnsSim } from "../../scripts/dev/standins/dns";
 import { ServiceEnvironment, startServiceEnvironment } from "../../scripts/dev/service-harness";
 
 const LONG = !!process.env.PENGUINMAILS_LONG_OUTAGE;
-const OUTAGE_MS = LONG ? 5 * 60_000 : 30_000;
+/**
+ * How long the queue's heartbeat may be silent before a process is taken for dead (the service's
+ * --dead-after; it heartbeats every third of it). The long variant keeps the default (30 s).
+ */
+const DEAD_AFTER_S = LONG ? 30 : 3;
+/**
+ * The shortest outage that still takes every waiting path this test is about, each outlasted:
+ * - the pool has no connection timeout to wait out: a stopped cluster's socket is gone, so every
+ *   connect fails at once (ENOENT) and each retry loop below runs round after round;
+ * - an apply's write waits in untilDatabase (scripts/lib/postgres/outage.ts), whose back-off
+ *   reaches its 5 s ceiling after 0.5 + 1 + 2 + 4 = 7.5 s;
+ * - the queue's heartbeat (every DEAD_AFTER_S / 3 s) fails several times (asserted below), and
+ *   when the database returns this process's heartbeat there is older than DEAD_AFTER_S (3 + 1 s)
+ *   and the jobs it holds were locked longer than the dead-worker sweep's 5 s grace: the case
+ *   where a sweep once took its own process's locks for dead (scripts/lib/postgres/index.ts,
+ *   localInstances and localLocks);
+ * - graphile-worker's LISTEN client reconnects with its back-off (0.1, 0.4, 1, 2.7, 7.4 s…)
+ *   while the workers keep polling.
+ * 10 s covers all of them (the 30 s before waited out the default --dead-after of 30 s for the
+ * same path). The long variant is an operator's outage with the default settings.
+ */
+const OUTAGE_MS = LONG ? 5 * 60_000 : 10_000;
 const SECRET = "webhook-secret-for-outages";
 const TENANT = "umbrella";
 const TERMINAL = ["assigned", "released", "rejected", "failed", "cancelled"];
@@ -150,6 +171,8 @@ describe("Postgres stopped at each step of a request", () => {
         "--authoritative",
         dnsSim.address,
         "--no-smtp",
+        "--dead-after",
+        String(DEAD_AFTER_S),
       ],
       env: { PENGUINMAILS_WEBHOOK_SECRET: SECRET },
     });
@@ -248,6 +271,7 @@ describe("Postgres stopped at each step of a request", () => {
     const sentAt = new Date();
     const id = await submit();
     await s.reached(id);
+    const said = env.service.output().length;
     await env.pg.halt(s.mode);
     try {
       expect((await fetch(`${env.service.url}/ready`)).status).toBe(503);
@@ -258,6 +282,8 @@ describe("Postgres stopped at each step of a request", () => {
       await env.pg.resume();
     }
     const back = Date.now();
+    // the outage outlasted the queue's heartbeat (see OUTAGE_MS): it failed while the database was away
+    expect(env.service.output().slice(said)).toMatch(/queue: heartbeat failed/);
     const done = await env.settle(id);
     const ms = Date.now() - back;
     await waitUntil("every webhook of the request delivered", async () => (await undelivered(id)) === 0, 10 * 60_000, 250);

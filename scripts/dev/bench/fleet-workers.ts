@@ -5,20 +5,14 @@
  * Postgres. Figures: stacks per minute per worker count, and rate-limit refusals (0 expected).
  */
 import { ChildProcess, spawn } from "child_process";
-import * as fs from "fs";
 import * as path from "path";
-import { devDir, engineEnv, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
-import { makeFleetProject, writeSmallTenant } from "../fleet-project";
-import { HostwindsSim, ASSUMED_RATE_LIMIT } from "../standins/hostwinds";
-import { CloudflareSim } from "../standins/cloudflare";
+import { devDir, engineEnv, projectRoot } from "../../lib/engine/pulumi-env";
+import { ASSUMED_RATE_LIMIT } from "../standins/hostwinds";
+import { startBenchFleet } from "./bench-fleet";
 import { startPrivatePostgres } from "../postgres";
 import { runOnQueue } from "../../cli/fleet/queue";
 import { fleetProject } from "../../lib/stacks/tenants";
 import { TenantChange } from "../../lib/stacks/changes";
-import { standinEnv } from "../standins/env";
-
-const KEY = "bench-workers-key-0123456789";
-const CF_TOKEN = "bench-workers-cf-0123456789";
 
 export interface WorkersRow {
   workers: number;
@@ -34,27 +28,21 @@ export interface WorkersResult {
 
 export async function fleetWorkersBench(tenants: number, counts: number[], progress: (l: string) => void): Promise<WorkersResult> {
   const pg = await startPrivatePostgres("bench-fleet-workers");
-  const sim = await new HostwindsSim({ apiKeys: [KEY], rateLimit: ASSUMED_RATE_LIMIT }).start();
-  const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
-  const backend = `bench-workers-${process.pid}`;
-  const saved = { ...process.env };
+  const fleet = await startBenchFleet({
+    name: "bench-fleet-workers",
+    tenants,
+    prefix: "w",
+    digits: 3,
+    hostwinds: { rateLimit: ASSUMED_RATE_LIMIT },
+    env: (backend) => ({
+      HOSTWINDS_REQUESTS_PER_SECOND: "2",
+      PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", backend)}`,
+      PENGUINMAILS_BUDGET_DATABASE_URL: pg.url,
+    }),
+  });
+  const { sim, cf, dir, ids, backend } = fleet;
   const procs: ChildProcess[] = [];
   try {
-    const dir = workDirFor("bench-fleet-workers");
-    makeFleetProject(dir);
-    const ids = Array.from({ length: tenants }, (_, i) => `w${String(i).padStart(3, "0")}`);
-    for (const t of ids) {
-      cf.addZone(`${t}-mail.com`);
-      writeSmallTenant(dir, t);
-    }
-    Object.assign(
-      process.env,
-      standinEnv(sim, KEY, cf, CF_TOKEN, {
-        HOSTWINDS_REQUESTS_PER_SECOND: "2",
-        PULUMI_BACKEND_URL: `file://${path.join(devDir, "backends", backend)}`,
-        PENGUINMAILS_BUDGET_DATABASE_URL: pg.url,
-      }),
-    );
     const project = fleetProject(dir);
     // The stacks exist before the first measurement, so no worker count pays for creating them.
     const initEnv = { ...process.env, ...engineEnv({ backend }) };
@@ -100,12 +88,8 @@ export async function fleetWorkersBench(tenants: number, counts: number[], progr
     return { tenants, rows, refused: { hostwinds: sum(sim.refused), cloudflare: sum(cf.refused) } };
   } finally {
     for (const w of procs) w.kill("SIGTERM");
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-    await sim.stop();
-    await cf.stop();
+    await fleet.stop();
     await pg.stop();
-    fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
   }
 }
 

@@ -9,17 +9,12 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { devDir, projectRoot, workDirFor } from "../../lib/engine/pulumi-env";
-import { makeFleetProject, writeSmallTenant } from "../fleet-project";
-import { HostwindsSim } from "../standins/hostwinds";
-import { CloudflareSim } from "../standins/cloudflare";
-import { standinEnv } from "../standins/env";
+import { projectRoot } from "../../lib/engine/pulumi-env";
+import { startBenchFleet } from "./bench-fleet";
 import { fleetPreview } from "../../cli/fleet/commands";
 import { engineWorkerMemory, engineWorkerPids, stopEngineWorkers } from "../../cli/fleet/engine-workers";
 import { fleetProject } from "../../lib/stacks/tenants";
 
-const KEY = "bench-worker-memory-key-0123456789";
-const CF_TOKEN = "bench-worker-memory-cf-0123456789";
 /** Tenants previewed between two readings of the worker's memory. */
 const BATCH = 10;
 
@@ -71,21 +66,16 @@ export async function workerMemoryBench(
   progress: (l: string) => void,
   opts: WorkerMemoryOptions = {},
 ): Promise<WorkerMemoryResult> {
-  const sim = await new HostwindsSim({ apiKeys: [KEY] }).start();
-  const cf = await new CloudflareSim({ tokens: { [CF_TOKEN]: ["*"] } }).start();
-  const backend = `bench-worker-memory-${process.pid}`;
-  const saved = { ...process.env };
+  // One worker for the whole run, never retired (engine-workers.ts tenantsPerWorker): its growth is what is measured.
+  const fleet = await startBenchFleet({
+    name: "bench-worker-memory",
+    tenants,
+    prefix: "m",
+    digits: 4,
+    env: () => ({ PENGUINMAILS_TENANTS_PER_WORKER: "0" }),
+  });
+  const { dir, ids, backend } = fleet;
   try {
-    const dir = workDirFor("bench-worker-memory");
-    makeFleetProject(dir);
-    const ids = Array.from({ length: tenants }, (_, i) => `m${String(i).padStart(4, "0")}`);
-    for (const t of ids) {
-      cf.addZone(`${t}-mail.com`);
-      writeSmallTenant(dir, t);
-    }
-    Object.assign(process.env, standinEnv(sim, KEY, cf, CF_TOKEN));
-    // One worker for the whole run, never retired (engine-workers.ts tenantsPerWorker): its growth is what is measured.
-    process.env.PENGUINMAILS_TENANTS_PER_WORKER = "0";
     const o = {
       project: fleetProject(dir),
       concurrency: 1,
@@ -127,11 +117,7 @@ export async function workerMemoryBench(
     return { worker, failed, rows };
   } finally {
     await stopEngineWorkers();
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-    await sim.stop();
-    await cf.stop();
-    fs.rmSync(path.join(devDir, "backends", backend), { recursive: true, force: true });
+    await fleet.stop();
   }
 }
 
