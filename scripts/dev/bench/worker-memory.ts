@@ -15,7 +15,7 @@ import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { standinEnv } from "../standins/env";
 import { fleetPreview } from "../../cli/fleet/commands";
-import { engineWorkerMemory, engineWorkerPids, stopEngineWorkers } from "../../cli/fleet/engine-workers";
+import { engineWorkerMemory, engineWorkerPids, stopEngineWorkers } from "../../lib/stacks/engine-workers";
 import { fleetProject } from "../../lib/stacks/tenants";
 
 const KEY = "bench-worker-memory-key-0123456789";
