@@ -260,9 +260,13 @@ async function runSteps(
   }
   // A tenant being onboarded (no stack config on the branch yet) gets the operator's backup target.
   const onboarding = row.kind === "create_tenant" && row.status === "requested" && !ctx.repo.hasTenant(p, row.tenant);
-  const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
+  // Opened when something here reads it (`stack select`, a CLI run): an up in the slot's engine
+  // worker opens the stack itself, and its outputs come with its events.
+  let opened: Promise<Stack> | undefined;
+  const stack: StackOf = () => (opened ??= unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true)));
+  if (!ctx.workers) await stack();
   steps.mark("open stack");
-  if (onboarding && (await giveBackupTarget(stack, ctx.backupRepository)))
+  if (onboarding && (await giveBackupTarget(await stack(), ctx.backupRepository)))
     ctx.log(`request ${row.id} (${row.tenant}): its servers back up to the operator's backup target`);
   if (row.status === "requested" && !(await commitStep(ctx, p, stack, row))) return;
   steps.mark("commit and push");
@@ -272,7 +276,10 @@ async function runSteps(
 }
 
 /** requested → confirmed: the change committed and pushed (or found pushed by an earlier try); false when rejected. */
-async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<boolean> {
+/** The request's stack, opened on first use. */
+type StackOf = () => Promise<Stack>;
+
+async function commitStep(ctx: ApplyContext, p: FleetProject, stack: StackOf, row: RequestRow): Promise<boolean> {
   const { repo } = ctx;
   const id = row.id;
   const fresh = await db(ctx, `request ${id}`, () => getRequest(ctx.pool, id));
@@ -280,7 +287,7 @@ async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   let after: unknown;
   if (!sha) {
     const ips = ["release_ip", "retire_ip", "pause_ip", "set_warmup", "recover_ip"].includes(row.kind)
-      ? await knownIps(p, repo, stack, row.tenant)
+      ? await knownIps(p, repo, await stack(), row.tenant)
       : [];
     try {
       sha = await repo.commitTenant(
@@ -344,7 +351,7 @@ async function upStep(
   ctx: ApplyContext,
   p: FleetProject,
   slot: number,
-  stack: Stack,
+  stack: StackOf,
   row: RequestRow,
   steps: Steps,
 ): Promise<{ failure?: ChangeCollector["change"]; outputs?: Record<string, unknown> }> {
@@ -396,7 +403,8 @@ async function upStep(
           // Thrown so that `unlocked` sees a lock in the engine's words, as it does without a worker.
           if (change.status !== "ok") throw new WorkerRunFailed(change);
         }
-      : () => withoutUpResult(stack, { policyPacks: ctx.policyPacks, onEvent: (e) => (collector.onEvent(e), onEvent(e)), refresh });
+      : async () =>
+          withoutUpResult(await stack(), { policyPacks: ctx.policyPacks, onEvent: (e) => (collector.onEvent(e), onEvent(e)), refresh });
     await unlocked(ctx, row, up);
   } catch (e) {
     if (e instanceof WorkerRunFailed) failure = e.change;
@@ -522,13 +530,13 @@ function usableOutputs(row: RequestRow, reported: Record<string, unknown> | unde
 async function recordStep(
   ctx: ApplyContext,
   p: FleetProject,
-  stack: Stack,
+  stack: StackOf,
   row: RequestRow,
   steps: Steps,
   reported?: Record<string, unknown>,
 ): Promise<void> {
   const id = row.id;
-  const outputs = usableOutputs(row, reported) ?? (await stackOutputs(stack));
+  const outputs = usableOutputs(row, reported) ?? (await stackOutputs(await stack()));
   steps.mark(`record: stack outputs${usableOutputs(row, reported) ? " (the up's)" : ""}`);
   const t = parseTenant(row.tenant, ctx.repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
   const ips = tenantIpsFromOutputs(t, outputs);
