@@ -21,6 +21,7 @@ import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../providers/hostwinds";
 import { parseTenant } from "../providers/model/tenant";
 import { ChangeCollector, conciseError } from "../scripts/lib/stacks/changes";
 import { FleetEngineOptions, openTenantStack, withoutUpResult } from "../scripts/lib/stacks/stacks";
+import { changeInWorker } from "../scripts/lib/stacks/engine-workers";
 import { devDir } from "../scripts/lib/engine/pulumi-env";
 import { FleetProject } from "../scripts/lib/stacks/tenants";
 import { ConfigRepo } from "./config-repo";
@@ -61,6 +62,11 @@ export interface ApplyContext {
   credentialKey?: Buffer;
   /** The restic repository new tenants back their servers up to (PENGUINMAILS_BACKUP_REPOSITORY; ./tenant-backup.ts). */
   backupRepository?: string;
+  /**
+   * Each slot's `up` runs in the slot's long-lived engine worker with the program inline
+   * (scripts/lib/stacks/engine-workers.ts, the fleet's), not as a CLI program started per request.
+   */
+  workers?: boolean;
 }
 
 /** How long a request waits for another run's stack lock before the try counts as failed. */
@@ -77,10 +83,11 @@ export class SlotPool {
     const s = this.free.shift();
     return s !== undefined ? Promise.resolve(s) : new Promise((r) => this.waiting.push(r));
   }
+  /** The slot used last is the next one given: its engine worker and caches are warm. */
   release(slot: number): void {
     const w = this.waiting.shift();
     if (w) w(slot);
-    else this.free.push(slot);
+    else this.free.unshift(slot);
   }
 }
 
@@ -210,8 +217,39 @@ export function commitMessage(row: Pick<RequestRow, "id" | "tenant" | "kind" | "
   return `service: ${oneLine(describe(row as RequestRow))} for ${row.tenant}\n\nRequested by ${oneLine(row.requester)} through the provisioning service.\n\nRequest: ${row.id}`;
 }
 
+/** Where a request's time went, step by step (ms since the previous mark), logged once it ends: the service's fixed cost per request. */
+class Steps {
+  private last = Date.now();
+  private readonly start = this.last;
+  private readonly marks: string[] = [];
+  mark(what: string): void {
+    const now = Date.now();
+    this.marks.push(`${what} ${((now - this.last) / 1000).toFixed(2)} s`);
+    this.last = now;
+  }
+  line(): string {
+    return `${((Date.now() - this.start) / 1000).toFixed(2)} s: ${this.marks.join(", ")}`;
+  }
+}
+
 async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { attempts: number; maxAttempts: number }): Promise<void> {
+  const steps = new Steps();
+  try {
+    await runSteps(ctx, row, slot, attempt, steps);
+  } finally {
+    ctx.log(`request ${row.id} (${row.tenant}): took ${steps.line()}`);
+  }
+}
+
+async function runSteps(
+  ctx: ApplyContext,
+  row: RequestRow,
+  slot: number,
+  attempt: { attempts: number; maxAttempts: number },
+  steps: Steps,
+): Promise<void> {
   const p = await ctx.repo.checkout(slot);
+  steps.mark("git checkout");
   if (row.status === "cancelled") return revertStep(ctx, p, row, "it was cancelled");
   if (row.kind === "delete_tenant") return offboardStep(ctx, p, slot, row, attempt);
   if (row.kind !== "create_tenant" && !ctx.repo.hasTenant(p, row.tenant)) {
@@ -222,17 +260,26 @@ async function run(ctx: ApplyContext, row: RequestRow, slot: number, attempt: { 
   }
   // A tenant being onboarded (no stack config on the branch yet) gets the operator's backup target.
   const onboarding = row.kind === "create_tenant" && row.status === "requested" && !ctx.repo.hasTenant(p, row.tenant);
-  const stack = await unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true));
-  if (onboarding && (await giveBackupTarget(stack, ctx.backupRepository)))
+  // Opened when something here reads it (`stack select`, a CLI run): an up in the slot's engine
+  // worker opens the stack itself, and its outputs come with its events.
+  let opened: Promise<Stack> | undefined;
+  const stack: StackOf = () => (opened ??= unlocked(ctx, row, () => openTenantStack(p, row.tenant, slot, ctx.engine, true)));
+  if (!ctx.workers) await stack();
+  steps.mark("open stack");
+  if (onboarding && (await giveBackupTarget(await stack(), ctx.backupRepository)))
     ctx.log(`request ${row.id} (${row.tenant}): its servers back up to the operator's backup target`);
   if (row.status === "requested" && !(await commitStep(ctx, p, stack, row))) return;
-  const failure = await upStep(ctx, stack, row);
-  if (failure) return failedStep(ctx, p, row, failure, attempt);
-  await recordStep(ctx, p, stack, row);
+  steps.mark("commit and push");
+  const up = await upStep(ctx, p, slot, stack, row, steps);
+  if (up.failure) return failedStep(ctx, p, row, up.failure, attempt);
+  await recordStep(ctx, p, stack, row, steps, up.outputs);
 }
 
 /** requested → confirmed: the change committed and pushed (or found pushed by an earlier try); false when rejected. */
-async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<boolean> {
+/** The request's stack, opened on first use. */
+type StackOf = () => Promise<Stack>;
+
+async function commitStep(ctx: ApplyContext, p: FleetProject, stack: StackOf, row: RequestRow): Promise<boolean> {
   const { repo } = ctx;
   const id = row.id;
   const fresh = await db(ctx, `request ${id}`, () => getRequest(ctx.pool, id));
@@ -240,7 +287,7 @@ async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   let after: unknown;
   if (!sha) {
     const ips = ["release_ip", "retire_ip", "pause_ip", "set_warmup", "recover_ip"].includes(row.kind)
-      ? await knownIps(p, repo, stack, row.tenant)
+      ? await knownIps(p, repo, await stack(), row.tenant)
       : [];
     try {
       sha = await repo.commitTenant(
@@ -283,11 +330,31 @@ async function commitStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
   return true;
 }
 
+/** The stack's type: its outputs come with the step events of its own resource. */
+const STACK_TYPE = "pulumi:pulumi:Stack";
+
+/** A run in an engine worker that ended failed or blocked: its change (the worker's collector) says why. */
+class WorkerRunFailed extends Error {
+  constructor(readonly change: ChangeCollector["change"]) {
+    super(change.error ?? `the up ended ${change.status}`);
+  }
+}
+
 /**
  * `up` of the tenant's stack as the branch has it now; the engine's events move the row and
- * record each IP (in order, each waiting out a database outage). Returns the failure, if any.
+ * record each IP (in order, each waiting out a database outage). Returns the failure, if any, and
+ * the stack's outputs as the up's last step reported them (masked secrets and all: recordStep
+ * decides whether they do). With ctx.workers the up runs in the slot's engine worker, and the
+ * events the rows need come back over its IPC.
  */
-async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise<ChangeCollector["change"] | undefined> {
+async function upStep(
+  ctx: ApplyContext,
+  p: FleetProject,
+  slot: number,
+  stack: StackOf,
+  row: RequestRow,
+  steps: Steps,
+): Promise<{ failure?: ChangeCollector["change"]; outputs?: Record<string, unknown> }> {
   const id = row.id;
   const collector = new ChangeCollector(row.tenant);
   let writes: Promise<unknown> = Promise.resolve();
@@ -296,15 +363,19 @@ async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise
       .then(() => db(ctx, `request ${id}: ${what}`, f))
       .catch((e: Error) => ctx.log(`request ${id}: recording an engine event failed: ${e.message}`));
   };
+  let outputs: Record<string, unknown> | undefined;
+  let first = true;
   const onEvent = (e: EngineEvent) => {
-    collector.onEvent(e);
     const pre = e.resourcePreEvent?.metadata;
     if (pre && (pre.type === SECONDARY_IP_TYPE || pre.type === INSTANCE_TYPE)) {
+      if (first) steps.mark("up: to its first server or IP step");
+      first = false;
       if (["create", "create-replacement", "replace"].includes(pre.op)) later("purchasing", () => advance(ctx.pool, id, "purchasing"));
       if (pre.type === SECONDARY_IP_TYPE && ["delete", "delete-replaced"].includes(pre.op))
         later("releasing", () => advance(ctx.pool, id, "releasing"));
     }
     const out = e.resOutputsEvent?.metadata;
+    if (out?.type === STACK_TYPE && out.new?.outputs) outputs = out.new.outputs as Record<string, unknown>;
     if (out?.type !== SECONDARY_IP_TYPE) return;
     const resource = out.urn.split("::").pop() ?? out.urn;
     const bought = ["create", "create-replacement"].includes(out.op) ? (out.new?.outputs?.ip as string | undefined) : undefined;
@@ -312,18 +383,39 @@ async function upStep(ctx: ApplyContext, stack: Stack, row: RequestRow): Promise
     if (bought) later(`IP ${bought} bought`, () => recordRequestIp(ctx.pool, id, bought, "bought", resource));
     if (released) later(`IP ${released} released`, () => recordRequestIp(ctx.pool, id, released, "released", resource));
   };
-  let failure: unknown;
+  let failure: ChangeCollector["change"] | undefined;
   try {
     // A domain failing verification may have a record changed by hand: refresh first, so the up puts it back.
     const refresh = await db(ctx, `request ${id}`, () => hasFailingDomain(ctx.pool, row.tenant));
+    steps.mark("up: database read");
     // recordStep reads the outputs it records; the up's own result would cost three more CLI runs.
-    await unlocked(ctx, row, () => withoutUpResult(stack, { policyPacks: ctx.policyPacks, onEvent, refresh }));
+    const up = ctx.workers
+      ? async () => {
+          const o = {
+            ...ctx.engine,
+            project: p,
+            policyPacks: ctx.policyPacks,
+            refresh,
+            log: (l: string) => ctx.log(`request ${id}: ${l}`),
+          };
+          const types = [SECONDARY_IP_TYPE, INSTANCE_TYPE, STACK_TYPE];
+          const change = await changeInWorker(o, row.tenant, slot, "up", { types, onEvent });
+          // Thrown so that `unlocked` sees a lock in the engine's words, as it does without a worker.
+          if (change.status !== "ok") throw new WorkerRunFailed(change);
+        }
+      : async () =>
+          withoutUpResult(await stack(), { policyPacks: ctx.policyPacks, onEvent: (e) => (collector.onEvent(e), onEvent(e)), refresh });
+    await unlocked(ctx, row, up);
   } catch (e) {
-    failure = e;
-    collector.failed(e);
+    if (e instanceof WorkerRunFailed) failure = e.change;
+    else {
+      collector.failed(e);
+      failure = collector.change;
+    }
   }
+  steps.mark("up: the rest of the up");
   await writes;
-  return failure ? collector.change : undefined;
+  return { failure, outputs };
 }
 
 /** The engine failed: a change the policy pack refused is reverted and rejected; anything else is tried again, then failed. */
@@ -417,10 +509,35 @@ function mailboxCredential(ctx: ApplyContext, row: RequestRow, outputs: Record<s
   };
 }
 
+/** The Pulumi engine's mark of a secret in state, and its display of one in an event (a masked value). */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const MASKED = "[secret]";
+
+/**
+ * The outputs the up's own last step reported, when they are the stack's outputs as recordStep
+ * needs them: the engine's events show a secret as "[secret]", so a request that reads a secret
+ * output (a mailbox password) or outputs with any other secret in them are read from the stack
+ * instead (`stack output`, two CLI runs).
+ */
+function usableOutputs(row: RequestRow, reported: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!reported || CREDENTIAL_KINDS.includes(row.kind as SubmittableKind)) return undefined;
+  const rest = Object.entries(reported).filter(([k]) => k !== "mailboxPasswords");
+  const text = JSON.stringify(rest);
+  return text.includes(MASKED) || text.includes(SECRET_SIG) ? undefined : reported;
+}
+
 /** assigned / released: the stack's outputs, the IPs the engine reported, the tenant's IPs and servers. */
-async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row: RequestRow): Promise<void> {
+async function recordStep(
+  ctx: ApplyContext,
+  p: FleetProject,
+  stack: StackOf,
+  row: RequestRow,
+  steps: Steps,
+  reported?: Record<string, unknown>,
+): Promise<void> {
   const id = row.id;
-  const outputs = await stackOutputs(stack);
+  const outputs = usableOutputs(row, reported) ?? (await stackOutputs(await stack()));
+  steps.mark(`record: stack outputs${usableOutputs(row, reported) ? " (the up's)" : ""}`);
   const t = parseTenant(row.tenant, ctx.repo.readTenant(p, row.tenant).tenant, defaultPriceBook());
   const ips = tenantIpsFromOutputs(t, outputs);
   const touched = (await db(ctx, `request ${id}`, () => requestIps(ctx.pool, id))).map((x) => ({ ip: x.ip, action: x.action }));
@@ -439,6 +556,7 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
     monthlyCostUsd: (outputs.monthlyCostUsd as { totalUsd?: number } | undefined)?.totalUsd,
     domains: await recordDomains(ctx, t, outputs),
   };
+  steps.mark("record: domains verified");
   const credential = mailboxCredential(ctx, row, outputs);
   if (credential?.public) Object.assign(result, { mailbox: credential.public });
   await db(ctx, `request ${id}: recording the tenant's IPs`, () =>
@@ -450,6 +568,7 @@ async function recordStep(ctx: ApplyContext, p: FleetProject, stack: Stack, row:
     }),
   );
   if (row.kind === "create_tenant") await db(ctx, `tenant ${row.tenant}`, () => setTenantStatus(ctx.pool, row.tenant, "active"));
+  steps.mark("record: database");
   if (credential?.missing) {
     await move(ctx, id, "failed", { failure_reason: credential.missing, result });
     return;

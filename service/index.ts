@@ -22,6 +22,7 @@ import { Queue, databaseProblem, migrate, openPool, startQueue } from "../script
 import { WebhookOptions, deliverWebhook } from "./webhooks";
 import type { VerificationOptions } from "./domains";
 import { randomBytes } from "crypto";
+import { stopEngineWorkers } from "../scripts/lib/stacks/engine-workers";
 
 export interface ServiceOptions {
   databaseUrl: string;
@@ -32,6 +33,12 @@ export interface ServiceOptions {
   policyPacks?: string[];
   /** Local backend folder name when PULUMI_BACKEND_URL is not set. */
   localBackend?: string;
+  /**
+   * Each slot's `up` runs the tenant program inline in a long-lived engine worker (the fleet's,
+   * scripts/lib/stacks/engine-workers.ts) instead of a CLI program started per request (default
+   * true; `serve --no-inline` turns it off).
+   */
+  inline?: boolean;
   webhook: WebhookOptions;
   /** Seconds between monitoring passes; 0 turns monitoring off. */
   monitorEverySeconds: number;
@@ -90,6 +97,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       timers.forEach((t) => clearInterval(t));
       await new Promise<void>((r) => server.close(() => r()));
       await Promise.all([applies.stop(), hooks.stop()]);
+      // The slots' engine workers end once idle (they would also end with this process).
+      await stopEngineWorkers();
       await pool.end();
     },
   };
@@ -105,6 +114,7 @@ function applyContext(o: ServiceOptions, pool: Pool, log: (line: string) => void
     }),
     slots: new SlotPool(o.concurrency),
     engine: { localBackend: o.localBackend },
+    workers: o.inline !== false,
     policyPacks: o.policyPacks ?? [path.join(projectRoot, "policies")],
     log,
     verification: o.verification,

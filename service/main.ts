@@ -34,6 +34,8 @@ then applied with the policy pack; its lifecycle is in Postgres (docs/platform-i
   --listen HOST:PORT     the API's address (default 127.0.0.1:8080; port 0 picks one)
   --concurrency N        tenants applied at once (default 4)
   --local-backend NAME   local backend folder when PULUMI_BACKEND_URL is not set (dev)
+  --no-inline            run each request's up as a CLI program (a Node process per request)
+                         instead of inline in the slot's long-lived engine worker
   --webhook-url URL      where status changes and alerts are POSTed (secret: PENGUINMAILS_WEBHOOK_SECRET)
   --monitor-every S      seconds between monitoring passes (default 300; 0 = off)
   --resolver ADDR        resolver for the blocklist checks (ip or ip:port; default this machine's)
@@ -81,6 +83,7 @@ const COMMAND = {
     listen: { type: "string" },
     concurrency: { type: "string" },
     "local-backend": { type: "string" },
+    "no-inline": { type: "boolean" },
     "webhook-url": { type: "string" },
     "monitor-every": { type: "string" },
     resolver: { type: "string" },
@@ -184,6 +187,7 @@ function serveOptions(f: ServeFlags, databaseUrl: string): ServiceOptions {
     listen: { host: listen[1], port: Number(listen[2]) },
     concurrency: intOption("service", "concurrency", f.concurrency) ?? 4,
     localBackend: f["local-backend"],
+    inline: f["no-inline"] !== true,
     webhook: {
       url: f["webhook-url"],
       secret: process.env.PENGUINMAILS_WEBHOOK_SECRET,

@@ -18,7 +18,7 @@ import * as os from "os";
 import { fleetBench, printFleetBench } from "./bench/fleet-preview";
 import { loadTest, printLoadTest } from "./bench/standin-load";
 import { printProviderBench, providerBench } from "./bench/hostwinds-provider";
-import { printServiceBench, serviceBench } from "./bench/service";
+import { ServiceEngineMode, printServiceBench, serviceBench } from "./bench/service";
 import { consoleBench, printConsoleBench } from "./bench/console";
 import { parseCommandLine } from "../lib/args";
 import { fleetScaleBench, printFleetScale } from "./bench/fleet-scale";
@@ -48,6 +48,8 @@ Sections (all by default):
              delay (ratio; target ≤ 1.2), and requests/minute across many tenants
              --service-ip-delay-ms D (20000)  --service-tenants N (10; 50 for the full run)
              --service-concurrency N (4)
+             --service-modes cli,inline (both side by side: the CLI program per request
+             against the slot's engine worker)  --service-rounds N (1; modes alternate)
   profile    CPU of one tenant preview by process (CLI, language host, program, dynamic
              providers, policy pack, engine worker), from /proc: the CLI program against the
              program inline in a warm engine worker (fleet --inline), for a preview and an up
@@ -111,6 +113,8 @@ const COMMAND = {
       "service-ip-delay-ms",
       "service-tenants",
       "service-concurrency",
+      "service-modes",
+      "service-rounds",
       "tenants",
       "marks",
       "heap-snapshot-dir",
@@ -236,10 +240,12 @@ async function main() {
       ipDelayMs: Number(arg("service-ip-delay-ms", "20000")),
       tenants: Number(arg("service-tenants", "10")),
       concurrency: Number(arg("service-concurrency", "4")),
+      modes: arg("service-modes", "cli,inline").split(",") as ServiceEngineMode[],
+      rounds: Number(arg("service-rounds", "1")),
       progress: (l) => process.stderr.write(`  … ${l}\n`),
     });
     printServiceBench(r);
-    if (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked) process.exitCode = 1;
+    if (r.throughput && (r.throughput.failed > 0 || r.throughput.ipsBought !== r.throughput.ipsAsked)) process.exitCode = 1;
   }
   if (!only || only === "domains") printDomainVerification(await domainVerificationBench());
   if (!only || only === "mailboxes")

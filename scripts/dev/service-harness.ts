@@ -147,6 +147,8 @@ export interface ServiceEnvironment {
   service: ServiceProcess;
   /** A token for every tenant. */
   token: string;
+  /** Stops the service and starts it again on the same database, repository and stand-ins, with `more` arguments. */
+  restart(more?: string[]): Promise<void>;
   hostwindsKey: string;
   api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Polls a request until it ends; `onStatus` sees each status once, as it happens. */
@@ -200,26 +202,24 @@ export async function startServiceEnvironment(o: {
     [path.join(projectRoot, "dist/service/main.js"), "token", "--database", pg.url, "--caller", "platform", "--tenants", "*"],
     { encoding: "utf8" },
   ).trim();
-  const service = await startServiceProcess(
-    [
-      "--database",
-      pg.url,
-      "--config-repo",
-      repo.remote,
-      "--clones",
-      path.join(dir, "clones"),
-      "--local-backend",
-      backend,
-      "--concurrency",
-      String(o.concurrency ?? 2),
-      "--monitor-every",
-      "0",
-      // The stand-in servers have no MailU: a domain's verification judges its MTA-STS TXT only.
-      "--no-mta-sts",
-      ...(o.args?.(sim, cf) ?? []),
-    ],
-    { ...env, ...o.env },
-  );
+  const args = [
+    "--database",
+    pg.url,
+    "--config-repo",
+    repo.remote,
+    "--clones",
+    path.join(dir, "clones"),
+    "--local-backend",
+    backend,
+    "--concurrency",
+    String(o.concurrency ?? 2),
+    "--monitor-every",
+    "0",
+    // The stand-in servers have no MailU: a domain's verification judges its MTA-STS TXT only.
+    "--no-mta-sts",
+    ...(o.args?.(sim, cf) ?? []),
+  ];
+  let service = await startServiceProcess(args, { ...env, ...o.env });
   const api = async <T>(method: string, p: string, body?: unknown) => {
     const res = await fetch(`${service.url}${p}`, {
       method,
@@ -233,7 +233,13 @@ export async function startServiceEnvironment(o: {
     sim,
     cf,
     repo,
-    service,
+    get service() {
+      return service;
+    },
+    async restart(more = []) {
+      await service.stop();
+      service = await startServiceProcess([...args, ...more], { ...env, ...o.env });
+    },
     token,
     hostwindsKey: key,
     api,

@@ -1,5 +1,5 @@
 /**
- * An engine worker (`fleet up --inline`, scripts/cli/fleet/engine-workers.ts) killed while a
+ * An engine worker (`fleet up --inline`, scripts/lib/stacks/engine-workers.ts) killed while a
  * tenant's `up` runs: SIGKILL of the worker alone, as the out-of-memory killer would, at the
  * tenant's first IP purchase. Its process group goes with it (the CLI it ran and that CLI's
  * plugins), so the stack is left as a killed CLI leaves it: that tenant fails naming the worker's
@@ -18,7 +18,7 @@ import * as path from "path";
 import { projectRoot } from "../../scripts/lib/engine/pulumi-env";
 import { descendants } from "../../scripts/dev/processes";
 import { fleetUp } from "../../scripts/cli/fleet/commands";
-import { engineWorkerPids } from "../../scripts/cli/fleet/engine-workers";
+import { engineWorkerPids } from "../../scripts/lib/stacks/engine-workers";
 import { recoverStack } from "../../scripts/cli/fleet/recover";
 import { ENGINE_TEST_CEILING_MS, descendantsMatching, running } from "./harness";
 import { StandinFleet, startStandinFleet } from "./standin-fleet";

@@ -1,6 +1,6 @@
 /**
  * The tenant program run inline in a long-lived engine worker (`fleet preview/up --inline`,
- * scripts/cli/fleet/engine-workers.ts) gives the same result as the CLI program (a Node process
+ * scripts/lib/stacks/engine-workers.ts) gives the same result as the CLI program (a Node process
  * per run): one tenant is applied with the CLI program, then previewed and applied again inline,
  * on the stand-ins and a local backend. Inline sees nothing to change, and the checkpoint's
  * resources (URN, type, inputs) and the stack outputs are identical before and after. A tenant
@@ -9,7 +9,7 @@
  * build a result it does not read (no `stack output`, no `stack history`).
  */
 import { fleetPreview, fleetUp } from "../../scripts/cli/fleet/commands";
-import { engineWorkerPids, engineWorkersStarted } from "../../scripts/cli/fleet/engine-workers";
+import { engineWorkerPids, engineWorkersStarted } from "../../scripts/lib/stacks/engine-workers";
 import { fleetWorkspace } from "../../scripts/lib/stacks/stacks";
 import { TenantChange } from "../../scripts/lib/stacks/changes";
 import { ENGINE_TEST_CEILING_MS } from "./harness";

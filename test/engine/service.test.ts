@@ -31,6 +31,7 @@ import { prune } from "../../service/store/retention";
 import { monitorOnce } from "../../service/monitor";
 import { SshHostSim } from "../../scripts/dev/standins/ssh-host";
 import { WARMUP_STATE } from "../../components/warmup-cap";
+import { descendantsMatching } from "./harness";
 
 const KEY = "sim-key-service-0123456789";
 const CF_TOKEN = "sim-cf-token-service-0123456789";
@@ -330,6 +331,9 @@ describe("the provisioning service", () => {
 
     const pause = await settled((await submit("acme", "pause_ip", { ip: ip1 })).id);
     expect(pause.status).toBe("assigned");
+    // Its up ran inline in the slot's long-lived engine worker (scripts/lib/stacks/engine-workers.ts), which stays.
+    const workers = descendantsMatching(service.proc.pid!, "engine-worker.js");
+    expect(workers.length).toBeGreaterThanOrEqual(1);
     expect(pause.events!.map((e) => e.status)).toEqual(["requested", "confirmed", "assigned"]);
     expect(pause.result!.nowSending!.sort()).toEqual([ip2, standby].sort());
     const after = (await api(tokens.acme, "GET", "/tenants/acme/ips")).body.ips as Array<{ ip: string; role: string }>;
@@ -344,6 +348,7 @@ describe("the provisioning service", () => {
 
     const release = await settled((await submit("acme", "release_ip", { ip: ip2 })).id);
     expect(release.status).toBe("released");
+    expect(descendantsMatching(service.proc.pid!, "engine-worker.js")).toEqual(workers);
     expect(release.events!.map((e) => e.status)).toEqual(["requested", "confirmed", "releasing", "released"]);
     expect(release.result!.released).toEqual([ip2]);
     expect(

@@ -14,7 +14,7 @@ import { HostwindsSim, HostwindsSimOptions } from "../../scripts/dev/standins/ho
 import { CloudflareSim } from "../../scripts/dev/standins/cloudflare";
 import { standinEnv } from "../../scripts/dev/standins/env";
 import { FleetOptions } from "../../scripts/cli/fleet/commands";
-import { stopEngineWorkers } from "../../scripts/cli/fleet/engine-workers";
+import { stopEngineWorkers } from "../../scripts/lib/stacks/engine-workers";
 import { openTenantStack } from "../../scripts/lib/stacks/stacks";
 import { fleetProject } from "../../scripts/lib/stacks/tenants";
 

@@ -1,4 +1,4 @@
-import { engineWorkersStarted, tenantsPerWorker } from "../../scripts/cli/fleet/engine-workers";
+import { engineWorkersStarted, tenantsPerWorker } from "../../scripts/lib/stacks/engine-workers";
 import { fleetPreview } from "../../scripts/cli/fleet/commands";
 import type { FleetOptions } from "../../scripts/cli/fleet/options";
 

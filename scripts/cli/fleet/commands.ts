@@ -8,21 +8,21 @@ import * as fs from "fs";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { devDir } from "../../lib/engine/pulumi-env";
-import { ChangeCollector, TenantChange, conciseError, costAfter } from "../../lib/stacks/changes";
+import { ChangeCollector, TenantChange, conciseError } from "../../lib/stacks/changes";
 import { Orphan, Owned, StackState, findOrphans, hostwindsFromEnv, ownedBy, releasable, releaseOrphans } from "./orphans";
 import { backendFingerprint } from "../../../providers/hostwinds/inputs";
 import { backendStacks, backendUrl, describeLock, lockState, projectName, shortName, stackParts, stateStore } from "./backend";
 import { parseCheckpoint } from "./checkpoints";
 import { JobResult, runPool } from "./pool";
 import { WaveOutcome, inWaves } from "./waves";
-import { fleetWorkspace, onTenantStack, openTenantStack, withoutUpResult } from "../../lib/stacks/stacks";
+import { fleetWorkspace, openTenantStack } from "../../lib/stacks/stacks";
 import { changedTenants, tenantStacks } from "../../lib/stacks/tenants";
 import { StackOutputs, VerifyOptions, verifyStack } from "../../lib/verify/index";
 import { CheckResult } from "../../lib/verify/result";
-import { rebuiltServers } from "./rebuilt";
 import { relayAccess } from "./recovery";
 import { FleetOptions } from "./options";
-import { changeInWorker } from "./engine-workers";
+import { changeInWorker } from "../../lib/stacks/engine-workers";
+import { changeTenant } from "../../lib/stacks/tenant-run";
 
 export type { FleetOptions } from "./options";
 
@@ -67,31 +67,9 @@ async function perTenant<T>(
 }
 
 /**
- * One tenant's preview or up with the policy pack, in this process: its change (a failure is the
- * change's, never thrown). With `o.inline` the program runs inline here too (an engine worker).
- */
-export async function changeTenant(o: FleetOptions, tenant: string, slot: number, op: "preview" | "up"): Promise<TenantChange> {
-  const c = new ChangeCollector(tenant);
-  costAfter(o.project, c.change);
-  try {
-    await onTenantStack(o.project, tenant, slot, o, async (stack) => {
-      const refresh = op === "up" && o.refresh === true;
-      const before = refresh ? await stack.outputs() : undefined;
-      const run = { policyPacks: o.policyPacks, onEvent: c.onEvent, ...(refresh ? { refresh: true } : {}) };
-      // The change is the events'; an up's result (outputs, history) would cost three more CLI runs.
-      await (op === "up" ? withoutUpResult(stack, run) : stack.preview(run));
-      if (before) for (const line of rebuiltServers(tenant, before, await stack.outputs())) o.log?.(line);
-    });
-  } catch (e) {
-    c.failed(e);
-  }
-  return c.change;
-}
-
-/**
  * Previews or applies each tenant with the policy pack; a tenant's failure is its own, never
  * thrown. With `o.inline` each pool slot sends its tenants to its own long-lived engine worker
- * (./engine-workers.ts), which runs the program inline.
+ * (scripts/lib/stacks/engine-workers.ts), which runs the program inline.
  */
 async function changeEach(
   o: FleetOptions,

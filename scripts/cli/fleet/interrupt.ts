@@ -6,11 +6,11 @@
  * (the engine finishes the operations under way, saves the stack and unlocks it) and ends failed;
  * the report lists the tenants not started and the command exits 130. The CLIs of `--no-inline`
  * runs are in this process's group and get the terminal's Ctrl-C themselves; the engine workers
- * lead their own groups, so they are interrupted here (./engine-workers.ts). Second Ctrl-C: this
+ * lead their own groups, so they are interrupted here (scripts/lib/stacks/engine-workers.ts). Second Ctrl-C: this
  * process exits 130 at once; each worker still running a tenant interrupts its CLI (it sees this
  * process go) and ends with it, and a stack left mid-run may need `fleet recover`.
  */
-import { interruptEngineWorkers } from "./engine-workers";
+import { interruptEngineWorkers } from "../../lib/stacks/engine-workers";
 
 export interface CtrlC {
   interrupted(): boolean;

@@ -123,7 +123,7 @@ export interface WorkerOptions {
   log: (line: string) => void;
   /** Stop after this many jobs (benchmarks); default never. */
   stopAfter?: number;
-  /** Run tenant programs inline in long-lived engine workers, one per slot (engine-workers.ts). */
+  /** Run tenant programs inline in long-lived engine workers, one per slot (scripts/lib/stacks/engine-workers.ts). */
   inline?: boolean;
 }
 

@@ -15,7 +15,7 @@ import { makeFleetProject, writeSmallTenant } from "../fleet-project";
 import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetPreview } from "../../cli/fleet/commands";
-import { stopEngineWorkers } from "../../cli/fleet/engine-workers";
+import { stopEngineWorkers } from "../../lib/stacks/engine-workers";
 import { fleetProject } from "../../lib/stacks/tenants";
 import { standinEnv } from "../standins/env";
 

@@ -5,7 +5,7 @@
  * role. Two ways of previewing: plain `pulumi preview` in the project folder (what a user and the
  * merge pipeline run) and the fleet's (`fleet preview`: the Automation API, one workspace per
  * slot), either with the CLI program (a program process per run) or `--inline` (the program inline
- * in a long-lived engine worker, scripts/cli/fleet/engine-workers.ts: its CPU counted from before the
+ * in a long-lived engine worker, scripts/lib/stacks/engine-workers.ts: its CPU counted from before the
  * run to after, so a warm worker's start is not). Variants run side by side: by default the CLI
  * program against the inline one, for a preview and for an `up` with no change; or Node's compile
  * cache off and on (`--compile-cache`); or (`--before DIR`) the program and policy pack of an

@@ -12,7 +12,7 @@ import * as path from "path";
 import { projectRoot } from "../../lib/engine/pulumi-env";
 import { startBenchFleet } from "./bench-fleet";
 import { fleetPreview } from "../../cli/fleet/commands";
-import { engineWorkerMemory, engineWorkerPids, stopEngineWorkers } from "../../cli/fleet/engine-workers";
+import { engineWorkerMemory, engineWorkerPids, stopEngineWorkers } from "../../lib/stacks/engine-workers";
 import { fleetProject } from "../../lib/stacks/tenants";
 
 /** Tenants previewed between two readings of the worker's memory. */

@@ -42,7 +42,7 @@ export const plural = (n: number, one: string, many = `${one}s`) => (n === 1 ? o
 
 /**
  * Whether preview, up and worker run tenant programs inline in long-lived engine workers
- * (../engine-workers.ts): the default; `--no-inline` runs the CLI program, a Node process per tenant.
+ * (scripts/lib/stacks/engine-workers.ts): the default; `--no-inline` runs the CLI program, a Node process per tenant.
  */
 export function inlineEngine(flags: FleetFlags): boolean {
   if (flags.inline === true && flags["no-inline"] === true) usage("--inline and --no-inline: give one");

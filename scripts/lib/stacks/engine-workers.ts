@@ -1,6 +1,6 @@
 /**
  * Long-lived engine workers: with `--inline` each pool slot of a fleet command hands its tenants
- * to its own Node process (./engine-worker.ts, started on first use and kept until this process
+ * (and the provisioning service each slot its requests' `up`, service/apply.ts) to its own Node process (./engine-worker.ts, started on first use and kept until this process
  * ends), which runs the tenant program inline (scripts/lib/stacks/inline.ts). `@pulumi/pulumi`,
  * the program and the fleet code load once per worker instead of once per tenant, and no
  * language host or program process starts per tenant (the CLI still does, with its policy pack and
@@ -19,9 +19,10 @@
  */
 import { ChildProcess, fork } from "child_process";
 import * as path from "path";
-import { compileCacheDir, engineNodeDir, projectRoot } from "../../lib/engine/pulumi-env";
-import { TenantChange } from "../../lib/stacks/changes";
-import { FleetOptions } from "./options";
+import { EngineEvent } from "@pulumi/pulumi/automation";
+import { compileCacheDir, engineNodeDir, projectRoot } from "../engine/pulumi-env";
+import { TenantChange } from "./changes";
+import { TenantRunOptions } from "./tenant-run";
 
 /** What the parent sends a worker: one tenant's operation and the options that cross a process boundary. */
 export interface WorkerJob {
@@ -29,7 +30,9 @@ export interface WorkerJob {
   tenant: string;
   slot: number;
   op: "preview" | "up";
-  options: Pick<FleetOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag">;
+  options: Pick<TenantRunOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag">;
+  /** Resource types whose step events (resourcePreEvent, resOutputsEvent) the worker sends back as they happen. */
+  events?: string[];
 }
 
 /** Asks a worker for its heap after a full collection (benchmarks), and to write a heap snapshot to `snapshot` when given. */
@@ -39,7 +42,8 @@ export interface MemoryAsk {
 }
 
 /** What a worker answers: log lines while it runs, then the tenant's change; or its memory when asked. */
-export type WorkerReply = { id: number; log: string } | { id: number; change: TenantChange } | { memory: NodeJS.MemoryUsage };
+export type WorkerReply =
+  { id: number; log: string } | { id: number; event: EngineEvent } | { id: number; change: TenantChange } | { memory: NodeJS.MemoryUsage };
 
 interface Worker {
   child: ChildProcess;
@@ -47,7 +51,16 @@ interface Worker {
   served: number;
   /** Waiting for the worker's answer to a MemoryAsk. */
   memory?: (m: NodeJS.MemoryUsage) => void;
-  pending: Map<number, { tenant: string; resolve: (c: TenantChange) => void; reject: (e: Error) => void; log?: (l: string) => void }>;
+  pending: Map<
+    number,
+    {
+      tenant: string;
+      resolve: (c: TenantChange) => void;
+      reject: (e: Error) => void;
+      log?: (l: string) => void;
+      event?: (e: EngineEvent) => void;
+    }
+  >;
 }
 
 /** By Pulumi home (the slot's, or the caller's homeTag): jobs that may run at once never share a worker. */
@@ -107,6 +120,7 @@ function startWorker(key: string): Worker {
     const job = w.pending.get(m.id);
     if (!job) return;
     if ("log" in m) return job.log?.(m.log);
+    if ("event" in m) return job.event?.(m.event);
     w.pending.delete(m.id);
     w.served++;
     job.resolve(m.change);
@@ -158,8 +172,17 @@ function idle(w: Worker): void {
   }
 }
 
-/** Runs one tenant's preview or up in the slot's worker (started when the slot has none). */
-export function changeInWorker(o: FleetOptions, tenant: string, slot: number, op: "preview" | "up"): Promise<TenantChange> {
+/**
+ * Runs one tenant's preview or up in the slot's worker (started when the slot has none). With
+ * `events`, `onEvent` sees the step events of those resource types as the worker's engine reports them.
+ */
+export function changeInWorker(
+  o: TenantRunOptions,
+  tenant: string,
+  slot: number,
+  op: "preview" | "up",
+  stream?: { types: string[]; onEvent: (e: EngineEvent) => void },
+): Promise<TenantChange> {
   // A bad PENGUINMAILS_TENANTS_PER_WORKER fails the tenant here, before any engine run, not later in a worker's answer.
   tenantsPerWorker();
   const key = o.homeTag ?? `slot-${slot}`;
@@ -172,10 +195,11 @@ export function changeInWorker(o: FleetOptions, tenant: string, slot: number, op
     slot,
     op,
     options: { project: o.project, policyPacks: o.policyPacks, refresh: o.refresh, localBackend: o.localBackend, homeTag: o.homeTag },
+    ...(stream ? { events: stream.types } : {}),
   };
   const worker = w;
   return new Promise<TenantChange>((resolve, reject) => {
-    worker.pending.set(id, { tenant, resolve, reject, log: o.log });
+    worker.pending.set(id, { tenant, resolve, reject, log: o.log, event: stream?.onEvent });
     idle(worker);
     worker.child.send(job);
   });

@@ -6,7 +6,8 @@
  * process group, which a terminal's Ctrl-C does not reach), so the run stops as a CLI run stops on
  * Ctrl-C, then ends when that tenant's run does.
  */
-import { changeTenant } from "./commands";
+import { EngineEvent } from "@pulumi/pulumi/automation";
+import { changeTenant } from "./tenant-run";
 import * as v8 from "v8";
 import * as vm from "vm";
 import type { MemoryAsk, WorkerJob, WorkerReply } from "./engine-workers";
@@ -39,7 +40,15 @@ process.on("message", (job: WorkerJob | MemoryAsk) => {
   busy++;
   queue = queue.then(async () => {
     const o = { ...job.options, inline: true, concurrency: 1, log: (line: string) => reply({ id: job.id, log: line }) };
-    reply({ id: job.id, change: await changeTenant(o, job.tenant, job.slot, job.op) });
+    // Only the step events of the types asked for cross the IPC (a tenant has hundreds of events).
+    const types = job.events && new Set(job.events);
+    const stream = types
+      ? (event: EngineEvent) => {
+          const type = event.resourcePreEvent?.metadata.type ?? event.resOutputsEvent?.metadata.type;
+          if (type && types.has(type)) reply({ id: job.id, event });
+        }
+      : undefined;
+    reply({ id: job.id, change: await changeTenant(o, job.tenant, job.slot, job.op, stream) });
     busy--;
   });
 });
