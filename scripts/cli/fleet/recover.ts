@@ -25,9 +25,8 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { INSTANCE_TYPE, SECONDARY_IP_TYPE } from "../../../providers/hostwinds";
 import { parseServerName, markOfInputs } from "../../../providers/hostwinds/inputs";
 import { splitName } from "../../../providers/hostwinds/orders";
-import * as fs from "fs";
-import { checkpointFile } from "./checkpoints";
-import { backendStacks, describeLock, fileBackendDir, lockState, shortName, stateStore } from "./backend";
+import { removeEmptyCheckpointSidecars } from "../../lib/stacks/stacks";
+import { backendStacks, describeLock, lockState, shortName, stateStore } from "./backend";
 import { hostwindsFromEnv, ipOf } from "./orphans";
 import { holderAlive, leaseStoreFor } from "../../../providers/lib/lease";
 import { DNS_RECORD_TYPE } from "../../../providers/cloudflare";
@@ -88,14 +87,11 @@ export async function recoverStack(stack: Stack, o: RecoverOptions = {}): Promis
     throw new Error(`stack ${stack.name}: ${lockLine}; make sure no update of it is running, then add --force`);
 
   // A kill in the middle of a checkpoint write can leave the file backend's `.attrs` sidecar empty,
-  // and Pulumi then cannot load the stack ("EOF"); an empty sidecar holds nothing: it goes.
-  const dir = backendUrl ? fileBackendDir(backendUrl) : undefined;
-  const checkpoint = dir ? checkpointFile(dir, project, stack.name) : undefined;
-  const sidecar = checkpoint && `${checkpoint}.attrs`;
-  if (sidecar && fs.existsSync(sidecar) && fs.statSync(sidecar).size === 0) {
-    log(`recover ${stack.name}: removing the empty checkpoint sidecar ${sidecar} (left by a kill mid-write)`);
-    if (!o.dryRun) fs.rmSync(sidecar);
-  }
+  // and Pulumi then cannot load the stack ("EOF"); an empty sidecar holds nothing: it goes (opening
+  // the stack already removes it when it stopped the select; scripts/lib/stacks/stacks.ts).
+  if (!o.dryRun)
+    for (const f of removeEmptyCheckpointSidecars(backendUrl ?? "", stack.name))
+      log(`recover ${stack.name}: removed the empty checkpoint sidecar ${f} (left by a kill mid-write)`);
 
   const deployment = (await stack.exportStack()).deployment as {
     resources?: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;

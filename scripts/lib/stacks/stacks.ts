@@ -8,6 +8,7 @@
  * when none is set; a stack created here gets that provider. Provider credentials come from the
  * environment too (HOSTWINDS_API_KEY, CLOUDFLARE_API_TOKEN, …).
  */
+import * as fs from "fs";
 import * as path from "path";
 import { LocalWorkspace, Stack, StackNotFoundError, UpOptions } from "@pulumi/pulumi/automation";
 import { devDir, workspaceOptions } from "../engine/pulumi-env";
@@ -109,10 +110,50 @@ export async function openTenantStack(
 ): Promise<Stack> {
   const ws = await slotWorkspace(p, slot, o);
   useTenantCredentials(p, tenant, ws);
-  if (create) return Stack.createOrSelect(tenant, ws);
-  return Stack.select(tenant, ws).catch((e: Error) => {
-    throw new Error(/no stack named|not found/i.test(e.message) ? `tenant ${tenant} has no stack yet (run fleet up)` : e.message);
-  });
+  const open = () => (create ? Stack.createOrSelect(tenant, ws) : Stack.select(tenant, ws));
+  return open()
+    .catch((e: Error) => {
+      // A checkpoint whose sidecar a kill left empty cannot be loaded, not even to select it, and
+      // `fleet recover` (or the service's next try) must be able to open it: the empty sidecar goes.
+      if (!/failed to load checkpoint/i.test(e.message)) throw e;
+      const removed = removeEmptyCheckpointSidecars(ws.envVars.PULUMI_BACKEND_URL ?? "", tenant);
+      if (!removed.length) throw e;
+      process.stderr.write(`tenant ${tenant}: removed the empty checkpoint sidecar ${removed.join(", ")} (left by a kill mid-write)\n`);
+      return open();
+    })
+    .catch((e: Error) => {
+      throw new Error(
+        !create && /no stack named|not found/i.test(e.message) ? `tenant ${tenant} has no stack yet (run fleet up)` : e.message,
+      );
+    });
+}
+
+/**
+ * A kill in the middle of a checkpoint write can leave the file backend's `.attrs` sidecar of the
+ * checkpoint empty (gocloud's fileblob writes it in place, apart from the checkpoint, which it
+ * renames into place), and Pulumi then cannot load that stack at all ("failed to load checkpoint:
+ * EOF"). An empty sidecar holds nothing: removing it loses nothing. Removes the stack's empty
+ * sidecars in a `file://` backend (either layout, any project) and returns their paths.
+ */
+export function removeEmptyCheckpointSidecars(backendUrl: string, stack: string): string[] {
+  if (!backendUrl.startsWith("file://")) return [];
+  const root = path.join(backendUrl.slice("file://".length).replace(/^~(?=\/)/, process.env.HOME ?? "~"), ".pulumi", "stacks");
+  if (!fs.existsSync(root)) return [];
+  const dirs = [
+    root,
+    ...fs
+      .readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => path.join(root, d.name)),
+  ];
+  const removed: string[] = [];
+  for (const dir of dirs)
+    for (const f of [`${stack}.json.attrs`, `${stack}.json.gz.attrs`].map((n) => path.join(dir, n)))
+      if (fs.existsSync(f) && fs.statSync(f).size === 0) {
+        fs.rmSync(f);
+        removed.push(f);
+      }
+  return removed;
 }
 
 /** The workspace of pool slot 0, for backend-wide questions (every stack in the backend, the backend URL). */
