@@ -233,6 +233,9 @@ export async function startQueue(pool: Pool, tasks: TaskList, o: QueueOptions): 
   };
 }
 
+/** How long a pool may take to end after a failed result write before it is ended forcefully (WorkerPools.killStuck). */
+const STUCK_MS = 5_000;
+
 /** The worker pools (graphile-worker runners) of one queue instance: registered, replaced when one ends, stopped. */
 class WorkerPools {
   /** Pools that ended while the queue runs: their locks go and a pool starts in their place. */
@@ -244,6 +247,13 @@ class WorkerPools {
   private readonly runners = new Map<Runner, Promise<void>>();
   private readonly events = new EventEmitter();
   private stopping = false;
+  /** Each pool's runner, by the pool's id (a pool stuck in its shutdown is killed through it). */
+  private readonly runnerOf = new Map<string, Runner>();
+  private lastCreated?: string;
+  /** Job functions still executing, by pool id (job:start to job:complete). */
+  private readonly executing = new Map<string, number>();
+  /** Pools that reported a result they could not write, and when. */
+  private readonly fatal = new Map<string, number>();
 
   constructor(
     private readonly pool: Pool,
@@ -252,14 +262,24 @@ class WorkerPools {
     private readonly o: QueueOptions,
   ) {
     const replaced = "ends after its running jobs and will be replaced";
-    this.events.on("pool:create", ({ workerPool }: PoolEvent) => this.register(workerPool.id));
-    this.events.on("pool:fatalError", ({ workerPool, action }: PoolEvent & { action: string }) =>
-      o.log?.(`queue: a job's result could not be written (${action}); worker pool ${workerPool.id} ${replaced}`),
-    );
+    this.events.on("pool:create", ({ workerPool }: PoolEvent) => {
+      this.lastCreated = workerPool.id;
+      this.register(workerPool.id);
+    });
+    this.events.on("pool:fatalError", ({ workerPool, action }: PoolEvent & { action: string }) => {
+      if (!this.fatal.has(workerPool.id)) this.fatal.set(workerPool.id, Date.now());
+      o.log?.(`queue: a job's result could not be written (${action}); worker pool ${workerPool.id} ${replaced}`);
+    });
+    const count = (id: string, d: number) => this.executing.set(id, (this.executing.get(id) ?? 0) + d);
+    this.events.on("job:start", ({ worker }: WorkerEvent) => count(worker.workerPool.id, 1));
+    this.events.on("job:complete", ({ worker }: WorkerEvent) => count(worker.workerPool.id, -1));
     this.events.on("worker:fatalError", ({ worker }: WorkerEvent) =>
       o.log?.(`queue: worker ${worker.workerId} stopped; worker pool ${worker.workerPool.id} ${replaced}`),
     );
     this.events.on("pool:release", ({ workerPool }: PoolEvent) => {
+      this.fatal.delete(workerPool.id);
+      this.executing.delete(workerPool.id);
+      this.runnerOf.delete(workerPool.id);
       if (!this.stopping) this.ended.push(workerPool.id);
     });
   }
@@ -287,6 +307,7 @@ class WorkerPools {
       // Batched (at once): a result that cannot be written ends the pool instead of the process (above).
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
+    if (this.lastCreated) this.runnerOf.set(this.lastCreated, runner);
     // A runner whose pool ended stops itself: it leaves the list, and its end never rejects unhandled.
     this.runners.set(
       runner,
@@ -301,8 +322,31 @@ class WorkerPools {
     await Promise.all(this.registering.splice(0));
   }
 
+  /**
+   * A pool whose result write failed shuts down gracefully, but graphile-worker 0.17 can leave that
+   * shutdown waiting forever: with two results failing at once (two webhooks answered while the
+   * database was down) its batcher never settled the second, the pool never ended, its jobs stayed
+   * locked and its queue took no new job (test/engine/service-outage.test.ts, "webhook"). Called
+   * once the database answers again: a pool that reported such a failure STUCK_MS ago and runs no
+   * job function any more (job:start to job:complete; so no job can run twice) is ended forcefully
+   * (`runner.kill()`: its unsettled jobs are failed, to be tried again), and its end replaces it.
+   */
+  private killStuck(): void {
+    for (const [id, at] of this.fatal)
+      if (Date.now() - at >= STUCK_MS && !(this.executing.get(id) ?? 0)) {
+        const runner = this.runnerOf.get(id);
+        this.fatal.delete(id);
+        if (!runner) continue;
+        this.o.log?.(
+          `queue: worker pool ${id} has not ended ${STUCK_MS / 1000} s after its failed write, with no job running: ended forcefully`,
+        );
+        runner.kill("its shutdown after a failed result write did not end").catch(() => undefined);
+      }
+  }
+
   /** Unlocks the jobs of the pools that ended (none of their jobs runs any more) and starts one in place of each. */
   async replaceEnded(): Promise<void> {
+    this.killStuck();
     if (!this.ended.length) return;
     const ids = this.ended.splice(0);
     try {
