@@ -17,7 +17,11 @@ declare global {
 }
 
 export default async function globalSetup(): Promise<void> {
-  if (process.env.PENGUINMAILS_TEST_SECRETS === "passphrase" || process.env.PENGUINMAILS_SECRETS_PROVIDER) return;
+  // A key management URL of the operator's own shell is never the tests' (nor its Vault): replaced, or dropped for the passphrase.
+  if (process.env.PENGUINMAILS_TEST_SECRETS === "passphrase") {
+    delete process.env.PENGUINMAILS_SECRETS_PROVIDER;
+    return;
+  }
   const vault = await new VaultTransitSim({ token: crypto.randomBytes(16).toString("hex") }).start();
   globalThis.__penguinmailsVault = vault;
   Object.assign(process.env, vault.env(), { PENGUINMAILS_SECRETS_PROVIDER: VaultTransitSim.providerUrl("penguinmails-tests") });
