@@ -21,8 +21,8 @@ jest.setTimeout(120_000);
 function loaded(
   entry: string,
   args: string[],
-  o: { preload: boolean; serialize?: boolean },
-): { ts: boolean; tsNode: boolean; sessions: number; text?: string } {
+  o: { preload: boolean; serialize?: boolean; automation?: boolean },
+): { ts: boolean; tsNode: boolean; sessions: number; text?: string; automation: boolean } {
   const report = path.join(work, "report.js");
   fs.writeFileSync(
     report,
@@ -31,9 +31,10 @@ const { Session } = require("inspector");
 const connect = Session.prototype.connect;
 Session.prototype.connect = function () { sessions++; return connect.call(this); };
 const done = (text) => { const ks = Object.keys(require.cache);
-  process.stderr.write("REPORT " + JSON.stringify({ ts: ks.some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$|typescript@3\\.8\\.3/.test(k)), tsNode: ks.some((k) => /ts-node/.test(k)), sessions, text }) + "\\n");
+  process.stderr.write("REPORT " + JSON.stringify({ ts: ks.some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]typescript\\.js$|typescript@3\\.8\\.3/.test(k)), tsNode: ks.some((k) => /ts-node/.test(k)), sessions, text, automation: ks.some((k) => /automation[\\\\/]localWorkspace\\.js$/.test(k)) }) + "\\n");
   process.exit(0); };
 setTimeout(() => {
+  if (${o.automation ? "true" : "false"}) return done(typeof require(${JSON.stringify(SDK)}).automation.LocalWorkspace);
   if (!${o.serialize ? "true" : "false"}) return done();
   require(${JSON.stringify(path.join(SDK, "runtime", "closure", "serializeClosure"))}).serializeFunction(() => 6 * 7).then((f) => done(f.text), (e) => done("failed: " + e.message));
 }, 3000).unref();
@@ -54,10 +55,10 @@ describe("JavaScript-only runs of the SDK's entry points", () => {
   beforeAll(() => {
     fs.rmSync(work, { recursive: true, force: true });
     fs.mkdirSync(work, { recursive: true });
-    // A policy pack that only stays up: what the runner loaded before it is what counts.
+    // A policy pack that loads the SDK (as @pulumi/policy does) and stays up: what got loaded by then is what counts.
     fs.writeFileSync(path.join(work, "package.json"), JSON.stringify({ name: "pack", main: "pack.js" }));
     fs.writeFileSync(path.join(work, "tsconfig.json"), "{}");
-    fs.writeFileSync(path.join(work, "pack.js"), "setTimeout(() => {}, 20000);\n");
+    fs.writeFileSync(path.join(work, "pack.js"), 'require("@pulumi/pulumi");\nsetTimeout(() => {}, 20000);\n');
   });
 
   test("the policy-pack runner: TypeScript, ts-node and an inspector session at start without it, none of them with it", () => {
@@ -71,6 +72,13 @@ describe("JavaScript-only runs of the SDK's entry points", () => {
     const serialized = loaded(entry, ["127.0.0.1:1", work], { preload: true, serialize: true });
     expect(serialized).toMatchObject({ ts: true, sessions: 1 });
     expect(serialized.text).toMatch(/6 \* 7/);
+  });
+
+  test("the Automation API: not loaded by the runners with it, and the same module when something uses it", () => {
+    const entry = path.join(SDK, "cmd", "run-policy-pack", "index.js");
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: false })).toMatchObject({ automation: true });
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: true })).toMatchObject({ automation: false });
+    expect(loaded(entry, ["127.0.0.1:1", work], { preload: true, automation: true })).toMatchObject({ automation: true, text: "function" });
   });
 
   test("the program runner: OpenTelemetry's tracing SDK only when the run is traced", () => {

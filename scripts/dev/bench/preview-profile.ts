@@ -203,10 +203,11 @@ export async function previewProfile(
       projects.set(root, c);
       for (const stack of ["prof", c.upStack])
         await new Promise((r) =>
-          spawn("pulumi", ["stack", "select", "--create", stack], { cwd: c.dir, env: { ...process.env, ...c.env }, stdio: "ignore" }).on(
-            "close",
-            r,
-          ),
+          spawn("pulumi", ["stack", "select", "--create", stack, ...secretsProviderArgs()], {
+            cwd: c.dir,
+            env: { ...process.env, ...c.env },
+            stdio: "ignore",
+          }).on("close", r),
         );
     }
     const once = (v: ProfileVariant) => {
@@ -238,6 +239,12 @@ export async function previewProfile(
     await sim.stop();
     await cf.stop();
   }
+}
+
+/** `--secrets-provider` for a new stack when the bench runs with a key management URL (bench --secrets vault). */
+function secretsProviderArgs(): string[] {
+  const kms = process.env.PENGUINMAILS_SECRETS_PROVIDER;
+  return kms && kms !== "passphrase" ? ["--secrets-provider", kms] : [];
 }
 
 /** A checkout's way of running the engine: its engine environment, fleet command and a project folder in it. */

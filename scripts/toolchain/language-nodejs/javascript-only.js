@@ -31,6 +31,9 @@
 //    cmd/run/instrumentation.js would honour), that module's cache entry is a stand-in: `newSpan`
 //    gives the OpenTelemetry API's own span with no provider registered (what the real one gives
 //    then: a span that records nothing), and `start`/`stop` load the real module.
+// 5. @pulumi/pulumi's index loads its Automation API (LocalWorkspace, execa, the CLI download
+//    code; ~40 ms of CPU) in every process that loads the SDK, though a program or a policy pack
+//    never drives the CLI: its cache entry is a stand-in like the shim's in 2.
 // Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
@@ -79,31 +82,42 @@ if (cmd) {
     require.cache[tracing] = standIn;
   }
 
-  const shim = path.join(sdk, "typescript-shim.js");
-  if (fs.existsSync(shim) && !require.cache[shim]) {
-    let real;
-    const load = () => {
-      if (!real) {
-        delete require.cache[shim];
-        real = require(shim);
-      }
-      return real;
-    };
-    const standIn = new Module(shim, module);
-    standIn.filename = shim;
-    standIn.loaded = true;
-    standIn.exports = new Proxy(
-      {},
-      {
-        get: (_, k) => load()[k],
-        has: (_, k) => k in load(),
-        ownKeys: () => Reflect.ownKeys(load()),
-        getOwnPropertyDescriptor: (_, k) => {
-          const d = Reflect.getOwnPropertyDescriptor(load(), k);
-          return d && { ...d, configurable: true };
-        },
+  // 2. TypeScript, loaded on first use.
+  lazyModule(path.join(sdk, "typescript-shim.js"), false);
+  // 5. The Automation API, loaded on first use.
+  lazyModule(path.join(sdk, "automation", "index.js"), true);
+}
+
+/**
+ * Makes the cache entry of `file` a stand-in that loads the real module on first use (any property
+ * read), so a process that never uses it never loads it, and one that does gets the same module.
+ * `esModule`: the real module is compiled TypeScript (`exports.__esModule`), answered without
+ * loading it so that `__importStar(require(file))` keeps the stand-in itself.
+ */
+function lazyModule(file, esModule) {
+  if (!fs.existsSync(file) || require.cache[file]) return;
+  let real;
+  const load = () => {
+    if (!real) {
+      delete require.cache[file];
+      real = require(file);
+    }
+    return real;
+  };
+  const standIn = new Module(file, module);
+  standIn.filename = file;
+  standIn.loaded = true;
+  standIn.exports = new Proxy(
+    {},
+    {
+      get: (_, k) => (esModule && k === "__esModule" && !real ? true : load()[k]),
+      has: (_, k) => k in load(),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, k) => {
+        const d = Reflect.getOwnPropertyDescriptor(load(), k);
+        return d && { ...d, configurable: true };
       },
-    );
-    require.cache[shim] = standIn;
-  }
+    },
+  );
+  require.cache[file] = standIn;
 }
