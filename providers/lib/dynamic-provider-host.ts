@@ -82,17 +82,15 @@ function moduleFromString(text: string): { handler(): Provider } {
   return m.exports as { handler(): Provider };
 }
 
-const providers = new Map<string, Provider>();
-
-/** The resource's provider, loaded and configured once per process (the SDK's `getProvider`). */
-async function providerOf(props: Props, config: Props): Promise<Provider> {
+/** The resource's provider, loaded and configured once per service (the SDK's `getProvider`, once per process). */
+async function providerOf(props: Props, state: HostState): Promise<Provider> {
   const text = String(props[PROVIDER_KEY]);
+  const { config, providers, project } = state;
   let p = providers.get(text);
   if (!p) {
     p = moduleFromString(text).handler();
     providers.set(text, p);
     if (p.configure) {
-      const project = process.env.PULUMI_NODEJS_PROJECT || "project"; // runtime/state.js's default
       const get = (key: string) => config[key.includes(":") ? key : `${project}:${key}`];
       const require = (key: string) => {
         const v = get(key);
@@ -155,15 +153,31 @@ function writing(fn: (req: Message) => Promise<unknown>) {
 const unimplemented = (what: string) => (_call: unknown, callback: Callback) =>
   callback({ code: grpc.status.UNIMPLEMENTED, details: `${what} is not implemented by the dynamic provider` }, undefined);
 
-/** The provider's config, as Configure last gave it. */
+/** One service's state: the config Configure last gave, and the providers loaded so far. */
 interface HostState {
   config: Props;
+  providers: Map<string, Provider>;
+  /** Bare config keys are read in this project's namespace. */
+  project: string;
 }
 
-/** The ResourceProvider service, one per process. */
-export function resourceProviderService(): Record<string, unknown> {
-  const state: HostState = { config: {} };
-  return { ...configuring(state), ...reading(state), ...changing(state), ...fixedAnswers() };
+export interface ServiceOptions {
+  /** The project whose namespace bare config keys are in (default PULUMI_NODEJS_PROJECT, which the engine sets, or the SDK's "project"). */
+  project?: string;
+  /**
+   * Served to an engine that attaches to it (PULUMI_DEBUG_PROVIDERS) instead of one that started
+   * this process: the engine then calls Attach, which must succeed (the SDK's host, never attached
+   * to, answers it as unimplemented).
+   */
+  attached?: boolean;
+}
+
+/** The ResourceProvider service: one per process, or one per engine run when attached to. */
+export function resourceProviderService(o: ServiceOptions = {}): Record<string, unknown> {
+  const project = o.project ?? (process.env.PULUMI_NODEJS_PROJECT || "project"); // runtime/state.js's default
+  const state: HostState = { config: {}, providers: new Map(), project };
+  const attach = o.attached ? { attach: (_call: unknown, callback: Callback) => callback(undefined, new emptyproto.Empty()) } : {};
+  return { ...configuring(state), ...reading(state), ...changing(state), ...fixedAnswers(), ...attach };
 }
 
 /** Cancel, Configure and the config checks the SDK's host does not implement either. */
@@ -193,7 +207,7 @@ function reading(state: HostState): Record<string, unknown> {
     check: handled(async (req) => {
       const olds = (req.getOlds() as Message).toJavaScript();
       const news = (req.getNews() as Message).toJavaScript();
-      const p = await providerOf(news[PROVIDER_KEY] === UNKNOWN ? olds : news, state.config);
+      const p = await providerOf(news[PROVIDER_KEY] === UNKNOWN ? olds : news, state);
       const result = p.check ? await p.check(olds, news) : {};
       const inputs = result.inputs ?? news;
       inputs[PROVIDER_KEY] = news[PROVIDER_KEY];
@@ -205,7 +219,7 @@ function reading(state: HostState): Record<string, unknown> {
     diff: handled(async (req) => {
       const olds = (req.getOlds() as Message).toJavaScript();
       const news = (req.getNews() as Message).toJavaScript();
-      const p = await providerOf(news[PROVIDER_KEY] === UNKNOWN ? olds : news, state.config);
+      const p = await providerOf(news[PROVIDER_KEY] === UNKNOWN ? olds : news, state);
       const resp = new provproto.DiffResponse();
       if (p.diff) {
         const result = await p.diff(String(req.getId()), olds, news);
@@ -222,7 +236,7 @@ function reading(state: HostState): Record<string, unknown> {
       let props = (req.getProperties() as Message | undefined)?.toJavaScript() ?? {};
       const inputs = req.getInputs() as Message | undefined;
       if (!Object.keys(props).length && inputs) props = inputs.toJavaScript();
-      const p = await providerOf(props, state.config);
+      const p = await providerOf(props, state);
       const resp = new provproto.ReadResponse();
       if (!p.read) {
         resp.setId(id);
@@ -250,7 +264,7 @@ function changing(state: HostState): Record<string, unknown> {
   return {
     create: writing(async (req) => {
       const props = (req.getProperties() as Message).toJavaScript();
-      const result = await (await providerOf(props, state.config)).create(props);
+      const result = await (await providerOf(props, state)).create(props);
       const resp = new provproto.CreateResponse();
       resp.setId(result.id);
       resp.setProperties(struct(withProvider(result.outs, props)));
@@ -259,7 +273,7 @@ function changing(state: HostState): Record<string, unknown> {
     update: writing(async (req) => {
       const olds = (req.getOlds() as Message).toJavaScript();
       const news = (req.getNews() as Message).toJavaScript();
-      const p = await providerOf(news, state.config);
+      const p = await providerOf(news, state);
       const result = (p.update ? await p.update(String(req.getId()), olds, news) : undefined) ?? {};
       const resp = new provproto.UpdateResponse();
       resp.setProperties(struct(withProvider(result.outs, news)));
@@ -267,7 +281,7 @@ function changing(state: HostState): Record<string, unknown> {
     }),
     delete: handled(async (req) => {
       const props = (req.getProperties() as Message).toJavaScript();
-      const p = await providerOf(props, state.config);
+      const p = await providerOf(props, state);
       if (p.delete) await p.delete(String(req.getId()), props);
       return new emptyproto.Empty();
     }),
@@ -296,18 +310,29 @@ function fixedAnswers(): Record<string, unknown> {
   };
 }
 
+/** A served ResourceProvider: its loopback port, and how to stop it. */
+export interface ServedProviders {
+  port: number;
+  stop(): void;
+}
+
+/** Serves the dynamic providers on a loopback port. */
+export async function serveProviders(o: ServiceOptions = {}): Promise<ServedProviders> {
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(provrpc.ResourceProviderService, resourceProviderService(o) as never);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, stop: () => server.forceShutdown() };
+}
+
 /** Serves the provider on a loopback port and prints it (the engine reads it from stdout). */
 export async function main(args: string[]): Promise<void> {
   if (!args.length) {
     console.error("fatal: Missing <engine> address");
     process.exit(-1);
   }
-  const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(provrpc.ResourceProviderService, resourceProviderService() as never);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  fs.writeSync(1, `${port}\n`);
+  fs.writeSync(1, `${(await serveProviders()).port}\n`);
 }
 
 if (require.main === module) {

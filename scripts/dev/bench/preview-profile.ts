@@ -50,6 +50,8 @@ export interface ProfileVariant {
   op?: "preview" | "up";
   /** The variant this one is compared with (its name): ratios are printed for each such pair. */
   against?: string;
+  /** `inline` only: false starts a dynamic-provider process per preview, as before in-process providers (scripts/lib/stacks/in-process-providers.ts). */
+  providersInProcess?: boolean;
 }
 
 /** The variants the bench compares: Node's module compile cache off (as before) and on (engineEnv's default). */
@@ -67,6 +69,8 @@ export const INLINE_VARIANTS: ProfileVariant[] = [
   { name: "pulumi preview by hand", env: { NODE_COMPILE_CACHE: "" } },
   { name: "fleet preview, CLI program", env: {}, path: "fleet" },
   { name: "fleet preview, inline", env: {}, path: "inline", against: "fleet preview, CLI program" },
+  { name: "fleet preview, inline, provider process", env: {}, path: "inline", providersInProcess: false },
+  { name: "fleet preview, inline, providers in process", env: {}, path: "inline", against: "fleet preview, inline, provider process" },
   { name: "fleet up no change, CLI program", env: {}, path: "fleet", op: "up" },
   { name: "fleet up no change, inline", env: {}, path: "inline", op: "up", against: "fleet up no change, CLI program" },
 ];
@@ -213,7 +217,7 @@ export async function previewProfile(
     const once = (v: ProfileVariant) => {
       const root = v.root ?? projectRoot;
       const c = projects.get(root)!;
-      return sampledPreview(v.path ?? "cli", v.op ?? "preview", {
+      return sampledPreview(v.path ?? "cli", v.op ?? "preview", v.providersInProcess, {
         ...c,
         pack: path.join(root, "policies"),
         otherRoots: [...projects.keys()].filter((r) => r !== root),
@@ -299,7 +303,12 @@ interface PreviewTarget extends Checkout {
  * Automation API's CLI and everything under it; with `inline` also the engine worker, counted
  * from before the run); this process's own share (reading the engine's events) is not counted.
  */
-async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "up", t: PreviewTarget): Promise<ProfileResult> {
+async function sampledPreview(
+  how: "cli" | "fleet" | "inline",
+  op: "preview" | "up",
+  providersInProcess: boolean | undefined,
+  t: PreviewTarget,
+): Promise<ProfileResult> {
   const stack = op === "up" ? t.upStack : "prof";
   if (how === "cli") {
     const args = op === "up" ? ["up", "--yes", "--skip-preview"] : ["preview"];
@@ -318,7 +327,8 @@ async function sampledPreview(how: "cli" | "fleet" | "inline", op: "preview" | "
   try {
     const run = op === "up" ? t.fleetUp : t.fleetPreview;
     const o = { project: t.fleetProject(t.dir), concurrency: 1, policyPacks: [t.pack], localBackend: t.backend, homeTag: "bench-profile" };
-    const done = run({ ...o, ...(how === "inline" ? { inline: true } : {}) }, [stack]).then((r) => {
+    const inline = how === "inline" ? { inline: true, ...(providersInProcess === false ? { providersInProcess } : {}) } : {};
+    const done = run({ ...o, ...inline }, [stack]).then((r) => {
       if (r[0]?.status !== "ok") throw new Error(`fleet ${op} of ${stack} in ${t.dir}: ${JSON.stringify(r[0])}`);
     });
     // Not counted: another checkout's warm engine worker, also under this process.

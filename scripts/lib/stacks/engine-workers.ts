@@ -30,7 +30,7 @@ export interface WorkerJob {
   tenant: string;
   slot: number;
   op: "preview" | "up";
-  options: Pick<TenantRunOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag">;
+  options: Pick<TenantRunOptions, "project" | "policyPacks" | "refresh" | "localBackend" | "homeTag" | "providersInProcess">;
   /** Resource types whose step events (resourcePreEvent, resOutputsEvent) the worker sends back as they happen. */
   events?: string[];
 }
@@ -194,7 +194,14 @@ export function changeInWorker(
     tenant,
     slot,
     op,
-    options: { project: o.project, policyPacks: o.policyPacks, refresh: o.refresh, localBackend: o.localBackend, homeTag: o.homeTag },
+    options: {
+      project: o.project,
+      policyPacks: o.policyPacks,
+      refresh: o.refresh,
+      localBackend: o.localBackend,
+      homeTag: o.homeTag,
+      providersInProcess: o.providersInProcess,
+    },
     ...(stream ? { events: stream.types } : {}),
   };
   const worker = w;

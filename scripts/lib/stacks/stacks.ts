@@ -15,6 +15,7 @@ import { devDir, workspaceOptions } from "../engine/pulumi-env";
 import { FleetProject } from "./tenants";
 import { tenantCredentialEnv } from "./credentials";
 import { tenantProgram, withProgramEnv } from "./inline";
+import { withInProcessProviders } from "./in-process-providers";
 
 export interface FleetEngineOptions {
   /** Backend folder under .pulumi-dev/backends when PULUMI_BACKEND_URL is not set (default "default"). */
@@ -26,6 +27,11 @@ export interface FleetEngineOptions {
    * run; one tenant at a time per process. The fleet commands give it to their engine workers.
    */
   inline?: boolean;
+  /**
+   * With `inline`, serve the run's dynamic providers in this process too (./in-process-providers.ts);
+   * changeTenant asks it for previews.
+   */
+  providersInProcess?: boolean;
 }
 
 /** The tenant's stack; `create` makes it when missing (preview and up of a new tenant), otherwise a missing stack is an error. */
@@ -68,7 +74,8 @@ export async function onTenantStack<T>(
   useTenantCredentials(p, tenant, ws);
   // Inline: the stack's operations run the program through this view's `program` (Stack.preview/up read it).
   const programmed: PropertyDescriptorMap = o.inline ? { program: { value: tenantProgram(p) } } : {};
-  const run = (s: Stack) => (o.inline ? withProgramEnv(tenant, { ...ws.envVars }, p.root, () => op(s)) : op(s));
+  const engine = (s: Stack) => (o.providersInProcess ? withInProcessProviders(ws.envVars, p.root, () => op(s)) : op(s));
+  const run = (s: Stack) => (o.inline ? withProgramEnv(tenant, { ...ws.envVars }, p.root, () => engine(s)) : op(s));
   const unselected: LocalWorkspace = Object.create(ws, { selectStack: { value: async () => undefined }, ...programmed });
   try {
     return await run(await Stack.select(tenant, unselected));

@@ -48,7 +48,9 @@ export async function changeTenant(
     onEvent?.(e);
   };
   try {
-    await onTenantStack(o.project, tenant, slot, o, async (stack) => {
+    // A preview inline also has its dynamic providers in this process (./in-process-providers.ts); an up keeps its provider process.
+    const engine = { ...o, providersInProcess: o.inline === true && op === "preview" && o.providersInProcess !== false };
+    await onTenantStack(o.project, tenant, slot, engine, async (stack) => {
       const refresh = op === "up" && o.refresh === true;
       const run = { policyPacks: o.policyPacks, onEvent: events, ...(refresh ? { refresh: true } : {}) };
       // The change is the events'; an up's result (outputs, history) would cost three more CLI runs.
