@@ -92,6 +92,12 @@ maybe("backups and disaster recovery", () => {
   let sim: HostwindsSim;
   let cf: CloudflareSim;
   let hosts: SshHostSim;
+  /** The commands run on the server at `ip`, from the `since`-th command the hosts saw. */
+  const commandsOn = (ip: string, since = 0) =>
+    hosts.execs
+      .slice(since)
+      .filter((e) => e.ip === ip)
+      .map((e) => e.command);
   let target: RestBackupTarget;
   const dir = workDirFor(`backup-${process.pid}`);
   const write = (file: string, content: string) => {
@@ -214,9 +220,9 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
     expect(systemd.active).toContain("penguinmails-backup.timer");
     expect(fs.existsSync(path.join(devDir, "backup-targets", `backup-${process.pid}`, "acme/mx1/config"))).toBe(true);
     // The backup step ran before MailU's files and containers.
-    const cmds = hosts.execs
-      .filter((e) => e.ip === firstIp)
-      .map((e) => (e.command.includes("restic") ? "backup" : e.command.includes("up -d --remove-orphans") ? "mailu" : "other"));
+    const cmds = commandsOn(firstIp).map((c) =>
+      c.includes("restic") ? "backup" : c.includes("up -d --remove-orphans") ? "mailu" : "other",
+    );
     expect(cmds.indexOf("backup")).toBeLessThan(cmds.indexOf("mailu"));
     const state = readAll(path.join(devDir, "backends", BACKEND));
     for (const secret of [backup.access!.password, target.password]) {
@@ -259,10 +265,7 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
       expect(hosts.file(ip, "/root/only-on-the-old-disk")).toBeUndefined();
       for (const [f, content] of Object.entries(messages)) expect(hosts.file(ip, `${mailbox("carol")}/${f}`)).toBe(content);
       expect(hosts.file(ip, dkimKey("carol"))).toBe(dkim);
-      const cmds = hosts.execs
-        .slice(execs)
-        .filter((e) => e.ip === ip)
-        .map((e) => e.command);
+      const cmds = commandsOn(ip, execs);
       expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
       // Nothing bought or released for carol: the ledger shows the reinstall of that server only.
       expect(ledgerOf("carol", ledger)).toEqual([["server", "reinstalled", before.servers[0].serviceId]]);
@@ -312,7 +315,7 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
       const spf = cf.records(ZONE).find((x) => x.type === "TXT" && x.name === ZONE)!.content;
       for (const x of after.sendingIps) expect(spf).toContain(`ip4:${x}`);
       // The restore happened before MailU's containers started.
-      const cmds = hosts.execs.filter((e) => e.ip === ip).map((e) => e.command);
+      const cmds = commandsOn(ip);
       expect(cmds.findIndex((c) => c.includes("restic"))).toBeLessThan(cmds.findIndex((c) => c.includes("up -d --remove-orphans")));
       // Backups go on from the new server into the same repository; retention keeps one snapshot a day (keepDaily).
       // Debian 13's restic (0.18) also keeps the oldest snapshot while fewer days than keepDaily exist
@@ -386,10 +389,7 @@ sqlite3 /mailu/data/main.db "create table user (email text primary key); insert 
       for (const [f, content] of Object.entries(messages)) expect(hosts.file(ip, `${mailbox("carol")}/${f}`)).toBe(content);
       expect(hosts.file(ip, dkimKey("carol"))).toBe(carolDkim);
       // The backup before the reinstall, then the restore, then MailU's containers.
-      const cmds = hosts.execs
-        .slice(execs)
-        .filter((e) => e.ip === ip)
-        .map((e) => e.command);
+      const cmds = commandsOn(ip, execs);
       const backup = cmds.findIndex((c) => c.includes("backing up MailU's data"));
       const restore = cmds.findIndex((c) => c.includes("restoring the newest"));
       expect(backup).toBeGreaterThanOrEqual(0);
