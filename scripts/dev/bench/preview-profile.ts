@@ -21,6 +21,7 @@ import { HostwindsSim } from "../standins/hostwinds";
 import { CloudflareSim } from "../standins/cloudflare";
 import { fleetPreview, fleetUp } from "../../cli/fleet/commands";
 import { fleetProject } from "../../lib/stacks/tenants";
+import { engineWorkerPids } from "../../lib/stacks/engine-workers";
 
 const KEY = "bench-profile-key-0123456789";
 const CF_TOKEN = "bench-profile-cf-0123456789";
@@ -220,7 +221,7 @@ export async function previewProfile(
       return sampledPreview(v.path ?? "cli", v.op ?? "preview", v.providersInProcess, {
         ...c,
         pack: path.join(root, "policies"),
-        otherRoots: [...projects.keys()].filter((r) => r !== root),
+        otherWorkers: () => [...projects].filter(([r]) => r !== root).flatMap(([, o]) => o.workerPids()),
         env: { ...c.env, ...providerEnv, ...v.env },
       });
     };
@@ -262,6 +263,8 @@ interface Checkout {
   fleetProject: typeof fleetProject;
   /** The tenant this checkout's `up`s apply: profup here, profupold in an older checkout. */
   upStack: string;
+  /** The pids of this checkout's engine workers (its own engine-workers module's). */
+  workerPids: () => number[];
 }
 
 function checkout(root: string, backend: string): Checkout {
@@ -276,6 +279,9 @@ function checkout(root: string, backend: string): Checkout {
     fleetUp: typeof fleetUp;
   };
   const tenants = (root === projectRoot ? { fleetProject } : require(dist("lib/stacks/tenants"))) as { fleetProject: typeof fleetProject };
+  const workers = (root === projectRoot ? { engineWorkerPids } : require(dist("lib/stacks/engine-workers"))) as {
+    engineWorkerPids: typeof engineWorkerPids;
+  };
   return {
     dir: path.join(root, ".pulumi-dev", "work", "bench-profile"),
     backend,
@@ -285,13 +291,14 @@ function checkout(root: string, backend: string): Checkout {
     fleetUp: fleet.fleetUp,
     fleetProject: tenants.fleetProject,
     upStack: root === projectRoot ? "profup" : "profupold",
+    workerPids: () => workers.engineWorkerPids(),
   };
 }
 
 interface PreviewTarget extends Checkout {
   pack: string;
-  /** The other checkouts compared (their processes are not this run's). */
-  otherRoots: string[];
+  /** The other checkouts' engine workers: their process trees are not this run's. */
+  otherWorkers: () => number[];
   env: Record<string, string>;
 }
 
@@ -332,21 +339,22 @@ async function sampledPreview(
       if (r[0]?.status !== "ok") throw new Error(`fleet ${op} of ${stack} in ${t.dir}: ${JSON.stringify(r[0])}`);
     });
     // Not counted: another checkout's warm engine worker, also under this process.
-    return await sampledTree(process.pid, done, false, { skip: (args) => t.otherRoots.some((r) => args.includes(r + "/")) });
+    return await sampledTree(process.pid, done, false, { exclude: t.otherWorkers });
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
     Object.assign(process.env, env);
   }
 }
 
-/** The processes under `root` now (with `root` itself when `withRoot`). */
-function treeOf(root: number, withRoot: boolean): Set<number> {
+/** The processes under `root` now (with `root` itself when `withRoot`), leaving out the trees of `exclude`. */
+function treeOf(root: number, withRoot: boolean, exclude: number[] = []): Set<number> {
   const parent = children();
   const tree = new Set([root]);
+  const out = new Set(exclude);
   for (let grew = true; grew;) {
     grew = false;
     for (const [pid, pp] of parent)
-      if (tree.has(pp) && !tree.has(pid)) {
+      if (tree.has(pp) && !tree.has(pid) && !out.has(pid)) {
         tree.add(pid);
         grew = true;
       }
@@ -372,13 +380,13 @@ async function sampledTree(
   root: number,
   done: Promise<void>,
   withRoot = true,
-  o: { skip?: (args: string) => boolean } = {},
+  o: { exclude?: () => number[] } = {},
 ): Promise<ProfileResult> {
   {
     const cpu = new Map<number, { args: string; ticks: number }>();
     // A process already running (a warm engine worker) counts from now: its ticks so far are subtracted.
     const base = new Map<number, number>();
-    for (const pid of treeOf(root, withRoot)) base.set(pid, ticksOf(pid)?.ticks ?? 0);
+    for (const pid of treeOf(root, withRoot, o.exclude?.())) base.set(pid, ticksOf(pid)?.ticks ?? 0);
     const t0 = Date.now();
     let running = true;
     let failure: unknown;
@@ -387,11 +395,10 @@ async function sampledTree(
       (e) => ((failure = e), (running = false)),
     );
     const sample = () => {
-      for (const pid of treeOf(root, withRoot)) {
+      for (const pid of treeOf(root, withRoot, o.exclude?.())) {
         const got = ticksOf(pid);
         // The latest command line: a child sampled between fork and exec still shows its parent's.
-        if (got && !o.skip?.(got.args))
-          cpu.set(pid, { args: got.args || cpu.get(pid)?.args || "", ticks: got.ticks - (base.get(pid) ?? 0) });
+        if (got) cpu.set(pid, { args: got.args || cpu.get(pid)?.args || "", ticks: got.ticks - (base.get(pid) ?? 0) });
       }
     };
     while (running) {
