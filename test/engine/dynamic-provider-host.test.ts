@@ -7,7 +7,9 @@
  * resource through the project's host.
  */
 import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
+import { engineEnv } from "../../scripts/lib/engine/pulumi-env";
 import * as grpc from "@grpc/grpc-js";
 import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
@@ -175,5 +177,24 @@ describe("the project's dynamic-provider host", () => {
     const got = (await ask(ours.client, "create", r)) as { ok: { propertiesMap: unknown } };
     expect(JSON.stringify(got.ok)).toContain("s3cret-config");
     expect(JSON.stringify(got.ok)).toContain('"other",{"numberValue":7');
+  });
+
+  test("the toolchain's shim starts the project's host, or the SDK's with PENGUINMAILS_SDK_DYNAMIC_PROVIDER=1", async () => {
+    const env = engineEnv();
+    const shim = path.join(env.PATH.split(":")[0], "pulumi-resource-pulumi-nodejs");
+    const started = async (extra: Record<string, string>) => {
+      const p = spawn(shim, ["127.0.0.1:1"], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env, ...extra } });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          p.stdout!.once("data", () => resolve());
+          p.once("exit", (code) => reject(new Error(`the shim exited ${code} before printing its port`)));
+        });
+        return fs.readFileSync(`/proc/${p.pid}/cmdline`, "utf8").split("\0").join(" ");
+      } finally {
+        p.kill();
+      }
+    };
+    expect(await started({})).toMatch(/dist\/providers\/lib\/dynamic-provider-host\.js/);
+    expect(await started({ PENGUINMAILS_SDK_DYNAMIC_PROVIDER: "1" })).toMatch(/@pulumi\/pulumi\/cmd\/dynamic-provider\/index\.js/);
   });
 });
