@@ -68,14 +68,18 @@ const { version } = sdkRequire("./version") as { version: string };
 
 const unwrapSecret = (v: unknown) => (v && typeof v === "object" && (v as Props)[SIG_KEY] === SECRET_SIG ? (v as Props).value : v);
 
-/** A `__provider` text loaded as a module in the working folder, as require-from-string does. */
+/**
+ * A `__provider` text loaded as a module in the working folder, as require-from-string does. It has
+ * no parent module: a parent keeps its children, and in an engine worker (scripts/lib/stacks/
+ * in-process-providers.ts) each run's provider modules would then stay reachable from this one.
+ */
 function moduleFromString(text: string): { handler(): Provider } {
   const filename = path.join(process.cwd(), "__dynamic_provider__.js");
   const Module = require("module") as {
     new (id: string, parent?: unknown): NodeModule & { _compile(c: string, f: string): void };
     _nodeModulePaths(d: string): string[];
   };
-  const m = new Module(filename, module);
+  const m = new Module(filename);
   m.filename = filename;
   m.paths = Module._nodeModulePaths(path.dirname(filename));
   m._compile(text, filename);

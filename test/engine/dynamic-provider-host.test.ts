@@ -6,7 +6,7 @@
  * ErrorResourceInitFailed). The SDK's host is the judge; the engine tests then run every dynamic
  * resource through the project's host.
  */
-import { ChildProcess, spawn } from "child_process";
+import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { engineEnv } from "../../scripts/lib/engine/pulumi-env";
@@ -196,5 +196,46 @@ describe("the project's dynamic-provider host", () => {
     };
     expect(await started({})).toMatch(/dist\/providers\/lib\/dynamic-provider-host\.js/);
     expect(await started({ PENGUINMAILS_SDK_DYNAMIC_PROVIDER: "1" })).toMatch(/@pulumi\/pulumi\/cmd\/dynamic-provider\/index\.js/);
+  });
+
+  test("served in a long-lived process, a run's provider modules are not kept by the host after the run", () => {
+    // In plain Node (Node's own module cache): three runs, each a new service that loads a provider
+    // through a `__provider` text; after each, the run's modules are forgotten as an engine worker
+    // forgets them. The host module must not hold the runs' `__provider` modules as its children (a
+    // worker's heap grew ~0.6 MiB a tenant that way), and the first run's provider object must be
+    // collectable.
+    const host = path.join(ROOT, "dist", "providers", "lib", "dynamic-provider-host.js");
+    const forget = path.join(ROOT, "dist", "scripts", "lib", "stacks", "in-process-providers.js");
+    const script = `
+const grpc = require(require.resolve("@grpc/grpc-js", { paths: [require.resolve("@pulumi/pulumi/package.json")] }));
+const provrpc = require("@pulumi/pulumi/proto/provider_grpc_pb");
+const provproto = require("@pulumi/pulumi/proto/provider_pb");
+const structproto = require("google-protobuf/google/protobuf/struct_pb");
+const { serveProviders } = require(${JSON.stringify(host)});
+const { forgetProviderModules } = require(${JSON.stringify(forget)});
+const text = 'exports.handler = () => { const p = { check: async (o, n) => ({ inputs: n }) }; globalThis.__refs.push(new WeakRef(p)); return p; };';
+globalThis.__refs = [];
+(async () => {
+  for (let i = 0; i < 3; i++) {
+    const served = await serveProviders({ attached: true });
+    const client = new provrpc.ResourceProviderClient("127.0.0.1:" + served.port, grpc.credentials.createInsecure());
+    const r = new provproto.CheckRequest();
+    r.setOlds(structproto.Struct.fromJavaScript({}));
+    r.setNews(structproto.Struct.fromJavaScript({ __provider: text, n: i }));
+    await new Promise((res, rej) => client.check(r, (e) => (e ? rej(e) : res())));
+    client.close();
+    served.stop();
+    forgetProviderModules(${JSON.stringify(ROOT)});
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  global.gc(); global.gc();
+  const children = require.cache[${JSON.stringify(host)}].children.filter((c) => /__dynamic_provider__/.test(c.id)).length;
+  process.stdout.write(JSON.stringify({ children, firstCollected: globalThis.__refs[0].deref() === undefined, runs: globalThis.__refs.length }));
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+    const r = spawnSync(process.execPath, ["--expose-gc", "-e", script], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({ children: 0, firstCollected: true, runs: 3 });
   });
 });
