@@ -117,4 +117,51 @@ describe("the job queue on Postgres", () => {
     release.get("next")!();
     await waitUntil("the next job to be done", async () => (await lockedBy("next")) === undefined);
   });
+
+  test("the database gone while two jobs run and both finish at once: both result writes fail, the pool ends (forcefully if its shutdown hangs), both jobs run again and both queues are free", async () => {
+    // graphile-worker 0.17's pool shutdown once never ended after two failed result writes at once
+    // (found as a hang in the service-outage test); WorkerPools.killStuck ends such a pool. This
+    // does not bring that hang about (it passed 3 runs of 3 with killStuck disabled): it holds the
+    // outcome either way, two writes lost at once and each job run again, nothing left locked.
+    queue = await startQueue(pool, tasks, { concurrency: 2, deadAfterMs: 1500, pollIntervalMs: 200, log: (l) => log.push(l) });
+    const add = async (name: string, q: string) => {
+      const c = await pool.connect();
+      try {
+        await enqueue(c, "hold", { name }, { queue: q, key: name });
+      } finally {
+        c.release();
+      }
+    };
+    await add("pair-1", "tenant-c");
+    await add("pair-2", "tenant-d");
+    await waitUntil("both jobs to start", () => runs.get("pair-1") === 1 && runs.get("pair-2") === 1);
+    const first = (await lockedBy("pair-1")).locked_by;
+    expect((await lockedBy("pair-2")).locked_by).toBe(first);
+    await pg.halt();
+    // Both results at once, neither can be written.
+    release.get("pair-1")!();
+    release.get("pair-2")!();
+    await waitUntil("the pool to report a failed write", () => log.some((l) => l.includes(`worker pool ${first} ends`)));
+    await pg.resume();
+    await waitUntil("both jobs to run again", () => runs.get("pair-1") === 2 && runs.get("pair-2") === 2);
+    for (const name of ["pair-1", "pair-2"]) expect((await lockedBy(name)).locked_by).not.toBe(first);
+    release.get("pair-1")!();
+    release.get("pair-2")!();
+    await waitUntil(
+      "both jobs to be done",
+      async () => (await lockedBy("pair-1")) === undefined && (await lockedBy("pair-2")) === undefined,
+    );
+    expect(runs.get("pair-1")).toBe(2);
+    expect(runs.get("pair-2")).toBe(2);
+    // Both tenants' queues are free.
+    await add("after-c", "tenant-c");
+    await add("after-d", "tenant-d");
+    await waitUntil("the next jobs", () => runs.get("after-c") === 1 && runs.get("after-d") === 1);
+    release.get("after-c")!();
+    release.get("after-d")!();
+    await waitUntil(
+      "the next jobs to be done",
+      async () => (await lockedBy("after-c")) === undefined && (await lockedBy("after-d")) === undefined,
+    );
+  });
 });
