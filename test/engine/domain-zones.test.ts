@@ -8,7 +8,6 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { localStack, programDir, projectRoot, workDirFor } from "../../scripts/lib/engine/pulumi-env";
@@ -26,7 +25,10 @@ const git = (...args: string[]) => execFileSync("git", args, { cwd: projectRoot,
 
 /**
  * The program as it was before domains had zones of their own (the parent of the commit that
- * added providers/model/zones.ts), compiled in a worktree of its own outside the project. Its
+ * added providers/model/zones.ts), compiled in a worktree of its own in this checkout's ignored
+ * .pulumi-dev/before-trees/ (it was in the machine's temporary folder, shared by every checkout,
+ * and its node_modules link then pointed into whichever checkout built it first, even once that
+ * checkout was deleted: "Cannot find module '@pulumi/pulumi'" in every later clone). Its
  * program is the old one; the dynamic providers it registers load this project's dist/providers
  * (lazy-provider.ts resolves them from @pulumi/pulumi, which the worktree links here), so what
  * differs is what the program declares: each record's zone, name and content.
@@ -34,7 +36,7 @@ const git = (...args: string[]) => execFileSync("git", args, { cwd: projectRoot,
 function programBefore(file = "providers/model/zones.ts"): string {
   const added = git("log", "--diff-filter=A", "--format=%H", "--", file).split("\n").pop()!;
   const base = git("rev-parse", `${added}^`);
-  const tree = path.join(os.tmpdir(), `penguinmails-before-${path.basename(file, ".ts")}-${base.slice(0, 12)}`);
+  const tree = path.join(projectRoot, ".pulumi-dev", "before-trees", `${path.basename(file, ".ts")}-${base.slice(0, 12)}`);
   if (!fs.existsSync(path.join(tree, "dist", "stacks", "index.js"))) {
     fs.rmSync(tree, { recursive: true, force: true });
     git("worktree", "prune");
