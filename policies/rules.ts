@@ -7,10 +7,13 @@
 import { BillingCycle, PriceBook, monthlyCost } from "../providers/model/pricing";
 import { DEFAULT_TIER_LIMITS, Tier, TierLimits } from "../providers/model/tiers";
 
-// The resources' type tokens, as their own modules declare them.
-import { INSTANCE_TYPE as INSTANCE, SECONDARY_IP_TYPE as SECONDARY_IP } from "../providers/hostwinds";
-import { TENANT_PLAN_TYPE as TENANT_PLAN } from "../providers/tenant";
-import { DNS_RECORD_TYPE as DNS_RECORD } from "../providers/cloudflare";
+// The resources' type tokens, from the model (the pack loads no resource class, nor @pulumi/pulumi's runtime).
+import {
+  DNS_RECORD_TYPE as DNS_RECORD,
+  INSTANCE_TYPE as INSTANCE,
+  SECONDARY_IP_TYPE as SECONDARY_IP,
+  TENANT_PLAN_TYPE as TENANT_PLAN,
+} from "../providers/model/resource-types";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 export { DNS_RECORD, INSTANCE, SECONDARY_IP, TENANT_PLAN };
 

@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "../lib/dynamic-resource";
 
-export const DNS_RECORD_TYPE = "pulumi-nodejs:dynamic/cloudflare:DnsRecord";
+export { DNS_RECORD_TYPE } from "../model/resource-types";
 
 export interface DnsRecordArgs {
   zone: pulumi.Input<string>;

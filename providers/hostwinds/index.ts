@@ -18,9 +18,7 @@ import type { BillingCycle } from "../model/pricing";
 
 export type { BillingCycle } from "../model/pricing";
 
-export const INSTANCE_TYPE = "pulumi-nodejs:dynamic/hostwinds:Instance";
-export const SECONDARY_IP_TYPE = "pulumi-nodejs:dynamic/hostwinds:SecondaryIp";
-export const OS_IMAGE_TYPE = "pulumi-nodejs:dynamic/hostwinds:OsImage";
+export { INSTANCE_TYPE, OS_IMAGE_TYPE, SECONDARY_IP_TYPE } from "../model/resource-types";
 
 export interface InstanceArgs {
   /** The tenant the server belongs to; part of its owner, whose hash is its name in Hostwinds (inputs.ts). */

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DynamicResource } from "../lib/dynamic-resource";
 import type { Tier } from "../model/tiers";
 
-export const TENANT_PLAN_TYPE = "pulumi-nodejs:dynamic/penguinmails:TenantPlan";
+export { TENANT_PLAN_TYPE } from "../model/resource-types";
 
 export interface TenantPlanArgs {
   tenant: pulumi.Input<string>;

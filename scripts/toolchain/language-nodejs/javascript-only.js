@@ -34,6 +34,16 @@
 // 5. @pulumi/pulumi's index loads its Automation API (LocalWorkspace, execa, the CLI download
 //    code; ~40 ms of CPU) in every process that loads the SDK, though a program or a policy pack
 //    never drives the CLI: its cache entry is a stand-in like the shim's in 2.
+// 6. A policy pack in JavaScript does not need the SDK's runtime at all, yet its runner loads most of
+//    it: cmd/run-policy-pack/run.js requires the SDK's log, settings, errors, manifest and
+//    TypeScript utilities at its top (~0.2 s of CPU), and @pulumi/policy's deserialize.js requires
+//    `@pulumi/pulumi` (the whole runtime) and runtime/rpc.js for a few protocol constants and the
+//    asset classes. For a pack (a) run.js's cache entry is a stand-in whose run() does what the
+//    SDK's does for a JavaScript pack (`runJavaScriptPack` below), (b) the SDK's index loads on
+//    first use (an asset or archive among a resource's properties, a remediation's Output check),
+//    (c) runtime/rpc.js answers its protocol constants and loads the real module for anything
+//    else, and (d) source-map-support's register is empty: the pack is compiled without source
+//    maps, so it mapped nothing but the SDK's own frames.
 // Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
@@ -45,11 +55,7 @@ const cmd = /[\\/]@pulumi[\\/]pulumi[\\/]cmd[\\/]([a-z-]+)(?:[\\/]index(?:\.js)?
 if (cmd) {
   const sdk = path.resolve(path.dirname(entry.endsWith(".js") ? entry : path.join(entry, "index.js")), "..", "..");
 
-  if (cmd[1] === "run-policy-pack") {
-    const runner = require(path.join(sdk, "cmd", "run-policy-pack", "run"));
-    const run = runner.run;
-    if (typeof run === "function") runner.run = (opts) => run({ ...opts, typeScript: false });
-  }
+  if (cmd[1] === "run-policy-pack") javascriptPack(sdk);
 
   const hooks = path.join(sdk, "runtime", "closure", "v8Hooks.js");
   if (cmd[1] !== "dynamic-provider" && fs.existsSync(hooks)) {
@@ -69,17 +75,13 @@ if (cmd) {
       }
       return real;
     };
-    const standIn = new Module(tracing, module);
-    standIn.filename = tracing;
-    standIn.loaded = true;
-    standIn.exports = {
+    standIn(tracing, {
       start: (url) => load().start(url),
       stop: () => load().stop(),
       // The API as the SDK resolves it (this file sits in the toolchain's folder, not the project's).
       newSpan: (name) =>
         real ? real.newSpan(name) : Module.createRequire(tracing)("@opentelemetry/api").trace.getTracer("nodejs-runtime").startSpan(name),
-    };
-    require.cache[tracing] = standIn;
+    });
   }
 
   // 2. TypeScript, loaded on first use.
@@ -92,9 +94,10 @@ if (cmd) {
  * Makes the cache entry of `file` a stand-in that loads the real module on first use (any property
  * read), so a process that never uses it never loads it, and one that does gets the same module.
  * `esModule`: the real module is compiled TypeScript (`exports.__esModule`), answered without
- * loading it so that `__importStar(require(file))` keeps the stand-in itself.
+ * loading it so that `__importStar(require(file))` keeps the stand-in itself. `known`: values the
+ * real module exports that are answered without loading it (constants only).
  */
-function lazyModule(file, esModule) {
+function lazyModule(file, esModule, known = {}) {
   if (!fs.existsSync(file) || require.cache[file]) return;
   let real;
   const load = () => {
@@ -104,20 +107,128 @@ function lazyModule(file, esModule) {
     }
     return real;
   };
-  const standIn = new Module(file, module);
-  standIn.filename = file;
-  standIn.loaded = true;
-  standIn.exports = new Proxy(
-    {},
-    {
-      get: (_, k) => (esModule && k === "__esModule" && !real ? true : load()[k]),
-      has: (_, k) => k in load(),
-      ownKeys: () => Reflect.ownKeys(load()),
-      getOwnPropertyDescriptor: (_, k) => {
-        const d = Reflect.getOwnPropertyDescriptor(load(), k);
-        return d && { ...d, configurable: true };
+  standIn(
+    file,
+    new Proxy(
+      {},
+      {
+        get: (_, k) => (real ? real[k] : esModule && k === "__esModule" ? true : Object.hasOwn(known, k) ? known[k] : load()[k]),
+        has: (_, k) => k in load(),
+        ownKeys: () => Reflect.ownKeys(load()),
+        getOwnPropertyDescriptor: (_, k) => {
+          const d = Reflect.getOwnPropertyDescriptor(load(), k);
+          return d && { ...d, configurable: true };
+        },
       },
-    },
+    ),
   );
-  require.cache[file] = standIn;
+}
+
+/** A module's cache entry made `exports` without loading the file (`file` must exist). */
+function standIn(file, exports) {
+  const m = new Module(file, module);
+  m.filename = file;
+  m.loaded = true;
+  m.exports = exports;
+  require.cache[file] = m;
+}
+
+/** 6. The stand-ins of a policy pack's process (see the top of the file). */
+function javascriptPack(sdk) {
+  const sdkFile = (...p) => path.join(sdk, ...p);
+  const run = sdkFile("cmd", "run-policy-pack", "run.js");
+  const rpc = sdkFile("runtime", "rpc.js");
+  let register;
+  try {
+    register = Module.createRequire(sdkFile("package.json")).resolve("source-map-support/register");
+  } catch {
+    register = undefined;
+  }
+  if (!fs.existsSync(run) || !fs.existsSync(rpc) || require.cache[run]) return;
+  standIn(run, { __esModule: true, run: (opts) => runJavaScriptPack(sdk, opts) });
+  if (register && !require.cache[register]) standIn(register, {});
+  lazyModule(sdkFile("index.js"), true);
+  // The wire's markers, as runtime/rpc.js (@pulumi/pulumi 3.276) exports them; anything else loads it.
+  const markers = {
+    unknownValue: "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+    specialSigKey: "4dabf18193072939515e22adb298388d",
+    specialAssetSig: "c44067f5952c0a294b673a41bacd8c17",
+    specialArchiveSig: "0def7320c3a5731c473e5ecbe6d01bc7",
+    specialSecretSig: "1b47061264138c4ac30d75fd1eb44270",
+    specialResourceSig: "5cf8f73096256a8f31e491e813e4eb8e",
+    specialOutputValueSig: "d0e6a833031e9bbcd3f4e8bde6ca49a4",
+  };
+  lazyModule(rpc, true, markers);
+}
+
+/**
+ * cmd/run-policy-pack/run.js's run() for a pack in JavaScript (`typeScript` is never on here),
+ * loading nothing of the SDK until an error is reported: `--pwd`, the pack's path against the
+ * working folder, the pack's own argv, the same messages for an uncaught error or rejection (through
+ * the SDK's own log, errors and error-message modules, loaded then) and reportLoggedError, the
+ * engine connections closed at exit when the SDK's settings were loaded, then the pack required
+ * (and called and awaited when it exports a function). A pack whose main file is missing gets a
+ * message naming it and the build to run, and the SDK's exit code for a reported error (32).
+ */
+function runJavaScriptPack(sdk, opts) {
+  const pwd = opts.argv.pwd;
+  if (pwd) process.chdir(pwd);
+  let program = opts.argv._[0];
+  if (!path.isAbsolute(program)) program = path.join(process.cwd(), program);
+  process.argv = [process.argv[0], process.argv[1], ...opts.argv._.slice(1)];
+
+  const seen = new Set();
+  const report = (err) => {
+    if (seen.has(err)) return;
+    seen.add(err);
+    const sdkRequire = (...p) => require(path.join(sdk, ...p));
+    const log = sdkRequire("log");
+    const { RunError, ResourceError } = sdkRequire("errors");
+    const message = sdkRequire("cmd", "run", "error").defaultErrorMessage(err);
+    if (RunError.isInstance(err)) log.error(err.message);
+    else if (err && (err.name === "TSError" || err.name === SyntaxError.name)) {
+      // The location is in the message: the stack's frames are left out.
+      const parts = String(err.stack || "").split(err.message);
+      log.error(
+        `Running program '${program}' failed with an unhandled exception:\n${parts.length === 2 ? parts[0] + err.message : err.message}`,
+      );
+    } else if (ResourceError.isInstance(err)) log.error(err.hideStack ? err.message : message, err.resource);
+    else log.error(`Running program '${program}' failed with an unhandled exception:\n    ${message}`);
+    opts.reportLoggedError(err);
+  };
+  process.on("uncaughtException", report);
+  process.on("unhandledRejection", report);
+  process.on("exit", () => {
+    const settings = require.cache[path.join(sdk, "runtime", "settings.js")];
+    if (settings) settings.exports.disconnectSync();
+  });
+  opts.programStarted();
+
+  return (async () => {
+    try {
+      const exported = require(program);
+      return await (exported instanceof Function ? exported() : exported);
+    } catch (e) {
+      if (e instanceof Error && e.code === "MODULE_NOT_FOUND" && missingEntry(program, e)) process.exit(32);
+      throw e;
+    }
+  })();
+}
+
+/**
+ * When `err` is about the pack's own entry (the folder, or the main file its package.json names:
+ * Node's message names that file), not a module it imports, says so on stderr.
+ */
+function missingEntry(program, err) {
+  const m = /Cannot find module '(.*?)'/.exec(err.message);
+  let main = "index.js";
+  try {
+    main = JSON.parse(fs.readFileSync(path.join(program, "package.json"), "utf8")).main || main;
+  } catch {
+    // no package.json: Node looked for index.js
+  }
+  const entry = path.resolve(program, main);
+  if (!m || (m[1] !== program && path.resolve(m[1]) !== entry)) return false;
+  console.error(`The policy pack's main file ${entry} does not exist: build the pack first (in this project, \`npm run build\`).`);
+  return true;
 }
