@@ -27,6 +27,8 @@ export function loopbackBridge(nsPid: number, port: number, socket: string): Chi
 
 export class AptProxy {
   private server?: http.Server;
+  /** Numbers each download's temporary file: two hosts may fetch the same package at once. */
+  private downloads = 0;
 
   constructor(
     /** Path of the Unix socket the proxy listens on. */
@@ -58,6 +60,38 @@ export class AptProxy {
     return loopbackBridge(nsPid, APT_PROXY_PORT, this.socket);
   }
 
+  /**
+   * Writes a package as it arrives to a file of its own, moved into the cache once it is whole
+   * (every byte the archive announced, the answer not cut off); a cut-off one is removed, never
+   * kept. Two downloads of one package each write their own file; the later move replaces the
+   * earlier with the same bytes.
+   */
+  private keep(r: http.IncomingMessage, cached: string): void {
+    fs.mkdirSync(path.dirname(cached), { recursive: true });
+    const tmp = `${cached}.${process.pid}-${++this.downloads}.part`;
+    const announced = Number(r.headers["content-length"] ?? Number.NaN);
+    const file = fs.createWriteStream(tmp);
+    const drop = () => fs.rmSync(tmp, { force: true });
+    file.on("error", drop);
+    // Cut off: the pipe never ends the file, so it is closed and removed here.
+    r.on("close", () => {
+      if (!r.complete) file.destroy();
+    });
+    file.on("close", () => {
+      if (!r.complete) drop();
+    });
+    file.on("finish", () => {
+      const whole = r.complete && (Number.isNaN(announced) || file.bytesWritten === announced);
+      try {
+        if (whole) fs.renameSync(tmp, cached);
+        else drop();
+      } catch {
+        drop();
+      }
+    });
+    r.pipe(file);
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let url: URL;
     try {
@@ -81,13 +115,11 @@ export class AptProxy {
     delete headers["proxy-connection"];
     const up = http.get(url, { headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
-      if (cacheable && r.statusCode === 200) {
-        fs.mkdirSync(path.dirname(cached), { recursive: true });
-        const tmp = `${cached}.${process.pid}.part`;
-        const file = fs.createWriteStream(tmp);
-        r.pipe(file);
-        file.on("finish", () => fs.renameSync(tmp, cached));
-      }
+      if (cacheable && r.statusCode === 200) this.keep(r, cached);
+      // An answer the archive cuts off is cut off for apt too (a pipe would leave it waiting).
+      r.on("close", () => {
+        if (!r.complete) res.destroy();
+      });
       r.pipe(res);
     });
     up.on("error", (e) => {
