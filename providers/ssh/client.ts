@@ -5,7 +5,7 @@
  * Every text that leaves here (output, errors) has the secrets it was given
  * replaced by `[secret]`.
  */
-import { Client, ClientChannel, ConnectConfig } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { backoffMs, sleep } from "../lib/retry";
 import { scrub } from "../lib/secrets";
 
@@ -51,9 +51,16 @@ export class SshError extends Error {
 const RETRYABLE =
   /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL|Timed out while waiting for handshake|Connection lost before handshake/;
 
+/**
+ * ssh2, loaded on the first connection: a provider process loads this module to check and diff
+ * `ssh.Command`s in every preview, which never connect (ssh2 is ~50 ms of CPU to load; issue 29).
+ */
+let ssh2: typeof import("ssh2") | undefined;
+const loadSsh2 = () => (ssh2 ??= require("ssh2") as typeof import("ssh2"));
+
 function connectOnce(conn: SshConnection, dialTimeoutMs: number): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new (loadSsh2().Client)();
     const cfg: ConnectConfig = {
       host: conn.host,
       port: conn.port,
