@@ -270,6 +270,16 @@ async function answersOf(
   }
 }
 
+/** The same requests to the pack under the SDK's runner and under the preload: the same answers, which say each of `says`. */
+async function sameAnswers(dir: string, requests: () => Array<[string, unknown]>, says: string[]) {
+  const sdk = await answersOf(dir, false, requests());
+  const ours = await answersOf(dir, true, requests());
+  expect(ours.answers).toEqual(sdk.answers);
+  const text = JSON.stringify(sdk.answers);
+  for (const s of says) expect(text).toContain(s);
+  return { sdk, ours };
+}
+
 const sdkRuntime = (modules: string[]) =>
   modules.filter((m) => /@pulumi[\\/]pulumi[\\/](runtime[\\/](resource|settings|state)|log[\\/]index)\.js$/.test(m));
 
@@ -287,32 +297,27 @@ describe("the policy pack without @pulumi/pulumi's runtime", () => {
   });
 
   test("the project's pack: every answer the same as under the SDK's runner, and none of the runtime loaded", async () => {
-    const dir = path.join(projectRoot, "policies");
-    const sdk = await answersOf(dir, false, projectRequests());
-    const ours = await answersOf(dir, true, projectRequests());
-    expect(ours.answers).toEqual(sdk.answers);
     // The cases say something: violations, a can't-run-in-preview, a disabled policy, a config.
-    const text = JSON.stringify(sdk.answers);
-    for (const s of [
+    const { sdk, ours } = await sameAnswers(path.join(projectRoot, "policies"), projectRequests, [
       "over the budget",
       "can't run policy",
       "the starter tier allows 1",
       "billed hourly",
       "allows replacement",
       "belongs to tenant bob",
-    ])
-      expect(text).toContain(s);
+    ]);
     expect(sdkRuntime(sdk.modules).length).toBeGreaterThan(0);
     expect(sdkRuntime(ours.modules)).toEqual([]);
   });
 
   test("a pack with a remediation, an asset, a throwing policy: the same answers; the runtime loads for the asset", async () => {
-    const dir = path.join(work, "small");
-    const sdk = await answersOf(dir, false, smallRequests());
-    const ours = await answersOf(dir, true, smallRequests());
-    expect(ours.answers).toEqual(sdk.answers);
-    const text = JSON.stringify(sdk.answers);
-    for (const s of ["boom on b", "asset StringAsset", "asset FileAsset", "not for test:index:Thing", "tagged"]) expect(text).toContain(s);
+    const { ours } = await sameAnswers(path.join(work, "small"), smallRequests, [
+      "boom on b",
+      "asset StringAsset",
+      "asset FileAsset",
+      "not for test:index:Thing",
+      "tagged",
+    ]);
     expect(sdkRuntime(ours.modules).length).toBeGreaterThan(0);
   });
 
