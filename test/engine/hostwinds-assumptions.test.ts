@@ -122,7 +122,9 @@ describe("hostwinds provider without the assumed fields", () => {
 
   test("a pending IP order survives two ups and a stand-in restart, then is assigned; one purchase in the ledger", async () => {
     const stateFile = path.join(stateDir, "hostwinds.json");
-    let sim = await startSim({ stateFile, ipDelayMs: 25_000 });
+    // The order is held until the test fulfils it (an hour is never reached), however long the ups take.
+    const HELD_MS = 60 * 60_000;
+    let sim = await startSim({ stateFile, ipDelayMs: HELD_MS });
     const stack = await tenantStack(sim, "pending", { ipCount: "1", "hostwinds:ipTimeoutMs": "1000" });
     const first = await stack.up(out);
     const id = first.outputs.serviceId.value as number;
@@ -136,10 +138,11 @@ describe("hostwinds provider without the assumed fields", () => {
     const held = sim.heldOrders(KEY);
     expect(held).toHaveLength(1);
     await sim.stop();
-    sim = await startSim({ stateFile, ipDelayMs: 25_000 });
+    sim = await startSim({ stateFile, ipDelayMs: HELD_MS });
     await stack.setConfig("hostwinds:apiUrl", { value: sim.url });
     expect(sim.heldOrders(KEY)).toEqual(held);
-    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(held[0].readyAt) - Date.now() + 200)));
+    // Hostwinds assigns it now.
+    sim.fulfilHeldOrders(KEY, id);
 
     const third = await stack.up(out);
     expect(third.outputs.ipStatus.value).toEqual(["assigned"]);
