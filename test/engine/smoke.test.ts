@@ -2,9 +2,10 @@
  * Smoke test of the toolchain through the real engine: a program with one
  * dynamic resource and one random.RandomPassword, on the local file backend.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { devDir, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
+import { CLI_LOGS_OFF, devDir, engineEnv, localStack, programDir } from "../../scripts/lib/engine/pulumi-env";
 
 describe("engine smoke test", () => {
   test("up gives the outputs, preview shows no changes, destroy empties the stack", async () => {
@@ -37,6 +38,30 @@ describe("engine smoke test", () => {
       expect(after.deployment.resources ?? []).toHaveLength(0);
     } finally {
       await stack.workspace.removeStack(stack.name, { force: true });
+    }
+  });
+
+  test("the CLI's automatic log: off in the engine's PULUMI_HOME (the CLI runs on without it), on again with PENGUINMAILS_CLI_LOGS=1", () => {
+    const home = path.join(devDir, "work", `cli-logs-home-${process.pid}`);
+    const logs = path.join(home, "logs");
+    const pulumi = (env: Record<string, string>) => spawnSync("pulumi", ["whoami"], { env: { ...process.env, ...env }, encoding: "utf8" });
+    try {
+      const off = pulumi(engineEnv({ backend: "smoke", home }));
+      expect(off.status).toBe(0);
+      expect(fs.readFileSync(logs, "utf8")).toBe(CLI_LOGS_OFF);
+
+      process.env.PENGUINMAILS_CLI_LOGS = "1";
+      const on = pulumi(engineEnv({ backend: "smoke", home }));
+      expect(on.status).toBe(0);
+      // The premise: the real CLI writes one log file a command when it can make the folder.
+      expect(fs.readdirSync(logs).filter((f) => f.endsWith(".log")).length).toBeGreaterThan(0);
+
+      delete process.env.PENGUINMAILS_CLI_LOGS;
+      engineEnv({ backend: "smoke", home });
+      expect(fs.readFileSync(logs, "utf8")).toBe(CLI_LOGS_OFF);
+    } finally {
+      delete process.env.PENGUINMAILS_CLI_LOGS;
+      fs.rmSync(home, { recursive: true, force: true });
     }
   });
 });

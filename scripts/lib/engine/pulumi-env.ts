@@ -120,7 +120,39 @@ function engineDirs(home?: string): { binDir: string; pulumiHome: string } {
     const version = lock.packages[`node_modules/${pkg}`].version;
     link(path.join(bin, f), path.join(pulumiHome, "plugins", `resource-${plugin}-v${version}`, f));
   }
+  cliLogs(pulumiHome);
   return { binDir, pulumiHome };
+}
+
+/** What `<PULUMI_HOME>/logs` says when it is a file that stands in for the folder. */
+export const CLI_LOGS_OFF =
+  "The Pulumi CLI's automatic debug log is off for this PULUMI_HOME (scripts/lib/engine/pulumi-env.ts, cliLogs):\n" +
+  "this file stands where the CLI would make its logs folder. PENGUINMAILS_CLI_LOGS=1 turns the logs back on.\n";
+
+/**
+ * The CLI's automatic log, off unless PENGUINMAILS_CLI_LOGS=1. Pulumi 3.276 starts it in every
+ * command (pkg/cmd/pulumi/pulumi.go: `backendlogging.StartLogging` for every command; pkg/logging/
+ * encrypted.go): a file in `<PULUMI_HOME>/logs` receiving every engine log line at debug level as
+ * JSON, gzip-compressed, and once the stack is open re-encrypted with a data key from the stack's
+ * secrets manager; each start also lists the folder to rotate it. It has no switch; the CLI runs on
+ * without it ("automatic logging unavailable", at info level) when it cannot make that folder,
+ * which a file of that name prevents. A CPU profile of a preview's CLI (`--profiling`) put ~15% of
+ * its CPU there; it is the record `pulumi logs share` sends to Pulumi's support, which this
+ * project's runs (fleet, service, tests, the demo's by-hand commands) do not use: the engine's
+ * event log and the project's own records are what an operator reads. With the switch on, a file
+ * left here is removed so the CLI makes the folder again.
+ */
+function cliLogs(pulumiHome: string, env: NodeJS.ProcessEnv = process.env): void {
+  const logs = path.join(pulumiHome, "logs");
+  const stat = fs.lstatSync(logs, { throwIfNoEntry: false });
+  if (env.PENGUINMAILS_CLI_LOGS === "1") {
+    if (stat && !stat.isDirectory()) fs.rmSync(logs, { force: true });
+    return;
+  }
+  if (stat?.isFile()) return;
+  fs.mkdirSync(pulumiHome, { recursive: true });
+  fs.rmSync(logs, { recursive: true, force: true });
+  fs.writeFileSync(logs, CLI_LOGS_OFF);
 }
 
 /** The oldest Node.js major that @pulumi/pulumi (and so every engine process) supports. */
