@@ -152,7 +152,11 @@ function cliLogs(pulumiHome: string, env: NodeJS.ProcessEnv = process.env): void
   if (stat?.isFile()) return;
   fs.mkdirSync(pulumiHome, { recursive: true });
   fs.rmSync(logs, { recursive: true, force: true });
-  fs.writeFileSync(logs, CLI_LOGS_OFF);
+  try {
+    fs.writeFileSync(logs, CLI_LOGS_OFF);
+  } catch {
+    // A CLI of this home made the folder in between: its log stays on until the next run here.
+  }
 }
 
 /** The oldest Node.js major that @pulumi/pulumi (and so every engine process) supports. */
