@@ -15,7 +15,6 @@ import { clientOptions } from "../providers/hostwinds/settings";
 import { defaultPriceBook } from "../providers/hostwinds/catalog";
 import { StackConfig, judgeAccount, judgeBackup, judgeConfig } from "./judge";
 import { buildTenant } from "./build";
-import { skipResourceStackTraces } from "./stack-traces";
 import { CloudflareClient, cloudflareSettings } from "../providers/cloudflare/client";
 import { domainZones, needsZoneList } from "../providers/model/zones";
 import type { Tenant } from "../providers/model/tenant";
@@ -69,8 +68,6 @@ function readStack(config: pulumi.Config): StackConfig {
 }
 
 export = async () => {
-  // No source-mapped stack trace per resource: nothing reads them (stack-traces.ts).
-  skipResourceStackTraces();
   // An edit without `npm run build` would deploy the old code (Pulumi.yaml runs dist/): refuse it.
   assertFreshBuild("the tenant program", ["stacks", "components", "providers"]);
   const config = new pulumi.Config();

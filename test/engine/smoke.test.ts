@@ -24,6 +24,9 @@ describe("engine smoke test", () => {
       const state = await stack.exportStack();
       const types = state.deployment.resources.map((r: { type: string }) => r.type);
       expect(types).toEqual(expect.arrayContaining(["pulumi-nodejs:dynamic/smoke:Greeting", "random:index/randomPassword:RandomPassword"]));
+      // No stack trace per resource, the root stack's included (the language host's preload, item 7).
+      const positioned = state.deployment.resources.filter((r: { sourcePosition?: string }) => r.sourcePosition);
+      expect(positioned.map((r: { urn: string }) => r.urn)).toEqual([]);
       // On disk the generated password is ciphertext (exportStack itself shows plaintext).
       const stateFile = path.join(devDir, "backends", "smoke", ".pulumi", "stacks", "smoke", `${stack.name}.json`);
       const onDisk = fs.readFileSync(stateFile, "utf8");

@@ -112,6 +112,44 @@ describe("JavaScript-only runs of the SDK's entry points", () => {
     });
   });
 
+  test("the program runner: the stack-trace filter over source-map-support before the root stack, the closure packager's code paths on first use", () => {
+    const entry = path.join(SDK, "cmd", "run", "index.js");
+    fs.writeFileSync(path.join(work, "program.js"), "module.exports = () => ({});\n");
+    // At exit (the run fails before the program loads: no engine there), what the process had once
+    // the SDK's index is loaded as a program loads it; or the SDK's computeCodePaths called.
+    fs.writeFileSync(
+      path.join(work, "code-paths-report.js"),
+      `process.on("exit", () => { require(${JSON.stringify(SDK)}); const ks = Object.keys(require.cache);
+  const format = Error.prepareStackTrace;
+  const report = { filtered: !!(format && format[Symbol.for("penguinmails.skipResourceStackTraces")]),
+    sourceMaps: ks.some((k) => /source-map-support[\\/]register\\.js$/.test(k)),
+    codePaths: ks.some((k) => /normalize-package-data/.test(k)) };
+  process.stderr.write("REPORT " + JSON.stringify(report) + "\\n"); });
+if (process.env.CALL_CODE_PATHS) setImmediate(() => require(${JSON.stringify(SDK)}).runtime.computeCodePaths().then(
+  (m) => process.stderr.write("PATHS " + m.size + " " + Object.keys(require.cache).some((k) => /normalize-package-data/.test(k)) + "\\n"),
+  (e) => process.stderr.write("PATHS failed " + e.message + "\\n")));\n`,
+    );
+    const run = (preload: boolean, env: Record<string, string> = {}) => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          ...(preload ? ["--require", PRELOAD] : []),
+          ...["--require", path.join(work, "code-paths-report.js"), entry],
+          ...["--monitor", "127.0.0.1:1", "--engine", "127.0.0.1:1", "--project", "p", "--stack", "s", "--pwd", work, "program.js"],
+        ],
+        { cwd: work, encoding: "utf8", timeout: 60_000, env: { ...process.env, ...env } },
+      );
+      const line = r.stderr.split("\n").find((l) => l.startsWith("REPORT "));
+      if (!line) throw new Error(`no report from ${entry}: ${r.stderr.slice(-2000)}`);
+      return { ...JSON.parse(line.slice("REPORT ".length)), paths: r.stderr.split("\n").find((l) => l.startsWith("PATHS ")) };
+    };
+    expect(run(false)).toMatchObject({ filtered: false, sourceMaps: true, codePaths: true });
+    expect(run(true)).toMatchObject({ filtered: true, sourceMaps: true, codePaths: false });
+    expect(run(true, { PENGUINMAILS_RESOURCE_STACK_TRACES: "1" })).toMatchObject({ filtered: false, sourceMaps: true });
+    // Through the stand-in, the real function: it loads its module then and answers.
+    expect(run(true, { CALL_CODE_PATHS: "1" }).paths).toMatch(/^PATHS \d+ true$/);
+  });
+
   test("the dynamic-provider host: no TypeScript until a function is serialized, which then works", () => {
     const entry = path.join(SDK, "cmd", "dynamic-provider", "index.js");
     expect(loaded(entry, ["127.0.0.1:1"], { preload: false })).toMatchObject({ ts: true });

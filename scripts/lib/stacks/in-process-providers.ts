@@ -22,24 +22,15 @@
  * Previews only: an `up` buys and releases, and keeps its provider process, whose exit is what ends
  * its writer leases and whose death the engine and `fleet recover` are built around.
  */
-import * as fs from "fs";
 import * as path from "path";
 import { serveProviders } from "../../../providers/lib/dynamic-provider-host";
+import { projectOf } from "../../../providers/lib/lease";
 
 /** The engine's package name for every `pulumi-nodejs:dynamic/…` resource. */
 const DYNAMIC_PACKAGE = "pulumi-nodejs";
 
 /** Provider modules whose state is per API or credential, or read-only: kept from run to run. */
 const SHARED = ["lib/http.js", "lib/budget.js", "hostwinds/catalog.js", "lib/dynamic-provider-host.js"];
-
-/** The project's name from its Pulumi.yaml (bare config keys are in its namespace). */
-function projectName(root: string): string | undefined {
-  try {
-    return /^name:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"))?.[1];
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Runs `fn` (one preview whose CLI gets the variables in `env`, the slot workspace's) with the
@@ -49,7 +40,7 @@ function projectName(root: string): string | undefined {
 export async function withInProcessProviders<T>(env: Record<string, string>, root: string, fn: () => Promise<T>): Promise<T> {
   const before = env.PULUMI_DEBUG_PROVIDERS;
   if (before?.split(",").some((p) => p.split(":")[0] === DYNAMIC_PACKAGE)) return fn();
-  const served = await serveProviders({ project: projectName(root), attached: true });
+  const served = await serveProviders({ project: projectOf(root), attached: true });
   env.PULUMI_DEBUG_PROVIDERS = [before, `${DYNAMIC_PACKAGE}:${served.port}`].filter(Boolean).join(",");
   try {
     return await fn();

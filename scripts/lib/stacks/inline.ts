@@ -28,6 +28,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
+import { projectRoot } from "../engine/pulumi-env";
 import { FleetProject } from "./tenants";
 
 /** The gRPC clients of the inline run now under way (one run at a time per process): closed when it is over. */
@@ -55,6 +56,9 @@ export function programPath(p: FleetProject): string {
   return require.resolve(path.resolve(p.root, main));
 }
 
+/** What the language host loads first into a program's process (scripts/toolchain/language-nodejs/main.go). */
+const PRELOAD = path.join(projectRoot, "scripts", "toolchain", "language-nodejs", "javascript-only.js");
+
 /**
  * The project's program as an inline program: the module is loaded on the first run (and kept,
  * as Node keeps every module), and its export called per run as the language host's runner does
@@ -62,6 +66,8 @@ export function programPath(p: FleetProject): string {
  * Automation API here, or its resources would register with a runtime no run set up.
  */
 export function tenantProgram(p: FleetProject): PulumiFn {
+  // No stack trace per resource, as in a CLI program's process (the language host's preload, item 7).
+  (require(PRELOAD) as { skipResourceStackTraces(env: NodeJS.ProcessEnv): void }).skipResourceStackTraces(process.env);
   const file = programPath(p);
   const ours = require.resolve("@pulumi/pulumi");
   const theirs = require.resolve("@pulumi/pulumi", { paths: [path.dirname(file)] });

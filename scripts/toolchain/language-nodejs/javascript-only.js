@@ -45,6 +45,27 @@
 //    else, and (d) source-map-support's register is empty: the pack is compiled without source
 //    maps, so it mapped nothing but the SDK's own frames. The pack's process loads 197 modules
 //    instead of 367, and takes 0.36 s of CPU to load and listen instead of 0.52 s (quiet machine).
+// 7. No stack trace for each resource, which nothing here reads. @pulumi/pulumi takes one for every
+//    resource it registers (resource.js `Resource.callsites`: `Error.stackTraceLimit` set to
+//    Infinity, then `new Error().stack`), and the program runner registers source-map-support
+//    (cmd/run/index.js), which maps every frame through the `.js.map` files of the program and the
+//    SDK. The engine only keeps the result: each resource's `sourcePosition` and `stackTrace` in the
+//    checkpoint (apitype.ResourceV3) and in `--json` output, for Pulumi Cloud's links to source.
+//    The SDK has no switch for it (3.276: no environment variable or option), so that capture is
+//    answered with a trace of no frames: the resource is registered without a position, as the SDK
+//    does when it finds none. Nor is a trace formatted for each promise the SDK tracks:
+//    `debuggablePromise` (runtime/debuggable.js) keeps `new Error().stack` on every promise of a
+//    registration, an RPC or a log call, read only in the message about promises left pending at
+//    exit (`${p._debugStackTrace}`); it gets V8's own format (no source map), made when that message
+//    is. Every other stack trace (errors, logs) is formatted as before, source-mapped. In the program
+//    runner it is installed here, before the SDK registers the root stack (the program itself is
+//    loaded only inside it), on top of source-map-support, which is registered first for it; an
+//    engine worker installs it before it runs a program inline (scripts/lib/stacks/inline.ts).
+//    PENGUINMAILS_RESOURCE_STACK_TRACES=1 keeps them (for a backend whose UI shows them).
+// 8. The SDK's runtime loads its closure packager's code paths (runtime/closure/codePaths.js, with
+//    normalize-package-data, its SPDX tables and upath; ~20 ms of CPU) only to re-export
+//    `computeCodePaths`, which a program calls when it packages a function's dependencies: it loads
+//    on that first call.
 // Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
@@ -57,6 +78,12 @@ if (cmd) {
   const sdk = path.resolve(path.dirname(entry.endsWith(".js") ? entry : path.join(entry, "index.js")), "..", "..");
 
   if (cmd[1] === "run-policy-pack") javascriptPack(sdk);
+  if (cmd[1] === "run") {
+    // 7. source-map-support as the runner registers it (the same module), then the filter over it.
+    const register = sdkResolve(sdk, "source-map-support/register");
+    if (register) require(register);
+    skipResourceStackTraces(process.env);
+  }
 
   const hooks = path.join(sdk, "runtime", "closure", "v8Hooks.js");
   if (cmd[1] !== "dynamic-provider" && fs.existsSync(hooks)) {
@@ -89,16 +116,79 @@ if (cmd) {
   lazyModule(path.join(sdk, "typescript-shim.js"), false);
   // 5. The Automation API, loaded on first use.
   lazyModule(path.join(sdk, "automation", "index.js"), true);
+  // 8. The closure packager's code paths, loaded on the first call.
+  lazyModule(path.join(sdk, "runtime", "closure", "codePaths.js"), true, {}, ["computeCodePaths"]);
 }
+
+/** `request` as the SDK's own modules resolve it, or undefined. */
+function sdkResolve(sdk, request) {
+  try {
+    return Module.createRequire(path.join(sdk, "package.json")).resolve(request);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is this the capture `Resource.callsites` makes in @pulumi/pulumi's resource.js? */
+function isResourceCallsites(frames) {
+  const top = frames[0];
+  return !!top && top.getFunctionName() === "callsites" && /[\\/]@pulumi[\\/]pulumi[\\/]resource\.js$/.test(top.getFileName() || "");
+}
+
+/** Is this the capture `debuggablePromise` makes in @pulumi/pulumi's runtime/debuggable.js? */
+function isPromiseDebugTrace(frames) {
+  const top = frames[0];
+  return (
+    !!top &&
+    top.getFunctionName() === "debuggablePromise" &&
+    /[\\/]@pulumi[\\/]pulumi[\\/]runtime[\\/]debuggable\.js$/.test(top.getFileName() || "")
+  );
+}
+
+/** V8's own format, for when nothing else formats stack traces. */
+function v8Format(error, frames) {
+  return [String(error), ...frames.map((f) => `    at ${f.toString()}`)].join("\n");
+}
+
+/** V8's format of a tracked promise's trace, made when something turns it into a string. */
+function promiseTrace(error, frames) {
+  let text;
+  return {
+    toString() {
+      if (text === undefined) text = v8Format(error, frames);
+      return text;
+    },
+  };
+}
+
+/**
+ * 7. Installs the filter over the current formatter (V8's format when there is none), once per
+ * process (a function, not a constant, as the file's first lines already call it); `env` decides.
+ */
+function skipResourceStackTraces(env) {
+  if (env.PENGUINMAILS_RESOURCE_STACK_TRACES === "1") return;
+  const mark = Symbol.for("penguinmails.skipResourceStackTraces");
+  const current = Error.prepareStackTrace;
+  if (current && current[mark]) return;
+  const format = current || v8Format;
+  const filtered = (error, frames) =>
+    isResourceCallsites(frames) ? String(error) : isPromiseDebugTrace(frames) ? promiseTrace(error, frames) : format(error, frames);
+  filtered[mark] = true;
+  Error.prepareStackTrace = filtered;
+}
+
+module.exports = { skipResourceStackTraces };
 
 /**
  * Makes the cache entry of `file` a stand-in that loads the real module on first use (any property
  * read), so a process that never uses it never loads it, and one that does gets the same module.
  * `esModule`: the real module is compiled TypeScript (`exports.__esModule`), answered without
  * loading it so that `__importStar(require(file))` keeps the stand-in itself. `known`: values the
- * real module exports that are answered without loading it (constants only).
+ * real module exports that are answered without loading it (constants only). `calls`: functions it
+ * exports that a module copies while it loads (`exports.f = m.f`): each is answered with one that
+ * loads the real module when called and calls its own.
  */
-function lazyModule(file, esModule, known = {}) {
+function lazyModule(file, esModule, known = {}, calls = []) {
   if (!fs.existsSync(file) || require.cache[file]) return;
   let real;
   const load = () => {
@@ -113,7 +203,16 @@ function lazyModule(file, esModule, known = {}) {
     new Proxy(
       {},
       {
-        get: (_, k) => (real ? real[k] : esModule && k === "__esModule" ? true : Object.hasOwn(known, k) ? known[k] : load()[k]),
+        get: (_, k) =>
+          real
+            ? real[k]
+            : esModule && k === "__esModule"
+              ? true
+              : Object.hasOwn(known, k)
+                ? known[k]
+                : calls.includes(k)
+                  ? (...args) => load()[k](...args)
+                  : load()[k],
         has: (_, k) => k in load(),
         ownKeys: () => Reflect.ownKeys(load()),
         getOwnPropertyDescriptor: (_, k) => {
@@ -139,12 +238,7 @@ function javascriptPack(sdk) {
   const sdkFile = (...p) => path.join(sdk, ...p);
   const run = sdkFile("cmd", "run-policy-pack", "run.js");
   const rpc = sdkFile("runtime", "rpc.js");
-  let register;
-  try {
-    register = Module.createRequire(sdkFile("package.json")).resolve("source-map-support/register");
-  } catch {
-    register = undefined;
-  }
+  const register = sdkResolve(sdk, "source-map-support/register");
   if (!fs.existsSync(run) || !fs.existsSync(rpc) || require.cache[run]) return;
   standIn(run, { __esModule: true, run: (opts) => runJavaScriptPack(sdk, opts) });
   if (register && !require.cache[register]) standIn(register, {});
