@@ -150,6 +150,47 @@ if (process.env.CALL_CODE_PATHS) setImmediate(() => require(${JSON.stringify(SDK
     expect(run(true, { CALL_CODE_PATHS: "1" }).paths).toMatch(/^PATHS \d+ true$/);
   });
 
+  test("zod's translations: not loaded by the program runner or the project's provider host until read, then the real ones", () => {
+    // Once the entry point has loaded, zod as the project's modules load it; then its translations read.
+    fs.writeFileSync(
+      path.join(work, "zod-report.js"),
+      `setImmediate(() => {
+  const loaded = () => Object.keys(require.cache).filter((k) => /zod[\\/]v4[\\/]locales[\\/](?!en\\.|index\\.)[a-z-]+\\.cjs$/i.test(k)).length;
+  const { z } = require(require.resolve("zod", { paths: [${JSON.stringify(projectRoot)}] }));
+  const before = loaded();
+  const message = z.string().safeParse(1).error.issues[0].message;
+  const german = typeof z.locales.de;
+  process.stderr.write("REPORT " + JSON.stringify({ before, message, german, after: loaded() }) + "\\n");
+  process.exit(0);
+});\n`,
+    );
+    const report = (entry: string, args: string[], preload: boolean) => {
+      const r = spawnSync(
+        process.execPath,
+        [...(preload ? ["--require", PRELOAD] : []), "--require", path.join(work, "zod-report.js"), entry, ...args],
+        {
+          cwd: work,
+          encoding: "utf8",
+          timeout: 60_000,
+        },
+      );
+      const line = r.stderr.split("\n").find((l) => l.startsWith("REPORT "));
+      if (!line) throw new Error(`no report from ${entry}: ${r.stderr.slice(-2000)}`);
+      return JSON.parse(line.slice("REPORT ".length)) as { before: number; message: string; german: string; after: number };
+    };
+    const run = path.join(SDK, "cmd", "run", "index.js");
+    const runArgs = ["--monitor", "127.0.0.1:1", "--engine", "127.0.0.1:1", "--project", "p", "--stack", "s", "--pwd", work, "program.js"];
+    const host = path.join(projectRoot, "dist", "providers", "lib", "dynamic-provider-host.js");
+    const english = "Invalid input: expected string, received number";
+    const without = report(run, runArgs, false);
+    expect(without.before).toBeGreaterThan(40);
+    for (const [entry, args] of [
+      [run, runArgs],
+      [host, ["127.0.0.1:1"]],
+    ] as const)
+      expect(report(entry, [...args], true)).toEqual({ before: 0, message: english, german: "function", after: without.before });
+  });
+
   test("the dynamic-provider host: no TypeScript until a function is serialized, which then works", () => {
     const entry = path.join(SDK, "cmd", "dynamic-provider", "index.js");
     expect(loaded(entry, ["127.0.0.1:1"], { preload: false })).toMatchObject({ ts: true });

@@ -66,6 +66,12 @@
 //    normalize-package-data, its SPDX tables and upath; ~20 ms of CPU) only to re-export
 //    `computeCodePaths`, which a program calls when it packages a function's dependencies: it loads
 //    on that first call.
+// 9. zod 4 requires all of its ~45 translations as it loads (classic/external.cjs and
+//    core/index.cjs: `exports.locales = __importStar(require("../locales/index.cjs"))`) only to
+//    re-export them as `z.locales`; its messages come from locales/en.cjs, which its schemas require
+//    themselves. The translations' module loads on first use (~35 ms of CPU in each process that
+//    loads zod: the program and this project's dynamic-provider host, which the shim starts with
+//    this file too). zod is resolved from the entry point, as the project's own modules resolve it.
 // Everything else (error handling, exit codes, V8 flags, loading the program) is the SDK's.
 "use strict";
 const fs = require("fs");
@@ -74,6 +80,11 @@ const Module = require("module");
 
 const entry = process.argv[1] || "";
 const cmd = /[\\/]@pulumi[\\/]pulumi[\\/]cmd[\\/]([a-z-]+)(?:[\\/]index(?:\.js)?)?$/.exec(entry);
+// 9. zod's translations, loaded on first use (in the engine's processes, not wherever this file is required).
+const providerHost = /[\\/]dist[\\/]providers[\\/]lib[\\/]dynamic-provider-host\.js$/.test(entry);
+const zodLocales = (cmd || providerHost) && resolveFrom(entry, "zod/v4/locales");
+if (zodLocales) lazyModule(zodLocales, true);
+
 if (cmd) {
   const sdk = path.resolve(path.dirname(entry.endsWith(".js") ? entry : path.join(entry, "index.js")), "..", "..");
 
@@ -122,8 +133,14 @@ if (cmd) {
 
 /** `request` as the SDK's own modules resolve it, or undefined. */
 function sdkResolve(sdk, request) {
+  return resolveFrom(path.join(sdk, "package.json"), request);
+}
+
+/** `request` as a module at `file` resolves it, or undefined (none given, or not installed). */
+function resolveFrom(file, request) {
+  if (!file) return undefined;
   try {
-    return Module.createRequire(path.join(sdk, "package.json")).resolve(request);
+    return Module.createRequire(path.resolve(file)).resolve(request);
   } catch {
     return undefined;
   }
